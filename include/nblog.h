@@ -1,0 +1,328 @@
+/*
+ * nblog.h - the whole public API of nblog, a non-blocking logging subsystem.
+ *
+ * A logging call stores a record into a preallocated lockless ring and
+ * returns. It never waits for output, never allocates after init, makes no
+ * system call in the common case and may be called from a signal handler.
+ * Outputs ("consoles") read the ring, each at its own pace.
+ *
+ * Context notes used below:
+ *   [signal-safe]  may be called from a signal handler, including one that
+ *                  interrupted another nblog call on the same thread.
+ *   [non-blocking] never waits for a lock, a console or another thread.
+ *   [blocking]     may sleep; not for signal handlers.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef NBLOG_H
+#define NBLOG_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NBLOG_VERSION_MAJOR 0
+#define NBLOG_VERSION_MINOR 1
+#define NBLOG_VERSION_PATCH 0
+#define NBLOG_VERSION_HEX                                                      \
+    ((NBLOG_VERSION_MAJOR << 16) | (NBLOG_VERSION_MINOR << 8) |                \
+     NBLOG_VERSION_PATCH)
+#define NBLOG_VERSION_STRING "0.1.0"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define NBLOG_API __attribute__((visibility("default")))
+#define NBLOG__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define NBLOG__LIKELY(x) __builtin_expect(!!(x), 1)
+#define NBLOG__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define NBLOG_API
+#define NBLOG__PRINTF(f, a)
+#define NBLOG__LIKELY(x) (x)
+#define NBLOG__UNLIKELY(x) (x)
+#endif
+
+/* The library's version, for comparing with the header's at run time. */
+NBLOG_API unsigned nblog_version(void);
+NBLOG_API const char *nblog_version_string(void);
+
+/* ------------------------------------------------------------------------
+ * Levels: syslog's order, 0 is the most severe.
+ * One list generates the enum, the names (nblog_level_name) and the parser
+ * (nblog_level_parse) so they cannot drift apart.
+ */
+#define NBLOG_LEVEL_MAP(X)                                                     \
+    X(EMERG, 0, "emerg")                                                       \
+    X(ALERT, 1, "alert")                                                       \
+    X(CRIT, 2, "crit")                                                         \
+    X(ERR, 3, "err")                                                           \
+    X(WARNING, 4, "warning")                                                   \
+    X(NOTICE, 5, "notice")                                                     \
+    X(INFO, 6, "info")                                                         \
+    X(DEBUG, 7, "debug")
+
+typedef enum nblog_level {
+#define NBLOG__LEVEL_ENUM(name, value, str) NBLOG_LEVEL_##name = value,
+    NBLOG_LEVEL_MAP(NBLOG__LEVEL_ENUM)
+#undef NBLOG__LEVEL_ENUM
+} nblog_level_t;
+
+#define NBLOG_LEVEL_COUNT 8
+
+/* "err" for 3; "invalid" for anything outside 0..7. [signal-safe] */
+NBLOG_API const char *nblog_level_name(int level);
+/* Parses a name ("warning", "warn", "err", "error", ...) or a digit 0..7.
+ * Returns the level, or NBLOG_ELEVEL if the text names none. */
+NBLOG_API int nblog_level_parse(const char *text);
+
+/* ------------------------------------------------------------------------
+ * Return values. Zero is success; positive values are "not stored, as you
+ * asked"; negative values are errors, each saying what happened to the
+ * record (see nblog_strerror for the text).
+ */
+#define NBLOG_ERRNO_MAP(X)                                                     \
+    X(FILTERED, 1, "not stored: below the level threshold or rate limited")   \
+    X(EINVAL, -1, "invalid argument")                                          \
+    X(ENOFMT, -2, "NULL format: a record saying so was stored")               \
+    X(ELEVEL, -3, "level out of range: stored clamped to 0..7")               \
+    X(EFORMAT, -4, "bad conversion in format: stored with it shown verbatim") \
+    X(EARGS, -5, "more conversions than arguments: stored, missing ones marked") \
+    X(ELOST, -6, "store full of unfinished records: record lost and counted") \
+    X(ENOTREADY, -7, "nblog is not initialised or was shut down: not stored, counted") \
+    X(EALREADY, -8, "already initialised")                                    \
+    X(ENOMEM, -9, "could not reserve memory for the ring")                    \
+    X(EAGAIN, -10, "no record available yet")                                 \
+    X(ECORRUPT, -11, "ring header or record is not valid")                    \
+    X(ETRUNCATED, -12, "buffer too small: text truncated")
+
+enum {
+    NBLOG_OK = 0,
+#define NBLOG__ERR_ENUM(name, value, str) NBLOG_##name = value,
+    NBLOG_ERRNO_MAP(NBLOG__ERR_ENUM)
+#undef NBLOG__ERR_ENUM
+};
+
+/* A sentence for any nblog return value. [signal-safe] */
+NBLOG_API const char *nblog_strerror(int err);
+
+/* ------------------------------------------------------------------------
+ * Lifecycle.
+ */
+typedef struct nblog_options {
+    /* Records the ring holds; rounded up to a power of two, at least 16.
+     * 0 means 8192. */
+    size_t ring_records;
+    /* Bytes per record slot, header included; rounded up to a power of two
+     * in 128..4096. 0 means 512 (up to 472 bytes of text per record). */
+    size_t record_size;
+    /* Runtime level threshold: records less severe (numerically greater)
+     * are not stored. 0 in a zeroed struct means EMERG, so use
+     * nblog_options_init() to get the defaults (INFO). */
+    int level;
+    /* syslog facility (0..23) recorded with each record. Default 1 (user). */
+    int facility;
+} nblog_options_t;
+
+/* Fills *opt with the defaults. [signal-safe] */
+NBLOG_API void nblog_options_init(nblog_options_t *opt);
+
+/*
+ * nblog_init - map and prefault the ring, calibrate the clock.
+ * opt may be NULL for the defaults. [blocking] (touches every page once).
+ * Returns NBLOG_OK; NBLOG_EINVAL for a bad option (nothing changed);
+ * NBLOG_EALREADY if initialised (explicitly or lazily by an earlier logging
+ * call): the existing ring stays, call nblog_shutdown() first to change it;
+ * NBLOG_ENOMEM if the memory could not be mapped.
+ *
+ * Logging before nblog_init initialises lazily with the defaults (the first
+ * caller does it; a caller that races with it gets NBLOG_ENOTREADY, counted).
+ */
+NBLOG_API int nblog_init(const nblog_options_t *opt);
+
+/*
+ * nblog_shutdown - stop storing records. Later logging calls return
+ * NBLOG_ENOTREADY and are counted (nblog_stats.not_ready); they never crash.
+ * The ring's memory stays mapped until the next nblog_init, so a call that
+ * raced with shutdown finishes safely. [blocking]
+ */
+NBLOG_API void nblog_shutdown(void);
+
+/* ------------------------------------------------------------------------
+ * Logging. All of these are [signal-safe] [non-blocking], allocate nothing
+ * and make no system call in the common case (lazy init makes a few).
+ *
+ * Return: NBLOG_OK; NBLOG_FILTERED; or one of the negative codes above,
+ * which say whether the record was stored (ENOFMT, ELEVEL, EFORMAT, EARGS:
+ * stored, marked) or not (ELOST, ENOTREADY: counted in nblog_stats).
+ */
+NBLOG_API int nblog_printf(int level, const char *fmt, ...) NBLOG__PRINTF(2, 3);
+NBLOG_API int nblog_vprintf(int level, const char *fmt, va_list ap) NBLOG__PRINTF(2, 0);
+
+/* Like nblog_printf, told how many arguments follow fmt, so a format with
+ * more conversions than arguments is caught at run time (NBLOG_EARGS) rather
+ * than reading past the arguments. The nblog_printf macro below passes the
+ * count for you; take (nblog_printf) in parentheses for the plain function. */
+NBLOG_API int nblog__printf_n(int level, int nargs, const char *fmt, ...)
+    NBLOG__PRINTF(3, 4);
+
+/* Counts macro arguments (1..64). */
+#define NBLOG__NARG(...)                                                       \
+    NBLOG__NARG_(__VA_ARGS__, 64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53,  \
+                 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, 38,   \
+                 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23,   \
+                 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,  \
+                 6, 5, 4, 3, 2, 1, 0)
+#define NBLOG__NARG_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13,   \
+                     _14, _15, _16, _17, _18, _19, _20, _21, _22, _23, _24,    \
+                     _25, _26, _27, _28, _29, _30, _31, _32, _33, _34, _35,    \
+                     _36, _37, _38, _39, _40, _41, _42, _43, _44, _45, _46,    \
+                     _47, _48, _49, _50, _51, _52, _53, _54, _55, _56, _57,    \
+                     _58, _59, _60, _61, _62, _63, _64, N, ...)                \
+    N
+
+/* nblog_printf(level, fmt, args...): the argument count (fmt included) is
+ * passed along so missing arguments are detected. */
+#define nblog_printf(level, ...)                                               \
+    nblog__printf_n((level), NBLOG__NARG(__VA_ARGS__) - 1, __VA_ARGS__)
+
+/*
+ * Compile-time stripping: calls through the per-level macros below whose
+ * level is less severe than NBLOG_COMPILE_LEVEL compile to nothing (their
+ * arguments are still type-checked, never evaluated). Define it before
+ * including this header; the default keeps everything.
+ */
+#ifndef NBLOG_COMPILE_LEVEL
+#define NBLOG_COMPILE_LEVEL NBLOG_LEVEL_DEBUG
+#endif
+
+#define NBLOG__AT(level, ...)                                                  \
+    ((level) <= NBLOG_COMPILE_LEVEL ? nblog_printf((level), __VA_ARGS__)       \
+                                    : NBLOG_FILTERED)
+
+#define nblog_emerg(...) NBLOG__AT(NBLOG_LEVEL_EMERG, __VA_ARGS__)
+#define nblog_alert(...) NBLOG__AT(NBLOG_LEVEL_ALERT, __VA_ARGS__)
+#define nblog_crit(...) NBLOG__AT(NBLOG_LEVEL_CRIT, __VA_ARGS__)
+#define nblog_err(...) NBLOG__AT(NBLOG_LEVEL_ERR, __VA_ARGS__)
+#define nblog_warning(...) NBLOG__AT(NBLOG_LEVEL_WARNING, __VA_ARGS__)
+#define nblog_notice(...) NBLOG__AT(NBLOG_LEVEL_NOTICE, __VA_ARGS__)
+#define nblog_info(...) NBLOG__AT(NBLOG_LEVEL_INFO, __VA_ARGS__)
+#define nblog_debug(...) NBLOG__AT(NBLOG_LEVEL_DEBUG, __VA_ARGS__)
+
+/* Runtime threshold: records with level > threshold are not stored.
+ * Returns the previous threshold, or NBLOG_ELEVEL (nothing changed) for a
+ * value outside 0..7. [signal-safe] */
+NBLOG_API int nblog_level_set(int level);
+NBLOG_API int nblog_level_get(void);
+
+/* ------------------------------------------------------------------------
+ * Rate limiting, like the kernel's printk_ratelimited: at most `burst`
+ * records per `interval_ms` from one call site; the first record let through
+ * after suppressions is preceded by "N messages suppressed". Lock-free and
+ * [signal-safe]; the count of suppressed calls is exact.
+ */
+typedef struct nblog_ratelimit {
+    uint32_t interval_ms;
+    uint32_t burst;
+    uint64_t window_start_ns; /* atomic */
+    uint32_t in_window;       /* atomic */
+    uint32_t suppressed;      /* atomic */
+} nblog_ratelimit_t;
+
+#define NBLOG_RATELIMIT_INIT(interval_ms, burst) {(interval_ms), (burst), 0, 0, 0}
+#define NBLOG_RATELIMIT_INTERVAL_MS 5000
+#define NBLOG_RATELIMIT_BURST 10
+
+/* Returns 1 if a call may go through now (storing the "suppressed" notice
+ * at `level` first if any were), 0 if it must be suppressed (counted). */
+NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
+
+#define nblog_printf_ratelimited(level, ...)                                   \
+    __extension__({                                                            \
+        static nblog_ratelimit_t nblog__rs_ = NBLOG_RATELIMIT_INIT(            \
+            NBLOG_RATELIMIT_INTERVAL_MS, NBLOG_RATELIMIT_BURST);               \
+        nblog_ratelimit_pass(&nblog__rs_, (level))                             \
+            ? nblog_printf((level), __VA_ARGS__)                               \
+            : NBLOG_FILTERED;                                                  \
+    })
+
+/* ------------------------------------------------------------------------
+ * Reading the store. A reader keeps its own position; it is never blocked by
+ * writers and never blocks them. Records overwritten before it got to them
+ * are counted, exactly, in `missed`.
+ */
+
+/* Record flags. */
+#define NBLOG_F_SIGNAL 0x01    /* logged while this thread was inside nblog
+                                  (a signal handler interrupted a call) */
+#define NBLOG_F_EMERGENCY 0x02 /* level at or above the emergency threshold */
+#define NBLOG_F_TRUNCATED 0x04 /* text was cut; it ends with the marker */
+#define NBLOG_F_BADINPUT 0x08  /* the call had bad input (see the text) */
+
+/* What a truncated text ends with. */
+#define NBLOG_TRUNC_MARKER "[...]"
+
+/* Payload kinds: how the record's bytes are to be rendered. */
+#define NBLOG_KIND_TEXT 0     /* formatted by the caller */
+#define NBLOG_KIND_DEFERRED 1 /* format and arguments, rendered by readers */
+
+typedef struct nblog_record {
+    uint64_t seq;    /* sequence number, from 0 */
+    uint64_t ts_ns;  /* CLOCK_MONOTONIC nanoseconds when stored */
+    uint64_t missed; /* records lost just before this one for this reader */
+    uint32_t tid;    /* kernel thread id of the writer */
+    uint8_t level;
+    uint8_t facility;
+    uint8_t flags; /* NBLOG_F_* */
+    uint8_t kind;  /* NBLOG_KIND_* */
+    uint32_t len;  /* bytes of text, without the terminating NUL */
+    const char *text; /* NUL-terminated, in the buffer given to read */
+} nblog_record_t;
+
+typedef struct nblog_reader {
+    uint64_t next_seq; /* next sequence number to read */
+    uint64_t missed;   /* total records this reader could not read */
+    uint64_t read;     /* total records this reader returned */
+    uint64_t missed_unreported; /* private: missed, not yet in a record */
+    const void *ring;  /* the ring read from */
+} nblog_reader_t;
+
+#define NBLOG_FROM_OLDEST 0 /* start at the oldest record still stored */
+#define NBLOG_FROM_NEXT 1   /* start at the next record to be stored */
+
+/* Attaches to the process's ring. Returns NBLOG_OK or NBLOG_ENOTREADY.
+ * [signal-safe] */
+NBLOG_API int nblog_reader_open(nblog_reader_t *r, int from);
+
+/*
+ * nblog_reader_next - copy the next record into buf (its text, rendered,
+ * NUL-terminated) and describe it in *rec. [signal-safe] [non-blocking]
+ * Returns NBLOG_OK; NBLOG_EAGAIN if no record is ready yet (nothing newer
+ * stored, or the next one is still being written); NBLOG_ETRUNCATED when buf
+ * was too small (*rec filled, text cut, the record counts as read).
+ * Records overwritten before they could be read are skipped and counted in
+ * rec->missed and r->missed.
+ */
+NBLOG_API int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
+                      size_t bufsize);
+
+/* ------------------------------------------------------------------------
+ * Statistics. [signal-safe]
+ */
+typedef struct nblog_stats {
+    uint64_t reserved;  /* sequence numbers handed out to writers */
+    uint64_t lost;      /* writers that could not store (NBLOG_ELOST) */
+    uint64_t not_ready; /* calls before init / during lazy init / after shutdown */
+    uint64_t ring_records;
+    uint64_t record_size;
+    uint64_t text_max; /* longest text a record holds, marker included */
+} nblog_stats_t;
+
+NBLOG_API void nblog_stats_get(nblog_stats_t *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NBLOG_H */

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs what nblog needs to build, test and benchmark on Debian 12.
+# Runs apt-get as root (directly, or through sudo when not root).
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends \
+  build-essential cmake pkg-config clang libclang-rt-14-dev \
+  libcmocka-dev libspdlog-dev >/dev/null
+echo "setup-debian: packages installed"

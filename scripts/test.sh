@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds nblog and runs the whole test suite three ways:
+#   1. plain   gcc -O2, asserts on: every test   (clang also builds the tree)
+#   2. asan    gcc -O1, ASan + UBSan: every test (record counts scaled down)
+#   3. tsan    clang, ThreadSanitizer: tests labelled "stress"
+# Usage: scripts/test.sh [plain|asan|tsan|clang]...   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+OUT=${NBLOG_BUILD_ROOT:-build}
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(plain clang asan tsan)
+
+configure_build() { # dir cmake-args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithAsserts "$@" >/dev/null
+  cmake --build "$dir" -j"$JOBS"
+}
+
+for step in "${steps[@]}"; do
+  echo "=== nblog tests: $step ==="
+  case $step in
+    plain)
+      configure_build "$OUT/plain" -DCMAKE_C_COMPILER=gcc
+      ctest --test-dir "$OUT/plain" --output-on-failure -j"$JOBS" ;;
+    clang)
+      configure_build "$OUT/clang" -DCMAKE_C_COMPILER=clang -DNBLOG_BUILD_BENCH=OFF
+      ctest --test-dir "$OUT/clang" --output-on-failure -j"$JOBS" -L unit ;;
+    asan)
+      configure_build "$OUT/asan" -DCMAKE_C_COMPILER=gcc -DNBLOG_SANITIZE=address -DNBLOG_BUILD_BENCH=OFF
+      ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        ctest --test-dir "$OUT/asan" --output-on-failure -j"$JOBS" ;;
+    tsan)
+      configure_build "$OUT/tsan" -DCMAKE_C_COMPILER=clang -DNBLOG_SANITIZE=thread -DNBLOG_BUILD_BENCH=OFF
+      TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        ctest --test-dir "$OUT/tsan" --output-on-failure -L stress ;;
+    *) echo "unknown step: $step" >&2; exit 2 ;;
+  esac
+done
+echo "=== nblog tests: all passed (${steps[*]}) ==="

@@ -1,0 +1,443 @@
+/*
+ * log.c - the logging calls, levels, rate limits, lifecycle and readers.
+ *
+ * Lifecycle states (g.state):
+ *
+ *     UNINIT --nblog_init / first logging call--> INITING --> READY
+ *       READY --nblog_shutdown--> DOWN --nblog_init--> INITING --> READY
+ *
+ *   UNINIT   nothing mapped. A logging call initialises lazily with the
+ *            defaults (it wins the CAS to INITING); nblog_init does the same
+ *            with its options.
+ *   INITING  one thread is mapping and prefaulting the ring. Logging calls
+ *            from other threads do not wait: they return NBLOG_ENOTREADY and
+ *            are counted in g.not_ready.
+ *   READY    g.ring is published; logging stores records.
+ *   DOWN     shut down: g.ring is NULL, logging calls are counted no-ops.
+ *            The old mapping stays (g.retired) so a call that loaded g.ring
+ *            before shutdown finishes safely; the next nblog_init reuses or
+ *            unmaps it.
+ *
+ * Memory ordering: g.ring is stored with release after the ring is
+ * formatted and loaded with acquire by every logging call (pairs with it), so
+ * a caller that sees the pointer sees a formatted header. g.state is only a
+ * CAS-guarded flag for who may initialise (acq_rel/acquire).
+ */
+#include <assert.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+
+#include "format.h"
+#include "nblog.h"
+#include "platform.h"
+#include "ring.h"
+
+enum { UNINIT, INITING, READY, DOWN };
+
+static struct {
+    _Atomic(struct nblog__ring_hdr *) ring;
+    atomic_int state;
+    atomic_int level;
+    int facility;
+    _Atomic uint64_t not_ready;
+    void *retired; /* the last ring's mapping, kept after shutdown */
+    size_t retired_bytes;
+} g = {.level = NBLOG_LEVEL_INFO, .facility = 1};
+
+/* How deep this thread is inside a logging call: above 0 on entry means a
+ * signal handler interrupted one (NBLOG_F_SIGNAL). */
+static __thread int log_depth __attribute__((tls_model("initial-exec")));
+
+/* ---------------------------------------------------------------- names */
+
+unsigned nblog_version(void)
+{
+    return NBLOG_VERSION_HEX;
+}
+
+const char *nblog_version_string(void)
+{
+    return NBLOG_VERSION_STRING;
+}
+
+static const char *const level_names[NBLOG_LEVEL_COUNT] = {
+#define NBLOG__LEVEL_NAME(name, value, str) [value] = str,
+    NBLOG_LEVEL_MAP(NBLOG__LEVEL_NAME)
+#undef NBLOG__LEVEL_NAME
+};
+
+const char *nblog_level_name(int level)
+{
+    return level >= 0 && level < NBLOG_LEVEL_COUNT ? level_names[level]
+                                                   : "invalid";
+}
+
+int nblog_level_parse(const char *text)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } aliases[] = {{"panic", 0}, {"error", 3}, {"warn", 4}};
+    if (!text)
+        return NBLOG_ELEVEL;
+    if (text[0] >= '0' && text[0] <= '7' && text[1] == '\0')
+        return text[0] - '0';
+    for (int i = 0; i < NBLOG_LEVEL_COUNT; i++)
+        if (strcasecmp(text, level_names[i]) == 0)
+            return i;
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcasecmp(text, aliases[i].name) == 0)
+            return aliases[i].level;
+    return NBLOG_ELEVEL;
+}
+
+const char *nblog_strerror(int err)
+{
+    switch (err) {
+    case NBLOG_OK:
+        return "success";
+#define NBLOG__ERR_TEXT(name, value, str)                                      \
+    case NBLOG_##name:                                                         \
+        return str;
+        NBLOG_ERRNO_MAP(NBLOG__ERR_TEXT)
+#undef NBLOG__ERR_TEXT
+    }
+    return "unknown nblog error";
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+void nblog_options_init(nblog_options_t *opt)
+{
+    opt->ring_records = 8192;
+    opt->record_size = 512;
+    opt->level = NBLOG_LEVEL_INFO;
+    opt->facility = 1;
+}
+
+static uint64_t round_pow2(uint64_t v)
+{
+    return v <= 1 ? 1 : (uint64_t)1 << (64 - __builtin_clzll(v - 1));
+}
+
+static int check_options(const nblog_options_t *o)
+{
+    if (o->ring_records > NBLOG__RECORDS_MAX ||
+        o->record_size > NBLOG__RECORD_SIZE_MAX)
+        return NBLOG_EINVAL;
+    if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG || o->facility < 0 ||
+        o->facility > 23)
+        return NBLOG_EINVAL;
+    return NBLOG_OK;
+}
+
+/* Maps, prefaults and formats a ring. Runs in state INITING only. */
+static int map_ring(const nblog_options_t *o)
+{
+    uint64_t records = round_pow2(o->ring_records ? o->ring_records : 8192);
+    uint64_t size = round_pow2(o->record_size ? o->record_size : 512);
+    if (records < NBLOG__RECORDS_MIN)
+        records = NBLOG__RECORDS_MIN;
+    if (size < NBLOG__RECORD_SIZE_MIN)
+        size = NBLOG__RECORD_SIZE_MIN;
+    size_t bytes = nblog__ring_bytes(records, (uint32_t)size);
+
+    void *mem = g.retired;
+    if (mem && g.retired_bytes != bytes) {
+        munmap(mem, g.retired_bytes);
+        mem = NULL;
+    }
+    g.retired = NULL;
+    if (!mem) {
+        mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (mem == MAP_FAILED)
+            return NBLOG_ENOMEM;
+    }
+    /* Touch every page now: a first touch costs ~14 us, never on a caller. */
+    memset(mem, 0, bytes);
+    nblog__platform_init();
+    nblog__ring_format(mem, records, (uint32_t)size, 0);
+    g.retired = mem;
+    g.retired_bytes = bytes;
+    g.facility = o->facility;
+    /* Relaxed: read only as a threshold, any recent value will do. */
+    atomic_store_explicit(&g.level, o->level, memory_order_relaxed);
+    /* Release: pairs with the acquire load in current_ring(); a caller that
+     * sees the pointer sees the formatted header and the clock. */
+    atomic_store_explicit(&g.ring, mem, memory_order_release);
+    return NBLOG_OK;
+}
+
+static int init_from(int from, const nblog_options_t *o)
+{
+    int expected = from;
+    /* Acquire on success pairs with the release store of READY/DOWN by the
+     * previous owner, so we see its g.retired. */
+    if (!atomic_compare_exchange_strong_explicit(&g.state, &expected, INITING,
+                                                 memory_order_acquire,
+                                                 memory_order_relaxed))
+        return NBLOG_EALREADY;
+    int rc = map_ring(o);
+    /* Release: pairs with the acquire CAS above in the next initialiser. */
+    atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
+                          memory_order_release);
+    return rc;
+}
+
+int nblog_init(const nblog_options_t *opt)
+{
+    nblog_options_t defaults;
+    if (!opt) {
+        nblog_options_init(&defaults);
+        opt = &defaults;
+    }
+    if (check_options(opt) != NBLOG_OK)
+        return NBLOG_EINVAL;
+    int rc = init_from(UNINIT, opt);
+    if (rc == NBLOG_EALREADY)
+        rc = init_from(DOWN, opt);
+    return rc;
+}
+
+void nblog_shutdown(void)
+{
+    int expected = READY;
+    /* Acq_rel: orders with the initialiser's release store (acquire) and
+     * publishes our g.ring store to the next initialiser (release below). */
+    if (!atomic_compare_exchange_strong_explicit(&g.state, &expected, INITING,
+                                                 memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return;
+    /* Release: pairs with current_ring()'s acquire; NULL means "not ready". */
+    atomic_store_explicit(&g.ring, NULL, memory_order_release);
+    atomic_store_explicit(&g.state, DOWN, memory_order_release);
+}
+
+/* The ring, initialising lazily on first use; NULL if not ready (counted). */
+static struct nblog__ring_hdr *current_ring(void)
+{
+    /* Acquire: pairs with map_ring's release store. */
+    struct nblog__ring_hdr *r = atomic_load_explicit(&g.ring, memory_order_acquire);
+    if (__builtin_expect(r != NULL, 1))
+        return r;
+    nblog_options_t o;
+    nblog_options_init(&o);
+    if (init_from(UNINIT, &o) == NBLOG_OK)
+        return atomic_load_explicit(&g.ring, memory_order_acquire);
+    /* Relaxed: a statistic. */
+    atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);
+    return NULL;
+}
+
+/* -------------------------------------------------------------- logging */
+
+int nblog_level_set(int level)
+{
+    if (level < 0 || level > NBLOG_LEVEL_DEBUG)
+        return NBLOG_ELEVEL;
+    /* Relaxed: a threshold; callers may see the change a little late. */
+    return atomic_exchange_explicit(&g.level, level, memory_order_relaxed);
+}
+
+int nblog_level_get(void)
+{
+    return atomic_load_explicit(&g.level, memory_order_relaxed);
+}
+
+/* Cuts text to fit max bytes and ends it with the marker, on a UTF-8
+ * character boundary. Returns the new length. */
+static uint32_t truncate_text(char *text, uint32_t max)
+{
+    const uint32_t mlen = sizeof NBLOG_TRUNC_MARKER - 1;
+    uint32_t keep = max - mlen;
+    while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
+        keep--;
+    memcpy(text + keep, NBLOG_TRUNC_MARKER, mlen);
+    return keep + mlen;
+}
+
+static const char null_format_text[] = "nblog: NULL format string";
+
+static int vlog(int level, int nargs, const char *fmt, va_list ap)
+{
+    int rc = NBLOG_OK;
+    uint8_t flags = 0;
+    if (__builtin_expect(level < 0 || level > NBLOG_LEVEL_DEBUG, 0)) {
+        level = level < 0 ? NBLOG_LEVEL_EMERG : NBLOG_LEVEL_DEBUG;
+        flags |= NBLOG_F_BADINPUT;
+        rc = NBLOG_ELEVEL;
+    }
+    /* Relaxed: a threshold (see nblog_level_set). */
+    if (level > atomic_load_explicit(&g.level, memory_order_relaxed))
+        return rc == NBLOG_OK ? NBLOG_FILTERED : rc;
+    struct nblog__ring_hdr *r = current_ring();
+    if (!r)
+        return NBLOG_ENOTREADY;
+    if (log_depth++ > 0)
+        flags |= NBLOG_F_SIGNAL;
+
+    /* One slot's worth plus padding for the 8-byte copy into the slot. */
+    char text[NBLOG__RECORD_SIZE_MAX];
+    uint32_t max = nblog__ring_text_max(r);
+    size_t len;
+    if (__builtin_expect(fmt == NULL, 0)) {
+        len = sizeof null_format_text - 1;
+        memcpy(text, null_format_text, len);
+        flags |= NBLOG_F_BADINPUT;
+        rc = NBLOG_ENOFMT;
+    } else {
+        unsigned st = 0;
+        len = nblog__vformat(text, (size_t)max + 1, fmt, ap, nargs, &st);
+        if (__builtin_expect(st != 0, 0)) {
+            flags |= NBLOG_F_BADINPUT;
+            rc = (st & NBLOG__FMT_MISSING) ? NBLOG_EARGS : NBLOG_EFORMAT;
+        }
+    }
+    if (len > max) {
+        len = truncate_text(text, max);
+        flags |= NBLOG_F_TRUNCATED;
+    }
+    if (level <= NBLOG_LEVEL_CRIT)
+        flags |= NBLOG_F_EMERGENCY;
+
+    struct nblog__rec_meta m = {
+        .ts_ns = nblog__now_ns(),
+        .tid = nblog__tid(),
+        .len = (uint32_t)len,
+        .level = (uint8_t)level,
+        .facility = (uint8_t)g.facility,
+        .flags = flags,
+        .kind = NBLOG_KIND_TEXT,
+    };
+    int wrc = nblog__ring_write(r, &m, text);
+    log_depth--;
+    return wrc == NBLOG_OK ? rc : wrc;
+}
+
+int nblog_vprintf(int level, const char *fmt, va_list ap)
+{
+    return vlog(level, -1, fmt, ap);
+}
+
+int(nblog_printf)(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vlog(level, -1, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int nblog__printf_n(int level, int nargs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vlog(level, nargs, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ----------------------------------------------------------- rate limit */
+
+int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level)
+{
+    uint64_t now = nblog__now_ns();
+    uint64_t interval = (uint64_t)rs->interval_ms * 1000000u;
+    /* Relaxed throughout: the three words are counters, each exact on its
+     * own; the window reset may let a racing caller into the old or the new
+     * window, which only shifts a burst, never loses a suppression. */
+    uint64_t start = __atomic_load_n(&rs->window_start_ns, __ATOMIC_RELAXED);
+    if (start == 0 || now - start >= interval) {
+        if (__atomic_compare_exchange_n(&rs->window_start_ns, &start, now, 0,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&rs->in_window, 0, __ATOMIC_RELAXED);
+            uint32_t n = __atomic_exchange_n(&rs->suppressed, 0, __ATOMIC_RELAXED);
+            if (n)
+                nblog_printf(level, "%u messages suppressed", n);
+        }
+    }
+    if (__atomic_fetch_add(&rs->in_window, 1, __ATOMIC_RELAXED) < rs->burst)
+        return 1;
+    __atomic_fetch_add(&rs->suppressed, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* --------------------------------------------------------------- reader */
+
+int nblog_reader_open(nblog_reader_t *r, int from)
+{
+    struct nblog__ring_hdr *ring =
+        atomic_load_explicit(&g.ring, memory_order_acquire); /* pairs with map_ring */
+    memset(r, 0, sizeof *r);
+    if (!ring)
+        return NBLOG_ENOTREADY;
+    r->ring = ring;
+    r->next_seq = from == NBLOG_FROM_NEXT ? nblog__ring_head(ring)
+                                          : nblog__ring_oldest(ring);
+    return NBLOG_OK;
+}
+
+int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
+                      size_t bufsize)
+{
+    const struct nblog__ring_hdr *ring = r->ring;
+    if (!ring || !rec || !buf || bufsize == 0)
+        return NBLOG_EINVAL;
+    uint64_t missed = 0;
+    for (;;) {
+        struct nblog__rec_meta m;
+        enum nblog__read_result res =
+            nblog__ring_read(ring, r->next_seq, &m, buf, bufsize - 1);
+        if (res == NBLOG__READ_GONE) {
+            uint64_t to = nblog__ring_oldest(ring);
+            if (to <= r->next_seq)
+                to = r->next_seq + 1;
+            missed += to - r->next_seq;
+            r->next_seq = to;
+            continue;
+        }
+        r->missed += missed;
+        if (res != NBLOG__READ_OK) {
+            r->missed_unreported += missed;
+            return NBLOG_EAGAIN;
+        }
+        size_t n = m.len < bufsize - 1 ? m.len : bufsize - 1;
+        buf[n] = '\0';
+        *rec = (nblog_record_t){
+            .seq = m.seq,
+            .ts_ns = m.ts_ns,
+            .missed = r->missed_unreported + missed,
+            .tid = m.tid,
+            .level = m.level,
+            .facility = m.facility,
+            .flags = m.flags,
+            .kind = m.kind,
+            .len = m.len,
+            .text = buf,
+        };
+        r->missed_unreported = 0;
+        r->next_seq++;
+        r->read++;
+        return n < m.len ? NBLOG_ETRUNCATED : NBLOG_OK;
+    }
+}
+
+/* ---------------------------------------------------------------- stats */
+
+void nblog_stats_get(nblog_stats_t *st)
+{
+    struct nblog__ring_hdr *r = atomic_load_explicit(&g.ring, memory_order_acquire);
+    memset(st, 0, sizeof *st);
+    /* Relaxed: statistics. */
+    st->not_ready = atomic_load_explicit(&g.not_ready, memory_order_relaxed);
+    if (!r)
+        return;
+    st->reserved = nblog__ring_head(r);
+    st->lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
+    st->ring_records = r->records;
+    st->record_size = r->record_size;
+    st->text_max = nblog__ring_text_max(r);
+}

@@ -1,0 +1,115 @@
+/*
+ * platform.c - time source and thread ids. [signal-safe] except
+ * nblog__time_init, which runs once from init.
+ */
+#include "platform.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
+
+struct nblog__clock nblog__clock;
+
+static void forget_tid_in_child(void);
+static void time_init(void);
+
+uint64_t nblog__clock_ns(int clock_id)
+{
+    struct timespec ts;
+    clock_gettime(clock_id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#if defined(__x86_64__)
+/* CPUID 0x80000007 EDX bit 8: the TSC runs at a constant rate in every
+ * P/C-state (what Linux reports as constant_tsc + nonstop_tsc). */
+static int tsc_is_invariant(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000000u, &a, &b, &c, &d) || a < 0x80000007u)
+        return 0;
+    __get_cpuid(0x80000007u, &a, &b, &c, &d);
+    return (d >> 8) & 1;
+}
+
+/* One (tsc, ns) pair with the TSC read bracketed as tightly as we can. */
+static void sample(uint64_t *tsc, uint64_t *ns)
+{
+    uint64_t best = UINT64_MAX;
+    for (int i = 0; i < 5; i++) {
+        uint64_t t0 = __rdtsc();
+        uint64_t n = nblog__clock_ns(CLOCK_MONOTONIC);
+        uint64_t t1 = __rdtsc();
+        if (t1 - t0 < best) {
+            best = t1 - t0;
+            *tsc = t0 + (t1 - t0) / 2;
+            *ns = n;
+        }
+    }
+}
+#endif
+
+void nblog__platform_init(void)
+{
+    static atomic_int atfork_done;
+    /* Registers the fork hook once. Relaxed: the flag guards only itself. */
+    if (!atomic_exchange_explicit(&atfork_done, 1, memory_order_relaxed))
+        pthread_atfork(NULL, NULL, forget_tid_in_child);
+    time_init();
+}
+
+static void time_init(void)
+{
+#if defined(__x86_64__)
+    if (nblog__clock.use_tsc || !tsc_is_invariant())
+        return;
+    uint64_t t0 = 0, n0 = 0, t1 = 0, n1 = 0;
+    sample(&t0, &n0);
+    do {
+        sample(&t1, &n1);
+    } while (n1 - n0 < 5000000); /* 5 ms: ~1e-5 relative error at worst */
+    nblog__clock.mult = (uint64_t)(((unsigned __int128)(n1 - n0) << 32) / (t1 - t0));
+    nblog__clock.tsc0 = t1;
+    nblog__clock.ns0 = n1;
+    nblog__clock.use_tsc = 1;
+#endif
+}
+
+uint64_t nblog__now_ns(void)
+{
+#if defined(__x86_64__)
+    if (__builtin_expect(nblog__clock.use_tsc, 1)) {
+        uint64_t d = __rdtsc() - nblog__clock.tsc0;
+        return nblog__clock.ns0 + (uint64_t)(((unsigned __int128)d * nblog__clock.mult) >> 32);
+    }
+#endif
+    return nblog__clock_ns(CLOCK_MONOTONIC);
+}
+
+/* ---- thread ids ---- */
+
+static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec")));
+
+static void forget_tid_in_child(void)
+{
+    /* Runs in the child, on the thread that called fork(): the only thread
+     * there, whose cached id is its parent's. */
+    cached_tid = 0;
+}
+
+uint32_t nblog__tid(void)
+{
+    uint32_t tid = cached_tid;
+    if (__builtin_expect(tid == 0, 0)) {
+        tid = (uint32_t)syscall(SYS_gettid);
+        cached_tid = tid;
+    }
+    return tid;
+}

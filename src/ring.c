@@ -1,0 +1,346 @@
+/*
+ * ring.c - the log store.
+ *
+ * DESIGN
+ *
+ * The store is one block of memory: a header, then `records` slots of
+ * `record_size` bytes each (both powers of two). Sequence numbers are handed
+ * out by one atomic counter, head; record `seq` lives in slot
+ * `seq & (records - 1)`. A slot starts with two atomic words, then the
+ * record (timestamp, metadata, text):
+ *
+ *     header | slot 0 | slot 1 | ... | slot N-1
+ *              state: seq << 2 | EMPTY / RESERVED / COMMITTED
+ *              skip:  1 + highest seq that found the slot pinned (0: none)
+ *              ts_ns, meta, meta2, text[len]
+ *
+ * We chose fixed-size slots over the kernel's descriptor ring + data ring:
+ * one fetch_add and one CAS per record, no tail chasing, and a slot is found
+ * from a seq by a mask. The price is memory: every record takes a whole slot
+ * (default 512 bytes) and text longer than a slot is truncated.
+ *
+ * Slot states, for the record whose seq is in `state`:
+ *
+ *   EMPTY      never written; only before the ring's first lap.
+ *   RESERVED   writer `seq` owns the slot and is filling it. Nobody else
+ *              writes the record bytes; a writer of a later lap that maps
+ *              here finds the slot "pinned" and gives up (see below).
+ *   COMMITTED  the record is complete. Readers may copy it. A writer of a
+ *              later lap may take the slot at any time (overwrite-oldest),
+ *              so readers validate their copy afterwards.
+ *
+ * "Not the record you asked for": a reader that wants seq s from slot
+ * s & mask may find
+ *   - state.seq == s, COMMITTED: copy it, then re-read state; if it changed
+ *     during the copy the copy is discarded (s was overwritten: GONE);
+ *   - state.seq == s, RESERVED: being written (PENDING);
+ *   - state.seq > s: s was overwritten (GONE);
+ *   - state.seq < s (or EMPTY): s is not in the slot yet. If skip > s, the
+ *     writer of s (or of a later lap) found the slot pinned: s is GONE. If
+ *     s >= head it was never handed out (EMPTY); otherwise its writer has
+ *     its number but has not reserved the slot yet (PENDING).
+ * A reader that finds s GONE jumps to max(s + 1, head - records) and counts
+ * every seq it jumped over as missed: each seq is either returned or counted
+ * once, so read + missed == the range walked, exactly.
+ *
+ * Writers (nblog__ring_write):
+ *   1. seq = fetch_add(head, 1).                         Never fails.
+ *   2. Load the slot's state and, in a CAS loop, move it to (seq, RESERVED)
+ *      if it is EMPTY or holds an older seq that is COMMITTED. If it holds
+ *      an older seq that is RESERVED, a preempted (or dead) writer pins it:
+ *      raise skip to seq + 1 so readers learn seq is gone, count the loss in
+ *      header.lost and return NBLOG_ELOST, without waiting. If it holds a
+ *      newer seq (we were preempted for a whole lap), seq is lost the same
+ *      way. So a stuck writer costs one record per lap, never a stall.
+ *   3. Store the record with relaxed atomic stores, then the state
+ *      (seq, COMMITTED) with release.
+ * Reserving a seq and then failing keeps the store's books exact:
+ *   head (reserved) == records committed + header.lost
+ * once no write is in flight. The ring never waits: a signal handler that
+ * interrupts a writer between steps 1 and 3 on the same thread takes the
+ * next seq and another slot (or, a whole lap later, loses one record).
+ *
+ * Who writes what: head and lost - any writer, atomically. state - the
+ * writer that reserves (CAS) and commits (store) it. skip - writers that
+ * find the slot pinned (CAS, only upwards). ts_ns/meta/meta2/text - only the
+ * writer holding the slot RESERVED. The rest of the header - format only.
+ *
+ * MEMORY ORDERING (tags name each access; "pairs with" at each site)
+ *
+ *   W1  writer: CAS state -> RESERVED (relaxed), then a release fence
+ *   W2  writer: relaxed stores of the record
+ *   W3  writer: store state = COMMITTED (release)
+ *   R1  reader: load state (acquire)
+ *   R2  reader: relaxed loads of the record
+ *   R3  reader: acquire fence, then load state again (relaxed)
+ *
+ *   R1 pairs with W3: a reader that sees COMMITTED for seq sees all of W2.
+ *   R3 pairs with W1: if any R2 load returned a byte a later writer stored
+ *   (its W2, after its W1 fence), R3's load sees that writer's RESERVED (or
+ *   later) state, so the torn copy is detected and discarded. This is the
+ *   seqlock argument (Boehm, "Can seqlocks get along with programming
+ *   language memory models?", 2012) with the slot state as the sequence.
+ *   Every shared byte is accessed atomically, so the copies are data-race
+ *   free in C11 terms and ThreadSanitizer agrees.
+ *
+ *   head is relaxed for writers: the slot CAS, not head, orders writers of
+ *   the same slot, and seqs only need to be unique. Readers use head
+ *   (relaxed) only to bound their jumps; a stale value makes them wait or
+ *   jump less far, never return a wrong record.
+ */
+#include "ring.h"
+
+#include <assert.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nblog.h"
+#include "platform.h"
+
+#define STATE(seq, st) (((uint64_t)(seq) << 2) | (st))
+#define STATE_SEQ(w) ((w) >> 2)
+#define STATE_ST(w) ((w)&3u)
+
+void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+
+static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
+                                          uint64_t seq)
+{
+    uintptr_t base = (uintptr_t)r + (uintptr_t)r->slots_offset;
+    uint64_t idx = seq & (r->records - 1);
+    return (struct nblog__slot *)(base + ((uintptr_t)idx << r->record_shift));
+}
+
+size_t nblog__ring_bytes(uint64_t records, uint32_t record_size)
+{
+    return sizeof(struct nblog__ring_hdr) + (size_t)records * record_size;
+}
+
+static uint32_t log2u(uint64_t v)
+{
+    return (uint32_t)(63 - __builtin_clzll(v));
+}
+
+static int is_pow2(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
+                        uint64_t first_seq)
+{
+    struct nblog__ring_hdr *r = mem;
+    assert(is_pow2(records) && is_pow2(record_size));
+    assert(record_size >= NBLOG__RECORD_SIZE_MIN &&
+           record_size <= NBLOG__RECORD_SIZE_MAX);
+    memcpy(r->magic, NBLOG__RING_MAGIC, sizeof r->magic);
+    r->version = NBLOG__RING_VERSION;
+    r->hdr_size = sizeof *r;
+    r->record_size = record_size;
+    r->record_shift = log2u(record_size);
+    r->records = records;
+    r->slots_offset = sizeof *r;
+    r->total_size = nblog__ring_bytes(records, record_size);
+    r->wall_offset_ns = (int64_t)(nblog__clock_ns(CLOCK_REALTIME) -
+                                  nblog__clock_ns(CLOCK_MONOTONIC));
+    r->writer_pid = (uint32_t)getpid();
+    r->first_seq = first_seq;
+    /* Relaxed: the ring is published to other threads afterwards by the
+     * caller's release store (log.c, pairs with its acquire load). */
+    atomic_store_explicit(&r->head, first_seq, memory_order_relaxed);
+    atomic_store_explicit(&r->lost, 0, memory_order_relaxed);
+    /* Slots are zero: state EMPTY, skip 0. */
+    assert(nblog__ring_validate(mem, r->total_size) == NBLOG_OK);
+}
+
+int nblog__ring_validate(const void *mem, size_t bytes)
+{
+    const struct nblog__ring_hdr *r = mem;
+    if (bytes < sizeof *r || memcmp(r->magic, NBLOG__RING_MAGIC, 8) != 0)
+        return NBLOG_ECORRUPT;
+    if (r->version != NBLOG__RING_VERSION || r->hdr_size != sizeof *r)
+        return NBLOG_ECORRUPT;
+    if (!is_pow2(r->record_size) || r->record_size < NBLOG__RECORD_SIZE_MIN ||
+        r->record_size > NBLOG__RECORD_SIZE_MAX ||
+        r->record_shift != log2u(r->record_size))
+        return NBLOG_ECORRUPT;
+    if (!is_pow2(r->records) || r->records < NBLOG__RECORDS_MIN ||
+        r->records > NBLOG__RECORDS_MAX)
+        return NBLOG_ECORRUPT;
+    if (r->slots_offset != sizeof *r ||
+        r->total_size != nblog__ring_bytes(r->records, r->record_size) ||
+        r->total_size > bytes)
+        return NBLOG_ECORRUPT;
+    return NBLOG_OK;
+}
+
+/* Raises skip to seq + 1 unless it is already higher. */
+static void mark_skipped(struct nblog__slot *s, uint64_t seq)
+{
+    /* Relaxed load; the CAS below is release: pairs with the reader's
+     * acquire load of skip, which needs nothing else from us. */
+    uint64_t cur = atomic_load_explicit(&s->skip, memory_order_relaxed);
+    while (cur < seq + 1 &&
+           !atomic_compare_exchange_weak_explicit(&s->skip, &cur, seq + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+        ;
+}
+
+/* Step 2 of the writer: move the slot to (seq, RESERVED), or say why not. */
+static int reserve_slot(struct nblog__slot *s, uint64_t seq)
+{
+    /* Relaxed: we only need the value for the CAS; the CAS is the ordering
+     * point against other writers of this slot. */
+    uint64_t cur = atomic_load_explicit(&s->state, memory_order_relaxed);
+    for (;;) {
+        int empty = STATE_ST(cur) == NBLOG__SLOT_EMPTY;
+        if (!empty && STATE_SEQ(cur) >= seq)
+            return 0; /* a later lap already took it: we are too late */
+        if (STATE_ST(cur) == NBLOG__SLOT_RESERVED) {
+            mark_skipped(s, seq); /* pinned by an older, unfinished writer */
+            return 0;
+        }
+        /* W1: relaxed CAS + release fence below. The fence pairs with R3:
+         * our record stores come after it, so a reader that saw any of
+         * them sees this RESERVED state (or later) on its re-check. */
+        if (atomic_compare_exchange_weak_explicit(
+                &s->state, &cur, STATE(seq, NBLOG__SLOT_RESERVED),
+                memory_order_relaxed, memory_order_relaxed))
+            break;
+    }
+    atomic_thread_fence(memory_order_release);
+    return 1;
+}
+
+/* W2: relaxed 8-byte stores; text is padded to 8 bytes in the slot. The
+ * source must be readable up to len rounded up to 8. */
+static void store_words(void *dst, const void *src, size_t len)
+{
+    uint64_t *d = dst;
+    const char *sp = src;
+    for (size_t i = 0; i < (len + 7) / 8; i++) {
+        uint64_t w;
+        memcpy(&w, sp + 8 * i, 8);
+        __atomic_store_n(&d[i], w, __ATOMIC_RELAXED);
+    }
+}
+
+/* R2: the mirror of store_words. */
+static void load_words(void *dst, const void *src, size_t len)
+{
+    const uint64_t *s = src;
+    char *dp = dst;
+    for (size_t i = 0; i < len / 8; i++) {
+        uint64_t w = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+        memcpy(dp + 8 * i, &w, 8);
+    }
+    if (len % 8) {
+        uint64_t w = __atomic_load_n(&s[len / 8], __ATOMIC_RELAXED);
+        memcpy(dp + len - len % 8, &w, len % 8);
+    }
+}
+
+int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
+                      const char *text)
+{
+    assert(m->len <= nblog__ring_text_max(r));
+    /* Relaxed: see MEMORY ORDERING, head only needs to be unique. */
+    uint64_t seq = atomic_fetch_add_explicit(&r->head, 1, memory_order_relaxed);
+    struct nblog__slot *s = slot_at(r, seq);
+    if (!reserve_slot(s, seq)) {
+        /* Relaxed: a statistic; read with the books once writers stop. */
+        atomic_fetch_add_explicit(&r->lost, 1, memory_order_relaxed);
+        return NBLOG_ELOST;
+    }
+    m->seq = seq;
+    void (*hook)(uint64_t) =
+        atomic_load_explicit(&nblog__test_hook_reserved, memory_order_relaxed);
+    if (__builtin_expect(hook != NULL, 0))
+        hook(seq);
+    /* W2 */
+    __atomic_store_n(&s->ts_ns, m->ts_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->meta,
+                     (uint64_t)m->tid << 32 | (uint64_t)m->len << 16 |
+                         (uint64_t)m->level << 8 | m->facility,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&s->meta2, (uint64_t)m->flags << 56 | (uint64_t)m->kind << 48,
+                     __ATOMIC_RELAXED);
+    store_words(s->text, text, m->len);
+    /* W3: pairs with R1; publishes W2. */
+    atomic_store_explicit(&s->state, STATE(seq, NBLOG__SLOT_COMMITTED),
+                          memory_order_release);
+    return NBLOG_OK;
+}
+
+/* Where a record that is not in its slot stands. */
+static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
+                                      const struct nblog__slot *s,
+                                      uint64_t seq)
+{
+    /* Acquire: pairs with mark_skipped's release CAS (nothing else needed,
+     * the value alone decides). */
+    if (atomic_load_explicit(&s->skip, memory_order_acquire) > seq)
+        return NBLOG__READ_GONE;
+    if (seq >= nblog__ring_head(r))
+        return NBLOG__READ_EMPTY;
+    return NBLOG__READ_PENDING;
+}
+
+enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
+                                         uint64_t seq,
+                                         struct nblog__rec_meta *m,
+                                         char *text, size_t cap)
+{
+    const struct nblog__slot *s = slot_at(r, seq);
+    /* R1: pairs with W3. */
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+    if (STATE_ST(st) == NBLOG__SLOT_EMPTY || STATE_SEQ(st) < seq)
+        return absent(r, s, seq);
+    if (STATE_SEQ(st) > seq)
+        return NBLOG__READ_GONE;
+    if (STATE_ST(st) != NBLOG__SLOT_COMMITTED)
+        return NBLOG__READ_PENDING;
+
+    /* R2 */
+    uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
+    uint64_t meta2 = __atomic_load_n(&s->meta2, __ATOMIC_RELAXED);
+    m->ts_ns = __atomic_load_n(&s->ts_ns, __ATOMIC_RELAXED);
+    m->seq = seq;
+    m->tid = (uint32_t)(meta >> 32);
+    m->len = (uint32_t)(meta >> 16) & 0xffff;
+    m->level = (uint8_t)(meta >> 8);
+    m->facility = (uint8_t)meta;
+    m->flags = (uint8_t)(meta2 >> 56);
+    m->kind = (uint8_t)(meta2 >> 48);
+    /* A torn or corrupted length is clamped here and caught below (torn) or
+     * is harmless (a corrupted file cannot make us read out of the slot). */
+    uint32_t len = m->len <= nblog__ring_text_max(r) ? m->len
+                                                     : nblog__ring_text_max(r);
+    load_words(text, s->text, len < cap ? len : cap);
+
+    /* R3: pairs with W1. */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) != st)
+        return NBLOG__READ_GONE;
+    if (m->len > nblog__ring_text_max(r) || m->level > 7)
+        return NBLOG__READ_GONE; /* only a corrupted ring file gets here */
+    return NBLOG__READ_OK;
+}
+
+uint64_t nblog__ring_head(const struct nblog__ring_hdr *r)
+{
+    /* Relaxed: writers increment head relaxed, so there is nothing to pair
+     * with; readers use it only as a bound (see MEMORY ORDERING). The cast
+     * drops const: C11 atomic loads take a non-const pointer. */
+    return atomic_load_explicit((_Atomic uint64_t *)&r->head,
+                                memory_order_relaxed);
+}
+
+uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r)
+{
+    uint64_t head = nblog__ring_head(r);
+    uint64_t lap = head > r->records ? head - r->records : 0;
+    return lap > r->first_seq ? lap : r->first_seq;
+}

@@ -1,0 +1,130 @@
+/*
+ * ring.h - the log store: a lockless ring of fixed-size record slots.
+ * Layer: store. Knows nothing of consoles, formats or files; the design and
+ * its memory-ordering argument open ring.c.
+ */
+#ifndef NBLOG_RING_H
+#define NBLOG_RING_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NBLOG__RING_MAGIC "NBLOGRNG"
+#define NBLOG__RING_VERSION 1u
+
+#define NBLOG__RECORD_SIZE_MIN 128u
+#define NBLOG__RECORD_SIZE_MAX 4096u
+#define NBLOG__RECORDS_MIN 16u
+#define NBLOG__RECORDS_MAX (1u << 24)
+
+/*
+ * The header at offset 0 of the ring's memory. Every field but the two
+ * counters is written once by nblog__ring_format() before the ring is
+ * published, and never again. All positions are offsets from the header, so
+ * the same bytes can live in a file mapped at any address by another process.
+ */
+struct nblog__ring_hdr {
+    char magic[8];          /* NBLOG__RING_MAGIC, no NUL */
+    uint32_t version;       /* NBLOG__RING_VERSION */
+    uint32_t hdr_size;      /* sizeof(struct nblog__ring_hdr) */
+    uint32_t record_size;   /* bytes per slot, power of two */
+    uint32_t record_shift;  /* log2(record_size) */
+    uint64_t records;       /* slots, power of two */
+    uint64_t slots_offset;  /* from the header to slot 0 */
+    uint64_t total_size;    /* header + slots, bytes */
+    int64_t wall_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at format */
+    uint64_t first_seq;     /* seq of the first record this ring held */
+    uint32_t writer_pid;
+    uint32_t pad0;
+    uint8_t reserved[56];   /* room for later fields, zero */
+
+    /* Own cache line: every writer increments it. */
+    _Alignas(64) _Atomic uint64_t head; /* next sequence number to hand out */
+    _Alignas(64) _Atomic uint64_t lost; /* writers that could not store */
+    _Alignas(64) uint8_t end[];
+};
+
+/*
+ * A slot. state and skip are the only words writers race on; the rest is
+ * the record, written with relaxed atomic stores between the RESERVED and
+ * COMMITTED transitions and read the same way (a seqlock-style copy).
+ */
+struct nblog__slot {
+    _Atomic uint64_t state; /* seq << 2 | NBLOG__SLOT_* */
+    _Atomic uint64_t skip;  /* 1 + highest seq that found this slot pinned */
+    uint64_t ts_ns;         /* CLOCK_MONOTONIC ns */
+    uint64_t meta;          /* tid:32 | len:16 | level:8 | facility:8 */
+    uint64_t meta2;         /* flags:8 | kind:8 | zero:48 */
+    char text[];            /* len bytes, not NUL-terminated */
+};
+
+#define NBLOG__SLOT_EMPTY 0u     /* never written (only before the first lap) */
+#define NBLOG__SLOT_RESERVED 1u  /* a writer is filling it */
+#define NBLOG__SLOT_COMMITTED 2u /* complete; readable until reused */
+
+#define NBLOG__SLOT_HDR ((uint32_t)offsetof(struct nblog__slot, text))
+
+/* What a record says about itself, besides its text. */
+struct nblog__rec_meta {
+    uint64_t seq;
+    uint64_t ts_ns;
+    uint32_t tid;
+    uint32_t len;
+    uint8_t level;
+    uint8_t facility;
+    uint8_t flags;
+    uint8_t kind;
+};
+
+/* Results of nblog__ring_read. */
+enum nblog__read_result {
+    NBLOG__READ_OK = 0,
+    NBLOG__READ_EMPTY,   /* seq has not been handed out yet */
+    NBLOG__READ_PENDING, /* seq handed out, its writer has not committed */
+    NBLOG__READ_GONE,    /* seq was overwritten or never stored */
+};
+
+/* Bytes needed for a ring of `records` slots of `record_size` bytes. */
+size_t nblog__ring_bytes(uint64_t records, uint32_t record_size);
+
+/* Longest text one record holds. */
+static inline uint32_t nblog__ring_text_max(const struct nblog__ring_hdr *r)
+{
+    return r->record_size - NBLOG__SLOT_HDR;
+}
+
+/* Lays out an empty ring in mem (zeroed, nblog__ring_bytes() long).
+ * records and record_size must be powers of two within the limits above. */
+void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
+                        uint64_t first_seq);
+
+/* Checks a header found in memory of `bytes` bytes (e.g. a file another
+ * process wrote): NBLOG_OK or NBLOG_ECORRUPT. Trusts nothing. */
+int nblog__ring_validate(const void *mem, size_t bytes);
+
+/*
+ * Writer side. nblog__ring_write() = reserve, fill, commit. [signal-safe]
+ * [non-blocking] Returns NBLOG_OK (m->seq set) or NBLOG_ELOST (counted).
+ */
+int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
+                      const char *text);
+
+/* Test hook run between reserve and commit (NULL in production). */
+extern void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+
+/*
+ * Reader side. Copies record seq into *m and text (up to cap bytes; m->len
+ * is the stored length). [signal-safe] [non-blocking]
+ */
+enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
+                                         uint64_t seq,
+                                         struct nblog__rec_meta *m,
+                                         char *text, size_t cap);
+
+/* The next sequence number to be handed out. */
+uint64_t nblog__ring_head(const struct nblog__ring_hdr *r);
+/* The oldest sequence number that may still be stored. */
+uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r);
+
+#endif

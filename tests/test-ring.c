@@ -1,0 +1,223 @@
+/*
+ * test-ring.c - the store on its own: states, overwrite, pinned slots,
+ * header validation. Single-threaded and deterministic; the concurrent
+ * claims are in test-stress.c and test-signal.c.
+ */
+#include "testutil.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nblog.h"
+#include "ring.h"
+
+#define RECORDS 16u
+#define RSIZE 128u
+
+static struct nblog__ring_hdr *new_ring(void)
+{
+    size_t bytes = nblog__ring_bytes(RECORDS, RSIZE);
+    void *mem = aligned_alloc(64, bytes);
+    assert_non_null(mem);
+    memset(mem, 0, bytes);
+    nblog__ring_format(mem, RECORDS, RSIZE, 0);
+    return mem;
+}
+
+static int put(struct nblog__ring_hdr *r, const char *text, uint64_t *seq)
+{
+    char buf[RSIZE] = {0};
+    struct nblog__rec_meta m = {.ts_ns = 42, .tid = 7, .level = 3,
+                                .facility = 1, .len = (uint32_t)strlen(text)};
+    memcpy(buf, text, m.len);
+    int rc = nblog__ring_write(r, &m, buf);
+    if (seq)
+        *seq = m.seq;
+    return rc;
+}
+
+static enum nblog__read_result get(struct nblog__ring_hdr *r, uint64_t seq,
+                                   char *text)
+{
+    struct nblog__rec_meta m;
+    enum nblog__read_result res = nblog__ring_read(r, seq, &m, text, RSIZE);
+    if (res == NBLOG__READ_OK) {
+        text[m.len] = '\0';
+        assert_int_equal(m.seq, seq);
+        assert_int_equal(m.tid, 7);
+        assert_int_equal(m.level, 3);
+        assert_int_equal(m.ts_ns, 42);
+    }
+    return res;
+}
+
+static void test_write_then_read(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = new_ring();
+    char text[RSIZE];
+    uint64_t seq;
+    assert_int_equal(get(r, 0, text), NBLOG__READ_EMPTY);
+    assert_int_equal(put(r, "first", &seq), NBLOG_OK);
+    assert_int_equal(seq, 0);
+    assert_int_equal(put(r, "second record", &seq), NBLOG_OK);
+    assert_int_equal(seq, 1);
+    assert_int_equal(get(r, 0, text), NBLOG__READ_OK);
+    assert_string_equal(text, "first");
+    assert_int_equal(get(r, 1, text), NBLOG__READ_OK);
+    assert_string_equal(text, "second record");
+    assert_int_equal(get(r, 2, text), NBLOG__READ_EMPTY);
+    free(r);
+}
+
+static void test_overwrite_oldest(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = new_ring();
+    char text[RSIZE], want[32];
+    for (int i = 0; i < 40; i++) {
+        snprintf(want, sizeof want, "record %d", i);
+        assert_int_equal(put(r, want, NULL), NBLOG_OK);
+    }
+    assert_int_equal(nblog__ring_head(r), 40);
+    assert_int_equal(nblog__ring_oldest(r), 40 - RECORDS);
+    for (uint64_t s = 0; s < 40 - RECORDS; s++)
+        assert_int_equal(get(r, s, text), NBLOG__READ_GONE);
+    for (uint64_t s = 40 - RECORDS; s < 40; s++) {
+        assert_int_equal(get(r, s, text), NBLOG__READ_OK);
+        snprintf(want, sizeof want, "record %d", (int)s);
+        assert_string_equal(text, want);
+    }
+    free(r);
+}
+
+/* A writer pinned mid-record (here: the hook for seq 0 writes a whole lap
+ * more, as a signal handler could) costs exactly one record per lap. */
+static struct nblog__ring_hdr *hook_ring;
+static int hook_lost;
+static void write_a_lap(uint64_t seq)
+{
+    if (seq != 0)
+        return;
+    for (unsigned i = 0; i < RECORDS + 2; i++)
+        if (put(hook_ring, "from hook", NULL) == NBLOG_ELOST)
+            hook_lost++;
+}
+
+static void test_pinned_slot_loses_one_per_lap(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = hook_ring = new_ring();
+    char text[RSIZE];
+    atomic_store(&nblog__test_hook_reserved, write_a_lap);
+    assert_int_equal(put(r, "pinned", NULL), NBLOG_OK);
+    atomic_store(&nblog__test_hook_reserved, NULL);
+    /* seq 16 mapped onto slot 0 while seq 0 was reserved there. */
+    assert_int_equal(hook_lost, 1);
+    assert_int_equal(atomic_load(&r->lost), 1);
+    assert_int_equal(nblog__ring_head(r), RECORDS + 3);
+    /* Books: reserved == committed + lost. 1 + 17 committed, 1 lost. */
+    assert_int_equal(get(r, RECORDS, text), NBLOG__READ_GONE);
+    assert_int_equal(get(r, 0, text), NBLOG__READ_OK);
+    assert_string_equal(text, "pinned");
+    assert_int_equal(get(r, RECORDS + 1, text), NBLOG__READ_OK);
+    assert_string_equal(text, "from hook");
+    free(r);
+}
+
+/* While its writer holds it, a record is PENDING, not EMPTY or GONE. */
+static struct nblog__ring_hdr *pending_ring;
+static enum nblog__read_result seen_in_hook;
+static void read_own_record(uint64_t seq)
+{
+    char text[RSIZE];
+    seen_in_hook = get(pending_ring, seq, text);
+}
+
+static void test_reserved_record_is_pending(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = pending_ring = new_ring();
+    char text[RSIZE];
+    atomic_store(&nblog__test_hook_reserved, read_own_record);
+    assert_int_equal(put(r, "x", NULL), NBLOG_OK);
+    atomic_store(&nblog__test_hook_reserved, NULL);
+    assert_int_equal(seen_in_hook, NBLOG__READ_PENDING);
+    assert_int_equal(get(r, 0, text), NBLOG__READ_OK);
+    free(r);
+}
+
+static void test_continues_sequence(void **state)
+{
+    (void)state;
+    size_t bytes = nblog__ring_bytes(RECORDS, RSIZE);
+    struct nblog__ring_hdr *r = aligned_alloc(64, bytes);
+    memset(r, 0, bytes);
+    nblog__ring_format(r, RECORDS, RSIZE, 1000);
+    char text[RSIZE];
+    uint64_t seq;
+    assert_int_equal(nblog__ring_oldest(r), 1000);
+    assert_int_equal(put(r, "a", &seq), NBLOG_OK);
+    assert_int_equal(seq, 1000);
+    assert_int_equal(get(r, 1000, text), NBLOG__READ_OK);
+    assert_int_equal(get(r, 1001, text), NBLOG__READ_EMPTY);
+    free(r);
+}
+
+static void test_validate_rejects_damage(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = new_ring();
+    size_t bytes = nblog__ring_bytes(RECORDS, RSIZE);
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_OK);
+    assert_int_equal(nblog__ring_validate(r, bytes - 1), NBLOG_ECORRUPT);
+    assert_int_equal(nblog__ring_validate(r, 10), NBLOG_ECORRUPT);
+    struct nblog__ring_hdr saved = *r;
+    r->magic[0] = 'X';
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->magic[0] = saved.magic[0];
+    r->version = 99;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->version = saved.version;
+    r->record_size = 100;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->record_size = saved.record_size;
+    r->records = 1u << 30;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->records = saved.records;
+    r->slots_offset = 8;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->slots_offset = saved.slots_offset;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_OK);
+    free(r);
+}
+
+/* A record whose stored length is corrupted (a damaged ring file) is
+ * reported GONE, never read out of its slot. */
+static void test_corrupt_length_not_trusted(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = new_ring();
+    char text[RSIZE];
+    assert_int_equal(put(r, "hello", NULL), NBLOG_OK);
+    struct nblog__slot *s = (struct nblog__slot *)((char *)r + r->slots_offset);
+    s->meta |= (uint64_t)0xffff << 16;
+    assert_int_equal(get(r, 0, text), NBLOG__READ_GONE);
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_then_read),
+        cmocka_unit_test(test_overwrite_oldest),
+        cmocka_unit_test(test_pinned_slot_loses_one_per_lap),
+        cmocka_unit_test(test_reserved_record_is_pending),
+        cmocka_unit_test(test_continues_sequence),
+        cmocka_unit_test(test_validate_rejects_damage),
+        cmocka_unit_test(test_corrupt_length_not_trusted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
