@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the build into a scratch prefix and builds a consumer three ways:
+# pkg-config, CMake package (shared) and CMake package (static). Also checks
+# that the shared library exports only public names.
+# Usage: install-check.sh SOURCE_DIR BUILD_DIR
+set -euo pipefail
+src=$1 build=$2
+work=$build/install-check
+rm -rf "$work"
+cmake --install "$build" --prefix "$work/prefix" >/dev/null
+libdir=$(dirname "$(find "$work/prefix" -name 'libnblog.so' | head -1)")
+
+# pkg-config
+PKG_CONFIG_PATH=$libdir/pkgconfig
+export PKG_CONFIG_PATH
+cc -std=c11 -Wall -Wextra -Werror "$src/tests/install/consumer.c" \
+  $(pkg-config --cflags --libs nblog) -Wl,-rpath,"$libdir" -o "$work/consumer-pc"
+"$work/consumer-pc"
+echo "pkg-config consumer: ok"
+
+# CMake package
+cmake -S "$src/tests/install" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/cmake" >/dev/null
+"$work/cmake/consumer-shared"
+"$work/cmake/consumer-static"
+echo "cmake package consumers (shared, static): ok"
+
+# The shared library exports nblog_* and nothing internal but the one helper
+# the nblog_printf macro calls.
+bad=$(nm -D --defined-only "$libdir/libnblog.so" | awk '{print $3}' |
+  grep -v -E '^nblog_[a-z]' | grep -v -x 'nblog__printf_n' || true)
+if [ -n "$bad" ]; then
+  echo "unexpected exported symbols:"; echo "$bad"; exit 1
+fi
+soname=$(objdump -p "$libdir/libnblog.so" | awk '/SONAME/ {print $2}')
+[ "$soname" = "libnblog.so.0" ] || { echo "bad soname: $soname"; exit 1; }
+echo "exports and soname ($soname): ok"
