@@ -124,6 +124,9 @@ typedef struct nblog_options {
     int level;
     /* syslog facility (0..23) recorded with each record. Default 1 (user). */
     int facility;
+    /* Records at this level or more severe are flagged NBLOG_F_EMERGENCY
+     * (pushed to consoles at once). Default NBLOG_LEVEL_CRIT. */
+    int emergency_level;
 } nblog_options_t;
 
 /* Fills *opt with the defaults. [signal-safe] */

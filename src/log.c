@@ -41,10 +41,11 @@ static struct {
     atomic_int state;
     atomic_int level;
     int facility;
+    int emergency_level;
     _Atomic uint64_t not_ready;
     void *retired; /* the last ring's mapping, kept after shutdown */
     size_t retired_bytes;
-} g = {.level = NBLOG_LEVEL_INFO, .facility = 1};
+} g = {.level = NBLOG_LEVEL_INFO, .facility = 1, .emergency_level = NBLOG_LEVEL_CRIT};
 
 /* How deep this thread is inside a logging call: above 0 on entry means a
  * signal handler interrupted one (NBLOG_F_SIGNAL). */
@@ -115,6 +116,7 @@ void nblog_options_init(nblog_options_t *opt)
     opt->record_size = 512;
     opt->level = NBLOG_LEVEL_INFO;
     opt->facility = 1;
+    opt->emergency_level = NBLOG_LEVEL_CRIT;
 }
 
 static uint64_t round_pow2(uint64_t v)
@@ -128,7 +130,8 @@ static int check_options(const nblog_options_t *o)
         o->record_size > NBLOG__RECORD_SIZE_MAX)
         return NBLOG_EINVAL;
     if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG || o->facility < 0 ||
-        o->facility > 23)
+        o->facility > 23 || o->emergency_level < 0 ||
+        o->emergency_level > NBLOG_LEVEL_DEBUG)
         return NBLOG_EINVAL;
     return NBLOG_OK;
 }
@@ -163,6 +166,7 @@ static int map_ring(const nblog_options_t *o)
     g.retired = mem;
     g.retired_bytes = bytes;
     g.facility = o->facility;
+    g.emergency_level = o->emergency_level;
     /* Relaxed: read only as a threshold, any recent value will do. */
     atomic_store_explicit(&g.level, o->level, memory_order_relaxed);
     /* Release: pairs with the acquire load in current_ring(); a caller that
@@ -300,7 +304,7 @@ static int vlog(int level, int nargs, const char *fmt, va_list ap)
         len = truncate_text(text, max);
         flags |= NBLOG_F_TRUNCATED;
     }
-    if (level <= NBLOG_LEVEL_CRIT)
+    if (level <= g.emergency_level)
         flags |= NBLOG_F_EMERGENCY;
 
     struct nblog__rec_meta m = {
