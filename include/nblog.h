@@ -221,6 +221,57 @@ NBLOG_API int nblog_level_set(int level);
 NBLOG_API int nblog_level_get(void);
 
 /* ------------------------------------------------------------------------
+ * Deferred logging: NBLOG_INFO("iteration %d value %f name %s", i, d, s).
+ *
+ * The format must be a string literal. The caller copies the format and its
+ * arguments into the record (%s strings are copied at call time, bounded by
+ * any precision); a reader renders the text later, exactly as nblog_printf
+ * would have. Each call site parses its format once, on first use, into a
+ * static descriptor (lock-free, allocation-free, safe from signal
+ * handlers). Formats a deferred call cannot copy (wide %lc/%ls, bad
+ * conversions) and records too long to hold their arguments are formatted
+ * at once instead, with the same result. At most NBLOG_MAX_ARGS arguments
+ * (a '*' counts): more is a compile-time error.
+ * Same context and return values as nblog_printf. [signal-safe]
+ */
+#define NBLOG_MAX_ARGS 16
+
+/* Internal: the per-call-site descriptor the macros keep. */
+#define NBLOG__K_INT 1     /* int, or promoted to it */
+#define NBLOG__K_LONG 2    /* long, long long, size_t, intmax_t, ptrdiff_t */
+#define NBLOG__K_DOUBLE 3
+#define NBLOG__K_LDOUBLE 4
+#define NBLOG__K_PTR 5
+#define NBLOG__K_STR 6
+#define NBLOG__STRMAX_NONE 0xffffu
+struct nblog__argdesc {
+    unsigned char kind;           /* NBLOG__K_* */
+    unsigned char prec_from_prev; /* %.*s: the previous argument bounds it */
+    unsigned short strmax;        /* %.Ns: N; else NBLOG__STRMAX_NONE */
+};
+typedef struct nblog__site {
+    unsigned state; /* atomic: 0 new, 1 being published, 2 ready, 3 format */
+    unsigned short nargs;
+    unsigned short fmt_len; /* strlen(fmt) + 1 */
+    struct nblog__argdesc args[NBLOG_MAX_ARGS];
+} nblog__site_t;
+
+NBLOG_API int nblog__defer(nblog__site_t *site, int level, int nargs,
+                           const char *fmt, ...) NBLOG__PRINTF(4, 5);
+
+#define NBLOG__DEFER(level, ...)                                                   __extension__({                                                                    _Static_assert(NBLOG__NARG(__VA_ARGS__) - 1 <= NBLOG_MAX_ARGS,                                "nblog: too many arguments for a deferred log call "                          "(NBLOG_MAX_ARGS is 16); use nblog_printf");                    static nblog__site_t nblog__site_;                                             (level) <= NBLOG_COMPILE_LEVEL                                                     ? nblog__defer(&nblog__site_, (level),                                                        NBLOG__NARG(__VA_ARGS__) - 1, "" __VA_ARGS__)                   : NBLOG_FILTERED;                                                      })
+
+#define NBLOG_EMERG(...) NBLOG__DEFER(NBLOG_LEVEL_EMERG, __VA_ARGS__)
+#define NBLOG_ALERT(...) NBLOG__DEFER(NBLOG_LEVEL_ALERT, __VA_ARGS__)
+#define NBLOG_CRIT(...) NBLOG__DEFER(NBLOG_LEVEL_CRIT, __VA_ARGS__)
+#define NBLOG_ERR(...) NBLOG__DEFER(NBLOG_LEVEL_ERR, __VA_ARGS__)
+#define NBLOG_WARNING(...) NBLOG__DEFER(NBLOG_LEVEL_WARNING, __VA_ARGS__)
+#define NBLOG_NOTICE(...) NBLOG__DEFER(NBLOG_LEVEL_NOTICE, __VA_ARGS__)
+#define NBLOG_INFO(...) NBLOG__DEFER(NBLOG_LEVEL_INFO, __VA_ARGS__)
+#define NBLOG_DEBUG(...) NBLOG__DEFER(NBLOG_LEVEL_DEBUG, __VA_ARGS__)
+#define NBLOG_LOG(level, ...) NBLOG__DEFER((level), __VA_ARGS__)
+
+/* ------------------------------------------------------------------------
  * Rate limiting, like the kernel's printk_ratelimited: at most `burst`
  * records per `interval_ms` from one call site; the first record let through
  * after suppressions is preceded by "N messages suppressed". Lock-free and

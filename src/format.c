@@ -98,10 +98,15 @@ struct out {
     size_t len; /* bytes the full output has so far */
 };
 
-/* The argument list, with how many arguments are left (-1: unknown). */
+/* The argument list, with how many arguments are left (-1: unknown).
+ * Arguments come from ap, or, when blob is set, from a deferred record's
+ * encoded arguments (see format.h); a blob argument whose tag does not fit
+ * the conversion reads as 0 and sets bad. */
 struct args {
     va_list ap;
     int left;
+    int bad;
+    const unsigned char *blob, *bend;
 };
 
 static const char missing_text[] = "%!(MISSING)";
@@ -273,8 +278,62 @@ static inline int take(struct args *a, int n)
     return 1;
 }
 
+/* The next encoded argument's value if its tag is tag; else 0, and the
+ * rest of the list is dropped. For NBLOG__A_STR, str and n get the bytes. */
+static uint64_t blob_take(struct args *a, unsigned tag, const char **str,
+                          size_t *n)
+{
+    const unsigned char *p = a->blob;
+    uint64_t v = 0;
+    if (p >= a->bend || *p != tag)
+        goto bad;
+    if (tag == NBLOG__A_STR) {
+        uint16_t len;
+        if (a->bend - p < 3)
+            goto bad;
+        memcpy(&len, p + 1, 2);
+        *str = (const char *)p + 3;
+        *n = len == NBLOG__A_STR_NULL ? 0 : len;
+        if ((size_t)(a->bend - p - 3) < *n)
+            goto bad;
+        if (len == NBLOG__A_STR_NULL)
+            *str = NULL;
+        a->blob = p + 3 + *n;
+        return 0;
+    }
+    if (a->bend - p < 9)
+        goto bad;
+    memcpy(&v, p + 1, 8);
+    a->blob = p + 9;
+    return v;
+bad:
+    a->bad = 1;
+    a->blob = a->bend;
+    if (str) {
+        *str = "";
+        *n = 0;
+    }
+    return 0;
+}
+
+/* An int-promoted argument (for '*' and %c). */
+static int get_int(struct args *a)
+{
+    return a->blob ? (int)blob_take(a, NBLOG__A_INT, NULL, NULL)
+                   : va_arg(a->ap, int);
+}
+
 static intmax_t get_signed(struct args *a, unsigned len)
 {
+    if (a->blob) {
+        int64_t v = (int64_t)blob_take(a, NBLOG__A_INT, NULL, NULL);
+        switch (len) {
+        case LEN_HH: return (signed char)v;
+        case LEN_H: return (short)v;
+        case LEN_NONE: return (int)v;
+        default: return v;
+        }
+    }
     switch (len) {
     case LEN_HH: return (signed char)va_arg(a->ap, int);
     case LEN_H: return (short)va_arg(a->ap, int);
@@ -289,6 +348,15 @@ static intmax_t get_signed(struct args *a, unsigned len)
 
 static uintmax_t get_unsigned(struct args *a, unsigned len)
 {
+    if (a->blob) {
+        uint64_t v = blob_take(a, NBLOG__A_INT, NULL, NULL);
+        switch (len) {
+        case LEN_HH: return (unsigned char)v;
+        case LEN_H: return (unsigned short)v;
+        case LEN_NONE: return (unsigned)v;
+        default: return v;
+        }
+    }
     switch (len) {
     case LEN_HH: return (unsigned char)va_arg(a->ap, unsigned);
     case LEN_H: return (unsigned short)va_arg(a->ap, unsigned);
@@ -420,7 +488,9 @@ static void conv_unsigned(struct out *o, struct conv *c, struct args *a)
 
 static void conv_pointer(struct out *o, struct conv *c, struct args *a)
 {
-    const void *p = va_arg(a->ap, const void *);
+    const void *p = a->blob ? (const void *)(uintptr_t)blob_take(
+                                  a, NBLOG__A_PTR, NULL, NULL)
+                            : va_arg(a->ap, const void *);
     if (!p) {
         put_field(o, &c->sp, "(nil)", 5);
         return;
@@ -464,10 +534,10 @@ static void conv_char(struct out *o, struct conv *c, struct args *a)
 {
     char ch[4];
     size_t n = 1;
-    if (wide_arg(c->len))
+    if (wide_arg(c->len) && !a->blob)
         n = utf8(ch, (uint32_t)va_arg(a->ap, wint_t));
     else
-        ch[0] = (char)(unsigned char)va_arg(a->ap, int);
+        ch[0] = (char)(unsigned char)get_int(a);
     put_field(o, &c->sp, ch, n);
 }
 
@@ -520,13 +590,23 @@ static void conv_wide_string(struct out *o, struct conv *c, struct args *a)
 
 static void conv_string(struct out *o, struct conv *c, struct args *a)
 {
-    if (wide_arg(c->len)) {
+    int prec = c->sp.prec;
+    const char *str;
+    size_t n;
+    if (a->blob) { /* copied bounded by the writer; bound again by prec */
+        blob_take(a, NBLOG__A_STR, &str, &n);
+        if (str && prec >= 0 && n > (size_t)prec)
+            n = (size_t)prec;
+        if (str) {
+            put_field(o, &c->sp, str, n);
+            return;
+        }
+    } else if (wide_arg(c->len)) {
         conv_wide_string(o, c, a);
         return;
+    } else {
+        str = va_arg(a->ap, const char *);
     }
-    const char *str = va_arg(a->ap, const char *);
-    int prec = c->sp.prec;
-    size_t n;
     if (!str) {
         str = "(null)";
         n = (prec < 0 || prec >= 6) ? 6 : 0;
@@ -544,8 +624,14 @@ static void conv_string(struct out *o, struct conv *c, struct args *a)
 
 static void conv_float(struct out *o, struct conv *c, struct args *a)
 {
-    double v = long_double_arg(c->len) ? (double)va_arg(a->ap, long double)
-                                       : va_arg(a->ap, double);
+    double v;
+    if (a->blob) {
+        uint64_t bits = blob_take(a, NBLOG__A_F64, NULL, NULL);
+        memcpy(&v, &bits, sizeof v);
+    } else {
+        v = long_double_arg(c->len) ? (double)va_arg(a->ap, long double)
+                                    : va_arg(a->ap, double);
+    }
     char scratch;
     char *dst = &scratch;
     size_t room = 0;
@@ -593,7 +679,7 @@ static const char *one_spec(struct out *o, const char *pct, struct args *a,
         return end;
     }
     if (c.wstar) {
-        int w = va_arg(a->ap, int);
+        int w = get_int(a);
         if (w < 0) {
             c.sp.flags |= NBLOG__FL_MINUS;
             w = w == INT_MIN ? INT_MAX : -w;
@@ -601,22 +687,24 @@ static const char *one_spec(struct out *o, const char *pct, struct args *a,
         c.sp.width = w;
     }
     if (c.pstar) {
-        int p = va_arg(a->ap, int);
+        int p = get_int(a);
         c.sp.prec = p < 0 ? -1 : p;
     }
     convert(o, &c, a);
+    if (a->bad) {
+        *st |= NBLOG__FMT_BAD;
+        a->left = 0;
+    }
     return end;
 }
 
-size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
-                      int nargs, unsigned *status)
+/* The formatting loop, over either kind of argument list. */
+static size_t run(char *buf, size_t cap, const char *fmt, struct args *a,
+                  unsigned *status)
 {
     struct out o = {buf, cap ? cap - 1 : 0, 0};
-    struct args a;
     unsigned st = fmt ? 0 : NBLOG__FMT_BAD;
     const char *p = fmt ? fmt : "";
-    va_copy(a.ap, ap);
-    a.left = nargs < 0 ? -1 : nargs;
     for (;;) {
         const char *q = p;
         while (*q && *q != '%')
@@ -625,14 +713,38 @@ size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
             put(&o, p, (size_t)(q - p));
         if (!*q)
             break;
-        p = one_spec(&o, q, &a, &st);
+        p = one_spec(&o, q, a, &st);
     }
-    va_end(a.ap);
     if (cap)
         buf[o.len < o.lim ? o.len : o.lim] = '\0';
     if (status)
         *status = st;
     return o.len;
+}
+
+size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
+                      int nargs, unsigned *status)
+{
+    struct args a = {.left = nargs < 0 ? -1 : nargs};
+    va_copy(a.ap, ap);
+    size_t n = run(buf, cap, fmt, &a, status);
+    va_end(a.ap);
+    return n;
+}
+
+size_t nblog__render_deferred(char *buf, size_t cap, const void *payload,
+                              size_t len, unsigned *status)
+{
+    const unsigned char *p = payload;
+    uint16_t flen;
+    if (len < 2 || (memcpy(&flen, p, 2), flen == 0) || (size_t)flen + 2 > len ||
+        p[2 + flen - 1] != '\0' || memchr(p + 2, '\0', flen) != p + 2 + flen - 1) {
+        if (status)
+            *status = NBLOG__FMT_BAD;
+        return run(buf, cap, "%%!(CORRUPT)", &(struct args){.left = 0}, NULL);
+    }
+    struct args a = {.left = -1, .blob = p + 2 + flen, .bend = p + len};
+    return run(buf, cap, (const char *)p + 2, &a, status);
 }
 
 size_t nblog__format(char *buf, size_t cap, const char *fmt, ...)
@@ -641,5 +753,51 @@ size_t nblog__format(char *buf, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     size_t n = nblog__vformat(buf, cap, fmt, ap, -1, NULL);
     va_end(ap);
+    return n;
+}
+
+/* The argument kind a conversion takes, or 0 if a deferred call cannot
+ * copy it (wide characters and strings: the caller formats those). */
+static unsigned char value_kind(const struct conv *c)
+{
+    switch (c->sp.conv) {
+    case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
+        return c->len == LEN_NONE || c->len == LEN_HH || c->len == LEN_H
+                   ? NBLOG__K_INT : NBLOG__K_LONG;
+    case 'c': case 's':
+        if (wide_arg(c->len))
+            return 0;
+        return c->sp.conv == 'c' ? NBLOG__K_INT : NBLOG__K_STR;
+    case 'p': return NBLOG__K_PTR;
+    default:
+        return long_double_arg(c->len) ? NBLOG__K_LDOUBLE : NBLOG__K_DOUBLE;
+    }
+}
+
+int nblog__fmt_arg_kinds(const char *fmt, struct nblog__argdesc *d, int max)
+{
+    int n = 0;
+    for (const char *p = fmt; (p = strchr(p, '%')) != NULL;) {
+        struct conv c;
+        p = parse_spec(p + 1, &c);
+        if (!c.sp.conv)
+            return -1;
+        if (c.sp.conv == '%')
+            continue;
+        unsigned char kind = value_kind(&c);
+        if (!kind || n + c.wstar + c.pstar + 1 > max)
+            return -1;
+        if (c.wstar)
+            d[n++] = (struct nblog__argdesc){NBLOG__K_INT, 0, 0};
+        if (c.pstar)
+            d[n++] = (struct nblog__argdesc){NBLOG__K_INT, 0, 0};
+        d[n] = (struct nblog__argdesc){kind, 0, NBLOG__STRMAX_NONE};
+        if (kind == NBLOG__K_STR && c.pstar)
+            d[n].prec_from_prev = 1;
+        else if (kind == NBLOG__K_STR && c.sp.prec >= 0)
+            d[n].strmax = (unsigned)c.sp.prec < NBLOG__STRMAX_NONE ? (uint16_t)c.sp.prec
+                                                         : NBLOG__STRMAX_NONE;
+        n++;
+    }
     return n;
 }

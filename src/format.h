@@ -11,6 +11,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+#include "nblog.h" /* struct nblog__argdesc */
+
 /* Bits of *status set by nblog__vformat. */
 #define NBLOG__FMT_BAD 0x1     /* unknown/unsupported conversion (e.g. %n, %y):
                                   written out verbatim, no argument consumed */
@@ -35,6 +37,37 @@
  */
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
                       int nargs, unsigned *status);
+
+/*
+ * Deferred records. The payload of an NBLOG_KIND_DEFERRED record is
+ *
+ *     u16 fmt_len | fmt (fmt_len bytes, the last one NUL) | arguments
+ *
+ * and each argument is a tag byte then its value, in native byte order:
+ *     NBLOG__A_INT  8 bytes: any integer, sign- or zero-extended
+ *     NBLOG__A_F64  8 bytes: a double (long doubles are converted)
+ *     NBLOG__A_PTR  8 bytes: a pointer's value
+ *     NBLOG__A_STR  u16 len, then len bytes (no NUL); len NBLOG__A_STR_NULL
+ *                   and no bytes for a NULL pointer
+ * Everything a reader needs is in the record: another process can render it.
+ */
+#define NBLOG__A_INT 1
+#define NBLOG__A_F64 2
+#define NBLOG__A_PTR 3
+#define NBLOG__A_STR 4
+#define NBLOG__A_STR_NULL 0xffffu
+
+/* Renders a deferred payload as nblog__vformat would have rendered the
+ * call. A payload that does not parse renders as "%!(CORRUPT)"; an argument
+ * whose tag does not fit its conversion reads as 0; both set
+ * NBLOG__FMT_BAD. Never reads outside payload[0..len). [signal-safe] */
+size_t nblog__render_deferred(char *buf, size_t cap, const void *payload,
+                              size_t len, unsigned *status);
+
+/* Fills d[0..n) with the kinds of the arguments fmt takes ('*' included)
+ * and returns n; -1 if the format cannot be deferred (a bad conversion, a
+ * wide %lc/%ls, more than max arguments). [signal-safe] */
+int nblog__fmt_arg_kinds(const char *fmt, struct nblog__argdesc *d, int max);
 
 /* Same, with variadic arguments (nargs unknown). */
 size_t nblog__format(char *buf, size_t cap, const char *fmt, ...)

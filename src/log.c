@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 
 #include "format.h"
+#include "log.h"
 #include "nblog.h"
 #include "platform.h"
 #include "ring.h"
@@ -253,7 +254,7 @@ int nblog_level_get(void)
 
 /* Cuts text to fit max bytes and ends it with the marker, on a UTF-8
  * character boundary. Returns the new length. */
-static uint32_t truncate_text(char *text, uint32_t max)
+uint32_t nblog__truncate_text(char *text, uint32_t max)
 {
     const uint32_t mlen = sizeof NBLOG_TRUNC_MARKER - 1;
     uint32_t keep = max - mlen;
@@ -263,26 +264,57 @@ static uint32_t truncate_text(char *text, uint32_t max)
     return keep + mlen;
 }
 
-static const char null_format_text[] = "nblog: NULL format string";
-
-static int vlog(int level, int nargs, const char *fmt, va_list ap)
+int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
+                     int *rc)
 {
-    int rc = NBLOG_OK;
-    uint8_t flags = 0;
-    if (__builtin_expect(level < 0 || level > NBLOG_LEVEL_DEBUG, 0)) {
-        level = level < 0 ? NBLOG_LEVEL_EMERG : NBLOG_LEVEL_DEBUG;
-        flags |= NBLOG_F_BADINPUT;
-        rc = NBLOG_ELEVEL;
+    *rc = NBLOG_OK;
+    *flags = 0;
+    if (__builtin_expect(*level < 0 || *level > NBLOG_LEVEL_DEBUG, 0)) {
+        *level = *level < 0 ? NBLOG_LEVEL_EMERG : NBLOG_LEVEL_DEBUG;
+        *flags |= NBLOG_F_BADINPUT;
+        *rc = NBLOG_ELEVEL;
     }
     /* Relaxed: a threshold (see nblog_level_set). */
-    if (level > atomic_load_explicit(&g.level, memory_order_relaxed))
-        return rc == NBLOG_OK ? NBLOG_FILTERED : rc;
-    struct nblog__ring_hdr *r = current_ring();
-    if (!r)
-        return NBLOG_ENOTREADY;
+    if (*level > atomic_load_explicit(&g.level, memory_order_relaxed)) {
+        if (*rc == NBLOG_OK)
+            *rc = NBLOG_FILTERED;
+        return 0;
+    }
+    *ring = current_ring();
+    if (!*ring) {
+        *rc = NBLOG_ENOTREADY;
+        return 0;
+    }
     if (log_depth++ > 0)
-        flags |= NBLOG_F_SIGNAL;
+        *flags |= NBLOG_F_SIGNAL;
+    if (*level <= g.emergency_level)
+        *flags |= NBLOG_F_EMERGENCY;
+    return 1;
+}
 
+int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
+                      uint8_t kind, const char *payload, uint32_t len, int rc)
+{
+    struct nblog__rec_meta m = {
+        .ts_ns = nblog__now_ns(),
+        .tid = nblog__tid(),
+        .len = len,
+        .level = (uint8_t)level,
+        .facility = (uint8_t)g.facility,
+        .flags = flags,
+        .kind = kind,
+    };
+    int wrc = nblog__ring_write(r, &m, payload);
+    log_depth--;
+    return wrc == NBLOG_OK ? rc : wrc;
+}
+
+static const char null_format_text[] = "nblog: NULL format string";
+
+/* Formats in the caller into a record, after nblog__log_begin said go. */
+int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
+                         int rc, int nargs, const char *fmt, va_list ap)
+{
     /* One slot's worth plus padding for the 8-byte copy into the slot. */
     char text[NBLOG__RECORD_SIZE_MAX];
     uint32_t max = nblog__ring_text_max(r);
@@ -301,24 +333,21 @@ static int vlog(int level, int nargs, const char *fmt, va_list ap)
         }
     }
     if (len > max) {
-        len = truncate_text(text, max);
+        len = nblog__truncate_text(text, max);
         flags |= NBLOG_F_TRUNCATED;
     }
-    if (level <= g.emergency_level)
-        flags |= NBLOG_F_EMERGENCY;
+    return nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, text,
+                             (uint32_t)len, rc);
+}
 
-    struct nblog__rec_meta m = {
-        .ts_ns = nblog__now_ns(),
-        .tid = nblog__tid(),
-        .len = (uint32_t)len,
-        .level = (uint8_t)level,
-        .facility = (uint8_t)g.facility,
-        .flags = flags,
-        .kind = NBLOG_KIND_TEXT,
-    };
-    int wrc = nblog__ring_write(r, &m, text);
-    log_depth--;
-    return wrc == NBLOG_OK ? rc : wrc;
+static int vlog(int level, int nargs, const char *fmt, va_list ap)
+{
+    uint8_t flags;
+    struct nblog__ring_hdr *r;
+    int rc;
+    if (!nblog__log_begin(&level, &flags, &r, &rc))
+        return rc;
+    return nblog__log_formatted(r, level, flags, rc, nargs, fmt, ap);
 }
 
 int nblog_vprintf(int level, const char *fmt, va_list ap)
@@ -371,6 +400,33 @@ int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level)
 
 /* --------------------------------------------------------------- reader */
 
+static void reader_start(nblog_reader_t *r, const struct nblog__ring_hdr *ring,
+                         int from)
+{
+    memset(r, 0, sizeof *r);
+    r->ring = ring;
+    r->next_seq = from == NBLOG_FROM_NEXT ? nblog__ring_head(ring)
+                                          : nblog__ring_oldest(ring);
+}
+
+int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
+                              int from)
+{
+    memset(r, 0, sizeof *r);
+    if (nblog__ring_validate(mem, bytes) != NBLOG_OK)
+        return NBLOG_ECORRUPT;
+    reader_start(r, mem, from);
+    return NBLOG_OK;
+}
+
+void nblog__ring_memory(const void **mem, size_t *bytes)
+{
+    /* Acquire: pairs with map_ring's release store. */
+    const struct nblog__ring_hdr *r = atomic_load_explicit(&g.ring, memory_order_acquire);
+    *mem = r;
+    *bytes = r ? r->total_size : 0;
+}
+
 int nblog_reader_open(nblog_reader_t *r, int from)
 {
     struct nblog__ring_hdr *ring =
@@ -378,10 +434,39 @@ int nblog_reader_open(nblog_reader_t *r, int from)
     memset(r, 0, sizeof *r);
     if (!ring)
         return NBLOG_ENOTREADY;
-    r->ring = ring;
-    r->next_seq = from == NBLOG_FROM_NEXT ? nblog__ring_head(ring)
-                                          : nblog__ring_oldest(ring);
+    reader_start(r, ring, from);
     return NBLOG_OK;
+}
+
+/* Turns a record's payload into text in buf (cap >= 1), NUL-terminated.
+ * Returns the text's full length; sets NBLOG_F_TRUNCATED/BADINPUT in
+ * *flags as rendering finds them. */
+static size_t render(const struct nblog__ring_hdr *ring,
+                     const struct nblog__rec_meta *m, const char *payload,
+                     char *buf, size_t cap, uint8_t *flags)
+{
+    size_t len = m->len;
+    if (m->kind == NBLOG_KIND_TEXT) {
+        memcpy(buf, payload, len < cap - 1 ? len : cap - 1);
+    } else {
+        /* Rendered text obeys the record limit as formatted text does, so
+         * both ways in give the same bytes for the same call. */
+        uint32_t max = nblog__ring_text_max(ring);
+        char text[NBLOG__RECORD_SIZE_MAX + 1];
+        unsigned st = 0;
+        len = m->kind == NBLOG_KIND_DEFERRED
+                  ? nblog__render_deferred(text, (size_t)max + 1, payload, m->len, &st)
+                  : nblog__format(text, sizeof text, "%%!(KIND %u)", m->kind);
+        if (len > max) {
+            len = nblog__truncate_text(text, max);
+            *flags |= NBLOG_F_TRUNCATED;
+        }
+        if (st)
+            *flags |= NBLOG_F_BADINPUT;
+        memcpy(buf, text, len < cap - 1 ? len : cap - 1);
+    }
+    buf[len < cap - 1 ? len : cap - 1] = '\0';
+    return len;
 }
 
 int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
@@ -393,8 +478,9 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
     uint64_t missed = 0;
     for (;;) {
         struct nblog__rec_meta m;
+        char payload[NBLOG__RECORD_SIZE_MAX];
         enum nblog__read_result res =
-            nblog__ring_read(ring, r->next_seq, &m, buf, bufsize - 1);
+            nblog__ring_read(ring, r->next_seq, &m, payload, sizeof payload);
         if (res == NBLOG__READ_GONE) {
             uint64_t to = nblog__ring_oldest(ring);
             if (to <= r->next_seq)
@@ -408,8 +494,8 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
             r->missed_unreported += missed;
             return NBLOG_EAGAIN;
         }
-        size_t n = m.len < bufsize - 1 ? m.len : bufsize - 1;
-        buf[n] = '\0';
+        uint8_t flags = m.flags;
+        size_t len = render(ring, &m, payload, buf, bufsize, &flags);
         *rec = (nblog_record_t){
             .seq = m.seq,
             .ts_ns = m.ts_ns,
@@ -417,15 +503,15 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
             .tid = m.tid,
             .level = m.level,
             .facility = m.facility,
-            .flags = m.flags,
+            .flags = flags,
             .kind = m.kind,
-            .len = m.len,
+            .len = (uint32_t)len,
             .text = buf,
         };
         r->missed_unreported = 0;
         r->next_seq++;
         r->read++;
-        return n < m.len ? NBLOG_ETRUNCATED : NBLOG_OK;
+        return len > bufsize - 1 ? NBLOG_ETRUNCATED : NBLOG_OK;
     }
 }
 

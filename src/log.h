@@ -1,0 +1,48 @@
+/*
+ * log.h - what the ways in (printf, deferred) share: admitting a call,
+ * committing its record, formatting in the caller, truncating.
+ * Layer: logging calls, above the store and render. [signal-safe]
+ */
+#ifndef NBLOG_LOG_H
+#define NBLOG_LOG_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "nblog.h"
+#include "ring.h"
+
+/*
+ * Decides whether a call at *level stores a record: clamps a bad level
+ * (flagging it), applies the threshold, finds (or lazily makes) the ring.
+ * Returns 1: go on, and finish with exactly one nblog__log_commit() (or
+ * nblog__log_formatted()), passing *rc along; 0: stop and return *rc.
+ * Sets *flags to the record's initial flags.
+ */
+int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
+                     int *rc);
+
+/* Stores payload as one record; returns rc, or NBLOG_ELOST if the store
+ * could not take it. Ends what nblog__log_begin started. */
+int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
+                      uint8_t kind, const char *payload, uint32_t len, int rc);
+
+/* Formats fmt/ap in the caller and commits it (nargs: -1 if unknown). */
+int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
+                         int rc, int nargs, const char *fmt, va_list ap);
+
+/* Cuts text to max bytes ending in NBLOG_TRUNC_MARKER, on a UTF-8
+ * boundary; returns the new length. */
+uint32_t nblog__truncate_text(char *text, uint32_t max);
+
+/* The current ring's memory (NULL, 0 when not ready). For tests and tools
+ * that hand the bytes to another process. */
+void nblog__ring_memory(const void **mem, size_t *bytes);
+
+/* Opens a reader on a ring in memory that another process may have written
+ * (a copy, a mapped file): validates the header first. Returns NBLOG_OK or
+ * NBLOG_ECORRUPT. */
+int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
+                              int from);
+
+#endif

@@ -1,0 +1,460 @@
+/*
+ * test-deferred.c - the deferred way in (NBLOG_INFO and friends): what the
+ * reader renders equals what nblog_printf stores and what glibc's snprintf
+ * prints; records render in a process that never saw the caller's memory;
+ * a call site's first use is safe from many threads and a signal handler;
+ * damaged payloads render as marked text, never a crash.
+ */
+#include "testutil.h"
+
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#include "format.h"
+#include "log.h"
+#include "nblog.h"
+
+static nblog_reader_t rd;
+
+static int setup(void **state)
+{
+    (void)state;
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.level = NBLOG_LEVEL_DEBUG;
+    o.ring_records = 1 << 12;
+    if (nblog_init(&o) != NBLOG_OK)
+        return -1;
+    return nblog_reader_open(&rd, NBLOG_FROM_NEXT);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    return 0;
+}
+
+static char got_deferred[4096], got_printf[4096];
+
+/* Reads the pair the SAME macro stored and checks it against glibc's. */
+static void check_pair(int rc_macro, int rc_printf, const char *expected,
+                       const char *what)
+{
+    nblog_record_t a, b;
+    assert_int_equal(rc_macro, rc_printf);
+    assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+    assert_int_equal(nblog_reader_next(&rd, &b, got_printf, sizeof got_printf), NBLOG_OK);
+    if (strcmp(a.text, b.text) != 0 || strcmp(a.text, expected) != 0) {
+        print_error("%s\n  macro:  \"%s\"\n  printf: \"%s\"\n  glibc:  \"%s\"\n",
+                    what, a.text, b.text, expected);
+        fail();
+    }
+    assert_int_equal(a.flags, b.flags);
+}
+
+static char expected[8192];
+
+/* Logs the same call both ways, and prints it with glibc. */
+#define SAME(...)                                                              \
+    do {                                                                       \
+        snprintf(expected, sizeof expected, __VA_ARGS__);                      \
+        int rc_m_ = NBLOG_INFO(__VA_ARGS__);                                   \
+        int rc_p_ = nblog_printf(NBLOG_LEVEL_INFO, __VA_ARGS__);               \
+        check_pair(rc_m_, rc_p_, expected, #__VA_ARGS__);                      \
+    } while (0)
+
+static void test_table(void **state)
+{
+    (void)state;
+    char unterminated[3] = {'a', 'b', 'c'};
+    const char *volatile null_str = NULL; /* opaque: GCC warns on a known NULL */
+    SAME("plain text, no conversions");
+    SAME("iteration %d value %f name %s", 42, 3.25, "bench");
+    SAME("%d %i %u %x %X %o %c %%", -7, 8, 9u, 255u, 255u, 8u, 'q');
+    SAME("%hhd %hd %ld %lld %jd %zd %td", (signed char)-3, (short)-300,
+         LONG_MIN, LLONG_MAX, (intmax_t)-1, (ssize_t)-5, (ptrdiff_t)7);
+    SAME("%hhu %hu %lu %llu %ju %zu", (unsigned char)250, (unsigned short)65000,
+         ULONG_MAX, ULLONG_MAX, (uintmax_t)1, (size_t)123456789);
+    SAME("%d %d", INT_MIN, INT_MAX);
+    SAME("[%5d] [%-5d] [%05d] [%+d] [% d] [%.3d] [%#x] [%#o]", 1, 2, 3, 4, 5, 6, 7u, 8u);
+    SAME("[%*d] [%-*d] [%.*d] [%*.*d]", 6, 1, 6, 2, 4, 3, 7, 3, 4);
+    SAME("%p %p", (void *)0x1234, (void *)NULL);
+    SAME("[%s] [%10s] [%-10s] [%.2s]", "str", "right", "left", "cut");
+    SAME("[%.3s]", unterminated);
+    SAME("[%.*s]", 2, unterminated);
+    SAME("[%s] [%.3s] [%.6s]", null_str, null_str, null_str);
+    SAME("%f %F %e %E %g %G %a %A", 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5);
+    SAME("%f %f %f %f", NAN, -NAN, INFINITY, -INFINITY);
+    SAME("%e %g %a", -0.0, -0.0, -0.0);
+    SAME("%.17g %.17g %.17g", DBL_MIN, DBL_MAX, DBL_TRUE_MIN);
+    SAME("%a %a", DBL_TRUE_MIN, 4.9e-324);
+    SAME("%.0f %.0f %.0f %.1f %.2f", 0.5, 1.5, 2.5, 0.25, 1.005);
+    SAME("%.60f", 0.1);
+    SAME("%Lf %Le", (long double)1.25, (long double)-3e10);
+    SAME("%#g %#.0f %#.0e %+.3e % .2f %010.3f %-10.2e|", 1.0, 2.0, 3.0, 4.0, 5.0, -6.0, 7.0);
+    SAME("%s=%d %s=%f %s=%p %s=%c", "a", 1, "b", 2.0, "c", (void *)&state, "d", 'x');
+    SAME("16 args %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d", 1, 2, 3, 4,
+         5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+}
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat"
+#pragma GCC diagnostic ignored "-Wformat-extra-args"
+#if defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-invalid-specifier"
+#pragma GCC diagnostic ignored "-Wformat-insufficient-args"
+#endif
+/* What a deferred call cannot copy is formatted at once, with the result
+ * nblog_printf gives; those records are TEXT, the others DEFERRED. */
+static void test_fallbacks_match_printf(void **state)
+{
+    (void)state;
+    nblog_record_t a, b;
+    int ra = NBLOG_INFO("wide %ls and %lc", L"wïde", (wint_t)L'é');
+    int rb = nblog_printf(NBLOG_LEVEL_INFO, "wide %ls and %lc", L"wïde", (wint_t)L'é');
+    assert_int_equal(ra, rb);
+    assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+    assert_int_equal(nblog_reader_next(&rd, &b, got_printf, sizeof got_printf), NBLOG_OK);
+    assert_int_equal(a.kind, NBLOG_KIND_TEXT);
+    assert_string_equal(a.text, b.text);
+
+    /* Missing arguments: same %!(MISSING) marks and return value. */
+    ra = NBLOG_WARNING("a=%d b=%s", 1);
+    assert_int_equal(ra, NBLOG_EARGS);
+    assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+    assert_string_equal(a.text, "a=1 b=%!(MISSING)");
+    assert_true(a.flags & NBLOG_F_BADINPUT);
+
+    /* Bad conversion: verbatim, EFORMAT. */
+    assert_int_equal(NBLOG_INFO("odd %y %d", 3), NBLOG_EFORMAT);
+    assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+    assert_string_equal(a.text, "odd %y 3");
+
+    /* The ordinary case is deferred. */
+    assert_int_equal(NBLOG_INFO("n=%d", 5), NBLOG_OK);
+    assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+    assert_int_equal(a.kind, NBLOG_KIND_DEFERRED);
+}
+#pragma GCC diagnostic pop
+
+/* Too long for a record: the string argument, the rendered text, or the
+ * format itself. All three end as nblog_printf's truncated text. */
+static void test_truncation_matches_printf(void **state)
+{
+    (void)state;
+    nblog_stats_t st;
+    nblog_stats_get(&st);
+    char big[3000];
+    memset(big, 'y', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    for (int i = 0; i < 3; i++) {
+        int ra, rb;
+        if (i == 0) {
+            ra = NBLOG_INFO("long arg %s end", big);
+            rb = nblog_printf(NBLOG_LEVEL_INFO, "long arg %s end", big);
+        } else if (i == 1) {
+            ra = NBLOG_INFO("wide field [%900d] [%900.3f]", 1, 2.0);
+            rb = nblog_printf(NBLOG_LEVEL_INFO, "wide field [%900d] [%900.3f]", 1, 2.0);
+        } else {
+            ra = NBLOG_INFO("%.*s", 2000, big);
+            rb = nblog_printf(NBLOG_LEVEL_INFO, "%.*s", 2000, big);
+        }
+        nblog_record_t a, b;
+        assert_int_equal(ra, rb);
+        assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+        assert_int_equal(nblog_reader_next(&rd, &b, got_printf, sizeof got_printf), NBLOG_OK);
+        assert_string_equal(a.text, b.text);
+        assert_int_equal(a.len, st.text_max);
+        assert_true(a.flags & NBLOG_F_TRUNCATED);
+        assert_true(b.flags & NBLOG_F_TRUNCATED);
+    }
+}
+
+/* ---- random doubles and specs --------------------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static double random_double(void)
+{
+    uint64_t bits = rnd();
+    double d;
+    switch (rnd() % 4) {
+    case 0: /* any bit pattern: subnormals, NaNs, infinities included */
+        memcpy(&d, &bits, 8);
+        return d;
+    case 1: /* everyday magnitudes */
+        return (double)(int64_t)(bits % 2000001) / 1000.0 - 1000.0;
+    case 2: /* powers of ten and their neighbours */
+        d = pow(10.0, (double)(int)(bits % 60) - 30);
+        return (bits >> 40) & 1 ? nextafter(d, INFINITY) : d;
+    default: /* small binary fractions: exact halfway cases */
+        return (double)(int)(bits % 4096) / 64.0;
+    }
+}
+
+/* Every flag set worth telling apart, for every floating conversion, with
+ * width and precision from the arguments. One literal format per entry, as
+ * the macro requires. */
+#define FLOAT_SPECS(X, C)                                                      \
+    X("%*.*" C) X("%-*.*" C) X("%+*.*" C) X("% *.*" C) X("%#*.*" C)            \
+    X("%0*.*" C) X("%+0*.*" C) X("%-#*.*" C) X("% #0*.*" C)
+#define ALL_FLOAT_SPECS(X)                                                     \
+    FLOAT_SPECS(X, "f") FLOAT_SPECS(X, "F") FLOAT_SPECS(X, "e")                \
+    FLOAT_SPECS(X, "E") FLOAT_SPECS(X, "g") FLOAT_SPECS(X, "G")                \
+    FLOAT_SPECS(X, "a") FLOAT_SPECS(X, "A")
+#define COUNT_ONE(fmt) +1
+enum { N_SPECS = 0 ALL_FLOAT_SPECS(COUNT_ONE) };
+
+static int log_spec(int which, int w, int p, double v, int deferred)
+{
+    int i = 0;
+#define CALL_ONE(fmt)                                                          \
+    if (i++ == which)                                                          \
+        return deferred ? NBLOG_INFO(fmt, w, p, v)                             \
+                        : nblog_printf(NBLOG_LEVEL_INFO, fmt, w, p, v);
+    ALL_FLOAT_SPECS(CALL_ONE)
+#undef CALL_ONE
+    return -100;
+}
+
+static const char *spec_text(int which)
+{
+    static const char *const specs[] = {
+#define NAME_ONE(fmt) fmt,
+        ALL_FLOAT_SPECS(NAME_ONE)
+#undef NAME_ONE
+    };
+    return specs[which];
+}
+
+static void test_random_doubles(void **state)
+{
+    (void)state;
+    long n = SCALED(1000000);
+    for (long i = 0; i < n; i++) {
+        int which = (int)(rnd() % N_SPECS);
+        int w = (int)(rnd() % 30);
+        int p = (int)(rnd() % 45) - 3; /* negative: no precision */
+        double v = random_double();
+        char want[512];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(want, sizeof want, spec_text(which), w, p, v);
+#pragma GCC diagnostic pop
+        int ra = log_spec(which, w, p, v, 1);
+        int rb = log_spec(which, w, p, v, 0);
+        char what[128];
+        snprintf(what, sizeof what, "spec %s w=%d p=%d v=%a", spec_text(which), w, p, v);
+        check_pair(ra, rb, want, what);
+    }
+}
+
+/* ---- another process renders ---------------------------------------- */
+
+/* The child logs through the macro path from memory it then scribbles
+ * over, and hands over nothing but the ring's bytes. The parent, which
+ * never saw that memory, renders them. */
+static void test_rendered_by_another_process(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/nblog-test-ringXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        nblog_shutdown();
+        nblog_options_t o;
+        nblog_options_init(&o);
+        o.ring_records = 64;
+        if (nblog_init(&o) != NBLOG_OK)
+            _exit(1);
+        char name[32];
+        strcpy(name, "child-name");
+        NBLOG_INFO("iteration %d value %f name %s", 7, 2.75, name);
+        NBLOG_WARNING("%.3s|%-6d|%p|%g", name, -12, (void *)0xabc, 1e-5);
+        memset(name, 'Z', sizeof name);
+        const void *ring = NULL;
+        size_t bytes = 0;
+        nblog__ring_memory(&ring, &bytes);
+        _exit(write(fd, ring, bytes) == (ssize_t)bytes ? 0 : 2);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    void *copy = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    assert_true(copy != MAP_FAILED);
+    close(fd);
+
+    nblog_reader_t r;
+    nblog_record_t rec;
+    char buf[512];
+    assert_int_equal(nblog__reader_open_memory(&r, copy, (size_t)size, NBLOG_FROM_OLDEST), NBLOG_OK);
+    assert_int_equal(nblog_reader_next(&r, &rec, buf, sizeof buf), NBLOG_OK);
+    assert_int_equal(rec.kind, NBLOG_KIND_DEFERRED);
+    assert_string_equal(rec.text, "iteration 7 value 2.750000 name child-name");
+    assert_int_equal(nblog_reader_next(&r, &rec, buf, sizeof buf), NBLOG_OK);
+    assert_string_equal(rec.text, "chi|-12   |0xabc|1e-05");
+    assert_int_equal(rec.level, NBLOG_LEVEL_WARNING);
+    assert_int_equal(nblog_reader_next(&r, &rec, buf, sizeof buf), NBLOG_EAGAIN);
+    munmap(copy, (size_t)size);
+
+    assert_int_equal(nblog__reader_open_memory(&r, buf, sizeof buf, NBLOG_FROM_OLDEST),
+                     NBLOG_ECORRUPT);
+}
+
+/* ---- first use of a call site from everywhere at once ---------------- */
+
+#define THREADS 8
+static nblog__site_t shared_site;
+static pthread_barrier_t start_line;
+static atomic_int handler_done;
+
+static int log_via_shared_site(int who, int n)
+{
+    return nblog__defer(&shared_site, NBLOG_LEVEL_INFO, 3,
+                        "who %d n %d tag %s", who, n, "site");
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    log_via_shared_site(99, 0);
+    atomic_store(&handler_done, 1);
+}
+
+static void *first_caller(void *arg)
+{
+    int who = (int)(long)arg;
+    pthread_barrier_wait(&start_line);
+    if (who == 0)
+        raise(SIGUSR1); /* a handler on this thread uses the site too */
+    for (int n = 0; n < 100; n++)
+        assert_int_equal(log_via_shared_site(who, n), NBLOG_OK);
+    return NULL;
+}
+
+static void test_first_use_concurrent(void **state)
+{
+    (void)state;
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_barrier_init(&start_line, NULL, THREADS);
+    pthread_t t[THREADS];
+    for (long i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, first_caller, (void *)i);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    pthread_barrier_destroy(&start_line);
+    signal(SIGUSR1, SIG_DFL);
+    assert_int_equal(atomic_load(&handler_done), 1);
+
+    /* One descriptor, parsed right. */
+    assert_int_equal(shared_site.state, 2);
+    assert_int_equal(shared_site.nargs, 3);
+    assert_int_equal(shared_site.args[0].kind, NBLOG__K_INT);
+    assert_int_equal(shared_site.args[1].kind, NBLOG__K_INT);
+    assert_int_equal(shared_site.args[2].kind, NBLOG__K_STR);
+    assert_int_equal(shared_site.fmt_len, strlen("who %d n %d tag %s") + 1);
+
+    /* Every record renders, and each thread's are in order. */
+    int next[THREADS] = {0}, handler = 0;
+    nblog_record_t rec;
+    char buf[256];
+    while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK) {
+        int who, n;
+        char tag[8];
+        assert_int_equal(sscanf(rec.text, "who %d n %d tag %7s", &who, &n, tag), 3);
+        assert_string_equal(tag, "site");
+        if (who == 99) {
+            handler++;
+            continue;
+        }
+        assert_true(who >= 0 && who < THREADS);
+        assert_int_equal(n, next[who]);
+        next[who]++;
+    }
+    assert_int_equal(rd.missed, 0);
+    assert_int_equal(handler, 1);
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(next[i], 100);
+}
+
+/* ---- damaged payloads ----------------------------------------------- */
+
+static void test_damaged_payloads_render_safely(void **state)
+{
+    (void)state;
+    char out[600];
+    unsigned st;
+    /* Not even a format. */
+    assert_int_equal(nblog__render_deferred(out, sizeof out, "", 0, &st), 11);
+    assert_string_equal(out, "%!(CORRUPT)");
+    assert_true(st & NBLOG__FMT_BAD);
+    /* A format whose argument is missing or of the wrong tag. */
+    unsigned char p[64] = {5, 0, '%', 'd', '|', 's', '\0'};
+    nblog__render_deferred(out, sizeof out, p, 7, &st);
+    assert_string_equal(out, "0|s");
+    assert_true(st & NBLOG__FMT_BAD);
+    p[7] = NBLOG__A_F64;
+    nblog__render_deferred(out, sizeof out, p, 16, &st);
+    assert_string_equal(out, "0|s");
+    assert_true(st & NBLOG__FMT_BAD);
+    /* A string whose length runs past the payload. */
+    unsigned char q[16] = {3, 0, '%', 's', '\0', NBLOG__A_STR, 200, 0, 'a', 'b'};
+    nblog__render_deferred(out, sizeof out, q, 10, &st);
+    assert_string_equal(out, "");
+    assert_true(st & NBLOG__FMT_BAD);
+    /* Random bytes, many times: never a crash, never a read past len
+     * (ASan watches the copies, which end exactly at their length). */
+    for (int i = 0; i < SCALED(200000); i++) {
+        size_t len = rnd() % 48;
+        unsigned char *junk = malloc(len ? len : 1);
+        for (size_t k = 0; k < len; k++)
+            junk[k] = (unsigned char)rnd();
+        if (len >= 2 && (rnd() & 1)) { /* often a plausible header */
+            junk[0] = (unsigned char)(rnd() % (len - 1));
+            junk[1] = 0;
+            if (junk[0] > 0)
+                junk[1 + junk[0]] = '\0';
+        }
+        nblog__render_deferred(out, sizeof out, junk, len, &st);
+        assert_true(strlen(out) < sizeof out);
+        free(junk);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_fallbacks_match_printf),
+        cmocka_unit_test(test_truncation_matches_printf),
+        cmocka_unit_test(test_random_doubles),
+        cmocka_unit_test(test_rendered_by_another_process),
+        cmocka_unit_test(test_first_use_concurrent),
+        cmocka_unit_test(test_damaged_payloads_render_safely),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
