@@ -142,6 +142,9 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *
  * Logging before nblog_init initialises lazily with the defaults (the first
  * caller does it; a caller that races with it gets NBLOG_ENOTREADY, counted).
+ * That first call maps memory, calibrates the clock (~5 ms) and registers a
+ * fork handler, which is not async-signal-safe: a program whose signal
+ * handlers may log before anything else does should call nblog_init first.
  */
 NBLOG_API int nblog_init(const nblog_options_t *opt);
 
