@@ -379,6 +379,117 @@ typedef struct nblog_stats {
 
 NBLOG_API void nblog_stats_get(nblog_stats_t *st);
 
+/* ------------------------------------------------------------------------
+ * Consoles: outputs that read the store, each at its own pace.
+ *
+ * Each console has its own ownership word, read position (next seq), level
+ * filter, counters and printer thread; a stuck console stops only itself.
+ * See src/console.c for the ownership rules and the lifecycle.
+ */
+#include <sys/types.h> /* ssize_t */
+
+typedef struct nblog_console nblog_console_t;
+
+typedef struct nblog_console_ops {
+    /* Writes len bytes (one or more whole lines). May block; runs on the
+     * console's printer thread. Returns bytes written (a short count is
+     * retried with the rest) or -errno: -EINTR/-EAGAIN are retried, any
+     * other error counts the lines as write_failed. Required. */
+    ssize_t (*write)(void *ctx, const char *buf, size_t len);
+    /* Optional: never blocks, async-signal-safe (e.g. write(2) on an
+     * O_NONBLOCK fd). Used by direct mode, emergency records and panic.
+     * Returns bytes written or -errno (-EAGAIN: would block, try later). */
+    ssize_t (*write_atomic)(void *ctx, const char *buf, size_t len);
+    /* Optional: called once at registration (non-zero refuses it) and once
+     * when the last user lets go after unregistration. */
+    int (*setup)(void *ctx);
+    void (*teardown)(void *ctx);
+} nblog_console_ops_t;
+
+#define NBLOG_FORMAT_PLAIN 0 /* "text\n" */
+#define NBLOG_FORMAT_KMSG 1  /* "level,seq,usec,flags;text\n", like /dev/kmsg */
+
+#define NBLOG_MODE_THREADED 0 /* its own printer thread prints */
+#define NBLOG_MODE_DIRECT 1   /* the logging caller prints through write_atomic
+                                 when it can; the printer thread otherwise */
+
+typedef struct nblog_console_opts {
+    const char *name;   /* for stats and stall reports; copied */
+    int level;          /* prints records at this level or more severe */
+    int format;         /* NBLOG_FORMAT_* */
+    int mode;           /* NBLOG_MODE_* */
+    int start;          /* NBLOG_FROM_OLDEST or NBLOG_FROM_NEXT */
+    unsigned stall_ms;  /* no progress this long with records pending:
+                           reported stalled. 0 means 5000 */
+} nblog_console_opts_t;
+
+/* Defaults: level DEBUG, plain, threaded, from the next record. */
+NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
+
+/*
+ * nblog_console_register - add an output. [blocking] (takes the list lock,
+ * starts the printer thread). ops is copied; ctx is passed to every call.
+ * Returns NBLOG_OK and *out; NBLOG_EINVAL (no write, bad option);
+ * NBLOG_ENOMEM (no free console slot or thread); NBLOG_ENOTREADY (the store
+ * could not be initialised); the setup callback's refusal as NBLOG_EINVAL.
+ */
+NBLOG_API int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
+                                     const nblog_console_opts_t *opts,
+                                     nblog_console_t **out);
+
+/* Detaches the console at once, never waiting for it (a stuck write keeps
+ * its thread until it returns; the last user runs teardown). [blocking:
+ * list lock only] */
+NBLOG_API int nblog_console_unregister(nblog_console_t *con);
+
+/* Stops output to this console only; resume lets it catch up from where it
+ * was (or report exactly what was overwritten meanwhile). [non-blocking] */
+NBLOG_API int nblog_console_suspend(nblog_console_t *con);
+NBLOG_API int nblog_console_resume(nblog_console_t *con);
+/* Changes the console's level filter. [non-blocking] */
+NBLOG_API int nblog_console_set_level(nblog_console_t *con, int level);
+
+typedef struct nblog_console_stats {
+    char name[32];
+    uint64_t start_seq;   /* first seq this console was responsible for */
+    uint64_t next_seq;    /* next record it will print */
+    uint64_t lag;         /* records stored but not yet handled */
+    uint64_t printed;     /* records written */
+    uint64_t filtered;    /* records below its level */
+    uint64_t dropped;     /* records overwritten before it got to them */
+    uint64_t write_failed; /* records whose write failed */
+    uint64_t stalled_ns;  /* how long it has made no progress with records
+                             pending; 0 when not stalled */
+    int last_error;       /* last -errno from write, 0 if none */
+    int suspended;
+} nblog_console_stats_t;
+
+/* [signal-safe] */
+NBLOG_API int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st);
+
+/*
+ * nblog_flush - wait until every enabled console has handled every record
+ * stored before the call, or timeout_ms passes. [blocking]
+ * Returns the number of consoles that lagged (0: all flushed); their names
+ * are written, comma-separated, into lagging (if not NULL).
+ */
+NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size);
+
+/* Built-in outputs (src/consoles/). */
+/* An fd console: write(2)/writev loop; write_atomic on the same fd (made
+ * O_NONBLOCK only if nonblock is set). The fd is not closed. */
+NBLOG_API int nblog_console_fd(int fd, const nblog_console_opts_t *opts,
+                               nblog_console_t **out);
+/* A file console: opened O_APPEND|O_CREAT (0644). max_bytes > 0 rotates it
+ * when a batch would take it past that size, keeping `keep` old files as
+ * path.1 .. path.keep (0: none). */
+NBLOG_API int nblog_console_file(const char *path, unsigned long long max_bytes,
+                                 int keep, const nblog_console_opts_t *opts,
+                                 nblog_console_t **out);
+/* Asks a file console to reopen its path before its next write (after
+ * logrotate renamed the file). [signal-safe] */
+NBLOG_API int nblog_console_reopen(nblog_console_t *con);
+
 #ifdef __cplusplus
 }
 #endif

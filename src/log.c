@@ -29,6 +29,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 
+#include "console.h"
 #include "format.h"
 #include "log.h"
 #include "nblog.h"
@@ -305,6 +306,8 @@ int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
         .kind = kind,
     };
     int wrc = nblog__ring_write(r, &m, payload);
+    if (wrc == NBLOG_OK)
+        nblog__consoles_notify(m.seq, flags);
     log_depth--;
     return wrc == NBLOG_OK ? rc : wrc;
 }
@@ -438,37 +441,6 @@ int nblog_reader_open(nblog_reader_t *r, int from)
     return NBLOG_OK;
 }
 
-/* Turns a record's payload into text in buf (cap >= 1), NUL-terminated.
- * Returns the text's full length; sets NBLOG_F_TRUNCATED/BADINPUT in
- * *flags as rendering finds them. */
-static size_t render(const struct nblog__ring_hdr *ring,
-                     const struct nblog__rec_meta *m, const char *payload,
-                     char *buf, size_t cap, uint8_t *flags)
-{
-    size_t len = m->len;
-    if (m->kind == NBLOG_KIND_TEXT) {
-        memcpy(buf, payload, len < cap - 1 ? len : cap - 1);
-    } else {
-        /* Rendered text obeys the record limit as formatted text does, so
-         * both ways in give the same bytes for the same call. */
-        uint32_t max = nblog__ring_text_max(ring);
-        char text[NBLOG__RECORD_SIZE_MAX + 1];
-        unsigned st = 0;
-        len = m->kind == NBLOG_KIND_DEFERRED
-                  ? nblog__render_deferred(text, (size_t)max + 1, payload, m->len, &st)
-                  : nblog__format(text, sizeof text, "%%!(KIND %u)", m->kind);
-        if (len > max) {
-            len = nblog__truncate_text(text, max);
-            *flags |= NBLOG_F_TRUNCATED;
-        }
-        if (st)
-            *flags |= NBLOG_F_BADINPUT;
-        memcpy(buf, text, len < cap - 1 ? len : cap - 1);
-    }
-    buf[len < cap - 1 ? len : cap - 1] = '\0';
-    return len;
-}
-
 int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
                       size_t bufsize)
 {
@@ -495,7 +467,7 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
             return NBLOG_EAGAIN;
         }
         uint8_t flags = m.flags;
-        size_t len = render(ring, &m, payload, buf, bufsize, &flags);
+        size_t len = nblog__render_record(ring, &m, payload, buf, bufsize, &flags);
         *rec = (nblog_record_t){
             .seq = m.seq,
             .ts_ns = m.ts_ns,

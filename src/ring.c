@@ -83,8 +83,9 @@
  *   Every shared byte is accessed atomically, so the copies are data-race
  *   free in C11 terms and ThreadSanitizer agrees.
  *
- *   head is relaxed for writers: the slot CAS, not head, orders writers of
- *   the same slot, and seqs only need to be unique. Readers use head
+ *   head needs no ordering for the store itself: the slot CAS, not head,
+ *   orders writers of the same slot, and seqs only need to be unique (it is
+ *   seq_cst for the printers' wake-up protocol, see console.c). Readers use head
  *   (relaxed) only to bound their jumps; a stale value makes them wait or
  *   jump less far, never return a wrong record.
  */
@@ -246,8 +247,11 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                       const char *text)
 {
     assert(m->len <= nblog__ring_text_max(r));
-    /* Relaxed: see MEMORY ORDERING, head only needs to be unique. */
-    uint64_t seq = atomic_fetch_add_explicit(&r->head, 1, memory_order_relaxed);
+    /* seq_cst, though seqs only need to be unique: this is the writer's
+     * half of the printers' sleep/wake store-buffering pair (console.c,
+     * "HOW PRINTERS LEARN OF NEW RECORDS"). On x86 it is the same lock
+     * xadd as relaxed. */
+    uint64_t seq = atomic_fetch_add_explicit(&r->head, 1, memory_order_seq_cst);
     struct nblog__slot *s = slot_at(r, seq);
     if (!reserve_slot(s, seq)) {
         /* Relaxed: a statistic; read with the books once writers stop. */

@@ -1,0 +1,865 @@
+/*
+ * console.c - consoles: outputs that read the store, each on its own.
+ *
+ * A console is an output (ops: write, optional write_atomic, setup,
+ * teardown) plus its own state: an ownership word, a read position
+ * (next_seq), a level filter, counters, a suspended flag, a last-progress
+ * time and a printer thread. Nothing here is shared between consoles but
+ * the store they read, so a console whose write blocks stops only itself:
+ * that is the whole point (the seed's console_sem -> bo_mutex chain).
+ *
+ * LIFECYCLE
+ *
+ *     FREE --register--> SETUP --> ACTIVE --unregister--> DETACHED --last put--> FREE
+ *
+ *   state     what it guarantees                              who moves it
+ *   FREE      slot unused, users == 0                         put() of the last user
+ *   SETUP     being filled in; nobody else looks at it        register (list lock)
+ *   ACTIVE    printed to; printer thread running              register
+ *   DETACHED  no new users; its printer exits after its       unregister (list lock)
+ *             current write returns; teardown at the last put
+ *   suspended (a flag on ACTIVE): nothing printed; resume catches up.
+ *
+ * Consoles live in a static pool and are never returned to the allocator,
+ * so a pointer loaded from the pool is always safe to touch. Lifetime is a
+ * reference count (users): the registration holds one, the printer thread
+ * one, and every direct/emergency/flush/stats user takes one for as long as
+ * it looks at the console (get(): increment, then check ACTIVE; put():
+ * decrement, and the one that takes DETACHED to zero runs teardown and
+ * frees the slot). Unregister therefore never waits for a stuck console: it
+ * marks DETACHED, drops the registration's reference and returns; the stuck
+ * printer drops the last reference whenever its write returns.
+ *
+ * The list lock (list_lock) is taken by register and unregister only, to
+ * pick and release slots. No printing path takes it.
+ *
+ * OWNERSHIP (the nbcon idea, in user space)
+ *
+ * Printing to a console means owning its ownership word:
+ *
+ *     owner = tid << 2 | prio          0 when free
+ *     prio  = NORMAL 1 (printer, direct caller)
+ *             EMERGENCY 2 (a caller pushing an emergency record)
+ *             PANIC 3 (the panic flush)
+ *
+ *   Acquire (any context, never blocks):
+ *     1. load owner; if it is 0, CAS it to (my tid, prio) and own it.
+ *     2. if it is not 0 and prio < PANIC: give up (the owner prints what is
+ *        pending, in order, including my record).
+ *     3. prio == PANIC: CAS it to (my tid, PANIC) whatever it holds: the
+ *        hostile takeover. The old owner learns it at its next check.
+ *   While owning: before each record, re-load owner (acquire) and stop if it
+ *     is no longer my word (a panic took over): write nothing more, advance
+ *     nothing more.
+ *   Release: CAS my word back to 0 (fails harmlessly after a takeover).
+ *
+ * Everything below "owner only" in struct nblog_console (next_seq and the
+ * batch) is written only by the owner; the counters are atomics so stats
+ * can read them from anywhere.
+ *
+ * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
+ *
+ * A printer with nothing to do sets sleep_flag to 1 (seq_cst), re-checks
+ * the store's head (seq_cst) and only then futex-waits on sleep_flag (with a
+ * timeout as a backstop). A logging call, after committing, loads sleep_flag
+ * (seq_cst) and only if it is set exchanges it to 0 and calls futex_wake.
+ * Store-buffering pair: the writer's fetch_add on head (seq_cst) precedes
+ * its load of sleep_flag; the printer's store of sleep_flag precedes its
+ * load of head; so either the printer sees the new head and does not sleep,
+ * or the writer sees the flag and wakes it. One system call per sleep, not
+ * per record.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "format.h"
+#include "log.h"
+#include "nblog.h"
+#include "platform.h"
+#include "ring.h"
+
+#define MAX_CONSOLES 32
+#define BATCH_BYTES 65536   /* one write() of many records */
+#define BATCH_RECORDS 1024  /* records a printer handles per ownership */
+#define DIRECT_RECORDS 64   /* records one logging caller prints at most */
+#define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 64) /* escaped + prefix */
+
+enum { FREE, SETUP, ACTIVE, DETACHED };
+enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
+
+struct nblog_console {
+    _Atomic int state;
+    _Atomic int users;
+    char name[32];
+    nblog_console_ops_t ops;
+    void *ctx;
+    int format, mode;
+    unsigned stall_ms;
+    _Atomic int level;
+    _Atomic int suspended;
+    _Atomic uint32_t owner;
+
+    /* Counters: atomics, added to by the owner, read by anyone. */
+    _Atomic uint64_t printed, filtered, dropped, write_failed;
+    _Atomic uint64_t next_seq; /* owner only writes; anyone reads */
+    _Atomic uint64_t last_progress_ns;
+    _Atomic int last_error;
+    uint64_t start_seq;
+
+    /* Owner only: lines rendered but not yet written. */
+    char *batch;
+    size_t batch_len, batch_off;
+    uint64_t batch_end_seq; /* next_seq once the batch is written */
+    uint64_t batch_printed, batch_filtered, batch_dropped;
+
+    int stall_reported; /* stall watch thread only */
+    pthread_t thread;
+};
+
+static struct nblog_console pool[MAX_CONSOLES];
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int n_atomic_capable; /* consoles with write_atomic */
+static _Atomic int n_direct;         /* consoles in direct mode */
+static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
+static _Atomic int need_restart;     /* forked: printers are gone */
+
+/* The clock the stall watch uses; tests replace it. */
+uint64_t (*_Atomic nblog__console_clock)(void) = nblog__now_ns;
+
+/* ------------------------------------------------------------ helpers */
+
+static long futex(_Atomic uint32_t *word, int op, uint32_t val,
+                  const struct timespec *ts)
+{
+    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
+}
+
+static uint64_t clock_now(void)
+{
+    return atomic_load_explicit(&nblog__console_clock, memory_order_relaxed)();
+}
+
+static struct nblog__ring_hdr *ring_now(void)
+{
+    const void *mem;
+    size_t bytes;
+    nblog__ring_memory(&mem, &bytes);
+    return (struct nblog__ring_hdr *)mem;
+}
+
+/* get/put: see LIFECYCLE. get() returns 1 if the console may be used. */
+static int get(struct nblog_console *c)
+{
+    /* Acquire on both: pairs with register's release store of ACTIVE, so a
+     * user sees the console's fields filled in. */
+    atomic_fetch_add_explicit(&c->users, 1, memory_order_acquire);
+    if (atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE)
+        return 1;
+    atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
+    return 0;
+}
+
+static void put(struct nblog_console *c)
+{
+    /* Acq_rel: the last user must see every other user's writes before it
+     * tears down, and publish the slot as FREE after. */
+    if (atomic_fetch_sub_explicit(&c->users, 1, memory_order_acq_rel) != 1)
+        return;
+    int expected = DETACHED;
+    if (!atomic_compare_exchange_strong_explicit(&c->state, &expected, FREE,
+                                                 memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return;
+    if (c->ops.teardown)
+        c->ops.teardown(c->ctx);
+    free(c->batch);
+    c->batch = NULL;
+}
+
+/* ---------------------------------------------------------- ownership */
+
+static uint32_t my_word(int prio)
+{
+    return nblog__tid() << 2 | (uint32_t)prio;
+}
+
+static int own(struct nblog_console *c, int prio, uint32_t *word)
+{
+    uint32_t me = my_word(prio);
+    /* Relaxed load; the CAS is acquire: pairs with release() so the new
+     * owner sees the batch and next_seq the previous owner left. */
+    uint32_t cur = atomic_load_explicit(&c->owner, memory_order_relaxed);
+    for (;;) {
+        if (cur != 0 && prio < PRIO_PANIC)
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(&c->owner, &cur, me,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            *word = me;
+            return 1;
+        }
+    }
+}
+
+static int still_own(struct nblog_console *c, uint32_t word)
+{
+    /* Acquire: pairs with a panic takeover's CAS; after losing ownership
+     * we must not touch owner-only state. */
+    return atomic_load_explicit(&c->owner, memory_order_acquire) == word;
+}
+
+static void release(struct nblog_console *c, uint32_t word)
+{
+    /* Release: pairs with own()'s acquire CAS. */
+    atomic_compare_exchange_strong_explicit(&c->owner, &word, 0,
+                                            memory_order_release,
+                                            memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ printing */
+
+/* Appends one record's line; 0 if the batch has no room for it. */
+static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
+                    const char *text, size_t len)
+{
+    char line[LINE_MAX_BYTES];
+    size_t n = nblog__render_line(line, sizeof line, c->format, m, text, len);
+    if (c->batch_len + n > BATCH_BYTES)
+        return 0;
+    memcpy(c->batch + c->batch_len, line, n);
+    c->batch_len += n;
+    return 1;
+}
+
+static int add_dropped_notice(struct nblog_console *c, uint64_t n)
+{
+    char line[96];
+    size_t len = nblog__format(line, sizeof line, "** %llu messages dropped **\n",
+                               (unsigned long long)n);
+    if (c->batch_len + len > BATCH_BYTES)
+        return 0;
+    memcpy(c->batch + c->batch_len, line, len);
+    c->batch_len += len;
+    return 1;
+}
+
+/*
+ * Fills the batch with records from next_seq (or the end of the current
+ * batch) up to `upto` (exclusive), at most max records. Owner only.
+ */
+static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
+                       uint64_t upto, int max, uint32_t word)
+{
+    uint64_t seq = c->batch_end_seq;
+    int level = atomic_load_explicit(&c->level, memory_order_relaxed);
+    char payload[NBLOG__RECORD_SIZE_MAX];
+    char text[NBLOG__RECORD_SIZE_MAX + 1];
+    for (int i = 0; i < max && seq < upto; i++) {
+        if (!still_own(c, word))
+            break;
+        struct nblog__rec_meta m;
+        enum nblog__read_result res = nblog__ring_read(r, seq, &m, payload, sizeof payload);
+        if (res == NBLOG__READ_GONE) {
+            uint64_t to = nblog__ring_oldest(r);
+            if (to <= seq)
+                to = seq + 1;
+            if (!add_dropped_notice(c, to - seq))
+                break;
+            c->batch_dropped += to - seq;
+            seq = to;
+            continue;
+        }
+        if (res != NBLOG__READ_OK)
+            break; /* not written yet: wait for its writer */
+        if (m.level > level) {
+            c->batch_filtered++;
+            seq++;
+            continue;
+        }
+        uint8_t flags = m.flags;
+        size_t len = nblog__render_record(r, &m, payload, text, sizeof text, &flags);
+        m.flags = flags;
+        if (!add_line(c, &m, text, len < sizeof text ? len : sizeof text - 1))
+            break;
+        c->batch_printed++;
+        seq++;
+    }
+    c->batch_end_seq = seq;
+}
+
+/* Publishes a written (or failed) batch: counters, then next_seq. */
+static void finish_batch(struct nblog_console *c, int failed)
+{
+    /* Relaxed adds: statistics; next_seq's release store orders them for a
+     * reader that checks the books against next_seq (pairs with the acquire
+     * load in nblog_console_stats). */
+    if (failed)
+        atomic_fetch_add_explicit(&c->write_failed, c->batch_printed, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&c->printed, c->batch_printed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->filtered, c->batch_filtered, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->dropped, c->batch_dropped, memory_order_relaxed);
+    atomic_store_explicit(&c->next_seq, c->batch_end_seq, memory_order_release);
+    atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
+    c->batch_len = c->batch_off = 0;
+    c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
+}
+
+/*
+ * Writes the batch. atomic_only: through write_atomic, stopping at
+ * -EAGAIN (returns 0, the rest stays for the next owner). Otherwise through
+ * write, retrying EINTR/EAGAIN and short counts. Returns 1 when the batch
+ * is done (written or failed and counted).
+ */
+static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
+{
+    while (c->batch_off < c->batch_len) {
+        if (!still_own(c, word))
+            return 0;
+        const char *p = c->batch + c->batch_off;
+        size_t n = c->batch_len - c->batch_off;
+        ssize_t w = atomic_only ? c->ops.write_atomic(c->ctx, p, n)
+                                : c->ops.write(c->ctx, p, n);
+        if (w > 0) {
+            c->batch_off += (size_t)w;
+            continue;
+        }
+        if (w == -EINTR || (w == -EAGAIN && !atomic_only))
+            continue;
+        if (w == -EAGAIN || w == 0)
+            return 0;
+        atomic_store_explicit(&c->last_error, (int)w, memory_order_relaxed);
+        finish_batch(c, 1);
+        return 1;
+    }
+    finish_batch(c, 0);
+    return 1;
+}
+
+/*
+ * Prints what is pending up to `upto`, at most max records, as owner.
+ * Returns the number of records handled (0: nothing could be done).
+ */
+static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_hdr *r,
+                              uint64_t upto, int max, int atomic_only, uint32_t word)
+{
+    uint64_t before = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
+    if (c->batch_len == 0)
+        c->batch_end_seq = before;
+    int budget = max;
+    while (still_own(c, word)) {
+        if (c->batch_len == 0 || c->batch_off == 0) {
+            uint64_t mark = c->batch_end_seq;
+            fill_batch(c, r, upto, budget, word);
+            budget -= (int)(c->batch_end_seq - mark);
+        }
+        if (c->batch_end_seq == atomic_load_explicit(&c->next_seq, memory_order_relaxed))
+            break; /* nothing new to write */
+        if (c->batch_len == 0) {
+            finish_batch(c, 0); /* only filtered or dropped: nothing to write */
+        } else if (!write_batch(c, atomic_only, word)) {
+            break;
+        }
+        if (budget <= 0 || c->batch_end_seq >= upto)
+            break;
+    }
+    return atomic_load_explicit(&c->next_seq, memory_order_relaxed) - before;
+}
+
+/* ------------------------------------------------------- printer thread */
+
+static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
+                             int timeout_ms)
+{
+    /* seq_cst store and load: the printer side of the store-buffering pair
+     * (see HOW PRINTERS LEARN...), pairs with nblog__consoles_notify. */
+    atomic_store(&sleep_flag, 1);
+    if (atomic_load((_Atomic uint64_t *)&r->head) > next)
+        return;
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    futex(&sleep_flag, FUTEX_WAIT_PRIVATE, 1, &ts);
+}
+
+static void short_sleep(long ns)
+{
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+}
+
+static void *printer_main(void *arg)
+{
+    struct nblog_console *c = arg;
+    const struct nblog__ring_hdr *r = ring_now();
+    while (r && atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE) {
+        if (atomic_load_explicit(&c->suspended, memory_order_acquire)) {
+            short_sleep(5000000);
+            continue;
+        }
+        uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
+        uint64_t head = nblog__ring_head(r);
+        if (next >= head) {
+            wait_for_records(r, next, 100);
+            continue;
+        }
+        uint32_t word;
+        if (!own(c, PRIO_NORMAL, &word)) {
+            short_sleep(200000); /* a direct caller or panic is printing */
+            continue;
+        }
+        uint64_t done = print_pending(c, r, head, BATCH_RECORDS, 0, word);
+        release(c, word);
+        if (done == 0)
+            short_sleep(100000); /* the next record is still being written */
+    }
+    put(c);
+    return NULL;
+}
+
+/* ---------------------------------------------------- logging-call side */
+
+void nblog__consoles_notify(uint64_t seq, uint8_t flags)
+{
+    nblog__consoles_restart_if_forked();
+    /* seq_cst: the writer side of the store-buffering pair; the writer's
+     * fetch_add on head came before (see ring.c). */
+    if (atomic_load(&sleep_flag) && atomic_exchange(&sleep_flag, 0))
+        futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    int emergency = flags & NBLOG_F_EMERGENCY;
+    /* Relaxed: counts of consoles to visit; a stale value only makes this
+     * call skip or visit a console that is changing anyway. */
+    if (!atomic_load_explicit(&n_direct, memory_order_relaxed) &&
+        !(emergency && atomic_load_explicit(&n_atomic_capable, memory_order_relaxed)))
+        return;
+    const struct nblog__ring_hdr *r = ring_now();
+    if (!r)
+        return;
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE ||
+            !c->ops.write_atomic)
+            continue;
+        if (c->mode != NBLOG_MODE_DIRECT && !emergency)
+            continue;
+        if (!get(c))
+            continue;
+        uint32_t word;
+        if (!atomic_load_explicit(&c->suspended, memory_order_acquire) &&
+            own(c, emergency ? PRIO_EMERGENCY : PRIO_NORMAL, &word)) {
+            print_pending(c, r, seq + 1, DIRECT_RECORDS, 1, word);
+            release(c, word);
+        }
+        put(c);
+    }
+}
+
+/* ------------------------------------------------------------ registry */
+
+void nblog_console_opts_init(nblog_console_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->name = "console";
+    o->level = NBLOG_LEVEL_DEBUG;
+    o->format = NBLOG_FORMAT_PLAIN;
+    o->mode = NBLOG_MODE_THREADED;
+    o->start = NBLOG_FROM_NEXT;
+    o->stall_ms = 5000;
+}
+
+static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t *o)
+{
+    if (!ops || !ops->write || !o)
+        return NBLOG_EINVAL;
+    if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG)
+        return NBLOG_EINVAL;
+    if (o->format != NBLOG_FORMAT_PLAIN && o->format != NBLOG_FORMAT_KMSG)
+        return NBLOG_EINVAL;
+    if (o->mode != NBLOG_MODE_THREADED && o->mode != NBLOG_MODE_DIRECT)
+        return NBLOG_EINVAL;
+    if (o->mode == NBLOG_MODE_DIRECT && !ops->write_atomic)
+        return NBLOG_EINVAL;
+    if (o->start != NBLOG_FROM_OLDEST && o->start != NBLOG_FROM_NEXT)
+        return NBLOG_EINVAL;
+    return NBLOG_OK;
+}
+
+static void start_watch(void);
+static void install_hooks(void);
+
+static int start_printer(struct nblog_console *c)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&c->thread, &attr, printer_main, c);
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+/* Fills a SETUP slot; returns NBLOG_OK or an error (slot left SETUP). */
+static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
+                        void *ctx, const nblog_console_opts_t *o,
+                        const struct nblog__ring_hdr *r)
+{
+    c->batch = malloc(BATCH_BYTES);
+    if (!c->batch)
+        return NBLOG_ENOMEM;
+    c->ops = *ops;
+    c->ctx = ctx;
+    memset(c->name, 0, sizeof c->name);
+    strncpy(c->name, o->name ? o->name : "console", sizeof c->name - 1);
+    c->format = o->format;
+    c->mode = o->mode;
+    c->stall_ms = o->stall_ms ? o->stall_ms : 5000;
+    c->stall_reported = 0;
+    c->batch_len = c->batch_off = 0;
+    c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
+    c->start_seq = o->start == NBLOG_FROM_OLDEST ? nblog__ring_oldest(r)
+                                                 : nblog__ring_head(r);
+    c->batch_end_seq = c->start_seq;
+    /* Relaxed stores: the slot is published by the release store of
+     * ACTIVE in nblog_console_register. */
+    atomic_store_explicit(&c->level, o->level, memory_order_relaxed);
+    atomic_store_explicit(&c->suspended, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->owner, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->printed, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->filtered, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->dropped, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->write_failed, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->last_error, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->next_seq, c->start_seq, memory_order_relaxed);
+    atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
+    if (ops->setup && ops->setup(ctx) != 0) {
+        free(c->batch);
+        c->batch = NULL;
+        return NBLOG_EINVAL;
+    }
+    return NBLOG_OK;
+}
+
+int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
+                           const nblog_console_opts_t *opts, nblog_console_t **out)
+{
+    nblog_console_opts_t defaults;
+    if (!opts) {
+        nblog_console_opts_init(&defaults);
+        opts = &defaults;
+    }
+    if (!out || check_opts(ops, opts) != NBLOG_OK)
+        return NBLOG_EINVAL;
+    if (!ring_now()) {
+        nblog_init(NULL); /* consoles need a store: make the default one */
+        if (!ring_now())
+            return NBLOG_ENOTREADY;
+    }
+    install_hooks();
+    pthread_mutex_lock(&list_lock);
+    struct nblog_console *c = NULL;
+    for (int i = 0; i < MAX_CONSOLES && !c; i++) {
+        int expected = FREE;
+        if (atomic_load_explicit(&pool[i].users, memory_order_acquire) == 0 &&
+            atomic_compare_exchange_strong_explicit(&pool[i].state, &expected, SETUP,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed))
+            c = &pool[i];
+    }
+    int rc = c ? fill_console(c, ops, ctx, opts, ring_now()) : NBLOG_ENOMEM;
+    if (rc == NBLOG_OK) {
+        /* References: the registration's and the printer thread's. */
+        atomic_fetch_add_explicit(&c->users, 2, memory_order_relaxed);
+        /* Release: pairs with get()'s acquire load of ACTIVE. */
+        atomic_store_explicit(&c->state, ACTIVE, memory_order_release);
+        if (start_printer(c) != 0) {
+            atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed);
+            atomic_store_explicit(&c->state, DETACHED, memory_order_release);
+            put(c);
+            rc = NBLOG_ENOMEM;
+        } else {
+            if (ops->write_atomic)
+                atomic_fetch_add_explicit(&n_atomic_capable, 1, memory_order_relaxed);
+            if (opts->mode == NBLOG_MODE_DIRECT)
+                atomic_fetch_add_explicit(&n_direct, 1, memory_order_relaxed);
+            *out = c;
+        }
+    } else if (c) {
+        atomic_store_explicit(&c->state, FREE, memory_order_release);
+    }
+    pthread_mutex_unlock(&list_lock);
+    if (rc == NBLOG_OK)
+        start_watch();
+    return rc;
+}
+
+int nblog_console_unregister(nblog_console_t *c)
+{
+    if (!c || c < pool || c >= pool + MAX_CONSOLES)
+        return NBLOG_EINVAL;
+    pthread_mutex_lock(&list_lock);
+    int expected = ACTIVE;
+    int ok = atomic_compare_exchange_strong_explicit(&c->state, &expected, DETACHED,
+                                                     memory_order_acq_rel,
+                                                     memory_order_relaxed);
+    if (ok) {
+        if (c->ops.write_atomic)
+            atomic_fetch_sub_explicit(&n_atomic_capable, 1, memory_order_relaxed);
+        if (c->mode == NBLOG_MODE_DIRECT)
+            atomic_fetch_sub_explicit(&n_direct, 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&list_lock);
+    if (!ok)
+        return NBLOG_EINVAL;
+    /* Wake a sleeping printer so it sees DETACHED and lets go. */
+    atomic_store(&sleep_flag, 0);
+    futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    put(c); /* the registration's reference */
+    return NBLOG_OK;
+}
+
+static struct nblog_console *checked(nblog_console_t *c)
+{
+    if (!c || c < pool || c >= pool + MAX_CONSOLES ||
+        atomic_load_explicit(&c->state, memory_order_acquire) != ACTIVE)
+        return NULL;
+    return c;
+}
+
+int nblog_console_suspend(nblog_console_t *con)
+{
+    struct nblog_console *c = checked(con);
+    if (!c)
+        return NBLOG_EINVAL;
+    /* Release/acquire pair with the printers' loads: a printer that sees
+     * the flag stops before its next batch. */
+    atomic_store_explicit(&c->suspended, 1, memory_order_release);
+    return NBLOG_OK;
+}
+
+int nblog_console_resume(nblog_console_t *con)
+{
+    struct nblog_console *c = checked(con);
+    if (!c)
+        return NBLOG_EINVAL;
+    atomic_store_explicit(&c->suspended, 0, memory_order_release);
+    atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
+    return NBLOG_OK;
+}
+
+int nblog_console_set_level(nblog_console_t *con, int level)
+{
+    struct nblog_console *c = checked(con);
+    if (!c || level < 0 || level > NBLOG_LEVEL_DEBUG)
+        return NBLOG_EINVAL;
+    atomic_store_explicit(&c->level, level, memory_order_relaxed);
+    return NBLOG_OK;
+}
+
+static uint64_t stalled_for(struct nblog_console *c, uint64_t lag, uint64_t now)
+{
+    uint64_t last = atomic_load_explicit(&c->last_progress_ns, memory_order_relaxed);
+    if (lag == 0 || atomic_load_explicit(&c->suspended, memory_order_relaxed) ||
+        now < last || now - last < (uint64_t)c->stall_ms * 1000000u)
+        return 0;
+    return now - last;
+}
+
+int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st)
+{
+    if (!con || con < pool || con >= pool + MAX_CONSOLES || !st)
+        return NBLOG_EINVAL;
+    struct nblog_console *c = con;
+    if (!get(c))
+        return NBLOG_EINVAL;
+    const struct nblog__ring_hdr *r = ring_now();
+    memset(st, 0, sizeof *st);
+    memcpy(st->name, c->name, sizeof st->name);
+    /* Acquire: pairs with finish_batch's release store, so the counters
+     * read below include everything up to next_seq. */
+    st->next_seq = atomic_load_explicit(&c->next_seq, memory_order_acquire);
+    st->printed = atomic_load_explicit(&c->printed, memory_order_relaxed);
+    st->filtered = atomic_load_explicit(&c->filtered, memory_order_relaxed);
+    st->dropped = atomic_load_explicit(&c->dropped, memory_order_relaxed);
+    st->write_failed = atomic_load_explicit(&c->write_failed, memory_order_relaxed);
+    st->last_error = atomic_load_explicit(&c->last_error, memory_order_relaxed);
+    st->suspended = atomic_load_explicit(&c->suspended, memory_order_relaxed);
+    st->start_seq = c->start_seq;
+    uint64_t head = r ? nblog__ring_head(r) : st->next_seq;
+    st->lag = head > st->next_seq ? head - st->next_seq : 0;
+    st->stalled_ns = stalled_for(c, st->lag, clock_now());
+    put(c);
+    return NBLOG_OK;
+}
+
+/* --------------------------------------------------------------- flush */
+
+int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
+{
+    const struct nblog__ring_hdr *r = ring_now();
+    if (lagging && lagging_size)
+        lagging[0] = '\0';
+    if (!r)
+        return 0;
+    nblog__consoles_restart_if_forked();
+    uint64_t target = nblog__ring_head(r);
+    uint64_t deadline = nblog__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    for (;;) {
+        int behind = 0;
+        size_t used = 0;
+        for (int i = 0; i < MAX_CONSOLES; i++) {
+            struct nblog_console *c = &pool[i];
+            if (!get(c))
+                continue;
+            if (!atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
+                atomic_load_explicit(&c->next_seq, memory_order_acquire) < target) {
+                behind++;
+                if (lagging && lagging_size > used + 1) {
+                    used += nblog__format(lagging + used, lagging_size - used,
+                                          "%s%s", used ? "," : "", c->name);
+                    if (used >= lagging_size)
+                        used = lagging_size - 1;
+                }
+            }
+            put(c);
+        }
+        if (behind == 0 || nblog__now_ns() >= deadline)
+            return behind;
+        atomic_store(&sleep_flag, 0);
+        futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+        short_sleep(1000000);
+    }
+}
+
+/* ---------------------------------------------------------- stall watch */
+
+static void watch_once(void)
+{
+    const struct nblog__ring_hdr *r = ring_now();
+    if (!r)
+        return;
+    uint64_t now = clock_now(), head = nblog__ring_head(r);
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        if (!get(c))
+            continue;
+        uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_acquire);
+        uint64_t lag = head > next ? head - next : 0;
+        if (lag == 0) /* idle is not stalled */
+            atomic_store_explicit(&c->last_progress_ns, now, memory_order_relaxed);
+        uint64_t stalled = stalled_for(c, lag, now);
+        if (stalled && !c->stall_reported) {
+            c->stall_reported = 1;
+            nblog_printf(NBLOG_LEVEL_WARNING,
+                         "console \"%s\" stalled for %llu.%llu s, %llu records behind",
+                         c->name, (unsigned long long)(stalled / 1000000000u),
+                         (unsigned long long)(stalled / 100000000u % 10),
+                         (unsigned long long)lag);
+        } else if (!stalled && c->stall_reported) {
+            c->stall_reported = 0;
+            nblog_printf(NBLOG_LEVEL_NOTICE, "console \"%s\" recovered", c->name);
+        }
+        put(c);
+    }
+}
+
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        short_sleep(100000000);
+        watch_once();
+    }
+    return NULL;
+}
+
+void nblog__console_watch_once(void)
+{
+    watch_once();
+}
+
+static _Atomic int watch_started;
+
+static void start_watch(void)
+{
+    if (atomic_exchange(&watch_started, 1))
+        return;
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, watch_main, NULL) != 0)
+        atomic_store(&watch_started, 0);
+    pthread_attr_destroy(&attr);
+}
+
+/* ---------------------------------------------------------- fork, exit */
+
+static void exit_flush(void)
+{
+    nblog_flush(1000, NULL, 0);
+}
+
+/* In the child: only the forking thread exists. Ownership words name
+ * threads that are gone; printers are gone. Records stored before the fork
+ * are the parent's to print; the child's consoles start at the head. */
+static void after_fork_child(void)
+{
+    const struct nblog__ring_hdr *r = ring_now();
+    uint64_t head = r ? nblog__ring_head(r) : 0;
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        atomic_store_explicit(&c->owner, 0, memory_order_relaxed);
+        if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
+            continue;
+        c->batch_len = c->batch_off = 0;
+        c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
+        c->start_seq = c->batch_end_seq = head;
+        atomic_store_explicit(&c->next_seq, head, memory_order_relaxed);
+        atomic_store_explicit(&c->printed, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->filtered, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->dropped, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->write_failed, 0, memory_order_relaxed);
+    }
+    atomic_store_explicit(&watch_started, 0, memory_order_relaxed);
+    atomic_store_explicit(&need_restart, 1, memory_order_relaxed);
+}
+
+void nblog__consoles_restart_if_forked(void)
+{
+    if (!atomic_load_explicit(&need_restart, memory_order_relaxed) ||
+        !atomic_exchange(&need_restart, 0))
+        return;
+    int any = 0;
+    for (int i = 0; i < MAX_CONSOLES; i++)
+        if (atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE) {
+            start_printer(&pool[i]);
+            any = 1;
+        }
+    if (any)
+        start_watch();
+}
+
+static void install_hooks(void)
+{
+    static _Atomic int done;
+    if (atomic_exchange(&done, 1))
+        return;
+    pthread_atfork(NULL, NULL, after_fork_child);
+    atexit(exit_flush);
+}
+
+void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **ops)
+{
+    struct nblog_console *c = checked(con);
+    if (!c)
+        return NULL;
+    *ops = &c->ops;
+    return c->ctx;
+}

@@ -1,0 +1,49 @@
+/*
+ * console.h - what the logging calls and the panic path need of consoles,
+ * and the line renderer consoles share. Layer: consoles, above render and
+ * store.
+ */
+#ifndef NBLOG_CONSOLE_H
+#define NBLOG_CONSOLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nblog.h"
+#include "ring.h"
+
+/* After a record is committed: wake sleeping printers (one system call per
+ * sleep, none per record), then print through direct-mode consoles, and
+ * push an emergency record through every console with write_atomic, each
+ * only if it can be owned at once. [signal-safe] */
+void nblog__consoles_notify(uint64_t seq, uint8_t flags);
+
+/* In a forked child, restarts the printer threads (and stall watch) the
+ * fork left behind; cheap no-op otherwise. Not signal-safe the first time
+ * after a fork (it creates threads). */
+void nblog__consoles_restart_if_forked(void);
+
+/* Tests: the stall watch's clock, and one pass of the stall watch. */
+extern uint64_t (*_Atomic nblog__console_clock)(void);
+void nblog__console_watch_once(void);
+
+/* Renders a record's payload (text, or deferred arguments) into buf (cap >=
+ * 1), NUL-terminated; returns the text's full length and adds
+ * NBLOG_F_TRUNCATED/BADINPUT to *flags as it finds them. [signal-safe] */
+size_t nblog__render_record(const struct nblog__ring_hdr *ring,
+                            const struct nblog__rec_meta *m, const char *payload,
+                            char *buf, size_t cap, uint8_t *flags);
+
+/* One output line for a record in format NBLOG_FORMAT_*, control bytes and
+ * backslashes in the text escaped as \xNN so a message cannot forge a line.
+ * Returns the line's length (at most cap; always ends in '\n'). [signal-safe] */
+size_t nblog__render_line(char *line, size_t cap, int format,
+                          const struct nblog__rec_meta *m, const char *text,
+                          size_t len);
+
+/* The ctx and ops a console was registered with (NULL if not a live
+ * console). For outputs that offer extra calls (nblog_console_reopen). */
+struct nblog_console;
+void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **ops);
+
+#endif
