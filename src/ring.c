@@ -33,12 +33,18 @@
  * s & mask may find
  *   - state.seq == s, COMMITTED: copy it, then re-read state; if it changed
  *     during the copy the copy is discarded (s was overwritten: GONE);
- *   - state.seq == s, RESERVED: being written (PENDING);
+ *   - state.seq == s, RESERVED: being written (PENDING), unless the ring
+ *     has lapped s (seq s + records handed out): then GONE, so a writer stopped
+ *     mid-record (preempted, or a signal handler that never returns) cannot
+ *     hold readers at s;
  *   - state.seq > s: s was overwritten (GONE);
  *   - state.seq < s (or EMPTY): s is not in the slot yet. If skip > s, the
  *     writer of s (or of a later lap) found the slot pinned: s is GONE. If
  *     s >= head it was never handed out (EMPTY); otherwise its writer has
- *     its number but has not reserved the slot yet (PENDING).
+ *     its number but has not reserved the slot yet (PENDING, or GONE once
+ *     lapped, as above). A GONE record may still be committed later by its
+ *     late writer; readers have counted it missed, so nobody reads it twice
+ *     and the books stay exact.
  * A reader that finds s GONE jumps to max(s + 1, head - records) and counts
  * every seq it jumped over as missed: each seq is either returned or counted
  * once, so read + missed == the range walked, exactly.
@@ -278,6 +284,16 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
     return NBLOG_OK;
 }
 
+/* A record still being written is PENDING until the ring has lapped it:
+ * then its slot is wanted by a newer record (whose writer found it pinned
+ * and lost), and a reader waiting for it would stall behind a writer that
+ * may never come back. It is GONE for the reader, who counts it missed. */
+static enum nblog__read_result pending_or_lapped(const struct nblog__ring_hdr *r,
+                                                 uint64_t seq, uint64_t head)
+{
+    return head - seq > r->records ? NBLOG__READ_GONE : NBLOG__READ_PENDING;
+}
+
 /* Where a record that is not in its slot stands. */
 static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
                                       const struct nblog__slot *s,
@@ -287,9 +303,10 @@ static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
      * the value alone decides). */
     if (atomic_load_explicit(&s->skip, memory_order_acquire) > seq)
         return NBLOG__READ_GONE;
-    if (seq >= nblog__ring_head(r))
+    uint64_t head = nblog__ring_head(r);
+    if (seq >= head)
         return NBLOG__READ_EMPTY;
-    return NBLOG__READ_PENDING;
+    return pending_or_lapped(r, seq, head);
 }
 
 enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
@@ -305,7 +322,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     if (STATE_SEQ(st) > seq)
         return NBLOG__READ_GONE;
     if (STATE_ST(st) != NBLOG__SLOT_COMMITTED)
-        return NBLOG__READ_PENDING;
+        return pending_or_lapped(r, seq, nblog__ring_head(r));
 
     /* R2 */
     uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);

@@ -149,6 +149,36 @@ static void test_reserved_record_is_pending(void **state)
     free(r);
 }
 
+/* A writer stopped mid-record does not hold readers back once the ring has
+ * lapped its record: the record reads GONE (counted missed), the rest of
+ * the ring stays readable. */
+static enum nblog__read_result seen_after_lap;
+static void stop_midway_while_lapped(uint64_t seq)
+{
+    char text[RSIZE];
+    if (seq != 0)
+        return;
+    for (unsigned i = 0; i < RECORDS - 1; i++)
+        put(pending_ring, "newer", NULL);
+    seen_in_hook = get(pending_ring, 0, text); /* 15 newer: not lapped */
+    put(pending_ring, "lapping", NULL);
+    seen_after_lap = get(pending_ring, 0, text);
+}
+
+static void test_stopped_writer_does_not_block_readers(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = pending_ring = new_ring();
+    char text[RSIZE];
+    atomic_store(&nblog__test_hook_reserved, stop_midway_while_lapped);
+    assert_int_equal(put(r, "stopped", NULL), NBLOG_OK);
+    atomic_store(&nblog__test_hook_reserved, NULL);
+    assert_int_equal(seen_in_hook, NBLOG__READ_PENDING);
+    assert_int_equal(seen_after_lap, NBLOG__READ_GONE);
+    assert_int_equal(get(r, 1, text), NBLOG__READ_OK);
+    free(r);
+}
+
 static void test_continues_sequence(void **state)
 {
     (void)state;
@@ -215,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_overwrite_oldest),
         cmocka_unit_test(test_pinned_slot_loses_one_per_lap),
         cmocka_unit_test(test_reserved_record_is_pending),
+        cmocka_unit_test(test_stopped_writer_does_not_block_readers),
         cmocka_unit_test(test_continues_sequence),
         cmocka_unit_test(test_validate_rejects_damage),
         cmocka_unit_test(test_corrupt_length_not_trusted),
