@@ -10,7 +10,9 @@
  *
  * LIFECYCLE
  *
- *     FREE --register--> SETUP --> ACTIVE --unregister--> DETACHED --last put--> FREE
+ *     FREE --register--> SETUP --> ACTIVE --unregister--> DETACHED
+ *       ^                                                       | last put
+ *       +------------------ teardown done ------------ DYING <--+
  *
  *   state     what it guarantees                              who moves it
  *   FREE      slot unused, users == 0                         put() of the last user
@@ -18,6 +20,7 @@
  *   ACTIVE    printed to; printer thread running              register
  *   DETACHED  no new users; its printer exits after its       unregister (list lock)
  *             current write returns; teardown at the last put
+ *   DYING     the last user is running teardown               put() of the last user
  *   suspended (a flag on ACTIVE): nothing printed; resume catches up.
  *
  * Consoles live in a static pool and are never returned to the allocator,
@@ -94,7 +97,7 @@
 #define DIRECT_RECORDS 64   /* records one logging caller prints at most */
 #define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 64) /* escaped + prefix */
 
-enum { FREE, SETUP, ACTIVE, DETACHED };
+enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
 enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
 
 struct nblog_console {
@@ -175,8 +178,12 @@ static void put(struct nblog_console *c)
      * tears down, and publish the slot as FREE after. */
     if (atomic_fetch_sub_explicit(&c->users, 1, memory_order_acq_rel) != 1)
         return;
+    /* Two users can each drop the count to zero (a get() that found the
+     * console detached puts back); the CAS elects one to tear down. The
+     * slot becomes FREE only after teardown, so register cannot reuse it
+     * while we still free its batch. */
     int expected = DETACHED;
-    if (!atomic_compare_exchange_strong_explicit(&c->state, &expected, FREE,
+    if (!atomic_compare_exchange_strong_explicit(&c->state, &expected, DYING,
                                                  memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
@@ -184,6 +191,8 @@ static void put(struct nblog_console *c)
         c->ops.teardown(c->ctx);
     free(c->batch);
     c->batch = NULL;
+    /* Release: pairs with register's acquire CAS on FREE. */
+    atomic_store_explicit(&c->state, FREE, memory_order_release);
 }
 
 /* ---------------------------------------------------------- ownership */
@@ -739,11 +748,15 @@ int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
 
 /* ---------------------------------------------------------- stall watch */
 
+/* The watch thread and tests both run passes; stall_reported is theirs. */
+static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void watch_once(void)
 {
     const struct nblog__ring_hdr *r = ring_now();
     if (!r)
         return;
+    pthread_mutex_lock(&watch_lock);
     uint64_t now = clock_now(), head = nblog__ring_head(r);
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
@@ -767,6 +780,7 @@ static void watch_once(void)
         }
         put(c);
     }
+    pthread_mutex_unlock(&watch_lock);
 }
 
 static void *watch_main(void *arg)
@@ -813,6 +827,9 @@ static void after_fork_child(void)
 {
     const struct nblog__ring_hdr *r = ring_now();
     uint64_t head = r ? nblog__ring_head(r) : 0;
+    /* Their holders may have been other threads: start them unlocked. */
+    pthread_mutex_init(&list_lock, NULL);
+    pthread_mutex_init(&watch_lock, NULL);
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
         atomic_store_explicit(&c->owner, 0, memory_order_relaxed);

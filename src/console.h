@@ -23,6 +23,10 @@ void nblog__consoles_notify(uint64_t seq, uint8_t flags);
  * after a fork (it creates threads). */
 void nblog__consoles_restart_if_forked(void);
 
+/* Fault layer of the fd output (consoles/fd.c): when set, called instead
+ * of write(2), returning what write(2) would (-1 with errno). */
+extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
+
 /* Tests: the stall watch's clock, and one pass of the stall watch. */
 extern uint64_t (*_Atomic nblog__console_clock)(void);
 void nblog__console_watch_once(void);

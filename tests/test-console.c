@@ -1,0 +1,575 @@
+/*
+ * test-console.c - one console behaviour per test: printing and filters,
+ * line formats and escaping, direct mode, dropped notices, flush and its
+ * deadline, unregistering a stuck console, write faults, stall reports,
+ * fork, file rotation and reopen. The many-thread claims are in
+ * test-console-stress.c.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "nblog.h"
+#include "platform.h"
+
+/* ---- a console that captures its lines in memory ---------------------- */
+
+struct capture {
+    pthread_mutex_t lock;
+    char buf[1 << 20];
+    size_t len;
+    int atomic_result; /* 0: write_atomic works; else the -errno it returns */
+    pthread_mutex_t *block; /* write waits on it when set */
+    _Atomic int in_write;
+};
+
+static ssize_t cap_append(struct capture *c, const char *buf, size_t len)
+{
+    pthread_mutex_lock(&c->lock);
+    size_t n = len < sizeof c->buf - c->len ? len : sizeof c->buf - c->len;
+    memcpy(c->buf + c->len, buf, n);
+    c->len += n;
+    c->buf[c->len < sizeof c->buf ? c->len : sizeof c->buf - 1] = '\0';
+    pthread_mutex_unlock(&c->lock);
+    return (ssize_t)len;
+}
+
+static ssize_t cap_write(void *ctx, const char *buf, size_t len)
+{
+    struct capture *c = ctx;
+    atomic_store(&c->in_write, 1);
+    if (c->block) {
+        pthread_mutex_lock(c->block);
+        pthread_mutex_unlock(c->block);
+    }
+    atomic_store(&c->in_write, 0);
+    return cap_append(c, buf, len);
+}
+
+static ssize_t cap_write_atomic(void *ctx, const char *buf, size_t len)
+{
+    struct capture *c = ctx;
+    if (c->atomic_result)
+        return c->atomic_result;
+    return cap_append(c, buf, len);
+}
+
+static const nblog_console_ops_t cap_ops = {.write = cap_write,
+                                            .write_atomic = cap_write_atomic};
+
+static struct capture *new_capture(void)
+{
+    struct capture *c = calloc(1, sizeof *c);
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+/* Lines captured so far, as one string (copied under the lock). */
+static const char *captured(struct capture *c)
+{
+    static char copy[1 << 20];
+    pthread_mutex_lock(&c->lock);
+    memcpy(copy, c->buf, c->len + 1 < sizeof copy ? c->len + 1 : sizeof copy);
+    pthread_mutex_unlock(&c->lock);
+    return copy;
+}
+
+static nblog_console_t *add(struct capture *c, const char *name, int level,
+                            int format, int mode)
+{
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = name;
+    o.level = level;
+    o.format = format;
+    o.mode = mode;
+    nblog_console_t *con = NULL;
+    assert_int_equal(nblog_console_register(&cap_ops, c, &o, &con), NBLOG_OK);
+    return con;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.level = NBLOG_LEVEL_DEBUG;
+    o.ring_records = 16;
+    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    return 0;
+}
+
+static void assert_flushed_within(unsigned ms)
+{
+    char lag[128];
+    int n = nblog_flush(ms, lag, sizeof lag);
+    if (n != 0)
+        print_error("lagging: %s\n", lag);
+    assert_int_equal(n, 0);
+}
+
+static void assert_flushed(void)
+{
+    assert_flushed_within(60000);
+}
+
+/* The books of one console balance: every record since it started is
+ * printed, filtered, dropped or failed, exactly once. */
+static void assert_books(nblog_console_t *con)
+{
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
+                     st.next_seq - st.start_seq);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_prints_in_order_with_filter(void **state)
+{
+    (void)state;
+    struct capture *all = new_capture(), *warn = new_capture();
+    nblog_console_t *a = add(all, "all", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    nblog_console_t *w = add(warn, "warn", NBLOG_LEVEL_WARNING, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    for (int i = 0; i < 10; i++)
+        nblog_printf(i % 2 ? NBLOG_LEVEL_INFO : NBLOG_LEVEL_ERR, "line %d", i);
+    assert_flushed();
+    assert_string_equal(captured(all), "line 0\nline 1\nline 2\nline 3\nline 4\n"
+                                       "line 5\nline 6\nline 7\nline 8\nline 9\n");
+    assert_string_equal(captured(warn), "line 0\nline 2\nline 4\nline 6\nline 8\n");
+    nblog_console_stats_t st;
+    nblog_console_stats(w, &st);
+    assert_string_equal(st.name, "warn");
+    assert_int_equal(st.printed, 5);
+    assert_int_equal(st.filtered, 5);
+    assert_int_equal(st.lag, 0);
+    assert_books(a);
+    assert_books(w);
+    /* Level change applies to later records. */
+    assert_int_equal(nblog_console_set_level(w, NBLOG_LEVEL_DEBUG), NBLOG_OK);
+    nblog_info("now shown");
+    assert_flushed();
+    assert_non_null(strstr(captured(warn), "now shown\n"));
+    assert_int_equal(nblog_console_unregister(a), NBLOG_OK);
+    assert_int_equal(nblog_console_unregister(w), NBLOG_OK);
+    assert_int_equal(nblog_console_unregister(w), NBLOG_EINVAL);
+}
+
+/* No message can forge a line: control bytes and backslashes are escaped,
+ * in the kmsg format and the plain one. */
+static void test_formats_escape_control_bytes(void **state)
+{
+    (void)state;
+    struct capture *k = new_capture(), *p = new_capture();
+    nblog_console_t *kc = add(k, "kmsg", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_KMSG, NBLOG_MODE_THREADED);
+    nblog_console_t *pc = add(p, "plain", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    nblog_stats_t st;
+    nblog_stats_get(&st);
+    nblog_printf(NBLOG_LEVEL_WARNING, "a\nb\x01\\c\x7f" "d\t");
+    assert_flushed();
+    char want[128];
+    /* facility user (1) * 8 + warning (4) = 12 */
+    snprintf(want, sizeof want, "12,%llu,", (unsigned long long)st.reserved);
+    assert_memory_equal(captured(k), want, strlen(want));
+    assert_non_null(strstr(captured(k), ",-;a\\x0ab\\x01\\x5cc\\x7fd\\x09\n"));
+    assert_string_equal(captured(p), "a\\x0ab\\x01\\x5cc\\x7fd\\x09\n");
+    nblog_console_unregister(kc);
+    nblog_console_unregister(pc);
+}
+
+/* Direct mode: with the console free, the line is out before the logging
+ * call returns; when write_atomic would block, or the console is owned by
+ * its printer, the call returns and the printer prints it later. */
+static void test_direct_mode(void **state)
+{
+    (void)state;
+    struct capture *c = new_capture();
+    nblog_console_t *con = add(c, "direct", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_DIRECT);
+    nblog_info("first");
+    assert_string_equal(captured(c), "first\n"); /* no flush: already written */
+
+    c->atomic_result = -EAGAIN; /* the fd is full */
+    assert_int_equal(nblog_info("second"), NBLOG_OK);
+    c->atomic_result = 0;
+    assert_flushed(); /* the printer thread printed it */
+    assert_string_equal(captured(c), "first\nsecond\n");
+
+    /* Owned elsewhere: the printer is inside write(), blocked. */
+    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&block);
+    c->block = &block;
+    c->atomic_result = -EAGAIN; /* makes the printer take the next record */
+    nblog_info("third");
+    for (int i = 0; i < 120000 && !atomic_load(&c->in_write); i++)
+        usleep(1000);
+    assert_true(atomic_load(&c->in_write));
+    c->atomic_result = 0;
+    assert_int_equal(nblog_info("fourth"), NBLOG_OK); /* returns at once */
+    assert_string_equal(captured(c), "first\nsecond\n");
+    pthread_mutex_unlock(&block);
+    assert_flushed();
+    assert_string_equal(captured(c), "first\nsecond\nthird\nfourth\n");
+    c->block = NULL;
+    assert_books(con);
+    nblog_console_unregister(con);
+}
+
+/* A direct console needs write_atomic; bad options are refused. */
+static void test_register_rejects_bad_options(void **state)
+{
+    (void)state;
+    nblog_console_opts_t o;
+    nblog_console_t *con;
+    nblog_console_ops_t no_atomic = {.write = cap_write};
+    nblog_console_opts_init(&o);
+    o.mode = NBLOG_MODE_DIRECT;
+    assert_int_equal(nblog_console_register(&no_atomic, NULL, &o, &con), NBLOG_EINVAL);
+    nblog_console_opts_init(&o);
+    o.level = 8;
+    assert_int_equal(nblog_console_register(&cap_ops, NULL, &o, &con), NBLOG_EINVAL);
+    nblog_console_opts_init(&o);
+    o.format = 7;
+    assert_int_equal(nblog_console_register(&cap_ops, NULL, &o, &con), NBLOG_EINVAL);
+    nblog_console_ops_t no_write = {0};
+    assert_int_equal(nblog_console_register(&no_write, NULL, NULL, &con), NBLOG_EINVAL);
+}
+
+/* Suspended while the ring laps: on resume, one notice with the exact
+ * count, then the records still stored. */
+static void test_suspend_resume_reports_drops(void **state)
+{
+    (void)state;
+    struct capture *c = new_capture();
+    nblog_console_t *con = add(c, "sus", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
+    for (int i = 0; i < 100; i++)
+        nblog_info("r%d", i);
+    usleep(20000);
+    assert_string_equal(captured(c), "");
+    assert_flushed_within(0); /* suspended ones don't lag */
+    assert_int_equal(nblog_console_resume(con), NBLOG_OK);
+    assert_flushed();
+    const char *out = captured(c);
+    assert_memory_equal(out, "** 84 messages dropped **\nr84\nr85\n", 30);
+    nblog_console_stats_t st;
+    nblog_console_stats(con, &st);
+    assert_int_equal(st.dropped, 84);
+    assert_int_equal(st.printed, 16);
+    assert_books(con);
+    nblog_console_unregister(con);
+}
+
+/* Flush names the console that cannot keep up, at its deadline; unregister
+ * does not wait for it; the others are unaffected. */
+static void test_flush_deadline_and_unregister_stuck(void **state)
+{
+    (void)state;
+    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&block);
+    struct capture *stuck = new_capture(), *fast = new_capture();
+    stuck->block = &block;
+    nblog_console_t *s = add(stuck, "stuck", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    nblog_console_t *f = add(fast, "fast", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    nblog_info("x");
+    char lag[64];
+    assert_int_equal(nblog_flush(200, lag, sizeof lag), 1);
+    assert_string_equal(lag, "stuck");
+    assert_string_equal(captured(fast), "x\n");
+    assert_int_equal(nblog_console_unregister(s), NBLOG_OK); /* while stuck */
+    assert_int_equal(nblog_flush(60000, lag, sizeof lag), 0);
+    assert_true(atomic_load(&stuck->in_write));
+    pthread_mutex_unlock(&block); /* its printer lets go; teardown runs */
+    nblog_console_unregister(f);
+}
+
+/* Write faults: EINTR and EAGAIN are retried, short writes completed;
+ * ENOSPC and EBADF fail the batch, counted, with the error in stats. */
+static int faults[16], nfaults;
+static _Atomic int fault_at;
+static ssize_t faulty_write(int fd, const void *buf, size_t len)
+{
+    int i = atomic_fetch_add(&fault_at, 1);
+    if (i < nfaults && faults[i] != 0) {
+        if (faults[i] == 1) /* a short write: half */
+            return write(fd, buf, len / 2 ? len / 2 : 1);
+        errno = faults[i];
+        return -1;
+    }
+    return write(fd, buf, len);
+}
+
+static void test_write_faults_counted(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/nblog-test-faultsXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "faulty";
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_fd(fd, &o, &con), NBLOG_OK);
+    int plan[] = {EINTR, EAGAIN, 1, 0, ENOSPC, 0, EBADF, 0};
+    memcpy(faults, plan, sizeof plan);
+    nfaults = (int)(sizeof plan / sizeof plan[0]);
+    atomic_store(&fault_at, 0);
+    atomic_store(&nblog__fd_write_hook, faulty_write);
+    int logged = 0;
+    for (int round = 0; round < 6; round++) {
+        nblog_info("record %d is here", logged++);
+        assert_flushed(); /* one batch per round */
+    }
+    atomic_store(&nblog__fd_write_hook, NULL);
+    nblog_console_stats_t st;
+    nblog_console_stats(con, &st);
+    assert_books(con);
+    assert_int_equal(st.printed + st.write_failed, logged);
+    assert_int_equal(st.write_failed, 2); /* the ENOSPC and EBADF batches */
+    assert_int_equal(st.last_error, -EBADF);
+    /* What was written is whole lines, each exactly once. */
+    char buf[4096] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    assert_true(n > 0);
+    int lines = 0;
+    for (char *p = buf; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    assert_int_equal(lines, st.printed);
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+        int k;
+        assert_int_equal(sscanf(line, "record %d is here", &k), 1);
+    }
+    nblog_console_unregister(con);
+    close(fd);
+    unlink(path);
+}
+
+/* Stall reports go through the other consoles, once, and again on
+ * recovery; the clock is the test's. */
+static _Atomic uint64_t fake_now = 1000000000000ull;
+static uint64_t fake_clock(void)
+{
+    return atomic_load(&fake_now);
+}
+
+static void test_stall_report(void **state)
+{
+    (void)state;
+    atomic_store(&nblog__console_clock, fake_clock);
+    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&block);
+    struct capture *stuck = new_capture(), *other = new_capture();
+    stuck->block = &block;
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "fbcon";
+    o.stall_ms = 5000;
+    nblog_console_t *s, *f;
+    assert_int_equal(nblog_console_register(&cap_ops, stuck, &o, &s), NBLOG_OK);
+    f = add(other, "serial", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    nblog_info("pending");
+    while (!atomic_load(&stuck->in_write))
+        usleep(1000);
+    atomic_fetch_add(&fake_now, 6000000000ull); /* 6 s later */
+    nblog__console_watch_once();
+    nblog__console_watch_once(); /* reported once only */
+    nblog_flush(2000, NULL, 0);
+    const char *out = captured(other);
+    const char *hit = strstr(out, "console \"fbcon\" stalled for 6.0 s, 1 records behind\n");
+    assert_non_null(hit);
+    assert_null(strstr(strchr(hit, '\n'), "stalled for"));
+    nblog_console_stats_t st;
+    nblog_console_stats(s, &st);
+    assert_true(st.stalled_ns >= 6000000000ull);
+    pthread_mutex_unlock(&block);
+    assert_flushed();
+    nblog__console_watch_once();
+    assert_flushed();
+    assert_non_null(strstr(captured(other), "console \"fbcon\" recovered\n"));
+    atomic_store(&nblog__console_clock, nblog__now_ns);
+    stuck->block = NULL;
+    nblog_console_unregister(s);
+    nblog_console_unregister(f);
+}
+
+/* fork() while one thread is stuck owning a console and another is halfway
+ * through a logging call: the child logs, and its consoles print. */
+static pthread_mutex_t hold_writer = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int writer_parked;
+static void park_in_reservation(uint64_t seq)
+{
+    (void)seq;
+    atomic_store(&writer_parked, 1);
+    pthread_mutex_lock(&hold_writer);
+    pthread_mutex_unlock(&hold_writer);
+}
+
+static void *mid_log(void *arg)
+{
+    (void)arg;
+    nblog_info("parked writer");
+    return NULL;
+}
+
+static void test_fork_child_logs(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/nblog-test-forkXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "file";
+    nblog_console_t *file, *s;
+    assert_int_equal(nblog_console_fd(fd, &o, &file), NBLOG_OK);
+    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&block);
+    struct capture *stuck = new_capture();
+    stuck->block = &block;
+    s = add(stuck, "stuck", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    nblog_info("before fork");
+    while (!atomic_load(&stuck->in_write))
+        usleep(1000);
+    nblog_flush(200, NULL, 0); /* the file has it; "stuck" lags */
+
+    pthread_mutex_lock(&hold_writer);
+    atomic_store(&nblog__test_hook_reserved, park_in_reservation);
+    pthread_t t;
+    pthread_create(&t, NULL, mid_log, NULL);
+    while (!atomic_load(&writer_parked))
+        usleep(1000);
+    atomic_store(&nblog__test_hook_reserved, NULL);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int rc = nblog_info("from the child %d", 42);
+        char lag[64];
+        nblog_flush(3000, lag, sizeof lag); /* the stuck console lags here too */
+        nblog_console_stats_t st;
+        nblog_console_stats(file, &st);
+        _exit(rc == NBLOG_OK && st.printed == 1 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    pthread_mutex_unlock(&hold_writer);
+    pthread_join(t, NULL);
+    pthread_mutex_unlock(&block);
+    assert_flushed();
+    char buf[512] = {0};
+    assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    assert_non_null(strstr(buf, "before fork\n"));
+    assert_non_null(strstr(buf, "from the child 42\n"));
+    assert_non_null(strstr(buf, "parked writer\n"));
+    stuck->block = NULL;
+    nblog_console_unregister(s);
+    nblog_console_unregister(file);
+    close(fd);
+    unlink(path);
+}
+
+/* Size rotation keeps N files with nothing lost across the switch (when N
+ * is large enough); reopen follows a rename. */
+static int count_lines(const char *path, int *first, int *last)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = 0, k;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "rotating record %d", &k) == 1) {
+            if (n == 0)
+                *first = k;
+            *last = k;
+        }
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static void test_rotation_and_reopen(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nblog-test-rotXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], name[160];
+    snprintf(path, sizeof path, "%s/app.log", dir);
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_file(path, 2000, 50, &o, &con), NBLOG_OK);
+    int total = 0;
+    for (int i = 0; i < 300; i++) {
+        nblog_info("rotating record %d", i);
+        if (i % 10 == 9)
+            assert_flushed(); /* keep the 16-record ring from lapping */
+    }
+    assert_flushed();
+    /* Walk the files oldest first: every record once, in order. */
+    int expect = 0, files = 0;
+    for (int i = 50; i >= 0; i--) {
+        if (i)
+            snprintf(name, sizeof name, "%s.%d", path, i);
+        else
+            snprintf(name, sizeof name, "%s", path);
+        struct stat sb;
+        if (stat(name, &sb) != 0)
+            continue;
+        assert_true(sb.st_size <= 2000);
+        int first = -1, last = -1;
+        int n = count_lines(name, &first, &last);
+        assert_int_equal(first, expect);
+        assert_int_equal(last, expect + n - 1);
+        expect += n;
+        total += n;
+        files++;
+    }
+    assert_int_equal(total, 300);
+    assert_true(files > 2);
+
+    /* logrotate's way: rename, then ask for a reopen. */
+    snprintf(name, sizeof name, "%s.moved", path);
+    assert_int_equal(rename(path, name), 0);
+    assert_int_equal(nblog_console_reopen(con), NBLOG_OK);
+    nblog_info("after reopen");
+    assert_flushed();
+    int first, last;
+    assert_int_equal(count_lines(path, &first, &last), 1);
+    nblog_console_unregister(con);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_prints_in_order_with_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_formats_escape_control_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_rejects_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_suspend_resume_reports_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_deadline_and_unregister_stuck, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_faults_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stall_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
