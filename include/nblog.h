@@ -486,9 +486,25 @@ NBLOG_API int nblog_console_fd(int fd, const nblog_console_opts_t *opts,
 NBLOG_API int nblog_console_file(const char *path, unsigned long long max_bytes,
                                  int keep, const nblog_console_opts_t *opts,
                                  nblog_console_t **out);
+/* Standard error (fd 2), named "stderr" unless opts names it. */
+NBLOG_API int nblog_console_stderr(const nblog_console_opts_t *opts,
+                                   nblog_console_t **out);
+
+/* A user callback, given one or more whole lines per call on the
+ * console's printer thread (it may block; it stops only this console). */
+typedef void nblog_line_fn(void *arg, const char *lines, size_t len);
+NBLOG_API int nblog_console_callback(nblog_line_fn *fn, void *arg,
+                                     const nblog_console_opts_t *opts,
+                                     nblog_console_t **out);
+
 /* Asks a file console to reopen its path before its next write (after
  * logrotate renamed the file). [signal-safe] */
 NBLOG_API int nblog_console_reopen(nblog_console_t *con);
+/* Every file console, the same. [signal-safe] */
+NBLOG_API int nblog_console_reopen_all(void);
+/* Opt-in: SIGHUP reopens every file console (logrotate's postrotate
+ * `kill -HUP`), then chains to the handler installed before. */
+NBLOG_API int nblog_console_reopen_on_sighup(void);
 
 #ifdef __cplusplus
 }

@@ -136,6 +136,10 @@ static _Atomic int n_direct;         /* consoles in direct mode */
 static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
 static _Atomic int need_restart;     /* forked: printers are gone */
 
+/* Tests: while set, printer threads do not print (the other ways in
+ * still do), so a test can see what a logging call printed itself. */
+_Atomic int nblog__printers_paused;
+
 /* The clock the stall watch uses; tests replace it. */
 uint64_t (*_Atomic nblog__console_clock)(void) = nblog__now_ns;
 
@@ -410,7 +414,8 @@ static void *printer_main(void *arg)
     struct nblog_console *c = arg;
     const struct nblog__ring_hdr *r = ring_now();
     while (r && atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE) {
-        if (atomic_load_explicit(&c->suspended, memory_order_acquire)) {
+        if (atomic_load_explicit(&c->suspended, memory_order_acquire) ||
+            atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed)) {
             short_sleep(5000000);
             continue;
         }
@@ -879,4 +884,15 @@ void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **
         return NULL;
     *ops = &c->ops;
     return c->ctx;
+}
+
+void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg)
+{
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        if (!get(c))
+            continue;
+        fn(c, arg);
+        put(c);
+    }
 }

@@ -27,6 +27,8 @@ void nblog__consoles_restart_if_forked(void);
  * of write(2), returning what write(2) would (-1 with errno). */
 extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
 
+extern _Atomic int nblog__printers_paused;
+
 /* Tests: the stall watch's clock, and one pass of the stall watch. */
 extern uint64_t (*_Atomic nblog__console_clock)(void);
 void nblog__console_watch_once(void);
@@ -49,5 +51,9 @@ size_t nblog__render_line(char *line, size_t cap, int format,
  * console). For outputs that offer extra calls (nblog_console_reopen). */
 struct nblog_console;
 void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **ops);
+
+/* Calls fn on every registered console, holding a reference meanwhile.
+ * [signal-safe] (fn permitting) */
+void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg);
 
 #endif

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,6 +227,29 @@ static void test_direct_mode(void **state)
     assert_flushed();
     assert_string_equal(captured(c), "first\nsecond\nthird\nfourth\n");
     c->block = NULL;
+    assert_books(con);
+    nblog_console_unregister(con);
+}
+
+/* An emergency record goes out at once through write_atomic on a threaded
+ * console, after everything pending before it, in order. */
+static void test_emergency_pushed_in_order(void **state)
+{
+    (void)state;
+    struct capture *c = new_capture();
+    nblog_console_t *con = add(c, "threaded", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                               NBLOG_MODE_THREADED);
+    atomic_store(&nblog__printers_paused, 1);
+    usleep(20000); /* let the printer reach its paused state */
+    nblog_info("one");
+    nblog_info("two");
+    assert_string_equal(captured(c), "");
+    assert_int_equal(nblog_crit("disk on fire"), NBLOG_OK);
+    assert_string_equal(captured(c), "one\ntwo\ndisk on fire\n");
+    atomic_store(&nblog__printers_paused, 0);
+    nblog_info("three");
+    assert_flushed();
+    assert_string_equal(captured(c), "one\ntwo\ndisk on fire\nthree\n");
     assert_books(con);
     nblog_console_unregister(con);
 }
@@ -557,12 +581,62 @@ static void test_rotation_and_reopen(void **state)
     nblog_console_unregister(con);
 }
 
+/* SIGHUP (opted in) reopens file consoles after logrotate's rename. */
+static void test_sighup_reopens(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/nblog-test-hupXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], moved[160];
+    snprintf(path, sizeof path, "%s/app.log", dir);
+    snprintf(moved, sizeof moved, "%s/app.log.1", dir);
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_file(path, 0, 0, NULL, &con), NBLOG_OK);
+    assert_int_equal(nblog_console_reopen_on_sighup(), NBLOG_OK);
+    nblog_info("old file");
+    assert_flushed();
+    assert_int_equal(rename(path, moved), 0);
+    raise(SIGHUP);
+    nblog_info("new file");
+    assert_flushed();
+    int first, last;
+    assert_int_equal(count_lines(moved, &first, &last), 1);
+    assert_int_equal(count_lines(path, &first, &last), 1);
+    nblog_console_unregister(con);
+}
+
+/* The callback output gets whole lines on the printer thread. */
+static char cb_seen[256];
+static size_t cb_len;
+static void collect(void *arg, const char *lines, size_t len)
+{
+    (void)arg;
+    if (cb_len + len < sizeof cb_seen) {
+        memcpy(cb_seen + cb_len, lines, len);
+        cb_len += len;
+    }
+}
+
+static void test_callback_console(void **state)
+{
+    (void)state;
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_callback(NULL, NULL, NULL, &con), NBLOG_EINVAL);
+    assert_int_equal(nblog_console_callback(collect, NULL, NULL, &con), NBLOG_OK);
+    nblog_info("to the callback %d", 1);
+    NBLOG_WARNING("deferred %s", "too");
+    assert_flushed();
+    assert_string_equal(cb_seen, "to the callback 1\ndeferred too\n");
+    nblog_console_unregister(con);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_prints_in_order_with_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_formats_escape_control_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emergency_pushed_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_rejects_bad_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspend_resume_reports_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_deadline_and_unregister_stuck, setup, teardown),
@@ -570,6 +644,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stall_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_callback_console, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

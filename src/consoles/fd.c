@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,4 +187,43 @@ int nblog_console_reopen(nblog_console_t *con)
     /* Release: pairs with before_write's acquire exchange. */
     atomic_store_explicit(&o->reopen, 1, memory_order_release);
     return NBLOG_OK;
+}
+
+static void reopen_one(struct nblog_console *con, void *arg)
+{
+    (void)arg;
+    nblog_console_reopen(con); /* EINVAL for consoles that are not files */
+}
+
+int nblog_console_reopen_all(void)
+{
+    nblog__consoles_foreach(reopen_one, NULL);
+    return NBLOG_OK;
+}
+
+static struct sigaction previous_hup;
+
+static void on_sighup(int sig, siginfo_t *info, void *uctx)
+{
+    nblog_console_reopen_all();
+    /* Chain to what was there before (a handler, or nothing for SIG_DFL
+     * and SIG_IGN: we replaced the default of terminating on purpose). */
+    if ((previous_hup.sa_flags & SA_SIGINFO) && previous_hup.sa_sigaction)
+        previous_hup.sa_sigaction(sig, info, uctx);
+    else if (!(previous_hup.sa_flags & SA_SIGINFO) &&
+             previous_hup.sa_handler != SIG_DFL && previous_hup.sa_handler != SIG_IGN)
+        previous_hup.sa_handler(sig);
+}
+
+int nblog_console_reopen_on_sighup(void)
+{
+    static _Atomic int installed;
+    if (atomic_exchange(&installed, 1))
+        return NBLOG_OK;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sighup;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGHUP, &sa, &previous_hup) == 0 ? NBLOG_OK : NBLOG_EINVAL;
 }
