@@ -416,6 +416,8 @@ int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
                               int from)
 {
     memset(r, 0, sizeof *r);
+    if (!mem || (uintptr_t)mem % _Alignof(struct nblog__ring_hdr) != 0)
+        return NBLOG_EINVAL;
     if (nblog__ring_validate(mem, bytes) != NBLOG_OK)
         return NBLOG_ECORRUPT;
     reader_start(r, mem, from);

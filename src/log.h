@@ -40,7 +40,8 @@ uint32_t nblog__truncate_text(char *text, uint32_t max);
 void nblog__ring_memory(const void **mem, size_t *bytes);
 
 /* Opens a reader on a ring in memory that another process may have written
- * (a copy, a mapped file): validates the header first. Returns NBLOG_OK or
+ * (a copy, a mapped file): validates the header first. Returns NBLOG_OK,
+ * NBLOG_EINVAL (NULL, or not 64-byte aligned as a mapping is) or
  * NBLOG_ECORRUPT. */
 int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
                               int from);

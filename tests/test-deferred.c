@@ -320,8 +320,12 @@ static void test_rendered_by_another_process(void **state)
     assert_int_equal(nblog_reader_next(&r, &rec, buf, sizeof buf), NBLOG_EAGAIN);
     munmap(copy, (size_t)size);
 
-    assert_int_equal(nblog__reader_open_memory(&r, buf, sizeof buf, NBLOG_FROM_OLDEST),
+    static _Alignas(64) char junk[1024];
+    memset(junk, 0x5a, sizeof junk);
+    assert_int_equal(nblog__reader_open_memory(&r, junk, sizeof junk, NBLOG_FROM_OLDEST),
                      NBLOG_ECORRUPT);
+    assert_int_equal(nblog__reader_open_memory(&r, junk + 8, 512, NBLOG_FROM_OLDEST),
+                     NBLOG_EINVAL); /* not aligned as a mapping is */
 }
 
 /* ---- first use of a call site from everywhere at once ---------------- */
