@@ -149,10 +149,12 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
 NBLOG_API int nblog_init(const nblog_options_t *opt);
 
 /*
- * nblog_shutdown - stop storing records. Later logging calls return
- * NBLOG_ENOTREADY and are counted (nblog_stats.not_ready); they never crash.
- * The ring's memory stays mapped until the next nblog_init, so a call that
- * raced with shutdown finishes safely. [blocking]
+ * nblog_shutdown - flush the consoles (1 s at most), unregister them all,
+ * and stop storing records. Later logging calls return NBLOG_ENOTREADY and
+ * are counted (nblog_stats.not_ready); they never crash. The ring's memory
+ * stays mapped until the next nblog_init, so a call that raced with
+ * shutdown finishes safely (and if a console's printer is stuck in its
+ * write, that memory is never reused). [blocking]
  */
 NBLOG_API void nblog_shutdown(void);
 

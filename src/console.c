@@ -135,6 +135,7 @@ static _Atomic int n_atomic_capable; /* consoles with write_atomic */
 static _Atomic int n_direct;         /* consoles in direct mode */
 static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
 static _Atomic int need_restart;     /* forked: printers are gone */
+static _Atomic int printers_alive;   /* printer threads not yet exited */
 
 /* Tests: while set, printer threads do not print (the other ways in
  * still do), so a test can see what a logging call printed itself. */
@@ -436,6 +437,9 @@ static void *printer_main(void *arg)
             short_sleep(100000); /* the next record is still being written */
     }
     put(c);
+    /* Release: pairs with nblog__consoles_shutdown's acquire load; our last
+     * reads of the ring happen before it. */
+    atomic_fetch_sub_explicit(&printers_alive, 1, memory_order_release);
     return NULL;
 }
 
@@ -514,7 +518,10 @@ static int start_printer(struct nblog_console *c)
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    atomic_fetch_add_explicit(&printers_alive, 1, memory_order_relaxed);
     int rc = pthread_create(&c->thread, &attr, printer_main, c);
+    if (rc != 0)
+        atomic_fetch_sub_explicit(&printers_alive, 1, memory_order_relaxed);
     pthread_attr_destroy(&attr);
     return rc;
 }
@@ -758,10 +765,14 @@ static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void watch_once(void)
 {
-    const struct nblog__ring_hdr *r = ring_now();
-    if (!r)
-        return;
+    /* The ring is loaded under the lock: nblog__consoles_quiesce() then
+     * guarantees no pass still uses a ring that shutdown dropped. */
     pthread_mutex_lock(&watch_lock);
+    const struct nblog__ring_hdr *r = ring_now();
+    if (!r) {
+        pthread_mutex_unlock(&watch_lock);
+        return;
+    }
     uint64_t now = clock_now(), head = nblog__ring_head(r);
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
@@ -850,6 +861,7 @@ static void after_fork_child(void)
         atomic_store_explicit(&c->write_failed, 0, memory_order_relaxed);
     }
     atomic_store_explicit(&watch_started, 0, memory_order_relaxed);
+    atomic_store_explicit(&printers_alive, 0, memory_order_relaxed);
     atomic_store_explicit(&need_restart, 1, memory_order_relaxed);
 }
 
@@ -895,4 +907,28 @@ void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *a
         fn(c, arg);
         put(c);
     }
+}
+
+int nblog__consoles_shutdown(unsigned timeout_ms)
+{
+    nblog_flush(timeout_ms, NULL, 0);
+    for (int i = 0; i < MAX_CONSOLES; i++)
+        if (atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE)
+            nblog_console_unregister(&pool[i]);
+    uint64_t deadline = nblog__now_ns() + (uint64_t)timeout_ms * 1000000u;
+    /* Acquire: pairs with printer_main's release decrement. */
+    while (atomic_load_explicit(&printers_alive, memory_order_acquire) > 0) {
+        if (nblog__now_ns() >= deadline)
+            return 0;
+        atomic_store(&sleep_flag, 0);
+        futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+        short_sleep(1000000);
+    }
+    return 1;
+}
+
+void nblog__consoles_quiesce(void)
+{
+    pthread_mutex_lock(&watch_lock);
+    pthread_mutex_unlock(&watch_lock);
 }

@@ -29,6 +29,13 @@ extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t l
 
 extern _Atomic int nblog__printers_paused;
 
+/* For nblog_shutdown: flush (up to timeout_ms), unregister every console
+ * and wait (up to timeout_ms) for their printer threads to exit. Returns 1
+ * if all exited, 0 if one is stuck in a write (it still holds the ring). */
+int nblog__consoles_shutdown(unsigned timeout_ms);
+/* Waits for a stall-watch pass in progress (which may hold the old ring). */
+void nblog__consoles_quiesce(void);
+
 /* Tests: the stall watch's clock, and one pass of the stall watch. */
 extern uint64_t (*_Atomic nblog__console_clock)(void);
 void nblog__console_watch_once(void);

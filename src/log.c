@@ -217,8 +217,13 @@ void nblog_shutdown(void)
                                                  memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
+    /* Consoles first, while the ring is still there to print from. */
+    int clean = nblog__consoles_shutdown(1000);
     /* Release: pairs with current_ring()'s acquire; NULL means "not ready". */
     atomic_store_explicit(&g.ring, NULL, memory_order_release);
+    nblog__consoles_quiesce();
+    if (!clean)
+        g.retired = NULL; /* a stuck printer may still read it: never reuse */
     atomic_store_explicit(&g.state, DOWN, memory_order_release);
 }
 
