@@ -26,6 +26,41 @@ int bench_spdlog_log(int i);
  * and writes a one-line note (queue overruns) into note. */
 void bench_spdlog_teardown(char *note, size_t cap);
 
+/* ------------------------------------------------------------------------
+ * The stuck and throughput modes: an async logger on its own thread pool
+ * (queue 8192, one backend thread), set up afresh for every run.
+ */
+#include <pthread.h>
+
+struct bench_spdlog_cfg {
+    const char *path;       /* basic_file_sink_mt on this file (truncated) */
+    int overrun_oldest;     /* 1: async_overflow_policy::overrun_oldest;
+                               0: ::block */
+    int stamped;            /* 1: spdlog's default pattern; 0: "%v", the
+                               message alone, as nblog's plain format */
+    pthread_mutex_t *hold;  /* not NULL: a second sink whose sink_it_ locks
+                               and unlocks *hold (stuck while it is held) */
+};
+
+/* Returns 0, or -1 after printing why to stderr. Both sinks take INFO and
+ * above; the logger takes DEBUG, so bench_spdlog_async_debug() calls go
+ * through the queue and the backend and are dropped by the sinks. */
+int bench_spdlog_async_setup(const struct bench_spdlog_cfg *cfg);
+
+/* logger->info / logger->debug with the message of every mode. Return 0. */
+int bench_spdlog_async_info(int i);
+int bench_spdlog_async_debug(int i);
+
+/* Records the stuck sink has written so far. */
+long bench_spdlog_async_stuck_lines(void);
+
+/* Flushes, then destroys the thread pool, which joins the backend thread
+ * after it has handled every queued entry: when this returns, everything
+ * is in the file. *overruns gets the queue's overrun (dropped) count and
+ * *stuck_lines what the stuck sink (if any) wrote in all. The hold mutex
+ * must be free. */
+void bench_spdlog_async_finish(size_t *overruns, long *stuck_lines);
+
 #ifdef __cplusplus
 }
 #endif

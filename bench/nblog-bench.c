@@ -4,6 +4,16 @@
  *
  *   nblog-bench latency --threads N [--count M] [--json-only]
  *
+ * main() also dispatches the other modes, each in its own file:
+ *
+ *   nblog-bench stuck ...        bench-stuck.c: caller latency and a file
+ *                                output's progress while another output
+ *                                is stuck
+ *   nblog-bench throughput ...   bench-throughput.c: records to lines in a
+ *                                file, end to end
+ *
+ * The timer and percentile code they share is in bench-common.c.
+ *
  * METHOD (bench/README.md says more)
  *
  *   Each of N threads makes `warm-up` untimed calls, waits at a barrier,
@@ -41,111 +51,15 @@
 
 #include <nblog.h>
 
+#include "bench-common.h"
+#include "bench-modes.h"
+
 #ifdef NBLOG_BENCH_SPDLOG
 #include "bench-spdlog.h"
 #endif
 
-#if !defined(__x86_64__) && !defined(__i386__)
-#error "nblog-bench times calls with rdtsc: x86 only"
-#endif
-
 #define DEFAULT_COUNT 200000L
 #define NOTE_MAX 160
-
-/* ------------------------------------------------------------------ timer */
-
-/* lfence waits for every earlier instruction to finish before rdtsc reads
- * the counter; the "memory" clobber keeps the compiler from moving loads or
- * stores of the timed call across the read. */
-static inline uint64_t tsc_read(void)
-{
-    uint32_t lo, hi;
-    __asm__ __volatile__("lfence\n\trdtsc" : "=a"(lo), "=d"(hi) : : "memory");
-    return (uint64_t)hi << 32 | lo;
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* One (tsc, ns) pair: the TSC read nearest a clock_gettime, taking the
- * tightest of a few brackets. */
-static void clock_pair(uint64_t *tsc, uint64_t *ns)
-{
-    uint64_t best = UINT64_MAX;
-    for (int k = 0; k < 8; k++) {
-        uint64_t t0 = tsc_read();
-        uint64_t n = mono_ns();
-        uint64_t t1 = tsc_read();
-        if (t1 - t0 < best) {
-            best = t1 - t0;
-            *tsc = t0 + (t1 - t0) / 2;
-            *ns = n;
-        }
-    }
-}
-
-/* TSC ticks per nanosecond, over ~80 ms of busy waiting. */
-static double tsc_calibrate(void)
-{
-    uint64_t t0, n0, t1, n1;
-    clock_pair(&t0, &n0);
-    do {
-        clock_pair(&t1, &n1);
-    } while (n1 - n0 < 80000000u);
-    return (double)(t1 - t0) / (double)(n1 - n0);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static uint64_t gcd_u64(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/* The cost of an empty timed pair, in ticks: min, median and trimmed mean;
- * and the counter's step, the gcd of the differences seen (some VMs show a
- * TSC that moves in steps of tens of ticks, which bounds the resolution of
- * every single sample; means stay unbiased below it). */
-struct overhead {
-    uint64_t min, med, step;
-    double mean;
-};
-
-static void tsc_overhead(uint64_t *samples, long n, struct overhead *o)
-{
-    for (long k = 0; k < n; k++) {
-        uint64_t t0 = tsc_read();
-        uint64_t t1 = tsc_read();
-        samples[k] = t1 - t0;
-    }
-    o->step = 0;
-    for (long k = 0; k < n; k++)
-        o->step = gcd_u64(o->step, samples[k]);
-    qsort(samples, (size_t)n, sizeof *samples, cmp_u64);
-    o->min = samples[0];
-    o->med = samples[n / 2];
-    /* The mean of the timer's own cost, not of the interrupts and
-     * preemptions that landed in it: samples above 4x the median are left
-     * out. */
-    double sum = 0;
-    long kept = 0;
-    for (long k = 0; k < n && samples[k] <= 4 * o->med; k++, kept++)
-        sum += (double)samples[k];
-    o->mean = sum / (double)kept;
-}
 
 /* ---------------------------------------------------------------- columns */
 
@@ -379,14 +293,8 @@ static int run_column(const struct column *col, int nthreads, long count,
     if (res->mean_ns < 0)
         res->mean_ns = 0;
     qsort(samples, total, sizeof *samples, cmp_u64);
-    for (int p = 0; p < NPCT; p++) {
-        /* Nearest rank: the smallest sample with at least q of them at or
-         * below it, rank = ceil(q * total). */
-        uint64_t rank = (pct_ppm[p] * (uint64_t)total + 999999u) / 1000000u;
-        size_t idx = rank == 0 ? 0 : (size_t)rank - 1;
-        uint64_t ticks = samples[idx] > ovh->med ? samples[idx] - ovh->med : 0;
-        res->ns[p] = (double)ticks / ticks_per_ns;
-    }
+    for (int p = 0; p < NPCT; p++)
+        res->ns[p] = pct_ns(samples, total, pct_ppm[p], ovh, ticks_per_ns);
     res->ran = 1;
     return 0;
 }
@@ -396,41 +304,44 @@ static int run_column(const struct column *col, int nthreads, long count,
 static void usage(FILE *f)
 {
     fprintf(f, "usage: nblog-bench latency --threads N [--count M] [--json-only]\n"
+               "       nblog-bench stuck [--count M] [--hold-ms T] [--runs R] [--json-only]\n"
+               "       nblog-bench throughput [--threads N] [--count M] [--runs R]\n"
+               "                              [--stamped] [--json-only]\n"
+               "latency:\n"
                "  --threads N  concurrent caller threads (default 1)\n"
                "  --count M    timed calls per thread (default %ld)\n"
-               "  --json-only  print only the JSON line\n",
+               "  --json-only  print only the JSON line\n"
+               "stuck, throughput: see nblog-bench stuck --help, "
+               "nblog-bench throughput --help\n",
             DEFAULT_COUNT);
 }
 
-static long parse_long(const char *opt, const char *s, long min, long max)
-{
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || errno || *end != '\0' || end == s || v < min || v > max) {
-        fprintf(stderr, "nblog-bench: %s wants a number in %ld..%ld\n", opt,
-                min, max);
-        usage(stderr);
-        exit(2);
-    }
-    return v;
-}
+static int latency_main(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "latency") == 0)
+        return latency_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "stuck") == 0)
+        return bench_stuck_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "throughput") == 0)
+        return bench_throughput_main(argc, argv);
+    int help = argc >= 2 && strcmp(argv[1], "--help") == 0;
+    usage(help ? stdout : stderr);
+    return help ? 0 : 2;
+}
+
+static int latency_main(int argc, char **argv)
+{
     long nthreads = 1, count = DEFAULT_COUNT;
     int json_only = 0;
-    if (argc < 2 || strcmp(argv[1], "latency") != 0) {
-        usage(argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
-        return argc >= 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
-    }
     for (int a = 2; a < argc; a++) {
         const char *val = a + 1 < argc ? argv[a + 1] : NULL;
         if (strcmp(argv[a], "--threads") == 0) {
-            nthreads = parse_long("--threads", val, 1, 256);
+            nthreads = parse_long("--threads", val, 1, 256, usage);
             a++;
         } else if (strcmp(argv[a], "--count") == 0) {
-            count = parse_long("--count", val, 1, 100000000L);
+            count = parse_long("--count", val, 1, 100000000L, usage);
             a++;
         } else if (strcmp(argv[a], "--json-only") == 0) {
             json_only = 1;
@@ -468,11 +379,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "nblog-bench: column %s left out\n", columns[c].name);
 
     if (!json_only) {
-        double load[3] = {0, 0, 0};
-        getloadavg(load, 3);
         printf("nblog-bench latency: %ld thread(s), %ld timed calls each "
                "(+%ld warm-up), not pinned; %ld CPUs online, load %.2f\n",
-               nthreads, count, warmup, sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+               nthreads, count, warmup, sysconf(_SC_NPROCESSORS_ONLN), load_1min());
         printf("timer: lfence;rdtsc, %.4f ticks/ns (vs CLOCK_MONOTONIC), "
                "counter step %llu ticks = %.1f ns\n",
                ticks_per_ns, (unsigned long long)ovh.step,

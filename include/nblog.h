@@ -458,7 +458,8 @@ typedef struct nblog_console_stats {
     uint64_t lag;         /* records stored but not yet handled */
     uint64_t printed;     /* records written */
     uint64_t filtered;    /* records below its level */
-    uint64_t dropped;     /* records overwritten before it got to them */
+    uint64_t dropped;     /* records overwritten before it got to them,
+                             whatever their level (it went with them) */
     uint64_t write_failed; /* records whose write failed */
     uint64_t stalled_ns;  /* how long it has made no progress with records
                              pending; 0 when not stalled */

@@ -63,14 +63,19 @@
  * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
  *
  * A printer with nothing to do sets sleep_flag to 1 (seq_cst), re-checks
- * the store's head (seq_cst) and only then futex-waits on sleep_flag (with a
- * timeout as a backstop). A logging call, after committing, loads sleep_flag
- * (seq_cst) and only if it is set exchanges it to 0 and calls futex_wake.
+ * the store's head (seq_cst) and only then futex-waits on sleep_flag, for a
+ * nap that starts at 1 ms and doubles to 50 ms while it stays idle. A
+ * logging call never enters the kernel for an ordinary record: only a
+ * record whose seq is a watermark (every records/4, 64..65536) or an
+ * emergency record loads sleep_flag (seq_cst) and, if it is set, exchanges
+ * it to 0 and calls futex_wake. So a printer sees new records within its
+ * nap (at most 50 ms after a long idle; nblog_flush and emergency records
+ * wake it at once), a burst wakes it before it can lap it, and at most one
+ * logging call in wake_every pays a system call.
  * Store-buffering pair: the writer's fetch_add on head (seq_cst) precedes
  * its load of sleep_flag; the printer's store of sleep_flag precedes its
- * load of head; so either the printer sees the new head and does not sleep,
- * or the writer sees the flag and wakes it. One system call per sleep, not
- * per record.
+ * load of head; so at a watermark either the printer sees the new head and
+ * does not sleep, or the writer sees the flag and wakes it.
  */
 #include <assert.h>
 #include <errno.h>
@@ -95,6 +100,8 @@
 #define BATCH_BYTES 65536   /* one write() of many records */
 #define BATCH_RECORDS 1024  /* records a printer handles per ownership */
 #define DIRECT_RECORDS 64   /* records one logging caller prints at most */
+#define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
+#define IDLE_SLEEP_MAX_US 50000  /* ... doubling up to this */
 #define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 64) /* escaped + prefix */
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
@@ -392,15 +399,20 @@ static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_
 
 /* ------------------------------------------------------- printer thread */
 
+/* Sleeps until woken or timeout_us passes, unless records came meanwhile. */
 static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
-                             int timeout_ms)
+                             long timeout_us)
 {
     /* seq_cst store and load: the printer side of the store-buffering pair
      * (see HOW PRINTERS LEARN...), pairs with nblog__consoles_notify. */
     atomic_store(&sleep_flag, 1);
-    if (atomic_load((_Atomic uint64_t *)&r->head) > next)
+    if (atomic_load((_Atomic uint64_t *)&r->head) > next) {
+        /* Not sleeping after all: clear the flag, or the next writer at a
+         * watermark pays a wake-up for nobody. Relaxed: a hint only. */
+        atomic_store_explicit(&sleep_flag, 0, memory_order_relaxed);
         return;
-    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+    }
+    struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
     futex(&sleep_flag, FUTEX_WAIT_PRIVATE, 1, &ts);
 }
 
@@ -414,6 +426,7 @@ static void *printer_main(void *arg)
 {
     struct nblog_console *c = arg;
     const struct nblog__ring_hdr *r = ring_now();
+    long idle_us = IDLE_SLEEP_MIN_US;
     while (r && atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE) {
         if (atomic_load_explicit(&c->suspended, memory_order_acquire) ||
             atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed)) {
@@ -423,9 +436,12 @@ static void *printer_main(void *arg)
         uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
         uint64_t head = nblog__ring_head(r);
         if (next >= head) {
-            wait_for_records(r, next, 100);
+            wait_for_records(r, next, idle_us);
+            if (idle_us < IDLE_SLEEP_MAX_US)
+                idle_us *= 2;
             continue;
         }
+        idle_us = IDLE_SLEEP_MIN_US;
         uint32_t word;
         if (!own(c, PRIO_NORMAL, &word)) {
             short_sleep(200000); /* a direct caller or panic is printing */
@@ -445,21 +461,30 @@ static void *printer_main(void *arg)
 
 /* ---------------------------------------------------- logging-call side */
 
-void nblog__consoles_notify(uint64_t seq, uint8_t flags)
+/* Records between the writers' wake-up checks: a sleeping printer is
+ * woken when a watermark seq is stored (so a burst cannot lap it while it
+ * naps), and otherwise wakes by itself within IDLE_SLEEP_MAX_US. */
+static uint64_t wake_mask(const struct nblog__ring_hdr *r)
+{
+    uint64_t every = r->records / 4;
+    every = every < 64 ? 64 : every > 65536 ? 65536 : every;
+    return every - 1; /* records is a power of two, so is every */
+}
+
+void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
+                            uint8_t flags)
 {
     nblog__consoles_restart_if_forked();
+    int emergency = flags & NBLOG_F_EMERGENCY;
     /* seq_cst: the writer side of the store-buffering pair; the writer's
      * fetch_add on head came before (see ring.c). */
-    if (atomic_load(&sleep_flag) && atomic_exchange(&sleep_flag, 0))
+    if (((seq & wake_mask(r)) == 0 || emergency) && atomic_load(&sleep_flag) &&
+        atomic_exchange(&sleep_flag, 0))
         futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-    int emergency = flags & NBLOG_F_EMERGENCY;
     /* Relaxed: counts of consoles to visit; a stale value only makes this
      * call skip or visit a console that is changing anyway. */
     if (!atomic_load_explicit(&n_direct, memory_order_relaxed) &&
         !(emergency && atomic_load_explicit(&n_atomic_capable, memory_order_relaxed)))
-        return;
-    const struct nblog__ring_hdr *r = ring_now();
-    if (!r)
         return;
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];

@@ -12,11 +12,13 @@
 #include "nblog.h"
 #include "ring.h"
 
-/* After a record is committed: wake sleeping printers (one system call per
- * sleep, none per record), then print through direct-mode consoles, and
- * push an emergency record through every console with write_atomic, each
- * only if it can be owned at once. [signal-safe] */
-void nblog__consoles_notify(uint64_t seq, uint8_t flags);
+/* After record seq is committed in r: wake sleeping printers at watermarks
+ * and for emergencies (no system call for ordinary records), then print
+ * through direct-mode consoles, and push an emergency record through every
+ * console with write_atomic, each only if it can be owned at once.
+ * [signal-safe] */
+void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
+                            uint8_t flags);
 
 /* In a forked child, restarts the printer threads (and stall watch) the
  * fork left behind; cheap no-op otherwise. Not signal-safe the first time

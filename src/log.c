@@ -312,7 +312,7 @@ int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
     };
     int wrc = nblog__ring_write(r, &m, payload);
     if (wrc == NBLOG_OK)
-        nblog__consoles_notify(m.seq, flags);
+        nblog__consoles_notify(r, m.seq, flags);
     log_depth--;
     return wrc == NBLOG_OK ? rc : wrc;
 }
