@@ -253,12 +253,12 @@ static void release(struct nblog_console *c, uint32_t word)
 static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
                     const char *text, size_t len)
 {
-    char line[LINE_MAX_BYTES];
-    size_t n = nblog__render_line(line, sizeof line, c->format, m, text, len);
-    if (c->batch_len + n > BATCH_BYTES)
+    /* Rendered straight into the batch: room for the worst case (every
+     * byte escaped to four) or the batch goes out first. */
+    if (c->batch_len + LINE_MAX_BYTES > BATCH_BYTES)
         return 0;
-    memcpy(c->batch + c->batch_len, line, n);
-    c->batch_len += n;
+    c->batch_len += nblog__render_line(c->batch + c->batch_len, LINE_MAX_BYTES,
+                                       c->format, m, text, len);
     return 1;
 }
 
@@ -307,10 +307,16 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
             seq++;
             continue;
         }
-        uint8_t flags = m.flags;
-        size_t len = nblog__render_record(r, &m, payload, text, sizeof text, &flags);
-        m.flags = flags;
-        if (!add_line(c, &m, text, len < sizeof text ? len : sizeof text - 1))
+        int added;
+        if (m.kind == NBLOG_KIND_TEXT) { /* the payload is the text */
+            added = add_line(c, &m, payload, m.len);
+        } else {
+            uint8_t flags = m.flags;
+            size_t len = nblog__render_record(r, &m, payload, text, sizeof text, &flags);
+            m.flags = flags;
+            added = add_line(c, &m, text, len < sizeof text ? len : sizeof text - 1);
+        }
+        if (!added)
             break;
         c->batch_printed++;
         seq++;

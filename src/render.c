@@ -38,19 +38,31 @@ size_t nblog__render_record(const struct nblog__ring_hdr *ring,
     return len;
 }
 
-/* Copies text escaping control bytes, DEL and backslash as \xNN. */
+static inline int needs_escape(unsigned char ch)
+{
+    return ch < 0x20 || ch == 0x7f || ch == '\\';
+}
+
+/* Copies text escaping control bytes, DEL and backslash as \xNN. Runs of
+ * plain bytes (most text is one run) go out with one memcpy. */
 static size_t escape(char *out, size_t room, const char *text, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)text[i];
-        if (ch >= 0x20 && ch != 0x7f && ch != '\\') {
-            if (n + 1 > room)
+        size_t run = 0;
+        while (i + run < len && !needs_escape((unsigned char)text[i + run]))
+            run++;
+        if (run) {
+            if (run > room - n)
+                run = room - n;
+            memcpy(out + n, text + i, run);
+            n += run;
+            i += run;
+            if (i >= len || n >= room)
                 break;
-            out[n++] = (char)ch;
-            continue;
         }
+        unsigned char ch = (unsigned char)text[i];
         if (n + 4 > room)
             break;
         out[n++] = '\\';
