@@ -8,11 +8,13 @@
  * the only libc calls are memcpy, memset, memchr and strlen (all
  * async-signal-safe).  It keeps no state outside its own stack frame.
  *
- * One pass over the format:
+ * One pass over the format, whose length is taken once up front:
  *
- *   literal run  -> put() straight into the caller's buffer
- *   '%' spec     -> parse_spec() fills a struct conv without touching the
- *                   arguments, then one_spec() decides:
+ *   literal run  -> literal() copies it straight into the caller's buffer
+ *   '%' spec     -> simple_spec() renders the common, simple specs (see
+ *                   "Fast paths"); it declines anything else, and
+ *                   full_spec() takes it: parse_spec() fills a struct conv
+ *                   without touching the arguments, then it decides:
  *                     unknown conversion, %n, overflowing number
  *                         -> spec text copied verbatim, no argument taken,
  *                            NBLOG__FMT_BAD
@@ -25,15 +27,44 @@
  *
  * Parsing a whole spec before taking any argument is what lets a bad spec
  * consume nothing and lets "%*d" with one argument left report MISSING
- * instead of taking the width and then running dry.
+ * instead of taking the width and then running dry.  simple_spec() keeps
+ * that: it takes the argument only once it has seen the whole spec, and it
+ * declines when no argument is left, so full_spec() reports MISSING.
  *
- * Output goes through struct out: buf/lim is the writable part (cap - 1
- * bytes, the last byte being kept for the NUL) and len counts every byte the
- * full output would have, so the return value is vsnprintf's.  Writes past
- * lim are only counted, so a huge width costs nothing.
+ * Output goes through struct out: p walks the writable part of the buffer
+ * (cap - 1 bytes, the last byte being kept for the NUL) up to end, and over
+ * counts the bytes that did not fit, so (p - buf) + over is the length the
+ * full output would have: vsnprintf's return value.  Writes past end are
+ * only counted, so a huge width costs nothing.  Every write is exact: no
+ * byte past the final NUL is touched, not even for a while.
  *
- * Integers are written in reverse into a small local buffer (two decimal
- * digits per division), then emitted as
+ * Fast paths.  A typical logging call is a few words of text and a few
+ * simple specs: a conversion, maybe a length modifier, a '-' or '0' flag
+ * and a width, and for floats a precision ("%d", "%s", "%lu", "%zx", "%p",
+ * "%c", "%%", "%5d", "%-10s", "%08x", "%.3f").  Those cost the least:
+ *   - literal() moves eight bytes at a time, finding a '%' among them with
+ *     one word test (pct_bytes).  Knowing the format's length is what
+ *     keeps those loads inside it; the last bytes go one at a time.
+ *   - copy() and fill() move short runs (up to 16 bytes: most literal
+ *     runs, arguments and paddings) with a few overlapping 8/4/2/1-byte
+ *     moves instead of calling memcpy or memset.
+ *   - simple_spec() renders simple specs with a table lookup for the
+ *     conversion, no struct conv and no general layout: an integer's digit
+ *     count comes first (int_len), then the sign, padding and digits go
+ *     straight to their place in the buffer; a bare conversion (no field,
+ *     no modifier) gets its own, constant-folded copy of the code.  It
+ *     needs room for the field and the longest integer; a nearly full
+ *     buffer goes the general way, which clips every piece.
+ *   - run()'s struct out never has its address taken (full_spec() gets a
+ *     copy), so the compiler keeps it in registers: a char store through
+ *     the output pointer could alias it otherwise.  The OUT_INLINE helpers
+ *     that take it must therefore be inlined.
+ * The deferred (blob) mode shares all of these; only where arguments come
+ * from differs.
+ *
+ * Integers are written backwards, two decimal digits per division (64-bit
+ * values lose eight digits per 64-bit division, the rest in 32 bits), and
+ * laid out as
  *     [spaces] [sign] [0x] [zeros] digits [spaces]
  * with the glibc rules: precision is a minimum digit count and "%.0d" of 0
  * has no digits; '0' pads only without precision and without '-'; '#'
@@ -77,6 +108,8 @@
 
 _Static_assert(sizeof(ptrdiff_t) == sizeof(size_t),
                "%zd and %tu read the other type of the same width");
+_Static_assert(sizeof(uintmax_t) == 8 && sizeof(unsigned long long) == 8,
+               "int_len and the digit buffers assume 64-bit integers");
 
 /* Length modifiers.  'L' and 'q' are stored as LEN_LL (glibc treats the
  * three alike for every conversion). */
@@ -93,9 +126,9 @@ struct conv {
 
 /* The output buffer; see the design comment. */
 struct out {
-    char *buf;
-    size_t lim; /* bytes of buf that may hold text (cap - 1, or 0) */
-    size_t len; /* bytes the full output has so far */
+    char *p;     /* where the next byte goes */
+    char *end;   /* end of the writable part (where the NUL goes when full) */
+    size_t over; /* bytes of the full output that did not fit */
 };
 
 /* The argument list, with how many arguments are left (-1: unknown).
@@ -123,56 +156,212 @@ static const char dec_pairs[] = "00010203040506070809"
                                 "80818283848586878889"
                                 "90919293949596979899";
 
-/* ---- output ------------------------------------------------------------ */
+/* ---- short copies ------------------------------------------------------ */
 
-static inline void put(struct out *o, const char *s, size_t n)
+/*
+ * memcpy(d, s, n) for the short n of most literal runs and arguments: a
+ * libc call costs more than moving a dozen bytes.  Two overlapping moves of
+ * 8 (or 4) bytes cover any n from 8 to 16 (4 to 8) exactly; three byte
+ * moves cover 1 to 3.  Every load happens before the stores it pairs with.
+ */
+static inline void copy(char *d, const char *s, size_t n)
 {
-    if (o->len < o->lim) {
-        size_t room = o->lim - o->len;
-        memcpy(o->buf + o->len, s, n < room ? n : room);
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else if (n > 0) {
+        char a = s[0], b = s[n / 2], c = s[n - 1];
+        d[0] = a;
+        d[n / 2] = b;
+        d[n - 1] = c;
     }
-    o->len += n;
 }
 
-static inline void pad(struct out *o, char c, size_t n)
+/* memset(d, c, n) likewise (widths are mostly short); returns d + n. */
+static inline char *fill(char *d, char c, size_t n)
 {
-    if (n == 0) /* the common case: no padding, no call */
-        return;
-    if (o->len < o->lim) {
-        size_t room = o->lim - o->len;
-        memset(o->buf + o->len, c, n < room ? n : room);
+    uint64_t w = 0x0101010101010101ull * (unsigned char)c;
+    uint32_t h = (uint32_t)w;
+    if (n > 16) {
+        memset(d, c, n);
+    } else if (n >= 8) {
+        memcpy(d, &w, 8);
+        memcpy(d + n - 8, &w, 8);
+    } else if (n >= 4) {
+        memcpy(d, &h, 4);
+        memcpy(d + n - 4, &h, 4);
+    } else if (n > 0) {
+        d[0] = c;
+        d[n / 2] = c;
+        d[n - 1] = c;
     }
-    o->len += n;
+    return d + n;
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* For the functions that take run()'s struct out on the fast path: they
+ * must be inlined, or o's address would escape (see run()). */
+#define OUT_INLINE static inline __attribute__((always_inline))
+
+OUT_INLINE size_t room(const struct out *o)
+{
+    return (size_t)(o->end - o->p);
+}
+
+/* Counts n bytes of output, of which the first room(o) were written. */
+OUT_INLINE void advance(struct out *o, size_t n)
+{
+    size_t r = room(o);
+    if (n <= r) {
+        o->p += n;
+    } else {
+        o->p = o->end;
+        o->over += n - r;
+    }
+}
+
+OUT_INLINE void put(struct out *o, const char *s, size_t n)
+{
+    size_t r = room(o);
+    copy(o->p, s, n < r ? n : r);
+    advance(o, n);
+}
+
+OUT_INLINE void pad(struct out *o, char c, size_t n)
+{
+    if (n == 0) /* the common case: no padding */
+        return;
+    size_t r = room(o);
+    fill(o->p, c, n < r ? n : r);
+    advance(o, n);
 }
 
 /* Text of n bytes in a field of s->width, padded with spaces. */
 static void put_field(struct out *o, const struct nblog__spec *s,
                       const char *text, size_t n)
 {
+    if (s->width == 0) { /* the common case: no field to pad */
+        put(o, text, n);
+        return;
+    }
     size_t w = (size_t)s->width;
-    size_t fill = w > n ? w - n : 0;
+    size_t fill_n = w > n ? w - n : 0;
     if (!(s->flags & NBLOG__FL_MINUS))
-        pad(o, ' ', fill);
+        pad(o, ' ', fill_n);
     put(o, text, n);
     if (s->flags & NBLOG__FL_MINUS)
-        pad(o, ' ', fill);
+        pad(o, ' ', fill_n);
+}
+
+/* ---- literal text ------------------------------------------------------ */
+
+/* 0x80 in each byte of w that is '%', 0 in the others.  Exact (no carry
+ * crosses a byte), unlike the shorter has-zero-byte test. */
+static inline uint64_t pct_bytes(uint64_t w)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+    uint64_t x = w ^ 0x2525252525252525ull; /* a '%' byte becomes 0 */
+    return ~(((x & low7) + low7) | x | low7);
+}
+
+/* Index, in memory order, of the first marked byte of m (m != 0). */
+static inline size_t first_marked(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (size_t)__builtin_clzll(m) / 8;
+#else
+    return (size_t)__builtin_ctzll(m) / 8;
+#endif
+}
+
+/* The end of literal(): the last few bytes of the format, or any length
+ * when the buffer is (nearly) full. */
+OUT_INLINE const char *literal_tail(struct out *o, const char *p,
+                                    const char *end)
+{
+    const char *q = p;
+    if (end - p < 8) {
+        while (q < end && *q != '%')
+            q++;
+    } else {
+        q = memchr(p, '%', (size_t)(end - p));
+        if (!q)
+            q = end;
+    }
+    if (q != p)
+        put(o, p, (size_t)(q - p));
+    return q;
+}
+
+/*
+ * Copies the literal text at p, up to the next '%' or end, and returns
+ * where it stopped.  While eight bytes of format and of room remain it
+ * moves eight at a time: one load, one test for a '%' among them, one
+ * store.  The loads stay inside the format, whose end is known.
+ */
+OUT_INLINE const char *literal(struct out *o, const char *p,
+                               const char *end)
+{
+    char *d = o->p;
+    size_t r = room(o);
+    while (end - p >= 8 && r >= 8) {
+        uint64_t w, m;
+        memcpy(&w, p, 8);
+        m = pct_bytes(w);
+        if (m) {
+            size_t k = first_marked(m);
+            copy(d, p, k);
+            o->p = d + k;
+            return p + k;
+        }
+        memcpy(d, &w, 8);
+        d += 8;
+        r -= 8;
+        p += 8;
+    }
+    o->p = d;
+    return literal_tail(o, p, end);
 }
 
 /* ---- parsing ----------------------------------------------------------- */
 
-/* Flag bit for c; 0x100 for an accepted no-op flag; 0 if not a flag. */
-static inline unsigned flag_bit(char c)
+/* What a conversion character converts; CV_BAD (0) for the others. */
+enum { CV_BAD, CV_SIGNED, CV_UNSIGNED, CV_PTR, CV_CHAR, CV_STR, CV_PCT,
+       CV_FLOAT };
+
+static const unsigned char conv_kind[256] = {
+    ['d'] = CV_SIGNED,   ['i'] = CV_SIGNED,   ['u'] = CV_UNSIGNED,
+    ['o'] = CV_UNSIGNED, ['x'] = CV_UNSIGNED, ['X'] = CV_UNSIGNED,
+    ['p'] = CV_PTR,      ['c'] = CV_CHAR,     ['s'] = CV_STR,
+    ['%'] = CV_PCT,      ['f'] = CV_FLOAT,    ['F'] = CV_FLOAT,
+    ['e'] = CV_FLOAT,    ['E'] = CV_FLOAT,    ['g'] = CV_FLOAT,
+    ['G'] = CV_FLOAT,    ['a'] = CV_FLOAT,    ['A'] = CV_FLOAT,
+};
+
+static inline unsigned kind_of(char c)
 {
-    switch (c) {
-    case '-': return NBLOG__FL_MINUS;
-    case '+': return NBLOG__FL_PLUS;
-    case ' ': return NBLOG__FL_SPACE;
-    case '#': return NBLOG__FL_HASH;
-    case '0': return NBLOG__FL_ZERO;
-    case '\'': return 0x100;
-    default: return 0;
-    }
+    return conv_kind[(unsigned char)c];
 }
+
+/* The flag bit of each flag character; FL_NOOP for the accepted, ignored
+ * "'" (no grouping in the C locale), 0 for the rest. */
+#define FL_NOOP 0x80
+static const unsigned char flag_bits[256] = {
+    ['-'] = NBLOG__FL_MINUS, ['+'] = NBLOG__FL_PLUS, [' '] = NBLOG__FL_SPACE,
+    ['#'] = NBLOG__FL_HASH,  ['0'] = NBLOG__FL_ZERO, ['\''] = FL_NOOP,
+};
 
 /* Decimal digits at p into *v (0 if none); *ovf set past INT_MAX. */
 static const char *parse_num(const char *p, int *v, int *ovf)
@@ -214,19 +403,6 @@ static const char *parse_len(const char *p, unsigned char *len)
     }
 }
 
-static inline int known_conv(char c)
-{
-    switch (c) {
-    case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
-    case 'c': case 's': case 'p': case '%':
-    case 'f': case 'F': case 'e': case 'E': case 'g': case 'G':
-    case 'a': case 'A':
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /*
  * Parse the spec after a '%' at p into *c, taking no argument.  Returns the
  * end of the spec (past the conversion character, or at the terminating
@@ -236,11 +412,11 @@ static const char *parse_spec(const char *p, struct conv *c)
 {
     unsigned fl = 0, bit;
     int ovf = 0;
-    while ((bit = flag_bit(*p)) != 0) {
+    while ((bit = flag_bits[(unsigned char)*p]) != 0) {
         fl |= bit;
         p++;
     }
-    c->sp.flags = fl & 0xff;
+    c->sp.flags = fl & ~(unsigned)FL_NOOP;
     c->sp.width = 0;
     c->sp.prec = -1;
     c->wstar = c->pstar = 0;
@@ -258,8 +434,10 @@ static const char *parse_spec(const char *p, struct conv *c)
             p = parse_num(p, &c->sp.prec, &ovf);
         }
     }
-    p = parse_len(p, &c->len);
-    c->sp.conv = (!ovf && known_conv(*p)) ? *p : 0;
+    c->len = LEN_NONE;
+    if (!kind_of(*p))
+        p = parse_len(p, &c->len);
+    c->sp.conv = (!ovf && kind_of(*p)) ? *p : 0;
     return *p ? p + 1 : p;
 }
 
@@ -323,7 +501,7 @@ static int get_int(struct args *a)
                    : va_arg(a->ap, int);
 }
 
-static intmax_t get_signed(struct args *a, unsigned len)
+static inline intmax_t get_signed(struct args *a, unsigned len)
 {
     if (a->blob) {
         int64_t v = (int64_t)blob_take(a, NBLOG__A_INT, NULL, NULL);
@@ -346,7 +524,7 @@ static intmax_t get_signed(struct args *a, unsigned len)
     }
 }
 
-static uintmax_t get_unsigned(struct args *a, unsigned len)
+static inline uintmax_t get_unsigned(struct args *a, unsigned len)
 {
     if (a->blob) {
         uint64_t v = blob_take(a, NBLOG__A_INT, NULL, NULL);
@@ -385,15 +563,59 @@ static inline int long_double_arg(unsigned len)
 
 /* ---- integers ---------------------------------------------------------- */
 
-/* Decimal digits of v, two per division, backwards from end.  Values that
- * fit 32 bits (most of them) finish in cheaper 32-bit arithmetic. */
-static char *decimal(char *end, uintmax_t v)
+/* Longest integer text: 22 octal digits, or a sign and 20 decimal ones. */
+#define INT_TEXT_MAX 24
+
+/* 10^k for k >= 1; 0 for k = 0 so that dec_len(0) is 1. */
+static const uint64_t pow10_tab[20] = {
+    0,                    10u,                   100u,
+    1000u,                10000u,                100000u,
+    1000000u,             10000000u,             100000000u,
+    1000000000u,          10000000000u,          100000000000u,
+    1000000000000u,       10000000000000u,       100000000000000u,
+    1000000000000000u,    10000000000000000u,    100000000000000000u,
+    1000000000000000000u, 10000000000000000000u,
+};
+
+/* Number of bits of v, at least 1. */
+static inline unsigned bit_len(uint64_t v)
+{
+    return 64u - (unsigned)__builtin_clzll(v | 1);
+}
+
+/* Number of decimal digits of v: t = floor(bits * log10(2)) is the count
+ * or one less, and one comparison tells which. */
+static inline unsigned dec_len(uint64_t v)
+{
+    unsigned t = bit_len(v) * 1233 >> 12;
+    return t + (v >= pow10_tab[t]);
+}
+
+/* Number of digits of v in conv's base. */
+static inline size_t int_len(uintmax_t v, char conv)
+{
+    switch (conv) {
+    case 'o': return (bit_len(v) + 2) / 3;
+    case 'x': case 'X': case 'p': return (bit_len(v) + 3) / 4;
+    default: return dec_len(v);
+    }
+}
+
+/* Decimal digits of v, two per division, backwards from end.  64-bit
+ * division costs more, so a value wider than 32 bits loses eight digits
+ * per 64-bit division, those written in 32-bit arithmetic; the rest (all
+ * of most values) fits 32 bits. */
+static void decimal(char *end, uintmax_t v)
 {
     while (v > UINT32_MAX) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
-        end -= 2;
-        memcpy(end, dec_pairs + 2 * r, 2);
+        uint32_t low = (uint32_t)(v % 100000000);
+        v /= 100000000;
+        for (int i = 0; i < 4; i++) {
+            uint32_t r = low % 100;
+            low /= 100;
+            end -= 2;
+            memcpy(end, dec_pairs + 2 * r, 2);
+        }
     }
     uint32_t x = (uint32_t)v;
     while (x >= 100) {
@@ -408,11 +630,10 @@ static char *decimal(char *end, uintmax_t v)
     } else {
         *--end = (char)('0' + x);
     }
-    return end;
 }
 
-/* Digits of v written backwards ending at end; returns the first digit. */
-static char *digits(char *end, uintmax_t v, char conv)
+/* All int_len(v, conv) digits of v, written backwards ending at end. */
+static inline void digits(char *end, uintmax_t v, char conv)
 {
     if (conv == 'o') {
         do
@@ -424,45 +645,66 @@ static char *digits(char *end, uintmax_t v, char conv)
             *--end = hex[v & 15];
         while (v >>= 4);
     } else {
-        return decimal(end, v);
+        decimal(end, v);
     }
-    return end;
 }
 
-/* v (a magnitude) with an optional sign character, per the rules above. */
+/* Where an integer's text goes, per the rules in the design comment:
+ *     [fill] pre[0..np) [zeros] n digits [fill]    (fill after with '-') */
+struct int_layout {
+    char pre[3];       /* sign and/or "0x" */
+    unsigned char np;
+    size_t zeros, n, fill;
+};
+
+static void int_layout(struct int_layout *L, const struct nblog__spec *s,
+                       uintmax_t v, char sign)
+{
+    int hex = s->conv == 'x' || s->conv == 'X' || s->conv == 'p';
+    L->np = 0;
+    if (sign)
+        L->pre[L->np++] = sign;
+    if ((s->flags & NBLOG__FL_HASH) && v != 0 && hex) {
+        L->pre[L->np++] = '0';
+        L->pre[L->np++] = s->conv == 'X' ? 'X' : 'x';
+    }
+    L->n = (s->prec == 0 && v == 0) ? 0 : int_len(v, s->conv);
+    L->zeros = 0;
+    if (s->prec > 0 && (size_t)s->prec > L->n)
+        L->zeros = (size_t)s->prec - L->n;
+    /* "%#o" starts with a 0: an extra one unless the digits already do
+     * (only the value 0 has a leading 0 digit) */
+    if (s->conv == 'o' && (s->flags & NBLOG__FL_HASH) && L->zeros == 0 &&
+        (L->n == 0 || v != 0))
+        L->zeros = 1;
+    size_t body = L->np + L->zeros + L->n, w = (size_t)s->width;
+    if ((s->flags & (NBLOG__FL_ZERO | NBLOG__FL_MINUS)) == NBLOG__FL_ZERO &&
+        s->prec < 0 && w > body) {
+        L->zeros += w - body;
+        body = w;
+    }
+    L->fill = w > body ? w - body : 0;
+}
+
+/* v (a magnitude) with an optional sign character, per the rules above.
+ * The general path (see simple_spec for the common one): the digits go
+ * to a local buffer, and every piece is clipped to the room left. */
 static void put_int(struct out *o, const struct nblog__spec *s, uintmax_t v,
                     char sign)
 {
-    char dig[sizeof(uintmax_t) * 3], pre[3];
-    char *end = dig + sizeof dig;
-    char *d = (s->prec == 0 && v == 0) ? end : digits(end, v, s->conv);
-    size_t n = (size_t)(end - d), np = 0, zeros = 0;
-    if (sign)
-        pre[np++] = sign;
-    if ((s->flags & NBLOG__FL_HASH) && v != 0 &&
-        (s->conv == 'x' || s->conv == 'X' || s->conv == 'p')) {
-        pre[np++] = '0';
-        pre[np++] = s->conv == 'X' ? 'X' : 'x';
-    }
-    if (s->prec > 0 && (size_t)s->prec > n)
-        zeros = (size_t)s->prec - n;
-    if (s->conv == 'o' && (s->flags & NBLOG__FL_HASH) && zeros == 0 &&
-        (n == 0 || *d != '0'))
-        zeros = 1;
-    size_t body = np + zeros + n, w = (size_t)s->width;
-    if ((s->flags & (NBLOG__FL_ZERO | NBLOG__FL_MINUS)) == NBLOG__FL_ZERO &&
-        s->prec < 0 && w > body) {
-        zeros += w - body;
-        body = w;
-    }
-    size_t fill = w > body ? w - body : 0;
-    if (!(s->flags & NBLOG__FL_MINUS))
-        pad(o, ' ', fill);
-    put(o, pre, np);
-    pad(o, '0', zeros);
-    put(o, d, n);
-    if (s->flags & NBLOG__FL_MINUS)
-        pad(o, ' ', fill);
+    char dig[INT_TEXT_MAX];
+    struct int_layout L;
+    int left = (s->flags & NBLOG__FL_MINUS) != 0;
+    int_layout(&L, s, v, sign);
+    if (L.n)
+        digits(dig + L.n, v, s->conv);
+    if (!left)
+        pad(o, ' ', L.fill);
+    put(o, L.pre, L.np);
+    pad(o, '0', L.zeros);
+    put(o, dig, L.n);
+    if (left)
+        pad(o, ' ', L.fill);
 }
 
 static inline char sign_char(unsigned flags, int neg)
@@ -486,11 +728,16 @@ static void conv_unsigned(struct out *o, struct conv *c, struct args *a)
     put_int(o, &c->sp, get_unsigned(a, c->len), 0);
 }
 
+static inline const void *get_pointer(struct args *a)
+{
+    return a->blob ? (const void *)(uintptr_t)blob_take(a, NBLOG__A_PTR,
+                                                        NULL, NULL)
+                   : va_arg(a->ap, const void *);
+}
+
 static void conv_pointer(struct out *o, struct conv *c, struct args *a)
 {
-    const void *p = a->blob ? (const void *)(uintptr_t)blob_take(
-                                  a, NBLOG__A_PTR, NULL, NULL)
-                            : va_arg(a->ap, const void *);
+    const void *p = get_pointer(a);
     if (!p) {
         put_field(o, &c->sp, "(nil)", 5);
         return;
@@ -571,7 +818,8 @@ static void put_wide(struct out *o, const wchar_t *ws, size_t n)
     }
 }
 
-static void conv_wide_string(struct out *o, struct conv *c, struct args *a)
+static void conv_wide_string(struct out *o, const struct conv *c,
+                             struct args *a)
 {
     const wchar_t *ws = va_arg(a->ap, const wchar_t *);
     const struct nblog__spec *s = &c->sp;
@@ -588,7 +836,8 @@ static void conv_wide_string(struct out *o, struct conv *c, struct args *a)
         pad(o, ' ', fill);
 }
 
-static void conv_string(struct out *o, struct conv *c, struct args *a)
+static void conv_string(struct out *o, const struct conv *c,
+                        struct args *a)
 {
     int prec = c->sp.prec;
     const char *str;
@@ -622,49 +871,272 @@ static void conv_string(struct out *o, struct conv *c, struct args *a)
 
 /* ---- floating point ---------------------------------------------------- */
 
-static void conv_float(struct out *o, struct conv *c, struct args *a)
+static double get_double(struct args *a, unsigned len)
 {
-    double v;
     if (a->blob) {
         uint64_t bits = blob_take(a, NBLOG__A_F64, NULL, NULL);
+        double v;
         memcpy(&v, &bits, sizeof v);
+        return v;
+    }
+    return long_double_arg(len) ? (double)va_arg(a->ap, long double)
+                                : va_arg(a->ap, double);
+}
+
+/* fmt_double renders into the room left and returns its full length,
+ * which advance() counts like any other output. */
+OUT_INLINE void put_double(struct out *o, const struct nblog__spec *s,
+                           double v)
+{
+    advance(o, nblog__fmt_double(o->p, room(o), v, s));
+}
+
+static void conv_float(struct out *o, struct conv *c, struct args *a)
+{
+    put_double(o, &c->sp, get_double(a, c->len));
+}
+
+/* ---- the fast path ----------------------------------------------------- */
+
+/*
+ * Most logging specs are simple: a conversion, maybe a length modifier (for
+ * integers and floats), maybe a '-' or '0' flag and a width, and for
+ * floats maybe a precision ("%d", "%s", "%lu", "%zx", "%p", "%c", "%%",
+ * "%5d", "%-10s", "%08x", "%.3f").  simple_spec() renders those without
+ * parse_spec(), struct conv or the general layout rules; anything else
+ * (other flags, another precision, '*', a bad conversion) goes to
+ * full_spec().
+ */
+
+/* An integer in a padded simple field (width w, flags fl: '-' and/or '0'),
+ * written at d; the caller checked there is room for the field and the
+ * longest integer.  Returns its end.  The glibc rules reduce to
+ *     [spaces] ['-'] [zeros] digits [spaces]
+ * Out of line, to keep the unpadded case small enough to inline, and with
+ * no struct out, whose address must not escape (see run()). */
+static __attribute__((noinline)) char *
+padded_int(char *d, unsigned w, unsigned fl, uintmax_t v, int neg, char conv)
+{
+    size_t n = int_len(v, conv), body = n + (size_t)neg;
+    size_t fill_n = w > body ? w - body : 0;
+    if (!fl) /* neither '-' nor '0': spaces before */
+        d = fill(d, ' ', fill_n);
+    *d = '-'; /* overwritten by the first digit when not negative */
+    d += neg;
+    if (fl == NBLOG__FL_ZERO) /* '0' without '-': zeros after the sign */
+        d = fill(d, '0', fill_n);
+    digits(d + n, v, conv);
+    d += n;
+    if (fl & NBLOG__FL_MINUS)
+        d = fill(d, ' ', fill_n);
+    return d;
+}
+
+/* An integer in a simple field; without a width (the common case) just
+ * the sign and the digits.  Room as for padded_int(). */
+OUT_INLINE void put_simple_int(struct out *o, unsigned w, unsigned fl,
+                               uintmax_t v, int neg, char conv)
+{
+    if (w) {
+        o->p = padded_int(o->p, w, fl, v, neg, conv);
+        return;
+    }
+    char *d = o->p;
+    size_t n = int_len(v, conv);
+    *d = '-'; /* overwritten by the first digit when not negative */
+    d += neg;
+    digits(d + n, v, conv);
+    o->p = d + n;
+}
+
+/* Text in a simple field: padded with spaces, whatever the '0' flag. */
+OUT_INLINE void put_simple_text(struct out *o, unsigned w, unsigned fl,
+                                const char *s, size_t n)
+{
+    size_t fill_n = w > n ? w - n : 0;
+    if (!(fl & NBLOG__FL_MINUS))
+        pad(o, ' ', fill_n);
+    put(o, s, n);
+    if (fl & NBLOG__FL_MINUS)
+        pad(o, ' ', fill_n);
+}
+
+/* A narrow string argument; "(null)" for NULL. */
+static inline void get_string(struct args *a, const char **str, size_t *n)
+{
+    if (a->blob) {
+        blob_take(a, NBLOG__A_STR, str, n);
     } else {
-        v = long_double_arg(c->len) ? (double)va_arg(a->ap, long double)
-                                    : va_arg(a->ap, double);
+        *str = va_arg(a->ap, const char *);
+        *n = *str ? strlen(*str) : 0;
     }
-    char scratch;
-    char *dst = &scratch;
-    size_t room = 0;
-    if (o->len < o->lim) {
-        dst = o->buf + o->len;
-        room = o->lim - o->len;
+    if (!*str) {
+        *str = "(null)";
+        *n = 6;
     }
-    o->len += nblog__fmt_double(dst, room, v, &c->sp);
+}
+
+/* "%p" with no flags or width: "0x" and the digits, or "(nil)". */
+OUT_INLINE void put_simple_pointer(struct out *o, struct args *a)
+{
+    uintptr_t v = (uintptr_t)get_pointer(a);
+    if (!v) {
+        put(o, "(nil)", 5);
+        return;
+    }
+    o->p[0] = '0';
+    o->p[1] = 'x';
+    o->p += 2;
+    put_simple_int(o, 0, 0, v, 0, 'p');
+}
+
+/* Digits at p into *v, which must stay under FIELD_MAX; returns where
+ * they end, or NULL past FIELD_MAX (left to full_spec, which copes). */
+#define FIELD_MAX 4096
+static inline const char *field_num(const char *p, unsigned *v)
+{
+    while (*p >= '0' && *p <= '9') {
+        *v = *v * 10 + (unsigned)(*p++ - '0');
+        if (*v > FIELD_MAX)
+            return NULL;
+    }
+    return p;
+}
+
+/* The '-' and '0' flags (into *fl), the width (*w) and the precision
+ * (*prec, unchanged if none) at p; returns where they end, or NULL. */
+static inline const char *parse_field(const char *p, unsigned *w,
+                                      unsigned *fl, int *prec)
+{
+    unsigned pr = 0;
+    for (;; p++) {
+        if (*p == '-')
+            *fl |= NBLOG__FL_MINUS;
+        else if (*p == '0')
+            *fl |= NBLOG__FL_ZERO;
+        else
+            break;
+    }
+    p = field_num(p, w);
+    if (p && *p == '.') {
+        p = field_num(p + 1, &pr);
+        *prec = (int)pr;
+    }
+    return p;
+}
+
+/* simple_spec() once the field (width w, flags fl, precision prec) and
+ * the length modifier are known, at the conversion character p. */
+OUT_INLINE const char *simple_conv(struct out *o, const char *p,
+                                   struct args *a, unsigned *st, unsigned w,
+                                   unsigned fl, int prec, unsigned len)
+{
+    if (*p == '%') {
+        put(o, "%", 1);
+        return p + 1;
+    }
+    if (a->left == 0 || room(o) < INT_TEXT_MAX + w)
+        return NULL;
+    if (prec >= 0 && kind_of(*p) != CV_FLOAT) /* "%.5d", "%.20s" */
+        return NULL;
+    switch (*p) {
+    case 'd': case 'i': {
+        intmax_t v = get_signed(a, len);
+        put_simple_int(o, w, fl, v < 0 ? (uintmax_t)0 - (uintmax_t)v
+                                       : (uintmax_t)v, v < 0, 'd');
+        break;
+    }
+    case 'u': case 'o': case 'x': case 'X':
+        put_simple_int(o, w, fl, get_unsigned(a, len), 0, *p);
+        break;
+    case 'p':
+        if (w || fl)
+            return NULL;
+        put_simple_pointer(o, a);
+        break;
+    case 'c': {
+        if (len != LEN_NONE)
+            return NULL;
+        char ch = (char)get_int(a);
+        put_simple_text(o, w, fl, &ch, 1);
+        break;
+    }
+    case 's': {
+        const char *str;
+        size_t n;
+        if (len != LEN_NONE)
+            return NULL;
+        get_string(a, &str, &n);
+        put_simple_text(o, w, fl, str, n);
+        break;
+    }
+    case 'f': case 'F': case 'e': case 'E':
+    case 'g': case 'G': case 'a': case 'A': {
+        struct nblog__spec s = {fl, (int)w, prec, *p};
+        put_double(o, &s, get_double(a, len));
+        break;
+    }
+    default: /* a bad conversion */
+        return NULL;
+    }
+    if (a->left > 0)
+        a->left--;
+    if (a->bad) {
+        *st |= NBLOG__FMT_BAD;
+        a->left = 0;
+    }
+    return p + 1;
+}
+
+/*
+ * The spec after the '%' at p if it is simple (see above): rendered, and
+ * returns where the format resumes.  NULL leaves it to full_spec(): a spec
+ * that is not simple, and the rare cases of a nearly full buffer or no
+ * argument left.
+ */
+OUT_INLINE const char *simple_spec(struct out *o, const char *p,
+                                   struct args *a, unsigned *st)
+{
+    unsigned w = 0, fl = 0;
+    int prec = -1;
+    unsigned char len = LEN_NONE;
+    /* The commonest, a bare conversion, gets its own copy of simple_conv
+     * (always inlined), with the field and modifier known to be none. */
+    if (kind_of(*p))
+        return simple_conv(o, p, a, st, 0, 0, -1, LEN_NONE);
+    p = parse_field(p, &w, &fl, &prec);
+    /* other flags, '*' and '.' all sort before 'A': not simple */
+    if (!p || (!kind_of(*p) && (unsigned char)*p < 'A'))
+        return NULL;
+    if (!kind_of(*p))
+        p = parse_len(p, &len); /* a length modifier, maybe */
+    return simple_conv(o, p, a, st, w, fl, prec, len);
 }
 
 /* ---- driver ------------------------------------------------------------ */
 
 static void convert(struct out *o, struct conv *c, struct args *a)
 {
-    switch (c->sp.conv) {
-    case 'd': case 'i':
+    switch (kind_of(c->sp.conv)) {
+    case CV_SIGNED:
         conv_signed(o, c, a);
         break;
-    case 'u': case 'o': case 'x': case 'X':
+    case CV_UNSIGNED:
         c->sp.flags &= ~(unsigned)(NBLOG__FL_PLUS | NBLOG__FL_SPACE);
         conv_unsigned(o, c, a);
         break;
-    case 'p': conv_pointer(o, c, a); break;
-    case 'c': conv_char(o, c, a); break;
-    case 's': conv_string(o, c, a); break;
-    case '%': put(o, "%", 1); break;
+    case CV_PTR: conv_pointer(o, c, a); break;
+    case CV_CHAR: conv_char(o, c, a); break;
+    case CV_STR: conv_string(o, c, a); break;
+    case CV_PCT: put(o, "%", 1); break;
     default: conv_float(o, c, a); break;
     }
 }
 
-/* One spec starting at the '%' at pct; returns where the format resumes. */
-static const char *one_spec(struct out *o, const char *pct, struct args *a,
-                            unsigned *st)
+/* Any spec starting at the '%' at pct, the slow way; returns where the
+ * format resumes.  Out of line: run()'s loop stays small. */
+static __attribute__((noinline)) const char *
+full_spec(struct out *o, const char *pct, struct args *a, unsigned *st)
 {
     struct conv c;
     const char *end = parse_spec(pct + 1, &c);
@@ -698,28 +1170,32 @@ static const char *one_spec(struct out *o, const char *pct, struct args *a,
     return end;
 }
 
-/* The formatting loop, over either kind of argument list. */
-static size_t run(char *buf, size_t cap, const char *fmt, struct args *a,
-                  unsigned *status)
+/* The formatting loop, over either kind of argument list.  fmt holds flen
+ * bytes before its NUL; a NULL fmt formats nothing and reports BAD. */
+static size_t run(char *buf, size_t cap, const char *fmt, size_t flen,
+                  struct args *a, unsigned *status)
 {
-    struct out o = {buf, cap ? cap - 1 : 0, 0};
+    char spare; /* the NUL-less "buffer" of cap 0: never written */
+    char *start = cap ? buf : &spare;
+    struct out o = {start, start + (cap ? cap - 1 : 0), 0};
     unsigned st = fmt ? 0 : NBLOG__FMT_BAD;
-    const char *p = fmt ? fmt : "";
-    for (;;) {
-        const char *q = p;
-        while (*q && *q != '%')
-            q++;
-        if (q != p)
-            put(&o, p, (size_t)(q - p));
-        if (!*q)
-            break;
-        p = one_spec(&o, q, a, &st);
+    const char *p = fmt ? fmt : "", *end = p + (fmt ? flen : 0);
+    while ((p = literal(&o, p, end)) != end) {
+        const char *next = simple_spec(&o, p + 1, a, &st);
+        if (!next) {
+            /* Through a copy: o's address never escapes, so the compiler
+             * can keep it in registers (a char store could alias it). */
+            struct out slow = o;
+            next = full_spec(&slow, p, a, &st);
+            o = slow;
+        }
+        p = next;
     }
     if (cap)
-        buf[o.len < o.lim ? o.len : o.lim] = '\0';
+        *o.p = '\0';
     if (status)
         *status = st;
-    return o.len;
+    return (size_t)(o.p - start) + o.over;
 }
 
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
@@ -727,7 +1203,7 @@ size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
 {
     struct args a = {.left = nargs < 0 ? -1 : nargs};
     va_copy(a.ap, ap);
-    size_t n = run(buf, cap, fmt, &a, status);
+    size_t n = run(buf, cap, fmt, fmt ? strlen(fmt) : 0, &a, status);
     va_end(a.ap);
     return n;
 }
@@ -735,16 +1211,18 @@ size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
 size_t nblog__render_deferred(char *buf, size_t cap, const void *payload,
                               size_t len, unsigned *status)
 {
+    static const char corrupt[] = "%%!(CORRUPT)";
     const unsigned char *p = payload;
     uint16_t flen;
     if (len < 2 || (memcpy(&flen, p, 2), flen == 0) || (size_t)flen + 2 > len ||
         p[2 + flen - 1] != '\0' || memchr(p + 2, '\0', flen) != p + 2 + flen - 1) {
         if (status)
             *status = NBLOG__FMT_BAD;
-        return run(buf, cap, "%%!(CORRUPT)", &(struct args){.left = 0}, NULL);
+        return run(buf, cap, corrupt, sizeof corrupt - 1,
+                   &(struct args){.left = 0}, NULL);
     }
     struct args a = {.left = -1, .blob = p + 2 + flen, .bend = p + len};
-    return run(buf, cap, (const char *)p + 2, &a, status);
+    return run(buf, cap, (const char *)p + 2, (size_t)flen - 1, &a, status);
 }
 
 size_t nblog__format(char *buf, size_t cap, const char *fmt, ...)
