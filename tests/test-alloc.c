@@ -229,8 +229,9 @@ static void make_long_text(void)
  */
 #define SHAPE(k, ...)                                                          \
     case k:                                                                    \
-        if (!exp)                                                              \
-            return nblog_printf(NBLOG_LEVEL_INFO, __VA_ARGS__);                \
+        if (!exp) /* both ways in: printf and deferred */                     \
+            return (i & 8) ? NBLOG_INFO(__VA_ARGS__)                           \
+                           : nblog_printf(NBLOG_LEVEL_INFO, __VA_ARGS__);      \
         quiet++;                                                               \
         snprintf(exp, cap, __VA_ARGS__);                                       \
         quiet--;                                                               \
