@@ -172,6 +172,8 @@ static struct nblog__ring_hdr *ring_now(void)
     return (struct nblog__ring_hdr *)mem;
 }
 
+static void put(struct nblog_console *c);
+
 /* get/put: see LIFECYCLE. get() returns 1 if the console may be used. */
 static int get(struct nblog_console *c)
 {
@@ -180,7 +182,7 @@ static int get(struct nblog_console *c)
     atomic_fetch_add_explicit(&c->users, 1, memory_order_acquire);
     if (atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE)
         return 1;
-    atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
+    put(c); /* it may have been the last reference to a detached console */
     return 0;
 }
 
@@ -262,16 +264,16 @@ static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
     return 1;
 }
 
-static int add_dropped_notice(struct nblog_console *c, uint64_t n)
+/* "** N messages dropped **" as a line in the console's format (a kmsg
+ * line carries the first lost seq and the current time). */
+static int add_dropped_notice(struct nblog_console *c, uint64_t first, uint64_t n)
 {
-    char line[96];
-    size_t len = nblog__format(line, sizeof line, "** %llu messages dropped **\n",
+    char text[64];
+    size_t len = nblog__format(text, sizeof text, "** %llu messages dropped **",
                                (unsigned long long)n);
-    if (c->batch_len + len > BATCH_BYTES)
-        return 0;
-    memcpy(c->batch + c->batch_len, line, len);
-    c->batch_len += len;
-    return 1;
+    struct nblog__rec_meta m = {.seq = first, .ts_ns = nblog__now_ns(),
+                                .level = NBLOG_LEVEL_WARNING, .facility = 1};
+    return add_line(c, &m, text, len);
 }
 
 /*
@@ -294,7 +296,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
             uint64_t to = nblog__ring_oldest(r);
             if (to <= seq)
                 to = seq + 1;
-            if (!add_dropped_notice(c, to - seq))
+            if (!add_dropped_notice(c, seq, to - seq))
                 break;
             c->batch_dropped += to - seq;
             seq = to;
@@ -365,10 +367,15 @@ static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
             continue;
         if (w == -EAGAIN || w == 0)
             return 0;
+        if (!still_own(c, word))
+            return 0;
         atomic_store_explicit(&c->last_error, (int)w, memory_order_relaxed);
         finish_batch(c, 1);
         return 1;
     }
+    /* A panic that took over while we wrote owns the books now. */
+    if (!still_own(c, word))
+        return 0;
     finish_batch(c, 0);
     return 1;
 }
@@ -393,6 +400,8 @@ static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_
         if (c->batch_end_seq == atomic_load_explicit(&c->next_seq, memory_order_relaxed))
             break; /* nothing new to write */
         if (c->batch_len == 0) {
+            if (!still_own(c, word))
+                break;
             finish_batch(c, 0); /* only filtered or dropped: nothing to write */
         } else if (!write_batch(c, atomic_only, word)) {
             break;
@@ -494,15 +503,15 @@ void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
         return;
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
-        if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE ||
-            !c->ops.write_atomic)
-            continue;
-        if (c->mode != NBLOG_MODE_DIRECT && !emergency)
+        if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
             continue;
         if (!get(c))
             continue;
+        /* ops and mode are read only under our reference: a slot reused
+         * meanwhile is not this console. */
         uint32_t word;
-        if (!atomic_load_explicit(&c->suspended, memory_order_acquire) &&
+        if (c->ops.write_atomic && (c->mode == NBLOG_MODE_DIRECT || emergency) &&
+            !atomic_load_explicit(&c->suspended, memory_order_acquire) &&
             own(c, emergency ? PRIO_EMERGENCY : PRIO_NORMAL, &word)) {
             print_pending(c, r, seq + 1, DIRECT_RECORDS, 1, word);
             release(c, word);
