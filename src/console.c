@@ -147,6 +147,7 @@ static _Atomic int printers_alive;   /* printer threads not yet exited */
 /* Tests: while set, printer threads do not print (the other ways in
  * still do), so a test can see what a logging call printed itself. */
 _Atomic int nblog__printers_paused;
+_Atomic unsigned nblog__printers_pause_naps; /* naps taken while paused */
 
 /* The clock the stall watch uses; tests replace it. */
 uint64_t (*_Atomic nblog__console_clock)(void) = nblog__now_ns;
@@ -443,6 +444,9 @@ static void *printer_main(void *arg)
     const struct nblog__ring_hdr *r = ring_now();
     long idle_us = IDLE_SLEEP_MIN_US;
     while (r && atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE) {
+        if (atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed))
+            atomic_fetch_add_explicit(&nblog__printers_pause_naps, 1,
+                                      memory_order_relaxed);
         if (atomic_load_explicit(&c->suspended, memory_order_acquire) ||
             atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed)) {
             short_sleep(5000000);

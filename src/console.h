@@ -30,6 +30,7 @@ void nblog__consoles_restart_if_forked(void);
 extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
 
 extern _Atomic int nblog__printers_paused;
+extern _Atomic unsigned nblog__printers_pause_naps;
 
 /* For nblog_shutdown: flush (up to timeout_ms), unregister every console
  * and wait (up to timeout_ms) for their printer threads to exit. Returns 1

@@ -246,7 +246,11 @@ static void test_emergency_pushed_in_order(void **state)
     nblog_console_t *con = add(c, "threaded", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
                                NBLOG_MODE_THREADED);
     atomic_store(&nblog__printers_paused, 1);
-    usleep(20000); /* let the printer reach its paused state */
+    /* Two naps after the pause: the printer has passed its check since. */
+    unsigned naps = atomic_load(&nblog__printers_pause_naps);
+    for (int i = 0; i < 120000 && atomic_load(&nblog__printers_pause_naps) < naps + 2; i++)
+        usleep(1000);
+    assert_true(atomic_load(&nblog__printers_pause_naps) >= naps + 2);
     nblog_info("one");
     nblog_info("two");
     assert_string_equal(captured(c), "");
