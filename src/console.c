@@ -294,9 +294,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
         struct nblog__rec_meta m;
         enum nblog__read_result res = nblog__ring_read(r, seq, &m, payload, sizeof payload);
         if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_oldest(r);
-            if (to <= seq)
-                to = seq + 1;
+            uint64_t to = nblog__ring_after_gone(r, seq);
             if (!add_dropped_notice(c, seq, to - seq))
                 break;
             c->batch_dropped += to - seq;

@@ -461,9 +461,7 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
         enum nblog__read_result res =
             nblog__ring_read(ring, r->next_seq, &m, payload, sizeof payload);
         if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_oldest(ring);
-            if (to <= r->next_seq)
-                to = r->next_seq + 1;
+            uint64_t to = nblog__ring_after_gone(ring, r->next_seq);
             missed += to - r->next_seq;
             r->next_seq = to;
             continue;

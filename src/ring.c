@@ -365,3 +365,9 @@ uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r)
     uint64_t lap = head > r->records ? head - r->records : 0;
     return lap > r->first_seq ? lap : r->first_seq;
 }
+
+uint64_t nblog__ring_after_gone(const struct nblog__ring_hdr *r, uint64_t seq)
+{
+    uint64_t to = nblog__ring_oldest(r);
+    return to > seq ? to : seq + 1;
+}

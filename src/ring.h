@@ -126,5 +126,8 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
 uint64_t nblog__ring_head(const struct nblog__ring_hdr *r);
 /* The oldest sequence number that may still be stored. */
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r);
+/* Where a reader goes when seq read GONE: the oldest record that may still
+ * be stored, and at least seq + 1. Every seq skipped counts as missed. */
+uint64_t nblog__ring_after_gone(const struct nblog__ring_hdr *r, uint64_t seq);
 
 #endif
