@@ -422,17 +422,24 @@ static void emit_fixed(struct sink *s, const struct nblog__spec *sp,
 }
 
 /* e style: d.ddd e+XX with at least two exponent digits. */
-static void emit_exp(struct sink *s, const struct nblog__spec *sp, char sign,
-                     const struct dec *x, size_t fd, int dot, char echar)
+/* The decimal digits of |e|, least significant first; returns how many. */
+static int exp_digits(char *ebuf, int e)
 {
-    int xe = x->dexp - 1; /* zero has dexp 1 */
-    unsigned ax = (unsigned)(xe < 0 ? -xe : xe);
-    char ebuf[8];
+    unsigned ax = (unsigned)(e < 0 ? -e : e);
     int en = 0;
     do {
         ebuf[en++] = (char)('0' + ax % 10);
         ax /= 10;
     } while (ax);
+    return en;
+}
+
+static void emit_exp(struct sink *s, const struct nblog__spec *sp, char sign,
+                     const struct dec *x, size_t fd, int dot, char echar)
+{
+    int xe = x->dexp - 1; /* zero has dexp 1 */
+    char ebuf[8];
+    int en = exp_digits(ebuf, xe);
     if (en < 2)
         ebuf[en++] = '0';
     size_t body = 1 + (dot ? 1 : 0) + fd + 2 + (size_t)en;
@@ -570,13 +577,8 @@ static void render_hex(struct sink *s, const struct nblog__spec *sp,
     }
 
     int dot = nd > 0 || zeros > 0 || hash;
-    unsigned ax = (unsigned)(pexp < 0 ? -pexp : pexp);
     char ebuf[8];
-    int en = 0;
-    do {
-        ebuf[en++] = (char)('0' + ax % 10);
-        ax /= 10;
-    } while (ax);
+    int en = exp_digits(ebuf, pexp);
     size_t body = 1 + (dot ? 1 : 0) + (size_t)nd + zeros + 2 + (size_t)en;
     size_t right = field_open(s, sp, sign, upper ? "0X" : "0x", 2, body, 1);
     put_c(s, hx[lead]);
