@@ -36,11 +36,13 @@ extern "C" {
 #if defined(__GNUC__) || defined(__clang__)
 #define NBLOG_API __attribute__((visibility("default")))
 #define NBLOG__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define NBLOG__NORETURN __attribute__((noreturn))
 #define NBLOG__LIKELY(x) __builtin_expect(!!(x), 1)
 #define NBLOG__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define NBLOG_API
 #define NBLOG__PRINTF(f, a)
+#define NBLOG__NORETURN
 #define NBLOG__LIKELY(x) (x)
 #define NBLOG__UNLIKELY(x) (x)
 #endif
@@ -127,7 +129,19 @@ typedef struct nblog_options {
     /* Records at this level or more severe are flagged NBLOG_F_EMERGENCY
      * (pushed to consoles at once). Default NBLOG_LEVEL_CRIT. */
     int emergency_level;
+    /* Fatal-signal handlers (see nblog_panic): 0 installs them for
+     * SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT; NBLOG_CRASH_TERM adds
+     * SIGTERM and SIGINT; NBLOG_CRASH_NONE installs none. */
+    unsigned crash_handlers;
+    /* Bound on a panic flush, in ms; 0 means 3000. */
+    unsigned panic_timeout_ms;
+    /* Alternate signal stacks reserved for threads that log (64 KiB each
+     * plus a guard page, address space only until used); 0 means 64. */
+    unsigned signal_stacks;
 } nblog_options_t;
+
+#define NBLOG_CRASH_NONE 0x1u /* install no fatal-signal handler */
+#define NBLOG_CRASH_TERM 0x2u /* also handle SIGTERM and SIGINT */
 
 /* Fills *opt with the defaults. [signal-safe] */
 NBLOG_API void nblog_options_init(nblog_options_t *opt);
@@ -319,9 +333,17 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
 #define NBLOG_F_EMERGENCY 0x02 /* level at or above the emergency threshold */
 #define NBLOG_F_TRUNCATED 0x04 /* text was cut; it ends with the marker */
 #define NBLOG_F_BADINPUT 0x08  /* the call had bad input (see the text) */
+#define NBLOG_F_REPLAYED 0x10  /* never stored: an output line the panic flush
+                                  printed again because it was in flight when
+                                  the panic took the console (it may have been
+                                  printed before, whole or in part) */
 
 /* What a truncated text ends with. */
 #define NBLOG_TRUNC_MARKER "[...]"
+
+/* How an output line flagged NBLOG_F_REPLAYED says so: plain lines start
+ * with "[replayed] ", kmsg lines carry ",replayed" after the flags field. */
+#define NBLOG_REPLAYED_MARK "replayed"
 
 /* Payload kinds: how the record's bytes are to be rendered. */
 #define NBLOG_KIND_TEXT 0     /* formatted by the caller */
@@ -477,6 +499,36 @@ NBLOG_API int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *s
  * are written, comma-separated, into lagging (if not NULL).
  */
 NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size);
+
+/* ------------------------------------------------------------------------
+ * When the program dies.
+ *
+ * nblog_panic - store "panic: <message>" as an EMERG record (naming the
+ * consoles that cannot be flushed: no write_atomic, or suspended), then
+ * take every other console at panic priority, even from an owner in the
+ * middle of a record (that owner stops at its next check), and print
+ * through write_atomic every record it has not printed, in order, then a
+ * backtrace of the caller; then abort() (the program's SIGABRT handler, if
+ * it had one, runs). A record that was in flight when its console was
+ * taken is printed again, marked (NBLOG_F_REPLAYED); a record whose writer
+ * never finished it is skipped with a notice, never printed torn. Bounded
+ * by nblog_options_t.panic_timeout_ms. Exactly one thread flushes at a
+ * time; others wait for it. [signal-safe]
+ *
+ * The fatal-signal handlers (nblog_options_t.crash_handlers) do the same
+ * for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT on an alternate stack
+ * (so a stack overflow is reported), with a record naming the signal, its
+ * code, the fault address and the thread, and a backtrace of the faulting
+ * thread ("backtrace #N MODULE+0xOFFSET [ADDRESS]"; `addr2line -f -e
+ * MODULE OFFSET` names the function). Then they restore the action that
+ * was there before nblog and re-raise: the process dies by the original
+ * signal, with its core dump, or the program's own handler runs.
+ */
+NBLOG_API void nblog_panic(const char *fmt, ...) NBLOG__PRINTF(1, 2) NBLOG__NORETURN;
+/* The same, but returns instead of aborting: the number of consoles that
+ * could not be flushed completely (the deadline passed), or -1 if called
+ * inside a panic flush. Consoles are handed back to their printers. */
+NBLOG_API int nblog_panic_flush(const char *fmt, ...) NBLOG__PRINTF(1, 2);
 
 /* Built-in outputs (src/consoles/). */
 /* An fd console: write(2)/writev loop; write_atomic on the same fd (made

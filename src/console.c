@@ -125,6 +125,13 @@ struct nblog_console {
     _Atomic uint64_t last_progress_ns;
     _Atomic int last_error;
     uint64_t start_seq;
+    /* The end of the batch the owner is writing (see PANIC FLUSH): records
+     * in [next_seq, inflight_end) may be out, whole or in part. */
+    _Atomic uint64_t inflight_end;
+    /* 1 while a panic flush holds the console and the owner it displaced
+     * still holds the batch; that owner clears it (see release()). */
+    _Atomic int displaced;
+    _Atomic uint64_t panic_end; /* next_seq when the panic flush let go */
 
     /* Owner only: lines rendered but not yet written. */
     char *batch;
@@ -143,6 +150,10 @@ static _Atomic int n_direct;         /* consoles in direct mode */
 static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
 static _Atomic int need_restart;     /* forked: printers are gone */
 static _Atomic int printers_alive;   /* printer threads not yet exited */
+
+/* Set by the panic path while it flushes: logging calls stop printing
+ * through direct and emergency pushes (the panic prints everything). */
+_Atomic int nblog__panicking;
 
 /* Tests: while set, printer threads do not print (the other ways in
  * still do), so a test can see what a logging call printed itself. */
@@ -228,53 +239,119 @@ static int own(struct nblog_console *c, int prio, uint32_t *word)
             return 0;
         if (atomic_compare_exchange_weak_explicit(&c->owner, &cur, me,
                                                   memory_order_acquire,
-                                                  memory_order_relaxed)) {
-            *word = me;
-            return 1;
-        }
+                                                  memory_order_relaxed))
+            break;
     }
+    /* Acquire: pairs with the displaced owner's release store of 0 in
+     * release(); until then its batch is its own, so nobody else may own. */
+    if (prio < PRIO_PANIC && atomic_load_explicit(&c->displaced, memory_order_acquire)) {
+        atomic_compare_exchange_strong_explicit(&c->owner, &me, 0, memory_order_release,
+                                                memory_order_relaxed);
+        return 0;
+    }
+    *word = me;
+    return 1;
 }
 
 static int still_own(struct nblog_console *c, uint32_t word)
 {
-    /* Acquire: pairs with a panic takeover's CAS; after losing ownership
-     * we must not touch owner-only state. */
-    return atomic_load_explicit(&c->owner, memory_order_acquire) == word;
+    /* Seq_cst (a plain load on x86): with write_batch's seq_cst store of
+     * inflight_end and the panic's seq_cst exchange and load, either we
+     * see the takeover here and write nothing more, or the panic sees our
+     * inflight_end and replays the batch. Also orders like acquire: after
+     * losing ownership we must not touch the books. */
+    return atomic_load_explicit(&c->owner, memory_order_seq_cst) == word;
+}
+
+static void drop_batch(struct nblog_console *c)
+{
+    c->batch_len = c->batch_off = 0;
+    c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
 }
 
 static void release(struct nblog_console *c, uint32_t word)
 {
     /* Release: pairs with own()'s acquire CAS. */
-    atomic_compare_exchange_strong_explicit(&c->owner, &word, 0,
-                                            memory_order_release,
-                                            memory_order_relaxed);
+    if (atomic_compare_exchange_strong_explicit(&c->owner, &word, 0,
+                                                memory_order_release,
+                                                memory_order_relaxed))
+        return;
+    /* A panic flush took the console from us. Our batch is stale (the
+     * panic printed those records again), and a next_seq we published in
+     * the instant it took over may be behind what it printed. Acquire:
+     * pairs with the panic's release store of displaced. */
+    if (!atomic_load_explicit(&c->displaced, memory_order_acquire))
+        return;
+    drop_batch(c);
+    /* Acquire: pairs with the panic's release store of panic_end. */
+    uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
+    if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
+        atomic_store_explicit(&c->next_seq, end, memory_order_release);
+    /* Release: pairs with own()'s acquire load; the batch is clean. */
+    atomic_store_explicit(&c->displaced, 0, memory_order_release);
 }
 
 /* ------------------------------------------------------------ printing */
 
-/* Appends one record's line; 0 if the batch has no room for it. */
-static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
-                    const char *text, size_t len)
+/* Appends one record's line to buf (BATCH_BYTES) at *used; 0 if there is
+ * no room for it. */
+static int append_line(char *buf, size_t *used, int format,
+                       const struct nblog__rec_meta *m, const char *text, size_t len)
 {
-    /* Rendered straight into the batch: room for the worst case (every
-     * byte escaped to four) or the batch goes out first. */
-    if (c->batch_len + LINE_MAX_BYTES > BATCH_BYTES)
+    /* Rendered straight into the buffer: room for the worst case (every
+     * byte escaped to four) or the buffer goes out first. */
+    if (*used + LINE_MAX_BYTES > BATCH_BYTES)
         return 0;
-    c->batch_len += nblog__render_line(c->batch + c->batch_len, LINE_MAX_BYTES,
-                                       c->format, m, text, len);
+    *used += nblog__render_line(buf + *used, LINE_MAX_BYTES, format, m, text, len);
     return 1;
 }
 
-/* "** N messages dropped **" as a line in the console's format (a kmsg
- * line carries the first lost seq and the current time). */
-static int add_dropped_notice(struct nblog_console *c, uint64_t first, uint64_t n)
+static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
+                    const char *text, size_t len)
+{
+    return append_line(c->batch, &c->batch_len, c->format, m, text, len);
+}
+
+/* A line of our own (a notice) about record seq, in the console's format
+ * (a kmsg line carries that seq and the current time). */
+static int append_notice(char *buf, size_t *used, int format, uint64_t seq,
+                         const char *text, size_t len)
+{
+    struct nblog__rec_meta m = {.seq = seq, .ts_ns = nblog__now_ns(),
+                                .level = NBLOG_LEVEL_WARNING, .facility = 1};
+    return append_line(buf, used, format, &m, text, len);
+}
+
+/* "** N messages dropped **", first being the first seq lost. */
+static int append_dropped_notice(char *buf, size_t *used, int format,
+                                 uint64_t first, uint64_t n)
 {
     char text[64];
     size_t len = nblog__format(text, sizeof text, "** %llu messages dropped **",
                                (unsigned long long)n);
-    struct nblog__rec_meta m = {.seq = first, .ts_ns = nblog__now_ns(),
-                                .level = NBLOG_LEVEL_WARNING, .facility = 1};
-    return add_line(c, &m, text, len);
+    return append_notice(buf, used, format, first, text, len);
+}
+
+static int add_dropped_notice(struct nblog_console *c, uint64_t first, uint64_t n)
+{
+    return append_dropped_notice(c->batch, &c->batch_len, c->format, first, n);
+}
+
+/* The text of a record just read: its payload, or rendered into buf (cap
+ * bytes) for a deferred one. Sets *len. */
+static const char *record_text(const struct nblog__ring_hdr *r,
+                               struct nblog__rec_meta *m, const char *payload,
+                               char *buf, size_t cap, size_t *len)
+{
+    if (m->kind == NBLOG_KIND_TEXT) {
+        *len = m->len;
+        return payload;
+    }
+    uint8_t flags = m->flags;
+    size_t n = nblog__render_record(r, m, payload, buf, cap, &flags);
+    m->flags = flags;
+    *len = n < cap ? n : cap - 1;
+    return buf;
 }
 
 /*
@@ -308,16 +385,9 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
             seq++;
             continue;
         }
-        int added;
-        if (m.kind == NBLOG_KIND_TEXT) { /* the payload is the text */
-            added = add_line(c, &m, payload, m.len);
-        } else {
-            uint8_t flags = m.flags;
-            size_t len = nblog__render_record(r, &m, payload, text, sizeof text, &flags);
-            m.flags = flags;
-            added = add_line(c, &m, text, len < sizeof text ? len : sizeof text - 1);
-        }
-        if (!added)
+        size_t len;
+        const char *t = record_text(r, &m, payload, text, sizeof text, &len);
+        if (!add_line(c, &m, t, len))
             break;
         c->batch_printed++;
         seq++;
@@ -325,22 +395,35 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     c->batch_end_seq = seq;
 }
 
-/* Publishes a written (or failed) batch: counters, then next_seq. */
-static void finish_batch(struct nblog_console *c, int failed)
+/* What one batch did, to be added to a console's books. */
+struct books {
+    uint64_t printed, filtered, dropped;
+};
+
+/* Publishes a written (or failed) stretch of records: counters, then
+ * next_seq = end. */
+static void publish(struct nblog_console *c, const struct books *b, int failed,
+                    uint64_t end)
 {
     /* Relaxed adds: statistics; next_seq's release store orders them for a
      * reader that checks the books against next_seq (pairs with the acquire
      * load in nblog_console_stats). */
     if (failed)
-        atomic_fetch_add_explicit(&c->write_failed, c->batch_printed, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->write_failed, b->printed, memory_order_relaxed);
     else
-        atomic_fetch_add_explicit(&c->printed, c->batch_printed, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->filtered, c->batch_filtered, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->dropped, c->batch_dropped, memory_order_relaxed);
-    atomic_store_explicit(&c->next_seq, c->batch_end_seq, memory_order_release);
+        atomic_fetch_add_explicit(&c->printed, b->printed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->filtered, b->filtered, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->dropped, b->dropped, memory_order_relaxed);
+    atomic_store_explicit(&c->next_seq, end, memory_order_release);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
-    c->batch_len = c->batch_off = 0;
-    c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
+}
+
+/* Publishes a written (or failed) batch. Owner only. */
+static void finish_batch(struct nblog_console *c, int failed)
+{
+    struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
+    publish(c, &b, failed, c->batch_end_seq);
+    drop_batch(c);
 }
 
 /*
@@ -351,6 +434,9 @@ static void finish_batch(struct nblog_console *c, int failed)
  */
 static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
 {
+    /* Seq_cst: pairs with the panic flush's exchange and load (see
+     * still_own); from here on these records may be out, whole or in part. */
+    atomic_store_explicit(&c->inflight_end, c->batch_end_seq, memory_order_seq_cst);
     while (c->batch_off < c->batch_len) {
         if (!still_own(c, word))
             return 0;
@@ -491,6 +577,9 @@ static uint64_t wake_mask(const struct nblog__ring_hdr *r)
 void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
                             uint8_t flags)
 {
+    /* Relaxed: a hint; the panic owns the consoles it prints to anyway. */
+    if (atomic_load_explicit(&nblog__panicking, memory_order_relaxed))
+        return;
     nblog__consoles_restart_if_forked();
     int emergency = flags & NBLOG_F_EMERGENCY;
     /* seq_cst: the writer side of the store-buffering pair; the writer's
@@ -584,8 +673,7 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     c->mode = o->mode;
     c->stall_ms = o->stall_ms ? o->stall_ms : 5000;
     c->stall_reported = 0;
-    c->batch_len = c->batch_off = 0;
-    c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
+    drop_batch(c);
     c->start_seq = o->start == NBLOG_FROM_OLDEST ? nblog__ring_oldest(r)
                                                  : nblog__ring_head(r);
     c->batch_end_seq = c->start_seq;
@@ -600,6 +688,9 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     atomic_store_explicit(&c->write_failed, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_error, 0, memory_order_relaxed);
     atomic_store_explicit(&c->next_seq, c->start_seq, memory_order_relaxed);
+    atomic_store_explicit(&c->inflight_end, c->start_seq, memory_order_relaxed);
+    atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->panic_end, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     if (ops->setup && ops->setup(ctx) != 0) {
         free(c->batch);
@@ -871,6 +962,252 @@ static void start_watch(void)
     pthread_attr_destroy(&attr);
 }
 
+/* ---------------------------------------------------------- panic flush */
+
+/* Only the thread that won the panic gate (panic.c) runs this section, so
+ * its buffers are static: that keeps ~80 KiB off an alternate signal stack. */
+static char panic_batch[BATCH_BYTES];
+static char panic_payload[NBLOG__RECORD_SIZE_MAX];
+static char panic_text[NBLOG__RECORD_SIZE_MAX + 1];
+
+#define PANIC_PENDING_WAIT_NS 20000000u /* grace for an unfinished record */
+
+/* One console during one panic flush. */
+struct panic_pos {
+    uint64_t seq;        /* next record to print */
+    uint64_t replay_end; /* records before it were in flight: marked replayed */
+    uint32_t word;       /* our ownership word */
+    int taken;           /* we hold the word (and a reference) */
+    int incomplete;      /* the deadline passed before it was done */
+};
+static struct panic_pos panic_pos[MAX_CONSOLES];
+
+/* Takes the console at panic priority, whatever holds it. */
+static void panic_take(struct nblog_console *c, struct panic_pos *p)
+{
+    uint32_t me = my_word(PRIO_PANIC);
+    /* Seq_cst: the panic side of the pair described at still_own(); it
+     * also acquires what the previous owner released. */
+    uint32_t old = atomic_exchange_explicit(&c->owner, me, memory_order_seq_cst);
+    if (old != 0 && (old & 3u) != PRIO_PANIC) {
+        /* Hostile: the old owner keeps its batch; it cleans up when it
+         * notices (release()). Release: pairs with release()'s acquire. */
+        atomic_store_explicit(&c->displaced, 1, memory_order_release);
+    } else if (!atomic_load_explicit(&c->displaced, memory_order_acquire)) {
+        drop_batch(c); /* ours now; a half-written one is replayed below */
+    }
+    p->seq = atomic_load_explicit(&c->next_seq, memory_order_seq_cst);
+    uint64_t inflight = atomic_load_explicit(&c->inflight_end, memory_order_seq_cst);
+    p->replay_end = inflight > p->seq ? inflight : p->seq;
+    p->word = me;
+    p->taken = 1;
+}
+
+/* write_atomic until buf is out; waits out EAGAIN until the deadline.
+ * Returns 0, -ETIMEDOUT or the write's error. */
+static int panic_write(struct nblog_console *c, const char *buf, size_t len,
+                       uint64_t deadline)
+{
+    while (len > 0) {
+        ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
+        if (w > 0) {
+            buf += w;
+            len -= (size_t)w;
+            continue;
+        }
+        if (w == -EINTR)
+            continue;
+        if (w != -EAGAIN && w != 0)
+            return (int)w;
+        if (nblog__now_ns() >= deadline)
+            return -ETIMEDOUT;
+        short_sleep(1000000);
+    }
+    return 0;
+}
+
+/* A record handed out but never committed: wait a little for its writer
+ * (other threads still run), then skip it with a notice. Returns 1 if it
+ * was skipped, 0 to try again, -1 if the buffer is full. */
+static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
+                            size_t *used, uint64_t *waiting_since, uint64_t deadline)
+{
+    uint64_t now = nblog__now_ns();
+    if (*waiting_since == 0)
+        *waiting_since = now;
+    if (now - *waiting_since < PANIC_PENDING_WAIT_NS && now < deadline) {
+        short_sleep(1000000);
+        return 0;
+    }
+    char note[96];
+    size_t len = nblog__format(note, sizeof note,
+                               "** record %llu was never finished, skipped **",
+                               (unsigned long long)p->seq);
+    if (!append_notice(panic_batch, used, c->format, p->seq, note, len))
+        return -1;
+    *waiting_since = 0;
+    return 1;
+}
+
+/* Renders records from p->seq up to upto into the panic batch, until it
+ * is full; what they did goes to *b. */
+static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
+                       struct panic_pos *p, uint64_t upto, uint64_t deadline,
+                       size_t *used, struct books *b)
+{
+    int level = atomic_load_explicit(&c->level, memory_order_relaxed);
+    uint64_t waiting_since = 0;
+    while (p->seq < upto) {
+        struct nblog__rec_meta m;
+        enum nblog__read_result res =
+            nblog__ring_read(r, p->seq, &m, panic_payload, sizeof panic_payload);
+        if (res == NBLOG__READ_GONE) {
+            uint64_t to = nblog__ring_after_gone(r, p->seq);
+            if (!append_dropped_notice(panic_batch, used, c->format, p->seq, to - p->seq))
+                return;
+            b->dropped += to - p->seq;
+            p->seq = to;
+            continue;
+        }
+        if (res != NBLOG__READ_OK) {
+            int skipped = panic_unfinished(c, p, used, &waiting_since, deadline);
+            if (skipped < 0)
+                return;
+            b->dropped += (uint64_t)skipped;
+            p->seq += (uint64_t)skipped;
+            continue;
+        }
+        waiting_since = 0;
+        if (m.level > level) {
+            b->filtered++;
+            p->seq++;
+            continue;
+        }
+        if (p->seq < p->replay_end)
+            m.flags |= NBLOG_F_REPLAYED;
+        size_t len;
+        const char *t = record_text(r, &m, panic_payload, panic_text, sizeof panic_text, &len);
+        if (!append_line(panic_batch, used, c->format, &m, t, len))
+            return;
+        b->printed++;
+        p->seq++;
+    }
+}
+
+/* Prints everything console c has not printed up to upto, as panic. */
+static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
+                          struct panic_pos *p, uint64_t upto, uint64_t deadline)
+{
+    if (!p->taken)
+        panic_take(c, p);
+    while (p->seq < upto && !p->incomplete) {
+        size_t used = 0;
+        struct books b = {0, 0, 0};
+        uint64_t from = p->seq;
+        panic_fill(c, r, p, upto, deadline, &used, &b);
+        int rc = used ? panic_write(c, panic_batch, used, deadline) : 0;
+        if (rc == -ETIMEDOUT) {
+            p->seq = from; /* not out: still pending */
+            p->incomplete = 1;
+            break;
+        }
+        if (rc < 0)
+            atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+        publish(c, &b, rc < 0, p->seq);
+        if (nblog__now_ns() >= deadline && p->seq < upto)
+            p->incomplete = 1;
+    }
+}
+
+/* Lets go of a console after a panic flush that returns. */
+static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
+{
+    /* Release: pairs with release()'s acquire load in a displaced owner. */
+    atomic_store_explicit(&c->panic_end, p->seq, memory_order_release);
+    atomic_store_explicit(&c->inflight_end, p->seq, memory_order_relaxed);
+    uint32_t word = p->word;
+    /* Release: pairs with own()'s acquire CAS. */
+    atomic_compare_exchange_strong_explicit(&c->owner, &word, 0, memory_order_release,
+                                            memory_order_relaxed);
+}
+
+/* Drops a reference the panic took. Dying, it keeps it: the last put of
+ * a console unregistered meanwhile runs teardown, which is not
+ * signal-safe. */
+static void panic_put(struct nblog_console *c, int dying)
+{
+    if (!dying)
+        put(c);
+}
+
+int nblog__consoles_panic_flush(uint64_t deadline_ns, int keep_ownership)
+{
+    const struct nblog__ring_hdr *r = ring_now();
+    if (!r)
+        return 0;
+    memset(panic_pos, 0, sizeof panic_pos);
+    /* Records other threads store meanwhile (a second crash report) get
+     * one more pass; a thread logging without end does not keep us. */
+    uint64_t upto = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        uint64_t head = nblog__ring_head(r);
+        if (pass > 0 && head == upto)
+            break;
+        upto = head;
+        for (int i = 0; i < MAX_CONSOLES; i++) {
+            struct nblog_console *c = &pool[i];
+            struct panic_pos *p = &panic_pos[i];
+            if (!p->taken) {
+                if (!get(c))
+                    continue;
+                if (!c->ops.write_atomic ||
+                    atomic_load_explicit(&c->suspended, memory_order_acquire)) {
+                    panic_put(c, keep_ownership);
+                    continue;
+                }
+            }
+            panic_console(c, r, p, upto, deadline_ns);
+        }
+    }
+    int incomplete = 0;
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct panic_pos *p = &panic_pos[i];
+        if (!p->taken)
+            continue;
+        incomplete += p->incomplete || p->seq < upto;
+        if (!keep_ownership)
+            panic_let_go(&pool[i], p);
+        panic_put(&pool[i], keep_ownership);
+    }
+    return incomplete;
+}
+
+size_t nblog__consoles_unflushable(char *names, size_t cap, int dying)
+{
+    size_t used = 0, n = 0;
+    names[0] = '\0';
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        if (!get(c))
+            continue;
+        int flushable = c->ops.write_atomic &&
+                        !atomic_load_explicit(&c->suspended, memory_order_relaxed);
+        if (flushable) {
+            panic_put(c, dying);
+            continue;
+        }
+        n++;
+        if (used + 1 < cap) {
+            used += nblog__format(names + used, cap - used, "%s%s", used ? ", " : "",
+                                  c->name);
+            if (used >= cap)
+                used = cap - 1;
+        }
+        panic_put(c, dying);
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------- fork, exit */
 
 static void exit_flush(void)
@@ -893,10 +1230,11 @@ static void after_fork_child(void)
         atomic_store_explicit(&c->owner, 0, memory_order_relaxed);
         if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
             continue;
-        c->batch_len = c->batch_off = 0;
-        c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
+        drop_batch(c);
         c->start_seq = c->batch_end_seq = head;
         atomic_store_explicit(&c->next_seq, head, memory_order_relaxed);
+        atomic_store_explicit(&c->inflight_end, head, memory_order_relaxed);
+        atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
         atomic_store_explicit(&c->printed, 0, memory_order_relaxed);
         atomic_store_explicit(&c->filtered, 0, memory_order_relaxed);
         atomic_store_explicit(&c->dropped, 0, memory_order_relaxed);

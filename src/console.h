@@ -66,4 +66,26 @@ void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **
  * [signal-safe] (fn permitting) */
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg);
 
+/*
+ * The panic flush (called by panic.c, one thread at a time): takes every
+ * console with write_atomic that is not suspended at panic priority, even
+ * from an owner in the middle of a batch, and prints through write_atomic
+ * everything it has not printed, up to the head (one more pass for records
+ * stored meanwhile). Records that were in flight are printed again,
+ * flagged NBLOG_F_REPLAYED; records never finished by their writer are
+ * skipped with a notice after a short grace; EAGAIN is waited out until
+ * deadline_ns. dying: keep the consoles owned (and take no teardown
+ * risk); otherwise let them go and hand any displaced owner its console
+ * back. Returns how many consoles are not complete. [signal-safe]
+ */
+int nblog__consoles_panic_flush(uint64_t deadline_ns, int dying);
+
+/* Names of live consoles the panic flush cannot print to (no write_atomic,
+ * or suspended), ", "-separated into names (cap >= 1); returns how many.
+ * [signal-safe] */
+size_t nblog__consoles_unflushable(char *names, size_t cap, int dying);
+
+/* Set while a panic flush runs: logging calls then leave printing to it. */
+extern _Atomic int nblog__panicking;
+
 #endif

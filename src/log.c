@@ -33,6 +33,7 @@
 #include "format.h"
 #include "log.h"
 #include "nblog.h"
+#include "panic.h"
 #include "platform.h"
 #include "ring.h"
 
@@ -114,6 +115,7 @@ const char *nblog_strerror(int err)
 
 void nblog_options_init(nblog_options_t *opt)
 {
+    memset(opt, 0, sizeof *opt);
     opt->ring_records = 8192;
     opt->record_size = 512;
     opt->level = NBLOG_LEVEL_INFO;
@@ -134,6 +136,8 @@ static int check_options(const nblog_options_t *o)
     if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG || o->facility < 0 ||
         o->facility > 23 || o->emergency_level < 0 ||
         o->emergency_level > NBLOG_LEVEL_DEBUG)
+        return NBLOG_EINVAL;
+    if (o->crash_handlers & ~(NBLOG_CRASH_NONE | NBLOG_CRASH_TERM))
         return NBLOG_EINVAL;
     return NBLOG_OK;
 }
@@ -187,6 +191,8 @@ static int init_from(int from, const nblog_options_t *o)
                                                  memory_order_relaxed))
         return NBLOG_EALREADY;
     int rc = map_ring(o);
+    if (rc == NBLOG_OK)
+        nblog__panic_setup(o);
     /* Release: pairs with the acquire CAS above in the next initialiser. */
     atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
                           memory_order_release);
@@ -217,6 +223,7 @@ void nblog_shutdown(void)
                                                  memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
+    nblog__panic_teardown();
     /* Consoles first, while the ring is still there to print from. */
     int clean = nblog__consoles_shutdown(1000);
     /* Release: pairs with current_ring()'s acquire; NULL means "not ready". */
@@ -291,6 +298,8 @@ int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
         *rc = NBLOG_ENOTREADY;
         return 0;
     }
+    if (NBLOG__UNLIKELY(!nblog__thread_entered))
+        nblog__panic_thread_enter(); /* once per thread: its signal stack */
     if (log_depth++ > 0)
         *flags |= NBLOG_F_SIGNAL;
     if (*level <= g.emergency_level)

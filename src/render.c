@@ -78,15 +78,20 @@ size_t nblog__render_line(char *line, size_t cap, int format,
                           size_t len)
 {
     size_t n = 0;
+    int replayed = (m->flags & NBLOG_F_REPLAYED) != 0;
     if (format == NBLOG_FORMAT_KMSG) {
-        /* /dev/kmsg: "prefix,seq,usec,flags;" with prefix facility*8+level. */
-        n = nblog__format(line, cap, "%u,%llu,%llu,%c;",
+        /* /dev/kmsg: "prefix,seq,usec,flags;" with prefix facility*8+level;
+         * a replayed line adds a field, as /dev/kmsg allows. */
+        n = nblog__format(line, cap, "%u,%llu,%llu,-%s;",
                           (unsigned)m->facility * 8u + m->level,
                           (unsigned long long)m->seq,
-                          (unsigned long long)(m->ts_ns / 1000u), '-');
-        if (n >= cap)
-            n = cap - 1;
+                          (unsigned long long)(m->ts_ns / 1000u),
+                          replayed ? "," NBLOG_REPLAYED_MARK : "");
+    } else if (replayed) {
+        n = nblog__format(line, cap, "[" NBLOG_REPLAYED_MARK "] ");
     }
+    if (n >= cap)
+        n = cap - 1;
     n += escape(line + n, cap - 1 - n, text, len);
     line[n++] = '\n';
     return n;

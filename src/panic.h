@@ -1,0 +1,28 @@
+/*
+ * panic.h - the panic path: nblog_panic, fatal-signal handlers, alternate
+ * signal stacks. Layer: panic, beside consoles (it drives their panic
+ * flush) and above the store.
+ */
+#ifndef NBLOG_PANIC_H
+#define NBLOG_PANIC_H
+
+#include "nblog.h"
+
+/* Reserves the alternate-stack pool, gives the calling thread a stack,
+ * warms up the unwinder and installs the fatal-signal handlers o asks for.
+ * Called once the ring is ready. Not signal-safe (mmap, sigaction,
+ * dlopen inside the first backtrace()). */
+void nblog__panic_setup(const nblog_options_t *o);
+
+/* Restores the signal actions that were in place before setup. */
+void nblog__panic_teardown(void);
+
+/* Gives the calling thread an alternate signal stack from the pool unless
+ * it has one. Called once per thread, from its first logging call.
+ * [signal-safe] (sigaltstack, pthread_setspecific on a small key) */
+void nblog__panic_thread_enter(void);
+
+/* Set once the calling thread went through nblog__panic_thread_enter. */
+extern __thread int nblog__thread_entered __attribute__((tls_model("initial-exec")));
+
+#endif
