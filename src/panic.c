@@ -261,6 +261,16 @@ static uintptr_t parse_hex(const char **p)
     return v;
 }
 
+/* Skips spaces, then one field. */
+static const char *skip_field(const char *p)
+{
+    while (*p == ' ')
+        p++;
+    while (*p && *p != ' ')
+        p++;
+    return p;
+}
+
 /* One /proc/self/maps line: "start-end perms offset dev inode  path". */
 static void match_mapping(const char *line, struct frame *f, int n)
 {
@@ -269,22 +279,11 @@ static void match_mapping(const char *line, struct frame *f, int n)
     if (*p++ != '-')
         return;
     uintptr_t end = parse_hex(&p);
-    for (int field = 0; field < 2; field++) { /* skip " perms", then " " */
-        while (*p == ' ')
-            p++;
-        while (*p && *p != ' ')
-            p++;
-        if (field == 0)
-            while (*p == ' ')
-                p++;
-    }
+    p = skip_field(p); /* perms */
+    while (*p == ' ')
+        p++;
     uintptr_t file_off = parse_hex(&p);
-    for (int field = 0; field < 2; field++) { /* dev, inode */
-        while (*p == ' ')
-            p++;
-        while (*p && *p != ' ')
-            p++;
-    }
+    p = skip_field(skip_field(p)); /* dev, inode */
     while (*p == ' ')
         p++;
     for (int i = 0; i < n; i++)

@@ -1,0 +1,220 @@
+/*
+ * crash-child.c - a program that logs and then dies, for test-crash.
+ *
+ *     crash-child MODE OUT
+ *
+ * Logs RECORDS records "record N" to two consoles: "slow", a threaded
+ * callback console far behind (no write_atomic: the panic cannot flush it)
+ * and "fast", a kmsg-format console on the file OUT with write_atomic.
+ * Then it dies as MODE says; test-crash reads OUT and checks how.
+ *
+ *   segv abort bus stack fpe   die by that cause on the main thread
+ *   owned   "fast"'s printer is blocked inside its write, mid-batch, when
+ *           the main thread segfaults (the panic takes the console over)
+ *   logcrash  a faulting %s pointer inside nblog_printf
+ *   writecrash  a console's write callback segfaults on its printer thread
+ *   two     two threads segfault at once
+ *   chain   a SIGSEGV handler installed before nblog runs after it
+ *   panic   nblog_panic("out of %s", "cheese")
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "nblog.h"
+
+#define RECORDS 10000
+
+static const char *mode;
+static const char *out_path;
+static _Atomic int fast_blocked;
+/* Read through volatile so the compiler cannot see the faults coming. */
+static int *volatile bad_ptr = (int *)64; /* unmapped; not NULL, which UBSan would stop at */
+static volatile int recurse_limit = 1 << 30;
+
+/* ---------------------------------------------------------- consoles */
+
+static ssize_t slow_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    usleep(20000); /* far behind: ~50 batches a second */
+    return (ssize_t)len;
+}
+
+static ssize_t crashy_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    if (memmem(buf, len, "boom", 4))
+        bad_ptr[2] = 1; /* SIGSEGV on the printer thread */
+    return (ssize_t)len;
+}
+
+static int out_fd = -1;
+
+static ssize_t fast_write_atomic(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    ssize_t n = write(out_fd, buf, len);
+    return n < 0 ? -1 : n;
+}
+
+/* "owned": writes the first half of the batch's lines, then blocks for
+ * good, owning the console at normal priority. */
+static ssize_t fast_blocking_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    const char *half = buf + len / 2;
+    const char *cut = memchr(half, '\n', len - (size_t)(half - buf));
+    size_t first = cut ? (size_t)(cut + 1 - buf) : len;
+    if (write(out_fd, buf, first) < 0)
+        return -1;
+    atomic_store(&fast_blocked, 1);
+    for (;;)
+        pause();
+}
+
+static void add_console(const char *name, int format, ssize_t (*w)(void *, const char *, size_t),
+                        ssize_t (*wa)(void *, const char *, size_t))
+{
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = name;
+    o.format = format;
+    o.stall_ms = 600000; /* no stall reports in the output */
+    nblog_console_ops_t ops = {.write = w, .write_atomic = wa};
+    nblog_console_t *c;
+    if (nblog_console_register(&ops, NULL, &o, &c) != NBLOG_OK) {
+        fprintf(stderr, "crash-child: cannot register %s\n", name);
+        exit(2);
+    }
+}
+
+/* ------------------------------------------------------------- deaths */
+
+static void *segv_thread(void *arg)
+{
+    pthread_barrier_t *b = arg;
+    pthread_barrier_wait(b);
+    bad_ptr[4] = 1;
+    return NULL;
+}
+
+static void die_two_threads(void)
+{
+    static pthread_barrier_t b;
+    pthread_barrier_init(&b, NULL, 3);
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, segv_thread, &b);
+    pthread_create(&t2, NULL, segv_thread, &b);
+    pthread_barrier_wait(&b);
+    for (;;)
+        pause();
+}
+
+static void die_bus(void)
+{
+    char path[] = "/tmp/nblog-crash-bus-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0 || ftruncate(fd, 4096) != 0)
+        exit(3);
+    char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED || ftruncate(fd, 0) != 0)
+        exit(3);
+    unlink(path);
+    p[100] = 1; /* beyond the file's end: SIGBUS */
+}
+
+__attribute__((noinline)) static int recurse(int depth)
+{
+    volatile char pad[1024];
+    pad[0] = (char)depth;
+    if (depth >= recurse_limit)
+        return 0;
+    return recurse(depth + 1) + pad[0]; /* not a tail call */
+}
+
+static void user_segv(int sig)
+{
+    static const char msg[] = "user handler ran\n";
+    char path[512];
+    snprintf(path, sizeof path, "%s.user", out_path); /* fine for this test */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+        ssize_t n = write(fd, msg, sizeof msg - 1);
+        (void)n;
+        close(fd);
+    }
+    signal(sig, SIG_DFL); /* the fault comes back and ends the process */
+}
+
+static void die(void)
+{
+    if (!strcmp(mode, "segv") || !strcmp(mode, "owned") || !strcmp(mode, "chain"))
+        bad_ptr[0] = 1;
+    else if (!strcmp(mode, "abort"))
+        abort();
+    else if (!strcmp(mode, "bus"))
+        die_bus();
+    else if (!strcmp(mode, "stack"))
+        recurse(0);
+    else if (!strcmp(mode, "fpe"))
+        raise(SIGFPE);
+    else if (!strcmp(mode, "logcrash")) {
+        const char *volatile bad = (const char *)(uintptr_t)24;
+        nblog_printf(NBLOG_LEVEL_INFO, "bad pointer %s", bad);
+    } else if (!strcmp(mode, "writecrash")) {
+        nblog_printf(NBLOG_LEVEL_INFO, "boom");
+        for (;;)
+            pause();
+    } else if (!strcmp(mode, "two"))
+        die_two_threads();
+    else if (!strcmp(mode, "panic"))
+        nblog_panic("out of %s", "cheese");
+    fprintf(stderr, "crash-child: survived mode %s\n", mode);
+    exit(4);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: crash-child MODE OUT\n");
+        return 2;
+    }
+    mode = argv[1];
+    out_path = argv[2];
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* no core files in the build tree */
+    if (!strcmp(mode, "chain"))
+        signal(SIGSEGV, user_segv);
+
+    nblog_options_t opt;
+    nblog_options_init(&opt);
+    opt.ring_records = 16384;
+    if (nblog_init(&opt) != NBLOG_OK)
+        return 2;
+    out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (out_fd < 0)
+        return 2;
+    add_console("slow", NBLOG_FORMAT_PLAIN, slow_write, NULL);
+    if (!strcmp(mode, "writecrash"))
+        add_console("crashy", NBLOG_FORMAT_PLAIN, crashy_write, NULL);
+    add_console("fast", NBLOG_FORMAT_KMSG,
+                !strcmp(mode, "owned") ? fast_blocking_write : fast_write_atomic,
+                fast_write_atomic);
+
+    for (int i = 0; i < RECORDS; i++)
+        nblog_printf(NBLOG_LEVEL_INFO, "record %d", i);
+    if (!strcmp(mode, "owned"))
+        while (!atomic_load(&fast_blocked))
+            usleep(1000);
+    die();
+    return 4;
+}

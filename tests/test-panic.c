@@ -1,0 +1,318 @@
+/*
+ * test-panic.c - the panic path in one process: nblog_panic_flush taking a
+ * console from a printer blocked in its write and handing it back, a record
+ * whose writer never finished it, the crash-handler options, alternate
+ * signal stacks. (Dying is test-crash's business.)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "nblog.h"
+#include "ring.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------ capture */
+
+static char cap[1 << 20];
+static _Atomic size_t cap_len;
+
+static ssize_t capture(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    size_t at = atomic_fetch_add(&cap_len, len);
+    assert_true(at + len <= sizeof cap);
+    memcpy(cap + at, buf, len);
+    return (ssize_t)len;
+}
+
+/* How many captured lines contain needle; *replayed: how many of those
+ * are marked replayed. */
+static int count_lines(const char *needle, int *replayed)
+{
+    size_t len = atomic_load(&cap_len);
+    int n = 0, r = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(cap + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - cap) : len;
+        char line[1024];
+        size_t l = end - i < sizeof line - 1 ? end - i : sizeof line - 1;
+        memcpy(line, cap + i, l);
+        line[l] = '\0';
+        if (strstr(line, needle)) {
+            n++;
+            r += strstr(line, "," NBLOG_REPLAYED_MARK ";") != NULL;
+        }
+        i = end + 1;
+    }
+    if (replayed)
+        *replayed = r;
+    return n;
+}
+
+/* A console whose blocking write, while `blocking` is set, stops on a
+ * mutex the test holds and then fails without writing anything. */
+static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int blocking, in_write;
+
+static ssize_t gated_write(void *ctx, const char *buf, size_t len)
+{
+    if (!atomic_load(&blocking))
+        return capture(ctx, buf, len);
+    atomic_store(&in_write, 1);
+    pthread_mutex_lock(&gate);
+    pthread_mutex_unlock(&gate);
+    return -EIO;
+}
+
+static nblog_console_t *add_console(ssize_t (*w)(void *, const char *, size_t))
+{
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "gated";
+    o.format = NBLOG_FORMAT_KMSG;
+    nblog_console_ops_t ops = {.write = w, .write_atomic = capture};
+    nblog_console_t *c;
+    assert_int_equal(nblog_console_register(&ops, NULL, &o, &c), NBLOG_OK);
+    return c;
+}
+
+static void assert_books_balance(nblog_console_t *c)
+{
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(c, &st), NBLOG_OK);
+    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
+                     st.next_seq - st.start_seq);
+}
+
+static void wait_until(_Atomic int *flag)
+{
+    while (!atomic_load(flag))
+        usleep(1000);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    atomic_store(&cap_len, 0);
+    atomic_store(&blocking, 0);
+    atomic_store(&in_write, 0);
+    return nblog_init(NULL) == NBLOG_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    return 0;
+}
+
+/* ------------------------------------------------------------- tests */
+
+/* The printer is stuck inside write with a batch: the panic takes the
+ * console, prints every record once more marked replayed, and after it
+ * returns the printer gets the console back and prints later records
+ * exactly once. */
+static void test_panic_flush_takes_over_and_hands_back(void **state)
+{
+    (void)state;
+    pthread_mutex_lock(&gate);
+    atomic_store(&blocking, 1);
+    nblog_console_t *c = add_console(gated_write);
+    char text[32];
+    for (int i = 0; i < 100; i++)
+        nblog_printf(NBLOG_LEVEL_INFO, "record %d.", i);
+    wait_until(&in_write);
+
+    assert_int_equal(nblog_panic_flush("test %d", 1), 0);
+    assert_int_equal(count_lines("panic: test 1", NULL), 1);
+    assert_true(count_lines("backtrace #0 ", NULL) >= 1);
+    for (int i = 0; i < 100; i++) {
+        int replayed;
+        snprintf(text, sizeof text, "record %d.", i);
+        assert_int_equal(count_lines(text, &replayed), 1);
+        (void)replayed;
+    }
+    assert_true(count_lines("record 0.", NULL) == 1);
+    int replayed;
+    count_lines("record 0.", &replayed);
+    assert_int_equal(replayed, 1); /* it was in the printer's batch */
+
+    /* The printer's write fails and returns: it finds its console taken,
+     * drops its stale batch and hands the console back. */
+    atomic_store(&blocking, 0);
+    pthread_mutex_unlock(&gate);
+    for (int i = 0; i < 50; i++)
+        nblog_printf(NBLOG_LEVEL_INFO, "after %d.", i);
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    for (int i = 0; i < 50; i++) {
+        snprintf(text, sizeof text, "after %d.", i);
+        assert_int_equal(count_lines(text, &replayed), 1);
+        assert_int_equal(replayed, 0);
+    }
+    for (int i = 0; i < 100; i++) { /* nothing printed a third time */
+        snprintf(text, sizeof text, "record %d.", i);
+        assert_int_equal(count_lines(text, NULL), 1);
+    }
+    assert_books_balance(c);
+}
+
+/* A writer stopped between reserving and committing: the panic waits a
+ * little, then skips its record with a notice and prints the rest. */
+static _Atomic int hold_writer, writer_parked;
+static _Atomic uint64_t held_seq = UINT64_MAX;
+static __thread int is_stuck_writer;
+
+static void park_in_reservation(uint64_t seq)
+{
+    if (!is_stuck_writer)
+        return;
+    atomic_store(&held_seq, seq);
+    atomic_store(&writer_parked, 1);
+    while (atomic_load(&hold_writer))
+        usleep(1000);
+}
+
+static void *stuck_writer(void *arg)
+{
+    (void)arg;
+    is_stuck_writer = 1;
+    nblog_printf(NBLOG_LEVEL_INFO, "stuck writer record");
+    return NULL;
+}
+
+static void test_unfinished_record_skipped(void **state)
+{
+    (void)state;
+    nblog_console_t *c = add_console(capture);
+    for (int i = 0; i < 10; i++)
+        nblog_printf(NBLOG_LEVEL_INFO, "before %d.", i);
+    atomic_store(&hold_writer, 1);
+    atomic_store(&nblog__test_hook_reserved, park_in_reservation);
+    pthread_t t;
+    pthread_create(&t, NULL, stuck_writer, NULL);
+    wait_until(&writer_parked);
+    for (int i = 0; i < 10; i++)
+        nblog_printf(NBLOG_LEVEL_INFO, "later %d.", i);
+
+    assert_int_equal(nblog_panic_flush("writer stuck"), 0);
+    char note[96];
+    snprintf(note, sizeof note, "** record %llu was never finished, skipped **",
+             (unsigned long long)atomic_load(&held_seq));
+    assert_int_equal(count_lines(note, NULL), 1);
+    assert_int_equal(count_lines("later 9.", NULL), 1);
+    assert_int_equal(count_lines("stuck writer record", NULL), 0);
+
+    atomic_store(&hold_writer, 0);
+    pthread_join(t, NULL);
+    atomic_store(&nblog__test_hook_reserved, NULL);
+    nblog_printf(NBLOG_LEVEL_INFO, "last");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    assert_int_equal(count_lines("last", NULL), 1);
+    assert_int_equal(count_lines("stuck writer record", NULL), 0); /* passed by */
+    nblog_console_stats_t st;
+    nblog_console_stats(c, &st);
+    assert_int_equal(st.dropped, 1);
+    assert_books_balance(c);
+}
+
+/* ----------------------------------------------------- handler options */
+
+static void program_handler(int sig)
+{
+    (void)sig;
+}
+
+static void *handler_of(int sig)
+{
+    struct sigaction sa;
+    sigaction(sig, NULL, &sa);
+    return (sa.sa_flags & SA_SIGINFO) ? (void *)sa.sa_sigaction : (void *)sa.sa_handler;
+}
+
+static void test_crash_handler_options(void **state)
+{
+    (void)state;
+    nblog_shutdown(); /* back to the program's own actions */
+    signal(SIGSEGV, program_handler);
+    void *term_before = handler_of(SIGTERM);
+
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.crash_handlers = NBLOG_CRASH_NONE;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_ptr_equal(handler_of(SIGSEGV), (void *)program_handler);
+    assert_ptr_equal(handler_of(SIGABRT), (void *)SIG_DFL);
+    nblog_shutdown();
+
+    nblog_options_init(&o);
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_ptr_not_equal(handler_of(SIGSEGV), (void *)program_handler);
+    assert_ptr_not_equal(handler_of(SIGBUS), (void *)SIG_DFL);
+    assert_ptr_equal(handler_of(SIGTERM), term_before); /* opt-in only */
+    nblog_shutdown();
+    assert_ptr_equal(handler_of(SIGSEGV), (void *)program_handler); /* restored */
+
+    o.crash_handlers = NBLOG_CRASH_TERM;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_ptr_not_equal(handler_of(SIGTERM), term_before);
+    nblog_shutdown();
+    assert_ptr_equal(handler_of(SIGTERM), term_before);
+
+    o.crash_handlers = 0x80;
+    assert_int_equal(nblog_init(&o), NBLOG_EINVAL);
+    signal(SIGSEGV, SIG_DFL);
+    assert_int_equal(nblog_init(NULL), NBLOG_OK); /* for teardown */
+}
+
+struct stacks_seen {
+    stack_t before, after;
+};
+
+static void *first_log_then_report(void *arg)
+{
+    struct stacks_seen *seen = arg;
+    sigaltstack(NULL, &seen->before);
+    nblog_printf(NBLOG_LEVEL_INFO, "hello from a thread");
+    sigaltstack(NULL, &seen->after);
+    return NULL;
+}
+
+/* A thread's first logging call gives it an alternate signal stack of at
+ * least 64 KiB, so its stack overflow can still be reported; a thread that
+ * has one (ASan gives every thread its own) keeps it. */
+static void test_thread_gets_alternate_stack(void **state)
+{
+    (void)state;
+    struct stacks_seen seen;
+    pthread_t t;
+    pthread_create(&t, NULL, first_log_then_report, &seen);
+    pthread_join(t, NULL);
+    assert_false(seen.after.ss_flags & SS_DISABLE);
+    if (seen.before.ss_flags & SS_DISABLE)
+        assert_true(seen.after.ss_size >= 64 * 1024);
+    else
+        assert_ptr_equal(seen.after.ss_sp, seen.before.ss_sp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_panic_flush_takes_over_and_hands_back,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_gets_alternate_stack, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
