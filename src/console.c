@@ -60,6 +60,22 @@
  * batch) is written only by the owner; the counters are atomics so stats
  * can read them from anywhere.
  *
+ * PANIC FLUSH (nblog__consoles_panic_flush, driven by panic.c)
+ *
+ * The panic takes the word with an exchange, whatever holds it, and prints
+ * from next_seq with buffers of its own: it never touches the batch of an
+ * owner it displaced, which may still be inside write() with it. What was
+ * in flight is known from inflight_end, stored (seq_cst) by an owner just
+ * before it writes a batch: records in [next_seq, inflight_end) may be out,
+ * whole or in part, so the panic prints them again flagged
+ * NBLOG_F_REPLAYED. (seq_cst on both sides: either the owner's check of
+ * the word before writing sees the panic, or the panic sees inflight_end.)
+ * A displaced owner finds out at its next check and stops; on release it
+ * drops its stale batch, repairs next_seq if it published over the
+ * panic's, and clears `displaced`, which until then keeps every other
+ * would-be owner out (the batch is still the displaced owner's). A panic
+ * that returns lets the word go; a dying one keeps it.
+ *
  * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
  *
  * A printer with nothing to do sets sleep_flag to 1 (seq_cst), re-checks

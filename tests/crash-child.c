@@ -15,6 +15,10 @@
  *   writecrash  a console's write callback segfaults on its printer thread
  *   two     two threads segfault at once
  *   chain   a SIGSEGV handler installed before nblog runs after it
+ *   flushcrash  a third console's write_atomic segfaults inside the panic
+ *           flush (a second fault: the process must still die, at once)
+ *   flushhang   a third console's write_atomic blocks for good inside the
+ *           panic flush (the watchdog must end it with the original signal)
  *   panic   nblog_panic("out of %s", "cheese")
  */
 #include <fcntl.h>
@@ -58,6 +62,25 @@ static ssize_t crashy_write(void *ctx, const char *buf, size_t len)
 }
 
 static int out_fd = -1;
+
+/* Third consoles, registered after "fast": their write_atomic misbehaves
+ * once the crash record reaches them. */
+static ssize_t bomb_write_atomic(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    if (memmem(buf, len, "fatal signal", 12))
+        bad_ptr[6] = 1;
+    return (ssize_t)len;
+}
+
+static ssize_t hang_write_atomic(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    if (memmem(buf, len, "fatal signal", 12))
+        for (;;)
+            pause();
+    return (ssize_t)len;
+}
 
 static ssize_t fast_write_atomic(void *ctx, const char *buf, size_t len)
 {
@@ -157,7 +180,8 @@ static void user_segv(int sig)
 
 static void die(void)
 {
-    if (!strcmp(mode, "segv") || !strcmp(mode, "owned") || !strcmp(mode, "chain"))
+    if (!strcmp(mode, "segv") || !strcmp(mode, "owned") || !strcmp(mode, "chain") ||
+        !strcmp(mode, "flushcrash") || !strcmp(mode, "flushhang"))
         bad_ptr[0] = 1;
     else if (!strcmp(mode, "abort"))
         abort();
@@ -198,6 +222,7 @@ int main(int argc, char **argv)
     nblog_options_t opt;
     nblog_options_init(&opt);
     opt.ring_records = 16384;
+    opt.panic_timeout_ms = 1000; /* flushhang waits this, plus the watchdog's slack */
     if (nblog_init(&opt) != NBLOG_OK)
         return 2;
     out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
@@ -209,6 +234,10 @@ int main(int argc, char **argv)
     add_console("fast", NBLOG_FORMAT_KMSG,
                 !strcmp(mode, "owned") ? fast_blocking_write : fast_write_atomic,
                 fast_write_atomic);
+    if (!strcmp(mode, "flushcrash"))
+        add_console("bomb", NBLOG_FORMAT_PLAIN, bomb_write_atomic, bomb_write_atomic);
+    if (!strcmp(mode, "flushhang"))
+        add_console("hang", NBLOG_FORMAT_PLAIN, hang_write_atomic, hang_write_atomic);
 
     for (int i = 0; i < RECORDS; i++)
         nblog_printf(NBLOG_LEVEL_INFO, "record %d", i);
