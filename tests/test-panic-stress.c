@@ -49,13 +49,8 @@ static struct tally direct = {.name = "direct"};
 static ssize_t count_lines(void *ctx, const char *buf, size_t len)
 {
     struct tally *t = ctx;
-    for (size_t i = 0; i < len;) {
-        const char *nl = memchr(buf + i, '\n', len - i);
-        size_t end = nl ? (size_t)(nl - buf) : len;
-        char line[128];
-        size_t l = end - i < sizeof line - 1 ? end - i : sizeof line - 1;
-        memcpy(line, buf + i, l);
-        line[l] = '\0';
+    char line[128];
+    for (size_t at = 0; tu_next_line(buf, len, &at, line, sizeof line);) {
         unsigned prefix;
         unsigned long long seq, usec;
         int used = 0;
@@ -67,7 +62,6 @@ static ssize_t count_lines(void *ctx, const char *buf, size_t len)
         } else if (!strstr(line, "messages dropped") && !strstr(line, "never finished")) {
             atomic_fetch_add(&t->plain[seq], 1);
         }
-        i = end + 1;
     }
     return (ssize_t)len;
 }

@@ -42,19 +42,12 @@ static int count_lines(const char *needle, int *replayed)
 {
     size_t len = atomic_load(&cap_len);
     int n = 0, r = 0;
-    for (size_t i = 0; i < len;) {
-        const char *nl = memchr(cap + i, '\n', len - i);
-        size_t end = nl ? (size_t)(nl - cap) : len;
-        char line[1024];
-        size_t l = end - i < sizeof line - 1 ? end - i : sizeof line - 1;
-        memcpy(line, cap + i, l);
-        line[l] = '\0';
+    char line[1024];
+    for (size_t at = 0; tu_next_line(cap, len, &at, line, sizeof line);)
         if (strstr(line, needle)) {
             n++;
             r += strstr(line, "," NBLOG_REPLAYED_MARK ";") != NULL;
         }
-        i = end + 1;
-    }
     if (replayed)
         *replayed = r;
     return n;

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <string.h>
 #include <cmocka.h>
 
 /* Record counts are divided by this under sanitizers, which run 5-20x
@@ -18,5 +19,22 @@
 #define TEST_SCALE_DIV 1
 #endif
 #define SCALED(n) ((n) / TEST_SCALE_DIV > 0 ? (n) / TEST_SCALE_DIV : 1)
+
+/* Copies the line of buf[0..len) that starts at *at into line (cut to
+ * cap - 1 bytes, NUL-terminated, without its '\n') and moves *at past it.
+ * Returns 0 when there is no line left. */
+static inline int tu_next_line(const char *buf, size_t len, size_t *at, char *line,
+                               size_t cap)
+{
+    if (*at >= len)
+        return 0;
+    const char *nl = memchr(buf + *at, '\n', len - *at);
+    size_t end = nl ? (size_t)(nl - buf) : len;
+    size_t n = end - *at < cap - 1 ? end - *at : cap - 1;
+    memcpy(line, buf + *at, n);
+    line[n] = '\0';
+    *at = end + 1;
+    return 1;
+}
 
 #endif
