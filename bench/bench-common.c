@@ -123,6 +123,19 @@ long parse_long(const char *opt, const char *s, long min, long max,
     return v;
 }
 
+void common_option(const char *arg, int *json_only, void (*usage)(FILE *))
+{
+    if (strcmp(arg, "--json-only") == 0) {
+        *json_only = 1;
+        return;
+    }
+    int help = strcmp(arg, "--help") == 0;
+    if (!help)
+        fprintf(stderr, "nblog-bench: unknown option %s\n", arg);
+    usage(help ? stdout : stderr);
+    exit(help ? 0 : 2);
+}
+
 double load_1min(void)
 {
     double load[3] = {0, 0, 0};

@@ -68,6 +68,11 @@ double median_d(double *v, int n);
 long parse_long(const char *opt, const char *s, long min, long max,
                 void (*usage)(FILE *));
 
+/* The options every mode takes besides its own: --json-only sets
+ * *json_only; --help prints usage to stdout and exits 0; anything else
+ * prints that it is unknown, and usage, to stderr and exits 2. */
+void common_option(const char *arg, int *json_only, void (*usage)(FILE *));
+
 /* The 1-minute load average (0 if unknown), for the output's header. */
 double load_1min(void);
 

@@ -13,7 +13,7 @@
  * backend thread. The backend thread's pattern formatting and file write
  * run concurrently, competing for the same cores as the callers.
  *
- * The stuck and throughput modes use a second set of functions
+ * The stuck, throughput and crash modes use a second set of functions
  * (bench_spdlog_async_*): a thread pool of their own per run, so each run
  * starts from an empty queue and ends by joining its backend thread, and
  * optionally a "stuck" sink that waits on a mutex the harness holds.
@@ -85,7 +85,7 @@ extern "C" void bench_spdlog_teardown(char *note, size_t cap)
 }
 
 /* ------------------------------------------------------------------------
- * The stuck and throughput modes (bench-spdlog.h).
+ * The stuck, throughput and crash modes (bench-spdlog.h).
  */
 namespace {
 
@@ -163,6 +163,11 @@ extern "C" int bench_spdlog_async_debug(int i)
 {
     alogger->debug("iteration {} value {:f} name {}", i, i * 0.25, "bench");
     return 0;
+}
+
+extern "C" void bench_spdlog_async_line(int i)
+{
+    alogger->info("line {}", i);
 }
 
 extern "C" long bench_spdlog_async_stuck_lines(void)

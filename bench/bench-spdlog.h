@@ -27,7 +27,7 @@ int bench_spdlog_log(int i);
 void bench_spdlog_teardown(char *note, size_t cap);
 
 /* ------------------------------------------------------------------------
- * The stuck and throughput modes: an async logger on its own thread pool
+ * The stuck, throughput and crash modes: an async logger on its own thread pool
  * (queue 8192, one backend thread), set up afresh for every run.
  */
 #include <pthread.h>
@@ -50,6 +50,8 @@ int bench_spdlog_async_setup(const struct bench_spdlog_cfg *cfg);
 /* logger->info / logger->debug with the message of every mode. Return 0. */
 int bench_spdlog_async_info(int i);
 int bench_spdlog_async_debug(int i);
+/* The crash mode: logger->info("line {}", i). */
+void bench_spdlog_async_line(int i);
 
 /* Records the stuck sink has written so far. */
 long bench_spdlog_async_stuck_lines(void);

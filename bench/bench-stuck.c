@@ -487,15 +487,8 @@ int bench_stuck_main(int argc, char **argv)
         } else if (strcmp(argv[a], "--runs") == 0) {
             runs = parse_long("--runs", val, 1, STUCK_RUNS_MAX, usage);
             a++;
-        } else if (strcmp(argv[a], "--json-only") == 0) {
-            json_only = 1;
-        } else if (strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
         } else {
-            fprintf(stderr, "nblog-bench: unknown option %s\n", argv[a]);
-            usage(stderr);
-            return 2;
+            common_option(argv[a], &json_only, usage);
         }
     }
 

@@ -269,15 +269,8 @@ int bench_throughput_main(int argc, char **argv)
             a++;
         } else if (strcmp(argv[a], "--stamped") == 0) {
             stamped = 1;
-        } else if (strcmp(argv[a], "--json-only") == 0) {
-            json_only = 1;
-        } else if (strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
         } else {
-            fprintf(stderr, "nblog-bench: unknown option %s\n", argv[a]);
-            usage(stderr);
-            return 2;
+            common_option(argv[a], &json_only, usage);
         }
     }
     int max_threads = 0;

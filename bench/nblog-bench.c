@@ -11,6 +11,8 @@
  *                                is stuck
  *   nblog-bench throughput ...   bench-throughput.c: records to lines in a
  *                                file, end to end
+ *   nblog-bench crash ...        bench-crash.c: lines in a file after the
+ *                                logging process dies of SIGSEGV
  *
  * The timer and percentile code they share is in bench-common.c.
  *
@@ -307,12 +309,12 @@ static void usage(FILE *f)
                "       nblog-bench stuck [--count M] [--hold-ms T] [--runs R] [--json-only]\n"
                "       nblog-bench throughput [--threads N] [--count M] [--runs R]\n"
                "                              [--stamped] [--json-only]\n"
+               "       nblog-bench crash [--count N] [--runs R] [--json-only]\n"
                "latency:\n"
                "  --threads N  concurrent caller threads (default 1)\n"
                "  --count M    timed calls per thread (default %ld)\n"
                "  --json-only  print only the JSON line\n"
-               "stuck, throughput: see nblog-bench stuck --help, "
-               "nblog-bench throughput --help\n",
+               "stuck, throughput, crash: see nblog-bench MODE --help\n",
             DEFAULT_COUNT);
 }
 
@@ -326,6 +328,8 @@ int main(int argc, char **argv)
         return bench_stuck_main(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "throughput") == 0)
         return bench_throughput_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "crash") == 0)
+        return bench_crash_main(argc, argv);
     int help = argc >= 2 && strcmp(argv[1], "--help") == 0;
     usage(help ? stdout : stderr);
     return help ? 0 : 2;
@@ -343,15 +347,8 @@ static int latency_main(int argc, char **argv)
         } else if (strcmp(argv[a], "--count") == 0) {
             count = parse_long("--count", val, 1, 100000000L, usage);
             a++;
-        } else if (strcmp(argv[a], "--json-only") == 0) {
-            json_only = 1;
-        } else if (strcmp(argv[a], "--help") == 0) {
-            usage(stdout);
-            return 0;
         } else {
-            fprintf(stderr, "nblog-bench: unknown option %s\n", argv[a]);
-            usage(stderr);
-            return 2;
+            common_option(argv[a], &json_only, usage);
         }
     }
     long warmup = count / 10 < 1000 ? 1000 : count / 10;
