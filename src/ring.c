@@ -372,6 +372,15 @@ static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
     return pending_or_lapped(r, seq, head);
 }
 
+/* GONE, unless seq has not been handed out yet: then only a corrupted ring
+ * file can have shown us a slot claiming it (a writer bumps head before it
+ * reserves), and a reader must stop there rather than walk on forever. */
+static enum nblog__read_result gone_unless_future(const struct nblog__ring_hdr *r,
+                                                  uint64_t seq)
+{
+    return seq >= nblog__ring_head(r) ? NBLOG__READ_EMPTY : NBLOG__READ_GONE;
+}
+
 enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
                                          uint64_t seq,
                                          struct nblog__rec_meta *m,
@@ -383,7 +392,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     if (STATE_ST(st) == NBLOG__SLOT_EMPTY || STATE_SEQ(st) < seq)
         return absent(r, s, seq);
     if (STATE_SEQ(st) > seq)
-        return NBLOG__READ_GONE;
+        return gone_unless_future(r, seq);
     if (STATE_ST(st) != NBLOG__SLOT_COMMITTED)
         return pending_or_lapped(r, seq, nblog__ring_head(r));
 
@@ -409,7 +418,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     if (atomic_load_explicit(&s->state, memory_order_relaxed) != st)
         return NBLOG__READ_GONE;
     if (m->len > nblog__ring_text_max(r) || m->level > 7)
-        return NBLOG__READ_GONE; /* only a corrupted ring file gets here */
+        return gone_unless_future(r, seq); /* only a corrupted ring file */
     return NBLOG__READ_OK;
 }
 

@@ -485,25 +485,31 @@ static const char *line_level(const char *line, int *level)
     return line;
 }
 
-/* Holds stdin back only for a console that keeps up but is about to be
- * lapped; a stalled (stuck) or suspended console holds nothing. */
-static void wait_for_live_consoles(nblog_console_t **cons, int n, uint64_t ring_records)
+/* Holds stdin back only for a console that is about to be lapped and is
+ * still making progress; a stuck, stalled or suspended one holds nothing.
+ * last[] remembers each console's next seq between naps. */
+static void wait_for_live_consoles(nblog_console_t **cons, uint64_t *last, int n,
+                                   uint64_t ring_records)
 {
-    for (int spins = 0; spins < 1000; spins++) {
-        int behind = 0;
+    for (int spins = 0; spins < 10000; spins++) {
+        int moving = 0;
         for (int i = 0; i < n; i++) {
             nblog_console_stats_t st;
-            if (nblog_console_stats(cons[i], &st) == NBLOG_OK && !st.suspended &&
-                st.stalled_ns == 0 && st.lag > ring_records / 2)
-                behind = 1;
+            if (nblog_console_stats(cons[i], &st) != NBLOG_OK || st.suspended ||
+                st.stalled_ns || st.lag <= ring_records / 2)
+                continue;
+            if (spins == 0 || st.next_seq != last[i])
+                moving = 1;
+            last[i] = st.next_seq;
         }
-        if (!behind)
+        if (!moving)
             return;
         nblog_flush(1, NULL, 0); /* wakes the printers, waits 1 ms */
     }
 }
 
-static int pipe_lines(const struct pipe_opts *o, nblog_console_t **cons)
+static int pipe_lines(const struct pipe_opts *o, nblog_console_t **cons,
+                      uint64_t *last)
 {
     nblog_stats_t st;
     nblog_stats_get(&st);
@@ -518,7 +524,7 @@ static int pipe_lines(const struct pipe_opts *o, nblog_console_t **cons)
         const char *text = line_level(line, &level);
         nblog_printf(level, "%s", text);
         if (++lines % 256 == 0)
-            wait_for_live_consoles(cons, o->nspecs, st.ring_records);
+            wait_for_live_consoles(cons, last, o->nspecs, st.ring_records);
     }
     free(line);
     return EXIT_OK;
@@ -581,13 +587,15 @@ static int cmd_pipe(int argc, char **argv)
 {
     struct pipe_opts o;
     nblog_console_t **cons = NULL;
+    uint64_t *last = NULL;
     int rc = parse_pipe(argc, argv, &o);
-    if (rc == EXIT_OK && !(cons = calloc((size_t)o.nspecs, sizeof *cons)))
+    if (rc == EXIT_OK && (!(cons = calloc((size_t)o.nspecs, sizeof *cons)) ||
+                          !(last = calloc((size_t)o.nspecs, sizeof *last))))
         rc = tool_fail(EXIT_FAIL, "out of memory");
     if (rc == EXIT_OK)
         rc = start_pipe(&o, cons);
     if (rc == EXIT_OK)
-        rc = pipe_lines(&o, cons);
+        rc = pipe_lines(&o, cons, last);
     if (rc == EXIT_OK) {
         char lagging[256];
         if (nblog_flush((unsigned)o.deadline_ms, lagging, sizeof lagging) > 0)
@@ -595,6 +603,7 @@ static int cmd_pipe(int argc, char **argv)
                     o.deadline_ms, lagging);
     }
     nblog_shutdown();
+    free(last);
     free(cons);
     free(o.specs);
     return rc;
