@@ -153,9 +153,9 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * NBLOG_ENOMEM if the memory could not be mapped.
  * With a ring file (ring_path or NBLOG_RING):
  *   NBLOG_EBUSY     another process has the file open as a writer (it is
- *                   locked with flock for as long as its writer runs);
+ *                   write-locked (fcntl F_OFD_SETLK) while its writer runs);
  *                   that writer is not disturbed. Use another file.
- *   NBLOG_EFILE     open/flock/posix_fallocate/mmap failed; errno says why
+ *   NBLOG_EFILE     open/lock/posix_fallocate/mmap failed; errno says why
  *                   (e.g. ENOSPC, EACCES).
  *   NBLOG_ENOTRING  the file exists, is not empty and is not an nblog ring:
  *                   it is left untouched.

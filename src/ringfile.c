@@ -11,9 +11,11 @@
  *
  * OPENING (nblog__ringfile_open), in order:
  *   1. open(O_RDWR | O_CREAT, 0600): records may be private.
- *   2. flock(LOCK_EX | LOCK_NB): one writer process per file. A second one
+ *   2. An open-file-description write lock on the whole file (fcntl
+ *      F_OFD_SETLK, F_WRLCK): one writer process per file. A second one
  *      gets NBLOG_EBUSY and touches nothing, so the first is undisturbed.
  *      The lock goes with the open file: closing it (or dying) drops it.
+ *      Readers can see it without taking it (F_OFD_GETLK, `nblog status`).
  *   3. Look at what is there: empty -> format; a ring of our version with
  *      the same sizes -> resume (nblog__ring_resume: records kept, sequence
  *      continued); a ring of our version with other sizes, or an older
@@ -57,7 +59,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -167,8 +168,9 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
     if (fd < 0)
         return NBLOG_EFILE;
     int rc = NBLOG_OK;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0)
-        rc = errno == EWOULDBLOCK ? NBLOG_EBUSY : NBLOG_EFILE;
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
+        rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
     enum plan plan = PLAN_FORMAT;
     uint64_t first_seq = 0;
     if (rc == NBLOG_OK)

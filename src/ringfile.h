@@ -20,7 +20,7 @@
 struct nblog__ringfile {
     void *mem;    /* the mapping, MAP_SHARED */
     size_t bytes; /* its length, the ring's total_size */
-    int fd;       /* open and flock'ed until nblog__ringfile_close */
+    int fd;       /* open and write-locked until nblog__ringfile_close */
     int resumed;  /* 1: an existing ring was reopened, records kept */
 };
 
@@ -77,6 +77,10 @@ struct nblog__ringview {
 int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
                          char *why, size_t why_cap);
 void nblog__ringview_close(struct nblog__ringview *v);
+
+/* 1 if a writer holds the file's lock now, 0 if not (or unknown). Looks
+ * without taking the lock (F_OFD_GETLK). */
+int nblog__ringview_writer_running(const char *path);
 
 /* Copies console entry i (0..NBLOG__STATS_SLOTS-1) of a validated ring.
  * Returns 1 (in use, *st and *head filled), 0 (unused) or NBLOG_EAGAIN (the

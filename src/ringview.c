@@ -167,6 +167,20 @@ void nblog__ringview_close(struct nblog__ringview *v)
     memset(v, 0, sizeof *v);
 }
 
+int nblog__ringview_writer_running(const char *path)
+{
+    char full[4096];
+    if (nblog__ringfile_path(path, full, sizeof full) != 0)
+        return 0;
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct flock lock = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+    int running = fcntl(fd, F_OFD_GETLK, &lock) == 0 && lock.l_type != F_UNLCK;
+    close(fd);
+    return running;
+}
+
 /* V1: one consistent copy of entry e, or 0 if the writer was mid-update. */
 static int copy_entry(const struct nblog__stats_entry *e, uint64_t name[],
                       uint64_t val[])

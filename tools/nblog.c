@@ -41,7 +41,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -387,21 +386,6 @@ static int cmd_dmesg(int argc, char **argv)
 
 /* ----------------------------------------------------------- status */
 
-/* Is a writer holding the file's lock now? (A shared lock on a read-only
- * descriptor tells, without writing anything.) */
-static int writer_running(const char *path)
-{
-    char full[4096];
-    if (nblog__ringfile_path(path, full, sizeof full) != 0)
-        return 0;
-    int fd = open(full, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    int busy = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    close(fd);
-    return busy;
-}
-
 static void format_stalled(char *out, size_t cap, uint64_t ns)
 {
     if (ns == 0)
@@ -420,7 +404,7 @@ static void print_status_header(const char *path, const struct nblog__ring_hdr *
     uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     printf("ring %s: writer pid %u (%s), head %llu, %llu records of %u bytes, "
            "%llu lost\n",
-           path, (unsigned)r->writer_pid, writer_running(path) ? "running" : "gone",
+           path, (unsigned)r->writer_pid, nblog__ringview_writer_running(path) ? "running" : "gone",
            (unsigned long long)head, (unsigned long long)r->records,
            (unsigned)r->record_size,
            (unsigned long long)atomic_load_explicit((_Atomic uint64_t *)&r->lost,
