@@ -18,6 +18,12 @@
  *            before shutdown finishes safely; the next nblog_init reuses or
  *            unmaps it.
  *
+ * A ring file (ring_path / NBLOG_RING): map_ring opens, locks and maps it
+ * through ringfile.c instead of anonymous memory and starts its publisher
+ * thread; shutdown stops the publisher first (its last pass shows the
+ * consoles as they were). The file stays mapped and locked (g.file) like
+ * any retired ring, until the next nblog_init closes it.
+ *
  * Memory ordering: g.ring is stored with release after the ring is
  * formatted and loaded with acquire by every logging call (pairs with it), so
  * a caller that sees the pointer sees a formatted header. g.state is only a

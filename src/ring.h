@@ -22,9 +22,12 @@
 #define NBLOG__STATS_SLOTS 32u /* console stats entries in the table */
 
 /*
- * The header at offset 0 of the ring's memory. Every field but the two
- * counters is written once by nblog__ring_format() before the ring is
- * published, and never again. All positions are offsets from the header, so
+ * The header at offset 0 of the ring's memory. The sizes and offsets are
+ * written once by nblog__ring_format() before the ring is published, and
+ * never again; writer_pid and wall_offset_ns also by nblog__ring_resume()
+ * (a writer reopening a file, before publishing it). head and lost are the
+ * writers' counters; follow_word and stats_published_ns belong to the
+ * file ring's publisher thread (ringfile.c). All positions are offsets from the header, so
  * the same bytes can live in a file mapped at any address by another process.
  */
 struct nblog__ring_hdr {
