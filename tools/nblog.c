@@ -544,8 +544,8 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
     }
     if (optind != argc)
         return tool_fail(EXIT_USAGE, "pipe: unexpected argument \"%s\"", argv[optind]);
-    if (o->nspecs == 0)
-        return tool_fail(EXIT_USAGE, "pipe needs at least one --console SPEC");
+    if (o->nspecs == 0 && !getenv("NBLOG_CONSOLES"))
+        return tool_fail(EXIT_USAGE, "pipe needs --console SPEC (or NBLOG_CONSOLES)");
     return EXIT_OK;
 }
 
@@ -564,6 +564,8 @@ static int start_pipe(const struct pipe_opts *o, nblog_console_t **cons)
         if (nblog_console_from_spec(o->specs[i], &cons[i]) != NBLOG_OK)
             return tool_fail(EXIT_USAGE, "--console %s: %s", o->specs[i],
                              nblog_spec_error());
+    if (o->nspecs == 0 && nblog_consoles_from_env() <= 0)
+        return tool_fail(EXIT_USAGE, "NBLOG_CONSOLES: %s", nblog_spec_error());
     return EXIT_OK;
 }
 
@@ -573,8 +575,8 @@ static int cmd_pipe(int argc, char **argv)
     nblog_console_t **cons = NULL;
     uint64_t *last = NULL;
     int rc = parse_pipe(argc, argv, &o);
-    if (rc == EXIT_OK && (!(cons = calloc((size_t)o.nspecs, sizeof *cons)) ||
-                          !(last = calloc((size_t)o.nspecs, sizeof *last))))
+    if (rc == EXIT_OK && (!(cons = calloc((size_t)o.nspecs + 1, sizeof *cons)) ||
+                          !(last = calloc((size_t)o.nspecs + 1, sizeof *last))))
         rc = tool_fail(EXIT_FAIL, "out of memory");
     if (rc == EXIT_OK)
         rc = start_pipe(&o, cons);
@@ -608,6 +610,7 @@ static const char usage_text[] =
     "  demo [--seconds N] [--ring FILE]\n"
     "      the seed scenario live: serial keeps printing while fbcon is stuck\n"
     "  pipe [--ring FILE] [--level LVL] [--deadline-ms N] --console SPEC ...\n"
+    "      (no --console: the specs in NBLOG_CONSOLES, ';'-separated)\n"
     "      store stdin lines (\"<N>\" prefix sets the level) and print them to\n"
     "      the consoles; SPEC is stderr, fd:N or file:PATH with options\n"
     "      ,level=LVL ,format=plain|kmsg ,mode=threaded|direct ,name=NAME\n"
