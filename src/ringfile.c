@@ -19,9 +19,11 @@
  *   3. Look at what is there: empty -> format; a ring of our version with
  *      the same sizes -> resume (nblog__ring_resume: records kept, sequence
  *      continued); a ring of our version with other sizes, or an older
- *      version -> reformat, continuing the sequence where we can read it;
- *      a newer version -> NBLOG_EVERSION; anything else -> NBLOG_ENOTRING.
- *      The last two leave the file as it was.
+ *      version, or one cut short -> replace: unlink it and create a new
+ *      file under the name (a reader may have the old one mapped: resizing
+ *      it under them would fault them), continuing the sequence where we
+ *      can read it; a newer version -> NBLOG_EVERSION; anything else ->
+ *      NBLOG_ENOTRING. The last two leave the file as it was.
  *   4. ftruncate to the size, posix_fallocate every block (so no store can
  *      hit a hole on a full disk: SIGBUS would kill the program), mmap
  *      MAP_SHARED | MAP_POPULATE and write-touch every page (a first touch
@@ -80,7 +82,11 @@ int nblog__ringfile_path(const char *name, char *out, size_t cap)
     return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
-enum plan { PLAN_FORMAT, PLAN_RESUME };
+enum plan {
+    PLAN_FORMAT,  /* an empty file: format it */
+    PLAN_RESUME,  /* our ring, same sizes: keep its records */
+    PLAN_REPLACE, /* a ring we may not keep as it is: a new file in its place */
+};
 
 /* Step 3: what to do with what the file holds. */
 static int plan_for(int fd, uint64_t records, uint32_t record_size,
@@ -97,12 +103,12 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
     ssize_t n = pread(fd, &h, sizeof h, 0);
     if (n < (ssize_t)sizeof h.magic || memcmp(h.magic, NBLOG__RING_MAGIC, 8) != 0)
         return NBLOG_ENOTRING;
-    if ((size_t)n < sizeof h)
-        return NBLOG_OK; /* a ring cut short: nothing worth keeping */
-    if (h.version > NBLOG__RING_VERSION)
+    if (n >= (ssize_t)offsetof(struct nblog__ring_hdr, hdr_size) &&
+        h.version > NBLOG__RING_VERSION)
         return NBLOG_EVERSION;
-    if (h.version < NBLOG__RING_VERSION)
-        return NBLOG_OK; /* an older layout: start afresh */
+    *plan = PLAN_REPLACE;
+    if ((size_t)n < sizeof h || h.version < NBLOG__RING_VERSION)
+        return NBLOG_OK; /* cut short, or an older layout: start afresh */
     /* Relaxed: the header copy is ours; no writer can run (we hold the lock). */
     uint64_t head = atomic_load_explicit(&h.head, memory_order_relaxed);
     if (h.records == records && h.record_size == record_size &&
@@ -112,6 +118,35 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
     }
     *first_seq = head < (UINT64_MAX >> 3) ? head : 0;
     return NBLOG_OK;
+}
+
+/* Opens the file and takes the writer's lock (step 2). */
+static int open_locked(const char *full, int extra_flags, int *out)
+{
+    int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? NBLOG_EBUSY : NBLOG_EFILE; /* EEXIST: raced */
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+        int rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return rc;
+    }
+    *out = fd;
+    return NBLOG_OK;
+}
+
+/* PLAN_REPLACE: readers may have the old file mapped at its old size, so
+ * it is never resized under them; a new file takes its name instead. */
+static int replace_file(const char *full, int *fd)
+{
+    if (unlink(full) != 0)
+        return NBLOG_EFILE;
+    close(*fd);
+    *fd = -1;
+    return open_locked(full, O_EXCL, fd);
 }
 
 /* Step 4's write-touch of a resumed ring: adds 0 to one word per page, a
@@ -164,24 +199,23 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
     f->fd = -1;
     if (!path || !*path || nblog__ringfile_path(path, full, sizeof full) != 0)
         return NBLOG_EINVAL;
-    int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return NBLOG_EFILE;
-    int rc = NBLOG_OK;
-    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
-        rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
+    int fd = -1;
+    int rc = open_locked(full, 0, &fd);
+    if (rc != NBLOG_OK)
+        return rc;
     enum plan plan = PLAN_FORMAT;
     uint64_t first_seq = 0;
-    if (rc == NBLOG_OK)
-        rc = plan_for(fd, records, record_size, &plan, &first_seq);
+    rc = plan_for(fd, records, record_size, &plan, &first_seq);
+    if (rc == NBLOG_OK && plan == PLAN_REPLACE)
+        rc = replace_file(full, &fd);
     size_t bytes = nblog__ring_bytes(records, record_size);
     void *mem = NULL;
     if (rc == NBLOG_OK)
         rc = map_file(fd, bytes, &mem);
     if (rc != NBLOG_OK) {
         int saved = errno;
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         errno = saved;
         return rc;
     }
