@@ -68,6 +68,7 @@ struct nblog__ringview {
     void *mem;
     size_t bytes;
     int mapped; /* 1: a read-only shared mapping; 0: a private copy */
+    uint64_t dev, ino; /* the file opened, to notice it being replaced */
 };
 
 /* Opens a ring file for reading: a read-only shared mapping when live is
@@ -77,6 +78,10 @@ struct nblog__ringview {
 int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
                          char *why, size_t why_cap);
 void nblog__ringview_close(struct nblog__ringview *v);
+
+/* 1 if path names another file than the one v opened (a writer replaced
+ * it: ringfile.c, PLAN_REPLACE), 0 if not or if it cannot tell. */
+int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path);
 
 /* 1 if a writer holds the file's lock now, 0 if not (or unknown). Looks
  * without taking the lock (F_OFD_GETLK). */

@@ -132,6 +132,8 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
                    err == EINVAL ? "not a regular file" : strerror(err));
     }
     size_t size = (size_t)st.st_size;
+    v->dev = (uint64_t)st.st_dev;
+    v->ino = (uint64_t)st.st_ino;
     int rc = 0;
     if (live && size > 0) {
         v->mem = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -160,11 +162,20 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
 
 void nblog__ringview_close(struct nblog__ringview *v)
 {
-    if (v->mapped)
+    if (v->mapped && v->mem)
         munmap(v->mem, v->bytes);
-    else
+    else if (!v->mapped)
         free(v->mem);
     memset(v, 0, sizeof *v);
+}
+
+int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path)
+{
+    char full[4096];
+    struct stat st;
+    if (nblog__ringfile_path(path, full, sizeof full) != 0 || stat(full, &st) != 0)
+        return 0;
+    return (uint64_t)st.st_dev != v->dev || (uint64_t)st.st_ino != v->ino;
 }
 
 int nblog__ringview_writer_running(const char *path)

@@ -31,7 +31,9 @@
  * Following: dmesg --follow maps the file read-only and sleeps on the
  * ring's follow futex word between batches (no busy polling); SIGINT or
  * SIGTERM end it with status 0. A record a dead writer left unfinished is
- * skipped after 2 s of waiting on it (at once when not following).
+ * skipped after 2 s of waiting on it (at once when not following). When a
+ * new writer replaced the file (ringfile.c: other sizes), the follower
+ * reopens it and goes on from the same seq.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -289,9 +291,14 @@ static void skip_unfinished(const struct dmesg_opts *o, nblog_reader_t *rd)
     rd->missed++;
 }
 
-static int dmesg_loop(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
-                      nblog_reader_t *rd)
+#define FOLLOW_REOPEN (-1) /* dmesg_loop: the file was replaced */
+
+/* Prints records until the end (or, following, until SIGINT/SIGTERM or
+ * the file being replaced by a new writer: FOLLOW_REOPEN). */
+static int dmesg_loop(const struct dmesg_opts *o, const struct nblog__ringview *v,
+                      const char *path, nblog_reader_t *rd)
 {
+    const struct nblog__ring_hdr *r = v->ring;
     int naps_on_pending = 0;
     while (!stop_requested) {
         uint64_t before = rd->next_seq;
@@ -314,6 +321,9 @@ static int dmesg_loop(const struct dmesg_opts *o, const struct nblog__ring_hdr *
             naps_on_pending++;
         } else {
             nblog__ringview_wait(r, rd->next_seq, FOLLOW_WAIT_MS);
+            if (nblog__ring_head(r) == rd->next_seq &&
+                nblog__ringview_replaced(v, path))
+                return FOLLOW_REOPEN;
         }
     }
     fflush(stdout);
@@ -365,22 +375,38 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
     return EXIT_OK;
 }
 
+/* One pass over the file: from --since-seq (or where the last pass, on a
+ * file since replaced, stopped: sequences continue across a replacement). */
+static int dmesg_file(const struct dmesg_opts *o, const char *file,
+                      uint64_t *resume_at)
+{
+    struct nblog__ringview v;
+    int rc = open_view(file, o->follow, &v);
+    if (rc != EXIT_OK)
+        return rc;
+    nblog_reader_t rd;
+    nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST);
+    if (*resume_at > rd.next_seq && *resume_at <= nblog__ring_head(v.ring))
+        rd.next_seq = *resume_at;
+    rc = dmesg_loop(o, &v, file, &rd);
+    *resume_at = rd.next_seq;
+    nblog__ringview_close(&v);
+    return rc;
+}
+
 static int cmd_dmesg(int argc, char **argv)
 {
     struct dmesg_opts o;
     const char *file = NULL;
     int rc = parse_dmesg(argc, argv, &o, &file);
-    if (rc != EXIT_OK)
-        return rc;
-    struct nblog__ringview v;
-    if ((rc = open_view(file, o.follow, &v)) != EXIT_OK)
-        return rc;
-    nblog_reader_t rd;
-    nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST);
-    if (o.has_since && o.since_seq > rd.next_seq)
-        rd.next_seq = o.since_seq;
-    rc = dmesg_loop(&o, v.ring, &rd);
-    nblog__ringview_close(&v);
+    uint64_t resume_at = o.has_since ? o.since_seq : 0;
+    while (rc == EXIT_OK) {
+        rc = dmesg_file(&o, file, &resume_at);
+        if (rc != FOLLOW_REOPEN)
+            break;
+        fprintf(stderr, "nblog: %s was replaced by a new writer; following it\n", file);
+        rc = EXIT_OK;
+    }
     return rc;
 }
 
