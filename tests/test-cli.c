@@ -12,6 +12,8 @@
  *   second_writer       the documented NBLOG_EBUSY; the first is unaffected
  *   follow_and_sigint   dmesg --follow sees another process's records and
  *                       exits 0 on SIGINT
+ *   follow_into_replaced_file
+ *                       ... and follows a new writer that replaced the file
  *   status_lag_grows    status shows a stuck console's lag growing
  *   pipe_stuck_fifo     one console stuck on a FIFO: the other gets every
  *                       line, stdin is drained, exit 0
@@ -211,6 +213,44 @@ static void follow_and_sigint(void **state)
     unlink(file);
 }
 
+/* Reads the follower's lines until one contains want. */
+static void follower_sees(struct line_reader *fl, const char *want)
+{
+    char line[1024];
+    do
+        assert_int_equal(read_line(fl, line, sizeof line, HANG_GUARD_MS), 1);
+    while (!strstr(line, want));
+}
+
+/* A new writer with other sizes replaces the file: the follower moves to
+ * the new file and goes on from the seq where it was. */
+static void follow_into_replaced_file(void **state)
+{
+    (void)state;
+    char file[128];
+    ring_name(file, sizeof file, "replace");
+    unlink(file);
+    char *wargs[] = {writer, "ticks", file, NULL};
+    struct line_reader wl;
+    pid_t wpid = start_writer(wargs, &wl);
+    wait_report(&wl, 0);
+    char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
+    struct line_reader *fl = malloc(sizeof *fl);
+    assert_non_null(fl);
+    pid_t fpid = start_writer(fargs, fl);
+    follower_sees(fl, ": tick 0");
+    stop_writer(wpid, &wl);
+
+    char *burst[] = {writer, "burst", file, "20", NULL};
+    assert_int_equal(run_to_file(burst, "/dev/null"), 0);
+    follower_sees(fl, ": burst record 19");
+    kill(fpid, SIGINT);
+    assert_int_equal(wait_child(fpid), 0);
+    close(fl->fd);
+    free(fl);
+    unlink(file);
+}
+
 /* ------------------------------------------------------------- status */
 
 /* Runs nblog status and returns the lag of the console named "stuck". */
@@ -345,6 +385,7 @@ int main(void)
         cmocka_unit_test(sigkill_mid_burst),
         cmocka_unit_test(second_writer),
         cmocka_unit_test(follow_and_sigint),
+        cmocka_unit_test(follow_into_replaced_file),
         cmocka_unit_test(status_lag_grows),
         cmocka_unit_test(pipe_stuck_fifo),
         cmocka_unit_test(demo_summary),
