@@ -252,10 +252,13 @@ static void put_entry(struct nblog__stats_entry *e, const uint64_t name[],
 {
     /* Relaxed: only this thread writes gen; the fence orders it first. */
     uint64_t gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
+    /* Odd only if a writer died mid-update before this file was resumed;
+     * gen | 1 then + 1 gives an even, newer value either way. */
     atomic_store_explicit(&e->gen, gen | 1, memory_order_relaxed);
     /* Release fence: pairs with the reader's acquire fence (V1); a reader
      * that saw any store below sees gen odd or changed on its re-check. */
     atomic_thread_fence(memory_order_release);
+    /* Relaxed: ordered by the fence above and the release store below. */
     for (int i = 0; i < NBLOG__STAT_NAME_WORDS; i++)
         __atomic_store_n(&e->name[i], name[i], __ATOMIC_RELAXED);
     for (int i = 0; i < NBLOG__STAT_COUNT; i++)

@@ -201,6 +201,7 @@ static int copy_entry(const struct nblog__stats_entry *e, uint64_t name[],
                                         memory_order_acquire);
     if (gen & 1)
         return 0;
+    /* Relaxed: checked against gen below (the seqlock's read side). */
     for (int i = 0; i < NBLOG__STAT_NAME_WORDS; i++)
         name[i] = __atomic_load_n(&e->name[i], __ATOMIC_RELAXED);
     for (int i = 0; i < NBLOG__STAT_COUNT; i++)

@@ -134,6 +134,7 @@ static ssize_t fbcon_write(void *ctx, const char *buf, size_t len)
     unsigned long lines = 0;
     for (size_t i = 0; i < len; i++)
         lines += buf[i] == '\n';
+    /* Relaxed: a count, read for the summary after the scenario. */
     atomic_fetch_add_explicit(&d.fbcon_lines, lines, memory_order_relaxed);
     pthread_mutex_unlock(&d.bo_mutex);
     return (ssize_t)len;
@@ -281,6 +282,7 @@ static void print_summary(void)
     summary_row("serial", d.serial, d.max_stalled_ns[0]);
     summary_row("behind bo_mutex, held by the stalled allocator", d.fbcon,
                 d.max_stalled_ns[1]);
+    /* Relaxed: see fbcon_write. */
     printf("fbcon wrote %lu lines; serial kept printing while it was stuck.\n",
            atomic_load_explicit(&d.fbcon_lines, memory_order_relaxed));
     fflush(stdout);

@@ -423,6 +423,7 @@ static void format_stalled(char *out, size_t cap, uint64_t ns)
 static void print_status_header(const char *path, const struct nblog__ring_hdr *r)
 {
     uint64_t head = nblog__ring_head(r);
+    /* Relaxed (here and for lost): statistics, each read on its own. */
     uint64_t published = atomic_load_explicit(
         (_Atomic uint64_t *)&r->stats_published_ns, memory_order_relaxed);
     struct timespec now;
