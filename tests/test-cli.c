@@ -17,6 +17,7 @@
  *   status_lag_grows    status shows a stuck console's lag growing
  *   pipe_stuck_fifo     one console stuck on a FIFO: the other gets every
  *                       line, stdin is drained, exit 0
+ *   json_escapes        JSON output escapes what could forge or break it
  *   demo_summary        demo without a terminal: serial complete, fbcon stuck
  */
 #include <stdarg.h>
@@ -352,6 +353,35 @@ static void pipe_stuck_fifo(void **state)
     unlink(out);
 }
 
+/* A line with quotes, a backslash, control bytes and bytes that are not
+ * UTF-8: JSON escapes, so it stays one valid object (promise 10). */
+static void json_escapes(void **state)
+{
+    (void)state;
+    char file[128], out[160];
+    ring_name(file, sizeof file, "json");
+    snprintf(out, sizeof out, "%s.json", file);
+    unlink(file);
+    char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
+    int in[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    pid_t pid = spawn_child(args, in[0], -1);
+    close(in[0]);
+    static const char line[] = "<2>q\" b\\ t\t c\a x\xff\xfe \xc3\xa9\n";
+    assert_int_equal(write(in[1], line, sizeof line - 1), (ssize_t)(sizeof line - 1));
+    close(in[1]);
+    assert_int_equal(wait_child(pid), 0);
+    char *dmesg[] = {tool, "dmesg", "--format", "json", file, NULL};
+    assert_int_equal(run_to_file(dmesg, out), 0);
+    char *json = slurp(out);
+    assert_non_null(strstr(json, "\"level\":\"crit\""));
+    assert_non_null(strstr(json, "\"text\":\"q\\\" b\\\\ t\\t c\\u0007 "
+                                 "x\\ufffd\\ufffd \xc3\xa9\"}\n"));
+    free(json);
+    unlink(out);
+    unlink(file);
+}
+
 /* --------------------------------------------------------------- demo */
 
 static void demo_summary(void **state)
@@ -388,6 +418,7 @@ int main(void)
         cmocka_unit_test(follow_into_replaced_file),
         cmocka_unit_test(status_lag_grows),
         cmocka_unit_test(pipe_stuck_fifo),
+        cmocka_unit_test(json_escapes),
         cmocka_unit_test(demo_summary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
