@@ -98,7 +98,11 @@ NBLOG_API int nblog_level_parse(const char *text);
     X(ENOMEM, -9, "could not reserve memory for the ring")                    \
     X(EAGAIN, -10, "no record available yet")                                 \
     X(ECORRUPT, -11, "ring header or record is not valid")                    \
-    X(ETRUNCATED, -12, "buffer too small: text truncated")
+    X(ETRUNCATED, -12, "buffer too small: text truncated")                   \
+    X(EBUSY, -13, "ring file is in use by another writer")                    \
+    X(EFILE, -14, "ring file could not be opened, allocated or mapped (see errno)") \
+    X(ENOTRING, -15, "file is not an nblog ring (refused to overwrite it)")   \
+    X(EVERSION, -16, "ring file has a newer or unknown layout version")
 
 enum {
     NBLOG_OK = 0,
@@ -138,6 +142,14 @@ typedef struct nblog_options {
     /* Alternate signal stacks reserved for threads that log (64 KiB each
      * plus a guard page, address space only until used); 0 means 64. */
     unsigned signal_stacks;
+    /* Place the ring in this file, shared (mmap MAP_SHARED), so that tools
+     * (`nblog dmesg`) can read it while the program runs and after it
+     * died. A name without '/' goes under /dev/shm (survives the process,
+     * not a reboot); give a path on disk to survive a reboot. Created 0600,
+     * fully allocated and prefaulted. NULL: the NBLOG_RING environment
+     * variable if set (read at init, including lazy init), else anonymous
+     * memory. The path is not kept after nblog_init returns. */
+    const char *ring_path;
 } nblog_options_t;
 
 #define NBLOG_CRASH_NONE 0x1u /* install no fatal-signal handler */
@@ -153,6 +165,19 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * NBLOG_EALREADY if initialised (explicitly or lazily by an earlier logging
  * call): the existing ring stays, call nblog_shutdown() first to change it;
  * NBLOG_ENOMEM if the memory could not be mapped.
+ * With a ring file (ring_path or NBLOG_RING):
+ *   NBLOG_EBUSY     another process has the file open as a writer (it is
+ *                   write-locked (fcntl F_OFD_SETLK) while its writer runs);
+ *                   that writer is not disturbed. Use another file.
+ *   NBLOG_EFILE     open/lock/posix_fallocate/mmap failed; errno says why
+ *                   (e.g. ENOSPC, EACCES).
+ *   NBLOG_ENOTRING  the file exists, is not empty and is not an nblog ring:
+ *                   it is left untouched.
+ *   NBLOG_EVERSION  the file is a ring of a newer layout: left untouched.
+ * An existing ring file with the same sizes is resumed: its records stay
+ * readable and the sequence continues. One with other sizes is
+ * reformatted, the sequence continuing from its head. The file stays
+ * locked until the next nblog_init or the process exits.
  *
  * Logging before nblog_init initialises lazily with the defaults (the first
  * caller does it; a caller that races with it gets NBLOG_ENOTREADY, counted).
@@ -560,6 +585,40 @@ NBLOG_API int nblog_console_reopen_all(void);
 /* Opt-in: SIGHUP reopens every file console (logrotate's postrotate
  * `kill -HUP`), then chains to the handler installed before. */
 NBLOG_API int nblog_console_reopen_on_sighup(void);
+
+/* ------------------------------------------------------------------------
+ * Console specs: one text grammar for programs, the nblog command and the
+ * NBLOG_CONSOLES environment variable.
+ *
+ *     spec    = kind [":" argument] *("," option)
+ *     kind    = "stderr" | "fd" (argument: a descriptor number)
+ *             | "file" (argument: a path; it may not contain ',')
+ *     option  = "level=" LEVEL        (a name or 0..7, see nblog_level_parse)
+ *             | "format=" ("plain" | "kmsg")
+ *             | "mode=" ("threaded" | "direct")
+ *             | "name=" NAME          (at most 31 bytes)
+ *             | "stall_ms=" N
+ *
+ * e.g. "file:/var/log/app.log,level=warning,format=kmsg", "fd:3,mode=direct".
+ */
+
+/*
+ * nblog_console_from_spec - parse spec and register the console it names.
+ * [blocking] Returns NBLOG_OK and *out (out may be NULL); NBLOG_EINVAL for an
+ * unknown kind or a malformed part (nothing registered; nblog_spec_error()
+ * names the part); otherwise what registering the console returned.
+ */
+NBLOG_API int nblog_console_from_spec(const char *spec, nblog_console_t **out);
+
+/* Registers one console per ';'-separated spec in NBLOG_CONSOLES. Returns
+ * how many were registered (0 if the variable is unset or empty), or the
+ * first error (consoles registered before it stay; nblog_spec_error()
+ * explains). [blocking] */
+NBLOG_API int nblog_consoles_from_env(void);
+
+/* The last spec error of the calling thread, a sentence naming the bad
+ * part ("" if none). Valid until the thread's next spec call. */
+NBLOG_API const char *nblog_spec_error(void);
 
 #ifdef __cplusplus
 }

@@ -3,13 +3,15 @@
 #   1. plain   gcc -O2, asserts on: every test   (clang also builds the tree)
 #   2. asan    gcc -O1, ASan + UBSan: every test (record counts scaled down)
 #   3. tsan    clang, ThreadSanitizer: tests labelled "stress"
-# Usage: scripts/test.sh [plain|asan|tsan|clang]...   (default: all)
+#   4. fuzz    clang libFuzzer + ASan on the ring-file reader, ~60 s
+# Usage: scripts/test.sh [plain|asan|tsan|clang|fuzz]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
 OUT=${NBLOG_BUILD_ROOT:-build}
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(plain clang asan tsan)
+[ ${#steps[@]} -gt 0 ] || steps=(plain clang asan tsan fuzz)
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 configure_build() { # dir cmake-args...
   local dir=$1; shift
@@ -34,6 +36,13 @@ for step in "${steps[@]}"; do
       configure_build "$OUT/tsan" -DCMAKE_C_COMPILER=clang -DNBLOG_SANITIZE=thread -DNBLOG_BUILD_BENCH=OFF
       TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
         ctest --test-dir "$OUT/tsan" --output-on-failure -L stress ;;
+    fuzz)
+      cmake -S . -B "$OUT/fuzz" -DCMAKE_BUILD_TYPE=RelWithAsserts -DCMAKE_C_COMPILER=clang \
+        -DNBLOG_FUZZ=ON -DNBLOG_BUILD_BENCH=OFF -DNBLOG_BUILD_EXAMPLES=OFF >/dev/null
+      cmake --build "$OUT/fuzz" -j"$JOBS" --target fuzz-reader
+      mkdir -p "$OUT/fuzz/corpus"
+      "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+        -timeout=10 -print_final_stats=1 "$OUT/fuzz/corpus" ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac
 done

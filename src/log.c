@@ -18,6 +18,12 @@
  *            before shutdown finishes safely; the next nblog_init reuses or
  *            unmaps it.
  *
+ * A ring file (ring_path / NBLOG_RING): map_ring opens, locks and maps it
+ * through ringfile.c instead of anonymous memory and starts its publisher
+ * thread; shutdown stops the publisher first (its last pass shows the
+ * consoles as they were). The file stays mapped and locked (g.file) like
+ * any retired ring, until the next nblog_init closes it.
+ *
  * Memory ordering: g.ring is stored with release after the ring is
  * formatted and loaded with acquire by every logging call (pairs with it), so
  * a caller that sees the pointer sees a formatted header. g.state is only a
@@ -26,6 +32,7 @@
 #include <assert.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <sys/mman.h>
 
@@ -36,6 +43,7 @@
 #include "panic.h"
 #include "platform.h"
 #include "ring.h"
+#include "ringfile.h"
 
 enum { UNINIT, INITING, READY, DOWN };
 
@@ -48,7 +56,11 @@ static struct {
     _Atomic uint64_t not_ready;
     void *retired; /* the last ring's mapping, kept after shutdown */
     size_t retired_bytes;
-} g = {.level = NBLOG_LEVEL_INFO, .facility = 1, .emergency_level = NBLOG_LEVEL_CRIT};
+    struct nblog__ringfile file; /* the ring's file, if it has one (fd -1) */
+} g = {.level = NBLOG_LEVEL_INFO,
+     .facility = 1,
+     .emergency_level = NBLOG_LEVEL_CRIT,
+     .file = {.fd = -1}};
 
 /* How deep this thread is inside a logging call: above 0 on entry means a
  * signal handler interrupted one (NBLOG_F_SIGNAL). */
@@ -121,6 +133,7 @@ void nblog_options_init(nblog_options_t *opt)
     opt->level = NBLOG_LEVEL_INFO;
     opt->facility = 1;
     opt->emergency_level = NBLOG_LEVEL_CRIT;
+    opt->ring_path = NULL;
 }
 
 static uint64_t round_pow2(uint64_t v)
@@ -142,7 +155,48 @@ static int check_options(const nblog_options_t *o)
     return NBLOG_OK;
 }
 
-/* Maps, prefaults and formats a ring. Runs in state INITING only. */
+/* Lets go of the previous ring's memory unless it can be reused as the
+ * anonymous ring of `bytes`; returns what can be reused (or NULL). */
+static void *take_retired(size_t bytes, int want_file)
+{
+    void *mem = g.retired;
+    g.retired = NULL;
+    if (g.file.fd >= 0) {
+        nblog__ringfile_close(&g.file); /* drops the file's writer lock */
+        return NULL;
+    }
+    if (mem && (want_file || g.retired_bytes != bytes)) {
+        munmap(mem, g.retired_bytes);
+        return NULL;
+    }
+    return mem;
+}
+
+/* Anonymous memory for a ring of `bytes`, zeroed and prefaulted. */
+static int map_anonymous(void *reuse, size_t bytes, void **out)
+{
+    void *mem = reuse;
+    if (!mem) {
+        mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (mem == MAP_FAILED)
+            return NBLOG_ENOMEM;
+    }
+    /* Touch every page now: a first touch costs ~14 us, never on a caller. */
+    memset(mem, 0, bytes);
+    *out = mem;
+    return NBLOG_OK;
+}
+
+/* The ring file asked for: the option, else NBLOG_RING; NULL for none. */
+static const char *ring_path_for(const nblog_options_t *o)
+{
+    const char *path = o->ring_path ? o->ring_path : getenv("NBLOG_RING");
+    return path && *path ? path : NULL;
+}
+
+/* Maps, prefaults and formats (or, for a ring file, resumes) a ring. Runs
+ * in state INITING only. */
 static int map_ring(const nblog_options_t *o)
 {
     uint64_t records = round_pow2(o->ring_records ? o->ring_records : 8192);
@@ -152,23 +206,25 @@ static int map_ring(const nblog_options_t *o)
     if (size < NBLOG__RECORD_SIZE_MIN)
         size = NBLOG__RECORD_SIZE_MIN;
     size_t bytes = nblog__ring_bytes(records, (uint32_t)size);
+    const char *path = ring_path_for(o);
 
-    void *mem = g.retired;
-    if (mem && g.retired_bytes != bytes) {
-        munmap(mem, g.retired_bytes);
-        mem = NULL;
-    }
-    g.retired = NULL;
-    if (!mem) {
-        mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-        if (mem == MAP_FAILED)
-            return NBLOG_ENOMEM;
-    }
-    /* Touch every page now: a first touch costs ~14 us, never on a caller. */
-    memset(mem, 0, bytes);
+    void *mem = take_retired(bytes, path != NULL);
     nblog__platform_init();
-    nblog__ring_format(mem, records, (uint32_t)size, 0);
+    int rc;
+    if (path) {
+        rc = nblog__ringfile_open(path, records, (uint32_t)size, &g.file);
+        mem = g.file.mem;
+    } else {
+        rc = map_anonymous(mem, bytes, &mem);
+        if (rc == NBLOG_OK)
+            nblog__ring_format(mem, records, (uint32_t)size, 0);
+    }
+    if (rc != NBLOG_OK)
+        return rc;
+    if (path && nblog__publisher_start(mem) != NBLOG_OK) {
+        nblog__ringfile_close(&g.file);
+        return NBLOG_ENOMEM;
+    }
     g.retired = mem;
     g.retired_bytes = bytes;
     g.facility = o->facility;
@@ -224,13 +280,17 @@ void nblog_shutdown(void)
                                                  memory_order_relaxed))
         return;
     nblog__panic_teardown();
+    /* The publisher's last pass shows the consoles as they were. */
+    nblog__publisher_stop();
     /* Consoles first, while the ring is still there to print from. */
     int clean = nblog__consoles_shutdown(1000);
     /* Release: pairs with current_ring()'s acquire; NULL means "not ready". */
     atomic_store_explicit(&g.ring, NULL, memory_order_release);
     nblog__consoles_quiesce();
-    if (!clean)
+    if (!clean) {
         g.retired = NULL; /* a stuck printer may still read it: never reuse */
+        g.file.mem = NULL; /* nor unmap it; the lock goes at the next init */
+    }
     atomic_store_explicit(&g.state, DOWN, memory_order_release);
 }
 

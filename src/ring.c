@@ -9,7 +9,7 @@
  * `seq & (records - 1)`. A slot starts with two atomic words, then the
  * record (timestamp, metadata, text):
  *
- *     header | slot 0 | slot 1 | ... | slot N-1
+ *     header | console stats table | slot 0 | slot 1 | ... | slot N-1
  *              state: seq << 2 | EMPTY / RESERVED / COMMITTED
  *              skip:  1 + highest seq that found the slot pinned (0: none)
  *              ts_ns, meta, meta2, text[len]
@@ -66,6 +66,17 @@
  * interrupts a writer between steps 1 and 3 on the same thread takes the
  * next seq and another slot (or, a whole lap later, loses one record).
  *
+ * The console stats table (32 entries of 128 bytes) and the header's
+ * follower fields belong to the writer process's publisher (ringfile.c),
+ * which keeps them up to date for tools reading the ring from a file; the
+ * logging path never touches them.
+ *
+ * A file left by a dead writer is made writable again by
+ * nblog__ring_resume(): its slots still hold every committed record, and
+ * head (in the file) is where the dead writer stopped. A slot it left
+ * RESERVED is the only damage: it is turned into an EMPTY slot whose skip
+ * says its record is gone, so readers count it missed and writers reuse it.
+ *
  * Who writes what: head and lost - any writer, atomically. state - the
  * writer that reserves (CAS) and commits (store) it. skip - writers that
  * find the slot pinned (CAS, only upwards). ts_ns/meta/meta2/text - only the
@@ -119,9 +130,15 @@ static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
     return (struct nblog__slot *)(base + ((uintptr_t)idx << r->record_shift));
 }
 
+size_t nblog__ring_slots_offset(void)
+{
+    return sizeof(struct nblog__ring_hdr) +
+           NBLOG__STATS_SLOTS * sizeof(struct nblog__stats_entry);
+}
+
 size_t nblog__ring_bytes(uint64_t records, uint32_t record_size)
 {
-    return sizeof(struct nblog__ring_hdr) + (size_t)records * record_size;
+    return nblog__ring_slots_offset() + (size_t)records * record_size;
 }
 
 static uint32_t log2u(uint64_t v)
@@ -147,7 +164,10 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
     r->record_size = record_size;
     r->record_shift = log2u(record_size);
     r->records = records;
-    r->slots_offset = sizeof *r;
+    r->slots_offset = nblog__ring_slots_offset();
+    r->stats_offset = sizeof *r;
+    r->stats_slots = NBLOG__STATS_SLOTS;
+    r->stats_entry_size = sizeof(struct nblog__stats_entry);
     r->total_size = nblog__ring_bytes(records, record_size);
     r->wall_offset_ns = (int64_t)(nblog__clock_ns(CLOCK_REALTIME) -
                                   nblog__clock_ns(CLOCK_MONOTONIC));
@@ -175,11 +195,54 @@ int nblog__ring_validate(const void *mem, size_t bytes)
     if (!is_pow2(r->records) || r->records < NBLOG__RECORDS_MIN ||
         r->records > NBLOG__RECORDS_MAX)
         return NBLOG_ECORRUPT;
-    if (r->slots_offset != sizeof *r ||
+    if (r->stats_offset != sizeof *r || r->stats_slots != NBLOG__STATS_SLOTS ||
+        r->stats_entry_size != sizeof(struct nblog__stats_entry))
+        return NBLOG_ECORRUPT;
+    if (r->slots_offset != nblog__ring_slots_offset() ||
         r->total_size != nblog__ring_bytes(r->records, r->record_size) ||
         r->total_size > bytes)
         return NBLOG_ECORRUPT;
     return NBLOG_OK;
+}
+
+static void mark_skipped_relaxed(struct nblog__slot *s, uint64_t seq)
+{
+    /* Relaxed: single-threaded use in nblog__ring_resume (see there). */
+    if (atomic_load_explicit(&s->skip, memory_order_relaxed) < seq + 1)
+        atomic_store_explicit(&s->skip, seq + 1, memory_order_relaxed);
+}
+
+void nblog__ring_resume(struct nblog__ring_hdr *r)
+{
+    assert(nblog__ring_validate(r, r->total_size) == NBLOG_OK);
+    /* Relaxed throughout: no other thread of this process uses the ring
+     * yet; the caller publishes it with a release store (log.c). Readers in
+     * other processes may look on: they see each slot either as it was or
+     * EMPTY-with-skip, both of which say "not readable" for a RESERVED one. */
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (head < r->first_seq)
+        head = r->first_seq;
+    for (uint64_t i = 0; i < r->records; i++) {
+        struct nblog__slot *s = slot_at(r, i);
+        uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+        if (STATE_ST(st) == NBLOG__SLOT_EMPTY)
+            continue;
+        if ((STATE_SEQ(st) & (r->records - 1)) != i || STATE_ST(st) > 2) {
+            /* Not a state a writer could have left: forget it. */
+            atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+            continue;
+        }
+        if (STATE_SEQ(st) >= head)
+            head = STATE_SEQ(st) + 1; /* a stale head cannot hand it out again */
+        if (STATE_ST(st) != NBLOG__SLOT_COMMITTED) {
+            mark_skipped_relaxed(s, STATE_SEQ(st));
+            atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+        }
+    }
+    atomic_store_explicit(&r->head, head, memory_order_relaxed);
+    r->writer_pid = (uint32_t)getpid();
+    r->wall_offset_ns = (int64_t)(nblog__clock_ns(CLOCK_REALTIME) -
+                                  nblog__clock_ns(CLOCK_MONOTONIC));
 }
 
 /* Raises skip to seq + 1 unless it is already higher. */
@@ -309,6 +372,15 @@ static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
     return pending_or_lapped(r, seq, head);
 }
 
+/* GONE, unless seq has not been handed out yet: then only a corrupted ring
+ * file can have shown us a slot claiming it (a writer bumps head before it
+ * reserves), and a reader must stop there rather than walk on forever. */
+static enum nblog__read_result gone_unless_future(const struct nblog__ring_hdr *r,
+                                                  uint64_t seq)
+{
+    return seq >= nblog__ring_head(r) ? NBLOG__READ_EMPTY : NBLOG__READ_GONE;
+}
+
 enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
                                          uint64_t seq,
                                          struct nblog__rec_meta *m,
@@ -320,7 +392,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     if (STATE_ST(st) == NBLOG__SLOT_EMPTY || STATE_SEQ(st) < seq)
         return absent(r, s, seq);
     if (STATE_SEQ(st) > seq)
-        return NBLOG__READ_GONE;
+        return gone_unless_future(r, seq);
     if (STATE_ST(st) != NBLOG__SLOT_COMMITTED)
         return pending_or_lapped(r, seq, nblog__ring_head(r));
 
@@ -346,7 +418,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     if (atomic_load_explicit(&s->state, memory_order_relaxed) != st)
         return NBLOG__READ_GONE;
     if (m->len > nblog__ring_text_max(r) || m->level > 7)
-        return NBLOG__READ_GONE; /* only a corrupted ring file gets here */
+        return gone_unless_future(r, seq); /* only a corrupted ring file */
     return NBLOG__READ_OK;
 }
 

@@ -11,17 +11,23 @@
 #include <stdint.h>
 
 #define NBLOG__RING_MAGIC "NBLOGRNG"
-#define NBLOG__RING_VERSION 1u
+/* 2: console stats table between the header and the slots; follower
+ * futex word and stats fields in what was reserved space. */
+#define NBLOG__RING_VERSION 2u
 
 #define NBLOG__RECORD_SIZE_MIN 128u
 #define NBLOG__RECORD_SIZE_MAX 4096u
 #define NBLOG__RECORDS_MIN 16u
 #define NBLOG__RECORDS_MAX (1u << 24)
+#define NBLOG__STATS_SLOTS 32u /* console stats entries in the table */
 
 /*
- * The header at offset 0 of the ring's memory. Every field but the two
- * counters is written once by nblog__ring_format() before the ring is
- * published, and never again. All positions are offsets from the header, so
+ * The header at offset 0 of the ring's memory. The sizes and offsets are
+ * written once by nblog__ring_format() before the ring is published, and
+ * never again; writer_pid and wall_offset_ns also by nblog__ring_resume()
+ * (a writer reopening a file, before publishing it). head and lost are the
+ * writers' counters; follow_word and stats_published_ns belong to the
+ * file ring's publisher thread (ringfile.c). All positions are offsets from the header, so
  * the same bytes can live in a file mapped at any address by another process.
  */
 struct nblog__ring_hdr {
@@ -35,9 +41,19 @@ struct nblog__ring_hdr {
     uint64_t total_size;    /* header + slots, bytes */
     int64_t wall_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at format */
     uint64_t first_seq;     /* seq of the first record this ring held */
-    uint32_t writer_pid;
+    uint32_t writer_pid;    /* rewritten when a writer reopens the file */
     uint32_t pad0;
-    uint8_t reserved[56];   /* room for later fields, zero */
+    uint64_t stats_offset;  /* from the header to the console stats table */
+    uint32_t stats_slots;   /* NBLOG__STATS_SLOTS */
+    uint32_t stats_entry_size; /* sizeof(struct nblog__stats_entry) */
+    /* Followers (readers in other processes, which map the file read-only)
+     * sleep on this futex word; the writer's publisher thread bumps it and
+     * wakes them (at most every 100 ms) when head moved. Logging calls never
+     * touch it, so they make no system call for followers. */
+    _Atomic uint32_t follow_word;
+    uint32_t pad1;
+    _Atomic uint64_t stats_published_ns; /* CLOCK_MONOTONIC of the last publish */
+    uint8_t reserved[24];   /* room for later fields, zero */
 
     /* Own cache line: every writer increments it. */
     _Alignas(64) _Atomic uint64_t head; /* next sequence number to hand out */
@@ -65,6 +81,34 @@ struct nblog__slot {
 
 #define NBLOG__SLOT_HDR ((uint32_t)offsetof(struct nblog__slot, text))
 
+/*
+ * One console's published stats (ringfile.c writes them, ringview.c reads
+ * them). Only the writer process's publisher thread writes an entry, as a
+ * seqlock: gen odd while it writes. Every word is accessed atomically
+ * (relaxed) and checked against gen before and after, so a reader in
+ * another process gets a consistent copy or retries.
+ */
+enum nblog__stat {
+    NBLOG__STAT_IN_USE,    /* 1: a console is registered here */
+    NBLOG__STAT_START_SEQ,
+    NBLOG__STAT_NEXT_SEQ,
+    NBLOG__STAT_PRINTED,
+    NBLOG__STAT_FILTERED,
+    NBLOG__STAT_DROPPED,
+    NBLOG__STAT_WRITE_FAILED,
+    NBLOG__STAT_STALLED_NS,
+    NBLOG__STAT_LAST_ERROR, /* -errno as a two's complement word */
+    NBLOG__STAT_SUSPENDED,
+    NBLOG__STAT_HEAD,       /* the ring's head when these were taken */
+    NBLOG__STAT_COUNT
+};
+#define NBLOG__STAT_NAME_WORDS 4 /* 31 bytes of name + NUL */
+struct nblog__stats_entry {
+    _Atomic uint64_t gen;
+    uint64_t name[NBLOG__STAT_NAME_WORDS];
+    uint64_t v[NBLOG__STAT_COUNT];
+};
+
 /* What a record says about itself, besides its text. */
 struct nblog__rec_meta {
     uint64_t seq;
@@ -87,6 +131,16 @@ enum nblog__read_result {
 
 /* Bytes needed for a ring of `records` slots of `record_size` bytes. */
 size_t nblog__ring_bytes(uint64_t records, uint32_t record_size);
+/* Where slot 0 starts: after the header and the console stats table. */
+size_t nblog__ring_slots_offset(void);
+
+/* The console stats table (NBLOG__STATS_SLOTS entries). Only call on a
+ * validated ring. */
+static inline struct nblog__stats_entry *
+nblog__ring_stats(const struct nblog__ring_hdr *r)
+{
+    return (struct nblog__stats_entry *)((uintptr_t)r + (uintptr_t)r->stats_offset);
+}
 
 /* Longest text one record holds. */
 static inline uint32_t nblog__ring_text_max(const struct nblog__ring_hdr *r)
@@ -98,6 +152,12 @@ static inline uint32_t nblog__ring_text_max(const struct nblog__ring_hdr *r)
  * records and record_size must be powers of two within the limits above. */
 void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
                         uint64_t first_seq);
+
+/* Makes a ring left by a dead writer (same file, reopened) writable again:
+ * head moves past every seq a slot holds, and slots left RESERVED by the
+ * dead writer become EMPTY with skip set, so readers count them missed and
+ * writers may take them. The ring must be validated and have no writers. */
+void nblog__ring_resume(struct nblog__ring_hdr *r);
 
 /* Checks a header found in memory of `bytes` bytes (e.g. a file another
  * process wrote): NBLOG_OK or NBLOG_ECORRUPT. Trusts nothing. */

@@ -1,0 +1,385 @@
+/*
+ * ringfile.c - the ring in a file, writer's side.
+ *
+ * WHAT AND WHY
+ *
+ * With nblog_options_t.ring_path (or NBLOG_RING) the ring lives in a file
+ * mapped MAP_SHARED instead of anonymous memory, so `nblog dmesg` can read
+ * it while the program runs and after it was SIGKILLed (the kernel keeps
+ * the page cache; the next reader finds every committed record). A bare
+ * name goes under /dev/shm (gone at reboot); a path on disk survives one.
+ *
+ * OPENING (nblog__ringfile_open), in order:
+ *   1. open(O_RDWR | O_CREAT, 0600): records may be private.
+ *   2. An open-file-description write lock on the whole file (fcntl
+ *      F_OFD_SETLK, F_WRLCK): one writer process per file. A second one
+ *      gets NBLOG_EBUSY and touches nothing, so the first is undisturbed.
+ *      The lock goes with the open file: closing it (or dying) drops it.
+ *      Readers can see it without taking it (F_OFD_GETLK, `nblog status`).
+ *   3. Look at what is there: empty -> format; a ring of our version with
+ *      the same sizes -> resume (nblog__ring_resume: records kept, sequence
+ *      continued); a ring of our version with other sizes, or an older
+ *      version, or one cut short -> replace: unlink it and create a new
+ *      file under the name (a reader may have the old one mapped: resizing
+ *      it under them would fault them), continuing the sequence where we
+ *      can read it; a newer version -> NBLOG_EVERSION; anything else ->
+ *      NBLOG_ENOTRING. The last two leave the file as it was.
+ *   4. ftruncate to the size, posix_fallocate every block (so no store can
+ *      hit a hole on a full disk: SIGBUS would kill the program), mmap
+ *      MAP_SHARED | MAP_POPULATE and write-touch every page (a first touch
+ *      must never land on a logging call).
+ *
+ * PUBLISHER
+ *
+ * A file ring gets one extra thread. Every 100 ms it
+ *   - copies each console's stats (nblog_console_stats) into the table in
+ *     the file (ring.h, struct nblog__stats_entry), entry i for the i-th
+ *     registered console, as a seqlock: gen odd while writing;
+ *   - if head moved since its last pass, increments the header's
+ *     follow_word and FUTEX_WAKEs (shared, not PRIVATE: the waiters are
+ *     other processes) every follower sleeping on it.
+ * Logging calls never touch either, so they stay free of system calls; a
+ * follower learns of new records within 100 ms (ringview.c).
+ *
+ * MEMORY ORDERING
+ *   P1 publisher: gen = odd (relaxed), release fence, stores (relaxed),
+ *      gen = even (release).
+ *   V1 reader (ringview.c): gen (acquire), loads (relaxed), acquire fence,
+ *      gen again (relaxed): the seqlock of ring.c's slots, in miniature.
+ *   P2 publisher: follow_word += 1 (release), after loading head.
+ *   V2 follower: follow_word (acquire), then head: pairs with P2, so a
+ *      follower that sees the increment sees at least the head that caused
+ *      it; one that does not sees the word unchanged and FUTEX_WAIT returns
+ *      at once when the publisher has bumped it meanwhile.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "platform.h"
+#include "ringfile.h"
+
+#define PUBLISH_EVERY_NS 100000000L
+
+/* ------------------------------------------------------------ opening */
+
+int nblog__ringfile_path(const char *name, char *out, size_t cap)
+{
+    int n = strchr(name, '/') ? snprintf(out, cap, "%s", name)
+                              : snprintf(out, cap, "/dev/shm/%s", name);
+    return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+enum plan {
+    PLAN_FORMAT,  /* an empty file: format it */
+    PLAN_RESUME,  /* our ring, same sizes: keep its records */
+    PLAN_REPLACE, /* a ring we may not keep as it is: a new file in its place */
+};
+
+/* Step 3: what to do with what the file holds. */
+static int plan_for(int fd, uint64_t records, uint32_t record_size,
+                    enum plan *plan, uint64_t *first_seq)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return NBLOG_EFILE;
+    *plan = PLAN_FORMAT;
+    *first_seq = 0;
+    if (st.st_size == 0)
+        return NBLOG_OK;
+    struct nblog__ring_hdr h;
+    ssize_t n = pread(fd, &h, sizeof h, 0);
+    if (n < (ssize_t)sizeof h.magic || memcmp(h.magic, NBLOG__RING_MAGIC, 8) != 0)
+        return NBLOG_ENOTRING;
+    if (n >= (ssize_t)offsetof(struct nblog__ring_hdr, hdr_size) &&
+        h.version > NBLOG__RING_VERSION)
+        return NBLOG_EVERSION;
+    *plan = PLAN_REPLACE;
+    if ((size_t)n < sizeof h || h.version < NBLOG__RING_VERSION)
+        return NBLOG_OK; /* cut short, or an older layout: start afresh */
+    /* Relaxed: the header copy is ours; no writer can run (we hold the lock). */
+    uint64_t head = atomic_load_explicit(&h.head, memory_order_relaxed);
+    if (h.records == records && h.record_size == record_size &&
+        (uint64_t)st.st_size == nblog__ring_bytes(records, record_size)) {
+        *plan = PLAN_RESUME; /* validated again once mapped */
+        return NBLOG_OK;
+    }
+    *first_seq = head < (UINT64_MAX >> 3) ? head : 0;
+    return NBLOG_OK;
+}
+
+/* Opens the file and takes the writer's lock (step 2). */
+static int open_locked(const char *full, int extra_flags, int *out)
+{
+    int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0600);
+    if (fd < 0)
+        return errno == EEXIST ? NBLOG_EBUSY : NBLOG_EFILE; /* EEXIST: raced */
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+        int rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return rc;
+    }
+    *out = fd;
+    return NBLOG_OK;
+}
+
+/* PLAN_REPLACE: readers may have the old file mapped at its old size, so
+ * it is never resized under them; a new file takes its name instead. */
+static int replace_file(const char *full, int *fd)
+{
+    if (unlink(full) != 0)
+        return NBLOG_EFILE;
+    close(*fd);
+    *fd = -1;
+    return open_locked(full, O_EXCL, fd);
+}
+
+/* Step 4's write-touch of a resumed ring: adds 0 to one word per page, a
+ * store that changes nothing for readers in other processes. */
+static void touch_pages(void *mem, size_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    for (size_t off = 0; off < bytes; off += (size_t)page)
+        /* Relaxed: changes no value; only makes the page writable now. */
+        __atomic_fetch_or((uint64_t *)((char *)mem + off), 0, __ATOMIC_RELAXED);
+}
+
+static int map_file(int fd, size_t bytes, void **mem)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return NBLOG_EFILE;
+    if ((size_t)st.st_size != bytes && ftruncate(fd, (off_t)bytes) != 0)
+        return NBLOG_EFILE;
+    int err = posix_fallocate(fd, 0, (off_t)bytes);
+    if (err) {
+        errno = err;
+        return NBLOG_EFILE;
+    }
+    *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+                fd, 0);
+    return *mem == MAP_FAILED ? NBLOG_EFILE : NBLOG_OK;
+}
+
+/* Formats or resumes the mapped ring; a resumed one that fails validation
+ * is formatted instead. Returns 1 if resumed. */
+static int prepare_ring(void *mem, size_t bytes, enum plan plan, uint64_t records,
+                        uint32_t record_size, uint64_t first_seq)
+{
+    if (plan == PLAN_RESUME && nblog__ring_validate(mem, bytes) == NBLOG_OK) {
+        touch_pages(mem, bytes);
+        nblog__ring_resume(mem);
+        return 1;
+    }
+    memset(mem, 0, bytes);
+    nblog__ring_format(mem, records, record_size, first_seq);
+    return 0;
+}
+
+int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
+                         struct nblog__ringfile *f)
+{
+    char full[PATH_MAX];
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    if (!path || !*path || nblog__ringfile_path(path, full, sizeof full) != 0)
+        return NBLOG_EINVAL;
+    int fd = -1;
+    int rc = open_locked(full, 0, &fd);
+    if (rc != NBLOG_OK)
+        return rc;
+    enum plan plan = PLAN_FORMAT;
+    uint64_t first_seq = 0;
+    rc = plan_for(fd, records, record_size, &plan, &first_seq);
+    if (rc == NBLOG_OK && plan == PLAN_REPLACE)
+        rc = replace_file(full, &fd);
+    size_t bytes = nblog__ring_bytes(records, record_size);
+    void *mem = NULL;
+    if (rc == NBLOG_OK)
+        rc = map_file(fd, bytes, &mem);
+    if (rc != NBLOG_OK) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = saved;
+        return rc;
+    }
+    f->resumed = prepare_ring(mem, bytes, plan, records, record_size, first_seq);
+    f->mem = mem;
+    f->bytes = bytes;
+    f->fd = fd;
+    return NBLOG_OK;
+}
+
+void nblog__ringfile_close(struct nblog__ringfile *f)
+{
+    if (f->mem)
+        munmap(f->mem, f->bytes);
+    if (f->fd >= 0)
+        close(f->fd);
+    f->mem = NULL;
+    f->fd = -1;
+}
+
+/* ---------------------------------------------------------- publisher */
+
+static struct {
+    pthread_t thread;
+    int running;               /* start/stop (init and shutdown) only */
+    _Atomic uint32_t stop;     /* futex word: 1 asks the thread to end */
+    struct nblog__ring_hdr *ring;
+    uint64_t woken_head;       /* publisher thread only */
+} pub;
+
+/* P1: one entry under its seqlock. */
+static void put_entry(struct nblog__stats_entry *e, const uint64_t name[],
+                      const uint64_t v[])
+{
+    /* Relaxed: only this thread writes gen; the fence orders it first. */
+    uint64_t gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
+    /* Odd only if a writer died mid-update before this file was resumed;
+     * gen | 1 then + 1 gives an even, newer value either way. */
+    atomic_store_explicit(&e->gen, gen | 1, memory_order_relaxed);
+    /* Release fence: pairs with the reader's acquire fence (V1); a reader
+     * that saw any store below sees gen odd or changed on its re-check. */
+    atomic_thread_fence(memory_order_release);
+    /* Relaxed: ordered by the fence above and the release store below. */
+    for (int i = 0; i < NBLOG__STAT_NAME_WORDS; i++)
+        __atomic_store_n(&e->name[i], name[i], __ATOMIC_RELAXED);
+    for (int i = 0; i < NBLOG__STAT_COUNT; i++)
+        __atomic_store_n(&e->v[i], v[i], __ATOMIC_RELAXED);
+    /* Release: pairs with the reader's acquire load of gen (V1). */
+    atomic_store_explicit(&e->gen, (gen | 1) + 1, memory_order_release);
+}
+
+struct publish_pass {
+    struct nblog__ring_hdr *ring;
+    uint64_t head;
+    unsigned used; /* entries written this pass */
+};
+
+static void publish_console(struct nblog_console *con, void *arg)
+{
+    struct publish_pass *p = arg;
+    nblog_console_stats_t st;
+    if (p->used >= NBLOG__STATS_SLOTS || nblog_console_stats(con, &st) != NBLOG_OK)
+        return;
+    uint64_t name[NBLOG__STAT_NAME_WORDS] = {0};
+    memcpy(name, st.name, sizeof name < sizeof st.name ? sizeof name : sizeof st.name);
+    ((char *)name)[sizeof name - 1] = '\0';
+    uint64_t v[NBLOG__STAT_COUNT] = {
+        [NBLOG__STAT_IN_USE] = 1,
+        [NBLOG__STAT_START_SEQ] = st.start_seq,
+        [NBLOG__STAT_NEXT_SEQ] = st.next_seq,
+        [NBLOG__STAT_PRINTED] = st.printed,
+        [NBLOG__STAT_FILTERED] = st.filtered,
+        [NBLOG__STAT_DROPPED] = st.dropped,
+        [NBLOG__STAT_WRITE_FAILED] = st.write_failed,
+        [NBLOG__STAT_STALLED_NS] = st.stalled_ns,
+        [NBLOG__STAT_LAST_ERROR] = (uint64_t)(int64_t)st.last_error,
+        [NBLOG__STAT_SUSPENDED] = (uint64_t)st.suspended,
+        [NBLOG__STAT_HEAD] = p->head,
+    };
+    put_entry(&nblog__ring_stats(p->ring)[p->used++], name, v);
+}
+
+/* Entries past the consoles that exist now: marked unused (once). */
+static void clear_unused(struct nblog__ring_hdr *r, unsigned from)
+{
+    static const uint64_t zero_name[NBLOG__STAT_NAME_WORDS];
+    static const uint64_t zero_v[NBLOG__STAT_COUNT];
+    for (unsigned i = from; i < NBLOG__STATS_SLOTS; i++) {
+        struct nblog__stats_entry *e = &nblog__ring_stats(r)[i];
+        /* Relaxed: only this thread writes entries. */
+        if (__atomic_load_n(&e->v[NBLOG__STAT_IN_USE], __ATOMIC_RELAXED))
+            put_entry(e, zero_name, zero_v);
+    }
+}
+
+/* P2: wake followers if there is something new for them. */
+static void wake_followers(struct nblog__ring_hdr *r, uint64_t head)
+{
+    if (head == pub.woken_head)
+        return;
+    pub.woken_head = head;
+    /* Release: pairs with the follower's acquire load (V2). */
+    atomic_fetch_add_explicit(&r->follow_word, 1, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)&r->follow_word, FUTEX_WAKE, INT_MAX, NULL,
+            NULL, 0);
+}
+
+void nblog__publish_once(struct nblog__ring_hdr *r)
+{
+    struct publish_pass p = {.ring = r, .head = nblog__ring_head(r)};
+    nblog__consoles_foreach(publish_console, &p);
+    clear_unused(r, p.used);
+    /* Relaxed: a timestamp for `nblog status`, read on its own. */
+    atomic_store_explicit(&r->stats_published_ns, nblog__clock_ns(CLOCK_MONOTONIC),
+                          memory_order_relaxed);
+    wake_followers(r, p.head);
+}
+
+static void *publisher_main(void *arg)
+{
+    struct nblog__ring_hdr *r = arg;
+    const struct timespec every = {0, PUBLISH_EVERY_NS};
+    /* Acquire: pairs with the release store in nblog__publisher_stop. */
+    while (!atomic_load_explicit(&pub.stop, memory_order_acquire)) {
+        nblog__publish_once(r);
+        syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAIT_PRIVATE, 0, &every,
+                NULL, 0);
+    }
+    return NULL;
+}
+
+/* In a forked child the thread is gone; the parent still publishes. */
+static void forget_publisher(void)
+{
+    pub.running = 0;
+}
+
+int nblog__publisher_start(struct nblog__ring_hdr *r)
+{
+    static int atfork_done;
+    assert(!pub.running);
+    if (!atfork_done) {
+        pthread_atfork(NULL, NULL, forget_publisher);
+        atfork_done = 1;
+    }
+    pub.ring = r;
+    pub.woken_head = UINT64_MAX;
+    /* Relaxed: the thread is created after, which orders it. */
+    atomic_store_explicit(&pub.stop, 0, memory_order_relaxed);
+    nblog__publish_once(r);
+    if (pthread_create(&pub.thread, NULL, publisher_main, r) != 0)
+        return NBLOG_ENOMEM;
+    pub.running = 1;
+    return NBLOG_OK;
+}
+
+void nblog__publisher_stop(void)
+{
+    if (!pub.running)
+        return;
+    /* Release: pairs with publisher_main's acquire load. */
+    atomic_store_explicit(&pub.stop, 1, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    pthread_join(pub.thread, NULL);
+    pub.running = 0;
+    nblog__publish_once(pub.ring);
+}

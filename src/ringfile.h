@@ -1,0 +1,102 @@
+/*
+ * ringfile.h - the ring in a file: the writer's side (map, lock, resume,
+ * publish console stats and wake followers) and the reader's side (open a
+ * file another process wrote, diagnose it, read its published stats, wait
+ * for new records). Layer: lifecycle (writer side, it reads console stats)
+ * and tools (reader side); both sit on the store. See ringfile.c and
+ * ringview.c for the design.
+ */
+#ifndef NBLOG_RINGFILE_H
+#define NBLOG_RINGFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nblog.h"
+#include "ring.h"
+
+/* ------------------------------------------------------- writer side */
+
+struct nblog__ringfile {
+    void *mem;    /* the mapping, MAP_SHARED */
+    size_t bytes; /* its length, the ring's total_size */
+    int fd;       /* open and write-locked until nblog__ringfile_close */
+    int resumed;  /* 1: an existing ring was reopened, records kept */
+};
+
+/* Where a ring name lives: a name without '/' goes under /dev/shm.
+ * Returns 0, or -1 if it does not fit in cap. */
+int nblog__ringfile_path(const char *name, char *out, size_t cap);
+
+/* Opens (creating 0600), locks, sizes, allocates, maps and prefaults the
+ * ring file, then resumes or formats the ring in it. [blocking] Returns
+ * NBLOG_OK and *f; NBLOG_EBUSY, NBLOG_EFILE (errno set), NBLOG_ENOTRING or
+ * NBLOG_EVERSION (see nblog_init); NBLOG_EINVAL for an empty or too long
+ * path. */
+int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
+                         struct nblog__ringfile *f);
+/* Unmaps and closes (which drops the lock). */
+void nblog__ringfile_close(struct nblog__ringfile *f);
+
+/* Starts the publisher thread for ring r (a file ring): every 100 ms it
+ * publishes the consoles' stats into the file and wakes followers if head
+ * moved. Publishes once before returning. [blocking] */
+int nblog__publisher_start(struct nblog__ring_hdr *r);
+/* Publishes a last time and stops the thread (no-op if not running). */
+void nblog__publisher_stop(void);
+/* One pass of the publisher (the thread's body; tests call it). */
+void nblog__publish_once(struct nblog__ring_hdr *r);
+
+/* ------------------------------------------------------- reader side */
+
+/* What is wrong with a would-be ring, most specific first. */
+enum nblog__ring_verdict {
+    NBLOG__RING_OK = 0,
+    NBLOG__RING_NOT_RING,  /* no magic: some other file */
+    NBLOG__RING_NEWER,     /* a layout version this build does not know */
+    NBLOG__RING_TRUNCATED, /* shorter than its header says */
+    NBLOG__RING_CORRUPT,   /* magic and version right, fields impossible */
+};
+
+/* Looks at bytes (bytes long, 64-byte aligned) and says what they are;
+ * why gets a sentence for a person. Trusts nothing. [signal-safe] */
+enum nblog__ring_verdict nblog__ring_diagnose(const void *mem, size_t bytes,
+                                              char *why, size_t why_cap);
+
+struct nblog__ringview {
+    const struct nblog__ring_hdr *ring; /* valid once opened */
+    void *mem;
+    size_t bytes;
+    int mapped; /* 1: a read-only shared mapping; 0: a private copy */
+    uint64_t dev, ino; /* the file opened, to notice it being replaced */
+};
+
+/* Opens a ring file for reading: a read-only shared mapping when live is
+ * set (to follow a running writer), else a private copy of its bytes.
+ * Returns NBLOG__RING_OK, a verdict, or -1 (open/read/map failed: errno,
+ * and why says so). The file is never written. [blocking] */
+int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
+                         char *why, size_t why_cap);
+void nblog__ringview_close(struct nblog__ringview *v);
+
+/* 1 if path names another file than the one v opened (a writer replaced
+ * it: ringfile.c, PLAN_REPLACE), 0 if not or if it cannot tell. */
+int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path);
+
+/* 1 if a writer holds the file's lock now, 0 if not (or unknown). Looks
+ * without taking the lock (F_OFD_GETLK). */
+int nblog__ringview_writer_running(const char *path);
+
+/* Copies console entry i (0..NBLOG__STATS_SLOTS-1) of a validated ring.
+ * Returns 1 (in use, *st and *head filled), 0 (unused) or NBLOG_EAGAIN (the
+ * writer kept changing it; try again later). [non-blocking] */
+int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
+                            nblog_console_stats_t *st, uint64_t *head);
+
+/* Sleeps until the writer's publisher announces new records (head beyond
+ * seen_head), or timeout_ms passes, or a signal arrives. Returns at once if
+ * head already moved. [blocking] */
+void nblog__ringview_wait(const struct nblog__ring_hdr *r, uint64_t seen_head,
+                          unsigned timeout_ms);
+
+#endif

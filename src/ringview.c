@@ -1,0 +1,257 @@
+/*
+ * ringview.c - the ring in a file, reader's side: for `nblog` and anyone
+ * reading a ring another process wrote (maybe one that died, maybe a file
+ * that is not a ring at all).
+ *
+ * Rules: the file is never written (opened O_RDONLY, mapped PROT_READ), and
+ * nothing in it is trusted. nblog__ring_diagnose checks the header field by
+ * field before anything uses an offset or a length from it, and says in a
+ * sentence what is wrong: not a ring (no magic), a newer layout, shorter
+ * than its header says (truncated), or impossible fields (corrupt). Once the
+ * header passes, every later access is bounded by it: slots are found by
+ * masking a seq (ring.c), record lengths are clamped to the slot, and stats
+ * entries sit at a fixed, checked offset.
+ *
+ * A ring read once (`nblog dmesg`) is copied into private memory, so a
+ * writer that truncates the file meanwhile cannot make us fault. A ring
+ * followed live is mapped read-only; the tool turns SIGBUS from a file cut
+ * under it into a clear error.
+ *
+ * Following (nblog__ringview_wait): readers cannot write the file, so they
+ * cannot say they are waiting. The writer's publisher (ringfile.c) bumps
+ * follow_word whenever head moved and FUTEX_WAKEs; a follower loads the
+ * word, checks head, and sleeps on the word's value (V2 in ringfile.c).
+ * No busy polling; a writer that died leaves followers sleeping in
+ * timeout-long naps.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ringfile.h"
+
+#define VIEW_MAX_BYTES ((size_t)1 << 40) /* more than any valid ring */
+#define STATS_TRIES 64
+
+/* Writes a sentence into why (if given) and returns v. */
+static int say(char *why, size_t cap, int v, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int say(char *why, size_t cap, int v, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (why && cap)
+        vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+    return v;
+}
+
+enum nblog__ring_verdict nblog__ring_diagnose(const void *mem, size_t bytes,
+                                              char *why, size_t why_cap)
+{
+    const struct nblog__ring_hdr *r = mem;
+    if (bytes < sizeof r->magic || memcmp(r->magic, NBLOG__RING_MAGIC, 8) != 0)
+        return say(why, why_cap, NBLOG__RING_NOT_RING,
+                   "not an nblog ring (no NBLOGRNG magic at offset 0)");
+    if (bytes < offsetof(struct nblog__ring_hdr, hdr_size))
+        return say(why, why_cap, NBLOG__RING_TRUNCATED,
+                   "truncated: %zu bytes, not even a header", bytes);
+    if (r->version > NBLOG__RING_VERSION)
+        return say(why, why_cap, NBLOG__RING_NEWER,
+                   "ring layout version %u is newer than this tool's (%u)",
+                   (unsigned)r->version, NBLOG__RING_VERSION);
+    if (r->version != NBLOG__RING_VERSION)
+        return say(why, why_cap, NBLOG__RING_NEWER,
+                   "ring layout version %u is not this tool's (%u)",
+                   (unsigned)r->version, NBLOG__RING_VERSION);
+    if (bytes < sizeof *r)
+        return say(why, why_cap, NBLOG__RING_TRUNCATED,
+                   "truncated: %zu bytes, the header alone needs %zu", bytes,
+                   sizeof *r);
+    if (nblog__ring_validate(mem, r->total_size) != NBLOG_OK)
+        return say(why, why_cap, NBLOG__RING_CORRUPT,
+                   "corrupt header (impossible sizes or offsets: %llu records of %u bytes)",
+                   (unsigned long long)r->records, (unsigned)r->record_size);
+    if (bytes < r->total_size)
+        return say(why, why_cap, NBLOG__RING_TRUNCATED,
+                   "truncated: %zu bytes, the header says %llu", bytes,
+                   (unsigned long long)r->total_size);
+    return say(why, why_cap, NBLOG__RING_OK, "ok");
+}
+
+/* A private, 64-byte aligned copy of the whole file. */
+static int copy_file(int fd, size_t size, struct nblog__ringview *v)
+{
+    v->mem = aligned_alloc(64, (size + 63) & ~(size_t)63);
+    if (!v->mem)
+        return -1;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(fd, (char *)v->mem + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* shorter than fstat said: diagnose what we have */
+        got += (size_t)n;
+    }
+    v->bytes = got;
+    return 0;
+}
+
+int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
+                         char *why, size_t why_cap)
+{
+    char full[4096];
+    memset(v, 0, sizeof *v);
+    if (nblog__ringfile_path(path, full, sizeof full) != 0) {
+        errno = ENAMETOOLONG;
+        return say(why, why_cap, -1, "path too long");
+    }
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return say(why, why_cap, -1, "%s: %s", full, strerror(errno));
+    struct stat st;
+    int err = fstat(fd, &st) != 0       ? errno
+              : !S_ISREG(st.st_mode)    ? EINVAL
+              : (size_t)st.st_size > VIEW_MAX_BYTES ? EFBIG
+                                                    : 0;
+    if (err) {
+        close(fd);
+        errno = err;
+        return say(why, why_cap, -1, "%s: %s", full,
+                   err == EINVAL ? "not a regular file" : strerror(err));
+    }
+    size_t size = (size_t)st.st_size;
+    v->dev = (uint64_t)st.st_dev;
+    v->ino = (uint64_t)st.st_ino;
+    int rc = 0;
+    if (live && size > 0) {
+        v->mem = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        v->mapped = v->mem != MAP_FAILED;
+        v->bytes = size;
+        rc = v->mapped ? 0 : -1;
+    } else {
+        rc = copy_file(fd, size, v);
+    }
+    err = errno;
+    close(fd);
+    if (rc != 0) {
+        v->mem = NULL;
+        snprintf(why, why_cap, "%s: %s", full, strerror(err));
+        errno = err;
+        return -1;
+    }
+    enum nblog__ring_verdict verdict = nblog__ring_diagnose(v->mem, v->bytes, why, why_cap);
+    if (verdict != NBLOG__RING_OK) {
+        nblog__ringview_close(v);
+        return verdict;
+    }
+    v->ring = v->mem;
+    return NBLOG__RING_OK;
+}
+
+void nblog__ringview_close(struct nblog__ringview *v)
+{
+    if (v->mapped && v->mem)
+        munmap(v->mem, v->bytes);
+    else if (!v->mapped)
+        free(v->mem);
+    memset(v, 0, sizeof *v);
+}
+
+int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path)
+{
+    char full[4096];
+    struct stat st;
+    if (nblog__ringfile_path(path, full, sizeof full) != 0 || stat(full, &st) != 0)
+        return 0;
+    return (uint64_t)st.st_dev != v->dev || (uint64_t)st.st_ino != v->ino;
+}
+
+int nblog__ringview_writer_running(const char *path)
+{
+    char full[4096];
+    if (nblog__ringfile_path(path, full, sizeof full) != 0)
+        return 0;
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct flock lock = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
+    int running = fcntl(fd, F_OFD_GETLK, &lock) == 0 && lock.l_type != F_UNLCK;
+    close(fd);
+    return running;
+}
+
+/* V1: one consistent copy of entry e, or 0 if the writer was mid-update. */
+static int copy_entry(const struct nblog__stats_entry *e, uint64_t name[],
+                      uint64_t val[])
+{
+    /* Acquire: pairs with put_entry's release store of gen (P1). */
+    uint64_t gen = atomic_load_explicit((_Atomic uint64_t *)&e->gen,
+                                        memory_order_acquire);
+    if (gen & 1)
+        return 0;
+    /* Relaxed: checked against gen below (the seqlock's read side). */
+    for (int i = 0; i < NBLOG__STAT_NAME_WORDS; i++)
+        name[i] = __atomic_load_n(&e->name[i], __ATOMIC_RELAXED);
+    for (int i = 0; i < NBLOG__STAT_COUNT; i++)
+        val[i] = __atomic_load_n(&e->v[i], __ATOMIC_RELAXED);
+    /* Acquire fence: pairs with put_entry's release fence (P1). */
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit((_Atomic uint64_t *)&e->gen,
+                                memory_order_relaxed) == gen;
+}
+
+int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
+                            nblog_console_stats_t *st, uint64_t *head)
+{
+    if (i >= NBLOG__STATS_SLOTS)
+        return 0;
+    uint64_t name[NBLOG__STAT_NAME_WORDS], v[NBLOG__STAT_COUNT];
+    int tries = 0;
+    while (!copy_entry(&nblog__ring_stats(r)[i], name, v))
+        if (++tries == STATS_TRIES)
+            return NBLOG_EAGAIN;
+    if (!v[NBLOG__STAT_IN_USE])
+        return 0;
+    memset(st, 0, sizeof *st);
+    memcpy(st->name, name, sizeof st->name - 1);
+    st->name[sizeof st->name - 1] = '\0';
+    st->start_seq = v[NBLOG__STAT_START_SEQ];
+    st->next_seq = v[NBLOG__STAT_NEXT_SEQ];
+    st->printed = v[NBLOG__STAT_PRINTED];
+    st->filtered = v[NBLOG__STAT_FILTERED];
+    st->dropped = v[NBLOG__STAT_DROPPED];
+    st->write_failed = v[NBLOG__STAT_WRITE_FAILED];
+    st->stalled_ns = v[NBLOG__STAT_STALLED_NS];
+    st->last_error = (int)(int64_t)v[NBLOG__STAT_LAST_ERROR];
+    st->suspended = v[NBLOG__STAT_SUSPENDED] != 0;
+    *head = v[NBLOG__STAT_HEAD];
+    st->lag = *head > st->next_seq ? *head - st->next_seq : 0;
+    return 1;
+}
+
+void nblog__ringview_wait(const struct nblog__ring_hdr *r, uint64_t seen_head,
+                          unsigned timeout_ms)
+{
+    /* V2 - acquire: pairs with the publisher's release increment. */
+    uint32_t word = atomic_load_explicit((_Atomic uint32_t *)&r->follow_word,
+                                         memory_order_acquire);
+    if (nblog__ring_head(r) != seen_head)
+        return;
+    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+    /* Shared futex (no PRIVATE): the waker is another process. Returns on
+     * a wake, a changed word, the timeout or a signal: all mean "look". */
+    syscall(SYS_futex, (const uint32_t *)&r->follow_word, FUTEX_WAIT, word, &ts,
+            NULL, 0);
+}

@@ -1,0 +1,229 @@
+/*
+ * spec.c - console specs: one text grammar for programs
+ * (nblog_console_from_spec), the nblog command (--console) and the
+ * NBLOG_CONSOLES environment variable (';'-separated specs).
+ *
+ *     spec   = kind [":" argument] *("," option)
+ *     option = "level=" LEVEL | "format=" plain|kmsg
+ *            | "mode=" threaded|direct | "name=" NAME | "stall_ms=" N
+ *
+ * The kind ends at the first ':' or ',', so an argument may itself hold
+ * ':' ("syslog+udp://host:514"); it ends at the first ','. Options apply to
+ * nblog_console_opts_t whatever the kind, so a new kind of console is one
+ * line in the kinds[] table below: its name, whether it takes an argument,
+ * and a function that makes it from the argument and the options.
+ *
+ * Errors: NBLOG_EINVAL, nothing registered, and a sentence naming the bad
+ * part in a per-thread buffer (nblog_spec_error). Parsing happens on a
+ * copy in a fixed buffer; a spec longer than it is an error too.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nblog.h"
+
+#define SPEC_MAX 1024
+#define NAME_MAX_BYTES 31
+
+static __thread char spec_err[256];
+
+const char *nblog_spec_error(void)
+{
+    return spec_err;
+}
+
+static int spec_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int spec_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(spec_err, sizeof spec_err, fmt, ap);
+    va_end(ap);
+    return NBLOG_EINVAL;
+}
+
+/* ------------------------------------------------------------- kinds */
+
+typedef int make_fn(const char *arg, const nblog_console_opts_t *o,
+                    nblog_console_t **out);
+
+static int make_stderr(const char *arg, const nblog_console_opts_t *o,
+                       nblog_console_t **out)
+{
+    (void)arg;
+    return nblog_console_stderr(o, out);
+}
+
+static int make_fd(const char *arg, const nblog_console_opts_t *o,
+                   nblog_console_t **out)
+{
+    char *end;
+    errno = 0;
+    long fd = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || fd < 0 || fd > INT_MAX)
+        return spec_fail("fd: \"%s\" is not a file descriptor number", arg);
+    return nblog_console_fd((int)fd, o, out);
+}
+
+static int make_file(const char *arg, const nblog_console_opts_t *o,
+                     nblog_console_t **out)
+{
+    return nblog_console_file(arg, 0, 0, o, out);
+}
+
+enum { ARG_NONE, ARG_REQUIRED };
+
+static const struct spec_kind {
+    const char *kind;
+    int arg;
+    make_fn *make;
+} kinds[] = {
+    {"stderr", ARG_NONE, make_stderr},
+    {"fd", ARG_REQUIRED, make_fd},
+    {"file", ARG_REQUIRED, make_file},
+};
+
+static const struct spec_kind *find_kind(const char *name)
+{
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i].kind, name) == 0)
+            return &kinds[i];
+    return NULL;
+}
+
+/* ----------------------------------------------------------- options */
+
+static int parse_choice(const char *key, const char *val, const char *a,
+                        const char *b, int *out)
+{
+    if (strcmp(val, a) == 0)
+        *out = 0;
+    else if (strcmp(val, b) == 0)
+        *out = 1;
+    else
+        return spec_fail("option %s=%s: expected %s or %s", key, val, a, b);
+    return NBLOG_OK;
+}
+
+/* One "key=value" into *o (name copied into name_buf). */
+static int apply_option(char *opt, nblog_console_opts_t *o, char *name_buf)
+{
+    char *eq = strchr(opt, '=');
+    if (!eq || eq == opt)
+        return spec_fail("option \"%s\": expected key=value", opt);
+    *eq = '\0';
+    const char *key = opt, *val = eq + 1;
+    if (strcmp(key, "level") == 0) {
+        int level = nblog_level_parse(val);
+        if (level < 0)
+            return spec_fail("option level=%s: not a level (emerg..debug or 0..7)", val);
+        o->level = level;
+        return NBLOG_OK;
+    }
+    if (strcmp(key, "format") == 0)
+        return parse_choice(key, val, "plain", "kmsg", &o->format);
+    if (strcmp(key, "mode") == 0)
+        return parse_choice(key, val, "threaded", "direct", &o->mode);
+    if (strcmp(key, "name") == 0) {
+        if (!*val || strlen(val) > NAME_MAX_BYTES)
+            return spec_fail("option name=%s: 1 to %d bytes", val, NAME_MAX_BYTES);
+        strcpy(name_buf, val);
+        o->name = name_buf;
+        return NBLOG_OK;
+    }
+    if (strcmp(key, "stall_ms") == 0) {
+        char *end;
+        errno = 0;
+        unsigned long ms = strtoul(val, &end, 10);
+        if (errno || end == val || *end || ms > UINT_MAX)
+            return spec_fail("option stall_ms=%s: not a number of milliseconds", val);
+        o->stall_ms = (unsigned)ms;
+        return NBLOG_OK;
+    }
+    return spec_fail("unknown option \"%s\" (level, format, mode, name, stall_ms)", key);
+}
+
+/* The default name: the spec up to its options, cut to fit. */
+static void default_name(const char *spec, char *name_buf)
+{
+    size_t n = strcspn(spec, ",");
+    if (n > NAME_MAX_BYTES)
+        n = NAME_MAX_BYTES;
+    memcpy(name_buf, spec, n);
+    name_buf[n] = '\0';
+}
+
+int nblog_console_from_spec(const char *spec, nblog_console_t **out)
+{
+    char buf[SPEC_MAX], name_buf[NAME_MAX_BYTES + 1];
+    spec_err[0] = '\0';
+    if (!spec || !*spec)
+        return spec_fail("empty console spec");
+    if (strlen(spec) >= sizeof buf)
+        return spec_fail("console spec longer than %d bytes", SPEC_MAX - 1);
+    strcpy(buf, spec);
+    char *rest = buf + strcspn(buf, ",");
+    char *options = *rest ? rest + 1 : NULL;
+    *rest = '\0';
+    char *colon = strchr(buf, ':');
+    char *arg = colon ? colon + 1 : NULL;
+    if (colon)
+        *colon = '\0';
+
+    const struct spec_kind *k = find_kind(buf);
+    if (!k)
+        return spec_fail("unknown console kind \"%s\" in \"%s\" (stderr, fd:N, file:PATH)",
+                         buf, spec);
+    if (k->arg == ARG_REQUIRED && (!arg || !*arg))
+        return spec_fail("console kind \"%s\" needs an argument (%s:...)", k->kind, k->kind);
+    if (k->arg == ARG_NONE && arg)
+        return spec_fail("console kind \"%s\" takes no argument, got \"%s\"", k->kind, arg);
+
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    default_name(spec, name_buf);
+    o.name = name_buf;
+    for (char *opt = options; opt;) {
+        char *next = strchr(opt, ',');
+        if (next)
+            *next++ = '\0';
+        int rc = apply_option(opt, &o, name_buf);
+        if (rc != NBLOG_OK)
+            return rc;
+        opt = next;
+    }
+    nblog_console_t *con = NULL;
+    int rc = k->make(arg ? arg : "", &o, &con);
+    if (rc != NBLOG_OK && !spec_err[0])
+        spec_fail("console \"%s\": %s", spec, nblog_strerror(rc));
+    if (rc == NBLOG_OK && out)
+        *out = con;
+    return rc;
+}
+
+int nblog_consoles_from_env(void)
+{
+    const char *env = getenv("NBLOG_CONSOLES");
+    char buf[SPEC_MAX * 4];
+    spec_err[0] = '\0';
+    if (!env || !*env)
+        return 0;
+    if (strlen(env) >= sizeof buf)
+        return spec_fail("NBLOG_CONSOLES is longer than %zu bytes", sizeof buf - 1);
+    strcpy(buf, env);
+    int count = 0;
+    char *save = NULL;
+    for (char *spec = strtok_r(buf, ";", &save); spec;
+         spec = strtok_r(NULL, ";", &save)) {
+        int rc = nblog_console_from_spec(spec, NULL);
+        if (rc != NBLOG_OK)
+            return rc;
+        count++;
+    }
+    return count;
+}

@@ -1,0 +1,326 @@
+/*
+ * test-ringfile.c - the ring in a file, in one process: resume after a
+ * reopen, a dead writer's unfinished slot, console specs, and a corpus of
+ * corrupted, truncated and foreign files that must each get a clear
+ * verdict (in process, under ASan too) and a documented exit code from
+ * `nblog dmesg` (a separate process: a crash there shows as a signal).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nblog.h"
+#include "ring.h"
+#include "ringfile.h"
+#include "proc.h"
+#include "testutil.h"
+
+static char tool[] = NBLOG_TOOL;
+
+/* Reads every record of a ring file; returns how many, checks their seqs
+ * are first, first+1, ... and stores the last seq in *last. */
+static uint64_t read_all(const char *path, uint64_t first, uint64_t *last)
+{
+    struct nblog__ringview v;
+    char why[256];
+    assert_int_equal(nblog__ringview_open(path, 0, &v, why, sizeof why), NBLOG__RING_OK);
+    nblog_reader_t rd;
+    assert_int_equal(nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST),
+                     NBLOG_OK);
+    nblog_record_t rec;
+    char buf[600];
+    uint64_t n = 0;
+    while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK) {
+        assert_int_equal(rec.seq, first + n);
+        *last = rec.seq;
+        n++;
+    }
+    nblog__ringview_close(&v);
+    return n;
+}
+
+static void log_n(int n, const char *what)
+{
+    for (int i = 0; i < n; i++)
+        assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "%s %d", what, i), NBLOG_OK);
+}
+
+static void resume_continues_sequence(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "resume");
+    unlink(path);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    o.ring_records = 64;
+    o.record_size = 128;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    log_n(10, "first life");
+    nblog_shutdown();
+    assert_int_equal(nblog_init(&o), NBLOG_OK); /* same file, same sizes */
+    log_n(5, "second life");
+    uint64_t last = 0;
+    assert_int_equal(read_all(path, 0, &last), 15);
+    assert_int_equal(last, 14);
+    nblog_shutdown();
+    /* Other sizes: a new file under the name (a reader's mapping of the old
+     * one stays valid), the sequence still continues. */
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    o.ring_records = 32;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_int_equal(stat(path, &after), 0);
+    assert_true(before.st_ino != after.st_ino);
+    log_n(2, "third life");
+    assert_int_equal(read_all(path, 15, &last), 2);
+    nblog_shutdown();
+    unlink(path);
+}
+
+static void env_var_names_the_ring(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "env");
+    unlink(path);
+    setenv("NBLOG_RING", path, 1);
+    assert_int_equal(nblog_init(NULL), NBLOG_OK);
+    unsetenv("NBLOG_RING");
+    log_n(3, "env");
+    uint64_t last = 0;
+    assert_int_equal(read_all(path, 0, &last), 3);
+    nblog_shutdown();
+    unlink(path);
+}
+
+static void refuses_foreign_file(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "foreign");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("precious data, not a ring\n", f);
+    fclose(f);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    assert_int_equal(nblog_init(&o), NBLOG_ENOTRING);
+    char buf[64] = {0};
+    f = fopen(path, "r");
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "precious data, not a ring\n");
+    unlink(path);
+}
+
+/* A writer that died between reserve and commit: resume forgets the slot,
+ * readers count it missed, writers reuse it. */
+static void resume_skips_unfinished(void **state)
+{
+    (void)state;
+    size_t bytes = nblog__ring_bytes(16, 128);
+    void *mem = aligned_alloc(64, bytes);
+    memset(mem, 0, bytes);
+    nblog__ring_format(mem, 16, 128, 0);
+    struct nblog__ring_hdr *r = mem;
+    struct nblog__rec_meta m = {.len = 3, .level = 6};
+    char text[8] = "abc";
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(nblog__ring_write(r, &m, text), NBLOG_OK);
+    /* seq 3 reserved, never committed (its writer was SIGKILLed). */
+    struct nblog__slot *s = (struct nblog__slot *)((char *)r + r->slots_offset +
+                                                   3 * r->record_size);
+    atomic_store(&s->state, (uint64_t)3 << 2 | NBLOG__SLOT_RESERVED);
+    atomic_store(&r->head, 4);
+    nblog__ring_resume(r);
+    assert_int_equal(nblog__ring_head(r), 4);
+    assert_int_equal(nblog__ring_write(r, &m, text), NBLOG_OK);
+    assert_int_equal(m.seq, 4);
+    nblog_reader_t rd;
+    assert_int_equal(nblog__reader_open_memory(&rd, mem, bytes, NBLOG_FROM_OLDEST), NBLOG_OK);
+    nblog_record_t rec;
+    char buf[256];
+    uint64_t seqs[8], n = 0;
+    while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK)
+        seqs[n++] = rec.seq;
+    assert_int_equal(n, 4);
+    assert_int_equal(seqs[3], 4);
+    assert_int_equal(rd.missed, 1);
+    /* Writers reuse the slot a lap later. */
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(nblog__ring_write(r, &m, text), NBLOG_OK);
+    free(mem);
+}
+
+/* --------------------------------------------------------------- specs */
+
+static void specs_parse(void **state)
+{
+    (void)state;
+    char path[128], spec[200];
+    ring_name(path, sizeof path, "spec.log");
+    assert_int_equal(nblog_init(NULL), NBLOG_OK);
+    nblog_console_t *con;
+    snprintf(spec, sizeof spec, "file:%s,level=warning,format=kmsg,mode=direct,name=x", path);
+    assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    assert_string_equal(st.name, "x");
+    nblog_console_unregister(con);
+    assert_int_equal(nblog_console_from_spec("fd:2,stall_ms=100", &con), NBLOG_OK);
+    nblog_console_unregister(con);
+
+    static const struct {
+        const char *spec, *names;
+    } bad[] = {
+        {"tcp:host", "\"tcp\""},        {"fd:x", "\"x\""},
+        {"file", "needs an argument"},  {"stderr:3", "takes no argument"},
+        {"stderr,level=loud", "level=loud"}, {"stderr,format=xml", "format=xml"},
+        {"stderr,colour=red", "\"colour\""}, {"stderr,novalue", "\"novalue\""},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(nblog_console_from_spec(bad[i].spec, &con), NBLOG_EINVAL);
+        if (!strstr(nblog_spec_error(), bad[i].names))
+            fail_msg("spec \"%s\": error \"%s\" does not name \"%s\"", bad[i].spec,
+                     nblog_spec_error(), bad[i].names);
+    }
+    setenv("NBLOG_CONSOLES", "stderr,level=emerg;fd:2,level=emerg", 1);
+    assert_int_equal(nblog_consoles_from_env(), 2);
+    setenv("NBLOG_CONSOLES", "stderr;bogus", 1);
+    assert_int_equal(nblog_consoles_from_env(), NBLOG_EINVAL);
+    assert_non_null(strstr(nblog_spec_error(), "bogus"));
+    unsetenv("NBLOG_CONSOLES");
+    nblog_shutdown();
+    unlink(path);
+}
+
+/* -------------------------------------------------------------- corpus */
+
+/* A small valid ring with a few records, as a file would hold it. */
+static void *valid_ring(size_t *bytes)
+{
+    *bytes = nblog__ring_bytes(16, 128);
+    void *mem = aligned_alloc(64, *bytes);
+    memset(mem, 0, *bytes);
+    nblog__ring_format(mem, 16, 128, 0);
+    struct nblog__rec_meta m = {.len = 5, .level = 4, .tid = 7};
+    for (int i = 0; i < 20; i++)
+        nblog__ring_write(mem, &m, "hello\0\0\0");
+    return mem;
+}
+
+enum mutation { M_EMPTY, M_TEXT, M_SHORT_MAGIC, M_VERSION, M_OLD_VERSION,
+                M_HDR_CUT, M_SLOTS_CUT, M_RECORDS, M_TOTAL, M_SLOTS_OFF,
+                M_SHIFT, M_GARBAGE_SLOTS, M_BAD_LEN, M_BAD_LEVEL, M_COUNT };
+
+/* Writes the mutated ring to path; returns the expected dmesg exit code. */
+static int write_case(const char *path, enum mutation mu)
+{
+    size_t bytes;
+    unsigned char *mem = valid_ring(&bytes);
+    struct nblog__ring_hdr *r = (struct nblog__ring_hdr *)mem;
+    struct nblog__slot *s0 = (struct nblog__slot *)(mem + r->slots_offset);
+    int expect = 0;
+    switch (mu) {
+    case M_EMPTY: bytes = 0; expect = 4; break;
+    case M_TEXT: memcpy(mem, "#!/bin/sh\necho hi\n", 18); bytes = 18; expect = 4; break;
+    case M_SHORT_MAGIC: bytes = 5; expect = 4; break;
+    case M_VERSION: r->version = 99; expect = 5; break;
+    case M_OLD_VERSION: r->version = 1; expect = 5; break;
+    case M_HDR_CUT: bytes = 100; expect = 6; break;
+    case M_SLOTS_CUT: bytes -= 300; expect = 6; break;
+    case M_RECORDS: r->records = 1000; expect = 7; break;
+    case M_TOTAL: r->total_size = UINT64_MAX; expect = 7; break;
+    case M_SLOTS_OFF: r->slots_offset = 8; expect = 7; break;
+    case M_SHIFT: r->record_shift = 40; expect = 7; break;
+    case M_GARBAGE_SLOTS:
+        for (size_t i = r->slots_offset; i < bytes; i++)
+            mem[i] = (unsigned char)(i * 2654435761u >> 13);
+        break;
+    case M_BAD_LEN: s0->meta |= 0xffffu << 16; break;
+    case M_BAD_LEVEL: s0->meta |= 0xc8u << 8; break;
+    case M_COUNT: break;
+    }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(mem, 1, bytes, f), bytes);
+    fclose(f);
+    free(mem);
+    return expect;
+}
+
+static void read_through(const char *path, int live)
+{
+    struct nblog__ringview v;
+    char why[256];
+    if (nblog__ringview_open(path, live, &v, why, sizeof why) != NBLOG__RING_OK) {
+        assert_true(strlen(why) > 10); /* a sentence, not nothing */
+        return;
+    }
+    nblog_reader_t rd;
+    assert_int_equal(nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST),
+                     NBLOG_OK);
+    nblog_record_t rec;
+    char buf[4200];
+    for (int i = 0; i < 100 && nblog_reader_next(&rd, &rec, buf, sizeof buf) != NBLOG_EAGAIN; i++)
+        assert_true(rec.level <= 7 && rec.len < sizeof buf);
+    for (unsigned i = 0; i < NBLOG__STATS_SLOTS; i++) {
+        nblog_console_stats_t st;
+        uint64_t head;
+        nblog__ringview_console(v.ring, i, &st, &head);
+    }
+    nblog__ringview_close(&v);
+}
+
+static void corrupt_corpus(void **state)
+{
+    (void)state;
+    char path[128], out[160];
+    ring_name(path, sizeof path, "corpus");
+    snprintf(out, sizeof out, "%s.out", path);
+    for (int mu = 0; mu < M_COUNT; mu++) {
+        int expect = write_case(path, (enum mutation)mu);
+        read_through(path, 0);
+        read_through(path, 1);
+        char *args[] = {tool, "dmesg", path, NULL};
+        int code = run_to_file(args, out);
+        if (code != expect)
+            fail_msg("mutation %d: nblog dmesg exited %d, expected %d", mu, code, expect);
+        char *sargs[] = {tool, "status", path, NULL};
+        code = run_to_file(sargs, out);
+        if (code != expect)
+            fail_msg("mutation %d: nblog status exited %d, expected %d", mu, code, expect);
+    }
+    char *missing[] = {tool, "dmesg", "/nonexistent/ring", NULL};
+    assert_int_equal(run_to_file(missing, out), 3);
+    char *usage[] = {tool, "dmesg", "--format", "xml", path, NULL};
+    assert_int_equal(run_to_file(usage, out), 2);
+    unlink(path);
+    unlink(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(resume_continues_sequence),
+        cmocka_unit_test(env_var_names_the_ring),
+        cmocka_unit_test(refuses_foreign_file),
+        cmocka_unit_test(resume_skips_unfinished),
+        cmocka_unit_test(specs_parse),
+        cmocka_unit_test(corrupt_corpus),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,670 @@
+/*
+ * nblog.c - the nblog command: read a ring file, show its writer's
+ * consoles, run the seed scenario, or log stdin.
+ *
+ *     nblog dmesg [--follow] [--level LVL] [--since-seq N]
+ *                 [--format plain|kmsg|json] [--time rel|iso] FILE
+ *     nblog status FILE
+ *     nblog demo [--seconds N] [--ring FILE]          (demo.c)
+ *     nblog pipe [--ring FILE] [--level LVL] [--deadline-ms N]
+ *                --console SPEC [--console SPEC ...]
+ *
+ * Why a command: the ring can live in a file (nblog_options_t.ring_path,
+ * NBLOG_RING) that outlives the program, and the kernel's dmesg is the
+ * model for reading such a buffer after a crash. Everything here reads the
+ * file without writing it and without trusting it (src/ringview.c); a bad
+ * file ends with a sentence and an exit code (tool.h), never a crash.
+ *
+ * OUTPUT FORMATS (dmesg)
+ *   plain  "[   12.345678] warning #42 tid 1234: text" - seconds since
+ *          boot (CLOCK_MONOTONIC) or, with --time iso, UTC wall time
+ *          "2026-11-25T02:23:07.123456Z"; the level coloured on a terminal.
+ *   kmsg   the library's /dev/kmsg-like console line:
+ *          "facility*8+level,seq,usec,-;text", control bytes as \xNN.
+ *   json   one object per line: {"seq":N,"level":"warning",
+ *          "ts":"ISO 8601 UTC","tid":N,"text":"..."}; text JSON-escaped,
+ *          bytes that are not UTF-8 replaced by U+FFFD.
+ * A gap (records overwritten before we read them, or never finished by a
+ * writer that died) is one line saying exactly "N records overwritten"
+ * (json: {"gap":N,"text":"N records overwritten"}).
+ *
+ * Following: dmesg --follow maps the file read-only and sleeps on the
+ * ring's follow futex word between batches (no busy polling); SIGINT or
+ * SIGTERM end it with status 0. A record a dead writer left unfinished is
+ * skipped after 2 s of waiting on it (at once when not following). When a
+ * new writer replaced the file (ringfile.c: other sizes), the follower
+ * reopens it and goes on from the same seq.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "log.h"
+#include "nblog.h"
+#include "ringfile.h"
+#include "tool.h"
+
+#define TEXT_CAP (NBLOG__RECORD_SIZE_MAX + 1)
+#define LINE_CAP_PLAIN (NBLOG__RECORD_SIZE_MAX * 4 + 64) /* text escaped */
+#define FOLLOW_WAIT_MS 1000 /* longest sleep on the follow futex */
+#define PENDING_NAP_NS 10000000L
+#define PENDING_GIVE_UP_NAPS 200 /* 2 s on one unfinished record */
+
+static volatile sig_atomic_t stop_requested;
+
+int tool_fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nblog: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+int tool_parse_u64(const char *text, unsigned long long *out)
+{
+    char *end;
+    if (!text || *text < '0' || *text > '9')
+        return -1;
+    errno = 0;
+    *out = strtoull(text, &end, 10);
+    return errno || *end ? -1 : 0;
+}
+
+/* ---------------------------------------------------------- opening */
+
+static int exit_for_verdict(int verdict)
+{
+    switch (verdict) {
+    case NBLOG__RING_OK:
+        return EXIT_OK;
+    case NBLOG__RING_NOT_RING:
+        return EXIT_NOTRING;
+    case NBLOG__RING_NEWER:
+        return EXIT_VERSION;
+    case NBLOG__RING_TRUNCATED:
+        return EXIT_TRUNCATED;
+    case NBLOG__RING_CORRUPT:
+        return EXIT_CORRUPT;
+    }
+    return EXIT_NOFILE;
+}
+
+static int open_view(const char *path, int live, struct nblog__ringview *v)
+{
+    char why[512];
+    int verdict = nblog__ringview_open(path, live, v, why, sizeof why);
+    if (verdict == NBLOG__RING_OK)
+        return EXIT_OK;
+    return tool_fail(exit_for_verdict(verdict), "%s: %s", path, why);
+}
+
+/* A file cut under a live mapping raises SIGBUS: say so, do not crash. */
+static void on_sigbus(int sig)
+{
+    static const char msg[] = "nblog: ring file was truncated while being read\n";
+    (void)sig;
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    _exit(EXIT_TRUNCATED);
+}
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void install_handlers(void)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop; /* no SA_RESTART: the futex wait returns */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+/* ------------------------------------------------------------ dmesg */
+
+enum { FMT_PLAIN, FMT_KMSG, FMT_JSON };
+
+struct dmesg_opts {
+    int follow, format, iso, color, max_level;
+    unsigned long long since_seq;
+    int has_since;
+};
+
+static const char *level_color(int level)
+{
+    return level <= NBLOG_LEVEL_ERR       ? "\033[1;31m"
+           : level == NBLOG_LEVEL_WARNING ? "\033[1;33m"
+           : level == NBLOG_LEVEL_NOTICE  ? "\033[1m"
+                                          : "";
+}
+
+/* UTC wall time of a record as ISO 8601 with microseconds. */
+static void iso_time(char *out, size_t cap, const struct nblog__ring_hdr *r,
+                     uint64_t ts_ns)
+{
+    int64_t wall = (int64_t)ts_ns + r->wall_offset_ns;
+    time_t sec = (time_t)(wall / 1000000000);
+    long usec = (long)(wall % 1000000000) / 1000;
+    if (usec < 0) {
+        sec--;
+        usec += 1000000;
+    }
+    struct tm tm;
+    if (!gmtime_r(&sec, &tm)) {
+        snprintf(out, cap, "invalid");
+        return;
+    }
+    size_t n = strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, cap - n, ".%06ldZ", usec);
+}
+
+/* Length of a valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+                               : s[0] >= 0xe0 && s[0] <= 0xef   ? 3
+                               : s[0] >= 0xf0 && s[0] <= 0xf4   ? 4
+                                                                : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+static void json_string(FILE *out, const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    fputc('"', out);
+    for (size_t i = 0; i < len;) {
+        unsigned char ch = s[i];
+        size_t n = utf8_len(s + i, len - i);
+        if (ch == '"' || ch == '\\')
+            fprintf(out, "\\%c", ch);
+        else if (ch == '\n')
+            fputs("\\n", out);
+        else if (ch == '\t')
+            fputs("\\t", out);
+        else if (ch < 0x20 || ch == 0x7f)
+            fprintf(out, "\\u%04x", ch);
+        else if (n == 0)
+            fputs("\\ufffd", out);
+        else
+            fwrite(s + i, 1, n, out);
+        i += n ? n : 1;
+    }
+    fputc('"', out);
+}
+
+static void print_gap(const struct dmesg_opts *o, uint64_t n)
+{
+    if (o->format == FMT_JSON)
+        printf("{\"gap\":%llu,\"text\":\"%llu records overwritten\"}\n",
+               (unsigned long long)n, (unsigned long long)n);
+    else
+        printf("-- %llu records overwritten --\n", (unsigned long long)n);
+}
+
+static void print_plain(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
+                        const nblog_record_t *rec)
+{
+    char when[64], line[LINE_CAP_PLAIN];
+    if (o->iso)
+        iso_time(when, sizeof when, r, rec->ts_ns);
+    else
+        snprintf(when, sizeof when, "%5llu.%06llu",
+                 (unsigned long long)(rec->ts_ns / 1000000000u),
+                 (unsigned long long)(rec->ts_ns / 1000u % 1000000u));
+    struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns};
+    size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_PLAIN, &m,
+                                  rec->text, rec->len);
+    printf("[%s] %s%-7s%s #%llu tid %u: %.*s", when,
+           o->color ? level_color(rec->level) : "", nblog_level_name(rec->level),
+           o->color && *level_color(rec->level) ? "\033[0m" : "",
+           (unsigned long long)rec->seq, (unsigned)rec->tid, (int)n, line);
+}
+
+static void print_record(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
+                         const nblog_record_t *rec)
+{
+    if (o->format == FMT_PLAIN) {
+        print_plain(o, r, rec);
+        return;
+    }
+    if (o->format == FMT_KMSG) {
+        char line[LINE_CAP_PLAIN];
+        struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns,
+                                    .level = rec->level, .facility = rec->facility};
+        size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_KMSG, &m,
+                                      rec->text, rec->len);
+        fwrite(line, 1, n, stdout);
+        return;
+    }
+    char when[64];
+    iso_time(when, sizeof when, r, rec->ts_ns);
+    printf("{\"seq\":%llu,\"level\":\"%s\",\"ts\":\"%s\",\"tid\":%u,\"text\":",
+           (unsigned long long)rec->seq, nblog_level_name(rec->level), when,
+           (unsigned)rec->tid);
+    json_string(stdout, rec->text, rec->len);
+    fputs("}\n", stdout);
+}
+
+/* Prints every record readable now. Returns 1 if it stopped at a record
+ * still being written (next_seq < head), 0 if it read up to head. */
+static int print_available(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
+                           nblog_reader_t *rd)
+{
+    static char text[TEXT_CAP];
+    nblog_record_t rec;
+    for (;;) {
+        int rc = nblog_reader_next(rd, &rec, text, sizeof text);
+        if (rc == NBLOG_EAGAIN)
+            return rd->next_seq < nblog__ring_head(r);
+        if (rec.missed)
+            print_gap(o, rec.missed);
+        if (rec.level <= o->max_level)
+            print_record(o, r, &rec);
+    }
+}
+
+/* A record its writer never finished: count it as a gap and move on. */
+static void skip_unfinished(const struct dmesg_opts *o, nblog_reader_t *rd)
+{
+    print_gap(o, 1);
+    rd->next_seq++;
+    rd->missed++;
+}
+
+#define FOLLOW_REOPEN (-1) /* dmesg_loop: the file was replaced */
+
+/* Prints records until the end (or, following, until SIGINT/SIGTERM or
+ * the file being replaced by a new writer: FOLLOW_REOPEN). */
+static int dmesg_loop(const struct dmesg_opts *o, const struct nblog__ringview *v,
+                      const char *path, nblog_reader_t *rd)
+{
+    const struct nblog__ring_hdr *r = v->ring;
+    int naps_on_pending = 0;
+    while (!stop_requested) {
+        uint64_t before = rd->next_seq;
+        int pending = print_available(o, r, rd);
+        fflush(stdout);
+        if (rd->next_seq != before)
+            naps_on_pending = 0;
+        if (pending && (!o->follow || naps_on_pending >= PENDING_GIVE_UP_NAPS)) {
+            skip_unfinished(o, rd);
+            naps_on_pending = 0;
+            continue;
+        }
+        if (!o->follow)
+            break;
+        if (pending) {
+            /* Its writer is between reserve and commit, a few ns usually;
+             * the futex would not tell us (head already moved). */
+            const struct timespec nap = {0, PENDING_NAP_NS};
+            nanosleep(&nap, NULL);
+            naps_on_pending++;
+        } else {
+            nblog__ringview_wait(r, rd->next_seq, FOLLOW_WAIT_MS);
+            if (nblog__ring_head(r) == rd->next_seq &&
+                nblog__ringview_replaced(v, path))
+                return FOLLOW_REOPEN;
+        }
+    }
+    fflush(stdout);
+    return ferror(stdout) ? tool_fail(EXIT_FAIL, "writing output failed") : EXIT_OK;
+}
+
+static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char **file)
+{
+    static const struct option longs[] = {
+        {"follow", no_argument, NULL, 'f'},   {"level", required_argument, NULL, 'l'},
+        {"since-seq", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'F'},
+        {"time", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    *o = (struct dmesg_opts){.max_level = NBLOG_LEVEL_DEBUG};
+    int c;
+    while ((c = getopt_long(argc, argv, "fl:s:F:t:h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'f': o->follow = 1; break;
+        case 'l':
+            if ((o->max_level = nblog_level_parse(optarg)) < 0)
+                return tool_fail(EXIT_USAGE, "--level %s: not a level", optarg);
+            break;
+        case 's':
+            if (tool_parse_u64(optarg, &o->since_seq) != 0)
+                return tool_fail(EXIT_USAGE, "--since-seq %s: not a number", optarg);
+            o->has_since = 1;
+            break;
+        case 'F':
+            o->format = !strcmp(optarg, "plain") ? FMT_PLAIN
+                        : !strcmp(optarg, "kmsg") ? FMT_KMSG
+                        : !strcmp(optarg, "json") ? FMT_JSON
+                                                  : -1;
+            if (o->format < 0)
+                return tool_fail(EXIT_USAGE, "--format %s: plain, kmsg or json", optarg);
+            break;
+        case 't':
+            if (strcmp(optarg, "rel") && strcmp(optarg, "iso"))
+                return tool_fail(EXIT_USAGE, "--time %s: rel or iso", optarg);
+            o->iso = !strcmp(optarg, "iso");
+            break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1)
+        return tool_fail(EXIT_USAGE, "dmesg needs exactly one FILE (see nblog --help)");
+    *file = argv[optind];
+    o->color = o->format == FMT_PLAIN && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    return EXIT_OK;
+}
+
+/* One pass over the file: from --since-seq (or where the last pass, on a
+ * file since replaced, stopped: sequences continue across a replacement). */
+static int dmesg_file(const struct dmesg_opts *o, const char *file,
+                      uint64_t *resume_at)
+{
+    struct nblog__ringview v;
+    int rc = open_view(file, o->follow, &v);
+    if (rc != EXIT_OK)
+        return rc;
+    nblog_reader_t rd;
+    nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST);
+    if (*resume_at > rd.next_seq && *resume_at <= nblog__ring_head(v.ring))
+        rd.next_seq = *resume_at;
+    rc = dmesg_loop(o, &v, file, &rd);
+    *resume_at = rd.next_seq;
+    nblog__ringview_close(&v);
+    return rc;
+}
+
+static int cmd_dmesg(int argc, char **argv)
+{
+    struct dmesg_opts o;
+    const char *file = NULL;
+    int rc = parse_dmesg(argc, argv, &o, &file);
+    uint64_t resume_at = o.has_since ? o.since_seq : 0;
+    while (rc == EXIT_OK) {
+        rc = dmesg_file(&o, file, &resume_at);
+        if (rc != FOLLOW_REOPEN)
+            break;
+        fprintf(stderr, "nblog: %s was replaced by a new writer; following it\n", file);
+        rc = EXIT_OK;
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------- status */
+
+static void format_stalled(char *out, size_t cap, uint64_t ns)
+{
+    if (ns == 0)
+        snprintf(out, cap, "-");
+    else
+        snprintf(out, cap, "%.1fs", (double)ns / 1e9);
+}
+
+static void print_status_header(const char *path, const struct nblog__ring_hdr *r)
+{
+    uint64_t head = nblog__ring_head(r);
+    /* Relaxed (here and for lost): statistics, each read on its own. */
+    uint64_t published = atomic_load_explicit(
+        (_Atomic uint64_t *)&r->stats_published_ns, memory_order_relaxed);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+    printf("ring %s: writer pid %u (%s), head %llu, %llu records of %u bytes, "
+           "%llu lost\n",
+           path, (unsigned)r->writer_pid, nblog__ringview_writer_running(path) ? "running" : "gone",
+           (unsigned long long)head, (unsigned long long)r->records,
+           (unsigned)r->record_size,
+           (unsigned long long)atomic_load_explicit((_Atomic uint64_t *)&r->lost,
+                                                    memory_order_relaxed));
+    if (published && now_ns >= published)
+        printf("console stats published %.1f s ago\n",
+               (double)(now_ns - published) / 1e9);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-')
+        return tool_fail(EXIT_USAGE, "usage: nblog status FILE");
+    struct nblog__ringview v;
+    int rc = open_view(argv[1], 0, &v);
+    if (rc != EXIT_OK)
+        return rc;
+    const struct nblog__ring_hdr *r = v.ring;
+    print_status_header(argv[1], r);
+    printf("%-20s %10s %8s %10s %10s %12s %11s\n", "CONSOLE", "NEXT SEQ", "LAG",
+           "PRINTED", "DROPPED", "WRITE ERRS", "STALLED FOR");
+    uint64_t head_now = nblog__ring_head(r);
+    int shown = 0;
+    for (unsigned i = 0; i < NBLOG__STATS_SLOTS; i++) {
+        nblog_console_stats_t st;
+        uint64_t head;
+        int in_use = nblog__ringview_console(r, i, &st, &head);
+        if (in_use != 1)
+            continue;
+        char stalled[32];
+        format_stalled(stalled, sizeof stalled, st.stalled_ns);
+        uint64_t lag = head_now > st.next_seq ? head_now - st.next_seq : 0;
+        printf("%-20s %10llu %8llu %10llu %10llu %12llu %11s\n", st.name,
+               (unsigned long long)st.next_seq, (unsigned long long)lag,
+               (unsigned long long)st.printed, (unsigned long long)st.dropped,
+               (unsigned long long)st.write_failed, stalled);
+        shown++;
+    }
+    if (!shown)
+        printf("(no consoles published)\n");
+    nblog__ringview_close(&v);
+    return EXIT_OK;
+}
+
+/* ------------------------------------------------------------- pipe */
+
+struct pipe_opts {
+    const char *ring;
+    int default_level;
+    unsigned long long deadline_ms;
+    int nspecs;
+    char **specs;
+};
+
+/* "<N>text": N sets the level; returns the text after it. */
+static const char *line_level(const char *line, int *level)
+{
+    if (line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
+        *level = line[1] - '0';
+        return line + 3;
+    }
+    return line;
+}
+
+/* Holds stdin back only for a console that is about to be lapped and is
+ * still making progress; a stuck, stalled or suspended one holds nothing.
+ * last[] remembers each console's next seq between naps. */
+static void wait_for_live_consoles(nblog_console_t **cons, uint64_t *last, int n,
+                                   uint64_t ring_records)
+{
+    for (int spins = 0; spins < 10000; spins++) {
+        int moving = 0;
+        for (int i = 0; i < n; i++) {
+            nblog_console_stats_t st;
+            if (nblog_console_stats(cons[i], &st) != NBLOG_OK || st.suspended ||
+                st.stalled_ns || st.lag <= ring_records / 2)
+                continue;
+            if (spins == 0 || st.next_seq != last[i])
+                moving = 1;
+            last[i] = st.next_seq;
+        }
+        if (!moving)
+            return;
+        nblog_flush(1, NULL, 0); /* wakes the printers, waits 1 ms */
+    }
+}
+
+static int pipe_lines(const struct pipe_opts *o, nblog_console_t **cons,
+                      uint64_t *last)
+{
+    nblog_stats_t st;
+    nblog_stats_get(&st);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned long long lines = 0;
+    while ((len = getline(&line, &cap, stdin)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        int level = o->default_level;
+        const char *text = line_level(line, &level);
+        nblog_printf(level, "%s", text);
+        if (++lines % 256 == 0)
+            wait_for_live_consoles(cons, last, o->nspecs, st.ring_records);
+    }
+    free(line);
+    return EXIT_OK;
+}
+
+static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
+{
+    static const struct option longs[] = {
+        {"ring", required_argument, NULL, 'r'},
+        {"console", required_argument, NULL, 'c'},
+        {"level", required_argument, NULL, 'l'},
+        {"deadline-ms", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0}};
+    *o = (struct pipe_opts){.default_level = NBLOG_LEVEL_INFO, .deadline_ms = 2000};
+    o->specs = calloc((size_t)argc, sizeof *o->specs);
+    if (!o->specs)
+        return tool_fail(EXIT_FAIL, "out of memory");
+    int c;
+    while ((c = getopt_long(argc, argv, "r:c:l:d:", longs, NULL)) != -1) {
+        switch (c) {
+        case 'r': o->ring = optarg; break;
+        case 'c': o->specs[o->nspecs++] = optarg; break;
+        case 'l':
+            if ((o->default_level = nblog_level_parse(optarg)) < 0)
+                return tool_fail(EXIT_USAGE, "--level %s: not a level", optarg);
+            break;
+        case 'd':
+            if (tool_parse_u64(optarg, &o->deadline_ms) != 0 || o->deadline_ms > 3600000)
+                return tool_fail(EXIT_USAGE, "--deadline-ms %s: 0..3600000", optarg);
+            break;
+        default: return EXIT_USAGE;
+        }
+    }
+    if (optind != argc)
+        return tool_fail(EXIT_USAGE, "pipe: unexpected argument \"%s\"", argv[optind]);
+    if (o->nspecs == 0 && !getenv("NBLOG_CONSOLES"))
+        return tool_fail(EXIT_USAGE, "pipe needs --console SPEC (or NBLOG_CONSOLES)");
+    return EXIT_OK;
+}
+
+static int start_pipe(const struct pipe_opts *o, nblog_console_t **cons)
+{
+    nblog_options_t opt;
+    nblog_options_init(&opt);
+    opt.ring_path = o->ring;
+    opt.level = NBLOG_LEVEL_DEBUG;
+    int rc = nblog_init(&opt);
+    if (rc != NBLOG_OK)
+        return tool_fail(EXIT_FAIL, "%s: %s%s%s", o->ring ? o->ring : "ring",
+                         nblog_strerror(rc), rc == NBLOG_EFILE ? ": " : "",
+                         rc == NBLOG_EFILE ? strerror(errno) : "");
+    for (int i = 0; i < o->nspecs; i++)
+        if (nblog_console_from_spec(o->specs[i], &cons[i]) != NBLOG_OK)
+            return tool_fail(EXIT_USAGE, "--console %s: %s", o->specs[i],
+                             nblog_spec_error());
+    if (o->nspecs == 0 && nblog_consoles_from_env() <= 0)
+        return tool_fail(EXIT_USAGE, "NBLOG_CONSOLES: %s", nblog_spec_error());
+    return EXIT_OK;
+}
+
+static int cmd_pipe(int argc, char **argv)
+{
+    struct pipe_opts o;
+    nblog_console_t **cons = NULL;
+    uint64_t *last = NULL;
+    int rc = parse_pipe(argc, argv, &o);
+    if (rc == EXIT_OK && (!(cons = calloc((size_t)o.nspecs + 1, sizeof *cons)) ||
+                          !(last = calloc((size_t)o.nspecs + 1, sizeof *last))))
+        rc = tool_fail(EXIT_FAIL, "out of memory");
+    if (rc == EXIT_OK)
+        rc = start_pipe(&o, cons);
+    if (rc == EXIT_OK)
+        rc = pipe_lines(&o, cons, last);
+    if (rc == EXIT_OK) {
+        char lagging[256];
+        if (nblog_flush((unsigned)o.deadline_ms, lagging, sizeof lagging) > 0)
+            fprintf(stderr, "nblog pipe: still behind after %llu ms: %s\n",
+                    o.deadline_ms, lagging);
+    }
+    nblog_shutdown();
+    free(last);
+    free(cons);
+    free(o.specs);
+    return rc;
+}
+
+/* ------------------------------------------------------------- main */
+
+static const char usage_text[] =
+    "usage: nblog COMMAND [OPTIONS]\n"
+    "\n"
+    "  dmesg [--follow] [--level LVL] [--since-seq N] [--format plain|kmsg|json]\n"
+    "        [--time rel|iso] FILE\n"
+    "      print the records of a ring file (a bare name is under /dev/shm);\n"
+    "      --follow waits for new ones until interrupted\n"
+    "  status FILE\n"
+    "      the writer's consoles: next seq, lag, printed, dropped, write errors,\n"
+    "      stalled-for\n"
+    "  demo [--seconds N] [--ring FILE]\n"
+    "      the seed scenario live: serial keeps printing while fbcon is stuck\n"
+    "  pipe [--ring FILE] [--level LVL] [--deadline-ms N] --console SPEC ...\n"
+    "      (no --console: the specs in NBLOG_CONSOLES, ';'-separated)\n"
+    "      store stdin lines (\"<N>\" prefix sets the level) and print them to\n"
+    "      the consoles; SPEC is stderr, fd:N or file:PATH with options\n"
+    "      ,level=LVL ,format=plain|kmsg ,mode=threaded|direct ,name=NAME\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot read FILE, 4 not a ring,\n"
+    "5 unknown ring version, 6 truncated ring, 7 corrupt ring. See nblog(1).\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return fputs(usage_text, stderr), EXIT_USAGE;
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help"))
+        return fputs(usage_text, stdout), EXIT_OK;
+    if (!strcmp(cmd, "--version"))
+        return printf("nblog %s\n", nblog_version_string()), EXIT_OK;
+    install_handlers();
+    argc--;
+    argv++;
+    if (!strcmp(cmd, "dmesg"))
+        return cmd_dmesg(argc, argv);
+    if (!strcmp(cmd, "status"))
+        return cmd_status(argc, argv);
+    if (!strcmp(cmd, "pipe"))
+        return cmd_pipe(argc, argv);
+    if (!strcmp(cmd, "demo"))
+        return nblog_cmd_demo(argc, argv);
+    fputs(usage_text, stderr);
+    return tool_fail(EXIT_USAGE, "unknown command \"%s\"", cmd);
+}
