@@ -102,7 +102,7 @@
 #define DIRECT_RECORDS 64   /* records one logging caller prints at most */
 #define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
 #define IDLE_SLEEP_MAX_US 50000  /* ... doubling up to this */
-#define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 64) /* escaped + prefix */
+#define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 2048) /* escaped + header */
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
 enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
@@ -114,6 +114,7 @@ struct nblog_console {
     nblog_console_ops_t ops;
     void *ctx;
     int format, mode;
+    const struct nblog__syslog_params *params; /* syslog/journal formats */
     unsigned stall_ms;
     _Atomic int level;
     _Atomic int suspended;
@@ -261,7 +262,7 @@ static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
     if (c->batch_len + LINE_MAX_BYTES > BATCH_BYTES)
         return 0;
     c->batch_len += nblog__render_line(c->batch + c->batch_len, LINE_MAX_BYTES,
-                                       c->format, m, text, len);
+                                       c->format, c->params, m, text, len);
     return 1;
 }
 
@@ -541,7 +542,7 @@ static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t
         return NBLOG_EINVAL;
     if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG)
         return NBLOG_EINVAL;
-    if (o->format != NBLOG_FORMAT_PLAIN && o->format != NBLOG_FORMAT_KMSG)
+    if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_JOURNAL)
         return NBLOG_EINVAL;
     if (o->mode != NBLOG_MODE_THREADED && o->mode != NBLOG_MODE_DIRECT)
         return NBLOG_EINVAL;
@@ -612,6 +613,14 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
 int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
                            const nblog_console_opts_t *opts, nblog_console_t **out)
 {
+    return nblog__console_register_params(ops, ctx, NULL, opts, out);
+}
+
+int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
+                                   const struct nblog__syslog_params *params,
+                                   const nblog_console_opts_t *opts,
+                                   nblog_console_t **out)
+{
     nblog_console_opts_t defaults;
     if (!opts) {
         nblog_console_opts_init(&defaults);
@@ -636,6 +645,8 @@ int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
             c = &pool[i];
     }
     int rc = c ? fill_console(c, ops, ctx, opts, ring_now()) : NBLOG_ENOMEM;
+    if (rc == NBLOG_OK)
+        c->params = params; /* published with the rest by the ACTIVE store */
     if (rc == NBLOG_OK) {
         /* References: the registration's and the printer thread's. */
         atomic_fetch_add_explicit(&c->users, 2, memory_order_relaxed);
