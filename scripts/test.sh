@@ -3,6 +3,7 @@
 #   1. plain   gcc -O2, asserts on: every test   (clang also builds the tree)
 #   2. asan    gcc -O1, ASan + UBSan: every test (record counts scaled down)
 #   3. tsan    clang, ThreadSanitizer: tests labelled "stress"
+# Tests labelled "net" (a real rsyslog on loopback) run in plain and asan.
 # Usage: scripts/test.sh [plain|asan|tsan|clang]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
