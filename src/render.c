@@ -70,11 +70,21 @@ static inline int needs_escape(unsigned char ch)
     return ch < 0x20 || ch == 0x7f || ch == '\\';
 }
 
+/* Writes ch as the four bytes \xNN; returns 4. */
+static size_t hex_escape(char *out, unsigned char ch)
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\\';
+    out[1] = 'x';
+    out[2] = hex[ch >> 4];
+    out[3] = hex[ch & 15];
+    return 4;
+}
+
 /* Copies text escaping control bytes, DEL and backslash as \xNN. Runs of
  * plain bytes (most text is one run) go out with one memcpy. */
 static size_t escape(char *out, size_t room, const char *text, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         size_t run = 0;
@@ -89,13 +99,9 @@ static size_t escape(char *out, size_t room, const char *text, size_t len)
             if (i >= len || n >= room)
                 break;
         }
-        unsigned char ch = (unsigned char)text[i];
         if (n + 4 > room)
             break;
-        out[n++] = '\\';
-        out[n++] = 'x';
-        out[n++] = hex[ch >> 4];
-        out[n++] = hex[ch & 15];
+        n += hex_escape(out + n, (unsigned char)text[i]);
     }
     return n;
 }
@@ -107,7 +113,6 @@ const struct nblog__syslog_params nblog__syslog_defaults = {
 
 size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)val[i];
@@ -119,10 +124,7 @@ size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len)
         } else if (ch < 0x20 || ch == 0x7f) {
             if (n + 4 > room)
                 break;
-            out[n++] = '\\';
-            out[n++] = 'x';
-            out[n++] = hex[ch >> 4];
-            out[n++] = hex[ch & 15];
+            n += hex_escape(out + n, ch);
         } else {
             if (n + 1 > room)
                 break;

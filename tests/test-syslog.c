@@ -302,24 +302,25 @@ static void wait_tally(const struct rsys *r, uint64_t lo, uint64_t hi, struct ta
 
 /* ---- nblog side -------------------------------------------------------- */
 
-static int setup_big(void **state)
+static int init_ring(size_t records)
 {
-    (void)state;
     nblog_options_t o;
     nblog_options_init(&o);
     o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 65536;
+    o.ring_records = records;
     return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+}
+
+static int setup_big(void **state)
+{
+    (void)state;
+    return init_ring(65536);
 }
 
 static int setup_small(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 1024;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return init_ring(1024);
 }
 
 static int teardown(void **state)
@@ -700,5 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tcp_collector_never_reads, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_text_escaped, setup_big, teardown),
     };
+    if (getenv("NBLOG_TEST_FILTER")) /* e.g. "*restart*", to run one again and again */
+        cmocka_set_test_filter(getenv("NBLOG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -289,9 +289,11 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
             continue;
         }
         if (rc == -EAGAIN && may_wait) {
-            int left = (int)((deadline - nblog__now_ns()) / 1000000);
-            if (nblog__now_ns() < deadline && wait_writable(d->fd, left > 0 ? left : 1) >= 0)
+            uint64_t now = nblog__now_ns();
+            if (now < deadline) {
+                wait_writable(d->fd, (int)((deadline - now) / 1000000u) + 1);
                 continue;
+            }
         }
         /* A unix receiver that went away (or never came): reopen once. */
         if (may_wait && !reopened && d->addr.ss_family == AF_UNIX &&
