@@ -35,6 +35,9 @@
  * a non-blocking connect with a poll timeout; on failure the next attempt
  * waits backoff (backoff_min doubling to backoff_max), sleeping in slices
  * of at most 100 ms so an unregistered console's thread still leaves soon.
+ * A connection that dies after the peer acknowledged data is retried at
+ * once (a collector restarting); one that dies before counts as a failed
+ * connect (a peer that accepts and resets must not make us spin).
  * On (re)connect, h_sent goes back to the frame holding h_acked: every
  * frame the peer may not have received is sent again (counted in
  * resent_frames). The peer can see a frame twice (its seq tells), never
@@ -83,6 +86,7 @@ struct tcp_out {
     uint64_t in_start;     /* where the frame of the first carried line starts */
     size_t carry;          /* input bytes taken into hist, not yet reported */
     uint64_t next_try_ns;  /* no connect attempt before this */
+    uint64_t acked_at_connect; /* h_acked when this connection began */
     unsigned backoff_ms, backoff_min, backoff_max, connect_timeout_ms;
 };
 
@@ -212,7 +216,17 @@ static void went_down(struct tcp_out *o)
 {
     close(o->fd);
     o->fd = -1;
-    o->next_try_ns = 0; /* try again at once; failures back off */
+    if (o->h_acked > o->acked_at_connect) {
+        /* It carried data: a collector restarting. Try again at once. */
+        o->backoff_ms = o->backoff_min;
+        o->next_try_ns = 0;
+    } else {
+        /* Accepted and lost with nothing delivered: back off as for a
+         * failed connect, or a peer that resets at once makes us spin. */
+        o->next_try_ns = nblog__now_ns() + (uint64_t)o->backoff_ms * 1000000u;
+        o->backoff_ms = o->backoff_ms * 2 < o->backoff_max ? o->backoff_ms * 2
+                                                           : o->backoff_max;
+    }
     atomic_fetch_add_explicit(&o->net.disconnects, 1, memory_order_relaxed); /* a count */
     atomic_store_explicit(&o->net.connected, 0, memory_order_relaxed);      /* a hint */
 }
@@ -261,7 +275,7 @@ static int connect_now(struct tcp_out *o)
         return -1;
     }
     o->fd = fd;
-    o->backoff_ms = o->backoff_min;
+    o->acked_at_connect = o->h_acked;
     /* Resend from the frame holding the first byte not known to be
      * acknowledged: h_acked itself, or the frame it falls inside. */
     uint64_t pos = o->h_start, frames = 0;
@@ -330,6 +344,8 @@ static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
         int rc = push(o, deadline);
         if (rc < 0) {
             went_down(o);
+            if (nblog__now_ns() >= deadline)
+                break;
             continue;
         }
         if (rc > 0 || o->carry == len || nblog__now_ns() >= deadline)
