@@ -645,9 +645,8 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
             c = &pool[i];
     }
     int rc = c ? fill_console(c, ops, ctx, opts, ring_now()) : NBLOG_ENOMEM;
-    if (rc == NBLOG_OK)
-        c->params = params; /* published with the rest by the ACTIVE store */
     if (rc == NBLOG_OK) {
+        c->params = params; /* published with the rest by the ACTIVE store */
         /* References: the registration's and the printer thread's. */
         atomic_fetch_add_explicit(&c->users, 2, memory_order_relaxed);
         /* Release: pairs with get()'s acquire load of ACTIVE. */
