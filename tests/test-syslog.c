@@ -691,6 +691,38 @@ static void test_hostile_text_escaped(void **state)
     rsys_cleanup(&r);
 }
 
+/* RFC 3164 for old receivers: rsyslog parses PRI, tag and pid from it. */
+static void test_rfc3164_parsed(void **state)
+{
+    (void)state;
+    struct rsys r;
+    rsys_init(&r);
+    rsys_start(&r);
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.rfc3164 = 1;
+    so.facility = 16; /* local0 */
+    so.hostname = "nbhost";
+    syslog_console("tcp", r.tcp_port, &so);
+    nblog_printf(NBLOG_LEVEL_ERR, "old ] \"format\"\n");
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    char want[128];
+    /* rsyslog keeps the space after "TAG[PID]:" in a 3164 MSG. */
+    snprintf(want, sizeof want, "|nbhost|nblogtest|%d|-|-| old ] \"format\"\\x0a\n", getpid());
+    size_t len = 0;
+    char *out = NULL;
+    for (int i = 0; i < 100 && len == 0; i++) {
+        free(out);
+        msleep(i ? 100 : 0);
+        out = slurp(r.out, &len);
+    }
+    print_message("%s", out);
+    assert_int_equal(strncmp(out, "131|", 4), 0); /* local0.err */
+    assert_non_null(strstr(out, want));
+    free(out);
+    rsys_cleanup(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -700,6 +732,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tcp_collector_restart, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_tcp_collector_never_reads, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_text_escaped, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_rfc3164_parsed, setup_big, teardown),
     };
     if (getenv("NBLOG_TEST_FILTER")) /* e.g. "*restart*", to run one again and again */
         cmocka_set_test_filter(getenv("NBLOG_TEST_FILTER"));
