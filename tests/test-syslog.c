@@ -61,15 +61,13 @@ static int free_port(int type)
     return ntohs(a.sin_port);
 }
 
-/* The collector of the running test, stopped by teardown even when an
- * assertion ended the test early. */
-static struct rsys *current;
-
-static void rsys_cleanup(struct rsys *r);
+/* The collector of the running test, in static storage so teardown can
+ * stop it when an assertion ended the test early (the test's own struct
+ * was on its stack). */
+static struct rsys live;
 
 static void rsys_init(struct rsys *r)
 {
-    current = r;
     if (access(RSYSLOGD, X_OK) != 0)
         fail_msg("%s not found: install the rsyslog package (scripts/setup-debian.sh "
                  "does); these tests need a real collector", RSYSLOGD);
@@ -95,6 +93,7 @@ static void rsys_init(struct rsys *r)
             "ruleset(name=\"r\") { action(type=\"omfile\" file=\"%s\" template=\"t\") }\n",
             r->dir, r->tcp_port, r->udp_port, r->out);
     fclose(f);
+    live = *r;
 }
 
 static int tcp_accepts(int port)
@@ -126,6 +125,7 @@ static void rsys_start(struct rsys *r)
         execl(RSYSLOGD, "rsyslogd", "-n", "-f", r->conf, "-i", r->pidfile, (char *)NULL);
         _exit(127);
     }
+    live = *r;
     for (int i = 0; i < 1000 && !tcp_accepts(r->tcp_port); i++) {
         if (waitpid(r->pid, NULL, WNOHANG) == r->pid)
             fail_msg("rsyslogd exited at start; see %s/rsyslogd.stderr", r->dir);
@@ -143,16 +143,17 @@ static void rsys_stop(struct rsys *r)
     int st;
     waitpid(r->pid, &st, 0);
     r->pid = 0;
+    live.pid = 0;
 }
 
 static void rsys_cleanup(struct rsys *r)
 {
-    current = NULL;
     rsys_stop(r);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
+    live.dir[0] = '\0';
     if (system(cmd) != 0)
-        print_error("could not remove %s\n", r->dir);
+        print_error("could not remove %s\n", cmd + 7);
 }
 
 static char *slurp(const char *path, size_t *len)
@@ -326,8 +327,8 @@ static int setup_small(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    if (current)
-        rsys_cleanup(current);
+    if (live.dir[0])
+        rsys_cleanup(&live);
     nblog_shutdown();
     return 0;
 }
