@@ -524,7 +524,8 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  * with a timeout), reconnects with capped exponential backoff, and after a
  * reconnect resends every frame the peer may not have received, so a
  * collector may see a record twice (the seq in the structured data tells)
- * but none is lost silently. UDP and local sockets send one datagram per
+ * but none is lost silently (a collector that resets its connection with
+ * more than resend_bytes / 4 unread could lose the excess). UDP and local sockets send one datagram per
  * record and offer write_atomic (direct mode, emergencies); a record
  * longer than the datagram limit is cut and ends with NBLOG_TRUNC_MARKER.
  */
@@ -541,7 +542,10 @@ typedef struct nblog_syslog_opts {
     const char *const *sd_params;
     unsigned max_datagram;   /* UDP/unix/journald: longest datagram in bytes;
                                 0: 2048 (UDP), 8192 (unix), 65536 (journald) */
-    unsigned resend_bytes;   /* TCP: bytes of frames kept to resend; 0: 1 MiB */
+    unsigned resend_bytes;   /* TCP: bytes of frames kept to resend; 0: 1 MiB.
+                                A quarter stays kept after the peer acknowledged
+                                it, resent if the peer resets (it may have
+                                dropped them unread); at least 65536 */
     unsigned connect_timeout_ms; /* TCP: 0 means 1000 */
     unsigned backoff_min_ms;     /* TCP: first retry delay; 0 means 50 */
     unsigned backoff_max_ms;     /* TCP: retry delay cap; 0 means 5000 */

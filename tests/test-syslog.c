@@ -505,22 +505,29 @@ static void test_tcp_down_then_up(void **state)
     rsys_cleanup(&r);
 }
 
+/* Logs "r 0" .. "r n-1" steadily; it does not pass n/2 before the test
+ * has stopped the collector, nor 2n/3 before it started it again, so
+ * records are logged while it stops, while it is down and after. */
 struct producer {
     long n;
     nblog_console_t *pace_on;
     _Atomic long done;
+    _Atomic int stopped, restarted;
 };
 
 static void *produce(void *arg)
 {
     struct producer *p = arg;
     for (long i = 0; i < p->n; i++) {
+        while ((i >= p->n / 2 && !atomic_load(&p->stopped)) ||
+               (i >= p->n * 2 / 3 && !atomic_load(&p->restarted)))
+            msleep(1);
         if (nblog_printf(NBLOG_LEVEL_INFO, "r %ld", i) != NBLOG_OK)
             abort();
         atomic_store(&p->done, i + 1);
-        if (i % 500 == 499) {
+        if (i % 100 == 99) {
             pace(p->pace_on, 16384);
-            msleep(2);
+            msleep(1);
         }
     }
     return NULL;
@@ -571,9 +578,11 @@ static void test_tcp_collector_restart(void **state)
     while (atomic_load(&p.done) < p.n / 3)
         msleep(1);
     rsys_stop(&r);
-    while (atomic_load(&p.done) < p.n / 2)
+    atomic_store(&p.stopped, 1);
+    while (atomic_load(&p.done) < p.n * 2 / 3)
         msleep(1);
     rsys_start(&r);
+    atomic_store(&p.restarted, 1);
     pthread_join(th, NULL);
     assert_int_equal(nblog_flush(60000, NULL, 0), 0);
     nblog_console_stats_t st = stats(con);

@@ -256,7 +256,7 @@ static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
         return -errno;
     }
     if (n > 1)
-        atomic_fetch_add_explicit(truncated, 1, memory_order_relaxed); /* a count */
+        atomic_fetch_add_explicit(truncated, 1, memory_order_relaxed); /* a count: pairs with nothing */
     return 0;
 }
 
@@ -346,7 +346,8 @@ int nblog__dgram_console(struct nblog__dgram_out *o, const char *default_name,
         free(o);
         return NBLOG_EINVAL;
     }
-    /* Datagram sockets always "connected": nothing to lose on the way. */
+    /* A datagram console has no connection to lose: always "connected".
+     * Relaxed: registration's release store of ACTIVE publishes it. */
     atomic_store_explicit(&o->net.connected, 1, memory_order_relaxed);
     return nblog__net_register(&dgram_ops, &o->net, default_name, format, opts, out,
                                dgram_teardown);

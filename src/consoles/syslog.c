@@ -27,9 +27,19 @@
  *   h_sent   bytes handed to the kernel on this connection.
  *   h_end    bytes appended.
  *
- * Frames are evicted from h_start only when they end at or before h_acked;
- * when the ring has no room the write takes no more lines (they stay in
- * the console's batch, and the records behind them in the nblog ring).
+ * Frames are evicted from h_start only when they end at or before
+ * h_acked - margin (margin = resend_bytes / 4); when the ring has no room
+ * the write takes no more lines (they stay in the console's batch, and the
+ * records behind them in the nblog ring).
+ *
+ * Acknowledged is not read: a collector that closes its socket with bytes
+ * still unread in its receive queue loses them, and its kernel answers
+ * with a reset instead of a FIN. So how the connection ended matters:
+ *   FIN seen first (the peer read everything, then closed cleanly): resend
+ *     from h_acked. Bytes we sent after its FIN are not acknowledged.
+ *   reset, error, or both at once: resend from h_acked - margin too (what
+ *     its receive queue may have held; rsyslog stopped under load does
+ *     this). More duplicates, no silent loss within the margin.
  *
  * Connecting happens in write, so on the console's own printer thread:
  * a non-blocking connect with a poll timeout; on failure the next attempt
@@ -38,12 +48,11 @@
  * A connection that dies after the peer acknowledged data is retried at
  * once (a collector restarting); one that dies before counts as a failed
  * connect (a peer that accepts and resets must not make us spin).
- * On (re)connect, h_sent goes back to the frame holding h_acked: every
- * frame the peer may not have received is sent again (counted in
- * resent_frames). The peer can see a frame twice (its seq tells), never
- * miss one silently. What TCP acknowledged but the collector had not read
- * when it died is beyond what TCP can tell; a collector stopped
- * gracefully reads what it was sent first (rsyslog does).
+ * On (re)connect, h_sent goes back to the frame holding that resend
+ * point: every frame the peer may not have received is sent again
+ * (counted in resent_frames). The peer can see a frame twice (its seq
+ * tells), never miss one silently, as long as what it dropped unread fits
+ * in the margin.
  *
  * What write reports: the console core counts a line printed when write
  * returns past it. A line is reported only once its whole frame is in the
@@ -87,6 +96,8 @@ struct tcp_out {
     size_t carry;          /* input bytes taken into hist, not yet reported */
     uint64_t next_try_ns;  /* no connect attempt before this */
     uint64_t acked_at_connect; /* h_acked when this connection began */
+    uint64_t margin;       /* acknowledged bytes kept for a reset peer */
+    int unclean;           /* the last connection ended without a clean FIN */
     unsigned backoff_ms, backoff_min, backoff_max, connect_timeout_ms;
 };
 
@@ -134,8 +145,8 @@ static int make_room(struct tcp_out *o, uint64_t need)
         if (o->h_start >= o->h_end)
             return -1;
         uint64_t fl = frame_len(o, o->h_start);
-        if (o->h_start + fl > o->h_acked)
-            return -1; /* the oldest frame may not have arrived: keep it */
+        if (o->h_start + fl + o->margin > o->h_acked)
+            return -1; /* the oldest frame may not have been read: keep it */
         o->h_start += fl;
     }
     return 0;
@@ -191,12 +202,17 @@ static void sleep_ns(uint64_t ns)
     nanosleep(&ts, NULL);
 }
 
-/* The peer closed, reset or errored: poll shows it without reading. */
-static int peer_gone(int fd)
+/* The peer closed, reset or errored: poll shows it without reading. Sets
+ * o->unclean unless all it shows is a FIN (a syslog collector sends
+ * nothing, so readable means end of stream). */
+static int peer_gone(struct tcp_out *o)
 {
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    return poll(&p, 1, 0) > 0 &&
-           (p.revents & (POLLIN | POLLRDHUP | POLLERR | POLLHUP | POLLNVAL));
+    struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0 ||
+        !(p.revents & (POLLIN | POLLRDHUP | POLLERR | POLLHUP | POLLNVAL)))
+        return 0;
+    o->unclean = (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+    return 1;
 }
 
 /* Learns what the peer acknowledged. -1 if the connection is going down
@@ -204,7 +220,11 @@ static int peer_gone(int fd)
 static int refresh_acked(struct tcp_out *o)
 {
     int outq = 0;
-    if (ioctl(o->fd, SIOCOUTQ, &outq) != 0 || peer_gone(o->fd))
+    if (ioctl(o->fd, SIOCOUTQ, &outq) != 0) {
+        o->unclean = 1;
+        return -1;
+    }
+    if (peer_gone(o))
         return -1;
     uint64_t acked = o->h_sent - (uint64_t)(outq > 0 ? outq : 0);
     if (acked > o->h_acked)
@@ -227,8 +247,10 @@ static void went_down(struct tcp_out *o)
         o->backoff_ms = o->backoff_ms * 2 < o->backoff_max ? o->backoff_ms * 2
                                                            : o->backoff_max;
     }
-    atomic_fetch_add_explicit(&o->net.disconnects, 1, memory_order_relaxed); /* a count */
-    atomic_store_explicit(&o->net.connected, 0, memory_order_relaxed);      /* a hint */
+    /* Relaxed: a count and a hint for stats readers; they pair with
+     * nothing, the connection state is this printer's alone. */
+    atomic_fetch_add_explicit(&o->net.disconnects, 1, memory_order_relaxed);
+    atomic_store_explicit(&o->net.connected, 0, memory_order_relaxed);
 }
 
 static int try_connect(struct tcp_out *o)
@@ -268,6 +290,7 @@ static int connect_now(struct tcp_out *o)
     }
     int fd = try_connect(o);
     if (fd < 0) {
+        /* Relaxed: a statistic, pairs with nothing (struct nblog__net_common). */
         atomic_fetch_add_explicit(&o->net.connect_failures, 1, memory_order_relaxed);
         o->next_try_ns = nblog__now_ns() + (uint64_t)o->backoff_ms * 1000000u;
         o->backoff_ms = o->backoff_ms * 2 < o->backoff_max ? o->backoff_ms * 2
@@ -276,14 +299,20 @@ static int connect_now(struct tcp_out *o)
     }
     o->fd = fd;
     o->acked_at_connect = o->h_acked;
+    uint64_t from = o->h_acked;
+    if (o->unclean) /* what a reset peer may have dropped unread, too */
+        from = from > o->margin ? from - o->margin : 0;
+    o->unclean = 0;
     /* Resend from the frame holding the first byte not known to be
      * acknowledged: h_acked itself, or the frame it falls inside. */
     uint64_t pos = o->h_start, frames = 0;
-    while (pos < o->h_end && pos + frame_len(o, pos) <= o->h_acked)
+    while (pos < o->h_end && pos + frame_len(o, pos) <= from)
         pos += frame_len(o, pos);
     for (uint64_t p = pos; p < o->h_sent; p += frame_len(o, p))
         frames++;
     o->h_sent = pos;
+    /* Relaxed: statistics and a hint for nblog_console_net_stats; they
+     * publish nothing (the history is this printer's alone). */
     atomic_fetch_add_explicit(&o->net.resent_frames, frames, memory_order_relaxed);
     atomic_fetch_add_explicit(&o->net.connects, 1, memory_order_relaxed);
     atomic_store_explicit(&o->net.connected, 1, memory_order_relaxed);
@@ -316,6 +345,7 @@ static int push(struct tcp_out *o, uint64_t deadline)
             poll(&p, 1, (int)((deadline - now) / 1000000u) + 1);
             continue;
         }
+        o->unclean = 1; /* EPIPE, ECONNRESET, ...: no clean FIN seen first */
         return -1;
     }
     return refresh_acked(o);
@@ -333,6 +363,7 @@ static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
         o->pid = getpid();
         o->h_start = o->h_acked = o->h_sent = o->h_end = 0;
         o->carry = 0;
+        o->unclean = 0;
     }
     if (o->carry > len)
         o->carry = 0; /* not the batch we took from: start over (never seen) */
@@ -391,6 +422,7 @@ static int tcp_console(const char *hostport, const nblog_syslog_opts_t *s,
     o->fd = -1;
     o->pid = getpid();
     o->cap = s->resend_bytes ? s->resend_bytes : 1u << 20;
+    o->margin = o->cap / 4;
     o->backoff_min = s->backoff_min_ms ? s->backoff_min_ms : 50;
     o->backoff_max = s->backoff_max_ms ? s->backoff_max_ms : 5000;
     o->connect_timeout_ms = s->connect_timeout_ms ? s->connect_timeout_ms : 1000;
