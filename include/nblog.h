@@ -457,6 +457,10 @@ typedef struct nblog_console_ops {
 
 #define NBLOG_FORMAT_PLAIN 0 /* "text\n" */
 #define NBLOG_FORMAT_KMSG 1  /* "level,seq,usec,flags;text\n", like /dev/kmsg */
+#define NBLOG_FORMAT_RFC5424 2 /* "<PRI>1 TIME HOST APP PROCID MSGID [SD] text\n" */
+#define NBLOG_FORMAT_RFC3164 3 /* "<PRI>Mmm dd hh:mm:ss HOST APP[PID]: text\n" */
+#define NBLOG_FORMAT_JOURNAL 4 /* "KEY=value\n" lines (PRIORITY, MESSAGE, ...)
+                                  and an empty line, per record */
 
 #define NBLOG_MODE_THREADED 0 /* its own printer thread prints */
 #define NBLOG_MODE_DIRECT 1   /* the logging caller prints through write_atomic
@@ -593,13 +597,21 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *     spec    = kind [":" argument] *("," option)
  *     kind    = "stderr" | "fd" (argument: a descriptor number)
  *             | "file" (argument: a path; it may not contain ',')
+ *             | "syslog+udp" | "syslog+tcp" (argument: //HOST:PORT)
+ *             | "unix" (argument: a datagram socket's path, e.g. /dev/log)
+ *             | "journald" (argument, optional: the socket's path)
  *     option  = "level=" LEVEL        (a name or 0..7, see nblog_level_parse)
  *             | "format=" ("plain" | "kmsg")
  *             | "mode=" ("threaded" | "direct")
  *             | "name=" NAME          (at most 31 bytes)
  *             | "stall_ms=" N
+ *             | syslog, unix and journald only: "app=" NAME, "facility="
+ *               (0..23 or user, daemon, local0..local7, ...), "sd=" on|off,
+ *               "rfc3164=" on|off, "msgid=" ID, "hostname=" HOST
+ *                 (see nblog_syslog_opts_t)
  *
- * e.g. "file:/var/log/app.log,level=warning,format=kmsg", "fd:3,mode=direct".
+ * e.g. "file:/var/log/app.log,level=warning,format=kmsg", "fd:3,mode=direct",
+ * "syslog+tcp://127.0.0.1:514,app=ingest,facility=local3,level=notice".
  */
 
 /*
@@ -619,6 +631,88 @@ NBLOG_API int nblog_consoles_from_env(void);
 /* The last spec error of the calling thread, a sentence naming the bad
  * part ("" if none). Valid until the thread's next spec call. */
 NBLOG_API const char *nblog_spec_error(void);
+
+/* ------------------------------------------------------------------------
+ * Network consoles: syslog (RFC 5424 or 3164) over UDP, TCP (RFC 6587
+ * octet counting) or a local datagram socket, and journald's native
+ * protocol. Each is an ordinary console with its own printer thread: a
+ * collector that is down, slow or never reads stops only that console,
+ * whose records wait in the ring (counted as dropped if overwritten).
+ *
+ * TCP is at-least-once: it connects on its printer thread (non-blocking,
+ * with a timeout), reconnects with capped exponential backoff, and after a
+ * reconnect resends every frame the peer may not have received, so a
+ * collector may see a record twice (the seq in the structured data tells)
+ * but none is lost silently (a collector that resets its connection with
+ * more than resend_bytes / 4 unread could lose the excess). UDP and local sockets send one datagram per
+ * record and offer write_atomic (direct mode, emergencies); a record
+ * longer than the datagram limit is cut and ends with NBLOG_TRUNC_MARKER.
+ */
+typedef struct nblog_syslog_opts {
+    const char *app_name; /* APP-NAME / TAG / SYSLOG_IDENTIFIER (first 48
+                             printable bytes); NULL: the program's name */
+    const char *hostname; /* NULL: gethostname() */
+    const char *msgid;    /* RFC 5424 MSGID; NULL: "-" */
+    int facility;         /* 0..23, or -1: each record's own (nblog_options) */
+    int structured_data;  /* 1: [nblog@32473 seq="N" tid="T" ...]; 0: "-" */
+    int rfc3164;          /* 1: the old BSD format, for old receivers */
+    /* NULL, or {"name", "value", ..., NULL}: extra SD-PARAMs in every
+     * record's SD element (values escaped; names must be SD-NAMEs). */
+    const char *const *sd_params;
+    unsigned max_datagram;   /* UDP/unix/journald: longest datagram in bytes;
+                                0: 2048 (UDP), 8192 (unix), 65536 (journald) */
+    unsigned resend_bytes;   /* TCP: bytes of frames kept to resend; 0: 1 MiB.
+                                A quarter stays kept after the peer acknowledged
+                                it, resent if the peer resets (it may have
+                                dropped them unread); at least 65536 */
+    unsigned connect_timeout_ms; /* TCP: 0 means 1000 */
+    unsigned backoff_min_ms;     /* TCP: first retry delay; 0 means 50 */
+    unsigned backoff_max_ms;     /* TCP: retry delay cap; 0 means 5000 */
+} nblog_syslog_opts_t;
+
+/* Defaults: program name, gethostname(), facility -1, structured data on,
+ * RFC 5424, the limits above. [signal-safe] */
+NBLOG_API void nblog_syslog_opts_init(nblog_syslog_opts_t *o);
+
+/*
+ * nblog_console_syslog - a syslog console to url:
+ *     syslog+udp://HOST:PORT   syslog+tcp://HOST:PORT   (HOST may be [v6])
+ *     unix:PATH                a local datagram socket, e.g. unix:/dev/log
+ * sopts and opts may be NULL (defaults; the console is named after the
+ * url). opts->format is set from sopts (RFC 5424, or RFC 3164). The address
+ * is resolved now; a TCP collector need not be up yet. [blocking]
+ * Returns NBLOG_OK and *out; NBLOG_EINVAL for a bad url or option, or a
+ * UDP/unix socket that cannot be made; NBLOG_ENOMEM; the errors of
+ * nblog_console_register.
+ */
+NBLOG_API int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
+                                   const nblog_console_opts_t *opts,
+                                   nblog_console_t **out);
+
+/*
+ * nblog_console_journald - systemd-journald's native protocol, one datagram
+ * per record (PRIORITY, SYSLOG_FACILITY, SYSLOG_IDENTIFIER, NBLOG_SEQ, TID,
+ * MESSAGE) to socket_path (NULL: /run/systemd/journal/socket). sopts gives
+ * app_name, facility and max_datagram; the rest is ignored. [blocking]
+ * Returns as nblog_console_syslog.
+ */
+NBLOG_API int nblog_console_journald(const char *socket_path,
+                                     const nblog_syslog_opts_t *sopts,
+                                     const nblog_console_opts_t *opts,
+                                     nblog_console_t **out);
+
+/* What a network console did besides printing. */
+typedef struct nblog_net_stats {
+    uint64_t connects;    /* TCP: connections made (the first included) */
+    uint64_t disconnects; /* TCP: connections lost */
+    uint64_t connect_failures; /* TCP: attempts that failed */
+    uint64_t resent_frames; /* TCP: frames sent again after a reconnect */
+    uint64_t truncated;   /* datagrams cut to max_datagram */
+    int connected;        /* TCP: 1 while connected; datagrams: 1 */
+} nblog_net_stats_t;
+
+/* NBLOG_EINVAL if con is not a live network console. [signal-safe] */
+NBLOG_API int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what nblog needs to build, test and benchmark on Debian 12.
+# Installs what nblog needs to build, test and benchmark on Debian 12
+# (rsyslog: the network console tests start their own on loopback).
 # Runs apt-get as root (directly, or through sudo when not root).
 set -euo pipefail
 SUDO=""
@@ -8,5 +9,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config clang libclang-rt-14-dev \
-  libcmocka-dev libspdlog-dev >/dev/null
+  libcmocka-dev libspdlog-dev rsyslog >/dev/null
 echo "setup-debian: packages installed"

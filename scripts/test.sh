@@ -4,6 +4,7 @@
 #   2. asan    gcc -O1, ASan + UBSan: every test (record counts scaled down)
 #   3. tsan    clang, ThreadSanitizer: tests labelled "stress"
 #   4. fuzz    clang libFuzzer + ASan on the ring-file reader, ~60 s
+# Tests labelled "net" (a real rsyslog on loopback) run in plain and asan.
 # Usage: scripts/test.sh [plain|asan|tsan|clang|fuzz]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."

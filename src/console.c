@@ -118,7 +118,7 @@
 #define DIRECT_RECORDS 64   /* records one logging caller prints at most */
 #define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
 #define IDLE_SLEEP_MAX_US 50000  /* ... doubling up to this */
-#define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 64) /* escaped + prefix */
+#define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 2048) /* escaped + header */
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
 enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
@@ -130,6 +130,7 @@ struct nblog_console {
     nblog_console_ops_t ops;
     void *ctx;
     int format, mode;
+    const struct nblog__syslog_params *params; /* syslog/journal formats */
     unsigned stall_ms;
     _Atomic int level;
     _Atomic int suspended;
@@ -309,48 +310,49 @@ static void release(struct nblog_console *c, uint32_t word)
 
 /* ------------------------------------------------------------ printing */
 
-/* Appends one record's line to buf (BATCH_BYTES) at *used; 0 if there is
- * no room for it. */
-static int append_line(char *buf, size_t *used, int format,
+/* Appends one record's line, in console c's format, to buf (BATCH_BYTES)
+ * at *used; 0 if there is no room for it. */
+static int append_line(char *buf, size_t *used, const struct nblog_console *c,
                        const struct nblog__rec_meta *m, const char *text, size_t len)
 {
     /* Rendered straight into the buffer: room for the worst case (every
      * byte escaped to four) or the buffer goes out first. */
     if (*used + LINE_MAX_BYTES > BATCH_BYTES)
         return 0;
-    *used += nblog__render_line(buf + *used, LINE_MAX_BYTES, format, m, text, len);
+    *used += nblog__render_line(buf + *used, LINE_MAX_BYTES, c->format, c->params, m,
+                                text, len);
     return 1;
 }
 
 static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
                     const char *text, size_t len)
 {
-    return append_line(c->batch, &c->batch_len, c->format, m, text, len);
+    return append_line(c->batch, &c->batch_len, c, m, text, len);
 }
 
 /* A line of our own (a notice) about record seq, in the console's format
  * (a kmsg line carries that seq and the current time). */
-static int append_notice(char *buf, size_t *used, int format, uint64_t seq,
+static int append_notice(char *buf, size_t *used, const struct nblog_console *c, uint64_t seq,
                          const char *text, size_t len)
 {
     struct nblog__rec_meta m = {.seq = seq, .ts_ns = nblog__now_ns(),
                                 .level = NBLOG_LEVEL_WARNING, .facility = 1};
-    return append_line(buf, used, format, &m, text, len);
+    return append_line(buf, used, c, &m, text, len);
 }
 
 /* "** N messages dropped **", first being the first seq lost. */
-static int append_dropped_notice(char *buf, size_t *used, int format,
+static int append_dropped_notice(char *buf, size_t *used, const struct nblog_console *c,
                                  uint64_t first, uint64_t n)
 {
     char text[64];
     size_t len = nblog__format(text, sizeof text, "** %llu messages dropped **",
                                (unsigned long long)n);
-    return append_notice(buf, used, format, first, text, len);
+    return append_notice(buf, used, c, first, text, len);
 }
 
 static int add_dropped_notice(struct nblog_console *c, uint64_t first, uint64_t n)
 {
-    return append_dropped_notice(c->batch, &c->batch_len, c->format, first, n);
+    return append_dropped_notice(c->batch, &c->batch_len, c, first, n);
 }
 
 /* The text of a record just read: its payload, or rendered into buf (cap
@@ -646,7 +648,7 @@ static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t
         return NBLOG_EINVAL;
     if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG)
         return NBLOG_EINVAL;
-    if (o->format != NBLOG_FORMAT_PLAIN && o->format != NBLOG_FORMAT_KMSG)
+    if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_JOURNAL)
         return NBLOG_EINVAL;
     if (o->mode != NBLOG_MODE_THREADED && o->mode != NBLOG_MODE_DIRECT)
         return NBLOG_EINVAL;
@@ -719,6 +721,14 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
 int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
                            const nblog_console_opts_t *opts, nblog_console_t **out)
 {
+    return nblog__console_register_params(ops, ctx, NULL, opts, out);
+}
+
+int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
+                                   const struct nblog__syslog_params *params,
+                                   const nblog_console_opts_t *opts,
+                                   nblog_console_t **out)
+{
     nblog_console_opts_t defaults;
     if (!opts) {
         nblog_console_opts_init(&defaults);
@@ -744,6 +754,7 @@ int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
     }
     int rc = c ? fill_console(c, ops, ctx, opts, ring_now()) : NBLOG_ENOMEM;
     if (rc == NBLOG_OK) {
+        c->params = params; /* published with the rest by the ACTIVE store */
         /* References: the registration's and the printer thread's. */
         atomic_fetch_add_explicit(&c->users, 2, memory_order_relaxed);
         /* Release: pairs with get()'s acquire load of ACTIVE. */
@@ -1059,7 +1070,7 @@ static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
     size_t len = nblog__format(note, sizeof note,
                                "** record %llu was never finished, skipped **",
                                (unsigned long long)p->seq);
-    if (!append_notice(panic_batch, used, c->format, p->seq, note, len))
+    if (!append_notice(panic_batch, used, c, p->seq, note, len))
         return -1;
     *waiting_since = 0;
     return 1;
@@ -1079,7 +1090,7 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
             nblog__ring_read(r, p->seq, &m, panic_payload, sizeof panic_payload);
         if (res == NBLOG__READ_GONE) {
             uint64_t to = nblog__ring_after_gone(r, p->seq);
-            if (!append_dropped_notice(panic_batch, used, c->format, p->seq, to - p->seq))
+            if (!append_dropped_notice(panic_batch, used, c, p->seq, to - p->seq))
                 return;
             b->dropped += to - p->seq;
             p->seq = to;
@@ -1103,7 +1114,7 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
             m.flags |= NBLOG_F_REPLAYED;
         size_t len;
         const char *t = record_text(r, &m, panic_payload, panic_text, sizeof panic_text, &len);
-        if (!append_line(panic_batch, used, c->format, &m, t, len))
+        if (!append_line(panic_batch, used, c, &m, t, len))
             return;
         b->printed++;
         p->seq++;

@@ -50,12 +50,51 @@ size_t nblog__render_record(const struct nblog__ring_hdr *ring,
                             const struct nblog__rec_meta *m, const char *payload,
                             char *buf, size_t cap, uint8_t *flags);
 
+/*
+ * What the syslog and journal formats put around a message besides the
+ * record's own metadata. Filled once at setup by the output (consoles/
+ * syslog.c, journald.c) and read-only after; every string is already
+ * valid for its field (printable ASCII without spaces, or "-").
+ */
+struct nblog__syslog_params {
+    char hostname[256]; /* RFC 5424 HOSTNAME; "-" if unknown */
+    char app[49];       /* APP-NAME / RFC 3164 TAG / SYSLOG_IDENTIFIER */
+    char procid[129];   /* PROCID; the pid at setup */
+    char msgid[33];     /* MSGID; "-" by default */
+    char sd_extra[512]; /* ' name="value"' pairs, escaped, added to the SD element */
+    int facility;       /* 0..23, or -1: the record's own */
+    int sd;             /* 1: structured data [nblog@32473 seq= tid=]; 0: "-" */
+    int hostname_3164;  /* RFC 3164: write HOSTNAME (off for /dev/log) */
+    long utc_offset_s;  /* RFC 3164 local time = UTC + this (taken at setup) */
+};
+
+/* Default parameters for a console that chose a syslog format without an
+ * output that supplies them (e.g. a file in RFC 5424). */
+extern const struct nblog__syslog_params nblog__syslog_defaults;
+
 /* One output line for a record in format NBLOG_FORMAT_*, control bytes and
  * backslashes in the text escaped as \xNN so a message cannot forge a line.
- * Returns the line's length (at most cap; always ends in '\n'). [signal-safe] */
+ * p is used by the syslog and journal formats (NULL: the defaults).
+ * Returns the line's length (at most cap; always ends in '\n'; a journal
+ * entry is several "KEY=value\n" lines and ends in an empty line).
+ * [signal-safe] */
 size_t nblog__render_line(char *line, size_t cap, int format,
+                          const struct nblog__syslog_params *p,
                           const struct nblog__rec_meta *m, const char *text,
                           size_t len);
+
+/* Appends one SD-PARAM value to out (room bytes), escaping '"', '\' and
+ * ']' with a backslash as RFC 5424 6.3.3 asks and control bytes as \xNN.
+ * Returns bytes written (stops short rather than split an escape). */
+size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len);
+
+/* Registers like nblog_console_register, with parameters for the syslog
+ * and journal formats (kept by pointer: they must outlive the console,
+ * e.g. inside its ctx). */
+int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
+                                   const struct nblog__syslog_params *params,
+                                   const nblog_console_opts_t *opts,
+                                   nblog_console_t **out);
 
 /* The ctx and ops a console was registered with (NULL if not a live
  * console). For outputs that offer extra calls (nblog_console_reopen). */

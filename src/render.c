@@ -1,9 +1,36 @@
 /*
  * render.c - records into text: a record's payload into its message, and a
- * message into an output line (plain, or /dev/kmsg-like). [signal-safe]
+ * message into an output line (plain, /dev/kmsg-like, RFC 5424 or RFC 3164
+ * syslog, or a journal entry). [signal-safe]
  * Layer: render. Uses the formatter; knows the record layout, not consoles.
+ *
+ * SYSLOG LINES
+ *
+ *   RFC 5424:  <PRI>1 2026-11-25T02:23:07.123456Z HOST APP PROCID MSGID SD MSG
+ *              SD = [nblog@32473 seq="N" tid="T"] or "-" when turned off
+ *   RFC 3164:  <PRI>Nov 25 02:23:07 HOST APP[PROCID]: MSG   (local time;
+ *              HOST left out for a local socket, as syslog(3) does)
+ *
+ * PRI = facility * 8 + level. The time is the record's monotonic stamp
+ * plus the ring's wall_offset_ns, converted by hand (gmtime_r takes a lock
+ * in glibc, and this runs in signal handlers). 32473 is the private
+ * enterprise number RFC 5612 reserves for examples: the SD-ID says "ours",
+ * not anyone's registration. SD-PARAM values escape '"', '\\' and ']' as
+ * RFC 5424 6.3.3 asks; MSG keeps the \xNN escaping of every line, so no
+ * text can end a record, open a field or close the SD element.
+ *
+ * JOURNAL ENTRIES
+ *
+ *   PRIORITY=6 / SYSLOG_FACILITY=1 / SYSLOG_IDENTIFIER=app / NBLOG_SEQ=N /
+ *   TID=T / MESSAGE=text, each a "KEY=value\n" line, then an empty line
+ *
+ * which is systemd's native protocol (one datagram per entry, the empty
+ * line stripped) and reads like its export format. MESSAGE is escaped as
+ * above, so no value holds a newline and the simple KEY=value form is
+ * always the right one.
  */
 #include <string.h>
+#include <time.h>
 
 #include "console.h"
 #include "format.h"
@@ -43,11 +70,21 @@ static inline int needs_escape(unsigned char ch)
     return ch < 0x20 || ch == 0x7f || ch == '\\';
 }
 
+/* Writes ch as the four bytes \xNN; returns 4. */
+static size_t hex_escape(char *out, unsigned char ch)
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\\';
+    out[1] = 'x';
+    out[2] = hex[ch >> 4];
+    out[3] = hex[ch & 15];
+    return 4;
+}
+
 /* Copies text escaping control bytes, DEL and backslash as \xNN. Runs of
  * plain bytes (most text is one run) go out with one memcpy. */
 static size_t escape(char *out, size_t room, const char *text, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         size_t run = 0;
@@ -62,23 +99,149 @@ static size_t escape(char *out, size_t room, const char *text, size_t len)
             if (i >= len || n >= room)
                 break;
         }
-        unsigned char ch = (unsigned char)text[i];
         if (n + 4 > room)
             break;
-        out[n++] = '\\';
-        out[n++] = 'x';
-        out[n++] = hex[ch >> 4];
-        out[n++] = hex[ch & 15];
+        n += hex_escape(out + n, (unsigned char)text[i]);
     }
     return n;
 }
 
+const struct nblog__syslog_params nblog__syslog_defaults = {
+    .hostname = "-", .app = "-", .procid = "-", .msgid = "-",
+    .facility = -1, .sd = 1, .hostname_3164 = 1,
+};
+
+size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)val[i];
+        if (ch == '"' || ch == '\\' || ch == ']') {
+            if (n + 2 > room)
+                break;
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20 || ch == 0x7f) {
+            if (n + 4 > room)
+                break;
+            n += hex_escape(out + n, ch);
+        } else {
+            if (n + 1 > room)
+                break;
+            out[n++] = (char)ch;
+        }
+    }
+    return n;
+}
+
+/* Broken-down UTC (or local, given the offset) time of a record. */
+struct civil {
+    long year;
+    unsigned mon, day, hour, min, sec, usec; /* mon 1..12 */
+};
+
+/* Days since 1970-01-01 to a proleptic Gregorian date: the usual era
+ * arithmetic (400-year eras of 146097 days, years starting in March). */
+static void civil_from_ns(int64_t unix_ns, long offset_s, struct civil *c)
+{
+    int64_t s = unix_ns / 1000000000 + offset_s;
+    int64_t sub = unix_ns % 1000000000;
+    if (sub < 0) {
+        sub += 1000000000;
+        s--;
+    }
+    int64_t days = s / 86400, rem = s % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    c->hour = (unsigned)(rem / 3600);
+    c->min = (unsigned)(rem / 60 % 60);
+    c->sec = (unsigned)(rem % 60);
+    c->usec = (unsigned)(sub / 1000);
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                    /* 0..146096 */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* 0..399 */
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);              /* 0..365 */
+    int64_t mp = (5 * doy + 2) / 153;                                   /* 0..11 */
+    c->day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    c->mon = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    c->year = (long)(yoe + era * 400 + (c->mon <= 2));
+}
+
+static int64_t wall_ns(const struct nblog__rec_meta *m)
+{
+    const void *mem;
+    size_t bytes;
+    nblog__ring_memory(&mem, &bytes);
+    const struct nblog__ring_hdr *r = mem;
+    return (int64_t)m->ts_ns + (r ? r->wall_offset_ns : 0);
+}
+
+static size_t syslog_header(char *line, size_t cap, int format,
+                            const struct nblog__syslog_params *p,
+                            const struct nblog__rec_meta *m)
+{
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    unsigned pri = (unsigned)(p->facility >= 0 ? p->facility : m->facility) * 8u +
+                   (m->level & 7u);
+    struct civil t;
+    size_t n;
+    if (format == NBLOG_FORMAT_RFC3164) {
+        civil_from_ns(wall_ns(m), p->utc_offset_s, &t);
+        n = nblog__format(line, cap, "<%u>%s %2u %02u:%02u:%02u %s%s%s[%s]: ", pri,
+                          months[(t.mon - 1) % 12], t.day, t.hour, t.min, t.sec,
+                          p->hostname_3164 ? p->hostname : "",
+                          p->hostname_3164 ? " " : "", p->app, p->procid);
+        return n < cap ? n : cap - 1;
+    }
+    civil_from_ns(wall_ns(m), 0, &t);
+    n = nblog__format(line, cap, "<%u>1 %04ld-%02u-%02uT%02u:%02u:%02u.%06uZ %s %s %s %s ",
+                      pri, t.year, t.mon, t.day, t.hour, t.min, t.sec, t.usec,
+                      p->hostname, p->app, p->procid, p->msgid);
+    if (n >= cap)
+        return cap - 1;
+    if (!p->sd)
+        n += nblog__format(line + n, cap - n, "- ");
+    else
+        n += nblog__format(line + n, cap - n, "[nblog@32473 seq=\"%llu\" tid=\"%u\"%s%s] ",
+                           (unsigned long long)m->seq, (unsigned)m->tid,
+                           (m->flags & NBLOG_F_TRUNCATED) ? " truncated=\"1\"" : "",
+                           p->sd_extra);
+    return n < cap ? n : cap - 1;
+}
+
+static size_t journal_entry(char *line, size_t cap, const struct nblog__syslog_params *p,
+                            const struct nblog__rec_meta *m, const char *text,
+                            size_t len)
+{
+    size_t n = nblog__format(line, cap,
+                             "PRIORITY=%u\nSYSLOG_FACILITY=%u\nSYSLOG_IDENTIFIER=%s\n"
+                             "NBLOG_SEQ=%llu\nTID=%u\nMESSAGE=",
+                             (unsigned)(m->level & 7u),
+                             (unsigned)(p->facility >= 0 ? p->facility : m->facility),
+                             p->app, (unsigned long long)m->seq, (unsigned)m->tid);
+    if (n + 2 >= cap)
+        n = cap > 2 ? cap - 2 : 0;
+    n += escape(line + n, cap - 2 - n, text, len);
+    line[n++] = '\n';
+    line[n++] = '\n';
+    return n;
+}
+
 size_t nblog__render_line(char *line, size_t cap, int format,
+                          const struct nblog__syslog_params *p,
                           const struct nblog__rec_meta *m, const char *text,
                           size_t len)
 {
     size_t n = 0;
     int replayed = (m->flags & NBLOG_F_REPLAYED) != 0;
+    if (!p)
+        p = &nblog__syslog_defaults;
+    if (format == NBLOG_FORMAT_JOURNAL)
+        return journal_entry(line, cap, p, m, text, len);
     if (format == NBLOG_FORMAT_KMSG) {
         /* /dev/kmsg: "prefix,seq,usec,flags;" with prefix facility*8+level;
          * a replayed line adds a field, as /dev/kmsg allows. */
@@ -87,8 +250,11 @@ size_t nblog__render_line(char *line, size_t cap, int format,
                           (unsigned long long)m->seq,
                           (unsigned long long)(m->ts_ns / 1000u),
                           replayed ? "," NBLOG_REPLAYED_MARK : "");
-    } else if (replayed) {
-        n = nblog__format(line, cap, "[" NBLOG_REPLAYED_MARK "] ");
+    } else {
+        if (format == NBLOG_FORMAT_RFC5424 || format == NBLOG_FORMAT_RFC3164)
+            n = syslog_header(line, cap, format, p, m);
+        if (replayed && n < cap) /* the message itself says so */
+            n += nblog__format(line + n, cap - n, "[" NBLOG_REPLAYED_MARK "] ");
     }
     if (n >= cap)
         n = cap - 1;

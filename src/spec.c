@@ -6,12 +6,19 @@
  *     spec   = kind [":" argument] *("," option)
  *     option = "level=" LEVEL | "format=" plain|kmsg
  *            | "mode=" threaded|direct | "name=" NAME | "stall_ms=" N
+ *            | a kind's own option (syslog: app=, facility=, sd=on|off,
+ *              rfc3164=on|off, msgid=, hostname=)
+ *
+ *     kinds: stderr | fd:N | file:PATH | syslog+udp://HOST:PORT
+ *            | syslog+tcp://HOST:PORT | unix:PATH | journald[:PATH]
  *
  * The kind ends at the first ':' or ',', so an argument may itself hold
- * ':' ("syslog+udp://host:514"); it ends at the first ','. Options apply to
- * nblog_console_opts_t whatever the kind, so a new kind of console is one
- * line in the kinds[] table below: its name, whether it takes an argument,
- * and a function that makes it from the argument and the options.
+ * ':' ("syslog+udp://host:514"); it ends at the first ','. The common
+ * options apply to nblog_console_opts_t whatever the kind; any other
+ * option goes to the kind, which refuses what it does not know. A new kind
+ * of console is one line in the kinds[] table below: its name, whether it
+ * takes an argument, and a function that makes it from the argument, the
+ * options and its own options.
  *
  * Errors: NBLOG_EINVAL, nothing registered, and a sentence naming the bad
  * part in a per-thread buffer (nblog_spec_error). Parsing happens on a
@@ -49,19 +56,34 @@ static int spec_fail(const char *fmt, ...)
 
 /* ------------------------------------------------------------- kinds */
 
-typedef int make_fn(const char *arg, const nblog_console_opts_t *o,
-                    nblog_console_t **out);
+#define EXTRA_MAX 8 /* kind-specific options one spec may carry */
 
-static int make_stderr(const char *arg, const nblog_console_opts_t *o,
-                       nblog_console_t **out)
+/* A kind's own options: "key=value" strings, NULL-terminated. */
+typedef int make_fn(const char *kind, const char *arg, const nblog_console_opts_t *o,
+                    char *const *extra, nblog_console_t **out);
+
+static int no_extra(const char *kind, char *const *extra)
 {
-    (void)arg;
-    return nblog_console_stderr(o, out);
+    if (!extra[0])
+        return NBLOG_OK;
+    return spec_fail("unknown option \"%s\" for %s (level, format, mode, name, stall_ms)",
+                     extra[0], kind);
 }
 
-static int make_fd(const char *arg, const nblog_console_opts_t *o,
-                   nblog_console_t **out)
+static int make_stderr(const char *kind, const char *arg, const nblog_console_opts_t *o,
+                       char *const *extra, nblog_console_t **out)
 {
+    (void)arg;
+    int rc = no_extra(kind, extra);
+    return rc ? rc : nblog_console_stderr(o, out);
+}
+
+static int make_fd(const char *kind, const char *arg, const nblog_console_opts_t *o,
+                   char *const *extra, nblog_console_t **out)
+{
+    int rc = no_extra(kind, extra);
+    if (rc)
+        return rc;
     char *end;
     errno = 0;
     long fd = strtol(arg, &end, 10);
@@ -70,13 +92,99 @@ static int make_fd(const char *arg, const nblog_console_opts_t *o,
     return nblog_console_fd((int)fd, o, out);
 }
 
-static int make_file(const char *arg, const nblog_console_opts_t *o,
-                     nblog_console_t **out)
+static int make_file(const char *kind, const char *arg, const nblog_console_opts_t *o,
+                     char *const *extra, nblog_console_t **out)
 {
-    return nblog_console_file(arg, 0, 0, o, out);
+    int rc = no_extra(kind, extra);
+    return rc ? rc : nblog_console_file(arg, 0, 0, o, out);
 }
 
-enum { ARG_NONE, ARG_REQUIRED };
+static int parse_on_off(const char *key, const char *val, int *out)
+{
+    if (!strcmp(val, "on") || !strcmp(val, "1") || !strcmp(val, "yes"))
+        *out = 1;
+    else if (!strcmp(val, "off") || !strcmp(val, "0") || !strcmp(val, "no"))
+        *out = 0;
+    else
+        return spec_fail("option %s=%s: expected on or off", key, val);
+    return NBLOG_OK;
+}
+
+/* syslog facility: 0..23, or a name. */
+static int parse_facility(const char *val, int *out)
+{
+    static const char *const names[24] = {
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news",
+        "uucp", "cron", "authpriv", "ftp", "ntp", "security", "console", "solaris-cron",
+        "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"};
+    for (int i = 0; i < 24; i++)
+        if (!strcmp(val, names[i])) {
+            *out = i;
+            return NBLOG_OK;
+        }
+    char *end;
+    long f = strtol(val, &end, 10);
+    if (end == val || *end || f < 0 || f > 23)
+        return spec_fail("option facility=%s: expected 0..23 or a name (user, daemon, local0..local7, ...)",
+                         val);
+    *out = (int)f;
+    return NBLOG_OK;
+}
+
+/* The syslog and journald kinds' own options into *so. */
+static int syslog_options(const char *kind, char *const *extra, nblog_syslog_opts_t *so)
+{
+    for (; *extra; extra++) {
+        const char *key = *extra, *val = strchr(key, '\0') + 1; /* split by apply_option */
+        int rc = NBLOG_OK;
+        if (!strcmp(key, "app"))
+            so->app_name = val;
+        else if (!strcmp(key, "msgid"))
+            so->msgid = val;
+        else if (!strcmp(key, "hostname"))
+            so->hostname = val;
+        else if (!strcmp(key, "facility"))
+            rc = parse_facility(val, &so->facility);
+        else if (!strcmp(key, "sd"))
+            rc = parse_on_off(key, val, &so->structured_data);
+        else if (!strcmp(key, "rfc3164"))
+            rc = parse_on_off(key, val, &so->rfc3164);
+        else
+            rc = spec_fail("unknown option \"%s\" for %s (level, format, mode, name, stall_ms, "
+                           "app, facility, sd, rfc3164, msgid, hostname)", key, kind);
+        if (rc)
+            return rc;
+    }
+    return NBLOG_OK;
+}
+
+static int make_syslog(const char *kind, const char *arg, const nblog_console_opts_t *o,
+                       char *const *extra, nblog_console_t **out)
+{
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    int rc = syslog_options(kind, extra, &so);
+    if (rc)
+        return rc;
+    char url[SPEC_MAX];
+    snprintf(url, sizeof url, "%s:%s", kind, arg);
+    rc = nblog_console_syslog(url, &so, o, out);
+    if (rc == NBLOG_EINVAL)
+        return spec_fail("%s: cannot use \"%s\" (expected syslog+udp://HOST:PORT, "
+                         "syslog+tcp://HOST:PORT or unix:PATH)", kind, url);
+    return rc;
+}
+
+static int make_journald(const char *kind, const char *arg, const nblog_console_opts_t *o,
+                         char *const *extra, nblog_console_t **out)
+{
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    int rc = syslog_options(kind, extra, &so);
+    return rc ? rc : nblog_console_journald(*arg ? arg : NULL, &so, o, out);
+}
+
+enum { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL };
 
 static const struct spec_kind {
     const char *kind;
@@ -86,6 +194,10 @@ static const struct spec_kind {
     {"stderr", ARG_NONE, make_stderr},
     {"fd", ARG_REQUIRED, make_fd},
     {"file", ARG_REQUIRED, make_file},
+    {"syslog+udp", ARG_REQUIRED, make_syslog},
+    {"syslog+tcp", ARG_REQUIRED, make_syslog},
+    {"unix", ARG_REQUIRED, make_syslog},
+    {"journald", ARG_OPTIONAL, make_journald},
 };
 
 static const struct spec_kind *find_kind(const char *name)
@@ -110,7 +222,9 @@ static int parse_choice(const char *key, const char *val, const char *a,
     return NBLOG_OK;
 }
 
-/* One "key=value" into *o (name copied into name_buf). */
+/* One "key=value" into *o (name copied into name_buf). An option that is
+ * not a common one is left, split at '=' into "key\0value", for the kind:
+ * returns 1. */
 static int apply_option(char *opt, nblog_console_opts_t *o, char *name_buf)
 {
     char *eq = strchr(opt, '=');
@@ -145,7 +259,7 @@ static int apply_option(char *opt, nblog_console_opts_t *o, char *name_buf)
         o->stall_ms = (unsigned)ms;
         return NBLOG_OK;
     }
-    return spec_fail("unknown option \"%s\" (level, format, mode, name, stall_ms)", key);
+    return 1; /* the kind's own */
 }
 
 /* The default name: the spec up to its options, cut to fit. */
@@ -177,8 +291,9 @@ int nblog_console_from_spec(const char *spec, nblog_console_t **out)
 
     const struct spec_kind *k = find_kind(buf);
     if (!k)
-        return spec_fail("unknown console kind \"%s\" in \"%s\" (stderr, fd:N, file:PATH)",
-                         buf, spec);
+        return spec_fail("unknown console kind \"%s\" in \"%s\" (stderr, fd:N, file:PATH, "
+                         "syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, unix:PATH, "
+                         "journald[:PATH])", buf, spec);
     if (k->arg == ARG_REQUIRED && (!arg || !*arg))
         return spec_fail("console kind \"%s\" needs an argument (%s:...)", k->kind, k->kind);
     if (k->arg == ARG_NONE && arg)
@@ -188,17 +303,25 @@ int nblog_console_from_spec(const char *spec, nblog_console_t **out)
     nblog_console_opts_init(&o);
     default_name(spec, name_buf);
     o.name = name_buf;
+    char *extra[EXTRA_MAX + 1];
+    int n_extra = 0;
     for (char *opt = options; opt;) {
         char *next = strchr(opt, ',');
         if (next)
             *next++ = '\0';
         int rc = apply_option(opt, &o, name_buf);
-        if (rc != NBLOG_OK)
+        if (rc < 0)
             return rc;
+        if (rc == 1) {
+            if (n_extra == EXTRA_MAX)
+                return spec_fail("more than %d options for %s", EXTRA_MAX, k->kind);
+            extra[n_extra++] = opt;
+        }
         opt = next;
     }
+    extra[n_extra] = NULL;
     nblog_console_t *con = NULL;
-    int rc = k->make(arg ? arg : "", &o, &con);
+    int rc = k->make(k->kind, arg ? arg : "", &o, extra, &con);
     if (rc != NBLOG_OK && !spec_err[0])
         spec_fail("console \"%s\": %s", spec, nblog_strerror(rc));
     if (rc == NBLOG_OK && out)

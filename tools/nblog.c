@@ -232,7 +232,7 @@ static void print_plain(const struct dmesg_opts *o, const struct nblog__ring_hdr
                  (unsigned long long)(rec->ts_ns / 1000000000u),
                  (unsigned long long)(rec->ts_ns / 1000u % 1000000u));
     struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns};
-    size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_PLAIN, &m,
+    size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_PLAIN, NULL, &m,
                                   rec->text, rec->len);
     printf("[%s] %s%-7s%s #%llu tid %u: %.*s", when,
            o->color ? level_color(rec->level) : "", nblog_level_name(rec->level),
@@ -251,7 +251,7 @@ static void print_record(const struct dmesg_opts *o, const struct nblog__ring_hd
         char line[LINE_CAP_PLAIN];
         struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns,
                                     .level = rec->level, .facility = rec->facility};
-        size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_KMSG, &m,
+        size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_KMSG, NULL, &m,
                                       rec->text, rec->len);
         fwrite(line, 1, n, stdout);
         return;
@@ -639,8 +639,10 @@ static const char usage_text[] =
     "  pipe [--ring FILE] [--level LVL] [--deadline-ms N] --console SPEC ...\n"
     "      (no --console: the specs in NBLOG_CONSOLES, ';'-separated)\n"
     "      store stdin lines (\"<N>\" prefix sets the level) and print them to\n"
-    "      the consoles; SPEC is stderr, fd:N or file:PATH with options\n"
+    "      the consoles; SPEC is stderr, fd:N, file:PATH, syslog+udp://HOST:PORT,\n"
+    "      syslog+tcp://HOST:PORT, unix:PATH or journald[:PATH] with options\n"
     "      ,level=LVL ,format=plain|kmsg ,mode=threaded|direct ,name=NAME\n"
+    "      (syslog, unix, journald: ,app=NAME ,facility=F ,sd=on|off ,rfc3164=on|off)\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot read FILE, 4 not a ring,\n"
     "5 unknown ring version, 6 truncated ring, 7 corrupt ring. See nblog(1).\n";

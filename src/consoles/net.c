@@ -1,0 +1,402 @@
+/*
+ * consoles/net.c - the parts every network output shares: resolving
+ * addresses, the syslog parameters, sending records as datagrams, the
+ * registration wrapper and nblog_console_net_stats.
+ *
+ * DATAGRAMS
+ *
+ * A batch from the console core holds whole records, each ending in '\n'
+ * (syslog) or in an empty line (journal entries); message text is escaped,
+ * so those bytes never occur inside a record. nblog__dgram_send sends one
+ * datagram per record with sendmsg(2): the record up to the limit, and
+ * when it is longer, the head, NBLOG_TRUNC_MARKER and the kept tail as
+ * three iovecs, so nothing is copied and nothing is allocated (the same
+ * code runs in write_atomic, from signal handlers). The cut never splits a
+ * \xNN escape or a UTF-8 sequence.
+ *
+ * The socket is connected and non-blocking:
+ *   EAGAIN        write waits for POLLOUT (at most ~100 ms a call, so the
+ *                 printer comes back to check it is still registered);
+ *                 write_atomic returns what it sent, or -EAGAIN.
+ *   ECONNREFUSED  UDP: an ICMP error from an earlier datagram, reported
+ *                 once; the send is tried again. Unix: the receiver is gone
+ *                 (syslogd restarting); write reopens the socket and tries
+ *                 once more.
+ *   other         the records sent so far are reported; the next call
+ *                 returns -errno and the console counts the rest of the
+ *                 batch as write_failed (so the count can include records
+ *                 of an earlier partial call that did go out).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "consoles/net.h"
+#include "platform.h"
+
+#define WAIT_SLICE_MS 100 /* longest wait for room in one write call */
+
+int nblog__net_resolve(const char *hostport, int socktype,
+                       struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[256];
+    const char *colon;
+    size_t hl;
+    if (hostport[0] == '[') {
+        const char *end = strchr(hostport, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        hl = (size_t)(end - hostport - 1);
+        if (hl >= sizeof host)
+            return -1;
+        memcpy(host, hostport + 1, hl);
+        colon = end + 1;
+    } else {
+        colon = strrchr(hostport, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - hostport);
+        if (hl >= sizeof host)
+            return -1;
+        memcpy(host, hostport, hl);
+    }
+    host[hl] = '\0';
+    const char *port = colon + 1;
+    if (!host[0] || !port[0] || strspn(port, "0123456789") != strlen(port))
+        return -1;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = AI_NUMERICSERV;
+    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
+        return -1;
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+int nblog__net_unix_addr(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof un->sun_path)
+        return -1;
+    memset(ss, 0, sizeof *ss);
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+/* Copies src into a header field: printable ASCII without spaces (33..126,
+ * RFC 5424 PRINTUSASCII), others replaced by '_', at most cap - 1 bytes;
+ * "-" if nothing is left. */
+static void field(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; src && *src && n + 1 < cap; src++) {
+        unsigned char ch = (unsigned char)*src;
+        dst[n++] = ch > 32 && ch < 127 ? (char)ch : '_';
+    }
+    if (n == 0)
+        dst[n++] = '-';
+    dst[n] = '\0';
+}
+
+/* An SD-NAME: printable ASCII but '=', ' ', ']', '"'; 1..32 bytes. */
+static int sd_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32)
+        return 0;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch <= 32 || ch >= 127 || ch == '=' || ch == ']' || ch == '"')
+            return 0;
+    }
+    return 1;
+}
+
+int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t *sopts)
+{
+    nblog_syslog_opts_t defaults;
+    if (!sopts) {
+        nblog_syslog_opts_init(&defaults);
+        sopts = &defaults;
+    }
+    if (sopts->facility < -1 || sopts->facility > 23)
+        return -1;
+    memset(p, 0, sizeof *p);
+    char host[256] = "";
+    if (!sopts->hostname && gethostname(host, sizeof host - 1) != 0)
+        host[0] = '\0';
+    field(p->hostname, sizeof p->hostname, sopts->hostname ? sopts->hostname : host);
+    field(p->app, sizeof p->app,
+          sopts->app_name ? sopts->app_name : program_invocation_short_name);
+    char pid[24];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    field(p->procid, sizeof p->procid, pid);
+    field(p->msgid, sizeof p->msgid, sopts->msgid);
+    p->facility = sopts->facility;
+    p->sd = sopts->structured_data != 0;
+    p->hostname_3164 = 1;
+    /* RFC 3164 stamps are local time: take the offset now (localtime_r
+     * is not signal-safe; a DST change shows until the next console). */
+    time_t now = time(NULL);
+    struct tm tm;
+    p->utc_offset_s = localtime_r(&now, &tm) ? tm.tm_gmtoff : 0;
+    size_t n = 0;
+    for (const char *const *kv = sopts->sd_params; kv && kv[0]; kv += 2) {
+        if (!kv[1] || !sd_name_ok(kv[0]))
+            return -1;
+        size_t room = sizeof p->sd_extra - 1 - n;
+        size_t need = 1 + strlen(kv[0]) + 2;
+        if (need + 1 > room)
+            return -1;
+        n += (size_t)snprintf(p->sd_extra + n, room + 1, " %s=\"", kv[0]);
+        size_t v = nblog__sd_escape(p->sd_extra + n, room - need, kv[1], strlen(kv[1]));
+        if (v < strlen(kv[1]))
+            return -1; /* values are never cut silently: too long is an error */
+        n += v;
+        p->sd_extra[n++] = '"';
+        p->sd_extra[n] = '\0';
+    }
+    return 0;
+}
+
+void nblog_syslog_opts_init(nblog_syslog_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->facility = -1;
+    o->structured_data = 1;
+}
+
+int nblog__dgram_open(struct nblog__dgram *d)
+{
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = socket(d->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (d->fd < 0)
+        return -errno;
+    if (connect(d->fd, (struct sockaddr *)&d->addr, d->addrlen) != 0) {
+        int e = errno;
+        /* A local socket not there yet (syslogd not started): sending will
+         * try again. A UDP connect only fails for a bad address. */
+        if (d->addr.ss_family == AF_UNIX && (e == ENOENT || e == ECONNREFUSED))
+            return 0;
+        close(d->fd);
+        d->fd = -1;
+        return -e;
+    }
+    return 0;
+}
+
+/* Where to cut a record of len bytes to fit in room, so the cut splits
+ * neither a \xNN escape nor a UTF-8 sequence. */
+static size_t cut_point(const char *rec, size_t room)
+{
+    size_t n = room;
+    /* A backslash in the last three bytes starts an escape we would split
+     * (text backslashes are escaped themselves, so any backslash is one). */
+    for (size_t k = 1; k <= 3 && k <= n; k++)
+        if (rec[n - k] == '\\') {
+            n -= k;
+            break;
+        }
+    while (n > 0 && ((unsigned char)rec[n] & 0xc0) == 0x80)
+        n--;
+    return n;
+}
+
+static int wait_writable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    return poll(&p, 1, ms);
+}
+
+/* One record as one datagram. Returns 0 or -errno. */
+static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
+                       _Atomic uint64_t *truncated)
+{
+    static const char marker[] = NBLOG_TRUNC_MARKER;
+    struct iovec iov[3];
+    int n = 0;
+    size_t body = len - d->keep; /* the record without its kept tail */
+    if (len <= d->max) {
+        iov[n++] = (struct iovec){(void *)rec, len};
+    } else {
+        size_t head = cut_point(rec, d->max - d->keep - (sizeof marker - 1));
+        iov[n++] = (struct iovec){(void *)rec, head};
+        iov[n++] = (struct iovec){(void *)marker, sizeof marker - 1};
+        if (d->keep)
+            iov[n++] = (struct iovec){(void *)(rec + body), d->keep};
+    }
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)n;
+    for (int tries = 0;; tries++) {
+        if (sendmsg(d->fd, &msg, MSG_NOSIGNAL) >= 0)
+            break;
+        /* UDP: a refusal reported for an earlier datagram; once. */
+        if ((errno == ECONNREFUSED && d->addr.ss_family != AF_UNIX && tries == 0) ||
+            errno == EINTR)
+            continue;
+        return -errno;
+    }
+    if (n > 1)
+        atomic_fetch_add_explicit(truncated, 1, memory_order_relaxed); /* a count: pairs with nothing */
+    return 0;
+}
+
+ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
+                          int may_wait, _Atomic uint64_t *truncated)
+{
+    size_t done = 0;
+    uint64_t deadline = may_wait ? nblog__now_ns() + WAIT_SLICE_MS * 1000000ull : 0;
+    int reopened = 0;
+    while (done < len) {
+        /* The record: up to and including its separator. */
+        const char *rec = buf + done;
+        size_t rest = len - done, rl = 0;
+        for (;;) {
+            const char *nl = memchr(rec + rl, '\n', rest - rl);
+            if (!nl) {
+                rl = rest; /* no separator: send what there is */
+                break;
+            }
+            rl = (size_t)(nl - rec) + 1;
+            if (d->sep == 1 || (rl < rest && rec[rl] == '\n')) {
+                rl += d->sep - 1;
+                break;
+            }
+        }
+        size_t send_len = rl >= d->sep ? rl - d->sep + d->keep : rl;
+        int rc = d->fd >= 0 ? send_record(d, rec, send_len, truncated) : -ENOTCONN;
+        if (rc == 0) {
+            done += rl;
+            continue;
+        }
+        if (rc == -EAGAIN && may_wait) {
+            uint64_t now = nblog__now_ns();
+            if (now < deadline) {
+                wait_writable(d->fd, (int)((deadline - now) / 1000000u) + 1);
+                continue;
+            }
+        }
+        /* A unix receiver that went away (or never came): reopen once. */
+        if (may_wait && !reopened && d->addr.ss_family == AF_UNIX &&
+            (rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ENOENT ||
+             rc == -EDESTADDRREQ)) {
+            reopened = 1;
+            nblog__dgram_open(d);
+            continue;
+        }
+        return done ? (ssize_t)done : (rc == -EAGAIN && may_wait ? 0 : rc);
+    }
+    return (ssize_t)done;
+}
+
+/* ------------------------------------------------- datagram consoles */
+
+static ssize_t dgram_write(void *ctx, const char *buf, size_t len)
+{
+    struct nblog__dgram_out *o = ctx;
+    return nblog__dgram_send(&o->dg, buf, len, 1, &o->net.truncated);
+}
+
+static ssize_t dgram_write_atomic(void *ctx, const char *buf, size_t len)
+{
+    struct nblog__dgram_out *o = ctx;
+    return nblog__dgram_send(&o->dg, buf, len, 0, &o->net.truncated);
+}
+
+static void dgram_teardown(void *ctx)
+{
+    struct nblog__dgram_out *o = ctx;
+    if (o->dg.fd >= 0)
+        close(o->dg.fd);
+    free(o);
+}
+
+static const nblog_console_ops_t dgram_ops = {
+    .write = dgram_write,
+    .write_atomic = dgram_write_atomic,
+    .setup = nblog__net_setup,
+    .teardown = dgram_teardown,
+};
+
+int nblog__dgram_console(struct nblog__dgram_out *o, const char *default_name,
+                         int format, const nblog_console_opts_t *opts,
+                         nblog_console_t **out)
+{
+    o->dg.fd = -1;
+    if (nblog__dgram_open(&o->dg) != 0) {
+        free(o);
+        return NBLOG_EINVAL;
+    }
+    /* A datagram console has no connection to lose: always "connected".
+     * Relaxed: registration's release store of ACTIVE publishes it. */
+    atomic_store_explicit(&o->net.connected, 1, memory_order_relaxed);
+    return nblog__net_register(&dgram_ops, &o->net, default_name, format, opts, out,
+                               dgram_teardown);
+}
+
+/* ------------------------------------------------------ registration */
+
+/* The setup op of every network console: nothing to do, but it marks the
+ * ctx as a struct nblog__net_common for nblog_console_net_stats. */
+int nblog__net_setup(void *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+int nblog__net_register(const nblog_console_ops_t *ops, struct nblog__net_common *ctx,
+                        const char *default_name, int format,
+                        const nblog_console_opts_t *opts, nblog_console_t **out,
+                        void (*fail)(void *ctx))
+{
+    nblog_console_opts_t o;
+    if (opts)
+        o = *opts;
+    else
+        nblog_console_opts_init(&o);
+    if (!opts || !opts->name || strcmp(opts->name, "console") == 0)
+        o.name = default_name;
+    o.format = format;
+    ctx->magic = NBLOG__NET_MAGIC;
+    int rc = nblog__console_register_params(ops, ctx, &ctx->params, &o, out);
+    if (rc != NBLOG_OK)
+        fail(ctx);
+    return rc;
+}
+
+int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st)
+{
+    const nblog_console_ops_t *ops;
+    if (!st)
+        return NBLOG_EINVAL;
+    struct nblog__net_common *n = nblog__console_ctx(con, &ops);
+    if (!n || ops->setup != nblog__net_setup || n->magic != NBLOG__NET_MAGIC)
+        return NBLOG_EINVAL;
+    /* Relaxed loads: counters, see struct nblog__net_common. */
+    st->connects = atomic_load_explicit(&n->connects, memory_order_relaxed);
+    st->disconnects = atomic_load_explicit(&n->disconnects, memory_order_relaxed);
+    st->connect_failures = atomic_load_explicit(&n->connect_failures, memory_order_relaxed);
+    st->resent_frames = atomic_load_explicit(&n->resent_frames, memory_order_relaxed);
+    st->truncated = atomic_load_explicit(&n->truncated, memory_order_relaxed);
+    st->connected = atomic_load_explicit(&n->connected, memory_order_relaxed);
+    return NBLOG_OK;
+}

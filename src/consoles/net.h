@@ -1,0 +1,96 @@
+/*
+ * consoles/net.h - what the network outputs (syslog.c, journald.c) share:
+ * addresses, their parameters, and datagram sending. Layer: consoles.
+ */
+#ifndef NBLOG_CONSOLES_NET_H
+#define NBLOG_CONSOLES_NET_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "console.h"
+#include "nblog.h"
+
+/* Every network output's ctx starts with this, so nblog_console_net_stats
+ * can read any of them (kind tells which output it is). */
+struct nblog__net_common {
+    unsigned magic; /* NBLOG__NET_MAGIC */
+    struct nblog__syslog_params params;
+    /* Counters: written by the owner of the console, read by anyone;
+     * relaxed, they are statistics. */
+    _Atomic uint64_t connects, disconnects, connect_failures, resent_frames,
+        truncated;
+    _Atomic int connected;
+};
+#define NBLOG__NET_MAGIC 0x6e65746fu /* "neto" */
+
+/* A datagram destination: UDP, or a unix datagram socket. The socket is
+ * non-blocking and connected, so send() reports a refused or missing
+ * receiver and poll(POLLOUT) waits for room. */
+struct nblog__dgram {
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    size_t max;  /* longest datagram */
+    size_t sep;  /* bytes ending a record in a batch: 1 ("\n") or 2 ("\n\n") */
+    size_t keep; /* of those, sent with the record: 0 or 1 */
+};
+
+/* A datagram console (UDP, unix, journald): the shared ctx and ops. */
+struct nblog__dgram_out {
+    struct nblog__net_common net; /* first */
+    struct nblog__dgram dg;
+};
+
+/* Opens o->dg (addr, max, sep, keep filled in) and registers o, which
+ * must come from malloc: freed at teardown, or now if anything fails. */
+int nblog__dgram_console(struct nblog__dgram_out *o, const char *default_name,
+                         int format, const nblog_console_opts_t *opts,
+                         nblog_console_t **out);
+
+/* Parses "HOST:PORT" ("[v6]:PORT") and resolves it (getaddrinfo, blocking)
+ * for socktype. Returns 0, or -1 for a bad or unknown address. */
+int nblog__net_resolve(const char *hostport, int socktype,
+                       struct sockaddr_storage *ss, socklen_t *len);
+/* A unix socket address for path; -1 if too long or empty. */
+int nblog__net_unix_addr(const char *path, struct sockaddr_storage *ss,
+                         socklen_t *len);
+
+/* Fills params from sopts (NULL: defaults): app name, hostname, procid,
+ * msgid, facility, structured data, local UTC offset. -1 for a bad option. */
+int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t *sopts);
+
+/* Opens (or reopens) d->fd: non-blocking, close-on-exec, connected. 0 or
+ * -errno. A unix destination that is not there yet is not an error: the
+ * socket stays unconnected and sending reconnects. */
+int nblog__dgram_open(struct nblog__dgram *d);
+
+/*
+ * Sends the records in buf (each ending in d->sep bytes), one datagram
+ * each, a record longer than d->max cut and marked (counted in
+ * *truncated). may_wait 0: never blocks (write_atomic; async-signal-safe),
+ * stops at the first record that would block. may_wait 1: waits for room
+ * up to ~100 ms per call and reconnects a unix socket whose receiver went
+ * away. Returns bytes of buf consumed (whole records), or -errno when the
+ * first record could not be sent (-EAGAIN: try later).
+ */
+ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
+                          int may_wait, _Atomic uint64_t *truncated);
+
+/* The setup op every network console uses: it marks the ctx as starting
+ * with a struct nblog__net_common (see nblog_console_net_stats). */
+int nblog__net_setup(void *ctx);
+
+/* Registers a network console with ops (whose setup must be
+ * nblog__net_setup) and ctx, which starts with a struct nblog__net_common.
+ * opts may be NULL; its name defaults to default_name and its format is
+ * set to format. If registration fails, fail(ctx) frees ctx. */
+int nblog__net_register(const nblog_console_ops_t *ops, struct nblog__net_common *ctx,
+                        const char *default_name, int format,
+                        const nblog_console_opts_t *opts, nblog_console_t **out,
+                        void (*fail)(void *ctx));
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * consoles/syslog.c - syslog consoles: RFC 5424 (or RFC 3164) records to a
+ * collector over UDP, TCP or a local datagram socket (unix:/dev/log).
+ *
+ * The console core renders the lines (render.c, NBLOG_FORMAT_RFC5424/3164,
+ * with this console's parameters); this file only moves them. UDP and unix
+ * sockets send one datagram per record through consoles/net.c, which also
+ * serves write_atomic. TCP is below.
+ *
+ * TCP: AT-LEAST-ONCE OVER A STREAM
+ *
+ * Records go out as RFC 6587 octet-counted frames, "LEN SP MSG", without
+ * the line's '\n'. Every frame is first appended to a history ring (hist,
+ * resend_bytes long, allocated at setup) and sent from there, so the ring
+ * is both the send queue and the resend buffer. Positions are absolute
+ * byte counts of the stream since setup:
+ *
+ *     h_start <= h_acked(ish) <= h_sent <= h_end
+ *     |-- acknowledged --|-- in the kernel --|-- not yet sent --|
+ *
+ *   h_start  oldest byte kept; always the start of a frame.
+ *   h_acked  bytes the peer's TCP acknowledged, as far as we know: after
+ *            each send, h_sent - SIOCOUTQ (bytes the kernel still holds,
+ *            unacknowledged), trusted only if a poll right after shows no
+ *            FIN, RST or error on the socket (a reset empties the queue and
+ *            SIOCOUTQ would then claim everything arrived).
+ *   h_sent   bytes handed to the kernel on this connection.
+ *   h_end    bytes appended.
+ *
+ * Frames are evicted from h_start only when they end at or before
+ * h_acked - margin (margin = resend_bytes / 4); when the ring has no room
+ * the write takes no more lines (they stay in the console's batch, and the
+ * records behind them in the nblog ring).
+ *
+ * Acknowledged is not read: a collector that closes its socket with bytes
+ * still unread in its receive queue loses them, and its kernel answers
+ * with a reset instead of a FIN. So how the connection ended matters:
+ *   FIN seen first (the peer read everything, then closed cleanly): resend
+ *     from h_acked. Bytes we sent after its FIN are not acknowledged.
+ *   reset, error, or both at once: resend from h_acked - margin too (what
+ *     its receive queue may have held; rsyslog stopped under load does
+ *     this). More duplicates, no silent loss within the margin.
+ *
+ * Connecting happens in write, so on the console's own printer thread:
+ * a non-blocking connect with a poll timeout; on failure the next attempt
+ * waits backoff (backoff_min doubling to backoff_max), sleeping in slices
+ * of at most 100 ms so an unregistered console's thread still leaves soon.
+ * A connection that dies after the peer acknowledged data is retried at
+ * once (a collector restarting); one that dies before counts as a failed
+ * connect (a peer that accepts and resets must not make us spin).
+ * On (re)connect, h_sent goes back to the frame holding that resend
+ * point: every frame the peer may not have received is sent again
+ * (counted in resent_frames). The peer can see a frame twice (its seq
+ * tells), never miss one silently, as long as what it dropped unread fits
+ * in the margin.
+ *
+ * What write reports: the console core counts a line printed when write
+ * returns past it. A line is reported only once its whole frame is in the
+ * kernel (h_sent past its end), so flush never returns with records
+ * still in our ring only. The lines taken but not yet reported (carry)
+ * come back at the start of the next call, which the core guarantees (it
+ * retries the rest of the same batch); in_start says where their frames
+ * begin. While down or blocked, write returns within ~100 ms having
+ * reported what it could (0 is "come back later"), so the stall watch
+ * sees a console that makes no progress and flush names it.
+ *
+ * A forked child shares the parent's socket: the child drops it (and the
+ * history) and connects on its own.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "consoles/net.h"
+#include "platform.h"
+
+#define SLICE_NS 100000000ull /* longest a write call waits for anything */
+
+struct tcp_out {
+    struct nblog__net_common net; /* first: see nblog_console_net_stats */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    int fd;                /* -1 while down */
+    pid_t pid;             /* the process that owns fd */
+    char *hist;            /* history ring, cap bytes */
+    uint64_t cap;
+    uint64_t h_start, h_acked, h_sent, h_end;
+    uint64_t in_start;     /* where the frame of the first carried line starts */
+    size_t carry;          /* input bytes taken into hist, not yet reported */
+    uint64_t next_try_ns;  /* no connect attempt before this */
+    uint64_t acked_at_connect; /* h_acked when this connection began */
+    uint64_t margin;       /* acknowledged bytes kept for a reset peer */
+    int unclean;           /* the last connection ended without a clean FIN */
+    unsigned backoff_ms, backoff_min, backoff_max, connect_timeout_ms;
+};
+
+/* ------------------------------------------------------------ history */
+
+static void hist_put(struct tcp_out *o, const char *p, size_t n)
+{
+    while (n) {
+        uint64_t off = o->h_end % o->cap;
+        size_t k = (size_t)(o->cap - off) < n ? (size_t)(o->cap - off) : n;
+        memcpy(o->hist + off, p, k);
+        o->h_end += k;
+        p += k;
+        n -= k;
+    }
+}
+
+/* Length of the whole frame starting at pos ("LEN SP" + LEN bytes). */
+static uint64_t frame_len(const struct tcp_out *o, uint64_t pos)
+{
+    uint64_t len = 0, i = pos;
+    for (;; i++) {
+        char ch = o->hist[i % o->cap];
+        if (ch == ' ')
+            break;
+        len = len * 10 + (uint64_t)(ch - '0');
+    }
+    return i + 1 - pos + len;
+}
+
+static size_t digits(size_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* Makes room for need bytes by evicting acknowledged frames; 0 if it can. */
+static int make_room(struct tcp_out *o, uint64_t need)
+{
+    while (o->h_end - o->h_start + need > o->cap) {
+        if (o->h_start >= o->h_end)
+            return -1;
+        uint64_t fl = frame_len(o, o->h_start);
+        if (o->h_start + fl + o->margin > o->h_acked)
+            return -1; /* the oldest frame may not have been read: keep it */
+        o->h_start += fl;
+    }
+    return 0;
+}
+
+/* Appends frames for the lines of buf past carry while they fit. */
+static void take_lines(struct tcp_out *o, const char *buf, size_t len)
+{
+    if (o->carry == 0)
+        o->in_start = o->h_end;
+    while (o->carry < len) {
+        const char *line = buf + o->carry;
+        const char *nl = memchr(line, '\n', len - o->carry);
+        size_t l = nl ? (size_t)(nl - line) : len - o->carry;
+        char hdr[24];
+        size_t hl = digits(l);
+        if (make_room(o, hl + 1 + l) != 0)
+            return;
+        for (size_t v = l, i = hl; i-- > 0; v /= 10)
+            hdr[i] = (char)('0' + v % 10);
+        hdr[hl++] = ' ';
+        hist_put(o, hdr, hl);
+        hist_put(o, line, l);
+        o->carry += l + (nl ? 1 : 0);
+    }
+}
+
+/* Input bytes of buf whose frames are wholly in the kernel; drops them
+ * from carry. */
+static size_t confirm_lines(struct tcp_out *o, const char *buf)
+{
+    size_t done = 0;
+    uint64_t pos = o->in_start;
+    while (done < o->carry) {
+        const char *nl = memchr(buf + done, '\n', o->carry - done);
+        size_t l = nl ? (size_t)(nl - (buf + done)) : o->carry - done;
+        uint64_t fl = digits(l) + 1 + l;
+        if (pos + fl > o->h_sent)
+            break;
+        pos += fl;
+        done += l + (nl ? 1 : 0);
+    }
+    o->carry -= done;
+    o->in_start = pos;
+    return done;
+}
+
+/* ---------------------------------------------------------- connection */
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
+/* The peer closed, reset or errored: poll shows it without reading. Sets
+ * o->unclean unless all it shows is a FIN (a syslog collector sends
+ * nothing, so readable means end of stream). */
+static int peer_gone(struct tcp_out *o)
+{
+    struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0 ||
+        !(p.revents & (POLLIN | POLLRDHUP | POLLERR | POLLHUP | POLLNVAL)))
+        return 0;
+    o->unclean = (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+    return 1;
+}
+
+/* Learns what the peer acknowledged. -1 if the connection is going down
+ * (then the queue length means nothing). */
+static int refresh_acked(struct tcp_out *o)
+{
+    int outq = 0;
+    if (ioctl(o->fd, SIOCOUTQ, &outq) != 0) {
+        o->unclean = 1;
+        return -1;
+    }
+    if (peer_gone(o))
+        return -1;
+    uint64_t acked = o->h_sent - (uint64_t)(outq > 0 ? outq : 0);
+    if (acked > o->h_acked)
+        o->h_acked = acked;
+    return 0;
+}
+
+static void went_down(struct tcp_out *o)
+{
+    close(o->fd);
+    o->fd = -1;
+    if (o->h_acked > o->acked_at_connect) {
+        /* It carried data: a collector restarting. Try again at once. */
+        o->backoff_ms = o->backoff_min;
+        o->next_try_ns = 0;
+    } else {
+        /* Accepted and lost with nothing delivered: back off as for a
+         * failed connect, or a peer that resets at once makes us spin. */
+        o->next_try_ns = nblog__now_ns() + (uint64_t)o->backoff_ms * 1000000u;
+        o->backoff_ms = o->backoff_ms * 2 < o->backoff_max ? o->backoff_ms * 2
+                                                           : o->backoff_max;
+    }
+    /* Relaxed: a count and a hint for stats readers; they pair with
+     * nothing, the connection state is this printer's alone. */
+    atomic_fetch_add_explicit(&o->net.disconnects, 1, memory_order_relaxed);
+    atomic_store_explicit(&o->net.connected, 0, memory_order_relaxed);
+}
+
+static int try_connect(struct tcp_out *o)
+{
+    int fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* The kernel doubles it: at most half the history waits unacknowledged
+     * in the kernel, the other half is for frames not yet sent. */
+    int sndbuf = (int)(o->cap / 4);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (connect(fd, (struct sockaddr *)&o->addr, o->addrlen) != 0) {
+        if (errno != EINPROGRESS) {
+            close(fd);
+            return -1;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (poll(&p, 1, (int)o->connect_timeout_ms) != 1 ||
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* Connects if it is time to; else sleeps a slice. 0 when connected. */
+static int connect_now(struct tcp_out *o)
+{
+    uint64_t now = nblog__now_ns();
+    if (now < o->next_try_ns) {
+        uint64_t left = o->next_try_ns - now;
+        sleep_ns(left < SLICE_NS ? left : SLICE_NS);
+        return -1;
+    }
+    int fd = try_connect(o);
+    if (fd < 0) {
+        /* Relaxed: a statistic, pairs with nothing (struct nblog__net_common). */
+        atomic_fetch_add_explicit(&o->net.connect_failures, 1, memory_order_relaxed);
+        o->next_try_ns = nblog__now_ns() + (uint64_t)o->backoff_ms * 1000000u;
+        o->backoff_ms = o->backoff_ms * 2 < o->backoff_max ? o->backoff_ms * 2
+                                                           : o->backoff_max;
+        return -1;
+    }
+    o->fd = fd;
+    o->acked_at_connect = o->h_acked;
+    uint64_t from = o->h_acked;
+    if (o->unclean) /* what a reset peer may have dropped unread, too */
+        from = from > o->margin ? from - o->margin : 0;
+    o->unclean = 0;
+    /* Resend from the frame holding the first byte not known to be
+     * acknowledged: h_acked itself, or the frame it falls inside. */
+    uint64_t pos = o->h_start, frames = 0;
+    while (pos < o->h_end && pos + frame_len(o, pos) <= from)
+        pos += frame_len(o, pos);
+    for (uint64_t p = pos; p < o->h_sent; p += frame_len(o, p))
+        frames++;
+    o->h_sent = pos;
+    /* Relaxed: statistics and a hint for nblog_console_net_stats; they
+     * publish nothing (the history is this printer's alone). */
+    atomic_fetch_add_explicit(&o->net.resent_frames, frames, memory_order_relaxed);
+    atomic_fetch_add_explicit(&o->net.connects, 1, memory_order_relaxed);
+    atomic_store_explicit(&o->net.connected, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* Sends h_sent..h_end. 0: all sent; 1: no room before deadline; -1: the
+ * connection is gone. */
+static int push(struct tcp_out *o, uint64_t deadline)
+{
+    while (o->h_sent < o->h_end) {
+        uint64_t off = o->h_sent % o->cap;
+        uint64_t n = o->h_end - o->h_sent;
+        if (n > o->cap - off)
+            n = o->cap - off;
+        ssize_t w = send(o->fd, o->hist + off, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            o->h_sent += (uint64_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            if (refresh_acked(o) != 0)
+                return -1;
+            uint64_t now = nblog__now_ns();
+            if (now >= deadline)
+                return 1;
+            struct pollfd p = {.fd = o->fd, .events = POLLOUT};
+            poll(&p, 1, (int)((deadline - now) / 1000000u) + 1);
+            continue;
+        }
+        o->unclean = 1; /* EPIPE, ECONNRESET, ...: no clean FIN seen first */
+        return -1;
+    }
+    return refresh_acked(o);
+}
+
+/* ------------------------------------------------------------- the ops */
+
+static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
+{
+    struct tcp_out *o = ctx;
+    if (o->pid != getpid()) { /* a forked child: the socket is the parent's */
+        if (o->fd >= 0)
+            close(o->fd);
+        o->fd = -1;
+        o->pid = getpid();
+        o->h_start = o->h_acked = o->h_sent = o->h_end = 0;
+        o->carry = 0;
+        o->unclean = 0;
+    }
+    if (o->carry > len)
+        o->carry = 0; /* not the batch we took from: start over (never seen) */
+    uint64_t deadline = nblog__now_ns() + SLICE_NS;
+    for (;;) {
+        if (o->fd < 0 && connect_now(o) != 0)
+            break;
+        take_lines(o, buf, len);
+        int rc = push(o, deadline);
+        if (rc < 0) {
+            went_down(o);
+            if (nblog__now_ns() >= deadline)
+                break;
+            continue;
+        }
+        if (rc > 0 || o->carry == len || nblog__now_ns() >= deadline)
+            break;
+        /* The history is full of frames not yet acknowledged: let the peer
+         * catch up, then take more. */
+        sleep_ns(1000000);
+    }
+    return (ssize_t)confirm_lines(o, buf);
+}
+
+static void tcp_teardown(void *ctx)
+{
+    struct tcp_out *o = ctx;
+    if (o->fd >= 0)
+        close(o->fd);
+    free(o->hist);
+    free(o);
+}
+
+static const nblog_console_ops_t tcp_ops = {
+    .write = tcp_write,
+    .setup = nblog__net_setup,
+    .teardown = tcp_teardown,
+};
+
+/* ------------------------------------------------------- constructors */
+
+static int starts(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int tcp_console(const char *hostport, const nblog_syslog_opts_t *s,
+                       const struct nblog__syslog_params *params, int format,
+                       const char *url, const nblog_console_opts_t *opts,
+                       nblog_console_t **out)
+{
+    struct tcp_out *o = calloc(1, sizeof *o);
+    if (!o)
+        return NBLOG_ENOMEM;
+    o->net.params = *params;
+    o->fd = -1;
+    o->pid = getpid();
+    o->cap = s->resend_bytes ? s->resend_bytes : 1u << 20;
+    o->margin = o->cap / 4;
+    o->backoff_min = s->backoff_min_ms ? s->backoff_min_ms : 50;
+    o->backoff_max = s->backoff_max_ms ? s->backoff_max_ms : 5000;
+    o->connect_timeout_ms = s->connect_timeout_ms ? s->connect_timeout_ms : 1000;
+    o->backoff_ms = o->backoff_min;
+    if (o->cap < 65536 || o->backoff_max < o->backoff_min ||
+        nblog__net_resolve(hostport, SOCK_STREAM, &o->addr, &o->addrlen) != 0) {
+        free(o);
+        return NBLOG_EINVAL;
+    }
+    if (!(o->hist = malloc((size_t)o->cap))) {
+        free(o);
+        return NBLOG_ENOMEM;
+    }
+    return nblog__net_register(&tcp_ops, &o->net, url, format, opts, out, tcp_teardown);
+}
+
+int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
+                         const nblog_console_opts_t *opts, nblog_console_t **out)
+{
+    nblog_syslog_opts_t defaults;
+    if (!sopts) {
+        nblog_syslog_opts_init(&defaults);
+        sopts = &defaults;
+    }
+    struct nblog__syslog_params params;
+    if (!url || !out || nblog__net_params(&params, sopts) != 0)
+        return NBLOG_EINVAL;
+    int format = sopts->rfc3164 || (opts && opts->format == NBLOG_FORMAT_RFC3164)
+                     ? NBLOG_FORMAT_RFC3164
+                     : NBLOG_FORMAT_RFC5424;
+    if (starts(url, "syslog+tcp://"))
+        return tcp_console(url + 13, sopts, &params, format, url, opts, out);
+    int udp = starts(url, "syslog+udp://"), local = starts(url, "unix:");
+    if (!udp && !local)
+        return NBLOG_EINVAL;
+    unsigned max = sopts->max_datagram ? sopts->max_datagram : udp ? 2048 : 8192;
+    if (max < 256 || max > 65507)
+        return NBLOG_EINVAL;
+    struct nblog__dgram_out *o = calloc(1, sizeof *o);
+    if (!o)
+        return NBLOG_ENOMEM;
+    o->net.params = params;
+    o->dg.max = max;
+    o->dg.sep = 1; /* a record is a line; the '\n' is not sent */
+    o->dg.keep = 0;
+    int bad = udp ? nblog__net_resolve(url + 13, SOCK_DGRAM, &o->dg.addr, &o->dg.addrlen)
+                  : nblog__net_unix_addr(url + 5, &o->dg.addr, &o->dg.addrlen);
+    if (bad) {
+        free(o);
+        return NBLOG_EINVAL;
+    }
+    if (local)
+        o->net.params.hostname_3164 = 0; /* the local syslogd adds its own */
+    return nblog__dgram_console(o, url, format, opts, out);
+}

@@ -1,0 +1,383 @@
+/*
+ * test-localsock.c - the consoles to local datagram sockets: journald's
+ * native protocol, and syslog to unix:PATH (what /dev/log is).
+ *
+ * journald: systemd-journald cannot be run by a test here (it wants to be
+ * PID 1's service, owns /run/systemd/journal and needs root), so these
+ * tests bind their own datagram socket and parse what arrives as the
+ * native protocol is documented (systemd.io/JOURNAL_NATIVE_PROTOCOL):
+ * fields "KEY=value\n", or "KEY\n" + 64-bit little-endian length + bytes +
+ * "\n"; keys of uppercase letters, digits and '_', not starting with '_'.
+ * The same socket stands in for /dev/log for the unix: syslog console.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "nblog.h"
+
+static char dir[] = "/tmp/nblog-localsock-XXXXXX";
+static char path[128];
+
+static int bind_dgram(void)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    strcpy(a.sun_path, path);
+    unlink(path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* One datagram (waits up to 10 s); its length, or -1 if none came. */
+static ssize_t recv_one(int fd, char *buf, size_t cap, int wait_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, wait_ms) != 1)
+        return -1;
+    ssize_t n = recv(fd, buf, cap - 1, 0);
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
+/* ---- the native protocol ------------------------------------------------ */
+
+struct entry {
+    int n;
+    char key[16][64];
+    char val[16][8192];
+};
+
+static int key_ok(const char *k, size_t n)
+{
+    if (n == 0 || n > 64 || k[0] == '_')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((k[i] >= 'A' && k[i] <= 'Z') || (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* Parses one datagram; -1 if it is not valid native protocol. */
+static int parse_entry(const char *d, size_t len, struct entry *e)
+{
+    memset(e, 0, sizeof *e);
+    size_t i = 0;
+    while (i < len) {
+        const char *nl = memchr(d + i, '\n', len - i);
+        if (!nl || e->n == 16)
+            return -1;
+        const char *eq = memchr(d + i, '=', (size_t)(nl - (d + i)));
+        size_t kl = (size_t)((eq ? eq : nl) - (d + i));
+        if (!key_ok(d + i, kl))
+            return -1;
+        memcpy(e->key[e->n], d + i, kl);
+        if (eq) {
+            size_t vl = (size_t)(nl - eq - 1);
+            if (vl >= sizeof e->val[0])
+                return -1;
+            memcpy(e->val[e->n], eq + 1, vl);
+            i = (size_t)(nl - d) + 1;
+        } else { /* binary form */
+            uint64_t vl = 0;
+            size_t at = (size_t)(nl - d) + 1;
+            if (at + 8 > len)
+                return -1;
+            for (int b = 7; b >= 0; b--)
+                vl = vl << 8 | (unsigned char)d[at + (size_t)b];
+            if (vl >= sizeof e->val[0] || at + 8 + vl + 1 > len || d[at + 8 + vl] != '\n')
+                return -1;
+            memcpy(e->val[e->n], d + at + 8, (size_t)vl);
+            i = at + 8 + (size_t)vl + 1;
+        }
+        e->n++;
+    }
+    return 0;
+}
+
+static const char *get(const struct entry *e, const char *key)
+{
+    for (int i = 0; i < e->n; i++)
+        if (strcmp(e->key[i], key) == 0)
+            return e->val[i];
+    return NULL;
+}
+
+/* ---- fixtures ----------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_non_null(mkdtemp(strcpy(dir, "/tmp/nblog-localsock-XXXXXX")));
+    snprintf(path, sizeof path, "%s/sock", dir);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.level = NBLOG_LEVEL_DEBUG;
+    o.ring_records = 4096;
+    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    atomic_store(&nblog__printers_paused, 0);
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+static nblog_console_t *journal(unsigned max, int mode)
+{
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.app_name = "nblog test"; /* the space becomes '_' */
+    so.max_datagram = max;
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.mode = mode;
+    nblog_console_t *con = NULL;
+    assert_int_equal(nblog_console_journald(path, &so, &o, &con), NBLOG_OK);
+    return con;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_journal_fields(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    journal(0, NBLOG_MODE_THREADED);
+    nblog_printf(NBLOG_LEVEL_WARNING, "plain");
+    nblog_printf(NBLOG_LEVEL_ERR, "evil\nPRIORITY=0\n\nMESSAGE=forged\\ \x01");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    char buf[65536];
+    struct entry e;
+    ssize_t n = recv_one(fd, buf, sizeof buf, 10000);
+    assert_true(n > 0);
+    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
+    assert_int_equal(e.n, 6);
+    assert_string_equal(get(&e, "MESSAGE"), "plain");
+    assert_string_equal(get(&e, "PRIORITY"), "4");
+    assert_string_equal(get(&e, "SYSLOG_FACILITY"), "1");
+    assert_string_equal(get(&e, "SYSLOG_IDENTIFIER"), "nblog_test");
+    assert_non_null(get(&e, "TID"));
+    uint64_t seq = strtoull(get(&e, "NBLOG_SEQ"), NULL, 10);
+    n = recv_one(fd, buf, sizeof buf, 10000);
+    assert_true(n > 0);
+    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
+    assert_int_equal(e.n, 6); /* no field forged */
+    assert_string_equal(get(&e, "PRIORITY"), "3");
+    assert_string_equal(get(&e, "MESSAGE"),
+                        "evil\\x0aPRIORITY=0\\x0a\\x0aMESSAGE=forged\\x5c \\x01");
+    assert_int_equal(strtoull(get(&e, "NBLOG_SEQ"), NULL, 10), seq + 1);
+    assert_int_equal(recv_one(fd, buf, sizeof buf, 0), -1);
+    close(fd);
+}
+
+/* Over max_datagram: cut inside MESSAGE, marked, still valid protocol. */
+static void test_journal_truncates(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    nblog_console_t *con = journal(256, NBLOG_MODE_THREADED);
+    char text[400];
+    memset(text, 'y', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    text[300] = '\n'; /* an escape near the cut must not be split */
+    nblog_printf(NBLOG_LEVEL_INFO, "%s", text);
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    char buf[65536];
+    struct entry e;
+    ssize_t n = recv_one(fd, buf, sizeof buf, 10000);
+    assert_true(n > 0 && n <= 256);
+    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
+    const char *m = get(&e, "MESSAGE");
+    size_t ml = strlen(m);
+    assert_true(ml > 100);
+    assert_string_equal(m + ml - strlen(NBLOG_TRUNC_MARKER), NBLOG_TRUNC_MARKER);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    assert_int_equal(ns.truncated, 1);
+    close(fd);
+}
+
+/* Direct mode: the logging call sends through write_atomic itself; with a
+ * receiver that never reads, calls still return at once (EAGAIN is not
+ * waited on) and the records wait or are counted dropped. */
+static void test_journal_direct_never_blocks(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    nblog_console_t *con = journal(0, NBLOG_MODE_DIRECT);
+    atomic_store(&nblog__printers_paused, 1);
+    nblog_printf(NBLOG_LEVEL_INFO, "direct");
+    char buf[65536];
+    struct entry e;
+    ssize_t n = recv_one(fd, buf, sizeof buf, 0); /* already there */
+    assert_true(n > 0);
+    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
+    assert_string_equal(get(&e, "MESSAGE"), "direct");
+    long total = SCALED(20000);
+    for (long i = 0; i < total; i++)
+        assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "flood %ld", i), NBLOG_OK);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    print_message("direct flood: printed %llu lag %llu dropped %llu\n",
+                  (unsigned long long)st.printed, (unsigned long long)st.lag,
+                  (unsigned long long)st.dropped);
+    assert_true(st.lag > 0 || st.dropped > 0); /* the receiver's queue filled */
+    char lag[64];
+    assert_int_equal(nblog_flush(100, lag, sizeof lag), 1);
+    assert_string_equal(lag, "journald");
+    close(fd);
+}
+
+/* unix:PATH, as /dev/log: RFC 3164 without a hostname (syslogd adds it);
+ * the receiver going away and coming back is survived and counted. */
+static void test_unix_syslog_3164_and_receiver_restart(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    char url[160];
+    snprintf(url, sizeof url, "unix:%s", path);
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.app_name = "tagged";
+    so.rfc3164 = 1;
+    so.facility = 3; /* daemon */
+    nblog_console_t *con = NULL;
+    assert_int_equal(nblog_console_syslog(url, &so, NULL, &con), NBLOG_OK);
+    nblog_printf(NBLOG_LEVEL_ERR, "one\ntwo");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    char buf[8192], mon[4], tail[64];
+    unsigned day, hh, mm, ss;
+    int pid;
+    assert_true(recv_one(fd, buf, sizeof buf, 10000) > 0);
+    assert_int_equal(sscanf(buf, "<27>%3s %2u %2u:%2u:%2u tagged[%d]: %63[^\n]", mon, &day,
+                            &hh, &mm, &ss, &pid, tail), 7);
+    assert_int_equal(pid, getpid());
+    assert_string_equal(tail, "one\\x0atwo");
+    assert_null(strchr(buf, '\n'));
+
+    /* The receiver goes away: sends fail and are counted; it comes back
+     * (a new socket at the same path, as a restarted syslogd makes) and
+     * the console reconnects by itself. */
+    close(fd);
+    unlink(path);
+    nblog_printf(NBLOG_LEVEL_ERR, "while gone");
+    nblog_flush(2000, NULL, 0);
+    fd = bind_dgram();
+    nblog_printf(NBLOG_LEVEL_ERR, "back");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    assert_true(recv_one(fd, buf, sizeof buf, 10000) > 0);
+    assert_non_null(strstr(buf, "]: back"));
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    assert_int_equal(st.write_failed, 1);
+    assert_int_equal(st.printed, 2);
+    assert_int_equal(st.printed + st.write_failed + st.dropped + st.filtered,
+                     st.next_seq - st.start_seq);
+    close(fd);
+}
+
+static void test_bad_urls_and_options(void **state)
+{
+    (void)state;
+    nblog_console_t *con = NULL;
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    assert_int_equal(nblog_console_syslog("syslog+tcp://127.0.0.1", NULL, NULL, &con), NBLOG_EINVAL);
+    assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:x", NULL, NULL, &con), NBLOG_EINVAL);
+    assert_int_equal(nblog_console_syslog("syslog+sctp://127.0.0.1:1", NULL, NULL, &con), NBLOG_EINVAL);
+    assert_int_equal(nblog_console_syslog("unix:", NULL, NULL, &con), NBLOG_EINVAL);
+    assert_int_equal(nblog_console_syslog(NULL, NULL, NULL, &con), NBLOG_EINVAL);
+    so.facility = 24;
+    assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:9", &so, NULL, &con), NBLOG_EINVAL);
+    nblog_syslog_opts_init(&so);
+    static const char *const bad_name[] = {"a b", "v", NULL};
+    so.sd_params = bad_name;
+    assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:9", &so, NULL, &con), NBLOG_EINVAL);
+    nblog_syslog_opts_init(&so);
+    so.max_datagram = 10;
+    assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:9", &so, NULL, &con), NBLOG_EINVAL);
+    /* A TCP collector need not be up to register. */
+    assert_int_equal(nblog_console_syslog("syslog+tcp://[::1]:9", NULL, NULL, &con), NBLOG_OK);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_EINVAL);
+}
+
+/* The console-spec grammar reaches the network consoles and their own
+ * options, and names what it refuses. */
+static void test_specs(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    char spec[256], buf[8192];
+    snprintf(spec, sizeof spec, "unix:%s,app=spec-app,facility=local3,sd=off,level=notice",
+             path);
+    nblog_console_t *con = NULL;
+    assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
+    nblog_printf(NBLOG_LEVEL_INFO, "filtered out");
+    nblog_printf(NBLOG_LEVEL_ERR, "through the spec");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    assert_true(recv_one(fd, buf, sizeof buf, 10000) > 0);
+    /* PRI local3 (19) * 8 + err (3) = 155; no structured data. */
+    assert_int_equal(strncmp(buf, "<155>1 ", 7), 0);
+    assert_non_null(strstr(buf, " spec-app "));
+    assert_non_null(strstr(buf, " - through the spec"));
+    assert_null(strstr(buf, "nblog@"));
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+
+    snprintf(spec, sizeof spec, "journald:%s,app=j", path);
+    assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
+    nblog_printf(NBLOG_LEVEL_ERR, "to the journal");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    assert_true(recv_one(fd, buf, sizeof buf, 10000) > 0);
+    assert_non_null(strstr(buf, "SYSLOG_IDENTIFIER=j\n"));
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+    close(fd);
+
+    static const struct {
+        const char *spec, *names;
+    } bad[] = {
+        {"syslog+udp://127.0.0.1:9,bogus=1", "bogus"},
+        {"syslog+udp://127.0.0.1:9,facility=local9", "facility=local9"},
+        {"syslog+tcp://127.0.0.1:9,sd=maybe", "sd=maybe"},
+        {"syslog+udp://127.0.0.1", "syslog+udp://127.0.0.1"},
+        {"syslog+udp", "needs an argument"},
+        {"file:/tmp/x,app=y", "app"},
+        {"syslog+sctp://127.0.0.1:9", "syslog+sctp"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(nblog_console_from_spec(bad[i].spec, &con), NBLOG_EINVAL);
+        if (!strstr(nblog_spec_error(), bad[i].names))
+            fail_msg("spec \"%s\": error \"%s\" does not name \"%s\"", bad[i].spec,
+                     nblog_spec_error(), bad[i].names);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_journal_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_truncates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_direct_never_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unix_syslog_3164_and_receiver_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_urls_and_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_specs, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,113 @@
+/*
+ * test-syslog-render.c - the syslog and journal line formats, byte for
+ * byte: PRI, the hand-made calendar (leap days, centuries), structured
+ * data on and off and its escaping, RFC 3164, journal entries. No store is
+ * mapped, so a record's monotonic stamp is taken as wall-clock time.
+ */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "console.h"
+#include "nblog.h"
+
+static struct nblog__syslog_params params(void)
+{
+    struct nblog__syslog_params p;
+    memset(&p, 0, sizeof p);
+    strcpy(p.hostname, "host");
+    strcpy(p.app, "app");
+    strcpy(p.procid, "123");
+    strcpy(p.msgid, "-");
+    p.facility = -1;
+    p.sd = 1;
+    p.hostname_3164 = 1;
+    return p;
+}
+
+static const char *render(int format, const struct nblog__syslog_params *p,
+                          uint64_t unix_s, uint32_t usec, const char *text)
+{
+    static char line[8192];
+    struct nblog__rec_meta m = {.seq = 42, .ts_ns = unix_s * 1000000000ull + usec * 1000ull,
+                                .tid = 7, .level = NBLOG_LEVEL_INFO, .facility = 1};
+    size_t n = nblog__render_line(line, sizeof line, format, p, &m, text, strlen(text));
+    line[n] = '\0';
+    return line;
+}
+
+static void test_rfc5424_line(void **state)
+{
+    (void)state;
+    struct nblog__syslog_params p = params();
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
+                        "[nblog@32473 seq=\"42\" tid=\"7\"] hi\n");
+    p.facility = 16; /* local0 */
+    p.sd = 0;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 951782400, 5, "a\nb\\"),
+                        "<134>1 2000-02-29T00:00:00.000005Z host app 123 - - "
+                        "a\\x0ab\\x5c\n");
+}
+
+static void test_calendar(void **state)
+{
+    (void)state;
+    struct nblog__syslog_params p = params();
+    p.sd = 0;
+    static const struct {
+        uint64_t s;
+        const char *iso;
+    } cases[] = {
+        {951868799, "2000-02-29T23:59:59"}, {951868800, "2000-03-01T00:00:00"},
+        {1709164800, "2024-02-29T00:00:00"}, {1735689599, "2024-12-31T23:59:59"},
+        {4107542400ull, "2100-03-01T00:00:00"}, {4102444800ull, "2100-01-01T00:00:00"},
+        {7263216000ull, "2200-03-01T00:00:00"}, /* signed 64-bit ns end in 2262 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *l = render(NBLOG_FORMAT_RFC5424, &p, cases[i].s, 999999, "x");
+        assert_memory_equal(l + 6, cases[i].iso, 19);
+        assert_memory_equal(l + 25, ".999999Z ", 9);
+    }
+}
+
+static void test_sd_escape(void **state)
+{
+    (void)state;
+    char out[64];
+    size_t n = nblog__sd_escape(out, sizeof out, "a\"b\\c]d\ne", 9);
+    assert_int_equal(n, 15);
+    assert_memory_equal(out, "a\\\"b\\\\c\\]d\\x0ae", 15);
+    /* Never splits an escape: 3 bytes of room for "\"x" gives just "a". */
+    assert_int_equal(nblog__sd_escape(out, 2, "a\"", 2), 1);
+}
+
+static void test_rfc3164_and_journal(void **state)
+{
+    (void)state;
+    struct nblog__syslog_params p = params();
+    p.utc_offset_s = 3600;
+    assert_string_equal(render(NBLOG_FORMAT_RFC3164, &p, 1709164800, 0, "x]\"y"),
+                        "<14>Feb 29 01:00:00 host app[123]: x]\"y\n");
+    p.hostname_3164 = 0;
+    assert_string_equal(render(NBLOG_FORMAT_RFC3164, &p, 1709164800 + 86400 * 10, 0, "z"),
+                        "<14>Mar 10 01:00:00 app[123]: z\n");
+    assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m\nFORGED=1"),
+                        "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
+                        "NBLOG_SEQ=42\nTID=7\nMESSAGE=m\\x0aFORGED=1\n\n");
+    /* Without parameters: the defaults, fields "-". */
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, NULL, 0, 0, "d"),
+                        "<14>1 1970-01-01T00:00:00.000000Z - - - - "
+                        "[nblog@32473 seq=\"42\" tid=\"7\"] d\n");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc5424_line),
+        cmocka_unit_test(test_calendar),
+        cmocka_unit_test(test_sd_escape),
+        cmocka_unit_test(test_rfc3164_and_journal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

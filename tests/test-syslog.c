@@ -1,0 +1,750 @@
+/*
+ * test-syslog.c - the syslog consoles against a real rsyslog.
+ *
+ * Each test starts its own rsyslogd (Debian package rsyslog; CI installs it
+ * through scripts/setup-debian.sh) in the foreground with a config it
+ * writes into a temporary directory: imtcp and imudp on 127.0.0.1 at free
+ * ports, no privilege drop, its own work directory and pid file, and one
+ * omfile action whose template writes the fields rsyslog parsed:
+ *
+ *     PRI|TIMESTAMP|HOST|APP|PROCID|MSGID|STRUCTURED-DATA|MSG
+ *
+ * and stops it with SIGTERM at the end. If rsyslogd is not installed the
+ * tests fail: they do not skip. Nothing listens beyond 127.0.0.1.
+ *
+ * What is checked, in seq space: every record carries its seq in the
+ * structured data, and a "** N messages dropped **" notice carries the
+ * first seq it stands for; so a collector's file tells which seqs
+ * arrived, twice or not at all, and the console's stats must agree.
+ * Timing is never asserted: waits are bounded only so a failure ends.
+ */
+#include "testutil.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nblog.h"
+
+/* ---- a collector: rsyslogd on loopback --------------------------------- */
+
+#define RSYSLOGD "/usr/sbin/rsyslogd"
+
+struct rsys {
+    char dir[64];
+    char conf[128], out[128], pidfile[128];
+    int tcp_port, udp_port;
+    pid_t pid;
+};
+
+static int free_port(int type)
+{
+    int fd = socket(AF_INET, type, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* The collector of the running test, in static storage so teardown can
+ * stop it when an assertion ended the test early (the test's own struct
+ * was on its stack). */
+static struct rsys live;
+
+static void rsys_init(struct rsys *r)
+{
+    if (access(RSYSLOGD, X_OK) != 0)
+        fail_msg("%s not found: install the rsyslog package (scripts/setup-debian.sh "
+                 "does); these tests need a real collector", RSYSLOGD);
+    memset(r, 0, sizeof *r);
+    strcpy(r->dir, "/tmp/nblog-rsyslog-XXXXXX");
+    assert_non_null(mkdtemp(r->dir));
+    snprintf(r->conf, sizeof r->conf, "%s/rsyslog.conf", r->dir);
+    snprintf(r->out, sizeof r->out, "%s/out.log", r->dir);
+    snprintf(r->pidfile, sizeof r->pidfile, "%s/rsyslogd.pid", r->dir);
+    r->tcp_port = free_port(SOCK_STREAM);
+    r->udp_port = free_port(SOCK_DGRAM);
+    FILE *f = fopen(r->conf, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "global(workDirectory=\"%s\" maxMessageSize=\"64k\")\n"
+            "module(load=\"imtcp\")\n"
+            "module(load=\"imudp\")\n"
+            "input(type=\"imtcp\" port=\"%d\" address=\"127.0.0.1\" ruleset=\"r\")\n"
+            "input(type=\"imudp\" port=\"%d\" address=\"127.0.0.1\" ruleset=\"r\")\n"
+            "template(name=\"t\" type=\"string\" string=\"%%pri%%|%%timereported:::"
+            "date-rfc3339%%|%%hostname%%|%%app-name%%|%%procid%%|%%msgid%%|"
+            "%%structured-data%%|%%msg%%\\n\")\n"
+            "ruleset(name=\"r\") { action(type=\"omfile\" file=\"%s\" template=\"t\") }\n",
+            r->dir, r->tcp_port, r->udp_port, r->out);
+    fclose(f);
+    live = *r;
+}
+
+static int tcp_accepts(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+static void msleep(long ms)
+{
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static void rsys_start(struct rsys *r)
+{
+    r->pid = fork();
+    assert_true(r->pid >= 0);
+    if (r->pid == 0) {
+        char log[160];
+        snprintf(log, sizeof log, "%s/rsyslogd.stderr", r->dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(RSYSLOGD, "rsyslogd", "-n", "-f", r->conf, "-i", r->pidfile, (char *)NULL);
+        _exit(127);
+    }
+    live = *r;
+    for (int i = 0; i < 1000 && !tcp_accepts(r->tcp_port); i++) {
+        if (waitpid(r->pid, NULL, WNOHANG) == r->pid)
+            fail_msg("rsyslogd exited at start; see %s/rsyslogd.stderr", r->dir);
+        msleep(10);
+    }
+    assert_true(tcp_accepts(r->tcp_port));
+}
+
+/* Graceful stop: SIGTERM, and wait for it to exit. */
+static void rsys_stop(struct rsys *r)
+{
+    if (r->pid <= 0)
+        return;
+    kill(r->pid, SIGTERM);
+    int st;
+    waitpid(r->pid, &st, 0);
+    r->pid = 0;
+    live.pid = 0;
+}
+
+static void rsys_cleanup(struct rsys *r)
+{
+    rsys_stop(r);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
+    live.dir[0] = '\0';
+    if (system(cmd) != 0)
+        print_error("could not remove %s\n", cmd + 7);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        *len = 0;
+        return calloc(1, 1);
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    *len = fread(b, 1, (size_t)n, f);
+    b[*len] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* ---- what the collector wrote, in seq space ---------------------------- */
+
+struct tally {
+    uint64_t lo, hi;      /* the seqs accounted for: [lo, hi) */
+    unsigned char *seen;  /* per seq: times received */
+    unsigned char *lost;  /* per seq: covered by a dropped notice */
+    uint64_t lines, received, dups, notices_dropped, missing, mine;
+    uint64_t out_of_order; /* a seq not above the previous one (resends) */
+    uint64_t bad;         /* lines that do not parse as ours */
+    long next_mine;       /* "r N" messages expected in order: next N */
+    int mine_in_order;
+};
+
+static const char *field_n(const char *line, int n)
+{
+    for (int i = 0; i < n && line; i++) {
+        line = strchr(line, '|');
+        if (line)
+            line++;
+    }
+    return line;
+}
+
+/* Parses the collector's file (expected_app: APP-NAME must be ours). */
+static void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
+                  struct tally *t)
+{
+    memset(t, 0, sizeof *t);
+    t->lo = lo;
+    t->hi = hi;
+    t->seen = calloc(hi - lo + 1, 1);
+    t->lost = calloc(hi - lo + 1, 1);
+    t->mine_in_order = 1;
+    size_t len;
+    char *buf = slurp(path, &len);
+    uint64_t prev = 0;
+    int have_prev = 0;
+    time_t now = time(NULL);
+    for (char *line = buf, *end; line < buf + len; line = end + 1) {
+        end = strchr(line, '\n');
+        if (!end)
+            break;
+        *end = '\0';
+        t->lines++;
+        const char *ts = field_n(line, 1), *app = field_n(line, 3);
+        const char *sd = field_n(line, 6), *msg = field_n(line, 7);
+        const char *sq = sd ? strstr(sd, "[nblog@32473 seq=\"") : NULL;
+        int pri = atoi(line);
+        struct tm tm;
+        memset(&tm, 0, sizeof tm);
+        const char *rest = ts ? strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+        if (!sq || !msg || !rest || rest[0] != '.' || pri < 8 || pri > 15 ||
+            (expected_app && strncmp(app, "nblogtest|", 10) != 0)) {
+            t->bad++;
+            continue;
+        }
+        /* Microseconds, UTC, and the right day (a clock check, not timing). */
+        time_t when = timegm(&tm);
+        if (strncmp(rest + 7, "Z|", 2) != 0 || when < now - 86400 || when > now + 86400) {
+            t->bad++;
+            continue;
+        }
+        uint64_t seq = strtoull(sq + 18, NULL, 10);
+        if (have_prev && seq <= prev)
+            t->out_of_order++;
+        prev = seq;
+        have_prev = 1;
+        unsigned long long n;
+        if (sscanf(msg, "** %llu messages dropped **", &n) == 1) {
+            if (seq >= lo && seq + n <= hi && !t->lost[seq - lo]) {
+                for (uint64_t s = seq; s < seq + n; s++)
+                    t->lost[s - lo] = 1;
+                t->notices_dropped += n;
+            }
+            continue;
+        }
+        if (seq < lo || seq >= hi)
+            continue; /* not this test's (an earlier test's stray) */
+        if (t->seen[seq - lo]++)
+            t->dups++;
+        else
+            t->received++;
+        long mine;
+        if (sscanf(msg, "r %ld", &mine) == 1 && t->seen[seq - lo] == 1) {
+            t->mine++;
+            if (mine != t->next_mine)
+                t->mine_in_order = 0;
+            t->next_mine = mine + 1;
+        }
+        /* The level this test logged at: info, facility user (14). */
+        if (strncmp(msg, "r ", 2) == 0 && pri != 14)
+            t->bad++;
+    }
+    for (uint64_t s = lo; s < hi; s++)
+        if (!t->seen[s - lo] && !t->lost[s - lo])
+            t->missing++;
+    free(buf);
+}
+
+static void tally_free(struct tally *t)
+{
+    free(t->seen);
+    free(t->lost);
+}
+
+static void print_tally(const char *what, const struct tally *t)
+{
+    print_message("%s: seqs %llu..%llu lines %llu received %llu dups %llu dropped "
+                  "(notices) %llu missing %llu bad %llu out-of-order %llu\n",
+                  what, (unsigned long long)t->lo, (unsigned long long)t->hi,
+                  (unsigned long long)t->lines, (unsigned long long)t->received,
+                  (unsigned long long)t->dups, (unsigned long long)t->notices_dropped,
+                  (unsigned long long)t->missing, (unsigned long long)t->bad,
+                  (unsigned long long)t->out_of_order);
+}
+
+/* Waits (bounded) until every seq in [lo, hi) is received or dropped. */
+static void wait_tally(const struct rsys *r, uint64_t lo, uint64_t hi, struct tally *t)
+{
+    for (int i = 0;; i++) {
+        tally(r->out, lo, hi, 1, t);
+        if (t->missing == 0 || i >= 600)
+            return;
+        tally_free(t);
+        msleep(100);
+    }
+}
+
+/* ---- nblog side -------------------------------------------------------- */
+
+static int init_ring(size_t records)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.level = NBLOG_LEVEL_DEBUG;
+    o.ring_records = records;
+    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+}
+
+static int setup_big(void **state)
+{
+    (void)state;
+    return init_ring(65536);
+}
+
+static int setup_small(void **state)
+{
+    (void)state;
+    return init_ring(1024);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (live.dir[0])
+        rsys_cleanup(&live);
+    nblog_shutdown();
+    return 0;
+}
+
+static nblog_console_t *syslog_console(const char *proto, int port,
+                                       nblog_syslog_opts_t *so)
+{
+    char url[64];
+    snprintf(url, sizeof url, "syslog+%s://127.0.0.1:%d", proto, port);
+    nblog_syslog_opts_t d;
+    if (!so) {
+        nblog_syslog_opts_init(&d);
+        so = &d;
+    }
+    so->app_name = "nblogtest";
+    so->backoff_max_ms = 500;
+    nblog_console_t *con = NULL;
+    assert_int_equal(nblog_console_syslog(url, so, NULL, &con), NBLOG_OK);
+    return con;
+}
+
+static nblog_console_stats_t stats(nblog_console_t *con)
+{
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    return st;
+}
+
+/* Waits while con is more than max records behind (a producer that does
+ * not outrun a console it must not lose records to). */
+static void pace(nblog_console_t *con, uint64_t max)
+{
+    while (stats(con).lag > max)
+        msleep(1);
+}
+
+static void log_range(long from, long to, nblog_console_t *pace_on)
+{
+    for (long i = from; i < to; i++) {
+        assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "r %ld", i), NBLOG_OK);
+        if (pace_on && i % 1000 == 999)
+            pace(pace_on, 16384);
+    }
+}
+
+/* The console's books: every seq it was responsible for is printed,
+ * filtered, dropped or failed. */
+static void assert_books(nblog_console_t *con)
+{
+    nblog_console_stats_t st = stats(con);
+    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
+                     st.next_seq - st.start_seq);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+/* 100,000 records over TCP: all arrive, once, in order, parsed. */
+static void test_tcp_complete_in_order(void **state)
+{
+    (void)state;
+    struct rsys r;
+    rsys_init(&r);
+    rsys_start(&r);
+    nblog_console_t *con = syslog_console("tcp", r.tcp_port, NULL);
+    long n = SCALED(100000);
+    log_range(0, n, con);
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    nblog_console_stats_t st = stats(con);
+    struct tally t;
+    wait_tally(&r, st.start_seq, st.next_seq, &t);
+    print_tally("tcp", &t);
+    assert_int_equal(t.missing, 0);
+    assert_int_equal(t.dups, 0);
+    assert_int_equal(t.bad, 0);
+    assert_int_equal(t.notices_dropped, 0);
+    assert_int_equal(t.out_of_order, 0);
+    assert_int_equal(t.mine, n);
+    assert_true(t.mine_in_order);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(st.write_failed, 0);
+    assert_books(con);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    assert_int_equal(ns.connects, 1);
+    tally_free(&t);
+    rsys_cleanup(&r);
+}
+
+/* UDP: received <= sent, in order, no duplicates; the console's books
+ * account for every record; an over-long record arrives cut and marked. */
+static void test_udp_accounted(void **state)
+{
+    (void)state;
+    struct rsys r;
+    rsys_init(&r);
+    rsys_start(&r);
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.max_datagram = 300; /* our records fit; the big one (472 bytes) not */
+    nblog_console_t *con = syslog_console("udp", r.udp_port, &so);
+    long n = SCALED(20000);
+    log_range(0, n, con);
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    nblog_printf(NBLOG_LEVEL_INFO, "big %s", big);
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    nblog_console_stats_t st = stats(con);
+    /* Wait for the collector to write what it got (bounded). */
+    struct tally t;
+    uint64_t before = UINT64_MAX;
+    for (int i = 0;; i++) {
+        tally(r.out, st.start_seq, st.next_seq, 1, &t);
+        if (t.received >= st.printed || t.received == before || i == 100)
+            break; /* all, or no more coming */
+        before = t.received;
+        tally_free(&t);
+        msleep(500);
+    }
+    print_tally("udp", &t);
+    print_message("udp: printed %llu dropped %llu failed %llu\n",
+                  (unsigned long long)st.printed, (unsigned long long)st.dropped,
+                  (unsigned long long)st.write_failed);
+    assert_books(con);
+    assert_true(t.received <= st.printed + st.write_failed);
+    assert_int_equal(t.dups, 0);
+    assert_int_equal(t.out_of_order, 0);
+    assert_int_equal(t.bad, 0);
+    assert_int_equal(t.notices_dropped, st.dropped);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    assert_int_equal(ns.truncated, 1);
+    size_t len;
+    char *out = slurp(r.out, &len);
+    const char *cut = strstr(out, "|big xxx");
+    if (cut) /* UDP may lose it; if it came, it came cut and marked */
+        assert_non_null(strstr(cut, "x" NBLOG_TRUNC_MARKER "\n"));
+    free(out);
+    tally_free(&t);
+    rsys_cleanup(&r);
+}
+
+/* Collector down at start, then up: what was logged meanwhile arrives, or
+ * is counted dropped, exactly (a small ring makes some overwritten). */
+static void test_tcp_down_then_up(void **state)
+{
+    (void)state;
+    struct rsys r;
+    rsys_init(&r);
+    nblog_console_t *con = syslog_console("tcp", r.tcp_port, NULL);
+    log_range(0, 3000, NULL); /* the ring holds 1024 */
+    msleep(200);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    assert_true(ns.connect_failures >= 1);
+    assert_int_equal(ns.connected, 0);
+    assert_int_equal(stats(con).printed, 0);
+    rsys_start(&r);
+    log_range(3000, 3500, NULL);
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    nblog_console_stats_t st = stats(con);
+    struct tally t;
+    wait_tally(&r, st.start_seq, st.next_seq, &t);
+    print_tally("down-then-up", &t);
+    print_message("down-then-up: printed %llu dropped %llu\n",
+                  (unsigned long long)st.printed, (unsigned long long)st.dropped);
+    assert_int_equal(t.missing, 0);
+    assert_int_equal(t.bad, 0);
+    assert_true(st.dropped > 0);
+    assert_int_equal(t.notices_dropped, st.dropped); /* exactly */
+    assert_int_equal(t.received, st.printed);
+    assert_books(con);
+    tally_free(&t);
+    rsys_cleanup(&r);
+}
+
+/* Logs "r 0" .. "r n-1" steadily; it does not pass n/2 before the test
+ * has stopped the collector, nor 2n/3 before it started it again, so
+ * records are logged while it stops, while it is down and after. */
+struct producer {
+    long n;
+    nblog_console_t *pace_on;
+    _Atomic long done;
+    _Atomic int stopped, restarted;
+};
+
+static void *produce(void *arg)
+{
+    struct producer *p = arg;
+    for (long i = 0; i < p->n; i++) {
+        while ((i >= p->n / 2 && !atomic_load(&p->stopped)) ||
+               (i >= p->n * 2 / 3 && !atomic_load(&p->restarted)))
+            msleep(1);
+        if (nblog_printf(NBLOG_LEVEL_INFO, "r %ld", i) != NBLOG_OK)
+            abort();
+        atomic_store(&p->done, i + 1);
+        if (i % 100 == 99) {
+            pace(p->pace_on, 16384);
+            msleep(1);
+        }
+    }
+    return NULL;
+}
+
+/* File lines "r N": all of 0..n-1, in order, no drop notices. */
+static void assert_file_complete(const char *path, long n)
+{
+    size_t len;
+    char *buf = slurp(path, &len);
+    long next = 0;
+    for (char *line = buf, *end; line < buf + len; line = end + 1) {
+        end = strchr(line, '\n');
+        if (!end)
+            break;
+        long k;
+        if (sscanf(line, "r %ld", &k) == 1) {
+            assert_int_equal(k, next);
+            next++;
+        } else {
+            assert_null(strstr(line, "dropped"));
+        }
+    }
+    assert_int_equal(next, n);
+    free(buf);
+}
+
+/* Collector stopped gracefully mid-stream and started again: every seq
+ * arrives at least once or is counted dropped; a file console beside it
+ * gets everything throughout. */
+static void test_tcp_collector_restart(void **state)
+{
+    (void)state;
+    struct rsys r;
+    rsys_init(&r);
+    rsys_start(&r);
+    nblog_console_t *con = syslog_console("tcp", r.tcp_port, NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/file.log", r.dir);
+    nblog_console_opts_t fo;
+    nblog_console_opts_init(&fo);
+    fo.name = "file";
+    nblog_console_t *file = NULL;
+    assert_int_equal(nblog_console_file(path, 0, 0, &fo, &file), NBLOG_OK);
+    struct producer p = {.n = SCALED(60000), .pace_on = file};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, produce, &p), 0);
+    while (atomic_load(&p.done) < p.n / 3)
+        msleep(1);
+    rsys_stop(&r);
+    atomic_store(&p.stopped, 1);
+    while (atomic_load(&p.done) < p.n * 2 / 3)
+        msleep(1);
+    rsys_start(&r);
+    atomic_store(&p.restarted, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    nblog_console_stats_t st = stats(con);
+    struct tally t;
+    wait_tally(&r, st.start_seq, st.next_seq, &t);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    print_tally("restart", &t);
+    print_message("restart: printed %llu dropped %llu; connects %llu disconnects %llu "
+                  "resent frames %llu\n",
+                  (unsigned long long)st.printed, (unsigned long long)st.dropped,
+                  (unsigned long long)ns.connects, (unsigned long long)ns.disconnects,
+                  (unsigned long long)ns.resent_frames);
+    assert_int_equal(t.missing, 0);
+    assert_int_equal(t.bad, 0);
+    assert_int_equal(t.notices_dropped, st.dropped);
+    assert_true(ns.connects >= 2);
+    assert_books(con);
+    assert_books(file);
+    assert_int_equal(stats(file).dropped, 0);
+    assert_file_complete(path, p.n);
+    tally_free(&t);
+    rsys_cleanup(&r);
+}
+
+/* A collector that accepts but never reads: logging calls and the file
+ * console go on; flush returns at its deadline naming the syslog console. */
+static void test_tcp_collector_never_reads(void **state)
+{
+    (void)state;
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+    nblog_console_t *con = syslog_console("tcp", ntohs(a.sin_port), NULL);
+    nblog_printf(NBLOG_LEVEL_INFO, "first"); /* it connects to send */
+    struct pollfd pf = {.fd = ls, .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 10000), 1);
+    int peer = accept(ls, NULL, NULL);
+    assert_true(peer >= 0);
+
+    char dir[] = "/tmp/nblog-neverreads-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/file.log", dir);
+    nblog_console_opts_t fo;
+    nblog_console_opts_init(&fo);
+    fo.name = "file";
+    nblog_console_t *file = NULL;
+    assert_int_equal(nblog_console_file(path, 0, 0, &fo, &file), NBLOG_OK);
+    long n = SCALED(200000); /* ~20 MB: far more than the socket buffers */
+    for (long i = 0; i < n; i++) {
+        assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "r %ld padding to make the "
+                                      "record longer, so buffers fill sooner", i),
+                         NBLOG_OK);
+        if (i % 1000 == 999)
+            pace(file, 16384);
+    }
+    char lag[256];
+    int behind = nblog_flush(300, lag, sizeof lag);
+    print_message("never-reads: flush -> %d lagging \"%s\"\n", behind, lag);
+    char name[64];
+    snprintf(name, sizeof name, "syslog+tcp://127.0.0.1:%d", ntohs(a.sin_port));
+    assert_int_equal(behind, 1);
+    assert_string_equal(lag, name);
+    assert_int_equal(nblog_flush(0, NULL, 0), 1); /* the file console is done */
+    assert_int_equal(stats(file).lag, 0);
+    nblog_console_stats_t st = stats(con);
+    print_message("never-reads: syslog printed %llu dropped %llu lag %llu\n",
+                  (unsigned long long)st.printed, (unsigned long long)st.dropped,
+                  (unsigned long long)st.lag);
+    assert_true(st.lag > 0 || st.dropped > 0);
+    assert_books(con);
+    assert_int_equal(stats(file).dropped, 0);
+    /* The file has all n, in order ("r N padding..." parses as "r N"). */
+    assert_file_complete(path, n);
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+    close(peer);
+    close(ls);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* Hostile text and structured data arrive escaped: one collector line per
+ * record, no forged fields, SD-PARAM values escaped per RFC 5424. */
+static void test_hostile_text_escaped(void **state)
+{
+    (void)state;
+    struct rsys r;
+    rsys_init(&r);
+    rsys_start(&r);
+    static const char *const sd[] = {"k", "a\"b\\c]d\ne|", NULL};
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.sd_params = sd;
+    nblog_console_t *con = syslog_console("tcp", r.tcp_port, &so);
+    nblog_printf(NBLOG_LEVEL_INFO, "one\n<13>1 - forged - - - - two");
+    nblog_printf(NBLOG_LEVEL_INFO, "x] \" \\ [nblog@32473 seq=\"0\"]\x01\x1b\r\x7f end");
+    nblog_printf(NBLOG_LEVEL_INFO, "17 <14>1 frame inside");
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    nblog_console_stats_t st = stats(con);
+    struct tally t;
+    wait_tally(&r, st.start_seq, st.next_seq, &t);
+    assert_int_equal(t.missing, 0);
+    assert_int_equal(t.lines, 3);
+    size_t len;
+    char *out = slurp(r.out, &len);
+    print_message("%s", out);
+    assert_non_null(strstr(out, " k=\"a\\\"b\\\\c\\]d\\x0ae|\"]|"));
+    assert_non_null(strstr(out, "|one\\x0a<13>1 - forged - - - - two\n"));
+    assert_non_null(strstr(out, "|x] \" \\x5c [nblog@32473 seq=\"0\"]\\x01\\x1b\\x0d\\x7f end\n"));
+    assert_non_null(strstr(out, "|17 <14>1 frame inside\n"));
+    free(out);
+    tally_free(&t);
+    rsys_cleanup(&r);
+}
+
+/* RFC 3164 for old receivers: rsyslog parses PRI, tag and pid from it. */
+static void test_rfc3164_parsed(void **state)
+{
+    (void)state;
+    struct rsys r;
+    rsys_init(&r);
+    rsys_start(&r);
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.rfc3164 = 1;
+    so.facility = 16; /* local0 */
+    so.hostname = "nbhost";
+    syslog_console("tcp", r.tcp_port, &so);
+    nblog_printf(NBLOG_LEVEL_ERR, "old ] \"format\"\n");
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    char want[128];
+    /* rsyslog keeps the space after "TAG[PID]:" in a 3164 MSG. */
+    snprintf(want, sizeof want, "|nbhost|nblogtest|%d|-|-| old ] \"format\"\\x0a\n", getpid());
+    size_t len = 0;
+    char *out = NULL;
+    for (int i = 0; i < 100 && len == 0; i++) {
+        free(out);
+        msleep(i ? 100 : 0);
+        out = slurp(r.out, &len);
+    }
+    print_message("%s", out);
+    assert_int_equal(strncmp(out, "131|", 4), 0); /* local0.err */
+    assert_non_null(strstr(out, want));
+    free(out);
+    rsys_cleanup(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tcp_complete_in_order, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_udp_accounted, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_down_then_up, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_collector_restart, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_tcp_collector_never_reads, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_text_escaped, setup_big, teardown),
+        cmocka_unit_test_setup_teardown(test_rfc3164_parsed, setup_big, teardown),
+    };
+    if (getenv("NBLOG_TEST_FILTER")) /* e.g. "*restart*", to run one again and again */
+        cmocka_set_test_filter(getenv("NBLOG_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
