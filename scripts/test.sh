@@ -42,8 +42,12 @@ for step in "${steps[@]}"; do
         -DNBLOG_FUZZ=ON -DNBLOG_BUILD_BENCH=OFF -DNBLOG_BUILD_EXAMPLES=OFF >/dev/null
       cmake --build "$OUT/fuzz" -j"$JOBS" --target fuzz-reader
       mkdir -p "$OUT/fuzz/corpus"
+      # Inputs that once crashed or hung the reader, first, one run each;
+      # then they seed the fuzzing (new units go to the build's corpus).
+      "$OUT/fuzz/tests/fuzz-reader" -timeout=10 tests/fuzz-seeds/*
       "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
-        -timeout=10 -print_final_stats=1 "$OUT/fuzz/corpus" ;;
+        -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/" \
+        "$OUT/fuzz/corpus" tests/fuzz-seeds ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac
 done

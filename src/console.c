@@ -149,6 +149,9 @@ struct nblog_console {
      * still holds the batch; that owner clears it (see release()). */
     _Atomic int displaced;
     _Atomic uint64_t panic_end; /* next_seq when the panic flush let go */
+    /* 1 while an owner publishes its books (see finish_batch): a panic
+     * that takes the console waits for it before reading next_seq. */
+    _Atomic int publishing;
 
     /* Owner only: lines rendered but not yet written. */
     char *batch;
@@ -436,12 +439,27 @@ static void publish(struct nblog_console *c, const struct books *b, int failed,
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
 }
 
-/* Publishes a written (or failed) batch. Owner only. */
-static void finish_batch(struct nblog_console *c, int failed)
+/*
+ * Publishes a written (or failed) batch, if we still own the console;
+ * returns 0 if a panic took it. Owner only.
+ * Seq_cst store of publishing, then seq_cst load of the owner word; the
+ * panic exchanges the word, then loads publishing (seq_cst): either we see
+ * the panic and publish nothing, or it sees us publishing and waits, then
+ * reads the next_seq we published. So books are never counted twice and
+ * next_seq never goes back.
+ */
+static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
 {
-    struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
-    publish(c, &b, failed, c->batch_end_seq);
-    drop_batch(c);
+    atomic_store_explicit(&c->publishing, 1, memory_order_seq_cst);
+    int owned = still_own(c, word);
+    if (owned) {
+        struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
+        publish(c, &b, failed, c->batch_end_seq);
+        drop_batch(c);
+    }
+    /* Release: pairs with the panic's load; our stores above come first. */
+    atomic_store_explicit(&c->publishing, 0, memory_order_release);
+    return owned;
 }
 
 /*
@@ -473,14 +491,10 @@ static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
         if (!still_own(c, word))
             return 0;
         atomic_store_explicit(&c->last_error, (int)w, memory_order_relaxed);
-        finish_batch(c, 1);
-        return 1;
+        return finish_batch(c, 1, word);
     }
     /* A panic that took over while we wrote owns the books now. */
-    if (!still_own(c, word))
-        return 0;
-    finish_batch(c, 0);
-    return 1;
+    return finish_batch(c, 0, word);
 }
 
 /*
@@ -503,9 +517,8 @@ static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_
         if (c->batch_end_seq == atomic_load_explicit(&c->next_seq, memory_order_relaxed))
             break; /* nothing new to write */
         if (c->batch_len == 0) {
-            if (!still_own(c, word))
+            if (!finish_batch(c, 0, word)) /* only filtered or dropped */
                 break;
-            finish_batch(c, 0); /* only filtered or dropped: nothing to write */
         } else if (!write_batch(c, atomic_only, word)) {
             break;
         }
@@ -709,6 +722,7 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     atomic_store_explicit(&c->inflight_end, c->start_seq, memory_order_relaxed);
     atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
     atomic_store_explicit(&c->panic_end, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     if (ops->setup && ops->setup(ctx) != 0) {
         free(c->batch);
@@ -1009,6 +1023,17 @@ struct panic_pos {
 };
 static struct panic_pos panic_pos[MAX_CONSOLES];
 
+/* An owner caught publishing its books (finish_batch) finishes in a few
+ * instructions; wait for it, boundedly: it may be this very thread,
+ * interrupted by the fatal signal, or preempted. */
+static void wait_for_publisher(struct nblog_console *c)
+{
+    /* Seq_cst: the panic side of the pair described at finish_batch. */
+    for (int i = 0; i < 1000 && atomic_load_explicit(&c->publishing, memory_order_seq_cst);
+         i++)
+        short_sleep(10000);
+}
+
 /* Takes the console at panic priority, whatever holds it. */
 static void panic_take(struct nblog_console *c, struct panic_pos *p)
 {
@@ -1020,6 +1045,7 @@ static void panic_take(struct nblog_console *c, struct panic_pos *p)
         /* Hostile: the old owner keeps its batch; it cleans up when it
          * notices (release()). Release: pairs with release()'s acquire. */
         atomic_store_explicit(&c->displaced, 1, memory_order_release);
+        wait_for_publisher(c);
     } else if (!atomic_load_explicit(&c->displaced, memory_order_acquire)) {
         drop_batch(c); /* ours now; a half-written one is replayed below */
     }
@@ -1158,9 +1184,25 @@ static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
                                             memory_order_relaxed);
 }
 
+/* Takes a reference for the panic, never running teardown (we may be in
+ * a signal handler): a console found not ACTIVE is let go by a bare
+ * decrement, so if that raced with its last user it is never torn down
+ * (a leak, only when a console is unregistered during a panic). */
+static int panic_get(struct nblog_console *c)
+{
+    /* Acquire: as in get(). */
+    if (atomic_load_explicit(&c->state, memory_order_acquire) != ACTIVE)
+        return 0;
+    atomic_fetch_add_explicit(&c->users, 1, memory_order_acquire);
+    if (atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE)
+        return 1;
+    atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed);
+    return 0;
+}
+
 /* Drops a reference the panic took. Dying, it keeps it: the last put of
  * a console unregistered meanwhile runs teardown, which is not
- * signal-safe. */
+ * signal-safe. (A panic that returns takes that small risk.) */
 static void panic_put(struct nblog_console *c, int dying)
 {
     if (!dying)
@@ -1185,7 +1227,7 @@ int nblog__consoles_panic_flush(uint64_t deadline_ns, int keep_ownership)
             struct nblog_console *c = &pool[i];
             struct panic_pos *p = &panic_pos[i];
             if (!p->taken) {
-                if (!get(c))
+                if (!panic_get(c))
                     continue;
                 if (!c->ops.write_atomic ||
                     atomic_load_explicit(&c->suspended, memory_order_acquire)) {
@@ -1215,7 +1257,7 @@ size_t nblog__consoles_unflushable(char *names, size_t cap, int dying)
     names[0] = '\0';
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
-        if (!get(c))
+        if (!panic_get(c))
             continue;
         int flushable = c->ops.write_atomic &&
                         !atomic_load_explicit(&c->suspended, memory_order_relaxed);
@@ -1262,6 +1304,7 @@ static void after_fork_child(void)
         atomic_store_explicit(&c->next_seq, head, memory_order_relaxed);
         atomic_store_explicit(&c->inflight_end, head, memory_order_relaxed);
         atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
         atomic_store_explicit(&c->printed, 0, memory_order_relaxed);
         atomic_store_explicit(&c->filtered, 0, memory_order_relaxed);
         atomic_store_explicit(&c->dropped, 0, memory_order_relaxed);

@@ -29,7 +29,12 @@
  *      signal re-raised: a fault re-executes the faulting instruction, a
  *      signal sent by kill/raise/abort is raised again (pending until the
  *      handler returns). The process dies by the original signal, with its
- *      core dump, or the program's own handler runs (chaining).
+ *      core dump, or the program's own handler runs (chaining). When that
+ *      action is a handler (which may return) rather than the default,
+ *      step 4 hands the consoles back, the watchdog is disarmed and the
+ *      gate reopened, so a program that survives keeps logging. A signal
+ *      the program ignores (SIG_IGN, e.g. SIGINT under nohup) is never
+ *      taken over.
  *
  * nblog_panic() is steps 2-5 for an explicit call, then abort();
  * nblog_panic_flush() does the same and returns.
@@ -149,6 +154,16 @@ static const char *code_name(int sig, int code)
     return NULL;
 }
 
+/* Whether passing sig on ends the process: the action before ours was the
+ * default (which terminates, for every signal we handle). A program's
+ * handler may return, and SIG_IGN ignores: then the flush must leave nblog
+ * working (consoles handed back, the gate open, no watchdog). */
+static int passing_on_kills(int sig)
+{
+    int i = signal_index(sig);
+    return i < 0 || cfg.prev[i].sa_handler == SIG_DFL;
+}
+
 /* Raised by the hardware for an instruction: returning re-executes it. */
 static int is_fault(int sig, const siginfo_t *si)
 {
@@ -204,7 +219,16 @@ static void arm_watchdog(int sig)
     sa.sa_handler = on_watchdog;
     sa.sa_flags = SA_ONSTACK;
     sigaction(SIGALRM, &sa, NULL);
+    sigset_t alrm;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &alrm, NULL); /* even if the program blocks it */
     alarm(cfg.timeout_ms / 1000u + 2u);
+}
+
+static void disarm_watchdog(void)
+{
+    alarm(0);
 }
 
 /* ------------------------------------------------------------- reports */
@@ -414,24 +438,34 @@ static int flush_all(const void *ucv, int dying)
 
 /* ------------------------------------------------------------- handler */
 
+/* Steps 3-5 once we hold the gate. If the signal, passed on, may not end
+ * the process (a program handler that returns), the flush hands the
+ * consoles back and opens the gate again. */
+static void flush_for_signal(int sig, const void *ucv, int dying)
+{
+    arm_watchdog(sig);
+    flush_all(ucv, dying);
+    if (!dying) {
+        disarm_watchdog();
+        leave_gate();
+    }
+}
+
 static void on_fatal(int sig, siginfo_t *si, void *ucv)
 {
     int saved_errno = errno;
+    int dying = passing_on_kills(sig);
     int gate = enter_gate();
     if (gate == 0) {
         /* Another thread flushes: store ours so it may go out with its
          * flush, wait for that, and flush ourselves if we still live. */
-        report_signal(sig, si, 1);
+        report_signal(sig, si, dying);
         wait_for_other_panic();
-        gate = enter_gate();
-        if (gate > 0) {
-            arm_watchdog(sig);
-            flush_all(ucv, 1);
-        }
+        if (enter_gate() > 0)
+            flush_for_signal(sig, ucv, dying);
     } else if (gate > 0) {
-        arm_watchdog(sig);
-        report_signal(sig, si, 1);
-        flush_all(ucv, 1);
+        report_signal(sig, si, dying);
+        flush_for_signal(sig, ucv, dying);
     }
     /* gate < 0: we faulted inside our own flush; gate 0: it timed out. */
     pass_on(sig, si);
@@ -444,11 +478,11 @@ static int vpanic(int dying, const char *fmt, va_list ap)
 {
     char reason[512];
     nblog__vformat(reason, sizeof reason, fmt ? fmt : "(null)", ap, -1, NULL);
-    int gate;
-    while ((gate = enter_gate()) == 0) {
+    int gate = enter_gate();
+    if (gate == 0) { /* another thread flushes: wait for it, once */
         wait_for_other_panic();
-        if (dying)
-            break; /* the other panic is ending the process */
+        if (!dying) /* a dying one goes on: the other is ending the process */
+            gate = enter_gate();
     }
     if (gate < 0)
         return -1; /* nblog_panic from inside a panic flush */
@@ -559,7 +593,10 @@ void nblog__panic_thread_enter(void)
         return;
     }
     my_stack = slot;
-    if (stacks.key_ok)
+    /* glibc keeps keys below 32 in the thread itself: setting one neither
+     * allocates nor locks. A later key would, so then the stack is simply
+     * not given back when the thread exits. */
+    if (stacks.key_ok && stacks.key < 32)
         pthread_setspecific(stacks.key, (void *)(uintptr_t)(slot + 1));
 }
 
@@ -612,6 +649,10 @@ static void install(int i)
     sigemptyset(&sa.sa_mask);
     if (atomic_load_explicit(&cfg.installed[i], memory_order_acquire))
         return; /* ours already: keep the saved previous action */
+    struct sigaction cur;
+    if (sigaction(fatal_signals[i], NULL, &cur) == 0 &&
+        !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN)
+        return; /* ignored (nohup, a shell's background job): keep it so */
     if (sigaction(fatal_signals[i], &sa, &cfg.prev[i]) == 0)
         /* Release: pairs with restore_action()'s exchange. */
         atomic_store_explicit(&cfg.installed[i], 1, memory_order_release);

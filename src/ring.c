@@ -354,8 +354,13 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
 static enum nblog__read_result pending_or_lapped(const struct nblog__ring_hdr *r,
                                                  uint64_t seq, uint64_t head)
 {
+    if (seq >= head) /* only a corrupted ring file shows a future seq */
+        return NBLOG__READ_EMPTY;
     return head - seq > r->records ? NBLOG__READ_GONE : NBLOG__READ_PENDING;
 }
+
+static enum nblog__read_result gone_unless_future(const struct nblog__ring_hdr *r,
+                                                  uint64_t seq);
 
 /* Where a record that is not in its slot stands. */
 static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
@@ -365,7 +370,7 @@ static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
     /* Acquire: pairs with mark_skipped's release CAS (nothing else needed,
      * the value alone decides). */
     if (atomic_load_explicit(&s->skip, memory_order_acquire) > seq)
-        return NBLOG__READ_GONE;
+        return gone_unless_future(r, seq); /* a forged skip cannot lead on */
     uint64_t head = nblog__ring_head(r);
     if (seq >= head)
         return NBLOG__READ_EMPTY;

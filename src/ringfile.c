@@ -120,8 +120,33 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
     return NBLOG_OK;
 }
 
-/* Opens the file and takes the writer's lock (step 2). */
+/* Whether fd is still the file named full: a writer replacing the file
+ * (replace_file) unlinks the inode we may have opened just before. */
+static int still_named(int fd, const char *full)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(full, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+static int open_locked_once(const char *full, int extra_flags, int *out);
+
+/* Opens the file and takes the writer's lock (step 2). A lock won on an
+ * inode another writer unlinked meanwhile (it replaced the file and locks
+ * the new one) is no lock at all: open again, by name. */
 static int open_locked(const char *full, int extra_flags, int *out)
+{
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int rc = open_locked_once(full, extra_flags, out);
+        if (rc != NBLOG_OK || still_named(*out, full))
+            return rc;
+        close(*out);
+        *out = -1;
+    }
+    return NBLOG_EBUSY;
+}
+
+static int open_locked_once(const char *full, int extra_flags, int *out)
 {
     int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0600);
     if (fd < 0)

@@ -20,6 +20,8 @@
  *   flushhang   a third console's write_atomic blocks for good inside the
  *           panic flush (the watchdog must end it with the original signal)
  *   panic   nblog_panic("out of %s", "cheese")
+ *   survive SIGTERM (handled with NBLOG_CRASH_TERM) reaches a program
+ *           handler that returns: the process lives on, logs and exits 0
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -178,6 +180,33 @@ static void user_segv(int sig)
     signal(sig, SIG_DFL); /* the fault comes back and ends the process */
 }
 
+static volatile sig_atomic_t term_seen;
+
+static void note_term(int sig)
+{
+    (void)sig;
+    term_seen = 1; /* a "graceful shutdown" flag; the handler returns */
+}
+
+/* After the flush the program goes on: logging and flushing still work,
+ * and nothing kills it later (no watchdog left armed). */
+static void survive(void)
+{
+    raise(SIGTERM);
+    if (!term_seen)
+        exit(6);
+    nblog_printf(NBLOG_LEVEL_INFO, "still alive after SIGTERM");
+    char lagging[64];
+    if (nblog_flush(5000, lagging, sizeof lagging) != 0) {
+        fprintf(stderr, "crash-child: flush after survival lagged: %s\n", lagging);
+        exit(5);
+    }
+    if (nblog_panic_flush("second panic after survival") != 0)
+        exit(7);
+    sleep(6); /* longer than the watchdog would wait */
+    exit(0);
+}
+
 static void die(void)
 {
     if (!strcmp(mode, "segv") || !strcmp(mode, "owned") || !strcmp(mode, "chain") ||
@@ -202,6 +231,8 @@ static void die(void)
         die_two_threads();
     else if (!strcmp(mode, "panic"))
         nblog_panic("out of %s", "cheese");
+    else if (!strcmp(mode, "survive"))
+        survive();
     fprintf(stderr, "crash-child: survived mode %s\n", mode);
     exit(4);
 }
@@ -218,11 +249,15 @@ int main(int argc, char **argv)
     setrlimit(RLIMIT_CORE, &no_core); /* no core files in the build tree */
     if (!strcmp(mode, "chain"))
         signal(SIGSEGV, user_segv);
+    if (!strcmp(mode, "survive"))
+        signal(SIGTERM, note_term);
 
     nblog_options_t opt;
     nblog_options_init(&opt);
     opt.ring_records = 16384;
     opt.panic_timeout_ms = 1000; /* flushhang waits this, plus the watchdog's slack */
+    if (!strcmp(mode, "survive"))
+        opt.crash_handlers = NBLOG_CRASH_TERM;
     if (nblog_init(&opt) != NBLOG_OK)
         return 2;
     out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);

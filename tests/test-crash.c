@@ -342,6 +342,27 @@ static void test_flush_blocked_watchdog(void **state)
     free_output(crash_and_check("flushhang", SIGSEGV, "fatal signal 11 (SIGSEGV"));
 }
 
+/* The program's SIGTERM handler returns: nblog flushed, handed the
+ * consoles back and disarmed its watchdog, so the program logs on, a
+ * later panic flush works, and it exits normally. */
+static void test_chained_handler_returns(void **state)
+{
+    (void)state;
+    char out[256];
+    tmp_out(out, sizeof out, "survive");
+    int status = run_child("survive", out);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("crash-child survive: %s %d", WIFEXITED(status) ? "exit" : "signal",
+                 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    struct output *o = read_output(out);
+    check_records(o);
+    assert_int_equal(find_text(o, "fatal signal 15 (SIGTERM, SI_TKILL)"), 1);
+    assert_int_equal(find_text(o, "still alive after SIGTERM"), 1);
+    assert_int_equal(find_text(o, "panic: second panic after survival"), 1);
+    free_output(o);
+    unlink(out);
+}
+
 static void test_explicit_panic(void **state)
 {
     (void)state;
@@ -370,6 +391,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_chains_to_program_handler),
         cmocka_unit_test(test_second_fault_inside_flush),
         cmocka_unit_test(test_flush_blocked_watchdog),
+        cmocka_unit_test(test_chained_handler_returns),
         cmocka_unit_test(test_explicit_panic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -257,10 +257,13 @@ static void test_crash_handler_options(void **state)
     assert_ptr_equal(handler_of(SIGSEGV), (void *)program_handler); /* restored */
 
     o.crash_handlers = NBLOG_CRASH_TERM;
+    signal(SIGINT, SIG_IGN); /* as under nohup: must stay ignored */
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     assert_ptr_not_equal(handler_of(SIGTERM), term_before);
+    assert_ptr_equal(handler_of(SIGINT), (void *)SIG_IGN);
     nblog_shutdown();
     assert_ptr_equal(handler_of(SIGTERM), term_before);
+    signal(SIGINT, SIG_DFL);
 
     o.crash_handlers = 0x80;
     assert_int_equal(nblog_init(&o), NBLOG_EINVAL);

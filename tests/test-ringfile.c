@@ -224,7 +224,8 @@ static void *valid_ring(size_t *bytes)
 
 enum mutation { M_EMPTY, M_TEXT, M_SHORT_MAGIC, M_VERSION, M_OLD_VERSION,
                 M_HDR_CUT, M_SLOTS_CUT, M_RECORDS, M_TOTAL, M_SLOTS_OFF,
-                M_SHIFT, M_GARBAGE_SLOTS, M_BAD_LEN, M_BAD_LEVEL, M_COUNT };
+                M_SHIFT, M_GARBAGE_SLOTS, M_BAD_LEN, M_BAD_LEVEL, M_FUTURE_SKIP,
+                M_COUNT };
 
 /* Writes the mutated ring to path; returns the expected dmesg exit code. */
 static int write_case(const char *path, enum mutation mu)
@@ -252,6 +253,13 @@ static int write_case(const char *path, enum mutation mu)
         break;
     case M_BAD_LEN: s0->meta |= 0xffffu << 16; break;
     case M_BAD_LEVEL: s0->meta |= 0xc8u << 8; break;
+    case M_FUTURE_SKIP: /* every slot claims all later seqs were skipped
+                           (found by the fuzzer: the reader walked on past
+                           head towards 2^64) */
+        for (uint64_t i = 0; i < r->records; i++)
+            ((struct nblog__slot *)(mem + r->slots_offset + i * r->record_size))->skip =
+                UINT64_MAX;
+        break;
     case M_COUNT: break;
     }
     FILE *f = fopen(path, "w");

@@ -182,23 +182,38 @@ void nblog_syslog_opts_init(nblog_syslog_opts_t *o)
     o->structured_data = 1;
 }
 
+/* Puts a new socket in place. A reopen keeps the descriptor number (dup3
+ * over the old one): a panic or emergency owner that took the console
+ * over may be sending on d->fd meanwhile, and must never find it closed
+ * or reused by something else. */
+static void install_socket(struct nblog__dgram *d, int fd)
+{
+    if (d->fd < 0) {
+        d->fd = fd;
+        return;
+    }
+    /* If dup3 fails the old socket stays: its sends fail and are counted. */
+    (void)dup3(fd, d->fd, O_CLOEXEC);
+    close(fd);
+}
+
 int nblog__dgram_open(struct nblog__dgram *d)
 {
-    if (d->fd >= 0)
-        close(d->fd);
-    d->fd = socket(d->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (d->fd < 0)
+    int fd = socket(d->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
         return -errno;
-    if (connect(d->fd, (struct sockaddr *)&d->addr, d->addrlen) != 0) {
+    if (connect(fd, (struct sockaddr *)&d->addr, d->addrlen) != 0) {
         int e = errno;
         /* A local socket not there yet (syslogd not started): sending will
          * try again. A UDP connect only fails for a bad address. */
-        if (d->addr.ss_family == AF_UNIX && (e == ENOENT || e == ECONNREFUSED))
+        if (d->addr.ss_family == AF_UNIX && (e == ENOENT || e == ECONNREFUSED)) {
+            install_socket(d, fd);
             return 0;
-        close(d->fd);
-        d->fd = -1;
+        }
+        close(fd);
         return -e;
     }
+    install_socket(d, fd);
     return 0;
 }
 
