@@ -203,13 +203,28 @@ static void test_formats_escape_control_bytes(void **state)
 /* Direct mode: with the console free, the line is out before the logging
  * call returns; when write_atomic would block, or the console is owned by
  * its printer, the call returns and the printer prints it later. */
+/* Pauses the printer threads and waits until each has napped paused twice
+ * (so none is still in the middle of printing). */
+static void pause_printers(void)
+{
+    atomic_store(&nblog__printers_paused, 1);
+    unsigned naps = atomic_load(&nblog__printers_pause_naps);
+    for (int i = 0; i < 120000 && atomic_load(&nblog__printers_pause_naps) < naps + 2; i++)
+        usleep(1000);
+    assert_true(atomic_load(&nblog__printers_pause_naps) >= naps + 2);
+}
+
 static void test_direct_mode(void **state)
 {
     (void)state;
     struct capture *c = new_capture();
     nblog_console_t *con = add(c, "direct", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_DIRECT);
+    /* The printer must not be the one holding the console when we log, or
+     * it prints "first" itself, a moment later. */
+    pause_printers();
     nblog_info("first");
     assert_string_equal(captured(c), "first\n"); /* no flush: already written */
+    atomic_store(&nblog__printers_paused, 0);
 
     c->atomic_result = -EAGAIN; /* the fd is full */
     assert_int_equal(nblog_info("second"), NBLOG_OK);
@@ -245,12 +260,7 @@ static void test_emergency_pushed_in_order(void **state)
     struct capture *c = new_capture();
     nblog_console_t *con = add(c, "threaded", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
                                NBLOG_MODE_THREADED);
-    atomic_store(&nblog__printers_paused, 1);
-    /* Two naps after the pause: the printer has passed its check since. */
-    unsigned naps = atomic_load(&nblog__printers_pause_naps);
-    for (int i = 0; i < 120000 && atomic_load(&nblog__printers_pause_naps) < naps + 2; i++)
-        usleep(1000);
-    assert_true(atomic_load(&nblog__printers_pause_naps) >= naps + 2);
+    pause_printers();
     nblog_info("one");
     nblog_info("two");
     assert_string_equal(captured(c), "");
