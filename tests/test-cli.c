@@ -18,7 +18,8 @@
  *   pipe_stuck_fifo     one console stuck on a FIFO: the other gets every
  *                       line, stdin is drained, exit 0
  *   json_escapes        JSON output escapes what could forge or break it
- *   demo_summary        demo without a terminal: serial complete, fbcon stuck
+ *   demo_summary        demo without a terminal: serial complete, fbcon stuck,
+ *                       then fbcon catches up with its drops counted exactly
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -404,6 +405,16 @@ static void demo_summary(void **state)
     const char *stuck = strstr(fbcon, " stuck (");
     assert_true(complete && complete < serial_end);
     assert_true(stuck && stuck < fbcon_end);
+    /* Then the stall ends and fbcon's books balance: what it printed and
+     * what it reports dropped cover every record it was due. */
+    const char *after = strstr(summary, "after the allocator let go:");
+    assert_non_null(after);
+    unsigned long long printed, dropped, filtered, sum, due, lag;
+    assert_int_equal(sscanf(after, "after the allocator let go: fbcon printed %llu + dropped "
+                                   "%llu + filtered %llu = %llu of %llu records, lag %llu",
+                            &printed, &dropped, &filtered, &sum, &due, &lag), 6);
+    assert_int_equal(printed + dropped + filtered, due);
+    assert_true(printed > 0);
     free(text);
     unlink(out);
 }

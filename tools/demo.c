@@ -288,6 +288,26 @@ static void print_summary(void)
     fflush(stdout);
 }
 
+/* The stall ends: fbcon catches up from where it was and says exactly how
+ * many records it missed (those overwritten while it was stuck). */
+static void print_recovery(void)
+{
+    char lagging[64];
+    int behind = nblog_flush(5000, lagging, sizeof lagging);
+    nblog_console_stats_t st;
+    if (nblog_console_stats(d.fbcon, &st) != NBLOG_OK)
+        return;
+    unsigned long long handled = st.next_seq - st.start_seq;
+    printf("after the allocator let go: fbcon printed %llu + dropped %llu + filtered "
+           "%llu = %llu of %llu records, lag %llu%s%s\n",
+           (unsigned long long)st.printed, (unsigned long long)st.dropped,
+           (unsigned long long)st.filtered,
+           (unsigned long long)(st.printed + st.dropped + st.filtered + st.write_failed),
+           handled, (unsigned long long)st.lag, behind ? "; still behind: " : "",
+           behind ? lagging : "");
+    fflush(stdout);
+}
+
 static int parse_demo(int argc, char **argv, const char **ring)
 {
     static const struct option longs[] = {
@@ -333,6 +353,7 @@ int nblog_cmd_demo(int argc, char **argv)
     /* Relaxed: see allocator(). */
     atomic_store_explicit(&d.allocator_release, 1, memory_order_relaxed);
     pthread_join(alloc, NULL);
+    print_recovery();
     nblog_shutdown();
     return EXIT_OK;
 }
