@@ -30,11 +30,13 @@
  * CAS-guarded flag for who may initialise (acq_rel/acquire).
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "console.h"
 #include "format.h"
@@ -161,7 +163,7 @@ static void *take_retired(size_t bytes, int want_file)
 {
     void *mem = g.retired;
     g.retired = NULL;
-    if (g.file.fd >= 0) {
+    if (g.file.fd >= 0 || g.file.mem) {
         nblog__ringfile_close(&g.file); /* drops the file's writer lock */
         return NULL;
     }
@@ -195,6 +197,34 @@ static const char *ring_path_for(const nblog_options_t *o)
     return path && *path ? path : NULL;
 }
 
+/* In a forked child of a process writing a ring file: the file (and its
+ * lock) stay the parent's. Left shared, both processes would store into
+ * one ring and each one's consoles print the other's records. The child
+ * goes on in a private copy of the ring as it was at fork (same sequence),
+ * and leaves the file, its mapping and the parent's lock alone. */
+static void ring_file_after_fork_child(void)
+{
+    if (g.file.fd < 0 || !g.file.mem)
+        return;
+    size_t bytes = g.file.bytes;
+    void *copy = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (copy == MAP_FAILED) {
+        /* No memory for a copy: stop storing rather than share the file. */
+        atomic_store_explicit(&g.ring, NULL, memory_order_relaxed);
+        atomic_store_explicit(&g.state, DOWN, memory_order_relaxed);
+    } else {
+        memcpy(copy, g.file.mem, bytes);
+        g.retired = copy;
+        g.retired_bytes = bytes;
+        /* Relaxed: the child has one thread. */
+        atomic_store_explicit(&g.ring, copy, memory_order_relaxed);
+    }
+    close(g.file.fd); /* the parent's open file description keeps its lock */
+    g.file.fd = -1;
+    g.file.mem = NULL; /* the parent's mapping: never unmapped by us */
+}
+
 /* Maps, prefaults and formats (or, for a ring file, resumes) a ring. Runs
  * in state INITING only. */
 static int map_ring(const nblog_options_t *o)
@@ -224,6 +254,11 @@ static int map_ring(const nblog_options_t *o)
     if (path && nblog__publisher_start(mem) != NBLOG_OK) {
         nblog__ringfile_close(&g.file);
         return NBLOG_ENOMEM;
+    }
+    static int atfork_done; /* INITING: one initialiser at a time */
+    if (path && !atfork_done) {
+        pthread_atfork(NULL, NULL, ring_file_after_fork_child);
+        atfork_done = 1;
     }
     g.retired = mem;
     g.retired_bytes = bytes;
@@ -290,6 +325,8 @@ void nblog_shutdown(void)
     if (!clean) {
         g.retired = NULL; /* a stuck printer may still read it: never reuse */
         g.file.mem = NULL; /* nor unmap it; the lock goes at the next init */
+    } else {
+        nblog__ringfile_unlock(&g.file); /* another writer may take the file now */
     }
     atomic_store_explicit(&g.state, DOWN, memory_order_release);
 }

@@ -251,6 +251,18 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
     return NBLOG_OK;
 }
 
+void nblog__ringfile_unlock(struct nblog__ringfile *f)
+{
+    if (f->fd < 0)
+        return;
+    /* Explicitly: the mapping still holds the open file description, so
+     * closing the descriptor alone would not drop an OFD lock. */
+    struct flock unlock = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+    fcntl(f->fd, F_OFD_SETLK, &unlock);
+    close(f->fd);
+    f->fd = -1;
+}
+
 void nblog__ringfile_close(struct nblog__ringfile *f)
 {
     if (f->mem)

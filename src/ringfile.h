@@ -35,6 +35,9 @@ int nblog__ringfile_path(const char *name, char *out, size_t cap);
  * path. */
 int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
                          struct nblog__ringfile *f);
+/* Drops the writer's lock and closes the file, keeping the mapping (a
+ * logging call that raced with shutdown may still store into it). */
+void nblog__ringfile_unlock(struct nblog__ringfile *f);
 /* Unmaps and closes (which drops the lock). */
 void nblog__ringfile_close(struct nblog__ringfile *f);
 

@@ -109,4 +109,20 @@ static inline void ring_name(char *out, size_t cap, const char *what)
     snprintf(out, cap, "/dev/shm/nblog-test-%s-%ld", what, (long)getpid());
 }
 
+/* The whole file at path, NUL-terminated (free it). */
+static inline char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    rewind(f);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = '\0';
+    fclose(f);
+    return s;
+}
+
 #endif

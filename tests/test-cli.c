@@ -73,21 +73,6 @@ static void stop_writer(pid_t pid, struct line_reader *lr)
     close(lr->fd);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 /* ------------------------------------------------------------- SIGKILL */
 
 /* Checks dmesg --format json output: records 0..last all there, in order,

@@ -320,6 +320,77 @@ static void corrupt_corpus(void **state)
     unlink(out);
 }
 
+/* After nblog_shutdown the file is free: another writer can take it. */
+static void shutdown_releases_the_file(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "release");
+    unlink(path);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    log_n(3, "first");
+    nblog_shutdown();
+    char *args[] = {tool, "pipe", "--ring", path, "--console", "file:/dev/null", NULL};
+    int in[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0); /* the child holds no write end */
+    pid_t pid = spawn_child(args, in[0], -1);
+    close(in[0]);
+    assert_int_equal(write(in[1], "second writer\n", 14), 14);
+    close(in[1]);
+    assert_int_equal(wait_child(pid), 0); /* not "in use by another writer" */
+    uint64_t last = 0;
+    assert_int_equal(read_all(path, 0, &last), 4); /* resumed: 3 + 1 */
+    unlink(path);
+}
+
+/* fork() while writing a ring file: the child goes on in a private copy,
+ * so neither process's consoles print the other's records (each line of
+ * the shared output file appears exactly once). */
+static void fork_keeps_rings_apart(void **state)
+{
+    (void)state;
+    char path[128], out[160];
+    ring_name(path, sizeof path, "fork");
+    snprintf(out, sizeof out, "%s.txt", path);
+    unlink(path);
+    unlink(out);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    char spec[200];
+    snprintf(spec, sizeof spec, "file:%s", out);
+    assert_int_equal(nblog_console_from_spec(spec, NULL), NBLOG_OK);
+    log_n(2, "before");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    const char *who = pid == 0 ? "child" : "parent";
+    log_n(5, who);
+    int lagged = nblog_flush(10000, NULL, 0);
+    if (pid == 0)
+        _exit(lagged ? 1 : 0);
+    assert_int_equal(lagged, 0);
+    assert_int_equal(wait_child(pid), 0);
+    char *text = slurp(out);
+    static const char *const expect[] = {"before 0", "before 1", "parent 0", "parent 4",
+                                         "child 0", "child 4"};
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        char line[32];
+        snprintf(line, sizeof line, "%s\n", expect[i]);
+        const char *first = strstr(text, line);
+        if (!first || strstr(first + 1, line))
+            fail_msg("\"%s\" appears %s in the output", expect[i], first ? "twice" : "never");
+    }
+    free(text);
+    nblog_shutdown();
+    unlink(path);
+    unlink(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +400,8 @@ int main(void)
         cmocka_unit_test(resume_skips_unfinished),
         cmocka_unit_test(specs_parse),
         cmocka_unit_test(corrupt_corpus),
+        cmocka_unit_test(shutdown_releases_the_file),
+        cmocka_unit_test(fork_keeps_rings_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
