@@ -96,7 +96,13 @@ static int make_file(const char *kind, const char *arg, const nblog_console_opts
                      char *const *extra, nblog_console_t **out)
 {
     int rc = no_extra(kind, extra);
-    return rc ? rc : nblog_console_file(arg, 0, 0, o, out);
+    if (rc)
+        return rc;
+    errno = 0;
+    rc = nblog_console_file(arg, 0, 0, o, out);
+    if (rc != NBLOG_OK && errno) /* say why the file would not open */
+        return spec_fail("file:%s: %s", arg, strerror(errno));
+    return rc;
 }
 
 static int parse_on_off(const char *key, const char *val, int *out)

@@ -189,7 +189,7 @@ static void specs_parse(void **state)
         {"file", "needs an argument"},  {"stderr:3", "takes no argument"},
         {"stderr,level=loud", "level=loud"}, {"stderr,format=xml", "format=xml"},
         {"stderr,colour=red", "\"colour\""}, {"stderr,novalue", "\"novalue\""},
-        {"", "empty"},
+        {"", "empty"},                  {"file:/nonexistent/dir/x", "No such file"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(nblog_console_from_spec(bad[i].spec, &con), NBLOG_EINVAL);

@@ -128,11 +128,18 @@ static void on_stop(int sig)
 static void install_handlers(void)
 {
     struct sigaction sa = {0};
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+/* dmesg --follow ends cleanly on SIGINT/SIGTERM; the other commands keep
+ * the default action (Ctrl-C ends a demo at once). */
+static void install_stop_handlers(void)
+{
+    struct sigaction sa = {0};
     sa.sa_handler = on_stop; /* no SA_RESTART: the futex wait returns */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    sa.sa_handler = on_sigbus;
-    sigaction(SIGBUS, &sa, NULL);
 }
 
 /* ------------------------------------------------------------ dmesg */
@@ -185,6 +192,11 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     for (size_t i = 1; i < len; i++)
         if ((s[i] & 0xc0) != 0x80)
             return 0;
+    /* The second byte's narrower range for some leads: no overlong forms
+     * (E0, F0), no surrogates (ED), nothing past U+10FFFF (F4). */
+    if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+        (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+        return 0;
     return len;
 }
 
@@ -375,10 +387,12 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
     return EXIT_OK;
 }
 
-/* One pass over the file: from --since-seq (or where the last pass, on a
- * file since replaced, stopped: sequences continue across a replacement). */
+/* One pass over the file: from --since-seq (exact: even past the head,
+ * which then prints nothing, or waits with --follow), or where the last
+ * pass, on a file since replaced, stopped (sequences continue across a
+ * replacement; a resume point past the new file's head is not trusted). */
 static int dmesg_file(const struct dmesg_opts *o, const char *file,
-                      uint64_t *resume_at)
+                      uint64_t *resume_at, int exact)
 {
     struct nblog__ringview v;
     int rc = open_view(file, o->follow, &v);
@@ -386,7 +400,7 @@ static int dmesg_file(const struct dmesg_opts *o, const char *file,
         return rc;
     nblog_reader_t rd;
     nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST);
-    if (*resume_at > rd.next_seq && *resume_at <= nblog__ring_head(v.ring))
+    if (*resume_at > rd.next_seq && (exact || *resume_at <= nblog__ring_head(v.ring)))
         rd.next_seq = *resume_at;
     rc = dmesg_loop(o, &v, file, &rd);
     *resume_at = rd.next_seq;
@@ -400,8 +414,8 @@ static int cmd_dmesg(int argc, char **argv)
     const char *file = NULL;
     int rc = parse_dmesg(argc, argv, &o, &file);
     uint64_t resume_at = o.has_since ? o.since_seq : 0;
-    while (rc == EXIT_OK) {
-        rc = dmesg_file(&o, file, &resume_at);
+    for (int pass = 0; rc == EXIT_OK; pass++) {
+        rc = dmesg_file(&o, file, &resume_at, pass == 0 && o.has_since);
         if (rc != FOLLOW_REOPEN)
             break;
         fprintf(stderr, "nblog: %s was replaced by a new writer; following it\n", file);
@@ -519,6 +533,29 @@ static void wait_for_live_consoles(nblog_console_t **cons, uint64_t *last, int n
     }
 }
 
+/* Stores one stdin line. A line holding NUL bytes is stored byte for byte
+ * (outputs escape them as \x00) rather than cut at its first NUL, as a
+ * "%s" would. */
+static void store_line(int level, const char *text, size_t len)
+{
+    if (!memchr(text, '\0', len)) {
+        nblog_printf(level, "%s", text);
+        return;
+    }
+    uint8_t flags;
+    struct nblog__ring_hdr *r;
+    int rc = NBLOG_OK;
+    if (!nblog__log_begin(&level, &flags, &r, &rc))
+        return;
+    static char buf[NBLOG__RECORD_SIZE_MAX + 8]; /* + the 8-byte copy's slack */
+    uint32_t max = nblog__ring_text_max(r);
+    memcpy(buf, text, len < max ? len : max);
+    uint32_t n = len <= max ? (uint32_t)len : nblog__truncate_text(buf, max);
+    if (len > max)
+        flags |= NBLOG_F_TRUNCATED;
+    nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, buf, n, rc);
+}
+
 static int pipe_lines(const struct pipe_opts *o, nblog_console_t **cons,
                       uint64_t *last)
 {
@@ -533,7 +570,7 @@ static int pipe_lines(const struct pipe_opts *o, nblog_console_t **cons,
             line[--len] = '\0';
         int level = o->default_level;
         const char *text = line_level(line, &level);
-        nblog_printf(level, "%s", text);
+        store_line(level, text, (size_t)(len - (text - line)));
         if (++lines % 256 == 0)
             wait_for_live_consoles(cons, last, o->nspecs, st.ring_records);
     }
@@ -659,8 +696,10 @@ int main(int argc, char **argv)
     install_handlers();
     argc--;
     argv++;
-    if (!strcmp(cmd, "dmesg"))
+    if (!strcmp(cmd, "dmesg")) {
+        install_stop_handlers();
         return cmd_dmesg(argc, argv);
+    }
     if (!strcmp(cmd, "status"))
         return cmd_status(argc, argv);
     if (!strcmp(cmd, "pipe"))

@@ -48,9 +48,22 @@ struct fd_out {
     _Atomic int reopen;        /* set by nblog_console_file_reopen */
 };
 
+/* Opens without ever blocking: O_NONBLOCK (also so write_atomic never
+ * blocks on a FIFO or terminal; write polls). A FIFO nobody has open for
+ * reading refuses that (ENXIO); it is opened read-write instead, which
+ * Linux allows without waiting for a reader, and the console is then
+ * simply stuck once the FIFO is full, as with a reader that never reads. */
+static int open_nonblocking(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd < 0 && errno == ENXIO)
+        fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    return fd;
+}
+
 static int open_path(struct fd_out *o)
 {
-    int fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open_nonblocking(o->path);
     if (fd < 0)
         return -errno;
     struct stat st;
