@@ -366,8 +366,10 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
 /* What a truncated text ends with. */
 #define NBLOG_TRUNC_MARKER "[...]"
 
-/* How an output line flagged NBLOG_F_REPLAYED says so: plain lines start
- * with "[replayed] ", kmsg lines carry ",replayed" after the flags field. */
+/* How an output line flagged NBLOG_F_REPLAYED says so: kmsg lines carry
+ * ",replayed" after the flags field, RFC 5424 lines replayed="1" in their
+ * structured data, journal entries NBLOG_REPLAYED=1; plain and RFC 3164
+ * lines (no metadata) start the message with "[replayed] ". */
 #define NBLOG_REPLAYED_MARK "replayed"
 
 /* Payload kinds: how the record's bytes are to be rendered. */

@@ -1289,6 +1289,7 @@ static void exit_flush(void)
  * are the parent's to print; the child's consoles start at the head. */
 static void after_fork_child(void)
 {
+    nblog__ring_fork_child(); /* first: the head below is the child's ring's */
     const struct nblog__ring_hdr *r = ring_now();
     uint64_t head = r ? nblog__ring_head(r) : 0;
     /* Their holders may have been other threads: start them unlocked. */

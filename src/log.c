@@ -200,25 +200,35 @@ static const char *ring_path_for(const nblog_options_t *o)
 /* In a forked child of a process writing a ring file: the file (and its
  * lock) stay the parent's. Left shared, both processes would store into
  * one ring and each one's consoles print the other's records. The child
- * goes on in a private copy of the ring as it was at fork (same sequence),
- * and leaves the file, its mapping and the parent's lock alone. */
-static void ring_file_after_fork_child(void)
+ * goes on in a private ring of its own, formatted to continue the sequence
+ * from the head it finds (records before the fork are the parent's to
+ * print; copying them would race with the parent's writers), and leaves
+ * the file, its mapping and the parent's lock alone. Idempotent in a
+ * child: console.c's fork handler calls it first, so that the consoles'
+ * positions and the new ring agree; our own handler covers a program with
+ * no console. */
+void nblog__ring_fork_child(void)
 {
-    if (g.file.fd < 0 || !g.file.mem)
+    static pid_t done_for;
+    if (g.file.fd < 0 || !g.file.mem || done_for == getpid())
         return;
-    size_t bytes = g.file.bytes;
-    void *copy = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (copy == MAP_FAILED) {
-        /* No memory for a copy: stop storing rather than share the file. */
+    done_for = getpid();
+    const struct nblog__ring_hdr *shared = g.file.mem;
+    uint64_t records = shared->records;
+    uint32_t record_size = shared->record_size;
+    size_t bytes = nblog__ring_bytes(records, record_size);
+    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (mem == MAP_FAILED) {
+        /* No memory for a ring: stop storing rather than share the file. */
         atomic_store_explicit(&g.ring, NULL, memory_order_relaxed);
         atomic_store_explicit(&g.state, DOWN, memory_order_relaxed);
     } else {
-        memcpy(copy, g.file.mem, bytes);
-        g.retired = copy;
+        nblog__ring_format(mem, records, record_size, nblog__ring_head(shared));
+        g.retired = mem;
         g.retired_bytes = bytes;
         /* Relaxed: the child has one thread. */
-        atomic_store_explicit(&g.ring, copy, memory_order_relaxed);
+        atomic_store_explicit(&g.ring, mem, memory_order_relaxed);
     }
     close(g.file.fd); /* the parent's open file description keeps its lock */
     g.file.fd = -1;
@@ -257,7 +267,7 @@ static int map_ring(const nblog_options_t *o)
     }
     static int atfork_done; /* INITING: one initialiser at a time */
     if (path && !atfork_done) {
-        pthread_atfork(NULL, NULL, ring_file_after_fork_child);
+        pthread_atfork(NULL, NULL, nblog__ring_fork_child);
         atfork_done = 1;
     }
     g.retired = mem;

@@ -46,4 +46,9 @@ void nblog__ring_memory(const void **mem, size_t *bytes);
 int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
                               int from);
 
+/* In a forked child: a process writing a ring file goes on in a private
+ * ring continuing the sequence (see log.c). Idempotent; console.c's fork
+ * handler calls it before reading the head. */
+void nblog__ring_fork_child(void);
+
 #endif

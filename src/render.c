@@ -206,9 +206,10 @@ static size_t syslog_header(char *line, size_t cap, int format,
     if (!p->sd)
         n += nblog__format(line + n, cap - n, "- ");
     else
-        n += nblog__format(line + n, cap - n, "[nblog@32473 seq=\"%llu\" tid=\"%u\"%s%s] ",
+        n += nblog__format(line + n, cap - n, "[nblog@32473 seq=\"%llu\" tid=\"%u\"%s%s%s] ",
                            (unsigned long long)m->seq, (unsigned)m->tid,
                            (m->flags & NBLOG_F_TRUNCATED) ? " truncated=\"1\"" : "",
+                           (m->flags & NBLOG_F_REPLAYED) ? " replayed=\"1\"" : "",
                            p->sd_extra);
     return n < cap ? n : cap - 1;
 }
@@ -219,10 +220,11 @@ static size_t journal_entry(char *line, size_t cap, const struct nblog__syslog_p
 {
     size_t n = nblog__format(line, cap,
                              "PRIORITY=%u\nSYSLOG_FACILITY=%u\nSYSLOG_IDENTIFIER=%s\n"
-                             "NBLOG_SEQ=%llu\nTID=%u\nMESSAGE=",
+                             "NBLOG_SEQ=%llu\nTID=%u\n%sMESSAGE=",
                              (unsigned)(m->level & 7u),
                              (unsigned)(p->facility >= 0 ? p->facility : m->facility),
-                             p->app, (unsigned long long)m->seq, (unsigned)m->tid);
+                             p->app, (unsigned long long)m->seq, (unsigned)m->tid,
+                             (m->flags & NBLOG_F_REPLAYED) ? "NBLOG_REPLAYED=1\n" : "");
     if (n + 2 >= cap)
         n = cap > 2 ? cap - 2 : 0;
     n += escape(line + n, cap - 2 - n, text, len);
@@ -253,7 +255,11 @@ size_t nblog__render_line(char *line, size_t cap, int format,
     } else {
         if (format == NBLOG_FORMAT_RFC5424 || format == NBLOG_FORMAT_RFC3164)
             n = syslog_header(line, cap, format, p, m);
-        if (replayed && n < cap) /* the message itself says so */
+        /* RFC 5424 with structured data says replayed="1" there, where
+         * text cannot forge it; the other line formats say it in the
+         * message itself. */
+        int in_sd = format == NBLOG_FORMAT_RFC5424 && p->sd;
+        if (replayed && !in_sd && n < cap)
             n += nblog__format(line + n, cap - n, "[" NBLOG_REPLAYED_MARK "] ");
     }
     if (n >= cap)

@@ -25,12 +25,15 @@ static struct nblog__syslog_params params(void)
     return p;
 }
 
+static uint8_t render_flags; /* flags of the record render() makes */
+
 static const char *render(int format, const struct nblog__syslog_params *p,
                           uint64_t unix_s, uint32_t usec, const char *text)
 {
     static char line[8192];
     struct nblog__rec_meta m = {.seq = 42, .ts_ns = unix_s * 1000000000ull + usec * 1000ull,
-                                .tid = 7, .level = NBLOG_LEVEL_INFO, .facility = 1};
+                                .tid = 7, .level = NBLOG_LEVEL_INFO, .facility = 1,
+                                .flags = render_flags};
     size_t n = nblog__render_line(line, sizeof line, format, p, &m, text, strlen(text));
     line[n] = '\0';
     return line;
@@ -101,6 +104,29 @@ static void test_rfc3164_and_journal(void **state)
                         "[nblog@32473 seq=\"42\" tid=\"7\"] d\n");
 }
 
+/* A line the panic flush printed again says so where a message cannot
+ * forge it: structured data (RFC 5424), a field (journal), the kmsg
+ * prefix; plain and RFC 3164 lines, which have no such place, start the
+ * message with "[replayed] ". */
+static void test_replayed_mark(void **state)
+{
+    (void)state;
+    struct nblog__syslog_params p = params();
+    render_flags = NBLOG_F_REPLAYED;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
+                        "[nblog@32473 seq=\"42\" tid=\"7\" replayed=\"1\"] hi\n");
+    assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "j"),
+                        "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
+                        "NBLOG_SEQ=42\nTID=7\nNBLOG_REPLAYED=1\nMESSAGE=j\n\n");
+    assert_string_equal(render(NBLOG_FORMAT_KMSG, &p, 0, 0, "k"), "14,42,0,-,replayed;k\n");
+    assert_string_equal(render(NBLOG_FORMAT_PLAIN, &p, 0, 0, "t"), "[replayed] t\n");
+    p.sd = 0;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "s"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - - [replayed] s\n");
+    render_flags = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -108,6 +134,7 @@ int main(void)
         cmocka_unit_test(test_calendar),
         cmocka_unit_test(test_sd_escape),
         cmocka_unit_test(test_rfc3164_and_journal),
+        cmocka_unit_test(test_replayed_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
