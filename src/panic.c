@@ -241,11 +241,22 @@ static void thread_name(char *name, size_t cap)
     nblog__format(name, cap, "%s", buf);
 }
 
+/* "; not flushed: a, b" for the consoles the flush cannot reach, or "":
+ * the tail of every panic record. */
+static void not_flushed_note(char *note, size_t cap, int dying)
+{
+    char names[256];
+    if (nblog__consoles_unflushable(names, sizeof names, dying))
+        nblog__format(note, cap, "; not flushed: %s", names);
+    else
+        note[0] = '\0';
+}
+
 /* The crash record, naming the consoles the flush cannot reach. */
 static void report_signal(int sig, const siginfo_t *si, int dying)
 {
-    char names[256], tname[32], code[24], where[48];
-    size_t n = nblog__consoles_unflushable(names, sizeof names, dying);
+    char note[280], tname[32], code[24], where[48];
+    not_flushed_note(note, sizeof note, dying);
     thread_name(tname, sizeof tname);
     const char *cn = code_name(sig, si->si_code);
     if (cn)
@@ -257,9 +268,8 @@ static void report_signal(int sig, const siginfo_t *si, int dying)
     else
         nblog__format(where, sizeof where, "sent by pid %d", (int)si->si_pid);
     nblog_printf(NBLOG_LEVEL_EMERG,
-                 "fatal signal %d (%s, %s) %s in thread %u \"%s\"%s%s", sig,
-                 signal_name(sig), code, where, (unsigned)nblog__tid(), tname,
-                 n ? "; not flushed: " : "", n ? names : "");
+                 "fatal signal %d (%s, %s) %s in thread %u \"%s\"%s", sig,
+                 signal_name(sig), code, where, (unsigned)nblog__tid(), tname, note);
 }
 
 /* One frame of a backtrace, and the mapping it falls in. */
@@ -488,10 +498,9 @@ static int vpanic(int dying, const char *fmt, va_list ap)
         return -1; /* nblog_panic from inside a panic flush */
     if (gate > 0 && dying)
         arm_watchdog(SIGABRT);
-    char names[256];
-    size_t n = nblog__consoles_unflushable(names, sizeof names, dying);
-    nblog_printf(NBLOG_LEVEL_EMERG, "panic: %s%s%s", reason,
-                 n ? "; not flushed: " : "", n ? names : "");
+    char note[280];
+    not_flushed_note(note, sizeof note, dying);
+    nblog_printf(NBLOG_LEVEL_EMERG, "panic: %s%s", reason, note);
     if (gate == 0)
         return -1;
     int incomplete = flush_all(NULL, dying);

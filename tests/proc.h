@@ -109,6 +109,18 @@ static inline void ring_name(char *out, size_t cap, const char *what)
     snprintf(out, cap, "/dev/shm/nblog-test-%s-%ld", what, (long)getpid());
 }
 
+/* Starts argv[0] with stdin from a new pipe; *in_w is its write end (the
+ * child holds none, so closing it is the child's EOF). Returns the pid. */
+static inline pid_t spawn_with_input(char *const argv[], int *in_w)
+{
+    int in[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    pid_t pid = spawn_child(argv, in[0], -1);
+    close(in[0]);
+    *in_w = in[1];
+    return pid;
+}
+
 /* The whole file at path, NUL-terminated (free it). */
 static inline char *slurp(const char *path)
 {

@@ -325,12 +325,10 @@ static void pipe_stuck_fifo(void **state)
     snprintf(spec_out, sizeof spec_out, "file:%s,name=out", out);
     char *args[] = {tool, "pipe", "--deadline-ms", "500", "--console", spec_fifo,
                     "--console", spec_out, NULL};
-    int in[2];
-    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-    pid_t pid = spawn_child(args, in[0], -1);
-    close(in[0]);
+    int in_w;
+    pid_t pid = spawn_with_input(args, &in_w);
     const int lines = 5000; /* 400 KiB: far more than the FIFO holds */
-    feed_lines(in[1], lines);
+    feed_lines(in_w, lines);
     assert_int_equal(wait_child(pid), 0);
     check_pipe_output(out, lines);
     unlink(fifo);
@@ -347,16 +345,14 @@ static void json_escapes(void **state)
     snprintf(out, sizeof out, "%s.json", file);
     unlink(file);
     char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
-    int in[2];
-    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
-    pid_t pid = spawn_child(args, in[0], -1);
-    close(in[0]);
+    int in_w;
+    pid_t pid = spawn_with_input(args, &in_w);
     /* Invalid UTF-8 of every kind: stray bytes, a surrogate, an overlong
      * form, past U+10FFFF; then a valid two-byte character. */
     static const char line[] = "<2>q\" b\\ t\t c\a x\xff\xfe \xed\xa0\x80 \xe0\x80\xaf "
                                "\xf4\x90\x80\x80 \xc3\xa9 n\0ul\n"; /* and a NUL */
-    assert_int_equal(write(in[1], line, sizeof line - 1), (ssize_t)(sizeof line - 1));
-    close(in[1]);
+    assert_int_equal(write(in_w, line, sizeof line - 1), (ssize_t)(sizeof line - 1));
+    close(in_w);
     assert_int_equal(wait_child(pid), 0);
     char *dmesg[] = {tool, "dmesg", "--format", "json", file, NULL};
     assert_int_equal(run_to_file(dmesg, out), 0);

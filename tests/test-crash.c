@@ -125,15 +125,8 @@ static struct output *read_output(const char *path)
             break; /* a partial last line is not a line */
         *nl = '\0';
         struct line *l = &o->lines[o->n];
-        unsigned prefix;
-        unsigned long long usec;
-        int used = 0;
-        char *semi = strchr(p, ';');
-        if (semi && sscanf(p, "%u,%llu,%llu,-%n", &prefix, &l->seq, &usec, &used) >= 3) {
-            l->replayed = strncmp(p + used, "," NBLOG_REPLAYED_MARK ";", 10) == 0;
-            l->text = semi + 1;
+        if (tu_parse_kmsg(p, &l->seq, &l->replayed, &l->text))
             o->n++;
-        }
         p = nl + 1;
     }
     return o;

@@ -51,15 +51,14 @@ static ssize_t count_lines(void *ctx, const char *buf, size_t len)
     struct tally *t = ctx;
     char line[128];
     for (size_t at = 0; tu_next_line(buf, len, &at, line, sizeof line);) {
-        unsigned prefix;
-        unsigned long long seq, usec;
-        int used = 0;
-        if (sscanf(line, "%u,%llu,%llu,-%n", &prefix, &seq, &usec, &used) < 3 ||
-            seq >= MAX_SEQ) {
+        unsigned long long seq;
+        int replayed;
+        const char *text;
+        if (!tu_parse_kmsg(line, &seq, &replayed, &text) || seq >= MAX_SEQ) {
             atomic_fetch_add(&t->bad_lines, 1);
-        } else if (strncmp(line + used, "," NBLOG_REPLAYED_MARK ";", 10) == 0) {
+        } else if (replayed) {
             atomic_fetch_add(&t->replayed[seq], 1);
-        } else if (!strstr(line, "messages dropped") && !strstr(line, "never finished")) {
+        } else if (!strstr(text, "messages dropped") && !strstr(text, "never finished")) {
             atomic_fetch_add(&t->plain[seq], 1);
         }
     }

@@ -334,19 +334,17 @@ static void shutdown_releases_the_file(void **state)
     log_n(3, "first");
     nblog_shutdown();
     char *args[] = {tool, "pipe", "--ring", path, "--console", "file:/dev/null", NULL};
-    int in[2];
-    assert_int_equal(pipe2(in, O_CLOEXEC), 0); /* the child holds no write end */
-    pid_t pid = spawn_child(args, in[0], -1);
-    close(in[0]);
-    assert_int_equal(write(in[1], "second writer\n", 14), 14);
-    close(in[1]);
+    int in_w;
+    pid_t pid = spawn_with_input(args, &in_w);
+    assert_int_equal(write(in_w, "second writer\n", 14), 14);
+    close(in_w);
     assert_int_equal(wait_child(pid), 0); /* not "in use by another writer" */
     uint64_t last = 0;
     assert_int_equal(read_all(path, 0, &last), 4); /* resumed: 3 + 1 */
     unlink(path);
 }
 
-/* fork() while writing a ring file: the child goes on in a private copy,
+/* fork() while writing a ring file: the child goes on in a private ring,
  * so neither process's consoles print the other's records (each line of
  * the shared output file appears exactly once). */
 static void fork_keeps_rings_apart(void **state)

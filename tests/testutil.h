@@ -8,8 +8,11 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+
+#include "nblog.h"
 
 /* Record counts are divided by this under sanitizers, which run 5-20x
  * slower; the property checked is the same. */
@@ -34,6 +37,24 @@ static inline int tu_next_line(const char *buf, size_t len, size_t *at, char *li
     memcpy(line, buf + *at, n);
     line[n] = '\0';
     *at = end + 1;
+    return 1;
+}
+
+/* Parses a kmsg-format output line "prefix,seq,usec,-[,replayed];text".
+ * Returns 1 with *seq, *replayed (the panic flush's mark) and *text (after
+ * the ';'), or 0 if line is not one. */
+static inline int tu_parse_kmsg(const char *line, unsigned long long *seq, int *replayed,
+                                const char **text)
+{
+    unsigned prefix;
+    unsigned long long usec;
+    int used = 0;
+    const char *semi = strchr(line, ';');
+    if (!semi || sscanf(line, "%u,%llu,%llu,-%n", &prefix, seq, &usec, &used) < 3)
+        return 0;
+    *replayed = strncmp(line + used, "," NBLOG_REPLAYED_MARK ";",
+                        sizeof NBLOG_REPLAYED_MARK + 1) == 0;
+    *text = semi + 1;
     return 1;
 }
 
