@@ -18,14 +18,20 @@
  *   EAGAIN        write waits for POLLOUT (at most ~100 ms a call, so the
  *                 printer comes back to check it is still registered);
  *                 write_atomic returns what it sent, or -EAGAIN.
- *   ECONNREFUSED  UDP: an ICMP error from an earlier datagram, reported
- *                 once; the send is tried again. Unix: the receiver is gone
- *                 (syslogd restarting); write reopens the socket and tries
- *                 once more.
- *   other         the records sent so far are reported; the next call
- *                 returns -errno and the console counts the rest of the
+ *   ECONNREFUSED  UDP: an ICMP port unreachable for an earlier datagram:
+ *                 nobody listens there. It is an error like any other
+ *                 (below), not retried: records sent to a closed port
+ *                 must not count as printed. The kernel reports it once,
+ *                 and only for some datagram before this one; so the batch
+ *                 it falls in, and only that, counts as failed. Unix: the
+ *                 receiver is gone (syslogd restarting); write reopens the
+ *                 socket and tries once more.
+ *   other         the records sent so far are reported and the error is
+ *                 kept (d->pending): the next call returns it, even if the
+ *                 kernel reported it once only, and the console counts the
  *                 batch as write_failed (so the count can include records
  *                 of an earlier partial call that did go out).
+ * Only the owner of the console sends, so d->pending needs no atomics.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -261,15 +267,9 @@ static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
     memset(&msg, 0, sizeof msg);
     msg.msg_iov = iov;
     msg.msg_iovlen = (size_t)n;
-    for (int tries = 0;; tries++) {
-        if (sendmsg(d->fd, &msg, MSG_NOSIGNAL) >= 0)
-            break;
-        /* UDP: a refusal reported for an earlier datagram; once. */
-        if ((errno == ECONNREFUSED && d->addr.ss_family != AF_UNIX && tries == 0) ||
-            errno == EINTR)
-            continue;
-        return -errno;
-    }
+    while (sendmsg(d->fd, &msg, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -errno;
     if (n > 1)
         atomic_fetch_add_explicit(truncated, 1, memory_order_relaxed); /* a count: pairs with nothing */
     return 0;
@@ -278,6 +278,11 @@ static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
 ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
                           int may_wait, _Atomic uint64_t *truncated)
 {
+    if (d->pending) {
+        int e = d->pending;
+        d->pending = 0;
+        return -e;
+    }
     size_t done = 0;
     uint64_t deadline = may_wait ? nblog__now_ns() + WAIT_SLICE_MS * 1000000ull : 0;
     int reopened = 0;
@@ -318,7 +323,11 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
             nblog__dgram_open(d);
             continue;
         }
-        return done ? (ssize_t)done : (rc == -EAGAIN && may_wait ? 0 : rc);
+        if (rc == -EAGAIN)
+            return done ? (ssize_t)done : may_wait ? 0 : rc;
+        if (done)
+            d->pending = -rc; /* for the next call: the batch fails */
+        return done ? (ssize_t)done : rc;
     }
     return (ssize_t)done;
 }

@@ -37,6 +37,9 @@ struct nblog__dgram {
     size_t max;  /* longest datagram */
     size_t sep;  /* bytes ending a record in a batch: 1 ("\n") or 2 ("\n\n") */
     size_t keep; /* of those, sent with the record: 0 or 1 */
+    int pending; /* an error met after records went out (errno), or 0:
+                    the next send call returns it (UDP reports a refusal
+                    once, and the call that met it had progress to report) */
 };
 
 /* A datagram console (UDP, unix, journald): the shared ctx and ops. */
@@ -75,7 +78,9 @@ int nblog__dgram_open(struct nblog__dgram *d);
  * stops at the first record that would block. may_wait 1: waits for room
  * up to ~100 ms per call and reconnects a unix socket whose receiver went
  * away. Returns bytes of buf consumed (whole records), or -errno when the
- * first record could not be sent (-EAGAIN: try later).
+ * first record could not be sent (-EAGAIN: try later), or when the call
+ * before met an error after sending some (the console then counts the
+ * whole batch failed: never printed for records a refusal may concern).
  */
 ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
                           int may_wait, _Atomic uint64_t *truncated);

@@ -15,61 +15,87 @@
  * is both the send queue and the resend buffer. Positions are absolute
  * byte counts of the stream since setup:
  *
- *     h_start <= h_acked(ish) <= h_sent <= h_end
- *     |-- acknowledged --|-- in the kernel --|-- not yet sent --|
+ *     h_start <= h_done <= h_acked <= h_end,   h_start <= h_sent <= h_end
+ *     |- delivered -|- acknowledged, unproven -|- in the kernel -|- unsent -|
  *
  *   h_start  oldest byte kept; always the start of a frame.
- *   h_acked  bytes the peer's TCP acknowledged, as far as we know: after
- *            each send, h_sent - SIOCOUTQ (bytes the kernel still holds,
- *            unacknowledged), trusted only if a poll right after shows no
- *            FIN, RST or error on the socket (a reset empties the queue and
- *            SIOCOUTQ would then claim everything arrived).
+ *   h_done   bytes counted delivered: what write reports (below).
+ *   h_acked  bytes the peer's TCP acknowledged on this connection, as far
+ *            as we know: after each send, h_sent - SIOCOUTQ (bytes the
+ *            kernel still holds, unacknowledged), trusted only if a look
+ *            right after shows no FIN, RST or error on the socket (a reset
+ *            empties the queue and SIOCOUTQ would then claim everything
+ *            arrived). Bytes in our kernel are not delivered: a reset
+ *            throws them away.
  *   h_sent   bytes handed to the kernel on this connection.
  *   h_end    bytes appended.
  *
+ * Acknowledged is not read either: the peer's kernel acknowledges what
+ * lands in its receive queue, and a peer that closes with bytes unread
+ * there loses them (its kernel answers with a reset instead of a FIN). A
+ * peer that accepts and resets at once, every time, acknowledges
+ * everything and reads nothing. So a connection must prove itself: it is
+ * proven once it has stayed up SETTLE_NS (500 ms, or four round trips if
+ * longer) with no reset, FIN or error; from then on h_done follows
+ * h_acked. On an unproven connection nothing becomes delivered, except at
+ * a clean end: a FIN alone means the peer read all it had acknowledged.
+ * (What this cannot tell: a peer that holds a connection past the settle
+ * time without reading, then resets; its last acknowledged bytes count
+ * delivered, are resent within the margin below, and are lost if it does
+ * the same every time.)
+ *
  * Frames are evicted from h_start only when they end at or before
- * h_acked - margin (margin = resend_bytes / 4); when the ring has no room
+ * h_done - margin (margin = resend_bytes / 4); when the ring has no room
  * the write takes no more lines (they stay in the console's batch, and the
  * records behind them in the nblog ring).
  *
- * Acknowledged is not read: a collector that closes its socket with bytes
- * still unread in its receive queue loses them, and its kernel answers
- * with a reset instead of a FIN. So how the connection ended matters:
- *   FIN seen first (the peer read everything, then closed cleanly): resend
- *     from h_acked. Bytes we sent after its FIN are not acknowledged.
- *   reset, error, or both at once: resend from h_acked - margin too (what
- *     its receive queue may have held; rsyslog stopped under load does
- *     this). More duplicates, no silent loss within the margin.
+ * How the connection ended sets where resending starts:
+ *   FIN seen first (the peer read everything, then closed cleanly): from
+ *     h_done (= h_acked then). Bytes we sent after its FIN are not
+ *     acknowledged.
+ *   reset, error, or both at once: from h_done - margin (what its receive
+ *     queue may have held; rsyslog stopped under load does this). More
+ *     duplicates, no silent loss within the margin.
+ *
+ * Incoming bytes: a collector has nothing to say in RFC 6587, but some
+ * greet or chatter. Each look at the socket reads and drops what came (at
+ * most DRAIN_BYTES); only EOF or an error ends the connection.
  *
  * Connecting happens in write, so on the console's own printer thread:
  * a non-blocking connect with a poll timeout; on failure the next attempt
  * waits backoff (backoff_min doubling to backoff_max), sleeping in slices
  * of at most 100 ms so an unregistered console's thread still leaves soon.
- * A connection that dies after the peer acknowledged data is retried at
- * once (a collector restarting); one that dies before counts as a failed
- * connect (a peer that accepts and resets must not make us spin).
- * On (re)connect, h_sent goes back to the frame holding that resend
- * point: every frame the peer may not have received is sent again
- * (counted in resent_frames). The peer can see a frame twice (its seq
- * tells), never miss one silently, as long as what it dropped unread fits
- * in the margin.
+ * A proven connection that dies is retried at once (a collector
+ * restarting); one that dies before counts as a failed connect (a peer
+ * that accepts and resets must not make us spin). On (re)connect, h_sent
+ * goes back to the frame holding the resend point: every frame the peer
+ * may not have received is sent again (counted in resent_frames). The
+ * peer can see a frame twice (its seq tells), never miss one silently, as
+ * long as what it dropped unread fits in the margin.
  *
  * What write reports: the console core counts a line printed when write
- * returns past it. A line is reported only once its whole frame is in the
- * kernel (h_sent past its end), so flush never returns with records
- * still in our ring only. The lines taken but not yet reported (carry)
- * come back at the start of the next call, which the core guarantees (it
- * retries the rest of the same batch); in_start says where their frames
- * begin. While down or blocked, write returns within ~100 ms having
- * reported what it could (0 is "come back later"), so the stall watch
- * sees a console that makes no progress and flush names it.
+ * returns past it. A line is reported only once its whole frame is
+ * delivered (h_done past its end), so flush returns only for records the
+ * collector has, and a peer that never keeps a connection never gets a
+ * record counted printed: they wait in the ring (or are counted dropped).
+ * The lines taken but not yet reported (carry) come back at the start of
+ * the next call, which the core guarantees (it retries the rest of the
+ * same batch); in_start says where their frames begin. While down,
+ * blocked or unproven, write returns within ~100 ms having reported what
+ * it could (0 is "come back later"), so the stall watch sees a console
+ * that makes no progress and flush names it. The cost: the core hands
+ * over one batch at a time, so at most one batch is in flight, about 64
+ * KiB per round trip on a long link.
  *
  * A forked child shares the parent's socket: the child drops it (and the
  * history) and connects on its own.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +107,9 @@
 #include "consoles/net.h"
 #include "platform.h"
 
-#define SLICE_NS 100000000ull /* longest a write call waits for anything */
+#define SLICE_NS 100000000ull  /* longest a write call waits for anything */
+#define SETTLE_NS 500000000ull /* a new connection's proving time, at least */
+#define DRAIN_BYTES 65536      /* most bytes read from the peer per look */
 
 struct tcp_out {
     struct nblog__net_common net; /* first: see nblog_console_net_stats */
@@ -91,12 +119,13 @@ struct tcp_out {
     pid_t pid;             /* the process that owns fd */
     char *hist;            /* history ring, cap bytes */
     uint64_t cap;
-    uint64_t h_start, h_acked, h_sent, h_end;
+    uint64_t h_start, h_done, h_acked, h_sent, h_end;
     uint64_t in_start;     /* where the frame of the first carried line starts */
     size_t carry;          /* input bytes taken into hist, not yet reported */
     uint64_t next_try_ns;  /* no connect attempt before this */
-    uint64_t acked_at_connect; /* h_acked when this connection began */
+    uint64_t connected_ns; /* when this connection was made */
     uint64_t margin;       /* acknowledged bytes kept for a reset peer */
+    int proven;            /* this connection outlived its settle time */
     int unclean;           /* the last connection ended without a clean FIN */
     unsigned backoff_ms, backoff_min, backoff_max, connect_timeout_ms;
 };
@@ -145,7 +174,7 @@ static int make_room(struct tcp_out *o, uint64_t need)
         if (o->h_start >= o->h_end)
             return -1;
         uint64_t fl = frame_len(o, o->h_start);
-        if (o->h_start + fl + o->margin > o->h_acked)
+        if (o->h_start + fl + o->margin > o->h_done)
             return -1; /* the oldest frame may not have been read: keep it */
         o->h_start += fl;
     }
@@ -174,8 +203,8 @@ static void take_lines(struct tcp_out *o, const char *buf, size_t len)
     }
 }
 
-/* Input bytes of buf whose frames are wholly in the kernel; drops them
- * from carry. */
+/* Input bytes of buf whose frames are wholly delivered (before h_done);
+ * drops them from carry. */
 static size_t confirm_lines(struct tcp_out *o, const char *buf)
 {
     size_t done = 0;
@@ -184,7 +213,7 @@ static size_t confirm_lines(struct tcp_out *o, const char *buf)
         const char *nl = memchr(buf + done, '\n', o->carry - done);
         size_t l = nl ? (size_t)(nl - (buf + done)) : o->carry - done;
         uint64_t fl = digits(l) + 1 + l;
-        if (pos + fl > o->h_sent)
+        if (pos + fl > o->h_done)
             break;
         pos += fl;
         done += l + (nl ? 1 : 0);
@@ -202,21 +231,59 @@ static void sleep_ns(uint64_t ns)
     nanosleep(&ts, NULL);
 }
 
-/* The peer closed, reset or errored: poll shows it without reading. Sets
- * o->unclean unless all it shows is a FIN (a syslog collector sends
- * nothing, so readable means end of stream). */
+/* Reads and drops what the peer sent. RFC 6587 gives a collector nothing
+ * to say, but some greet or chatter: their bytes are not the end of the
+ * stream, and left unread they would fill our receive buffer. Returns 1
+ * when the connection has ended: EOF (the peer's FIN; clean, unless a
+ * reset or error shows as well) or an error (unclean). Reads at most
+ * DRAIN_BYTES a call, so a peer that floods us cannot keep us here. */
 static int peer_gone(struct tcp_out *o)
 {
-    struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
-    if (poll(&p, 1, 0) <= 0 ||
-        !(p.revents & (POLLIN | POLLRDHUP | POLLERR | POLLHUP | POLLNVAL)))
+    char sink[4096];
+    size_t got = 0;
+    while (got < DRAIN_BYTES) {
+        ssize_t n = recv(o->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n < 0) {
+            o->unclean = 1; /* ECONNRESET, ETIMEDOUT, ... */
+            return 1;
+        }
+        /* EOF. A FIN alone means the peer read all it acknowledged before
+         * it closed (closing with bytes unread sends a reset instead). */
+        struct pollfd p = {.fd = o->fd, .events = 0};
+        o->unclean = poll(&p, 1, 0) != 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
+        return 1;
+    }
+    struct pollfd p = {.fd = o->fd, .events = 0}; /* errors are always reported */
+    if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLERR | POLLHUP | POLLNVAL)))
         return 0;
-    o->unclean = (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0;
+    o->unclean = 1;
     return 1;
 }
 
-/* Learns what the peer acknowledged. -1 if the connection is going down
- * (then the queue length means nothing). */
+/* How long a new connection must stay up, data acknowledged and no reset
+ * or FIN seen, before what it acknowledged counts as delivered: SETTLE_NS,
+ * or four round trips if that is longer. */
+static uint64_t settle_ns(int fd)
+{
+    struct tcp_info ti;
+    socklen_t tl = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    uint64_t rtt4 = 0;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0)
+        rtt4 = (uint64_t)ti.tcpi_rtt * 4000u; /* tcpi_rtt is in microseconds */
+    return rtt4 > SETTLE_NS ? rtt4 : SETTLE_NS;
+}
+
+/* Learns what the peer acknowledged, and what is delivered. -1 if the
+ * connection is going down (then the queue length means nothing). */
 static int refresh_acked(struct tcp_out *o)
 {
     int outq = 0;
@@ -229,6 +296,11 @@ static int refresh_acked(struct tcp_out *o)
     uint64_t acked = o->h_sent - (uint64_t)(outq > 0 ? outq : 0);
     if (acked > o->h_acked)
         o->h_acked = acked;
+    if (!o->proven && nblog__now_ns() - o->connected_ns >= settle_ns(o->fd))
+        o->proven = 1; /* no reset within the settle time: a collector */
+    if (o->proven)
+        o->h_done = o->h_acked;
+    assert(o->h_start <= o->h_done && o->h_done <= o->h_acked && o->h_acked <= o->h_end);
     return 0;
 }
 
@@ -236,13 +308,15 @@ static void went_down(struct tcp_out *o)
 {
     close(o->fd);
     o->fd = -1;
-    if (o->h_acked > o->acked_at_connect) {
-        /* It carried data: a collector restarting. Try again at once. */
+    if (!o->unclean)
+        o->h_done = o->h_acked; /* a clean FIN: it read what it acknowledged */
+    if (o->proven) {
+        /* It was a collector: restarting, perhaps. Try again at once. */
         o->backoff_ms = o->backoff_min;
         o->next_try_ns = 0;
     } else {
-        /* Accepted and lost with nothing delivered: back off as for a
-         * failed connect, or a peer that resets at once makes us spin. */
+        /* Lost before it proved anything: back off as for a failed
+         * connect, or a peer that resets at once makes us spin. */
         o->next_try_ns = nblog__now_ns() + (uint64_t)o->backoff_ms * 1000000u;
         o->backoff_ms = o->backoff_ms * 2 < o->backoff_max ? o->backoff_ms * 2
                                                            : o->backoff_max;
@@ -298,10 +372,15 @@ static int connect_now(struct tcp_out *o)
         return -1;
     }
     o->fd = fd;
-    o->acked_at_connect = o->h_acked;
-    uint64_t from = o->h_acked;
-    if (o->unclean) /* what a reset peer may have dropped unread, too */
+    o->connected_ns = nblog__now_ns();
+    o->proven = 0;
+    /* Everything not known delivered goes again: what the kernel still
+     * held, what an unproven connection acknowledged, and after a reset
+     * what the peer may have dropped unread. */
+    uint64_t from = o->h_done;
+    if (o->unclean)
         from = from > o->margin ? from - o->margin : 0;
+    o->h_acked = o->h_done; /* what the last connection acknowledged counts no more */
     o->unclean = 0;
     /* Resend from the frame holding the first byte not known to be
      * acknowledged: h_acked itself, or the frame it falls inside. */
@@ -351,6 +430,22 @@ static int push(struct tcp_out *o, uint64_t deadline)
     return refresh_acked(o);
 }
 
+/* Frames wait for the peer's acknowledgement, for the connection to prove
+ * itself, or for room in the history: waits a little (until the settle
+ * time is up if only that is missing, else 1 ms: no event tells of an
+ * acknowledgement), woken early by bytes, a FIN or a reset. */
+static void wait_peer(const struct tcp_out *o, uint64_t deadline)
+{
+    uint64_t now = nblog__now_ns(), until = now + 1000000u;
+    if (!o->proven && o->h_acked >= o->h_sent && o->h_sent == o->h_end &&
+        o->connected_ns + SETTLE_NS > until)
+        until = o->connected_ns + SETTLE_NS;
+    if (until > deadline)
+        until = deadline;
+    struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
+    poll(&p, 1, until > now ? (int)((until - now + 999999u) / 1000000u) : 0);
+}
+
 /* ------------------------------------------------------------- the ops */
 
 static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
@@ -361,7 +456,7 @@ static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
             close(o->fd);
         o->fd = -1;
         o->pid = getpid();
-        o->h_start = o->h_acked = o->h_sent = o->h_end = 0;
+        o->h_start = o->h_done = o->h_acked = o->h_sent = o->h_end = 0;
         o->carry = 0;
         o->unclean = 0;
     }
@@ -379,11 +474,10 @@ static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
                 break;
             continue;
         }
-        if (rc > 0 || o->carry == len || nblog__now_ns() >= deadline)
+        if ((o->carry == len && o->h_done >= o->h_end) || rc > 0 ||
+            nblog__now_ns() >= deadline)
             break;
-        /* The history is full of frames not yet acknowledged: let the peer
-         * catch up, then take more. */
-        sleep_ns(1000000);
+        wait_peer(o, deadline);
     }
     return (ssize_t)confirm_lines(o, buf);
 }
