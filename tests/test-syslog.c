@@ -16,6 +16,10 @@
  * structured data, and a "** N messages dropped **" notice carries the
  * first seq it stands for; so a collector's file tells which seqs
  * arrived, twice or not at all, and the console's stats must agree.
+ * rsyslog's file is compared as a set: its worker threads may write
+ * records in another order than they came. Order, and the collectors
+ * rsyslog cannot play (one that talks back, one that resets), are checked
+ * on a TCP peer of the test's own that reads the stream itself.
  * Timing is never asserted: waits are bounded only so a failure ends.
  */
 #include "testutil.h"
@@ -180,10 +184,9 @@ struct tally {
     unsigned char *seen;  /* per seq: times received */
     unsigned char *lost;  /* per seq: covered by a dropped notice */
     uint64_t lines, received, dups, notices_dropped, missing, mine;
-    uint64_t out_of_order; /* a seq not above the previous one (resends) */
+    uint64_t out_of_order; /* a seq not above the previous one: shown, not
+                              asserted (rsyslog's workers reorder) */
     uint64_t bad;         /* lines that do not parse as ours */
-    long next_mine;       /* "r N" messages expected in order: next N */
-    int mine_in_order;
 };
 
 static const char *field_n(const char *line, int n)
@@ -205,7 +208,6 @@ static void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
     t->hi = hi;
     t->seen = calloc(hi - lo + 1, 1);
     t->lost = calloc(hi - lo + 1, 1);
-    t->mine_in_order = 1;
     size_t len;
     char *buf = slurp(path, &len);
     uint64_t prev = 0;
@@ -256,12 +258,8 @@ static void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
         else
             t->received++;
         long mine;
-        if (sscanf(msg, "r %ld", &mine) == 1 && t->seen[seq - lo] == 1) {
+        if (sscanf(msg, "r %ld", &mine) == 1 && t->seen[seq - lo] == 1)
             t->mine++;
-            if (mine != t->next_mine)
-                t->mine_in_order = 0;
-            t->next_mine = mine + 1;
-        }
         /* The level this test logged at: info, facility user (14). */
         if (strncmp(msg, "r ", 2) == 0 && pri != 14)
             t->bad++;
@@ -701,8 +699,7 @@ static void test_udp_accounted(void **state)
                   (unsigned long long)st.write_failed);
     assert_books(con);
     assert_true(t.received <= st.printed + st.write_failed);
-    assert_int_equal(t.dups, 0);
-    assert_int_equal(t.out_of_order, 0);
+    assert_int_equal(t.dups, 0); /* order: rsyslog's file is not the wire */
     assert_int_equal(t.bad, 0);
     assert_int_equal(t.notices_dropped, st.dropped);
     nblog_net_stats_t ns;
