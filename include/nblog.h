@@ -646,9 +646,16 @@ NBLOG_API const char *nblog_spec_error(void);
  * reconnect resends every frame the peer may not have received, so a
  * collector may see a record twice (the seq in the structured data tells)
  * but none is lost silently (a collector that resets its connection with
- * more than resend_bytes / 4 unread could lose the excess). UDP and local sockets send one datagram per
- * record and offer write_atomic (direct mode, emergencies); a record
- * longer than the datagram limit is cut and ends with NBLOG_TRUNC_MARKER.
+ * more than resend_bytes / 4 unread could lose the excess). A record counts
+ * as printed only when the collector's TCP acknowledged it on a connection
+ * that has stayed up 500 ms (or four round trips) with no reset: a peer
+ * that accepts and resets gets none counted, they wait. Bytes a collector
+ * sends are read and ignored; only end of stream or an error ends a
+ * connection. UDP and local sockets send one datagram per record and offer
+ * write_atomic (direct mode, emergencies); a record longer than the
+ * datagram limit is cut and ends with NBLOG_TRUNC_MARKER. A UDP refusal
+ * (ICMP port unreachable: nobody listens) fails the batch it falls in
+ * (write_failed, last_error -ECONNREFUSED) rather than counting it printed.
  */
 typedef struct nblog_syslog_opts {
     const char *app_name; /* APP-NAME / TAG / SYSLOG_IDENTIFIER (first 48
