@@ -291,6 +291,45 @@ static void test_unix_syslog_3164_and_receiver_restart(void **state)
     close(fd);
 }
 
+/* Direct mode (logging calls send through write_atomic), the receiver
+ * goes away and comes back (journald restarted): records logged while it
+ * is gone are counted failed, never printed; once it is back they arrive
+ * again, with no reconnect left to the printer thread alone. */
+static void test_journal_direct_receiver_restart(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    nblog_console_t *con = journal(0, NBLOG_MODE_DIRECT);
+    atomic_store(&nblog__printers_paused, 1); /* only the logging calls print */
+    char buf[65536];
+    nblog_printf(NBLOG_LEVEL_INFO, "before");
+    assert_true(recv_one(fd, buf, sizeof buf, 0) > 0);
+    assert_non_null(strstr(buf, "MESSAGE=before\n"));
+    close(fd); /* gone */
+    unlink(path);
+    for (int i = 0; i < 5; i++)
+        nblog_printf(NBLOG_LEVEL_INFO, "while gone %d", i);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    print_message("gone: printed %llu failed %llu lag %llu\n", (unsigned long long)st.printed,
+                  (unsigned long long)st.write_failed, (unsigned long long)st.lag);
+    assert_int_equal(st.printed, 1);
+    fd = bind_dgram(); /* back */
+    nblog_printf(NBLOG_LEVEL_INFO, "after");
+    ssize_t n = recv_one(fd, buf, sizeof buf, 0);
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    print_message("back: printed %llu failed %llu lag %llu, got %zd\n",
+                  (unsigned long long)st.printed, (unsigned long long)st.write_failed,
+                  (unsigned long long)st.lag, n);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "MESSAGE=after\n"));
+    assert_int_equal(st.printed, 2);
+    assert_int_equal(st.write_failed, 5);
+    assert_int_equal(st.printed + st.write_failed + st.dropped + st.filtered,
+                     st.next_seq - st.start_seq);
+    close(fd);
+}
+
 static void test_bad_urls_and_options(void **state)
 {
     (void)state;
@@ -376,6 +415,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_truncates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_direct_never_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_syslog_3164_and_receiver_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_direct_receiver_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_urls_and_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_specs, setup, teardown),
     };

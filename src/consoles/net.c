@@ -24,8 +24,8 @@
  *                 must not count as printed. The kernel reports it once,
  *                 and only for some datagram before this one; so the batch
  *                 it falls in, and only that, counts as failed. Unix: the
- *                 receiver is gone (syslogd restarting); write reopens the
- *                 socket and tries once more.
+ *                 receiver is gone (syslogd restarting); write and
+ *                 write_atomic reopen the socket and try once more.
  *   other         the records sent so far are reported and the error is
  *                 kept (d->pending): the next call returns it, even if the
  *                 kernel reported it once only, and the console counts the
@@ -315,8 +315,12 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
                 continue;
             }
         }
-        /* A unix receiver that went away (or never came): reopen once. */
-        if (may_wait && !reopened && d->addr.ss_family == AF_UNIX &&
+        /* A unix receiver that went away (or never came): reopen once,
+         * in write_atomic too (socket, connect, dup3 and close are plain
+         * system calls, async-signal-safe): in direct mode the logging
+         * calls print everything, and the printer, were it left to
+         * reconnect, would never get a record to do it with. */
+        if (!reopened && d->addr.ss_family == AF_UNIX &&
             (rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ENOENT ||
              rc == -EDESTADDRREQ)) {
             reopened = 1;

@@ -68,7 +68,8 @@ int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t 
 
 /* Opens (or reopens) d->fd: non-blocking, close-on-exec, connected. 0 or
  * -errno. A unix destination that is not there yet is not an error: the
- * socket stays unconnected and sending reconnects. */
+ * socket stays unconnected and sending reconnects. Async-signal-safe
+ * (socket, connect, dup3, close), for write_atomic's reconnect. */
 int nblog__dgram_open(struct nblog__dgram *d);
 
 /*
@@ -76,8 +77,8 @@ int nblog__dgram_open(struct nblog__dgram *d);
  * each, a record longer than d->max cut and marked (counted in
  * *truncated). may_wait 0: never blocks (write_atomic; async-signal-safe),
  * stops at the first record that would block. may_wait 1: waits for room
- * up to ~100 ms per call and reconnects a unix socket whose receiver went
- * away. Returns bytes of buf consumed (whole records), or -errno when the
+ * up to ~100 ms per call. Both reconnect a unix socket whose receiver went
+ * away (once a call). Returns bytes of buf consumed (whole records), or -errno when the
  * first record could not be sent (-EAGAIN: try later), or when the call
  * before met an error after sending some (the console then counts the
  * whole batch failed: never printed for records a refusal may concern).
