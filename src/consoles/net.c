@@ -31,7 +31,8 @@
  *                 kernel reported it once only, and the console counts the
  *                 batch as write_failed (so the count can include records
  *                 of an earlier partial call that did go out).
- * Only the owner of the console sends, so d->pending needs no atomics.
+ * d->pending is taken with an exchange, so one call, of whichever owner,
+ * reports it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -278,11 +279,10 @@ static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
 ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
                           int may_wait, _Atomic uint64_t *truncated)
 {
-    if (d->pending) {
-        int e = d->pending;
-        d->pending = 0;
+    /* Relaxed: the error alone travels; it orders nothing else. */
+    int e = atomic_exchange_explicit(&d->pending, 0, memory_order_relaxed);
+    if (e)
         return -e;
-    }
     size_t done = 0;
     uint64_t deadline = may_wait ? nblog__now_ns() + WAIT_SLICE_MS * 1000000ull : 0;
     int reopened = 0;
@@ -329,8 +329,8 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
         }
         if (rc == -EAGAIN)
             return done ? (ssize_t)done : may_wait ? 0 : rc;
-        if (done)
-            d->pending = -rc; /* for the next call: the batch fails */
+        if (done) /* for the next call: the batch fails. Relaxed: see above */
+            atomic_store_explicit(&d->pending, -rc, memory_order_relaxed);
         return done ? (ssize_t)done : rc;
     }
     return (ssize_t)done;

@@ -37,9 +37,11 @@ struct nblog__dgram {
     size_t max;  /* longest datagram */
     size_t sep;  /* bytes ending a record in a batch: 1 ("\n") or 2 ("\n\n") */
     size_t keep; /* of those, sent with the record: 0 or 1 */
-    int pending; /* an error met after records went out (errno), or 0:
-                    the next send call returns it (UDP reports a refusal
-                    once, and the call that met it had progress to report) */
+    /* An error met after records went out (errno), or 0: the next send
+     * call returns it (UDP reports a refusal once, and the call that met
+     * it had progress to report). Atomic: an emergency or panic owner may
+     * send while the owner it displaced is still inside a call. */
+    _Atomic int pending;
 };
 
 /* A datagram console (UDP, unix, journald): the shared ctx and ops. */
