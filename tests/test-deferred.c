@@ -475,6 +475,7 @@ static const char *pick(const char *const *v, size_t n)
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#pragma GCC diagnostic ignored "-Wformat-security"
 /* glibc's text for spec (one conversion) with its '*' values and the tape
  * argument at. */
 static int model_spec(char *out, size_t cap, const char *spec, int nstar,
