@@ -116,6 +116,10 @@ static void test_table(void **state)
 #if defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-invalid-specifier"
 #pragma GCC diagnostic ignored "-Wformat-insufficient-args"
+#pragma GCC diagnostic ignored "-Wformat-pedantic"
+#else
+#pragma GCC diagnostic ignored "-Wformat-overflow"
+#pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 /* What a deferred call cannot copy is formatted at once, with the result
  * nblog_printf gives; those records are TEXT, the others DEFERRED. */
@@ -147,6 +151,73 @@ static void test_fallbacks_match_printf(void **state)
     assert_int_equal(NBLOG_INFO("n=%d", 5), NBLOG_OK);
     assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
     assert_int_equal(a.kind, NBLOG_KIND_DEFERRED);
+}
+/* ---- refused and odd specs, both ways in ------------------------------ */
+
+/* Logs the same call both ways; both must render want, with the same
+ * return value and flags. For what glibc prints differently (refused
+ * specs) or not at all. */
+#define BOTH(want, ...)                                                        \
+    do {                                                                       \
+        int rc_m_ = NBLOG_INFO(__VA_ARGS__);                                   \
+        int rc_p_ = nblog_printf(NBLOG_LEVEL_INFO, __VA_ARGS__);               \
+        check_pair(rc_m_, rc_p_, want, #__VA_ARGS__);                          \
+    } while (0)
+
+/*
+ * Issue 11, item 18: a refused spec never shifts the arguments, so no
+ * conversion shows another argument's bits; the deferred way in (its call
+ * site's descriptor) and nblog_printf agree on every one of these.
+ */
+static void test_refused_specs_agree(void **state)
+{
+    (void)state;
+    int i = 5;
+    long long big = 1LL << 40;
+    char pad[257];
+    memset(pad, ' ', 255);
+    strcpy(pad + 255, "1");
+    char want[512];
+    snprintf(want, sizeof want, "%s2%%n3", pad);
+    /* The issue's cases: the pointer printed as an int, then a byte of
+     * the string pointer printed as a %c. */
+    BOTH(want, "%256d%d%n%d", 1, 2, &i, 3);
+    BOTH("%.2147483648sx", "%.2147483648s%c", "str", 'x');
+    assert_int_equal(i, 5);
+    /* Certain types: taken, shown verbatim. */
+    BOTH("%hhn|%hn|%ln|%lln|%jn|%zn|%tn|%*n 3", "%hhn|%hn|%ln|%lln|%jn|%zn|%tn|%*n %d",
+         (signed char *)pad, (short *)(void *)pad, (long *)(void *)pad,
+         (long long *)(void *)pad, (intmax_t *)(void *)pad, (size_t *)(void *)pad,
+         (ptrdiff_t *)(void *)pad, 4, &i, 3);
+    assert_int_equal(i, 5);
+    BOTH("%2147483648lld|8", "%2147483648lld|%d", big, 8);
+    BOTH("%99999999999d 2", "%99999999999d %d", 1, 2);
+    BOTH("%.99999999999f|x", "%.99999999999f|%s", 1.5, "x");
+    BOTH("%*.2147483648Lf|x", "%*.2147483648Lf|%s", 4, (long double)1.5, "x");
+    BOTH("%2147483648p|y", "%2147483648p|%c", (void *)&i, 'y');
+    BOTH("%2147483648ls|y", "%2147483648ls|%c", L"wide", 'y');
+    BOTH("%2147483648m|1", "%2147483648m|%d", 1);
+    /* Unknown: the rest verbatim, nothing taken or shown after it. */
+    BOTH("1 %y %d %s", "%d %y %d %s", 1, 2, "leak");
+    BOTH("%1$d %d", "%1$d %d", 1, 2);
+    BOTH("%llld %p", "%llld %p", big, (void *)&i);
+    BOTH("%hhhd %s", "%hhhd %s", 1, "leak");
+    BOTH("%*y %d", "%*y %d", 4, 1);
+    BOTH("%5.2ly|%s", "%5.2ly|%s", "leak");
+    BOTH("tail %", "tail %");
+    BOTH("tail %-5.3l", "tail %-5.3l");
+    /* Too few arguments for a refused spec: MISSING, like any other. */
+    BOTH("a=%!(MISSING)", "a=%n");
+    /* Odd but valid: what glibc prints. */
+    SAME("%*%|%d", 7, 9); /* the '*' takes its argument in both ways */
+    SAME("%.*%|%-*%|%d", 7, 8, 9);
+    SAME("%.*s|%d", INT_MAX, "abc", 4);
+    SAME("%.70000s|%d", "abc", 4);
+    SAME("[%C|%S]", (wint_t)'c', L"wide");
+    SAME("%'d %'.3f", 1234567, 2.5);
+    SAME("%hhs %hs %hc %hhc", "a", "b", 'c', 'd');
+    SAME("%jd %zu %td %Lf %lf %qd", (intmax_t)-1, (size_t)2, (ptrdiff_t)3,
+         (long double)4.5, 5.5, 6LL);
 }
 #pragma GCC diagnostic pop
 
@@ -269,85 +340,6 @@ static void test_random_doubles(void **state)
     }
 }
 
-/* ---- refused and odd specs, both ways in ------------------------------ */
-
-/* Logs the same call both ways; both must render want, with the same
- * return value and flags. For what glibc prints differently (refused
- * specs) or not at all. */
-#define BOTH(want, ...)                                                        \
-    do {                                                                       \
-        int rc_m_ = NBLOG_INFO(__VA_ARGS__);                                   \
-        int rc_p_ = nblog_printf(NBLOG_LEVEL_INFO, __VA_ARGS__);               \
-        check_pair(rc_m_, rc_p_, want, #__VA_ARGS__);                          \
-    } while (0)
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat"
-#pragma GCC diagnostic ignored "-Wformat-extra-args"
-#if defined(__clang__)
-#pragma GCC diagnostic ignored "-Wformat-invalid-specifier"
-#pragma GCC diagnostic ignored "-Wformat-insufficient-args"
-#pragma GCC diagnostic ignored "-Wformat-pedantic"
-#else
-#pragma GCC diagnostic ignored "-Wformat-overflow"
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-#endif
-/*
- * Issue 11, item 18: a refused spec never shifts the arguments, so no
- * conversion shows another argument's bits; the deferred way in (its call
- * site's descriptor) and nblog_printf agree on every one of these.
- */
-static void test_refused_specs_agree(void **state)
-{
-    (void)state;
-    int i = 5;
-    long long big = 1LL << 40;
-    char pad[257];
-    memset(pad, ' ', 255);
-    strcpy(pad + 255, "1");
-    char want[512];
-    snprintf(want, sizeof want, "%s2%%n3", pad);
-    /* The issue's cases: the pointer printed as an int, then a byte of
-     * the string pointer printed as a %c. */
-    BOTH(want, "%256d%d%n%d", 1, 2, &i, 3);
-    BOTH("%.2147483648sx", "%.2147483648s%c", "str", 'x');
-    assert_int_equal(i, 5);
-    /* Certain types: taken, shown verbatim. */
-    BOTH("%hhn|%hn|%ln|%lln|%jn|%zn|%tn|%*n 3", "%hhn|%hn|%ln|%lln|%jn|%zn|%tn|%*n %d",
-         (signed char *)pad, (short *)(void *)pad, (long *)(void *)pad,
-         (long long *)(void *)pad, (intmax_t *)(void *)pad, (size_t *)(void *)pad,
-         (ptrdiff_t *)(void *)pad, 4, &i, 3);
-    assert_int_equal(i, 5);
-    BOTH("%2147483648lld|8", "%2147483648lld|%d", big, 8);
-    BOTH("%99999999999d 2", "%99999999999d %d", 1, 2);
-    BOTH("%.99999999999f|x", "%.99999999999f|%s", 1.5, "x");
-    BOTH("%*.2147483648Lf|x", "%*.2147483648Lf|%s", 4, (long double)1.5, "x");
-    BOTH("%2147483648p|y", "%2147483648p|%c", (void *)&i, 'y');
-    BOTH("%2147483648ls|y", "%2147483648ls|%c", L"wide", 'y');
-    BOTH("%2147483648m|1", "%2147483648m|%d", 1);
-    /* Unknown: the rest verbatim, nothing taken or shown after it. */
-    BOTH("1 %y %d %s", "%d %y %d %s", 1, 2, "leak");
-    BOTH("%1$d %d", "%1$d %d", 1, 2);
-    BOTH("%llld %p", "%llld %p", big, (void *)&i);
-    BOTH("%hhhd %s", "%hhhd %s", 1, "leak");
-    BOTH("%*y %d", "%*y %d", 4, 1);
-    BOTH("%5.2ly|%s", "%5.2ly|%s", "leak");
-    BOTH("tail %", "tail %");
-    BOTH("tail %-5.3l", "tail %-5.3l");
-    /* Too few arguments for a refused spec: MISSING, like any other. */
-    BOTH("a=%!(MISSING)", "a=%n");
-    /* Odd but valid: what glibc prints. */
-    SAME("%*%|%d", 7, 9); /* the '*' takes its argument in both ways */
-    SAME("%.*%|%-*%|%d", 7, 8, 9);
-    SAME("%.*s|%d", INT_MAX, "abc", 4);
-    SAME("%.70000s|%d", "abc", 4);
-    SAME("[%C|%S]", (wint_t)'c', L"wide");
-    SAME("%'d %'.3f", 1234567, 2.5);
-    SAME("%hhs %hs %hc %hhc", "a", "b", 'c', 'd');
-    SAME("%jd %zu %td %Lf %lf %qd", (intmax_t)-1, (size_t)2, (ptrdiff_t)3,
-         (long double)4.5, 5.5, 6LL);
-}
-#pragma GCC diagnostic pop
 
 /* Huge '*' values: the same truncated text both ways. */
 static void test_huge_star_agrees(void **state)
