@@ -295,7 +295,7 @@ NBLOG_API int nblog_level_get(void);
 
 /* Internal: the per-call-site descriptor the macros keep. */
 #define NBLOG__K_INT 1     /* int, or promoted to it */
-#define NBLOG__K_LONG 2    /* long, long long, size_t, intmax_t, ptrdiff_t */
+#define NBLOG__K_LONG 2    /* an integer wider than int (long long, ...) */
 #define NBLOG__K_DOUBLE 3
 #define NBLOG__K_LDOUBLE 4
 #define NBLOG__K_PTR 5

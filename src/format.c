@@ -567,10 +567,12 @@ static inline intmax_t get_signed(struct args *a, unsigned len)
 {
     if (a->blob) {
         int64_t v = (int64_t)blob_take(a, NBLOG__A_INT, NULL, NULL);
-        switch (len) {
+        switch (len) { /* the type's width: no-ops for 64-bit types */
         case LEN_HH: return (signed char)v;
         case LEN_H: return (short)v;
         case LEN_NONE: return (int)v;
+        case LEN_L: return (long)v;
+        case LEN_Z: case LEN_T: return (ptrdiff_t)v;
         default: return v;
         }
     }
@@ -590,10 +592,12 @@ static inline uintmax_t get_unsigned(struct args *a, unsigned len)
 {
     if (a->blob) {
         uint64_t v = blob_take(a, NBLOG__A_INT, NULL, NULL);
-        switch (len) {
+        switch (len) { /* the type's width: no-ops for 64-bit types */
         case LEN_HH: return (unsigned char)v;
         case LEN_H: return (unsigned short)v;
         case LEN_NONE: return (unsigned)v;
+        case LEN_L: return (unsigned long)v;
+        case LEN_Z: case LEN_T: return (size_t)v;
         default: return v;
         }
     }
@@ -1393,14 +1397,26 @@ size_t nblog__format(char *buf, size_t cap, const char *fmt, ...)
     return n;
 }
 
+/* NBLOG__K_LONG for an integer argument wider than int (as get_signed
+ * and get_unsigned read it), else NBLOG__K_INT: by width, not by name, so
+ * a %ld where long is int-sized is read as the caller passed it. */
+static unsigned char int_kind(unsigned len)
+{
+    size_t w = len == LEN_L               ? sizeof(long)
+               : len == LEN_LL            ? sizeof(long long)
+               : len == LEN_J             ? sizeof(intmax_t)
+               : len == LEN_Z || len == LEN_T ? sizeof(size_t)
+                                          : sizeof(int); /* hh, h promote */
+    return w > sizeof(int) ? NBLOG__K_LONG : NBLOG__K_INT;
+}
+
 /* The argument kind a conversion takes, or 0 if a deferred call cannot
  * copy it (wide characters and strings: the caller formats those). */
 static unsigned char value_kind(const struct conv *c)
 {
     switch (c->sp.conv) {
     case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
-        return c->len == LEN_NONE || c->len == LEN_HH || c->len == LEN_H
-                   ? NBLOG__K_INT : NBLOG__K_LONG;
+        return int_kind(c->len);
     case 'c': case 's':
         if (wide_arg(c->len))
             return 0;
