@@ -7,7 +7,8 @@
  * it calls nothing from the printf family, no locale function and no malloc;
  * the only libc calls are memcpy, memset, memchr, strchr, strlen and strnlen
  * (all async-signal-safe), and for %m glibc's strerrordesc_np and
- * strerrorname_np (table lookups: see errno_text()).  It keeps no state outside its own stack frame.
+ * strerrorname_np (table lookups: see errno_text()).  It keeps no state
+ * outside its own stack frame.
  *
  * One pass over the format, whose length is taken once up front:
  *
@@ -973,7 +974,8 @@ static void conv_float(struct out *o, struct conv *c, struct args *a)
  * manual calls them MT-Safe and gives no AS-Safe attribute, but nothing in
  * them could fail in a signal handler; strerror(3), which may translate
  * and format into a static buffer, is what cannot be used here.  Without
- * them (another libc) only the number is known.  [signal-safe]
+ * them (another libc, older glibc) only the number is known: %m prints
+ * "Unknown error N", %#m the number.  [signal-safe]
  */
 static const char *errno_text(int e, int alt)
 {
@@ -1227,7 +1229,7 @@ OUT_INLINE const char *simple_conv(struct out *o, const char *p,
         put_double(o, &s, get_double(a, len));
         break;
     }
-    default: /* a bad conversion */
+    default: /* %m, %n, %C, %S or a bad spec: full_spec() */
         return NULL;
     }
     if (a->left > 0)
