@@ -204,6 +204,17 @@ NBLOG_API void nblog_shutdown(void);
  * Return: NBLOG_OK; NBLOG_FILTERED; or one of the negative codes above,
  * which say whether the record was stored (ENOFMT, ELEVEL, EFORMAT, EARGS:
  * stored, marked) or not (ELOST, ENOTREADY: counted in nblog_stats).
+ *
+ * Formats: printf's d i u x X o c s p % and f F e E g G a A, with flags,
+ * width, precision ('*' too) and length modifiers, rendered as glibc's
+ * snprintf renders them in the C locale; glibc's %m (errno's text as it was
+ * at the call; %#m its name), %C and %S. Never executed: %n. A spec nblog
+ * refuses never shifts the arguments (NBLOG_EFORMAT, record marked): %n and
+ * a width or precision past INT_MAX take their arguments by their C types
+ * and are shown verbatim; after a spec whose arguments cannot be known (an
+ * unknown conversion like %y, positional %1$d) the rest of the format is
+ * shown verbatim and nothing more is converted. A logging call leaves
+ * errno as it found it.
  */
 NBLOG_API int nblog_printf(int level, const char *fmt, ...) NBLOG__PRINTF(2, 3);
 NBLOG_API int nblog_vprintf(int level, const char *fmt, va_list ap) NBLOG__PRINTF(2, 0);
@@ -272,21 +283,24 @@ NBLOG_API int nblog_level_get(void);
  * any precision); a reader renders the text later, exactly as nblog_printf
  * would have. Each call site parses its format once, on first use, into a
  * static descriptor (lock-free, allocation-free, safe from signal
- * handlers). Formats a deferred call cannot copy (wide %lc/%ls, bad
- * conversions) and records too long to hold their arguments are formatted
- * at once instead, with the same result. At most NBLOG_MAX_ARGS arguments
- * (a '*' counts): more is a compile-time error.
+ * handlers). %m copies errno at call time. Formats a deferred call cannot
+ * copy (wide %lc/%ls, refused specs such as %n) and records too long to
+ * hold their arguments are formatted at once instead, with the same
+ * result. At most NBLOG_MAX_ARGS arguments (a '*' counts, and so does a
+ * %m: a format with more is formatted at once): more arguments is a
+ * compile-time error.
  * Same context and return values as nblog_printf. [signal-safe]
  */
 #define NBLOG_MAX_ARGS 16
 
 /* Internal: the per-call-site descriptor the macros keep. */
 #define NBLOG__K_INT 1     /* int, or promoted to it */
-#define NBLOG__K_LONG 2    /* long, long long, size_t, intmax_t, ptrdiff_t */
+#define NBLOG__K_LONG 2    /* an integer wider than int (long long, ...) */
 #define NBLOG__K_DOUBLE 3
 #define NBLOG__K_LDOUBLE 4
 #define NBLOG__K_PTR 5
 #define NBLOG__K_STR 6
+#define NBLOG__K_ERRNO 7   /* %m: no argument; the caller's errno is copied */
 #define NBLOG__STRMAX_NONE 0xffffu
 struct nblog__argdesc {
     unsigned char kind;           /* NBLOG__K_* */
@@ -295,7 +309,8 @@ struct nblog__argdesc {
 };
 typedef struct nblog__site {
     unsigned state; /* atomic: 0 new, 1 being published, 2 ready, 3 format */
-    unsigned short nargs;
+    unsigned char nargs;  /* entries in args[] */
+    unsigned char nvargs; /* of them, C arguments (all but NBLOG__K_ERRNO) */
     unsigned short fmt_len; /* strlen(fmt) + 1 */
     struct nblog__argdesc args[NBLOG_MAX_ARGS];
 } nblog__site_t;

@@ -17,9 +17,17 @@
  *           its own thread) do not wait: they parse the format themselves
  *           into a local descriptor and use that.
  *   READY   args[]/nargs/fmt_len are final: copy arguments by kind.
- *   FORMAT  this format cannot be deferred (wide %lc/%ls, a bad conversion,
- *           too many arguments): every call formats at once, as
- *           nblog_printf would.
+ *   FORMAT  this format cannot be deferred (wide %lc/%ls, a refused spec
+ *           such as %n, %y or "%.2147483648s", too many arguments): every
+ *           call formats at once, as nblog_printf would. The site takes
+ *           exactly the arguments format.c's run() takes, spec by spec
+ *           (nblog__fmt_arg_kinds shares its parser), and leaves every
+ *           refused spec to it, so both ways in agree on what each
+ *           conversion shows.
+ *
+ * %m takes no C argument: its descriptor entry (NBLOG__K_ERRNO) copies the
+ * errno the caller had when it called, saved before anything here can
+ * change it; the call leaves errno as it found it.
  *
  * Ordering: the publisher writes args[]/nargs/fmt_len with plain stores,
  * then stores the state READY with release (P1); callers load the state
@@ -31,6 +39,7 @@
  * text is then truncated, or marked %!(MISSING), exactly as nblog_printf
  * does), so both ways in render the same text for the same call.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -41,15 +50,17 @@
 enum { SITE_NEW, SITE_BUSY, SITE_READY, SITE_FORMAT };
 
 /* Parses fmt into d; returns the state the site should end in. */
-static unsigned parse_site(const char *fmt, struct nblog__argdesc *d,
-                           unsigned short *nargs, unsigned short *fmt_len)
+static unsigned parse_site(const char *fmt, nblog__site_t *s)
 {
     size_t flen = strlen(fmt) + 1;
-    int n = nblog__fmt_arg_kinds(fmt, d, NBLOG_MAX_ARGS);
+    int n = nblog__fmt_arg_kinds(fmt, s->args, NBLOG_MAX_ARGS);
     if (n < 0 || flen > 0xffff)
         return SITE_FORMAT;
-    *nargs = (unsigned short)n;
-    *fmt_len = (unsigned short)flen;
+    s->nargs = (unsigned char)n;
+    s->nvargs = 0;
+    for (int i = 0; i < n; i++)
+        s->nvargs += s->args[i].kind != NBLOG__K_ERRNO;
+    s->fmt_len = (unsigned short)flen;
     return SITE_READY;
 }
 
@@ -57,13 +68,14 @@ static unsigned parse_site(const char *fmt, struct nblog__argdesc *d,
 static unsigned first_use(nblog__site_t *site, const char *fmt,
                           nblog__site_t *local)
 {
-    unsigned st = parse_site(fmt, local->args, &local->nargs, &local->fmt_len);
+    unsigned st = parse_site(fmt, local);
     unsigned expected = SITE_NEW;
     /* Relaxed CAS: it only elects the publisher; P1 publishes. */
     if (__atomic_compare_exchange_n(&site->state, &expected, SITE_BUSY, 0,
                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         memcpy(site->args, local->args, sizeof local->args);
         site->nargs = local->nargs;
+        site->nvargs = local->nvargs;
         site->fmt_len = local->fmt_len;
         /* P1: pairs with C1 in nblog__defer. */
         __atomic_store_n(&site->state, st, __ATOMIC_RELEASE);
@@ -109,9 +121,10 @@ static inline int put_string(struct enc *e, const char *s, size_t bound)
     return 1;
 }
 
-/* Copies the arguments d[0..n) describes from ap. 0 if they do not fit. */
+/* Copies the arguments d[0..n) describes from ap (err for %m). 0 if they
+ * do not fit. */
 static int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
-                       va_list ap)
+                       va_list ap, int err)
 {
     long long prev = -1; /* the last int argument: a %.*s precision */
     for (int i = 0; i < n; i++) {
@@ -139,6 +152,9 @@ static int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
         case NBLOG__K_PTR:
             ok = put_word(e, NBLOG__A_PTR, (uintptr_t)va_arg(ap, void *));
             break;
+        case NBLOG__K_ERRNO: /* no C argument */
+            ok = put_word(e, NBLOG__A_ERRNO, (uint64_t)(int64_t)err);
+            break;
         default: { /* NBLOG__K_STR */
             size_t bound = SIZE_MAX;
             if (d[i].prec_from_prev && prev >= 0)
@@ -157,11 +173,14 @@ static int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
 
 int nblog__defer(nblog__site_t *site, int level, int nargs, const char *fmt, ...)
 {
+    int err = errno; /* first: %m shows it, and the call leaves it so */
     uint8_t flags;
     struct nblog__ring_hdr *r;
     int rc;
-    if (!nblog__log_begin(&level, &flags, &r, &rc))
+    if (!nblog__log_begin(&level, &flags, &r, &rc)) {
+        errno = err;
         return rc;
+    }
 
     va_list ap;
     va_start(ap, fmt);
@@ -173,25 +192,29 @@ int nblog__defer(nblog__site_t *site, int level, int nargs, const char *fmt, ...
         st = first_use(site, fmt, &local);
         d = &local;
     }
-    if (st == SITE_READY && d->nargs <= nargs) {
+    if (st == SITE_READY && d->nvargs <= nargs) {
         char payload[NBLOG__RECORD_SIZE_MAX];
         uint32_t max = nblog__ring_text_max(r);
         if (2u + d->fmt_len <= max) {
             struct enc e = {payload + 2 + d->fmt_len, payload + max};
             va_list copy;
             va_copy(copy, ap);
-            int ok = encode_args(&e, d->args, d->nargs, copy);
+            int ok = encode_args(&e, d->args, d->nargs, copy, err);
             va_end(copy);
             if (ok) {
                 memcpy(payload, &d->fmt_len, 2);
                 memcpy(payload + 2, fmt, d->fmt_len);
                 va_end(ap);
-                return nblog__log_commit(r, level, flags, NBLOG_KIND_DEFERRED,
-                                         payload, (uint32_t)(e.p - payload), rc);
+                rc = nblog__log_commit(r, level, flags, NBLOG_KIND_DEFERRED,
+                                       payload, (uint32_t)(e.p - payload), rc);
+                errno = err;
+                return rc;
             }
         }
     }
+    errno = err; /* the formatter reads it for %m */
     rc = nblog__log_formatted(r, level, flags, rc, nargs, fmt, ap);
     va_end(ap);
+    errno = err;
     return rc;
 }

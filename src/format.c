@@ -5,8 +5,10 @@
  * ------
  * nblog__vformat() runs on every logging call and inside signal handlers, so
  * it calls nothing from the printf family, no locale function and no malloc;
- * the only libc calls are memcpy, memset, memchr and strlen (all
- * async-signal-safe).  It keeps no state outside its own stack frame.
+ * the only libc calls are memcpy, memset, memchr, strchr, strlen and strnlen
+ * (all async-signal-safe), and for %m glibc's strerrordesc_np and
+ * strerrorname_np (table lookups: see errno_text()).  It keeps no state
+ * outside its own stack frame.
  *
  * One pass over the format, whose length is taken once up front:
  *
@@ -15,15 +17,29 @@
  *                   "Fast paths"); it declines anything else, and
  *                   full_spec() takes it: parse_spec() fills a struct conv
  *                   without touching the arguments, then it decides:
- *                     unknown conversion, %n, overflowing number
- *                         -> spec text copied verbatim, no argument taken,
+ *                     a spec whose arguments are unknown (an unknown
+ *                     conversion character, "%1$d", an incomplete spec)
+ *                         -> REFUSE_STOP: the rest of the format is copied
+ *                            verbatim, nothing more is converted or taken,
  *                            NBLOG__FMT_BAD
  *                     not enough arguments left (nargs known)
  *                         -> "%!(MISSING)", nothing taken, and the argument
  *                            list counts as exhausted, NBLOG__FMT_MISSING
+ *                     a spec refused whose arguments are certain (%n, or a
+ *                     width or precision in digits past INT_MAX)
+ *                         -> REFUSE_TAKE: its '*' arguments and its value
+ *                            are taken by their C types and never shown;
+ *                            the spec is copied verbatim, NBLOG__FMT_BAD
  *                     otherwise
  *                         -> take '*' width, '*' precision, then the value,
  *                            in that order, and render it
+ *
+ * The invariant both refusals keep: every conversion prints the argument the
+ * C rules give it, or nothing.  A refused spec that took nothing would let
+ * the next conversions read the arguments meant for it ("%n%d", &i, 3
+ * printing the pointer as an int), which can leak addresses into a log.
+ * nblog__fmt_arg_kinds (the deferred way in) refuses the same specs, so such
+ * a call is formatted at once by this code, and both ways in agree.
  *
  * Parsing a whole spec before taking any argument is what lets a bad spec
  * consume nothing and lets "%*d" with one argument left report MISSING
@@ -71,6 +87,15 @@
  * gives "0x"/"0X" for a nonzero hex value and a leading 0 for octal; '+' and
  * ' ' count for d, i and p (glibc keeps them for p), never for u, o, x, X.
  * %p is "(nil)" for NULL (padded with spaces, precision ignored), else %#lx.
+ * %m is errno's text as glibc's strerror gives it in the C locale ("Unknown
+ * error N" for a number it has no text for), %#m its name ("ENOENT", or the
+ * number); width and precision as for %s, length modifiers ignored (as
+ * glibc does).  errno is read once, when nblog__vformat is entered (a
+ * deferred record carries the caller's errno instead).  The text comes from
+ * glibc's strerrordesc_np/strerrorname_np (>= 2.32), which index a constant
+ * table: no lock, no allocation, no locale, no errno change (see
+ * errno_text()), so unlike strerror(3) they are safe here.  %C and %S are
+ * %lc and %ls, as in glibc.
  * Strings and characters pad with spaces even with '0'.  A NULL %s is
  * "(null)" when the precision is absent or >= 6, else nothing.  %.Ns reads at
  * most N bytes.
@@ -90,16 +115,21 @@
  * straight into the remaining room of the output buffer.
  *
  * Known differences from glibc, where glibc returns -1 and we cannot: a
- * width or precision written in digits that exceeds INT_MAX makes the spec
- * BAD; a '*' width of INT_MIN is taken as INT_MAX with '-'; an incomplete
- * spec at the end of the format ("abc%", "%5l") is copied verbatim (BAD).
- * The "'" flag is accepted and ignored (no grouping in the C locale).
- * Positional arguments ("%1$d") and glibc's %m, %C, %S are not supported
- * (BAD).  A NULL format writes nothing and reports BAD.
+ * width or precision written in digits that exceeds INT_MAX refuses the
+ * spec (REFUSE_TAKE); a '*' width of INT_MIN is taken as INT_MAX with '-';
+ * an incomplete spec at the end of the format ("abc%", "%5l") is copied
+ * verbatim (BAD).  Where glibc prints an unknown conversion ("%y") verbatim
+ * and goes on, nblog copies the rest of the format verbatim (REFUSE_STOP):
+ * it cannot know what arguments such a spec was meant to take.  glibc
+ * executes %n; nblog never writes through it (REFUSE_TAKE).  The "'" and
+ * "I" flags are accepted and ignored (no grouping, no locale digits in the
+ * C locale).  Positional arguments ("%1$d") are not supported
+ * (REFUSE_STOP).  A NULL format writes nothing and reports BAD.
  */
 #include "format.h"
 #include "format_float.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -118,11 +148,18 @@ enum lenmod { LEN_NONE, LEN_HH, LEN_H, LEN_L, LEN_LL, LEN_J, LEN_Z, LEN_T };
 /* A parsed conversion spec: the part nblog__fmt_double also needs, plus
  * what only this file uses. */
 struct conv {
-    struct nblog__spec sp; /* flags, width, prec (-1: none), conv (0: bad) */
+    struct nblog__spec sp; /* flags, width, prec (-1: none), conv (0: none
+                              known); 'C' and 'S' are stored as c and s */
     unsigned char len;     /* enum lenmod */
     unsigned char wstar;   /* width is taken from an int argument */
     unsigned char pstar;   /* precision is taken from an int argument */
+    unsigned char refuse;  /* enum refuse: why the spec is not rendered */
 };
+
+/* Refused specs (see the design comment).  TAKE: the arguments are known
+ * (sp.conv and len say their types), taken and not shown.  STOP: they are
+ * not; nothing after the spec is converted. */
+enum refuse { REFUSE_NONE, REFUSE_TAKE, REFUSE_STOP };
 
 /* The output buffer; see the design comment. */
 struct out {
@@ -139,6 +176,7 @@ struct args {
     va_list ap;
     int left;
     int bad;
+    int err; /* errno as it was at the call, for %m (not in blob mode) */
     const unsigned char *blob, *bend;
 };
 
@@ -337,9 +375,11 @@ OUT_INLINE const char *literal(struct out *o, const char *p,
 
 /* ---- parsing ----------------------------------------------------------- */
 
-/* What a conversion character converts; CV_BAD (0) for the others. */
+/* What a conversion character converts; CV_BAD (0) for the others.
+ * CV_COUNT (%n) is known only to be refused (REFUSE_TAKE): it takes a
+ * pointer, which is never written through. */
 enum { CV_BAD, CV_SIGNED, CV_UNSIGNED, CV_PTR, CV_CHAR, CV_STR, CV_PCT,
-       CV_FLOAT };
+       CV_FLOAT, CV_ERRNO, CV_COUNT };
 
 static const unsigned char conv_kind[256] = {
     ['d'] = CV_SIGNED,   ['i'] = CV_SIGNED,   ['u'] = CV_UNSIGNED,
@@ -348,6 +388,8 @@ static const unsigned char conv_kind[256] = {
     ['%'] = CV_PCT,      ['f'] = CV_FLOAT,    ['F'] = CV_FLOAT,
     ['e'] = CV_FLOAT,    ['E'] = CV_FLOAT,    ['g'] = CV_FLOAT,
     ['G'] = CV_FLOAT,    ['a'] = CV_FLOAT,    ['A'] = CV_FLOAT,
+    ['C'] = CV_CHAR,     ['S'] = CV_STR,      ['m'] = CV_ERRNO,
+    ['n'] = CV_COUNT,
 };
 
 static inline unsigned kind_of(char c)
@@ -356,11 +398,13 @@ static inline unsigned kind_of(char c)
 }
 
 /* The flag bit of each flag character; FL_NOOP for the accepted, ignored
- * "'" (no grouping in the C locale), 0 for the rest. */
+ * "'" and "I" (no grouping, no locale digits in the C locale), 0 for the
+ * rest. */
 #define FL_NOOP 0x80
 static const unsigned char flag_bits[256] = {
     ['-'] = NBLOG__FL_MINUS, ['+'] = NBLOG__FL_PLUS, [' '] = NBLOG__FL_SPACE,
     ['#'] = NBLOG__FL_HASH,  ['0'] = NBLOG__FL_ZERO, ['\''] = FL_NOOP,
+    ['I'] = FL_NOOP,
 };
 
 /* Decimal digits at p into *v (0 if none); *ovf set past INT_MAX. */
@@ -406,7 +450,8 @@ static const char *parse_len(const char *p, unsigned char *len)
 /*
  * Parse the spec after a '%' at p into *c, taking no argument.  Returns the
  * end of the spec (past the conversion character, or at the terminating
- * NUL of an incomplete spec).  c->sp.conv is 0 when the spec is bad.
+ * NUL of an incomplete spec).  c->refuse says whether it may be rendered;
+ * c->sp.conv is 0 only when it is REFUSE_STOP.
  */
 static const char *parse_spec(const char *p, struct conv *c)
 {
@@ -437,8 +482,26 @@ static const char *parse_spec(const char *p, struct conv *c)
     c->len = LEN_NONE;
     if (!kind_of(*p))
         p = parse_len(p, &c->len);
-    c->sp.conv = (!ovf && kind_of(*p)) ? *p : 0;
+    unsigned k = kind_of(*p);
+    c->sp.conv = *p;
+    c->refuse = REFUSE_NONE;
+    if (!k) {
+        c->sp.conv = 0;
+        c->refuse = REFUSE_STOP;
+    } else if (ovf || k == CV_COUNT) {
+        c->refuse = REFUSE_TAKE;
+    }
+    if (*p == 'C' || *p == 'S') { /* glibc's %lc and %ls */
+        c->sp.conv = *p == 'C' ? 'c' : 's';
+        c->len = LEN_L;
+    }
     return *p ? p + 1 : p;
+}
+
+/* How many arguments the spec c takes, '*' included (kind k). */
+static inline int args_taken(const struct conv *c, unsigned k)
+{
+    return c->wstar + c->pstar + (k != CV_PCT && k != CV_ERRNO);
 }
 
 /* ---- arguments --------------------------------------------------------- */
@@ -505,10 +568,12 @@ static inline intmax_t get_signed(struct args *a, unsigned len)
 {
     if (a->blob) {
         int64_t v = (int64_t)blob_take(a, NBLOG__A_INT, NULL, NULL);
-        switch (len) {
+        switch (len) { /* the type's width: no-ops for 64-bit types */
         case LEN_HH: return (signed char)v;
         case LEN_H: return (short)v;
         case LEN_NONE: return (int)v;
+        case LEN_L: return (long)v;
+        case LEN_Z: case LEN_T: return (ptrdiff_t)v;
         default: return v;
         }
     }
@@ -528,10 +593,12 @@ static inline uintmax_t get_unsigned(struct args *a, unsigned len)
 {
     if (a->blob) {
         uint64_t v = blob_take(a, NBLOG__A_INT, NULL, NULL);
-        switch (len) {
+        switch (len) { /* the type's width: no-ops for 64-bit types */
         case LEN_HH: return (unsigned char)v;
         case LEN_H: return (unsigned short)v;
         case LEN_NONE: return (unsigned)v;
+        case LEN_L: return (unsigned long)v;
+        case LEN_Z: case LEN_T: return (size_t)v;
         default: return v;
         }
     }
@@ -896,6 +963,92 @@ static void conv_float(struct out *o, struct conv *c, struct args *a)
     put_double(o, &c->sp, get_double(a, c->len));
 }
 
+/* ---- %m ---------------------------------------------------------------- */
+
+/*
+ * glibc's text for errno e (its name with alt), or NULL if it has none.
+ * strerrordesc_np and strerrorname_np (glibc 2.32) are, in glibc's
+ * string/strerrordesc_np.c and stdio-common/errlist.c, errname.c, one
+ * bounds-checked index into a constant table (__get_errlist,
+ * __get_errname): no lock, no allocation, no locale, errno untouched.  The
+ * manual calls them MT-Safe and gives no AS-Safe attribute, but nothing in
+ * them could fail in a signal handler; strerror(3), which may translate
+ * and format into a static buffer, is what cannot be used here.  Without
+ * them (another libc, older glibc) only the number is known: %m prints
+ * "Unknown error N", %#m the number.  [signal-safe]
+ */
+static const char *errno_text(int e, int alt)
+{
+#if defined(__GLIBC__) &&                                                      \
+    (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    return alt ? strerrorname_np(e) : strerrordesc_np(e);
+#else
+    (void)e;
+    (void)alt;
+    return NULL;
+#endif
+}
+
+/* "%m": errno's text, "Unknown error N" when glibc has none (what
+ * strerror_r gives); "%#m": its name, or N as "%d" would print it. */
+static void conv_errno(struct out *o, struct conv *c, struct args *a)
+{
+    int e = a->blob ? (int)blob_take(a, NBLOG__A_ERRNO, NULL, NULL) : a->err;
+    uintmax_t mag = e < 0 ? (uintmax_t)0 - (uintmax_t)(intmax_t)e
+                          : (uintmax_t)e;
+    int alt = (c->sp.flags & NBLOG__FL_HASH) != 0;
+    const char *t = errno_text(e, alt);
+    size_t n;
+    if (!t && alt) {
+        c->sp.conv = 'd';
+        c->sp.flags &= ~(unsigned)NBLOG__FL_HASH;
+        put_int(o, &c->sp, mag, sign_char(c->sp.flags, e < 0));
+        return;
+    }
+    char unknown[sizeof "Unknown error -" + INT_TEXT_MAX];
+    if (t) {
+        n = c->sp.prec < 0 ? strlen(t) : strnlen(t, (size_t)c->sp.prec);
+    } else {
+        static const char pre[] = "Unknown error ";
+        size_t np = sizeof pre - 1, nd = int_len(mag, 'd');
+        memcpy(unknown, pre, np);
+        unknown[np] = '-';
+        np += e < 0;
+        digits(unknown + np + nd, mag, 'd');
+        t = unknown;
+        n = np + nd;
+        if (c->sp.prec >= 0 && n > (size_t)c->sp.prec)
+            n = (size_t)c->sp.prec;
+    }
+    put_field(o, &c->sp, t, n);
+}
+
+/* ---- refused specs ----------------------------------------------------- */
+
+/* Takes, and drops unseen, the value a REFUSE_TAKE spec c converts, by
+ * the C type glibc would read (a pointer for %n, never written through;
+ * a %s pointer is never read).  va mode only: a deferred record never
+ * holds such a spec (nblog__fmt_arg_kinds refuses it). */
+static void drop_value(struct conv *c, struct args *a)
+{
+    switch (kind_of(c->sp.conv)) {
+    case CV_SIGNED: (void)get_signed(a, c->len); break;
+    case CV_UNSIGNED: (void)get_unsigned(a, c->len); break;
+    case CV_CHAR:
+        if (wide_arg(c->len))
+            (void)va_arg(a->ap, wint_t);
+        else
+            (void)va_arg(a->ap, int);
+        break;
+    case CV_FLOAT: (void)get_double(a, c->len); break;
+    case CV_PTR: case CV_STR: case CV_COUNT:
+        (void)va_arg(a->ap, const void *);
+        break;
+    default: /* '%' and 'm' take no value */
+        break;
+    }
+}
+
 /* ---- the fast path ----------------------------------------------------- */
 
 /*
@@ -1076,7 +1229,7 @@ OUT_INLINE const char *simple_conv(struct out *o, const char *p,
         put_double(o, &s, get_double(a, len));
         break;
     }
-    default: /* a bad conversion */
+    default: /* %m, %n, %C, %S or a bad spec: full_spec() */
         return NULL;
     }
     if (a->left > 0)
@@ -1129,23 +1282,28 @@ static void convert(struct out *o, struct conv *c, struct args *a)
     case CV_CHAR: conv_char(o, c, a); break;
     case CV_STR: conv_string(o, c, a); break;
     case CV_PCT: put(o, "%", 1); break;
+    case CV_ERRNO: conv_errno(o, c, a); break;
     default: conv_float(o, c, a); break;
     }
 }
 
 /* Any spec starting at the '%' at pct, the slow way; returns where the
- * format resumes.  Out of line: run()'s loop stays small. */
+ * format resumes (fend, its end, after REFUSE_STOP).  Out of line: run()'s
+ * loop stays small. */
 static __attribute__((noinline)) const char *
-full_spec(struct out *o, const char *pct, struct args *a, unsigned *st)
+full_spec(struct out *o, const char *pct, const char *fend, struct args *a,
+          unsigned *st)
 {
     struct conv c;
     const char *end = parse_spec(pct + 1, &c);
-    if (!c.sp.conv) {
-        put(o, pct, (size_t)(end - pct));
+    /* A deferred record's format never has a refused spec (see
+     * drop_value): one that does is damaged, and stops there. */
+    if (c.refuse == REFUSE_STOP || (c.refuse && a->blob)) {
+        put(o, pct, (size_t)(fend - pct));
         *st |= NBLOG__FMT_BAD;
-        return end;
+        return fend;
     }
-    if (!take(a, c.wstar + c.pstar + (c.sp.conv != '%'))) {
+    if (!take(a, args_taken(&c, kind_of(c.sp.conv)))) {
         put(o, missing_text, sizeof missing_text - 1);
         *st |= NBLOG__FMT_MISSING;
         return end;
@@ -1161,6 +1319,12 @@ full_spec(struct out *o, const char *pct, struct args *a, unsigned *st)
     if (c.pstar) {
         int p = get_int(a);
         c.sp.prec = p < 0 ? -1 : p;
+    }
+    if (c.refuse) { /* REFUSE_TAKE */
+        drop_value(&c, a);
+        put(o, pct, (size_t)(end - pct));
+        *st |= NBLOG__FMT_BAD;
+        return end;
     }
     convert(o, &c, a);
     if (a->bad) {
@@ -1186,7 +1350,7 @@ static size_t run(char *buf, size_t cap, const char *fmt, size_t flen,
             /* Through a copy: o's address never escapes, so the compiler
              * can keep it in registers (a char store could alias it). */
             struct out slow = o;
-            next = full_spec(&slow, p, a, &st);
+            next = full_spec(&slow, p, end, a, &st);
             o = slow;
         }
         p = next;
@@ -1201,7 +1365,8 @@ static size_t run(char *buf, size_t cap, const char *fmt, size_t flen,
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
                       int nargs, unsigned *status)
 {
-    struct args a = {.left = nargs < 0 ? -1 : nargs};
+    /* errno first: for %m, as it was at the call. */
+    struct args a = {.left = nargs < 0 ? -1 : nargs, .err = errno};
     va_copy(a.ap, ap);
     size_t n = run(buf, cap, fmt, fmt ? strlen(fmt) : 0, &a, status);
     va_end(a.ap);
@@ -1234,41 +1399,59 @@ size_t nblog__format(char *buf, size_t cap, const char *fmt, ...)
     return n;
 }
 
+/* NBLOG__K_LONG for an integer argument wider than int (as get_signed
+ * and get_unsigned read it), else NBLOG__K_INT: by width, not by name, so
+ * a %ld where long is int-sized is read as the caller passed it. */
+static unsigned char int_kind(unsigned len)
+{
+    size_t w = len == LEN_L               ? sizeof(long)
+               : len == LEN_LL            ? sizeof(long long)
+               : len == LEN_J             ? sizeof(intmax_t)
+               : len == LEN_Z || len == LEN_T ? sizeof(size_t)
+                                          : sizeof(int); /* hh, h promote */
+    return w > sizeof(int) ? NBLOG__K_LONG : NBLOG__K_INT;
+}
+
 /* The argument kind a conversion takes, or 0 if a deferred call cannot
  * copy it (wide characters and strings: the caller formats those). */
 static unsigned char value_kind(const struct conv *c)
 {
     switch (c->sp.conv) {
     case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
-        return c->len == LEN_NONE || c->len == LEN_HH || c->len == LEN_H
-                   ? NBLOG__K_INT : NBLOG__K_LONG;
+        return int_kind(c->len);
     case 'c': case 's':
         if (wide_arg(c->len))
             return 0;
         return c->sp.conv == 'c' ? NBLOG__K_INT : NBLOG__K_STR;
     case 'p': return NBLOG__K_PTR;
+    case 'm': return NBLOG__K_ERRNO; /* no argument: the caller's errno */
     default:
         return long_double_arg(c->len) ? NBLOG__K_LDOUBLE : NBLOG__K_DOUBLE;
     }
 }
 
+/* Takes what run() takes, spec by spec, in the same order: '*' arguments
+ * first (for "%*%" too), a value for every conversion but '%', an errno
+ * entry for %m.  A refused spec of either kind makes the call format at
+ * once, where full_spec() deals with it. */
 int nblog__fmt_arg_kinds(const char *fmt, struct nblog__argdesc *d, int max)
 {
     int n = 0;
     for (const char *p = fmt; (p = strchr(p, '%')) != NULL;) {
         struct conv c;
         p = parse_spec(p + 1, &c);
-        if (!c.sp.conv)
+        if (c.refuse)
             return -1;
-        if (c.sp.conv == '%')
-            continue;
-        unsigned char kind = value_kind(&c);
-        if (!kind || n + c.wstar + c.pstar + 1 > max)
+        unsigned char kind = c.sp.conv == '%' ? 0 : value_kind(&c);
+        if ((c.sp.conv != '%' && !kind) ||
+            n + c.wstar + c.pstar + (c.sp.conv != '%') > max)
             return -1;
         if (c.wstar)
             d[n++] = (struct nblog__argdesc){NBLOG__K_INT, 0, 0};
         if (c.pstar)
             d[n++] = (struct nblog__argdesc){NBLOG__K_INT, 0, 0};
+        if (c.sp.conv == '%')
+            continue;
         d[n] = (struct nblog__argdesc){kind, 0, NBLOG__STRMAX_NONE};
         if (kind == NBLOG__K_STR && c.pstar)
             d[n].prec_from_prev = 1;

@@ -14,8 +14,12 @@
 #include "nblog.h" /* struct nblog__argdesc */
 
 /* Bits of *status set by nblog__vformat. */
-#define NBLOG__FMT_BAD 0x1     /* unknown/unsupported conversion (e.g. %n, %y):
-                                  written out verbatim, no argument consumed */
+#define NBLOG__FMT_BAD 0x1     /* a refused spec: %n or an overflowing width
+                                  or precision (its arguments taken by their
+                                  C types, the spec written verbatim), or an
+                                  unknown spec such as %y or %1$d (the rest
+                                  of the format written verbatim, nothing
+                                  more taken) */
 #define NBLOG__FMT_MISSING 0x2 /* a conversion had no argument left (nargs
                                   known): written as "%!(MISSING)" */
 
@@ -29,10 +33,13 @@
  * writes "%!(MISSING)" instead, setting NBLOG__FMT_MISSING.
  * status: if not NULL, receives NBLOG__FMT_* bits (0 when all was well).
  *
- * Supported: d i u x X o c s p % with flags "-+ #0", width and precision
- * (numbers or '*'), length modifiers hh h l ll j z t L q. Output matches
- * glibc's snprintf for these. Floating conversions (f F e E g G a A) consume
- * a double (long double with L) and are rendered by nblog__fmt_double.
+ * Supported: d i u x X o c s p % m C S with flags "-+ #0" (and "'", "I",
+ * ignored), width and precision (numbers or '*'), length modifiers hh h l
+ * ll j z t L q. Output matches glibc's snprintf in the C locale for these.
+ * Floating conversions (f F e E g G a A) consume a double (long double with
+ * L) and are rendered by nblog__fmt_double. %m shows errno as it is when
+ * nblog__vformat is called. No conversion ever shows an argument the C
+ * rules do not give it: see NBLOG__FMT_BAD for refused specs.
  * [signal-safe]
  */
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
@@ -49,12 +56,15 @@ size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
  *     NBLOG__A_PTR  8 bytes: a pointer's value
  *     NBLOG__A_STR  u16 len, then len bytes (no NUL); len NBLOG__A_STR_NULL
  *                   and no bytes for a NULL pointer
+ *     NBLOG__A_ERRNO 8 bytes: the caller's errno, for a %m (an int, sign-
+ *                   extended); it has no C argument
  * Everything a reader needs is in the record: another process can render it.
  */
 #define NBLOG__A_INT 1
 #define NBLOG__A_F64 2
 #define NBLOG__A_PTR 3
 #define NBLOG__A_STR 4
+#define NBLOG__A_ERRNO 5
 #define NBLOG__A_STR_NULL 0xffffu
 
 /* Renders a deferred payload as nblog__vformat would have rendered the
@@ -64,9 +74,10 @@ size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
 size_t nblog__render_deferred(char *buf, size_t cap, const void *payload,
                               size_t len, unsigned *status);
 
-/* Fills d[0..n) with the kinds of the arguments fmt takes ('*' included)
- * and returns n; -1 if the format cannot be deferred (a bad conversion, a
- * wide %lc/%ls, more than max arguments). [signal-safe] */
+/* Fills d[0..n) with the kinds of the arguments fmt takes ('*' included,
+ * and an NBLOG__K_ERRNO entry, which has no C argument, per %m) and
+ * returns n; -1 if the format cannot be deferred (a refused spec, a wide
+ * %lc/%ls/%C/%S, more than max entries). [signal-safe] */
 int nblog__fmt_arg_kinds(const char *fmt, struct nblog__argdesc *d, int max);
 
 /* Same, with variadic arguments (nargs unknown). */

@@ -30,6 +30,7 @@
  * CAS-guarded flag for who may initialise (acq_rel/acquire).
  */
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -466,12 +467,16 @@ int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
 
 static int vlog(int level, int nargs, const char *fmt, va_list ap)
 {
+    int err = errno; /* %m shows it as it was at the call; kept for the caller */
     uint8_t flags;
     struct nblog__ring_hdr *r;
     int rc;
-    if (!nblog__log_begin(&level, &flags, &r, &rc))
-        return rc;
-    return nblog__log_formatted(r, level, flags, rc, nargs, fmt, ap);
+    if (nblog__log_begin(&level, &flags, &r, &rc)) {
+        errno = err;
+        rc = nblog__log_formatted(r, level, flags, rc, nargs, fmt, ap);
+    }
+    errno = err;
+    return rc;
 }
 
 int nblog_vprintf(int level, const char *fmt, va_list ap)

@@ -7,6 +7,7 @@
  */
 #include "testutil.h"
 
+#include <errno.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -115,6 +116,10 @@ static void test_table(void **state)
 #if defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-invalid-specifier"
 #pragma GCC diagnostic ignored "-Wformat-insufficient-args"
+#pragma GCC diagnostic ignored "-Wformat-pedantic"
+#else
+#pragma GCC diagnostic ignored "-Wformat-overflow"
+#pragma GCC diagnostic ignored "-Wformat-truncation"
 #endif
 /* What a deferred call cannot copy is formatted at once, with the result
  * nblog_printf gives; those records are TEXT, the others DEFERRED. */
@@ -137,15 +142,82 @@ static void test_fallbacks_match_printf(void **state)
     assert_string_equal(a.text, "a=1 b=%!(MISSING)");
     assert_true(a.flags & NBLOG_F_BADINPUT);
 
-    /* Bad conversion: verbatim, EFORMAT. */
+    /* Unknown conversion: the rest verbatim, EFORMAT. */
     assert_int_equal(NBLOG_INFO("odd %y %d", 3), NBLOG_EFORMAT);
     assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
-    assert_string_equal(a.text, "odd %y 3");
+    assert_string_equal(a.text, "odd %y %d");
 
     /* The ordinary case is deferred. */
     assert_int_equal(NBLOG_INFO("n=%d", 5), NBLOG_OK);
     assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
     assert_int_equal(a.kind, NBLOG_KIND_DEFERRED);
+}
+/* ---- refused and odd specs, both ways in ------------------------------ */
+
+/* Logs the same call both ways; both must render want, with the same
+ * return value and flags. For what glibc prints differently (refused
+ * specs) or not at all. */
+#define BOTH(want, ...)                                                        \
+    do {                                                                       \
+        int rc_m_ = NBLOG_INFO(__VA_ARGS__);                                   \
+        int rc_p_ = nblog_printf(NBLOG_LEVEL_INFO, __VA_ARGS__);               \
+        check_pair(rc_m_, rc_p_, want, #__VA_ARGS__);                          \
+    } while (0)
+
+/*
+ * Issue 11, item 18: a refused spec never shifts the arguments, so no
+ * conversion shows another argument's bits; the deferred way in (its call
+ * site's descriptor) and nblog_printf agree on every one of these.
+ */
+static void test_refused_specs_agree(void **state)
+{
+    (void)state;
+    int i = 5;
+    long long big = 1LL << 40;
+    char pad[257];
+    memset(pad, ' ', 255);
+    strcpy(pad + 255, "1");
+    char want[512];
+    snprintf(want, sizeof want, "%s2%%n3", pad);
+    /* The issue's cases: the pointer printed as an int, then a byte of
+     * the string pointer printed as a %c. */
+    BOTH(want, "%256d%d%n%d", 1, 2, &i, 3);
+    BOTH("%.2147483648sx", "%.2147483648s%c", "str", 'x');
+    assert_int_equal(i, 5);
+    /* Certain types: taken, shown verbatim. */
+    BOTH("%hhn|%hn|%ln|%lln|%jn|%zn|%tn|%*n 3", "%hhn|%hn|%ln|%lln|%jn|%zn|%tn|%*n %d",
+         (signed char *)pad, (short *)(void *)pad, (long *)(void *)pad,
+         (long long *)(void *)pad, (intmax_t *)(void *)pad, (size_t *)(void *)pad,
+         (ptrdiff_t *)(void *)pad, 4, &i, 3);
+    assert_int_equal(i, 5);
+    BOTH("%2147483648lld|8", "%2147483648lld|%d", big, 8);
+    BOTH("%99999999999d 2", "%99999999999d %d", 1, 2);
+    BOTH("%.99999999999f|x", "%.99999999999f|%s", 1.5, "x");
+    BOTH("%*.2147483648Lf|x", "%*.2147483648Lf|%s", 4, (long double)1.5, "x");
+    BOTH("%2147483648p|y", "%2147483648p|%c", (void *)&i, 'y');
+    BOTH("%2147483648ls|y", "%2147483648ls|%c", L"wide", 'y');
+    BOTH("%2147483648m|1", "%2147483648m|%d", 1);
+    /* Unknown: the rest verbatim, nothing taken or shown after it. */
+    BOTH("1 %y %d %s", "%d %y %d %s", 1, 2, "leak");
+    BOTH("%1$d %d", "%1$d %d", 1, 2);
+    BOTH("%llld %p", "%llld %p", big, (void *)&i);
+    BOTH("%hhhd %s", "%hhhd %s", 1, "leak");
+    BOTH("%*y %d", "%*y %d", 4, 1);
+    BOTH("%5.2ly|%s", "%5.2ly|%s", "leak");
+    BOTH("tail %", "tail %");
+    BOTH("tail %-5.3l", "tail %-5.3l");
+    /* Too few arguments for a refused spec: MISSING, like any other. */
+    BOTH("a=%!(MISSING)", "a=%n");
+    /* Odd but valid: what glibc prints. */
+    SAME("%*%|%d", 7, 9); /* the '*' takes its argument in both ways */
+    SAME("%.*%|%-*%|%d", 7, 8, 9);
+    SAME("%.*s|%d", INT_MAX, "abc", 4);
+    SAME("%.70000s|%d", "abc", 4);
+    SAME("[%C|%S]", (wint_t)'c', L"wide");
+    SAME("%'d %'.3f", 1234567, 2.5);
+    SAME("%hhs %hs %hc %hhc", "a", "b", 'c', 'd');
+    SAME("%jd %zu %td %Lf %lf %qd", (intmax_t)-1, (size_t)2, (ptrdiff_t)3,
+         (long double)4.5, 5.5, 6LL);
 }
 #pragma GCC diagnostic pop
 
@@ -266,6 +338,322 @@ static void test_random_doubles(void **state)
         snprintf(what, sizeof what, "spec %s w=%d p=%d v=%a", spec_text(which), w, p, v);
         check_pair(ra, rb, want, what);
     }
+}
+
+
+/* Huge '*' values: the same truncated text both ways. */
+static void test_huge_star_agrees(void **state)
+{
+    (void)state;
+    /* Opaque to gcc, which would warn about an output past INT_MAX. */
+    volatile int max_v = INT_MAX, min_v = INT_MIN + 1;
+    int max = max_v, min = min_v;
+    for (int k = 0; k < 4; k++) {
+        int ra, rb;
+        if (k == 0) {
+            ra = NBLOG_INFO("%*d|%s", max, 1, "x");
+            rb = nblog_printf(NBLOG_LEVEL_INFO, "%*d|%s", max, 1, "x");
+        } else if (k == 1) {
+            ra = NBLOG_INFO("%-*d|%s", max, 1, "x");
+            rb = nblog_printf(NBLOG_LEVEL_INFO, "%-*d|%s", max, 1, "x");
+        } else if (k == 2) {
+            ra = NBLOG_INFO("%.*d|%s", max, 1, "x");
+            rb = nblog_printf(NBLOG_LEVEL_INFO, "%.*d|%s", max, 1, "x");
+        } else {
+            ra = NBLOG_INFO("%*.*s|%d", min, max, "s", 2);
+            rb = nblog_printf(NBLOG_LEVEL_INFO, "%*.*s|%d", min, max, "s", 2);
+        }
+        nblog_record_t a, b;
+        assert_int_equal(ra, rb);
+        assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+        assert_int_equal(nblog_reader_next(&rd, &b, got_printf, sizeof got_printf), NBLOG_OK);
+        assert_int_equal(a.kind, NBLOG_KIND_DEFERRED);
+        assert_string_equal(a.text, b.text);
+        assert_int_equal(a.flags, b.flags);
+        assert_true(a.flags & NBLOG_F_TRUNCATED);
+    }
+}
+
+/* ---- %m ----------------------------------------------------------------- */
+
+/* Issue 11, item 19: %m is glibc's strerror text of errno as it was at the
+ * call; the deferred way in copies it then (the reader renders after errno
+ * changed); both ways leave errno as they found it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat" /* gcc 12 does not know %#m */
+static void test_errno_conversion(void **state)
+{
+    (void)state;
+    nblog_record_t a;
+    errno = ENOENT;
+    SAME("open: %m");
+    assert_int_equal(errno, ENOENT);
+    errno = EACCES;
+    SAME("[%#m|%-30m|%.4m|%*m]", 20);
+    errno = 4242;
+    SAME("[%m|%#m|%5.1m]");
+    errno = 0;
+    SAME("%m");
+    errno = EAGAIN;
+    SAME("%d %m %s %m", 1, "x"); /* twice, with arguments around */
+    /* Copied at call time: read after errno changed. */
+    errno = ENOSPC;
+    assert_int_equal(NBLOG_INFO("write: %m"), NBLOG_OK);
+    assert_int_equal(errno, ENOSPC);
+    errno = EPERM;
+    assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+    assert_int_equal(a.kind, NBLOG_KIND_DEFERRED);
+    assert_string_equal(a.text, "write: No space left on device");
+    /* Formatted at once (wide string) still shows the call's errno. */
+    errno = EBADF;
+    assert_int_equal(NBLOG_INFO("%ls: %m", L"fd"), NBLOG_OK);
+    assert_int_equal(errno, EBADF);
+    assert_int_equal(nblog_reader_next(&rd, &a, got_deferred, sizeof got_deferred), NBLOG_OK);
+    assert_int_equal(a.kind, NBLOG_KIND_TEXT);
+    assert_string_equal(a.text, "fd: Bad file descriptor");
+    /* 16 arguments and a %m: more entries than a site holds, formatted at
+     * once, same text. */
+    errno = EINTR;
+    SAME("%d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %d %m", 1, 2, 3, 4, 5,
+         6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+}
+#pragma GCC diagnostic pop
+
+/* ---- random formats ------------------------------------------------------ */
+
+/*
+ * Formats built at random from a spec alphabet, run both ways in (the
+ * deferred one through nblog__defer with a fresh site, as the macros call
+ * it: they take literal formats only) over one fixed list of arguments of
+ * known C types. The generator knows which argument each spec takes by the
+ * C rules, and a model builds the text that must come out: glibc's
+ * snprintf of each valid spec with exactly its arguments, refused specs
+ * verbatim, and after an unknown spec the rest verbatim. Both ways in must
+ * equal the model, so no conversion shows an argument it did not take.
+ */
+enum tape_kind { T_INT, T_LL, T_DBL, T_STR, T_PTR };
+#define TAPE_N 10
+static const enum tape_kind tape_kind[TAPE_N] = {T_INT, T_STR, T_DBL, T_INT, T_LL,
+                                                 T_PTR, T_INT, T_INT, T_STR, T_DBL};
+static const int tape_int[TAPE_N] = {[0] = 42, [3] = -7, [6] = 3, [7] = 'Q'};
+static const long long tape_ll = -1234567890123LL;
+static const double tape_dbl[TAPE_N] = {[2] = 1.5, [9] = -2.25e10};
+static const char *const tape_str[TAPE_N] = {[1] = "str-one", [8] = "two"};
+static void *const tape_ptr = (void *)0x5eed1234;
+#define TAPE_ARGS                                                              \
+    tape_int[0], tape_str[1], tape_dbl[2], tape_int[3], tape_ll, tape_ptr,     \
+        tape_int[6], tape_int[7], tape_str[8], tape_dbl[9]
+#define FUZZ_ERRNO ERANGE
+
+struct gen {
+    char fmt[400], want[1200];
+    size_t flen, wlen;
+    int at; /* next tape argument */
+};
+
+static void gen_add(char *buf, size_t *len, size_t cap, const char *s, size_t n)
+{
+    assert_true(*len + n < cap);
+    memcpy(buf + *len, s, n);
+    *len += n;
+    buf[*len] = '\0';
+}
+
+static const char *pick(const char *const *v, size_t n)
+{
+    return v[rnd() % n];
+}
+#define PICK(v) pick(v, sizeof v / sizeof v[0])
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#pragma GCC diagnostic ignored "-Wformat-security"
+/* glibc's text for spec (one conversion) with its '*' values and the tape
+ * argument at. */
+static int model_spec(char *out, size_t cap, const char *spec, int nstar,
+                      const int *star, int at, int is_errno)
+{
+    if (is_errno) {
+        errno = FUZZ_ERRNO;
+        return nstar == 0   ? snprintf(out, cap, spec)
+               : nstar == 1 ? snprintf(out, cap, spec, star[0])
+                            : snprintf(out, cap, spec, star[0], star[1]);
+    }
+#define MODEL_CALL(V)                                                          \
+    (nstar == 0   ? snprintf(out, cap, spec, V)                                \
+     : nstar == 1 ? snprintf(out, cap, spec, star[0], V)                       \
+                  : snprintf(out, cap, spec, star[0], star[1], V))
+    switch (tape_kind[at]) {
+    case T_INT: return MODEL_CALL(tape_int[at]);
+    case T_LL: return MODEL_CALL(tape_ll);
+    case T_DBL: return MODEL_CALL(tape_dbl[at]);
+    case T_STR: return MODEL_CALL(tape_str[at]);
+    default: return MODEL_CALL(tape_ptr);
+    }
+#undef MODEL_CALL
+}
+#pragma GCC diagnostic pop
+
+/* One spec taking tape arguments from g->at (1 to 3 with '*'); 0 if the
+ * tape has too few left. refused: 0 valid, 1 %n or an overflowing number. */
+static int gen_spec(struct gen *g, int refused, int is_errno)
+{
+    static const char *const flags[] = {"", "", "-", "+", " ", "#", "0", "'", "-0", "+ #", "0#"};
+    static const char *const widths[] = {"", "", "1", "5", "12", "*"};
+    static const char *const precs[] = {"", "", ".0", ".3", ".9", ".*"};
+    static const char *const huge[] = {"2147483648", "99999999999"};
+    static const char *const int_conv[] = {"d", "i", "u", "x", "X", "o", "c"};
+    static const char *const int_len[] = {"", "", "hh", "h"};
+    static const char *const ll_conv[] = {"d", "i", "u", "x", "X", "o"};
+    static const char *const ll_len[] = {"ll", "j", "z", "t", "l", "q"};
+    static const char *const dbl_conv[] = {"f", "F", "e", "E", "g", "G", "a", "A"};
+    static const char *const dbl_len[] = {"", "", "l"};
+    static const char *const str_len[] = {"", "", "h", "hh"};
+    static const char *const n_len[] = {"", "hh", "h", "l", "ll", "j", "z", "t", "L", "q"};
+    char spec[64];
+    int star[2], nstar = 0;
+    const char *w = PICK(widths), *pr = PICK(precs);
+    if (refused && !is_errno && rnd() % 3 == 0) { /* %n: a pointer slot */
+        if (g->at + (*w == '*') >= TAPE_N)
+            return 0;
+        w = *w == '*' && tape_kind[g->at] == T_INT ? "*" : "";
+        int at = g->at + (*w == '*');
+        if (tape_kind[at] != T_STR && tape_kind[at] != T_PTR)
+            return 0;
+        snprintf(spec, sizeof spec, "%%%s%s%sn", PICK(flags), w, PICK(n_len));
+        g->at = at + 1;
+        gen_add(g->fmt, &g->flen, sizeof g->fmt, spec, strlen(spec));
+        gen_add(g->want, &g->wlen, sizeof g->want, spec, strlen(spec));
+        return 1;
+    }
+    if (refused) { /* one number past INT_MAX */
+        if (rnd() & 1)
+            w = PICK(huge);
+        else
+            pr = rnd() & 1 ? ".2147483648" : ".99999999999";
+    }
+    /* '*' arguments must be ints on the tape. */
+    const char *parts[2] = {w, pr};
+    for (int k = 0; k < 2; k++) {
+        if (strchr(parts[k], '*')) {
+            if (g->at + nstar >= TAPE_N || tape_kind[g->at + nstar] != T_INT)
+                return 0;
+            star[nstar] = tape_int[g->at + nstar];
+            nstar++;
+        }
+    }
+    int at = g->at + nstar;
+    if (!is_errno && at >= TAPE_N)
+        return 0;
+    const char *len = "", *conv = "m";
+    if (!is_errno) {
+        switch (tape_kind[at]) {
+        case T_INT: conv = PICK(int_conv); len = PICK(int_len); break;
+        case T_LL: conv = PICK(ll_conv); len = PICK(ll_len); break;
+        case T_DBL: conv = PICK(dbl_conv); len = PICK(dbl_len); break;
+        case T_STR: conv = rnd() % 4 ? "s" : "p"; len = *conv == 's' ? PICK(str_len) : ""; break;
+        default: conv = "p"; break;
+        }
+    }
+    snprintf(spec, sizeof spec, "%%%s%s%s%s%s", PICK(flags), w, pr, len, conv);
+    char text[600];
+    int n;
+    if (refused) {
+        n = (int)strlen(spec);
+        memcpy(text, spec, (size_t)n + 1);
+    } else {
+        n = model_spec(text, sizeof text, spec, nstar, star, at, is_errno);
+        assert_true(n >= 0 && (size_t)n < sizeof text);
+    }
+    g->at = at + !is_errno;
+    gen_add(g->fmt, &g->flen, sizeof g->fmt, spec, strlen(spec));
+    gen_add(g->want, &g->wlen, sizeof g->want, text, (size_t)n);
+    return 1;
+}
+
+/* A spec whose arguments cannot be known, then anything: all verbatim. */
+static void gen_stop(struct gen *g)
+{
+    static const char *const stops[] = {"%y", "%D", "%1$d", "%*y", "%-5.2lk", "%hhhd",
+                                        "%lllx", "%5$s", "%v", "%"};
+    static const char *const junk[] = {"%d", "%s", "%n", "%m", "%%", "%*d", " x ",
+                                       "%p", "%.*s", "%y", "%lf", "%"};
+    const char *s = PICK(stops);
+    gen_add(g->fmt, &g->flen, sizeof g->fmt, s, strlen(s));
+    gen_add(g->want, &g->wlen, sizeof g->want, s, strlen(s));
+    if (!strcmp(s, "%"))
+        return; /* a lone '%' ends the format */
+    for (int k = (int)(rnd() % 4); k > 0; k--) {
+        s = PICK(junk);
+        if (!strcmp(s, "%") && k > 1)
+            continue;
+        gen_add(g->fmt, &g->flen, sizeof g->fmt, s, strlen(s));
+        gen_add(g->want, &g->wlen, sizeof g->want, s, strlen(s));
+        if (!strcmp(s, "%"))
+            break;
+    }
+}
+
+/* A random format into g; returns whether it holds a refused spec. */
+static int gen_format(struct gen *g)
+{
+    static const char *const lits[] = {"a", " ", "|", "x=", "%%", "-", ":"};
+    int bad = 0;
+    g->flen = g->wlen = 0;
+    g->fmt[0] = g->want[0] = '\0';
+    g->at = 0;
+    for (int k = (int)(rnd() % 7) + 1; k > 0; k--) {
+        unsigned r = (unsigned)(rnd() % 20);
+        if (r < 4) {
+            const char *l = PICK(lits);
+            gen_add(g->fmt, &g->flen, sizeof g->fmt, l, strlen(l));
+            gen_add(g->want, &g->wlen, sizeof g->want, l[0] == '%' ? "%" : l,
+                    l[0] == '%' ? 1 : strlen(l));
+        } else if (r == 4) {
+            gen_stop(g);
+            return 1;
+        } else if (r < 7) {
+            bad |= gen_spec(g, 1, rnd() % 8 == 0);
+        } else {
+            gen_spec(g, 0, rnd() % 8 == 0);
+        }
+    }
+    return bad;
+}
+
+static void test_random_formats_agree(void **state)
+{
+    (void)state;
+    nblog_stats_t st;
+    nblog_stats_get(&st);
+    long n = SCALED(20000), refused = 0;
+    struct gen g;
+    for (long i = 0; i < n; i++) {
+        int bad = gen_format(&g);
+        if (g.wlen + 1 > st.text_max) { /* would be truncated: no model */
+            i--;
+            continue;
+        }
+        refused += bad;
+        static nblog__site_t site;
+        memset(&site, 0, sizeof site);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+#pragma GCC diagnostic ignored "-Wformat-security"
+        errno = FUZZ_ERRNO;
+        int ra = nblog__defer(&site, NBLOG_LEVEL_INFO, TAPE_N, g.fmt, TAPE_ARGS);
+        errno = FUZZ_ERRNO;
+        int rb = nblog__printf_n(NBLOG_LEVEL_INFO, TAPE_N, g.fmt, TAPE_ARGS);
+#pragma GCC diagnostic pop
+        char what[600];
+        snprintf(what, sizeof what, "format #%ld \"%s\"", i, g.fmt);
+        if (getenv("NBLOG_TEST_SHOW") && i < 40)
+            print_message("%s\n  -> %s\n", g.fmt, g.want);
+        check_pair(ra, rb, g.want, what);
+        assert_int_equal(ra, bad ? NBLOG_EFORMAT : NBLOG_OK);
+    }
+    print_message("random formats: %ld, %ld with a refused spec\n", n, refused);
+    assert_true(refused > n / 10);
 }
 
 /* ---- another process renders ---------------------------------------- */
@@ -456,6 +844,10 @@ int main(void)
         cmocka_unit_test(test_fallbacks_match_printf),
         cmocka_unit_test(test_truncation_matches_printf),
         cmocka_unit_test(test_random_doubles),
+        cmocka_unit_test(test_refused_specs_agree),
+        cmocka_unit_test(test_huge_star_agrees),
+        cmocka_unit_test(test_errno_conversion),
+        cmocka_unit_test(test_random_formats_agree),
         cmocka_unit_test(test_rendered_by_another_process),
         cmocka_unit_test(test_first_use_concurrent),
         cmocka_unit_test(test_damaged_payloads_render_safely),

@@ -19,6 +19,7 @@
 #include "format.h"
 #include "format_float.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <locale.h>
 #include <stdio.h>
@@ -619,11 +620,17 @@ static void test_unterminated(void **state)
     free(h);
 }
 
-/* Unknown conversions and %n: verbatim, no argument taken, BAD. */
+/*
+ * Refused specs never shift the arguments (issue 11, item 18).  Unknown
+ * ones (their arguments cannot be known): the rest of the format verbatim,
+ * nothing more taken.  %n and overflowing numbers: their arguments taken by
+ * their C types, never shown; the spec verbatim.  BAD either way.
+ */
 static void test_bad(void **state)
 {
     char b[BUFSZ];
     unsigned st;
+    int i = 5;
     (void)state;
 #define BAD(want, nargs, ...)                                               \
     do {                                                                    \
@@ -633,20 +640,49 @@ static void test_bad(void **state)
                want);                                                       \
         assert_int_equal(st, NBLOG__FMT_BAD);                               \
     } while (0)
+    /* The issue's two cases: the pointer was printed as an int, then a
+     * byte of the string pointer as a %c. */
+    BAD("                                                                "
+        "                                                                "
+        "                                                                "
+        "                                                               1"
+        "2%n3", 4, "%256d%d%n%d", 1, 2, &i, 3);
+    BAD("%.2147483648sx", 2, "%.2147483648s%c", "str", 'x');
+    assert_int_equal(i, 5); /* %n never writes */
+    /* Unknown: the rest verbatim, whatever it holds. */
     BAD("%y", -1, "%y");
-    BAD("a%yb 5", -1, "a%yb %d", 5); /* %y takes nothing: 5 goes to %d */
-    BAD("%n 7", -1, "%n %d", 7);
-    BAD("%hhn|%-5lln|%*n 3", 1, "%hhn|%-5lln|%*n %d", 3);
-    BAD("%5.2ly 1", 1, "%5.2ly %d", 1);
-    BAD("%*y 4", -1, "%*y %d", 4);
-    BAD("%C %S %m %1$d %D %I", 0, "%C %S %m %1$d %D %I");
+    BAD("a%yb %d %s", 2, "a%yb %d %s", 5, "x");
+    BAD("%5.2ly %d", 1, "%5.2ly %d", 1);
+    BAD("%*y %d", 2, "%*y %d", 4, 1);
+    BAD("1 %D %d", 2, "%d %D %d", 1, 2);
+    BAD("%1$d %d", 2, "%1$d %d", 1, 2); /* positional */
+    BAD("%llld %d", 2, "%llld %d", 1L, 1); /* "%lll" is no spec */
+    BAD("%hhhd", 1, "%hhhd", 1);
     BAD("abc%", -1, "abc%");
     BAD("abc%-5", -1, "abc%-5");
     BAD("abc%5.3l", -1, "abc%5.3l");
-    BAD("%llld 1", -1, "%llld %d", 1); /* "%lll" then literal "d" */
-    BAD("%99999999999d 2", -1, "%99999999999d %d", 2);
-    BAD("%.99999999999d 3", -1, "%.99999999999d %d", 3);
-    BAD("%2147483648x|8", -1, "%2147483648x|%x", 8u);
+    /* %n with any modifier takes a pointer (never written through). */
+    BAD("%n 7", 2, "%n %d", &i, 7);
+    BAD("%hhn|%-5lln|%*n 3", 5, "%hhn|%-5lln|%*n %d", (signed char *)&b[0],
+        (long long *)(void *)&b[8], 4, &i, 3);
+    assert_int_equal(i, 5);
+    /* Overflowing numbers: the value (and any '*') taken by its type. */
+    BAD("%99999999999d 2", 2, "%99999999999d %d", 1, 2);
+    BAD("%.99999999999d 3", 2, "%.99999999999d %d", 9, 3);
+    BAD("%2147483648x|8", 2, "%2147483648x|%x", 7u, 8u);
+    BAD("%2147483648lld|8", 2, "%2147483648lld|%d", 1LL << 40, 8);
+    BAD("%2147483648f|x", 2, "%2147483648f|%s", 1.5, "x");
+    BAD("%.2147483648Lf|x", 2, "%.2147483648Lf|%s", (long double)1.5, "x");
+    BAD("%*.2147483648f|x", 3, "%*.2147483648f|%s", 4, 1.5, "x");
+    BAD("%2147483648p|y", 2, "%2147483648p|%c", (void *)&i, 'y');
+    BAD("%2147483648lc|y", 2, "%2147483648lc|%c", (wint_t)L'z', 'y');
+    BAD("%2147483648%|1", 1, "%2147483648%|%d", 1);
+    BAD("%2147483648m|1", 1, "%2147483648m|%d", 1);
+    /* Too few arguments for a refused spec: MISSING, as for any other. */
+    memset(b, FILL, sizeof b);
+    EXPECT(b, vf(b, sizeof b, 0, &st, "%n|%d"), sizeof b,
+           "%!(MISSING)|%!(MISSING)");
+    assert_int_equal(st, NBLOG__FMT_MISSING);
 
     /* Truncated output of a bad spec, and a NULL status pointer. */
     memset(b, FILL, sizeof b);
@@ -698,9 +734,10 @@ static void test_missing(void **state)
     MISS("  7|x", 0, 3, "%*d|%c", 3, 7, 'x');
     /* Unknown count: nothing is MISSING. */
     MISS("1 2", 0, -1, "%d %d", 1, 2);
-    /* Both bits; a bad spec takes no argument. */
-    MISS("1 %y 2", NBLOG__FMT_BAD, 2, "%d %y %d", 1, 2);
-    MISS("%y %!(MISSING)", NBLOG__FMT_BAD | NBLOG__FMT_MISSING, 0, "%y %d");
+    /* Both bits; an unknown spec ends the conversions. */
+    MISS("1 %y %d", NBLOG__FMT_BAD, 2, "%d %y %d", 1, 2);
+    MISS("%!(MISSING) %y %d", NBLOG__FMT_BAD | NBLOG__FMT_MISSING, 0,
+         "%d %y %d");
     /* Truncated marker: the return value is still the full length. */
     memset(b, FILL, sizeof b);
     EXPECT(b, vf(b, 5, 0, &st, "%d"), 5, "%!(MISSING)");
@@ -802,6 +839,8 @@ static void test_wide_utf8(void **state)
     CHK("[%lc|%5lc|%-5lc|%lc|%lc]", (wint_t)0xe9, (wint_t)0x20ac,
         (wint_t)0x1f600, (wint_t)0x7ff, (wint_t)0xffff);
     CHK_CAPS("%ls", s);
+    /* glibc's %C and %S are %lc and %ls. */
+    CHK("[%C|%5C|%S|%.2S|%-8S]", (wint_t)0xe9, (wint_t)0x20ac, s, s, s);
     setlocale(LC_CTYPE, "C");
     /* Where glibc fails the call (returns -1), nblog writes '?'. */
     char b[BUFSZ];
@@ -815,6 +854,61 @@ static void test_wide_utf8(void **state)
            "a?z");
     print_message("wide: %u failed\n", fails);
     assert_int_equal(fails, 0);
+}
+
+/* ---- %m --------------------------------------------------------------------- */
+
+/* Formats both ways with errno e set just before each. */
+#define ECHK(e, ...)                                                        \
+    do {                                                                    \
+        char e_[BUFSZ], g_[BUFSZ], what_[200];                              \
+        memset(e_, FILL, sizeof e_);                                        \
+        memset(g_, FILL, sizeof g_);                                        \
+        errno = (e);                                                        \
+        int er_ = snprintf(e_, sizeof e_, __VA_ARGS__);                     \
+        errno = (e);                                                        \
+        size_t gr_ = nblog__format(g_, sizeof g_, __VA_ARGS__);             \
+        fails += errno != (e);                                              \
+        snprintf(what_, sizeof what_, "errno %d: %s", (e), #__VA_ARGS__);   \
+        fails += !same(what_, sizeof e_, e_, er_, g_, gr_);                 \
+    } while (0)
+
+/*
+ * %m and %#m against glibc (issue 11, item 19): glibc's untranslated text
+ * (the test runs in the C locale) for every errno it knows, the gaps in
+ * its table, and numbers it has no text for; width, precision and '*' as
+ * for %s; errno read when the formatter is entered and left unchanged.
+ */
+static void test_errno(void **state)
+{
+    unsigned fails = 0;
+    char b[BUFSZ];
+    (void)state;
+    static const int extra[] = {INT_MIN, INT_MIN + 1, -100000, 1000, 4096,
+                                INT_MAX};
+    for (int k = -4 - (int)(sizeof extra / sizeof extra[0]); k < 200; k++) {
+        int e = k < -4 ? extra[-5 - k] : k;
+        ECHK(e, "[%m]");
+        ECHK(e, "[%#m]");
+        ECHK(e, "[%-30m|%30m|%.5m|%.0m|%8.3m|%-8.20m]");
+        ECHK(e, "[%#12m|%#-12m|%#.3m]");
+        ECHK(e, "[%*m|%-*.*m|%.*m]", 40, 20, 4, -1);
+        ECHK(e, "[%lm|%hhm|%Lm|%zm]"); /* modifiers ignored, as glibc */
+        ECHK(e, "%d %m %s", 7, "after");
+    }
+    print_message("errno: %u failed\n", fails);
+    assert_int_equal(fails, 0);
+
+    /* errno as it was at the call, whatever happens after. */
+    memset(b, FILL, sizeof b);
+    errno = ENOENT;
+    EXPECT(b, nblog__format(b, sizeof b, "open: %m (%#m)"), sizeof b,
+           "open: No such file or directory (ENOENT)");
+    assert_int_equal(errno, ENOENT);
+    /* In a refused-but-taken spec it is shown verbatim, no value taken. */
+    memset(b, FILL, sizeof b);
+    EXPECT(b, vf(b, sizeof b, 1, NULL, "%.2147483648m %d", 3), sizeof b,
+           "%.2147483648m 3");
 }
 
 static void test_huge_width(void **state)
@@ -858,6 +952,7 @@ int main(void)
         cmocka_unit_test_setup(test_missing, reset_reports),
         cmocka_unit_test_setup(test_float_plumbing, reset_reports),
         cmocka_unit_test_setup(test_wide_utf8, reset_reports),
+        cmocka_unit_test_setup(test_errno, reset_reports),
         cmocka_unit_test_setup(test_huge_width, reset_reports),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
