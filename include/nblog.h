@@ -177,7 +177,10 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * An existing ring file with the same sizes is resumed: its records stay
  * readable and the sequence continues. One with other sizes is
  * reformatted, the sequence continuing from its head. The file stays
- * locked until the next nblog_init or the process exits.
+ * locked until nblog_shutdown (the next nblog_init if a printer was stuck)
+ * or the process exits. The lock is the writer process's alone: a child
+ * made by fork() goes on in a private ring and holds no lock, so a writer
+ * that forks long-lived workers and exits can be restarted while they run.
  *
  * Logging before nblog_init initialises lazily with the defaults (the first
  * caller does it; a caller that races with it gets NBLOG_ENOTREADY, counted).
