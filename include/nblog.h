@@ -177,7 +177,10 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * An existing ring file with the same sizes is resumed: its records stay
  * readable and the sequence continues. One with other sizes is
  * reformatted, the sequence continuing from its head. The file stays
- * locked until the next nblog_init or the process exits.
+ * locked until nblog_shutdown (the next nblog_init if a printer was stuck)
+ * or the process exits. The lock is the writer process's alone: a child
+ * made by fork() goes on in a private ring and holds no lock, so a writer
+ * that forks long-lived workers and exits can be restarted while they run.
  *
  * Logging before nblog_init initialises lazily with the defaults (the first
  * caller does it; a caller that races with it gets NBLOG_ENOTREADY, counted).
@@ -332,16 +335,21 @@ NBLOG_API int nblog__defer(nblog__site_t *site, int level, int nargs,
 
 /* ------------------------------------------------------------------------
  * Rate limiting, like the kernel's printk_ratelimited: at most `burst`
- * records per `interval_ms` from one call site; the first record let through
- * after suppressions is preceded by "N messages suppressed". Lock-free and
- * [signal-safe]; the count of suppressed calls is exact.
+ * records per window from one call site, however many threads call it. A
+ * window opens at the first call after the last one ended and lasts
+ * `interval_ms` (up to ~2 ms more, never less). The first record let
+ * through after suppressions is preceded by "N messages suppressed".
+ * interval_ms 0: no limit; burst 0: every call is suppressed (a notice
+ * still comes at the first call of each window); a burst above 16777215
+ * counts as that. Lock-free and [signal-safe]; the bound and the count of
+ * suppressed calls are exact.
  */
 typedef struct nblog_ratelimit {
     uint32_t interval_ms;
     uint32_t burst;
-    uint64_t window_start_ns; /* atomic */
-    uint32_t in_window;       /* atomic */
-    uint32_t suppressed;      /* atomic */
+    uint64_t window;     /* atomic: the current window's start and passes */
+    uint32_t spare;      /* unused (0) */
+    uint32_t suppressed; /* atomic: suppressed, not yet reported */
 } nblog_ratelimit_t;
 
 #define NBLOG_RATELIMIT_INIT(interval_ms, burst) {(interval_ms), (burst), 0, 0, 0}

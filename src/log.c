@@ -504,25 +504,90 @@ int nblog__printf_n(int level, int nargs, const char *fmt, ...)
 
 /* ----------------------------------------------------------- rate limit */
 
+/*
+ * One word, rs->window, holds the whole state of a limiter: the current
+ * window's start (bits 63..24, in units of 2^20 ns, modulo 2^40: 36 years)
+ * and how many calls it let through (bits 23..0). 0: no window yet. Every
+ * change is one CAS on the word, so a pass is counted in the window it was
+ * let into and no window ever lets more than burst through: there is no
+ * moment where a new start is visible with the old count, or the reverse.
+ *
+ *   in window   now - start < interval (signed, modulo 2^40): count < burst
+ *               -> CAS count + 1, pass; else suppressed (counted, no CAS).
+ *   new window  now - start >= interval, or no window: CAS the word to
+ *               (now + 1 unit, 1), pass, and report what was suppressed.
+ *
+ * A clock reading older than the start (a caller read the clock before
+ * another one opened the window; TSC skew between CPUs) is negative and
+ * so inside the window: it never moves the start backwards (it once did:
+ * unsigned now - start wrapped to "interval over" and reopened the window,
+ * letting another burst through). A window starts at the next unit
+ * boundary after the call that opens it, so it lasts interval_ms to about
+ * 2 ms more, never less. A failed CAS reads the clock again: each attempt
+ * is decided on a reading taken after the word it acts on was loaded.
+ *
+ * Memory order: relaxed throughout. The word publishes nothing but itself
+ * (the bound rests on the CAS's atomicity alone) and suppressed is an exact
+ * counter on its own: each suppressed call adds 1, the caller that opens a
+ * window takes everything added so far (exchange) into its notice.
+ */
+#define RL_COUNT_BITS 24
+#define RL_COUNT_MAX ((UINT64_C(1) << RL_COUNT_BITS) - 1)
+#define RL_UNIT_SHIFT 20 /* 1,048,576 ns */
+#define RL_START_MASK ((UINT64_C(1) << (64 - RL_COUNT_BITS)) - 1)
+
+uint64_t (*_Atomic nblog__ratelimit_clock_hook)(void);
+
+static uint64_t ratelimit_now_units(void)
+{
+    /* Relaxed: a test's clock, set before its calls start. */
+    uint64_t (*hook)(void) =
+        atomic_load_explicit(&nblog__ratelimit_clock_hook, memory_order_relaxed);
+    return ((hook ? hook() : nblog__now_ns()) >> RL_UNIT_SHIFT) & RL_START_MASK;
+}
+
+/* now - start in units, signed: negative if now is before start. */
+static int64_t ratelimit_elapsed(uint64_t now, uint64_t start)
+{
+    uint64_t d = (now - start) & RL_START_MASK;
+    /* Sign-extend from 40 bits. */
+    return (int64_t)(d << RL_COUNT_BITS) >> RL_COUNT_BITS;
+}
+
 int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level)
 {
-    uint64_t now = nblog__now_ns();
-    uint64_t interval = (uint64_t)rs->interval_ms * 1000000u;
-    /* Relaxed throughout: the three words are counters, each exact on its
-     * own; the window reset may let a racing caller into the old or the new
-     * window, which only shifts a burst, never loses a suppression. */
-    uint64_t start = __atomic_load_n(&rs->window_start_ns, __ATOMIC_RELAXED);
-    if (start == 0 || now - start >= interval) {
-        if (__atomic_compare_exchange_n(&rs->window_start_ns, &start, now, 0,
-                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-            __atomic_store_n(&rs->in_window, 0, __ATOMIC_RELAXED);
-            uint32_t n = __atomic_exchange_n(&rs->suppressed, 0, __ATOMIC_RELAXED);
-            if (n)
-                nblog_printf(level, "%u messages suppressed", n);
+    if (rs->interval_ms == 0)
+        return 1; /* no limit */
+    uint64_t burst = rs->burst < RL_COUNT_MAX ? rs->burst : RL_COUNT_MAX;
+    uint64_t interval_ns = (uint64_t)rs->interval_ms * 1000000u;
+    int64_t interval = (int64_t)((interval_ns + (UINT64_C(1) << RL_UNIT_SHIFT) - 1) >>
+                                 RL_UNIT_SHIFT);
+    /* Relaxed: see above (the CAS below re-checks it). */
+    uint64_t w = __atomic_load_n(&rs->window, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t now = ratelimit_now_units();
+        uint64_t start = w >> RL_COUNT_BITS, count = w & RL_COUNT_MAX;
+        if (w != 0 && ratelimit_elapsed(now, start) < interval) {
+            if (count >= burst)
+                break; /* suppressed */
+            assert(count < RL_COUNT_MAX);
+            /* Relaxed: see above; on failure w is the word now there. */
+            if (__atomic_compare_exchange_n(&rs->window, &w, w + 1, 1,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                return 1;
+            continue;
         }
+        uint64_t opened = ((now + 1) & RL_START_MASK) << RL_COUNT_BITS | (burst ? 1 : 0);
+        if (!__atomic_compare_exchange_n(&rs->window, &w, opened, 1,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            continue;
+        uint32_t n = __atomic_exchange_n(&rs->suppressed, 0, __ATOMIC_RELAXED);
+        if (n)
+            nblog_printf(level, "%u messages suppressed", n);
+        if (burst)
+            return 1;
+        break; /* burst 0: the window opens for its notice only */
     }
-    if (__atomic_fetch_add(&rs->in_window, 1, __ATOMIC_RELAXED) < rs->burst)
-        return 1;
     __atomic_fetch_add(&rs->suppressed, 1, __ATOMIC_RELAXED);
     return 0;
 }

@@ -14,8 +14,8 @@
  *   2. An open-file-description write lock on the whole file (fcntl
  *      F_OFD_SETLK, F_WRLCK): one writer process per file. A second one
  *      gets NBLOG_EBUSY and touches nothing, so the first is undisturbed.
- *      The lock goes with the open file: closing it (or dying) drops it.
  *      Readers can see it without taking it (F_OFD_GETLK, `nblog status`).
+ *      See THE LOCK BELONGS TO THE WRITER ALONE below.
  *   3. Look at what is there: empty -> format; a ring of our version with
  *      the same sizes -> resume (nblog__ring_resume: records kept, sequence
  *      continued); a ring of our version with other sizes, or an older
@@ -26,8 +26,34 @@
  *      NBLOG_ENOTRING. The last two leave the file as it was.
  *   4. ftruncate to the size, posix_fallocate every block (so no store can
  *      hit a hole on a full disk: SIGBUS would kill the program), mmap
- *      MAP_SHARED | MAP_POPULATE and write-touch every page (a first touch
- *      must never land on a logging call).
+ *      MAP_SHARED | MAP_POPULATE through a second open file description
+ *      (below) and write-touch every page (a first touch must never land on
+ *      a logging call).
+ *
+ * THE LOCK BELONGS TO THE WRITER ALONE
+ *
+ * Linux releases an OFD lock when the open file description that holds it
+ * is released, i.e. when its last reference goes: every descriptor that
+ * names it, in any process, and every mapping made through it (a vma keeps
+ * a reference to the file, not to a descriptor). fork() copies both, so a
+ * forked child (a daemon's pre-forked worker, which never execs) would keep
+ * the lock for as long as it lives, and a restarted writer would get
+ * NBLOG_EBUSY. Hence:
+ *   - the lock is taken on a description used for nothing else (lock_fd);
+ *   - the mapping is made through another one, opened by name and checked
+ *     to be the same inode (fd): it carries no lock, so the child's copy of
+ *     the mapping keeps nothing alive;
+ *   - every lock_fd this process holds is listed (locks[]), and a fork
+ *     child handler closes the child's copies (close only: F_UNLCK would
+ *     drop the parent's lock, the description being shared). The prepare
+ *     handler takes locks_mutex, which open and close hold from open(2) to
+ *     listing, so no fork can copy a lock_fd that is not listed yet;
+ *   - lock_fd is O_CLOEXEC for children that exec, and shutdown unlocks
+ *     explicitly (F_UNLCK) for children made without fork handlers (a raw
+ *     clone): closing our descriptor would not drop a lock they share.
+ * log.c's fork handler moves the child to a private ring and closes the
+ * child's fd; the parent's mapping stays mapped in the child (a pointer
+ * into it may survive there), harmlessly.
  *
  * PUBLISHER
  *
@@ -129,6 +155,70 @@ static int still_named(int fd, const char *full)
            a.st_ino == b.st_ino;
 }
 
+/* ------------------------------------------------- locks held (fork) */
+
+#define LOCKS_MAX 8
+
+static pthread_mutex_t locks_mutex = PTHREAD_MUTEX_INITIALIZER;
+static int locks[LOCKS_MAX]; /* lock_fds held, the first nlocks; locks_mutex */
+static int nlocks;
+
+static void locks_prepare(void)
+{
+    pthread_mutex_lock(&locks_mutex);
+}
+
+static void locks_parent(void)
+{
+    pthread_mutex_unlock(&locks_mutex);
+}
+
+/* In a forked child (one thread, locks_mutex held by it since prepare):
+ * lets go of the child's copies of the parent's lock descriptions. */
+static void locks_child(void)
+{
+    for (int i = 0; i < nlocks; i++)
+        close(locks[i]);
+    nlocks = 0;
+    pthread_mutex_unlock(&locks_mutex);
+}
+
+static void locks_atfork(void)
+{
+    pthread_atfork(locks_prepare, locks_parent, locks_child);
+}
+
+/* Adds fd to the list (locks_mutex held); -1 if the list is full. */
+static int locks_add(int fd)
+{
+    if (nlocks == LOCKS_MAX)
+        return -1;
+    locks[nlocks++] = fd;
+    return 0;
+}
+
+/* Removes fd from the list and closes it, unlocking it first if asked.
+ * Does nothing if fd is not listed: in a forked child locks_child closed
+ * it already, and the number may name another file since. */
+static void locks_close(int fd, int unlock)
+{
+    pthread_mutex_lock(&locks_mutex);
+    for (int i = 0; i < nlocks; i++) {
+        if (locks[i] != fd)
+            continue;
+        locks[i] = locks[--nlocks];
+        if (unlock) {
+            struct flock un = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+            fcntl(fd, F_OFD_SETLK, &un);
+        }
+        close(fd);
+        break;
+    }
+    pthread_mutex_unlock(&locks_mutex);
+}
+
+/* ------------------------------------------------------------ opening */
+
 static int open_locked_once(const char *full, int extra_flags, int *out);
 
 /* Opens the file and takes the writer's lock (step 2). A lock won on an
@@ -140,27 +230,41 @@ static int open_locked(const char *full, int extra_flags, int *out)
         int rc = open_locked_once(full, extra_flags, out);
         if (rc != NBLOG_OK || still_named(*out, full))
             return rc;
-        close(*out);
+        locks_close(*out, 0);
         *out = -1;
     }
     return NBLOG_EBUSY;
 }
 
+/* Opens and locks one description, listed in locks[] before a fork can
+ * copy it (locks_mutex from open(2) on). */
 static int open_locked_once(const char *full, int extra_flags, int *out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, locks_atfork);
+    pthread_mutex_lock(&locks_mutex);
+    int rc = NBLOG_OK;
     int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0600);
-    if (fd < 0)
-        return errno == EEXIST ? NBLOG_EBUSY : NBLOG_EFILE; /* EEXIST: raced */
-    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(fd, F_OFD_SETLK, &lock) != 0) {
-        int rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return rc;
+    if (fd < 0) {
+        rc = errno == EEXIST ? NBLOG_EBUSY : NBLOG_EFILE; /* EEXIST: raced */
+    } else {
+        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
+            rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
+        else if (locks_add(fd) != 0) {
+            errno = EMFILE; /* more ring files than a process may write */
+            rc = NBLOG_EFILE;
+        }
+        if (rc != NBLOG_OK) {
+            int saved = errno;
+            close(fd); /* never listed: unlisted, a lock dies with its fd */
+            errno = saved;
+        }
     }
-    *out = fd;
-    return NBLOG_OK;
+    pthread_mutex_unlock(&locks_mutex);
+    if (rc == NBLOG_OK)
+        *out = fd;
+    return rc;
 }
 
 /* PLAN_REPLACE: readers may have the old file mapped at its old size, so
@@ -169,7 +273,7 @@ static int replace_file(const char *full, int *fd)
 {
     if (unlink(full) != 0)
         return NBLOG_EFILE;
-    close(*fd);
+    locks_close(*fd, 0);
     *fd = -1;
     return open_locked(full, O_EXCL, fd);
 }
@@ -184,20 +288,32 @@ static void touch_pages(void *mem, size_t bytes)
         __atomic_fetch_or((uint64_t *)((char *)mem + off), 0, __ATOMIC_RELAXED);
 }
 
-static int map_file(int fd, size_t bytes, void **mem)
+/* Sizes the file locked as lock_fd and maps it through a description of
+ * its own (*map_fd, opened by name: the same inode, checked), so that the
+ * mapping keeps no reference to the lock's description. */
+static int map_file(const char *full, int lock_fd, size_t bytes, int *map_fd,
+                    void **mem)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
+    struct stat st, mst;
+    if (fstat(lock_fd, &st) != 0)
         return NBLOG_EFILE;
-    if ((size_t)st.st_size != bytes && ftruncate(fd, (off_t)bytes) != 0)
+    if ((size_t)st.st_size != bytes && ftruncate(lock_fd, (off_t)bytes) != 0)
         return NBLOG_EFILE;
-    int err = posix_fallocate(fd, 0, (off_t)bytes);
+    int err = posix_fallocate(lock_fd, 0, (off_t)bytes);
     if (err) {
         errno = err;
         return NBLOG_EFILE;
     }
+    *map_fd = open(full, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (*map_fd < 0)
+        return NBLOG_EFILE;
+    if (fstat(*map_fd, &mst) != 0 || mst.st_dev != st.st_dev ||
+        mst.st_ino != st.st_ino) {
+        errno = ESTALE; /* someone else removed or replaced the locked file */
+        return NBLOG_EFILE;
+    }
     *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                fd, 0);
+                *map_fd, 0);
     return *mem == MAP_FAILED ? NBLOG_EFILE : NBLOG_OK;
 }
 
@@ -222,25 +338,27 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
     char full[PATH_MAX];
     memset(f, 0, sizeof *f);
     f->fd = -1;
+    f->lock_fd = -1;
     if (!path || !*path || nblog__ringfile_path(path, full, sizeof full) != 0)
         return NBLOG_EINVAL;
-    int fd = -1;
-    int rc = open_locked(full, 0, &fd);
+    int lock_fd = -1, fd = -1;
+    int rc = open_locked(full, 0, &lock_fd);
     if (rc != NBLOG_OK)
         return rc;
     enum plan plan = PLAN_FORMAT;
     uint64_t first_seq = 0;
-    rc = plan_for(fd, records, record_size, &plan, &first_seq);
+    rc = plan_for(lock_fd, records, record_size, &plan, &first_seq);
     if (rc == NBLOG_OK && plan == PLAN_REPLACE)
-        rc = replace_file(full, &fd);
+        rc = replace_file(full, &lock_fd);
     size_t bytes = nblog__ring_bytes(records, record_size);
     void *mem = NULL;
     if (rc == NBLOG_OK)
-        rc = map_file(fd, bytes, &mem);
+        rc = map_file(full, lock_fd, bytes, &fd, &mem);
     if (rc != NBLOG_OK) {
         int saved = errno;
         if (fd >= 0)
             close(fd);
+        locks_close(lock_fd, 0);
         errno = saved;
         return rc;
     }
@@ -248,18 +366,20 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
     f->mem = mem;
     f->bytes = bytes;
     f->fd = fd;
+    f->lock_fd = lock_fd;
     return NBLOG_OK;
 }
 
 void nblog__ringfile_unlock(struct nblog__ringfile *f)
 {
     if (f->fd < 0)
-        return;
-    /* Explicitly: the mapping still holds the open file description, so
-     * closing the descriptor alone would not drop an OFD lock. */
-    struct flock unlock = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
-    fcntl(f->fd, F_OFD_SETLK, &unlock);
-    close(f->fd);
+        return; /* never opened (lock_fd may be 0 then), or closed */
+    /* Explicitly: a child made without fork handlers may share lock_fd's
+     * description, and closing our descriptor would not drop its lock. */
+    locks_close(f->lock_fd, 1);
+    f->lock_fd = -1;
+    if (f->fd >= 0)
+        close(f->fd);
     f->fd = -1;
 }
 
@@ -267,10 +387,8 @@ void nblog__ringfile_close(struct nblog__ringfile *f)
 {
     if (f->mem)
         munmap(f->mem, f->bytes);
-    if (f->fd >= 0)
-        close(f->fd);
     f->mem = NULL;
-    f->fd = -1;
+    nblog__ringfile_unlock(f);
 }
 
 /* ---------------------------------------------------------- publisher */

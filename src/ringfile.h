@@ -20,7 +20,9 @@
 struct nblog__ringfile {
     void *mem;    /* the mapping, MAP_SHARED */
     size_t bytes; /* its length, the ring's total_size */
-    int fd;       /* open and write-locked until nblog__ringfile_close */
+    int fd;       /* the file, the description the mapping was made by */
+    int lock_fd;  /* another description, write-locked (ringfile.c: only
+                     this one holds the lock; a forked child closes its copy) */
     int resumed;  /* 1: an existing ring was reopened, records kept */
 };
 
@@ -35,10 +37,11 @@ int nblog__ringfile_path(const char *name, char *out, size_t cap);
  * path. */
 int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
                          struct nblog__ringfile *f);
-/* Drops the writer's lock and closes the file, keeping the mapping (a
- * logging call that raced with shutdown may still store into it). */
+/* Drops the writer's lock and closes both descriptors, keeping the
+ * mapping (a logging call that raced with shutdown may still store into
+ * it). */
 void nblog__ringfile_unlock(struct nblog__ringfile *f);
-/* Unmaps and closes (which drops the lock). */
+/* Unmaps, unlocks and closes. */
 void nblog__ringfile_close(struct nblog__ringfile *f);
 
 /* Starts the publisher thread for ring r (a file ring): every 100 ms it

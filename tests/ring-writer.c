@@ -1,6 +1,6 @@
 /*
  * ring-writer.c - a child process for the ring-file tests (started with
- * posix_spawn by test-ringfile-cli.c, never forked from a test):
+ * posix_spawn by test-cli.c and test-ringfile.c, never forked from a test):
  *
  *   ring-writer burst FILE N   log "burst record I" for I in 0..N-1 into a
  *                              file ring; after each committed record write
@@ -15,6 +15,11 @@
  *   ring-writer try FILE       nblog_init on FILE: exit 0 if it worked
  *                              (logging "second writer was here"), 3 for
  *                              NBLOG_EBUSY, 4 for anything else.
+ *   ring-writer fork FILE      a daemon with a pre-forked worker: writes
+ *                              FILE, forks a child (no exec) and exits 0.
+ *                              The child writes "worker PID\n" to stdout,
+ *                              then lives until its stdin reaches EOF (or
+ *                              60 s pass, in case the test died).
  */
 #define _DEFAULT_SOURCE
 #include <nblog.h>
@@ -83,12 +88,36 @@ static int ticks(const char *file, int stuck)
     return 0;
 }
 
+static int fork_worker(const char *file)
+{
+    if (init_ring(file, 4096, 256) != NBLOG_OK)
+        return 4;
+    nblog_printf(NBLOG_LEVEL_INFO, "parent before fork");
+    pid_t pid = fork();
+    if (pid < 0)
+        return 8;
+    if (pid > 0)
+        return 0; /* exit() without nblog_shutdown, as a daemon's parent does */
+    alarm(60);
+    nblog_printf(NBLOG_LEVEL_INFO, "worker %ld", (long)getpid());
+    char line[32];
+    int n = snprintf(line, sizeof line, "worker %ld\n", (long)getpid());
+    if (write(STDOUT_FILENO, line, (size_t)n) != n)
+        _exit(5);
+    char c;
+    while (read(STDIN_FILENO, &c, 1) > 0)
+        ;
+    _exit(0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "burst") == 0)
         return burst(argv[2], atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "ticks") == 0)
         return ticks(argv[2], argc > 3 && strcmp(argv[3], "stuck") == 0);
+    if (argc == 3 && strcmp(argv[1], "fork") == 0)
+        return fork_worker(argv[2]);
     if (argc == 3 && strcmp(argv[1], "try") == 0) {
         int rc = init_ring(argv[2], 4096, 256);
         if (rc == NBLOG_EBUSY)
@@ -98,6 +127,6 @@ int main(int argc, char **argv)
         nblog_printf(NBLOG_LEVEL_INFO, "second writer was here");
         return 0;
     }
-    fprintf(stderr, "usage: ring-writer burst FILE N | ticks FILE [stuck] | try FILE\n");
+    fprintf(stderr, "usage: ring-writer burst FILE N | ticks FILE [stuck] | try FILE | fork FILE\n");
     return 2;
 }

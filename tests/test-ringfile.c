@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "testutil.h"
 
 static char tool[] = NBLOG_TOOL;
+static char writer[] = RING_WRITER;
 
 /* Reads every record of a ring file; returns how many, checks their seqs
  * are first, first+1, ... and stores the last seq in *last. */
@@ -389,6 +391,50 @@ static void fork_keeps_rings_apart(void **state)
     unlink(out);
 }
 
+/* A writer that forks a long-lived worker (no exec) and exits: the worker
+ * inherited the ring's mapping and descriptors, yet the writer's lock went
+ * with the writer, so a new writer takes the file while the worker lives.
+ * The worker cannot end before the try: it waits for EOF on a pipe whose
+ * write end only this test holds. */
+static void forked_worker_leaves_the_lock(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "forklock");
+    unlink(path);
+    int in[2], out[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+    char *args[] = {writer, "fork", path, NULL};
+    pid_t pid = spawn_child(args, in[0], out[1]);
+    close(in[0]);
+    close(out[1]);
+    struct line_reader *lr = calloc(1, sizeof *lr);
+    assert_non_null(lr);
+    lr->fd = out[0];
+    char line[64];
+    assert_int_equal(read_line(lr, line, sizeof line, 30000), 1);
+    long worker = 0;
+    assert_int_equal(sscanf(line, "worker %ld", &worker), 1);
+    assert_int_equal(wait_child(pid), 0); /* the writer is gone */
+    assert_int_equal(kill((pid_t)worker, 0), 0); /* its worker is not */
+    char *try_args[] = {writer, "try", path, NULL};
+    int code = run_to_file(try_args, "/dev/null");
+    if (code != 0)
+        fail_msg("a new writer got exit %d (3: NBLOG_EBUSY) while the forked "
+                 "worker lives", code);
+    assert_int_equal(kill((pid_t)worker, 0), 0); /* it was alive throughout */
+    close(in[1]); /* the worker's EOF: it ends, closing its stdout */
+    assert_int_equal(read_line(lr, line, sizeof line, 30000), 0);
+    close(out[0]);
+    free(lr);
+    uint64_t last = 0;
+    /* parent before fork, worker N, second writer was here: the worker's
+     * record went to its private ring, not the file. */
+    assert_int_equal(read_all(path, 0, &last), 2);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +446,7 @@ int main(void)
         cmocka_unit_test(corrupt_corpus),
         cmocka_unit_test(shutdown_releases_the_file),
         cmocka_unit_test(fork_keeps_rings_apart),
+        cmocka_unit_test(forked_worker_leaves_the_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
