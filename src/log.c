@@ -341,6 +341,15 @@ void nblog_shutdown(void)
     atomic_store_explicit(&g.state, DOWN, memory_order_release);
 }
 
+/* Lazy initialisation starts from UNINIT only: after nblog_shutdown (DOWN)
+ * only the program's own nblog_init brings nblog back, with its options. */
+int nblog__init_lazily(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    return init_from(UNINIT, &o);
+}
+
 /* The ring, initialising lazily on first use; NULL if not ready (counted). */
 static struct nblog__ring_hdr *current_ring(void)
 {
@@ -348,9 +357,7 @@ static struct nblog__ring_hdr *current_ring(void)
     struct nblog__ring_hdr *r = atomic_load_explicit(&g.ring, memory_order_acquire);
     if (__builtin_expect(r != NULL, 1))
         return r;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    if (init_from(UNINIT, &o) == NBLOG_OK)
+    if (nblog__init_lazily() == NBLOG_OK)
         return atomic_load_explicit(&g.ring, memory_order_acquire);
     /* Relaxed: a statistic. */
     atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);
