@@ -191,7 +191,10 @@ NBLOG_API int nblog_init(const nblog_options_t *opt);
 /*
  * nblog_shutdown - flush the consoles (1 s at most), unregister them all,
  * and stop storing records. Later logging calls return NBLOG_ENOTREADY and
- * are counted (nblog_stats.not_ready); they never crash. The ring's memory
+ * are counted (nblog_stats.not_ready); they never crash. Registering a
+ * console returns NBLOG_ENOTREADY too: nothing initialises lazily after a
+ * shutdown, only the program's next nblog_init. Handles of the consoles it
+ * unregistered are stale (NBLOG_ESTALE). The ring's memory
  * stays mapped until the next nblog_init, so a call that raced with
  * shutdown finishes safely (and if a console's printer is stuck in its
  * write, that memory is never reused). [blocking]
