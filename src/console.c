@@ -208,6 +208,10 @@ struct nblog_console {
 
 static struct nblog_console pool[MAX_CONSOLES];
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+/* list_lock: set by nblog_shutdown before it unregisters every console,
+ * cleared by the next nblog_init. A registration racing with shutdown
+ * either lands before (and is unregistered by it) or is refused. */
+static int closed;
 static _Atomic int n_atomic_capable; /* consoles with write_atomic */
 static _Atomic int n_direct;         /* consoles in direct mode */
 static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
@@ -892,7 +896,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     reap(); /* consoles let go by put(): their slots become free */
     pthread_mutex_lock(&list_lock);
     struct nblog_console *c = NULL;
-    for (int i = 0; i < MAX_CONSOLES && !c; i++) {
+    for (int i = 0; i < MAX_CONSOLES && !c && !closed; i++) {
         int expected = FREE;
         /* Seq_cst: the recycler side of the pair at HANDLES (acquire: we
          * see the last user's and the teardown's writes). */
@@ -902,7 +906,9 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
                                                     memory_order_relaxed))
             c = &pool[i];
     }
-    int rc = c ? fill_console(c, ops, ctx, opts, ring_now()) : NBLOG_ENOMEM;
+    int rc = closed ? NBLOG_ENOTREADY
+             : c    ? fill_console(c, ops, ctx, opts, ring_now())
+                    : NBLOG_ENOMEM;
     if (rc == NBLOG_OK) {
         c->params = params; /* published with the rest by the ACTIVE store */
         /* A new generation: handles of the slot's earlier consoles go
@@ -1526,9 +1532,21 @@ void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *a
     }
 }
 
+void nblog__consoles_open(void)
+{
+    pthread_mutex_lock(&list_lock);
+    closed = 0;
+    pthread_mutex_unlock(&list_lock);
+}
+
 int nblog__consoles_shutdown(unsigned timeout_ms)
 {
     nblog_flush(timeout_ms, NULL, 0);
+    /* From here no registration succeeds, so the pass below sees every
+     * console there will be (the lock orders it after any that did). */
+    pthread_mutex_lock(&list_lock);
+    closed = 1;
+    pthread_mutex_unlock(&list_lock);
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
         if (!get(c))

@@ -36,6 +36,9 @@ extern _Atomic unsigned nblog__printers_pause_naps;
  * and wait (up to timeout_ms) for their printer threads to exit. Returns 1
  * if all exited, 0 if one is stuck in a write (it still holds the ring). */
 int nblog__consoles_shutdown(unsigned timeout_ms);
+/* For nblog_init: registration works again (after nblog__consoles_shutdown
+ * refused it). [blocking] */
+void nblog__consoles_open(void);
 /* Waits for a stall-watch pass in progress (which may hold the old ring). */
 void nblog__consoles_quiesce(void);
 

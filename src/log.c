@@ -292,8 +292,10 @@ static int init_from(int from, const nblog_options_t *o)
                                                  memory_order_relaxed))
         return NBLOG_EALREADY;
     int rc = map_ring(o);
-    if (rc == NBLOG_OK)
+    if (rc == NBLOG_OK) {
         nblog__panic_setup(o);
+        nblog__consoles_open(); /* after a shutdown: consoles may register again */
+    }
     /* Release: pairs with the acquire CAS above in the next initialiser. */
     atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
                           memory_order_release);

@@ -48,6 +48,9 @@
  *   5. Calls that take a handle (stats, net_stats, reopen, suspend) racing
  *      with unregister and the teardown that frees the output's ctx
  *      (ASan: no use after free), and failing with NBLOG_ESTALE after.
+ *   6. Registration racing with nblog_shutdown: every console registered
+ *      before shutdown returned is gone after it (stale handle); after it,
+ *      registration is refused (NBLOG_ENOTREADY) until nblog_init.
  *
  * No timing is asserted anywhere. Every wait gives up after GIVE_UP_S
  * seconds and fails the test.
@@ -1757,11 +1760,21 @@ static void test_handle_calls_race_teardown(void **state)
     o.level = NBLOG_LEVEL_EMERG; /* prints (almost) nothing: only lifetimes matter */
     for (int round = 0; round < RACE_ROUNDS && !atomic_load(&g_thread_errors); round++) {
         nblog_console_t *f, *n;
+        int rc;
+        uint64_t limit = give_up_at();
+        /* NBLOG_ENOMEM: every slot is held by printers of earlier rounds
+         * that have not exited yet; they will. */
         o.name = "race-file";
-        CHECK(nblog_console_file(path, 0, 0, &o, &f) == NBLOG_OK, "file console");
+        while ((rc = nblog_console_file(path, 0, 0, &o, &f)) == NBLOG_ENOMEM &&
+               now_ns() < limit)
+            sleep_us(1000);
+        CHECK(rc == NBLOG_OK, "file console: %s", nblog_strerror(rc));
         o.name = "race-net";
-        CHECK(nblog_console_syslog("syslog+udp://127.0.0.1:9", NULL, &o, &n) == NBLOG_OK,
-              "udp console");
+        while ((rc = nblog_console_syslog("syslog+udp://127.0.0.1:9", NULL, &o, &n)) ==
+                   NBLOG_ENOMEM &&
+               now_ns() < limit)
+            sleep_us(1000);
+        CHECK(rc == NBLOG_OK, "udp console: %s", nblog_strerror(rc));
         atomic_store(&race_file, f);
         atomic_store(&race_net, n);
         uint64_t calls = atomic_load(&race_calls);
@@ -1790,6 +1803,92 @@ static void test_handle_calls_race_teardown(void **state)
     rmdir(race_dir);
 }
 
+/* ------------------- 6. registration racing with nblog_shutdown */
+
+#define SHUT_ROUNDS 40
+#define SHUT_KEEP 8 /* consoles the registering thread keeps at once */
+static _Atomic int shut_stop;
+static _Atomic uint64_t shut_ok, shut_refused;
+static nblog_console_t *shut_kept[SHUT_KEEP]; /* registered, never unregistered */
+static int shut_n;
+
+static ssize_t shut_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    return (ssize_t)len;
+}
+
+static void *shut_main(void *arg)
+{
+    (void)arg;
+    nblog_console_ops_t ops = {.write = shut_write};
+    while (!atomic_load(&shut_stop)) {
+        if (shut_n == SHUT_KEEP) { /* make room: the oldest goes */
+            int rc = nblog_console_unregister(shut_kept[0]);
+            if (rc != NBLOG_OK && rc != NBLOG_ESTALE)
+                thread_error("unregister while racing shutdown failed");
+            memmove(shut_kept, shut_kept + 1, sizeof shut_kept[0] * (SHUT_KEEP - 1));
+            shut_n--;
+        }
+        nblog_console_t *con;
+        int rc = nblog_console_register(&ops, NULL, NULL, &con);
+        if (rc == NBLOG_OK) {
+            shut_kept[shut_n++] = con;
+            atomic_fetch_add(&shut_ok, 1);
+        } else if (rc == NBLOG_ENOTREADY) {
+            atomic_fetch_add(&shut_refused, 1);
+            sched_yield();
+        } else if (rc != NBLOG_ENOMEM) {
+            thread_error("register while racing shutdown failed");
+        }
+    }
+    return NULL;
+}
+
+static int shut_reinit(void)
+{
+    nblog_options_t opt;
+    nblog_options_init(&opt);
+    opt.ring_records = RING_RECORDS;
+    opt.record_size = RECORD_SIZE;
+    opt.level = NBLOG_LEVEL_DEBUG;
+    return nblog_init(&opt);
+}
+
+/* Every console registered before nblog_shutdown returned is unregistered
+ * by it (its handle is stale after); none slips in during it. */
+static void test_register_races_shutdown(void **state)
+{
+    (void)state;
+    atomic_store(&g_thread_errors, 0);
+    atomic_store(&shut_ok, 0);
+    atomic_store(&shut_refused, 0);
+    for (int round = 0; round < SHUT_ROUNDS; round++) {
+        shut_n = 0;
+        atomic_store(&shut_stop, 0);
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, shut_main, NULL) == 0, "thread");
+        uint64_t ok0 = atomic_load(&shut_ok);
+        while (atomic_load(&shut_ok) < ok0 + 1 + (uint64_t)round % 5)
+            sched_yield();
+        nblog_shutdown();
+        atomic_store(&shut_stop, 1);
+        pthread_join(t, NULL);
+        check_thread_errors();
+        for (int i = 0; i < shut_n; i++) {
+            nblog_console_stats_t st;
+            int rc = nblog_console_stats(shut_kept[i], &st);
+            CHECK(rc == NBLOG_ESTALE, "round %d: a console registered during "
+                  "nblog_shutdown outlived it (stats: %s)", round, nblog_strerror(rc));
+        }
+        CHECK(shut_reinit() == NBLOG_OK, "nblog_init after shutdown");
+    }
+    print_message("%d shutdowns: %" PRIu64 " registrations raced them, %" PRIu64
+                  " refused after\n", SHUT_ROUNDS, atomic_load(&shut_ok),
+                  atomic_load(&shut_refused));
+}
+
 int main(void)
 {
     nblog_options_t opt;
@@ -1807,6 +1906,7 @@ int main(void)
         cmocka_unit_test_teardown(test_conservation_churn, teardown_churn),
         cmocka_unit_test_teardown(test_teardown_not_in_signal_handler, teardown_signal),
         cmocka_unit_test_teardown(test_handle_calls_race_teardown, teardown_race),
+        cmocka_unit_test(test_register_races_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
