@@ -446,9 +446,11 @@ NBLOG_API void nblog_stats_get(nblog_stats_t *st);
  * registration: once that console is unregistered (or nblog_shutdown
  * unregistered it), every call given the handle returns NBLOG_ESTALE and
  * touches nothing, even after a later registration reuses the console's
- * slot. A value no registration returned gets NBLOG_EINVAL. Each call
- * holds a reference on the console while it looks at it, so it is safe
- * against a concurrent unregister, whose teardown waits for it.
+ * slot. NULL gets NBLOG_EINVAL, and so does a value no registration could
+ * have returned (one that merely looks like a handle is not detected as
+ * forged). Each call holds a reference on the console while it looks at
+ * it, so it is safe against a concurrent unregister, whose teardown waits
+ * for it.
  */
 #include <sys/types.h> /* ssize_t */
 

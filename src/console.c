@@ -59,9 +59,10 @@
  *
  * and is decoded and checked under a reference (handle_get): the slot must
  * be ACTIVE and carry that generation. A handle of an unregistered console
- * gets NBLOG_ESTALE, even once its slot serves another console; a value no
- * register returned gets NBLOG_EINVAL. Generations wrap after 2^27 (32-bit)
- * or 2^59 registrations of one slot.
+ * gets NBLOG_ESTALE, even once its slot serves another console; NULL, an
+ * index past the pool or a generation the slot never had gets
+ * NBLOG_EINVAL. Generations wrap after 2^27 (32-bit) or 2^59
+ * registrations of one slot.
  * Ordering: get()'s increment of users and load of state, and the
  * register/reap check of users and CAS of state, are all seq_cst (the
  * store-buffering pair): either the getter sees the slot leave ACTIVE, or
