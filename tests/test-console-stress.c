@@ -1846,7 +1846,8 @@ static void *shut_main(void *arg)
     return NULL;
 }
 
-static int shut_reinit(void)
+/* nblog as every test here wants it (main's and after each shutdown). */
+static int init_nblog(void)
 {
     nblog_options_t opt;
     nblog_options_init(&opt);
@@ -1882,7 +1883,7 @@ static void test_register_races_shutdown(void **state)
             CHECK(rc == NBLOG_ESTALE, "round %d: a console registered during "
                   "nblog_shutdown outlived it (stats: %s)", round, nblog_strerror(rc));
         }
-        CHECK(shut_reinit() == NBLOG_OK, "nblog_init after shutdown");
+        CHECK(init_nblog() == NBLOG_OK, "nblog_init after shutdown");
     }
     print_message("%d shutdowns: %" PRIu64 " registrations raced them, %" PRIu64
                   " refused after\n", SHUT_ROUNDS, atomic_load(&shut_ok),
@@ -1891,12 +1892,7 @@ static void test_register_races_shutdown(void **state)
 
 int main(void)
 {
-    nblog_options_t opt;
-    nblog_options_init(&opt);
-    opt.ring_records = RING_RECORDS;
-    opt.record_size = RECORD_SIZE;
-    opt.level = NBLOG_LEVEL_DEBUG;
-    if (nblog_init(&opt) != NBLOG_OK) {
+    if (init_nblog() != NBLOG_OK) {
         fprintf(stderr, "nblog_init failed\n");
         return 1;
     }
