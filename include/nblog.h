@@ -525,7 +525,7 @@ NBLOG_API int nblog_console_unregister(nblog_console_t *con);
 /* Stops output to this console only: once suspend returns, no write to it
  * starts (a write in progress completes); what it has not printed stays
  * pending, counted nowhere. Resume lets it catch up from where it was (or
- * report exactly what was overwritten meanwhile). Return NBLOG_OK,
+ * report exactly what was overwritten meanwhile). Both return NBLOG_OK,
  * NBLOG_ESTALE or NBLOG_EINVAL. [non-blocking] [signal-safe] */
 NBLOG_API int nblog_console_suspend(nblog_console_t *con);
 NBLOG_API int nblog_console_resume(nblog_console_t *con);
