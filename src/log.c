@@ -15,8 +15,8 @@
  *   READY    g.ring is published; logging stores records.
  *   DOWN     shut down: g.ring is NULL, logging calls are counted no-ops,
  *            registering a console is refused (lazy init starts from UNINIT
- *            only; console.c also refuses registration from the start of
- *            nblog_shutdown until the next nblog_init).
+ *            only; console.c also refuses registration from nblog_shutdown's
+ *            unregister pass until the next nblog_init).
  *            The old mapping stays (g.retired) so a call that loaded g.ring
  *            before shutdown finishes safely; the next nblog_init reuses or
  *            unmaps it.
