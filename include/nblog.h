@@ -102,7 +102,8 @@ NBLOG_API int nblog_level_parse(const char *text);
     X(EBUSY, -13, "ring file is in use by another writer")                    \
     X(EFILE, -14, "ring file could not be opened, allocated or mapped (see errno)") \
     X(ENOTRING, -15, "file is not an nblog ring (refused to overwrite it)")   \
-    X(EVERSION, -16, "ring file has a newer or unknown layout version")
+    X(EVERSION, -16, "ring file has a newer or unknown layout version")       \
+    X(ESTALE, -17, "console handle is stale: that console was unregistered")
 
 enum {
     NBLOG_OK = 0,
@@ -193,7 +194,10 @@ NBLOG_API int nblog_init(const nblog_options_t *opt);
 /*
  * nblog_shutdown - flush the consoles (1 s at most), unregister them all,
  * and stop storing records. Later logging calls return NBLOG_ENOTREADY and
- * are counted (nblog_stats.not_ready); they never crash. The ring's memory
+ * are counted (nblog_stats.not_ready); they never crash. Registering a
+ * console returns NBLOG_ENOTREADY too: nothing initialises lazily after a
+ * shutdown, only the program's next nblog_init. Handles of the consoles it
+ * unregistered are stale (NBLOG_ESTALE). The ring's memory
  * stays mapped until the next nblog_init, so a call that raced with
  * shutdown finishes safely (and if a console's printer is stuck in its
  * write, that memory is never reused). [blocking]
@@ -459,6 +463,17 @@ NBLOG_API void nblog_stats_get(nblog_stats_t *st);
  * Each console has its own ownership word, read position (next seq), level
  * filter, counters and printer thread; a stuck console stops only itself.
  * See src/console.c for the ownership rules and the lifecycle.
+ *
+ * Handles: a nblog_console_t * is an opaque token, never NULL and not a
+ * pointer to anything (do not dereference or free it). It names one
+ * registration: once that console is unregistered (or nblog_shutdown
+ * unregistered it), every call given the handle returns NBLOG_ESTALE and
+ * touches nothing, even after a later registration reuses the console's
+ * slot. NULL gets NBLOG_EINVAL, and so does a value no registration could
+ * have returned (one that merely looks like a handle is not detected as
+ * forged). Each call holds a reference on the console while it looks at
+ * it, so it is safe against a concurrent unregister, whose teardown waits
+ * for it.
  */
 #include <sys/types.h> /* ssize_t */
 
@@ -475,7 +490,10 @@ typedef struct nblog_console_ops {
      * Returns bytes written or -errno (-EAGAIN: would block, try later). */
     ssize_t (*write_atomic)(void *ctx, const char *buf, size_t len);
     /* Optional: called once at registration (non-zero refuses it) and once
-     * when the last user lets go after unregistration. */
+     * after unregistration, when the last user has let go, on a thread
+     * that may block (the console's printer thread, the caller of
+     * unregister or register, or nblog's stall-watch thread); never in a
+     * signal handler or a logging call. */
     int (*setup)(void *ctx);
     void (*teardown)(void *ctx);
 } nblog_console_ops_t;
@@ -506,25 +524,36 @@ NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
 
 /*
  * nblog_console_register - add an output. [blocking] (takes the list lock,
- * starts the printer thread). ops is copied; ctx is passed to every call.
+ * starts the printer thread; may run the teardown of consoles unregistered
+ * earlier). ops is copied; ctx is passed to every call.
+ * Before any nblog_init, it initialises nblog with the defaults, as a
+ * logging call would.
  * Returns NBLOG_OK and *out; NBLOG_EINVAL (no write, bad option);
- * NBLOG_ENOMEM (no free console slot or thread); NBLOG_ENOTREADY (the store
- * could not be initialised); the setup callback's refusal as NBLOG_EINVAL.
+ * NBLOG_ENOMEM (no free console slot or thread); NBLOG_ENOTREADY (after
+ * nblog_shutdown, until the program's next nblog_init; or the store could
+ * not be initialised); the setup callback's refusal as NBLOG_EINVAL.
  */
 NBLOG_API int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
                                      const nblog_console_opts_t *opts,
                                      nblog_console_t **out);
 
-/* Detaches the console at once, never waiting for it (a stuck write keeps
- * its thread until it returns; the last user runs teardown). [blocking:
- * list lock only] */
+/* Detaches the console at once, never waiting for it: once it returns, no
+ * write to the console starts (a write in progress, even a stuck one,
+ * completes; the rest of its batch is never written) and nothing more is
+ * counted. Teardown runs when the last user lets go (see ops.teardown).
+ * Returns NBLOG_OK; NBLOG_ESTALE (already unregistered); NBLOG_EINVAL.
+ * [blocking: list lock only; may run teardown if it is the last user] */
 NBLOG_API int nblog_console_unregister(nblog_console_t *con);
 
-/* Stops output to this console only; resume lets it catch up from where it
- * was (or report exactly what was overwritten meanwhile). [non-blocking] */
+/* Stops output to this console only: once suspend returns, no write to it
+ * starts (a write in progress completes); what it has not printed stays
+ * pending, counted nowhere. Resume lets it catch up from where it was (or
+ * report exactly what was overwritten meanwhile). Both return NBLOG_OK,
+ * NBLOG_ESTALE or NBLOG_EINVAL. [non-blocking] [signal-safe] */
 NBLOG_API int nblog_console_suspend(nblog_console_t *con);
 NBLOG_API int nblog_console_resume(nblog_console_t *con);
-/* Changes the console's level filter. [non-blocking] */
+/* Changes the console's level filter. NBLOG_EINVAL for a bad level.
+ * [non-blocking] [signal-safe] */
 NBLOG_API int nblog_console_set_level(nblog_console_t *con, int level);
 
 typedef struct nblog_console_stats {
@@ -543,14 +572,15 @@ typedef struct nblog_console_stats {
     int suspended;
 } nblog_console_stats_t;
 
-/* [signal-safe] */
+/* Returns NBLOG_OK; NBLOG_ESTALE (unregistered); NBLOG_EINVAL (st NULL, or
+ * not a handle). [signal-safe] */
 NBLOG_API int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st);
 
 /*
  * nblog_flush - wait until every enabled console has handled every record
  * stored before the call, or timeout_ms passes. [blocking]
- * Returns the number of consoles that lagged (0: all flushed); their names
- * are written, comma-separated, into lagging (if not NULL).
+ * Returns the number of consoles that lagged (0: all flushed); lagging (if
+ * not NULL) then holds exactly their names, comma-separated ("" when 0).
  */
 NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size);
 
@@ -607,7 +637,8 @@ NBLOG_API int nblog_console_callback(nblog_line_fn *fn, void *arg,
                                      nblog_console_t **out);
 
 /* Asks a file console to reopen its path before its next write (after
- * logrotate renamed the file). [signal-safe] */
+ * logrotate renamed the file). NBLOG_EINVAL if con is not a file console;
+ * NBLOG_ESTALE if it was unregistered. [signal-safe] */
 NBLOG_API int nblog_console_reopen(nblog_console_t *con);
 /* Every file console, the same. [signal-safe] */
 NBLOG_API int nblog_console_reopen_all(void);
@@ -743,7 +774,8 @@ typedef struct nblog_net_stats {
     int connected;        /* TCP: 1 while connected; datagrams: 1 */
 } nblog_net_stats_t;
 
-/* NBLOG_EINVAL if con is not a live network console. [signal-safe] */
+/* NBLOG_EINVAL if con is not a network console; NBLOG_ESTALE if it was
+ * unregistered. [signal-safe] */
 NBLOG_API int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st);
 
 #ifdef __cplusplus

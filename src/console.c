@@ -11,27 +11,64 @@
  * LIFECYCLE
  *
  *     FREE --register--> SETUP --> ACTIVE --unregister--> DETACHED
- *       ^                                                       | last put
- *       +------------------ teardown done ------------ DYING <--+
+ *       ^                           |  ^                     | users == 0, and a
+ *       |               suspend     |  | resume              | thread that may block
+ *       |                           v  |                     | (printer, reaper,
+ *       |                         (suspended)                | unregister) sees it
+ *       +------------------ teardown done ---------- DYING <-+
  *
  *   state     what it guarantees                              who moves it
- *   FREE      slot unused, users == 0                         put() of the last user
+ *   FREE      slot unused, users == 0 (but for a get() that   teardown_slot()
+ *             is about to find it not ACTIVE and put back)
  *   SETUP     being filled in; nobody else looks at it        register (list lock)
- *   ACTIVE    printed to; printer thread running              register
- *   DETACHED  no new users; its printer exits after its       unregister (list lock)
- *             current write returns; teardown at the last put
- *   DYING     the last user is running teardown               put() of the last user
- *   suspended (a flag on ACTIVE): nothing printed; resume catches up.
+ *   ACTIVE    printed to; printer thread running; handles     register
+ *             of this generation work
+ *   DETACHED  no new users; handles of it get NBLOG_ESTALE;   unregister (list lock)
+ *             no write starts (the one in progress completes);
+ *             nothing more is counted; torn down once users
+ *             reaches 0, by a thread that may block
+ *   DYING     one thread is running teardown                  put_blocking() / reap()
+ *   suspended (a flag on ACTIVE): no write starts (the one in progress
+ *             completes); what it did not print stays pending (a
+ *             half-written batch too); resume catches up.
  *
  * Consoles live in a static pool and are never returned to the allocator,
  * so a pointer loaded from the pool is always safe to touch. Lifetime is a
  * reference count (users): the registration holds one, the printer thread
- * one, and every direct/emergency/flush/stats user takes one for as long as
- * it looks at the console (get(): increment, then check ACTIVE; put():
- * decrement, and the one that takes DETACHED to zero runs teardown and
- * frees the slot). Unregister therefore never waits for a stuck console: it
- * marks DETACHED, drops the registration's reference and returns; the stuck
- * printer drops the last reference whenever its write returns.
+ * one, and every direct/emergency/flush/stats/handle user takes one for as
+ * long as it looks at the console (get(): increment, then check ACTIVE).
+ * Unregister therefore never waits for a stuck console: it marks DETACHED,
+ * drops the registration's reference and returns; the stuck printer drops
+ * its reference whenever its write returns.
+ *
+ * WHO TEARS DOWN. Teardown (the output's callback, free of the batch) may
+ * block and is not async-signal-safe, so it never runs where the last
+ * reference may be dropped by a logging caller or a signal handler: put()
+ * is a bare decrement, [signal-safe]. Only threads that may block call
+ * put_blocking(), which tears down if it dropped the last reference of a
+ * DETACHED console: the printer thread, unregister, register. A console
+ * left DETACHED with users == 0 by a put() is the reaper's: reap() runs
+ * after every stall-watch pass (100 ms), at register (before picking a
+ * slot) and at shutdown. put_blocking() and reap() elect the one teardown
+ * by the CAS DETACHED -> DYING.
+ *
+ * HANDLES. nblog_console_t * is not a pointer to the console: it encodes
+ * the slot's index and its generation (gen, bumped at every register),
+ *
+ *     handle = gen << SLOT_BITS | index        gen >= 1, so never NULL
+ *
+ * and is decoded and checked under a reference (handle_get): the slot must
+ * be ACTIVE and carry that generation. A handle of an unregistered console
+ * gets NBLOG_ESTALE, even once its slot serves another console; NULL, an
+ * index past the pool or a generation the slot never had gets
+ * NBLOG_EINVAL. Generations wrap after 2^27 (32-bit) or 2^59
+ * registrations of one slot.
+ * Ordering: get()'s increment of users and load of state, and the
+ * register/reap check of users and CAS of state, are all seq_cst (the
+ * store-buffering pair): either the getter sees the slot leave ACTIVE, or
+ * the recycler sees users > 0 and leaves the slot alone. So a getter that
+ * saw ACTIVE holds the incarnation whose gen it reads next (gen is written
+ * in SETUP, before register's release store of ACTIVE).
  *
  * The list lock (list_lock) is taken by register and unregister only, to
  * pick and release slots. No printing path takes it.
@@ -113,6 +150,10 @@
 #include "ring.h"
 
 #define MAX_CONSOLES 32
+#define SLOT_BITS 5 /* handles: index in the low bits (see HANDLES) */
+#define SLOT_MASK (((uintptr_t)1 << SLOT_BITS) - 1)
+#define GEN_MAX (UINTPTR_MAX >> SLOT_BITS)
+_Static_assert(MAX_CONSOLES <= (1 << SLOT_BITS), "handles cannot name every slot");
 #define BATCH_BYTES 65536   /* one write() of many records */
 #define BATCH_RECORDS 1024  /* records a printer handles per ownership */
 #define DIRECT_RECORDS 64   /* records one logging caller prints at most */
@@ -126,6 +167,9 @@ enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
 struct nblog_console {
     _Atomic int state;
     _Atomic int users;
+    /* Generation of the registration using the slot (see HANDLES): written
+     * in SETUP (list lock), published by the release store of ACTIVE. */
+    _Atomic uintptr_t gen;
     char name[32];
     nblog_console_ops_t ops;
     void *ctx;
@@ -165,6 +209,10 @@ struct nblog_console {
 
 static struct nblog_console pool[MAX_CONSOLES];
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+/* list_lock: set by nblog_shutdown before it unregisters every console,
+ * cleared by the next nblog_init. A registration racing with shutdown
+ * either lands before (and is unregistered by it) or is refused. */
+static int closed;
 static _Atomic int n_atomic_capable; /* consoles with write_atomic */
 static _Atomic int n_direct;         /* consoles in direct mode */
 static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
@@ -204,41 +252,116 @@ static struct nblog__ring_hdr *ring_now(void)
     return (struct nblog__ring_hdr *)mem;
 }
 
-static void put(struct nblog_console *c);
-
-/* get/put: see LIFECYCLE. get() returns 1 if the console may be used. */
+/* get/put: see LIFECYCLE. get() returns 1 if the console may be used.
+ * [signal-safe] */
 static int get(struct nblog_console *c)
 {
-    /* Acquire on both: pairs with register's release store of ACTIVE, so a
-     * user sees the console's fields filled in. */
-    atomic_fetch_add_explicit(&c->users, 1, memory_order_acquire);
-    if (atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE)
+    /* Seq_cst both: the getter side of the store-buffering pair with
+     * register and reap (see HANDLES); acquire too, pairing with
+     * register's release store of ACTIVE, so a user sees the console's
+     * fields filled in. */
+    atomic_fetch_add_explicit(&c->users, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&c->state, memory_order_seq_cst) == ACTIVE)
         return 1;
-    put(c); /* it may have been the last reference to a detached console */
+    /* Release: pairs with the acquire load of users in reap/register. */
+    atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
     return 0;
 }
 
+/* Drops a reference and nothing else: a DETACHED console left without
+ * users is the reaper's (see WHO TEARS DOWN). [signal-safe] */
 static void put(struct nblog_console *c)
 {
-    /* Acq_rel: the last user must see every other user's writes before it
-     * tears down, and publish the slot as FREE after. */
-    if (atomic_fetch_sub_explicit(&c->users, 1, memory_order_acq_rel) != 1)
-        return;
-    /* Two users can each drop the count to zero (a get() that found the
-     * console detached puts back); the CAS elects one to tear down. The
-     * slot becomes FREE only after teardown, so register cannot reuse it
-     * while we still free its batch. */
-    int expected = DETACHED;
-    if (!atomic_compare_exchange_strong_explicit(&c->state, &expected, DYING,
-                                                 memory_order_acq_rel,
-                                                 memory_order_relaxed))
-        return;
+    /* Release: our uses of the console come before the teardown, which
+     * reads users with acquire (put_blocking, reap). */
+    int was = atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
+    assert(was > 0);
+    (void)was;
+}
+
+/* Runs teardown of a console we moved to DYING, then frees the slot. */
+static void teardown_slot(struct nblog_console *c)
+{
+    assert(atomic_load_explicit(&c->state, memory_order_relaxed) == DYING);
     if (c->ops.teardown)
         c->ops.teardown(c->ctx);
     free(c->batch);
     c->batch = NULL;
     /* Release: pairs with register's acquire CAS on FREE. */
     atomic_store_explicit(&c->state, FREE, memory_order_release);
+}
+
+/* Elects the one teardown of a DETACHED console without users. */
+static int claim_teardown(struct nblog_console *c)
+{
+    int expected = DETACHED;
+    /* Seq_cst: the recycler side of the pair described at HANDLES. */
+    return atomic_compare_exchange_strong_explicit(&c->state, &expected, DYING,
+                                                   memory_order_seq_cst,
+                                                   memory_order_relaxed);
+}
+
+/* put() for a thread that may block: if it dropped the last reference of
+ * a DETACHED console, it tears it down here. [blocking] */
+static void put_blocking(struct nblog_console *c)
+{
+    /* Acq_rel: the last user sees every other user's writes before it
+     * tears down. */
+    int was = atomic_fetch_sub_explicit(&c->users, 1, memory_order_acq_rel);
+    assert(was > 0);
+    /* Two users can each drop the count to zero (a get() that found the
+     * console detached puts back); the CAS elects one. */
+    if (was == 1 && claim_teardown(c))
+        teardown_slot(c);
+}
+
+/* Tears down every DETACHED console left without users by put(). Any
+ * thread that may block. [blocking] */
+static void reap(void)
+{
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        /* Seq_cst loads: the recycler side of the pair at HANDLES; a get()
+         * that raises users now finds DETACHED and backs off untouched. */
+        if (atomic_load_explicit(&c->state, memory_order_seq_cst) == DETACHED &&
+            atomic_load_explicit(&c->users, memory_order_seq_cst) == 0 &&
+            claim_teardown(c))
+            teardown_slot(c);
+    }
+}
+
+/* The handle of a console in SETUP or ACTIVE (see HANDLES). */
+static nblog_console_t *handle_of(struct nblog_console *c)
+{
+    uintptr_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+    return (nblog_console_t *)(gen << SLOT_BITS | (uintptr_t)(c - pool));
+}
+
+/* Decodes a handle and takes a reference on the console it names: the
+ * console, or NULL with *err = NBLOG_ESTALE (unregistered) or NBLOG_EINVAL
+ * (not a handle). Undo with put(). [signal-safe] */
+static struct nblog_console *handle_get(nblog_console_t *h, int *err)
+{
+    uintptr_t v = (uintptr_t)h, idx = v & SLOT_MASK, gen = v >> SLOT_BITS;
+    *err = NBLOG_EINVAL;
+    if (gen == 0 || idx >= MAX_CONSOLES)
+        return NULL;
+    struct nblog_console *c = &pool[idx];
+    uintptr_t now = 0;
+    if (get(c)) {
+        /* Relaxed: get() ordered it (see HANDLES). */
+        now = atomic_load_explicit(&c->gen, memory_order_relaxed);
+        if (now == gen)
+            return c;
+        put(c); /* the slot serves a later registration */
+    } else {
+        now = atomic_load_explicit(&c->gen, memory_order_relaxed);
+    }
+    /* A generation the slot has had is stale; a later one was never
+     * handed out (or wrapped, which takes 2^27 registrations at least). */
+    if (gen <= now)
+        *err = NBLOG_ESTALE;
+    return NULL;
 }
 
 /* ---------------------------------------------------------- ownership */
@@ -281,6 +404,17 @@ static int still_own(struct nblog_console *c, uint32_t word)
      * inflight_end and replays the batch. Also orders like acquire: after
      * losing ownership we must not touch the books. */
     return atomic_load_explicit(&c->owner, memory_order_seq_cst) == word;
+}
+
+/* Whether a write may start: unregister and suspend take effect before
+ * the next write, even in the middle of a batch (see LIFECYCLE); the
+ * write in progress, if any, completes. [signal-safe] */
+static int may_print(struct nblog_console *c)
+{
+    /* Acquire: pairs with unregister's CAS to DETACHED and suspend's
+     * release store. */
+    return atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE &&
+           !atomic_load_explicit(&c->suspended, memory_order_acquire);
 }
 
 static void drop_batch(struct nblog_console *c)
@@ -465,8 +599,10 @@ static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
 /*
  * Writes the batch. atomic_only: through write_atomic, stopping at
  * -EAGAIN (returns 0, the rest stays for the next owner). Otherwise through
- * write, retrying EINTR/EAGAIN and short counts. Returns 1 when the batch
- * is done (written or failed and counted).
+ * write, retrying EINTR/EAGAIN and short counts. Stops before any write
+ * once the console is unregistered or suspended (returns 0; the rest stays
+ * pending, counted nowhere yet). Returns 1 when the batch is done (written
+ * or failed and counted).
  */
 static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
 {
@@ -474,7 +610,7 @@ static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
      * still_own); from here on these records may be out, whole or in part. */
     atomic_store_explicit(&c->inflight_end, c->batch_end_seq, memory_order_seq_cst);
     while (c->batch_off < c->batch_len) {
-        if (!still_own(c, word))
+        if (!still_own(c, word) || !may_print(c))
             return 0;
         const char *p = c->batch + c->batch_off;
         size_t n = c->batch_len - c->batch_off;
@@ -508,7 +644,7 @@ static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_
     if (c->batch_len == 0)
         c->batch_end_seq = before;
     int budget = max;
-    while (still_own(c, word)) {
+    while (still_own(c, word) && may_print(c)) {
         if (c->batch_len == 0 || c->batch_off == 0) {
             uint64_t mark = c->batch_end_seq;
             fill_batch(c, r, upto, budget, word);
@@ -586,7 +722,7 @@ static void *printer_main(void *arg)
         if (done == 0)
             short_sleep(100000); /* the next record is still being written */
     }
-    put(c);
+    put_blocking(c); /* a printer may block: it tears down if last */
     /* Release: pairs with nblog__consoles_shutdown's acquire load; our last
      * reads of the ring happen before it. */
     atomic_fetch_sub_explicit(&printers_alive, 1, memory_order_release);
@@ -751,24 +887,35 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     if (!out || check_opts(ops, opts) != NBLOG_OK)
         return NBLOG_EINVAL;
     if (!ring_now()) {
-        nblog_init(NULL); /* consoles need a store: make the default one */
+        /* Consoles need a store: make the default one, unless the program
+         * shut nblog down (then only its own nblog_init brings it back). */
+        nblog__init_lazily();
         if (!ring_now())
             return NBLOG_ENOTREADY;
     }
     install_hooks();
+    reap(); /* consoles let go by put(): their slots become free */
     pthread_mutex_lock(&list_lock);
     struct nblog_console *c = NULL;
-    for (int i = 0; i < MAX_CONSOLES && !c; i++) {
+    for (int i = 0; i < MAX_CONSOLES && !c && !closed; i++) {
         int expected = FREE;
-        if (atomic_load_explicit(&pool[i].users, memory_order_acquire) == 0 &&
+        /* Seq_cst: the recycler side of the pair at HANDLES (acquire: we
+         * see the last user's and the teardown's writes). */
+        if (atomic_load_explicit(&pool[i].users, memory_order_seq_cst) == 0 &&
             atomic_compare_exchange_strong_explicit(&pool[i].state, &expected, SETUP,
-                                                    memory_order_acquire,
+                                                    memory_order_seq_cst,
                                                     memory_order_relaxed))
             c = &pool[i];
     }
-    int rc = c ? fill_console(c, ops, ctx, opts, ring_now()) : NBLOG_ENOMEM;
+    int rc = closed ? NBLOG_ENOTREADY
+             : c    ? fill_console(c, ops, ctx, opts, ring_now())
+                    : NBLOG_ENOMEM;
     if (rc == NBLOG_OK) {
         c->params = params; /* published with the rest by the ACTIVE store */
+        /* A new generation: handles of the slot's earlier consoles go
+         * stale (see HANDLES). Relaxed: SETUP, published by ACTIVE. */
+        uintptr_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+        atomic_store_explicit(&c->gen, gen >= GEN_MAX ? 1 : gen + 1, memory_order_relaxed);
         /* References: the registration's and the printer thread's. */
         atomic_fetch_add_explicit(&c->users, 2, memory_order_relaxed);
         /* Release: pairs with get()'s acquire load of ACTIVE. */
@@ -776,14 +923,14 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
         if (start_printer(c) != 0) {
             atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed);
             atomic_store_explicit(&c->state, DETACHED, memory_order_release);
-            put(c);
+            put_blocking(c);
             rc = NBLOG_ENOMEM;
         } else {
             if (ops->write_atomic)
                 atomic_fetch_add_explicit(&n_atomic_capable, 1, memory_order_relaxed);
             if (opts->mode == NBLOG_MODE_DIRECT)
                 atomic_fetch_add_explicit(&n_direct, 1, memory_order_relaxed);
-            *out = c;
+            *out = handle_of(c);
         }
     } else if (c) {
         atomic_store_explicit(&c->state, FREE, memory_order_release);
@@ -794,14 +941,16 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     return rc;
 }
 
-int nblog_console_unregister(nblog_console_t *c)
+/* ACTIVE -> DETACHED under the list lock; 0 if it was not ACTIVE. The
+ * caller holds a reference, so the slot is the one it looked up. */
+static int detach(struct nblog_console *c)
 {
-    if (!c || c < pool || c >= pool + MAX_CONSOLES)
-        return NBLOG_EINVAL;
     pthread_mutex_lock(&list_lock);
     int expected = ACTIVE;
+    /* Seq_cst: a get() after it fails (see HANDLES); release for the
+     * printer's acquire load (it lets go). */
     int ok = atomic_compare_exchange_strong_explicit(&c->state, &expected, DETACHED,
-                                                     memory_order_acq_rel,
+                                                     memory_order_seq_cst,
                                                      memory_order_relaxed);
     if (ok) {
         if (c->ops.write_atomic)
@@ -811,49 +960,60 @@ int nblog_console_unregister(nblog_console_t *c)
     }
     pthread_mutex_unlock(&list_lock);
     if (!ok)
-        return NBLOG_EINVAL;
+        return 0;
     /* Wake a sleeping printer so it sees DETACHED and lets go. */
     atomic_store(&sleep_flag, 0);
     futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-    put(c); /* the registration's reference */
-    return NBLOG_OK;
+    put_blocking(c); /* the registration's reference */
+    return 1;
 }
 
-static struct nblog_console *checked(nblog_console_t *c)
+int nblog_console_unregister(nblog_console_t *con)
 {
-    if (!c || c < pool || c >= pool + MAX_CONSOLES ||
-        atomic_load_explicit(&c->state, memory_order_acquire) != ACTIVE)
-        return NULL;
-    return c;
+    int err;
+    struct nblog_console *c = handle_get(con, &err);
+    if (!c)
+        return err;
+    int ok = detach(c);
+    put_blocking(c);
+    return ok ? NBLOG_OK : NBLOG_ESTALE; /* another unregister won */
 }
 
 int nblog_console_suspend(nblog_console_t *con)
 {
-    struct nblog_console *c = checked(con);
+    int err;
+    struct nblog_console *c = handle_get(con, &err);
     if (!c)
-        return NBLOG_EINVAL;
-    /* Release/acquire pair with the printers' loads: a printer that sees
-     * the flag stops before its next batch. */
+        return err;
+    /* Release/acquire pair with may_print()'s load: no write starts after
+     * the owner sees it (the one in progress completes). */
     atomic_store_explicit(&c->suspended, 1, memory_order_release);
+    put(c);
     return NBLOG_OK;
 }
 
 int nblog_console_resume(nblog_console_t *con)
 {
-    struct nblog_console *c = checked(con);
+    int err;
+    struct nblog_console *c = handle_get(con, &err);
     if (!c)
-        return NBLOG_EINVAL;
+        return err;
     atomic_store_explicit(&c->suspended, 0, memory_order_release);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
+    put(c);
     return NBLOG_OK;
 }
 
 int nblog_console_set_level(nblog_console_t *con, int level)
 {
-    struct nblog_console *c = checked(con);
-    if (!c || level < 0 || level > NBLOG_LEVEL_DEBUG)
+    if (level < 0 || level > NBLOG_LEVEL_DEBUG)
         return NBLOG_EINVAL;
+    int err;
+    struct nblog_console *c = handle_get(con, &err);
+    if (!c)
+        return err;
     atomic_store_explicit(&c->level, level, memory_order_relaxed);
+    put(c);
     return NBLOG_OK;
 }
 
@@ -868,11 +1028,12 @@ static uint64_t stalled_for(struct nblog_console *c, uint64_t lag, uint64_t now)
 
 int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st)
 {
-    if (!con || con < pool || con >= pool + MAX_CONSOLES || !st)
+    if (!st)
         return NBLOG_EINVAL;
-    struct nblog_console *c = con;
-    if (!get(c))
-        return NBLOG_EINVAL;
+    int err;
+    struct nblog_console *c = handle_get(con, &err);
+    if (!c)
+        return err;
     const struct nblog__ring_hdr *r = ring_now();
     memset(st, 0, sizeof *st);
     memcpy(st->name, c->name, sizeof st->name);
@@ -908,6 +1069,8 @@ int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
     for (;;) {
         int behind = 0;
         size_t used = 0;
+        if (lagging && lagging_size)
+            lagging[0] = '\0'; /* this pass's list only */
         for (int i = 0; i < MAX_CONSOLES; i++) {
             struct nblog_console *c = &pool[i];
             if (!get(c))
@@ -979,6 +1142,7 @@ static void *watch_main(void *arg)
     for (;;) {
         short_sleep(100000000);
         watch_once();
+        reap(); /* this thread may block: the reaper (see WHO TEARS DOWN) */
     }
     return NULL;
 }
@@ -986,6 +1150,7 @@ static void *watch_main(void *arg)
 void nblog__console_watch_once(void)
 {
     watch_once();
+    reap();
 }
 
 static _Atomic int watch_started;
@@ -1340,13 +1505,21 @@ static void install_hooks(void)
     atexit(exit_flush);
 }
 
-void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **ops)
+void *nblog__console_ctx_get(nblog_console_t *con, const nblog_console_ops_t **ops,
+                             int *err)
 {
-    struct nblog_console *c = checked(con);
+    struct nblog_console *c = handle_get(con, err);
     if (!c)
         return NULL;
     *ops = &c->ops;
     return c->ctx;
+}
+
+void nblog__console_ctx_put(nblog_console_t *con)
+{
+    uintptr_t idx = (uintptr_t)con & SLOT_MASK;
+    assert(idx < MAX_CONSOLES);
+    put(&pool[idx]);
 }
 
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg)
@@ -1355,27 +1528,44 @@ void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *a
         struct nblog_console *c = &pool[i];
         if (!get(c))
             continue;
-        fn(c, arg);
+        fn(handle_of(c), arg); /* gen read under our reference */
         put(c);
     }
+}
+
+void nblog__consoles_open(void)
+{
+    pthread_mutex_lock(&list_lock);
+    closed = 0;
+    pthread_mutex_unlock(&list_lock);
 }
 
 int nblog__consoles_shutdown(unsigned timeout_ms)
 {
     nblog_flush(timeout_ms, NULL, 0);
-    for (int i = 0; i < MAX_CONSOLES; i++)
-        if (atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE)
-            nblog_console_unregister(&pool[i]);
+    /* From here no registration succeeds, so the pass below sees every
+     * console there will be (the lock orders it after any that did). */
+    pthread_mutex_lock(&list_lock);
+    closed = 1;
+    pthread_mutex_unlock(&list_lock);
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        if (!get(c))
+            continue;
+        detach(c);
+        put_blocking(c);
+    }
     uint64_t deadline = nblog__now_ns() + (uint64_t)timeout_ms * 1000000u;
     /* Acquire: pairs with printer_main's release decrement. */
     while (atomic_load_explicit(&printers_alive, memory_order_acquire) > 0) {
         if (nblog__now_ns() >= deadline)
-            return 0;
+            break;
         atomic_store(&sleep_flag, 0);
         futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
         short_sleep(1000000);
     }
-    return 1;
+    reap(); /* consoles a logging call let go last */
+    return atomic_load_explicit(&printers_alive, memory_order_acquire) == 0;
 }
 
 void nblog__consoles_quiesce(void)

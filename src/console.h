@@ -36,10 +36,14 @@ extern _Atomic unsigned nblog__printers_pause_naps;
  * and wait (up to timeout_ms) for their printer threads to exit. Returns 1
  * if all exited, 0 if one is stuck in a write (it still holds the ring). */
 int nblog__consoles_shutdown(unsigned timeout_ms);
+/* For nblog_init: registration works again (after nblog__consoles_shutdown
+ * refused it). [blocking] */
+void nblog__consoles_open(void);
 /* Waits for a stall-watch pass in progress (which may hold the old ring). */
 void nblog__consoles_quiesce(void);
 
-/* Tests: the stall watch's clock, and one pass of the stall watch. */
+/* Tests: the stall watch's clock, and one pass of the stall watch (and
+ * of the reaper: consoles let go meanwhile are torn down). */
 extern uint64_t (*_Atomic nblog__console_clock)(void);
 void nblog__console_watch_once(void);
 
@@ -96,13 +100,19 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
                                    const nblog_console_opts_t *opts,
                                    nblog_console_t **out);
 
-/* The ctx and ops a console was registered with (NULL if not a live
- * console). For outputs that offer extra calls (nblog_console_reopen). */
+/* For outputs that offer extra calls (nblog_console_reopen): the ctx and
+ * ops the console named by handle con was registered with, holding a
+ * reference on it, so teardown (which frees ctx) waits until
+ * nblog__console_ctx_put(con). NULL, with *err = NBLOG_ESTALE (the console
+ * was unregistered) or NBLOG_EINVAL (not a handle), if there is no live
+ * console: then do not call put. [signal-safe] */
 struct nblog_console;
-void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **ops);
+void *nblog__console_ctx_get(struct nblog_console *con, const nblog_console_ops_t **ops,
+                             int *err);
+void nblog__console_ctx_put(struct nblog_console *con);
 
-/* Calls fn on every registered console, holding a reference meanwhile.
- * [signal-safe] (fn permitting) */
+/* Calls fn with the handle of every registered console, holding a
+ * reference meanwhile. [signal-safe] (fn permitting) */
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg);
 
 /*

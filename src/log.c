@@ -13,7 +13,10 @@
  *            from other threads do not wait: they return NBLOG_ENOTREADY and
  *            are counted in g.not_ready.
  *   READY    g.ring is published; logging stores records.
- *   DOWN     shut down: g.ring is NULL, logging calls are counted no-ops.
+ *   DOWN     shut down: g.ring is NULL, logging calls are counted no-ops,
+ *            registering a console is refused (lazy init starts from UNINIT
+ *            only; console.c also refuses registration from nblog_shutdown's
+ *            unregister pass until the next nblog_init).
  *            The old mapping stays (g.retired) so a call that loaded g.ring
  *            before shutdown finishes safely; the next nblog_init reuses or
  *            unmaps it.
@@ -293,8 +296,10 @@ static int init_from(int from, const nblog_options_t *o)
                                                  memory_order_relaxed))
         return NBLOG_EALREADY;
     int rc = map_ring(o);
-    if (rc == NBLOG_OK)
+    if (rc == NBLOG_OK) {
         nblog__panic_setup(o);
+        nblog__consoles_open(); /* after a shutdown: consoles may register again */
+    }
     /* Release: pairs with the acquire CAS above in the next initialiser. */
     atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
                           memory_order_release);
@@ -342,6 +347,15 @@ void nblog_shutdown(void)
     atomic_store_explicit(&g.state, DOWN, memory_order_release);
 }
 
+/* Lazy initialisation starts from UNINIT only: after nblog_shutdown (DOWN)
+ * only the program's own nblog_init brings nblog back, with its options. */
+int nblog__init_lazily(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    return init_from(UNINIT, &o);
+}
+
 /* The ring, initialising lazily on first use; NULL if not ready (counted). */
 static struct nblog__ring_hdr *current_ring(void)
 {
@@ -349,9 +363,7 @@ static struct nblog__ring_hdr *current_ring(void)
     struct nblog__ring_hdr *r = atomic_load_explicit(&g.ring, memory_order_acquire);
     if (__builtin_expect(r != NULL, 1))
         return r;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    if (init_from(UNINIT, &o) == NBLOG_OK)
+    if (nblog__init_lazily() == NBLOG_OK)
         return atomic_load_explicit(&g.ring, memory_order_acquire);
     /* Relaxed: a statistic. */
     atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);

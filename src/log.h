@@ -35,6 +35,11 @@ int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
  * boundary; returns the new length. */
 uint32_t nblog__truncate_text(char *text, uint32_t max);
 
+/* Initialises with the defaults if nothing did yet (a console registered
+ * before nblog_init), never after nblog_shutdown. Returns what nblog_init
+ * would, NBLOG_EALREADY if initialised or shut down. [blocking] */
+int nblog__init_lazily(void);
+
 /* The current ring's memory (NULL, 0 when not ready). For tests and tools
  * that hand the bytes to another process. */
 void nblog__ring_memory(const void **mem, size_t *bytes);

@@ -38,15 +38,29 @@
  *   3. Conservation under churn: writers, random suspend/resume and level
  *      changes, extra consoles registered and unregistered all along (with
  *      short writes, EINTR, EAGAIN and failed writes), and a monitor thread
- *      reading stats and flushing, as a program would.
+ *      reading stats and flushing, as a program would, and using handles
+ *      of consoles unregistered meanwhile: every call on them must say
+ *      NBLOG_ESTALE and never reach the console that reuses the slot.
+ *   4. The last reference dropped in a signal handler: an emergency record
+ *      logged from a handler holds the console while another thread
+ *      unregisters it and its printer exits; teardown must then run on a
+ *      thread that may block, never in the handler or the logging thread.
+ *   5. Calls that take a handle (stats, net_stats, reopen, suspend) racing
+ *      with unregister and the teardown that frees the output's ctx
+ *      (ASan: no use after free), and failing with NBLOG_ESTALE after.
+ *   6. Registration racing with nblog_shutdown: every console registered
+ *      before shutdown returned is gone after it (stale handle); after it,
+ *      registration is refused (NBLOG_ENOTREADY) until nblog_init.
  *
  * No timing is asserted anywhere. Every wait gives up after GIVE_UP_S
  * seconds and fails the test.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +68,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "console.h" /* nblog__printers_paused */
 #include "nblog.h"
 #include "testutil.h"
 
@@ -1268,10 +1283,16 @@ static void churn_register(void)
 }
 
 /* Handles of consoles being unregistered: the monitor keeps asking about
- * them (stats on a detached console must say EINVAL, harmlessly). */
+ * them (stats on a detached console must say NBLOG_ESTALE, harmlessly).
+ * Once unregister returned they go to stale[]: every call on them must say
+ * NBLOG_ESTALE, and never reach a console registered in their slot since
+ * (a suspend or a level of EMERG there would show in its books). */
 #define N_RECENT 16
 static nblog_console_t *_Atomic recent[N_RECENT];
 static _Atomic unsigned recent_i;
+static nblog_console_t *_Atomic stale[N_RECENT];
+static _Atomic unsigned stale_i;
+static _Atomic uint64_t stale_calls;
 
 static void churn_unregister(int i)
 {
@@ -1281,6 +1302,7 @@ static void churn_unregister(int i)
     atomic_store(&e->cap.unregistered, 1);
     if (nblog_console_unregister(e->con) != NBLOG_OK)
         thread_error("unregistering an extra console failed");
+    atomic_store(&stale[atomic_fetch_add(&stale_i, 1) % N_RECENT], e->con);
     churn.unregistered++;
     e->next = retired;
     retired = e;
@@ -1359,7 +1381,16 @@ static void *monitor_main(void *arg)
         for (int i = 0; i < N_RECENT; i++) {
             nblog_console_t *con = atomic_load(&recent[i]);
             if (con)
-                nblog_console_stats(con, &st); /* EINVAL, or a reused slot's */
+                nblog_console_stats(con, &st); /* OK until unregistered, then ESTALE */
+            con = atomic_load(&stale[i]);
+            if (!con)
+                continue;
+            atomic_fetch_add(&stale_calls, 1);
+            if (nblog_console_stats(con, &st) != NBLOG_ESTALE ||
+                nblog_console_suspend(con) != NBLOG_ESTALE ||
+                nblog_console_set_level(con, NBLOG_LEVEL_EMERG) != NBLOG_ESTALE ||
+                nblog_console_unregister(con) != NBLOG_ESTALE)
+                thread_error("a call on a stale handle did not say NBLOG_ESTALE");
         }
         nblog_flush(0, NULL, 0);
         if (++polls % 4 == 0)
@@ -1437,8 +1468,11 @@ static void test_conservation_churn(void **state)
                                    quiet);
     memset(perm_suspended, 0, sizeof perm_suspended);
 
-    for (int i = 0; i < N_RECENT; i++)
+    for (int i = 0; i < N_RECENT; i++) {
         atomic_store(&recent[i], NULL);
+        atomic_store(&stale[i], NULL);
+    }
+    atomic_store(&stale_calls, 0);
     CHECK(pthread_create(&churn_thread, NULL, churn_main, NULL) == 0, "thread");
     CHECK(pthread_create(&monitor_thread, NULL, monitor_main, NULL) == 0, "thread");
     churn_started = 1;
@@ -1509,18 +1543,356 @@ static void test_conservation_churn(void **state)
         n_retired++;
     }
     print_message("  %d unregistered extra consoles: in order, no duplicates, no "
-                  "torn lines, torn down once\n", n_retired);
+                  "torn lines, torn down once; %" PRIu64 " passes over stale handles\n",
+                  n_retired, atomic_load(&stale_calls));
+    CHECK(atomic_load(&stale_calls) > 0, "the monitor never used a stale handle");
     check_thread_errors();
 }
 
-int main(void)
+/* ------------------------------ 4. the last reference in a signal handler */
+
+#define SIG_ROUNDS 10
+static __thread int sig_in_handler; /* this thread is inside the handler */
+static _Atomic int sig_entered, sig_go, sig_teardowns, sig_bad_context;
+static _Atomic pid_t sig_logger_tid;
+
+static void sig_handler(int sig)
+{
+    (void)sig;
+    sig_in_handler = 1;
+    nblog_printf(NBLOG_LEVEL_CRIT, "emergency from a signal handler");
+    sig_in_handler = 0;
+}
+
+static ssize_t sig_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    return (ssize_t)len;
+}
+
+/* In the handler (printers are paused, so the emergency push owns the
+ * console): holds it until the test has unregistered it and its printer
+ * has exited, so the handler's reference is the last. nanosleep is
+ * async-signal-safe. */
+static ssize_t sig_write_atomic(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    if (!atomic_exchange(&sig_entered, 1)) {
+        uint64_t limit = give_up_at();
+        while (!atomic_load(&sig_go) && now_ns() < limit) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return (ssize_t)len;
+}
+
+static void sig_teardown(void *ctx)
+{
+    (void)ctx;
+    if (sig_in_handler || gettid() == atomic_load(&sig_logger_tid))
+        atomic_fetch_add(&sig_bad_context, 1);
+    atomic_fetch_add(&sig_teardowns, 1);
+}
+
+static void *sig_logger_main(void *arg)
+{
+    (void)arg;
+    atomic_store(&sig_logger_tid, gettid());
+    raise(SIGUSR1); /* the handler runs here, on this thread */
+    return NULL;
+}
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static struct sigaction sig_old;
+static int sig_installed;
+
+static int teardown_signal(void **state)
+{
+    (void)state;
+    atomic_store(&sig_go, 1);
+    atomic_store(&nblog__printers_paused, 0);
+    if (sig_installed)
+        sigaction(SIGUSR1, &sig_old, NULL);
+    sig_installed = 0;
+    return 0;
+}
+
+static void test_teardown_not_in_signal_handler(void **state)
+{
+    (void)state;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = sig_handler;
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGUSR1, &sa, &sig_old) == 0, "sigaction");
+    sig_installed = 1;
+    atomic_store(&g_thread_errors, 0);
+    for (int round = 0; round < SIG_ROUNDS; round++) {
+        atomic_store(&sig_entered, 0);
+        atomic_store(&sig_go, 0);
+        atomic_store(&sig_teardowns, 0);
+        atomic_store(&nblog__printers_paused, 1);
+        nblog_console_ops_t ops = {sig_write, sig_write_atomic, NULL, sig_teardown};
+        nblog_console_opts_t o;
+        nblog_console_opts_init(&o);
+        o.name = "sig";
+        nblog_console_t *con;
+        CHECK(nblog_console_register(&ops, NULL, &o, &con) == NBLOG_OK, "register");
+        pthread_t logger;
+        CHECK(pthread_create(&logger, NULL, sig_logger_main, NULL) == 0, "thread");
+        uint64_t limit = give_up_at();
+        while (!atomic_load(&sig_entered)) {
+            CHECK(now_ns() < limit, "the handler's emergency push never wrote");
+            sleep_us(1000);
+        }
+        int before = count_threads();
+        CHECK(nblog_console_unregister(con) == NBLOG_OK, "unregister");
+        /* Its printer (paused) sees DETACHED, drops its reference, exits. */
+        while (count_threads() >= before) {
+            CHECK(now_ns() < limit, "the printer did not exit");
+            sleep_us(1000);
+        }
+        atomic_store(&sig_go, 1);
+        pthread_join(logger, NULL);
+        atomic_store(&nblog__printers_paused, 0);
+        /* Torn down by a thread that may block: the stall watch's reaper
+         * (within 100 ms), or the next registration. */
+        while (atomic_load(&sig_teardowns) == 0) {
+            CHECK(now_ns() < limit, "the console was never torn down");
+            sleep_us(1000);
+        }
+        CHECK(atomic_load(&sig_teardowns) == 1, "teardown ran %d times",
+              atomic_load(&sig_teardowns));
+        CHECK(atomic_load(&sig_bad_context) == 0,
+              "round %d: teardown ran in the signal handler or on the logging thread",
+              round);
+    }
+    print_message("%d rounds: the handler dropped the last reference; teardown "
+                  "ran elsewhere\n", SIG_ROUNDS);
+}
+
+/* ------------------------- 5. handle calls racing with teardown */
+
+#define RACE_ROUNDS 4000
+static nblog_console_t *_Atomic race_file, *_Atomic race_net;
+static _Atomic int race_stop;
+static _Atomic uint64_t race_calls;
+
+static int ok_or_stale(int rc)
+{
+    return rc == NBLOG_OK || rc == NBLOG_ESTALE;
+}
+
+static int einval_or_stale(int rc)
+{
+    return rc == NBLOG_EINVAL || rc == NBLOG_ESTALE;
+}
+
+static void *race_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&race_stop)) {
+        nblog_console_t *f = atomic_load(&race_file), *n = atomic_load(&race_net);
+        nblog_net_stats_t ns;
+        nblog_console_stats_t st;
+        if (f && (!ok_or_stale(nblog_console_reopen(f)) ||
+                  !einval_or_stale(nblog_console_net_stats(f, &ns)) ||
+                  !ok_or_stale(nblog_console_stats(f, &st))))
+            thread_error("a call on the file console's handle failed");
+        if (n && (!ok_or_stale(nblog_console_net_stats(n, &ns)) ||
+                  !einval_or_stale(nblog_console_reopen(n)) ||
+                  !ok_or_stale(nblog_console_set_level(n, NBLOG_LEVEL_DEBUG))))
+            thread_error("a call on the network console's handle failed");
+        atomic_fetch_add(&race_calls, 1);
+    }
+    return NULL;
+}
+
+static pthread_t race_thread;
+static int race_started;
+static char race_dir[64];
+
+static int teardown_race(void **state)
+{
+    (void)state;
+    atomic_store(&race_stop, 1);
+    if (race_started)
+        pthread_join(race_thread, NULL);
+    race_started = 0;
+    nblog_console_t *f = atomic_exchange(&race_file, NULL);
+    nblog_console_t *n = atomic_exchange(&race_net, NULL);
+    if (f)
+        nblog_console_unregister(f);
+    if (n)
+        nblog_console_unregister(n);
+    return 0;
+}
+
+static void test_handle_calls_race_teardown(void **state)
+{
+    (void)state;
+    snprintf(race_dir, sizeof race_dir, "/tmp/nblog-race-XXXXXX");
+    CHECK(mkdtemp(race_dir) != NULL, "mkdtemp");
+    char path[128];
+    snprintf(path, sizeof path, "%s/race.log", race_dir);
+    atomic_store(&race_stop, 0);
+    atomic_store(&race_calls, 0);
+    atomic_store(&g_thread_errors, 0);
+    CHECK(pthread_create(&race_thread, NULL, race_main, NULL) == 0, "thread");
+    race_started = 1;
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.level = NBLOG_LEVEL_EMERG; /* prints (almost) nothing: only lifetimes matter */
+    for (int round = 0; round < RACE_ROUNDS && !atomic_load(&g_thread_errors); round++) {
+        nblog_console_t *f, *n;
+        int rc;
+        uint64_t limit = give_up_at();
+        /* NBLOG_ENOMEM: every slot is held by printers of earlier rounds
+         * that have not exited yet; they will. */
+        o.name = "race-file";
+        while ((rc = nblog_console_file(path, 0, 0, &o, &f)) == NBLOG_ENOMEM &&
+               now_ns() < limit)
+            sleep_us(1000);
+        CHECK(rc == NBLOG_OK, "file console: %s", nblog_strerror(rc));
+        o.name = "race-net";
+        while ((rc = nblog_console_syslog("syslog+udp://127.0.0.1:9", NULL, &o, &n)) ==
+                   NBLOG_ENOMEM &&
+               now_ns() < limit)
+            sleep_us(1000);
+        CHECK(rc == NBLOG_OK, "udp console: %s", nblog_strerror(rc));
+        atomic_store(&race_file, f);
+        atomic_store(&race_net, n);
+        uint64_t calls = atomic_load(&race_calls);
+        while (atomic_load(&race_calls) < calls + 2)
+            sched_yield();
+        /* Unregistered while the other thread uses the handles: their
+         * printers tear down (closing and freeing the output) meanwhile. */
+        CHECK(nblog_console_unregister(f) == NBLOG_OK, "unregister file");
+        CHECK(nblog_console_unregister(n) == NBLOG_OK, "unregister udp");
+        nblog_net_stats_t ns;
+        CHECK(nblog_console_reopen(f) == NBLOG_ESTALE, "reopen on a stale handle");
+        CHECK(nblog_console_net_stats(n, &ns) == NBLOG_ESTALE, "net_stats on a stale handle");
+        calls = atomic_load(&race_calls);
+        while (atomic_load(&race_calls) < calls + 2)
+            sched_yield();
+    }
+    atomic_store(&race_stop, 1);
+    pthread_join(race_thread, NULL);
+    race_started = 0;
+    atomic_store(&race_file, NULL);
+    atomic_store(&race_net, NULL);
+    check_thread_errors();
+    print_message("%d rounds, %" PRIu64 " passes of handle calls\n", RACE_ROUNDS,
+                  atomic_load(&race_calls));
+    unlink(path);
+    rmdir(race_dir);
+}
+
+/* ------------------- 6. registration racing with nblog_shutdown */
+
+#define SHUT_ROUNDS 40
+#define SHUT_KEEP 8 /* consoles the registering thread keeps at once */
+static _Atomic int shut_stop;
+static _Atomic uint64_t shut_ok, shut_refused;
+static nblog_console_t *shut_kept[SHUT_KEEP]; /* registered, never unregistered */
+static int shut_n;
+
+static ssize_t shut_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    return (ssize_t)len;
+}
+
+static void *shut_main(void *arg)
+{
+    (void)arg;
+    nblog_console_ops_t ops = {.write = shut_write};
+    while (!atomic_load(&shut_stop)) {
+        if (shut_n == SHUT_KEEP) { /* make room: the oldest goes */
+            int rc = nblog_console_unregister(shut_kept[0]);
+            if (rc != NBLOG_OK && rc != NBLOG_ESTALE)
+                thread_error("unregister while racing shutdown failed");
+            memmove(shut_kept, shut_kept + 1, sizeof shut_kept[0] * (SHUT_KEEP - 1));
+            shut_n--;
+        }
+        nblog_console_t *con;
+        int rc = nblog_console_register(&ops, NULL, NULL, &con);
+        if (rc == NBLOG_OK) {
+            shut_kept[shut_n++] = con;
+            atomic_fetch_add(&shut_ok, 1);
+        } else if (rc == NBLOG_ENOTREADY) {
+            atomic_fetch_add(&shut_refused, 1);
+            sched_yield();
+        } else if (rc != NBLOG_ENOMEM) {
+            thread_error("register while racing shutdown failed");
+        }
+    }
+    return NULL;
+}
+
+/* nblog as every test here wants it (main's and after each shutdown). */
+static int init_nblog(void)
 {
     nblog_options_t opt;
     nblog_options_init(&opt);
     opt.ring_records = RING_RECORDS;
     opt.record_size = RECORD_SIZE;
     opt.level = NBLOG_LEVEL_DEBUG;
-    if (nblog_init(&opt) != NBLOG_OK) {
+    return nblog_init(&opt);
+}
+
+/* Every console registered before nblog_shutdown returned is unregistered
+ * by it (its handle is stale after); none slips in during it. */
+static void test_register_races_shutdown(void **state)
+{
+    (void)state;
+    atomic_store(&g_thread_errors, 0);
+    atomic_store(&shut_ok, 0);
+    atomic_store(&shut_refused, 0);
+    for (int round = 0; round < SHUT_ROUNDS; round++) {
+        shut_n = 0;
+        atomic_store(&shut_stop, 0);
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, shut_main, NULL) == 0, "thread");
+        uint64_t ok0 = atomic_load(&shut_ok);
+        while (atomic_load(&shut_ok) < ok0 + 1 + (uint64_t)round % 5)
+            sched_yield();
+        nblog_shutdown();
+        atomic_store(&shut_stop, 1);
+        pthread_join(t, NULL);
+        check_thread_errors();
+        for (int i = 0; i < shut_n; i++) {
+            nblog_console_stats_t st;
+            int rc = nblog_console_stats(shut_kept[i], &st);
+            CHECK(rc == NBLOG_ESTALE, "round %d: a console registered during "
+                  "nblog_shutdown outlived it (stats: %s)", round, nblog_strerror(rc));
+        }
+        CHECK(init_nblog() == NBLOG_OK, "nblog_init after shutdown");
+    }
+    print_message("%d shutdowns: %" PRIu64 " registrations raced them, %" PRIu64
+                  " refused after\n", SHUT_ROUNDS, atomic_load(&shut_ok),
+                  atomic_load(&shut_refused));
+}
+
+int main(void)
+{
+    if (init_nblog() != NBLOG_OK) {
         fprintf(stderr, "nblog_init failed\n");
         return 1;
     }
@@ -1528,6 +1900,9 @@ int main(void)
         cmocka_unit_test_teardown(test_seed_scenario, teardown_seed),
         cmocka_unit_test_teardown(test_all_consoles_stuck, teardown_stuck),
         cmocka_unit_test_teardown(test_conservation_churn, teardown_churn),
+        cmocka_unit_test_teardown(test_teardown_not_in_signal_handler, teardown_signal),
+        cmocka_unit_test_teardown(test_handle_calls_race_teardown, teardown_race),
+        cmocka_unit_test(test_register_races_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

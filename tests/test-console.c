@@ -32,6 +32,10 @@ struct capture {
     int atomic_result; /* 0: write_atomic works; else the -errno it returns */
     pthread_mutex_t *block; /* write waits on it when set */
     _Atomic int in_write;
+    _Atomic int teardowns;
+    size_t max_write;       /* write takes at most this much (0: all) */
+    _Atomic int writes;     /* calls of write */
+    _Atomic int returned;   /* ... that returned */
 };
 
 static ssize_t cap_append(struct capture *c, const char *buf, size_t len)
@@ -48,13 +52,18 @@ static ssize_t cap_append(struct capture *c, const char *buf, size_t len)
 static ssize_t cap_write(void *ctx, const char *buf, size_t len)
 {
     struct capture *c = ctx;
+    atomic_fetch_add(&c->writes, 1);
     atomic_store(&c->in_write, 1);
     if (c->block) {
         pthread_mutex_lock(c->block);
         pthread_mutex_unlock(c->block);
     }
     atomic_store(&c->in_write, 0);
-    return cap_append(c, buf, len);
+    if (c->max_write && len > c->max_write)
+        len = c->max_write; /* a short write: the rest is retried */
+    ssize_t n = cap_append(c, buf, len);
+    atomic_fetch_add(&c->returned, 1);
+    return n;
 }
 
 static ssize_t cap_write_atomic(void *ctx, const char *buf, size_t len)
@@ -65,12 +74,19 @@ static ssize_t cap_write_atomic(void *ctx, const char *buf, size_t len)
     return cap_append(c, buf, len);
 }
 
+static void cap_teardown(void *ctx)
+{
+    struct capture *c = ctx;
+    atomic_fetch_add(&c->teardowns, 1);
+}
+
 static const nblog_console_ops_t cap_ops = {.write = cap_write,
-                                            .write_atomic = cap_write_atomic};
+                                            .write_atomic = cap_write_atomic,
+                                            .teardown = cap_teardown};
 
 /* Captures live in static storage: a stuck console's printer may still be
  * inside a capture's write after its test ends. */
-static struct capture captures[24];
+static struct capture captures[40];
 static int captures_used;
 
 static struct capture *new_capture(void)
@@ -175,7 +191,7 @@ static void test_prints_in_order_with_filter(void **state)
     assert_non_null(strstr(captured(warn), "now shown\n"));
     assert_int_equal(nblog_console_unregister(a), NBLOG_OK);
     assert_int_equal(nblog_console_unregister(w), NBLOG_OK);
-    assert_int_equal(nblog_console_unregister(w), NBLOG_EINVAL);
+    assert_int_equal(nblog_console_unregister(w), NBLOG_ESTALE);
 }
 
 /* No message can forge a line: control bytes and backslashes are escaped,
@@ -331,10 +347,14 @@ static void test_flush_deadline_and_unregister_stuck(void **state)
     nblog_console_t *s = add(stuck, "stuck", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
     nblog_console_t *f = add(fast, "fast", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
     nblog_info("x");
+    /* fast catches up first (no deadline of ours decides that). */
+    for (int i = 0; strcmp(captured(fast), "x\n") != 0; i++) {
+        assert_true(i < 60000);
+        usleep(1000);
+    }
     char lag[64];
     assert_int_equal(nblog_flush(200, lag, sizeof lag), 1);
     assert_string_equal(lag, "stuck");
-    assert_string_equal(captured(fast), "x\n");
     assert_int_equal(nblog_console_unregister(s), NBLOG_OK); /* while stuck */
     assert_int_equal(nblog_flush(60000, lag, sizeof lag), 0);
     assert_true(atomic_load(&stuck->in_write));
@@ -654,6 +674,170 @@ static void test_callback_console(void **state)
     nblog_console_unregister(con);
 }
 
+/* ---- lifecycle: handles, unregister/suspend, teardown, flush ----------- */
+
+/* Waits (60 s at most) until *v reaches want, running reaper passes. */
+static void wait_count(_Atomic int *v, int want, const char *what)
+{
+    for (int i = 0; atomic_load(v) < want; i++) {
+        if (i > 60000)
+            fail_msg("gave up waiting for %s", what);
+        nblog__console_watch_once(); /* reaps consoles let go meanwhile */
+        usleep(1000);
+    }
+}
+
+/* A stale handle (its console unregistered, its slot reused by another)
+ * gets NBLOG_ESTALE from every call and touches nothing of the new one. */
+static void test_stale_handle(void **state)
+{
+    (void)state;
+    struct capture *c1 = new_capture(), *c2 = new_capture();
+    nblog_console_t *old = add(c1, "old", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                               NBLOG_MODE_THREADED);
+    assert_int_equal(nblog_console_unregister(old), NBLOG_OK);
+    wait_count(&c1->teardowns, 1, "old's teardown"); /* its slot is free */
+    nblog_console_t *cur = add(c2, "new", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                               NBLOG_MODE_THREADED);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_unregister(old), NBLOG_ESTALE);
+    assert_int_equal(nblog_console_suspend(old), NBLOG_ESTALE);
+    assert_int_equal(nblog_console_resume(old), NBLOG_ESTALE);
+    assert_int_equal(nblog_console_set_level(old, NBLOG_LEVEL_EMERG), NBLOG_ESTALE);
+    assert_int_equal(nblog_console_stats(old, &st), NBLOG_ESTALE);
+    assert_int_equal(nblog_console_reopen(old), NBLOG_ESTALE);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(old, &ns), NBLOG_ESTALE);
+    assert_int_equal(nblog_console_stats(NULL, &st), NBLOG_EINVAL);
+    /* The new console is untouched: registered, not suspended, its level
+     * still DEBUG, and it prints. */
+    nblog_debug("still here");
+    assert_flushed();
+    assert_string_equal(captured(c2), "still here\n");
+    assert_int_equal(nblog_console_stats(cur, &st), NBLOG_OK);
+    assert_string_equal(st.name, "new");
+    assert_int_equal(st.suspended, 0);
+    assert_int_equal(atomic_load(&c1->teardowns), 1);
+    assert_int_equal(atomic_load(&c2->teardowns), 0);
+    assert_int_equal(nblog_console_unregister(cur), NBLOG_OK);
+    assert_int_equal(nblog_console_unregister(cur), NBLOG_ESTALE);
+    wait_count(&c2->teardowns, 1, "new's teardown");
+}
+
+/* A console blocked in a write with records pending is unregistered, or
+ * suspended: once its write returns, it writes nothing more (its writes
+ * are short, so the batch alone would need many). */
+static void stops_output(int suspend)
+{
+    static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&gate);
+    struct capture *c = new_capture();
+    c->block = &gate;
+    c->max_write = 4;
+    nblog_console_t *con = add(c, "gated", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                               NBLOG_MODE_THREADED);
+    for (int i = 0; i < 1000; i++)
+        nblog_info("record %d", i);
+    wait_count(&c->in_write, 1, "the first write");
+    if (suspend)
+        assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
+    else
+        assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+    pthread_mutex_unlock(&gate);
+    if (!suspend) {
+        /* Its printer lets go after that write and tears it down. */
+        wait_count(&c->teardowns, 1, "teardown");
+        assert_int_equal(atomic_load(&c->writes), 1);
+        return;
+    }
+    wait_count(&c->returned, 1, "the write to return");
+    usleep(200000); /* room for writes that must not come */
+    assert_int_equal(atomic_load(&c->writes), 1);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    assert_true(st.lag > 0); /* the rest stays pending */
+    assert_int_equal(st.suspended, 1);
+    assert_books(con);
+    /* Resumed, it finishes what it had begun, in whole lines, and the
+     * books balance. */
+    assert_int_equal(nblog_console_resume(con), NBLOG_OK);
+    assert_flushed();
+    assert_books(con);
+    const char *out = captured(c);
+    size_t len = strlen(out);
+    assert_true(len > 0 && out[len - 1] == '\n');
+    assert_non_null(strstr(out, "record 999\n"));
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+}
+
+static void test_unregister_stops_output(void **state)
+{
+    (void)state;
+    stops_output(0);
+}
+
+static void test_suspend_stops_output(void **state)
+{
+    (void)state;
+    stops_output(1);
+}
+
+static void *open_gate_later(void *arg)
+{
+    usleep(300000); /* flush has looked at least once meanwhile */
+    pthread_mutex_unlock(arg);
+    return NULL;
+}
+
+/* A console that lags at flush's first look and catches up before its
+ * deadline: flush returns 0 and lagging names nobody. */
+static void test_flush_lagging_is_exact(void **state)
+{
+    (void)state;
+    static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&gate);
+    struct capture *c = new_capture();
+    c->block = &gate;
+    nblog_console_t *con = add(c, "slow", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                               NBLOG_MODE_THREADED);
+    nblog_info("x");
+    wait_count(&c->in_write, 1, "the write");
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, open_gate_later, &gate), 0);
+    char lag[64];
+    memset(lag, 'z', sizeof lag);
+    assert_int_equal(nblog_flush(60000, lag, sizeof lag), 0);
+    assert_string_equal(lag, "");
+    pthread_join(t, NULL);
+    assert_string_equal(captured(c), "x\n");
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+}
+
+/* After nblog_shutdown, registering is refused (no silent re-init with
+ * the defaults); the program's own nblog_init then applies its options. */
+static void test_register_after_shutdown(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    struct capture *c = new_capture();
+    nblog_console_t *con = NULL;
+    assert_int_equal(nblog_console_register(&cap_ops, c, NULL, &con), NBLOG_ENOTREADY);
+    assert_int_equal(nblog_console_stderr(NULL, &con), NBLOG_ENOTREADY);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.level = NBLOG_LEVEL_DEBUG;
+    o.ring_records = 64;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    nblog_stats_t gs;
+    nblog_stats_get(&gs);
+    assert_int_equal(gs.ring_records, 64);
+    con = add(c, "after", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+    nblog_info("back");
+    assert_flushed();
+    assert_string_equal(captured(c), "back\n");
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -670,6 +854,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_console, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stale_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unregister_stops_output, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

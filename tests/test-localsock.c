@@ -355,7 +355,7 @@ static void test_bad_urls_and_options(void **state)
     nblog_net_stats_t ns;
     assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
     assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
-    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_EINVAL);
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_ESTALE);
 }
 
 /* The console-spec grammar reaches the network consoles and their own

@@ -194,12 +194,16 @@ int nblog_console_file(const char *path, unsigned long long max_bytes, int keep,
 int nblog_console_reopen(nblog_console_t *con)
 {
     const nblog_console_ops_t *ops;
-    struct fd_out *o = nblog__console_ctx(con, &ops);
-    if (!o || ops->write != fd_write || !o->path[0])
-        return NBLOG_EINVAL;
+    int rc;
+    struct fd_out *o = nblog__console_ctx_get(con, &ops, &rc);
+    if (!o)
+        return rc;
+    rc = ops->write != fd_write || !o->path[0] ? NBLOG_EINVAL : NBLOG_OK;
     /* Release: pairs with before_write's acquire exchange. */
-    atomic_store_explicit(&o->reopen, 1, memory_order_release);
-    return NBLOG_OK;
+    if (rc == NBLOG_OK)
+        atomic_store_explicit(&o->reopen, 1, memory_order_release);
+    nblog__console_ctx_put(con); /* o may be freed from here on */
+    return rc;
 }
 
 static void reopen_one(struct nblog_console *con, void *arg)

@@ -416,9 +416,14 @@ int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st)
     const nblog_console_ops_t *ops;
     if (!st)
         return NBLOG_EINVAL;
-    struct nblog__net_common *n = nblog__console_ctx(con, &ops);
-    if (!n || ops->setup != nblog__net_setup || n->magic != NBLOG__NET_MAGIC)
+    int rc;
+    struct nblog__net_common *n = nblog__console_ctx_get(con, &ops, &rc);
+    if (!n)
+        return rc;
+    if (ops->setup != nblog__net_setup || n->magic != NBLOG__NET_MAGIC) {
+        nblog__console_ctx_put(con);
         return NBLOG_EINVAL;
+    }
     /* Relaxed loads: counters, see struct nblog__net_common. */
     st->connects = atomic_load_explicit(&n->connects, memory_order_relaxed);
     st->disconnects = atomic_load_explicit(&n->disconnects, memory_order_relaxed);
@@ -426,5 +431,6 @@ int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st)
     st->resent_frames = atomic_load_explicit(&n->resent_frames, memory_order_relaxed);
     st->truncated = atomic_load_explicit(&n->truncated, memory_order_relaxed);
     st->connected = atomic_load_explicit(&n->connected, memory_order_relaxed);
+    nblog__console_ctx_put(con); /* n may be freed from here on */
     return NBLOG_OK;
 }
