@@ -1349,6 +1349,19 @@ void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **
     return c->ctx;
 }
 
+void nblog__console_note_error(const void *ctx, int err)
+{
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        if (!get(c))
+            continue;
+        /* Relaxed: statistics, like write_batch's store. */
+        if (c->ctx == ctx)
+            atomic_store_explicit(&c->last_error, err, memory_order_relaxed);
+        put(c);
+    }
+}
+
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {

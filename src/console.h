@@ -101,6 +101,11 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
 struct nblog_console;
 void *nblog__console_ctx(struct nblog_console *con, const nblog_console_ops_t **ops);
 
+/* An output's non-fatal error (e.g. a failed rotation that lost nothing)
+ * shown as its console's last_error; the console is found by its ctx.
+ * [signal-safe] */
+void nblog__console_note_error(const void *ctx, int err);
+
 /* Calls fn on every registered console, holding a reference meanwhile.
  * [signal-safe] (fn permitting) */
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg);
