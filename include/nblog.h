@@ -577,7 +577,8 @@ NBLOG_API int nblog_panic_flush(const char *fmt, ...) NBLOG__PRINTF(1, 2);
  * which writes files with write(2) (bounded by panic_timeout_ms). A write
  * that could block is skipped and left to the printer. A pipe whose reader
  * is gone gives -EPIPE (counted in write_failed, last_error -EPIPE), never
- * a SIGPIPE. Returns NBLOG_OK and *out; NBLOG_EINVAL (fd < 0, bad option);
+ * a SIGPIPE. If the program points fd elsewhere (dup2), the console
+ * follows it. Returns NBLOG_OK and *out; NBLOG_EINVAL (fd < 0, bad option);
  * NBLOG_ENOMEM. [blocking] */
 NBLOG_API int nblog_console_fd(int fd, const nblog_console_opts_t *opts,
                                nblog_console_t **out);

@@ -406,6 +406,60 @@ static void test_direct_file_delivers(void **state)
     unlink(path);
 }
 
+/* The panic flush still gets its records into a regular file (it may
+ * wait for the disk there): nothing is left incomplete. */
+static void test_panic_flush_reaches_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/nblog-test-fd-panicXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    nblog_console_t *con = fd_console(fd, "file", NBLOG_MODE_DIRECT);
+    assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
+    nblog_info("pending when the panic came");
+    assert_int_equal(nblog_console_resume(con), NBLOG_OK);
+    assert_int_equal(nblog_panic_flush("flush %d", 1), 0);
+    char buf[4096] = {0};
+    assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
+    assert_non_null(strstr(buf, "pending when the panic came\n"));
+    assert_non_null(strstr(buf, "flush 1"));
+    nblog_console_unregister(con);
+    close(fd);
+    unlink(path);
+}
+
+/* A direct console follows its fd when the program points it elsewhere
+ * (dup2), as write(2) on that fd would. */
+static void test_direct_follows_dup2(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    assert_int_equal(pipe(a), 0);
+    assert_int_equal(pipe(b), 0);
+    int fd = dup(a[1]);
+    assert_true(fd >= 0);
+    nblog_console_t *con = fd_console(fd, "moving", NBLOG_MODE_DIRECT);
+    nblog_info("to a");
+    assert_flushed();
+    drain_until(a[0], "to a");
+    assert_true(dup2(b[1], fd) == fd);
+    for (int i = 0; i < 3; i++) {
+        nblog_printf(i == 1 ? NBLOG_LEVEL_CRIT : NBLOG_LEVEL_INFO, "to b %d", i);
+        assert_flushed();
+        char want[16];
+        snprintf(want, sizeof want, "to b %d", i);
+        drain_until(b[0], want);
+    }
+    struct pollfd p = {.fd = a[0], .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 0); /* nothing more went to a */
+    nblog_console_unregister(con);
+    close(fd);
+    close(a[0]);
+    close(a[1]);
+    close(b[0]);
+    close(b[1]);
+}
+
 /* ---- item 5: a file that cannot be opened ----------------------------- */
 
 #ifndef NBLOG_TEST_OLD_API
@@ -829,6 +883,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_emergency_full_socket, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emergency_full_tty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_file_delivers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_panic_flush_reaches_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_follows_dup2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_open_error_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_emfile_keeps_chain, setup, teardown),
 #ifndef NBLOG_TEST_OLD_API

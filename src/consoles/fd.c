@@ -31,6 +31,10 @@
  * fails (no /proc, a pipe without a reader: ENXIO), write_atomic falls back
  * to poll(0) and at most PIPE_BUF bytes, which a pipe with room takes
  * without blocking (best effort: another process may fill it in between).
+ * If the program points the fd elsewhere (dup2 over stderr, a daemon's
+ * /dev/null), refresh() notices (one fstat before each printer batch and
+ * each write_atomic that writes: the price of following the fd) and
+ * classifies it again, closing our old description.
  *
  * SIGPIPE. A write to a pipe without a reader raises SIGPIPE at the writing
  * thread, whose default action kills the process. The program's disposition
@@ -98,6 +102,9 @@ struct fd_out {
     int owns_fd;            /* opened by path: ours to close */
     int owns_afd;           /* afd is a private description: ours to close */
     int kind;               /* enum fd_kind of fd */
+    dev_t dev;              /* what fd was when classified (see refresh) */
+    ino_t ino;
+    mode_t type;            /* st_mode & S_IFMT */
     int afd_may_block;      /* afd is blocking: poll(0) first, <= PIPE_BUF */
     int nowait_unsupported; /* file: the kernel refused RWF_NOWAIT (owner only) */
     char path[PATH_MAX];    /* "" for a plain fd */
@@ -165,12 +172,19 @@ static ssize_t write_once(const struct fd_out *o, int fd, const void *buf, size_
 /* -------------------------------------------------------- classifying */
 
 /* Classifies o->fd and picks write_atomic's descriptor. shared: the
- * description may be others' (nblog_console_fd), never change its flags. */
+ * description may be others' (nblog_console_fd), never change its flags.
+ * [signal-safe]: fstat, fcntl, open, isatty (tcgetattr) only. */
 static void classify(struct fd_out *o, int shared)
 {
     struct stat st;
     o->kind = K_OTHER;
+    o->dev = 0;
+    o->ino = 0;
+    o->type = 0;
     if (fstat(o->fd, &st) == 0) {
+        o->dev = st.st_dev;
+        o->ino = st.st_ino;
+        o->type = st.st_mode & S_IFMT;
         if (S_ISREG(st.st_mode))
             o->kind = K_FILE;
         else if (S_ISFIFO(st.st_mode))
@@ -190,8 +204,13 @@ static void classify(struct fd_out *o, int shared)
     if (fl >= 0 && (fl & O_NONBLOCK))
         return;
     if (shared && (o->kind == K_PIPE || o->kind == K_TTY)) {
-        char proc[40];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", o->fd);
+        char proc[40] = "/proc/self/fd/", digits[12];
+        size_t n = 0, at = strlen(proc);
+        for (unsigned v = (unsigned)o->fd; n == 0 || v; v /= 10)
+            digits[n++] = (char)('0' + v % 10);
+        while (n)
+            proc[at++] = digits[--n];
+        proc[at] = '\0';
         int fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd >= 0) {
             o->afd = fd;
@@ -200,6 +219,23 @@ static void classify(struct fd_out *o, int shared)
         }
     }
     o->afd_may_block = 1;
+}
+
+/* A plain fd the program may have pointed elsewhere (dup2 over stderr,
+ * a daemon's /dev/null): if it no longer is what was classified, classify
+ * again. One fstat; called by the printer before each batch and by
+ * write_atomic before it writes. Owner only. [signal-safe] */
+static void refresh(struct fd_out *o)
+{
+    struct stat st;
+    if (o->owns_fd || fstat(o->fd, &st) != 0)
+        return;
+    if (st.st_dev == o->dev && st.st_ino == o->ino && (st.st_mode & S_IFMT) == o->type)
+        return;
+    int old_afd = o->owns_afd ? o->afd : -1;
+    classify(o, 1);
+    if (old_afd >= 0)
+        close(old_afd);
 }
 
 static void close_fds(struct fd_out *o)
@@ -429,6 +465,7 @@ static void add_size(struct fd_out *o, ssize_t n)
 static ssize_t fd_write(void *ctx, const char *buf, size_t len)
 {
     struct fd_out *o = ctx;
+    refresh(o);
     before_write(o, len);
     ssize_t n = write_once(o, o->fd, buf, len, 0, 0);
     if (n == -EAGAIN) {
@@ -447,6 +484,7 @@ static ssize_t fd_write_atomic(void *ctx, const char *buf, size_t len)
     int panicking = atomic_load_explicit(&nblog__panicking, memory_order_relaxed);
     if (o->kind == K_FILE && o->nowait_unsupported && !panicking)
         return -EAGAIN;
+    refresh(o); /* after the check above: a stale "file" only means -EAGAIN */
     if (o->afd_may_block) {
         struct pollfd p = {.fd = o->afd, .events = POLLOUT};
         if (poll(&p, 1, 0) <= 0)
