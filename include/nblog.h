@@ -574,7 +574,8 @@ NBLOG_API int nblog_panic_flush(const char *fmt, ...) NBLOG__PRINTF(1, 2);
  * pwritev2(RWF_NOWAIT), which most kernels refuse for buffered writes, so
  * a direct console on a file is in effect printed by its printer thread
  * (woken at once for emergency records), except during a panic flush,
- * which writes files with write(2) (bounded by panic_timeout_ms). A write
+ * which writes files with write(2) (a dying process's flush is bounded by
+ * the panic watchdog; nblog_panic_flush may wait for the disk). A write
  * that could block is skipped and left to the printer. A pipe whose reader
  * is gone gives -EPIPE (counted in write_failed, last_error -EPIPE), never
  * a SIGPIPE. If the program points fd elsewhere (dup2), the console

@@ -47,9 +47,12 @@
  *
  * PANIC. The panic flush (nblog__panicking set) calls write_atomic, and a
  * regular file must still get the crash report, so during it write_atomic
- * on a regular file is a plain write(2): it may wait for the disk, bounded
- * by the panic watchdog (panic_timeout_ms). Pipes, terminals and sockets
- * stay non-blocking; the panic flush waits out their EAGAIN itself.
+ * on a regular file is a plain write(2): it may wait for the disk, as
+ * write(2) does; when the process is dying (a fatal signal, nblog_panic)
+ * the panic watchdog bounds it (panic_timeout_ms); nblog_panic_flush, which
+ * returns, has no watchdog and waits for the disk. Pipes, terminals and
+ * sockets stay non-blocking; the panic flush waits out their EAGAIN itself
+ * until its deadline.
  *
  * BY PATH. The file is opened O_APPEND|O_CREAT (our own description, so
  * O_NONBLOCK is set on it), reopened on request (after logrotate renamed
