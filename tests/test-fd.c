@@ -338,34 +338,32 @@ static void emergency_on_full(int wfd, int rfd, int mode, int level)
     nblog_console_unregister(con);
 }
 
+/* emergency_on_full on a new pipe (socket: a stream socket pair). */
+static void on_new_pair(int socket, int mode, int level)
+{
+    int p[2];
+    assert_int_equal(socket ? socketpair(AF_UNIX, SOCK_STREAM, 0, p) : pipe(p), 0);
+    emergency_on_full(p[1], p[0], mode, level);
+    close(p[0]);
+    close(p[1]);
+}
+
 static void test_emergency_full_pipe(void **state)
 {
     (void)state;
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    emergency_on_full(p[1], p[0], NBLOG_MODE_THREADED, NBLOG_LEVEL_CRIT);
-    close(p[0]);
-    close(p[1]);
+    on_new_pair(0, NBLOG_MODE_THREADED, NBLOG_LEVEL_CRIT);
 }
 
 static void test_direct_full_pipe(void **state)
 {
     (void)state;
-    int p[2];
-    assert_int_equal(pipe(p), 0);
-    emergency_on_full(p[1], p[0], NBLOG_MODE_DIRECT, NBLOG_LEVEL_INFO);
-    close(p[0]);
-    close(p[1]);
+    on_new_pair(0, NBLOG_MODE_DIRECT, NBLOG_LEVEL_INFO);
 }
 
 static void test_emergency_full_socket(void **state)
 {
     (void)state;
-    int s[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
-    emergency_on_full(s[1], s[0], NBLOG_MODE_DIRECT, NBLOG_LEVEL_CRIT);
-    close(s[0]);
-    close(s[1]);
+    on_new_pair(1, NBLOG_MODE_DIRECT, NBLOG_LEVEL_CRIT);
 }
 
 static void test_emergency_full_tty(void **state)
@@ -460,6 +458,29 @@ static void test_direct_follows_dup2(void **state)
     close(b[1]);
 }
 
+/* Real EMFILE: the soft limit lowered and every descriptor below it
+ * taken, until give_back_fds(). */
+static struct rlimit saved_lim;
+static int spare_fds[256], n_spare;
+
+static void use_up_fds(void)
+{
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved_lim), 0);
+    struct rlimit low = saved_lim;
+    low.rlim_cur = 64;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    n_spare = 0;
+    while (n_spare < 256 && (spare_fds[n_spare] = dup(0)) >= 0)
+        n_spare++;
+}
+
+static void give_back_fds(void)
+{
+    while (n_spare > 0)
+        close(spare_fds[--n_spare]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved_lim), 0);
+}
+
 /* ---- item 5: a file that cannot be opened ----------------------------- */
 
 #ifndef NBLOG_TEST_OLD_API
@@ -484,20 +505,11 @@ static void test_file_open_error_says_why(void **state)
     assert_non_null(strstr(nblog_strerror(NBLOG_EFILE), "errno"));
 
     /* EMFILE for real: no descriptor left. */
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-    int spare[256], n = 0;
-    low = old;
-    low.rlim_cur = 64;
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    while (n < 256 && (spare[n] = dup(0)) >= 0)
-        n++;
+    use_up_fds();
     errno = 0;
     int rc = nblog_console_file("/tmp/nblog-test-fd-emfile.log", 0, 0, NULL, &con);
     int err = errno;
-    while (n > 0)
-        close(spare[--n]);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    give_back_fds();
     assert_int_equal(rc, NBLOG_EFILE);
     assert_int_equal(err, EMFILE);
 
@@ -642,19 +654,10 @@ static void test_rotation_emfile_keeps_chain(void **state)
     atomic_store(&nblog__fd_retry_ms, 0); /* retry at every batch */
 #endif
     nblog_console_t *con = rot_with_chain(old);
-    struct rlimit lim, low;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &lim), 0);
-    low = lim;
-    low.rlim_cur = 64;
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    int spare[256], n = 0;
-    while (n < 256 && (spare[n] = dup(0)) >= 0)
-        n++;
+    use_up_fds();
     for (int i = 0; i < 3; i++)
         batch();
-    while (n > 0)
-        close(spare[--n]);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    give_back_fds();
 
     assert_chain_kept(old);
     struct stat st;
@@ -838,20 +841,11 @@ static void test_reopen_failure_retried(void **state)
     snprintf(moved, sizeof moved, "%s.1", rot_path);
     assert_int_equal(rename(rot_path, moved), 0);
     atomic_store(&nblog__fd_open_hook, NULL);
-    struct rlimit lim, low;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &lim), 0);
-    low = lim;
-    low.rlim_cur = 64;
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    int spare[256], n = 0;
-    while (n < 256 && (spare[n] = dup(0)) >= 0)
-        n++;
+    use_up_fds();
     assert_int_equal(nblog_console_reopen(con), NBLOG_OK);
     batch();
     batch();
-    while (n > 0)
-        close(spare[--n]);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    give_back_fds();
     nblog_file_stats_t fs;
     nblog_console_file_stats(con, &fs);
     assert_true(fs.reopen_failed >= 2);
