@@ -383,12 +383,16 @@ static int rotate(struct fd_out *o)
  * past max_bytes, nothing is lost. Printer thread only. */
 static void report(struct fd_out *o, const char *what, int err)
 {
-    char why[128] = "";
+    char why[64];
     if (err) {
-        /* GNU strerror_r: thread-safe; may return a static string. */
-        const char *s = strerror_r(-err, why, sizeof why);
-        if (s != why)
-            snprintf(why, sizeof why, "%s", s);
+        /* strerrordesc_np: glibc's text, untranslated, static, no allocation
+         * (strerror may load a message catalog). */
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+        const char *desc = strerrordesc_np(-err);
+        snprintf(why, sizeof why, "%s", desc ? desc : "unknown error");
+#else
+        snprintf(why, sizeof why, "errno %d", -err);
+#endif
         nblog_printf(NBLOG_LEVEL_WARNING,
                      "nblog: file console %s: %s failed: %s; writing on to the "
                      "current file (%llu bytes, max_bytes %llu), retrying",
