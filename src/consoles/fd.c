@@ -395,7 +395,7 @@ static void report(struct fd_out *o, const char *what, int err)
 #endif
         nblog_printf(NBLOG_LEVEL_WARNING,
                      "nblog: file console %s: %s failed: %s; writing on to the "
-                     "current file (%llu bytes, max_bytes %llu), retrying",
+                     "file already open (%llu bytes, max_bytes %llu); retrying with backoff",
                      o->path, what, why,
                      atomic_load_explicit(&o->size, memory_order_relaxed), o->max_bytes);
     } else {
@@ -410,10 +410,12 @@ static void failed(struct fd_out *o, const char *what, int err, _Atomic uint64_t
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
     atomic_store_explicit(&o->file_error, err, memory_order_relaxed);
     unsigned n = atomic_fetch_add_explicit(&o->failing, 1, memory_order_relaxed);
-    uint64_t ms = atomic_load_explicit(&nblog__fd_retry_ms, memory_order_relaxed);
-    ms <<= n < 16 ? n : 16;
+    /* Relaxed: a setting. Doubles per failure in a row, up to 60 s (or the
+     * first delay, if that is longer). */
+    uint64_t base = atomic_load_explicit(&nblog__fd_retry_ms, memory_order_relaxed);
+    uint64_t ms = base << (n < 16 ? n : 16);
     if (ms > RETRY_MAX_MS)
-        ms = RETRY_MAX_MS;
+        ms = base > RETRY_MAX_MS ? base : RETRY_MAX_MS;
     o->retry_at_ns = nblog__now_ns() + ms * 1000000u;
     nblog__console_note_error(o, err);
     if (n == 0)

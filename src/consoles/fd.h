@@ -17,7 +17,8 @@ extern int (*_Atomic nblog__fd_open_hook)(const char *path, int flags, mode_t mo
 /* Instead of rename(2) in rotation. */
 extern int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
 /* First retry delay after a failed rotation or reopen, doubled per failure
- * up to 60 s (default 1000 ms; tests set 0 to retry at every batch). */
+ * up to 60 s or this, whichever is longer (default 1000 ms; tests set 0 to
+ * retry at every batch). */
 extern _Atomic unsigned nblog__fd_retry_ms;
 
 #endif
