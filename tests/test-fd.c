@@ -325,6 +325,10 @@ static void emergency_on_full(int wfd, int rfd, int mode, int level)
 {
     int flags_before = fcntl(wfd, F_GETFL);
     nblog_console_t *con = fd_console(wfd, "full", mode);
+    /* One record first, so ours is not at a wake-up watermark: the logging
+     * call, not a woken printer, is then the one that tries the fd. */
+    nblog_info("warm-up");
+    assert_flushed();
     fill(wfd);
     struct logger l = {level, 0};
     pthread_t t;
@@ -344,7 +348,7 @@ static void emergency_on_full(int wfd, int rfd, int mode, int level)
     assert_flushed();
     nblog_console_stats_t st;
     nblog_console_stats(con, &st);
-    assert_int_equal(st.printed, 1);
+    assert_int_equal(st.printed, 2);
     assert_books(con);
     nblog_console_unregister(con);
 }
