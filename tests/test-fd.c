@@ -496,6 +496,34 @@ static void give_back_fds(void)
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved_lim), 0);
 }
 
+/* A fd the program closes: writes get EBADF (counted), and the console's
+ * private description goes too, so the pipe's reader sees end of file. */
+static void test_closed_fd_lets_pipe_go(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    int fd = dup(p[1]);
+    close(p[1]);
+    nblog_console_t *con = fd_console(fd, "closing", NBLOG_MODE_DIRECT);
+    nblog_info("while open");
+    assert_flushed();
+    drain_until(p[0], "while open");
+    close(fd);
+    nblog_info("after close");
+    assert_flushed();
+    nblog_console_stats_t st;
+    nblog_console_stats(con, &st);
+    assert_int_equal(st.write_failed, 1);
+    assert_int_equal(st.last_error, -EBADF);
+    struct pollfd pf = {.fd = p[0], .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, HANG_GUARD_S * 1000), 1);
+    char c;
+    assert_int_equal(read(p[0], &c, 1), 0); /* end of file: no writer left */
+    nblog_console_unregister(con);
+    close(p[0]);
+}
+
 /* ---- item 5: a file that cannot be opened ----------------------------- */
 
 #ifndef NBLOG_TEST_OLD_API
@@ -894,6 +922,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_direct_file_delivers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_panic_flush_reaches_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_follows_dup2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_fd_lets_pipe_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_open_error_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_emfile_keeps_chain, setup, teardown),
 #ifndef NBLOG_TEST_OLD_API

@@ -225,14 +225,17 @@ static void classify(struct fd_out *o, int shared)
 }
 
 /* A plain fd the program may have pointed elsewhere (dup2 over stderr,
- * a daemon's /dev/null): if it no longer is what was classified, classify
- * again. One fstat; called by the printer before each batch and by
+ * a daemon's /dev/null) or closed: if it no longer is what was classified,
+ * classify again (a closed fd: writes get EBADF, as write(2) would, and our
+ * private description of what it was is closed). One fstat; called by the printer before each batch and by
  * write_atomic before it writes. Owner only. [signal-safe] */
 static void refresh(struct fd_out *o)
 {
-    struct stat st;
-    if (o->owns_fd || fstat(o->fd, &st) != 0)
+    if (o->owns_fd)
         return;
+    struct stat st;
+    if (fstat(o->fd, &st) != 0)
+        memset(&st, 0, sizeof st); /* closed: classified as nothing (type 0) */
     if (st.st_dev == o->dev && st.st_ino == o->ino && (st.st_mode & S_IFMT) == o->type)
         return;
     int old_afd = o->owns_afd ? o->afd : -1;
