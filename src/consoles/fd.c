@@ -227,8 +227,9 @@ static void classify(struct fd_out *o, int shared)
 /* A plain fd the program may have pointed elsewhere (dup2 over stderr,
  * a daemon's /dev/null) or closed: if it no longer is what was classified,
  * classify again (a closed fd: writes get EBADF, as write(2) would, and our
- * private description of what it was is closed). One fstat; called by the printer before each batch and by
- * write_atomic before it writes. Owner only. [signal-safe] */
+ * private description of what it was is closed). One fstat; called by the
+ * printer before each batch and by write_atomic before it writes. Owner
+ * only. [signal-safe] */
 static void refresh(struct fd_out *o)
 {
     if (o->owns_fd)
