@@ -570,7 +570,8 @@ NBLOG_API int nblog_panic_flush(const char *fmt, ...) NBLOG__PRINTF(1, 2);
  * does: on a pipe, FIFO or terminal it writes through a private
  * non-blocking description of the same pipe or terminal, opened once from
  * /proc/self/fd/N (the console is then one more writer of a pipe until it
- * is unregistered); on a socket with MSG_DONTWAIT; on a regular file with
+ * is unregistered, or writes again after fd was closed or replaced); on a
+ * socket with MSG_DONTWAIT; on a regular file with
  * pwritev2(RWF_NOWAIT), which most kernels refuse for buffered writes, so
  * a direct console on a file is in effect printed by its printer thread
  * (woken at once for emergency records), except during a panic flush,
