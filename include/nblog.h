@@ -100,7 +100,7 @@ NBLOG_API int nblog_level_parse(const char *text);
     X(ECORRUPT, -11, "ring header or record is not valid")                    \
     X(ETRUNCATED, -12, "buffer too small: text truncated")                   \
     X(EBUSY, -13, "ring file is in use by another writer")                    \
-    X(EFILE, -14, "ring file could not be opened, allocated or mapped (see errno)") \
+    X(EFILE, -14, "file could not be opened, allocated or mapped (errno says why)") \
     X(ENOTRING, -15, "file is not an nblog ring (refused to overwrite it)")   \
     X(EVERSION, -16, "ring file has a newer or unknown layout version")       \
     X(ESTALE, -17, "console handle is stale: that console was unregistered")
@@ -614,20 +614,63 @@ NBLOG_API void nblog_panic(const char *fmt, ...) NBLOG__PRINTF(1, 2) NBLOG__NORE
  * inside a panic flush. Consoles are handed back to their printers. */
 NBLOG_API int nblog_panic_flush(const char *fmt, ...) NBLOG__PRINTF(1, 2);
 
-/* Built-in outputs (src/consoles/). */
-/* An fd console: write(2)/writev loop; write_atomic on the same fd (made
- * O_NONBLOCK only if nonblock is set). The fd is not closed. */
+/* Built-in outputs (src/consoles/).
+ *
+ * nblog_console_fd - a console writing to fd (not closed, not changed: no
+ * flag of its open file description is touched, and the program's SIGPIPE
+ * disposition is left alone). The printer thread's write may block;
+ * write_atomic (direct mode, emergency records, the panic flush) never
+ * does: on a pipe, FIFO or terminal it writes through a private
+ * non-blocking description of the same pipe or terminal, opened once from
+ * /proc/self/fd/N (the console is then one more writer of a pipe until it
+ * is unregistered, or writes again after fd was closed or replaced); on a
+ * socket with MSG_DONTWAIT; on a regular file with
+ * pwritev2(RWF_NOWAIT), which most kernels refuse for buffered writes, so
+ * a direct console on a file is in effect printed by its printer thread
+ * (woken at once for emergency records), except during a panic flush,
+ * which writes files with write(2) (a dying process's flush is bounded by
+ * the panic watchdog; nblog_panic_flush may wait for the disk). A write
+ * that could block is skipped and left to the printer. A pipe whose reader
+ * is gone gives -EPIPE (counted in write_failed, last_error -EPIPE), never
+ * a SIGPIPE. If the program points fd elsewhere (dup2), the console
+ * follows it. Returns NBLOG_OK and *out; NBLOG_EINVAL (fd < 0, bad option);
+ * NBLOG_ENOMEM. [blocking] */
 NBLOG_API int nblog_console_fd(int fd, const nblog_console_opts_t *opts,
                                nblog_console_t **out);
 /* A file console: opened O_APPEND|O_CREAT (0644). max_bytes > 0 rotates it
  * when a batch would take it past that size, keeping `keep` old files as
- * path.1 .. path.keep (0: none). */
+ * path.1 .. path.keep (0: none). A rotation opens the new file first and
+ * renames nothing unless it can: one that fails (EMFILE, EACCES, ...)
+ * destroys no file; the console writes on to the current file, past
+ * max_bytes, says so once in a WARNING record, shows the error in its
+ * last_error and nblog_console_file_stats, and retries before a later batch
+ * with backoff (1 s, doubling up to 60 s). A failed reopen is handled the
+ * same way. Returns NBLOG_OK and *out; NBLOG_EINVAL (bad argument);
+ * NBLOG_EFILE (the path could not be opened: errno says why, e.g. ENOENT,
+ * EACCES, EMFILE); NBLOG_ENOMEM. [blocking] */
 NBLOG_API int nblog_console_file(const char *path, unsigned long long max_bytes,
                                  int keep, const nblog_console_opts_t *opts,
                                  nblog_console_t **out);
-/* Standard error (fd 2), named "stderr" unless opts names it. */
+/* Standard error (fd 2) as nblog_console_fd, named "stderr" unless opts
+ * names it. [blocking] */
 NBLOG_API int nblog_console_stderr(const nblog_console_opts_t *opts,
                                    nblog_console_t **out);
+
+typedef struct nblog_file_stats {
+    uint64_t size;          /* bytes in the current file (as counted by it) */
+    uint64_t max_bytes;     /* as given; 0: no rotation */
+    uint64_t rotations;     /* rotations done */
+    uint64_t rotate_failed; /* rotations that failed (nothing was lost) */
+    uint64_t reopen_failed; /* reopens that failed (the old file kept) */
+    unsigned failing;       /* failures in a row; 0 once one works */
+    int last_error;         /* -errno of the last failure, 0 if none */
+    int over_limit;         /* size > max_bytes (rotation failing) */
+} nblog_file_stats_t;
+
+/* A file console's rotation and reopen counters. NBLOG_EINVAL if con is not
+ * a file console (or st is NULL); NBLOG_ESTALE if it was unregistered.
+ * [signal-safe] */
+NBLOG_API int nblog_console_file_stats(nblog_console_t *con, nblog_file_stats_t *st);
 
 /* A user callback, given one or more whole lines per call on the
  * console's printer thread (it may block; it stops only this console). */

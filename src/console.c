@@ -1522,6 +1522,19 @@ void nblog__console_ctx_put(nblog_console_t *con)
     put(&pool[idx]);
 }
 
+void nblog__console_note_error(const void *ctx, int err)
+{
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &pool[i];
+        if (!get(c))
+            continue;
+        /* Relaxed: statistics, like write_batch's store. */
+        if (c->ctx == ctx)
+            atomic_store_explicit(&c->last_error, err, memory_order_relaxed);
+        put(c);
+    }
+}
+
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {

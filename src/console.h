@@ -25,10 +25,6 @@ void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
  * after a fork (it creates threads). */
 void nblog__consoles_restart_if_forked(void);
 
-/* Fault layer of the fd output (consoles/fd.c): when set, called instead
- * of write(2), returning what write(2) would (-1 with errno). */
-extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
-
 extern _Atomic int nblog__printers_paused;
 extern _Atomic unsigned nblog__printers_pause_naps;
 
@@ -110,6 +106,11 @@ struct nblog_console;
 void *nblog__console_ctx_get(struct nblog_console *con, const nblog_console_ops_t **ops,
                              int *err);
 void nblog__console_ctx_put(struct nblog_console *con);
+
+/* An output's non-fatal error (e.g. a failed rotation that lost nothing)
+ * shown as its console's last_error; the console is found by its ctx.
+ * [signal-safe] */
+void nblog__console_note_error(const void *ctx, int err);
 
 /* Calls fn with the handle of every registered console, holding a
  * reference meanwhile. [signal-safe] (fn permitting) */

@@ -19,6 +19,9 @@
  *           flush (a second fault: the process must still die, at once)
  *   flushhang   a third console's write_atomic blocks for good inside the
  *           panic flush (the watchdog must end it with the original signal)
+ *   pipesegv  a stderr console is registered after the records (so the
+ *           panic flush is the first to write to it) and the main thread
+ *           segfaults; test-fd runs it with stderr a pipe nobody reads
  *   panic   nblog_panic("out of %s", "cheese")
  *   survive SIGTERM (handled with NBLOG_CRASH_TERM) reaches a program
  *           handler that returns: the process lives on, logs and exits 0
@@ -210,7 +213,8 @@ static void survive(void)
 static void die(void)
 {
     if (!strcmp(mode, "segv") || !strcmp(mode, "owned") || !strcmp(mode, "chain") ||
-        !strcmp(mode, "flushcrash") || !strcmp(mode, "flushhang"))
+        !strcmp(mode, "flushcrash") || !strcmp(mode, "flushhang") ||
+        !strcmp(mode, "pipesegv"))
         bad_ptr[0] = 1;
     else if (!strcmp(mode, "abort"))
         abort();
@@ -276,6 +280,9 @@ int main(int argc, char **argv)
 
     for (int i = 0; i < RECORDS; i++)
         nblog_printf(NBLOG_LEVEL_INFO, "record %d", i);
+    nblog_console_t *err_con;
+    if (!strcmp(mode, "pipesegv") && nblog_console_stderr(NULL, &err_con) != NBLOG_OK)
+        return 2;
     if (!strcmp(mode, "owned"))
         while (!atomic_load(&fast_blocked))
             usleep(1000);

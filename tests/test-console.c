@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "consoles/fd.h"
 #include "nblog.h"
 #include "platform.h"
 

@@ -3,7 +3,11 @@
  *
  * An fd output on fd 2 named "stderr", with write_atomic, so it can be
  * direct and is flushed on panic. A terminal is slow and can be stopped
- * (^S, a full pty): threaded mode keeps that from reaching callers.
+ * (^S, a full pty), and stderr is usually a description shared with the
+ * shell: fd.c never changes its flags and gives write_atomic a private
+ * non-blocking description of the same terminal or pipe, so neither an
+ * emergency record nor the panic flush can hang on it, and a pipe whose
+ * reader left is an EPIPE, not a SIGPIPE (see fd.c).
  */
 #include <unistd.h>
 

@@ -1,0 +1,24 @@
+/*
+ * consoles/fd.h - the fault layer of the fd/file output (consoles/fd.c),
+ * for tests (STYLE.md 7). Each hook, when set, is called instead of the
+ * system call it names and returns what that call would (-1 with errno).
+ * Relaxed loads: a test sets a hook before it logs and clears it after.
+ */
+#ifndef NBLOG_CONSOLES_FD_H
+#define NBLOG_CONSOLES_FD_H
+
+#include <sys/types.h>
+
+/* Instead of write(2), send(2) and pwritev2(2) (every kind of fd). */
+extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
+/* Instead of open(2) of a file console's path or of a rotation's new file
+ * (not of /proc/self/fd/N). */
+extern int (*_Atomic nblog__fd_open_hook)(const char *path, int flags, mode_t mode);
+/* Instead of rename(2) in rotation. */
+extern int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
+/* First retry delay after a failed rotation or reopen, doubled per failure
+ * up to 60 s or this, whichever is longer (default 1000 ms; tests set 0 to
+ * retry at every batch). */
+extern _Atomic unsigned nblog__fd_retry_ms;
+
+#endif
