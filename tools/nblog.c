@@ -659,9 +659,10 @@ static int pipe_verdict(struct pipe_run *pr, uint64_t target)
         if (behind)
             snprintf(why, sizeof why, " (no progress for %llu ms)", pr->o->deadline_ms);
         fprintf(stderr,
-                "nblog pipe: console \"%s\" did not get every line: %llu not written%s, "
-                "%llu dropped, %llu write errors%s%s\n",
+                "nblog pipe: console \"%s\" did not get every line: %llu records not "
+                "written%s, %llu dropped%s, %llu write errors%s%s\n",
                 st.name, (unsigned long long)behind, why, (unsigned long long)st.dropped,
+                st.dropped && !pr->o->block ? " (--block waits for a console that moves)" : "",
                 (unsigned long long)st.write_failed, st.last_error ? ", last: " : "",
                 st.last_error ? strerror(-st.last_error) : "");
         rc = EXIT_INCOMPLETE;
