@@ -35,6 +35,7 @@
  * new writer replaced the file (ringfile.c: other sizes), the follower
  * reopens it and goes on from the same seq.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -577,6 +578,7 @@ static int observe(struct pipe_run *pr, struct pipe_con *pc, uint64_t now,
 {
     if (nblog_console_stats(pc->con, st) != NBLOG_OK)
         return -1;
+    assert(st->next_seq >= pc->last_seq); /* a console's seq never goes back */
     if (st->next_seq != pc->last_seq || st->lag == 0) {
         if (pc->stuck)
             fprintf(stderr, "nblog pipe: console \"%s\" is moving again\n", st->name);
@@ -822,6 +824,7 @@ static int start_pipe(const struct pipe_opts *o, struct pipe_run *pr)
     nblog_stats_t st;
     nblog_stats_get(&st);
     pr->lag_limit = st.ring_records - st.ring_records / 4;
+    assert(pr->lag_limit > 0 && pr->lag_limit < st.ring_records); /* >= 16 records */
     pr->deadline_ns = (uint64_t)o->deadline_ms * 1000000u;
     return EXIT_OK;
 }
