@@ -303,11 +303,11 @@ static void status_lag_grows(void **state)
 
 /* --------------------------------------------------------------- pipe */
 
-/* Writes lines "<4>line NNNNN ....", each width (16..400) bytes with its
- * '\n'. */
+/* Writes lines "<4>line NNNNN ....", each width (16..470) bytes with its
+ * '\n' (470: the text fills a default record, 472 bytes). */
 static void feed_lines_width(int fd, int lines, int width)
 {
-    char pad[400];
+    char pad[470];
     assert_true(width >= 16 && width <= (int)sizeof pad);
     memset(pad, '.', sizeof pad);
     pad[width - 15] = '\0';
@@ -528,9 +528,9 @@ static void pipe_block_slow_collector(void **state)
 
 /* At end of input pipe waits for a console that is behind but moving, for
  * as long as it takes: here a FIFO this process reads at most 1 KiB a
- * millisecond, so 3.2 MB take far longer than the 500 ms deadline, which
+ * millisecond, so 3.7 MB take far longer than the 1000 ms deadline, which
  * bounds only a console making no progress (one batch, about 46 KiB,
- * drains in some 45 ms). Every line arrives; exit 0. */
+ * drains in some 50 ms). Every line arrives; exit 0. */
 static void pipe_eof_waits_for_moving_console(void **state)
 {
     (void)state;
@@ -548,13 +548,13 @@ static void pipe_eof_waits_for_moving_console(void **state)
     sr->chunk = 1024;
     sr->nap_ns = 1000000;
     snprintf(spec, sizeof spec, "file:%s,name=slow", fifo);
-    char *args[] = {tool, "pipe", "--deadline-ms", "500", "--console", spec, NULL};
+    char *args[] = {tool, "pipe", "--deadline-ms", "1000", "--console", spec, NULL};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, slow_reader_main, sr), 0);
     int in_w;
     pid_t pid = spawn_pipe_cmd(args, &in_w, err);
     const int lines = 8000; /* fits the default ring of 8192: nothing dropped */
-    feed_lines_width(in_w, lines, 400);
+    feed_lines_width(in_w, lines, 470);
     int status = wait_child(pid);
     atomic_store(&sr->writer_gone, 1);
     assert_int_equal(pthread_join(th, NULL), 0);
