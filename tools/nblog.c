@@ -668,7 +668,9 @@ static int pipe_verdict(struct pipe_run *pr, uint64_t target)
                 (unsigned long long)st.write_failed, st.last_error ? ", last: " : "",
                 st.last_error ? strerror(-st.last_error) : "");
         rc = EXIT_INCOMPLETE;
-        /* Let it go now: nblog_shutdown would wait for it another second. */
+        /* Let it go now, or nblog_shutdown's flush waits a second for it
+         * (it still waits up to a second for a printer thread whose write
+         * never returns, e.g. a file console on a FIFO nobody reads). */
         nblog_console_unregister(pr->cons[i].con);
     }
     return rc;
