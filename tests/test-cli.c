@@ -16,7 +16,17 @@
  *                       ... and follows a new writer that replaced the file
  *   status_lag_grows    status shows a stuck console's lag growing
  *   pipe_stuck_fifo     one console stuck on a FIFO: the other gets every
- *                       line, stdin is drained, exit 0
+ *                       line, stdin is drained (with --block too), exit 8
+ *                       naming the stuck one
+ *   pipe_block_slow_collector
+ *                       --block into a slow syslog+tcp collector: all arrive
+ *   pipe_eof_waits_for_moving_console
+ *                       at end of input pipe waits for a console that moves,
+ *                       past the deadline (which bounds only a stuck one)
+ *   pipe_sighup_reopens logrotate's rename + SIGHUP: pipe lives, reopens,
+ *                       loses no line
+ *   pipe_ring_records_and_env
+ *                       --ring-records sizes the ring; NBLOG_CONSOLES specs
  *   json_escapes        JSON output escapes what could forge or break it
  *   demo_summary        demo without a terminal: serial complete, fbcon stuck,
  *                       then fbcon catches up with its drops counted exactly
@@ -27,9 +37,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +61,11 @@ static pid_t start_writer(char *const args[], struct line_reader *lr)
 {
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    /* A one-page pipe: a burst writer is held back by its reports after
+     * a few hundred, so it is still running when sigkill_mid_burst kills
+     * it at half its count (with 64 KiB it could finish first: seen under
+     * ASan, where the count is 5,000). */
+    assert_true(fcntl(p[0], F_SETPIPE_SZ, 4096) >= 4096);
     pid_t pid = spawn_child(args, -1, p[1]);
     close(p[1]);
     lr->fd = p[0];
@@ -283,19 +303,30 @@ static void status_lag_grows(void **state)
 
 /* --------------------------------------------------------------- pipe */
 
-static void feed_lines(int fd, int lines)
+/* Writes lines "<4>line NNNNN ....", each width (16..470) bytes with its
+ * '\n' (470: the text fills a default record, 472 bytes). */
+static void feed_lines_width(int fd, int lines, int width)
 {
+    char pad[470];
+    assert_true(width >= 16 && width <= (int)sizeof pad);
+    memset(pad, '.', sizeof pad);
+    pad[width - 15] = '\0';
     FILE *f = fdopen(fd, "w");
     assert_non_null(f);
     for (int i = 0; i < lines; i++)
-        fprintf(f, "<4>line %05d .............................................."
-                   "......................\n", i);
+        fprintf(f, "<4>line %05d %s\n", i, pad);
     assert_int_equal(fclose(f), 0);
 }
 
-static void check_pipe_output(const char *path, int lines)
+static void feed_lines(int fd, int lines)
 {
-    char *text = slurp(path);
+    feed_lines_width(fd, lines, 80);
+}
+
+/* text holds "line 00000 ...", "line 00001 ...", ... up to lines, whole,
+ * in order, and nothing else. */
+static void check_lines(const char *text, int lines)
+{
     const char *p = text;
     for (int i = 0; i < lines; i++) {
         char want[32];
@@ -306,33 +337,346 @@ static void check_pipe_output(const char *path, int lines)
         p++;
     }
     assert_string_equal(p, "");
+}
+
+static void check_pipe_output(const char *path, int lines)
+{
+    char *text = slurp(path);
+    check_lines(text, lines);
     free(text);
 }
 
+/* Starts argv with stdin from a new pipe (*in_w: its write end, held by
+ * nobody else) and stderr into err_path. */
+static pid_t spawn_pipe_cmd(char *const argv[], int *in_w, const char *err_path)
+{
+    int in[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], STDIN_FILENO);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err_path,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(in[0]);
+    *in_w = in[1];
+    return pid;
+}
+
+/* One console stuck on a FIFO nobody reads, one file console. Stdin is
+ * read to the end (with --block too: the stuck one is not waited for once
+ * it made no progress for the deadline), the file gets every line, and
+ * the exit status (8) and stderr say that "stuck" did not. Its stall
+ * notice is kept out of the file (stall_ms): the check is exact. */
 static void pipe_stuck_fifo(void **state)
 {
     (void)state;
-    char fifo[128], out[160], spec_fifo[200], spec_out[200];
+    char fifo[128], out[160], err[160], spec_fifo[200], spec_out[200];
     ring_name(fifo, sizeof fifo, "fifo");
     snprintf(out, sizeof out, "%s.out", fifo);
+    snprintf(err, sizeof err, "%s.err", fifo);
     unlink(fifo);
-    unlink(out);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     /* Nobody opens it for reading, ever: opening it must not block the
      * command, and the console writing to it gets stuck once the FIFO's
      * 64 KiB buffer is full. */
-    snprintf(spec_fifo, sizeof spec_fifo, "file:%s,name=stuck", fifo);
+    snprintf(spec_fifo, sizeof spec_fifo, "file:%s,name=stuck,stall_ms=3600000", fifo);
     snprintf(spec_out, sizeof spec_out, "file:%s,name=out", out);
-    char *args[] = {tool, "pipe", "--deadline-ms", "500", "--console", spec_fifo,
-                    "--console", spec_out, NULL};
-    int in_w;
-    pid_t pid = spawn_with_input(args, &in_w);
-    const int lines = 5000; /* 400 KiB: far more than the FIFO holds */
-    feed_lines(in_w, lines);
-    assert_int_equal(wait_child(pid), 0);
-    check_pipe_output(out, lines);
+    char *plain[] = {tool, "pipe", "--deadline-ms", "300", "--console", spec_fifo,
+                     "--console", spec_out, NULL};
+    char *block[] = {tool, "pipe", "--block", "--ring-records", "256", "--deadline-ms",
+                     "300", "--console", spec_fifo, "--console", spec_out, NULL};
+    char *const *runs[] = {plain, block};
+    for (int run = 0; run < 2; run++) {
+        unlink(out);
+        int in_w;
+        pid_t pid = spawn_pipe_cmd(runs[run], &in_w, err);
+        const int lines = 5000; /* 400 KiB: far more than the FIFO holds */
+        alarm(HANG_GUARD_MS / 1000); /* pipe holding stdin forever: killed */
+        feed_lines(in_w, lines);
+        alarm(0);
+        assert_int_equal(wait_child(pid), 8);
+        check_pipe_output(out, lines);
+        char *text = slurp(err);
+        assert_non_null(strstr(text, "console \"stuck\" did not get every line"));
+        assert_null(strstr(text, "console \"out\""));
+        free(text);
+    }
     unlink(fifo);
     unlink(out);
+    unlink(err);
+}
+
+/* ------------------------------------------------- pipe: slow consoles */
+
+/* A collector in this process: reads its socket or FIFO in small pieces
+ * with a nap between them, so it is slower than stdin but always moving;
+ * keeps everything it read. */
+struct slow_reader {
+    int fd;           /* listening socket (tcp) or FIFO read end */
+    int tcp;
+    size_t chunk;     /* bytes per read */
+    long nap_ns;      /* after each read */
+    atomic_int writer_gone; /* FIFO: the command has exited */
+    char *data;
+    size_t len, cap;
+};
+
+static void slow_keep(struct slow_reader *sr, const char *buf, size_t n)
+{
+    if (sr->len + n > sr->cap) {
+        sr->cap = (sr->len + n) * 2;
+        sr->data = realloc(sr->data, sr->cap + 1);
+        assert_non_null(sr->data);
+    }
+    memcpy(sr->data + sr->len, buf, n);
+    sr->len += n;
+    sr->data[sr->len] = '\0';
+}
+
+static void *slow_reader_main(void *arg)
+{
+    struct slow_reader *sr = arg;
+    int fd = sr->fd;
+    if (sr->tcp) {
+        struct pollfd p = {.fd = sr->fd, .events = POLLIN};
+        if (poll(&p, 1, HANG_GUARD_MS) != 1 || (fd = accept(sr->fd, NULL, NULL)) < 0)
+            return NULL;
+    }
+    char buf[4096];
+    const struct timespec nap = {0, sr->nap_ns};
+    for (;;) {
+        ssize_t n = read(fd, buf, sr->chunk);
+        if (n > 0) {
+            slow_keep(sr, buf, (size_t)n);
+            nanosleep(&nap, NULL);
+        } else if (n == 0 && (sr->tcp || atomic_load(&sr->writer_gone))) {
+            break; /* the command closed its end: all there is */
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            break;
+        } else {
+            /* FIFO: empty, or not opened by the command yet. */
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            poll(&p, 1, 1);
+        }
+    }
+    if (sr->tcp)
+        close(fd);
+    return NULL;
+}
+
+/* A loopback listener with a small receive buffer (the kernel's buffers
+ * then hide little of the collector's slowness); returns its port. */
+static int slow_listener(struct slow_reader *sr)
+{
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(ls >= 0);
+    int small = 4096;
+    assert_int_equal(setsockopt(ls, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+    sr->fd = ls;
+    sr->tcp = 1;
+    return ntohs(a.sin_port);
+}
+
+/* --block into a live collector slower than stdin, with a ring of 64
+ * records: every one of the lines arrives (at-least-once: a line may come
+ * twice, none may be missing) and pipe exits 0. */
+static void pipe_block_slow_collector(void **state)
+{
+    (void)state;
+    struct slow_reader *sr = calloc(1, sizeof *sr);
+    assert_non_null(sr);
+    sr->chunk = 1024;
+    sr->nap_ns = 200000;
+    int port = slow_listener(sr);
+    char spec[128], err[128];
+    snprintf(spec, sizeof spec, "syslog+tcp://127.0.0.1:%d,name=net", port);
+    ring_name(err, sizeof err, "block.err");
+    char *args[] = {tool, "pipe", "--block", "--ring-records", "64", "--console", spec,
+                    NULL};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_reader_main, sr), 0);
+    int in_w;
+    pid_t pid = spawn_pipe_cmd(args, &in_w, err);
+    const int lines = 3000;
+    feed_lines(in_w, lines);
+    assert_int_equal(wait_child(pid), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    char *seen = calloc((size_t)lines, 1);
+    assert_non_null(seen);
+    int distinct = 0;
+    for (const char *p = sr->data; p && (p = strstr(p, "line ")); p += 5) {
+        int i = atoi(p + 5);
+        assert_true(i >= 0 && i < lines);
+        distinct += !seen[i];
+        seen[i] = 1;
+    }
+    assert_int_equal(distinct, lines);
+    free(seen);
+    free(sr->data);
+    close(sr->fd);
+    free(sr);
+    unlink(err);
+}
+
+/* At end of input pipe waits for a console that is behind but moving, for
+ * as long as it takes: here a FIFO this process reads at most 1 KiB a
+ * millisecond, so 3.7 MB take far longer than the 1000 ms deadline, which
+ * bounds only a console making no progress (one batch, about 46 KiB,
+ * drains in some 50 ms). Every line arrives; exit 0. */
+static void pipe_eof_waits_for_moving_console(void **state)
+{
+    (void)state;
+    char fifo[128], err[160], spec[200];
+    ring_name(fifo, sizeof fifo, "eof");
+    snprintf(err, sizeof err, "%s.err", fifo);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    struct slow_reader *sr = calloc(1, sizeof *sr);
+    assert_non_null(sr);
+    /* Open for reading first, so the console opens it write-only and its
+     * close at exit is our end of file. */
+    sr->fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    assert_true(sr->fd >= 0);
+    sr->chunk = 1024;
+    sr->nap_ns = 1000000;
+    snprintf(spec, sizeof spec, "file:%s,name=slow", fifo);
+    char *args[] = {tool, "pipe", "--deadline-ms", "1000", "--console", spec, NULL};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_reader_main, sr), 0);
+    int in_w;
+    pid_t pid = spawn_pipe_cmd(args, &in_w, err);
+    const int lines = 8000; /* fits the default ring of 8192: nothing dropped */
+    feed_lines_width(in_w, lines, 470);
+    int status = wait_child(pid);
+    atomic_store(&sr->writer_gone, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(status, 0);
+    check_lines(sr->data ? sr->data : "", lines);
+    free(sr->data);
+    close(sr->fd);
+    free(sr);
+    unlink(fifo);
+    unlink(err);
+}
+
+/* ------------------------------------------------------ pipe: SIGHUP */
+
+/* Lines in the file at path (0 if it does not exist). */
+static int count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    int n = 0, ch;
+    while ((ch = getc(f)) != EOF)
+        n += ch == '\n';
+    fclose(f);
+    return n;
+}
+
+/* Writes line i to pipe's stdin and waits until it is in one of the two
+ * files (a hang guard, not a timing check). Returns 0 if pipe is gone. */
+static int feed_one(int fd, int i, pid_t pid, const char *a, const char *b)
+{
+    char line[64];
+    int n = snprintf(line, sizeof line, "line %05d x\n", i);
+    if (write(fd, line, (size_t)n) != n)
+        return 0;
+    for (int waited = 0; count_lines(a) + count_lines(b) <= i; waited++) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid || waited > HANG_GUARD_MS)
+            return 0;
+        const struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return 1;
+}
+
+/* logrotate: rename the file, kill -HUP. pipe lives on, reopens the path
+ * (a new file appears), and no line is lost: the old file then the new
+ * one hold every line, in order. */
+static void pipe_sighup_reopens(void **state)
+{
+    (void)state;
+    char out[128], old[160], err[160], spec[200];
+    ring_name(out, sizeof out, "hup");
+    snprintf(old, sizeof old, "%s.1", out);
+    snprintf(err, sizeof err, "%s.err", out);
+    unlink(out);
+    unlink(old);
+    snprintf(spec, sizeof spec, "file:%s,name=log", out);
+    char *args[] = {tool, "pipe", "--console", spec, NULL};
+    int in_w;
+    pid_t pid = spawn_pipe_cmd(args, &in_w, err);
+    int i = 0;
+    for (; i < 20; i++)
+        assert_true(feed_one(in_w, i, pid, out, old));
+    assert_int_equal(rename(out, old), 0);
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    /* Until the reopened file shows up (the first write after the signal
+     * was handled), then some more. */
+    while (count_lines(out) == 0)
+        assert_true(feed_one(in_w, i++, pid, out, old));
+    for (int more = i + 20; i < more; i++)
+        assert_true(feed_one(in_w, i, pid, out, old));
+    close(in_w);
+    assert_int_equal(wait_child(pid), 0);
+    char *a = slurp(old), *b = slurp(out);
+    char *both = malloc(strlen(a) + strlen(b) + 1);
+    assert_non_null(both);
+    strcpy(both, a);
+    strcat(both, b);
+    check_lines(both, i);
+    free(both);
+    free(a);
+    free(b);
+    unlink(out);
+    unlink(old);
+    unlink(err);
+}
+
+/* --ring-records sizes the ring (rounded up to a power of two, as
+ * nblog_options_t says); without --console the NBLOG_CONSOLES specs are
+ * used, each one waited for and judged. */
+static void pipe_ring_records_and_env(void **state)
+{
+    (void)state;
+    char file[128], out[160], a[160], b[160], env[400];
+    ring_name(file, sizeof file, "records");
+    snprintf(out, sizeof out, "%s.txt", file);
+    snprintf(a, sizeof a, "%s.a", file);
+    snprintf(b, sizeof b, "%s.b", file);
+    unlink(file);
+    unlink(a);
+    unlink(b);
+    snprintf(env, sizeof env, "file:%s;file:%s", a, b);
+    assert_int_equal(setenv("NBLOG_CONSOLES", env, 1), 0);
+    char *args[] = {tool, "pipe", "--block", "--ring", file, "--ring-records", "100", NULL};
+    int in_w;
+    pid_t pid = spawn_pipe_cmd(args, &in_w, "/dev/null");
+    unsetenv("NBLOG_CONSOLES");
+    feed_lines(in_w, 300);
+    assert_int_equal(wait_child(pid), 0);
+    check_pipe_output(a, 300);
+    check_pipe_output(b, 300);
+    char *status[] = {tool, "status", file, NULL};
+    assert_int_equal(run_to_file(status, out), 0);
+    char *text = slurp(out);
+    assert_non_null(strstr(text, " records of 512 bytes"));
+    assert_non_null(strstr(text, ", 128 records of"));
+    free(text);
+    unlink(out);
+    unlink(a);
+    unlink(b);
+    unlink(file);
 }
 
 /* A line with quotes, a backslash, control bytes and bytes that are not
@@ -419,8 +763,14 @@ int main(void)
         cmocka_unit_test(follow_into_replaced_file),
         cmocka_unit_test(status_lag_grows),
         cmocka_unit_test(pipe_stuck_fifo),
+        cmocka_unit_test(pipe_block_slow_collector),
+        cmocka_unit_test(pipe_eof_waits_for_moving_console),
+        cmocka_unit_test(pipe_sighup_reopens),
+        cmocka_unit_test(pipe_ring_records_and_env),
         cmocka_unit_test(json_escapes),
         cmocka_unit_test(demo_summary),
     };
+    if (getenv("NBLOG_TEST_FILTER")) /* e.g. "pipe_*", to run some again */
+        cmocka_set_test_filter(getenv("NBLOG_TEST_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,8 +6,8 @@
  *                 [--format plain|kmsg|json] [--time rel|iso] FILE
  *     nblog status FILE
  *     nblog demo [--seconds N] [--ring FILE]          (demo.c)
- *     nblog pipe [--ring FILE] [--level LVL] [--deadline-ms N]
- *                --console SPEC [--console SPEC ...]
+ *     nblog pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]
+ *                [--deadline-ms N] --console SPEC [--console SPEC ...]
  *
  * Why a command: the ring can live in a file (nblog_options_t.ring_path,
  * NBLOG_RING) that outlives the program, and the kernel's dmesg is the
@@ -35,6 +35,7 @@
  * new writer replaced the file (ringfile.c: other sizes), the follower
  * reopens it and goes on from the same seq.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -492,13 +493,73 @@ static int cmd_status(int argc, char **argv)
 
 /* ------------------------------------------------------------- pipe */
 
+/*
+ * PIPE: stdin lines into the ring, out through the consoles.
+ *
+ * pipe watches each console through nblog_console_stats alone: its next
+ * seq, lag, drops and write errors. A console is MOVING while its next seq
+ * advances or it has nothing pending, and STUCK once it has made no
+ * progress for --deadline-ms with records pending. Progress shows once per
+ * write the console finishes (a batch of up to 64 KiB of lines), so the
+ * deadline must exceed the time one batch takes to a slow but live output.
+ *
+ *   reading (default)  stdin is never held back: a console that falls a
+ *                      ring behind loses lines, counted as its drops.
+ *   reading, --block   before storing a line that would leave a moving
+ *                      console more than 3/4 of the ring behind, pipe
+ *                      stops reading stdin until it catches up. A stuck
+ *                      console is not waited for: it keeps its place,
+ *                      what is overwritten before it gets there is counted
+ *                      as its drops (it prints "** N messages dropped **"),
+ *                      and it is waited for again once it moves.
+ *   end of input       pipe waits while any console with lines pending is
+ *                      moving, however long that takes; a stuck one is
+ *                      given up.
+ *   exit status        EXIT_OK if every console got every line (printed,
+ *                      or filtered by its level), EXIT_INCOMPLETE if not,
+ *                      with a line on stderr naming each console that
+ *                      dropped, failed to write or was left behind.
+ *   SIGHUP             file consoles reopen their path before their next
+ *                      write (logrotate's postrotate); pipe goes on.
+ */
+
+#define PIPE_DEADLINE_MS_MAX 3600000ull
+
 struct pipe_opts {
     const char *ring;
     int default_level;
+    int block;
     unsigned long long deadline_ms;
+    unsigned long long ring_records; /* 0: the library's default */
     int nspecs;
+    int from_env;    /* specs[] cut from NBLOG_CONSOLES (env_copy) */
     char **specs;
+    char *env_copy;
 };
+
+struct pipe_con {
+    nblog_console_t *con;
+    uint64_t last_seq; /* its next seq when last looked at */
+    uint64_t moved_ns; /* when it was last seen moving (or idle) */
+    int stuck;         /* no progress for the deadline: not waited for */
+};
+
+struct pipe_run {
+    const struct pipe_opts *o;
+    struct pipe_con *cons;
+    int n;
+    uint64_t deadline_ns;
+    uint64_t lag_limit;          /* --block: most a moving console may lag */
+    unsigned long long lines;    /* read from stdin */
+    unsigned long long unstored; /* ... that the store refused (counted) */
+};
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* "<N>text": N sets the level; returns the text after it. */
 static const char *line_level(const char *line, int *level)
@@ -510,80 +571,192 @@ static const char *line_level(const char *line, int *level)
     return line;
 }
 
-/* Holds stdin back only for a console that is about to be lapped and is
- * still making progress; a stuck, stalled or suspended one holds nothing.
- * last[] remembers each console's next seq between naps. */
-static void wait_for_live_consoles(nblog_console_t **cons, uint64_t *last, int n,
-                                   uint64_t ring_records)
+/* Reads one console's stats into *st and updates its moving/stuck state,
+ * saying on stderr when that changes. Returns 0, or -1 if it is gone. */
+static int observe(struct pipe_run *pr, struct pipe_con *pc, uint64_t now,
+                   nblog_console_stats_t *st)
 {
-    for (int spins = 0; spins < 10000; spins++) {
-        int moving = 0;
-        for (int i = 0; i < n; i++) {
-            nblog_console_stats_t st;
-            if (nblog_console_stats(cons[i], &st) != NBLOG_OK || st.suspended ||
-                st.stalled_ns || st.lag <= ring_records / 2)
-                continue;
-            if (spins == 0 || st.next_seq != last[i])
-                moving = 1;
-            last[i] = st.next_seq;
-        }
-        if (!moving)
-            return;
-        nblog_flush(1, NULL, 0); /* wakes the printers, waits 1 ms */
+    if (nblog_console_stats(pc->con, st) != NBLOG_OK)
+        return -1;
+    assert(st->next_seq >= pc->last_seq); /* a console's seq never goes back */
+    if (st->next_seq != pc->last_seq || st->lag == 0) {
+        if (pc->stuck)
+            fprintf(stderr, "nblog pipe: console \"%s\" is moving again\n", st->name);
+        pc->last_seq = st->next_seq;
+        pc->moved_ns = now;
+        pc->stuck = 0;
+    } else if (!pc->stuck && now - pc->moved_ns >= pr->deadline_ns) {
+        pc->stuck = 1;
+        fprintf(stderr,
+                "nblog pipe: console \"%s\" made no progress for %llu ms, %llu records "
+                "behind: not waiting for it\n",
+                st->name, (unsigned long long)((now - pc->moved_ns) / 1000000u),
+                (unsigned long long)st->lag);
     }
+    return 0;
+}
+
+/* Wakes the printers and naps about 1 ms (nblog_flush returns at its
+ * timeout while a console lags, at once if none does). */
+static void pipe_nap(void)
+{
+    nblog_flush(1, NULL, 0);
+}
+
+/* --block: how many lines may be stored before looking again, so that no
+ * moving console falls more than lag_limit records behind. Waits, stdin
+ * unread, while a moving console is at that limit. */
+static uint64_t room_for_lines(struct pipe_run *pr)
+{
+    for (;;) {
+        uint64_t now = mono_ns(), worst = 0;
+        for (int i = 0; i < pr->n; i++) {
+            nblog_console_stats_t st;
+            if (observe(pr, &pr->cons[i], now, &st) == 0 && !pr->cons[i].stuck &&
+                st.lag > worst)
+                worst = st.lag;
+        }
+        if (worst < pr->lag_limit)
+            return pr->lag_limit - worst;
+        pipe_nap();
+    }
+}
+
+/* End of input: waits while any console short of target is moving. */
+static void pipe_drain(struct pipe_run *pr, uint64_t target)
+{
+    for (;;) {
+        int waiting = 0;
+        uint64_t now = mono_ns();
+        for (int i = 0; i < pr->n; i++) {
+            nblog_console_stats_t st;
+            if (observe(pr, &pr->cons[i], now, &st) == 0 && !pr->cons[i].stuck &&
+                st.next_seq < target)
+                waiting = 1;
+        }
+        if (!waiting)
+            return;
+        pipe_nap();
+    }
+}
+
+/* Whether every console got every line stored before target; a line on
+ * stderr for each that did not. Returns EXIT_OK or EXIT_INCOMPLETE. */
+static int pipe_verdict(struct pipe_run *pr, uint64_t target)
+{
+    int rc = EXIT_OK;
+    if (pr->unstored) {
+        fprintf(stderr, "nblog pipe: %llu of %llu lines could not be stored\n",
+                pr->unstored, pr->lines);
+        rc = EXIT_INCOMPLETE;
+    }
+    for (int i = 0; i < pr->n; i++) {
+        nblog_console_stats_t st;
+        if (nblog_console_stats(pr->cons[i].con, &st) != NBLOG_OK)
+            continue;
+        uint64_t behind = target > st.next_seq ? target - st.next_seq : 0;
+        if (!behind && !st.dropped && !st.write_failed)
+            continue;
+        char why[64] = "";
+        if (behind)
+            snprintf(why, sizeof why, " (no progress for %llu ms)", pr->o->deadline_ms);
+        fprintf(stderr,
+                "nblog pipe: console \"%s\" did not get every line: %llu records not "
+                "written%s, %llu dropped%s, %llu write errors%s%s\n",
+                st.name, (unsigned long long)behind, why, (unsigned long long)st.dropped,
+                st.dropped && !pr->o->block ? " (--block waits for a console that moves)" : "",
+                (unsigned long long)st.write_failed, st.last_error ? ", last: " : "",
+                st.last_error ? strerror(-st.last_error) : "");
+        rc = EXIT_INCOMPLETE;
+        /* Let it go now, or nblog_shutdown's flush waits a second for it
+         * (it still waits up to a second for a printer thread whose write
+         * never returns, e.g. a file console on a FIFO nobody reads). */
+        nblog_console_unregister(pr->cons[i].con);
+    }
+    return rc;
 }
 
 /* Stores one stdin line. A line holding NUL bytes is stored byte for byte
  * (outputs escape them as \x00) rather than cut at its first NUL, as a
- * "%s" would. */
-static void store_line(int level, const char *text, size_t len)
+ * "%s" would. Returns what the logging call did (negative ELOST or
+ * ENOTREADY: not stored, counted). */
+static int store_line(int level, const char *text, size_t len)
 {
-    if (!memchr(text, '\0', len)) {
-        nblog_printf(level, "%s", text);
-        return;
-    }
+    if (!memchr(text, '\0', len))
+        return nblog_printf(level, "%s", text);
     uint8_t flags;
     struct nblog__ring_hdr *r;
     int rc = NBLOG_OK;
     if (!nblog__log_begin(&level, &flags, &r, &rc))
-        return;
+        return rc;
     static char buf[NBLOG__RECORD_SIZE_MAX + 8]; /* + the 8-byte copy's slack */
     uint32_t max = nblog__ring_text_max(r);
     memcpy(buf, text, len < max ? len : max);
     uint32_t n = len <= max ? (uint32_t)len : nblog__truncate_text(buf, max);
     if (len > max)
         flags |= NBLOG_F_TRUNCATED;
-    nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, buf, n, rc);
+    return nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, buf, n, rc);
 }
 
-static int pipe_lines(const struct pipe_opts *o, nblog_console_t **cons,
-                      uint64_t *last)
+/* Reads stdin to its end, one record per line. Returns EXIT_OK, or
+ * EXIT_FAIL if reading failed. */
+static int pipe_lines(struct pipe_run *pr)
 {
-    nblog_stats_t st;
-    nblog_stats_get(&st);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
-    unsigned long long lines = 0;
+    uint64_t room = 0; /* --block: lines to store before looking again */
     while ((len = getline(&line, &cap, stdin)) >= 0) {
         if (len > 0 && line[len - 1] == '\n')
             line[--len] = '\0';
-        int level = o->default_level;
+        if (pr->o->block && room == 0)
+            room = room_for_lines(pr);
+        room -= room > 0;
+        int level = pr->o->default_level;
         const char *text = line_level(line, &level);
-        store_line(level, text, (size_t)(len - (text - line)));
-        if (++lines % 256 == 0)
-            wait_for_live_consoles(cons, last, o->nspecs, st.ring_records);
+        int rc = store_line(level, text, (size_t)(len - (text - line)));
+        pr->lines++;
+        if (rc == NBLOG_ELOST || rc == NBLOG_ENOTREADY)
+            pr->unstored++;
     }
+    int failed = ferror(stdin) ? errno : 0;
     free(line);
-    return EXIT_OK;
+    return failed ? tool_fail(EXIT_FAIL, "reading standard input: %s", strerror(failed))
+                  : EXIT_OK;
+}
+
+/* Without --console: the ';'-separated specs of NBLOG_CONSOLES, each
+ * registered here (not by nblog_consoles_from_env) so pipe holds its
+ * handle. */
+static int env_specs(struct pipe_opts *o)
+{
+    const char *env = getenv("NBLOG_CONSOLES");
+    if (!env || !*env || !(o->env_copy = strdup(env)))
+        return tool_fail(env && *env ? EXIT_FAIL : EXIT_USAGE,
+                         env && *env ? "out of memory"
+                                     : "pipe needs --console SPEC (or NBLOG_CONSOLES)");
+    size_t most = 1;
+    for (const char *p = env; *p; p++)
+        most += *p == ';';
+    char **specs = realloc(o->specs, most * sizeof *specs);
+    if (!specs)
+        return tool_fail(EXIT_FAIL, "out of memory");
+    o->specs = specs;
+    char *save = NULL;
+    for (char *s = strtok_r(o->env_copy, ";", &save); s; s = strtok_r(NULL, ";", &save))
+        o->specs[o->nspecs++] = s;
+    o->from_env = 1;
+    return o->nspecs ? EXIT_OK : tool_fail(EXIT_USAGE, "NBLOG_CONSOLES names no console");
 }
 
 static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
 {
     static const struct option longs[] = {
         {"ring", required_argument, NULL, 'r'},
+        {"ring-records", required_argument, NULL, 'n'},
         {"console", required_argument, NULL, 'c'},
         {"level", required_argument, NULL, 'l'},
+        {"block", no_argument, NULL, 'b'},
         {"deadline-ms", required_argument, NULL, 'd'},
         {NULL, 0, NULL, 0}};
     *o = (struct pipe_opts){.default_level = NBLOG_LEVEL_INFO, .deadline_ms = 2000};
@@ -591,71 +764,95 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
     if (!o->specs)
         return tool_fail(EXIT_FAIL, "out of memory");
     int c;
-    while ((c = getopt_long(argc, argv, "r:c:l:d:", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:n:c:l:bd:", longs, NULL)) != -1) {
         switch (c) {
         case 'r': o->ring = optarg; break;
+        case 'n':
+            if (tool_parse_u64(optarg, &o->ring_records) != 0 || o->ring_records < 16 ||
+                o->ring_records > NBLOG__RECORDS_MAX)
+                return tool_fail(EXIT_USAGE, "--ring-records %s: 16..%u", optarg,
+                                 NBLOG__RECORDS_MAX);
+            break;
         case 'c': o->specs[o->nspecs++] = optarg; break;
         case 'l':
             if ((o->default_level = nblog_level_parse(optarg)) < 0)
                 return tool_fail(EXIT_USAGE, "--level %s: not a level", optarg);
             break;
+        case 'b': o->block = 1; break;
         case 'd':
-            if (tool_parse_u64(optarg, &o->deadline_ms) != 0 || o->deadline_ms > 3600000)
-                return tool_fail(EXIT_USAGE, "--deadline-ms %s: 0..3600000", optarg);
+            if (tool_parse_u64(optarg, &o->deadline_ms) != 0 ||
+                o->deadline_ms > PIPE_DEADLINE_MS_MAX)
+                return tool_fail(EXIT_USAGE, "--deadline-ms %s: 0..%llu", optarg,
+                                 PIPE_DEADLINE_MS_MAX);
             break;
         default: return EXIT_USAGE;
         }
     }
     if (optind != argc)
         return tool_fail(EXIT_USAGE, "pipe: unexpected argument \"%s\"", argv[optind]);
-    if (o->nspecs == 0 && !getenv("NBLOG_CONSOLES"))
-        return tool_fail(EXIT_USAGE, "pipe needs --console SPEC (or NBLOG_CONSOLES)");
-    return EXIT_OK;
+    return o->nspecs ? EXIT_OK : env_specs(o);
 }
 
-static int start_pipe(const struct pipe_opts *o, nblog_console_t **cons)
+static int start_pipe(const struct pipe_opts *o, struct pipe_run *pr)
 {
     nblog_options_t opt;
     nblog_options_init(&opt);
     opt.ring_path = o->ring;
+    opt.ring_records = (size_t)o->ring_records;
     opt.level = NBLOG_LEVEL_DEBUG;
     int rc = nblog_init(&opt);
     if (rc != NBLOG_OK)
         return tool_fail(EXIT_FAIL, "%s: %s%s%s", o->ring ? o->ring : "ring",
                          nblog_strerror(rc), rc == NBLOG_EFILE ? ": " : "",
                          rc == NBLOG_EFILE ? strerror(errno) : "");
-    for (int i = 0; i < o->nspecs; i++)
-        if (nblog_console_from_spec(o->specs[i], &cons[i]) != NBLOG_OK)
-            return tool_fail(EXIT_USAGE, "--console %s: %s", o->specs[i],
+    /* logrotate's kill -HUP reopens the file consoles and never ends pipe
+     * (the handler replaces the default action; SA_RESTART: getline goes
+     * on). */
+    if (nblog_console_reopen_on_sighup() != NBLOG_OK)
+        return tool_fail(EXIT_FAIL, "cannot handle SIGHUP: %s", strerror(errno));
+    uint64_t now = mono_ns();
+    for (int i = 0; i < o->nspecs; i++) {
+        struct pipe_con *pc = &pr->cons[i];
+        nblog_console_stats_t st;
+        if (nblog_console_from_spec(o->specs[i], &pc->con) != NBLOG_OK)
+            return tool_fail(EXIT_USAGE, "%s %s: %s",
+                             o->from_env ? "NBLOG_CONSOLES:" : "--console", o->specs[i],
                              nblog_spec_error());
-    if (o->nspecs == 0 && nblog_consoles_from_env() <= 0)
-        return tool_fail(EXIT_USAGE, "NBLOG_CONSOLES: %s", nblog_spec_error());
+        if (nblog_console_stats(pc->con, &st) == NBLOG_OK)
+            pc->last_seq = st.next_seq;
+        pc->moved_ns = now;
+        pr->n++;
+    }
+    nblog_stats_t st;
+    nblog_stats_get(&st);
+    pr->lag_limit = st.ring_records - st.ring_records / 4;
+    assert(pr->lag_limit > 0 && pr->lag_limit < st.ring_records); /* >= 16 records */
+    pr->deadline_ns = (uint64_t)o->deadline_ms * 1000000u;
     return EXIT_OK;
 }
 
 static int cmd_pipe(int argc, char **argv)
 {
     struct pipe_opts o;
-    nblog_console_t **cons = NULL;
-    uint64_t *last = NULL;
+    struct pipe_run pr = {.o = &o};
     int rc = parse_pipe(argc, argv, &o);
-    if (rc == EXIT_OK && (!(cons = calloc((size_t)o.nspecs + 1, sizeof *cons)) ||
-                          !(last = calloc((size_t)o.nspecs + 1, sizeof *last))))
+    if (rc == EXIT_OK && !(pr.cons = calloc((size_t)o.nspecs, sizeof *pr.cons)))
         rc = tool_fail(EXIT_FAIL, "out of memory");
     if (rc == EXIT_OK)
-        rc = start_pipe(&o, cons);
-    if (rc == EXIT_OK)
-        rc = pipe_lines(&o, cons, last);
+        rc = start_pipe(&o, &pr);
     if (rc == EXIT_OK) {
-        char lagging[256];
-        if (nblog_flush((unsigned)o.deadline_ms, lagging, sizeof lagging) > 0)
-            fprintf(stderr, "nblog pipe: still behind after %llu ms: %s\n",
-                    o.deadline_ms, lagging);
+        rc = pipe_lines(&pr);
+        nblog_stats_t st;
+        nblog_stats_get(&st);
+        pipe_drain(&pr, st.reserved);
+        int verdict = pipe_verdict(&pr, st.reserved);
+        if (rc == EXIT_OK)
+            rc = verdict;
     }
     nblog_shutdown();
-    free(last);
-    free(cons);
+    free(pr.cons);
     free(o.specs);
+    free(o.env_copy);
     return rc;
 }
 
@@ -673,16 +870,23 @@ static const char usage_text[] =
     "      stalled-for\n"
     "  demo [--seconds N] [--ring FILE]\n"
     "      the seed scenario live: serial keeps printing while fbcon is stuck\n"
-    "  pipe [--ring FILE] [--level LVL] [--deadline-ms N] --console SPEC ...\n"
+    "  pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]\n"
+    "       [--deadline-ms N] --console SPEC ...\n"
     "      (no --console: the specs in NBLOG_CONSOLES, ';'-separated)\n"
     "      store stdin lines (\"<N>\" prefix sets the level) and print them to\n"
-    "      the consoles; SPEC is stderr, fd:N, file:PATH, syslog+udp://HOST:PORT,\n"
+    "      the consoles; --block stops reading stdin while a console that is\n"
+    "      making progress would otherwise lose lines; at end of input pipe\n"
+    "      waits while every lagging console makes progress; one that makes\n"
+    "      none for --deadline-ms (2000) is stuck: not waited for, and the\n"
+    "      exit status is 8; SIGHUP reopens file consoles;\n"
+    "      SPEC is stderr, fd:N, file:PATH, syslog+udp://HOST:PORT,\n"
     "      syslog+tcp://HOST:PORT, unix:PATH or journald[:PATH] with options\n"
     "      ,level=LVL ,format=plain|kmsg ,mode=threaded|direct ,name=NAME\n"
     "      (syslog, unix, journald: ,app=NAME ,facility=F ,sd=on|off ,rfc3164=on|off)\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot read FILE, 4 not a ring,\n"
-    "5 unknown ring version, 6 truncated ring, 7 corrupt ring. See nblog(1).\n";
+    "5 unknown ring version, 6 truncated ring, 7 corrupt ring, 8 pipe: a console\n"
+    "did not get every line (each named on stderr). See nblog(1).\n";
 
 int main(int argc, char **argv)
 {

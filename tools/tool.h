@@ -16,6 +16,7 @@ enum {
     EXIT_VERSION = 5,   /* a ring layout this tool does not know */
     EXIT_TRUNCATED = 6, /* shorter than its header says (or cut while read) */
     EXIT_CORRUPT = 7,   /* impossible header fields */
+    EXIT_INCOMPLETE = 8, /* pipe: a console did not get every line */
 };
 
 int nblog_cmd_demo(int argc, char **argv);
