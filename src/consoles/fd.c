@@ -1,9 +1,9 @@
 /*
  * consoles/fd.c - an output to a file descriptor, or to a file by path.
  *
- * KINDS. The fd is classified once (fstat) when the console is made and
- * whenever a path is (re)opened, so a write costs only its own system call
- * on a regular file or a terminal:
+ * KINDS. The fd is classified (fstat) when the console is made, whenever a
+ * path is (re)opened, and whenever the program has pointed a plain fd
+ * elsewhere (see VIEWS), so a write costs only its own system call:
  *
  *   kind    write (printer thread; may block)   write_atomic (never blocks)
  *   file    write(2)                            pwritev2(RWF_NOWAIT): a kernel
@@ -12,29 +12,61 @@
  *                                               gets -EAGAIN, the printer
  *                                               writes; during a panic flush
  *                                               write(2) (see PANIC)
- *   pipe    write(2), SIGPIPE guarded           write(2) on a private
- *   tty     write(2)                            O_NONBLOCK description (pipes
- *                                               SIGPIPE guarded)
+ *   pipe    write(2), SIGPIPE guarded           pwritev2(RWF_NOWAIT) on the
+ *                                               fd itself (SIGPIPE guarded);
+ *                                               else REOPENED
+ *   tty     write(2)                            pwritev2(RWF_NOWAIT); else
+ *                                               write(2) if the description
+ *                                               is O_NONBLOCK; else REOPENED
  *   socket  send(MSG_NOSIGNAL)                  send(MSG_NOSIGNAL|MSG_DONTWAIT)
- *   other   write(2)                            write(2) if the description is
- *                                               O_NONBLOCK, else poll(0) first
- *                                               and at most PIPE_BUF bytes
+ *   other   write(2)                            pwritev2(RWF_NOWAIT); else
+ *                                               write(2) if the description
+ *                                               is O_NONBLOCK; else -EAGAIN
+ *                                               (the printer writes)
  *
- * PRIVATE DESCRIPTION. O_NONBLOCK belongs to the open file description,
- * which an inherited fd (stderr) shares with the shell and every other
- * process on it; flipping it would break them. So for a pipe, FIFO or
- * terminal whose description is blocking, registration opens
- * /proc/self/fd/N again (O_WRONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC): a new
- * description of the same pipe or terminal, ours alone, used only by
- * write_atomic. While the console lives it is one more writer of the pipe
- * (its reader sees end of file when that is closed too). If that open
- * fails (no /proc, a pipe without a reader: ENXIO), write_atomic falls back
- * to poll(0) and at most PIPE_BUF bytes, which a pipe with room takes
- * without blocking (best effort: another process may fill it in between).
- * If the program points the fd elsewhere (dup2 over stderr, a daemon's
- * /dev/null), refresh() notices (one fstat before each printer batch and
- * each write_atomic that writes: the price of following the fd) and
- * classifies it again, closing our old description.
+ * NO SHARED FLAG, NOTHING HELD. O_NONBLOCK belongs to the open file
+ * description, which an inherited fd (stderr) shares with the shell and
+ * every other process on it; flipping it would break them. RWF_NOWAIT is
+ * per call: on a pipe (Linux accepts it on anonymous pipes; it returns
+ * EAGAIN instead of waiting for room, or writes what fits of a write
+ * longer than PIPE_BUF) it needs nothing else. A kernel that refuses it
+ * (EOPNOTSUPP: named FIFOs, terminals, kernels before 5.8 for pipes) is
+ * remembered until the fd is classified again, and then:
+ *
+ * REOPENED. For each write_atomic call, /proc/self/fd/N is opened
+ * (O_WRONLY|O_NONBLOCK|O_NOCTTY|O_CLOEXEC): a new description of the same
+ * pipe or terminal, ours alone; fstat checks it is still what was
+ * classified; one write; close. Nothing is held between calls, so the
+ * console never keeps a pipe's writer end or a terminal open after the
+ * program lets go of its fd (a daemon that points 1 and 2 at /dev/null
+ * lets its launcher's `$(...)`, ssh or communicate() see end of file at
+ * once). A FIFO without a reader refuses the open (ENXIO): -EPIPE, as the
+ * write would be. Any other failure of the open (no /proc, EMFILE):
+ * -EAGAIN, the printer writes.
+ *
+ * VIEWS. What write_atomic needs of the fd (fd, kind, what it was) is a
+ * struct fd_view; o->view[o->cur] is the current one. Only an owner that
+ * is not a panic changes it (refresh, use_fd: the printer thread, or a
+ * direct-mode caller inside write_atomic), and only by filling the other
+ * slot and publishing it (publish()). The panic flush may take the console
+ * from such an owner in the middle of that, so:
+ *   1. while a panic runs (nblog__panicking) write_atomic changes nothing:
+ *      it reads the current view; if the program pointed a plain fd
+ *      elsewhere, it classifies into a view of its own on the stack;
+ *   2. an owner publishes only when no panic runs (FENCE-A, then
+ *      nblog__panicking), so the slot it fills is one no panic reads;
+ *   3. after publishing, the owner closes the old view's descriptor (a file
+ *      console's) only if, past FENCE-A again, no panic runs; else it
+ *      leaks it: a panic may have read the old view and be writing to it.
+ * FENCE-A (seq_cst, here) pairs with FENCE-P (seq_cst, in write_atomic
+ * when it sees nblog__panicking, which panic.c stores before it takes any
+ * console): either the panic's load of cur sees the new view, or the
+ * owner's load of nblog__panicking sees the panic.
+ *
+ * If the program points a plain fd elsewhere (dup2 over stderr, a daemon's
+ * /dev/null) or closes it, refresh() notices (one fstat before each printer
+ * batch and each write_atomic that writes: the price of following the fd)
+ * and classifies it again (a closed fd: EBADF, as write(2) would).
  *
  * SIGPIPE. A write to a pipe without a reader raises SIGPIPE at the writing
  * thread, whose default action kills the process. The program's disposition
@@ -59,11 +91,14 @@
  * it) and rotated by size, keeping N old files (path.1 .. path.N), both by
  * the printer between batches, so no line is split across the switch.
  * Rotation destroys nothing when it cannot finish (ROTATION below).
+ * Rotation and reopen each have their own backoff after failures, and a
+ * reopen asked for is tried at the next batch whatever rotation's backoff.
  *
  * All of write, write_atomic and their helpers are async-signal-safe
- * (write, send, pwritev2, poll, pthread_sigmask, sigpending; sigtimedwait
- * is glibc's thin wrapper of the rt_sigtimedwait system call) except the
- * rotation and reopen, which only the printer thread does.
+ * (write, send, pwritev2, open, close, fstat, fcntl, isatty, poll,
+ * pthread_sigmask, sigpending; sigtimedwait is glibc's thin wrapper of the
+ * rt_sigtimedwait system call) except the rotation and reopen, which only
+ * the printer thread does.
  *
  * Every write, open and rename goes through the fault layer of fd.h
  * (STYLE.md 7).
@@ -91,6 +126,7 @@
 #include "platform.h"
 
 ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
+ssize_t (*_Atomic nblog__fd_nowait_hook)(int fd, const void *buf, size_t len);
 int (*_Atomic nblog__fd_open_hook)(const char *path, int flags, mode_t mode);
 int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
 _Atomic unsigned nblog__fd_retry_ms = 1000;
@@ -99,42 +135,76 @@ _Atomic unsigned nblog__fd_retry_ms = 1000;
 
 enum fd_kind { K_FILE, K_PIPE, K_TTY, K_SOCK, K_OTHER };
 
-struct fd_out {
-    int fd;                 /* the printer's writes */
-    int afd;                /* write_atomic's: fd, or our private description */
-    int owns_fd;            /* opened by path: ours to close */
-    int owns_afd;           /* afd is a private description: ours to close */
-    int kind;               /* enum fd_kind of fd */
-    dev_t dev;              /* what fd was when classified (see refresh) */
+/* One classification of a descriptor (see VIEWS). Immutable once
+ * published. */
+struct fd_view {
+    int fd;      /* the program's fd, or (by path) ours */
+    int kind;    /* enum fd_kind */
+    dev_t dev;   /* what fd was when classified (see refresh) */
     ino_t ino;
-    mode_t type;            /* st_mode & S_IFMT */
-    int afd_may_block;      /* afd is blocking: poll(0) first, <= PIPE_BUF */
-    int nowait_unsupported; /* file: the kernel refused RWF_NOWAIT (owner only) */
+    mode_t type; /* st_mode & S_IFMT; 0: not open */
+};
+
+/* Failures in a row of one operation (rotation, reopen) and when it may
+ * be tried again. failing: written by the printer, relaxed loads by
+ * nblog_console_file_stats; retry_at_ns: printer only. */
+struct backoff {
+    _Atomic unsigned failing;
+    uint64_t retry_at_ns; /* no new attempt before */
+};
+
+struct fd_out {
+    struct fd_view view[2];
+    /* Index of the current view. Release store by publish(), acquire
+     * loads by every reader (pairs with it: the slot's fields are seen
+     * whole). */
+    _Atomic int cur;
+    /* The current view's fd refused RWF_NOWAIT (EOPNOTSUPP). Relaxed: a
+     * hint, stored by non-panic owners only (a stale value only costs one
+     * EOPNOTSUPP or takes the REOPENED way, both non-blocking). */
+    _Atomic int nowait_refused;
+    int by_path;            /* view fds are ours to close */
     char path[PATH_MAX];    /* "" for a plain fd */
     unsigned long long max_bytes; /* rotate past this size; 0: never */
     int keep;               /* old files kept by rotation */
     /* Written by the owner; relaxed loads by nblog_console_file_stats. */
     _Atomic unsigned long long size; /* bytes in the current file */
     _Atomic uint64_t rotations, rotate_failed, reopen_failed;
-    _Atomic unsigned failing;   /* failed rotations/reopens in a row */
     _Atomic int file_error;     /* -errno of the last failed one */
-    uint64_t retry_at_ns;       /* printer only: no new attempt before */
+    struct backoff rot, reo;
     _Atomic int reopen;         /* set by nblog_console_reopen */
+    int reopen_pending;         /* printer only: a reopen failed, retry */
 };
+
+static const struct fd_view *view_of(struct fd_out *o)
+{
+    /* Acquire: pairs with publish()'s release store. */
+    return &o->view[atomic_load_explicit(&o->cur, memory_order_acquire)];
+}
+
+/* FENCE-A (see VIEWS): 1 if a panic runs. [signal-safe] */
+static int panic_running(void)
+{
+    atomic_thread_fence(memory_order_seq_cst); /* FENCE-A: pairs with FENCE-P */
+    /* Relaxed: ordered by the fences (VIEWS). */
+    return atomic_load_explicit(&nblog__panicking, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------ writing */
 
-static ssize_t sys_write(const struct fd_out *o, int fd, const void *buf, size_t len,
-                         int atomic, int panicking)
+/* One system call of the kind's sort; nowait: write_atomic's
+ * pwritev2(RWF_NOWAIT) (or a socket's MSG_DONTWAIT). [signal-safe] */
+static ssize_t sys_write(int kind, int fd, const void *buf, size_t len, int nowait)
 {
-    ssize_t (*hook)(int, const void *, size_t) =
-        atomic_load_explicit(&nblog__fd_write_hook, memory_order_relaxed);
+    ssize_t (*hook)(int, const void *, size_t) = atomic_load_explicit(
+        nowait && kind != K_SOCK ? &nblog__fd_nowait_hook : &nblog__fd_write_hook,
+        memory_order_relaxed);
     ssize_t n;
     if (hook) {
         n = hook(fd, buf, len);
-    } else if (o->kind == K_SOCK) {
-        n = send(fd, buf, len, MSG_NOSIGNAL | (atomic ? MSG_DONTWAIT : 0));
-    } else if (o->kind == K_FILE && atomic && !panicking) {
+    } else if (kind == K_SOCK) {
+        n = send(fd, buf, len, MSG_NOSIGNAL | (nowait ? MSG_DONTWAIT : 0));
+    } else if (nowait) {
         struct iovec iov = {(void *)buf, len};
         n = pwritev2(fd, &iov, 1, -1, RWF_NOWAIT);
     } else {
@@ -146,18 +216,17 @@ static ssize_t sys_write(const struct fd_out *o, int fd, const void *buf, size_t
 /* One write; on a pipe with SIGPIPE kept from the process (see SIGPIPE at
  * the top). Returns bytes written or -errno; errno is preserved.
  * [signal-safe] */
-static ssize_t write_once(const struct fd_out *o, int fd, const void *buf, size_t len,
-                          int atomic, int panicking)
+static ssize_t write_once(int kind, int fd, const void *buf, size_t len, int nowait)
 {
-    if (o->kind != K_PIPE)
-        return sys_write(o, fd, buf, len, atomic, panicking);
+    if (kind != K_PIPE)
+        return sys_write(kind, fd, buf, len, nowait);
     int saved = errno;
     sigset_t pipe_only, old, pending;
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
     int was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-    ssize_t n = sys_write(o, fd, buf, len, atomic, panicking);
+    ssize_t n = sys_write(kind, fd, buf, len, nowait);
     if (n == -EPIPE && !was_pending) {
         /* Ours, raised at this thread: take it back. A SIGPIPE that was
          * pending before is the program's, and stays (signals of one
@@ -174,85 +243,75 @@ static ssize_t write_once(const struct fd_out *o, int fd, const void *buf, size_
 
 /* -------------------------------------------------------- classifying */
 
-/* Classifies o->fd and picks write_atomic's descriptor. shared: the
- * description may be others' (nblog_console_fd), never change its flags.
- * [signal-safe]: fstat, fcntl, open, isatty (tcgetattr) only. */
-static void classify(struct fd_out *o, int shared)
+/* What fd is now, into v. Changes nothing. [signal-safe]: fstat, isatty
+ * (tcgetattr) only. */
+static void classify(int fd, struct fd_view *v)
 {
     struct stat st;
-    o->kind = K_OTHER;
-    o->dev = 0;
-    o->ino = 0;
-    o->type = 0;
-    if (fstat(o->fd, &st) == 0) {
-        o->dev = st.st_dev;
-        o->ino = st.st_ino;
-        o->type = st.st_mode & S_IFMT;
-        if (S_ISREG(st.st_mode))
-            o->kind = K_FILE;
-        else if (S_ISFIFO(st.st_mode))
-            o->kind = K_PIPE;
-        else if (S_ISSOCK(st.st_mode))
-            o->kind = K_SOCK;
-        else if (S_ISCHR(st.st_mode) && isatty(o->fd))
-            o->kind = K_TTY;
-    }
-    o->afd = o->fd;
-    o->owns_afd = 0;
-    o->afd_may_block = 0;
-    o->nowait_unsupported = 0;
-    if (o->kind == K_FILE || o->kind == K_SOCK)
-        return;
-    int fl = fcntl(o->fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK))
-        return;
-    if (shared && (o->kind == K_PIPE || o->kind == K_TTY)) {
-        char proc[40] = "/proc/self/fd/", digits[12];
-        size_t n = 0, at = strlen(proc);
-        for (unsigned v = (unsigned)o->fd; n == 0 || v; v /= 10)
-            digits[n++] = (char)('0' + v % 10);
-        while (n)
-            proc[at++] = digits[--n];
-        proc[at] = '\0';
-        int fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (fd >= 0) {
-            o->afd = fd;
-            o->owns_afd = 1;
-            return;
-        }
-    }
-    o->afd_may_block = 1;
+    v->fd = fd;
+    v->kind = K_OTHER;
+    v->dev = 0;
+    v->ino = 0;
+    v->type = 0;
+    if (fstat(fd, &st) != 0)
+        return; /* closed: classified as nothing (type 0); writes get EBADF */
+    v->dev = st.st_dev;
+    v->ino = st.st_ino;
+    v->type = st.st_mode & S_IFMT;
+    if (S_ISREG(st.st_mode))
+        v->kind = K_FILE;
+    else if (S_ISFIFO(st.st_mode))
+        v->kind = K_PIPE;
+    else if (S_ISSOCK(st.st_mode))
+        v->kind = K_SOCK;
+    else if (S_ISCHR(st.st_mode) && isatty(fd))
+        v->kind = K_TTY;
 }
 
-/* A plain fd the program may have pointed elsewhere (dup2 over stderr,
- * a daemon's /dev/null) or closed: if it no longer is what was classified,
- * classify again (a closed fd: writes get EBADF, as write(2) would, and our
- * private description of what it was is closed). One fstat; called by the
- * printer before each batch and by write_atomic before it writes. Owner
- * only. [signal-safe] */
+/* 1 if v still describes what v->fd is (one fstat). [signal-safe] */
+static int still(const struct fd_view *v)
+{
+    struct stat st;
+    if (fstat(v->fd, &st) != 0)
+        memset(&st, 0, sizeof st);
+    return st.st_dev == v->dev && st.st_ino == v->ino && (st.st_mode & S_IFMT) == v->type;
+}
+
+/* Makes *nv the current view (VIEWS steps 2 and 3), closing the old one's
+ * fd if it was ours and no panic may be using it. Returns 0, or -EBUSY
+ * (nothing changed) if a panic runs. Owner only, not a panic.
+ * [signal-safe] */
+static int publish(struct fd_out *o, const struct fd_view *nv)
+{
+    if (panic_running())
+        return -EBUSY;
+    /* Relaxed: only owners store cur, and we own the console. */
+    int c = atomic_load_explicit(&o->cur, memory_order_relaxed);
+    int old_fd = o->by_path ? o->view[c].fd : -1;
+    o->view[1 - c] = *nv; /* no panic reads this slot (VIEWS 2) */
+    atomic_store_explicit(&o->nowait_refused, 0, memory_order_relaxed);
+    /* Release: pairs with view_of()'s acquire. */
+    atomic_store_explicit(&o->cur, 1 - c, memory_order_release);
+    if (old_fd >= 0 && old_fd != nv->fd && !panic_running())
+        close(old_fd);
+    /* else leaked: a panic that took over may be writing to it (VIEWS 3) */
+    return 0;
+}
+
+/* A plain fd the program may have pointed elsewhere or closed: if it no
+ * longer is what was classified, classify again. One fstat; called by the
+ * printer before each batch and by write_atomic (not in a panic) before it
+ * writes. Owner only. [signal-safe] */
 static void refresh(struct fd_out *o)
 {
-    if (o->owns_fd)
+    if (o->by_path)
         return;
-    struct stat st;
-    if (fstat(o->fd, &st) != 0)
-        memset(&st, 0, sizeof st); /* closed: classified as nothing (type 0) */
-    if (st.st_dev == o->dev && st.st_ino == o->ino && (st.st_mode & S_IFMT) == o->type)
+    const struct fd_view *v = view_of(o);
+    if (still(v))
         return;
-    int old_afd = o->owns_afd ? o->afd : -1;
-    classify(o, 1);
-    if (old_afd >= 0)
-        close(old_afd);
-}
-
-static void close_fds(struct fd_out *o)
-{
-    if (o->owns_afd && o->afd >= 0)
-        close(o->afd);
-    if (o->owns_fd && o->fd >= 0)
-        close(o->fd);
-    o->owns_afd = o->owns_fd = 0;
-    o->fd = o->afd = -1;
+    struct fd_view nv;
+    classify(v->fd, &nv);
+    publish(o, &nv); /* a panic runs: it follows the fd by itself */
 }
 
 /* ------------------------------------------------------ opening, rotation */
@@ -288,20 +347,20 @@ static int open_nonblocking(const char *path)
 }
 
 /* Makes fd (just opened, ours) the console's file, closing the old one
- * after the switch. */
-static void use_fd(struct fd_out *o, int fd)
+ * after the switch (publish). Returns 0, or -EBUSY if a panic runs: then
+ * fd is closed and the old file stays in use. */
+static int use_fd(struct fd_out *o, int fd)
 {
     struct stat st;
     unsigned long long size = fstat(fd, &st) == 0 ? (unsigned long long)st.st_size : 0;
-    int old_fd = o->owns_fd ? o->fd : -1, old_afd = o->owns_afd ? o->afd : -1;
-    o->fd = fd;
-    o->owns_fd = 1;
-    classify(o, 0);
+    struct fd_view nv;
+    classify(fd, &nv);
+    if (publish(o, &nv) < 0) {
+        close(fd);
+        return -EBUSY;
+    }
     atomic_store_explicit(&o->size, size, memory_order_relaxed);
-    if (old_afd >= 0)
-        close(old_afd);
-    if (old_fd >= 0)
-        close(old_fd);
+    return 0;
 }
 
 /* Opens the path anew; on failure the old file stays in use. */
@@ -310,8 +369,7 @@ static int open_path(struct fd_out *o)
     int fd = open_nonblocking(o->path);
     if (fd < 0)
         return fd;
-    use_fd(o, fd);
-    return 0;
+    return use_fd(o, fd);
 }
 
 static void old_name(char *buf, size_t cap, const char *path, int i)
@@ -324,22 +382,50 @@ static void old_name(char *buf, size_t cap, const char *path, int i)
 
 /*
  * ROTATION. Never destroys a file it did not mean to, whatever fails:
- *   1. open the new file first, under a temporary name in the same
+ *   1. open the new file first, under a temporary name T in the same
  *      directory (O_EXCL): if the directory is read-only or no fd is left,
  *      nothing has been touched;
- *   2. shift the chain from the first gap down (path.(g-1) -> path.g, ...,
- *      path.1 -> path.2; g is the first missing of 1..keep, or keep: the
- *      oldest is replaced, as asked), so a retry after a failure half-way
- *      never pushes an old file out twice;
- *   3. path -> path.1 (keep 0: the new file replaces path, as asked);
- *   4. temporary name -> path (if that fails, path.1 goes back to path).
+ *   2. plan the renames so that none replaces an existing file (step()):
+ *      g is the first missing of 1..keep-1, else keep; if path.g exists (a
+ *      full chain), path.g -> T.old first (the oldest, set aside, not yet
+ *      gone); then path.(g-1) -> path.g, ..., path.1 -> path.2 (so a retry
+ *      after a failure never pushes an old file out twice), path -> path.1
+ *      (keep 0: none of these) and T -> path (keep 0: replaces path, as
+ *      asked);
+ *   3. do them in order; if one fails, undo those done, newest first, so
+ *      every old file is back under its name (or, if undoing fails too,
+ *      still whole under the name it was moved to);
+ *   4. only then remove T.old and switch to the new file.
  * A failure leaves the current file in use (it grows past max_bytes), is
  * counted and reported, and is retried with backoff (before_write).
- * Returns 0 or -errno.
  */
+struct plan {
+    const char *path, *tmp;
+    int aside; /* 1: path.gap -> T.old first */
+    int gap;   /* shifts path.(gap-1) .. path (keep 0: no shift at all) */
+    int steps;
+};
+
+/* The names of rename i of the plan (0 <= i < p->steps). */
+static void step(const struct plan *p, int i, char *from, char *to, size_t cap)
+{
+    if (p->aside && i-- == 0) {
+        old_name(from, cap, p->path, p->gap);
+        snprintf(to, cap, "%s.old", p->tmp);
+    } else if (i < p->gap) {
+        old_name(from, cap, p->path, p->gap - 1 - i);
+        old_name(to, cap, p->path, p->gap - i);
+    } else {
+        snprintf(from, cap, "%s", p->tmp);
+        snprintf(to, cap, "%s", p->path);
+    }
+}
+
+/* Returns 0, -EBUSY (done, but a panic runs: the new file is switched to
+ * at the next batch, by a reopen) or -errno (nothing lost). */
 static int rotate(struct fd_out *o)
 {
-    char tmp[PATH_MAX + 48], from[PATH_MAX + 16], to[PATH_MAX + 16];
+    char tmp[PATH_MAX + 48], from[PATH_MAX + 64], to[PATH_MAX + 64];
     int fd = -1;
     for (unsigned i = 0; fd < 0 && i < 16; i++) {
         snprintf(tmp, sizeof tmp, "%s.rotating-%ld-%u", o->path, (long)getpid(), i);
@@ -349,43 +435,55 @@ static int rotate(struct fd_out *o)
     }
     if (fd < 0)
         return -EEXIST;
-    int gap = o->keep;
-    for (int i = 1; i < o->keep; i++) {
-        struct stat st;
-        old_name(from, sizeof from, o->path, i);
-        if (lstat(from, &st) != 0 && errno == ENOENT) {
-            gap = i;
+    struct stat st;
+    struct plan p = {o->path, tmp, 0, 0, 1};
+    if (o->keep > 0) {
+        p.gap = o->keep;
+        for (int i = 1; i < o->keep; i++) {
+            old_name(from, sizeof from, o->path, i);
+            if (lstat(from, &st) != 0 && errno == ENOENT) {
+                p.gap = i;
+                break;
+            }
+        }
+        old_name(from, sizeof from, o->path, p.gap);
+        p.aside = lstat(from, &st) == 0;
+        p.steps += p.aside + p.gap;
+    }
+    int err = 0, done = 0;
+    for (; done < p.steps; done++) {
+        step(&p, done, from, to, sizeof from);
+        /* ENOENT of an old file (someone removed it): nothing to move. The
+         * current file and the new one must move. */
+        if (rename_hooked(from, to) != 0 && (errno != ENOENT || done >= p.steps - 2)) {
+            err = -errno;
             break;
         }
     }
-    int err = 0;
-    for (int i = gap - 1; i >= 1 && !err; i--) {
-        old_name(from, sizeof from, o->path, i);
-        old_name(to, sizeof to, o->path, i + 1);
-        if (rename_hooked(from, to) != 0 && errno != ENOENT)
-            err = -errno;
-    }
-    old_name(to, sizeof to, o->path, 1);
-    if (!err && o->keep > 0 && rename_hooked(o->path, to) != 0)
-        err = -errno;
-    if (!err && rename_hooked(tmp, o->path) != 0) {
-        err = -errno;
-        if (o->keep > 0)
-            rename_hooked(to, o->path); /* put the current file back */
-    }
     if (err) {
+        while (done-- > 0) { /* undo, newest first (best effort) */
+            step(&p, done, from, to, sizeof from);
+            rename_hooked(to, from);
+        }
         close(fd);
         unlink(tmp);
         return err;
     }
-    use_fd(o, fd);
+    if (p.aside) {
+        step(&p, 0, from, to, sizeof from);
+        unlink(to); /* the oldest, as keep asks */
+    }
+    if (use_fd(o, fd) < 0) {
+        o->reopen_pending = 1; /* the new file is at path: open it then */
+        return -EBUSY;
+    }
     return 0;
 }
 
 /* Says once per run of failures (and when it works again) what happened,
  * as a WARNING record that every console prints: the file goes on growing
  * past max_bytes, nothing is lost. Printer thread only. */
-static void report(struct fd_out *o, const char *what, int err)
+static void report(struct fd_out *o, const char *what, int err, unsigned failures)
 {
     char why[64];
     if (err) {
@@ -404,62 +502,70 @@ static void report(struct fd_out *o, const char *what, int err)
                      atomic_load_explicit(&o->size, memory_order_relaxed), o->max_bytes);
     } else {
         nblog_printf(NBLOG_LEVEL_NOTICE, "nblog: file console %s: %s works again after %u failures",
-                     o->path, what, atomic_load_explicit(&o->failing, memory_order_relaxed));
+                     o->path, what, failures);
     }
 }
 
-static void failed(struct fd_out *o, const char *what, int err, _Atomic uint64_t *counter)
+static void failed(struct fd_out *o, struct backoff *b, const char *what, int err,
+                   _Atomic uint64_t *counter)
 {
     /* Relaxed: statistics, read by nblog_console_file_stats. */
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
     atomic_store_explicit(&o->file_error, err, memory_order_relaxed);
-    unsigned n = atomic_fetch_add_explicit(&o->failing, 1, memory_order_relaxed);
+    unsigned n = atomic_fetch_add_explicit(&b->failing, 1, memory_order_relaxed);
     /* Relaxed: a setting. Doubles per failure in a row, up to 60 s (or the
      * first delay, if that is longer). */
     uint64_t base = atomic_load_explicit(&nblog__fd_retry_ms, memory_order_relaxed);
     uint64_t ms = base << (n < 16 ? n : 16);
     if (ms > RETRY_MAX_MS)
         ms = base > RETRY_MAX_MS ? base : RETRY_MAX_MS;
-    o->retry_at_ns = nblog__now_ns() + ms * 1000000u;
+    b->retry_at_ns = nblog__now_ns() + ms * 1000000u;
     nblog__console_note_error(o, err);
     if (n == 0)
-        report(o, what, err);
+        report(o, what, err, 0);
 }
 
-static void worked(struct fd_out *o, const char *what)
+static void worked(struct fd_out *o, struct backoff *b, const char *what)
 {
-    if (atomic_load_explicit(&o->failing, memory_order_relaxed) == 0)
+    unsigned n = atomic_load_explicit(&b->failing, memory_order_relaxed);
+    if (n == 0)
         return;
-    report(o, what, 0);
-    atomic_store_explicit(&o->failing, 0, memory_order_relaxed);
-    o->retry_at_ns = 0;
+    report(o, what, 0, n);
+    atomic_store_explicit(&b->failing, 0, memory_order_relaxed);
+    b->retry_at_ns = 0;
 }
 
-/* Printer thread only: reopen or rotate between whole batches. A failure
- * never fails the batch: it goes to the file already open. */
+/* Printer thread only: reopen or rotate between whole batches, each with
+ * its own backoff; a reopen just asked for is tried now. A failure never
+ * fails the batch: it goes to the file already open. Nothing while a
+ * panic runs (VIEWS 1: it would only be undone or leaked). */
 static void before_write(struct fd_out *o, size_t len)
 {
-    if (!o->path[0] || nblog__now_ns() < o->retry_at_ns)
+    if (!o->path[0] || panic_running())
         return;
+    uint64_t now = nblog__now_ns();
     /* Acquire: pairs with nblog_console_reopen's release store. */
-    if (atomic_exchange_explicit(&o->reopen, 0, memory_order_acquire)) {
+    int asked = atomic_exchange_explicit(&o->reopen, 0, memory_order_acquire);
+    if (asked || (o->reopen_pending && now >= o->reo.retry_at_ns)) {
         int rc = open_path(o);
+        o->reopen_pending = rc < 0;
+        if (rc == -EBUSY)
+            return; /* a panic began: again at the next batch, no failure */
         if (rc < 0) {
-            atomic_store_explicit(&o->reopen, 1, memory_order_relaxed); /* again later */
-            failed(o, "reopen", rc, &o->reopen_failed);
+            failed(o, &o->reo, "reopen", rc, &o->reopen_failed);
             return;
         }
-        worked(o, "reopen");
+        worked(o, &o->reo, "reopen");
     }
     unsigned long long size = atomic_load_explicit(&o->size, memory_order_relaxed);
-    if (o->max_bytes && size > 0 && size + len > o->max_bytes) {
+    if (o->max_bytes && size > 0 && size + len > o->max_bytes && now >= o->rot.retry_at_ns) {
         int rc = rotate(o);
-        if (rc < 0) {
-            failed(o, "rotation", rc, &o->rotate_failed);
+        if (rc < 0 && rc != -EBUSY) {
+            failed(o, &o->rot, "rotation", rc, &o->rotate_failed);
             return;
         }
         atomic_fetch_add_explicit(&o->rotations, 1, memory_order_relaxed);
-        worked(o, "rotation");
+        worked(o, &o->rot, "rotation");
     }
 }
 
@@ -480,38 +586,97 @@ static ssize_t fd_write(void *ctx, const char *buf, size_t len)
     struct fd_out *o = ctx;
     refresh(o);
     before_write(o, len);
-    ssize_t n = write_once(o, o->fd, buf, len, 0, 0);
+    const struct fd_view *v = view_of(o);
+    ssize_t n = write_once(v->kind, v->fd, buf, len, 0);
     if (n == -EAGAIN) {
-        struct pollfd p = {.fd = o->fd, .events = POLLOUT};
+        struct pollfd p = {.fd = v->fd, .events = POLLOUT};
         poll(&p, 1, 100);
     }
     add_size(o, n);
     return n;
 }
 
+/* REOPENED (see the top): one write through a description of our own,
+ * opened and closed here. [signal-safe] */
+static ssize_t write_reopened(const struct fd_view *v, const char *buf, size_t len)
+{
+    char proc[40] = "/proc/self/fd/", digits[12];
+    size_t n = 0, at = strlen(proc);
+    for (unsigned u = (unsigned)v->fd; n == 0 || u; u /= 10)
+        digits[n++] = (char)('0' + u % 10);
+    while (n)
+        proc[at++] = digits[--n];
+    proc[at] = '\0';
+    int saved = errno;
+    int fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        errno = saved;
+        return e == ENXIO && v->kind == K_PIPE ? -EPIPE : -EAGAIN;
+    }
+    struct fd_view mine;
+    classify(fd, &mine);
+    ssize_t w = -EAGAIN; /* not what was classified: the printer writes */
+    if (mine.dev == v->dev && mine.ino == v->ino && mine.type == v->type)
+        w = write_once(v->kind, fd, buf, len, 0);
+    close(fd);
+    errno = saved;
+    return w;
+}
+
 /* Never blocks (see KINDS). [signal-safe] */
 static ssize_t fd_write_atomic(void *ctx, const char *buf, size_t len)
 {
     struct fd_out *o = ctx;
+    int saved = errno; /* a signal handler's caller keeps its errno */
     /* Relaxed: set by the panic flush on this thread, or a hint. */
     int panicking = atomic_load_explicit(&nblog__panicking, memory_order_relaxed);
-    if (o->kind == K_FILE && o->nowait_unsupported && !panicking)
-        return -EAGAIN;
-    refresh(o); /* after the check above: a stale "file" only means -EAGAIN */
-    if (o->afd_may_block) {
-        struct pollfd p = {.fd = o->afd, .events = POLLOUT};
-        if (poll(&p, 1, 0) <= 0)
-            return -EAGAIN;
-        if (len > PIPE_BUF)
-            len = PIPE_BUF;
+    struct fd_view local;
+    const struct fd_view *v;
+    if (panicking) {
+        atomic_thread_fence(memory_order_seq_cst); /* FENCE-P: pairs with FENCE-A */
+        v = view_of(o);
+        if (!o->by_path && !still(v)) {
+            classify(v->fd, &local); /* VIEWS 1: ours alone, nothing published */
+            v = &local;
+        }
+    } else {
+        refresh(o);
+        v = view_of(o);
     }
-    ssize_t n = write_once(o, o->afd, buf, len, 1, panicking);
-    if (n == -EOPNOTSUPP && o->kind == K_FILE && !panicking) {
-        o->nowait_unsupported = 1; /* the printer writes this file */
-        return -EAGAIN;
+    int refused = v != &local &&
+                  atomic_load_explicit(&o->nowait_refused, memory_order_relaxed);
+    ssize_t n;
+    if (v->kind == K_SOCK) {
+        n = write_once(v->kind, v->fd, buf, len, 1);
+    } else if (v->kind == K_FILE && panicking) {
+        n = write_once(v->kind, v->fd, buf, len, 0); /* see PANIC */
+    } else {
+        n = refused ? -EOPNOTSUPP : write_once(v->kind, v->fd, buf, len, 1);
+        if (n == -EOPNOTSUPP) {
+            if (!panicking && !refused)
+                atomic_store_explicit(&o->nowait_refused, 1, memory_order_relaxed);
+            int fl = v->kind == K_FILE ? -1 : fcntl(v->fd, F_GETFL);
+            if (fl >= 0 && (fl & O_NONBLOCK))
+                n = write_once(v->kind, v->fd, buf, len, 0);
+            else if (v->kind == K_PIPE || v->kind == K_TTY)
+                n = write_reopened(v, buf, len);
+            else
+                n = -EAGAIN; /* a file, or another device: the printer writes */
+        }
     }
     add_size(o, n);
+    errno = saved;
     return n;
+}
+
+/* Closes the current file of a file console (no panic runs: teardown and
+ * failed registration are never in one). */
+static void close_fds(struct fd_out *o)
+{
+    const struct fd_view *v = view_of(o);
+    if (o->by_path && v->fd >= 0)
+        close(v->fd);
 }
 
 static void fd_teardown(void *ctx)
@@ -545,8 +710,7 @@ int nblog_console_fd(int fd, const nblog_console_opts_t *opts, nblog_console_t *
     struct fd_out *o = calloc(1, sizeof *o);
     if (!o)
         return NBLOG_ENOMEM;
-    o->fd = fd;
-    classify(o, 1);
+    classify(fd, &o->view[0]); /* cur 0 */
     return register_out(o, opts, out);
 }
 
@@ -558,7 +722,8 @@ int nblog_console_file(const char *path, unsigned long long max_bytes, int keep,
     struct fd_out *o = calloc(1, sizeof *o);
     if (!o)
         return NBLOG_ENOMEM;
-    o->fd = o->afd = -1;
+    o->view[0].fd = o->view[1].fd = -1; /* nothing open yet */
+    o->by_path = 1;
     strcpy(o->path, path);
     o->max_bytes = max_bytes;
     o->keep = keep;
@@ -615,7 +780,8 @@ int nblog_console_file_stats(nblog_console_t *con, nblog_file_stats_t *st)
     st->rotations = atomic_load_explicit(&o->rotations, memory_order_relaxed);
     st->rotate_failed = atomic_load_explicit(&o->rotate_failed, memory_order_relaxed);
     st->reopen_failed = atomic_load_explicit(&o->reopen_failed, memory_order_relaxed);
-    st->failing = atomic_load_explicit(&o->failing, memory_order_relaxed);
+    st->failing = atomic_load_explicit(&o->rot.failing, memory_order_relaxed) +
+                  atomic_load_explicit(&o->reo.failing, memory_order_relaxed);
     st->last_error = atomic_load_explicit(&o->file_error, memory_order_relaxed);
     st->over_limit = o->max_bytes && st->size > o->max_bytes;
     nblog__console_ctx_put(con);

@@ -9,16 +9,21 @@
 
 #include <sys/types.h>
 
-/* Instead of write(2), send(2) and pwritev2(2) (every kind of fd). */
+/* Instead of write(2) and send(2) (every kind of fd; a socket's
+ * MSG_DONTWAIT send too). */
 extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
+/* Instead of write_atomic's pwritev2(RWF_NOWAIT) (files, pipes, terminals,
+ * other devices): a hook here must not block either. */
+extern ssize_t (*_Atomic nblog__fd_nowait_hook)(int fd, const void *buf, size_t len);
 /* Instead of open(2) of a file console's path or of a rotation's new file
  * (not of /proc/self/fd/N). */
 extern int (*_Atomic nblog__fd_open_hook)(const char *path, int flags, mode_t mode);
 /* Instead of rename(2) in rotation. */
 extern int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
-/* First retry delay after a failed rotation or reopen, doubled per failure
- * up to 60 s or this, whichever is longer (default 1000 ms; tests set 0 to
- * retry at every batch). */
+/* First retry delay after a failed rotation or reopen (each its own),
+ * doubled per failure in a row up to 60 s or this, whichever is longer
+ * (default 1000 ms; tests set 0 to retry at every batch). A reopen asked
+ * for by nblog_console_reopen is tried at the next batch regardless. */
 extern _Atomic unsigned nblog__fd_retry_ms;
 
 #endif
