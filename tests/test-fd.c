@@ -496,6 +496,101 @@ static void give_back_fds(void)
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved_lim), 0);
 }
 
+/* ---- review: nothing holds the program's pipe after it lets go -------- */
+
+/* A stderr console on a pipe (as under `out=$(daemon)`), in each mode,
+ * with an emergency record too; then the program points fd 2 at /dev/null
+ * and logs nothing more: the pipe's reader sees end of file at once, while
+ * the console is still registered (no description of the pipe is held). */
+static void test_stderr_pipe_let_go(void **state)
+{
+    (void)state;
+    int modes[] = {NBLOG_MODE_THREADED, NBLOG_MODE_DIRECT};
+    for (int m = 0; m < 2; m++) {
+        int saved = dup(2), p[2];
+        assert_true(saved >= 0);
+        assert_int_equal(pipe(p), 0);
+        assert_true(dup2(p[1], 2) == 2);
+        close(p[1]);
+        nblog_console_opts_t o;
+        nblog_console_opts_init(&o);
+        o.mode = modes[m];
+        nblog_console_t *con;
+        assert_int_equal(nblog_console_stderr(&o, &con), NBLOG_OK);
+        nblog_info("to the launcher");
+        nblog_printf(NBLOG_LEVEL_CRIT, "urgent to the launcher");
+        assert_flushed();
+        drain_until(p[0], "urgent to the launcher");
+        int null = open("/dev/null", O_WRONLY);
+        assert_true(null >= 0);
+        assert_true(dup2(null, 2) == 2); /* a daemon lets go; logs nothing */
+        close(null);
+        struct pollfd pf = {.fd = p[0], .events = POLLIN};
+        int ready = poll(&pf, 1, HANG_GUARD_S * 1000);
+        char c;
+        ssize_t n = ready == 1 ? read(p[0], &c, 1) : -1;
+        assert_true(dup2(saved, 2) == 2);
+        close(saved);
+        assert_int_equal(ready, 1);
+        assert_int_equal(n, 0); /* end of file: no writer left */
+        nblog_console_unregister(con);
+        close(p[0]);
+    }
+}
+
+#ifndef NBLOG_TEST_OLD_API
+/* ---- review: write_atomic never makes a blocking write ----------------- */
+
+/* Calls on the logging thread of a write that could block (a blocking
+ * description): as if another writer had filled the pipe between a poll
+ * and the write, the call is refused and counted instead of waiting. */
+static pthread_t logging_thread;
+static _Atomic int blocking_writes;
+
+static ssize_t spy_write(int fd, const void *buf, size_t len)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (pthread_equal(pthread_self(), logging_thread) && fl >= 0 && !(fl & O_NONBLOCK)) {
+        atomic_fetch_add(&blocking_writes, 1);
+        errno = EAGAIN;
+        return -1;
+    }
+    return write(fd, buf, len);
+}
+
+/* A pipe registered while no descriptor is left (so no other way in could
+ * be opened for it) and another character device (/dev/null), both on
+ * blocking descriptions, in direct mode and by emergency records: the
+ * logging caller never issues a write that could block. */
+static void test_write_atomic_never_blocking_write(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    int null = open("/dev/null", O_WRONLY);
+    assert_true(null >= 0);
+    use_up_fds();
+    nblog_console_t *a = fd_console(p[1], "pipe-no-fds", NBLOG_MODE_DIRECT);
+    nblog_console_t *b = fd_console(null, "null", NBLOG_MODE_DIRECT);
+    give_back_fds();
+    logging_thread = pthread_self();
+    atomic_store(&blocking_writes, 0);
+    atomic_store(&nblog__fd_write_hook, spy_write);
+    for (int i = 0; i < 4; i++)
+        nblog_printf(i % 2 ? NBLOG_LEVEL_CRIT : NBLOG_LEVEL_INFO, "direct %d", i);
+    atomic_store(&nblog__fd_write_hook, NULL);
+    assert_flushed();
+    assert_int_equal(atomic_load(&blocking_writes), 0);
+    drain_until(p[0], "direct 3");
+    nblog_console_unregister(a);
+    nblog_console_unregister(b);
+    close(null);
+    close(p[0]);
+    close(p[1]);
+}
+#endif
+
+
 /* A fd the program closes: writes get EBADF (counted), and the console's
  * private description goes too, so the pipe's reader sees end of file. */
 static void test_closed_fd_lets_pipe_go(void **state)
@@ -903,6 +998,228 @@ static void test_reopen_failure_retried(void **state)
     nblog_console_unregister(con);
     rot_cleanup();
 }
+
+/* ---- review: a failed rotation of a full chain destroys nothing ------- */
+
+/* Fails every rename whose names end as the step's (persistently, also
+ * for the retry of the notice's batch); none during the undo. */
+static const char *fail_from, *fail_to;
+static int fail_from_rotating; /* from is the new file's temporary name */
+static _Atomic int step_failures;
+
+static int ends(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && strcmp(s + a - b, tail) == 0;
+}
+
+static int step_rename(const char *from, const char *to)
+{
+    if (fail_from && ends(from, fail_from) && ends(to, fail_to) &&
+        (strstr(from, "rotating") != NULL) == fail_from_rotating) {
+        atomic_fetch_add(&step_failures, 1);
+        errno = EIO;
+        return -1;
+    }
+    return rename(from, to);
+}
+
+/* Batches until the next record's batch is due a rotation (batch()'s
+ * lines are all as long, and go to the file as they are). */
+static void pad_until_due(nblog_console_t *con, unsigned long long max)
+{
+    size_t line = strlen("rec 0000 .........................................\n");
+    for (;;) {
+        nblog_file_stats_t fs;
+        nblog_console_file_stats(con, &fs);
+        if (fs.size + line > max)
+            return;
+        batch();
+    }
+}
+
+static int files_in_rot_dir(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "ls -A %s | wc -l", rot_dir);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    int n = -1;
+    assert_int_equal(fscanf(f, "%d", &n), 1);
+    pclose(f);
+    return n;
+}
+
+/* keep=2 with app.log.1 and .2 present; each rename of a rotation fails
+ * in turn (setting the oldest aside, .1 -> .2, app.log -> .1 as a chattr
+ * +a file refuses it, the new file -> app.log): every old file keeps its
+ * content under its own name, nothing is left over, it is counted; with
+ * the fault gone the next batch rotates once. */
+static void test_rotation_full_chain_step_fails(void **state)
+{
+    (void)state;
+    static const char *steps[][2] = {
+        {"app.log.2", ".old"},
+        {"app.log.1", "app.log.2"},
+        {"app.log", "app.log.1"},
+        {"", "app.log"}, /* from the new file's temporary name */
+    };
+    atomic_store(&nblog__fd_retry_ms, 0);
+    next_rec = 0;
+    nblog_console_t *con = rot_console(MAX_BYTES, 2);
+    for (int i = 0; i < 12; i++)
+        batch(); /* .2 .1 and the current */
+    atomic_store(&nblog__fd_rename_hook, step_rename);
+    for (int k = 0; k < 4; k++) {
+        static char old[3][4096], now[4096];
+        pad_until_due(con, MAX_BYTES);
+        for (int i = 0; i < 3; i++)
+            assert_true(slurp(i, old[i], sizeof old[i]) > 0);
+        fail_from_rotating = k == 3;
+        fail_to = steps[k][1];
+        fail_from = steps[k][0];
+        atomic_store(&step_failures, 0);
+        nblog_file_stats_t fs;
+        nblog_console_file_stats(con, &fs);
+        uint64_t failed_before = fs.rotate_failed;
+        batch(); /* rotation due: it fails */
+        fail_from = NULL;
+        nblog_console_file_stats(con, &fs);
+        assert_true(atomic_load(&step_failures) > 0);
+        assert_true(fs.rotate_failed > failed_before);
+        assert_int_equal(fs.last_error, -EIO);
+        for (int i = 1; i < 3; i++) {
+            assert_true(slurp(i, now, sizeof now) > 0);
+            assert_string_equal(now, old[i]);
+        }
+        assert_true(slurp(0, now, sizeof now) > 0);
+        assert_memory_equal(now, old[0], strlen(old[0])); /* grew on */
+        assert_int_equal(files_in_rot_dir(), 3);
+        batch(); /* rotates */
+        assert_true(slurp(2, now, sizeof now) > 0);
+        assert_string_equal(now, old[1]);
+        assert_true(slurp(1, now, sizeof now) > 0);
+        assert_memory_equal(now, old[0], strlen(old[0]));
+        assert_int_equal(files_in_rot_dir(), 3);
+    }
+    nblog_console_unregister(con);
+    rot_cleanup();
+}
+
+/* ---- review: a reopen is not held back by rotation's backoff ---------- */
+
+/* Rotation failing (EMFILE for its new file) with an hour's backoff;
+ * logrotate renames the file and asks for a reopen: the next batch goes
+ * to a new file at the path. */
+static void test_reopen_despite_rotation_backoff(void **state)
+{
+    (void)state;
+    atomic_store(&nblog__fd_retry_ms, 3600u * 1000u);
+    next_rec = 0;
+    nblog_console_t *con = rot_console(MAX_BYTES, KEEP);
+    reset_faults();
+    atomic_store(&fail_open_err, EMFILE);
+    nblog_file_stats_t fs;
+    for (int i = 0; i < 10; i++)
+        batch();
+    nblog_console_file_stats(con, &fs);
+    assert_int_equal(fs.rotate_failed, 1);
+    char moved[200];
+    snprintf(moved, sizeof moved, "%s.1", rot_path);
+    assert_int_equal(rename(rot_path, moved), 0);
+    assert_int_equal(nblog_console_reopen(con), NBLOG_OK);
+    batch();
+    char now[4096];
+    assert_true(slurp(0, now, sizeof now) > 0);
+    char want[16];
+    snprintf(want, sizeof want, "rec %04d", next_rec - 1);
+    assert_non_null(strstr(now, want));
+    nblog_console_unregister(con);
+    rot_cleanup();
+}
+
+/* ---- review: a panic that takes over a rotation ---------------------- */
+
+/* The printer is held in its rotation's first rename; a panic flush takes
+ * the console and, inside its first write (the write hook, on this
+ * thread), lets the rotation finish and waits until the printer writes
+ * again (so it has switched files, or found it may not). Then the panic's
+ * write to the descriptor it read must still work: the printer may not
+ * close what a panic is writing to. */
+static _Atomic int rename_held, rename_go, printer_wrote, panic_write_armed;
+static _Atomic long panic_write_result;
+static pthread_t panic_thread;
+
+static void wait_for(_Atomic int *flag)
+{
+    for (int i = 0; i < HANG_GUARD_S * 1000 && !atomic_load(flag); i++)
+        usleep(1000);
+}
+
+static int held_rename(const char *from, const char *to)
+{
+    if (!atomic_exchange(&rename_held, 1))
+        wait_for(&rename_go);
+    return rename(from, to);
+}
+
+static ssize_t panic_race_write(int fd, const void *buf, size_t len)
+{
+    if (!pthread_equal(pthread_self(), panic_thread)) {
+        ssize_t n = write(fd, buf, len);
+        atomic_store(&printer_wrote, 1);
+        return n;
+    }
+    if (atomic_exchange(&panic_write_armed, 0)) {
+        atomic_store(&rename_go, 1);
+        wait_for(&printer_wrote);
+        ssize_t n = write(fd, buf, len);
+        atomic_store(&panic_write_result, n < 0 ? -errno : n);
+        return n;
+    }
+    return write(fd, buf, len);
+}
+
+static void *flush_a_while(void *arg)
+{
+    (void)arg;
+    nblog_flush(HANG_GUARD_S * 1000, NULL, 0);
+    return NULL;
+}
+
+static void test_panic_takes_over_rotation(void **state)
+{
+    (void)state;
+    next_rec = 0;
+    nblog_console_t *con = rot_console(100, 1);
+    batch();
+    atomic_store(&rename_held, 0);
+    atomic_store(&rename_go, 0);
+    atomic_store(&printer_wrote, 0);
+    atomic_store(&panic_write_result, 0);
+    atomic_store(&nblog__fd_rename_hook, held_rename);
+    panic_thread = pthread_self();
+    atomic_store(&panic_write_armed, 1);
+    atomic_store(&nblog__fd_write_hook, panic_race_write);
+    nblog_info("rec %04d is due a rotation .............................", next_rec++);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, flush_a_while, NULL), 0);
+    wait_for(&rename_held); /* the printer is in rotate() */
+    assert_true(atomic_load(&rename_held));
+    nblog_panic_flush("panic during a rotation");
+    atomic_store(&rename_go, 1);
+    pthread_join(t, NULL);
+    atomic_store(&nblog__fd_write_hook, NULL);
+    atomic_store(&nblog__fd_rename_hook, NULL);
+    long r = atomic_load(&panic_write_result);
+    if (r <= 0)
+        print_error("the panic's write got %ld\n", r);
+    assert_true(r > 0); /* not -EBADF: its descriptor was not closed */
+    batch();
+    assert_flushed();
+    nblog_console_unregister(con);
+    rot_cleanup();
+}
 #endif
 
 int main(int argc, char **argv)
@@ -923,6 +1240,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_panic_flush_reaches_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_direct_follows_dup2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_fd_lets_pipe_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stderr_pipe_let_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_open_error_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_emfile_keeps_chain, setup, teardown),
 #ifndef NBLOG_TEST_OLD_API
@@ -930,6 +1248,10 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_rotation_rename_fails_midway, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_backs_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_failure_retried, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_atomic_never_blocking_write, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_full_chain_step_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_despite_rotation_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_panic_takes_over_rotation, setup, teardown),
 #endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
