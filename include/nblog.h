@@ -620,39 +620,51 @@ NBLOG_API int nblog_panic_flush(const char *fmt, ...) NBLOG__PRINTF(1, 2);
  * flag of its open file description is touched, and the program's SIGPIPE
  * disposition is left alone). The printer thread's write may block;
  * write_atomic (direct mode, emergency records, the panic flush) never
- * does: on a pipe, FIFO or terminal it writes through a private
- * non-blocking description of the same pipe or terminal, opened once from
- * /proc/self/fd/N (the console is then one more writer of a pipe until it
- * is unregistered, or writes again after fd was closed or replaced); on a
- * socket with MSG_DONTWAIT; on a regular file with
- * pwritev2(RWF_NOWAIT), which most kernels refuse for buffered writes, so
- * a direct console on a file is in effect printed by its printer thread
- * (woken at once for emergency records), except during a panic flush,
- * which writes files with write(2) (a dying process's flush is bounded by
- * the panic watchdog; nblog_panic_flush may wait for the disk). A write
- * that could block is skipped and left to the printer. A pipe whose reader
- * is gone gives -EPIPE (counted in write_failed, last_error -EPIPE), never
- * a SIGPIPE. If the program points fd elsewhere (dup2), the console
- * follows it. Returns NBLOG_OK and *out; NBLOG_EINVAL (fd < 0, bad option);
- * NBLOG_ENOMEM. [blocking] */
+ * does, and nothing of fd is held open between writes: on a pipe it
+ * writes to fd itself with pwritev2(RWF_NOWAIT) (EAGAIN when full, never
+ * a wait); where the kernel refuses that (terminals, named FIFOs, pipes
+ * on older kernels) through a non-blocking description of its own,
+ * opened from /proc/self/fd/N for that one write and closed again (if that
+ * cannot be opened, the line is left to the printer); so once the program
+ * closes fd or points it elsewhere (a daemon's dup2 of /dev/null), the
+ * console holds no writer end of the pipe and no terminal, and the
+ * reader sees end of file at once. On a socket with MSG_DONTWAIT; on any
+ * other device pwritev2(RWF_NOWAIT), else write(2) if its description is
+ * O_NONBLOCK, else the line is left to the printer; on a regular file
+ * with pwritev2(RWF_NOWAIT), which most kernels refuse for buffered
+ * writes, so a direct console on a file is in effect printed by its
+ * printer thread (woken at once for emergency records), except during a
+ * panic flush, which writes files with write(2) (a dying process's flush
+ * is bounded by the panic watchdog; nblog_panic_flush may wait for the
+ * disk). A write that could block is skipped and left to the printer. A
+ * pipe whose reader is gone gives -EPIPE (counted in write_failed,
+ * last_error -EPIPE), never a SIGPIPE. If the program points fd elsewhere
+ * (dup2), the console follows it. Returns NBLOG_OK and *out; NBLOG_EINVAL
+ * (fd < 0, bad option); NBLOG_ENOMEM. [blocking] */
 NBLOG_API int nblog_console_fd(int fd, const nblog_console_opts_t *opts,
                                nblog_console_t **out);
 /* A file console: opened O_APPEND|O_CREAT (0644). max_bytes > 0 rotates it
  * when a batch would take it past that size, keeping `keep` old files as
- * path.1 .. path.keep (0: none). A rotation opens the new file first and
- * renames nothing unless it can: one that fails (EMFILE, EACCES, ...)
- * destroys no file; the console writes on to the current file, past
- * max_bytes, says so once in a WARNING record, shows the error in its
- * last_error and nblog_console_file_stats, and retries before a later batch
- * with backoff (1 s, doubling up to 60 s). A failed reopen is handled the
- * same way. Returns NBLOG_OK and *out; NBLOG_EINVAL (bad argument);
- * NBLOG_EFILE (the path could not be opened: errno says why, e.g. ENOENT,
- * EACCES, EMFILE); NBLOG_ENOMEM. [blocking] */
+ * path.1 .. path.keep (0: none). A rotation opens the new file first,
+ * renames no file onto another (the oldest is set aside and removed only
+ * once every rename worked) and undoes its renames if one fails: one that
+ * fails (EMFILE, EACCES, EPERM, EIO, ...) destroys no file; the console
+ * writes on to the current file, past max_bytes, says so once in a
+ * WARNING record, shows the error in its last_error and
+ * nblog_console_file_stats, and retries before a later batch with backoff
+ * (1 s, doubling up to 60 s). A failed reopen is handled the same way,
+ * with a backoff of its own: a reopen asked for (nblog_console_reopen) is
+ * tried at the next batch, whatever rotation's backoff. Returns NBLOG_OK
+ * and *out; NBLOG_EINVAL (bad argument); NBLOG_EFILE (the path could not
+ * be opened: errno says why, e.g. ENOENT, EACCES, EMFILE); NBLOG_ENOMEM.
+ * [blocking] */
 NBLOG_API int nblog_console_file(const char *path, unsigned long long max_bytes,
                                  int keep, const nblog_console_opts_t *opts,
                                  nblog_console_t **out);
 /* Standard error (fd 2) as nblog_console_fd, named "stderr" unless opts
- * names it. [blocking] */
+ * names it: it holds nothing of fd 2 open, so a program that lets go of
+ * its stderr (dup2 of /dev/null over it) lets its launcher's pipe or
+ * terminal go at once. [blocking] */
 NBLOG_API int nblog_console_stderr(const nblog_console_opts_t *opts,
                                    nblog_console_t **out);
 
@@ -662,7 +674,8 @@ typedef struct nblog_file_stats {
     uint64_t rotations;     /* rotations done */
     uint64_t rotate_failed; /* rotations that failed (nothing was lost) */
     uint64_t reopen_failed; /* reopens that failed (the old file kept) */
-    unsigned failing;       /* failures in a row; 0 once one works */
+    unsigned failing;       /* failures in a row (rotation's plus reopen's,
+                             * each 0 once it works) */
     int last_error;         /* -errno of the last failure, 0 if none */
     int over_limit;         /* size > max_bytes (rotation failing) */
 } nblog_file_stats_t;

@@ -30,7 +30,7 @@
  * per call: on a pipe (Linux accepts it on anonymous pipes; it returns
  * EAGAIN instead of waiting for room, or writes what fits of a write
  * longer than PIPE_BUF) it needs nothing else. A kernel that refuses it
- * (EOPNOTSUPP: named FIFOs, terminals, kernels before 5.8 for pipes) is
+ * (EOPNOTSUPP: named FIFOs, terminals, pipes on older kernels) is
  * remembered until the fd is classified again, and then:
  *
  * REOPENED. For each write_atomic call, /proc/self/fd/N is opened
