@@ -14,7 +14,7 @@
  *                                               write(2) (see PANIC)
  *   pipe    write(2), SIGPIPE guarded           pwritev2(RWF_NOWAIT) on the
  *                                               fd itself (SIGPIPE guarded);
- *                                               else REOPENED
+ *                                               else as a tty
  *   tty     write(2)                            pwritev2(RWF_NOWAIT); else
  *                                               write(2) if the description
  *                                               is O_NONBLOCK; else REOPENED
