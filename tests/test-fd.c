@@ -944,11 +944,10 @@ static void test_rotation_rename_fails_midway(void **state)
     rot_cleanup();
 }
 
-/* After a failure the next try waits (backoff): batches meanwhile make no
- * new attempt. */
-static void test_rotation_backs_off(void **state)
+/* A file console whose rotations fail (EMFILE for the new file) with an
+ * hour's backoff, after 10 batches. */
+static nblog_console_t *rotation_backing_off(void)
 {
-    (void)state;
     atomic_store(&nblog__fd_retry_ms, 3600u * 1000u);
     next_rec = 0;
     nblog_console_t *con = rot_console(MAX_BYTES, KEEP);
@@ -956,6 +955,15 @@ static void test_rotation_backs_off(void **state)
     atomic_store(&fail_open_err, EMFILE);
     for (int i = 0; i < 10; i++)
         batch();
+    return con;
+}
+
+/* After a failure the next try waits (backoff): batches meanwhile make no
+ * new attempt. */
+static void test_rotation_backs_off(void **state)
+{
+    (void)state;
+    nblog_console_t *con = rotation_backing_off();
     assert_int_equal(atomic_load(&opens), 1);
     nblog_file_stats_t fs;
     nblog_console_file_stats(con, &fs);
@@ -1114,14 +1122,8 @@ static void test_rotation_full_chain_step_fails(void **state)
 static void test_reopen_despite_rotation_backoff(void **state)
 {
     (void)state;
-    atomic_store(&nblog__fd_retry_ms, 3600u * 1000u);
-    next_rec = 0;
-    nblog_console_t *con = rot_console(MAX_BYTES, KEEP);
-    reset_faults();
-    atomic_store(&fail_open_err, EMFILE);
+    nblog_console_t *con = rotation_backing_off();
     nblog_file_stats_t fs;
-    for (int i = 0; i < 10; i++)
-        batch();
     nblog_console_file_stats(con, &fs);
     assert_int_equal(fs.rotate_failed, 1);
     char moved[200];
