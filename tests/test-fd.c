@@ -538,6 +538,41 @@ static void test_stderr_pipe_let_go(void **state)
     }
 }
 
+/* The same on a terminal (stderr on an ssh session's pty): once the
+ * program points fd 2 elsewhere, no descriptor of the terminal is left,
+ * and its master sees the hangup at once. */
+static void test_stderr_tty_let_go(void **state)
+{
+    (void)state;
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0)
+        skip();
+    int saved = dup(2), slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+    assert_true(saved >= 0 && slave >= 0);
+    assert_true(dup2(slave, 2) == 2);
+    close(slave);
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.mode = NBLOG_MODE_DIRECT;
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_stderr(&o, &con), NBLOG_OK);
+    nblog_printf(NBLOG_LEVEL_CRIT, "urgent to the terminal");
+    assert_flushed();
+    drain_until(master, "urgent to the terminal");
+    int null = open("/dev/null", O_WRONLY);
+    assert_true(null >= 0);
+    assert_true(dup2(null, 2) == 2);
+    close(null);
+    struct pollfd pf = {.fd = master, .events = POLLIN};
+    int ready = poll(&pf, 1, HANG_GUARD_S * 1000);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    assert_int_equal(ready, 1);
+    assert_true(pf.revents & POLLHUP); /* no slave descriptor left */
+    nblog_console_unregister(con);
+    close(master);
+}
+
 #ifndef NBLOG_TEST_OLD_API
 /* ---- review: write_atomic never makes a blocking write ----------------- */
 
@@ -1243,6 +1278,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_direct_follows_dup2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_closed_fd_lets_pipe_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stderr_pipe_let_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stderr_tty_let_go, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_open_error_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_emfile_keeps_chain, setup, teardown),
 #ifndef NBLOG_TEST_OLD_API
