@@ -492,8 +492,8 @@ typedef struct nblog_console_ops {
     /* Optional: called once at registration (non-zero refuses it) and once
      * after unregistration, when the last user has let go, on a thread
      * that may block (the console's printer thread, the caller of
-     * unregister or register, or nblog's stall-watch thread); never in a
-     * signal handler or a logging call. */
+     * unregister, register or nblog_shutdown, or nblog's stall-watch
+     * thread); never in a signal handler or a logging call. */
     int (*setup)(void *ctx);
     void (*teardown)(void *ctx);
 } nblog_console_ops_t;
@@ -759,7 +759,10 @@ NBLOG_API const char *nblog_spec_error(void);
  * more than resend_bytes / 4 unread could lose the excess). A record counts
  * as printed only when the collector's TCP acknowledged it on a connection
  * that has stayed up 500 ms (or four round trips) with no reset: a peer
- * that accepts and resets gets none counted, they wait. Bytes a collector
+ * that accepts and resets gets none counted, they wait. One exception: a
+ * connection that ends with a clean FIN (the peer closed it, having read
+ * what it acknowledged) before it proved itself counts what was
+ * acknowledged as printed too. Bytes a collector
  * sends are read and ignored; only end of stream or an error ends a
  * connection. UDP and local sockets send one datagram per record and offer
  * write_atomic (direct mode, emergencies); a record longer than the

@@ -18,8 +18,10 @@
  *       +------------------ teardown done ---------- DYING <-+
  *
  *   state     what it guarantees                              who moves it
- *   FREE      slot unused, users == 0 (but for a get() that   teardown_slot()
- *             is about to find it not ACTIVE and put back)
+ *   FREE      slot unused; users == 0 but for a get() that    teardown_slot()
+ *             saw the slot ACTIVE before it was recycled and
+ *             is about to find it not ACTIVE and put back
+ *             (register ignores such references: see HANDLES)
  *   SETUP     being filled in; nobody else looks at it        register (list lock)
  *   ACTIVE    printed to; printer thread running; handles     register
  *             of this generation work
@@ -36,7 +38,8 @@
  * so a pointer loaded from the pool is always safe to touch. Lifetime is a
  * reference count (users): the registration holds one, the printer thread
  * one, and every direct/emergency/flush/stats/handle user takes one for as
- * long as it looks at the console (get(): increment, then check ACTIVE).
+ * long as it looks at the console (get(): check ACTIVE, increment, check
+ * ACTIVE again).
  * Unregister therefore never waits for a stuck console: it marks DETACHED,
  * drops the registration's reference and returns; the stuck printer drops
  * its reference whenever its write returns.
@@ -63,12 +66,31 @@
  * index past the pool or a generation the slot never had gets
  * NBLOG_EINVAL. Generations wrap after 2^27 (32-bit) or 2^59
  * registrations of one slot.
- * Ordering: get()'s increment of users and load of state, and the
- * register/reap check of users and CAS of state, are all seq_cst (the
- * store-buffering pair): either the getter sees the slot leave ACTIVE, or
- * the recycler sees users > 0 and leaves the slot alone. So a getter that
- * saw ACTIVE holds the incarnation whose gen it reads next (gen is written
- * in SETUP, before register's release store of ACTIVE).
+ * Ordering: get()'s increment of users and its second load of state,
+ * unregister's CAS to DETACHED, and reap's check of users and its CAS to
+ * DYING are all seq_cst (the store-buffering pair): either the getter
+ * sees the slot leave ACTIVE, or the recycler sees users > 0 and leaves
+ * the slot alone. (put_blocking's decrement to 0 is acq_rel: a getter
+ * whose increment read from it would be ordered after the CAS to DETACHED
+ * and could not see ACTIVE.) So a getter that saw ACTIVE holds the
+ * incarnation whose gen it reads next (gen is written in SETUP, before
+ * register's release store of ACTIVE).
+ * TRANSIENT REFERENCES. A reference taken only to find the slot unusable
+ * must not make another operation fail or wait. get() therefore loads
+ * state (and handle_get the generation) before it increments, so it
+ * never raises users of a slot it sees FREE, SETUP, DETACHED or DYING, or
+ * of a later registration than its handle's; and register does not look
+ * at users at all: it takes any FREE slot (CAS FREE -> SETUP). What may
+ * still be counted there is a get() that loaded ACTIVE of an earlier
+ * incarnation and was delayed until after the recycling: it reads nothing
+ * but state, finds SETUP (backs off) or ACTIVE (then it holds the new
+ * incarnation, validly, by the ordering above), and the count stays exact
+ * because every change to users is an atomic add. Such a late get() on a
+ * DETACHED slot can still hold it for the few instructions until it puts
+ * back: put_blocking() then leaves the teardown to reap(), and a register
+ * that reaps in exactly that window, with no other slot free, gets
+ * NBLOG_ENOMEM (it needs a thread preempted between two loads for the
+ * whole of an unregister).
  *
  * The list lock (list_lock) is taken by register and unregister only, to
  * pick and release slots. No printing path takes it.
@@ -256,14 +278,19 @@ static struct nblog__ring_hdr *ring_now(void)
  * [signal-safe] */
 static int get(struct nblog_console *c)
 {
+    /* A filter only (see TRANSIENT REFERENCES): a slot seen not ACTIVE is
+     * left untouched. Relaxed: the checked load below decides. */
+    if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
+        return 0;
     /* Seq_cst both: the getter side of the store-buffering pair with
-     * register and reap (see HANDLES); acquire too, pairing with
+     * unregister and reap (see HANDLES); acquire too, pairing with
      * register's release store of ACTIVE, so a user sees the console's
      * fields filled in. */
     atomic_fetch_add_explicit(&c->users, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&c->state, memory_order_seq_cst) == ACTIVE)
         return 1;
-    /* Release: pairs with the acquire load of users in reap/register. */
+    /* Release: pairs with the acquire load of users in reap and
+     * put_blocking (an RMW: the release sequence carries it). */
     atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
     return 0;
 }
@@ -347,14 +374,17 @@ static struct nblog_console *handle_get(nblog_console_t *h, int *err)
     if (gen == 0 || idx >= MAX_CONSOLES)
         return NULL;
     struct nblog_console *c = &pool[idx];
-    uintptr_t now = 0;
-    if (get(c)) {
+    /* Relaxed: a filter, like get()'s first load (see TRANSIENT
+     * REFERENCES): a handle of another generation does not raise users of
+     * the slot's current console. Checked again under the reference. */
+    uintptr_t now = atomic_load_explicit(&c->gen, memory_order_relaxed);
+    if (now == gen && get(c)) {
         /* Relaxed: get() ordered it (see HANDLES). */
         now = atomic_load_explicit(&c->gen, memory_order_relaxed);
         if (now == gen)
             return c;
         put(c); /* the slot serves a later registration */
-    } else {
+    } else if (now == gen) {
         now = atomic_load_explicit(&c->gen, memory_order_relaxed);
     }
     /* A generation the slot has had is stale; a later one was never
@@ -411,10 +441,15 @@ static int still_own(struct nblog_console *c, uint32_t word)
  * write in progress, if any, completes. [signal-safe] */
 static int may_print(struct nblog_console *c)
 {
-    /* Acquire: pairs with unregister's CAS to DETACHED and suspend's
-     * release store. */
-    return atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE &&
-           !atomic_load_explicit(&c->suspended, memory_order_acquire);
+    /* Seq_cst both: with unregister's seq_cst CAS to DETACHED and
+     * suspend's seq_cst store, all in the one total order. A check that
+     * comes after that store or CAS sees it; one that came before it
+     * lets that one write start (the write in progress), and the check
+     * before the next write sees it. A release store and acquire loads
+     * would leave the flag free to become visible later still (on x86, to
+     * sit in the suspending thread's store buffer after suspend returned). */
+    return atomic_load_explicit(&c->state, memory_order_seq_cst) == ACTIVE &&
+           !atomic_load_explicit(&c->suspended, memory_order_seq_cst);
 }
 
 static void drop_batch(struct nblog_console *c)
@@ -899,11 +934,13 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     struct nblog_console *c = NULL;
     for (int i = 0; i < MAX_CONSOLES && !c && !closed; i++) {
         int expected = FREE;
-        /* Seq_cst: the recycler side of the pair at HANDLES (acquire: we
-         * see the last user's and the teardown's writes). */
-        if (atomic_load_explicit(&pool[i].users, memory_order_seq_cst) == 0 &&
-            atomic_compare_exchange_strong_explicit(&pool[i].state, &expected, SETUP,
-                                                    memory_order_seq_cst,
+        /* Any FREE slot, whatever users says: a reference counted there is
+         * a late get() that backs off (see TRANSIENT REFERENCES). Acquire:
+         * pairs with teardown_slot's release store of FREE, so we see the
+         * teardown's writes (and, through its acquire of users, every
+         * user's). */
+        if (atomic_compare_exchange_strong_explicit(&pool[i].state, &expected, SETUP,
+                                                    memory_order_acquire,
                                                     memory_order_relaxed))
             c = &pool[i];
     }
@@ -985,9 +1022,11 @@ int nblog_console_suspend(nblog_console_t *con)
     struct nblog_console *c = handle_get(con, &err);
     if (!c)
         return err;
-    /* Release/acquire pair with may_print()'s load: no write starts after
-     * the owner sees it (the one in progress completes). */
-    atomic_store_explicit(&c->suspended, 1, memory_order_release);
+    /* Seq_cst: pairs with may_print()'s seq_cst load, as unregister's CAS
+     * does: every check before a write that follows this store in the
+     * total order sees it, so once suspend returns no new write starts
+     * (the one in progress completes). */
+    atomic_store_explicit(&c->suspended, 1, memory_order_seq_cst);
     put(c);
     return NBLOG_OK;
 }
@@ -1151,6 +1190,17 @@ void nblog__console_watch_once(void)
 {
     watch_once();
     reap();
+}
+
+void nblog__console_slots(int *free_slots, int *active)
+{
+    *free_slots = *active = 0;
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        /* Relaxed: a snapshot for tests. */
+        int st = atomic_load_explicit(&pool[i].state, memory_order_relaxed);
+        *free_slots += st == FREE;
+        *active += st == ACTIVE;
+    }
 }
 
 static _Atomic int watch_started;

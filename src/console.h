@@ -42,6 +42,9 @@ void nblog__consoles_quiesce(void);
  * of the reaper: consoles let go meanwhile are torn down). */
 extern uint64_t (*_Atomic nblog__console_clock)(void);
 void nblog__console_watch_once(void);
+/* Tests: how many pool slots are FREE and how many ACTIVE (the others
+ * are being set up or torn down, or wait for their last user). */
+void nblog__console_slots(int *free_slots, int *active);
 
 /* Renders a record's payload (text, or deferred arguments) into buf (cap >=
  * 1), NUL-terminated; returns the text's full length and adds

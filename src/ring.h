@@ -12,7 +12,14 @@
 
 #define NBLOG__RING_MAGIC "NBLOGRNG"
 /* 2: console stats table between the header and the slots; follower
- * futex word and stats fields in what was reserved space. */
+ * futex word and stats fields in what was reserved space.
+ * Not bumped for the deferred argument tag NBLOG__A_ERRNO (format.h: a
+ * deferred record with %m carries the caller's errno), added in version 2:
+ * an nblog built before it reads such a ring but does not know the tag:
+ * its %m shows the reader's own errno, and a conversion after the %m
+ * finds the tag where its argument should be, so the rest of the record
+ * is taken as damaged and it renders marked BAD (NBLOG_F_BADINPUT). The
+ * bytes are intact; a current reader renders the record whole. */
 #define NBLOG__RING_VERSION 2u
 
 #define NBLOG__RECORD_SIZE_MIN 128u

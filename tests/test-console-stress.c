@@ -51,6 +51,11 @@
  *   6. Registration racing with nblog_shutdown: every console registered
  *      before shutdown returned is gone after it (stale handle); after it,
  *      registration is refused (NBLOG_ENOTREADY) until nblog_init.
+ *   7. The last free slot under transient references: every slot but one
+ *      holds a console, threads poll a stale handle of the free slot's
+ *      last console (NBLOG_ESTALE, harmlessly) and flush; a console
+ *      registered and unregistered there 100 times must get the slot every
+ *      time (never NBLOG_ENOMEM because a poller's reference was counted).
  *
  * No timing is asserted anywhere. Every wait gives up after GIVE_UP_S
  * seconds and fails the test.
@@ -1890,6 +1895,128 @@ static void test_register_races_shutdown(void **state)
                   atomic_load(&shut_refused));
 }
 
+/* ------------------- 7. the last free slot under transient references */
+
+#define LAST_ROUNDS 100
+#define POOL_SLOTS 32 /* console.c's MAX_CONSOLES */
+static _Atomic int last_stop;
+static nblog_console_t *_Atomic last_stale; /* of the free slot's last console */
+static _Atomic uint64_t last_polls;
+
+static ssize_t last_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    return (ssize_t)len;
+}
+
+static void *last_poll_main(void *arg)
+{
+    int flusher = arg != NULL;
+    while (!atomic_load(&last_stop)) {
+        if (flusher) {
+            nblog_flush(0, NULL, 0); /* visits every slot */
+        } else {
+            nblog_console_stats_t st;
+            int rc = nblog_console_stats(atomic_load(&last_stale), &st);
+            if (rc != NBLOG_ESTALE)
+                thread_error("stats on a stale handle did not say NBLOG_ESTALE");
+        }
+        atomic_fetch_add(&last_polls, 1);
+    }
+    return NULL;
+}
+
+/* Waits until no slot is in transit (set up, torn down, waiting for its
+ * printer); returns the number of FREE slots. */
+static int settled_free_slots(void)
+{
+    uint64_t limit = give_up_at();
+    for (;;) {
+        int free_slots, active;
+        nblog__console_watch_once(); /* reaps what a put() let go */
+        nblog__console_slots(&free_slots, &active);
+        if (free_slots + active == POOL_SLOTS)
+            return free_slots;
+        CHECK(now_ns() < limit, "gave up after %d s waiting for consoles to be torn down",
+              GIVE_UP_S);
+        sleep_us(1000);
+    }
+}
+
+static nblog_console_t *last_fill[POOL_SLOTS];
+static int last_n;
+static pthread_t last_threads[2];
+static int last_started;
+
+static int teardown_last(void **state)
+{
+    (void)state;
+    atomic_store(&last_stop, 1);
+    for (int i = 0; i < last_started; i++)
+        pthread_join(last_threads[i], NULL);
+    last_started = 0;
+    for (int i = 0; i < last_n; i++)
+        nblog_console_unregister(last_fill[i]);
+    last_n = 0;
+    return 0;
+}
+
+static void test_last_slot_transient_refs(void **state)
+{
+    (void)state;
+    atomic_store(&g_thread_errors, 0);
+    atomic_store(&last_stop, 0);
+    nblog_console_ops_t ops = {.write = last_write};
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "last-slot";
+    o.level = NBLOG_LEVEL_EMERG; /* prints nothing: only slots matter */
+    /* Every slot but one taken. */
+    int free_slots = settled_free_slots();
+    CHECK(free_slots >= 1, "no free console slot to start with");
+    while (free_slots-- > 1) {
+        CHECK(nblog_console_register(&ops, NULL, &o, &last_fill[last_n]) == NBLOG_OK,
+              "filling slot %d", last_n);
+        last_n++;
+    }
+    /* The free slot's console, unregistered: its handle is the stale one
+     * the poller uses. */
+    nblog_console_t *con;
+    CHECK(nblog_console_register(&ops, NULL, &o, &con) == NBLOG_OK, "first register");
+    CHECK(nblog_console_unregister(con) == NBLOG_OK, "first unregister");
+    atomic_store(&last_stale, con);
+    CHECK(settled_free_slots() == 1, "not exactly one free slot");
+    CHECK(pthread_create(&last_threads[0], NULL, last_poll_main, NULL) == 0, "thread");
+    last_started = 1;
+    CHECK(pthread_create(&last_threads[1], NULL, last_poll_main, &last_n) == 0, "thread");
+    last_started = 2;
+    int enomem = 0;
+    for (int round = 0; round < LAST_ROUNDS; round++) {
+        uint64_t polls = atomic_load(&last_polls);
+        while (atomic_load(&last_polls) < polls + 4) /* the pollers are at it */
+            sched_yield();
+        int rc = nblog_console_register(&ops, NULL, &o, &con);
+        if (rc == NBLOG_ENOMEM) {
+            enomem++;
+        } else {
+            CHECK(rc == NBLOG_OK, "round %d: register: %s", round, nblog_strerror(rc));
+            CHECK(nblog_console_unregister(con) == NBLOG_OK, "round %d: unregister",
+                  round);
+        }
+        CHECK(settled_free_slots() == 1, "round %d: not exactly one free slot", round);
+    }
+    atomic_store(&last_stop, 1);
+    for (int i = 0; i < last_started; i++)
+        pthread_join(last_threads[i], NULL);
+    last_started = 0;
+    check_thread_errors();
+    print_message("%d registrations into the last free slot: %d NBLOG_ENOMEM, %" PRIu64
+                  " polls\n", LAST_ROUNDS, enomem, atomic_load(&last_polls));
+    CHECK(enomem == 0, "%d of %d registrations into a free slot got NBLOG_ENOMEM", enomem,
+          LAST_ROUNDS);
+}
+
 int main(void)
 {
     if (init_nblog() != NBLOG_OK) {
@@ -1903,6 +2030,7 @@ int main(void)
         cmocka_unit_test_teardown(test_teardown_not_in_signal_handler, teardown_signal),
         cmocka_unit_test_teardown(test_handle_calls_race_teardown, teardown_race),
         cmocka_unit_test(test_register_races_shutdown),
+        cmocka_unit_test_teardown(test_last_slot_transient_refs, teardown_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

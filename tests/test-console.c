@@ -24,6 +24,42 @@
 #include "nblog.h"
 #include "platform.h"
 
+/* ---- a gate a write can wait at; any thread may open it -------------- */
+
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t opened;
+    int open; /* under lock */
+};
+#define GATE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1}
+
+static void gate_set(struct gate *g, int open)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = open;
+    if (open)
+        pthread_cond_broadcast(&g->opened);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void gate_close(struct gate *g)
+{
+    gate_set(g, 0);
+}
+
+static void gate_open(struct gate *g)
+{
+    gate_set(g, 1);
+}
+
+static void gate_pass(struct gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    while (!g->open)
+        pthread_cond_wait(&g->opened, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+}
+
 /* ---- a console that captures its lines in memory ---------------------- */
 
 struct capture {
@@ -31,7 +67,7 @@ struct capture {
     char buf[1 << 20];
     size_t len;
     int atomic_result; /* 0: write_atomic works; else the -errno it returns */
-    pthread_mutex_t *block; /* write waits on it when set */
+    struct gate *block; /* write waits until it is open, when set */
     _Atomic int in_write;
     _Atomic int teardowns;
     size_t max_write;       /* write takes at most this much (0: all) */
@@ -55,10 +91,8 @@ static ssize_t cap_write(void *ctx, const char *buf, size_t len)
     struct capture *c = ctx;
     atomic_fetch_add(&c->writes, 1);
     atomic_store(&c->in_write, 1);
-    if (c->block) {
-        pthread_mutex_lock(c->block);
-        pthread_mutex_unlock(c->block);
-    }
+    if (c->block)
+        gate_pass(c->block);
     atomic_store(&c->in_write, 0);
     if (c->max_write && len > c->max_write)
         len = c->max_write; /* a short write: the rest is retried */
@@ -250,8 +284,8 @@ static void test_direct_mode(void **state)
     assert_string_equal(captured(c), "first\nsecond\n");
 
     /* Owned elsewhere: the printer is inside write(), blocked. */
-    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&block);
+    static struct gate block = GATE_INIT;
+    gate_close(&block);
     c->block = &block;
     c->atomic_result = -EAGAIN; /* makes the printer take the next record */
     nblog_info("third");
@@ -261,7 +295,7 @@ static void test_direct_mode(void **state)
     c->atomic_result = 0;
     assert_int_equal(nblog_info("fourth"), NBLOG_OK); /* returns at once */
     assert_string_equal(captured(c), "first\nsecond\n");
-    pthread_mutex_unlock(&block);
+    gate_open(&block);
     assert_flushed();
     assert_string_equal(captured(c), "first\nsecond\nthird\nfourth\n");
     c->block = NULL;
@@ -341,8 +375,8 @@ static void test_suspend_resume_reports_drops(void **state)
 static void test_flush_deadline_and_unregister_stuck(void **state)
 {
     (void)state;
-    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&block);
+    static struct gate block = GATE_INIT;
+    gate_close(&block);
     struct capture *stuck = new_capture(), *fast = new_capture();
     stuck->block = &block;
     nblog_console_t *s = add(stuck, "stuck", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
@@ -359,7 +393,7 @@ static void test_flush_deadline_and_unregister_stuck(void **state)
     assert_int_equal(nblog_console_unregister(s), NBLOG_OK); /* while stuck */
     assert_int_equal(nblog_flush(60000, lag, sizeof lag), 0);
     assert_true(atomic_load(&stuck->in_write));
-    pthread_mutex_unlock(&block); /* its printer lets go; teardown runs */
+    gate_open(&block); /* its printer lets go; teardown runs */
     nblog_console_unregister(f);
 }
 
@@ -436,8 +470,8 @@ static void test_stall_report(void **state)
 {
     (void)state;
     atomic_store(&nblog__console_clock, fake_clock);
-    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&block);
+    static struct gate block = GATE_INIT;
+    gate_close(&block);
     struct capture *stuck = new_capture(), *other = new_capture();
     stuck->block = &block;
     nblog_console_opts_t o;
@@ -465,7 +499,7 @@ static void test_stall_report(void **state)
     nblog_console_stats_t st;
     nblog_console_stats(s, &st);
     assert_true(st.stalled_ns >= 6000000000ull);
-    pthread_mutex_unlock(&block);
+    gate_open(&block);
     assert_flushed();
     nblog__console_watch_once();
     assert_flushed();
@@ -506,8 +540,8 @@ static void test_fork_child_logs(void **state)
     o.name = "file";
     nblog_console_t *file, *s;
     assert_int_equal(nblog_console_fd(fd, &o, &file), NBLOG_OK);
-    static pthread_mutex_t block = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&block);
+    static struct gate block = GATE_INIT;
+    gate_close(&block);
     struct capture *stuck = new_capture();
     stuck->block = &block;
     s = add(stuck, "stuck", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
@@ -540,7 +574,7 @@ static void test_fork_child_logs(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
     pthread_mutex_unlock(&hold_writer);
     pthread_join(t, NULL);
-    pthread_mutex_unlock(&block);
+    gate_open(&block);
     assert_flushed();
     char buf[512] = {0};
     assert_true(pread(fd, buf, sizeof buf - 1, 0) > 0);
@@ -730,8 +764,8 @@ static void test_stale_handle(void **state)
  * are short, so the batch alone would need many). */
 static void stops_output(int suspend)
 {
-    static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&gate);
+    static struct gate gate = GATE_INIT;
+    gate_close(&gate);
     struct capture *c = new_capture();
     c->block = &gate;
     c->max_write = 4;
@@ -744,7 +778,7 @@ static void stops_output(int suspend)
         assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
     else
         assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
-    pthread_mutex_unlock(&gate);
+    gate_open(&gate);
     if (!suspend) {
         /* Its printer lets go after that write and tears it down. */
         wait_count(&c->teardowns, 1, "teardown");
@@ -786,7 +820,7 @@ static void test_suspend_stops_output(void **state)
 static void *open_gate_later(void *arg)
 {
     usleep(300000); /* flush has looked at least once meanwhile */
-    pthread_mutex_unlock(arg);
+    gate_open(arg); /* a gate, not a mutex: this thread did not lock it */
     return NULL;
 }
 
@@ -795,8 +829,8 @@ static void *open_gate_later(void *arg)
 static void test_flush_lagging_is_exact(void **state)
 {
     (void)state;
-    static pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
-    pthread_mutex_lock(&gate);
+    static struct gate gate = GATE_INIT;
+    gate_close(&gate);
     struct capture *c = new_capture();
     c->block = &gate;
     nblog_console_t *con = add(c, "slow", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,

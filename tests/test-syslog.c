@@ -716,26 +716,50 @@ static void test_udp_accounted(void **state)
 }
 
 /* UDP to a port nobody listens on: the kernel reports the refusal (ICMP
- * port unreachable, on loopback at once) and the console counts the
- * records as failed, never as printed (issue 11, item 3, the datagram
- * side: the refusal was retried over and every record counted printed). */
+ * port unreachable) and the console counts the batch it surfaced in as
+ * failed, never as printed (issue 11, item 3, the datagram side: the
+ * refusal was retried over and every record counted printed).
+ * What UDP promises (consoles/net.c, DATAGRAMS) is only this: the kernel
+ * reports the refusal of some earlier datagram once, on a later send, so
+ * which batch fails depends on when the kernel handled the ICMP (before
+ * datagram 2 of a batch, or after the last one, under load or ICMP rate
+ * limiting). So no count is asserted per batch, only: every record is
+ * counted once, and single-record batches sent one after the other come
+ * to one that fails with ECONNREFUSED (before the fix: never). */
 static void test_udp_refused_not_printed(void **state)
 {
     (void)state;
     int port = free_port(SOCK_DGRAM); /* bound, then closed: nobody there */
     nblog_console_t *con = syslog_console("udp", port, NULL);
-    /* One batch: the first datagram is refused, the console learns it on
-     * the second (the ICMP of an earlier datagram is all UDP tells). */
+    /* One batch of 100: failed as a whole if the refusal surfaced in it. */
     assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
     log_range(0, 100, NULL);
     assert_int_equal(nblog_console_resume(con), NBLOG_OK);
     assert_int_equal(nblog_flush(10000, NULL, 0), 0);
     nblog_console_stats_t st = stats(con);
-    print_message("udp refused: printed %llu failed %llu last_error %d\n",
+    print_message("udp refused, one batch: printed %llu failed %llu last_error %d\n",
                   (unsigned long long)st.printed, (unsigned long long)st.write_failed,
                   st.last_error);
-    assert_int_equal(st.printed, 0);
-    assert_int_equal(st.write_failed, 100);
+    assert_int_equal(st.printed + st.write_failed, 100);
+    /* Then one record a batch until a batch fails: each datagram draws an
+     * ICMP, which the send after it reports. The bound is a count, not a
+     * time: on loopback every second batch fails, ICMP rate limiting
+     * delays some; a console that retries the refusal never fails one. */
+    long n = 100;
+    uint64_t failed0 = st.write_failed;
+    for (; n < 100 + 2000; n++) {
+        uint64_t before = st.printed + st.write_failed;
+        log_range(n, n + 1, NULL);
+        assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+        st = stats(con);
+        assert_int_equal(st.printed + st.write_failed, before + 1);
+        if (st.write_failed > failed0)
+            break;
+    }
+    print_message("udp refused: %ld single-record batches; printed %llu failed %llu\n",
+                  n < 100 + 2000 ? n - 99 : n - 100, (unsigned long long)st.printed,
+                  (unsigned long long)st.write_failed);
+    assert_true(st.write_failed > failed0);
     assert_int_equal(st.last_error, -ECONNREFUSED);
     assert_books(con);
 }

@@ -308,7 +308,7 @@ static void went_down(struct tcp_out *o)
 {
     close(o->fd);
     o->fd = -1;
-    if (!o->unclean)
+    if (!o->unclean) /* proven or not (nblog.h states this exception) */
         o->h_done = o->h_acked; /* a clean FIN: it read what it acknowledged */
     if (o->proven) {
         /* It was a collector: restarting, perhaps. Try again at once. */
