@@ -548,7 +548,11 @@ static void test_fork_child_logs(void **state)
     nblog_info("before fork");
     while (!atomic_load(&stuck->in_write))
         usleep(1000);
-    nblog_flush(200, NULL, 0); /* the file has it; "stuck" lags */
+    /* The file prints it before the fork (the child must not print it
+     * again): wait for that, not for a time ("stuck" lags meanwhile). */
+    nblog_console_stats_t fst;
+    while (nblog_console_stats(file, &fst) == NBLOG_OK && fst.printed < 1)
+        usleep(1000);
 
     pthread_mutex_lock(&hold_writer);
     atomic_store(&nblog__test_hook_reserved, park_in_reservation);
@@ -564,8 +568,11 @@ static void test_fork_child_logs(void **state)
         int rc = nblog_info("from the child %d", 42);
         char lag[64];
         nblog_flush(3000, lag, sizeof lag); /* the stuck console lags here too */
+        /* A loaded machine may need longer than the flush's deadline: wait
+         * for the file's record (ctest's timeout bounds a child that hangs). */
         nblog_console_stats_t st;
-        nblog_console_stats(file, &st);
+        while (nblog_console_stats(file, &st) == NBLOG_OK && st.printed < 1)
+            usleep(1000);
         _exit(rc == NBLOG_OK && st.printed == 1 ? 0 : 1);
     }
     int status;
