@@ -543,8 +543,11 @@ NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_siz
  * it had one, runs). A record that was in flight when its console was
  * taken is printed again, marked (NBLOG_F_REPLAYED); a record whose writer
  * never finished it is skipped with a notice, never printed torn. Bounded
- * by nblog_options_t.panic_timeout_ms. Exactly one thread flushes at a
- * time; others wait for it. [signal-safe]
+ * by nblog_options_t.panic_timeout_ms (plus a second for the backtrace), by
+ * a timer of nblog's own that ends a stuck flush with the signal's default
+ * action; the program's SIGALRM, alarm(2) and interval timers are never
+ * touched. Exactly one thread flushes at a time; others wait for it.
+ * [signal-safe]
  *
  * The fatal-signal handlers (nblog_options_t.crash_handlers) do the same
  * for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT on an alternate stack
