@@ -541,7 +541,14 @@ NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_siz
  * through write_atomic every record it has not printed, in order, then a
  * backtrace of the caller; then abort() (the program's SIGABRT handler, if
  * it had one, runs). A record that was in flight when its console was
- * taken is printed again, marked (NBLOG_F_REPLAYED); a record whose writer
+ * taken is printed again, marked (NBLOG_F_REPLAYED), and so is any record
+ * a later owner prints again after a panic's write stopped (deadline): a
+ * record printed twice always has its later copy marked. Output never runs
+ * on from a cut line: a batch its owner left half written (EAGAIN) is
+ * finished first; after a takeover from an owner in the middle of a write,
+ * or a panic's own write that stopped mid-line, the next output starts a
+ * new line (the cut line's record follows in full, marked; at worst a line
+ * is empty). A record whose writer
  * never finished it is skipped with a notice, never printed torn. Bounded
  * by nblog_options_t.panic_timeout_ms (plus a second for the backtrace), by
  * a timer of nblog's own that ends a stuck flush with the signal's default

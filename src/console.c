@@ -76,6 +76,22 @@
  * would-be owner out (the batch is still the displaced owner's). A panic
  * that returns lets the word go; a dying one keeps it.
  *
+ * Whole lines and marked repeats, whoever writes next:
+ *   - A panic that finds the console free with a batch its last owner left
+ *     half written (write_atomic stopped at EAGAIN after a short count)
+ *     writes the rest of that batch first: the cut line is completed, not
+ *     repeated.
+ *   - A panic that takes the console from an owner in the middle of a
+ *     batch cannot know where that owner's last write stopped: it starts
+ *     with a newline (at worst an empty line), and the displaced owner,
+ *     when its write returns, leaves torn_seq set if it stopped mid-line.
+ *   - A panic whose own write stops (deadline, error) leaves what it knows
+ *     for the next owner, printer or direct caller alike: torn_seq (the
+ *     output ends mid-line while next_seq == torn_seq: start with a
+ *     newline) and replay_end (records below it may be out already: mark
+ *     them replayed). So a record printed twice always has its later copy
+ *     marked.
+ *
  * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
  *
  * A printer with nothing to do sets sleep_flag to 1 (seq_cst), re-checks
@@ -149,6 +165,13 @@ struct nblog_console {
      * still holds the batch; that owner clears it (see release()). */
     _Atomic int displaced;
     _Atomic uint64_t panic_end; /* next_seq when the panic flush let go */
+    /* Left by a panic flush for the owners after it (see PANIC FLUSH):
+     * records below replay_end may be out already and are marked
+     * replayed; while next_seq == torn_seq the output ends mid-line and
+     * the next batch starts with a newline (UINT64_MAX: it does not).
+     * Written by an owner (the panic, or a displaced owner as it lets go),
+     * read by the next, ordered by the ownership word. */
+    _Atomic uint64_t replay_end, torn_seq;
     /* 1 while an owner publishes its books (see finish_batch): a panic
      * that takes the console waits for it before reading next_seq. */
     _Atomic int publishing;
@@ -302,11 +325,18 @@ static void release(struct nblog_console *c, uint32_t word)
      * pairs with the panic's release store of displaced. */
     if (!atomic_load_explicit(&c->displaced, memory_order_acquire))
         return;
-    drop_batch(c);
     /* Acquire: pairs with the panic's release store of panic_end. */
     uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
     if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
         atomic_store_explicit(&c->next_seq, end, memory_order_release);
+    /* Our last write may have stopped mid-line, perhaps after the panic's
+     * output: the next batch starts a new line. Relaxed: published by the
+     * release store of displaced below. */
+    if (c->batch_off > 0 && c->batch[c->batch_off - 1] != '\n')
+        atomic_store_explicit(&c->torn_seq,
+                              atomic_load_explicit(&c->next_seq, memory_order_relaxed),
+                              memory_order_relaxed);
+    drop_batch(c);
     /* Release: pairs with own()'s acquire load; the batch is clean. */
     atomic_store_explicit(&c->displaced, 0, memory_order_release);
 }
@@ -386,6 +416,11 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     int level = atomic_load_explicit(&c->level, memory_order_relaxed);
     char payload[NBLOG__RECORD_SIZE_MAX];
     char text[NBLOG__RECORD_SIZE_MAX + 1];
+    /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
+     * the ownership word we acquired was released. */
+    uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
+    if (c->batch_len == 0 && seq == atomic_load_explicit(&c->torn_seq, memory_order_relaxed))
+        c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
     for (int i = 0; i < max && seq < upto; i++) {
         if (!still_own(c, word))
             break;
@@ -406,6 +441,8 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
             seq++;
             continue;
         }
+        if (seq < replay_end)
+            m.flags |= NBLOG_F_REPLAYED;
         size_t len;
         const char *t = record_text(r, &m, payload, text, sizeof text, &len);
         if (!add_line(c, &m, t, len))
@@ -722,6 +759,8 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     atomic_store_explicit(&c->inflight_end, c->start_seq, memory_order_relaxed);
     atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
     atomic_store_explicit(&c->panic_end, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->replay_end, c->start_seq, memory_order_relaxed);
+    atomic_store_explicit(&c->torn_seq, UINT64_MAX, memory_order_relaxed);
     atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     if (ops->setup && ops->setup(ctx) != 0) {
@@ -1020,6 +1059,8 @@ struct panic_pos {
     uint32_t word;       /* our ownership word */
     int taken;           /* we hold the word (and a reference) */
     int incomplete;      /* the deadline passed before it was done */
+    int finish;          /* the last owner left a batch half written: finish it */
+    int torn;            /* the output may end mid-line: start a new one */
 };
 static struct panic_pos panic_pos[MAX_CONSOLES];
 
@@ -1041,31 +1082,47 @@ static void panic_take(struct nblog_console *c, struct panic_pos *p)
     /* Seq_cst: the panic side of the pair described at still_own(); it
      * also acquires what the previous owner released. */
     uint32_t old = atomic_exchange_explicit(&c->owner, me, memory_order_seq_cst);
-    if (old != 0 && (old & 3u) != PRIO_PANIC) {
-        /* Hostile: the old owner keeps its batch; it cleans up when it
-         * notices (release()). Release: pairs with release()'s acquire. */
+    int hostile = old != 0 && (old & 3u) != PRIO_PANIC;
+    if (hostile) {
+        /* The old owner keeps its batch; it cleans up when it notices
+         * (release()). Release: pairs with release()'s acquire. */
         atomic_store_explicit(&c->displaced, 1, memory_order_release);
         wait_for_publisher(c);
     } else if (!atomic_load_explicit(&c->displaced, memory_order_acquire)) {
-        drop_batch(c); /* ours now; a half-written one is replayed below */
+        /* The batch is ours now: one left half written is finished first,
+         * completing its cut line (see PANIC FLUSH). */
+        p->finish = c->batch_len > c->batch_off;
+        if (!p->finish)
+            drop_batch(c);
     }
     p->seq = atomic_load_explicit(&c->next_seq, memory_order_seq_cst);
     uint64_t inflight = atomic_load_explicit(&c->inflight_end, memory_order_seq_cst);
+    /* Relaxed: what an earlier panic left, ordered by the word we took. */
+    uint64_t left = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
     p->replay_end = inflight > p->seq ? inflight : p->seq;
+    if (left > p->replay_end)
+        p->replay_end = left;
+    /* An owner we displaced in the middle of a batch may have stopped
+     * anywhere in a line. */
+    p->torn = !p->finish &&
+              ((hostile && inflight > p->seq) ||
+               atomic_load_explicit(&c->torn_seq, memory_order_relaxed) == p->seq);
     p->word = me;
     p->taken = 1;
 }
 
 /* write_atomic until buf is out; waits out EAGAIN until the deadline.
- * Returns 0, -ETIMEDOUT or the write's error. */
+ * Returns 0, -ETIMEDOUT or the write's error; *out: bytes written. */
 static int panic_write(struct nblog_console *c, const char *buf, size_t len,
-                       uint64_t deadline)
+                       uint64_t deadline, size_t *out)
 {
+    *out = 0;
     while (len > 0) {
         ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
         if (w > 0) {
             buf += w;
             len -= (size_t)w;
+            *out += (size_t)w;
             continue;
         }
         if (w == -EINTR)
@@ -1147,20 +1204,63 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
     }
 }
 
+/* Whether the first n bytes of buf, just written, leave a line unfinished
+ * (n == 0: as it was). */
+static int stops_mid_line(const char *buf, size_t n, int was)
+{
+    return n ? buf[n - 1] != '\n' : was;
+}
+
+/* Writes the rest of the batch the last owner left half written, and
+ * publishes it. At the deadline the rest stays for the next owner (and
+ * nothing more can be printed before it, in order). */
+static void panic_finish(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t out;
+    int rc = panic_write(c, c->batch + c->batch_off, c->batch_len - c->batch_off, deadline,
+                         &out);
+    c->batch_off += out;
+    if (rc == -ETIMEDOUT) {
+        p->incomplete = 1;
+        return;
+    }
+    if (rc < 0) {
+        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+        p->torn = stops_mid_line(c->batch, c->batch_off, 0);
+    }
+    struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
+    p->seq = c->batch_end_seq;
+    publish(c, &b, rc < 0, p->seq);
+    drop_batch(c);
+}
+
 /* Prints everything console c has not printed up to upto, as panic. */
 static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
                           struct panic_pos *p, uint64_t upto, uint64_t deadline)
 {
     if (!p->taken)
         panic_take(c, p);
+    if (p->finish) {
+        p->finish = 0;
+        panic_finish(c, p, deadline);
+    }
     while (p->seq < upto && !p->incomplete) {
-        size_t used = 0;
+        size_t used = 0, out = 0;
+        if (p->torn)
+            panic_batch[used++] = '\n'; /* never go on with a cut line */
+        size_t lead = used;
         struct books b = {0, 0, 0};
         uint64_t from = p->seq;
         panic_fill(c, r, p, upto, deadline, &used, &b);
-        int rc = used ? panic_write(c, panic_batch, used, deadline) : 0;
+        int rc = used ? panic_write(c, panic_batch, used, deadline, &out) : 0;
+        if (used)
+            p->torn = stops_mid_line(panic_batch, out, p->torn);
         if (rc == -ETIMEDOUT) {
-            p->seq = from; /* not out: still pending */
+            /* Not out, or only in part: still pending, and whoever prints
+             * them next marks them replayed (see PANIC FLUSH). */
+            if (out > lead && p->seq > p->replay_end)
+                p->replay_end = p->seq;
+            p->seq = from;
             p->incomplete = 1;
             break;
         }
@@ -1178,6 +1278,11 @@ static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
     /* Release: pairs with release()'s acquire load in a displaced owner. */
     atomic_store_explicit(&c->panic_end, p->seq, memory_order_release);
     atomic_store_explicit(&c->inflight_end, p->seq, memory_order_relaxed);
+    /* Relaxed: published by the release CAS below (and to a displaced
+     * owner's successor by its release store of displaced). */
+    atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->torn_seq, p->torn ? p->seq : UINT64_MAX, memory_order_relaxed);
     uint32_t word = p->word;
     /* Release: pairs with own()'s acquire CAS. */
     atomic_compare_exchange_strong_explicit(&c->owner, &word, 0, memory_order_release,
@@ -1304,6 +1409,8 @@ static void after_fork_child(void)
         c->start_seq = c->batch_end_seq = head;
         atomic_store_explicit(&c->next_seq, head, memory_order_relaxed);
         atomic_store_explicit(&c->inflight_end, head, memory_order_relaxed);
+        atomic_store_explicit(&c->replay_end, head, memory_order_relaxed);
+        atomic_store_explicit(&c->torn_seq, UINT64_MAX, memory_order_relaxed);
         atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
         atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
         atomic_store_explicit(&c->printed, 0, memory_order_relaxed);
