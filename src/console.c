@@ -135,6 +135,10 @@
 #define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
 #define IDLE_SLEEP_MAX_US 50000  /* ... doubling up to this */
 #define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 2048) /* escaped + header */
+/* After the batch, in the same allocation: fill_batch's record payload and
+ * rendered text, owner-only scratch kept off the stack of a logging caller
+ * (which may be a signal handler on a small alternate stack). */
+#define SCRATCH_BYTES (NBLOG__RECORD_SIZE_MAX + NBLOG__RECORD_SIZE_MAX + 1)
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
 enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
@@ -414,8 +418,8 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
 {
     uint64_t seq = c->batch_end_seq;
     int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-    char payload[NBLOG__RECORD_SIZE_MAX];
-    char text[NBLOG__RECORD_SIZE_MAX + 1];
+    char *payload = c->batch + BATCH_BYTES;          /* NBLOG__RECORD_SIZE_MAX */
+    char *text = payload + NBLOG__RECORD_SIZE_MAX;   /* NBLOG__RECORD_SIZE_MAX + 1 */
     /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
      * the ownership word we acquired was released. */
     uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
@@ -425,7 +429,8 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
         if (!still_own(c, word))
             break;
         struct nblog__rec_meta m;
-        enum nblog__read_result res = nblog__ring_read(r, seq, &m, payload, sizeof payload);
+        enum nblog__read_result res =
+            nblog__ring_read(r, seq, &m, payload, NBLOG__RECORD_SIZE_MAX);
         if (res == NBLOG__READ_GONE) {
             uint64_t to = nblog__ring_after_gone(r, seq);
             if (!add_dropped_notice(c, seq, to - seq))
@@ -444,7 +449,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
         if (seq < replay_end)
             m.flags |= NBLOG_F_REPLAYED;
         size_t len;
-        const char *t = record_text(r, &m, payload, text, sizeof text, &len);
+        const char *t = record_text(r, &m, payload, text, NBLOG__RECORD_SIZE_MAX + 1, &len);
         if (!add_line(c, &m, t, len))
             break;
         c->batch_printed++;
@@ -730,7 +735,7 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
                         void *ctx, const nblog_console_opts_t *o,
                         const struct nblog__ring_hdr *r)
 {
-    c->batch = malloc(BATCH_BYTES);
+    c->batch = malloc(BATCH_BYTES + SCRATCH_BYTES);
     if (!c->batch)
         return NBLOG_ENOMEM;
     c->ops = *ops;
