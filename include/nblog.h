@@ -9,6 +9,17 @@
  * Context notes used below:
  *   [signal-safe]  may be called from a signal handler, including one that
  *                  interrupted another nblog call on the same thread.
+ *                  Stack: a logging call, printing included (a direct
+ *                  console, an emergency push), uses about 4 KiB plus the
+ *                  ring's record size (nblog_options_t.record_size) in an
+ *                  optimised build, on top of the kernel's signal frame
+ *                  (about 3.3 KiB on x86-64 with AVX-512; at most
+ *                  getauxval(AT_MINSIGSTKSZ)). So a handler on an 8 KiB
+ *                  alternate stack may log with the default 512-byte
+ *                  records; give it 8 KiB plus the record size in general
+ *                  (tests/test-signal.c checks both). The alternate stacks
+ *                  nblog gives threads are 64 KiB. -O0 and sanitizer
+ *                  builds need several times more.
  *   [non-blocking] never waits for a lock, a console or another thread.
  *   [blocking]     may sleep; not for signal handlers.
  *
