@@ -1277,17 +1277,25 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
     }
 }
 
+/* What one pass of the panic flush leaves for whoever prints next (the
+ * next pass, when dying, or the owners after a flush that returns): the
+ * records it may have put out and whether its output ends mid-line. */
+static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p)
+{
+    /* Relaxed: published by the release CAS in panic_let_go (and to a
+     * displaced owner's successor by its release store of displaced); a
+     * next pass is this thread. */
+    atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->torn_seq, p->torn ? p->seq : UINT64_MAX, memory_order_relaxed);
+}
+
 /* Lets go of a console after a panic flush that returns. */
 static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
 {
     /* Release: pairs with release()'s acquire load in a displaced owner. */
     atomic_store_explicit(&c->panic_end, p->seq, memory_order_release);
     atomic_store_explicit(&c->inflight_end, p->seq, memory_order_relaxed);
-    /* Relaxed: published by the release CAS below (and to a displaced
-     * owner's successor by its release store of displaced). */
-    atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
-                          memory_order_relaxed);
-    atomic_store_explicit(&c->torn_seq, p->torn ? p->seq : UINT64_MAX, memory_order_relaxed);
     uint32_t word = p->word;
     /* Release: pairs with own()'s acquire CAS. */
     atomic_compare_exchange_strong_explicit(&c->owner, &word, 0, memory_order_release,
@@ -1354,6 +1362,7 @@ int nblog__consoles_panic_flush(uint64_t deadline_ns, int keep_ownership)
         if (!p->taken)
             continue;
         incomplete += p->incomplete || p->seq < upto;
+        panic_leave_notes(&pool[i], p);
         if (!keep_ownership)
             panic_let_go(&pool[i], p);
         panic_put(&pool[i], keep_ownership);
