@@ -129,6 +129,28 @@ static void check(struct tally *t, nblog_console_t *c)
                   (unsigned long long)replays);
 }
 
+/* Starts n threads running fn(i), calls nblog_panic_flush (tag, then the
+ * count) until all n have counted themselves in *done and at least
+ * min_panics flushes ran, napping up to nap_us between flushes, and joins
+ * them. Returns the number of flushes. */
+static int panic_while_writing(void *(*fn)(void *), int n, _Atomic int *done, int min_panics,
+                               const char *tag, int nap_us)
+{
+    pthread_t w[8];
+    assert_true(n <= 8);
+    for (int i = 0; i < n; i++)
+        pthread_create(&w[i], NULL, fn, (void *)(intptr_t)i);
+    int panics = 0;
+    while (atomic_load(done) < n || panics < min_panics) {
+        assert_true(nblog_panic_flush("%s %d", tag, panics) >= 0);
+        panics++;
+        usleep((useconds_t)(rand() % nap_us));
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(w[i], NULL);
+    return panics;
+}
+
 static void test_panics_race_printers(void **state)
 {
     (void)state;
@@ -140,17 +162,7 @@ static void test_panics_race_printers(void **state)
     assert_int_equal(nblog_init(&opt), NBLOG_OK);
     nblog_console_t *ct = add(&threaded, NBLOG_MODE_THREADED);
     nblog_console_t *cd = add(&direct, NBLOG_MODE_DIRECT);
-    pthread_t w[WRITERS];
-    for (int i = 0; i < WRITERS; i++)
-        pthread_create(&w[i], NULL, writer, (void *)(intptr_t)i);
-    int panics = 0;
-    while (atomic_load(&writers_done) < WRITERS || panics < PANICS) {
-        assert_true(nblog_panic_flush("stress %d", panics) >= 0);
-        panics++;
-        usleep((useconds_t)(rand() % 500));
-    }
-    for (int i = 0; i < WRITERS; i++)
-        pthread_join(w[i], NULL);
+    int panics = panic_while_writing(writer, WRITERS, &writers_done, PANICS, "stress", 500);
     atomic_store(&threaded.dawdle, 0);
     char lagging[128];
     assert_int_equal(nblog_flush(30000, lagging, sizeof lagging), 0);
@@ -290,17 +302,8 @@ static void test_panic_after_partial_writes(void **state)
     nblog_console_ops_t ops = {.write = short_write, .write_atomic = short_write_atomic};
     nblog_console_t *c;
     assert_int_equal(nblog_console_register(&ops, NULL, &o, &c), NBLOG_OK);
-    pthread_t w[SHORT_WRITERS];
-    for (int i = 0; i < SHORT_WRITERS; i++)
-        pthread_create(&w[i], NULL, short_writer, (void *)(intptr_t)i);
-    int panics = 0;
-    while (atomic_load(&short_writers_done) < SHORT_WRITERS || panics < SHORT_PANICS) {
-        assert_true(nblog_panic_flush("tick %d", panics) >= 0);
-        panics++;
-        usleep((useconds_t)(rand() % 2000));
-    }
-    for (int i = 0; i < SHORT_WRITERS; i++)
-        pthread_join(w[i], NULL);
+    int panics = panic_while_writing(short_writer, SHORT_WRITERS, &short_writers_done,
+                                     SHORT_PANICS, "tick", 2000);
     atomic_store(&short_misbehave, 0);
     assert_int_equal(nblog_flush(30000, NULL, 0), 0);
 
