@@ -19,7 +19,7 @@
  *                  records; give it 8 KiB plus the record size in general
  *                  (tests/test-signal.c checks both). The alternate stacks
  *                  nblog gives threads are 64 KiB. -O0 and sanitizer
- *                  builds need several times more.
+ *                  builds need up to twice as much.
  *   [non-blocking] never waits for a lock, a console or another thread.
  *   [blocking]     may sleep; not for signal handlers.
  *
