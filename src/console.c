@@ -1239,6 +1239,24 @@ static void panic_finish(struct nblog_console *c, struct panic_pos *p, uint64_t 
     drop_batch(c);
 }
 
+/* Ends a line the output may have been left in the middle of, by a write
+ * of its own: a datagram console (one record per send, never cut) then
+ * gets an empty message rather than a record with a newline in front.
+ * Returns 0 if it could not (the console is then incomplete). */
+static int panic_new_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t out;
+    int rc = panic_write(c, "\n", 1, deadline, &out);
+    if (out == 1) {
+        p->torn = 0;
+        return 1;
+    }
+    if (rc < 0 && rc != -ETIMEDOUT)
+        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+    p->incomplete = 1;
+    return 0;
+}
+
 /* Prints everything console c has not printed up to upto, as panic. */
 static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
                           struct panic_pos *p, uint64_t upto, uint64_t deadline)
@@ -1250,10 +1268,9 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
         panic_finish(c, p, deadline);
     }
     while (p->seq < upto && !p->incomplete) {
+        if (p->torn && !panic_new_line(c, p, deadline))
+            break;
         size_t used = 0, out = 0;
-        if (p->torn)
-            panic_batch[used++] = '\n'; /* never go on with a cut line */
-        size_t lead = used;
         struct books b = {0, 0, 0};
         uint64_t from = p->seq;
         panic_fill(c, r, p, upto, deadline, &used, &b);
@@ -1263,7 +1280,7 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
         if (rc == -ETIMEDOUT) {
             /* Not out, or only in part: still pending, and whoever prints
              * them next marks them replayed (see PANIC FLUSH). */
-            if (out > lead && p->seq > p->replay_end)
+            if (out > 0 && p->seq > p->replay_end)
                 p->replay_end = p->seq;
             p->seq = from;
             p->incomplete = 1;
