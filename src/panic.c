@@ -194,7 +194,8 @@ static void pass_on(int sig, const siginfo_t *si)
 {
     restore_action(sig);
     if (!si || !is_fault(sig, si))
-        raise(sig); /* blocked in this handler: delivered when it returns */
+        raise(sig); /* delivered when this handler returns, or at once if
+                     * a dying flush's watchdog unblocked it */
 }
 
 /*
