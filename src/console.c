@@ -77,20 +77,22 @@
  * that returns lets the word go; a dying one keeps it.
  *
  * Whole lines and marked repeats, whoever writes next:
+ *   - Every write call says how the output ends: out_torn is 1 when the
+ *     bytes a console last received end in the middle of a line. A writer
+ *     that starts a batch while it is set starts with a newline.
+ *   - An owner marks its calls (in_call, see owner_call). A panic that
+ *     takes the console from an owner inside a call waits for that call
+ *     to return (boundedly, like wait_for_publisher) so no byte of the old
+ *     owner lands after the panic's; if the call does not return (a
+ *     printer blocked in write) it assumes a cut line.
  *   - A panic that finds the console free with a batch its last owner left
  *     half written (write_atomic stopped at EAGAIN after a short count)
  *     writes the rest of that batch first: the cut line is completed, not
  *     repeated.
- *   - A panic that takes the console from an owner in the middle of a
- *     batch cannot know where that owner's last write stopped: it starts
- *     with a newline (at worst an empty line), and the displaced owner,
- *     when its write returns, leaves torn_seq set if it stopped mid-line.
- *   - A panic whose own write stops (deadline, error) leaves what it knows
- *     for the next owner, printer or direct caller alike: torn_seq (the
- *     output ends mid-line while next_seq == torn_seq: start with a
- *     newline) and replay_end (records below it may be out already: mark
- *     them replayed). So a record printed twice always has its later copy
- *     marked.
+ *   - A panic whose own write stops (deadline) leaves replay_end for the
+ *     next owner, printer or direct caller alike: records below it may be
+ *     out already and are marked replayed. So a record printed twice
+ *     always has its later copy marked.
  *
  * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
  *
@@ -171,11 +173,14 @@ struct nblog_console {
     _Atomic uint64_t panic_end; /* next_seq when the panic flush let go */
     /* Left by a panic flush for the owners after it (see PANIC FLUSH):
      * records below replay_end may be out already and are marked
-     * replayed; while next_seq == torn_seq the output ends mid-line and
-     * the next batch starts with a newline (UINT64_MAX: it does not).
-     * Written by an owner (the panic, or a displaced owner as it lets go),
-     * read by the next, ordered by the ownership word. */
-    _Atomic uint64_t replay_end, torn_seq;
+     * replayed. Written by the panic, read by the next owner, ordered by
+     * the ownership word. */
+    _Atomic uint64_t replay_end;
+    /* 1 while an owner is inside write/write_atomic (owner_call). */
+    _Atomic int in_call;
+    /* 1 when the bytes the console last received end mid-line; written
+     * by whoever writes (see PANIC FLUSH). */
+    _Atomic int out_torn;
     /* 1 while an owner publishes its books (see finish_batch): a panic
      * that takes the console waits for it before reading next_seq. */
     _Atomic int publishing;
@@ -333,13 +338,6 @@ static void release(struct nblog_console *c, uint32_t word)
     uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
     if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
         atomic_store_explicit(&c->next_seq, end, memory_order_release);
-    /* Our last write may have stopped mid-line, perhaps after the panic's
-     * output: the next batch starts a new line. Relaxed: published by the
-     * release store of displaced below. */
-    if (c->batch_off > 0 && c->batch[c->batch_off - 1] != '\n')
-        atomic_store_explicit(&c->torn_seq,
-                              atomic_load_explicit(&c->next_seq, memory_order_relaxed),
-                              memory_order_relaxed);
     drop_batch(c);
     /* Release: pairs with own()'s acquire load; the batch is clean. */
     atomic_store_explicit(&c->displaced, 0, memory_order_release);
@@ -423,7 +421,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
      * the ownership word we acquired was released. */
     uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
-    if (c->batch_len == 0 && seq == atomic_load_explicit(&c->torn_seq, memory_order_relaxed))
+    if (c->batch_len == 0 && atomic_load_explicit(&c->out_torn, memory_order_relaxed))
         c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
     for (int i = 0; i < max && seq < upto; i++) {
         if (!still_own(c, word))
@@ -505,6 +503,28 @@ static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
 }
 
 /*
+ * One write call by the owner, marked in_call (see PANIC FLUSH). Seq_cst
+ * store of in_call, then the seq_cst load of the word in still_own; the
+ * panic exchanges the word, then loads in_call (seq_cst): either we see
+ * the panic and do not call (-EAGAIN: the caller stops at its next
+ * check), or it sees the call and waits for it. The release store of 0
+ * publishes out_torn with it.
+ */
+static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *p, size_t n,
+                          uint32_t word)
+{
+    atomic_store_explicit(&c->in_call, 1, memory_order_seq_cst);
+    ssize_t w = -EAGAIN;
+    if (still_own(c, word)) {
+        w = atomic_only ? c->ops.write_atomic(c->ctx, p, n) : c->ops.write(c->ctx, p, n);
+        if (w > 0)
+            atomic_store_explicit(&c->out_torn, p[w - 1] != '\n', memory_order_relaxed);
+    }
+    atomic_store_explicit(&c->in_call, 0, memory_order_release);
+    return w;
+}
+
+/*
  * Writes the batch. atomic_only: through write_atomic, stopping at
  * -EAGAIN (returns 0, the rest stays for the next owner). Otherwise through
  * write, retrying EINTR/EAGAIN and short counts. Returns 1 when the batch
@@ -520,8 +540,7 @@ static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
             return 0;
         const char *p = c->batch + c->batch_off;
         size_t n = c->batch_len - c->batch_off;
-        ssize_t w = atomic_only ? c->ops.write_atomic(c->ctx, p, n)
-                                : c->ops.write(c->ctx, p, n);
+        ssize_t w = owner_call(c, atomic_only, p, n, word);
         if (w > 0) {
             c->batch_off += (size_t)w;
             continue;
@@ -765,7 +784,8 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
     atomic_store_explicit(&c->panic_end, 0, memory_order_relaxed);
     atomic_store_explicit(&c->replay_end, c->start_seq, memory_order_relaxed);
-    atomic_store_explicit(&c->torn_seq, UINT64_MAX, memory_order_relaxed);
+    atomic_store_explicit(&c->in_call, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->out_torn, 0, memory_order_relaxed);
     atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     if (ops->setup && ops->setup(ctx) != 0) {
@@ -1069,15 +1089,26 @@ struct panic_pos {
 };
 static struct panic_pos panic_pos[MAX_CONSOLES];
 
+/* Waits, boundedly (10 ms), while *flag is set; returns 1 if it cleared.
+ * Seq_cst: the panic side of the pairs described at finish_batch
+ * (publishing) and owner_call (in_call); acquires what the owner did
+ * before clearing it. */
+static int wait_while_set(_Atomic int *flag)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (!atomic_load_explicit(flag, memory_order_seq_cst))
+            return 1;
+        short_sleep(10000);
+    }
+    return !atomic_load_explicit(flag, memory_order_seq_cst);
+}
+
 /* An owner caught publishing its books (finish_batch) finishes in a few
  * instructions; wait for it, boundedly: it may be this very thread,
  * interrupted by the fatal signal, or preempted. */
 static void wait_for_publisher(struct nblog_console *c)
 {
-    /* Seq_cst: the panic side of the pair described at finish_batch. */
-    for (int i = 0; i < 1000 && atomic_load_explicit(&c->publishing, memory_order_seq_cst);
-         i++)
-        short_sleep(10000);
+    wait_while_set(&c->publishing);
 }
 
 /* Takes the console at panic priority, whatever holds it. */
@@ -1088,11 +1119,16 @@ static void panic_take(struct nblog_console *c, struct panic_pos *p)
      * also acquires what the previous owner released. */
     uint32_t old = atomic_exchange_explicit(&c->owner, me, memory_order_seq_cst);
     int hostile = old != 0 && (old & 3u) != PRIO_PANIC;
+    int call_done = 1;
     if (hostile) {
         /* The old owner keeps its batch; it cleans up when it notices
          * (release()). Release: pairs with release()'s acquire. */
         atomic_store_explicit(&c->displaced, 1, memory_order_release);
         wait_for_publisher(c);
+        /* Its write call in progress goes out before ours (a write_atomic
+         * returns soon; a blocked write may not). Not when it is this
+         * thread, interrupted inside it: that call cannot return first. */
+        call_done = (old >> 2) != nblog__tid() && wait_while_set(&c->in_call);
     } else if (!atomic_load_explicit(&c->displaced, memory_order_acquire)) {
         /* The batch is ours now: one left half written is finished first,
          * completing its cut line (see PANIC FLUSH). */
@@ -1107,11 +1143,10 @@ static void panic_take(struct nblog_console *c, struct panic_pos *p)
     p->replay_end = inflight > p->seq ? inflight : p->seq;
     if (left > p->replay_end)
         p->replay_end = left;
-    /* An owner we displaced in the middle of a batch may have stopped
-     * anywhere in a line. */
-    p->torn = !p->finish &&
-              ((hostile && inflight > p->seq) ||
-               atomic_load_explicit(&c->torn_seq, memory_order_relaxed) == p->seq);
+    /* How the output ends; a call still in progress may end it anywhere.
+     * Relaxed: after the acquire of in_call or of the word. */
+    p->torn = !p->finish && (!call_done || atomic_load_explicit(&c->out_torn,
+                                                                memory_order_relaxed));
     p->word = me;
     p->taken = 1;
 }
@@ -1125,6 +1160,8 @@ static int panic_write(struct nblog_console *c, const char *buf, size_t len,
     while (len > 0) {
         ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
         if (w > 0) {
+            /* Relaxed: ordered for the next owner by the word. */
+            atomic_store_explicit(&c->out_torn, buf[w - 1] != '\n', memory_order_relaxed);
             buf += w;
             len -= (size_t)w;
             *out += (size_t)w;
@@ -1296,7 +1333,7 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
 
 /* What one pass of the panic flush leaves for whoever prints next (the
  * next pass, when dying, or the owners after a flush that returns): the
- * records it may have put out and whether its output ends mid-line. */
+ * records it may have put out. (How its output ends is in out_torn.) */
 static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p)
 {
     /* Relaxed: published by the release CAS in panic_let_go (and to a
@@ -1304,7 +1341,8 @@ static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p
      * next pass is this thread. */
     atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
                           memory_order_relaxed);
-    atomic_store_explicit(&c->torn_seq, p->torn ? p->seq : UINT64_MAX, memory_order_relaxed);
+    if (p->torn) /* a cut line we could not end, or assumed: the next owner ends it */
+        atomic_store_explicit(&c->out_torn, 1, memory_order_relaxed);
 }
 
 /* Lets go of a console after a panic flush that returns. */
@@ -1441,7 +1479,7 @@ static void after_fork_child(void)
         atomic_store_explicit(&c->next_seq, head, memory_order_relaxed);
         atomic_store_explicit(&c->inflight_end, head, memory_order_relaxed);
         atomic_store_explicit(&c->replay_end, head, memory_order_relaxed);
-        atomic_store_explicit(&c->torn_seq, UINT64_MAX, memory_order_relaxed);
+        atomic_store_explicit(&c->in_call, 0, memory_order_relaxed);
         atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
         atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
         atomic_store_explicit(&c->printed, 0, memory_order_relaxed);
