@@ -77,14 +77,17 @@
  * that returns lets the word go; a dying one keeps it.
  *
  * Whole lines and marked repeats, whoever writes next:
- *   - Every write call says how the output ends: out_torn is 1 when the
- *     bytes a console last received end in the middle of a line. A writer
- *     that starts a batch while it is set starts with a newline.
+ *   - Every write call says how the output ends (out_cut): at a line's
+ *     end; in the middle of one; or in the middle of one whose rest is in
+ *     the batch of the owner that wrote it. A writer that starts a batch
+ *     while the output ends mid-line starts with a newline.
  *   - An owner marks its calls (in_call, see owner_call). A panic that
  *     takes the console from an owner inside a call waits for that call
  *     to return (boundedly, like wait_for_publisher) so no byte of the old
- *     owner lands after the panic's; if the call does not return (a
- *     printer blocked in write) it assumes a cut line.
+ *     owner lands after the panic's, then writes the rest of the line that
+ *     owner cut (its batch stays as it was while the panic holds the
+ *     word: the owner only drops it when it lets go); if the call does not
+ *     return (a printer blocked in write) it assumes a cut line.
  *   - A panic that finds the console free with a batch its last owner left
  *     half written (write_atomic stopped at EAGAIN after a short count)
  *     writes the rest of that batch first: the cut line is completed, not
@@ -92,7 +95,10 @@
  *   - A panic whose own write stops (deadline) leaves replay_end for the
  *     next owner, printer or direct caller alike: records below it may be
  *     out already and are marked replayed. So a record printed twice
- *     always has its later copy marked.
+ *     always has its later copy marked. If it stopped mid-line, the rest
+ *     of that line is left as the console's pending batch (unless a
+ *     displaced owner holds the batch: then the next writer starts a new
+ *     line).
  *
  * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
  *
@@ -143,6 +149,7 @@
 #define SCRATCH_BYTES (NBLOG__RECORD_SIZE_MAX + NBLOG__RECORD_SIZE_MAX + 1)
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
+enum { OUT_WHOLE, OUT_CUT, OUT_CUT_AT }; /* out_cut */
 enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
 
 struct nblog_console {
@@ -178,9 +185,10 @@ struct nblog_console {
     _Atomic uint64_t replay_end;
     /* 1 while an owner is inside write/write_atomic (owner_call). */
     _Atomic int in_call;
-    /* 1 when the bytes the console last received end mid-line; written
-     * by whoever writes (see PANIC FLUSH). */
-    _Atomic int out_torn;
+    /* How the bytes the console last received end: OUT_WHOLE, OUT_CUT, or
+     * OUT_CUT_AT + the offset in batch where the rest of the cut line
+     * starts. Written by whoever writes (see PANIC FLUSH). */
+    _Atomic size_t out_cut;
     /* 1 while an owner publishes its books (see finish_batch): a panic
      * that takes the console waits for it before reading next_seq. */
     _Atomic int publishing;
@@ -421,7 +429,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
      * the ownership word we acquired was released. */
     uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
-    if (c->batch_len == 0 && atomic_load_explicit(&c->out_torn, memory_order_relaxed))
+    if (c->batch_len == 0 && atomic_load_explicit(&c->out_cut, memory_order_relaxed))
         c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
     for (int i = 0; i < max && seq < upto; i++) {
         if (!still_own(c, word))
@@ -508,7 +516,7 @@ static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
  * panic exchanges the word, then loads in_call (seq_cst): either we see
  * the panic and do not call (-EAGAIN: the caller stops at its next
  * check), or it sees the call and waits for it. The release store of 0
- * publishes out_torn with it.
+ * publishes out_cut with it.
  */
 static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *p, size_t n,
                           uint32_t word)
@@ -517,8 +525,11 @@ static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *
     ssize_t w = -EAGAIN;
     if (still_own(c, word)) {
         w = atomic_only ? c->ops.write_atomic(c->ctx, p, n) : c->ops.write(c->ctx, p, n);
-        if (w > 0)
-            atomic_store_explicit(&c->out_torn, p[w - 1] != '\n', memory_order_relaxed);
+        if (w > 0) /* relaxed: published by the release store below */
+            atomic_store_explicit(&c->out_cut,
+                                  p[w - 1] == '\n' ? OUT_WHOLE
+                                                   : OUT_CUT_AT + (size_t)(p + w - c->batch),
+                                  memory_order_relaxed);
     }
     atomic_store_explicit(&c->in_call, 0, memory_order_release);
     return w;
@@ -785,7 +796,7 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     atomic_store_explicit(&c->panic_end, 0, memory_order_relaxed);
     atomic_store_explicit(&c->replay_end, c->start_seq, memory_order_relaxed);
     atomic_store_explicit(&c->in_call, 0, memory_order_relaxed);
-    atomic_store_explicit(&c->out_torn, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->out_cut, OUT_WHOLE, memory_order_relaxed);
     atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     if (ops->setup && ops->setup(ctx) != 0) {
@@ -1086,6 +1097,8 @@ struct panic_pos {
     int incomplete;      /* the deadline passed before it was done */
     int finish;          /* the last owner left a batch half written: finish it */
     int torn;            /* the output may end mid-line: start a new one */
+    size_t rest;         /* 1 + where in the displaced owner's batch the rest
+                          * of the line it cut starts; 0: none */
 };
 static struct panic_pos panic_pos[MAX_CONSOLES];
 
@@ -1145,8 +1158,10 @@ static void panic_take(struct nblog_console *c, struct panic_pos *p)
         p->replay_end = left;
     /* How the output ends; a call still in progress may end it anywhere.
      * Relaxed: after the acquire of in_call or of the word. */
-    p->torn = !p->finish && (!call_done || atomic_load_explicit(&c->out_torn,
-                                                                memory_order_relaxed));
+    size_t cut = call_done ? atomic_load_explicit(&c->out_cut, memory_order_relaxed) : OUT_CUT;
+    p->torn = !p->finish && cut != OUT_WHOLE;
+    /* The owner we displaced cut a line of its batch: its rest goes first. */
+    p->rest = hostile && cut >= OUT_CUT_AT ? cut - OUT_CUT_AT + 1 : 0;
     p->word = me;
     p->taken = 1;
 }
@@ -1161,7 +1176,8 @@ static int panic_write(struct nblog_console *c, const char *buf, size_t len,
         ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
         if (w > 0) {
             /* Relaxed: ordered for the next owner by the word. */
-            atomic_store_explicit(&c->out_torn, buf[w - 1] != '\n', memory_order_relaxed);
+            atomic_store_explicit(&c->out_cut, buf[w - 1] == '\n' ? OUT_WHOLE : OUT_CUT,
+                                  memory_order_relaxed);
             buf += w;
             len -= (size_t)w;
             *out += (size_t)w;
@@ -1294,6 +1310,46 @@ static int panic_new_line(struct nblog_console *c, struct panic_pos *p, uint64_t
     return 0;
 }
 
+/* Writes the rest of the line a displaced owner cut, from its batch (a
+ * line there always ends in '\n' within LINE_MAX_BYTES). Returns 1 if the
+ * line is whole now; 0 leaves p->torn for a newline. */
+static int panic_finish_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t off = p->rest - 1, cap = BATCH_BYTES - off;
+    p->rest = 0;
+    if (off >= BATCH_BYTES)
+        return 0;
+    const char *nl = memchr(c->batch + off, '\n', cap < LINE_MAX_BYTES ? cap : LINE_MAX_BYTES);
+    if (!nl)
+        return 0;
+    size_t out;
+    panic_write(c, c->batch + off, (size_t)(nl + 1 - (c->batch + off)), deadline, &out);
+    if (out == (size_t)(nl + 1 - (c->batch + off)))
+        p->torn = 0;
+    return !p->torn;
+}
+
+/* Our write stopped in the middle of a line: unless a displaced owner
+ * holds the batch, the rest of that line becomes the console's pending
+ * batch (no records of its own), which the next owner writes before
+ * anything else, as it would its own half-written batch. */
+static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_t out,
+                             size_t used)
+{
+    /* Acquire: pairs with release()'s release store of 0. */
+    if (atomic_load_explicit(&c->displaced, memory_order_acquire))
+        return;
+    const char *nl = memchr(panic_batch + out, '\n', used - out);
+    if (!nl)
+        return;
+    size_t n = (size_t)(nl + 1 - (panic_batch + out));
+    drop_batch(c);
+    memcpy(c->batch, panic_batch + out, n);
+    c->batch_len = n;
+    c->batch_end_seq = p->seq;
+    p->torn = 0;
+}
+
 /* Prints everything console c has not printed up to upto, as panic. */
 static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
                           struct panic_pos *p, uint64_t upto, uint64_t deadline)
@@ -1304,6 +1360,8 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
         p->finish = 0;
         panic_finish(c, p, deadline);
     }
+    if (p->rest)
+        panic_finish_line(c, p, deadline);
     while (p->seq < upto && !p->incomplete) {
         if (p->torn && !panic_new_line(c, p, deadline))
             break;
@@ -1321,6 +1379,8 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
                 p->replay_end = p->seq;
             p->seq = from;
             p->incomplete = 1;
+            if (p->torn)
+                panic_leave_rest(c, p, out, used);
             break;
         }
         if (rc < 0)
@@ -1333,7 +1393,7 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
 
 /* What one pass of the panic flush leaves for whoever prints next (the
  * next pass, when dying, or the owners after a flush that returns): the
- * records it may have put out. (How its output ends is in out_torn.) */
+ * records it may have put out. (How its output ends is in out_cut.) */
 static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p)
 {
     /* Relaxed: published by the release CAS in panic_let_go (and to a
@@ -1342,7 +1402,7 @@ static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p
     atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
                           memory_order_relaxed);
     if (p->torn) /* a cut line we could not end, or assumed: the next owner ends it */
-        atomic_store_explicit(&c->out_torn, 1, memory_order_relaxed);
+        atomic_store_explicit(&c->out_cut, OUT_CUT, memory_order_relaxed);
 }
 
 /* Lets go of a console after a panic flush that returns. */
