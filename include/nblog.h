@@ -557,10 +557,11 @@ NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_siz
  * record printed twice always has its later copy marked. Output never runs
  * on from a cut line: a batch its owner left half written (EAGAIN) is
  * finished first; a takeover waits (briefly) for the owner's write call in
- * progress; after a line cut short by a takeover or by a panic's own write
- * that stopped, the next output starts a new line (the cut line's record
- * follows in full, marked; a line is left empty only when an owner's
- * blocked write kept its end unknown). A record whose writer
+ * progress and completes the line it cut; a panic write that stops
+ * mid-line leaves the rest of that line to be written next. Where a line
+ * cannot be completed (an owner's write still blocked), the next output
+ * starts a new line and the cut line's record follows in full, marked (a
+ * line is empty if that blocked write had ended its line). A record whose writer
  * never finished it is skipped with a notice, never printed torn. Bounded
  * by nblog_options_t.panic_timeout_ms (plus a second for the backtrace), by
  * a timer of nblog's own that ends a stuck flush with the signal's default
