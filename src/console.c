@@ -342,11 +342,11 @@ static void release(struct nblog_console *c, uint32_t word)
      * pairs with the panic's release store of displaced. */
     if (!atomic_load_explicit(&c->displaced, memory_order_acquire))
         return;
+    drop_batch(c);
     /* Acquire: pairs with the panic's release store of panic_end. */
     uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
     if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
         atomic_store_explicit(&c->next_seq, end, memory_order_release);
-    drop_batch(c);
     /* Release: pairs with own()'s acquire load; the batch is clean. */
     atomic_store_explicit(&c->displaced, 0, memory_order_release);
 }
