@@ -72,8 +72,11 @@
  * the word before writing sees the panic, or the panic sees inflight_end.)
  * A displaced owner finds out at its next check and stops; on release it
  * drops its stale batch, repairs next_seq if it published over the
- * panic's, and clears `displaced`, which until then keeps every other
- * would-be owner out (the batch is still the displaced owner's). A panic
+ * panic's, and takes back its count in `displaced`, which until then
+ * keeps every other would-be owner out (the batch is still the displaced
+ * owner's). It is a count, not a flag, because the owner may find the
+ * word gone before the panic has counted it (the panic exchanges the
+ * word, then adds). A panic
  * that returns lets the word go; a dying one keeps it.
  *
  * Whole lines and marked repeats, whoever writes next:
@@ -174,8 +177,10 @@ struct nblog_console {
     /* The end of the batch the owner is writing (see PANIC FLUSH): records
      * in [next_seq, inflight_end) may be out, whole or in part. */
     _Atomic uint64_t inflight_end;
-    /* 1 while a panic flush holds the console and the owner it displaced
-     * still holds the batch; that owner clears it (see release()). */
+    /* Non-zero while an owner a panic flush displaced may still hold the
+     * batch: each hostile takeover adds 1, and the owner it displaced
+     * takes 1 off when it lets go (see release()), in either order, so it
+     * may be -1 for an instant. */
     _Atomic int displaced;
     _Atomic uint64_t panic_end; /* next_seq when the panic flush let go */
     /* Left by a panic flush for the owners after it (see PANIC FLUSH):
@@ -302,11 +307,14 @@ static int own(struct nblog_console *c, int prio, uint32_t *word)
                                                   memory_order_relaxed))
             break;
     }
-    /* Acquire: pairs with the displaced owner's release store of 0 in
+    /* Acquire: pairs with the displaced owner's release decrement in
      * release(); until then its batch is its own, so nobody else may own. */
     if (prio < PRIO_PANIC && atomic_load_explicit(&c->displaced, memory_order_acquire)) {
-        atomic_compare_exchange_strong_explicit(&c->owner, &me, 0, memory_order_release,
-                                                memory_order_relaxed);
+        if (!atomic_compare_exchange_strong_explicit(&c->owner, &me, 0, memory_order_release,
+                                                     memory_order_relaxed))
+            /* A panic took it from us meanwhile and counted us displaced;
+             * we touched nothing: take the count back. */
+            atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
         return 0;
     }
     *word = me;
@@ -336,19 +344,18 @@ static void release(struct nblog_console *c, uint32_t word)
                                                 memory_order_release,
                                                 memory_order_relaxed))
         return;
-    /* A panic flush took the console from us. Our batch is stale (the
-     * panic printed those records again), and a next_seq we published in
-     * the instant it took over may be behind what it printed. Acquire:
-     * pairs with the panic's release store of displaced. */
-    if (!atomic_load_explicit(&c->displaced, memory_order_acquire))
-        return;
+    /* A panic flush took the console from us (nothing else takes a word
+     * that is not free). Our batch is stale (the panic printed those
+     * records again), and a next_seq we published in the instant it took
+     * over may be behind what it printed. */
     drop_batch(c);
     /* Acquire: pairs with the panic's release store of panic_end. */
     uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
     if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
         atomic_store_explicit(&c->next_seq, end, memory_order_release);
-    /* Release: pairs with own()'s acquire load; the batch is clean. */
-    atomic_store_explicit(&c->displaced, 0, memory_order_release);
+    /* Release: pairs with own()'s and the panic's acquire loads; the
+     * batch is clean. */
+    atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
 }
 
 /* ------------------------------------------------------------ printing */
@@ -1135,14 +1142,14 @@ static void panic_take(struct nblog_console *c, struct panic_pos *p)
     int call_done = 1;
     if (hostile) {
         /* The old owner keeps its batch; it cleans up when it notices
-         * (release()). Release: pairs with release()'s acquire. */
-        atomic_store_explicit(&c->displaced, 1, memory_order_release);
+         * (release()). Acq_rel: pairs with release()'s decrement. */
+        atomic_fetch_add_explicit(&c->displaced, 1, memory_order_acq_rel);
         wait_for_publisher(c);
         /* Its write call in progress goes out before ours (a write_atomic
          * returns soon; a blocked write may not). Not when it is this
          * thread, interrupted inside it: that call cannot return first. */
         call_done = (old >> 2) != nblog__tid() && wait_while_set(&c->in_call);
-    } else if (!atomic_load_explicit(&c->displaced, memory_order_acquire)) {
+    } else if (atomic_load_explicit(&c->displaced, memory_order_acquire) == 0) {
         /* The batch is ours now: one left half written is finished first,
          * completing its cut line (see PANIC FLUSH). */
         p->finish = c->batch_len > c->batch_off;
@@ -1336,8 +1343,8 @@ static int panic_finish_line(struct nblog_console *c, struct panic_pos *p, uint6
 static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_t out,
                              size_t used)
 {
-    /* Acquire: pairs with release()'s release store of 0. */
-    if (atomic_load_explicit(&c->displaced, memory_order_acquire))
+    /* Acquire: pairs with release()'s release decrement. */
+    if (atomic_load_explicit(&c->displaced, memory_order_acquire) != 0)
         return;
     const char *nl = memchr(panic_batch + out, '\n', used - out);
     if (!nl)
@@ -1397,7 +1404,7 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
 static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p)
 {
     /* Relaxed: published by the release CAS in panic_let_go (and to a
-     * displaced owner's successor by its release store of displaced); a
+     * displaced owner's successor by its release decrement of displaced); a
      * next pass is this thread. */
     atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
                           memory_order_relaxed);
