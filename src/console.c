@@ -63,8 +63,9 @@
  * PANIC FLUSH (nblog__consoles_panic_flush, driven by panic.c)
  *
  * The panic takes the word with an exchange, whatever holds it, and prints
- * from next_seq with buffers of its own: it never touches the batch of an
- * owner it displaced, which may still be inside write() with it. What was
+ * from next_seq with buffers of its own: it never writes to the batch of
+ * an owner it displaced, which may still be inside write() with it (it
+ * only reads the rest of a line that owner cut, see below). What was
  * in flight is known from inflight_end, stored (seq_cst) by an owner just
  * before it writes a batch: records in [next_seq, inflight_end) may be out,
  * whole or in part, so the panic prints them again flagged
@@ -76,8 +77,8 @@
  * keeps every other would-be owner out (the batch is still the displaced
  * owner's). It is a count, not a flag, because the owner may find the
  * word gone before the panic has counted it (the panic exchanges the
- * word, then adds). A panic
- * that returns lets the word go; a dying one keeps it.
+ * word, then adds). A panic that returns lets the word go; a dying one
+ * keeps it.
  *
  * Whole lines and marked repeats, whoever writes next:
  *   - Every write call says how the output ends (out_cut): at a line's
@@ -88,8 +89,9 @@
  *     takes the console from an owner inside a call waits for that call
  *     to return (boundedly, like wait_for_publisher) so no byte of the old
  *     owner lands after the panic's, then writes the rest of the line that
- *     owner cut (its batch stays as it was while the panic holds the
- *     word: the owner only drops it when it lets go); if the call does not
+ *     owner cut (those bytes stay as they are while the panic holds the
+ *     word: the owner only resets the batch's lengths when it lets go,
+ *     and nobody else may fill it); if the call does not
  *     return (a printer blocked in write) it assumes a cut line.
  *   - A panic that finds the console free with a batch its last owner left
  *     half written (write_atomic stopped at EAGAIN after a short count)
