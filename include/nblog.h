@@ -9,6 +9,17 @@
  * Context notes used below:
  *   [signal-safe]  may be called from a signal handler, including one that
  *                  interrupted another nblog call on the same thread.
+ *                  Stack: a logging call, printing included (a direct
+ *                  console, an emergency push), uses about 4 KiB plus the
+ *                  ring's record size (nblog_options_t.record_size) in an
+ *                  optimised build, on top of the kernel's signal frame
+ *                  (about 3.3 KiB on x86-64 with AVX-512; at most
+ *                  getauxval(AT_MINSIGSTKSZ)). So a handler on an 8 KiB
+ *                  alternate stack may log with the default 512-byte
+ *                  records; give it 8 KiB plus the record size in general
+ *                  (tests/test-signal.c checks both). The alternate stacks
+ *                  nblog gives threads are 64 KiB. -O0 and sanitizer
+ *                  builds need up to twice as much.
  *   [non-blocking] never waits for a lock, a console or another thread.
  *   [blocking]     may sleep; not for signal handlers.
  *
@@ -594,10 +605,22 @@ NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_siz
  * through write_atomic every record it has not printed, in order, then a
  * backtrace of the caller; then abort() (the program's SIGABRT handler, if
  * it had one, runs). A record that was in flight when its console was
- * taken is printed again, marked (NBLOG_F_REPLAYED); a record whose writer
+ * taken is printed again, marked (NBLOG_F_REPLAYED), and so is any record
+ * a later owner prints again after a panic's write stopped (deadline): a
+ * record printed twice always has its later copy marked. Output never runs
+ * on from a cut line: a batch its owner left half written (EAGAIN) is
+ * finished first; a takeover waits (briefly) for the owner's write call in
+ * progress and completes the line it cut; a panic write that stops
+ * mid-line leaves the rest of that line to be written next. Where a line
+ * cannot be completed (an owner's write still blocked), the next output
+ * starts a new line and the cut line's record follows in full, marked (a
+ * line is empty if that blocked write had ended its line). A record whose writer
  * never finished it is skipped with a notice, never printed torn. Bounded
- * by nblog_options_t.panic_timeout_ms. Exactly one thread flushes at a
- * time; others wait for it. [signal-safe]
+ * by nblog_options_t.panic_timeout_ms (plus a second for the backtrace), by
+ * a timer of nblog's own that ends a stuck flush with the signal's default
+ * action; the program's SIGALRM, alarm(2) and interval timers are never
+ * touched. Exactly one thread flushes at a time; others wait for it.
+ * [signal-safe]
  *
  * The fatal-signal handlers (nblog_options_t.crash_handlers) do the same
  * for SIGSEGV, SIGBUS, SIGILL, SIGFPE and SIGABRT on an alternate stack

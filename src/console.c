@@ -122,8 +122,9 @@
  * PANIC FLUSH (nblog__consoles_panic_flush, driven by panic.c)
  *
  * The panic takes the word with an exchange, whatever holds it, and prints
- * from next_seq with buffers of its own: it never touches the batch of an
- * owner it displaced, which may still be inside write() with it. What was
+ * from next_seq with buffers of its own: it never writes to the batch of
+ * an owner it displaced, which may still be inside write() with it (it
+ * only reads the rest of a line that owner cut, see below). What was
  * in flight is known from inflight_end, stored (seq_cst) by an owner just
  * before it writes a batch: records in [next_seq, inflight_end) may be out,
  * whole or in part, so the panic prints them again flagged
@@ -131,9 +132,37 @@
  * the word before writing sees the panic, or the panic sees inflight_end.)
  * A displaced owner finds out at its next check and stops; on release it
  * drops its stale batch, repairs next_seq if it published over the
- * panic's, and clears `displaced`, which until then keeps every other
- * would-be owner out (the batch is still the displaced owner's). A panic
- * that returns lets the word go; a dying one keeps it.
+ * panic's, and takes back its count in `displaced`, which until then
+ * keeps every other would-be owner out (the batch is still the displaced
+ * owner's). It is a count, not a flag, because the owner may find the
+ * word gone before the panic has counted it (the panic exchanges the
+ * word, then adds). A panic that returns lets the word go; a dying one
+ * keeps it.
+ *
+ * Whole lines and marked repeats, whoever writes next:
+ *   - Every write call says how the output ends (out_cut): at a line's
+ *     end; in the middle of one; or in the middle of one whose rest is in
+ *     the batch of the owner that wrote it. A writer that starts a batch
+ *     while the output ends mid-line starts with a newline.
+ *   - An owner marks its calls (in_call, see owner_call). A panic that
+ *     takes the console from an owner inside a call waits for that call
+ *     to return (boundedly, like wait_for_publisher) so no byte of the old
+ *     owner lands after the panic's, then writes the rest of the line that
+ *     owner cut (those bytes stay as they are while the panic holds the
+ *     word: the owner only resets the batch's lengths when it lets go,
+ *     and nobody else may fill it); if the call does not
+ *     return (a printer blocked in write) it assumes a cut line.
+ *   - A panic that finds the console free with a batch its last owner left
+ *     half written (write_atomic stopped at EAGAIN after a short count)
+ *     writes the rest of that batch first: the cut line is completed, not
+ *     repeated.
+ *   - A panic whose own write stops (deadline) leaves replay_end for the
+ *     next owner, printer or direct caller alike: records below it may be
+ *     out already and are marked replayed. So a record printed twice
+ *     always has its later copy marked. If it stopped mid-line, the rest
+ *     of that line is left as the console's pending batch (unless a
+ *     displaced owner holds the batch: then the next writer starts a new
+ *     line).
  *
  * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
  *
@@ -182,8 +211,13 @@ _Static_assert(MAX_CONSOLES <= (1 << SLOT_BITS), "handles cannot name every slot
 #define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
 #define IDLE_SLEEP_MAX_US 50000  /* ... doubling up to this */
 #define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 2048) /* escaped + header */
+/* After the batch, in the same allocation: fill_batch's record payload and
+ * rendered text, owner-only scratch kept off the stack of a logging caller
+ * (which may be a signal handler on a small alternate stack). */
+#define SCRATCH_BYTES (NBLOG__RECORD_SIZE_MAX + NBLOG__RECORD_SIZE_MAX + 1)
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
+enum { OUT_WHOLE, OUT_CUT, OUT_CUT_AT }; /* out_cut */
 enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
 
 struct nblog_console {
@@ -211,10 +245,23 @@ struct nblog_console {
     /* The end of the batch the owner is writing (see PANIC FLUSH): records
      * in [next_seq, inflight_end) may be out, whole or in part. */
     _Atomic uint64_t inflight_end;
-    /* 1 while a panic flush holds the console and the owner it displaced
-     * still holds the batch; that owner clears it (see release()). */
+    /* Non-zero while an owner a panic flush displaced may still hold the
+     * batch: each hostile takeover adds 1, and the owner it displaced
+     * takes 1 off when it lets go (see release()), in either order, so it
+     * may be -1 for an instant. */
     _Atomic int displaced;
     _Atomic uint64_t panic_end; /* next_seq when the panic flush let go */
+    /* Left by a panic flush for the owners after it (see PANIC FLUSH):
+     * records below replay_end may be out already and are marked
+     * replayed. Written by the panic, read by the next owner, ordered by
+     * the ownership word. */
+    _Atomic uint64_t replay_end;
+    /* 1 while an owner is inside write/write_atomic (owner_call). */
+    _Atomic int in_call;
+    /* How the bytes the console last received end: OUT_WHOLE, OUT_CUT, or
+     * OUT_CUT_AT + the offset in batch where the rest of the cut line
+     * starts. Written by whoever writes (see PANIC FLUSH). */
+    _Atomic size_t out_cut;
     /* 1 while an owner publishes its books (see finish_batch): a panic
      * that takes the console waits for it before reading next_seq. */
     _Atomic int publishing;
@@ -415,11 +462,14 @@ static int own(struct nblog_console *c, int prio, uint32_t *word)
                                                   memory_order_relaxed))
             break;
     }
-    /* Acquire: pairs with the displaced owner's release store of 0 in
+    /* Acquire: pairs with the displaced owner's release decrement in
      * release(); until then its batch is its own, so nobody else may own. */
     if (prio < PRIO_PANIC && atomic_load_explicit(&c->displaced, memory_order_acquire)) {
-        atomic_compare_exchange_strong_explicit(&c->owner, &me, 0, memory_order_release,
-                                                memory_order_relaxed);
+        if (!atomic_compare_exchange_strong_explicit(&c->owner, &me, 0, memory_order_release,
+                                                     memory_order_relaxed))
+            /* A panic took it from us meanwhile and counted us displaced;
+             * we touched nothing: take the count back. */
+            atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
         return 0;
     }
     *word = me;
@@ -465,19 +515,18 @@ static void release(struct nblog_console *c, uint32_t word)
                                                 memory_order_release,
                                                 memory_order_relaxed))
         return;
-    /* A panic flush took the console from us. Our batch is stale (the
-     * panic printed those records again), and a next_seq we published in
-     * the instant it took over may be behind what it printed. Acquire:
-     * pairs with the panic's release store of displaced. */
-    if (!atomic_load_explicit(&c->displaced, memory_order_acquire))
-        return;
+    /* A panic flush took the console from us (nothing else takes a word
+     * that is not free). Our batch is stale (the panic printed those
+     * records again), and a next_seq we published in the instant it took
+     * over may be behind what it printed. */
     drop_batch(c);
     /* Acquire: pairs with the panic's release store of panic_end. */
     uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
     if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
         atomic_store_explicit(&c->next_seq, end, memory_order_release);
-    /* Release: pairs with own()'s acquire load; the batch is clean. */
-    atomic_store_explicit(&c->displaced, 0, memory_order_release);
+    /* Release: pairs with own()'s and the panic's acquire loads; the
+     * batch is clean. */
+    atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
 }
 
 /* ------------------------------------------------------------ printing */
@@ -553,13 +602,19 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
 {
     uint64_t seq = c->batch_end_seq;
     int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-    char payload[NBLOG__RECORD_SIZE_MAX];
-    char text[NBLOG__RECORD_SIZE_MAX + 1];
+    char *payload = c->batch + BATCH_BYTES;          /* NBLOG__RECORD_SIZE_MAX */
+    char *text = payload + NBLOG__RECORD_SIZE_MAX;   /* NBLOG__RECORD_SIZE_MAX + 1 */
+    /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
+     * the ownership word we acquired was released. */
+    uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
+    if (c->batch_len == 0 && atomic_load_explicit(&c->out_cut, memory_order_relaxed))
+        c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
     for (int i = 0; i < max && seq < upto; i++) {
         if (!still_own(c, word))
             break;
         struct nblog__rec_meta m;
-        enum nblog__read_result res = nblog__ring_read(r, seq, &m, payload, sizeof payload);
+        enum nblog__read_result res =
+            nblog__ring_read(r, seq, &m, payload, NBLOG__RECORD_SIZE_MAX);
         if (res == NBLOG__READ_GONE) {
             uint64_t to = nblog__ring_after_gone(r, seq);
             if (!add_dropped_notice(c, seq, to - seq))
@@ -575,8 +630,10 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
             seq++;
             continue;
         }
+        if (seq < replay_end)
+            m.flags |= NBLOG_F_REPLAYED;
         size_t len;
-        const char *t = record_text(r, &m, payload, text, sizeof text, &len);
+        const char *t = record_text(r, &m, payload, text, NBLOG__RECORD_SIZE_MAX + 1, &len);
         if (!add_line(c, &m, t, len))
             break;
         c->batch_printed++;
@@ -632,6 +689,31 @@ static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
 }
 
 /*
+ * One write call by the owner, marked in_call (see PANIC FLUSH). Seq_cst
+ * store of in_call, then the seq_cst load of the word in still_own; the
+ * panic exchanges the word, then loads in_call (seq_cst): either we see
+ * the panic and do not call (-EAGAIN: the caller stops at its next
+ * check), or it sees the call and waits for it. The release store of 0
+ * publishes out_cut with it.
+ */
+static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *p, size_t n,
+                          uint32_t word)
+{
+    atomic_store_explicit(&c->in_call, 1, memory_order_seq_cst);
+    ssize_t w = -EAGAIN;
+    if (still_own(c, word)) {
+        w = atomic_only ? c->ops.write_atomic(c->ctx, p, n) : c->ops.write(c->ctx, p, n);
+        if (w > 0) /* relaxed: published by the release store below */
+            atomic_store_explicit(&c->out_cut,
+                                  p[w - 1] == '\n' ? OUT_WHOLE
+                                                   : OUT_CUT_AT + (size_t)(p + w - c->batch),
+                                  memory_order_relaxed);
+    }
+    atomic_store_explicit(&c->in_call, 0, memory_order_release);
+    return w;
+}
+
+/*
  * Writes the batch. atomic_only: through write_atomic, stopping at
  * -EAGAIN (returns 0, the rest stays for the next owner). Otherwise through
  * write, retrying EINTR/EAGAIN and short counts. Stops before any write
@@ -649,8 +731,7 @@ static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
             return 0;
         const char *p = c->batch + c->batch_off;
         size_t n = c->batch_len - c->batch_off;
-        ssize_t w = atomic_only ? c->ops.write_atomic(c->ctx, p, n)
-                                : c->ops.write(c->ctx, p, n);
+        ssize_t w = owner_call(c, atomic_only, p, n, word);
         if (w > 0) {
             c->batch_off += (size_t)w;
             continue;
@@ -864,7 +945,7 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
                         void *ctx, const nblog_console_opts_t *o,
                         const struct nblog__ring_hdr *r)
 {
-    c->batch = malloc(BATCH_BYTES);
+    c->batch = malloc(BATCH_BYTES + SCRATCH_BYTES);
     if (!c->batch)
         return NBLOG_ENOMEM;
     c->ops = *ops;
@@ -893,6 +974,9 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     atomic_store_explicit(&c->inflight_end, c->start_seq, memory_order_relaxed);
     atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
     atomic_store_explicit(&c->panic_end, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->replay_end, c->start_seq, memory_order_relaxed);
+    atomic_store_explicit(&c->in_call, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->out_cut, OUT_WHOLE, memory_order_relaxed);
     atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     if (ops->setup && ops->setup(ctx) != 0) {
@@ -1235,18 +1319,33 @@ struct panic_pos {
     uint32_t word;       /* our ownership word */
     int taken;           /* we hold the word (and a reference) */
     int incomplete;      /* the deadline passed before it was done */
+    int finish;          /* the last owner left a batch half written: finish it */
+    int torn;            /* the output may end mid-line: start a new one */
+    size_t rest;         /* 1 + where in the displaced owner's batch the rest
+                          * of the line it cut starts; 0: none */
 };
 static struct panic_pos panic_pos[MAX_CONSOLES];
+
+/* Waits, boundedly (10 ms), while *flag is set; returns 1 if it cleared.
+ * Seq_cst: the panic side of the pairs described at finish_batch
+ * (publishing) and owner_call (in_call); acquires what the owner did
+ * before clearing it. */
+static int wait_while_set(_Atomic int *flag)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (!atomic_load_explicit(flag, memory_order_seq_cst))
+            return 1;
+        short_sleep(10000);
+    }
+    return !atomic_load_explicit(flag, memory_order_seq_cst);
+}
 
 /* An owner caught publishing its books (finish_batch) finishes in a few
  * instructions; wait for it, boundedly: it may be this very thread,
  * interrupted by the fatal signal, or preempted. */
 static void wait_for_publisher(struct nblog_console *c)
 {
-    /* Seq_cst: the panic side of the pair described at finish_batch. */
-    for (int i = 0; i < 1000 && atomic_load_explicit(&c->publishing, memory_order_seq_cst);
-         i++)
-        short_sleep(10000);
+    wait_while_set(&c->publishing);
 }
 
 /* Takes the console at panic priority, whatever holds it. */
@@ -1256,31 +1355,56 @@ static void panic_take(struct nblog_console *c, struct panic_pos *p)
     /* Seq_cst: the panic side of the pair described at still_own(); it
      * also acquires what the previous owner released. */
     uint32_t old = atomic_exchange_explicit(&c->owner, me, memory_order_seq_cst);
-    if (old != 0 && (old & 3u) != PRIO_PANIC) {
-        /* Hostile: the old owner keeps its batch; it cleans up when it
-         * notices (release()). Release: pairs with release()'s acquire. */
-        atomic_store_explicit(&c->displaced, 1, memory_order_release);
+    int hostile = old != 0 && (old & 3u) != PRIO_PANIC;
+    int call_done = 1;
+    if (hostile) {
+        /* The old owner keeps its batch; it cleans up when it notices
+         * (release()). Acq_rel: pairs with release()'s decrement. */
+        atomic_fetch_add_explicit(&c->displaced, 1, memory_order_acq_rel);
         wait_for_publisher(c);
-    } else if (!atomic_load_explicit(&c->displaced, memory_order_acquire)) {
-        drop_batch(c); /* ours now; a half-written one is replayed below */
+        /* Its write call in progress goes out before ours (a write_atomic
+         * returns soon; a blocked write may not). Not when it is this
+         * thread, interrupted inside it: that call cannot return first. */
+        call_done = (old >> 2) != nblog__tid() && wait_while_set(&c->in_call);
+    } else if (atomic_load_explicit(&c->displaced, memory_order_acquire) == 0) {
+        /* The batch is ours now: one left half written is finished first,
+         * completing its cut line (see PANIC FLUSH). */
+        p->finish = c->batch_len > c->batch_off;
+        if (!p->finish)
+            drop_batch(c);
     }
     p->seq = atomic_load_explicit(&c->next_seq, memory_order_seq_cst);
     uint64_t inflight = atomic_load_explicit(&c->inflight_end, memory_order_seq_cst);
+    /* Relaxed: what an earlier panic left, ordered by the word we took. */
+    uint64_t left = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
     p->replay_end = inflight > p->seq ? inflight : p->seq;
+    if (left > p->replay_end)
+        p->replay_end = left;
+    /* How the output ends; a call still in progress may end it anywhere.
+     * Relaxed: after the acquire of in_call or of the word. */
+    size_t cut = call_done ? atomic_load_explicit(&c->out_cut, memory_order_relaxed) : OUT_CUT;
+    p->torn = !p->finish && cut != OUT_WHOLE;
+    /* The owner we displaced cut a line of its batch: its rest goes first. */
+    p->rest = hostile && cut >= OUT_CUT_AT ? cut - OUT_CUT_AT + 1 : 0;
     p->word = me;
     p->taken = 1;
 }
 
 /* write_atomic until buf is out; waits out EAGAIN until the deadline.
- * Returns 0, -ETIMEDOUT or the write's error. */
+ * Returns 0, -ETIMEDOUT or the write's error; *out: bytes written. */
 static int panic_write(struct nblog_console *c, const char *buf, size_t len,
-                       uint64_t deadline)
+                       uint64_t deadline, size_t *out)
 {
+    *out = 0;
     while (len > 0) {
         ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
         if (w > 0) {
+            /* Relaxed: ordered for the next owner by the word. */
+            atomic_store_explicit(&c->out_cut, buf[w - 1] == '\n' ? OUT_WHOLE : OUT_CUT,
+                                  memory_order_relaxed);
             buf += w;
             len -= (size_t)w;
+            *out += (size_t)w;
             continue;
         }
         if (w == -EINTR)
@@ -1362,21 +1486,125 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
     }
 }
 
+/* Whether the first n bytes of buf, just written, leave a line unfinished
+ * (n == 0: as it was). */
+static int stops_mid_line(const char *buf, size_t n, int was)
+{
+    return n ? buf[n - 1] != '\n' : was;
+}
+
+/* Writes the rest of the batch the last owner left half written, and
+ * publishes it. At the deadline the rest stays for the next owner (and
+ * nothing more can be printed before it, in order). */
+static void panic_finish(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t out;
+    int rc = panic_write(c, c->batch + c->batch_off, c->batch_len - c->batch_off, deadline,
+                         &out);
+    c->batch_off += out;
+    if (rc == -ETIMEDOUT) {
+        p->incomplete = 1;
+        return;
+    }
+    if (rc < 0) {
+        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+        p->torn = stops_mid_line(c->batch, c->batch_off, 0);
+    }
+    struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
+    p->seq = c->batch_end_seq;
+    publish(c, &b, rc < 0, p->seq);
+    drop_batch(c);
+}
+
+/* Ends a line the output may have been left in the middle of, by a write
+ * of its own: a datagram console (one record per send, never cut) then
+ * gets an empty message rather than a record with a newline in front.
+ * Returns 0 if it could not (the console is then incomplete). */
+static int panic_new_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t out;
+    int rc = panic_write(c, "\n", 1, deadline, &out);
+    if (out == 1) {
+        p->torn = 0;
+        return 1;
+    }
+    if (rc < 0 && rc != -ETIMEDOUT)
+        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+    p->incomplete = 1;
+    return 0;
+}
+
+/* Writes the rest of the line a displaced owner cut, from its batch (a
+ * line there always ends in '\n' within LINE_MAX_BYTES). Returns 1 if the
+ * line is whole now; 0 leaves p->torn for a newline. */
+static int panic_finish_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t off = p->rest - 1, cap = BATCH_BYTES - off;
+    p->rest = 0;
+    if (off >= BATCH_BYTES)
+        return 0;
+    const char *nl = memchr(c->batch + off, '\n', cap < LINE_MAX_BYTES ? cap : LINE_MAX_BYTES);
+    if (!nl)
+        return 0;
+    size_t out;
+    panic_write(c, c->batch + off, (size_t)(nl + 1 - (c->batch + off)), deadline, &out);
+    if (out == (size_t)(nl + 1 - (c->batch + off)))
+        p->torn = 0;
+    return !p->torn;
+}
+
+/* Our write stopped in the middle of a line: unless a displaced owner
+ * holds the batch, the rest of that line becomes the console's pending
+ * batch (no records of its own), which the next owner writes before
+ * anything else, as it would its own half-written batch. */
+static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_t out,
+                             size_t used)
+{
+    /* Acquire: pairs with release()'s release decrement. */
+    if (atomic_load_explicit(&c->displaced, memory_order_acquire) != 0)
+        return;
+    const char *nl = memchr(panic_batch + out, '\n', used - out);
+    if (!nl)
+        return;
+    size_t n = (size_t)(nl + 1 - (panic_batch + out));
+    drop_batch(c);
+    memcpy(c->batch, panic_batch + out, n);
+    c->batch_len = n;
+    c->batch_end_seq = p->seq;
+    p->torn = 0;
+}
+
 /* Prints everything console c has not printed up to upto, as panic. */
 static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
                           struct panic_pos *p, uint64_t upto, uint64_t deadline)
 {
     if (!p->taken)
         panic_take(c, p);
+    if (p->finish) {
+        p->finish = 0;
+        panic_finish(c, p, deadline);
+    }
+    if (p->rest)
+        panic_finish_line(c, p, deadline);
     while (p->seq < upto && !p->incomplete) {
-        size_t used = 0;
+        if (p->torn && !panic_new_line(c, p, deadline))
+            break;
+        size_t used = 0, out = 0;
         struct books b = {0, 0, 0};
         uint64_t from = p->seq;
         panic_fill(c, r, p, upto, deadline, &used, &b);
-        int rc = used ? panic_write(c, panic_batch, used, deadline) : 0;
+        int rc = used ? panic_write(c, panic_batch, used, deadline, &out) : 0;
+        if (used)
+            p->torn = stops_mid_line(panic_batch, out, p->torn);
         if (rc == -ETIMEDOUT) {
-            p->seq = from; /* not out: still pending */
+            /* Not out, or only in part: still pending, and whoever prints
+             * them next marks them replayed (see PANIC FLUSH). */
+            if (out > 0 && p->seq > p->replay_end)
+                p->replay_end = p->seq;
+            p->seq = from;
             p->incomplete = 1;
+            if (p->torn)
+                panic_leave_rest(c, p, out, used);
             break;
         }
         if (rc < 0)
@@ -1385,6 +1613,20 @@ static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr 
         if (nblog__now_ns() >= deadline && p->seq < upto)
             p->incomplete = 1;
     }
+}
+
+/* What one pass of the panic flush leaves for whoever prints next (the
+ * next pass, when dying, or the owners after a flush that returns): the
+ * records it may have put out. (How its output ends is in out_cut.) */
+static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p)
+{
+    /* Relaxed: published by the release CAS in panic_let_go (and to a
+     * displaced owner's successor by its release decrement of displaced); a
+     * next pass is this thread. */
+    atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
+                          memory_order_relaxed);
+    if (p->torn) /* a cut line we could not end, or assumed: the next owner ends it */
+        atomic_store_explicit(&c->out_cut, OUT_CUT, memory_order_relaxed);
 }
 
 /* Lets go of a console after a panic flush that returns. */
@@ -1459,6 +1701,7 @@ int nblog__consoles_panic_flush(uint64_t deadline_ns, int keep_ownership)
         if (!p->taken)
             continue;
         incomplete += p->incomplete || p->seq < upto;
+        panic_leave_notes(&pool[i], p);
         if (!keep_ownership)
             panic_let_go(&pool[i], p);
         panic_put(&pool[i], keep_ownership);
@@ -1519,6 +1762,8 @@ static void after_fork_child(void)
         c->start_seq = c->batch_end_seq = head;
         atomic_store_explicit(&c->next_seq, head, memory_order_relaxed);
         atomic_store_explicit(&c->inflight_end, head, memory_order_relaxed);
+        atomic_store_explicit(&c->replay_end, head, memory_order_relaxed);
+        atomic_store_explicit(&c->in_call, 0, memory_order_relaxed);
         atomic_store_explicit(&c->displaced, 0, memory_order_relaxed);
         atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
         atomic_store_explicit(&c->printed, 0, memory_order_relaxed);

@@ -193,8 +193,9 @@ int nblog__defer(nblog__site_t *site, int level, int nargs, const char *fmt, ...
         d = &local;
     }
     if (st == SITE_READY && d->nvargs <= nargs) {
-        char payload[NBLOG__RECORD_SIZE_MAX];
+        /* As large as this ring's records (see nblog__log_formatted). */
         uint32_t max = nblog__ring_text_max(r);
+        char payload[max + 8];
         if (2u + d->fmt_len <= max) {
             struct enc e = {payload + 2 + d->fmt_len, payload + max};
             va_list copy;

@@ -452,9 +452,12 @@ static const char null_format_text[] = "nblog: NULL format string";
 int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
                          int rc, int nargs, const char *fmt, va_list ap)
 {
-    /* One slot's worth plus padding for the 8-byte copy into the slot. */
-    char text[NBLOG__RECORD_SIZE_MAX];
+    /* One slot's text plus padding for the 8-byte copy into the slot; as
+     * large as this ring's records, not the largest possible, since it
+     * stays on the stack while the call prints (nblog.h: the stack a
+     * signal handler needs). */
     uint32_t max = nblog__ring_text_max(r);
+    char text[max + 8];
     size_t len;
     if (__builtin_expect(fmt == NULL, 0)) {
         len = sizeof null_format_text - 1;

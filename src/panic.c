@@ -13,9 +13,11 @@
  *      then dies the same way. A fault on the flushing thread itself (a
  *      console that crashes in write_atomic) finds the gate holding its own
  *      tid and goes straight to step 6: never a hang, never a loop.
- *   3. A watchdog (alarm(2), SIGALRM) bounds the whole thing: if a
- *      write_atomic blocks, the process still dies with the original
- *      signal once the panic timeout (plus a second) has passed.
+ *   3. A watchdog bounds the whole thing: if a write_atomic blocks, the
+ *      process still dies with the original signal once the panic timeout
+ *      (plus a second) has passed. It is a timer of nblog's own that sends
+ *      that signal to this thread (see arm_watchdog); the program's
+ *      SIGALRM, alarm(2) and itimers are never touched.
  *   4. The crash record (EMERG: signal, code, fault address, thread, and
  *      the consoles that cannot be flushed) is stored, and every console
  *      with write_atomic is flushed at panic priority
@@ -40,7 +42,8 @@
  * nblog_panic_flush() does the same and returns.
  *
  * ASYNC-SIGNAL SAFETY. Everything from the handlers down calls only:
- * sigaction, sigprocmask, sigaltstack, raise, alarm, nanosleep,
+ * sigaction, sigprocmask, sigaltstack, raise, timer_create/settime/
+ * delete (raw system calls), nanosleep,
  * clock_gettime, open/read/close (/proc/self/maps), prctl(PR_GET_NAME),
  * gettid, write(2) and friends inside the consoles' write_atomic, C11
  * atomics, and nblog's own formatter and store (no locks, no malloc). The
@@ -67,6 +70,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -99,7 +103,6 @@ static struct {
 
 /* The panic gate: tid of the thread flushing, 0 when none. */
 static _Atomic uint32_t panic_tid;
-static _Atomic int watchdog_signal; /* what the watchdog dies with */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -191,14 +194,47 @@ static void pass_on(int sig, const siginfo_t *si)
 {
     restore_action(sig);
     if (!si || !is_fault(sig, si))
-        raise(sig); /* blocked in this handler: delivered when it returns */
+        raise(sig); /* delivered when this handler returns, or at once if
+                     * a dying flush's watchdog unblocked it */
 }
 
-static void on_watchdog(int unused)
+/*
+ * The watchdog (step 3). It must not touch anything of the program's: not
+ * SIGALRM, not alarm(2), not the itimers, which the program may be using
+ * (a flush that returns must leave them as they were). So it is a POSIX
+ * timer of our own, created when a flush starts and deleted when it ends,
+ * that sends the flush's own signal to the flushing thread
+ * (SIGEV_THREAD_ID), tagged with WATCHDOG_COOKIE. That signal is blocked
+ * while its handler runs, so arm_watchdog unblocks it in this thread (and
+ * disarm_watchdog puts the mask back); when the timer fires, on_fatal runs
+ * nested on the stuck thread, sees the cookie and ends the process with
+ * the signal's default action. The timer calls are raw system calls: no
+ * allocation, no lock, async-signal-safe (glibc's timer_create may
+ * allocate). If the timer cannot be created, the flush is unbounded.
+ *
+ * State of the one armed watchdog: written and read only by the thread
+ * that holds the panic gate, and by on_fatal nested on that thread, hence
+ * atomics with relaxed order (same-thread signal safety, no pairing).
+ */
+#define WATCHDOG_COOKIE 0x6e626c77 /* "nblw" */
+
+static struct {
+    _Atomic int armed;     /* 1 while the timer below exists */
+    _Atomic int sig;       /* what it dies with */
+    _Atomic int timer;     /* kernel timer id */
+    _Atomic int unblocked; /* sig was blocked here and we unblocked it */
+} wd;
+
+static int is_watchdog(int sig, const siginfo_t *si)
 {
-    (void)unused;
-    /* Relaxed: set before alarm() was armed, on the panicking thread. */
-    int sig = atomic_load_explicit(&watchdog_signal, memory_order_relaxed);
+    return si && si->si_code == SI_TIMER && si->si_value.sival_int == WATCHDOG_COOKIE &&
+           atomic_load_explicit(&wd.armed, memory_order_relaxed) &&
+           atomic_load_explicit(&wd.sig, memory_order_relaxed) == sig;
+}
+
+/* The flush outlasted its bound: die by sig's default action, now. */
+static void watchdog_fire(int sig)
+{
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
@@ -210,25 +246,61 @@ static void on_watchdog(int unused)
     raise(sig);
 }
 
-/* Step 3: die with sig if the flush is not done within the timeout. */
+/* Step 3: die with sig if the flush is not done within the timeout (plus
+ * a second for the backtrace). */
 static void arm_watchdog(int sig)
 {
-    atomic_store_explicit(&watchdog_signal, sig, memory_order_relaxed);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_watchdog;
-    sa.sa_flags = SA_ONSTACK;
-    sigaction(SIGALRM, &sa, NULL);
-    sigset_t alrm;
-    sigemptyset(&alrm);
-    sigaddset(&alrm, SIGALRM);
-    sigprocmask(SIG_UNBLOCK, &alrm, NULL); /* even if the program blocks it */
-    alarm(cfg.timeout_ms / 1000u + 2u);
+    struct sigevent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.sigev_notify = SIGEV_THREAD_ID;
+    ev.sigev_signo = sig;
+    ev.sigev_value.sival_int = WATCHDOG_COOKIE;
+#ifdef sigev_notify_thread_id
+    ev.sigev_notify_thread_id = (pid_t)nblog__tid();
+#else
+    ev._sigev_un._tid = (pid_t)nblog__tid();
+#endif
+    int id;
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &ev, &id) != 0)
+        return;
+    atomic_store_explicit(&wd.sig, sig, memory_order_relaxed);
+    atomic_store_explicit(&wd.timer, id, memory_order_relaxed);
+    atomic_store_explicit(&wd.armed, 1, memory_order_relaxed);
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, &old); /* blocked in its own handler */
+    atomic_store_explicit(&wd.unblocked, sigismember(&old, sig) == 1, memory_order_relaxed);
+    unsigned ms = cfg.timeout_ms + 1000u;
+    struct itimerspec its = {.it_value = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L}};
+    syscall(SYS_timer_settime, id, 0, &its, NULL);
 }
 
+/* The flush is over: delete the timer (a signal it sent before would have
+ * been delivered at once: sig is unblocked here) and put the mask back. */
 static void disarm_watchdog(void)
 {
-    alarm(0);
+    if (!atomic_load_explicit(&wd.armed, memory_order_relaxed))
+        return;
+    syscall(SYS_timer_delete, atomic_load_explicit(&wd.timer, memory_order_relaxed));
+    atomic_store_explicit(&wd.armed, 0, memory_order_relaxed);
+    if (atomic_exchange_explicit(&wd.unblocked, 0, memory_order_relaxed)) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, atomic_load_explicit(&wd.sig, memory_order_relaxed));
+        sigprocmask(SIG_BLOCK, &set, NULL);
+    }
+}
+
+/* A signal the watchdog unblocked, sent again (not a fault) while we flush
+ * for it: it would have waited, blocked, until this handler ended, and
+ * merged with what we pass on; let it. */
+static int is_repeat_of_flushed(int sig, const siginfo_t *si)
+{
+    return si && !is_fault(sig, si) &&
+           atomic_load_explicit(&wd.armed, memory_order_relaxed) &&
+           atomic_load_explicit(&wd.unblocked, memory_order_relaxed) &&
+           atomic_load_explicit(&wd.sig, memory_order_relaxed) == sig;
 }
 
 /* ------------------------------------------------------------- reports */
@@ -464,6 +536,11 @@ static void flush_for_signal(int sig, const void *ucv, int dying)
 static void on_fatal(int sig, siginfo_t *si, void *ucv)
 {
     int saved_errno = errno;
+    if (is_watchdog(sig, si)) {
+        watchdog_fire(sig); /* the flush on this thread is stuck: die */
+        errno = saved_errno;
+        return;
+    }
     int dying = passing_on_kills(sig);
     int gate = enter_gate();
     if (gate == 0) {
@@ -477,7 +554,13 @@ static void on_fatal(int sig, siginfo_t *si, void *ucv)
         report_signal(sig, si, dying);
         flush_for_signal(sig, ucv, dying);
     }
-    /* gate < 0: we faulted inside our own flush; gate 0: it timed out. */
+    /* gate < 0: we faulted inside our own flush (or, the same signal
+     * again, sent: it merges with what the flush passes on); gate 0: it
+     * timed out. */
+    if (gate < 0 && is_repeat_of_flushed(sig, si)) {
+        errno = saved_errno;
+        return;
+    }
     pass_on(sig, si);
     errno = saved_errno;
 }
@@ -515,6 +598,7 @@ void nblog_panic(const char *fmt, ...)
     va_start(ap, fmt);
     vpanic(1, fmt, ap);
     va_end(ap);
+    disarm_watchdog(); /* the flush is over; abort() is the program's now */
     restore_action(SIGABRT); /* the program's own SIGABRT handler, if any */
     abort();
 }
@@ -618,6 +702,7 @@ static void stacks_after_fork_child(void)
         atomic_fetch_or_explicit(&stacks.used[my_stack / 64], 1ull << (my_stack % 64),
                                  memory_order_relaxed);
     atomic_store_explicit(&panic_tid, 0, memory_order_relaxed);
+    atomic_store_explicit(&wd.armed, 0, memory_order_relaxed); /* timers are not inherited */
 }
 
 static void reserve_stacks(unsigned count)

@@ -37,30 +37,53 @@
 #include "log.h"
 #include "nblog.h"
 
+/* The text of a record that is not plain text, into text (cap > the
+ * ring's text limit); returns its length, at most that limit. */
+static size_t render_into(const struct nblog__ring_hdr *ring, const struct nblog__rec_meta *m,
+                          const char *payload, char *text, size_t cap, uint8_t *flags)
+{
+    /* Rendered text obeys the record limit as formatted text does, so
+     * both ways in give the same bytes for the same call. */
+    uint32_t max = nblog__ring_text_max(ring);
+    unsigned st = 0;
+    size_t len = m->kind == NBLOG_KIND_DEFERRED
+                     ? nblog__render_deferred(text, (size_t)max + 1, payload, m->len, &st)
+                     : nblog__format(text, cap, "%%!(KIND %u)", m->kind);
+    if (len > max) {
+        len = nblog__truncate_text(text, max);
+        *flags |= NBLOG_F_TRUNCATED;
+    }
+    if (st)
+        *flags |= NBLOG_F_BADINPUT;
+    return len;
+}
+
+/* For a buffer too small to render into (a reader's): render on the stack,
+ * then copy what fits. Out of line, so the common path does not carry
+ * this frame (consoles render while a logging caller, perhaps a signal
+ * handler on a small stack, prints). */
+__attribute__((noinline)) static size_t render_copy(const struct nblog__ring_hdr *ring,
+                                                    const struct nblog__rec_meta *m,
+                                                    const char *payload, char *buf,
+                                                    size_t cap, uint8_t *flags)
+{
+    char text[NBLOG__RECORD_SIZE_MAX + 1];
+    size_t len = render_into(ring, m, payload, text, sizeof text, flags);
+    memcpy(buf, text, len < cap - 1 ? len : cap - 1);
+    return len;
+}
+
 size_t nblog__render_record(const struct nblog__ring_hdr *ring,
                             const struct nblog__rec_meta *m, const char *payload,
                             char *buf, size_t cap, uint8_t *flags)
 {
     size_t len = m->len;
-    if (m->kind == NBLOG_KIND_TEXT) {
+    if (m->kind == NBLOG_KIND_TEXT)
         memcpy(buf, payload, len < cap - 1 ? len : cap - 1);
-    } else {
-        /* Rendered text obeys the record limit as formatted text does, so
-         * both ways in give the same bytes for the same call. */
-        uint32_t max = nblog__ring_text_max(ring);
-        char text[NBLOG__RECORD_SIZE_MAX + 1];
-        unsigned st = 0;
-        len = m->kind == NBLOG_KIND_DEFERRED
-                  ? nblog__render_deferred(text, (size_t)max + 1, payload, m->len, &st)
-                  : nblog__format(text, sizeof text, "%%!(KIND %u)", m->kind);
-        if (len > max) {
-            len = nblog__truncate_text(text, max);
-            *flags |= NBLOG_F_TRUNCATED;
-        }
-        if (st)
-            *flags |= NBLOG_F_BADINPUT;
-        memcpy(buf, text, len < cap - 1 ? len : cap - 1);
-    }
+    else if (cap > nblog__ring_text_max(ring))
+        len = render_into(ring, m, payload, buf, cap, flags); /* in place */
+    else
+        len = render_copy(ring, m, payload, buf, cap, flags);
     buf[len < cap - 1 ? len : cap - 1] = '\0';
     return len;
 }

@@ -210,7 +210,16 @@ static void survive(void)
     exit(0);
 }
 
-static void die(void)
+/* Out of line in every build type: test-crash resolves backtrace frame #0
+ * (the faulting store below) with addr2line and expects "die", which an
+ * -O3 build would otherwise inline into main (or split into die.part.0). */
+#if defined(__clang__)
+#define NOT_INLINED __attribute__((noinline))
+#else
+#define NOT_INLINED __attribute__((noinline, noclone, noipa))
+#endif
+
+NOT_INLINED static void die(void)
 {
     if (!strcmp(mode, "segv") || !strcmp(mode, "owned") || !strcmp(mode, "chain") ||
         !strcmp(mode, "flushcrash") || !strcmp(mode, "flushhang") ||

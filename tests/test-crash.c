@@ -146,6 +146,17 @@ static int find_text(const struct output *o, const char *needle)
     return count;
 }
 
+/* Lines containing needle not marked replayed: a record's own copies (a
+ * replay of a record in flight when the panic took its console is the one
+ * duplicate allowed, and it is marked). */
+static int find_unmarked(const struct output *o, const char *needle)
+{
+    int count = 0;
+    for (int i = 0; i < o->n; i++)
+        count += !o->lines[i].replayed && strstr(o->lines[i].text, needle) != NULL;
+    return count;
+}
+
 static int seq_replayed(const struct output *o, unsigned long long seq)
 {
     for (int i = 0; i < o->n; i++)
@@ -290,7 +301,7 @@ static void test_crash_inside_console_write(void **state)
 {
     (void)state;
     struct output *o = crash_and_check("writecrash", SIGSEGV, "fatal signal 11 (SIGSEGV");
-    assert_int_equal(find_text(o, "boom"), 1);
+    assert_int_equal(find_unmarked(o, "boom"), 1);
     free_output(o);
 }
 
@@ -299,7 +310,7 @@ static void test_two_threads_fault(void **state)
     (void)state;
     struct output *o = crash_and_check("two", SIGSEGV, "fatal signal 11 (SIGSEGV");
     /* One flush: one backtrace. */
-    assert_int_equal(find_text(o, "backtrace #0 "), 1);
+    assert_int_equal(find_unmarked(o, "backtrace #0 "), 1);
     free_output(o);
 }
 
@@ -349,9 +360,9 @@ static void test_chained_handler_returns(void **state)
                  WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
     struct output *o = read_output(out);
     check_records(o);
-    assert_int_equal(find_text(o, "fatal signal 15 (SIGTERM, SI_TKILL)"), 1);
-    assert_int_equal(find_text(o, "still alive after SIGTERM"), 1);
-    assert_int_equal(find_text(o, "panic: second panic after survival"), 1);
+    assert_int_equal(find_unmarked(o, "fatal signal 15 (SIGTERM, SI_TKILL)"), 1);
+    assert_int_equal(find_unmarked(o, "still alive after SIGTERM"), 1);
+    assert_int_equal(find_unmarked(o, "panic: second panic after survival"), 1);
     free_output(o);
     unlink(out);
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -271,6 +272,66 @@ static void test_crash_handler_options(void **state)
     assert_int_equal(nblog_init(NULL), NBLOG_OK); /* for teardown */
 }
 
+/* The watchdog that bounds a flush must leave nothing behind when the flush
+ * returns (issue 11, item 12): a program with its own SIGALRM handler and a
+ * pending alarm takes a SIGTERM that nblog handles (NBLOG_CRASH_TERM) and
+ * chains to the program's handler, which returns. Afterwards SIGALRM is
+ * still the program's, its alarm still pending, the signal mask as it was,
+ * and the program's next alarm reaches its own handler. */
+static volatile sig_atomic_t term_seen, alarm_seen;
+
+static void note_term(int sig)
+{
+    (void)sig;
+    term_seen = 1;
+}
+
+static void note_alarm(int sig)
+{
+    (void)sig;
+    alarm_seen = 1;
+}
+
+static void test_watchdog_leaves_program_alarm(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    signal(SIGTERM, note_term);
+    signal(SIGALRM, note_alarm);
+    sigset_t mask_before, mask_after;
+    sigprocmask(SIG_BLOCK, NULL, &mask_before);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.crash_handlers = NBLOG_CRASH_TERM;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    add_console(capture);
+    nblog_printf(NBLOG_LEVEL_INFO, "before the signal");
+    assert_int_equal(alarm(1000), 0); /* the program's own alarm, pending */
+
+    raise(SIGTERM); /* flushed by nblog, then the program's handler returns */
+    assert_int_equal(term_seen, 1);
+    assert_int_equal(count_lines("fatal signal 15 (SIGTERM", NULL), 1);
+    assert_int_equal(count_lines("before the signal", NULL), 1);
+
+    assert_ptr_equal(handler_of(SIGALRM), (void *)note_alarm);
+    unsigned left = alarm(0);
+    assert_true(left > 0 && left <= 1000); /* still pending, not cancelled */
+    sigprocmask(SIG_BLOCK, NULL, &mask_after);
+    for (int sig = 1; sig < 32; sig++)
+        assert_int_equal(sigismember(&mask_after, sig), sigismember(&mask_before, sig));
+    /* The program's next alarm goes to its own handler (with nblog's
+     * watchdog left in place it would kill the process). */
+    struct itimerval soon = {.it_value = {0, 1000}};
+    setitimer(ITIMER_REAL, &soon, NULL);
+    while (!alarm_seen)
+        usleep(1000);
+
+    nblog_shutdown();
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGALRM, SIG_DFL);
+    assert_int_equal(nblog_init(NULL), NBLOG_OK); /* for teardown */
+}
+
 struct stacks_seen {
     stack_t before, after;
 };
@@ -309,6 +370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_gets_alternate_stack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watchdog_leaves_program_alarm, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
