@@ -1641,25 +1641,10 @@ static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
                                             memory_order_relaxed);
 }
 
-/* Takes a reference for the panic, never running teardown (we may be in
- * a signal handler): a console found not ACTIVE is let go by a bare
- * decrement, so if that raced with its last user it is never torn down
- * (a leak, only when a console is unregistered during a panic). */
-static int panic_get(struct nblog_console *c)
-{
-    /* Acquire: as in get(). */
-    if (atomic_load_explicit(&c->state, memory_order_acquire) != ACTIVE)
-        return 0;
-    atomic_fetch_add_explicit(&c->users, 1, memory_order_acquire);
-    if (atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE)
-        return 1;
-    atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed);
-    return 0;
-}
-
-/* Drops a reference the panic took. Dying, it keeps it: the last put of
- * a console unregistered meanwhile runs teardown, which is not
- * signal-safe. (A panic that returns takes that small risk.) */
+/* Drops a reference the panic took (with get(), which is signal-safe).
+ * Dying, it keeps it: the console then stays out of the reaper's hands
+ * (no teardown closes its fd) while the backtrace and the last pass still
+ * print through it. */
 static void panic_put(struct nblog_console *c, int dying)
 {
     if (!dying)
@@ -1684,7 +1669,7 @@ int nblog__consoles_panic_flush(uint64_t deadline_ns, int keep_ownership)
             struct nblog_console *c = &pool[i];
             struct panic_pos *p = &panic_pos[i];
             if (!p->taken) {
-                if (!panic_get(c))
+                if (!get(c))
                     continue;
                 if (!c->ops.write_atomic ||
                     atomic_load_explicit(&c->suspended, memory_order_acquire)) {
@@ -1715,7 +1700,7 @@ size_t nblog__consoles_unflushable(char *names, size_t cap, int dying)
     names[0] = '\0';
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
-        if (!panic_get(c))
+        if (!get(c))
             continue;
         int flushable = c->ops.write_atomic &&
                         !atomic_load_explicit(&c->suspended, memory_order_relaxed);
