@@ -54,29 +54,13 @@ struct output {
 
 /* ------------------------------------------------------------ running */
 
-/* The environment for a child: ours, with ASan's signal handling off. */
-static char **child_env(void)
-{
-    static char *env[512];
-    static char asan[] = "ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_abort=0:"
-                         "handle_sigfpe=0:handle_sigill=0:detect_leaks=0:"
-                         "allow_user_segv_handler=1";
-    int n = 0;
-    for (char **e = environ; *e && n < 510; e++)
-        if (strncmp(*e, "ASAN_OPTIONS=", 13) != 0)
-            env[n++] = *e;
-    env[n++] = asan;
-    env[n] = NULL;
-    return env;
-}
-
 /* Runs crash-child MODE OUT; returns its wait status (fails the test if
  * it has not ended within the bound). */
 static int run_child(const char *mode, const char *out)
 {
     char *argv[] = {child_path, (char *)mode, (char *)out, NULL};
     pid_t pid;
-    int rc = posix_spawn(&pid, child_path, NULL, NULL, argv, child_env());
+    int rc = posix_spawn(&pid, child_path, NULL, NULL, argv, crash_child_env());
     assert_int_equal(rc, 0);
     for (int waited_ms = 0;; waited_ms += 10) {
         int status;

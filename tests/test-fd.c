@@ -194,29 +194,6 @@ static void test_epipe_keeps_program_sigpipe(void **state)
 
 /* A crash report to stderr that is a pipe nobody reads: the panic flush's
  * write gets EPIPE and the process still dies by SIGSEGV, not SIGPIPE. */
-static char *const *child_env(void)
-{
-    static char *env[512];
-    static char asan[] = "ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_abort=0:"
-                         "handle_sigfpe=0:handle_sigill=0:detect_leaks=0:"
-                         "allow_user_segv_handler=1";
-    int n = 0;
-    for (char **e = environ; *e && n < 510; e++)
-        if (strncmp(*e, "ASAN_OPTIONS=", 13) != 0)
-            env[n++] = *e;
-    env[n++] = asan;
-    env[n] = NULL;
-    return env;
-}
-
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
-
 static void test_crash_report_to_closed_pipe(void **state)
 {
     (void)state;
@@ -233,7 +210,7 @@ static void test_crash_report_to_closed_pipe(void **state)
     posix_spawn_file_actions_addclose(&fa, p[0]);
     char *argv[] = {CRASH_CHILD, "pipesegv", out, NULL};
     pid_t pid;
-    assert_int_equal(posix_spawn(&pid, CRASH_CHILD, &fa, NULL, argv, child_env()), 0);
+    assert_int_equal(posix_spawn(&pid, CRASH_CHILD, &fa, NULL, argv, crash_child_env()), 0);
     posix_spawn_file_actions_destroy(&fa);
     close(p[0]); /* the child's only reader is gone... */
     close(p[1]); /* ...and only it writes */

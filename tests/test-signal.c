@@ -37,13 +37,6 @@
 
 #define LEVEL NBLOG_LEVEL_INFO
 
-#if defined(__SANITIZE_THREAD__)
-#define UNDER_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1
-#endif
-#endif
 
 static uint32_t gettid_(void)
 {

@@ -14,6 +14,25 @@
 
 #include "nblog.h"
 
+extern char **environ;
+
+/* The environment for a child that crashes on purpose: ours, with ASan's
+ * own signal handling off so nblog's handlers run. */
+static inline char **crash_child_env(void)
+{
+    static char *env[512];
+    static char asan[] = "ASAN_OPTIONS=handle_segv=0:handle_sigbus=0:handle_abort=0:"
+                         "handle_sigfpe=0:handle_sigill=0:detect_leaks=0:"
+                         "allow_user_segv_handler=1";
+    int n = 0;
+    for (char **e = environ; *e && n < 510; e++)
+        if (strncmp(*e, "ASAN_OPTIONS=", 13) != 0)
+            env[n++] = *e;
+    env[n++] = asan;
+    env[n] = NULL;
+    return env;
+}
+
 /* Record counts are divided by this under sanitizers, which run 5-20x
  * slower; the property checked is the same. */
 #if defined(NBLOG_TEST_SANITIZER)
@@ -21,6 +40,15 @@
 #else
 #define TEST_SCALE_DIV 1
 #endif
+/* UNDER_TSAN: defined in ThreadSanitizer builds. */
+#if defined(__SANITIZE_THREAD__)
+#define UNDER_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+
 #define SCALED(n) ((n) / TEST_SCALE_DIV > 0 ? (n) / TEST_SCALE_DIV : 1)
 
 /* Copies the line of buf[0..len) that starts at *at into line (cut to
