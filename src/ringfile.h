@@ -70,20 +70,39 @@ enum nblog__ring_verdict nblog__ring_diagnose(const void *mem, size_t bytes,
                                               char *why, size_t why_cap);
 
 struct nblog__ringview {
-    const struct nblog__ring_hdr *ring; /* valid once opened */
+    const struct nblog__ring_hdr *ring; /* valid once opened: a validated
+                                           copy of the header, geometry fixed */
     void *mem;
-    size_t bytes;
-    int mapped; /* 1: a read-only shared mapping; 0: a private copy */
+    size_t bytes; /* the ring's total_size (what the copy/mapping holds) */
+    int mapped; /* 1: live (ringview.c map_live); 0: a private copy */
     uint64_t dev, ino; /* the file opened, to notice it being replaced */
+    /* live only: */
+    const struct nblog__ring_hdr *live; /* the file's first page, shared */
+    void *base;        /* the view's reservation, guard pages included */
+    size_t base_bytes, page;
 };
 
-/* Opens a ring file for reading: a read-only shared mapping when live is
- * set (to follow a running writer), else a private copy of its bytes.
- * Returns NBLOG__RING_OK, a verdict, or -1 (open/read/map failed: errno,
- * and why says so). The file is never written. [blocking] */
+/* Opens a ring file for reading: when live is set (to follow a running
+ * writer) the slots are a read-only shared mapping and the header a
+ * private copy taken once (call nblog__ringview_sync for new counters),
+ * else a private copy of the ring. Refuses, without blocking, anything
+ * but a regular file; diagnoses the header before copying or mapping
+ * total_size bytes (never more than the file holds). Returns
+ * NBLOG__RING_OK, a verdict, or -1 (open/read/map failed: errno, and why
+ * says so). The file is never written. [blocking] */
 int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
                          char *why, size_t why_cap);
 void nblog__ringview_close(struct nblog__ringview *v);
+
+/* Live views: copies head, lost, writer_pid and wall_offset_ns from the
+ * file into v->ring (never the geometry). No-op for a private copy.
+ * Raises SIGBUS if the file was cut below its first page. */
+void nblog__ringview_sync(struct nblog__ringview *v);
+
+/* A record's CLOCK_REALTIME ns: ts_ns + r->wall_offset_ns. Returns 0, or
+ * -1 if that does not fit in int64 (a hostile or corrupt file). */
+int nblog__ringview_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
+                            int64_t *wall_ns);
 
 /* 1 if path names another file than the one v opened (a writer replaced
  * it: ringfile.c, PLAN_REPLACE), 0 if not or if it cannot tell. */
@@ -93,7 +112,9 @@ int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path);
  * without taking the lock (F_OFD_GETLK). */
 int nblog__ringview_writer_running(const char *path);
 
-/* Copies console entry i (0..NBLOG__STATS_SLOTS-1) of a validated ring.
+/* Copies console entry i (0..NBLOG__STATS_SLOTS-1) of a validated ring
+ * (of a live view, the table's part in the first page is as copied at
+ * open: read stats from a view opened with live = 0).
  * Returns 1 (in use, *st and *head filled), 0 (unused) or NBLOG_EAGAIN (the
  * writer kept changing it; try again later). [non-blocking] */
 int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
@@ -102,7 +123,7 @@ int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
 /* Sleeps until the writer's publisher announces new records (head beyond
  * seen_head), or timeout_ms passes, or a signal arrives. Returns at once if
  * head already moved. [blocking] */
-void nblog__ringview_wait(const struct nblog__ring_hdr *r, uint64_t seen_head,
+void nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
                           unsigned timeout_ms);
 
 #endif

@@ -12,10 +12,23 @@
  * masking a seq (ring.c), record lengths are clamped to the slot, and stats
  * entries sit at a fixed, checked offset.
  *
+ * Opening: a FIFO, a device or a directory is refused without blocking
+ * (O_NONBLOCK, then fstat: regular files only). The header is read and
+ * diagnosed first, against the file's size; only then is the ring itself,
+ * total_size bytes and no more, copied or mapped: a huge file that is not
+ * a ring costs one header read.
+ *
  * A ring read once (`nblog dmesg`) is copied into private memory, so a
  * writer that truncates the file meanwhile cannot make us fault. A ring
- * followed live is mapped read-only; the tool turns SIGBUS from a file cut
- * under it into a clear error.
+ * followed live is mapped read-only, except its first page, which is a
+ * private copy taken once and diagnosed: the reader's geometry (sizes,
+ * offsets) can no longer change under it, whatever another process writes
+ * into the file (map_live). nblog__ringview_sync copies the counters it
+ * needs (head, lost) from the file. The tool turns SIGBUS from a file cut
+ * under the mapping into a clear error.
+ *
+ * Record times: nblog__ringview_wall_ns adds the header's wall offset with
+ * an overflow check; a hostile file's values are refused, not wrapped.
  *
  * Following (nblog__ringview_wait): readers cannot write the file, so they
  * cannot say they are waiting. The writer's publisher (ringfile.c) bumps
@@ -89,22 +102,105 @@ enum nblog__ring_verdict nblog__ring_diagnose(const void *mem, size_t bytes,
     return say(why, why_cap, NBLOG__RING_OK, "ok");
 }
 
-/* A private, 64-byte aligned copy of the whole file. */
+/* Reads up to size bytes at offset 0 into buf; returns how many it got
+ * (fewer if the file is shorter than fstat said: diagnose what we have). */
+static size_t read_prefix(int fd, void *buf, size_t size)
+{
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(fd, (char *)buf + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* Step 1 of opening: the header alone, read into private memory and
+ * diagnosed against the file's size, before anything is allocated or
+ * mapped for the rest. On NBLOG__RING_OK *need is the header's total_size
+ * (at most file_size). */
+static int check_header(int fd, size_t file_size, size_t *need, char *why,
+                        size_t why_cap)
+{
+    union {
+        struct nblog__ring_hdr h;
+        unsigned char b[sizeof(struct nblog__ring_hdr)];
+    } u;
+    memset(&u, 0, sizeof u);
+    size_t got = read_prefix(fd, u.b, sizeof u.b);
+    /* Short: diagnose what there is (not a ring, or truncated). Whole:
+     * nblog__ring_diagnose reads only header fields, so file_size may
+     * exceed the buffer; it checks total_size <= file_size. */
+    enum nblog__ring_verdict verdict =
+        nblog__ring_diagnose(&u.h, got < sizeof u.b ? got : file_size, why, why_cap);
+    if (verdict == NBLOG__RING_OK)
+        *need = (size_t)u.h.total_size;
+    return verdict;
+}
+
+/* A private, 64-byte aligned copy of the file's first size bytes. */
 static int copy_file(int fd, size_t size, struct nblog__ringview *v)
 {
     v->mem = aligned_alloc(64, (size + 63) & ~(size_t)63);
     if (!v->mem)
         return -1;
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = pread(fd, (char *)v->mem + got, size - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break; /* shorter than fstat said: diagnose what we have */
-        got += (size_t)n;
+    v->bytes = read_prefix(fd, v->mem, size);
+    return 0;
+}
+
+/*
+ * A live view of size bytes (size = the validated total_size):
+ *
+ *   base: guard page (PROT_NONE)
+ *   mem:  page 0, private anonymous memory holding a COPY of the file's
+ *         first page: the header the reader uses, geometry fixed at open
+ *   mem + page ..: the file from offset page, MAP_SHARED, PROT_READ (the
+ *         slots, live)
+ *   then a guard page (PROT_NONE)
+ *   live: the file's first page again, MAP_SHARED, PROT_READ, for head,
+ *         lost and the follow word (nblog__ringview_sync, _wait).
+ *
+ * Every address ring.c computes from the copy's slots_offset, records and
+ * record_shift lies inside [mem, mem + total_size): what another process
+ * writes into the file's header later changes nothing but the counters
+ * sync copies. A file cut under the shared part raises SIGBUS (the tool
+ * exits 6); an address outside the view, if ever computed, would fault on
+ * a guard page instead of reading some other mapping.
+ */
+static int map_live(int fd, size_t size, struct nblog__ringview *v)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t span = (size + page - 1) / page * page;
+    if (span < page)
+        span = page;
+    v->live = mmap(NULL, page, PROT_READ, MAP_SHARED, fd, 0);
+    if (v->live == MAP_FAILED) {
+        v->live = NULL;
+        return -1;
     }
-    v->bytes = got;
+    void *base = mmap(NULL, span + 2 * page, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return -1;
+    v->base = base;
+    v->base_bytes = span + 2 * page;
+    v->page = page;
+    char *mem = (char *)base + page;
+    if (mmap(mem, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+             -1, 0) == MAP_FAILED)
+        return -1;
+    if (size > page && mmap(mem + page, size - page, PROT_READ, MAP_SHARED | MAP_FIXED,
+                            fd, (off_t)page) == MAP_FAILED)
+        return -1;
+    /* The copy: from here on the header is ours. Plain loads: another
+     * process may be storing into it, and the copy is diagnosed below
+     * before anything uses it. (SIGBUS if the file was cut meanwhile.) */
+    memcpy(mem, v->live, size < page ? size : page);
+    v->mem = mem;
+    v->bytes = size;
     return 0;
 }
 
@@ -117,7 +213,10 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
         errno = ENAMETOOLONG;
         return say(why, why_cap, -1, "path too long");
     }
-    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: open() of a FIFO (or a device) must not wait for a
+     * writer; O_NOCTTY: a terminal never becomes ours. Anything but a
+     * regular file is refused right after. */
+    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return say(why, why_cap, -1, "%s: %s", full, strerror(errno));
     struct stat st;
@@ -131,27 +230,29 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
         return say(why, why_cap, -1, "%s: %s", full,
                    err == EINVAL ? "not a regular file" : strerror(err));
     }
-    size_t size = (size_t)st.st_size;
     v->dev = (uint64_t)st.st_dev;
     v->ino = (uint64_t)st.st_ino;
-    int rc = 0;
-    if (live && size > 0) {
-        v->mem = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-        v->mapped = v->mem != MAP_FAILED;
-        v->bytes = size;
-        rc = v->mapped ? 0 : -1;
-    } else {
-        rc = copy_file(fd, size, v);
+    size_t size = 0;
+    int verdict = check_header(fd, (size_t)st.st_size, &size, why, why_cap);
+    if (verdict != NBLOG__RING_OK) {
+        close(fd);
+        memset(v, 0, sizeof *v);
+        return verdict;
     }
+    /* Only what the header says (<= the file's size) is copied or mapped. */
+    v->mapped = live;
+    int rc = live ? map_live(fd, size, v) : copy_file(fd, size, v);
     err = errno;
     close(fd);
     if (rc != 0) {
-        v->mem = NULL;
+        nblog__ringview_close(v);
         snprintf(why, why_cap, "%s: %s", full, strerror(err));
         errno = err;
         return -1;
     }
-    enum nblog__ring_verdict verdict = nblog__ring_diagnose(v->mem, v->bytes, why, why_cap);
+    /* Again, on the bytes we will use: the file may have changed since
+     * check_header read it. */
+    verdict = nblog__ring_diagnose(v->mem, v->bytes, why, why_cap);
     if (verdict != NBLOG__RING_OK) {
         nblog__ringview_close(v);
         return verdict;
@@ -162,11 +263,48 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
 
 void nblog__ringview_close(struct nblog__ringview *v)
 {
-    if (v->mapped && v->mem)
-        munmap(v->mem, v->bytes);
-    else if (!v->mapped)
+    if (v->mapped) {
+        if (v->base)
+            munmap(v->base, v->base_bytes);
+        if (v->live)
+            munmap((void *)v->live, v->page ? v->page : (size_t)sysconf(_SC_PAGESIZE));
+    } else {
         free(v->mem);
+    }
     memset(v, 0, sizeof *v);
+}
+
+void nblog__ringview_sync(struct nblog__ringview *v)
+{
+    if (!v->mapped || !v->ring)
+        return;
+    struct nblog__ring_hdr *copy = (struct nblog__ring_hdr *)v->mem;
+    const struct nblog__ring_hdr *live = v->live;
+    /* Relaxed loads from the file: readers use head only as a bound (the
+     * slot's state word, loaded acquire in ring.c, is what pairs with the
+     * writer's commit; ring.c MEMORY ORDERING R1/W3); lost, writer_pid and
+     * wall_offset_ns are information. Relaxed stores: the copy is this
+     * thread's own. Geometry is never copied again. */
+    atomic_store_explicit(&copy->head,
+                          atomic_load_explicit((_Atomic uint64_t *)&live->head,
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    atomic_store_explicit(&copy->lost,
+                          atomic_load_explicit((_Atomic uint64_t *)&live->lost,
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
+    copy->writer_pid = __atomic_load_n(&live->writer_pid, __ATOMIC_RELAXED);
+    copy->wall_offset_ns = __atomic_load_n(&live->wall_offset_ns, __ATOMIC_RELAXED);
+}
+
+int nblog__ringview_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
+                            int64_t *wall_ns)
+{
+    /* Both come from a file anyone may have written: no signed overflow. */
+    if (ts_ns > (uint64_t)INT64_MAX ||
+        __builtin_add_overflow((int64_t)ts_ns, r->wall_offset_ns, wall_ns))
+        return -1;
+    return 0;
 }
 
 int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path)
@@ -183,7 +321,7 @@ int nblog__ringview_writer_running(const char *path)
     char full[4096];
     if (nblog__ringfile_path(path, full, sizeof full) != 0)
         return 0;
-    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return 0;
     struct flock lock = {.l_type = F_RDLCK, .l_whence = SEEK_SET};
@@ -241,13 +379,16 @@ int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
     return 1;
 }
 
-void nblog__ringview_wait(const struct nblog__ring_hdr *r, uint64_t seen_head,
+void nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
                           unsigned timeout_ms)
 {
+    /* The file's own words (a private copy would never change). */
+    const struct nblog__ring_hdr *r = v->mapped ? v->live : v->ring;
     /* V2 - acquire: pairs with the publisher's release increment. */
     uint32_t word = atomic_load_explicit((_Atomic uint32_t *)&r->follow_word,
                                          memory_order_acquire);
-    if (nblog__ring_head(r) != seen_head)
+    if (atomic_load_explicit((_Atomic uint64_t *)&r->head, memory_order_relaxed) !=
+        seen_head)
         return;
     struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
     /* Shared futex (no PRIVATE): the waker is another process. Returns on

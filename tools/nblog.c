@@ -165,7 +165,11 @@ static const char *level_color(int level)
 static void iso_time(char *out, size_t cap, const struct nblog__ring_hdr *r,
                      uint64_t ts_ns)
 {
-    int64_t wall = (int64_t)ts_ns + r->wall_offset_ns;
+    int64_t wall;
+    if (nblog__ringview_wall_ns(r, ts_ns, &wall) != 0) {
+        snprintf(out, cap, "invalid");
+        return;
+    }
     time_t sec = (time_t)(wall / 1000000000);
     long usec = (long)(wall % 1000000000) / 1000;
     if (usec < 0) {
@@ -308,12 +312,13 @@ static void skip_unfinished(const struct dmesg_opts *o, nblog_reader_t *rd)
 
 /* Prints records until the end (or, following, until SIGINT/SIGTERM or
  * the file being replaced by a new writer: FOLLOW_REOPEN). */
-static int dmesg_loop(const struct dmesg_opts *o, const struct nblog__ringview *v,
+static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
                       const char *path, nblog_reader_t *rd)
 {
-    const struct nblog__ring_hdr *r = v->ring;
+    const struct nblog__ring_hdr *r = v->ring; /* our copy: geometry fixed */
     int naps_on_pending = 0;
     while (!stop_requested) {
+        nblog__ringview_sync(v); /* the file's head (following) */
         uint64_t before = rd->next_seq;
         int pending = print_available(o, r, rd);
         fflush(stdout);
@@ -333,7 +338,8 @@ static int dmesg_loop(const struct dmesg_opts *o, const struct nblog__ringview *
             nanosleep(&nap, NULL);
             naps_on_pending++;
         } else {
-            nblog__ringview_wait(r, rd->next_seq, FOLLOW_WAIT_MS);
+            nblog__ringview_wait(v, rd->next_seq, FOLLOW_WAIT_MS);
+            nblog__ringview_sync(v);
             if (nblog__ring_head(r) == rd->next_seq &&
                 nblog__ringview_replaced(v, path))
                 return FOLLOW_REOPEN;
