@@ -14,6 +14,10 @@
  *                       exits 0 on SIGINT
  *   follow_into_replaced_file
  *                       ... and follows a new writer that replaced the file
+ *   follow_geometry_rewritten, fifo_refused, huge_file_not_copied,
+ *   hostile_wall_offset issue 12 items 3-6: a hostile ring file (geometry
+ *                       rewritten under a follower, a FIFO, 2 GiB sparse,
+ *                       INT64_MAX wall offset) ends in a clear exit
  *   status_lag_grows    status shows a stuck console's lag growing
  *   pipe_stuck_fifo     one console stuck on a FIFO: the other gets every
  *                       line, stdin is drained (with --block too), exit 8
@@ -44,11 +48,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "proc.h"
+#include "ring.h"
 #include "testutil.h"
 
 #define HANG_GUARD_MS 60000
@@ -255,6 +262,241 @@ static void follow_into_replaced_file(void **state)
     assert_int_equal(wait_child(fpid), 0);
     close(fl->fd);
     free(fl);
+    unlink(file);
+}
+
+/* ------------------------------------------------- hostile ring files */
+
+/* Issue 12, items 3-6: a ring file is anyone's to write. */
+
+#define CHILD_GUARD_MS 20000 /* hang guard for a child that should exit */
+
+/* Runs argv with stdout and stderr into files (NULL: /dev/null); with
+ * as_limit_mb, under that address-space limit (sh's ulimit -v, exec'd:
+ * posix_spawn cannot set a limit). Kills it after CHILD_GUARD_MS (a hang
+ * guard: the test then fails, it does not hang). Returns wait_child's
+ * code, or -2 if the guard fired; *maxrss_kb (if given): its peak RSS. */
+static int run_capture(char *const argv[], const char *out, const char *err,
+                       long as_limit_mb, long *maxrss_kb)
+{
+    char *wrapped[16];
+    char script[64];
+    int n = 0;
+    if (as_limit_mb) {
+        snprintf(script, sizeof script, "ulimit -v %ld && exec \"$0\" \"$@\"",
+                 as_limit_mb * 1024);
+        wrapped[n++] = "/bin/sh";
+        wrapped[n++] = "-c";
+        wrapped[n++] = script;
+    }
+    for (int i = 0; argv[i]; i++)
+        wrapped[n++] = argv[i];
+    wrapped[n] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out ? out : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, err ? err : "/dev/null",
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, wrapped[0], &fa, NULL, wrapped, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int st, guard = 0;
+    struct rusage ru;
+    for (int waited = 0;; waited += 10) {
+        pid_t got = wait4(pid, &st, WNOHANG, &ru);
+        if (got == pid)
+            break;
+        if (waited >= CHILD_GUARD_MS && !guard) {
+            kill(pid, SIGKILL);
+            guard = 1;
+        }
+        usleep(10000);
+    }
+    if (maxrss_kb)
+        *maxrss_kb = ru.ru_maxrss;
+    if (guard)
+        return -2;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Writes len bytes at off into the file (as another process would). */
+static void poke(const char *file, off_t off, const void *bytes, size_t len)
+{
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, bytes, len, off), (ssize_t)len);
+    close(fd);
+}
+
+static void poke_u64(const char *file, size_t off, uint64_t v)
+{
+    poke(file, (off_t)off, &v, sizeof v);
+}
+
+static uint64_t peek_u64(const char *file, size_t off)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    uint64_t v = 0;
+    assert_int_equal(pread(fd, &v, sizeof v, (off_t)off), (ssize_t)sizeof v);
+    close(fd);
+    return v;
+}
+
+static void make_burst_ring(const char *file, const char *count)
+{
+    unlink(file);
+    char *burst[] = {writer, "burst", (char *)file, (char *)count, NULL};
+    assert_int_equal(run_to_file(burst, "/dev/null"), 0);
+}
+
+/* Item 3: a follower's geometry is its own. Another process rewrites
+ * slots_offset, record_shift and records in the file and moves head (so
+ * the follower looks up slots): the follower goes on (the new seqs are
+ * empty: counted as gaps) and ends 0 on SIGINT. Then the file is cut to
+ * one page: the clean exit 6. */
+static void follow_geometry_rewritten(void **state)
+{
+    (void)state;
+    char file[128];
+    ring_name(file, sizeof file, "geometry");
+    make_burst_ring(file, "5");
+    char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
+    struct line_reader *fl = malloc(sizeof *fl);
+    assert_non_null(fl);
+    pid_t fpid = start_writer(fargs, fl);
+    follower_sees(fl, ": burst record 4");
+
+    uint32_t shift = 40;
+    poke(file, offsetof(struct nblog__ring_hdr, record_shift), &shift, sizeof shift);
+    poke_u64(file, offsetof(struct nblog__ring_hdr, slots_offset), (uint64_t)1 << 44);
+    poke_u64(file, offsetof(struct nblog__ring_hdr, records), (uint64_t)1 << 62);
+    size_t head_at = offsetof(struct nblog__ring_hdr, head);
+    poke_u64(file, head_at, peek_u64(file, head_at) + 2);
+    follower_sees(fl, "records overwritten"); /* it looked, and lived */
+    kill(fpid, SIGINT);
+    assert_int_equal(wait_child(fpid), 0);
+    close(fl->fd);
+
+    /* Truncated under the follower: exit 6, as before. */
+    make_burst_ring(file, "5");
+    fpid = start_writer(fargs, fl);
+    follower_sees(fl, ": burst record 4");
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 4096), 0);
+    close(fd);
+    poke_u64(file, head_at, peek_u64(file, head_at) + 2);
+    assert_int_equal(wait_child(fpid), 6);
+    close(fl->fd);
+    free(fl);
+    unlink(file);
+}
+
+/* Item 4: a FIFO is refused at once, like /dev/zero and directories. */
+static void fifo_refused(void **state)
+{
+    (void)state;
+    char fifo[128], err[160];
+    ring_name(fifo, sizeof fifo, "fifo");
+    snprintf(err, sizeof err, "%s.err", fifo);
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    char *dmesg[] = {tool, "dmesg", fifo, NULL};
+    char *status[] = {tool, "status", fifo, NULL};
+    char *dmesg_follow[] = {tool, "dmesg", "--follow", fifo, NULL};
+    char *zero[] = {tool, "dmesg", "/dev/zero", NULL};
+    char *const *cmds[] = {dmesg, status, dmesg_follow, zero};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        assert_int_equal(run_capture(cmds[i], NULL, err, 0, NULL), 3);
+        char *text = slurp(err);
+        assert_non_null(strstr(text, "not a regular file"));
+        free(text);
+    }
+    unlink(err);
+    unlink(fifo);
+}
+
+/* Item 5: the header is checked before the file is copied, and only the
+ * ring the header describes is copied: a 2 GiB sparse file costs no 2 GiB
+ * (run under a 512 MiB address-space limit; under sanitizers, which need
+ * terabytes of address space, the peak RSS alone is checked). */
+static void huge_file_not_copied(void **state)
+{
+    (void)state;
+    char file[128], out[160], err[160];
+    ring_name(file, sizeof file, "huge");
+    snprintf(out, sizeof out, "%s.out", file);
+    snprintf(err, sizeof err, "%s.err", file);
+    const off_t huge = (off_t)2 << 30;
+#if defined(NBLOG_TEST_SANITIZER)
+    long limit_mb = 0, rss_kb = 0;
+#else
+    long limit_mb = 512, rss_kb = 0;
+#endif
+
+    unlink(file); /* not a ring: zeros */
+    int fd = open(file, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, huge), 0);
+    close(fd);
+    char *dmesg[] = {tool, "dmesg", file, NULL};
+    char *follow[] = {tool, "dmesg", "--follow", file, NULL};
+    char *status[] = {tool, "status", file, NULL};
+    char *const *cmds[] = {dmesg, follow, status};
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        assert_int_equal(run_capture(cmds[i], NULL, err, limit_mb, &rss_kb), 4);
+        char *text = slurp(err);
+        assert_non_null(strstr(text, "not an nblog ring"));
+        free(text);
+        assert_true(rss_kb < 256 * 1024);
+    }
+
+    /* A real ring followed by 2 GiB of nothing: read, not the nothing. */
+    make_burst_ring(file, "3");
+    fd = open(file, O_WRONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, huge), 0);
+    close(fd);
+    assert_int_equal(run_capture(dmesg, out, err, limit_mb, &rss_kb), 0);
+    assert_true(rss_kb < 256 * 1024);
+    char *text = slurp(out);
+    assert_non_null(strstr(text, ": burst record 2"));
+    free(text);
+    unlink(out);
+    unlink(err);
+    unlink(file);
+}
+
+/* Item 6: hostile time fields print as "invalid", not a wrapped date
+ * (and, under UBSan, without a signed overflow). */
+static void hostile_wall_offset(void **state)
+{
+    (void)state;
+    char file[128], out[160];
+    ring_name(file, sizeof file, "walloff");
+    snprintf(out, sizeof out, "%s.out", file);
+    make_burst_ring(file, "2");
+    size_t at = offsetof(struct nblog__ring_hdr, wall_offset_ns);
+    const uint64_t offsets[] = {(uint64_t)INT64_MAX, (uint64_t)INT64_MIN};
+    for (int i = 0; i < 2; i++) {
+        poke_u64(file, at, offsets[i]);
+        char *iso[] = {tool, "dmesg", "--time", "iso", file, NULL};
+        char *json[] = {tool, "dmesg", "--format", "json", file, NULL};
+        char *const *cmds[] = {iso, json};
+        for (int c = 0; c < 2; c++) {
+            assert_int_equal(run_capture(cmds[c], out, NULL, 0, NULL), 0);
+            char *text = slurp(out);
+            assert_non_null(strstr(text, "burst record 1"));
+            if (i == 0) { /* past INT64_MAX: not a date (it wrapped to 1677) */
+                assert_non_null(strstr(text, "invalid"));
+                assert_null(strstr(text, "1677-"));
+            } /* INT64_MIN + a small time: 1677, a real int64 time */
+            free(text);
+        }
+    }
+    unlink(out);
     unlink(file);
 }
 
@@ -761,6 +1003,10 @@ int main(void)
         cmocka_unit_test(second_writer),
         cmocka_unit_test(follow_and_sigint),
         cmocka_unit_test(follow_into_replaced_file),
+        cmocka_unit_test(follow_geometry_rewritten),
+        cmocka_unit_test(fifo_refused),
+        cmocka_unit_test(huge_file_not_copied),
+        cmocka_unit_test(hostile_wall_offset),
         cmocka_unit_test(status_lag_grows),
         cmocka_unit_test(pipe_stuck_fifo),
         cmocka_unit_test(pipe_block_slow_collector),
