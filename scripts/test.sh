@@ -3,7 +3,8 @@
 #   1. plain   gcc -O2, asserts on: every test   (clang also builds the tree)
 #   2. asan    gcc -O1, ASan + UBSan: every test (record counts scaled down)
 #   3. tsan    clang, ThreadSanitizer: tests labelled "stress"
-#   4. fuzz    clang libFuzzer + ASan on the ring-file reader, ~60 s
+#   4. fuzz    clang libFuzzer + ASan + UBSan on the ring-file reader (and
+#              the follow path, file changing under it), ~60 s
 # Tests labelled "net" (a real rsyslog on loopback) run in plain and asan.
 # Usage: scripts/test.sh [plain|asan|tsan|clang|fuzz]...   (default: all)
 set -euo pipefail
@@ -44,6 +45,9 @@ for step in "${steps[@]}"; do
       mkdir -p "$OUT/fuzz/corpus"
       # Inputs that once crashed or hung the reader, first, one run each;
       # then they seed the fuzzing (new units go to the build's corpus).
+      # UBSan reports are fatal here too (the target's -fsanitize=undefined
+      # alone would print them and go on).
+      export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
       "$OUT/fuzz/tests/fuzz-reader" -timeout=10 tests/fuzz-seeds/*
       "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/" \

@@ -12,10 +12,28 @@
  * size steps and never touch memory outside the buffer: ASan and UBSan
  * check the second, a bounded loop with an assert the first.
  *
- * Build and run: scripts/test.sh fuzz (clang, -fsanitize=fuzzer,address).
+ * Every image is also written to a memfd and opened the way `nblog`
+ * opens a file (nblog__ringview_open, as a copy and live), so the
+ * header-first checks run on it too.
+ *
+ * Mode bit 4 (data[0] & 4) is the follow path with the file changing
+ * under the reader: a valid ring is written to a memfd and opened live;
+ * the rest of the input is a sequence of mutations, each 2 bytes of
+ * offset (modulo the file's size), 1 byte of length, then that many bytes
+ * written into the file there (pwrite, as another process would: header
+ * geometry, head, slots). After each one the reader syncs, reads what is
+ * readable, converts record times and waits (0 ms), as `dmesg --follow`
+ * does. The geometry it uses must stay the copy it validated: a slot
+ * looked up outside the view faults (guard pages) and fails the run.
+ *
+ * Build and run: scripts/test.sh fuzz (clang, -fsanitize=fuzzer,address,
+ * undefined; UBSan halts on the first report).
  */
 #include <assert.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,19 +80,26 @@ static size_t build_image(const uint8_t *data, size_t size, void **image)
     return bytes;
 }
 
+/* Reads every record readable now; the count is bounded by the ring. */
+static void read_available(nblog_reader_t *rd, const struct nblog__ring_hdr *r)
+{
+    nblog_record_t rec;
+    static char buf[NBLOG__RECORD_SIZE_MAX + 1];
+    uint64_t steps = 0;
+    while (nblog_reader_next(rd, &rec, buf, sizeof buf) != NBLOG_EAGAIN) {
+        assert(rec.level <= 7 && rec.len <= NBLOG__RECORD_SIZE_MAX);
+        assert(++steps <= r->records + 1);
+        int64_t wall;
+        (void)nblog__ringview_wall_ns(r, rec.ts_ns, &wall);
+    }
+}
+
 static void read_records(const void *mem, size_t bytes)
 {
     nblog_reader_t rd;
     if (nblog__reader_open_memory(&rd, mem, bytes, NBLOG_FROM_OLDEST) != NBLOG_OK)
         return;
-    const struct nblog__ring_hdr *r = mem;
-    nblog_record_t rec;
-    static char buf[NBLOG__RECORD_SIZE_MAX + 1];
-    uint64_t steps = 0;
-    while (nblog_reader_next(&rd, &rec, buf, sizeof buf) != NBLOG_EAGAIN) {
-        assert(rec.level <= 7 && rec.len <= NBLOG__RECORD_SIZE_MAX);
-        assert(++steps <= r->records + 1);
-    }
+    read_available(&rd, mem);
 }
 
 static void read_stats(const struct nblog__ring_hdr *r)
@@ -87,9 +112,85 @@ static void read_stats(const struct nblog__ring_hdr *r)
     }
 }
 
+/* A memfd holding bytes; its path in path. Returns the fd or -1. */
+static int memfd_file(const void *bytes, size_t n, char *path, size_t cap)
+{
+    int fd = memfd_create("fuzz-ring", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (pwrite(fd, bytes, n, 0) != (ssize_t)n) {
+        close(fd);
+        return -1;
+    }
+    snprintf(path, cap, "/proc/self/fd/%d", fd);
+    return fd;
+}
+
+/* The image as a file, opened as nblog opens one, copy and live. */
+static void read_as_file(const void *image, size_t bytes)
+{
+    char path[64], why[256];
+    int fd = memfd_file(image, bytes, path, sizeof path);
+    if (fd < 0)
+        return;
+    for (int live = 0; live < 2; live++) {
+        struct nblog__ringview v;
+        if (nblog__ringview_open(path, live, &v, why, sizeof why) != NBLOG__RING_OK)
+            continue;
+        read_records(v.ring, v.bytes);
+        if (!live)
+            read_stats(v.ring);
+        nblog__ringview_close(&v);
+    }
+    close(fd);
+}
+
+/* Mode bit 4: follow a file that data rewrites between steps. */
+static void follow_changing(const uint8_t *data, size_t size)
+{
+    void *image;
+    size_t bytes = template_ring(&image);
+    char path[64], why[256];
+    int fd = memfd_file(image, bytes, path, sizeof path);
+    free(image);
+    if (fd < 0)
+        return;
+    struct nblog__ringview v;
+    if (nblog__ringview_open(path, 1, &v, why, sizeof why) != NBLOG__RING_OK) {
+        close(fd);
+        return;
+    }
+    nblog_reader_t rd;
+    if (nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST) == NBLOG_OK) {
+        size_t i = 1;
+        do {
+            nblog__ringview_sync(&v);
+            read_available(&rd, v.ring);
+            read_stats(v.ring);
+            nblog__ringview_wait(&v, rd.next_seq, 0);
+            if (i + 3 > size)
+                break;
+            size_t off = ((size_t)data[i] << 8 | data[i + 1]) % bytes;
+            size_t len = data[i + 2];
+            i += 3;
+            len = len < size - i ? len : size - i;
+            len = len < bytes - off ? len : bytes - off;
+            if (pwrite(fd, data + i, len, (off_t)off) != (ssize_t)len)
+                break;
+            i += len;
+        } while (1);
+    }
+    nblog__ringview_close(&v);
+    close(fd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size > 0 && (data[0] & 4)) {
+        follow_changing(data, size);
+        return 0;
+    }
     void *image = NULL;
     size_t bytes = build_image(data, size, &image);
     if (!image)
@@ -99,6 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         read_records(image, bytes);
         read_stats(image);
     }
+    read_as_file(image, bytes);
     free(image);
     return 0;
 }
