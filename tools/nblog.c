@@ -28,8 +28,10 @@
  * writer that died) is one line saying exactly "N records overwritten"
  * (json: {"gap":N,"text":"N records overwritten"}).
  *
- * Following: dmesg --follow maps the file read-only and sleeps on the
- * ring's follow futex word between batches (no busy polling); SIGINT or
+ * Following: dmesg --follow maps the file read-only (the header a private
+ * copy, geometry taken once: ringview.c map_live; each batch syncs only
+ * head and the counters) and sleeps on the ring's follow futex word
+ * between batches (no busy polling); SIGINT or
  * SIGTERM end it with status 0. A record a dead writer left unfinished is
  * skipped after 2 s of waiting on it (at once when not following). When a
  * new writer replaced the file (ringfile.c: other sizes), the follower
