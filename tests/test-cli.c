@@ -320,6 +320,19 @@ static int run_capture(char *const argv[], const char *out, const char *err,
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* argv must exit with code, saying words on stderr (into err). Returns
+ * its peak RSS in KiB. */
+static long expect_refusal(char *const argv[], const char *err, long as_limit_mb,
+                           int code, const char *words)
+{
+    long rss_kb = 0;
+    assert_int_equal(run_capture(argv, NULL, err, as_limit_mb, &rss_kb), code);
+    char *text = slurp(err);
+    assert_non_null(strstr(text, words));
+    free(text);
+    return rss_kb;
+}
+
 /* Writes len bytes at off into the file (as another process would). */
 static void poke(const char *file, off_t off, const void *bytes, size_t len)
 {
@@ -408,12 +421,8 @@ static void fifo_refused(void **state)
     char *dmesg_follow[] = {tool, "dmesg", "--follow", fifo, NULL};
     char *zero[] = {tool, "dmesg", "/dev/zero", NULL};
     char *const *cmds[] = {dmesg, status, dmesg_follow, zero};
-    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        assert_int_equal(run_capture(cmds[i], NULL, err, 0, NULL), 3);
-        char *text = slurp(err);
-        assert_non_null(strstr(text, "not a regular file"));
-        free(text);
-    }
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        expect_refusal(cmds[i], err, 0, 3, "not a regular file");
     unlink(err);
     unlink(fifo);
 }
@@ -431,9 +440,9 @@ static void huge_file_not_copied(void **state)
     snprintf(err, sizeof err, "%s.err", file);
     const off_t huge = (off_t)2 << 30;
 #if defined(NBLOG_TEST_SANITIZER)
-    long limit_mb = 0, rss_kb = 0;
+    long limit_mb = 0, rss_kb;
 #else
-    long limit_mb = 512, rss_kb = 0;
+    long limit_mb = 512, rss_kb;
 #endif
 
     unlink(file); /* not a ring: zeros */
@@ -445,13 +454,9 @@ static void huge_file_not_copied(void **state)
     char *follow[] = {tool, "dmesg", "--follow", file, NULL};
     char *status[] = {tool, "status", file, NULL};
     char *const *cmds[] = {dmesg, follow, status};
-    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        assert_int_equal(run_capture(cmds[i], NULL, err, limit_mb, &rss_kb), 4);
-        char *text = slurp(err);
-        assert_non_null(strstr(text, "not an nblog ring"));
-        free(text);
-        assert_true(rss_kb < 256 * 1024);
-    }
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        assert_true(expect_refusal(cmds[i], err, limit_mb, 4, "not an nblog ring") <
+                    256 * 1024);
 
     /* A real ring followed by 2 GiB of nothing: read, not the nothing. */
     make_burst_ring(file, "3");
