@@ -199,7 +199,14 @@ static int64_t wall_ns(const struct nblog__rec_meta *m)
     size_t bytes;
     nblog__ring_memory(&mem, &bytes);
     const struct nblog__ring_hdr *r = mem;
-    return (int64_t)m->ts_ns + (r ? r->wall_offset_ns : 0);
+    int64_t off = r ? r->wall_offset_ns : 0, wall;
+    /* A resumed file's records and offset are anyone's: saturate, no
+     * signed overflow (issue 12 item 6). */
+    if (m->ts_ns > (uint64_t)INT64_MAX)
+        return INT64_MAX;
+    if (__builtin_add_overflow((int64_t)m->ts_ns, off, &wall))
+        return off < 0 ? INT64_MIN : INT64_MAX;
+    return wall;
 }
 
 static size_t syslog_header(char *line, size_t cap, int format,
