@@ -173,6 +173,13 @@ static int copy_file(int fd, size_t size, struct nblog__ringview *v)
 static int map_live(int fd, size_t size, struct nblog__ringview *v)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    /* The private page must hold no slot: with pages larger than the
+     * header and stats table (4352 bytes), slots would be a stale copy.
+     * Refuse clearly rather than follow nothing or trust the file. */
+    if (nblog__ring_slots_offset() < page) {
+        errno = ENOTSUP;
+        return -1;
+    }
     size_t span = (size + page - 1) / page * page;
     if (span < page)
         span = page;
