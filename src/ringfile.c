@@ -10,7 +10,15 @@
  * name goes under /dev/shm (gone at reboot); a path on disk survives one.
  *
  * OPENING (nblog__ringfile_open), in order:
- *   1. open(O_RDWR | O_CREAT, 0600): records may be private.
+ *   1. open(O_RDWR | O_NOFOLLOW): a symlink at the name is never followed
+ *      (ELOOP: someone could point it at a file of ours). An existing file
+ *      is used only if it is a regular file, the effective uid's, with no
+ *      read or write bit for group or others and one link (check_private);
+ *      anything else is refused before anything is written. If there is
+ *      none, O_CREAT | O_EXCL, then fchmod 0600 whatever the umask: records
+ *      are private. (/dev/shm is world-writable: with the kernel's
+ *      protected_regular and protected_symlinks off, these checks are what
+ *      keeps another user's planted file or link out.)
  *   2. An open-file-description write lock on the whole file (fcntl
  *      F_OFD_SETLK, F_WRLCK): one writer process per file. A second one
  *      gets NBLOG_EBUSY and touches nothing, so the first is undisturbed.
@@ -220,6 +228,7 @@ static void locks_close(int fd, int unlock)
 /* ------------------------------------------------------------ opening */
 
 static int open_locked_once(const char *full, int extra_flags, int *out);
+static int open_private(const char *full, int extra_flags, int *out);
 
 /* Opens the file and takes the writer's lock (step 2). A lock won on an
  * inode another writer unlinked meanwhile (it replaced the file and locks
@@ -236,6 +245,76 @@ static int open_locked(const char *full, int extra_flags, int *out)
     return NBLOG_EBUSY;
 }
 
+/* Step 1: whether an existing file may hold our records: a regular file
+ * (not a FIFO, device or socket), ours (the effective uid's: another
+ * user could read what we log, or change it under us), private (no read
+ * or write bit for group or others, or they read it too) and with no other
+ * name (a hard link someone made to a file of ours elsewhere). Returns
+ * NBLOG_OK, NBLOG_ENOTRING (not a regular file) or NBLOG_EFILE with errno
+ * EPERM (someone else's, or not private). Looks only: changes nothing. */
+static int check_private(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return NBLOG_EFILE;
+    if (!S_ISREG(st.st_mode))
+        return NBLOG_ENOTRING;
+    if (st.st_uid != geteuid() || st.st_nlink != 1 ||
+        (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
+        errno = EPERM;
+        return NBLOG_EFILE;
+    }
+    return NBLOG_OK;
+}
+
+/* Step 1: opens the file by name, never through a symlink (O_NOFOLLOW:
+ * ELOOP), creating it if absent, exclusively and 0600 whatever the umask
+ * (fchmod: a umask may clear our own bits, never add others'). An existing
+ * file must pass check_private. O_NONBLOCK and O_NOCTTY: a FIFO or device
+ * at the name is refused without blocking in open or taking a terminal.
+ * With O_EXCL in extra_flags only a new file will do (EEXIST -> EBUSY: a
+ * writer that replaced the file raced us). Returns NBLOG_OK and *out, or
+ * an error with nothing written and nothing left open. */
+static int open_private(const char *full, int extra_flags, int *out)
+{
+    const int base = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int fd = -1;
+        if (!(extra_flags & O_EXCL))
+            fd = open(full, base); /* the usual case: it exists */
+        if (fd >= 0) {
+            int rc = check_private(fd);
+            if (rc != NBLOG_OK) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+                return rc;
+            }
+            *out = fd;
+            return NBLOG_OK;
+        }
+        if ((extra_flags & O_EXCL) == 0 && errno != ENOENT)
+            return NBLOG_EFILE; /* ELOOP for a symlink, EACCES, EISDIR... */
+        fd = open(full, base | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0) {
+            if (fchmod(fd, 0600) != 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+                return NBLOG_EFILE;
+            }
+            *out = fd;
+            return NBLOG_OK;
+        }
+        if (errno != EEXIST)
+            return NBLOG_EFILE;
+        if (extra_flags & O_EXCL)
+            return NBLOG_EBUSY; /* raced with another writer's replace */
+        /* Created between our two opens: look at it again. */
+    }
+    return NBLOG_EBUSY;
+}
+
 /* Opens and locks one description, listed in locks[] before a fork can
  * copy it (locks_mutex from open(2) on). */
 static int open_locked_once(const char *full, int extra_flags, int *out)
@@ -243,11 +322,9 @@ static int open_locked_once(const char *full, int extra_flags, int *out)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, locks_atfork);
     pthread_mutex_lock(&locks_mutex);
-    int rc = NBLOG_OK;
-    int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0600);
-    if (fd < 0) {
-        rc = errno == EEXIST ? NBLOG_EBUSY : NBLOG_EFILE; /* EEXIST: raced */
-    } else {
+    int fd = -1;
+    int rc = open_private(full, extra_flags, &fd);
+    if (rc == NBLOG_OK) {
         struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
         if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
             rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;

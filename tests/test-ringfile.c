@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +120,11 @@ static void refuses_foreign_file(void **state)
     nblog_options_t o;
     nblog_options_init(&o);
     o.ring_path = path;
+    assert_int_equal(chmod(path, 0644), 0); /* others may read: not private */
+    errno = 0;
+    assert_int_equal(nblog_init(&o), NBLOG_EFILE);
+    assert_int_equal(errno, EPERM);
+    assert_int_equal(chmod(path, 0600), 0);
     assert_int_equal(nblog_init(&o), NBLOG_ENOTRING);
     char buf[64] = {0};
     f = fopen(path, "r");
@@ -435,6 +442,177 @@ static void forked_worker_leaves_the_lock(void **state)
     unlink(path);
 }
 
+/* ------------------------------------------- permissions and links */
+
+/* The kernel's own protections for world-writable sticky directories
+ * (/dev/shm) would refuse some of what follows before nblog sees it; the
+ * writer must refuse it by itself, so they are turned off for the test
+ * (we are root in the test VM) and restored after. */
+static const char *const protections[] = {"/proc/sys/fs/protected_regular",
+                                          "/proc/sys/fs/protected_symlinks"};
+static char saved_protection[2][16];
+
+static int set_protections_off(void)
+{
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(protections[i], "r");
+        if (!f)
+            return -1;
+        int ok = fgets(saved_protection[i], sizeof saved_protection[i], f) != NULL;
+        fclose(f);
+        if (!ok)
+            return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(protections[i], "w");
+        int ok = f && fputs("0\n", f) >= 0;
+        if (f && fclose(f) != 0)
+            ok = 0;
+        if (!ok) {
+            for (int j = 0; j < i; j++) {
+                FILE *g = fopen(protections[j], "w");
+                if (g) {
+                    fputs(saved_protection[j], g);
+                    fclose(g);
+                }
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void restore_protections(void)
+{
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(protections[i], "w");
+        assert_non_null(f);
+        assert_true(fputs(saved_protection[i], f) >= 0);
+        assert_int_equal(fclose(f), 0);
+    }
+}
+
+/* nblog_init on path must fail with rc (and errno err if err != 0),
+ * leaving the file named check as it was (lstat: a link itself, not its
+ * target): same inode, size, mode and owner. */
+static void refused(const char *path, int rc, int err, const char *check)
+{
+    struct stat before, after;
+    assert_int_equal(lstat(check, &before), 0);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    errno = 0;
+    int got = nblog_init(&o);
+    int got_errno = errno;
+    if (got == NBLOG_OK)
+        nblog_shutdown();
+    if (got != rc || (err && got_errno != err))
+        fail_msg("%s: nblog_init gave %d (%s), errno %d (%s); want %d, errno %d",
+                 path, got, nblog_strerror(got), got_errno, strerror(got_errno), rc, err);
+    assert_int_equal(lstat(check, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_mode, before.st_mode);
+    assert_int_equal(after.st_uid, before.st_uid);
+    assert_int_equal(after.st_ino, before.st_ino);
+}
+
+static void make_empty(const char *path, mode_t mode)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static int protections_setup(void **state)
+{
+    *state = NULL;
+    if (set_protections_off() != 0) {
+        print_message("cannot turn off fs.protected_regular/protected_symlinks "
+                      "(not root?): private_files_only skipped\n");
+        return 0;
+    }
+    *state = (void *)saved_protection; /* to restore */
+    return 0;
+}
+
+static int protections_teardown(void **state)
+{
+    if (*state)
+        restore_protections();
+    return 0;
+}
+
+static void private_files_only(void **state)
+{
+    if (!*state)
+        skip();
+    char path[128], target[160];
+    ring_name(path, sizeof path, "perm");
+    snprintf(target, sizeof target, "%s.target", path);
+
+    /* An empty file others may read and write: refused, stays 0666. */
+    make_empty(path, 0666);
+    refused(path, NBLOG_EFILE, EPERM, path);
+    make_empty(path, 0640); /* group-readable */
+    refused(path, NBLOG_EFILE, EPERM, path);
+
+    /* Another user's (private) file: refused, even for root. */
+    make_empty(path, 0600);
+    if (chown(path, 65534, 65534) == 0)
+        refused(path, NBLOG_EFILE, EPERM, path);
+    else
+        print_message("not root: another user's file not tried\n");
+
+    /* A symlink at the name, to an empty file of ours: not followed, the
+     * target stays empty. */
+    unlink(path);
+    make_empty(target, 0600);
+    assert_int_equal(symlink(target, path), 0);
+    refused(path, NBLOG_EFILE, ELOOP, target);
+    refused(path, NBLOG_EFILE, ELOOP, path);
+
+    /* A hard link to a file of ours elsewhere. */
+    unlink(path);
+    assert_int_equal(link(target, path), 0);
+    refused(path, NBLOG_EFILE, EPERM, target);
+
+    /* A FIFO: refused at once (neither blocking nor "formatted"). */
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    refused(path, NBLOG_ENOTRING, 0, path);
+
+    /* Created new: exactly 0600 whatever the umask. */
+    static const mode_t masks[] = {0, 022, 0277};
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        unlink(path);
+        mode_t old = umask(masks[i]);
+        nblog_options_t o;
+        nblog_options_init(&o);
+        o.ring_path = path;
+        int rc = nblog_init(&o);
+        umask(old);
+        assert_int_equal(rc, NBLOG_OK);
+        log_n(1, "private");
+        nblog_shutdown();
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        if ((st.st_mode & 07777) != 0600)
+            fail_msg("umask %03o: ring created %04o, want 0600", (unsigned)masks[i],
+                     (unsigned)(st.st_mode & 07777));
+        /* And reopened (resumed) as it is. */
+        assert_int_equal(nblog_init(&o), NBLOG_OK);
+        nblog_shutdown();
+        uint64_t last = 0;
+        assert_int_equal(read_all(path, 0, &last), 1);
+    }
+    unlink(path);
+    unlink(target);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +625,8 @@ int main(void)
         cmocka_unit_test(shutdown_releases_the_file),
         cmocka_unit_test(fork_keeps_rings_apart),
         cmocka_unit_test(forked_worker_leaves_the_lock),
+        cmocka_unit_test_setup_teardown(private_files_only, protections_setup,
+                                        protections_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
