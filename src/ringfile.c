@@ -150,7 +150,9 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
         *plan = PLAN_RESUME; /* validated again once mapped */
         return NBLOG_OK;
     }
-    *first_seq = head < (UINT64_MAX >> 3) ? head : 0;
+    /* Continue the sequence if the old head is one a ring can go on from
+     * (ring.h, NBLOG__SEQ_LIMIT): else start again at 0. */
+    *first_seq = head < NBLOG__SEQ_LIMIT ? head : 0;
     return NBLOG_OK;
 }
 
@@ -395,14 +397,17 @@ static int map_file(const char *full, int lock_fd, size_t bytes, int *map_fd,
 }
 
 /* Formats or resumes the mapped ring; a resumed one that fails validation
- * is formatted instead. Returns 1 if resumed. */
+ * (its head and first_seq too) or cannot go on (its head at the sequence
+ * limit) is formatted instead, from seq 0: never half-used. Returns 1 if
+ * resumed. */
 static int prepare_ring(void *mem, size_t bytes, enum plan plan, uint64_t records,
                         uint32_t record_size, uint64_t first_seq)
 {
     if (plan == PLAN_RESUME && nblog__ring_validate(mem, bytes) == NBLOG_OK) {
         touch_pages(mem, bytes);
-        nblog__ring_resume(mem);
-        return 1;
+        if (nblog__ring_resume(mem) == NBLOG_OK)
+            return 1;
+        first_seq = 0;
     }
     memset(mem, 0, bytes);
     nblog__ring_format(mem, records, record_size, first_seq);

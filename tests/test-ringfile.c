@@ -153,7 +153,7 @@ static void resume_skips_unfinished(void **state)
                                                    3 * r->record_size);
     atomic_store(&s->state, (uint64_t)3 << 2 | NBLOG__SLOT_RESERVED);
     atomic_store(&r->head, 4);
-    nblog__ring_resume(r);
+    assert_int_equal(nblog__ring_resume(r), NBLOG_OK);
     assert_int_equal(nblog__ring_head(r), 4);
     assert_int_equal(nblog__ring_write(r, &m, text), NBLOG_OK);
     assert_int_equal(m.seq, 4);
@@ -442,6 +442,123 @@ static void forked_worker_leaves_the_lock(void **state)
     unlink(path);
 }
 
+/* ------------------------------------------------ sequence numbers */
+
+#define SEQ_LIMIT ((uint64_t)1 << 62) /* ring.h: a slot's state keeps seq << 2 */
+
+/* Writes a ring file of 16 records with 3 in it, then forges its header's
+ * head and first_seq (the 8-byte words at their offsets). */
+static void forged_ring(const char *path, uint64_t head, uint64_t first_seq)
+{
+    unlink(path);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    o.ring_records = 16;
+    o.record_size = 128;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    log_n(3, "old");
+    nblog_shutdown();
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t at_head = (off_t)offsetof(struct nblog__ring_hdr, head);
+    off_t at_first = (off_t)offsetof(struct nblog__ring_hdr, first_seq);
+    assert_int_equal(pwrite(fd, &head, 8, at_head), 8);
+    assert_int_equal(pwrite(fd, &first_seq, 8, at_first), 8);
+    close(fd);
+}
+
+/* Resumes the forged file, logs n records and checks that each one
+ * nblog_printf said was stored is read back, in order, by an in-process
+ * reader from the oldest record (so no forged seq holds it), that the
+ * others were refused with NBLOG_ELOST and counted, and no seq handed out
+ * is one a slot cannot hold. Returns how many were stored. */
+static int log_after_forgery(const char *path, int n)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    o.ring_records = 16;
+    o.record_size = 128;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    nblog_stats_t st0, st;
+    nblog_stats_get(&st0);
+    int stored = 0, refused = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = nblog_printf(NBLOG_LEVEL_INFO, "new %d", i);
+        if (rc == NBLOG_OK)
+            stored++;
+        else if (rc == NBLOG_ELOST)
+            refused++;
+        else
+            fail_msg("record %d: %d (%s)", i, rc, nblog_strerror(rc));
+        assert_int_equal(stored + refused, i + 1);
+    }
+    nblog_stats_get(&st);
+    assert_int_equal(st.lost - st0.lost, (uint64_t)refused);
+    assert_true(st.reserved <= SEQ_LIMIT);
+    nblog_reader_t rd;
+    assert_int_equal(nblog_reader_open(&rd, NBLOG_FROM_OLDEST), NBLOG_OK);
+    nblog_record_t rec;
+    char buf[200];
+    int seen = 0, spins = 0;
+    while (seen < stored && spins < 1000) {
+        int rc = nblog_reader_next(&rd, &rec, buf, sizeof buf);
+        if (rc == NBLOG_EAGAIN) {
+            spins++; /* nothing is in flight: EAGAIN here means stuck */
+            continue;
+        }
+        assert_int_equal(rc, NBLOG_OK);
+        assert_true(rec.seq < SEQ_LIMIT);
+        if (strncmp(rec.text, "new ", 4) != 0)
+            continue; /* an old record the resume kept */
+        char want[16];
+        snprintf(want, sizeof want, "new %d", seen);
+        assert_string_equal(rec.text, want);
+        seen++;
+    }
+    if (seen != stored)
+        fail_msg("%d records stored, %d read back (reader at seq %llu)", stored, seen,
+                 (unsigned long long)rd.next_seq);
+    assert_int_equal(nblog_reader_next(&rd, &rec, buf, sizeof buf), NBLOG_EAGAIN);
+    nblog_shutdown();
+    return stored;
+}
+
+static void seq_limit_holds(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "seqlimit");
+    /* Near the limit: what fits is stored and readable, the rest refused. */
+    forged_ring(path, SEQ_LIMIT - 2, 0);
+    assert_int_equal(log_after_forgery(path, 5), 2);
+    /* Reopened at the limit (nothing left to hand out): formatted afresh. */
+    assert_int_equal(log_after_forgery(path, 5), 5);
+    uint64_t last = 0;
+    assert_int_equal(read_all(path, 0, &last), 5);
+    /* Impossible heads and first_seqs: the ring is formatted afresh (its
+     * old records gone), never half-used. */
+    static const uint64_t forged[][2] = {
+        {UINT64_MAX - 1, 0},           /* past the limit: the counter would wrap */
+        {SEQ_LIMIT + 5, 0},            /* past the limit */
+        {SEQ_LIMIT << 1, SEQ_LIMIT << 1}, /* first_seq past the limit */
+        {2, 10},                       /* head below first_seq */
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        forged_ring(path, forged[i][0], forged[i][1]);
+        assert_int_equal(log_after_forgery(path, 3), 3);
+        if (read_all(path, 0, &last) != 3)
+            fail_msg("head %llu first_seq %llu: not formatted afresh",
+                     (unsigned long long)forged[i][0], (unsigned long long)forged[i][1]);
+    }
+    /* A head beyond the records but possible: resumed, and every seq of
+     * the last lap that no slot holds is missed, not waited for. */
+    forged_ring(path, 1000, 0);
+    assert_int_equal(log_after_forgery(path, 3), 3);
+    unlink(path);
+}
+
 /* ------------------------------------------- permissions and links */
 
 /* The kernel's own protections for world-writable sticky directories
@@ -625,6 +742,7 @@ int main(void)
         cmocka_unit_test(shutdown_releases_the_file),
         cmocka_unit_test(fork_keeps_rings_apart),
         cmocka_unit_test(forked_worker_leaves_the_lock),
+        cmocka_unit_test(seq_limit_holds),
         cmocka_unit_test_setup_teardown(private_files_only, protections_setup,
                                         protections_teardown),
     };
