@@ -157,11 +157,12 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
 }
 
 /* Whether fd is still the file named full: a writer replacing the file
- * (replace_file) unlinks the inode we may have opened just before. */
+ * (replace_file) unlinks the inode we may have opened just before. lstat:
+ * a symlink put there since is not our file, even if it points to it. */
 static int still_named(int fd, const char *full)
 {
     struct stat a, b;
-    return fstat(fd, &a) == 0 && stat(full, &b) == 0 && a.st_dev == b.st_dev &&
+    return fstat(fd, &a) == 0 && lstat(full, &b) == 0 && a.st_dev == b.st_dev &&
            a.st_ino == b.st_ino;
 }
 

@@ -446,17 +446,23 @@ static void forked_worker_leaves_the_lock(void **state)
 
 #define SEQ_LIMIT ((uint64_t)1 << 62) /* ring.h: a slot's state keeps seq << 2 */
 
-/* Writes a ring file of 16 records with 3 in it, then forges its header's
- * head and first_seq (the 8-byte words at their offsets). */
-static void forged_ring(const char *path, uint64_t head, uint64_t first_seq)
+/* nblog_init on a ring file of 16 records of 128 bytes. */
+static int init_small(const char *path)
 {
-    unlink(path);
     nblog_options_t o;
     nblog_options_init(&o);
     o.ring_path = path;
     o.ring_records = 16;
     o.record_size = 128;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    return nblog_init(&o);
+}
+
+/* Writes a ring file of 16 records with 3 in it, then forges its header's
+ * head and first_seq (the 8-byte words at their offsets). */
+static void forged_ring(const char *path, uint64_t head, uint64_t first_seq)
+{
+    unlink(path);
+    assert_int_equal(init_small(path), NBLOG_OK);
     log_n(3, "old");
     nblog_shutdown();
     int fd = open(path, O_RDWR);
@@ -475,12 +481,7 @@ static void forged_ring(const char *path, uint64_t head, uint64_t first_seq)
  * is one a slot cannot hold. Returns how many were stored. */
 static int log_after_forgery(const char *path, int n)
 {
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 16;
-    o.record_size = 128;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_int_equal(init_small(path), NBLOG_OK);
     nblog_stats_t st0, st;
     nblog_stats_get(&st0);
     int stored = 0, refused = 0;
@@ -616,11 +617,8 @@ static void refused(const char *path, int rc, int err, const char *check)
 {
     struct stat before, after;
     assert_int_equal(lstat(check, &before), 0);
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
     errno = 0;
-    int got = nblog_init(&o);
+    int got = init_small(path);
     int got_errno = errno;
     if (got == NBLOG_OK)
         nblog_shutdown();
@@ -706,10 +704,7 @@ static void private_files_only(void **state)
     for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
         unlink(path);
         mode_t old = umask(masks[i]);
-        nblog_options_t o;
-        nblog_options_init(&o);
-        o.ring_path = path;
-        int rc = nblog_init(&o);
+        int rc = init_small(path);
         umask(old);
         assert_int_equal(rc, NBLOG_OK);
         log_n(1, "private");
@@ -721,7 +716,7 @@ static void private_files_only(void **state)
             fail_msg("umask %03o: ring created %04o, want 0600", (unsigned)masks[i],
                      (unsigned)(st.st_mode & 07777));
         /* And reopened (resumed) as it is. */
-        assert_int_equal(nblog_init(&o), NBLOG_OK);
+        assert_int_equal(init_small(path), NBLOG_OK);
         nblog_shutdown();
         uint64_t last = 0;
         assert_int_equal(read_all(path, 0, &last), 1);
