@@ -688,6 +688,11 @@ static void private_files_only(void **state)
     assert_int_equal(symlink(target, path), 0);
     refused(path, NBLOG_EFILE, ELOOP, target);
     refused(path, NBLOG_EFILE, ELOOP, path);
+    /* A dangling one: its target is not created (O_CREAT would follow). */
+    unlink(target);
+    refused(path, NBLOG_EFILE, ELOOP, path);
+    assert_int_equal(access(target, F_OK), -1);
+    make_empty(target, 0600);
 
     /* A hard link to a file of ours elsewhere. */
     unlink(path);
