@@ -103,7 +103,7 @@ NBLOG_API int nblog_level_parse(const char *text);
     X(ELEVEL, -3, "level out of range: stored clamped to 0..7")               \
     X(EFORMAT, -4, "bad conversion in format: stored with it shown verbatim") \
     X(EARGS, -5, "more conversions than arguments: stored, missing ones marked") \
-    X(ELOST, -6, "store full of unfinished records: record lost and counted") \
+    X(ELOST, -6, "record lost and counted (slot held by an unfinished writer, or no sequence number left)") \
     X(ENOTREADY, -7, "nblog is not initialised or was shut down: not stored, counted") \
     X(EALREADY, -8, "already initialised")                                    \
     X(ENOMEM, -9, "could not reserve memory for the ring")                    \
@@ -157,8 +157,10 @@ typedef struct nblog_options {
     /* Place the ring in this file, shared (mmap MAP_SHARED), so that tools
      * (`nblog dmesg`) can read it while the program runs and after it
      * died. A name without '/' goes under /dev/shm (survives the process,
-     * not a reboot); give a path on disk to survive a reboot. Created 0600,
-     * fully allocated and prefaulted. NULL: the NBLOG_RING environment
+     * not a reboot); give a path on disk to survive a reboot. Created
+     * exclusively (O_EXCL) and 0600 whatever the umask, fully allocated and
+     * prefaulted; a symlink at the name is never followed, and an existing
+     * file must be private (see nblog_init). NULL: the NBLOG_RING environment
      * variable if set (read at init, including lazy init), else anonymous
      * memory. The path is not kept after nblog_init returns. */
     const char *ring_path;
@@ -182,13 +184,29 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *                   write-locked (fcntl F_OFD_SETLK) while its writer runs);
  *                   that writer is not disturbed. Use another file.
  *   NBLOG_EFILE     open/lock/posix_fallocate/mmap failed; errno says why
- *                   (e.g. ENOSPC, EACCES).
- *   NBLOG_ENOTRING  the file exists, is not empty and is not an nblog ring:
- *                   it is left untouched.
+ *                   (e.g. ENOSPC, EACCES). Also, with nothing written:
+ *                   errno ELOOP: the name is a symlink (never followed);
+ *                   errno EPERM: the file is not private: another user's
+ *                   (not the effective uid's), readable or writable by group
+ *                   or others (e.g. 0666), or with more than one hard link.
+ *                   Remove it, or chmod 600 a file of your own.
+ *   NBLOG_ENOTRING  the file exists and is not an nblog ring: not empty and
+ *                   without the ring's magic, or not a regular file at all
+ *                   (a FIFO, device or socket; a directory is NBLOG_EFILE,
+ *                   errno EISDIR): it is left untouched.
  *   NBLOG_EVERSION  the file is a ring of a newer layout: left untouched.
  * An existing ring file with the same sizes is resumed: its records stay
  * readable and the sequence continues. One with other sizes is
- * reformatted, the sequence continuing from its head. The file stays
+ * reformatted, the sequence continuing from its head. A ring whose header
+ * is impossible (sizes, offsets, head below first_seq, first_seq or head
+ * past the sequence limit below) is formatted afresh from seq 0, never
+ * used half-way; in a resumed one, slot contents no writer could have left
+ * are dropped, and seqs below head that no slot holds are counted missed
+ * by readers rather than waited for. Sequence numbers stop at 2^62 (a slot keeps seq
+ * << 2; 146 years at a billion records a second): at the limit every
+ * logging call returns NBLOG_ELOST (counted in nblog_stats.lost; head,
+ * nblog_stats.reserved, stays at 2^62), and the next nblog_init on the
+ * file formats it afresh from seq 0. The file stays
  * locked until nblog_shutdown (the next nblog_init if a printer was stuck)
  * or the process exits. The lock is the writer process's alone: a child
  * made by fork() goes on in a private ring and holds no lock, so a writer
@@ -459,7 +477,8 @@ NBLOG_API int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *bu
  */
 typedef struct nblog_stats {
     uint64_t reserved;  /* sequence numbers handed out to writers */
-    uint64_t lost;      /* writers that could not store (NBLOG_ELOST) */
+    uint64_t lost;      /* writers that could not store (NBLOG_ELOST),
+                           sequence limit included (see nblog_init) */
     uint64_t not_ready; /* calls before init / during lazy init / after shutdown */
     uint64_t ring_records;
     uint64_t record_size;

@@ -789,7 +789,7 @@ static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
     /* seq_cst store and load: the printer side of the store-buffering pair
      * (see HOW PRINTERS LEARN...), pairs with nblog__consoles_notify. */
     atomic_store(&sleep_flag, 1);
-    if (atomic_load((_Atomic uint64_t *)&r->head) > next) {
+    if (nblog__seq_clamp(atomic_load((_Atomic uint64_t *)&r->head)) > next) {
         /* Not sleeping after all: clear the flag, or the next writer at a
          * watermark pays a wake-up for nobody. Relaxed: a hint only. */
         atomic_store_explicit(&sleep_flag, 0, memory_order_relaxed);

@@ -50,7 +50,9 @@
  * once, so read + missed == the range walked, exactly.
  *
  * Writers (nblog__ring_write):
- *   1. seq = fetch_add(head, 1).                         Never fails.
+ *   1. seq = fetch_add(head, 1).                         Never fails;
+ *      a seq at or past NBLOG__SEQ_LIMIT (2^62: state keeps seq << 2) is
+ *      refused, counted in header.lost (ring.h says what that means).
  *   2. Load the slot's state and, in a CAS loop, move it to (seq, RESERVED)
  *      if it is EMPTY or holds an older seq that is COMMITTED. If it holds
  *      an older seq that is RESERVED, a preempted (or dead) writer pins it:
@@ -61,7 +63,8 @@
  *   3. Store the record with relaxed atomic stores, then the state
  *      (seq, COMMITTED) with release.
  * Reserving a seq and then failing keeps the store's books exact:
- *   head (reserved) == records committed + header.lost
+ *   head (reserved; the raw counter) - first_seq == records committed +
+ *   header.lost
  * once no write is in flight. The ring never waits: a signal handler that
  * interrupts a writer between steps 1 and 3 on the same thread takes the
  * next seq and another slot (or, a whole lap later, loses one record).
@@ -76,6 +79,12 @@
  * head (in the file) is where the dead writer stopped. A slot it left
  * RESERVED is the only damage: it is turned into an EMPTY slot whose skip
  * says its record is gone, so readers count it missed and writers reuse it.
+ * The file is trusted no more than a reader trusts it: a state or skip
+ * that does not belong in its slot is forgotten, head moves past every
+ * seq the slots show, and every seq of the last lap below head that is not
+ * committed in its slot is marked gone there (a writer that died between
+ * steps 1 and 2, or a forged head), so no reader waits for it. A head at
+ * NBLOG__SEQ_LIMIT cannot go on: the caller formats the ring afresh.
  *
  * Who writes what: head and lost - any writer, atomically. state - the
  * writer that reserves (CAS) and commits (store) it. skip - writers that
@@ -156,6 +165,7 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
 {
     struct nblog__ring_hdr *r = mem;
     assert(is_pow2(records) && is_pow2(record_size));
+    assert(first_seq <= NBLOG__SEQ_LIMIT);
     assert(record_size >= NBLOG__RECORD_SIZE_MIN &&
            record_size <= NBLOG__RECORD_SIZE_MAX);
     memcpy(r->magic, NBLOG__RING_MAGIC, sizeof r->magic);
@@ -202,6 +212,12 @@ int nblog__ring_validate(const void *mem, size_t bytes)
         r->total_size != nblog__ring_bytes(r->records, r->record_size) ||
         r->total_size > bytes)
         return NBLOG_ECORRUPT;
+    /* Relaxed: a value to check; another process may be moving it, only
+     * upwards (see NBLOG__SEQ_LIMIT for why it may pass the limit). */
+    uint64_t head = atomic_load_explicit((_Atomic uint64_t *)&r->head,
+                                         memory_order_relaxed);
+    if (r->first_seq > NBLOG__SEQ_LIMIT || head < r->first_seq)
+        return NBLOG_ECORRUPT;
     return NBLOG_OK;
 }
 
@@ -212,7 +228,41 @@ static void mark_skipped_relaxed(struct nblog__slot *s, uint64_t seq)
         atomic_store_explicit(&s->skip, seq + 1, memory_order_relaxed);
 }
 
-void nblog__ring_resume(struct nblog__ring_hdr *r)
+/* Resume, first pass over slot i: forgets a state or skip no writer could
+ * have left there, turns a dead writer's RESERVED slot into EMPTY with
+ * skip set, and returns the head this slot implies (what it holds or says
+ * is gone, + 1), at least head. */
+static uint64_t resume_slot(struct nblog__ring_hdr *r, uint64_t i, uint64_t head)
+{
+    /* Relaxed: see nblog__ring_resume. */
+    struct nblog__slot *s = slot_at(r, i);
+    uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
+    uint64_t skip = atomic_load_explicit(&s->skip, memory_order_relaxed);
+    /* skip is 1 + a seq of this slot, so at most the limit. */
+    if (skip && (skip > NBLOG__SEQ_LIMIT || ((skip - 1) & (r->records - 1)) != i)) {
+        atomic_store_explicit(&s->skip, 0, memory_order_relaxed);
+        skip = 0;
+    }
+    if (skip > head)
+        head = skip;
+    if (STATE_ST(st) == NBLOG__SLOT_EMPTY)
+        return head;
+    if ((STATE_SEQ(st) & (r->records - 1)) != i || STATE_ST(st) > 2 ||
+        STATE_SEQ(st) < r->first_seq) {
+        /* Not a state a writer could have left: forget it. */
+        atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+        return head;
+    }
+    if (STATE_SEQ(st) >= head)
+        head = STATE_SEQ(st) + 1; /* a stale head cannot hand it out again */
+    if (STATE_ST(st) != NBLOG__SLOT_COMMITTED) {
+        mark_skipped_relaxed(s, STATE_SEQ(st));
+        atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+    }
+    return head;
+}
+
+int nblog__ring_resume(struct nblog__ring_hdr *r)
 {
     assert(nblog__ring_validate(r, r->total_size) == NBLOG_OK);
     /* Relaxed throughout: no other thread of this process uses the ring
@@ -220,29 +270,30 @@ void nblog__ring_resume(struct nblog__ring_hdr *r)
      * other processes may look on: they see each slot either as it was or
      * EMPTY-with-skip, both of which say "not readable" for a RESERVED one. */
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-    if (head < r->first_seq)
-        head = r->first_seq;
-    for (uint64_t i = 0; i < r->records; i++) {
+    if (head >= NBLOG__SEQ_LIMIT)
+        return NBLOG_ECORRUPT; /* ran out, or forged: nothing to hand out */
+    for (uint64_t i = 0; i < r->records; i++)
+        head = resume_slot(r, i, head);
+    if (head >= NBLOG__SEQ_LIMIT)
+        return NBLOG_ECORRUPT; /* a slot claims the last seq there is */
+    /* Second pass: each seq of the last lap below head is in its slot,
+     * committed, or marked gone there, so no reader waits for a record no
+     * writer will ever store. */
+    uint64_t mask = r->records - 1;
+    for (uint64_t i = 0; i < r->records && i < head; i++) {
+        uint64_t seq = head - 1 - ((head - 1 - i) & mask); /* newest of slot i */
+        if (seq < r->first_seq)
+            continue; /* never handed out */
         struct nblog__slot *s = slot_at(r, i);
-        uint64_t st = atomic_load_explicit(&s->state, memory_order_relaxed);
-        if (STATE_ST(st) == NBLOG__SLOT_EMPTY)
-            continue;
-        if ((STATE_SEQ(st) & (r->records - 1)) != i || STATE_ST(st) > 2) {
-            /* Not a state a writer could have left: forget it. */
-            atomic_store_explicit(&s->state, 0, memory_order_relaxed);
-            continue;
-        }
-        if (STATE_SEQ(st) >= head)
-            head = STATE_SEQ(st) + 1; /* a stale head cannot hand it out again */
-        if (STATE_ST(st) != NBLOG__SLOT_COMMITTED) {
-            mark_skipped_relaxed(s, STATE_SEQ(st));
-            atomic_store_explicit(&s->state, 0, memory_order_relaxed);
-        }
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) !=
+            STATE(seq, NBLOG__SLOT_COMMITTED))
+            mark_skipped_relaxed(s, seq);
     }
     atomic_store_explicit(&r->head, head, memory_order_relaxed);
     r->writer_pid = (uint32_t)getpid();
     r->wall_offset_ns = (int64_t)(nblog__clock_ns(CLOCK_REALTIME) -
                                   nblog__clock_ns(CLOCK_MONOTONIC));
+    return NBLOG_OK;
 }
 
 /* Raises skip to seq + 1 unless it is already higher. */
@@ -322,7 +373,9 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
      * xadd as relaxed. */
     uint64_t seq = atomic_fetch_add_explicit(&r->head, 1, memory_order_seq_cst);
     struct nblog__slot *s = slot_at(r, seq);
-    if (!reserve_slot(s, seq)) {
+    /* At the limit (ring.h), seq << 2 would lose its top bits: refused.
+     * head stays past the limit; readers clamp it. */
+    if (__builtin_expect(seq >= NBLOG__SEQ_LIMIT, 0) || !reserve_slot(s, seq)) {
         /* Relaxed: a statistic; read with the books once writers stop. */
         atomic_fetch_add_explicit(&r->lost, 1, memory_order_relaxed);
         return NBLOG_ELOST;
@@ -432,8 +485,8 @@ uint64_t nblog__ring_head(const struct nblog__ring_hdr *r)
     /* Relaxed: writers increment head relaxed, so there is nothing to pair
      * with; readers use it only as a bound (see MEMORY ORDERING). The cast
      * drops const: C11 atomic loads take a non-const pointer. */
-    return atomic_load_explicit((_Atomic uint64_t *)&r->head,
-                                memory_order_relaxed);
+    return nblog__seq_clamp(atomic_load_explicit((_Atomic uint64_t *)&r->head,
+                                                 memory_order_relaxed));
 }
 
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r)

@@ -28,6 +28,24 @@
 #define NBLOG__RECORDS_MAX (1u << 24)
 #define NBLOG__STATS_SLOTS 32u /* console stats entries in the table */
 
+/* Sequence numbers a ring can hold: a slot's state word keeps seq << 2,
+ * so seq must stay below 2^62. The writer never hands out a seq at or
+ * past the limit: such a write is refused (NBLOG_ELOST, counted in lost)
+ * and head, the raw counter, may run past the limit by the refusals (it
+ * cannot wrap: that takes 3 * 2^62 of them). Readers see head clamped to
+ * the limit (nblog__ring_head). A header whose first_seq is past the limit
+ * or whose head is below first_seq is corrupt; resuming a ring whose head
+ * reached the limit formats it afresh (nblog__ring_resume). 2^62 records
+ * at a billion a second last 146 years: in practice only a damaged or
+ * forged file gets here. */
+#define NBLOG__SEQ_LIMIT ((uint64_t)1 << 62)
+
+/* head (a raw counter) as readers see it: at most NBLOG__SEQ_LIMIT. */
+static inline uint64_t nblog__seq_clamp(uint64_t head)
+{
+    return head < NBLOG__SEQ_LIMIT ? head : NBLOG__SEQ_LIMIT;
+}
+
 /*
  * The header at offset 0 of the ring's memory. The sizes and offsets are
  * written once by nblog__ring_format() before the ring is published, and
@@ -161,18 +179,27 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
                         uint64_t first_seq);
 
 /* Makes a ring left by a dead writer (same file, reopened) writable again:
- * head moves past every seq a slot holds, and slots left RESERVED by the
- * dead writer become EMPTY with skip set, so readers count them missed and
- * writers may take them. The ring must be validated and have no writers. */
-void nblog__ring_resume(struct nblog__ring_hdr *r);
+ * slot states no writer could have left are forgotten, head moves past
+ * every seq a slot holds (or says is gone), slots left RESERVED by the dead
+ * writer become EMPTY with skip set, and so does every slot whose record of
+ * the last lap below head is not there (a writer that died before it
+ * reserved, or a forged head): readers count those missed instead of
+ * waiting for them, and writers may take the slots. The ring must be
+ * validated and have no writers. Returns NBLOG_OK, or NBLOG_ECORRUPT if
+ * head is at NBLOG__SEQ_LIMIT (no seq left to hand out): the caller must
+ * format the ring afresh, it is not usable as it is. */
+int nblog__ring_resume(struct nblog__ring_hdr *r);
 
 /* Checks a header found in memory of `bytes` bytes (e.g. a file another
- * process wrote): NBLOG_OK or NBLOG_ECORRUPT. Trusts nothing. */
+ * process wrote): NBLOG_OK or NBLOG_ECORRUPT. Trusts nothing: sizes,
+ * offsets, and first_seq <= NBLOG__SEQ_LIMIT, first_seq <= head. */
 int nblog__ring_validate(const void *mem, size_t bytes);
 
 /*
  * Writer side. nblog__ring_write() = reserve, fill, commit. [signal-safe]
- * [non-blocking] Returns NBLOG_OK (m->seq set) or NBLOG_ELOST (counted).
+ * [non-blocking] Returns NBLOG_OK (m->seq set) or NBLOG_ELOST (counted in
+ * lost): the slot was pinned, or the ring ran out of sequence numbers
+ * (NBLOG__SEQ_LIMIT; every later write is refused the same way).
  */
 int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                       const char *text);
@@ -189,7 +216,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
                                          struct nblog__rec_meta *m,
                                          char *text, size_t cap);
 
-/* The next sequence number to be handed out. */
+/* The next sequence number to be handed out: at most NBLOG__SEQ_LIMIT. */
 uint64_t nblog__ring_head(const struct nblog__ring_hdr *r);
 /* The oldest sequence number that may still be stored. */
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r);

@@ -10,7 +10,15 @@
  * name goes under /dev/shm (gone at reboot); a path on disk survives one.
  *
  * OPENING (nblog__ringfile_open), in order:
- *   1. open(O_RDWR | O_CREAT, 0600): records may be private.
+ *   1. open(O_RDWR | O_NOFOLLOW): a symlink at the name is never followed
+ *      (ELOOP: someone could point it at a file of ours). An existing file
+ *      is used only if it is a regular file, the effective uid's, with no
+ *      read or write bit for group or others and one link (check_private);
+ *      anything else is refused before anything is written. If there is
+ *      none, O_CREAT | O_EXCL, then fchmod 0600 whatever the umask: records
+ *      are private. (/dev/shm is world-writable: with the kernel's
+ *      protected_regular and protected_symlinks off, these checks are what
+ *      keeps another user's planted file or link out.)
  *   2. An open-file-description write lock on the whole file (fcntl
  *      F_OFD_SETLK, F_WRLCK): one writer process per file. A second one
  *      gets NBLOG_EBUSY and touches nothing, so the first is undisturbed.
@@ -142,16 +150,19 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
         *plan = PLAN_RESUME; /* validated again once mapped */
         return NBLOG_OK;
     }
-    *first_seq = head < (UINT64_MAX >> 3) ? head : 0;
+    /* Continue the sequence if the old head is one a ring can go on from
+     * (ring.h, NBLOG__SEQ_LIMIT): else start again at 0. */
+    *first_seq = head < NBLOG__SEQ_LIMIT ? head : 0;
     return NBLOG_OK;
 }
 
 /* Whether fd is still the file named full: a writer replacing the file
- * (replace_file) unlinks the inode we may have opened just before. */
+ * (replace_file) unlinks the inode we may have opened just before. lstat:
+ * a symlink put there since is not our file, even if it points to it. */
 static int still_named(int fd, const char *full)
 {
     struct stat a, b;
-    return fstat(fd, &a) == 0 && stat(full, &b) == 0 && a.st_dev == b.st_dev &&
+    return fstat(fd, &a) == 0 && lstat(full, &b) == 0 && a.st_dev == b.st_dev &&
            a.st_ino == b.st_ino;
 }
 
@@ -220,6 +231,7 @@ static void locks_close(int fd, int unlock)
 /* ------------------------------------------------------------ opening */
 
 static int open_locked_once(const char *full, int extra_flags, int *out);
+static int open_private(const char *full, int extra_flags, int *out);
 
 /* Opens the file and takes the writer's lock (step 2). A lock won on an
  * inode another writer unlinked meanwhile (it replaced the file and locks
@@ -236,6 +248,76 @@ static int open_locked(const char *full, int extra_flags, int *out)
     return NBLOG_EBUSY;
 }
 
+/* Step 1: whether an existing file may hold our records: a regular file
+ * (not a FIFO, device or socket), ours (the effective uid's: another
+ * user could read what we log, or change it under us), private (no read
+ * or write bit for group or others, or they read it too) and with no other
+ * name (a hard link someone made to a file of ours elsewhere). Returns
+ * NBLOG_OK, NBLOG_ENOTRING (not a regular file) or NBLOG_EFILE with errno
+ * EPERM (someone else's, or not private). Looks only: changes nothing. */
+static int check_private(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return NBLOG_EFILE;
+    if (!S_ISREG(st.st_mode))
+        return NBLOG_ENOTRING;
+    if (st.st_uid != geteuid() || st.st_nlink != 1 ||
+        (st.st_mode & (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)) != 0) {
+        errno = EPERM;
+        return NBLOG_EFILE;
+    }
+    return NBLOG_OK;
+}
+
+/* Step 1: opens the file by name, never through a symlink (O_NOFOLLOW:
+ * ELOOP), creating it if absent, exclusively and 0600 whatever the umask
+ * (fchmod: a umask may clear our own bits, never add others'). An existing
+ * file must pass check_private. O_NONBLOCK and O_NOCTTY: a FIFO or device
+ * at the name is refused without blocking in open or taking a terminal.
+ * With O_EXCL in extra_flags only a new file will do (EEXIST -> EBUSY: a
+ * writer that replaced the file raced us). Returns NBLOG_OK and *out, or
+ * an error with nothing written and nothing left open. */
+static int open_private(const char *full, int extra_flags, int *out)
+{
+    const int base = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int fd = -1;
+        if (!(extra_flags & O_EXCL))
+            fd = open(full, base); /* the usual case: it exists */
+        if (fd >= 0) {
+            int rc = check_private(fd);
+            if (rc != NBLOG_OK) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+                return rc;
+            }
+            *out = fd;
+            return NBLOG_OK;
+        }
+        if ((extra_flags & O_EXCL) == 0 && errno != ENOENT)
+            return NBLOG_EFILE; /* ELOOP for a symlink, EACCES, EISDIR... */
+        fd = open(full, base | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0) {
+            if (fchmod(fd, 0600) != 0) {
+                int saved = errno;
+                close(fd);
+                errno = saved;
+                return NBLOG_EFILE;
+            }
+            *out = fd;
+            return NBLOG_OK;
+        }
+        if (errno != EEXIST)
+            return NBLOG_EFILE;
+        if (extra_flags & O_EXCL)
+            return NBLOG_EBUSY; /* raced with another writer's replace */
+        /* Created between our two opens: look at it again. */
+    }
+    return NBLOG_EBUSY;
+}
+
 /* Opens and locks one description, listed in locks[] before a fork can
  * copy it (locks_mutex from open(2) on). */
 static int open_locked_once(const char *full, int extra_flags, int *out)
@@ -243,11 +325,9 @@ static int open_locked_once(const char *full, int extra_flags, int *out)
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, locks_atfork);
     pthread_mutex_lock(&locks_mutex);
-    int rc = NBLOG_OK;
-    int fd = open(full, O_RDWR | O_CREAT | O_CLOEXEC | extra_flags, 0600);
-    if (fd < 0) {
-        rc = errno == EEXIST ? NBLOG_EBUSY : NBLOG_EFILE; /* EEXIST: raced */
-    } else {
+    int fd = -1;
+    int rc = open_private(full, extra_flags, &fd);
+    if (rc == NBLOG_OK) {
         struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
         if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
             rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
@@ -318,14 +398,17 @@ static int map_file(const char *full, int lock_fd, size_t bytes, int *map_fd,
 }
 
 /* Formats or resumes the mapped ring; a resumed one that fails validation
- * is formatted instead. Returns 1 if resumed. */
+ * (its head and first_seq too) or cannot go on (its head at the sequence
+ * limit) is formatted instead, from seq 0: never half-used. Returns 1 if
+ * resumed. */
 static int prepare_ring(void *mem, size_t bytes, enum plan plan, uint64_t records,
                         uint32_t record_size, uint64_t first_seq)
 {
     if (plan == PLAN_RESUME && nblog__ring_validate(mem, bytes) == NBLOG_OK) {
         touch_pages(mem, bytes);
-        nblog__ring_resume(mem);
-        return 1;
+        if (nblog__ring_resume(mem) == NBLOG_OK)
+            return 1;
+        first_seq = 0;
     }
     memset(mem, 0, bytes);
     nblog__ring_format(mem, records, record_size, first_seq);

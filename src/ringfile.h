@@ -30,11 +30,13 @@ struct nblog__ringfile {
  * Returns 0, or -1 if it does not fit in cap. */
 int nblog__ringfile_path(const char *name, char *out, size_t cap);
 
-/* Opens (creating 0600), locks, sizes, allocates, maps and prefaults the
- * ring file, then resumes or formats the ring in it. [blocking] Returns
- * NBLOG_OK and *f; NBLOG_EBUSY, NBLOG_EFILE (errno set), NBLOG_ENOTRING or
- * NBLOG_EVERSION (see nblog_init); NBLOG_EINVAL for an empty or too long
- * path. */
+/* Opens (never through a symlink; creating exclusively, 0600), checks
+ * (a private regular file of ours), locks, sizes, allocates, maps and
+ * prefaults the ring file, then resumes or formats the ring in it.
+ * [blocking] Returns NBLOG_OK and *f; NBLOG_EBUSY, NBLOG_EFILE (errno set:
+ * ELOOP for a symlink, EPERM for a file that is not private),
+ * NBLOG_ENOTRING (not a ring, or not a regular file) or NBLOG_EVERSION
+ * (see nblog_init); NBLOG_EINVAL for an empty or too long path. */
 int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
                          struct nblog__ringfile *f);
 /* Drops the writer's lock and closes both descriptors, keeping the

@@ -238,6 +238,82 @@ static void test_corrupt_length_not_trusted(void **state)
     free(r);
 }
 
+/* The state word keeps seq << 2: no seq at or past 2^62 is handed out.
+ * Writes there are refused (NBLOG_ELOST) and counted; readers see head
+ * clamped to the limit and find nothing beyond it. */
+static void test_seq_limit(void **state)
+{
+    (void)state;
+    size_t bytes = nblog__ring_bytes(RECORDS, RSIZE);
+    struct nblog__ring_hdr *r = aligned_alloc(64, bytes);
+    memset(r, 0, bytes);
+    nblog__ring_format(r, RECORDS, RSIZE, NBLOG__SEQ_LIMIT - 2);
+    char text[RSIZE];
+    uint64_t seq = 0;
+    assert_int_equal(put(r, "last but one", &seq), NBLOG_OK);
+    assert_int_equal(seq, NBLOG__SEQ_LIMIT - 2);
+    assert_int_equal(put(r, "last", &seq), NBLOG_OK);
+    assert_int_equal(seq, NBLOG__SEQ_LIMIT - 1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(r, "one too many", NULL), NBLOG_ELOST);
+    assert_int_equal(atomic_load(&r->lost), 3);
+    assert_int_equal(nblog__ring_head(r), NBLOG__SEQ_LIMIT);
+    assert_int_equal(get(r, NBLOG__SEQ_LIMIT - 2, text), NBLOG__READ_OK);
+    assert_string_equal(text, "last but one");
+    assert_int_equal(get(r, NBLOG__SEQ_LIMIT - 1, text), NBLOG__READ_OK);
+    assert_string_equal(text, "last");
+    assert_int_equal(get(r, NBLOG__SEQ_LIMIT, text), NBLOG__READ_EMPTY);
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_OK); /* still readable */
+    assert_int_equal(nblog__ring_resume(r), NBLOG_ECORRUPT);   /* not writable */
+    free(r);
+}
+
+/* head and first_seq are checked like every other field. */
+static void test_validate_checks_seqs(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = new_ring();
+    size_t bytes = nblog__ring_bytes(RECORDS, RSIZE);
+    r->first_seq = 10;
+    atomic_store(&r->head, 9);
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    atomic_store(&r->head, 10);
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_OK);
+    r->first_seq = NBLOG__SEQ_LIMIT + 1;
+    atomic_store(&r->head, UINT64_MAX);
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->first_seq = 0;
+    atomic_store(&r->head, NBLOG__SEQ_LIMIT - 1);
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_OK);
+    free(r);
+}
+
+/* A resumed ring whose head runs ahead of its slots (writers that died
+ * before reserving, or a forged head) has every missing seq of the last
+ * lap marked gone: a reader walks to the new records instead of waiting.
+ * A skip that does not belong to its slot is forgotten. */
+static void test_resume_marks_gaps(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = new_ring();
+    char text[RSIZE];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(r, "old", NULL), NBLOG_OK);
+    atomic_store(&r->head, 1000);
+    struct nblog__slot *s5 = (struct nblog__slot *)((char *)r + r->slots_offset +
+                                                    5 * r->record_size);
+    atomic_store(&s5->skip, (uint64_t)1 << 63); /* forged, not slot 5's */
+    assert_int_equal(nblog__ring_resume(r), NBLOG_OK);
+    assert_int_equal(nblog__ring_head(r), 1000);
+    for (uint64_t seq = 1000 - RECORDS; seq < 1000; seq++)
+        assert_int_equal(get(r, seq, text), NBLOG__READ_GONE);
+    uint64_t seq = 0;
+    assert_int_equal(put(r, "new", &seq), NBLOG_OK);
+    assert_int_equal(seq, 1000);
+    assert_int_equal(get(r, 1000, text), NBLOG__READ_OK);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +325,9 @@ int main(void)
         cmocka_unit_test(test_continues_sequence),
         cmocka_unit_test(test_validate_rejects_damage),
         cmocka_unit_test(test_corrupt_length_not_trusted),
+        cmocka_unit_test(test_seq_limit),
+        cmocka_unit_test(test_validate_checks_seqs),
+        cmocka_unit_test(test_resume_marks_gaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

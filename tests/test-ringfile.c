@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,6 +120,11 @@ static void refuses_foreign_file(void **state)
     nblog_options_t o;
     nblog_options_init(&o);
     o.ring_path = path;
+    assert_int_equal(chmod(path, 0644), 0); /* others may read: not private */
+    errno = 0;
+    assert_int_equal(nblog_init(&o), NBLOG_EFILE);
+    assert_int_equal(errno, EPERM);
+    assert_int_equal(chmod(path, 0600), 0);
     assert_int_equal(nblog_init(&o), NBLOG_ENOTRING);
     char buf[64] = {0};
     f = fopen(path, "r");
@@ -146,7 +153,7 @@ static void resume_skips_unfinished(void **state)
                                                    3 * r->record_size);
     atomic_store(&s->state, (uint64_t)3 << 2 | NBLOG__SLOT_RESERVED);
     atomic_store(&r->head, 4);
-    nblog__ring_resume(r);
+    assert_int_equal(nblog__ring_resume(r), NBLOG_OK);
     assert_int_equal(nblog__ring_head(r), 4);
     assert_int_equal(nblog__ring_write(r, &m, text), NBLOG_OK);
     assert_int_equal(m.seq, 4);
@@ -435,6 +442,294 @@ static void forked_worker_leaves_the_lock(void **state)
     unlink(path);
 }
 
+/* ------------------------------------------------ sequence numbers */
+
+#define SEQ_LIMIT ((uint64_t)1 << 62) /* ring.h: a slot's state keeps seq << 2 */
+
+/* nblog_init on a ring file of 16 records of 128 bytes. */
+static int init_small(const char *path)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    o.ring_records = 16;
+    o.record_size = 128;
+    return nblog_init(&o);
+}
+
+/* Writes a ring file of 16 records with 3 in it, then forges its header's
+ * head and first_seq (the 8-byte words at their offsets). */
+static void forged_ring(const char *path, uint64_t head, uint64_t first_seq)
+{
+    unlink(path);
+    assert_int_equal(init_small(path), NBLOG_OK);
+    log_n(3, "old");
+    nblog_shutdown();
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t at_head = (off_t)offsetof(struct nblog__ring_hdr, head);
+    off_t at_first = (off_t)offsetof(struct nblog__ring_hdr, first_seq);
+    assert_int_equal(pwrite(fd, &head, 8, at_head), 8);
+    assert_int_equal(pwrite(fd, &first_seq, 8, at_first), 8);
+    close(fd);
+}
+
+/* Resumes the forged file, logs n records and checks that each one
+ * nblog_printf said was stored is read back, in order, by an in-process
+ * reader from the oldest record (so no forged seq holds it), that the
+ * others were refused with NBLOG_ELOST and counted, and no seq handed out
+ * is one a slot cannot hold. Returns how many were stored. */
+static int log_after_forgery(const char *path, int n)
+{
+    assert_int_equal(init_small(path), NBLOG_OK);
+    nblog_stats_t st0, st;
+    nblog_stats_get(&st0);
+    int stored = 0, refused = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = nblog_printf(NBLOG_LEVEL_INFO, "new %d", i);
+        if (rc == NBLOG_OK)
+            stored++;
+        else if (rc == NBLOG_ELOST)
+            refused++;
+        else
+            fail_msg("record %d: %d (%s)", i, rc, nblog_strerror(rc));
+        assert_int_equal(stored + refused, i + 1);
+    }
+    nblog_stats_get(&st);
+    assert_int_equal(st.lost - st0.lost, (uint64_t)refused);
+    assert_true(st.reserved <= SEQ_LIMIT);
+    nblog_reader_t rd;
+    assert_int_equal(nblog_reader_open(&rd, NBLOG_FROM_OLDEST), NBLOG_OK);
+    nblog_record_t rec;
+    char buf[200];
+    int seen = 0, spins = 0;
+    while (seen < stored && spins < 1000) {
+        int rc = nblog_reader_next(&rd, &rec, buf, sizeof buf);
+        if (rc == NBLOG_EAGAIN) {
+            spins++; /* nothing is in flight: EAGAIN here means stuck */
+            continue;
+        }
+        assert_int_equal(rc, NBLOG_OK);
+        assert_true(rec.seq < SEQ_LIMIT);
+        if (strncmp(rec.text, "new ", 4) != 0)
+            continue; /* an old record the resume kept */
+        char want[16];
+        snprintf(want, sizeof want, "new %d", seen);
+        assert_string_equal(rec.text, want);
+        seen++;
+    }
+    if (seen != stored)
+        fail_msg("%d records stored, %d read back (reader at seq %llu)", stored, seen,
+                 (unsigned long long)rd.next_seq);
+    assert_int_equal(nblog_reader_next(&rd, &rec, buf, sizeof buf), NBLOG_EAGAIN);
+    nblog_shutdown();
+    return stored;
+}
+
+static void seq_limit_holds(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "seqlimit");
+    /* Near the limit: what fits is stored and readable, the rest refused. */
+    forged_ring(path, SEQ_LIMIT - 2, 0);
+    assert_int_equal(log_after_forgery(path, 5), 2);
+    /* Reopened at the limit (nothing left to hand out): formatted afresh. */
+    assert_int_equal(log_after_forgery(path, 5), 5);
+    uint64_t last = 0;
+    assert_int_equal(read_all(path, 0, &last), 5);
+    /* Impossible heads and first_seqs: the ring is formatted afresh (its
+     * old records gone), never half-used. */
+    static const uint64_t forged[][2] = {
+        {UINT64_MAX - 1, 0},           /* past the limit: the counter would wrap */
+        {SEQ_LIMIT + 5, 0},            /* past the limit */
+        {SEQ_LIMIT << 1, SEQ_LIMIT << 1}, /* first_seq past the limit */
+        {2, 10},                       /* head below first_seq */
+    };
+    for (size_t i = 0; i < sizeof forged / sizeof forged[0]; i++) {
+        forged_ring(path, forged[i][0], forged[i][1]);
+        assert_int_equal(log_after_forgery(path, 3), 3);
+        if (read_all(path, 0, &last) != 3)
+            fail_msg("head %llu first_seq %llu: not formatted afresh",
+                     (unsigned long long)forged[i][0], (unsigned long long)forged[i][1]);
+    }
+    /* A head beyond the records but possible: resumed, and every seq of
+     * the last lap that no slot holds is missed, not waited for. */
+    forged_ring(path, 1000, 0);
+    assert_int_equal(log_after_forgery(path, 3), 3);
+    unlink(path);
+}
+
+/* ------------------------------------------- permissions and links */
+
+/* The kernel's own protections for world-writable sticky directories
+ * (/dev/shm) would refuse some of what follows before nblog sees it; the
+ * writer must refuse it by itself, so they are turned off for the test
+ * (we are root in the test VM) and restored after. */
+static const char *const protections[] = {"/proc/sys/fs/protected_regular",
+                                          "/proc/sys/fs/protected_symlinks"};
+static char saved_protection[2][16];
+
+static int set_protections_off(void)
+{
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(protections[i], "r");
+        if (!f)
+            return -1;
+        int ok = fgets(saved_protection[i], sizeof saved_protection[i], f) != NULL;
+        fclose(f);
+        if (!ok)
+            return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(protections[i], "w");
+        int ok = f && fputs("0\n", f) >= 0;
+        if (f && fclose(f) != 0)
+            ok = 0;
+        if (!ok) {
+            for (int j = 0; j < i; j++) {
+                FILE *g = fopen(protections[j], "w");
+                if (g) {
+                    fputs(saved_protection[j], g);
+                    fclose(g);
+                }
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void restore_protections(void)
+{
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(protections[i], "w");
+        assert_non_null(f);
+        assert_true(fputs(saved_protection[i], f) >= 0);
+        assert_int_equal(fclose(f), 0);
+    }
+}
+
+/* nblog_init on path must fail with rc (and errno err if err != 0),
+ * leaving the file named check as it was (lstat: a link itself, not its
+ * target): same inode, size, mode and owner. */
+static void refused(const char *path, int rc, int err, const char *check)
+{
+    struct stat before, after;
+    assert_int_equal(lstat(check, &before), 0);
+    errno = 0;
+    int got = init_small(path);
+    int got_errno = errno;
+    if (got == NBLOG_OK)
+        nblog_shutdown();
+    if (got != rc || (err && got_errno != err))
+        fail_msg("%s: nblog_init gave %d (%s), errno %d (%s); want %d, errno %d",
+                 path, got, nblog_strerror(got), got_errno, strerror(got_errno), rc, err);
+    assert_int_equal(lstat(check, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_mode, before.st_mode);
+    assert_int_equal(after.st_uid, before.st_uid);
+    assert_int_equal(after.st_ino, before.st_ino);
+}
+
+static void make_empty(const char *path, mode_t mode)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static int protections_setup(void **state)
+{
+    *state = NULL;
+    if (set_protections_off() != 0) {
+        print_message("cannot turn off fs.protected_regular/protected_symlinks "
+                      "(not root?): private_files_only skipped\n");
+        return 0;
+    }
+    *state = (void *)saved_protection; /* to restore */
+    return 0;
+}
+
+static int protections_teardown(void **state)
+{
+    if (*state)
+        restore_protections();
+    return 0;
+}
+
+static void private_files_only(void **state)
+{
+    if (!*state)
+        skip();
+    char path[128], target[160];
+    ring_name(path, sizeof path, "perm");
+    snprintf(target, sizeof target, "%s.target", path);
+
+    /* An empty file others may read and write: refused, stays 0666. */
+    make_empty(path, 0666);
+    refused(path, NBLOG_EFILE, EPERM, path);
+    make_empty(path, 0640); /* group-readable */
+    refused(path, NBLOG_EFILE, EPERM, path);
+
+    /* Another user's (private) file: refused, even for root. */
+    make_empty(path, 0600);
+    if (chown(path, 65534, 65534) == 0)
+        refused(path, NBLOG_EFILE, EPERM, path);
+    else
+        print_message("not root: another user's file not tried\n");
+
+    /* A symlink at the name, to an empty file of ours: not followed, the
+     * target stays empty. */
+    unlink(path);
+    make_empty(target, 0600);
+    assert_int_equal(symlink(target, path), 0);
+    refused(path, NBLOG_EFILE, ELOOP, target);
+    refused(path, NBLOG_EFILE, ELOOP, path);
+    /* A dangling one: its target is not created (O_CREAT would follow). */
+    unlink(target);
+    refused(path, NBLOG_EFILE, ELOOP, path);
+    assert_int_equal(access(target, F_OK), -1);
+    make_empty(target, 0600);
+
+    /* A hard link to a file of ours elsewhere. */
+    unlink(path);
+    assert_int_equal(link(target, path), 0);
+    refused(path, NBLOG_EFILE, EPERM, target);
+
+    /* A FIFO: refused at once (neither blocking nor "formatted"). */
+    unlink(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    refused(path, NBLOG_ENOTRING, 0, path);
+
+    /* Created new: exactly 0600 whatever the umask. */
+    static const mode_t masks[] = {0, 022, 0277};
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        unlink(path);
+        mode_t old = umask(masks[i]);
+        int rc = init_small(path);
+        umask(old);
+        assert_int_equal(rc, NBLOG_OK);
+        log_n(1, "private");
+        nblog_shutdown();
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        if ((st.st_mode & 07777) != 0600)
+            fail_msg("umask %03o: ring created %04o, want 0600", (unsigned)masks[i],
+                     (unsigned)(st.st_mode & 07777));
+        /* And reopened (resumed) as it is. */
+        assert_int_equal(init_small(path), NBLOG_OK);
+        nblog_shutdown();
+        uint64_t last = 0;
+        assert_int_equal(read_all(path, 0, &last), 1);
+    }
+    unlink(path);
+    unlink(target);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -447,6 +742,9 @@ int main(void)
         cmocka_unit_test(shutdown_releases_the_file),
         cmocka_unit_test(fork_keeps_rings_apart),
         cmocka_unit_test(forked_worker_leaves_the_lock),
+        cmocka_unit_test(seq_limit_holds),
+        cmocka_unit_test_setup_teardown(private_files_only, protections_setup,
+                                        protections_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
