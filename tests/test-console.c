@@ -355,10 +355,11 @@ static void test_names_are_text(void **state)
                                       "nl\n", "", "0123456789012345678901234567890x"};
     nblog_console_opts_t o;
     nblog_console_t *con;
+    struct capture *cap = new_capture();
     nblog_console_opts_init(&o);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         o.name = bad[i];
-        assert_int_equal(nblog_console_register(&cap_ops, NULL, &o, &con), NBLOG_EINVAL);
+        assert_int_equal(nblog_console_register(&cap_ops, cap, &o, &con), NBLOG_EINVAL);
         char spec[96];
         snprintf(spec, sizeof spec, "stderr,name=%s", bad[i]);
         assert_int_equal(nblog_console_from_spec(spec, NULL), NBLOG_EINVAL);
@@ -369,7 +370,7 @@ static void test_names_are_text(void **state)
     assert_int_equal(nblog_console_from_spec("unix:/nonexistent,app=a\x1b[2J", NULL),
                      NBLOG_EINVAL);
     assert_non_null(strstr(nblog_spec_error(), "app=a\\x1b[2J: byte 2 (0x1b)"));
-    con = add(new_capture(), "serial 0123456789012345678901~", NBLOG_LEVEL_DEBUG,
+    con = add(cap, "serial 0123456789012345678901~", NBLOG_LEVEL_DEBUG,
               NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED); /* 31 bytes: fine */
     nblog_console_unregister(con);
     char path[64];
