@@ -722,6 +722,22 @@ static void json_escapes(void **state)
     unlink(file);
 }
 
+/* A new ring file (named after tag; out named after it too) holding the
+ * lines of input, stored by `nblog pipe`. */
+static void ring_of_lines(char *file, size_t cap, char *out, size_t out_cap, const char *tag,
+                          const char *input, size_t len)
+{
+    ring_name(file, cap, tag);
+    snprintf(out, out_cap, "%s.out", file);
+    unlink(file);
+    char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
+    int in_w;
+    pid_t pid = spawn_with_input(args, &in_w);
+    assert_int_equal(write(in_w, input, len), (ssize_t)len);
+    close(in_w);
+    assert_int_equal(wait_child(pid), 0);
+}
+
 /* Runs nblog with args (NULL-terminated after the tool) into out, asserts
  * it succeeded; returns what it printed (free it). */
 static char *tool_output(const char *out, ...)
@@ -745,18 +761,10 @@ static void dmesg_terminal_controls(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "ctl");
-    snprintf(out, sizeof out, "%s.out", file);
-    unlink(file);
-    char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
-    int in_w;
-    pid_t pid = spawn_with_input(args, &in_w);
     static const char lines[] = "<6>a\xc2\x9b" "2J\xc2\x85[    1.000000] emerg forged\xe2\x80\xa8"
                                 "x\xe2\x80\xa9y \x1b]0;t\x07 \xc3\xa9\n"
                                 "<6>b\x9b" "31m\xff\n";
-    assert_int_equal(write(in_w, lines, sizeof lines - 1), (ssize_t)(sizeof lines - 1));
-    close(in_w);
-    assert_int_equal(wait_child(pid), 0);
+    ring_of_lines(file, sizeof file, out, sizeof out, "ctl", lines, sizeof lines - 1);
     static const char *const raw[] = {"\xc2\x9b", "\xc2\x85", "\xe2\x80\xa8", "\xe2\x80\xa9",
                                       "\x1b", "\x07", "\x9b" "31m", "\xff"};
     static const char *const formats[] = {"plain", "kmsg", "json"};
@@ -792,15 +800,7 @@ static void status_hostile_name(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "hostile");
-    snprintf(out, sizeof out, "%s.out", file);
-    unlink(file);
-    char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
-    int in_w;
-    pid_t pid = spawn_with_input(args, &in_w);
-    assert_int_equal(write(in_w, "x\n", 2), 2);
-    close(in_w);
-    assert_int_equal(wait_child(pid), 0);
+    ring_of_lines(file, sizeof file, out, sizeof out, "hostile", "x\n", 2);
     /* Console 0 of the stats table, as a hostile writer would leave it. */
     int fd = open(file, O_RDWR);
     assert_true(fd >= 0);
