@@ -766,7 +766,7 @@ static void dmesg_terminal_controls(void **state)
                                 "<6>b\x9b" "31m\xff\n";
     ring_of_lines(file, sizeof file, out, sizeof out, "ctl", lines, sizeof lines - 1);
     static const char *const raw[] = {"\xc2\x9b", "\xc2\x85", "\xe2\x80\xa8", "\xe2\x80\xa9",
-                                      "\x1b", "\x07", "\x9b" "31m", "\xff"};
+                                      "\x1b", "\x07", "\x9b\x33\x31m", "\xff"};
     static const char *const formats[] = {"plain", "kmsg", "json"};
     for (int f = 0; f < 3; f++) {
         char *text = tool_output(out, "dmesg", "--format", formats[f], file, NULL);

@@ -351,7 +351,7 @@ static void test_register_rejects_bad_options(void **state)
 static void test_names_are_text(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"\x1b]0;owned\x07\x1b[2J\x1b[31m", "csi\xc2\x9b" "2J",
+    static const char *const bad[] = {"\x1b]0;owned\x07\x1b[2J\x1b[31m", "csi\xc2\x9b\x32J",
                                       "nl\n", "", "0123456789012345678901234567890x"};
     nblog_console_opts_t o;
     nblog_console_t *con;
