@@ -76,8 +76,8 @@ static int spec_fail(const char *fmt, ...)
 }
 
 /* Whether val is 1..max bytes, each in lo..'~' (printable ASCII, with or
- * without the space): names and header fields are text. Else -1, with
- * a sentence naming the option and the first bad byte. */
+ * without the space): names and header fields are text. Else NBLOG_EINVAL,
+ * with a sentence naming the option and the first bad byte. */
 static int check_text(const char *key, const char *val, size_t max, unsigned char lo)
 {
     size_t n = strlen(val);
