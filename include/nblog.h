@@ -539,8 +539,13 @@ typedef struct nblog_console_ops {
 #define NBLOG_MODE_DIRECT 1   /* the logging caller prints through write_atomic
                                  when it can; the printer thread otherwise */
 
+/* Longest console name, in bytes (names are printable ASCII). */
+#define NBLOG_CONSOLE_NAME_MAX 31
+
 typedef struct nblog_console_opts {
-    const char *name;   /* for stats and stall reports; copied */
+    const char *name;   /* for stats and stall reports; copied. NULL, or
+                           1..NBLOG_CONSOLE_NAME_MAX bytes of printable
+                           ASCII (' '..'~'): anything else is NBLOG_EINVAL */
     int level;          /* prints records at this level or more severe */
     int format;         /* NBLOG_FORMAT_* */
     int mode;           /* NBLOG_MODE_* */
@@ -558,7 +563,8 @@ NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
  * earlier). ops is copied; ctx is passed to every call.
  * Before any nblog_init, it initialises nblog with the defaults, as a
  * logging call would.
- * Returns NBLOG_OK and *out; NBLOG_EINVAL (no write, bad option);
+ * Returns NBLOG_OK and *out; NBLOG_EINVAL (no write, bad option, a name
+ * that is empty, longer than NBLOG_CONSOLE_NAME_MAX or not printable ASCII);
  * NBLOG_ENOMEM (no free console slot or thread); NBLOG_ENOTREADY (after
  * nblog_shutdown, until the program's next nblog_init; or the store could
  * not be initialised); the setup callback's refusal as NBLOG_EINVAL.
@@ -757,7 +763,9 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *     option  = "level=" LEVEL        (a name or 0..7, see nblog_level_parse)
  *             | "format=" ("plain" | "kmsg")
  *             | "mode=" ("threaded" | "direct")
- *             | "name=" NAME          (at most 31 bytes)
+ *             | "name=" NAME          (1 to 31 bytes of printable ASCII;
+ *                                      default: the spec up to its options,
+ *                                      cut to 31 bytes, other bytes as '_')
  *             | "stall_ms=" N
  *             | syslog, unix and journald only: "app=" NAME, "facility="
  *               (0..23 or user, daemon, local0..local7, ...), "sd=" on|off,

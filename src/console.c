@@ -921,7 +921,14 @@ static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t
         return NBLOG_EINVAL;
     if (o->start != NBLOG_FROM_OLDEST && o->start != NBLOG_FROM_NEXT)
         return NBLOG_EINVAL;
-    return NBLOG_OK;
+    /* The name reaches terminals (nblog status, stall reports) and the
+     * ring file: printable ASCII, 1..NBLOG_CONSOLE_NAME_MAX bytes. */
+    const unsigned char *name = (const unsigned char *)o->name;
+    size_t n = 0;
+    for (; name && name[n]; n++)
+        if (n == NBLOG_CONSOLE_NAME_MAX || name[n] < 0x20 || name[n] > 0x7e)
+            return NBLOG_EINVAL;
+    return name && n == 0 ? NBLOG_EINVAL : NBLOG_OK;
 }
 
 static void start_watch(void);

@@ -16,8 +16,9 @@
  * in glibc, and this runs in signal handlers). 32473 is the private
  * enterprise number RFC 5612 reserves for examples: the SD-ID says "ours",
  * not anyone's registration. SD-PARAM values escape '"', '\\' and ']' as
- * RFC 5424 6.3.3 asks; MSG keeps the \xNN escaping of every line, so no
- * text can end a record, open a field or close the SD element.
+ * RFC 5424 6.3.3 asks, and what a line may not hold (see text_unit) as
+ * \xNN; MSG keeps the \xNN escaping of every line, so no text can end a
+ * record, open a field, close the SD element or act on a terminal.
  *
  * JOURNAL ENTRIES
  *
@@ -88,11 +89,6 @@ size_t nblog__render_record(const struct nblog__ring_hdr *ring,
     return len;
 }
 
-static inline int needs_escape(unsigned char ch)
-{
-    return ch < 0x20 || ch == 0x7f || ch == '\\';
-}
-
 /* Writes ch as the four bytes \xNN; returns 4. */
 static size_t hex_escape(char *out, unsigned char ch)
 {
@@ -104,27 +100,70 @@ static size_t hex_escape(char *out, unsigned char ch)
     return 4;
 }
 
-/* Copies text escaping control bytes, DEL and backslash as \xNN. Runs of
- * plain bytes (most text is one run) go out with one memcpy. */
+/*
+ * What a line may hold as it is: printable ASCII but '\\', and well-formed
+ * UTF-8 but the characters a terminal or a line reader acts on: the C1
+ * controls U+0080..U+009F (CSI, NEL, OSC, ... as C2 80..C2 9F) and the line
+ * and paragraph separators U+2028 and U+2029 (E2 80 A8, E2 80 A9). The rest
+ * (C0 controls, DEL, '\\', those characters, and every byte that is not
+ * part of well-formed UTF-8, which an 8-bit terminal such as the Linux VT
+ * would take as a C1 control) is written as \xNN, each byte: the line is
+ * then valid UTF-8 that nothing in a record can end, move the cursor in or
+ * retitle a terminal with, and the bytes are recovered exactly by undoing
+ * \xNN (a '\\' in the text is \x5c).
+ *
+ * Returns how many bytes at s (len > 0 left) form one unit, and sets *keep
+ * to whether it goes out as it is.
+ */
+static size_t text_unit(const unsigned char *s, size_t len, int *keep)
+{
+    unsigned char c = s[0];
+    *keep = 0;
+    if (c < 0x80) {
+        *keep = c >= 0x20 && c != 0x7f && c != '\\';
+        return 1;
+    }
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (n == 0 || n > len)
+        return 1;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 1;
+    /* No overlong forms (E0, F0), surrogates (ED) or code points past
+     * U+10FFFF (F4): the second byte's narrower range. */
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+        (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+        return 1;
+    *keep = !(c == 0xc2 && s[1] < 0xa0) &&                          /* C1 */
+            !(c == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9)); /* LS, PS */
+    return n;
+}
+
+/* Copies text escaping what text_unit says, as \xNN. Runs of plain bytes
+ * (most text is one run) go out with one memcpy; a line too short for the
+ * whole ends at a unit's boundary (never inside a character or an
+ * escape). */
 static size_t escape(char *out, size_t room, const char *text, size_t len)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        size_t run = 0;
-        while (i + run < len && !needs_escape((unsigned char)text[i + run]))
-            run++;
-        if (run) {
-            if (run > room - n)
-                run = room - n;
-            memcpy(out + n, text + i, run);
-            n += run;
-            i += run;
-            if (i >= len || n >= room)
+    const unsigned char *s = (const unsigned char *)text;
+    size_t n = 0, i = 0;
+    while (i < len) {
+        size_t run = 0, unit = 0;
+        int keep = 1;
+        while (i + run < len && (unit = text_unit(s + i + run, len - i - run, &keep), keep)) {
+            if (run + unit > room - n)
                 break;
+            run += unit;
         }
-        if (n + 4 > room)
-            break;
-        n += hex_escape(out + n, (unsigned char)text[i]);
+        memcpy(out + n, text + i, run);
+        n += run;
+        i += run;
+        if (i >= len || keep || n + 4 * unit > room)
+            break; /* the end, or no room for the next unit */
+        for (size_t k = 0; k < unit; k++)
+            n += hex_escape(out + n, s[i + k]);
+        i += unit;
     }
     return n;
 }
@@ -136,23 +175,29 @@ const struct nblog__syslog_params nblog__syslog_defaults = {
 
 size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len)
 {
+    const unsigned char *s = (const unsigned char *)val;
     size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)val[i];
+    for (size_t i = 0; i < len;) {
+        unsigned char ch = s[i];
+        int keep;
+        size_t unit = text_unit(s + i, len - i, &keep);
         if (ch == '"' || ch == '\\' || ch == ']') {
             if (n + 2 > room)
                 break;
             out[n++] = '\\';
             out[n++] = (char)ch;
-        } else if (ch < 0x20 || ch == 0x7f) {
-            if (n + 4 > room)
+        } else if (keep) {
+            if (n + unit > room)
                 break;
-            n += hex_escape(out + n, ch);
+            memcpy(out + n, s + i, unit);
+            n += unit;
         } else {
-            if (n + 1 > room)
+            if (n + 4 * unit > room)
                 break;
-            out[n++] = (char)ch;
+            for (size_t k = 0; k < unit; k++)
+                n += hex_escape(out + n, s[i + k]);
         }
+        i += unit;
     }
     return n;
 }

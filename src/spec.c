@@ -21,8 +21,13 @@
  * options and its own options.
  *
  * Errors: NBLOG_EINVAL, nothing registered, and a sentence naming the bad
- * part in a per-thread buffer (nblog_spec_error). Parsing happens on a
- * copy in a fixed buffer; a spec longer than it is an error too.
+ * part in a per-thread buffer (nblog_spec_error), printable ASCII (other
+ * bytes of the spec it quotes as \xNN). Parsing happens on a copy in a
+ * fixed buffer; a spec longer than it is an error too.
+ *
+ * Text that reaches a terminal or a syslog header is checked: name= is 1
+ * to 31 bytes of printable ASCII; app= (48), msgid= (32) and hostname=
+ * (255) printable ASCII without spaces.
  */
 #include <errno.h>
 #include <limits.h>
@@ -35,7 +40,7 @@
 #include "nblog.h"
 
 #define SPEC_MAX 1024
-#define NAME_MAX_BYTES 31
+#define NAME_MAX_BYTES NBLOG_CONSOLE_NAME_MAX
 
 static __thread char spec_err[256];
 
@@ -45,13 +50,46 @@ const char *nblog_spec_error(void)
 }
 
 static int spec_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The sentence is printed to terminals and quotes the spec: every byte of
+ * it but printable ASCII goes in as \xNN (cut, if need be, before an
+ * escape rather than inside one). */
 static int spec_fail(const char *fmt, ...)
 {
+    char raw[sizeof spec_err];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(spec_err, sizeof spec_err, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    size_t n = 0;
+    for (const char *c = raw; *c; c++) {
+        unsigned char ch = (unsigned char)*c;
+        int plain = ch >= 0x20 && ch <= 0x7e;
+        if (n + (plain ? 1 : 4) >= sizeof spec_err)
+            break;
+        if (plain)
+            spec_err[n++] = (char)ch;
+        else
+            n += (size_t)snprintf(spec_err + n, sizeof spec_err - n, "\\x%02x", ch);
+    }
+    spec_err[n] = '\0';
     return NBLOG_EINVAL;
+}
+
+/* Whether val is 1..max bytes, each in lo..'~' (printable ASCII, with or
+ * without the space): names and header fields are text. Else NBLOG_EINVAL,
+ * with a sentence naming the option and the first bad byte. */
+static int check_text(const char *key, const char *val, size_t max, unsigned char lo)
+{
+    size_t n = strlen(val);
+    if (n == 0 || n > max)
+        return spec_fail("option %s=%s: 1 to %zu bytes", key, val, max);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)val[i];
+        if (ch < lo || ch > '~')
+            return spec_fail("option %s=%s: byte %zu (0x%02x) is not printable ASCII%s",
+                             key, val, i + 1, ch, lo > ' ' ? " (nor a space)" : "");
+    }
+    return NBLOG_OK;
 }
 
 /* ------------------------------------------------------------- kinds */
@@ -143,12 +181,13 @@ static int syslog_options(const char *kind, char *const *extra, nblog_syslog_opt
     for (; *extra; extra++) {
         const char *key = *extra, *val = strchr(key, '\0') + 1; /* split by apply_option */
         int rc = NBLOG_OK;
+        /* The header fields' limits (RFC 5424 6.2), printable, no spaces. */
         if (!strcmp(key, "app"))
-            so->app_name = val;
+            rc = check_text(key, val, 48, '!'), so->app_name = val;
         else if (!strcmp(key, "msgid"))
-            so->msgid = val;
+            rc = check_text(key, val, 32, '!'), so->msgid = val;
         else if (!strcmp(key, "hostname"))
-            so->hostname = val;
+            rc = check_text(key, val, 255, '!'), so->hostname = val;
         else if (!strcmp(key, "facility"))
             rc = parse_facility(val, &so->facility);
         else if (!strcmp(key, "sd"))
@@ -250,8 +289,9 @@ static int apply_option(char *opt, nblog_console_opts_t *o, char *name_buf)
     if (strcmp(key, "mode") == 0)
         return parse_choice(key, val, "threaded", "direct", &o->mode);
     if (strcmp(key, "name") == 0) {
-        if (!*val || strlen(val) > NAME_MAX_BYTES)
-            return spec_fail("option name=%s: 1 to %d bytes", val, NAME_MAX_BYTES);
+        int rc = check_text(key, val, NAME_MAX_BYTES, ' ');
+        if (rc)
+            return rc;
         strcpy(name_buf, val);
         o->name = name_buf;
         return NBLOG_OK;
@@ -268,13 +308,15 @@ static int apply_option(char *opt, nblog_console_opts_t *o, char *name_buf)
     return 1; /* the kind's own */
 }
 
-/* The default name: the spec up to its options, cut to fit. */
+/* The default name: the spec up to its options, cut to fit, any byte a
+ * name may not hold (a path's, say) as '_'. */
 static void default_name(const char *spec, char *name_buf)
 {
     size_t n = strcspn(spec, ",");
     if (n > NAME_MAX_BYTES)
         n = NAME_MAX_BYTES;
-    memcpy(name_buf, spec, n);
+    for (size_t i = 0; i < n; i++)
+        name_buf[i] = spec[i] >= ' ' && spec[i] <= '~' ? spec[i] : '_';
     name_buf[n] = '\0';
 }
 

@@ -32,6 +32,10 @@
  *   pipe_ring_records_and_env
  *                       --ring-records sizes the ring; NBLOG_CONSOLES specs
  *   json_escapes        JSON output escapes what could forge or break it
+ *   dmesg_terminal_controls
+ *                       no output format lets a record's C1 controls or
+ *                       U+2028/U+2029 reach the reader (issue 12 item 7)
+ *   status_hostile_name status shows a hostile file's console name escaped
  *   demo_summary        demo without a terminal: serial complete, fbcon stuck,
  *                       then fbcon catches up with its drops counted exactly
  */
@@ -952,7 +956,7 @@ static void json_escapes(void **state)
     assert_non_null(strstr(json, "\"text\":\"q\\\" b\\\\ t\\t c\\u0007 "
                                  "x\\ufffd\\ufffd \\ufffd\\ufffd\\ufffd "
                                  "\\ufffd\\ufffd\\ufffd \\ufffd\\ufffd\\ufffd\\ufffd "
-                                 "\xc3\xa9 n\\u0000ul\"}\n"));
+                                 "\xc3\xa9 n\\u0000ul\",\"text_bytes\":[113,34,"));
     free(json);
     /* --since-seq past the head prints nothing (not everything). */
     char *since[] = {tool, "dmesg", "--since-seq", "5", file, NULL};
@@ -960,6 +964,108 @@ static void json_escapes(void **state)
     json = slurp(out);
     assert_string_equal(json, "");
     free(json);
+    unlink(out);
+    unlink(file);
+}
+
+/* A new ring file (named after tag; out named after it too) holding the
+ * lines of input, stored by `nblog pipe`. */
+static void ring_of_lines(char *file, size_t cap, char *out, size_t out_cap, const char *tag,
+                          const char *input, size_t len)
+{
+    ring_name(file, cap, tag);
+    snprintf(out, out_cap, "%s.out", file);
+    unlink(file);
+    char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
+    int in_w;
+    pid_t pid = spawn_with_input(args, &in_w);
+    assert_int_equal(write(in_w, input, len), (ssize_t)len);
+    close(in_w);
+    assert_int_equal(wait_child(pid), 0);
+}
+
+/* Runs nblog with args (NULL-terminated after the tool) into out, asserts
+ * it succeeded; returns what it printed (free it). */
+static char *tool_output(const char *out, ...)
+{
+    char *args[8] = {tool};
+    va_list ap;
+    va_start(ap, out);
+    for (int i = 1; i < 7 && (args[i] = va_arg(ap, char *)); i++)
+        ;
+    va_end(ap);
+    assert_int_equal(run_to_file(args, out), 0);
+    return slurp(out);
+}
+
+/* Nothing of a record reaches the reader as a terminal control or a line
+ * break (issue 12 item 7): C1 controls (CSI, NEL) and U+2028/U+2029 in
+ * UTF-8, as well as C0 and bytes that are not UTF-8, are escaped in plain
+ * and kmsg output (\xNN) and in JSON (\uXXXX), one line per record; JSON
+ * keeps the exact bytes of a text that is not UTF-8 in "text_bytes". */
+static void dmesg_terminal_controls(void **state)
+{
+    (void)state;
+    char file[128], out[160];
+    static const char lines[] = "<6>a\xc2\x9b" "2J\xc2\x85[    1.000000] emerg forged\xe2\x80\xa8"
+                                "x\xe2\x80\xa9y \x1b]0;t\x07 \xc3\xa9\n"
+                                "<6>b\x9b" "31m\xff\n";
+    ring_of_lines(file, sizeof file, out, sizeof out, "ctl", lines, sizeof lines - 1);
+    static const char *const raw[] = {"\xc2\x9b", "\xc2\x85", "\xe2\x80\xa8", "\xe2\x80\xa9",
+                                      "\x1b", "\x07", "\x9b\x33\x31m", "\xff"};
+    static const char *const formats[] = {"plain", "kmsg", "json"};
+    for (int f = 0; f < 3; f++) {
+        char *text = tool_output(out, "dmesg", "--format", formats[f], file, NULL);
+        for (size_t i = 0; i < sizeof raw / sizeof raw[0]; i++)
+            assert_null(strstr(text, raw[i]));
+        assert_non_null(strstr(text, "\xc3\xa9")); /* other characters as they are */
+        size_t newlines = 0;
+        for (const char *c = text; *c; c++)
+            newlines += *c == '\n';
+        assert_int_equal(newlines, 2);
+        if (f < 2) {
+            assert_non_null(strstr(text, "a\\xc2\\x9b2J\\xc2\\x85[    1.000000] emerg forged"
+                                         "\\xe2\\x80\\xa8x\\xe2\\x80\\xa9y \\x1b]0;t\\x07 "));
+            assert_non_null(strstr(text, "b\\x9b31m\\xff\n"));
+        } else {
+            assert_non_null(strstr(text, "\"text\":\"a\\u009b2J\\u0085[    1.000000] emerg "
+                                         "forged\\u2028x\\u2029y \\u001b]0;t\\u0007 \xc3\xa9\"}\n"));
+            assert_non_null(strstr(text, "\"text\":\"b\\ufffd31m\\ufffd\","
+                                         "\"text_bytes\":[98,155,51,49,109,255]}\n"));
+        }
+        free(text);
+    }
+    unlink(out);
+    unlink(file);
+}
+
+/* `nblog status` on a file whose stats table names a console with escape
+ * sequences (anyone who can write the file can put them there): the name
+ * is shown escaped, nothing reaches the terminal (issue 12 item 7). */
+static void status_hostile_name(void **state)
+{
+    (void)state;
+    char file[128], out[160];
+    ring_of_lines(file, sizeof file, out, sizeof out, "hostile", "x\n", 2);
+    /* Console 0 of the stats table, as a hostile writer would leave it. */
+    int fd = open(file, O_RDWR);
+    assert_true(fd >= 0);
+    struct nblog__ring_hdr hdr;
+    assert_int_equal(pread(fd, &hdr, sizeof hdr, 0), (ssize_t)sizeof hdr);
+    struct nblog__stats_entry e;
+    memset(&e, 0, sizeof e);
+    atomic_init(&e.gen, 2); /* even: not being updated */
+    static const char name[] = "\x1b]0;owned\x07\x1b[2J\x1b[31m\xc2\x9b\x9b" "2J";
+    memcpy(e.name, name, sizeof name);
+    e.v[NBLOG__STAT_IN_USE] = 1;
+    assert_int_equal(pwrite(fd, &e, sizeof e, (off_t)hdr.stats_offset), (ssize_t)sizeof e);
+    close(fd);
+    char *text = tool_output(out, "status", file, NULL);
+    assert_null(strchr(text, '\x1b'));
+    assert_null(strchr(text, '\x07'));
+    assert_null(strchr(text, '\x9b'));
+    assert_non_null(strstr(text, "\n\\x1b]0;owned\\x07\\x1b[2J\\x1b[31m\\xc2\\x9b\\x9b2J "));
+    free(text);
     unlink(out);
     unlink(file);
 }
@@ -1019,6 +1125,8 @@ int main(void)
         cmocka_unit_test(pipe_sighup_reopens),
         cmocka_unit_test(pipe_ring_records_and_env),
         cmocka_unit_test(json_escapes),
+        cmocka_unit_test(dmesg_terminal_controls),
+        cmocka_unit_test(status_hostile_name),
         cmocka_unit_test(demo_summary),
     };
     if (getenv("NBLOG_TEST_FILTER")) /* e.g. "pipe_*", to run some again */

@@ -2,7 +2,7 @@
  * test-console.c - one console behaviour per test: printing and filters,
  * line formats and escaping, direct mode, dropped notices, flush and its
  * deadline, unregistering a stuck console, write faults, stall reports,
- * fork, file rotation and reopen. The many-thread claims are in
+ * fork, file rotation and reopen, names. The many-thread claims are in
  * test-console-stress.c.
  */
 #include "testutil.h"
@@ -343,6 +343,46 @@ static void test_register_rejects_bad_options(void **state)
     assert_int_equal(nblog_console_register(&cap_ops, NULL, &o, &con), NBLOG_EINVAL);
     nblog_console_ops_t no_write = {0};
     assert_int_equal(nblog_console_register(&no_write, NULL, NULL, &con), NBLOG_EINVAL);
+}
+
+/* Names are text (issue 12 item 8): the API and specs refuse a name with
+ * escape sequences, C1 controls, none or too many bytes; a spec's default
+ * name (a path) has such bytes as '_'; spec errors quote them as \xNN. */
+static void test_names_are_text(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"\x1b]0;owned\x07\x1b[2J\x1b[31m", "csi\xc2\x9b\x32J",
+                                      "nl\n", "", "0123456789012345678901234567890x"};
+    nblog_console_opts_t o;
+    nblog_console_t *con;
+    struct capture *cap = new_capture();
+    nblog_console_opts_init(&o);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o.name = bad[i];
+        assert_int_equal(nblog_console_register(&cap_ops, cap, &o, &con), NBLOG_EINVAL);
+        char spec[96];
+        snprintf(spec, sizeof spec, "stderr,name=%s", bad[i]);
+        assert_int_equal(nblog_console_from_spec(spec, NULL), NBLOG_EINVAL);
+        for (const char *e = nblog_spec_error(); *e; e++)
+            assert_true(*e >= ' ' && *e <= '~');
+    }
+    assert_non_null(strstr(nblog_spec_error(), "name="));
+    assert_int_equal(nblog_console_from_spec("unix:/nonexistent,app=a\x1b[2J", NULL),
+                     NBLOG_EINVAL);
+    assert_non_null(strstr(nblog_spec_error(), "app=a\\x1b[2J: byte 2 (0x1b)"));
+    con = add(cap, "serial 0123456789012345678901~", NBLOG_LEVEL_DEBUG,
+              NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED); /* 31 bytes: fine */
+    nblog_console_unregister(con);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/nblog-%d-\x1b]0;x\x07", (int)getpid());
+    char spec[80];
+    snprintf(spec, sizeof spec, "file:%s", path);
+    assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    assert_non_null(strstr(st.name, "-_]0;x_"));
+    nblog_console_unregister(con);
+    unlink(path);
 }
 
 /* Suspended while the ring laps: on resume, one notice with the exact
@@ -888,6 +928,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(test_emergency_pushed_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_rejects_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_names_are_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspend_resume_reports_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_deadline_and_unregister_stuck, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_faults_counted, setup, teardown),

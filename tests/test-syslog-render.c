@@ -1,8 +1,10 @@
 /*
  * test-syslog-render.c - the syslog and journal line formats, byte for
  * byte: PRI, the hand-made calendar (leap days, centuries), structured
- * data on and off and its escaping, RFC 3164, journal entries. No store is
- * mapped, so a record's monotonic stamp is taken as wall-clock time.
+ * data on and off and its escaping, RFC 3164, journal entries, and the
+ * escaping of what a terminal acts on (C1 controls, U+2028/U+2029). No
+ * store is mapped, so a record's monotonic stamp is taken as wall-clock
+ * time.
  */
 #include "testutil.h"
 
@@ -127,6 +129,46 @@ static void test_replayed_mark(void **state)
     render_flags = 0;
 }
 
+/* Issue 12 item 7: what a terminal or a line reader acts on is escaped in
+ * every line format, each byte as \xNN: C0 controls and DEL as before,
+ * and now the UTF-8 of the C1 controls (U+009B CSI, U+0085 NEL), of the
+ * line and paragraph separators (U+2028, U+2029), and bytes that are not
+ * UTF-8 (a lone 0x9b is CSI to an 8-bit terminal). Other characters stay
+ * as they are; a line too short for the text ends between characters. */
+static void test_terminal_controls(void **state)
+{
+    (void)state;
+    static const char text[] = "a\xc2\x9b" "2Jb\xc2\x85[    1.000000] emerg x"
+                               "\xe2\x80\xa8" "c\xe2\x80\xa9" "d \xc3\xa9 \x9b \xff"
+                               " \xe2\x82\xac \xc2\xa0 \xed\xa0\x80.";
+    static const char escaped[] = "a\\xc2\\x9b2Jb\\xc2\\x85[    1.000000] emerg x"
+                                  "\\xe2\\x80\\xa8" "c\\xe2\\x80\\xa9" "d \xc3\xa9 "
+                                  "\\x9b \\xff \xe2\x82\xac \xc2\xa0 \\xed\\xa0\\x80.\n";
+    struct nblog__syslog_params p = params();
+    p.sd = 0;
+    assert_string_equal(render(NBLOG_FORMAT_PLAIN, &p, 0, 0, text), escaped);
+    const char *k = render(NBLOG_FORMAT_KMSG, &p, 0, 0, text);
+    assert_string_equal(strchr(k, ';') + 1, escaped);
+    const char *s = render(NBLOG_FORMAT_RFC5424, &p, 0, 0, text);
+    assert_string_equal(s + strlen(s) - strlen(escaped), escaped);
+    const char *j = render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, text);
+    assert_non_null(strstr(j, "\nMESSAGE=a\\xc2\\x9b2Jb"));
+    assert_null(strstr(j, "\xc2\x9b"));
+    char sd[64];
+    size_t n = nblog__sd_escape(sd, sizeof sd, "v\xc2\x9b]\xe2\x80\xa8\xc3\xa9", 9);
+    assert_int_equal(n, 1 + 8 + 2 + 12 + 2);
+    assert_memory_equal(sd, "v\\xc2\\x9b\\]\\xe2\\x80\\xa8\xc3\xa9", n);
+    /* Short lines end at a character's boundary, never inside one. */
+    struct nblog__rec_meta m = {.seq = 1};
+    char line[8];
+    assert_int_equal(nblog__render_line(line, 4, NBLOG_FORMAT_PLAIN, &p, &m, "ab\xc3\xa9", 4),
+                     3);
+    assert_memory_equal(line, "ab\n", 3);
+    assert_int_equal(nblog__render_line(line, 6, NBLOG_FORMAT_PLAIN, &p, &m, "a\xc2\x85", 3),
+                     2);
+    assert_memory_equal(line, "a\n", 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -135,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_sd_escape),
         cmocka_unit_test(test_rfc3164_and_journal),
         cmocka_unit_test(test_replayed_mark),
+        cmocka_unit_test(test_terminal_controls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,8 +22,14 @@
  *   kmsg   the library's /dev/kmsg-like console line:
  *          "facility*8+level,seq,usec,-;text", control bytes as \xNN.
  *   json   one object per line: {"seq":N,"level":"warning",
- *          "ts":"ISO 8601 UTC","tid":N,"text":"..."}; text JSON-escaped,
- *          bytes that are not UTF-8 replaced by U+FFFD.
+ *          "ts":"ISO 8601 UTC","tid":N,"text":"..."}; text JSON-escaped
+ *          (C0 and C1 controls, DEL, U+2028 and U+2029 as \uXXXX), bytes
+ *          that are not UTF-8 as U+FFFD, and then, only for such a text,
+ *          "text_bytes":[N,...], its exact bytes (as journalctl -o json
+ *          gives a field that is not UTF-8).
+ * No output holds a byte of a record or a file as it is if a terminal or a
+ * line reader would act on it: plain and kmsg escape as the library's
+ * consoles do (\xNN, src/render.c), status escapes console names.
  * A gap (records overwritten before we read them, or never finished by a
  * writer that died) is one line saying exactly "N records overwritten"
  * (json: {"gap":N,"text":"N records overwritten"}).
@@ -207,9 +213,14 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-static void json_string(FILE *out, const char *text, size_t len)
+/* A JSON string of text: valid UTF-8 as it is, but '"', '\\', the C0 and C1
+ * controls, DEL and U+2028/U+2029 as JSON escapes (nothing in it acts on a
+ * terminal or ends a line); each byte that is not UTF-8 as U+FFFD.
+ * Returns how many bytes were replaced (0: the string is the text). */
+static size_t json_string(FILE *out, const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
+    size_t replaced = 0;
     fputc('"', out);
     for (size_t i = 0; i < len;) {
         unsigned char ch = s[i];
@@ -223,12 +234,27 @@ static void json_string(FILE *out, const char *text, size_t len)
         else if (ch < 0x20 || ch == 0x7f)
             fprintf(out, "\\u%04x", ch);
         else if (n == 0)
-            fputs("\\ufffd", out);
+            fputs("\\ufffd", out), replaced++;
+        else if (n == 2 && ch == 0xc2 && s[i + 1] < 0xa0) /* C1 control */
+            fprintf(out, "\\u%04x", s[i + 1]);
+        else if (n == 3 && ch == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8)
+            fprintf(out, "\\u%04x", 0x2000 + s[i + 2] - 0x80); /* U+2028, U+2029 */
         else
             fwrite(s + i, 1, n, out);
         i += n ? n : 1;
     }
     fputc('"', out);
+    return replaced;
+}
+
+/* The bytes of text as a JSON array of numbers 0..255 (as journalctl -o
+ * json gives a field that is not UTF-8): what "text" could not hold. */
+static void json_bytes(FILE *out, const char *text, size_t len)
+{
+    fputc('[', out);
+    for (size_t i = 0; i < len; i++)
+        fprintf(out, "%s%u", i ? "," : "", (unsigned)(unsigned char)text[i]);
+    fputc(']', out);
 }
 
 static void print_gap(const struct dmesg_opts *o, uint64_t n)
@@ -280,7 +306,10 @@ static void print_record(const struct dmesg_opts *o, const struct nblog__ring_hd
     printf("{\"seq\":%llu,\"level\":\"%s\",\"ts\":\"%s\",\"tid\":%u,\"text\":",
            (unsigned long long)rec->seq, nblog_level_name(rec->level), when,
            (unsigned)rec->tid);
-    json_string(stdout, rec->text, rec->len);
+    if (json_string(stdout, rec->text, rec->len)) {
+        fputs(",\"text_bytes\":", stdout);
+        json_bytes(stdout, rec->text, rec->len);
+    }
     fputs("}\n", stdout);
 }
 
@@ -443,6 +472,24 @@ static void format_stalled(char *out, size_t cap, uint64_t ns)
         snprintf(out, cap, "%.1fs", (double)ns / 1e9);
 }
 
+/* A console name from the file, which anyone who can write it chose: every
+ * byte but printable ASCII (and '\\') as \xNN, so no name reaches the
+ * terminal as a control (registration accepts only printable ASCII, so a
+ * writer's own names show as they are). out holds 4 * 31 + 1 bytes. */
+static const char *shown_name(char *out, size_t cap, const char *name)
+{
+    size_t n = 0;
+    for (; *name && n + 5 <= cap; name++) {
+        unsigned char ch = (unsigned char)*name;
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+            out[n++] = (char)ch;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "\\x%02x", ch);
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static void print_status_header(const char *path, const struct nblog__ring_hdr *r)
 {
     uint64_t head = nblog__ring_head(r);
@@ -487,7 +534,9 @@ static int cmd_status(int argc, char **argv)
         char stalled[32];
         format_stalled(stalled, sizeof stalled, st.stalled_ns);
         uint64_t lag = head_now > st.next_seq ? head_now - st.next_seq : 0;
-        printf("%-20s %10llu %8llu %10llu %10llu %12llu %11s\n", st.name,
+        char name[sizeof st.name * 4];
+        printf("%-20s %10llu %8llu %10llu %10llu %12llu %11s\n",
+               shown_name(name, sizeof name, st.name),
                (unsigned long long)st.next_seq, (unsigned long long)lag,
                (unsigned long long)st.printed, (unsigned long long)st.dropped,
                (unsigned long long)st.write_failed, stalled);

@@ -401,8 +401,11 @@ int nblog__net_register(const nblog_console_ops_t *ops, struct nblog__net_common
         o = *opts;
     else
         nblog_console_opts_init(&o);
-    if (!opts || !opts->name || strcmp(opts->name, "console") == 0)
-        o.name = default_name;
+    char name[NBLOG_CONSOLE_NAME_MAX + 1];
+    if (!opts || !opts->name || strcmp(opts->name, "console") == 0) {
+        field(name, sizeof name, default_name); /* a url: cut, printable */
+        o.name = name;
+    }
     o.format = format;
     ctx->magic = NBLOG__NET_MAGIC;
     int rc = nblog__console_register_params(ops, ctx, &ctx->params, &o, out);
