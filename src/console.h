@@ -75,8 +75,10 @@ struct nblog__syslog_params {
  * output that supplies them (e.g. a file in RFC 5424). */
 extern const struct nblog__syslog_params nblog__syslog_defaults;
 
-/* One output line for a record in format NBLOG_FORMAT_*, control bytes and
- * backslashes in the text escaped as \xNN so a message cannot forge a line.
+/* One output line for a record in format NBLOG_FORMAT_*, with C0 and C1
+ * controls (also UTF-8 encoded), DEL, U+2028/U+2029, bytes that are not
+ * UTF-8 and backslashes in the text escaped as \xNN, one per byte, so a
+ * message can neither forge a line nor reach a terminal as a control.
  * p is used by the syslog and journal formats (NULL: the defaults).
  * Returns the line's length (at most cap; always ends in '\n'; a journal
  * entry is several "KEY=value\n" lines and ends in an empty line).
@@ -87,7 +89,8 @@ size_t nblog__render_line(char *line, size_t cap, int format,
                           size_t len);
 
 /* Appends one SD-PARAM value to out (room bytes), escaping '"', '\' and
- * ']' with a backslash as RFC 5424 6.3.3 asks and control bytes as \xNN.
+ * ']' with a backslash as RFC 5424 6.3.3 asks and what render_line
+ * escapes as \xNN.
  * Returns bytes written (stops short rather than split an escape). */
 size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len);
 
