@@ -560,6 +560,46 @@ static void seq_limit_holds(void **state)
     unlink(path);
 }
 
+/* nblog__ringview_wait returns at once only when the clamped head is
+ * beyond the follower's position: a raw head past the limit (refused
+ * writes) or a forged head below it must put it to sleep, or
+ * `dmesg --follow` spins. Checked by its return value, not by time. */
+static void follow_wait_needs_progress(void **state)
+{
+    (void)state;
+    char path[128], why[256];
+    ring_name(path, sizeof path, "waitclamp");
+    forged_ring(path, 3, 0);
+    struct nblog__ringview v;
+    assert_int_equal(nblog__ringview_open(path, 1, &v, why, sizeof why), NBLOG__RING_OK);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    off_t at_head = (off_t)offsetof(struct nblog__ring_hdr, head);
+    static const struct {
+        uint64_t head, seen;
+        int moved;
+    } cases[] = {
+        {3, 2, 1},                         /* a real record beyond */
+        {3, 3, 0},                         /* nothing new */
+        {3, 100, 0},                       /* a head below the follower */
+        {SEQ_LIMIT, SEQ_LIMIT, 0},         /* at the limit */
+        {SEQ_LIMIT + 5, SEQ_LIMIT, 0},     /* refusals past the limit */
+        {UINT64_MAX, SEQ_LIMIT, 0},        /* forged far past it */
+        {SEQ_LIMIT + 5, SEQ_LIMIT - 1, 1}, /* the last seq is news */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(pwrite(fd, &cases[i].head, 8, at_head), 8);
+        int got = nblog__ringview_wait(&v, cases[i].seen, 1);
+        if (got != cases[i].moved)
+            fail_msg("head %llu seen %llu: wait gave %d, want %d",
+                     (unsigned long long)cases[i].head,
+                     (unsigned long long)cases[i].seen, got, cases[i].moved);
+    }
+    close(fd);
+    nblog__ringview_close(&v);
+    unlink(path);
+}
+
 /* ------------------------------------------- permissions and links */
 
 /* The kernel's own protections for world-writable sticky directories
@@ -743,6 +783,7 @@ int main(void)
         cmocka_unit_test(fork_keeps_rings_apart),
         cmocka_unit_test(forked_worker_leaves_the_lock),
         cmocka_unit_test(seq_limit_holds),
+        cmocka_unit_test(follow_wait_needs_progress),
         cmocka_unit_test_setup_teardown(private_files_only, protections_setup,
                                         protections_teardown),
     };

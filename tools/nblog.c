@@ -371,7 +371,7 @@ static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
         } else {
             nblog__ringview_wait(v, rd->next_seq, FOLLOW_WAIT_MS);
             nblog__ringview_sync(v);
-            if (nblog__ring_head(r) == rd->next_seq &&
+            if (nblog__ring_head(r) <= rd->next_seq &&
                 nblog__ringview_replaced(v, path))
                 return FOLLOW_REOPEN;
         }
