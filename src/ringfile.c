@@ -151,9 +151,12 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
         *plan = PLAN_RESUME; /* validated again once mapped */
         return NBLOG_OK;
     }
-    /* Continue the sequence if the old head is one a ring can go on from
-     * (ring.h, NBLOG__SEQ_LIMIT): else start again at 0. */
-    *first_seq = head < NBLOG__SEQ_LIMIT ? head : 0;
+    /* Continue the sequence if the old head leaves the new ring room to
+     * go on (ring.h, NBLOG__SEQ_LIMIT; a margin of two laps, so a forged
+     * head just below the limit gives no ring used up after one record):
+     * else start again at 0. records <= NBLOG__RECORDS_MAX (log.c), so
+     * the margin is far below the limit. */
+    *first_seq = head <= NBLOG__SEQ_LIMIT - 2 * records ? head : 0;
     return NBLOG_OK;
 }
 

@@ -557,6 +557,18 @@ static void seq_limit_holds(void **state)
      * the last lap that no slot holds is missed, not waited for. */
     forged_ring(path, 1000, 0);
     assert_int_equal(log_after_forgery(path, 3), 3);
+    /* Other sizes (replaced) with a head just below the limit: the new
+     * ring starts at 0, not a ring used up after one record. */
+    forged_ring(path, SEQ_LIMIT - 1, 0);
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    o.ring_records = 32;
+    o.record_size = 128;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    log_n(3, "resized");
+    nblog_shutdown();
+    assert_int_equal(read_all(path, 0, &last), 3);
     unlink(path);
 }
 
