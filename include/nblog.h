@@ -192,8 +192,9 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *                   Remove it, or chmod 600 a file of your own.
  *   NBLOG_ENOTRING  the file exists and is not an nblog ring: not empty and
  *                   without the ring's magic, or not a regular file at all
- *                   (a FIFO, device or socket; a directory is NBLOG_EFILE,
- *                   errno EISDIR): it is left untouched.
+ *                   (a FIFO or device; a directory is NBLOG_EFILE, errno
+ *                   EISDIR, and so is a socket, which open() refuses with
+ *                   ENXIO): it is left untouched.
  *   NBLOG_EVERSION  the file is a ring of a newer layout: left untouched.
  * An existing ring file with the same sizes is resumed: its records stay
  * readable and the sequence continues. One with other sizes is

@@ -253,7 +253,8 @@ static int open_locked(const char *full, int extra_flags, int *out)
 }
 
 /* Step 1: whether an existing file may hold our records: a regular file
- * (not a FIFO, device or socket), ours (the effective uid's: another
+ * (not a FIFO or device; a socket never gets here: open() fails with
+ * ENXIO, NBLOG_EFILE), ours (the effective uid's: another
  * user could read what we log, or change it under us), private (no read
  * or write bit for group or others, or they read it too) and with no other
  * name (a hard link someone made to a file of ours elsewhere). Returns

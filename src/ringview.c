@@ -175,7 +175,9 @@ static int map_live(int fd, size_t size, struct nblog__ringview *v)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* The private page must hold no slot: with pages larger than the
      * header and stats table (4352 bytes), slots would be a stale copy.
-     * Refuse clearly rather than follow nothing or trust the file. */
+     * Refuse clearly rather than follow nothing or trust the file: a
+     * known limit, `dmesg --follow` does not work with pages over 4352
+     * bytes (documented in nblog.1); plain dmesg (a copy) does. */
     if (nblog__ring_slots_offset() < page) {
         errno = ENOTSUP;
         return -1;
