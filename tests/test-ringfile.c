@@ -446,15 +446,20 @@ static void forked_worker_leaves_the_lock(void **state)
 
 #define SEQ_LIMIT ((uint64_t)1 << 62) /* ring.h: a slot's state keeps seq << 2 */
 
-/* nblog_init on a ring file of 16 records of 128 bytes. */
-static int init_small(const char *path)
+/* nblog_init on a ring file of records records of 128 bytes. */
+static int init_records(const char *path, size_t records)
 {
     nblog_options_t o;
     nblog_options_init(&o);
     o.ring_path = path;
-    o.ring_records = 16;
+    o.ring_records = records;
     o.record_size = 128;
     return nblog_init(&o);
+}
+
+static int init_small(const char *path)
+{
+    return init_records(path, 16);
 }
 
 /* Writes a ring file of 16 records with 3 in it, then forges its header's
@@ -561,12 +566,7 @@ static void seq_limit_holds(void **state)
     /* Other sizes (replaced) with a head just below the limit: the new
      * ring starts at 0, not a ring used up after one record. */
     forged_ring(path, SEQ_LIMIT - 1, 0);
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 32;
-    o.record_size = 128;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_int_equal(init_records(path, 32), NBLOG_OK);
     log_n(3, "resized");
     nblog_shutdown();
     assert_int_equal(read_all(path, 0, &last), 3);
