@@ -192,21 +192,23 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *                   Remove it, or chmod 600 a file of your own.
  *   NBLOG_ENOTRING  the file exists and is not an nblog ring: not empty and
  *                   without the ring's magic, or not a regular file at all
- *                   (a FIFO, device or socket; a directory is NBLOG_EFILE,
- *                   errno EISDIR): it is left untouched.
+ *                   (a FIFO or device; a directory is NBLOG_EFILE, errno
+ *                   EISDIR, and so is a socket, which open() refuses with
+ *                   ENXIO): it is left untouched.
  *   NBLOG_EVERSION  the file is a ring of a newer layout: left untouched.
  * An existing ring file with the same sizes is resumed: its records stay
  * readable and the sequence continues. One with other sizes is
  * reformatted, the sequence continuing from its head. A ring whose header
  * is impossible (sizes, offsets, head below first_seq, first_seq or head
- * past the sequence limit below) is formatted afresh from seq 0, never
+ * past the sequence limit below) is replaced by a new file from seq 0, never
  * used half-way; in a resumed one, slot contents no writer could have left
  * are dropped, and seqs below head that no slot holds are counted missed
  * by readers rather than waited for. Sequence numbers stop at 2^62 (a slot keeps seq
  * << 2; 146 years at a billion records a second): at the limit every
- * logging call returns NBLOG_ELOST (counted in nblog_stats.lost; head,
- * nblog_stats.reserved, stays at 2^62), and the next nblog_init on the
- * file formats it afresh from seq 0. The file stays
+ * logging call returns NBLOG_ELOST (counted in nblog_stats.lost and in
+ * nblog_stats.reserved, which may pass 2^62 by the refusals; readers see
+ * head stay at 2^62), and the next nblog_init on the file replaces it
+ * with a new file from seq 0. The file stays
  * locked until nblog_shutdown (the next nblog_init if a printer was stuck)
  * or the process exits. The lock is the writer process's alone: a child
  * made by fork() goes on in a private ring and holds no lock, so a writer
@@ -476,7 +478,9 @@ NBLOG_API int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *bu
  * Statistics. [signal-safe]
  */
 typedef struct nblog_stats {
-    uint64_t reserved;  /* sequence numbers handed out to writers */
+    uint64_t reserved;  /* reservations by writers: sequence numbers
+                           handed out plus refusals at the sequence limit,
+                           so reserved == committed + lost */
     uint64_t lost;      /* writers that could not store (NBLOG_ELOST),
                            sequence limit included (see nblog_init) */
     uint64_t not_ready; /* calls before init / during lazy init / after shutdown */

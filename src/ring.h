@@ -34,8 +34,9 @@
  * and head, the raw counter, may run past the limit by the refusals (it
  * cannot wrap: that takes 3 * 2^62 of them). Readers see head clamped to
  * the limit (nblog__ring_head). A header whose first_seq is past the limit
- * or whose head is below first_seq is corrupt; resuming a ring whose head
- * reached the limit formats it afresh (nblog__ring_resume). 2^62 records
+ * or whose head is below first_seq is corrupt; a ring whose head reached
+ * the limit is not resumed (nblog__ring_resume): the file ring replaces it
+ * with a new file from seq 0 (ringfile.c). 2^62 records
  * at a billion a second last 146 years: in practice only a damaged or
  * forged file gets here. */
 #define NBLOG__SEQ_LIMIT ((uint64_t)1 << 62)

@@ -26,7 +26,8 @@
  *      See THE LOCK BELONGS TO THE WRITER ALONE below.
  *   3. Look at what is there: empty -> format; a ring of our version with
  *      the same sizes -> resume (nblog__ring_resume: records kept, sequence
- *      continued); a ring of our version with other sizes, or an older
+ *      continued), unless once mapped it fails validation or its head is
+ *      at the sequence limit: then replaced as below, from seq 0; a ring of our version with other sizes, or an older
  *      version, or one cut short -> replace: unlink it and create a new
  *      file under the name (a reader may have the old one mapped: resizing
  *      it under them would fault them), continuing the sequence where we
@@ -150,9 +151,12 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
         *plan = PLAN_RESUME; /* validated again once mapped */
         return NBLOG_OK;
     }
-    /* Continue the sequence if the old head is one a ring can go on from
-     * (ring.h, NBLOG__SEQ_LIMIT): else start again at 0. */
-    *first_seq = head < NBLOG__SEQ_LIMIT ? head : 0;
+    /* Continue the sequence if the old head leaves the new ring room to
+     * go on (ring.h, NBLOG__SEQ_LIMIT; a margin of two laps, so a forged
+     * head just below the limit gives no ring used up after one record):
+     * else start again at 0. records <= NBLOG__RECORDS_MAX (log.c), so
+     * the margin is far below the limit. */
+    *first_seq = head <= NBLOG__SEQ_LIMIT - 2 * records ? head : 0;
     return NBLOG_OK;
 }
 
@@ -249,7 +253,8 @@ static int open_locked(const char *full, int extra_flags, int *out)
 }
 
 /* Step 1: whether an existing file may hold our records: a regular file
- * (not a FIFO, device or socket), ours (the effective uid's: another
+ * (not a FIFO or device; a socket never gets here: open() fails with
+ * ENXIO, NBLOG_EFILE), ours (the effective uid's: another
  * user could read what we log, or change it under us), private (no read
  * or write bit for group or others, or they read it too) and with no other
  * name (a hard link someone made to a file of ours elsewhere). Returns
@@ -397,22 +402,17 @@ static int map_file(const char *full, int lock_fd, size_t bytes, int *map_fd,
     return *mem == MAP_FAILED ? NBLOG_EFILE : NBLOG_OK;
 }
 
-/* Formats or resumes the mapped ring; a resumed one that fails validation
- * (its head and first_seq too) or cannot go on (its head at the sequence
- * limit) is formatted instead, from seq 0: never half-used. Returns 1 if
- * resumed. */
-static int prepare_ring(void *mem, size_t bytes, enum plan plan, uint64_t records,
-                        uint32_t record_size, uint64_t first_seq)
+/* Resumes the mapped ring if it passes validation (its head and first_seq
+ * too) and can go on (its head below the sequence limit). Returns 1 if
+ * resumed; 0 means the file must be replaced (PLAN_REPLACE, from seq 0):
+ * never formatted in place, or followers holding it open would never learn
+ * that its records are gone and new ones go elsewhere. */
+static int try_resume(void *mem, size_t bytes)
 {
-    if (plan == PLAN_RESUME && nblog__ring_validate(mem, bytes) == NBLOG_OK) {
-        touch_pages(mem, bytes);
-        if (nblog__ring_resume(mem) == NBLOG_OK)
-            return 1;
-        first_seq = 0;
-    }
-    memset(mem, 0, bytes);
-    nblog__ring_format(mem, records, record_size, first_seq);
-    return 0;
+    if (nblog__ring_validate(mem, bytes) != NBLOG_OK)
+        return 0;
+    touch_pages(mem, bytes);
+    return nblog__ring_resume(mem) == NBLOG_OK;
 }
 
 int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
@@ -431,11 +431,23 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
     enum plan plan = PLAN_FORMAT;
     uint64_t first_seq = 0;
     rc = plan_for(lock_fd, records, record_size, &plan, &first_seq);
-    if (rc == NBLOG_OK && plan == PLAN_REPLACE)
-        rc = replace_file(full, &lock_fd);
     size_t bytes = nblog__ring_bytes(records, record_size);
     void *mem = NULL;
-    if (rc == NBLOG_OK)
+    int resumed = 0;
+    if (rc == NBLOG_OK && plan == PLAN_RESUME) {
+        rc = map_file(full, lock_fd, bytes, &fd, &mem);
+        if (rc == NBLOG_OK && !(resumed = try_resume(mem, bytes))) {
+            munmap(mem, bytes);
+            mem = NULL;
+            close(fd);
+            fd = -1;
+            plan = PLAN_REPLACE;
+            first_seq = 0;
+        }
+    }
+    if (rc == NBLOG_OK && plan == PLAN_REPLACE)
+        rc = replace_file(full, &lock_fd);
+    if (rc == NBLOG_OK && !resumed)
         rc = map_file(full, lock_fd, bytes, &fd, &mem);
     if (rc != NBLOG_OK) {
         int saved = errno;
@@ -445,7 +457,11 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
         errno = saved;
         return rc;
     }
-    f->resumed = prepare_ring(mem, bytes, plan, records, record_size, first_seq);
+    if (!resumed) {
+        memset(mem, 0, bytes);
+        nblog__ring_format(mem, records, record_size, first_seq);
+    }
+    f->resumed = resumed;
     f->mem = mem;
     f->bytes = bytes;
     f->fd = fd;

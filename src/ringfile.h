@@ -123,9 +123,10 @@ int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
                             nblog_console_stats_t *st, uint64_t *head);
 
 /* Sleeps until the writer's publisher announces new records (head beyond
- * seen_head), or timeout_ms passes, or a signal arrives. Returns at once if
- * head already moved. [blocking] */
-void nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
-                          unsigned timeout_ms);
+ * seen_head), or timeout_ms passes, or a signal arrives. Returns 1 at once,
+ * without sleeping, if head (clamped to the seq limit) is already beyond
+ * seen_head, else 0 after the sleep. [blocking] */
+int nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
+                         unsigned timeout_ms);
 
 #endif

@@ -175,7 +175,9 @@ static int map_live(int fd, size_t size, struct nblog__ringview *v)
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
     /* The private page must hold no slot: with pages larger than the
      * header and stats table (4352 bytes), slots would be a stale copy.
-     * Refuse clearly rather than follow nothing or trust the file. */
+     * Refuse clearly rather than follow nothing or trust the file: a
+     * known limit, `dmesg --follow` does not work with pages over 4352
+     * bytes (documented in nblog.1); plain dmesg (a copy) does. */
     if (nblog__ring_slots_offset() < page) {
         errno = ENOTSUP;
         return -1;
@@ -386,20 +388,25 @@ int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
     return 1;
 }
 
-void nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
-                          unsigned timeout_ms)
+int nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
+                         unsigned timeout_ms)
 {
     /* The file's own words (a private copy would never change). */
     const struct nblog__ring_hdr *r = v->mapped ? v->live : v->ring;
     /* V2 - acquire: pairs with the publisher's release increment. */
     uint32_t word = atomic_load_explicit((_Atomic uint32_t *)&r->follow_word,
                                          memory_order_acquire);
-    if (atomic_load_explicit((_Atomic uint64_t *)&r->head, memory_order_relaxed) !=
-        seen_head)
-        return;
+    /* head clamped, as every reader sees it (nblog__ring_head), and only
+     * beyond seen_head counts: a raw head past the limit (refused writes)
+     * or a hostile head below the follower's position is no news, or
+     * every wait would return at once and the follower spin. */
+    if (nblog__seq_clamp(atomic_load_explicit((_Atomic uint64_t *)&r->head,
+                                              memory_order_relaxed)) > seen_head)
+        return 1;
     struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
     /* Shared futex (no PRIVATE): the waker is another process. Returns on
      * a wake, a changed word, the timeout or a signal: all mean "look". */
     syscall(SYS_futex, (const uint32_t *)&r->follow_word, FUTEX_WAIT, word, &ts,
             NULL, 0);
+    return 0;
 }

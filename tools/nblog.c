@@ -371,7 +371,7 @@ static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
         } else {
             nblog__ringview_wait(v, rd->next_seq, FOLLOW_WAIT_MS);
             nblog__ringview_sync(v);
-            if (nblog__ring_head(r) == rd->next_seq &&
+            if (nblog__ring_head(r) <= rd->next_seq &&
                 nblog__ringview_replaced(v, path))
                 return FOLLOW_REOPEN;
         }
@@ -901,8 +901,11 @@ static int cmd_pipe(int argc, char **argv)
         rc = pipe_lines(&pr);
         nblog_stats_t st;
         nblog_stats_get(&st);
-        pipe_drain(&pr, st.reserved);
-        int verdict = pipe_verdict(&pr, st.reserved);
+        /* reserved counts refusals past the seq limit too: the last seq
+         * a console can reach is the clamped one. */
+        uint64_t end = nblog__seq_clamp(st.reserved);
+        pipe_drain(&pr, end);
+        int verdict = pipe_verdict(&pr, end);
         if (rc == EXIT_OK)
             rc = verdict;
     }
