@@ -459,6 +459,42 @@ static void follow_past_seq_limit(void **state)
     unlink(file);
 }
 
+/* A forged head 1000 past the last record: the seqs in between look
+ * handed out and never finished. The follower waits once (about 2 s) and
+ * then counts all of them missed at once, never one wait per seq (1000
+ * waits, over half an hour). */
+static void follow_forged_head_one_wait(void **state)
+{
+    (void)state;
+    char file[128];
+    ring_name(file, sizeof file, "forgedhead");
+    make_burst_ring(file, "5");
+    poke_u64(file, offsetof(struct nblog__ring_hdr, head), 5 + 1000);
+    char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
+    struct line_reader *fl = malloc(sizeof *fl);
+    assert_non_null(fl);
+    pid_t fpid = start_writer(fargs, fl);
+    /* Gap lines until 1000 seqs are accounted for: with one wait that is
+     * one line (two if some were lapped), with one wait per seq 1000. */
+    char line[1024];
+    unsigned long long missed = 0;
+    int gap_lines = 0;
+    while (missed < 1000 && gap_lines < 3) {
+        assert_int_equal(read_line(fl, line, sizeof line, HANG_GUARD_MS), 1);
+        unsigned long long n;
+        if (sscanf(line, "-- %llu records overwritten --", &n) == 1) {
+            missed += n;
+            gap_lines++;
+        }
+    }
+    assert_int_equal(missed, 1000);
+    kill(fpid, SIGINT);
+    assert_int_equal(wait_child(fpid), 0);
+    close(fl->fd);
+    free(fl);
+    unlink(file);
+}
+
 /* Item 4: a FIFO is refused at once, like /dev/zero and directories. */
 static void fifo_refused(void **state)
 {
@@ -1164,6 +1200,7 @@ int main(void)
         cmocka_unit_test(follow_into_replaced_file),
         cmocka_unit_test(follow_geometry_rewritten),
         cmocka_unit_test(follow_past_seq_limit),
+        cmocka_unit_test(follow_forged_head_one_wait),
         cmocka_unit_test(fifo_refused),
         cmocka_unit_test(huge_file_not_copied),
         cmocka_unit_test(hostile_wall_offset),

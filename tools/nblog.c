@@ -331,12 +331,24 @@ static int print_available(const struct dmesg_opts *o, const struct nblog__ring_
     }
 }
 
-/* A record its writer never finished: count it as a gap and move on. */
-static void skip_unfinished(const struct dmesg_opts *o, nblog_reader_t *rd)
+/* Records their writers never finished: the one at next_seq, and every
+ * seq below stale_below that is still unfinished (handed out before we
+ * started waiting, so as old as the wait): one gap, and move on. A forged
+ * head far past the records then costs one wait, not one per seq. */
+static void skip_unfinished(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
+                            nblog_reader_t *rd, uint64_t stale_below)
 {
-    print_gap(o, 1);
-    rd->next_seq++;
-    rd->missed++;
+    struct nblog__rec_meta m;
+    char text[8];
+    uint64_t n = 0;
+    do {
+        rd->next_seq++;
+        n++;
+    } while (rd->next_seq < stale_below &&
+             nblog__ring_read(r, rd->next_seq, &m, text, sizeof text) ==
+                 NBLOG__READ_PENDING);
+    print_gap(o, n);
+    rd->missed += n;
 }
 
 #define FOLLOW_REOPEN (-1) /* dmesg_loop: the file was replaced */
@@ -348,6 +360,7 @@ static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
 {
     const struct nblog__ring_hdr *r = v->ring; /* our copy: geometry fixed */
     int naps_on_pending = 0;
+    uint64_t wait_head = 0; /* the head when we began waiting on a record */
     while (!stop_requested) {
         nblog__ringview_sync(v); /* the file's head (following) */
         uint64_t before = rd->next_seq;
@@ -355,8 +368,10 @@ static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
         fflush(stdout);
         if (rd->next_seq != before)
             naps_on_pending = 0;
+        if (pending && naps_on_pending == 0)
+            wait_head = nblog__ring_head(r);
         if (pending && (!o->follow || naps_on_pending >= PENDING_GIVE_UP_NAPS)) {
-            skip_unfinished(o, rd);
+            skip_unfinished(o, r, rd, o->follow ? wait_head : rd->next_seq + 1);
             naps_on_pending = 0;
             continue;
         }
