@@ -84,6 +84,23 @@ static pid_t start_writer(char *const args[], struct line_reader *lr)
     return pid;
 }
 
+/* A `dmesg --follow` child (argv), its output read through *fl. */
+static pid_t start_follower(char *const argv[], struct line_reader **fl)
+{
+    *fl = malloc(sizeof **fl);
+    assert_non_null(*fl);
+    return start_writer(argv, *fl);
+}
+
+/* SIGINT ends a follower with status 0. */
+static void stop_follower(pid_t pid, struct line_reader *fl)
+{
+    kill(pid, SIGINT);
+    assert_int_equal(wait_child(pid), 0);
+    close(fl->fd);
+    free(fl);
+}
+
 /* Reads reports until one is at least want; returns the last seen. */
 static long wait_report(struct line_reader *lr, long want)
 {
@@ -211,9 +228,8 @@ static void follow_and_sigint(void **state)
     long started = wait_report(&wl, 0);
 
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
-    struct line_reader *fl = malloc(sizeof *fl);
-    assert_non_null(fl);
-    pid_t fpid = start_writer(fargs, fl);
+    struct line_reader *fl;
+    pid_t fpid = start_follower(fargs, &fl);
     /* A record written after the follower started, seen by it. */
     long target = wait_report(&wl, started + 10);
     char want[32], line[1024];
@@ -223,10 +239,7 @@ static void follow_and_sigint(void **state)
         assert_int_equal(read_line(fl, line, sizeof line, HANG_GUARD_MS), 1);
         found = strstr(line, want) != NULL;
     }
-    kill(fpid, SIGINT);
-    assert_int_equal(wait_child(fpid), 0);
-    close(fl->fd);
-    free(fl);
+    stop_follower(fpid, fl);
     stop_writer(wpid, &wl);
     unlink(file);
 }
@@ -253,19 +266,15 @@ static void follow_into_replaced_file(void **state)
     pid_t wpid = start_writer(wargs, &wl);
     wait_report(&wl, 0);
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
-    struct line_reader *fl = malloc(sizeof *fl);
-    assert_non_null(fl);
-    pid_t fpid = start_writer(fargs, fl);
+    struct line_reader *fl;
+    pid_t fpid = start_follower(fargs, &fl);
     follower_sees(fl, ": tick 0");
     stop_writer(wpid, &wl);
 
     char *burst[] = {writer, "burst", file, "20", NULL};
     assert_int_equal(run_to_file(burst, "/dev/null"), 0);
     follower_sees(fl, ": burst record 19");
-    kill(fpid, SIGINT);
-    assert_int_equal(wait_child(fpid), 0);
-    close(fl->fd);
-    free(fl);
+    stop_follower(fpid, fl);
     unlink(file);
 }
 
@@ -380,9 +389,8 @@ static void follow_geometry_rewritten(void **state)
     ring_name(file, sizeof file, "geometry");
     make_burst_ring(file, "5");
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
-    struct line_reader *fl = malloc(sizeof *fl);
-    assert_non_null(fl);
-    pid_t fpid = start_writer(fargs, fl);
+    struct line_reader *fl;
+    pid_t fpid = start_follower(fargs, &fl);
     follower_sees(fl, ": burst record 4");
 
     uint32_t shift = 40;
@@ -442,9 +450,8 @@ static void follow_past_seq_limit(void **state)
     char since[32];
     snprintf(since, sizeof since, "%llu", (unsigned long long)NBLOG__SEQ_LIMIT);
     char *fargs[] = {tool, "dmesg", "--follow", "--since-seq", since, file, NULL};
-    struct line_reader *fl = malloc(sizeof *fl);
-    assert_non_null(fl);
-    pid_t fpid = start_writer(fargs, fl);
+    struct line_reader *fl;
+    pid_t fpid = start_follower(fargs, &fl);
     /* Let it open the old file first: a follower started later would
      * pass whatever the writer did. */
     for (int i = 0; i < 1000 && !follower_has(fpid, file); i++)
@@ -452,10 +459,7 @@ static void follow_past_seq_limit(void **state)
     char *burst[] = {writer, "burst", file, "20", NULL};
     assert_int_equal(run_to_file(burst, "/dev/null"), 0);
     follower_sees(fl, ": burst record 19");
-    kill(fpid, SIGINT);
-    assert_int_equal(wait_child(fpid), 0);
-    close(fl->fd);
-    free(fl);
+    stop_follower(fpid, fl);
     unlink(file);
 }
 
@@ -471,9 +475,8 @@ static void follow_forged_head_one_wait(void **state)
     make_burst_ring(file, "5");
     poke_u64(file, offsetof(struct nblog__ring_hdr, head), 5 + 1000);
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
-    struct line_reader *fl = malloc(sizeof *fl);
-    assert_non_null(fl);
-    pid_t fpid = start_writer(fargs, fl);
+    struct line_reader *fl;
+    pid_t fpid = start_follower(fargs, &fl);
     /* Gap lines until 1000 seqs are accounted for: with one wait that is
      * one line (two if some were lapped), with one wait per seq 1000. */
     char line[1024];
@@ -488,10 +491,7 @@ static void follow_forged_head_one_wait(void **state)
         }
     }
     assert_int_equal(missed, 1000);
-    kill(fpid, SIGINT);
-    assert_int_equal(wait_child(fpid), 0);
-    close(fl->fd);
-    free(fl);
+    stop_follower(fpid, fl);
     unlink(file);
 }
 
