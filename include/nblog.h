@@ -437,6 +437,9 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
 typedef struct nblog_record {
     uint64_t seq;    /* sequence number, from 0 */
     uint64_t ts_ns;  /* CLOCK_MONOTONIC nanoseconds when stored */
+    int64_t wall_ns; /* CLOCK_REALTIME nanoseconds of the record (Unix
+                        time); INT64_MIN or INT64_MAX if it cannot be told
+                        (a corrupt ring file) */
     uint64_t missed; /* records lost just before this one for this reader */
     uint32_t tid;    /* kernel thread id of the writer */
     uint8_t level;

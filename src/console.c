@@ -558,6 +558,8 @@ static int append_notice(char *buf, size_t *used, const struct nblog_console *c,
 {
     struct nblog__rec_meta m = {.seq = seq, .ts_ns = nblog__now_ns(),
                                 .level = NBLOG_LEVEL_WARNING, .facility = 1};
+    struct nblog__ring_hdr *r = ring_now();
+    m.wall_ns = r ? nblog__ring_wall_ns(r, m.ts_ns) : 0;
     return append_line(buf, used, c, &m, text, len);
 }
 

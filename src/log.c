@@ -677,6 +677,7 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
         *rec = (nblog_record_t){
             .seq = m.seq,
             .ts_ns = m.ts_ns,
+            .wall_ns = m.wall_ns,
             .missed = r->missed_unreported + missed,
             .tid = m.tid,
             .level = m.level,

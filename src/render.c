@@ -11,8 +11,8 @@
  *   RFC 3164:  <PRI>Nov 25 02:23:07 HOST APP[PROCID]: MSG   (local time;
  *              HOST left out for a local socket, as syslog(3) does)
  *
- * PRI = facility * 8 + level. The time is the record's monotonic stamp
- * plus the ring's wall_offset_ns, converted by hand (gmtime_r takes a lock
+ * PRI = facility * 8 + level. The time is the record's wall_ns (its reader
+ * got it from the ring: nblog__ring_wall_ns), converted by hand (gmtime_r takes a lock
  * in glibc, and this runs in signal handlers). 32473 is the private
  * enterprise number RFC 5612 reserves for examples: the SD-ID says "ours",
  * not anyone's registration. SD-PARAM values escape '"', '\\' and ']' as
@@ -238,22 +238,6 @@ static void civil_from_ns(int64_t unix_ns, long offset_s, struct civil *c)
     c->year = (long)(yoe + era * 400 + (c->mon <= 2));
 }
 
-static int64_t wall_ns(const struct nblog__rec_meta *m)
-{
-    const void *mem;
-    size_t bytes;
-    nblog__ring_memory(&mem, &bytes);
-    const struct nblog__ring_hdr *r = mem;
-    int64_t off = r ? r->wall_offset_ns : 0, wall;
-    /* A resumed file's records and offset are anyone's: saturate, no
-     * signed overflow (issue 12 item 6). */
-    if (m->ts_ns > (uint64_t)INT64_MAX)
-        return INT64_MAX;
-    if (__builtin_add_overflow((int64_t)m->ts_ns, off, &wall))
-        return off < 0 ? INT64_MIN : INT64_MAX;
-    return wall;
-}
-
 static size_t syslog_header(char *line, size_t cap, int format,
                             const struct nblog__syslog_params *p,
                             const struct nblog__rec_meta *m)
@@ -265,14 +249,14 @@ static size_t syslog_header(char *line, size_t cap, int format,
     struct civil t;
     size_t n;
     if (format == NBLOG_FORMAT_RFC3164) {
-        civil_from_ns(wall_ns(m), p->utc_offset_s, &t);
+        civil_from_ns(m->wall_ns, p->utc_offset_s, &t);
         n = nblog__format(line, cap, "<%u>%s %2u %02u:%02u:%02u %s%s%s[%s]: ", pri,
                           months[(t.mon - 1) % 12], t.day, t.hour, t.min, t.sec,
                           p->hostname_3164 ? p->hostname : "",
                           p->hostname_3164 ? " " : "", p->app, p->procid);
         return n < cap ? n : cap - 1;
     }
-    civil_from_ns(wall_ns(m), 0, &t);
+    civil_from_ns(m->wall_ns, 0, &t);
     n = nblog__format(line, cap, "<%u>1 %04ld-%02u-%02uT%02u:%02u:%02u.%06uZ %s %s %s %s ",
                       pri, t.year, t.mon, t.day, t.hour, t.min, t.sec, t.usec,
                       p->hostname, p->app, p->procid, p->msgid);

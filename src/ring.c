@@ -458,6 +458,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
     uint64_t meta2 = __atomic_load_n(&s->meta2, __ATOMIC_RELAXED);
     m->ts_ns = __atomic_load_n(&s->ts_ns, __ATOMIC_RELAXED);
+    m->wall_ns = nblog__ring_wall_ns(r, m->ts_ns);
     m->seq = seq;
     m->tid = (uint32_t)(meta >> 32);
     m->len = (uint32_t)(meta >> 16) & 0xffff;
@@ -487,6 +488,18 @@ uint64_t nblog__ring_head(const struct nblog__ring_hdr *r)
      * drops const: C11 atomic loads take a non-const pointer. */
     return nblog__seq_clamp(atomic_load_explicit((_Atomic uint64_t *)&r->head,
                                                  memory_order_relaxed));
+}
+
+int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns)
+{
+    /* A resumed or foreign file's stamps and offset are anyone's: saturate,
+     * no signed overflow (issue 12 item 6). */
+    int64_t off = r->wall_offset_ns, wall;
+    if (ts_ns > (uint64_t)INT64_MAX)
+        return INT64_MAX;
+    if (__builtin_add_overflow((int64_t)ts_ns, off, &wall))
+        return off < 0 ? INT64_MIN : INT64_MAX;
+    return wall;
 }
 
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r)

@@ -138,7 +138,9 @@ struct nblog__stats_entry {
 /* What a record says about itself, besides its text. */
 struct nblog__rec_meta {
     uint64_t seq;
-    uint64_t ts_ns;
+    uint64_t ts_ns;   /* CLOCK_MONOTONIC ns when stored */
+    int64_t wall_ns;  /* CLOCK_REALTIME ns of the record (nblog__ring_wall_ns);
+                         filled by readers, ignored by writers */
     uint32_t tid;
     uint32_t len;
     uint8_t level;
@@ -219,6 +221,12 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
 
 /* The next sequence number to be handed out: at most NBLOG__SEQ_LIMIT. */
 uint64_t nblog__ring_head(const struct nblog__ring_hdr *r);
+
+/* A record's CLOCK_REALTIME ns, from its monotonic stamp and what the ring
+ * knows of the wall clock. The ring may be a hostile file: never undefined
+ * behaviour; a time that does not fit in int64 saturates (INT64_MIN or
+ * INT64_MAX, which renderers show as invalid). [signal-safe] */
+int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns);
 /* The oldest sequence number that may still be stored. */
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r);
 /* Where a reader goes when seq read GONE: the oldest record that may still

@@ -101,11 +101,6 @@ void nblog__ringview_close(struct nblog__ringview *v);
  * Raises SIGBUS if the file was cut below its first page. */
 void nblog__ringview_sync(struct nblog__ringview *v);
 
-/* A record's CLOCK_REALTIME ns: ts_ns + r->wall_offset_ns. Returns 0, or
- * -1 if that does not fit in int64 (a hostile or corrupt file). */
-int nblog__ringview_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
-                            int64_t *wall_ns);
-
 /* 1 if path names another file than the one v opened (a writer replaced
  * it: ringfile.c, PLAN_REPLACE), 0 if not or if it cannot tell. */
 int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path);

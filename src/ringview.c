@@ -27,8 +27,9 @@
  * needs (head, lost) from the file. The tool turns SIGBUS from a file cut
  * under the mapping into a clear error.
  *
- * Record times: nblog__ringview_wall_ns adds the header's wall offset with
- * an overflow check; a hostile file's values are refused, not wrapped.
+ * Record times: nblog__ring_read gives each record its wall_ns
+ * (nblog__ring_wall_ns: overflow-checked; a hostile file's values
+ * saturate, never wrap).
  *
  * Following (nblog__ringview_wait): readers cannot write the file, so they
  * cannot say they are waiting. The writer's publisher (ringfile.c) bumps
@@ -304,16 +305,6 @@ void nblog__ringview_sync(struct nblog__ringview *v)
                           memory_order_relaxed);
     copy->writer_pid = __atomic_load_n(&live->writer_pid, __ATOMIC_RELAXED);
     copy->wall_offset_ns = __atomic_load_n(&live->wall_offset_ns, __ATOMIC_RELAXED);
-}
-
-int nblog__ringview_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
-                            int64_t *wall_ns)
-{
-    /* Both come from a file anyone may have written: no signed overflow. */
-    if (ts_ns > (uint64_t)INT64_MAX ||
-        __builtin_add_overflow((int64_t)ts_ns, r->wall_offset_ns, wall_ns))
-        return -1;
-    return 0;
 }
 
 int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path)

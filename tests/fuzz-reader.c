@@ -89,8 +89,6 @@ static void read_available(nblog_reader_t *rd, const struct nblog__ring_hdr *r)
     while (nblog_reader_next(rd, &rec, buf, sizeof buf) != NBLOG_EAGAIN) {
         assert(rec.level <= 7 && rec.len <= NBLOG__RECORD_SIZE_MAX);
         assert(++steps <= r->records + 1);
-        int64_t wall;
-        (void)nblog__ringview_wall_ns(r, rec.ts_ns, &wall);
     }
 }
 

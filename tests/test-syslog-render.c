@@ -2,9 +2,9 @@
  * test-syslog-render.c - the syslog and journal line formats, byte for
  * byte: PRI, the hand-made calendar (leap days, centuries), structured
  * data on and off and its escaping, RFC 3164, journal entries, and the
- * escaping of what a terminal acts on (C1 controls, U+2028/U+2029). No
- * store is mapped, so a record's monotonic stamp is taken as wall-clock
- * time.
+ * escaping of what a terminal acts on (C1 controls, U+2028/U+2029). The
+ * renderer takes a record's wall time from its meta (wall_ns), as a
+ * reader of the ring fills it.
  */
 #include "testutil.h"
 
@@ -33,7 +33,8 @@ static const char *render(int format, const struct nblog__syslog_params *p,
                           uint64_t unix_s, uint32_t usec, const char *text)
 {
     static char line[8192];
-    struct nblog__rec_meta m = {.seq = 42, .ts_ns = unix_s * 1000000000ull + usec * 1000ull,
+    uint64_t ns = unix_s * 1000000000ull + usec * 1000ull;
+    struct nblog__rec_meta m = {.seq = 42, .ts_ns = ns, .wall_ns = (int64_t)ns,
                                 .tid = 7, .level = NBLOG_LEVEL_INFO, .facility = 1,
                                 .flags = render_flags};
     size_t n = nblog__render_line(line, sizeof line, format, p, &m, text, strlen(text));

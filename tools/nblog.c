@@ -170,11 +170,9 @@ static const char *level_color(int level)
 }
 
 /* UTC wall time of a record as ISO 8601 with microseconds. */
-static void iso_time(char *out, size_t cap, const struct nblog__ring_hdr *r,
-                     uint64_t ts_ns)
+static void iso_time(char *out, size_t cap, int64_t wall)
 {
-    int64_t wall;
-    if (nblog__ringview_wall_ns(r, ts_ns, &wall) != 0) {
+    if (wall == INT64_MIN || wall == INT64_MAX) {
         snprintf(out, cap, "invalid");
         return;
     }
@@ -266,17 +264,17 @@ static void print_gap(const struct dmesg_opts *o, uint64_t n)
         printf("-- %llu records overwritten --\n", (unsigned long long)n);
 }
 
-static void print_plain(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
-                        const nblog_record_t *rec)
+static void print_plain(const struct dmesg_opts *o, const nblog_record_t *rec)
 {
     char when[64], line[LINE_CAP_PLAIN];
     if (o->iso)
-        iso_time(when, sizeof when, r, rec->ts_ns);
+        iso_time(when, sizeof when, rec->wall_ns);
     else
         snprintf(when, sizeof when, "%5llu.%06llu",
                  (unsigned long long)(rec->ts_ns / 1000000000u),
                  (unsigned long long)(rec->ts_ns / 1000u % 1000000u));
-    struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns};
+    struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns,
+                                .wall_ns = rec->wall_ns};
     size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_PLAIN, NULL, &m,
                                   rec->text, rec->len);
     printf("[%s] %s%-7s%s #%llu tid %u: %.*s", when,
@@ -285,24 +283,23 @@ static void print_plain(const struct dmesg_opts *o, const struct nblog__ring_hdr
            (unsigned long long)rec->seq, (unsigned)rec->tid, (int)n, line);
 }
 
-static void print_record(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
-                         const nblog_record_t *rec)
+static void print_record(const struct dmesg_opts *o, const nblog_record_t *rec)
 {
     if (o->format == FMT_PLAIN) {
-        print_plain(o, r, rec);
+        print_plain(o, rec);
         return;
     }
     if (o->format == FMT_KMSG) {
         char line[LINE_CAP_PLAIN];
         struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns,
-                                    .level = rec->level, .facility = rec->facility};
+                                    .wall_ns = rec->wall_ns, .level = rec->level, .facility = rec->facility};
         size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_KMSG, NULL, &m,
                                       rec->text, rec->len);
         fwrite(line, 1, n, stdout);
         return;
     }
     char when[64];
-    iso_time(when, sizeof when, r, rec->ts_ns);
+    iso_time(when, sizeof when, rec->wall_ns);
     printf("{\"seq\":%llu,\"level\":\"%s\",\"ts\":\"%s\",\"tid\":%u,\"text\":",
            (unsigned long long)rec->seq, nblog_level_name(rec->level), when,
            (unsigned)rec->tid);
@@ -327,7 +324,7 @@ static int print_available(const struct dmesg_opts *o, const struct nblog__ring_
         if (rec.missed)
             print_gap(o, rec.missed);
         if (rec.level <= o->max_level)
-            print_record(o, r, &rec);
+            print_record(o, &rec);
     }
 }
 
