@@ -356,7 +356,26 @@ typedef struct nblog__site {
 NBLOG_API int nblog__defer(nblog__site_t *site, int level, int nargs,
                            const char *fmt, ...) NBLOG__PRINTF(4, 5);
 
-#define NBLOG__DEFER(level, ...)                                                   __extension__({                                                                    _Static_assert(NBLOG__NARG(__VA_ARGS__) - 1 <= NBLOG_MAX_ARGS,                                "nblog: too many arguments for a deferred log call "                          "(NBLOG_MAX_ARGS is 16); use nblog_printf");                    static nblog__site_t nblog__site_;                                             (level) <= NBLOG_COMPILE_LEVEL                                                     ? nblog__defer(&nblog__site_, (level),                                                        NBLOG__NARG(__VA_ARGS__) - 1, "" __VA_ARGS__)                   : NBLOG_FILTERED;                                                      })
+/* A compile-time check usable inside an expression statement, in C11 and
+ * in C++11 and later (C++ spells it static_assert, and has no _Static_assert
+ * until compilers chose to accept it). */
+#ifdef __cplusplus
+#define NBLOG__STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#else
+#define NBLOG__STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#endif
+
+#define NBLOG__DEFER(level, ...)                                               \
+    __extension__({                                                            \
+        NBLOG__STATIC_ASSERT(NBLOG__NARG(__VA_ARGS__) - 1 <= NBLOG_MAX_ARGS,   \
+                             "nblog: too many arguments for a deferred log "   \
+                             "call (NBLOG_MAX_ARGS is 16); use nblog_printf"); \
+        static nblog__site_t nblog__site_;                                     \
+        (level) <= NBLOG_COMPILE_LEVEL                                         \
+            ? nblog__defer(&nblog__site_, (level),                             \
+                           NBLOG__NARG(__VA_ARGS__) - 1, "" __VA_ARGS__)       \
+            : NBLOG_FILTERED;                                                  \
+    })
 
 #define NBLOG_EMERG(...) NBLOG__DEFER(NBLOG_LEVEL_EMERG, __VA_ARGS__)
 #define NBLOG_ALERT(...) NBLOG__DEFER(NBLOG_LEVEL_ALERT, __VA_ARGS__)
