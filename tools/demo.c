@@ -308,15 +308,33 @@ static void print_recovery(void)
     fflush(stdout);
 }
 
+static const char demo_usage[] =
+    "usage: nblog demo [--seconds N] [--ring FILE]\n"
+    "The seed scenario, live: threads log OOM-killer reports; a \"serial\" console\n"
+    "on stdout keeps printing while an \"fbcon\" console is stuck behind a mutex a\n"
+    "stalled allocator holds. A panic flush ends it, a summary shows what each\n"
+    "console printed and dropped, then fbcon catches up.\n"
+    "\n"
+    "  -s, --seconds N   run about N seconds (1..3600, default 12)\n"
+    "  -r, --ring FILE   keep the ring in FILE (without a '/': under /dev/shm), so\n"
+    "                    that nblog status FILE or nblog dmesg --follow FILE can\n"
+    "                    watch it from another terminal\n"
+    "  -h, --help        print this help and exit\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure (ring or console refused), 2 usage. See nblog(1).\n";
+
 static int parse_demo(int argc, char **argv, const char **ring)
 {
     static const struct option longs[] = {
         {"seconds", required_argument, NULL, 's'},
         {"ring", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     unsigned long long secs = 12;
     int c;
-    while ((c = getopt_long(argc, argv, "s:r:", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:r:h", longs, NULL)) != -1) {
+        if (c == 'h')
+            return fputs(demo_usage, stdout), TOOL_HELP;
         if (c == 's' && (tool_parse_u64(optarg, &secs) != 0 || secs < 1 || secs > 3600))
             return tool_fail(EXIT_USAGE, "--seconds %s: 1..3600", optarg);
         else if (c == 'r')

@@ -392,6 +392,26 @@ static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
     return ferror(stdout) ? tool_fail(EXIT_FAIL, "writing output failed") : EXIT_OK;
 }
 
+static const char dmesg_usage[] =
+    "usage: nblog dmesg [OPTIONS] FILE\n"
+    "Print the records of an nblog ring file, oldest first (FILE without a '/'\n"
+    "is under /dev/shm). The file is only read, and checked before use.\n"
+    "\n"
+    "  -f, --follow        after the last record, wait for new ones; SIGINT or\n"
+    "                      SIGTERM end it (exit 0)\n"
+    "  -l, --level LVL     only records at LVL or more severe: emerg, alert, crit,\n"
+    "                      err, warning, notice, info, debug, or 0..7\n"
+    "  -s, --since-seq N   start at sequence number N\n"
+    "  -F, --format FMT    plain (default): \"[seconds.micros] level #seq tid T: text\",\n"
+    "                      the level coloured on a terminal unless NO_COLOR is set;\n"
+    "                      kmsg: \"prefix,seq,usec,-;text\" as /dev/kmsg;\n"
+    "                      json: one object per line (seq, level, ts, tid, text)\n"
+    "  -t, --time WHEN     rel (default): seconds since boot; iso: UTC wall clock\n"
+    "  -h, --help          print this help and exit\n"
+    "\n"
+    "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot read FILE, 4 not a ring,\n"
+    "5 unknown ring version, 6 truncated ring, 7 corrupt ring. See nblog(1).\n";
+
 static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char **file)
 {
     static const struct option longs[] = {
@@ -427,11 +447,12 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
                 return tool_fail(EXIT_USAGE, "--time %s: rel or iso", optarg);
             o->iso = !strcmp(optarg, "iso");
             break;
+        case 'h': return fputs(dmesg_usage, stdout), TOOL_HELP;
         default: return EXIT_USAGE;
         }
     }
     if (optind != argc - 1)
-        return tool_fail(EXIT_USAGE, "dmesg needs exactly one FILE (see nblog --help)");
+        return tool_fail(EXIT_USAGE, "dmesg needs exactly one FILE");
     *file = argv[optind];
     o->color = o->format == FMT_PLAIN && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
     return EXIT_OK;
@@ -523,10 +544,29 @@ static void print_status_header(const char *path, const struct nblog__ring_hdr *
                (double)(now_ns - published) / 1e9);
 }
 
+static const char status_usage[] =
+    "usage: nblog status FILE\n"
+    "Show who writes an nblog ring file (FILE without a '/' is under /dev/shm):\n"
+    "the writer's pid and whether it still runs, the ring's head and size, and\n"
+    "one row per console from the stats the writer publishes every 100 ms:\n"
+    "next seq, lag (stored, not yet handled), printed, dropped, write errors,\n"
+    "stalled for. The file is only read, and checked before use.\n"
+    "\n"
+    "  -h, --help   print this help and exit\n"
+    "\n"
+    "Exit status: 0 ok, 2 usage, 3 cannot read FILE, 4 not a ring, 5 unknown ring\n"
+    "version, 6 truncated ring, 7 corrupt ring. See nblog(1).\n";
+
 static int cmd_status(int argc, char **argv)
 {
-    if (argc != 2 || argv[1][0] == '-')
-        return tool_fail(EXIT_USAGE, "usage: nblog status FILE");
+    static const struct option longs[] = {{"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1)
+        return c == 'h' ? (fputs(status_usage, stdout), TOOL_HELP) : EXIT_USAGE;
+    if (optind != argc - 1)
+        return tool_fail(EXIT_USAGE, "status needs exactly one FILE");
+    argv += optind - 1;
     struct nblog__ringview v;
     int rc = open_view(argv[1], 0, &v);
     if (rc != EXIT_OK)
@@ -818,6 +858,36 @@ static int env_specs(struct pipe_opts *o)
     return o->nspecs ? EXIT_OK : tool_fail(EXIT_USAGE, "NBLOG_CONSOLES names no console");
 }
 
+static const char pipe_usage[] =
+    "usage: nblog pipe [OPTIONS] [--console SPEC ...]\n"
+    "Store each line of standard input as a record (a leading \"<N>\", N 0..7,\n"
+    "sets its level) and print it through every console. At end of input, wait\n"
+    "while every console with lines pending makes progress; SIGHUP reopens file\n"
+    "consoles (logrotate), SIGINT and SIGTERM end pipe at once.\n"
+    "\n"
+    "  -c, --console SPEC    a console to print to (repeatable); without any, the\n"
+    "                        ';'-separated specs in NBLOG_CONSOLES\n"
+    "  -r, --ring FILE       keep the ring in FILE (without a '/': under /dev/shm),\n"
+    "                        for nblog dmesg and nblog status\n"
+    "  -n, --ring-records N  ring size in records, 16..16777216 (default 8192)\n"
+    "  -l, --level LVL       level of lines without a \"<N>\" prefix (default info)\n"
+    "  -b, --block           stop reading stdin while a console that is making\n"
+    "                        progress would otherwise lose lines (never for a\n"
+    "                        stuck one)\n"
+    "  -d, --deadline-ms N   a console that makes no progress this long with lines\n"
+    "                        pending is stuck: not waited for (default 2000,\n"
+    "                        0..3600000)\n"
+    "  -h, --help            print this help and exit\n"
+    "\n"
+    "SPEC: stderr, fd:N, file:PATH, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT,\n"
+    "unix:PATH or journald[:PATH], then options: ,level=LVL ,format=plain|kmsg\n"
+    ",mode=threaded|direct ,name=NAME ,stall_ms=N; syslog, unix and journald also\n"
+    ",app=NAME ,facility=F ,sd=on|off ,rfc3164=on|off ,msgid=ID ,hostname=HOST.\n"
+    "\n"
+    "Exit status: 0 every console got every line, 1 failure (stdin unreadable,\n"
+    "ring refused), 2 usage or bad SPEC, 8 a console dropped lines, failed to\n"
+    "write them or was stuck (each named on stderr). See nblog(1).\n";
+
 static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
 {
     static const struct option longs[] = {
@@ -827,13 +897,14 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
         {"level", required_argument, NULL, 'l'},
         {"block", no_argument, NULL, 'b'},
         {"deadline-ms", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     *o = (struct pipe_opts){.default_level = NBLOG_LEVEL_INFO, .deadline_ms = 2000};
     o->specs = calloc((size_t)argc, sizeof *o->specs);
     if (!o->specs)
         return tool_fail(EXIT_FAIL, "out of memory");
     int c;
-    while ((c = getopt_long(argc, argv, "r:n:c:l:bd:", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:n:c:l:bd:h", longs, NULL)) != -1) {
         switch (c) {
         case 'r': o->ring = optarg; break;
         case 'n':
@@ -854,6 +925,7 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
                 return tool_fail(EXIT_USAGE, "--deadline-ms %s: 0..%llu", optarg,
                                  PIPE_DEADLINE_MS_MAX);
             break;
+        case 'h': return fputs(pipe_usage, stdout), TOOL_HELP;
         default: return EXIT_USAGE;
         }
     }
@@ -935,30 +1007,41 @@ static const char usage_text[] =
     "\n"
     "  dmesg [--follow] [--level LVL] [--since-seq N] [--format plain|kmsg|json]\n"
     "        [--time rel|iso] FILE\n"
-    "      print the records of a ring file (a bare name is under /dev/shm);\n"
-    "      --follow waits for new ones until interrupted\n"
+    "      print the records of a ring file (a bare name is under /dev/shm)\n"
     "  status FILE\n"
-    "      the writer's consoles: next seq, lag, printed, dropped, write errors,\n"
-    "      stalled-for\n"
+    "      the ring's writer and its consoles: next seq, lag, printed, dropped\n"
     "  demo [--seconds N] [--ring FILE]\n"
     "      the seed scenario live: serial keeps printing while fbcon is stuck\n"
     "  pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]\n"
-    "       [--deadline-ms N] --console SPEC ...\n"
-    "      (no --console: the specs in NBLOG_CONSOLES, ';'-separated)\n"
-    "      store stdin lines (\"<N>\" prefix sets the level) and print them to\n"
-    "      the consoles; --block stops reading stdin while a console that is\n"
-    "      making progress would otherwise lose lines; at end of input pipe\n"
-    "      waits while every lagging console makes progress; one that makes\n"
-    "      none for --deadline-ms (2000) is stuck: not waited for, and the\n"
-    "      exit status is 8; SIGHUP reopens file consoles;\n"
-    "      SPEC is stderr, fd:N, file:PATH, syslog+udp://HOST:PORT,\n"
-    "      syslog+tcp://HOST:PORT, unix:PATH or journald[:PATH] with options\n"
-    "      ,level=LVL ,format=plain|kmsg ,mode=threaded|direct ,name=NAME\n"
-    "      (syslog, unix, journald: ,app=NAME ,facility=F ,sd=on|off ,rfc3164=on|off)\n"
+    "       [--deadline-ms N] [--console SPEC ...]\n"
+    "      store stdin lines and print them to the consoles\n"
     "\n"
-    "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot read FILE, 4 not a ring,\n"
-    "5 unknown ring version, 6 truncated ring, 7 corrupt ring, 8 pipe: a console\n"
-    "did not get every line (each named on stderr). See nblog(1).\n";
+    "nblog COMMAND --help prints that command's options and exit statuses.\n"
+    "nblog --version prints the version. See nblog(1).\n";
+
+/* Runs subcommand cmd; its usage errors end with a pointer to its --help. */
+static int run_command(const char *cmd, int argc, char **argv)
+{
+    int rc;
+    if (!strcmp(cmd, "dmesg")) {
+        install_stop_handlers();
+        rc = cmd_dmesg(argc, argv);
+    } else if (!strcmp(cmd, "status"))
+        rc = cmd_status(argc, argv);
+    else if (!strcmp(cmd, "pipe"))
+        rc = cmd_pipe(argc, argv);
+    else if (!strcmp(cmd, "demo"))
+        rc = nblog_cmd_demo(argc, argv);
+    else {
+        fputs(usage_text, stderr);
+        return tool_fail(EXIT_USAGE, "unknown command \"%s\"", cmd);
+    }
+    if (rc == TOOL_HELP)
+        return EXIT_OK;
+    if (rc == EXIT_USAGE)
+        fprintf(stderr, "Try 'nblog %s --help'.\n", cmd);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -970,18 +1053,5 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version"))
         return printf("nblog %s\n", nblog_version_string()), EXIT_OK;
     install_handlers();
-    argc--;
-    argv++;
-    if (!strcmp(cmd, "dmesg")) {
-        install_stop_handlers();
-        return cmd_dmesg(argc, argv);
-    }
-    if (!strcmp(cmd, "status"))
-        return cmd_status(argc, argv);
-    if (!strcmp(cmd, "pipe"))
-        return cmd_pipe(argc, argv);
-    if (!strcmp(cmd, "demo"))
-        return nblog_cmd_demo(argc, argv);
-    fputs(usage_text, stderr);
-    return tool_fail(EXIT_USAGE, "unknown command \"%s\"", cmd);
+    return run_command(cmd, argc - 1, argv + 1);
 }

@@ -19,6 +19,11 @@ enum {
     EXIT_INCOMPLETE = 8, /* pipe: a console did not get every line */
 };
 
+/* Not an exit code: a subcommand's option parser saw -h/--help and printed
+ * that subcommand's usage on stdout; main() exits EXIT_OK. On EXIT_USAGE,
+ * main() adds a line naming "nblog CMD --help". */
+#define TOOL_HELP (-1)
+
 int nblog_cmd_demo(int argc, char **argv);
 
 /* Prints "nblog: " and the message to stderr; returns code. */
