@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build into a scratch prefix and builds a consumer three ways:
-# pkg-config, CMake package (shared) and CMake package (static). Also checks
+# pkg-config, CMake package (shared) and CMake package (static); and a C++
+# consumer with g++ and clang++ (each one installed; pkg-config) and through
+# the CMake package. Also checks
 # that the shared library exports only public names.
 # Usage: install-check.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
@@ -18,12 +20,22 @@ cc -std=c11 -Wall -Wextra -Werror "$src/tests/install/consumer.c" \
 "$work/consumer-pc"
 echo "pkg-config consumer: ok"
 
+# C++ consumers: every C++ compiler installed, warnings as errors.
+for cxx in g++ clang++; do
+  command -v "$cxx" >/dev/null || { echo "C++ consumer: $cxx not installed, skipped"; continue; }
+  "$cxx" -std=c++11 -Wall -Wextra -Wpedantic -Werror "$src/tests/install/consumer.cpp" \
+    $(pkg-config --cflags --libs nblog) -Wl,-rpath,"$libdir" -o "$work/consumer-$cxx"
+  "$work/consumer-$cxx"
+  echo "C++ consumer ($cxx, pkg-config): ok"
+done
+
 # CMake package
 cmake -S "$src/tests/install" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cmake" >/dev/null
 "$work/cmake/consumer-shared"
 "$work/cmake/consumer-static"
-echo "cmake package consumers (shared, static): ok"
+"$work/cmake/consumer-cxx"
+echo "cmake package consumers (shared, static, C++): ok"
 
 # The shared library exports nblog_* and nothing internal but the helpers
 # the public macros call.

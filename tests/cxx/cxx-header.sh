@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# include/nblog.h from C++: tests/cxx/header.cpp (every macro of the header)
+# must compile warning-free with g++ and clang++ under -std=c++11, 14, 17 and
+# 20 (-Wall -Wextra -Wpedantic -Werror), link against the library and run
+# (given LIB); the macros' compile-time checks must hold in C++ too (too
+# many deferred arguments and a mismatched format are errors). A compiler
+# that is not installed is skipped (and said so); with neither, the test is
+# skipped (exit 77).
+# Usage: cxx-header.sh SOURCE_DIR [LIB]   (LIB: libnblog.a; without it only
+# compiles, as in sanitizer builds)
+set -uo pipefail
+src=$1 lib=${2:-}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail=0 ran=0
+flags=(-Wall -Wextra -Wpedantic -Werror -I"$src/include")
+for cxx in g++ clang++; do
+  if ! command -v "$cxx" >/dev/null; then
+    echo "skipped: $cxx is not installed"
+    continue
+  fi
+  ran=$((ran + 1))
+  for std in c++11 c++14 c++17 c++20; do
+    if [ -n "$lib" ]; then
+      if "$cxx" -std=$std "${flags[@]}" "$src/tests/cxx/header.cpp" "$lib" -pthread \
+           -o "$work/header" && "$work/header" >/dev/null; then
+        echo "ok: $cxx -std=$std (built and ran)"
+      else
+        echo "FAIL: $cxx -std=$std"; fail=1
+      fi
+    elif "$cxx" -std=$std "${flags[@]}" -c "$src/tests/cxx/header.cpp" -o "$work/header.o"; then
+      echo "ok: $cxx -std=$std (compiled)"
+    else
+      echo "FAIL: $cxx -std=$std"; fail=1
+    fi
+    # Compile-time stripping takes the other branch of every macro.
+    "$cxx" -std=$std "${flags[@]}" -DNBLOG_COMPILE_LEVEL=NBLOG_LEVEL_EMERG -fsyntax-only \
+      "$src/tests/cxx/header.cpp" || { echo "FAIL: $cxx -std=$std, compile level EMERG"; fail=1; }
+  done
+  # The compile-fail cases, as C++.
+  for case in "format-mismatch:Wformat|format=" "too-many-args:too many arguments" "ok:"; do
+    name=${case%%:*} why=${case#*:}
+    if ! sh "$src/tests/compile-fail/expect.sh" "$why" "$cxx" -x c++ -std=c++11 \
+         -fsyntax-only "${flags[@]}" "$src/tests/compile-fail/$name.c" >"$work/out" 2>&1; then
+      echo "FAIL: $cxx compile-fail/$name.c"; cat "$work/out"; fail=1
+    fi
+  done
+done
+[ $ran -gt 0 ] || { echo "skipped: neither g++ nor clang++ is installed"; exit 77; }
+exit $fail
