@@ -705,8 +705,8 @@ void nblog_stats_get(nblog_stats_t *st)
     if (!r)
         return;
     /* The raw head: every reservation, refusals at the seq limit too, so
-     * reserved == committed + lost (DESIGN promise 3). Not a seq to read
-     * up to: clamp it (nblog__seq_clamp) for that. */
+     * reserved == committed + lost (docs/design.md, promise 3). Not a seq
+     * to read up to: clamp it (nblog__seq_clamp) for that. */
     st->reserved = atomic_load_explicit(&r->head, memory_order_relaxed);
     st->lost = atomic_load_explicit(&r->lost, memory_order_relaxed);
     st->ring_records = r->records;

@@ -1,6 +1,6 @@
 /*
  * test-badinput.c - bad input gets a clear return value, a marked record
- * where one can be stored, and loses nothing else (DESIGN.md promise 9).
+ * where one can be stored, and loses nothing else (docs/design.md, promise 9).
  */
 #include "testutil.h"
 

@@ -28,7 +28,7 @@
  *   printed + filtered + dropped + write_failed == next_seq - start_seq
  *   lines captured == printed, sum of notices' N == dropped
  *
- * The tests (DESIGN.md, promises 1-4):
+ * The tests (docs/design.md, promises 1-4):
  *   1. The seed scenario: "fbcon" blocks on a mutex a "stalled allocator"
  *      thread holds; "serial" must get every stored record meanwhile, every
  *      logging call must return, and after the allocator lets go fbcon's

@@ -502,7 +502,8 @@ static int log_after_forgery(const char *path, int n)
     }
     nblog_stats_get(&st);
     assert_int_equal(st.lost - st0.lost, (uint64_t)refused);
-    /* DESIGN promise 3: reserved == committed + lost, refusals included. */
+    /* docs/design.md, promise 3: reserved == committed + lost, refusals
+     * included. */
     assert_int_equal(st.reserved - st0.reserved, (uint64_t)(stored + refused));
     nblog_reader_t rd;
     assert_int_equal(nblog_reader_open(&rd, NBLOG_FROM_OLDEST), NBLOG_OK);
