@@ -37,12 +37,16 @@ for cxx in g++ clang++; do
     "$cxx" -std=$std "${flags[@]}" -DNBLOG_COMPILE_LEVEL=NBLOG_LEVEL_EMERG -fsyntax-only \
       "$src/tests/cxx/header.cpp" || { echo "FAIL: $cxx -std=$std, compile level EMERG"; fail=1; }
   done
-  # The compile-fail cases, as C++.
-  for case in "format-mismatch:Wformat|format=" "too-many-args:too many arguments" "ok:"; do
-    name=${case%%:*} why=${case#*:}
+  # The compile-fail cases, as C++, and the format checks of nblog_printf
+  # and nblog_printf_ratelimited.
+  for case in "compile-fail/format-mismatch.c:Wformat|format=" \
+              "compile-fail/too-many-args.c:too many arguments" "compile-fail/ok.c:" \
+              "cxx/printf-mismatch.cpp:Wformat|format=" \
+              "cxx/ratelimited-mismatch.cpp:Wformat|format="; do
+    file=${case%%:*} why=${case#*:}
     if ! sh "$src/tests/compile-fail/expect.sh" "$why" "$cxx" -x c++ -std=c++11 \
-         -fsyntax-only "${flags[@]}" "$src/tests/compile-fail/$name.c" >"$work/out" 2>&1; then
-      echo "FAIL: $cxx compile-fail/$name.c"; cat "$work/out"; fail=1
+         -fsyntax-only "${flags[@]}" "$src/tests/$file" >"$work/out" 2>&1; then
+      echo "FAIL: $cxx $file"; cat "$work/out"; fail=1
     fi
   done
 done
