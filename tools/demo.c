@@ -177,6 +177,20 @@ static void out_printf(const char *fmt, ...)
         out_add(buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
+/* How many of line's n bytes fit in cols columns (UTF-8: a continuation
+ * byte takes no column). Pure, so the panic path may use it. */
+static size_t fit_columns(const char *line, size_t n, int cols)
+{
+    size_t i = 0;
+    for (int col = 0; i < n; i++) {
+        if (((unsigned char)line[i] & 0xc0) == 0x80)
+            continue;
+        if (col++ == cols)
+            break;
+    }
+    return i;
+}
+
 /* Under screen: a console's lines. In a pane (the cursor on its bottom
  * row) each goes "\n" + text, so the pane always shows its last lines;
  * otherwise each is tagged with the console's name. */
@@ -185,9 +199,9 @@ static void out_lines(const char *buf, size_t len, const char *tag)
     while (len > 0) {
         const char *nl = memchr(buf, '\n', len);
         size_t n = nl ? (size_t)(nl - buf) : len;
-        if (d.layout) {
+        if (d.layout) { /* clipped: a wrapped line would scroll the pane */
             out_add("\n", 1);
-            out_add(buf, n);
+            out_add(buf, fit_columns(buf, n, d.cols));
         } else {
             out_add(tag, TAG_LEN);
             out_add(buf, n);
@@ -346,6 +360,7 @@ static ssize_t serial_write_atomic(void *ctx, const char *buf, size_t len)
     (void)ctx;
     /* Relaxed: a mode flag, set before the panic flush by its caller. */
     int layout = atomic_load_explicit(&d.atomic_layout, memory_order_relaxed);
+    int cols = d.cols; /* set before the consoles were registered */
     for (size_t done = 0; done < len;) {
         const char *line = buf + done;
         const char *nl = memchr(line, '\n', len - done);
@@ -353,7 +368,8 @@ static ssize_t serial_write_atomic(void *ctx, const char *buf, size_t len)
         struct iovec iov[2];
         if (layout) { /* "\n" + text, as out_lines */
             iov[0] = (struct iovec){.iov_base = "\n", .iov_len = 1};
-            iov[1] = (struct iovec){.iov_base = (char *)line, .iov_len = n - (nl != NULL)};
+            iov[1] = (struct iovec){.iov_base = (char *)line,
+                                    .iov_len = fit_columns(line, n - (nl != NULL), cols)};
         } else {
             iov[0] = (struct iovec){.iov_base = SERIAL_TAG, .iov_len = TAG_LEN};
             iov[1] = (struct iovec){.iov_base = (char *)line, .iov_len = n};
@@ -423,6 +439,13 @@ static ssize_t fbcon_write(void *ctx, const char *buf, size_t len)
     out_flush();
     if (d.fbcon_notices == 0 && notices > 0)
         memcpy(d.first_notice, notice, sizeof notice);
+    if (d.layout && notices > 0) {
+        char title[96];
+        snprintf(title, sizeof title, "fbcon prints: its own output; it said "
+                 "\"** %llu messages dropped **\"",
+                 (unsigned long long)(d.fbcon_notice_sum + notice_sum));
+        draw_title(d.fbcon_top - 1, title);
+    }
     d.fbcon_records += records;
     d.fbcon_notices += notices;
     d.fbcon_notice_sum += notice_sum;
@@ -541,8 +564,8 @@ static void now_line(char *out, size_t cap, const struct lag_parts *fb)
             snprintf(out, cap, "now: fbcon's lag passed the ring (%llu records): "
                      "its oldest are overwritten", (unsigned long long)d.ring_records);
         else
-            snprintf(out, cap, "now: OOM reports flow; fbcon waits for bo_mutex, "
-                     "serial prints on (%u of %u s)", d.elapsed, d.seconds);
+            snprintf(out, cap, "now: fbcon waits for bo_mutex; serial, on its own "
+                     "thread, prints on (%u of %u s)", d.elapsed, d.seconds);
         break;
     case PHASE_PANIC:
         snprintf(out, cap, "now: panic flush: serial has write_atomic and prints "
@@ -602,8 +625,8 @@ static void *oom_worker(void *arg)
     int cpu = (int)(long)arg;
     /* Relaxed: a stop flag; a late look costs one more message. */
     for (int i = 0; !atomic_load_explicit(&d.workers_stop, memory_order_relaxed); i++) {
-        NBLOG_INFO("oom-killer invoked: CPU %d PID %d Comm: idle-priority, order=0, "
-                   "oom_score_adj=%d, gfp_mask=0x14280ca(GFP_HIGHUSER_MOVABLE)",
+        NBLOG_INFO("oom-killer invoked: CPU %d PID %d oom_score_adj=%d Comm: "
+                   "idle-priority, order=0, gfp_mask=0x14280ca(GFP_HIGHUSER_MOVABLE)",
                    cpu, 2798 + cpu, i % 1000);
         usleep(5000);
     }
@@ -780,7 +803,9 @@ static void print_summary(const struct at_panic *p, const struct books *serial,
     table_row(fbcon, result(fbcon, r, sizeof r));
 
     printf("serial printed every record while fbcon's write waited %.1f s for\n"
-           "bo_mutex, held by the stalled allocator.\n",
+           "bo_mutex, held by the stalled allocator: each console prints on its own\n"
+           "thread, so a stuck write stops only its console. The panic flush printed\n"
+           "through serial's write_atomic; fbcon has none, so it was not flushed.\n",
            (double)p->fbcon.st.stalled_ns / 1e9);
     if (ow == 0) {
         printf("fbcon's lag (%llu) stayed within the ring (%llu records): nothing was\n"
