@@ -436,16 +436,16 @@ static ssize_t fbcon_write(void *ctx, const char *buf, size_t len)
     } else {
         out_lines(buf, len, FBCON_TAG);
     }
-    out_flush();
-    if (d.fbcon_notices == 0 && notices > 0)
-        memcpy(d.first_notice, notice, sizeof notice);
-    if (d.layout && notices > 0) {
+    if (d.layout && notices > 0) { /* keep what it said in view */
         char title[96];
         snprintf(title, sizeof title, "fbcon prints: its own output; it said "
                  "\"** %llu messages dropped **\"",
                  (unsigned long long)(d.fbcon_notice_sum + notice_sum));
         draw_title(d.fbcon_top - 1, title);
     }
+    out_flush();
+    if (d.fbcon_notices == 0 && notices > 0)
+        memcpy(d.first_notice, notice, sizeof notice);
     d.fbcon_records += records;
     d.fbcon_notices += notices;
     d.fbcon_notice_sum += notice_sum;
@@ -535,6 +535,7 @@ static void console_state(char *out, size_t cap, const struct books *b, int is_f
 static void status_lines(char line[3][512], struct lag_parts *fb)
 {
     struct books b[2];
+    memset(b, 0, sizeof b); /* a console without stats shows zeros */
     nblog_console_t *cons[2] = {d.serial, d.fbcon};
     for (int i = 0; i < 2; i++) {
         char state[64];
@@ -603,17 +604,19 @@ static void show_status(int lines)
     pthread_mutex_unlock(&d.screen);
 }
 
-/* Not in the layout: says the "now:" line (the layout always shows it). */
+/* Not in the layout: says the "now:" line (the layout always shows it).
+ * Main thread only, the one that changes d.layout. */
 static void say_now(void)
 {
+    if (d.layout)
+        return;
     char now[160];
     struct lag_parts fb;
     char line[3][512];
     status_lines(line, &fb);
     now_line(now, sizeof now, &fb);
     pthread_mutex_lock(&d.screen);
-    if (!d.layout)
-        out_printf("%s\n", now);
+    out_printf("%s\n", now);
     out_flush();
     pthread_mutex_unlock(&d.screen);
 }
