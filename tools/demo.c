@@ -722,8 +722,7 @@ static pthread_t run_scenario(struct at_panic *p)
      * is named in the record as not flushed. Then we carry on, to show
      * what fbcon does once the allocator lets go, where the kernel would
      * stop. */
-    nblog_panic_flush("Kernel panic - not syncing: Out of memory and no "
-                      "killable processes...");
+    nblog_panic_flush("Out of memory and no killable processes...");
     wait_serial_idle();
     get_books(d.serial, &p->serial);
     get_books(d.fbcon, &p->fbcon);
