@@ -26,7 +26,7 @@
  * the ring + overwritten. That is why a stuck console's lag can exceed the
  * ring: lag counts from its position, and the ring only keeps the newest.
  *
- * Screen, on a terminal of at least 60x20: a fixed layout (cursor
+ * Screen, on a terminal of at least 80x20: a fixed layout (cursor
  * positioning, scroll regions, line wrap off so a long line is clipped):
  *   rows 1-4   what the two consoles are
  *   pane       serial's output, scrolling (the middle of the screen)
@@ -265,7 +265,7 @@ static void choose_layout(void)
     struct winsize ws;
     const char *term = getenv("TERM");
     if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) != 0 ||
-        ws.ws_row < 20 || ws.ws_col < 60 || (term && !strcmp(term, "dumb")))
+        ws.ws_row < 20 || ws.ws_col < 80 || (term && !strcmp(term, "dumb")))
         return;
     d.layout = 1;
     atomic_store_explicit(&d.atomic_layout, 1, memory_order_relaxed); /* as below */
