@@ -42,8 +42,8 @@
  * Locks: bo_mutex (the allocator holds it; fbcon's write takes it first)
  * nests outside screen (serial's and fbcon's writes and the main thread's
  * drawing); nothing takes bo_mutex under screen. Atomics: the stop and
- * release flags, phase and fbcon_in_write are relaxed: each is a value to
- * show or a flag polled in a loop, and publishes nothing else.
+ * release flags, phase, atomic_layout and fbcon_in_write are relaxed: each
+ * is a value to show or a flag polled in a loop, and publishes nothing else.
  *
  * Runs --seconds N (default 12), plus a few seconds of pauses on a
  * terminal. --ring FILE puts the ring in a file so `nblog status FILE` and
