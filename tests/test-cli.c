@@ -36,8 +36,10 @@
  *                       no output format lets a record's C1 controls or
  *                       U+2028/U+2029 reach the reader (issue 12 item 7)
  *   status_hostile_name status shows a hostile file's console name escaped
- *   demo_summary        demo without a terminal: serial complete, fbcon stuck,
- *                       then fbcon catches up with its drops counted exactly
+ *   demo_summary        demo without a terminal: plain lines, serial complete,
+ *                       fbcon stuck, then caught up; every summary row adds up
+ *                       (stored = printed + filtered + dropped + failed + lag),
+ *                       fbcon's dropped = what was overwritten = its notices
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1156,6 +1158,41 @@ static void status_hostile_name(void **state)
 
 /* --------------------------------------------------------------- demo */
 
+/* The summary row "NAME STORED = PRINTED + FILTERED + DROPPED + FAILED +
+ * LAG RESULT" for console name, the first after from: its six numbers into
+ * v, its line's end into *eol. Fails the test if there is none. */
+static const char *demo_row(const char *from, const char *name, unsigned long long v[6],
+                            const char **eol)
+{
+    char key[16];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *row = strstr(from, key);
+    assert_non_null(row);
+    row++;
+    assert_int_equal(sscanf(row, "%*s %llu = %llu + %llu + %llu + %llu + %llu", &v[0],
+                            &v[1], &v[2], &v[3], &v[4], &v[5]),
+                     6);
+    *eol = strchr(row, '\n');
+    assert_non_null(*eol);
+    /* stored = printed + filtered + dropped + failed + lag */
+    assert_int_equal(v[0], v[1] + v[2] + v[3] + v[4] + v[5]);
+    return row;
+}
+
+/* Does [from, to) contain needle? */
+static int demo_has(const char *from, const char *to, const char *needle)
+{
+    const char *p = strstr(from, needle);
+    return p && p < to;
+}
+
+/* The demo without a terminal: plain lines (no control sequence), the
+ * opening says what the consoles are, and the numbers agree: each summary
+ * row adds up; at the panic serial is complete and fbcon stuck with
+ * nothing dropped yet (dropped is counted when it gets there) and its lag
+ * split into in its write + in the ring + overwritten; after it caught up,
+ * its dropped is what was overwritten and what its own output's notices
+ * say, and every record it and serial counted printed is in the output. */
 static void demo_summary(void **state)
 {
     (void)state;
@@ -1164,28 +1201,75 @@ static void demo_summary(void **state)
     char *args[] = {tool, "demo", "--seconds", "3", NULL};
     assert_int_equal(run_to_file(args, out), 0);
     char *text = slurp(out);
-    const char *summary = strstr(text, "== nblog demo summary");
+    assert_null(strchr(text, '\033'));
+    assert_non_null(strstr(text, "serial: a fast console"));
+    assert_non_null(strstr(text, "fbcon: a slow console"));
+    const char *summary = strstr(text, "== nblog demo summary: 3 s, ring of ");
     assert_non_null(summary);
-    const char *serial = strstr(summary, "\nserial ");
-    const char *fbcon = strstr(summary, "\nfbcon ");
-    assert_non_null(serial);
-    assert_non_null(fbcon);
-    const char *serial_end = strchr(serial + 1, '\n');
-    const char *fbcon_end = strchr(fbcon + 1, '\n');
-    const char *complete = strstr(serial, " complete\n");
-    const char *stuck = strstr(fbcon, " stuck (");
-    assert_true(complete && complete < serial_end);
-    assert_true(stuck && stuck < fbcon_end);
-    /* Then the stall ends and fbcon's books balance: what it printed and
-     * what it reports dropped cover every record it was due. */
-    const char *after = strstr(summary, "after the allocator let go:");
-    assert_non_null(after);
-    unsigned long long printed, dropped, filtered, sum, due, lag;
-    assert_int_equal(sscanf(after, "after the allocator let go: fbcon printed %llu + dropped "
-                                   "%llu + filtered %llu = %llu of %llu records, lag %llu",
-                            &printed, &dropped, &filtered, &sum, &due, &lag), 6);
-    assert_int_equal(printed + dropped + filtered, due);
-    assert_true(printed > 0);
+    unsigned long long ring = 0;
+    assert_int_equal(sscanf(summary, "== nblog demo summary: 3 s, ring of %llu", &ring), 1);
+
+    const char *panic = strstr(summary, "\nAt the panic");
+    const char *after = strstr(summary, "\nAfter the allocator let go");
+    assert_true(panic && after && panic < after);
+    unsigned long long sp[6], fp[6], sa[6], fa[6];
+    const char *eol;
+    const char *row = demo_row(panic, "serial", sp, &eol);
+    assert_true(row < after && demo_has(row, eol, " complete"));
+    row = demo_row(panic, "fbcon", fp, &eol);
+    assert_true(row < after && demo_has(row, eol, " stuck "));
+    assert_true(fp[5] > 0);          /* lag */
+    assert_int_equal(fp[3], 0);      /* dropped: not counted while stuck */
+    row = demo_row(after, "serial", sa, &eol);
+    assert_true(demo_has(row, eol, " complete"));
+    row = demo_row(after, "fbcon", fa, &eol);
+    assert_int_equal(fa[5], 0);      /* caught up */
+    assert_true(fa[1] > 0);          /* printed */
+
+    /* What fbcon's lag was made of, and what became of the overwritten. */
+    unsigned long long in_write = 0, in_ring = 0, overwritten = 0, more = 0;
+    const char *split = strstr(after, "only the newest: ");
+    if (split) {
+        assert_int_equal(sscanf(split, "only the newest: %llu in its write + %llu in the "
+                                       "ring + %llu overwritten",
+                                &in_write, &in_ring, &overwritten),
+                         3);
+        assert_int_equal(in_write + in_ring + overwritten, fp[5]);
+        assert_true(in_ring <= ring && overwritten > 0);
+        const char *m = strstr(after, "\n(");
+        if (m)
+            assert_int_equal(sscanf(m, "\n(%llu more were overwritten", &more), 1);
+    } else {
+        assert_non_null(strstr(after, "stayed within the ring"));
+        assert_true(fp[5] <= ring);
+    }
+    assert_int_equal(fa[3], overwritten + more);
+    if (fp[0] > ring + 1)
+        assert_true(fa[3] > 0);
+
+    /* The consoles' own lines: fbcon's notices add up to its dropped, and
+     * each console's lines cover what it counted printed. */
+    unsigned long long notices = 0, fb_lines = 0, serial_lines = 0;
+    for (const char *line = text; line < summary; line = strchr(line, '\n') + 1) {
+        const char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        if (!strncmp(line, "serial| ", 8))
+            serial_lines++;
+        if (strncmp(line, "fbcon | ", 8))
+            continue;
+        const char *stars = strstr(line, "** ");
+        unsigned long long n;
+        if (stars && stars < nl && demo_has(stars, nl, " messages dropped **")) {
+            assert_int_equal(sscanf(stars, "** %llu messages dropped **", &n), 1);
+            notices += n;
+        } else {
+            fb_lines++;
+        }
+    }
+    assert_int_equal(notices, fa[3]);
+    assert_true(fb_lines >= fa[1]);
+    assert_true(serial_lines >= sa[1]);
+    assert_non_null(strstr(after, "fbcon missed "));
     free(text);
     unlink(out);
 }
