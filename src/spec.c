@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "nblog.h"
 
 #define SPEC_MAX 1024
@@ -73,6 +74,11 @@ static int spec_fail(const char *fmt, ...)
     }
     spec_err[n] = '\0';
     return NBLOG_EINVAL;
+}
+
+void nblog__spec_error_set(const char *msg)
+{
+    spec_fail("%s", msg);
 }
 
 /* Whether val is 1..max bytes, each in lo..'~' (printable ASCII, with or
