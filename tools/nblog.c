@@ -7,7 +7,7 @@
  *     nblog status FILE
  *     nblog demo [--seconds N] [--ring FILE]          (demo.c)
  *     nblog pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]
- *                [--deadline-ms N] --console SPEC [--console SPEC ...]
+ *                [--deadline-ms N] [--format FMT] --console SPEC [--console SPEC ...]
  *
  * Why a command: the ring can live in a file (nblog_options_t.ring_path,
  * NBLOG_RING) that outlives the program, and the kernel's dmesg is the
@@ -604,6 +604,8 @@ struct pipe_opts {
     int from_env;    /* specs[] cut from NBLOG_CONSOLES (env_copy) */
     char **specs;
     char *env_copy;
+    const char *format; /* --format: a spec's format= value, for specs without one */
+    char *format_copy;  /* the specs with it added */
 };
 
 struct pipe_con {
@@ -818,6 +820,30 @@ static int env_specs(struct pipe_opts *o)
     return o->nspecs ? EXIT_OK : tool_fail(EXIT_USAGE, "NBLOG_CONSOLES names no console");
 }
 
+/* --format F: every spec that does not choose its format gets
+ * ",format=F" (F as a spec's format= value: plain, kmsg, human, json,
+ * pattern:PATTERN; checked when the console registers). A spec's options
+ * hold no ',' but as separators (a file path may not contain one), so
+ * ",format=" in it is the option. */
+static int pipe_format(struct pipe_opts *o)
+{
+    static const char key[] = ",format=";
+    size_t total = 0;
+    for (int i = 0; i < o->nspecs; i++)
+        total += strlen(o->specs[i]) + sizeof key + strlen(o->format);
+    char *p = o->format_copy = malloc(total);
+    if (!p)
+        return tool_fail(EXIT_FAIL, "out of memory");
+    for (int i = 0; i < o->nspecs; i++) {
+        if (strstr(o->specs[i], key))
+            continue;
+        int n = sprintf(p, "%s%s%s", o->specs[i], key, o->format);
+        o->specs[i] = p;
+        p += n + 1;
+    }
+    return EXIT_OK;
+}
+
 static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
 {
     static const struct option longs[] = {
@@ -827,13 +853,14 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
         {"level", required_argument, NULL, 'l'},
         {"block", no_argument, NULL, 'b'},
         {"deadline-ms", required_argument, NULL, 'd'},
+        {"format", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0}};
     *o = (struct pipe_opts){.default_level = NBLOG_LEVEL_INFO, .deadline_ms = 2000};
     o->specs = calloc((size_t)argc, sizeof *o->specs);
     if (!o->specs)
         return tool_fail(EXIT_FAIL, "out of memory");
     int c;
-    while ((c = getopt_long(argc, argv, "r:n:c:l:bd:", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:n:c:l:bd:f:", longs, NULL)) != -1) {
         switch (c) {
         case 'r': o->ring = optarg; break;
         case 'n':
@@ -848,6 +875,7 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
                 return tool_fail(EXIT_USAGE, "--level %s: not a level", optarg);
             break;
         case 'b': o->block = 1; break;
+        case 'f': o->format = optarg; break;
         case 'd':
             if (tool_parse_u64(optarg, &o->deadline_ms) != 0 ||
                 o->deadline_ms > PIPE_DEADLINE_MS_MAX)
@@ -859,7 +887,8 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
     }
     if (optind != argc)
         return tool_fail(EXIT_USAGE, "pipe: unexpected argument \"%s\"", argv[optind]);
-    return o->nspecs ? EXIT_OK : env_specs(o);
+    int rc = o->nspecs ? EXIT_OK : env_specs(o);
+    return rc == EXIT_OK && o->format ? pipe_format(o) : rc;
 }
 
 static int start_pipe(const struct pipe_opts *o, struct pipe_run *pr)
@@ -925,6 +954,7 @@ static int cmd_pipe(int argc, char **argv)
     free(pr.cons);
     free(o.specs);
     free(o.env_copy);
+    free(o.format_copy);
     return rc;
 }
 
@@ -943,7 +973,9 @@ static const char usage_text[] =
     "  demo [--seconds N] [--ring FILE]\n"
     "      the seed scenario live: serial keeps printing while fbcon is stuck\n"
     "  pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]\n"
-    "       [--deadline-ms N] --console SPEC ...\n"
+    "       [--deadline-ms N] [--format FMT] --console SPEC ...\n"
+    "      (--format plain|kmsg|human|json|pattern:PATTERN: for consoles whose\n"
+    "      spec has no format=)\n"
     "      (no --console: the specs in NBLOG_CONSOLES, ';'-separated)\n"
     "      store stdin lines (\"<N>\" prefix sets the level) and print them to\n"
     "      the consoles; --block stops reading stdin while a console that is\n"
