@@ -128,6 +128,8 @@ int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *
 /* The console's printer thread, between batches: retakes the UTC offset
  * once a minute (local time only; cheap otherwise). [blocking] (tzset) */
 void nblog__line_fmt_refresh(struct nblog__line_fmt *f);
+/* Tests: takes the UTC offset as the refresh would at Unix time now_s. */
+void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s);
 /* NBLOG_COLOR_ALWAYS or NBLOG_COLOR_NEVER for a console writing to fd
  * with opts color AUTO: a terminal, NO_COLOR unset or empty, TERM not
  * "dumb". [blocking] */
@@ -136,7 +138,7 @@ int nblog__color_auto(int fd);
 /* One output line for a record in f's format (any NBLOG_FORMAT_*: the
  * syslog, journal, plain and kmsg ones go to nblog__render_line), with
  * what a record holds escaped as there. Returns the line's length (at
- * most cap, cap >= 64; always ends in '\n'). [signal-safe] */
+ * most cap, cap >= 512; always ends in '\n'). [signal-safe] */
 size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f,
                          const struct nblog__syslog_params *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len);

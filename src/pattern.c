@@ -145,6 +145,11 @@ static void tz_take(struct nblog__line_fmt *f, time_t now)
     f->tz_next_s = (int64_t)now + TZ_REFRESH_S;
 }
 
+void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s)
+{
+    tz_take(f, (time_t)now_s);
+}
+
 void nblog__line_fmt_refresh(struct nblog__line_fmt *f)
 {
     if (!f->local)
