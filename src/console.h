@@ -80,6 +80,8 @@ extern const struct nblog__syslog_params nblog__syslog_defaults;
  * UTF-8 and backslashes in the text escaped as \xNN, one per byte, so a
  * message can neither forge a line nor reach a terminal as a control.
  * p is used by the syslog and journal formats (NULL: the defaults).
+ * JSON is rendered in UTC; human and pattern need a compiled format
+ * (nblog__render_fmt), here they are plain.
  * Returns the line's length (at most cap; always ends in '\n'; a journal
  * entry is several "KEY=value\n" lines and ends in an empty line).
  * [signal-safe] */

@@ -3,6 +3,8 @@
  * message into an output line (plain, /dev/kmsg-like, RFC 5424 or RFC 3164
  * syslog, or a journal entry). [signal-safe]
  * Layer: render. Uses the formatter; knows the record layout, not consoles.
+ * The human and pattern formats are in pattern.c, json in render_json.c;
+ * they use this file's escaping, text units and calendar.
  *
  * SYSLOG LINES
  *
