@@ -292,8 +292,11 @@ int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *
     memset(f, 0, sizeof *f);
     err[0] = '\0';
     f->format = o->format;
-    if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_PATTERN)
-        return fail(err, errcap, "", 0, "unknown format"), NBLOG_EINVAL;
+    if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_PATTERN) {
+        nblog__format(err, errcap, "console options: format %d is not an NBLOG_FORMAT_*",
+                      o->format);
+        return NBLOG_EINVAL;
+    }
     if (o->color < NBLOG_COLOR_AUTO || o->color > NBLOG_COLOR_ALWAYS ||
         (o->local_time != 0 && o->local_time != 1) ||
         (o->show & ~(NBLOG_SHOW_PROGRAM | NBLOG_SHOW_PID | NBLOG_SHOW_TID))) {

@@ -301,6 +301,11 @@ static int parse_format(const char *val, nblog_console_opts_t *o)
                      val);
 }
 
+_Static_assert(NBLOG_COLOR_AUTO == 0 && NBLOG_COLOR_NEVER == 1 && NBLOG_COLOR_ALWAYS == 2,
+               "color= maps names to values by their index");
+_Static_assert(NBLOG_SHOW_PROGRAM == 1u && NBLOG_SHOW_PID == 2u && NBLOG_SHOW_TID == 4u,
+               "show= maps names to bits by their index");
+
 /* show=: '+'-separated program, pid, tid (what the human format shows). */
 static int parse_show(const char *val, nblog_console_opts_t *o)
 {
