@@ -80,8 +80,9 @@ extern const struct nblog__syslog_params nblog__syslog_defaults;
  * UTF-8 and backslashes in the text escaped as \xNN, one per byte, so a
  * message can neither forge a line nor reach a terminal as a control.
  * p is used by the syslog and journal formats (NULL: the defaults).
- * JSON is rendered in UTC; human and pattern need a compiled format
- * (nblog__render_fmt), here they are plain.
+ * JSON and human are rendered with the defaults (UTC, no colour, no
+ * fields; program and pid from p, see nblog__who); a pattern needs a
+ * compiled format (nblog__render_fmt): here it is plain.
  * Returns the line's length (at most cap; always ends in '\n'; a journal
  * entry is several "KEY=value\n" lines and ends in an empty line).
  * [signal-safe] */
@@ -170,9 +171,22 @@ size_t nblog__json_string(char *out, size_t room, const char *text, size_t len,
  * does not fit in room. [signal-safe] */
 size_t nblog__json_bytes(char *out, size_t room, const char *text, size_t len);
 /* The json format's line (offset_s: the UTC offset to show; local: show
- * it, else Z). [signal-safe] */
+ * it, else Z; who: the program and pid to show). [signal-safe] */
+struct nblog__who {
+    const char *program;
+    int pid;
+};
 size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
-                        long offset_s, int local, const char *text, size_t len);
+                        long offset_s, int local, const struct nblog__who *who,
+                        const char *text, size_t len);
+/* Whose records these are: p's app and procid when p names them (not
+ * "-": a reader rendering another process's ring says whose), else this
+ * process's name and cached pid. [signal-safe] */
+void nblog__who(const struct nblog__syslog_params *p, struct nblog__who *who);
+/* The human format with the defaults (UTC, no colour, no fields), for
+ * nblog__render_line. [signal-safe] */
+size_t nblog__human_line(char *line, size_t cap, const struct nblog__syslog_params *p,
+                         const struct nblog__rec_meta *m, const char *text, size_t len);
 
 /* The process id, cached (refreshed in a forked child). [signal-safe] */
 int nblog__pid(void);

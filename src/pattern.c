@@ -347,8 +347,21 @@ static void pad(char *line, size_t cap, size_t start, size_t *at, int width)
     *at += add;
 }
 
+void nblog__who(const struct nblog__syslog_params *p, struct nblog__who *who)
+{
+    who->program = p && strcmp(p->app, "-") != 0 ? p->app : nblog__program_name();
+    who->pid = nblog__pid();
+    if (p && p->procid[0] >= '0' && p->procid[0] <= '9') {
+        int pid = 0;
+        for (size_t i = 0; p->procid[i] >= '0' && p->procid[i] <= '9' && pid < 100000000; i++)
+            pid = pid * 10 + (p->procid[i] - '0');
+        who->pid = pid;
+    }
+}
+
 static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt *f,
-                           const struct nblog__rec_meta *m, const char *text, size_t len)
+                           const struct nblog__who *who, const struct nblog__rec_meta *m,
+                           const char *text, size_t len)
 {
     /* Kept back for the end: a colour reset and the newline. */
     const size_t reserve = (f->color ? sizeof COLOR_RESET - 1 : 0) + 1;
@@ -393,10 +406,9 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
             n = nblog__format(num, sizeof num, "%llu", (unsigned long long)m->seq);
             break;
         case OP_TID: n = nblog__format(num, sizeof num, "%u", (unsigned)m->tid); break;
-        case OP_PID: n = nblog__format(num, sizeof num, "%d", nblog__pid()); break;
+        case OP_PID: n = nblog__format(num, sizeof num, "%d", who->pid); break;
         case OP_PROG: {
-            const char *prog = nblog__program_name();
-            at += nblog__escape(line + at, room - at, prog, strlen(prog));
+            at += nblog__escape(line + at, room - at, who->program, strlen(who->program));
             s = NULL;
             break;
         }
@@ -448,9 +460,39 @@ size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f
                          const struct nblog__syslog_params *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len)
 {
-    if (f->format == NBLOG_FORMAT_JSON)
-        return nblog__json_line(line, cap, m, offset_for(f, m->wall_ns), f->local, text, len);
-    if (f->format == NBLOG_FORMAT_HUMAN || f->format == NBLOG_FORMAT_PATTERN)
-        return pattern_line(line, cap, f, m, text, len);
+    struct nblog__who who;
+    if (f->format == NBLOG_FORMAT_JSON) {
+        nblog__who(p, &who);
+        return nblog__json_line(line, cap, m, offset_for(f, m->wall_ns), f->local, &who, text,
+                                len);
+    }
+    if (f->format == NBLOG_FORMAT_HUMAN || f->format == NBLOG_FORMAT_PATTERN) {
+        nblog__who(p, &who);
+        return pattern_line(line, cap, f, &who, m, text, len);
+    }
     return nblog__render_line(line, cap, f->format, p, m, text, len);
+}
+
+/* The default human format, compiled by hand (nblog__render_line has no
+ * registration to compile it at; test-formats checks it against
+ * human_pattern's compiled form):
+ * "%Y-%m-%d %H:%M:%S.%f %^[%l]%$ %v". */
+#define LIT(at) {.op = OP_LIT, .off = (at), .len = 1}
+static struct nblog__line_fmt human_default = {
+    .format = NBLOG_FORMAT_HUMAN,
+    .n_items = 21,
+    .item = {{.op = OP_YEAR}, LIT(0), {.op = OP_MON}, LIT(0), {.op = OP_DAY}, LIT(1),
+             {.op = OP_HOUR}, LIT(2), {.op = OP_MIN}, LIT(2), {.op = OP_SEC}, LIT(3),
+             {.op = OP_USEC}, LIT(1), {.op = OP_COLOR_ON}, LIT(4), {.op = OP_LEVEL}, LIT(5),
+             {.op = OP_COLOR_OFF}, LIT(1), {.op = OP_MSG}},
+    .lit = "- :.[]",
+};
+#undef LIT
+
+size_t nblog__human_line(char *line, size_t cap, const struct nblog__syslog_params *p,
+                         const struct nblog__rec_meta *m, const char *text, size_t len)
+{
+    struct nblog__who who;
+    nblog__who(p, &who);
+    return pattern_line(line, cap, &human_default, &who, m, text, len);
 }

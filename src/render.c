@@ -320,7 +320,14 @@ size_t nblog__render_line(char *line, size_t cap, int format,
     if (format == NBLOG_FORMAT_JOURNAL)
         return journal_entry(line, cap, p, m, text, len);
     if (format == NBLOG_FORMAT_JSON)
-        return nblog__json_line(line, cap, m, 0, 0, text, len);
+    {
+        struct nblog__who who;
+        nblog__who(p == &nblog__syslog_defaults ? NULL : p, &who);
+        return nblog__json_line(line, cap, m, 0, 0, &who, text, len);
+    }
+    if (format == NBLOG_FORMAT_HUMAN)
+        return nblog__human_line(line, cap, p == &nblog__syslog_defaults ? NULL : p, m, text,
+                                 len);
     if (format == NBLOG_FORMAT_KMSG) {
         /* /dev/kmsg: "prefix,seq,usec,flags;" with prefix facility*8+level;
          * a replayed line adds a field, as /dev/kmsg allows. */

@@ -160,7 +160,8 @@ static size_t fit_prefix(const char *text, size_t len, size_t room, int *bad)
 }
 
 size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
-                        long offset_s, int local, const char *text, size_t len)
+                        long offset_s, int local, const struct nblog__who *who,
+                        const char *text, size_t len)
 {
     /* What must fit after the message: the flags and the end. */
     static const char trunc_field[] = ",\"truncated\":true", repl_field[] = ",\"replayed\":true";
@@ -180,7 +181,7 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
                              "\"program\":",
                              t.year, t.mon, t.day, t.hour, t.min, t.sec, t.nsec / 1000u, zone,
                              nblog_level_name(m->level), (unsigned long long)m->seq,
-                             (unsigned)m->tid, nblog__pid());
+                             (unsigned)m->tid, who->pid);
     /* The program name: at most 64 bytes of JSON; then ,"message": */
     const size_t fixed = sizeof head + 64 + 11 + 2 + tail;
     assert(n < sizeof head);
@@ -190,7 +191,7 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
     }
     size_t at = 0, used, replaced;
     put(line, cap, &at, head, n);
-    const char *prog = nblog__program_name();
+    const char *prog = who->program;
     at += nblog__json_string(line + at, 64, prog, strlen(prog), &used, &replaced);
     put(line, cap, &at, ",\"message\":", 11);
     int bad;

@@ -83,6 +83,41 @@ static void human_default(void **state)
                         "2026-12-02 03:04:39.123456 [info] a\\x0ab\\x1b]0;x\\x07\\x5c\n");
 }
 
+/* nblog__render_line (what readers of a ring use, with no registration)
+ * renders human with the defaults, as a compiled human format does, and
+ * json; both say whose records they are from the params given. */
+static void render_line_formats(void **state)
+{
+    (void)state;
+    static char other[LINE_CAP];
+    static const char *const texts[] = {"x", "", "a\nb\xff", "\xe2\x80\xa8 \\"};
+    compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_NEVER, 0, 0);
+    for (int level = 0; level < 8; level++)
+        for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+            struct nblog__rec_meta m = meta(T_2026_12_02 + level * 86399, 1000u * level, level);
+            m.flags = i == 3 ? NBLOG_F_REPLAYED : 0;
+            size_t n = nblog__render_line(other, 600, NBLOG_FORMAT_HUMAN, NULL, &m, texts[i],
+                                          strlen(texts[i]));
+            other[n] = '\0';
+            assert_string_equal(other, render_m(&m, texts[i], strlen(texts[i]), 600));
+        }
+    struct nblog__syslog_params p;
+    memset(&p, 0, sizeof p);
+    strcpy(p.app, "ingest");
+    strcpy(p.procid, "999");
+    strcpy(p.hostname, "-");
+    strcpy(p.msgid, "-");
+    struct nblog__rec_meta m = meta(T_2026_12_02, 5000, NBLOG_LEVEL_DEBUG);
+    size_t n = nblog__render_line(other, sizeof other, NBLOG_FORMAT_JSON, &p, &m, "hi", 2);
+    other[n] = '\0';
+    assert_string_equal(other, "{\"time\":\"2026-12-02T03:04:39.000005Z\",\"level\":\"debug\","
+                               "\"seq\":42,\"tid\":7,\"pid\":999,\"program\":\"ingest\","
+                               "\"message\":\"hi\"}\n");
+    n = nblog__render_line(other, sizeof other, NBLOG_FORMAT_HUMAN, &p, &m, "hi", 2);
+    other[n] = '\0';
+    assert_string_equal(other, "2026-12-02 03:04:39.000005 [debug] hi\n");
+}
+
 static void human_fields(void **state)
 {
     (void)state;
@@ -713,6 +748,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(human_default),
         cmocka_unit_test(human_fields),
+        cmocka_unit_test(render_line_formats),
         cmocka_unit_test(human_color),
         cmocka_unit_test(pattern_items),
         cmocka_unit_test(pattern_refused),
