@@ -647,6 +647,12 @@ static void spec_formats(void **state)
     assert_string_equal(r->program, nblog__program_name());
     assert_int_equal(r->message_len, 2);
     free(r);
+    setenv("TZ", "XYZ-5:30", 1); /* before registering: the offset is taken then */
+    l = spec_line(",time=local,format=pattern:%z %v", "hi");
+    assert_string_equal(l, "+05:30 hi\n");
+    l = spec_line(",time=utc,format=pattern:%z %v", "hi");
+    assert_string_equal(l, "+00:00 hi\n");
+    unsetenv("TZ");
     l = spec_line(",format=kmsg", "hi");
     assert_non_null(strstr(l, ";hi\n"));
     l = spec_line(",format=plain", "hi");
