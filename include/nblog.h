@@ -574,7 +574,7 @@ typedef struct nblog_console_ops {
  *           %e milliseconds (3 digits)  %f microseconds (6)  %F nanoseconds (9)
  *           %T %H:%M:%S   %z UTC offset "+hh:mm"   %l level name ("info")
  *           %L level name in capitals   %q the record's seq   %t thread id
- *           %P process id   %n program name (nblog__program_name)
+ *           %P process id   %n program name (the executable's short name)
  *           %v the message (required: once or more)   %% a '%'
  *           %^ ... %$ coloured by level (when colour is on; else nothing)
  *         Other bytes are copied; a control byte, an unknown item, a
@@ -639,7 +639,8 @@ NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
  * Before any nblog_init, it initialises nblog with the defaults, as a
  * logging call would.
  * Returns NBLOG_OK and *out; NBLOG_EINVAL (no write, bad option, a name
- * that is empty, longer than NBLOG_CONSOLE_NAME_MAX or not printable ASCII);
+ * that is empty, longer than NBLOG_CONSOLE_NAME_MAX or not printable ASCII,
+ * a bad pattern: nblog_spec_error() then says what is wrong and where);
  * NBLOG_ENOMEM (no free console slot or thread); NBLOG_ENOTREADY (after
  * nblog_shutdown, until the program's next nblog_init; or the store could
  * not be initialised); the setup callback's refusal as NBLOG_EINVAL.
