@@ -560,6 +560,68 @@ typedef struct nblog_console_ops {
 #define NBLOG_FORMAT_RFC3164 3 /* "<PRI>Mmm dd hh:mm:ss HOST APP[PID]: text\n" */
 #define NBLOG_FORMAT_JOURNAL 4 /* "KEY=value\n" lines (PRIORITY, MESSAGE, ...)
                                   and an empty line, per record */
+#define NBLOG_FORMAT_HUMAN 5   /* "2026-12-02 03:04:39.123456 [info] text\n" */
+#define NBLOG_FORMAT_JSON 6    /* {"time":...,"message":"text"}\n, one per record */
+#define NBLOG_FORMAT_PATTERN 7 /* the console's pattern (opts.pattern) */
+
+/*
+ * LINE FORMATS PEOPLE READ AND TOOLS PARSE
+ *
+ * Every format escapes what a record holds as the plain one does (C0/C1
+ * controls, DEL, U+2028/2029, bytes that are not UTF-8 and '\\' as \xNN;
+ * JSON its own way, below), so no record can end a line, move the cursor
+ * or retitle a terminal; colour codes come only from nblog. A line never
+ * outgrows the console's line buffer: what does not fit is cut at a
+ * character boundary (JSON stays valid and says "truncated":true).
+ *
+ * human   "%Y-%m-%d %H:%M:%S.%f %^[%l]%$ " then, as opts.show asks,
+ *         "PROGRAM[PID] tid TID: " (each part only if shown), then the
+ *         message: "2026-12-02 03:04:39.123456 [warning] app[42] tid 43: text".
+ * json    {"time":"2026-12-02T03:04:39.123456Z","level":"info","seq":7,
+ *         "tid":43,"pid":42,"program":"app","message":"text"} per line,
+ *         then ,"message_bytes":[N,...] when the text is not UTF-8 (the
+ *         message then holds U+FFFD for each such byte; the array is its
+ *         exact bytes, as journalctl -o json gives them), ,"truncated":true
+ *         and ,"replayed":true when so. Controls, DEL, '"', '\\' and
+ *         U+2028/2029 are JSON escapes; the rest of the UTF-8 as it is.
+ *         The time has the UTC offset ("+01:00") with local_time, else Z.
+ * pattern opts.pattern, compiled once at registration (a bad one is
+ *         NBLOG_EINVAL, nblog_spec_error() saying why), rendered
+ *         signal-safely. Items (%[-]N pads to N columns, '-' on the right,
+ *         N 1..64):
+ *           %Y year   %m month  %d day   %H hour  %M minute  %S second
+ *           %e milliseconds (3 digits)  %f microseconds (6)  %F nanoseconds (9)
+ *           %T %H:%M:%S   %z UTC offset "+hh:mm"   %l level name ("info")
+ *           %L level name in capitals   %q the record's seq   %t thread id
+ *           %P process id   %n program name (the executable's short name)
+ *           %v the message (required: once or more)   %% a '%'
+ *           %^ ... %$ coloured by level (when colour is on; else nothing)
+ *         Other bytes are copied; a control byte, an unknown item, a
+ *         pattern over 255 bytes or 64 items is refused.
+ *
+ * Time: the record's own wall time (nblog_record_t.wall_ns), UTC unless
+ * opts.local_time. Local time never calls localtime_r while rendering
+ * (it takes glibc's time-zone lock): the UTC offset is taken at
+ * registration and refreshed by the console's printer thread once a
+ * minute, looking two minutes either side, so across a DST change each
+ * record within two minutes of a refresh gets the offset in force at its
+ * own time; a console more than two minutes behind at a change shows
+ * older records with the offset around the latest refresh. TZ is read at
+ * registration and at each refresh.
+ * Colour (human, pattern): opts.color NBLOG_COLOR_AUTO colours a stderr or
+ * fd console that is a terminal, unless NO_COLOR is set to a non-empty
+ * value (no-color.org) or TERM is "dumb"; ALWAYS and NEVER are what they
+ * say. err and worse bold red, warning bold yellow, notice bold.
+ * pid: cached, refreshed in a forked child (no system call per line).
+ */
+#define NBLOG_COLOR_AUTO 0
+#define NBLOG_COLOR_NEVER 1
+#define NBLOG_COLOR_ALWAYS 2
+
+/* What the human format shows besides time, level and message. */
+#define NBLOG_SHOW_PROGRAM 1u
+#define NBLOG_SHOW_PID 2u
+#define NBLOG_SHOW_TID 4u
 
 #define NBLOG_MODE_THREADED 0 /* its own printer thread prints */
 #define NBLOG_MODE_DIRECT 1   /* the logging caller prints through write_atomic
@@ -578,9 +640,15 @@ typedef struct nblog_console_opts {
     int start;          /* NBLOG_FROM_OLDEST or NBLOG_FROM_NEXT */
     unsigned stall_ms;  /* no progress this long with records pending:
                            reported stalled. 0 means 5000 */
+    const char *pattern; /* NBLOG_FORMAT_PATTERN: see LINE FORMATS; read
+                            only during registration */
+    int color;           /* NBLOG_COLOR_*: human and pattern formats */
+    int local_time;      /* 1: human, pattern and json in local time */
+    unsigned show;       /* human: NBLOG_SHOW_* bits */
 } nblog_console_opts_t;
 
-/* Defaults: level DEBUG, plain, threaded, from the next record. */
+/* Defaults: level DEBUG, plain, threaded, from the next record; colour
+ * auto, UTC, human shows no program, pid or tid. */
 NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
 
 /*
@@ -590,7 +658,8 @@ NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
  * Before any nblog_init, it initialises nblog with the defaults, as a
  * logging call would.
  * Returns NBLOG_OK and *out; NBLOG_EINVAL (no write, bad option, a name
- * that is empty, longer than NBLOG_CONSOLE_NAME_MAX or not printable ASCII);
+ * that is empty, longer than NBLOG_CONSOLE_NAME_MAX or not printable ASCII,
+ * a bad pattern: nblog_spec_error() then says what is wrong and where);
  * NBLOG_ENOMEM (no free console slot or thread); NBLOG_ENOTREADY (after
  * nblog_shutdown, until the program's next nblog_init; or the store could
  * not be initialised); the setup callback's refusal as NBLOG_EINVAL.
@@ -787,7 +856,13 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *             | "unix" (argument: a datagram socket's path, e.g. /dev/log)
  *             | "journald" (argument, optional: the socket's path)
  *     option  = "level=" LEVEL        (a name or 0..7, see nblog_level_parse)
- *             | "format=" ("plain" | "kmsg")
+ *             | "format=" ("plain" | "kmsg" | "human" | "json"
+ *                         | "pattern:" PATTERN)  (see LINE FORMATS; the
+ *                 pattern runs to the end of the spec, commas included,
+ *                 so it comes last; in NBLOG_CONSOLES it cannot hold ';')
+ *             | "color=" ("auto" | "always" | "never")
+ *             | "time=" ("utc" | "local")
+ *             | "show=" FIELD *("+" FIELD)  FIELD: program, pid, tid (human)
  *             | "mode=" ("threaded" | "direct")
  *             | "name=" NAME          (1 to 31 bytes of printable ASCII;
  *                                      default: the spec up to its options,

@@ -231,6 +231,7 @@ struct nblog_console {
     void *ctx;
     int format, mode;
     const struct nblog__syslog_params *params; /* syslog/journal formats */
+    struct nblog__line_fmt lf; /* the format, compiled (human, pattern) */
     unsigned stall_ms;
     _Atomic int level;
     _Atomic int suspended;
@@ -540,8 +541,8 @@ static int append_line(char *buf, size_t *used, const struct nblog_console *c,
      * byte escaped to four) or the buffer goes out first. */
     if (*used + LINE_MAX_BYTES > BATCH_BYTES)
         return 0;
-    *used += nblog__render_line(buf + *used, LINE_MAX_BYTES, c->format, c->params, m,
-                                text, len);
+    *used += nblog__render_fmt(buf + *used, LINE_MAX_BYTES, &c->lf, c->params, m, text,
+                               len);
     return 1;
 }
 
@@ -821,6 +822,7 @@ static void *printer_main(void *arg)
             short_sleep(5000000);
             continue;
         }
+        nblog__line_fmt_refresh(&c->lf); /* local time's UTC offset */
         uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
         uint64_t head = nblog__ring_head(r);
         if (next >= head) {
@@ -915,7 +917,7 @@ static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t
         return NBLOG_EINVAL;
     if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG)
         return NBLOG_EINVAL;
-    if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_JOURNAL)
+    if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_PATTERN)
         return NBLOG_EINVAL;
     if (o->mode != NBLOG_MODE_THREADED && o->mode != NBLOG_MODE_DIRECT)
         return NBLOG_EINVAL;
@@ -954,6 +956,11 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
                         void *ctx, const nblog_console_opts_t *o,
                         const struct nblog__ring_hdr *r)
 {
+    char why[256];
+    if (nblog__line_fmt_init(&c->lf, o, why, sizeof why) != NBLOG_OK) {
+        nblog__spec_error_set(why); /* a bad pattern: say what is wrong */
+        return NBLOG_EINVAL;
+    }
     c->batch = malloc(BATCH_BYTES + SCRATCH_BYTES);
     if (!c->batch)
         return NBLOG_ENOMEM;

@@ -3,6 +3,8 @@
  * message into an output line (plain, /dev/kmsg-like, RFC 5424 or RFC 3164
  * syslog, or a journal entry). [signal-safe]
  * Layer: render. Uses the formatter; knows the record layout, not consoles.
+ * The human and pattern formats are in pattern.c, json in render_json.c;
+ * they use this file's escaping, text units and calendar.
  *
  * SYSLOG LINES
  *
@@ -168,6 +170,24 @@ static size_t escape(char *out, size_t room, const char *text, size_t len)
     return n;
 }
 
+size_t nblog__text_unit(const unsigned char *s, size_t len, int *keep)
+{
+    return text_unit(s, len, keep);
+}
+
+size_t nblog__escape(char *out, size_t room, const char *text, size_t len)
+{
+    return escape(out, room, text, len);
+}
+
+const char *nblog__level_color(int level)
+{
+    return level <= NBLOG_LEVEL_ERR       ? "\033[1;31m"
+           : level == NBLOG_LEVEL_WARNING ? "\033[1;33m"
+           : level == NBLOG_LEVEL_NOTICE  ? "\033[1m"
+                                          : "";
+}
+
 const struct nblog__syslog_params nblog__syslog_defaults = {
     .hostname = "-", .app = "-", .procid = "-", .msgid = "-",
     .facility = -1, .sd = 1, .hostname_3164 = 1,
@@ -202,15 +222,11 @@ size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len)
     return n;
 }
 
-/* Broken-down UTC (or local, given the offset) time of a record. */
-struct civil {
-    long year;
-    unsigned mon, day, hour, min, sec, usec; /* mon 1..12 */
-};
-
-/* Days since 1970-01-01 to a proleptic Gregorian date: the usual era
- * arithmetic (400-year eras of 146097 days, years starting in March). */
-static void civil_from_ns(int64_t unix_ns, long offset_s, struct civil *c)
+/* Broken-down UTC (or local, given the offset) time of a record (struct
+ * nblog__civil, console.h). Days since 1970-01-01 to a proleptic
+ * Gregorian date: the usual era arithmetic (400-year eras of 146097 days,
+ * years starting in March). */
+void nblog__civil_from_ns(int64_t unix_ns, long offset_s, struct nblog__civil *c)
 {
     int64_t s = unix_ns / 1000000000 + offset_s;
     int64_t sub = unix_ns % 1000000000;
@@ -226,7 +242,7 @@ static void civil_from_ns(int64_t unix_ns, long offset_s, struct civil *c)
     c->hour = (unsigned)(rem / 3600);
     c->min = (unsigned)(rem / 60 % 60);
     c->sec = (unsigned)(rem % 60);
-    c->usec = (unsigned)(sub / 1000);
+    c->nsec = (unsigned)sub;
     int64_t z = days + 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     int64_t doe = z - era * 146097;                                    /* 0..146096 */
@@ -246,19 +262,19 @@ static size_t syslog_header(char *line, size_t cap, int format,
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     unsigned pri = (unsigned)(p->facility >= 0 ? p->facility : m->facility) * 8u +
                    (m->level & 7u);
-    struct civil t;
+    struct nblog__civil t;
     size_t n;
     if (format == NBLOG_FORMAT_RFC3164) {
-        civil_from_ns(m->wall_ns, p->utc_offset_s, &t);
+        nblog__civil_from_ns(m->wall_ns, p->utc_offset_s, &t);
         n = nblog__format(line, cap, "<%u>%s %2u %02u:%02u:%02u %s%s%s[%s]: ", pri,
                           months[(t.mon - 1) % 12], t.day, t.hour, t.min, t.sec,
                           p->hostname_3164 ? p->hostname : "",
                           p->hostname_3164 ? " " : "", p->app, p->procid);
         return n < cap ? n : cap - 1;
     }
-    civil_from_ns(m->wall_ns, 0, &t);
+    nblog__civil_from_ns(m->wall_ns, 0, &t);
     n = nblog__format(line, cap, "<%u>1 %04ld-%02u-%02uT%02u:%02u:%02u.%06uZ %s %s %s %s ",
-                      pri, t.year, t.mon, t.day, t.hour, t.min, t.sec, t.usec,
+                      pri, t.year, t.mon, t.day, t.hour, t.min, t.sec, t.nsec / 1000,
                       p->hostname, p->app, p->procid, p->msgid);
     if (n >= cap)
         return cap - 1;
@@ -303,6 +319,15 @@ size_t nblog__render_line(char *line, size_t cap, int format,
         p = &nblog__syslog_defaults;
     if (format == NBLOG_FORMAT_JOURNAL)
         return journal_entry(line, cap, p, m, text, len);
+    if (format == NBLOG_FORMAT_JSON)
+    {
+        struct nblog__who who;
+        nblog__who(p == &nblog__syslog_defaults ? NULL : p, &who);
+        return nblog__json_line(line, cap, m, 0, 0, &who, text, len);
+    }
+    if (format == NBLOG_FORMAT_HUMAN)
+        return nblog__human_line(line, cap, p == &nblog__syslog_defaults ? NULL : p, m, text,
+                                 len);
     if (format == NBLOG_FORMAT_KMSG) {
         /* /dev/kmsg: "prefix,seq,usec,flags;" with prefix facility*8+level;
          * a replayed line adds a field, as /dev/kmsg allows. */

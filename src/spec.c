@@ -4,7 +4,11 @@
  * NBLOG_CONSOLES environment variable (';'-separated specs).
  *
  *     spec   = kind [":" argument] *("," option)
- *     option = "level=" LEVEL | "format=" plain|kmsg
+ *     option = "level=" LEVEL
+ *            | "format=" plain|kmsg|human|json|pattern:PATTERN (last: the
+ *              pattern runs to the end of the spec, commas included)
+ *            | "color=" auto|always|never | "time=" utc|local
+ *            | "show=" program+pid+tid (the human format's fields)
  *            | "mode=" threaded|direct | "name=" NAME | "stall_ms=" N
  *            | a kind's own option (syslog: app=, facility=, sd=on|off,
  *              rfc3164=on|off, msgid=, hostname=)
@@ -37,6 +41,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "nblog.h"
 
 #define SPEC_MAX 1024
@@ -75,6 +80,11 @@ static int spec_fail(const char *fmt, ...)
     return NBLOG_EINVAL;
 }
 
+void nblog__spec_error_set(const char *msg)
+{
+    spec_fail("%s", msg);
+}
+
 /* Whether val is 1..max bytes, each in lo..'~' (printable ASCII, with or
  * without the space): names and header fields are text. Else NBLOG_EINVAL,
  * with a sentence naming the option and the first bad byte. */
@@ -104,7 +114,7 @@ static int no_extra(const char *kind, char *const *extra)
 {
     if (!extra[0])
         return NBLOG_OK;
-    return spec_fail("unknown option \"%s\" for %s (level, format, mode, name, stall_ms)",
+    return spec_fail("unknown option \"%s\" for %s (level, format, mode, name, stall_ms, color, time, show)",
                      extra[0], kind);
 }
 
@@ -196,6 +206,7 @@ static int syslog_options(const char *kind, char *const *extra, nblog_syslog_opt
             rc = parse_on_off(key, val, &so->rfc3164);
         else
             rc = spec_fail("unknown option \"%s\" for %s (level, format, mode, name, stall_ms, "
+                           "color, time, show, "
                            "app, facility, sd, rfc3164, msgid, hostname)", key, kind);
         if (rc)
             return rc;
@@ -267,6 +278,55 @@ static int parse_choice(const char *key, const char *val, const char *a,
     return NBLOG_OK;
 }
 
+/* format=: plain, kmsg, human, json or pattern:PATTERN (the pattern is
+ * checked when the console registers; it points into the spec's copy). */
+static int parse_format(const char *val, nblog_console_opts_t *o)
+{
+    static const struct {
+        const char *name;
+        int format;
+    } formats[] = {{"plain", NBLOG_FORMAT_PLAIN}, {"kmsg", NBLOG_FORMAT_KMSG},
+                   {"human", NBLOG_FORMAT_HUMAN}, {"json", NBLOG_FORMAT_JSON}};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcmp(val, formats[i].name) == 0) {
+            o->format = formats[i].format;
+            return NBLOG_OK;
+        }
+    if (strncmp(val, "pattern:", 8) == 0) {
+        o->format = NBLOG_FORMAT_PATTERN;
+        o->pattern = val + 8;
+        return NBLOG_OK;
+    }
+    return spec_fail("option format=%s: expected plain, kmsg, human, json or pattern:PATTERN",
+                     val);
+}
+
+_Static_assert(NBLOG_COLOR_AUTO == 0 && NBLOG_COLOR_NEVER == 1 && NBLOG_COLOR_ALWAYS == 2,
+               "color= maps names to values by their index");
+_Static_assert(NBLOG_SHOW_PROGRAM == 1u && NBLOG_SHOW_PID == 2u && NBLOG_SHOW_TID == 4u,
+               "show= maps names to bits by their index");
+
+/* show=: '+'-separated program, pid, tid (what the human format shows). */
+static int parse_show(const char *val, nblog_console_opts_t *o)
+{
+    static const char *const fields[] = {"program", "pid", "tid"};
+    unsigned show = 0;
+    for (const char *p = val;;) {
+        size_t n = strcspn(p, "+"), i = 0;
+        while (i < 3 && !(strlen(fields[i]) == n && strncmp(p, fields[i], n) == 0))
+            i++;
+        if (i == 3)
+            return spec_fail("option show=%s: expected program, pid and tid joined by '+'",
+                             val);
+        show |= 1u << i; /* NBLOG_SHOW_PROGRAM, PID, TID */
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    o->show = show;
+    return NBLOG_OK;
+}
+
 /* One "key=value" into *o (name copied into name_buf). An option that is
  * not a common one is left, split at '=' into "key\0value", for the kind:
  * returns 1. */
@@ -285,7 +345,20 @@ static int apply_option(char *opt, nblog_console_opts_t *o, char *name_buf)
         return NBLOG_OK;
     }
     if (strcmp(key, "format") == 0)
-        return parse_choice(key, val, "plain", "kmsg", &o->format);
+        return parse_format(val, o);
+    if (strcmp(key, "color") == 0) {
+        static const char *const colors[] = {"auto", "never", "always"};
+        for (int i = 0; i < 3; i++)
+            if (strcmp(val, colors[i]) == 0) {
+                o->color = i; /* NBLOG_COLOR_AUTO, NEVER, ALWAYS */
+                return NBLOG_OK;
+            }
+        return spec_fail("option color=%s: expected auto, always or never", val);
+    }
+    if (strcmp(key, "time") == 0)
+        return parse_choice(key, val, "utc", "local", &o->local_time);
+    if (strcmp(key, "show") == 0)
+        return parse_show(val, o);
     if (strcmp(key, "mode") == 0)
         return parse_choice(key, val, "threaded", "direct", &o->mode);
     if (strcmp(key, "name") == 0) {
@@ -354,7 +427,8 @@ int nblog_console_from_spec(const char *spec, nblog_console_t **out)
     char *extra[EXTRA_MAX + 1];
     int n_extra = 0;
     for (char *opt = options; opt;) {
-        char *next = strchr(opt, ',');
+        /* A pattern runs to the end of the spec, commas and all. */
+        char *next = strncmp(opt, "format=pattern:", 15) == 0 ? NULL : strchr(opt, ',');
         if (next)
             *next++ = '\0';
         int rc = apply_option(opt, &o, name_buf);

@@ -7,7 +7,7 @@
  *     nblog status FILE
  *     nblog demo [--seconds N] [--ring FILE]          (demo.c)
  *     nblog pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]
- *                [--deadline-ms N] --console SPEC [--console SPEC ...]
+ *                [--deadline-ms N] [--format FMT] --console SPEC [--console SPEC ...]
  *
  * Why a command: the ring can live in a file (nblog_options_t.ring_path,
  * NBLOG_RING) that outlives the program, and the kernel's dmesg is the
@@ -644,6 +644,8 @@ struct pipe_opts {
     int from_env;    /* specs[] cut from NBLOG_CONSOLES (env_copy) */
     char **specs;
     char *env_copy;
+    const char *format; /* --format: a spec's format= value, for specs without one */
+    char *format_copy;  /* the specs with it added */
 };
 
 struct pipe_con {
@@ -877,16 +879,42 @@ static const char pipe_usage[] =
     "  -d, --deadline-ms N   a console that makes no progress this long with lines\n"
     "                        pending is stuck: not waited for (default 2000,\n"
     "                        0..3600000)\n"
+    "  -f, --format FMT      the line format of every console whose SPEC has no\n"
+    "                        format=: plain, kmsg, human, json, pattern:PATTERN\n"
     "  -h, --help            print this help and exit\n"
     "\n"
     "SPEC: stderr, fd:N, file:PATH, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT,\n"
-    "unix:PATH or journald[:PATH], then options: ,level=LVL ,format=plain|kmsg\n"
+    "unix:PATH or journald[:PATH], then options: ,level=LVL ,format=FMT\n"
     ",mode=threaded|direct ,name=NAME ,stall_ms=N; syslog, unix and journald also\n"
     ",app=NAME ,facility=F ,sd=on|off ,rfc3164=on|off ,msgid=ID ,hostname=HOST.\n"
     "\n"
     "Exit status: 0 every console got every line, 1 failure (stdin unreadable,\n"
     "ring refused), 2 usage or bad SPEC, 8 a console dropped lines, failed to\n"
     "write them or was stuck (each named on stderr). See nblog(1).\n";
+
+/* --format F: every spec that does not choose its format gets
+ * ",format=F" (F as a spec's format= value: plain, kmsg, human, json,
+ * pattern:PATTERN; checked when the console registers). A spec's options
+ * hold no ',' but as separators (a file path may not contain one), so
+ * ",format=" in it is the option. */
+static int pipe_format(struct pipe_opts *o)
+{
+    static const char key[] = ",format=";
+    size_t total = 0;
+    for (int i = 0; i < o->nspecs; i++)
+        total += strlen(o->specs[i]) + sizeof key + strlen(o->format);
+    char *p = o->format_copy = malloc(total);
+    if (!p)
+        return tool_fail(EXIT_FAIL, "out of memory");
+    for (int i = 0; i < o->nspecs; i++) {
+        if (strstr(o->specs[i], key))
+            continue;
+        int n = sprintf(p, "%s%s%s", o->specs[i], key, o->format);
+        o->specs[i] = p;
+        p += n + 1;
+    }
+    return EXIT_OK;
+}
 
 static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
 {
@@ -898,13 +926,14 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
         {"block", no_argument, NULL, 'b'},
         {"deadline-ms", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
+        {"format", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0}};
     *o = (struct pipe_opts){.default_level = NBLOG_LEVEL_INFO, .deadline_ms = 2000};
     o->specs = calloc((size_t)argc, sizeof *o->specs);
     if (!o->specs)
         return tool_fail(EXIT_FAIL, "out of memory");
     int c;
-    while ((c = getopt_long(argc, argv, "r:n:c:l:bd:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:n:c:l:bd:f:h", longs, NULL)) != -1) {
         switch (c) {
         case 'r': o->ring = optarg; break;
         case 'n':
@@ -919,6 +948,7 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
                 return tool_fail(EXIT_USAGE, "--level %s: not a level", optarg);
             break;
         case 'b': o->block = 1; break;
+        case 'f': o->format = optarg; break;
         case 'd':
             if (tool_parse_u64(optarg, &o->deadline_ms) != 0 ||
                 o->deadline_ms > PIPE_DEADLINE_MS_MAX)
@@ -931,7 +961,8 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
     }
     if (optind != argc)
         return tool_fail(EXIT_USAGE, "pipe: unexpected argument \"%s\"", argv[optind]);
-    return o->nspecs ? EXIT_OK : env_specs(o);
+    int rc = o->nspecs ? EXIT_OK : env_specs(o);
+    return rc == EXIT_OK && o->format ? pipe_format(o) : rc;
 }
 
 static int start_pipe(const struct pipe_opts *o, struct pipe_run *pr)
@@ -997,6 +1028,7 @@ static int cmd_pipe(int argc, char **argv)
     free(pr.cons);
     free(o.specs);
     free(o.env_copy);
+    free(o.format_copy);
     return rc;
 }
 
@@ -1013,7 +1045,7 @@ static const char usage_text[] =
     "  demo [--seconds N] [--ring FILE]\n"
     "      the seed scenario live: serial keeps printing while fbcon is stuck\n"
     "  pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]\n"
-    "       [--deadline-ms N] [--console SPEC ...]\n"
+    "       [--deadline-ms N] [--format FMT] [--console SPEC ...]\n"
     "      store stdin lines and print them to the consoles\n"
     "\n"
     "nblog COMMAND --help prints that command's options and exit statuses.\n"

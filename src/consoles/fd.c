@@ -711,6 +711,12 @@ int nblog_console_fd(int fd, const nblog_console_opts_t *opts, nblog_console_t *
     if (!o)
         return NBLOG_ENOMEM;
     classify(fd, &o->view[0]); /* cur 0 */
+    nblog_console_opts_t resolved; /* colour "auto": is fd a terminal */
+    if (opts && opts->color == NBLOG_COLOR_AUTO) {
+        resolved = *opts;
+        resolved.color = nblog__color_auto(fd);
+        opts = &resolved;
+    }
     return register_out(o, opts, out);
 }
 

@@ -1,0 +1,498 @@
+/*
+ * pattern.c - the human and pattern line formats: a pattern compiled once,
+ * at registration, into items, and rendered from them signal-safely; the
+ * UTC offset for local time; the cached pid; colour. Layer: render.
+ * Uses render.c's escaping and calendar and the formatter; knows the
+ * record's metadata, not consoles (console.c keeps a struct
+ * nblog__line_fmt per console and calls the refresh).
+ *
+ * COMPILING (nblog__line_fmt_init, may block)
+ *   The pattern's text is split into items: literal runs (bytes kept in
+ *   lit[], checked: no control byte, no byte that is not UTF-8, nothing a
+ *   terminal acts on) and conversions, each with an optional width. The
+ *   human format is a pattern built from opts.show (see nblog.h LINE
+ *   FORMATS). Errors are sentences naming the offset and the item.
+ *
+ * RENDERING (nblog__render_fmt, signal-safe: no malloc, no lock, no
+ *   localtime_r)
+ *   Items go out one after another into the caller's line. An item that
+ *   does not fit whole ends the line there (the message is cut at a
+ *   character boundary instead); room for a colour reset and the '\n' is
+ *   kept back, so a line is always whole and never leaves a terminal
+ *   coloured. The message and program name are escaped as every line is
+ *   (render.c escape); a replayed record's message starts "[replayed] ".
+ *
+ * UTC OFFSET (local time)
+ *   Taken outside rendering: at registration and, once a minute, by the
+ *   console's printer thread (nblog__line_fmt_refresh), which looks at
+ *   the offset two minutes before and after now and, if they differ,
+ *   finds the second of the change by bisection. A record is shown with
+ *   the offset before or after that change by its own time. The refresher
+ *   writes the slot not in use, then publishes it:
+ *
+ *     refresher: fill tz[(g + 1) & 1] (relaxed)   release store tz_gen = g + 1
+ *     renderer:  g = acquire load tz_gen           read tz[g & 1] (relaxed)
+ *                acquire fence                     reload tz_gen: if it moved
+ *                by 2 or more the slot was reused meanwhile, read again
+ *                (a bounded number of times: a renderer that keeps being
+ *                overtaken uses what it read).
+ *   (PAT-TZ: the release store pairs with the acquire load.)
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "format.h"
+#include "log.h"
+#include "nblog.h"
+
+enum {
+    OP_LIT, OP_YEAR, OP_MON, OP_DAY, OP_HOUR, OP_MIN, OP_SEC, OP_MSEC, OP_USEC,
+    OP_NSEC, OP_ZONE, OP_LEVEL, OP_LEVEL_UP, OP_SEQ, OP_TID, OP_PID, OP_PROG,
+    OP_MSG, OP_COLOR_ON, OP_COLOR_OFF,
+};
+
+static const struct {
+    char ch;
+    uint8_t op;
+} conversions[] = {
+    {'Y', OP_YEAR}, {'m', OP_MON},      {'d', OP_DAY},  {'H', OP_HOUR},
+    {'M', OP_MIN},  {'S', OP_SEC},      {'e', OP_MSEC}, {'f', OP_USEC},
+    {'F', OP_NSEC}, {'z', OP_ZONE},     {'l', OP_LEVEL}, {'L', OP_LEVEL_UP},
+    {'q', OP_SEQ},  {'t', OP_TID},      {'P', OP_PID},  {'n', OP_PROG},
+    {'v', OP_MSG},  {'^', OP_COLOR_ON}, {'$', OP_COLOR_OFF},
+};
+
+#define COLOR_RESET "\033[0m"
+#define WIDTH_MAX 64
+
+/* ------------------------------------------------------------- pid */
+
+static _Atomic int cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void pid_refresh(void)
+{
+    /* Relaxed: a plain value; in a forked child this runs before any
+     * thread but the forking one exists. */
+    atomic_store_explicit(&cached_pid, (int)getpid(), memory_order_relaxed);
+}
+
+static void pid_setup(void)
+{
+    pid_refresh();
+    pthread_atfork(NULL, NULL, pid_refresh);
+}
+
+int nblog__pid(void)
+{
+    /* Relaxed: pairs with pid_refresh's store; set before any console that
+     * shows it is registered (line_fmt_init). */
+    int pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
+    return pid ? pid : (int)getpid(); /* before any registration */
+}
+
+/* ------------------------------------------------------------- colour */
+
+int nblog__color_auto(int fd)
+{
+    const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
+    if ((no && *no) || (term && strcmp(term, "dumb") == 0))
+        return NBLOG_COLOR_NEVER;
+    return isatty(fd) ? NBLOG_COLOR_ALWAYS : NBLOG_COLOR_NEVER;
+}
+
+/* ------------------------------------------------------------- UTC offset */
+
+static long offset_at(time_t t)
+{
+    struct tm tm;
+    return localtime_r(&t, &tm) ? tm.tm_gmtoff : 0;
+}
+
+#define TZ_WINDOW_S 120 /* looked at either side of now */
+#define TZ_REFRESH_S 60
+
+static void tz_take(struct nblog__line_fmt *f, time_t now)
+{
+    tzset(); /* TZ may have changed */
+    long before = offset_at(now - TZ_WINDOW_S), after = offset_at(now + TZ_WINDOW_S);
+    int64_t change = INT64_MAX;
+    if (before != after) {
+        time_t lo = now - TZ_WINDOW_S, hi = now + TZ_WINDOW_S; /* before at lo, not at hi */
+        while (hi - lo > 1) {
+            time_t mid = lo + (hi - lo) / 2;
+            if (offset_at(mid) == before)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        change = (int64_t)hi;
+    }
+    unsigned g = atomic_load_explicit(&f->tz_gen, memory_order_relaxed);
+    struct nblog__tz *z = &f->tz[(g + 1) & 1];
+    atomic_store_explicit(&z->before, before, memory_order_relaxed);
+    atomic_store_explicit(&z->after, after, memory_order_relaxed);
+    atomic_store_explicit(&z->switch_s, change, memory_order_relaxed);
+    /* Release (PAT-TZ): pairs with offset_for's acquire load; the slot's
+     * values are seen with the generation that names it. */
+    atomic_store_explicit(&f->tz_gen, g + 1, memory_order_release);
+    f->tz_next_s = (int64_t)now + TZ_REFRESH_S;
+}
+
+void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s)
+{
+    tz_take(f, (time_t)now_s);
+}
+
+void nblog__line_fmt_refresh(struct nblog__line_fmt *f)
+{
+    if (!f->local)
+        return;
+    time_t now = time(NULL);
+    if ((int64_t)now >= f->tz_next_s || (int64_t)now < f->tz_next_s - 2 * TZ_REFRESH_S)
+        tz_take(f, now); /* due, or the clock was stepped back */
+}
+
+/* The UTC offset in force at wall_ns. [signal-safe] */
+static long offset_for(const struct nblog__line_fmt *f, int64_t wall_ns)
+{
+    if (!f->local)
+        return 0;
+    long before = 0, after = 0;
+    int64_t change = INT64_MAX;
+    for (int tries = 0; tries < 4; tries++) {
+        /* Acquire (PAT-TZ): pairs with tz_take's release store. */
+        unsigned g = atomic_load_explicit(&f->tz_gen, memory_order_acquire);
+        const struct nblog__tz *z = &f->tz[g & 1];
+        before = atomic_load_explicit(&z->before, memory_order_relaxed);
+        after = atomic_load_explicit(&z->after, memory_order_relaxed);
+        change = atomic_load_explicit(&z->switch_s, memory_order_relaxed);
+        /* Acquire fence: the slot's loads happen before the reload. */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&f->tz_gen, memory_order_relaxed) - g < 2)
+            break;
+    }
+    return wall_ns / 1000000000 < change ? before : after;
+}
+
+/* ------------------------------------------------------------- compile */
+
+static int fail(char *err, size_t cap, const char *pattern, size_t at, const char *why)
+{
+    nblog__format(err, cap, "pattern \"%.40s%s\" at byte %zu: %s", pattern,
+                  strlen(pattern) > 40 ? "..." : "", at, why);
+    return NBLOG_EINVAL;
+}
+
+static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t cap)
+{
+    size_t plen = strlen(pat), lit = 0;
+    int has_msg = 0;
+    f->n_items = 0;
+    if (plen == 0)
+        return fail(err, cap, pat, 0, "empty pattern");
+    if (plen > NBLOG__PATTERN_MAX)
+        return fail(err, cap, pat, NBLOG__PATTERN_MAX, "longer than 255 bytes");
+    for (size_t i = 0; i < plen;) {
+        struct nblog__pat_item it = {.op = OP_LIT};
+        size_t at = i;
+        if (pat[i] != '%' || pat[i + 1] == '%') {
+            /* A literal run, up to the next conversion ("%%" is one '%'). */
+            it.off = (uint16_t)lit;
+            if (pat[i] == '%') {
+                f->lit[lit++] = '%';
+                i += 2;
+            }
+            while (i < plen && pat[i] != '%') {
+                int keep;
+                size_t u = nblog__text_unit((const unsigned char *)pat + i, plen - i, &keep);
+                if (!keep && pat[i] != '\\')
+                    return fail(err, cap, pat, i,
+                                "a control byte, or a byte that is not UTF-8 (not allowed)");
+                memcpy(f->lit + lit, pat + i, u);
+                lit += u;
+                i += u;
+            }
+            it.len = (uint16_t)(lit - it.off);
+        } else {
+            i++;
+            int right = 0, width = 0;
+            if (pat[i] == '-') {
+                right = 1;
+                i++;
+            }
+            while (pat[i] >= '0' && pat[i] <= '9' && width <= WIDTH_MAX)
+                width = width * 10 + (pat[i++] - '0');
+            if ((right || pat[i - 1] != '%') && (width < 1 || width > WIDTH_MAX))
+                return fail(err, cap, pat, at, "a width is 1 to 64");
+            if (pat[i] == '\0')
+                return fail(err, cap, pat, at, "'%' at the end (write %% for a '%')");
+            it.width = (int8_t)(right ? -width : width);
+            if (pat[i] == 'T') { /* %T: %H:%M:%S, the width on the whole is refused */
+                if (width)
+                    return fail(err, cap, pat, at, "%T takes no width");
+                if (f->n_items + 5 > NBLOG__PATTERN_ITEMS)
+                    return fail(err, cap, pat, at, "more than 64 items");
+                uint16_t colon = (uint16_t)lit;
+                f->lit[lit++] = ':';
+                const uint8_t ops[5] = {OP_HOUR, OP_LIT, OP_MIN, OP_LIT, OP_SEC};
+                for (int k = 0; k < 5; k++)
+                    f->item[f->n_items++] = (struct nblog__pat_item){
+                        .op = ops[k], .off = colon, .len = ops[k] == OP_LIT};
+                i++;
+                continue;
+            }
+            size_t k = 0, nconv = sizeof conversions / sizeof conversions[0];
+            while (k < nconv && conversions[k].ch != pat[i])
+                k++;
+            if (k == nconv) {
+                char why[80];
+                unsigned char ch = (unsigned char)pat[i];
+                if (ch >= 0x20 && ch < 0x7f)
+                    nblog__format(why, sizeof why, "unknown item %%%c", ch);
+                else
+                    nblog__format(why, sizeof why, "unknown item %%\\x%02x", ch);
+                return fail(err, cap, pat, at, why);
+            }
+            it.op = conversions[k].op;
+            if (width && (it.op == OP_COLOR_ON || it.op == OP_COLOR_OFF))
+                return fail(err, cap, pat, at, "%^ and %$ take no width");
+            has_msg |= it.op == OP_MSG;
+            i++;
+        }
+        if (f->n_items == NBLOG__PATTERN_ITEMS)
+            return fail(err, cap, pat, at, "more than 64 items");
+        f->item[f->n_items++] = it;
+    }
+    assert(lit <= NBLOG__PATTERN_MAX);
+    if (!has_msg)
+        return fail(err, cap, pat, plen, "no %v: the line would not hold the message");
+    return NBLOG_OK;
+}
+
+/* The human format as a pattern, from opts.show. */
+static void human_pattern(char *out, size_t cap, unsigned show)
+{
+    int prog = (show & NBLOG_SHOW_PROGRAM) != 0, pid = (show & NBLOG_SHOW_PID) != 0,
+        tid = (show & NBLOG_SHOW_TID) != 0;
+    nblog__format(out, cap, "%%Y-%%m-%%d %%H:%%M:%%S.%%f %%^[%%l]%%$ %s%s%s%s%s%%v",
+                  prog ? "%n" : "", pid ? "[%P]" : "", tid && (prog || pid) ? " " : "",
+                  tid ? "tid %t" : "", prog || pid || tid ? ": " : "");
+}
+
+int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *o,
+                         char *err, size_t errcap)
+{
+    memset(f, 0, sizeof *f);
+    err[0] = '\0';
+    f->format = o->format;
+    if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_PATTERN) {
+        nblog__format(err, errcap, "console options: format %d is not an NBLOG_FORMAT_*",
+                      o->format);
+        return NBLOG_EINVAL;
+    }
+    if (o->color < NBLOG_COLOR_AUTO || o->color > NBLOG_COLOR_ALWAYS ||
+        (o->local_time != 0 && o->local_time != 1) ||
+        (o->show & ~(NBLOG_SHOW_PROGRAM | NBLOG_SHOW_PID | NBLOG_SHOW_TID))) {
+        nblog__format(err, errcap, "console options: color, local_time or show out of range");
+        return NBLOG_EINVAL;
+    }
+    f->color = o->color == NBLOG_COLOR_ALWAYS;
+    f->local = o->local_time;
+    pthread_once(&pid_once, pid_setup);
+    if (o->format == NBLOG_FORMAT_PATTERN || o->format == NBLOG_FORMAT_HUMAN) {
+        char human[128];
+        const char *pat = o->pattern;
+        if (o->format == NBLOG_FORMAT_HUMAN) {
+            human_pattern(human, sizeof human, o->show);
+            pat = human;
+        } else if (!pat) {
+            nblog__format(err, errcap, "format pattern without a pattern (opts.pattern NULL)");
+            return NBLOG_EINVAL;
+        }
+        int rc = compile(f, pat, err, errcap);
+        if (rc != NBLOG_OK)
+            return rc;
+    }
+    if (f->local)
+        tz_take(f, time(NULL));
+    return NBLOG_OK;
+}
+
+/* ------------------------------------------------------------- render */
+
+/* Pads the item just written at line[start..*at) to |width| columns
+ * (bytes; what we pad is ASCII but for a message or program name, whose
+ * characters may be wider), within cap. */
+static void pad(char *line, size_t cap, size_t start, size_t *at, int width)
+{
+    size_t w = (size_t)(width < 0 ? -width : width), have = *at - start;
+    if (have >= w)
+        return;
+    size_t add = w - have;
+    if (*at + add > cap)
+        add = cap - *at;
+    if (width > 0) {
+        memmove(line + start + add, line + start, have);
+        memset(line + start, ' ', add);
+    } else {
+        memset(line + *at, ' ', add);
+    }
+    *at += add;
+}
+
+void nblog__who(const struct nblog__syslog_params *p, struct nblog__who *who)
+{
+    who->program = p && strcmp(p->app, "-") != 0 ? p->app : nblog__program_name();
+    who->pid = nblog__pid();
+    if (p && p->procid[0] >= '0' && p->procid[0] <= '9') {
+        int pid = 0;
+        for (size_t i = 0; p->procid[i] >= '0' && p->procid[i] <= '9' && pid < 100000000; i++)
+            pid = pid * 10 + (p->procid[i] - '0');
+        who->pid = pid;
+    }
+}
+
+static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt *f,
+                           const struct nblog__who *who, const struct nblog__rec_meta *m,
+                           const char *text, size_t len)
+{
+    /* Kept back for the end: a colour reset and the newline. */
+    const size_t reserve = (f->color ? sizeof COLOR_RESET - 1 : 0) + 1;
+    assert(cap > reserve);
+    const size_t room = cap - reserve;
+    long offset = offset_for(f, m->wall_ns);
+    struct nblog__civil t;
+    nblog__civil_from_ns(m->wall_ns, offset, &t);
+    size_t at = 0;
+    int colored = 0;
+    for (unsigned i = 0; i < f->n_items; i++) {
+        const struct nblog__pat_item *it = &f->item[i];
+        char num[48];
+        const char *s = num;
+        size_t n = 0, start = at;
+        long a = offset < 0 ? -offset : offset;
+        switch (it->op) {
+        case OP_LIT: s = f->lit + it->off, n = it->len; break;
+        case OP_YEAR: n = nblog__format(num, sizeof num, "%04ld", t.year); break;
+        case OP_MON: n = nblog__format(num, sizeof num, "%02u", t.mon); break;
+        case OP_DAY: n = nblog__format(num, sizeof num, "%02u", t.day); break;
+        case OP_HOUR: n = nblog__format(num, sizeof num, "%02u", t.hour); break;
+        case OP_MIN: n = nblog__format(num, sizeof num, "%02u", t.min); break;
+        case OP_SEC: n = nblog__format(num, sizeof num, "%02u", t.sec); break;
+        case OP_MSEC: n = nblog__format(num, sizeof num, "%03u", t.nsec / 1000000u); break;
+        case OP_USEC: n = nblog__format(num, sizeof num, "%06u", t.nsec / 1000u); break;
+        case OP_NSEC: n = nblog__format(num, sizeof num, "%09u", t.nsec); break;
+        case OP_ZONE:
+            n = nblog__format(num, sizeof num, "%c%02ld:%02ld", offset < 0 ? '-' : '+',
+                              a / 3600 % 100, a / 60 % 60);
+            break;
+        case OP_LEVEL: s = nblog_level_name(m->level), n = strlen(s); break;
+        case OP_LEVEL_UP:
+            n = strlen(nblog_level_name(m->level));
+            n = n < sizeof num ? n : sizeof num - 1;
+            for (size_t k = 0; k < n; k++) {
+                char ch = nblog_level_name(m->level)[k];
+                num[k] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
+            }
+            break;
+        case OP_SEQ:
+            n = nblog__format(num, sizeof num, "%llu", (unsigned long long)m->seq);
+            break;
+        case OP_TID: n = nblog__format(num, sizeof num, "%u", (unsigned)m->tid); break;
+        case OP_PID: n = nblog__format(num, sizeof num, "%d", who->pid); break;
+        case OP_PROG: {
+            at += nblog__escape(line + at, room - at, who->program, strlen(who->program));
+            s = NULL;
+            break;
+        }
+        case OP_MSG:
+            if ((m->flags & NBLOG_F_REPLAYED) &&
+                at + sizeof "[" NBLOG_REPLAYED_MARK "] " - 1 <= room) {
+                memcpy(line + at, "[" NBLOG_REPLAYED_MARK "] ",
+                       sizeof "[" NBLOG_REPLAYED_MARK "] " - 1);
+                at += sizeof "[" NBLOG_REPLAYED_MARK "] " - 1;
+            }
+            at += nblog__escape(line + at, room - at, text, len);
+            s = NULL;
+            break;
+        case OP_COLOR_ON:
+            s = f->color ? nblog__level_color(m->level) : "";
+            n = strlen(s);
+            if (n && at + n <= room)
+                colored = 1;
+            break;
+        case OP_COLOR_OFF:
+            s = colored ? COLOR_RESET : "";
+            n = strlen(s);
+            if (n && at + n <= room)
+                colored = 0;
+            break;
+        default: assert(0 && "unknown pattern op"); break;
+        }
+        if (s) {
+            if (n >= sizeof num && s == num)
+                n = sizeof num - 1;
+            if (at + n > room)
+                break; /* an item that does not fit ends the line */
+            memcpy(line + at, s, n);
+            at += n;
+        }
+        if (it->width)
+            pad(line, room, start, &at, it->width);
+    }
+    if (colored) {
+        memcpy(line + at, COLOR_RESET, sizeof COLOR_RESET - 1);
+        at += sizeof COLOR_RESET - 1;
+    }
+    line[at++] = '\n';
+    assert(at <= cap);
+    return at;
+}
+
+size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f,
+                         const struct nblog__syslog_params *p,
+                         const struct nblog__rec_meta *m, const char *text, size_t len)
+{
+    struct nblog__who who;
+    if (f->format == NBLOG_FORMAT_JSON) {
+        nblog__who(p, &who);
+        return nblog__json_line(line, cap, m, offset_for(f, m->wall_ns), f->local, &who, text,
+                                len);
+    }
+    if (f->format == NBLOG_FORMAT_HUMAN || f->format == NBLOG_FORMAT_PATTERN) {
+        nblog__who(p, &who);
+        return pattern_line(line, cap, f, &who, m, text, len);
+    }
+    return nblog__render_line(line, cap, f->format, p, m, text, len);
+}
+
+/* The default human format, compiled by hand (nblog__render_line has no
+ * registration to compile it at; test-formats checks it against
+ * human_pattern's compiled form):
+ * "%Y-%m-%d %H:%M:%S.%f %^[%l]%$ %v". */
+#define LIT(at) {.op = OP_LIT, .off = (at), .len = 1}
+static struct nblog__line_fmt human_default = {
+    .format = NBLOG_FORMAT_HUMAN,
+    .n_items = 21,
+    .item = {{.op = OP_YEAR}, LIT(0), {.op = OP_MON}, LIT(0), {.op = OP_DAY}, LIT(1),
+             {.op = OP_HOUR}, LIT(2), {.op = OP_MIN}, LIT(2), {.op = OP_SEC}, LIT(3),
+             {.op = OP_USEC}, LIT(1), {.op = OP_COLOR_ON}, LIT(4), {.op = OP_LEVEL}, LIT(5),
+             {.op = OP_COLOR_OFF}, LIT(1), {.op = OP_MSG}},
+    .lit = "- :.[]",
+};
+#undef LIT
+
+size_t nblog__human_line(char *line, size_t cap, const struct nblog__syslog_params *p,
+                         const struct nblog__rec_meta *m, const char *text, size_t len)
+{
+    struct nblog__who who;
+    nblog__who(p, &who);
+    return pattern_line(line, cap, &human_default, &who, m, text, len);
+}
