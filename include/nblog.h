@@ -722,9 +722,9 @@ typedef struct nblog_ringfile nblog_ringfile_t;
  * saying what is wrong ("ok" on success). The file is never written.
  * [blocking] Returns NBLOG_OK and *out, or, with *out NULL:
  *   NBLOG_EFILE     it cannot be opened or read, is not a regular file (a
- *                   FIFO, device, directory or socket: errno EINVAL), or
- *                   memory for the handle, the copy or the mapping is
- *                   short: errno says why (ENOENT, EACCES, EISDIR, ENXIO,
+ *                   FIFO, device or directory: errno EINVAL; a socket:
+ *                   ENXIO), or memory for the handle, the copy or the
+ *                   mapping is short: errno says why (ENOENT, EACCES,
  *                   EFBIG, ENOMEM, ENOTSUP, ENAMETOOLONG, ...).
  *   NBLOG_ENOTRING  not an nblog ring (no magic).
  *   NBLOG_EVERSION  a ring layout version this library does not read.
@@ -827,7 +827,7 @@ NBLOG_API int nblog_ringfile_console_stats(nblog_ringfile_t *f, nblog_console_st
  * app and procid "-", the record's facility, structured data on) and the
  * record's wall_ns; NBLOG_F_REPLAYED marks the line as consoles mark it.
  * rec->text must hold rec->len bytes (after NBLOG_ETRUNCATED it holds
- * fewer: set len to strlen(text) first). Writes at most cap bytes (a line
+ * bufsize - 1: set len to that first). Writes at most cap bytes (a line
  * cut short still ends in '\n'; NBLOG_LINE_MAX holds any) and returns
  * how many, without a NUL; 0 if line or rec is NULL or cap < 2.
  * [signal-safe] [non-blocking]
