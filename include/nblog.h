@@ -170,9 +170,10 @@ typedef struct nblog_options {
 #define NBLOG_CRASH_NONE 0x1u /* install no fatal-signal handler */
 #define NBLOG_CRASH_TERM 0x2u /* also handle SIGTERM and SIGINT */
 
-/* Limits of nblog_options_t (nblog_init refuses more with NBLOG_EINVAL)
- * and of any ring a reader may meet: records per ring, bytes per record
- * (header included), and the sequence limit (see nblog_init). */
+/* Limits of nblog_options_t (nblog_init refuses more records or bytes
+ * with NBLOG_EINVAL, and raises fewer records to the minimum) and of any
+ * ring a reader may meet: records per ring, bytes per record (header
+ * included), and the sequence limit (see nblog_init). */
 #define NBLOG_RECORDS_MIN 16u
 #define NBLOG_RECORDS_MAX (1u << 24)
 #define NBLOG_RECORD_SIZE_MAX 4096u
