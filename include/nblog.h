@@ -114,7 +114,8 @@ NBLOG_API int nblog_level_parse(const char *text);
     X(EFILE, -14, "file could not be opened, allocated or mapped (errno says why)") \
     X(ENOTRING, -15, "file is not an nblog ring (refused to overwrite it)")   \
     X(EVERSION, -16, "ring file has a newer or unknown layout version")       \
-    X(ESTALE, -17, "console handle is stale: that console was unregistered")
+    X(ESTALE, -17, "handle is stale: that console was unregistered, or that ring file replaced by a new one") \
+    X(ESHORT, -18, "ring file is shorter than its header says (truncated)")
 
 enum {
     NBLOG_OK = 0,
@@ -168,6 +169,15 @@ typedef struct nblog_options {
 
 #define NBLOG_CRASH_NONE 0x1u /* install no fatal-signal handler */
 #define NBLOG_CRASH_TERM 0x2u /* also handle SIGTERM and SIGINT */
+
+/* Limits of nblog_options_t (nblog_init refuses more records or bytes
+ * with NBLOG_EINVAL, and raises fewer records to the minimum) and of any
+ * ring a reader may meet: records per ring, bytes per record (header
+ * included), and the sequence limit (see nblog_init). */
+#define NBLOG_RECORDS_MIN 16u
+#define NBLOG_RECORDS_MAX (1u << 24)
+#define NBLOG_RECORD_SIZE_MAX 4096u
+#define NBLOG_SEQ_LIMIT ((uint64_t)1 << 62)
 
 /* Fills *opt with the defaults. [signal-safe] */
 NBLOG_API void nblog_options_init(nblog_options_t *opt);
@@ -256,6 +266,22 @@ NBLOG_API void nblog_shutdown(void);
  */
 NBLOG_API int nblog_printf(int level, const char *fmt, ...) NBLOG__PRINTF(2, 3);
 NBLOG_API int nblog_vprintf(int level, const char *fmt, va_list ap) NBLOG__PRINTF(2, 0);
+
+/*
+ * nblog_write - store len bytes as one record's text, as they are: no
+ * format ('%' is an ordinary byte), and NUL bytes are stored like any other
+ * (outputs escape them as \x00, as every control byte; a reader's
+ * nblog_record_t.len counts them, and its text stays NUL-terminated after
+ * them). What `nblog pipe` stores for each line of its input. Bytes past
+ * what a record holds (nblog_stats.text_max) are cut on a UTF-8 boundary,
+ * the text ends with NBLOG_TRUNC_MARKER and the record is flagged
+ * NBLOG_F_TRUNCATED. bytes may be NULL with len 0 (an empty record); NULL
+ * with len > 0 stores a record saying so, flagged NBLOG_F_BADINPUT, and
+ * returns NBLOG_ENOFMT. Level, threshold, return values and context as
+ * nblog_printf: [signal-safe] [non-blocking], no allocation, no system
+ * call in the common case, errno left as it was.
+ */
+NBLOG_API int nblog_write(int level, const void *bytes, size_t len);
 
 /* Like nblog_printf, told how many arguments follow fmt, so a format with
  * more conversions than arguments is caught at run time (NBLOG_EARGS) rather
@@ -496,6 +522,26 @@ NBLOG_API int nblog_reader_open(nblog_reader_t *r, int from);
 NBLOG_API int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
                       size_t bufsize);
 
+/* The next sequence number the ring's writers hand out (at most
+ * NBLOG_SEQ_LIMIT), as r's ring knows it: a reader of a live ring file
+ * (nblog_ringfile_reader) sees the file's head as of the last
+ * nblog_ringfile_wait or nblog_ringfile_info. A reader at NBLOG_EAGAIN
+ * with next_seq below it stopped at a record still being written (or
+ * never finished by a writer that died). 0 for a reader never opened.
+ * [signal-safe] [non-blocking] */
+NBLOG_API uint64_t nblog_reader_head(const nblog_reader_t *r);
+
+/* Gives up on records their writers never finished: skips r->next_seq if
+ * it is still being written (handed out, not committed), and each next seq
+ * below `below` that is too, stopping at the first that is not. Returns
+ * how many were skipped (0 if r->next_seq is readable, gone or not handed
+ * out yet); they are added to r->missed, not to a later record's missed:
+ * report them yourself. For a reader that waited long enough on one
+ * record (`nblog dmesg --follow` gives a dead writer's record 2 s). A
+ * record finished after all is never returned. [signal-safe]
+ * [non-blocking] */
+NBLOG_API uint64_t nblog_reader_skip(nblog_reader_t *r, uint64_t below);
+
 /* ------------------------------------------------------------------------
  * Statistics. [signal-safe]
  */
@@ -714,6 +760,169 @@ NBLOG_API int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *s
  * not NULL) then holds exactly their names, comma-separated ("" when 0).
  */
 NBLOG_API int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size);
+
+/* ------------------------------------------------------------------------
+ * Reading a ring file: another process's ring (nblog_options_t.ring_path),
+ * its writer running or gone, read without writing it and without trusting
+ * it. The nblog command (dmesg, status) is built on these calls alone.
+ *
+ * Hardening, for every program that reads rings through them: the file is
+ * opened read-only and without blocking (a FIFO or a device never holds
+ * the open) and refused unless it is a regular file; its header is read
+ * and checked field by field first, and only then is the ring copied or
+ * mapped, as many bytes as the checked header says and never more than
+ * the file holds (a huge file that is not a ring costs one header read).
+ * The reader's geometry (sizes, offsets) is taken once, from that
+ * validated private copy: whatever another process writes into the file
+ * later, every address a reader computes stays inside the view. Record
+ * lengths and levels from the file are bounded, record times saturate
+ * (nblog_record_t.wall_ns), a forged head costs no unbounded loop.
+ *
+ * Two ways to open:
+ *   NBLOG_RINGFILE_COPY  a private copy of the ring as it was at open:
+ *                        nothing done to the file later (even truncating
+ *                        it) reaches the reader.
+ *   NBLOG_RINGFILE_LIVE  to follow a running writer: the slots mapped
+ *                        shared and read-only, the header a private copy
+ *                        taken at open; nblog_ringfile_wait and
+ *                        nblog_ringfile_info bring in new counters (head,
+ *                        lost, writer pid, wall clock), never new geometry.
+ *                        A file cut below the mapping raises SIGBUS in the
+ *                        reading thread (catch it to report it: `nblog
+ *                        dmesg` exits 6). Needs pages of at most 4352 bytes
+ *                        (elsewhere NBLOG_EFILE, errno ENOTSUP; a copy
+ *                        works everywhere).
+ *
+ * A handle (nblog_ringfile_t) is allocated at open (readers of files are
+ * not on the logging path) and freed by nblog_ringfile_close. Use a handle
+ * and the readers opened on it from one thread at a time. These calls may
+ * block (open, stat, futex); nblog_reader_next, nblog_reader_head and
+ * nblog_reader_skip on such a reader are [signal-safe] [non-blocking].
+ */
+typedef struct nblog_ringfile nblog_ringfile_t;
+
+#define NBLOG_RINGFILE_COPY 0 /* a private copy taken at open */
+#define NBLOG_RINGFILE_LIVE 1 /* to follow: slots mapped shared, read-only */
+
+/*
+ * nblog_ringfile_open - open the ring file at path (a name without '/' is
+ * under /dev/shm, as for ring_path), read-only, in mode NBLOG_RINGFILE_COPY
+ * or NBLOG_RINGFILE_LIVE. why (if not NULL) gets a sentence for a person
+ * saying what is wrong ("ok" on success). The file is never written.
+ * [blocking] Returns NBLOG_OK and *out, or, with *out NULL:
+ *   NBLOG_EFILE     it cannot be opened or read, is not a regular file (a
+ *                   FIFO, device or directory: errno EINVAL; a socket:
+ *                   ENXIO), or memory for the handle, the copy or the
+ *                   mapping is short: errno says why (ENOENT, EACCES,
+ *                   EFBIG, ENOMEM, ENOTSUP, ENAMETOOLONG, ...).
+ *   NBLOG_ENOTRING  not an nblog ring (no magic).
+ *   NBLOG_EVERSION  a ring layout version this library does not read.
+ *   NBLOG_ESHORT    shorter than its header says (truncated).
+ *   NBLOG_ECORRUPT  magic and version right, header fields impossible.
+ *   NBLOG_EINVAL    path or out NULL, or an unknown mode.
+ * Each verdict is final for that file as it is: reopen once it changed.
+ */
+NBLOG_API int nblog_ringfile_open(const char *path, int mode, nblog_ringfile_t **out,
+                                  char *why, size_t why_cap);
+
+/* Unmaps or frees the view and the handle; readers opened on it must not
+ * be used after. NULL is a no-op. [blocking] */
+NBLOG_API void nblog_ringfile_close(nblog_ringfile_t *f);
+
+/*
+ * nblog_ringfile_reader - open *r on f's ring, at the oldest record still
+ * stored (NBLOG_FROM_OLDEST) or at its head (NBLOG_FROM_NEXT), then read
+ * with nblog_reader_next: records overwritten before r reached them are
+ * skipped and counted exactly in rec->missed and r->missed. r->next_seq
+ * may be set to start elsewhere (where a pass over a file since replaced
+ * stopped: sequences continue across a replacement); a seq no longer
+ * stored then counts as missed, one past head waits for its record.
+ * Returns NBLOG_OK; NBLOG_EINVAL (f or r NULL, or from unknown).
+ */
+NBLOG_API int nblog_ringfile_reader(nblog_ringfile_t *f, int from, nblog_reader_t *r);
+
+/*
+ * nblog_ringfile_wait - for a live handle: bring in the file's counters
+ * (readers on f see its new head), and unless head is beyond seen_seq
+ * (pass a reader's next_seq), sleep until the writer's publisher announces
+ * new records (it looks every 100 ms and wakes followers only when head
+ * moved), timeout_ms passes or a signal arrives, then bring the counters
+ * in again. No busy polling; timeout_ms 0 only looks (no system call).
+ * [blocking] Returns NBLOG_OK: head is beyond seen_seq (records to read,
+ * or being written: nblog_reader_next may say NBLOG_EAGAIN a moment
+ * longer); NBLOG_EAGAIN: nothing new (the writer is idle, or gone:
+ * nblog_ringfile_info says which); NBLOG_ESTALE (only after a sleep):
+ * nothing new, and path now names another file: a new writer replaced
+ * this one (other sizes, or a used-up or damaged ring): close, open the
+ * path again and go on from the same seq; NBLOG_EINVAL: f NULL. A copy
+ * never changes: NBLOG_OK or NBLOG_EAGAIN at once, never a sleep.
+ */
+NBLOG_API int nblog_ringfile_wait(nblog_ringfile_t *f, uint64_t seen_seq,
+                                  unsigned timeout_ms);
+
+typedef struct nblog_ringfile_info {
+    uint64_t head;        /* next seq its writer hands out (at most
+                             NBLOG_SEQ_LIMIT) */
+    uint64_t oldest;      /* oldest seq that may still be stored */
+    uint64_t first_seq;   /* seq of the first record this ring held */
+    uint64_t records;     /* slots */
+    uint64_t lost;        /* records its writers could not store */
+    uint64_t stats_published_ns; /* CLOCK_MONOTONIC of the writer's last
+                             publish of its console stats; 0: never */
+    uint32_t record_size; /* bytes per slot, header included */
+    uint32_t text_max;    /* longest text one record holds */
+    uint32_t writer_pid;  /* its last writer (maybe gone) */
+    int writer_running;   /* 1: a writer holds the file's lock now; 0: none
+                             (or it cannot be told) */
+    int live;             /* opened NBLOG_RINGFILE_LIVE */
+} nblog_ringfile_info_t;
+
+/* What f's header says, for a live handle as the file says it now (the
+ * counters are brought in, as by nblog_ringfile_wait), for a copy as it
+ * was at open; writer_running looks at the file now (without taking its
+ * lock). Returns NBLOG_OK; NBLOG_EINVAL (f or info NULL). [blocking] */
+NBLOG_API int nblog_ringfile_info(nblog_ringfile_t *f, nblog_ringfile_info_t *info);
+
+/* Most consoles a writer publishes. */
+#define NBLOG_RINGFILE_CONSOLES_MAX 32
+
+/*
+ * nblog_ringfile_console_stats - the console stats f's writer last
+ * published into the file (what nblog_console_stats said in that process,
+ * every 100 ms while it runs; `nblog status` shows them), for up to max
+ * consoles in the writer's order. lag is as of that publish. A live handle
+ * reads the file as it is now; a copy as it was at open. Anyone who can
+ * write the file chose the names: they are NUL-terminated, but may hold
+ * any byte: escape them before showing them (registration admits only
+ * printable ASCII, so a writer's own names show unchanged). An entry the
+ * writer kept rewriting while it was copied is left out. Returns how many
+ * were copied (0: none published); NBLOG_EINVAL (f NULL, max < 0, or st
+ * NULL with max > 0). [non-blocking]
+ */
+NBLOG_API int nblog_ringfile_console_stats(nblog_ringfile_t *f, nblog_console_stats_t *st,
+                                           int max);
+
+/* Bytes that hold any line nblog_render_line renders of a record whole:
+ * every text byte escaped as \xNN, plus the format's metadata. */
+#define NBLOG_LINE_MAX (4 * NBLOG_RECORD_SIZE_MAX + 2048)
+
+/*
+ * nblog_render_line - rec (as nblog_reader_next filled it) as a console in
+ * format NBLOG_FORMAT_* would print it: one line ending in '\n' (a journal
+ * entry: its "KEY=value" lines and an empty one), with everything in the
+ * text that a terminal or a line reader would act on escaped as \xNN (C0
+ * and C1 controls, DEL, U+2028/U+2029, bytes that are not UTF-8, '\').
+ * The syslog and journal formats use their default parameters (hostname,
+ * app and procid "-", the record's facility, structured data on) and the
+ * record's wall_ns; NBLOG_F_REPLAYED marks the line as consoles mark it.
+ * rec->text must hold rec->len bytes (after NBLOG_ETRUNCATED it holds
+ * bufsize - 1: set len to that first). Writes at most cap bytes (a line
+ * cut short still ends in '\n'; NBLOG_LINE_MAX holds any) and returns
+ * how many, without a NUL; 0 if line or rec is NULL or cap < 2.
+ * [signal-safe] [non-blocking]
+ */
+NBLOG_API size_t nblog_render_line(char *line, size_t cap, int format,
+                                   const nblog_record_t *rec);
 
 /* ------------------------------------------------------------------------
  * When the program dies.

@@ -517,6 +517,44 @@ int nblog__printf_n(int level, int nargs, const char *fmt, ...)
     return rc;
 }
 
+static const char null_bytes_text[] = "nblog: nblog_write given NULL bytes";
+
+int nblog_write(int level, const void *bytes, size_t len)
+{
+    int err = errno; /* left as it was, as every logging call */
+    uint8_t flags;
+    struct nblog__ring_hdr *r;
+    int rc;
+    if (nblog__log_begin(&level, &flags, &r, &rc)) {
+        /* As nblog__log_formatted: one slot's text plus the 8-byte copy's
+         * slack, on the stack (nblog.h: the stack a logging call needs). */
+        uint32_t max = nblog__ring_text_max(r);
+        char text[max + 8];
+        size_t n;
+        if (__builtin_expect(bytes == NULL && len > 0, 0)) {
+            n = sizeof null_bytes_text - 1;
+            memcpy(text, null_bytes_text, n);
+            flags |= NBLOG_F_BADINPUT;
+            rc = NBLOG_ENOFMT;
+        } else {
+            n = len < max ? len : max;
+            if (n)
+                memcpy(text, bytes, n);
+            if (len > max) {
+                n = nblog__truncate_text(text, max);
+                flags |= NBLOG_F_TRUNCATED;
+            }
+        }
+        assert(n <= max);
+        /* The slack is copied into the slot with the last word: zeros,
+         * not the stack's old bytes, reach the (shared) ring. */
+        memset(text + n, 0, 8);
+        rc = nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, text, (uint32_t)n, rc);
+    }
+    errno = err;
+    return rc;
+}
+
 /* ----------------------------------------------------------- rate limit */
 
 /*
@@ -692,6 +730,33 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
         r->read++;
         return len > bufsize - 1 ? NBLOG_ETRUNCATED : NBLOG_OK;
     }
+}
+
+uint64_t nblog_reader_head(const nblog_reader_t *r)
+{
+    return r && r->ring ? nblog__ring_head(r->ring) : 0;
+}
+
+uint64_t nblog_reader_skip(nblog_reader_t *r, uint64_t below)
+{
+    if (!r || !r->ring)
+        return 0;
+    struct nblog__rec_meta m;
+    char text[8];
+    uint64_t n = 0;
+    /* The first pending record whatever below says, then each next one
+     * below it that is pending too. Bounded by the ring's size: a seq is
+     * PENDING only below head and within `records` of it (ring.c
+     * pending_or_lapped; further back it is GONE), so a forged head far
+     * past the records costs at most one lap. */
+    while ((n == 0 || r->next_seq < below) &&
+           nblog__ring_read(r->ring, r->next_seq, &m, text, sizeof text) ==
+               NBLOG__READ_PENDING) {
+        r->next_seq++;
+        n++;
+    }
+    r->missed += n;
+    return n;
 }
 
 /* ---------------------------------------------------------------- stats */

@@ -117,6 +117,12 @@ int nblog__ringview_writer_running(const char *path);
 int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
                             nblog_console_stats_t *st, uint64_t *head);
 
+/* The same for view v as the file holds it now: a live view reads the
+ * shared mapping (not the first page's copy taken at open), a copy its
+ * copy. */
+int nblog__ringview_console_now(const struct nblog__ringview *v, unsigned i,
+                                nblog_console_stats_t *st, uint64_t *head);
+
 /* Sleeps until the writer's publisher announces new records (head beyond
  * seen_head), or timeout_ms passes, or a signal arrives. Returns 1 at once,
  * without sleeping, if head (clamped to the seq limit) is already beyond

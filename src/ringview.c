@@ -38,6 +38,7 @@
  * No busy polling; a writer that died leaves followers sleeping in
  * timeout-long naps.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -350,14 +351,13 @@ static int copy_entry(const struct nblog__stats_entry *e, uint64_t name[],
                                 memory_order_relaxed) == gen;
 }
 
-int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
-                            nblog_console_stats_t *st, uint64_t *head)
+/* Entry e as a console's stats (nblog__ringview_console's results). */
+static int console_from(const struct nblog__stats_entry *e, nblog_console_stats_t *st,
+                        uint64_t *head)
 {
-    if (i >= NBLOG__STATS_SLOTS)
-        return 0;
     uint64_t name[NBLOG__STAT_NAME_WORDS], v[NBLOG__STAT_COUNT];
     int tries = 0;
-    while (!copy_entry(&nblog__ring_stats(r)[i], name, v))
+    while (!copy_entry(e, name, v))
         if (++tries == STATS_TRIES)
             return NBLOG_EAGAIN;
     if (!v[NBLOG__STAT_IN_USE])
@@ -377,6 +377,33 @@ int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
     *head = v[NBLOG__STAT_HEAD];
     st->lag = *head > st->next_seq ? *head - st->next_seq : 0;
     return 1;
+}
+
+int nblog__ringview_console(const struct nblog__ring_hdr *r, unsigned i,
+                            nblog_console_stats_t *st, uint64_t *head)
+{
+    if (i >= NBLOG__STATS_SLOTS)
+        return 0;
+    return console_from(&nblog__ring_stats(r)[i], st, head);
+}
+
+int nblog__ringview_console_now(const struct nblog__ringview *v, unsigned i,
+                                nblog_console_stats_t *st, uint64_t *head)
+{
+    if (!v->mapped || i >= NBLOG__STATS_SLOTS)
+        return nblog__ringview_console(v->ring, i, st, head);
+    /* Live: the entry where the file is mapped shared, the first page
+     * (v->live) or the slots' mapping after it. The offset comes from the
+     * validated copy (sizeof the header); entries sit at multiples of
+     * their size, which divides a page, so none straddles the boundary. */
+    size_t off = (size_t)v->ring->stats_offset + i * sizeof(struct nblog__stats_entry);
+    _Static_assert(4096 % sizeof(struct nblog__stats_entry) == 0 &&
+                       sizeof(struct nblog__ring_hdr) % sizeof(struct nblog__stats_entry) == 0,
+                   "a stats entry must not straddle a page");
+    assert(off / v->page == (off + sizeof(struct nblog__stats_entry) - 1) / v->page);
+    const char *at = off < v->page ? (const char *)v->live + off
+                                   : (const char *)v->mem + off;
+    return console_from((const struct nblog__stats_entry *)at, st, head);
 }
 
 int nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,

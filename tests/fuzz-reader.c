@@ -1,8 +1,10 @@
 /*
  * fuzz-reader.c - libFuzzer target for everything that reads a ring file
- * another process wrote: nblog__ring_diagnose (header checks), the reader
- * (nblog__reader_open_memory + nblog_reader_next, which renders deferred
- * records too), and the published console stats.
+ * another process wrote: the public ring-file reader (nblog_ringfile_open,
+ * _reader, _wait, _info, _console_stats, nblog_reader_next, _head, _skip,
+ * nblog_render_line in every format), which is what programs and the
+ * nblog command use, and beneath it nblog__ring_diagnose (header checks)
+ * and the reader on a ring in memory (nblog__reader_open_memory).
  *
  * Input: byte 0 picks a mode. Mode 0: the rest is the whole file. Any
  * other mode: the rest is XORed over a valid 16-record ring at an offset
@@ -12,19 +14,23 @@
  * size steps and never touch memory outside the buffer: ASan and UBSan
  * check the second, a bounded loop with an assert the first.
  *
- * Every image is also written to a memfd and opened the way `nblog`
- * opens a file (nblog__ringview_open, as a copy and live), so the
- * header-first checks run on it too.
+ * Every image is also written to a memfd and opened through the public
+ * API (nblog_ringfile_open, as a copy and live), as `nblog` opens a file,
+ * so the header-first checks run on it too; every record read is rendered
+ * in every line format, and a reader stopped at an unfinished record
+ * gives up on it (nblog_reader_skip), as `nblog dmesg` does.
  *
  * Mode bit 4 (data[0] & 4) is the follow path with the file changing
  * under the reader: a valid ring is written to a memfd and opened live;
  * the rest of the input is a sequence of mutations, each 2 bytes of
  * offset (modulo the file's size), 1 byte of length, then that many bytes
  * written into the file there (pwrite, as another process would: header
- * geometry, head, slots). After each one the reader syncs, reads what is
- * readable, converts record times and waits (0 ms), as `dmesg --follow`
- * does. The geometry it uses must stay the copy it validated: a slot
- * looked up outside the view faults (guard pages) and fails the run.
+ * geometry, head, slots, stats entries). After each one the reader brings
+ * in the counters (nblog_ringfile_wait, 0 ms), reads and renders what is
+ * readable, reads the header info and the console stats, as `dmesg
+ * --follow` and `status` do. The geometry it uses must stay the copy it
+ * validated: a slot looked up outside the view faults (guard pages) and
+ * fails the run.
  *
  * Build and run: scripts/test.sh fuzz (clang, -fsanitize=fuzzer,address,
  * undefined; UBSan halts on the first report).
@@ -80,15 +86,41 @@ static size_t build_image(const uint8_t *data, size_t size, void **image)
     return bytes;
 }
 
-/* Reads every record readable now; the count is bounded by the ring. */
-static void read_available(nblog_reader_t *rd, const struct nblog__ring_hdr *r)
+/* Every line format of rec: within the buffer, one '\n'-ended line. */
+static void render_all(const nblog_record_t *rec)
+{
+    static char line[NBLOG_LINE_MAX];
+    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_JOURNAL; format++) {
+        size_t n = nblog_render_line(line, sizeof line, format, rec);
+        assert(n >= 1 && n <= sizeof line && line[n - 1] == '\n');
+    }
+}
+
+/* Reads every record readable now; the count is bounded by the ring. As
+ * a public reader (`nblog dmesg`): renders each record in every format,
+ * and gives up on a record still being written (once: a fuzzed ring's
+ * writer never finishes it) and on those after it still unfinished. */
+static void read_available(nblog_reader_t *rd, uint64_t records, int as_public)
 {
     nblog_record_t rec;
     static char buf[NBLOG__RECORD_SIZE_MAX + 1];
     uint64_t steps = 0;
-    while (nblog_reader_next(rd, &rec, buf, sizeof buf) != NBLOG_EAGAIN) {
+    int skipped = !as_public;
+    for (;;) {
+        int rc = nblog_reader_next(rd, &rec, buf, sizeof buf);
+        if (rc == NBLOG_EAGAIN) {
+            if (skipped || nblog_reader_head(rd) <= rd->next_seq)
+                return;
+            uint64_t n = nblog_reader_skip(rd, nblog_reader_head(rd));
+            assert(n <= records); /* PENDING only within a lap of head */
+            skipped = 1;
+            continue;
+        }
+        assert(rc == NBLOG_OK);
         assert(rec.level <= 7 && rec.len <= NBLOG__RECORD_SIZE_MAX);
-        assert(++steps <= r->records + 1);
+        assert(++steps <= 2 * (records + 1));
+        if (as_public)
+            render_all(&rec);
     }
 }
 
@@ -97,7 +129,7 @@ static void read_records(const void *mem, size_t bytes)
     nblog_reader_t rd;
     if (nblog__reader_open_memory(&rd, mem, bytes, NBLOG_FROM_OLDEST) != NBLOG_OK)
         return;
-    read_available(&rd, mem);
+    read_available(&rd, ((const struct nblog__ring_hdr *)mem)->records, 0);
 }
 
 static void read_stats(const struct nblog__ring_hdr *r)
@@ -124,21 +156,46 @@ static int memfd_file(const void *bytes, size_t n, char *path, size_t cap)
     return fd;
 }
 
-/* The image as a file, opened as nblog opens one, copy and live. */
+/* What `nblog status` reads: the header info and the published stats. */
+static uint64_t read_info(nblog_ringfile_t *f)
+{
+    nblog_ringfile_info_t in;
+    int rc = nblog_ringfile_info(f, &in);
+    assert(rc == NBLOG_OK);
+    assert(in.head <= NBLOG_SEQ_LIMIT && in.record_size <= NBLOG_RECORD_SIZE_MAX);
+    assert(in.records >= NBLOG_RECORDS_MIN && in.records <= NBLOG_RECORDS_MAX);
+    static nblog_console_stats_t st[NBLOG_RINGFILE_CONSOLES_MAX];
+    int n = nblog_ringfile_console_stats(f, st, NBLOG_RINGFILE_CONSOLES_MAX);
+    assert(n >= 0 && n <= NBLOG_RINGFILE_CONSOLES_MAX);
+    for (int i = 0; i < n; i++)
+        assert(memchr(st[i].name, '\0', sizeof st[i].name) != NULL);
+    return in.records;
+}
+
+/* The image as a file, opened through the public reader, copy and live. */
 static void read_as_file(const void *image, size_t bytes)
 {
     char path[64], why[256];
     int fd = memfd_file(image, bytes, path, sizeof path);
     if (fd < 0)
         return;
-    for (int live = 0; live < 2; live++) {
-        struct nblog__ringview v;
-        if (nblog__ringview_open(path, live, &v, why, sizeof why) != NBLOG__RING_OK)
+    for (int mode = NBLOG_RINGFILE_COPY; mode <= NBLOG_RINGFILE_LIVE; mode++) {
+        nblog_ringfile_t *f;
+        int rc = nblog_ringfile_open(path, mode, &f, why, sizeof why);
+        if (rc != NBLOG_OK) {
+            assert(f == NULL && rc < 0 && why[0] != '\0');
             continue;
-        read_records(v.ring, v.bytes);
-        if (!live)
-            read_stats(v.ring);
-        nblog__ringview_close(&v);
+        }
+        uint64_t records = read_info(f);
+        for (int from = NBLOG_FROM_OLDEST; from <= NBLOG_FROM_NEXT; from++) {
+            nblog_reader_t rd;
+            rc = nblog_ringfile_reader(f, from, &rd);
+            assert(rc == NBLOG_OK);
+            read_available(&rd, records, 1);
+            rc = nblog_ringfile_wait(f, rd.next_seq, 0);
+            assert(rc == NBLOG_OK || rc == NBLOG_EAGAIN);
+        }
+        nblog_ringfile_close(f);
     }
     close(fd);
 }
@@ -153,19 +210,19 @@ static void follow_changing(const uint8_t *data, size_t size)
     free(image);
     if (fd < 0)
         return;
-    struct nblog__ringview v;
-    if (nblog__ringview_open(path, 1, &v, why, sizeof why) != NBLOG__RING_OK) {
+    nblog_ringfile_t *f;
+    if (nblog_ringfile_open(path, NBLOG_RINGFILE_LIVE, &f, why, sizeof why) != NBLOG_OK) {
         close(fd);
         return;
     }
     nblog_reader_t rd;
-    if (nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST) == NBLOG_OK) {
+    if (nblog_ringfile_reader(f, NBLOG_FROM_OLDEST, &rd) == NBLOG_OK) {
         size_t i = 1;
         do {
-            nblog__ringview_sync(&v);
-            read_available(&rd, v.ring);
-            read_stats(v.ring);
-            nblog__ringview_wait(&v, rd.next_seq, 0);
+            int rc = nblog_ringfile_wait(f, rd.next_seq, 0); /* brings in head */
+            assert(rc == NBLOG_OK || rc == NBLOG_EAGAIN);
+            read_available(&rd, RECORDS, 1);
+            read_info(f);
             if (i + 3 > size)
                 break;
             size_t off = ((size_t)data[i] << 8 | data[i + 1]) % bytes;
@@ -178,7 +235,7 @@ static void follow_changing(const uint8_t *data, size_t size)
             i += len;
         } while (1);
     }
-    nblog__ringview_close(&v);
+    nblog_ringfile_close(f);
     close(fd);
 }
 

@@ -12,8 +12,10 @@
  * Why a command: the ring can live in a file (nblog_options_t.ring_path,
  * NBLOG_RING) that outlives the program, and the kernel's dmesg is the
  * model for reading such a buffer after a crash. Everything here reads the
- * file without writing it and without trusting it (src/ringview.c); a bad
- * file ends with a sentence and an exit code (tool.h), never a crash.
+ * file without writing it and without trusting it (the public ring-file
+ * reader, nblog_ringfile_*: this file and demo.c use nblog.h alone, a
+ * build check sees to it); a bad file ends with a sentence and an exit
+ * code (tool.h), never a crash.
  *
  * OUTPUT FORMATS (dmesg)
  *   plain  "[   12.345678] warning #42 tid 1234: text" - seconds since
@@ -29,15 +31,15 @@
  *          gives a field that is not UTF-8).
  * No output holds a byte of a record or a file as it is if a terminal or a
  * line reader would act on it: plain and kmsg escape as the library's
- * consoles do (\xNN, src/render.c), status escapes console names.
+ * consoles do (\xNN, nblog_render_line), status escapes console names.
  * A gap (records overwritten before we read them, or never finished by a
  * writer that died) is one line saying exactly "N records overwritten"
  * (json: {"gap":N,"text":"N records overwritten"}).
  *
- * Following: dmesg --follow maps the file read-only (the header a private
- * copy, geometry taken once: ringview.c map_live; each batch syncs only
- * head and the counters) and sleeps on the ring's follow futex word
- * between batches (no busy polling); SIGINT or
+ * Following: dmesg --follow opens the file NBLOG_RINGFILE_LIVE (the
+ * header a private copy, geometry taken once; each batch brings in only
+ * head and the counters) and sleeps in nblog_ringfile_wait, on the ring's
+ * follow futex word, between batches (no busy polling); SIGINT or
  * SIGTERM end it with status 0. A record a dead writer left unfinished is
  * skipped after 2 s of waiting on it (at once when not following). When a
  * new writer replaced the file (ringfile.c: other sizes), the follower
@@ -55,14 +57,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "console.h"
-#include "log.h"
 #include "nblog.h"
-#include "ringfile.h"
 #include "tool.h"
 
-#define TEXT_CAP (NBLOG__RECORD_SIZE_MAX + 1)
-#define LINE_CAP_PLAIN (NBLOG__RECORD_SIZE_MAX * 4 + 64) /* text escaped */
+#define TEXT_CAP (NBLOG_RECORD_SIZE_MAX + 1)
+#define LINE_CAP_PLAIN (NBLOG_RECORD_SIZE_MAX * 4 + 64) /* text escaped */
 #define FOLLOW_WAIT_MS 1000 /* longest sleep on the follow futex */
 #define PENDING_NAP_NS 10000000L
 #define PENDING_GIVE_UP_NAPS 200 /* 2 s on one unfinished record */
@@ -95,25 +94,26 @@ int tool_parse_u64(const char *text, unsigned long long *out)
 static int exit_for_verdict(int verdict)
 {
     switch (verdict) {
-    case NBLOG__RING_OK:
+    case NBLOG_OK:
         return EXIT_OK;
-    case NBLOG__RING_NOT_RING:
+    case NBLOG_ENOTRING:
         return EXIT_NOTRING;
-    case NBLOG__RING_NEWER:
+    case NBLOG_EVERSION:
         return EXIT_VERSION;
-    case NBLOG__RING_TRUNCATED:
+    case NBLOG_ESHORT:
         return EXIT_TRUNCATED;
-    case NBLOG__RING_CORRUPT:
+    case NBLOG_ECORRUPT:
         return EXIT_CORRUPT;
     }
     return EXIT_NOFILE;
 }
 
-static int open_view(const char *path, int live, struct nblog__ringview *v)
+static int open_view(const char *path, int live, nblog_ringfile_t **f)
 {
     char why[512];
-    int verdict = nblog__ringview_open(path, live, v, why, sizeof why);
-    if (verdict == NBLOG__RING_OK)
+    int verdict = nblog_ringfile_open(
+        path, live ? NBLOG_RINGFILE_LIVE : NBLOG_RINGFILE_COPY, f, why, sizeof why);
+    if (verdict == NBLOG_OK)
         return EXIT_OK;
     return tool_fail(exit_for_verdict(verdict), "%s: %s", path, why);
 }
@@ -267,16 +267,17 @@ static void print_gap(const struct dmesg_opts *o, uint64_t n)
 static void print_plain(const struct dmesg_opts *o, const nblog_record_t *rec)
 {
     char when[64], line[LINE_CAP_PLAIN];
+    /* The record as stored: the replay mark belongs to a console's output
+     * (a stored record never has it; a forged one is not believed). */
+    nblog_record_t shown = *rec;
+    shown.flags = 0;
     if (o->iso)
         iso_time(when, sizeof when, rec->wall_ns);
     else
         snprintf(when, sizeof when, "%5llu.%06llu",
                  (unsigned long long)(rec->ts_ns / 1000000000u),
                  (unsigned long long)(rec->ts_ns / 1000u % 1000000u));
-    struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns,
-                                .wall_ns = rec->wall_ns};
-    size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_PLAIN, NULL, &m,
-                                  rec->text, rec->len);
+    size_t n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_PLAIN, &shown);
     printf("[%s] %s%-7s%s #%llu tid %u: %.*s", when,
            o->color ? level_color(rec->level) : "", nblog_level_name(rec->level),
            o->color && *level_color(rec->level) ? "\033[0m" : "",
@@ -291,10 +292,9 @@ static void print_record(const struct dmesg_opts *o, const nblog_record_t *rec)
     }
     if (o->format == FMT_KMSG) {
         char line[LINE_CAP_PLAIN];
-        struct nblog__rec_meta m = {.seq = rec->seq, .ts_ns = rec->ts_ns,
-                                    .wall_ns = rec->wall_ns, .level = rec->level, .facility = rec->facility};
-        size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_KMSG, NULL, &m,
-                                      rec->text, rec->len);
+        nblog_record_t shown = *rec;
+        shown.flags = 0; /* as stored: see print_plain */
+        size_t n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_KMSG, &shown);
         fwrite(line, 1, n, stdout);
         return;
     }
@@ -312,15 +312,14 @@ static void print_record(const struct dmesg_opts *o, const nblog_record_t *rec)
 
 /* Prints every record readable now. Returns 1 if it stopped at a record
  * still being written (next_seq < head), 0 if it read up to head. */
-static int print_available(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
-                           nblog_reader_t *rd)
+static int print_available(const struct dmesg_opts *o, nblog_reader_t *rd)
 {
     static char text[TEXT_CAP];
     nblog_record_t rec;
     for (;;) {
         int rc = nblog_reader_next(rd, &rec, text, sizeof text);
         if (rc == NBLOG_EAGAIN)
-            return rd->next_seq < nblog__ring_head(r);
+            return rd->next_seq < nblog_reader_head(rd);
         if (rec.missed)
             print_gap(o, rec.missed);
         if (rec.level <= o->max_level)
@@ -332,43 +331,34 @@ static int print_available(const struct dmesg_opts *o, const struct nblog__ring_
  * seq below stale_below that is still unfinished (handed out before we
  * started waiting, so as old as the wait): one gap, and move on. A forged
  * head far past the records then costs one wait, not one per seq. */
-static void skip_unfinished(const struct dmesg_opts *o, const struct nblog__ring_hdr *r,
-                            nblog_reader_t *rd, uint64_t stale_below)
+static void skip_unfinished(const struct dmesg_opts *o, nblog_reader_t *rd,
+                            uint64_t stale_below)
 {
-    struct nblog__rec_meta m;
-    char text[8];
-    uint64_t n = 0;
-    do {
-        rd->next_seq++;
-        n++;
-    } while (rd->next_seq < stale_below &&
-             nblog__ring_read(r, rd->next_seq, &m, text, sizeof text) ==
-                 NBLOG__READ_PENDING);
-    print_gap(o, n);
-    rd->missed += n;
+    uint64_t n = nblog_reader_skip(rd, stale_below);
+    if (n) /* 0: it was finished after all, or lapped: read on */
+        print_gap(o, n);
 }
 
 #define FOLLOW_REOPEN (-1) /* dmesg_loop: the file was replaced */
 
 /* Prints records until the end (or, following, until SIGINT/SIGTERM or
  * the file being replaced by a new writer: FOLLOW_REOPEN). */
-static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
-                      const char *path, nblog_reader_t *rd)
+static int dmesg_loop(const struct dmesg_opts *o, nblog_ringfile_t *f,
+                      nblog_reader_t *rd)
 {
-    const struct nblog__ring_hdr *r = v->ring; /* our copy: geometry fixed */
     int naps_on_pending = 0;
     uint64_t wait_head = 0; /* the head when we began waiting on a record */
     while (!stop_requested) {
-        nblog__ringview_sync(v); /* the file's head (following) */
+        nblog_ringfile_wait(f, rd->next_seq, 0); /* the file's head (following) */
         uint64_t before = rd->next_seq;
-        int pending = print_available(o, r, rd);
+        int pending = print_available(o, rd);
         fflush(stdout);
         if (rd->next_seq != before)
             naps_on_pending = 0;
         if (pending && naps_on_pending == 0)
-            wait_head = nblog__ring_head(r);
+            wait_head = nblog_reader_head(rd);
         if (pending && (!o->follow || naps_on_pending >= PENDING_GIVE_UP_NAPS)) {
-            skip_unfinished(o, r, rd, o->follow ? wait_head : rd->next_seq + 1);
+            skip_unfinished(o, rd, o->follow ? wait_head : rd->next_seq + 1);
             naps_on_pending = 0;
             continue;
         }
@@ -380,12 +370,8 @@ static int dmesg_loop(const struct dmesg_opts *o, struct nblog__ringview *v,
             const struct timespec nap = {0, PENDING_NAP_NS};
             nanosleep(&nap, NULL);
             naps_on_pending++;
-        } else {
-            nblog__ringview_wait(v, rd->next_seq, FOLLOW_WAIT_MS);
-            nblog__ringview_sync(v);
-            if (nblog__ring_head(r) <= rd->next_seq &&
-                nblog__ringview_replaced(v, path))
-                return FOLLOW_REOPEN;
+        } else if (nblog_ringfile_wait(f, rd->next_seq, FOLLOW_WAIT_MS) == NBLOG_ESTALE) {
+            return FOLLOW_REOPEN;
         }
     }
     fflush(stdout);
@@ -465,17 +451,18 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
 static int dmesg_file(const struct dmesg_opts *o, const char *file,
                       uint64_t *resume_at, int exact)
 {
-    struct nblog__ringview v;
-    int rc = open_view(file, o->follow, &v);
+    nblog_ringfile_t *f;
+    int rc = open_view(file, o->follow, &f);
     if (rc != EXIT_OK)
         return rc;
     nblog_reader_t rd;
-    nblog__reader_open_memory(&rd, v.ring, v.bytes, NBLOG_FROM_OLDEST);
-    if (*resume_at > rd.next_seq && (exact || *resume_at <= nblog__ring_head(v.ring)))
+    rc = nblog_ringfile_reader(f, NBLOG_FROM_OLDEST, &rd);
+    assert(rc == NBLOG_OK);
+    if (*resume_at > rd.next_seq && (exact || *resume_at <= nblog_reader_head(&rd)))
         rd.next_seq = *resume_at;
-    rc = dmesg_loop(o, &v, file, &rd);
+    rc = dmesg_loop(o, f, &rd);
     *resume_at = rd.next_seq;
-    nblog__ringview_close(&v);
+    nblog_ringfile_close(f);
     return rc;
 }
 
@@ -523,22 +510,17 @@ static const char *shown_name(char *out, size_t cap, const char *name)
     return out;
 }
 
-static void print_status_header(const char *path, const struct nblog__ring_hdr *r)
+static void print_status_header(const char *path, const nblog_ringfile_info_t *in)
 {
-    uint64_t head = nblog__ring_head(r);
-    /* Relaxed (here and for lost): statistics, each read on its own. */
-    uint64_t published = atomic_load_explicit(
-        (_Atomic uint64_t *)&r->stats_published_ns, memory_order_relaxed);
+    uint64_t published = in->stats_published_ns;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
     printf("ring %s: writer pid %u (%s), head %llu, %llu records of %u bytes, "
            "%llu lost\n",
-           path, (unsigned)r->writer_pid, nblog__ringview_writer_running(path) ? "running" : "gone",
-           (unsigned long long)head, (unsigned long long)r->records,
-           (unsigned)r->record_size,
-           (unsigned long long)atomic_load_explicit((_Atomic uint64_t *)&r->lost,
-                                                    memory_order_relaxed));
+           path, (unsigned)in->writer_pid, in->writer_running ? "running" : "gone",
+           (unsigned long long)in->head, (unsigned long long)in->records,
+           (unsigned)in->record_size, (unsigned long long)in->lost);
     if (published && now_ns >= published)
         printf("console stats published %.1f s ago\n",
                (double)(now_ns - published) / 1e9);
@@ -567,22 +549,20 @@ static int cmd_status(int argc, char **argv)
     if (optind != argc - 1)
         return tool_fail(EXIT_USAGE, "status needs exactly one FILE");
     argv += optind - 1;
-    struct nblog__ringview v;
-    int rc = open_view(argv[1], 0, &v);
+    nblog_ringfile_t *f;
+    int rc = open_view(argv[1], 0, &f);
     if (rc != EXIT_OK)
         return rc;
-    const struct nblog__ring_hdr *r = v.ring;
-    print_status_header(argv[1], r);
+    nblog_ringfile_info_t info;
+    nblog_ringfile_info(f, &info);
+    print_status_header(argv[1], &info);
     printf("%-20s %10s %8s %10s %10s %12s %11s\n", "CONSOLE", "NEXT SEQ", "LAG",
            "PRINTED", "DROPPED", "WRITE ERRS", "STALLED FOR");
-    uint64_t head_now = nblog__ring_head(r);
-    int shown = 0;
-    for (unsigned i = 0; i < NBLOG__STATS_SLOTS; i++) {
-        nblog_console_stats_t st;
-        uint64_t head;
-        int in_use = nblog__ringview_console(r, i, &st, &head);
-        if (in_use != 1)
-            continue;
+    uint64_t head_now = info.head;
+    static nblog_console_stats_t cons[NBLOG_RINGFILE_CONSOLES_MAX];
+    int shown = nblog_ringfile_console_stats(f, cons, NBLOG_RINGFILE_CONSOLES_MAX);
+    for (int i = 0; i < shown; i++) {
+        const nblog_console_stats_t st = cons[i];
         char stalled[32];
         format_stalled(stalled, sizeof stalled, st.stalled_ns);
         uint64_t lag = head_now > st.next_seq ? head_now - st.next_seq : 0;
@@ -592,11 +572,10 @@ static int cmd_status(int argc, char **argv)
                (unsigned long long)st.next_seq, (unsigned long long)lag,
                (unsigned long long)st.printed, (unsigned long long)st.dropped,
                (unsigned long long)st.write_failed, stalled);
-        shown++;
     }
-    if (!shown)
+    if (shown <= 0)
         printf("(no consoles published)\n");
-    nblog__ringview_close(&v);
+    nblog_ringfile_close(f);
     return EXIT_OK;
 }
 
@@ -787,26 +766,13 @@ static int pipe_verdict(struct pipe_run *pr, uint64_t target)
     return rc;
 }
 
-/* Stores one stdin line. A line holding NUL bytes is stored byte for byte
- * (outputs escape them as \x00) rather than cut at its first NUL, as a
- * "%s" would. Returns what the logging call did (negative ELOST or
+/* Stores one stdin line, byte for byte: a line holding NUL bytes is not
+ * cut at its first NUL (outputs escape them as \x00), and '%' is an
+ * ordinary byte. Returns what the logging call did (negative ELOST or
  * ENOTREADY: not stored, counted). */
 static int store_line(int level, const char *text, size_t len)
 {
-    if (!memchr(text, '\0', len))
-        return nblog_printf(level, "%s", text);
-    uint8_t flags;
-    struct nblog__ring_hdr *r;
-    int rc = NBLOG_OK;
-    if (!nblog__log_begin(&level, &flags, &r, &rc))
-        return rc;
-    static char buf[NBLOG__RECORD_SIZE_MAX + 8]; /* + the 8-byte copy's slack */
-    uint32_t max = nblog__ring_text_max(r);
-    memcpy(buf, text, len < max ? len : max);
-    uint32_t n = len <= max ? (uint32_t)len : nblog__truncate_text(buf, max);
-    if (len > max)
-        flags |= NBLOG_F_TRUNCATED;
-    return nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, buf, n, rc);
+    return nblog_write(level, text, len);
 }
 
 /* Reads stdin to its end, one record per line. Returns EXIT_OK, or
@@ -937,10 +903,10 @@ static int parse_pipe(int argc, char **argv, struct pipe_opts *o)
         switch (c) {
         case 'r': o->ring = optarg; break;
         case 'n':
-            if (tool_parse_u64(optarg, &o->ring_records) != 0 || o->ring_records < 16 ||
-                o->ring_records > NBLOG__RECORDS_MAX)
-                return tool_fail(EXIT_USAGE, "--ring-records %s: 16..%u", optarg,
-                                 NBLOG__RECORDS_MAX);
+            if (tool_parse_u64(optarg, &o->ring_records) != 0 ||
+                o->ring_records < NBLOG_RECORDS_MIN || o->ring_records > NBLOG_RECORDS_MAX)
+                return tool_fail(EXIT_USAGE, "--ring-records %s: %u..%u", optarg,
+                                 NBLOG_RECORDS_MIN, NBLOG_RECORDS_MAX);
             break;
         case 'c': o->specs[o->nspecs++] = optarg; break;
         case 'l':
@@ -1018,7 +984,7 @@ static int cmd_pipe(int argc, char **argv)
         nblog_stats_get(&st);
         /* reserved counts refusals past the seq limit too: the last seq
          * a console can reach is the clamped one. */
-        uint64_t end = nblog__seq_clamp(st.reserved);
+        uint64_t end = st.reserved < NBLOG_SEQ_LIMIT ? st.reserved : NBLOG_SEQ_LIMIT;
         pipe_drain(&pr, end);
         int verdict = pipe_verdict(&pr, end);
         if (rc == EXIT_OK)
