@@ -185,9 +185,15 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
     /* The program name: at most 64 bytes of JSON; then ,"message": */
     const size_t fixed = sizeof head + 64 + 11 + 2 + tail;
     assert(n < sizeof head);
-    if (cap < fixed) { /* not a console's buffer: an empty, valid object */
-        memcpy(line, "{}\n", cap >= 3 ? 3 : 0);
-        return cap >= 3 ? 3 : 0;
+    if (cap < fixed) { /* not a console's buffer: an empty, valid object,
+                          or (cap 2) an empty line: still one line */
+        if (cap >= 3) {
+            memcpy(line, "{}\n", 3);
+            return 3;
+        }
+        if (cap == 2)
+            line[0] = '\n';
+        return cap == 2 ? 1 : 0;
     }
     size_t at = 0, used, replaced;
     put(line, cap, &at, head, n);

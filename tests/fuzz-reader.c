@@ -90,7 +90,7 @@ static size_t build_image(const uint8_t *data, size_t size, void **image)
 static void render_all(const nblog_record_t *rec)
 {
     static char line[NBLOG_LINE_MAX];
-    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_JOURNAL; format++) {
+    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_PATTERN; format++) {
         size_t n = nblog_render_line(line, sizeof line, format, rec);
         assert(n >= 1 && n <= sizeof line && line[n - 1] == '\n');
     }
