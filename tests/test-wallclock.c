@@ -1,0 +1,468 @@
+/*
+ * test-wallclock.c - wall-clock time stays right after the system clock
+ * is stepped (issue 13 item 2): a record's wall time is its own epoch's
+ * (ring.h struct nblog__wall_epoch), not a start-up offset.
+ *
+ * The machine's clock is never stepped: nblog__realtime_hook (platform.h)
+ * gives nblog a clock STEP_NS ahead of the real one once a test says so,
+ * and nblog__wallclock_notice(1) is what the wall-clock thread does when
+ * its timerfd read fails with ECANCELED. No timing: times are compared
+ * with bounds of minutes, steps are years.
+ *
+ *   step_in_process     records before and after a step: iterated wall_ns
+ *                       differ by the step; RFC 5424 lines carry each
+ *                       record's own time; a notice without a step or
+ *                       drift starts no epoch
+ *   recycled_epoch_closest
+ *                       a record whose epoch was recycled takes the oldest
+ *                       one kept; one whose epoch is there takes its own
+ *   hostile_epoch_table fuzz-style: random tables, gens and offsets in a
+ *                       ring image: no undefined behaviour (UBSan), every
+ *                       wall_ns is ts + some offset of the table or
+ *                       saturated; a table of unused entries gives
+ *                       INT64_MIN; a wrong count or entry size is corrupt;
+ *                       resume forgets misplaced entries
+ *   ringfile_across_step
+ *                       a child writes a ring file across a step; a live
+ *                       follower (synced after the step), a copy and
+ *                       `nblog dmesg --time iso` all show both sides right
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "nblog.h"
+#include "platform.h"
+#include "ring.h"
+#include "ringfile.h"
+#include "wallclock.h"
+
+#define STEP_NS ((int64_t)3650 * 86400 * 1000000000) /* ten years ahead */
+#define SLACK_NS ((int64_t)600 * 1000000000)          /* ten minutes */
+
+static _Atomic int64_t step_ns;
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t stepped_clock(void)
+{
+    return real_ns() + atomic_load(&step_ns);
+}
+
+static void use_stepped_clock(void)
+{
+    atomic_store(&step_ns, 0);
+    atomic_store(&nblog__realtime_hook, stepped_clock);
+}
+
+static int64_t i64_abs(int64_t v)
+{
+    return v < 0 ? -v : v;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" of a wall time, as renderers print it (UTC). */
+static void iso_seconds(int64_t wall, char *out, size_t cap)
+{
+    time_t sec = (time_t)(wall / 1000000000);
+    struct tm tm;
+    assert_non_null(gmtime_r(&sec, &tm));
+    assert_true(strftime(out, cap, "%Y-%m-%dT%H:%M:%S", &tm) > 0);
+}
+
+/* The line of text holding needle; fails if there is none. */
+static const char *line_with(const char *text, const char *needle, char *line, size_t cap)
+{
+    const char *hit = strstr(text, needle);
+    if (!hit)
+        fail_msg("no line with \"%s\" in:\n%s", needle, text);
+    const char *start = hit;
+    while (start > text && start[-1] != '\n')
+        start--;
+    const char *end = strchr(hit, '\n');
+    size_t n = end ? (size_t)(end - start) : strlen(start);
+    assert_true(n < cap);
+    memcpy(line, start, n);
+    line[n] = '\0';
+    return line;
+}
+
+/* The wall times of the records whose text is "before step" and "after
+ * step", read from ring r (any reader: memory, a copy, a live view). */
+static void read_both(const struct nblog__ring_hdr *r, int64_t *before, int64_t *after)
+{
+    int seen = 0;
+    for (uint64_t seq = nblog__ring_oldest(r); seq < nblog__ring_head(r); seq++) {
+        struct nblog__rec_meta m;
+        char text[NBLOG__RECORD_SIZE_MAX];
+        if (nblog__ring_read(r, seq, &m, text, sizeof text) != NBLOG__READ_OK)
+            continue;
+        if (m.len == 11 && memcmp(text, "before step", 11) == 0) {
+            *before = m.wall_ns;
+            seen |= 1;
+        } else if (m.len == 10 && memcmp(text, "after step", 10) == 0) {
+            *after = m.wall_ns;
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+}
+
+/* The two wall times are right: the first is now (the real clock), the
+ * second a step later. */
+static void assert_both_sides(int64_t before, int64_t after)
+{
+    int64_t now = real_ns();
+    if (i64_abs(before - now) > SLACK_NS)
+        fail_msg("before the step: wall %lld, now %lld", (long long)before, (long long)now);
+    if (i64_abs(after - before - STEP_NS) > SLACK_NS)
+        fail_msg("after the step: %lld ns after the record before it, the step is %lld",
+                 (long long)(after - before), (long long)STEP_NS);
+}
+
+/* ---------------------------------------------------------- in process */
+
+static char cb_lines[8192];
+static size_t cb_len;
+
+static void collect(void *arg, const char *lines, size_t len)
+{
+    (void)arg;
+    if (cb_len + len < sizeof cb_lines) {
+        memcpy(cb_lines + cb_len, lines, len);
+        cb_len += len;
+        cb_lines[cb_len] = '\0';
+    }
+}
+
+static void step_in_process(void **state)
+{
+    (void)state;
+    use_stepped_clock();
+    assert_int_equal(nblog_init(NULL), NBLOG_OK);
+    nblog_console_opts_t co;
+    nblog_console_opts_init(&co);
+    co.format = NBLOG_FORMAT_RFC5424;
+    nblog_console_t *con;
+    cb_len = 0;
+    assert_int_equal(nblog_console_callback(collect, NULL, &co, &con), NBLOG_OK);
+
+    assert_int_equal(nblog_info("before step"), NBLOG_OK);
+    assert_int_equal(nblog__wallclock_notice(0), 0); /* nothing moved */
+    atomic_store(&step_ns, STEP_NS);                  /* date -s */
+    assert_int_equal(nblog__wallclock_notice(1), 1);  /* the timerfd's ECANCELED */
+    assert_int_equal(nblog_info("after step"), NBLOG_OK);
+    assert_int_equal(nblog_flush(10000, NULL, 0), NBLOG_OK);
+
+    /* Iterated: the public reader's wall_ns. */
+    nblog_reader_t rd;
+    assert_int_equal(nblog_reader_open(&rd, NBLOG_FROM_OLDEST), NBLOG_OK);
+    nblog_record_t rec;
+    char buf[512];
+    int64_t before = 0, after = 0;
+    int seen = 0;
+    while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK) {
+        if (strcmp(rec.text, "before step") == 0) {
+            before = rec.wall_ns;
+            seen |= 1;
+        } else if (strcmp(rec.text, "after step") == 0) {
+            after = rec.wall_ns;
+            seen |= 2;
+        }
+    }
+    assert_int_equal(seen, 3);
+    assert_both_sides(before, after);
+    /* The ring's reader says the same. */
+    const void *mem;
+    size_t bytes;
+    nblog__ring_memory(&mem, &bytes);
+    int64_t b2 = 0, a2 = 0;
+    read_both(mem, &b2, &a2);
+    assert_true(b2 == before && a2 == after);
+
+    /* Rendered: each RFC 5424 line carries its record's own time. */
+    char line[1024], when[32];
+    iso_seconds(before, when, sizeof when);
+    assert_non_null(strstr(line_with(cb_lines, "before step", line, sizeof line), when));
+    iso_seconds(after, when, sizeof when);
+    assert_non_null(strstr(line_with(cb_lines, "after step", line, sizeof line), when));
+
+    nblog_console_unregister(con);
+    nblog_shutdown();
+    assert_int_equal(nblog__wallclock_notice(1), -1); /* the thread stopped */
+    atomic_store(&nblog__realtime_hook, NULL);
+}
+
+/* ------------------------------------------------------- ring in memory */
+
+#define RECORDS 16
+#define RSIZE 128
+
+static struct nblog__ring_hdr *memory_ring(void)
+{
+    size_t bytes = nblog__ring_bytes(RECORDS, RSIZE);
+    void *mem = aligned_alloc(64, bytes);
+    assert_non_null(mem);
+    memset(mem, 0, bytes);
+    nblog__ring_format(mem, RECORDS, RSIZE, 0);
+    return mem;
+}
+
+static uint64_t put(struct nblog__ring_hdr *r, uint64_t ts)
+{
+    struct nblog__rec_meta m = {.ts_ns = ts, .len = 3, .level = 6};
+    assert_int_equal(nblog__ring_write(r, &m, "abc\0\0\0\0\0"), NBLOG_OK);
+    return m.seq;
+}
+
+static int64_t wall_of(const struct nblog__ring_hdr *r, uint64_t seq)
+{
+    struct nblog__rec_meta m;
+    char text[RSIZE];
+    assert_int_equal(nblog__ring_read(r, seq, &m, text, sizeof text), NBLOG__READ_OK);
+    return m.wall_ns;
+}
+
+static void recycled_epoch_closest(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = memory_ring();
+    const int64_t s = 1000000000, off1 = nblog__ring_epoch_offset(r);
+    uint64_t first = put(r, 1000);         /* epoch 1 */
+    nblog__ring_epoch_publish(r, off1 + s, 0);
+    uint64_t second = put(r, 2000);        /* epoch 2 */
+    assert_int_equal(wall_of(r, first), 1000 + off1);
+    assert_int_equal(wall_of(r, second), 2000 + off1 + s);
+    /* Epoch g has offset off1 + (g - 1) s; 32 more recycle 1 and 2. */
+    for (unsigned g = 3; g <= NBLOG__EPOCHS + 2; g++)
+        assert_int_equal(nblog__ring_epoch_publish(r, off1 + (int64_t)(g - 1) * s, 0), g);
+    uint64_t third = put(r, 3000);         /* epoch 34 */
+    /* Kept: 3..34. Epochs 1 and 2 are gone: both take 3, the closest. */
+    assert_int_equal(wall_of(r, first), 1000 + off1 + 2 * s);
+    assert_int_equal(wall_of(r, second), 2000 + off1 + 2 * s);
+    assert_int_equal(wall_of(r, third), 3000 + off1 + (int64_t)(NBLOG__EPOCHS + 1) * s);
+    free(r);
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+/* A value a forger would try for a gen or an offset. */
+static uint64_t nasty(unsigned i)
+{
+    static const uint64_t pick[] = {0, 1, UINT64_MAX, (uint64_t)INT64_MAX,
+                                    (uint64_t)INT64_MIN, NBLOG__EPOCH_MASK,
+                                    NBLOG__EPOCH_MASK + 1, NBLOG__EPOCHS};
+    uint64_t r = rnd();
+    switch (r % 4) {
+    case 0: return pick[(r >> 8) % (sizeof pick / sizeof pick[0])];
+    case 1: return i + NBLOG__EPOCHS * (rnd() % 4); /* belongs in entry i */
+    case 2: return rnd() & NBLOG__EPOCH_MASK;
+    default: return rnd();
+    }
+}
+
+static void poke_meta2_epoch(struct nblog__ring_hdr *r, uint64_t seq, uint64_t gen)
+{
+    struct nblog__slot *s =
+        (struct nblog__slot *)((char *)r + r->slots_offset + (seq % RECORDS) * RSIZE);
+    s->meta2 = (s->meta2 & ~NBLOG__EPOCH_MASK) | (gen & NBLOG__EPOCH_MASK);
+}
+
+/* wall is saturated, or ts + the offset of one of the table's entries. */
+static void assert_plausible(const struct nblog__ring_hdr *r, uint64_t ts, int64_t wall)
+{
+    if (wall == INT64_MIN || wall == INT64_MAX)
+        return;
+    for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+        int64_t w;
+        if (ts <= (uint64_t)INT64_MAX &&
+            !__builtin_add_overflow((int64_t)ts, r->epochs[i].offset_ns, &w) && w == wall)
+            return;
+    }
+    fail_msg("wall %lld of ts %llu is no entry's", (long long)wall, (unsigned long long)ts);
+}
+
+static void hostile_epoch_table(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *t = memory_ring();
+    for (int i = 0; i < RECORDS + 3; i++)
+        put(t, (uint64_t)i * 1000);
+    size_t bytes = t->total_size;
+    struct nblog__ring_hdr *r = aligned_alloc(64, bytes);
+    assert_non_null(r);
+    for (int round = 0; round < 3000; round++) {
+        memcpy(r, t, bytes);
+        atomic_store(&r->wall_epoch, nasty(0));
+        for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+            atomic_store(&r->epochs[i].gen, round % 7 == 0 ? 0 : nasty(i));
+            r->epochs[i].offset_ns = (int64_t)nasty(i);
+        }
+        uint64_t oldest = nblog__ring_oldest(r), head = nblog__ring_head(r);
+        for (uint64_t seq = oldest; seq < head; seq++)
+            if (rnd() % 2)
+                poke_meta2_epoch(r, seq, nasty((unsigned)seq));
+        for (uint64_t seq = oldest; seq < head; seq++) {
+            struct nblog__rec_meta m;
+            char text[RSIZE];
+            if (nblog__ring_read(r, seq, &m, text, sizeof text) != NBLOG__READ_OK)
+                continue;
+            if (round % 7 == 0)
+                assert_int_equal(m.wall_ns, INT64_MIN); /* no usable epoch */
+            assert_plausible(r, m.ts_ns, m.wall_ns);
+            /* Whatever ts, any gen, any table: never undefined behaviour. */
+            (void)nblog__ring_wall_ns(r, nasty(0), nasty(1));
+        }
+        /* The public reader over the same image. */
+        nblog_reader_t rd;
+        assert_int_equal(nblog__reader_open_memory(&rd, r, bytes, NBLOG_FROM_OLDEST),
+                         NBLOG_OK);
+        nblog_record_t rec;
+        char buf[RSIZE];
+        int n = 0;
+        while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK)
+            assert_true(++n <= RECORDS);
+        /* A writer resuming it forgets misplaced entries, starts its own. */
+        if (round % 50 == 0) {
+            assert_int_equal(nblog__ring_resume(r), NBLOG_OK);
+            for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+                uint64_t gen = atomic_load(&r->epochs[i].gen);
+                assert_true(gen == 0 || (gen % NBLOG__EPOCHS == i && gen <= NBLOG__EPOCH_MASK));
+            }
+            uint64_t seq = put(r, 5);
+            assert_int_equal(wall_of(r, seq), 5 + nblog__ring_epoch_offset(r));
+        }
+    }
+    /* Strict geometry: the table's count and entry size are checked. */
+    memcpy(r, t, bytes);
+    r->epochs_count = NBLOG__EPOCHS + 1;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    assert_int_equal(nblog__ring_diagnose(r, bytes, NULL, 0), NBLOG__RING_CORRUPT);
+    memcpy(r, t, bytes);
+    r->epoch_entry_size = 16;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    free(r);
+    free(t);
+}
+
+/* ---------------------------------------------------------- ring file */
+
+/* The child: writes "before step", waits for go, steps the clock, has the
+ * step noticed, writes "after step", exits. */
+static void child_writer(const char *path, int ready_fd, int go_fd)
+{
+    use_stepped_clock();
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    o.ring_records = 64;
+    if (nblog_init(&o) != NBLOG_OK)
+        _exit(10);
+    nblog_info("before step");
+    char c = 1;
+    if (write(ready_fd, &c, 1) != 1 || read(go_fd, &c, 1) != 1)
+        _exit(11);
+    atomic_store(&step_ns, STEP_NS);
+    if (nblog__wallclock_notice(1) != 1)
+        _exit(12);
+    nblog_info("after step");
+    nblog_shutdown();
+    _exit(0);
+}
+
+static void ringfile_across_step(void **state)
+{
+    (void)state;
+    char path[128], out[160];
+    snprintf(path, sizeof path, "/dev/shm/nblog-test-wallclock-%d", (int)getpid());
+    snprintf(out, sizeof out, "%s.out", path);
+    unlink(path);
+    int ready[2], go[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        child_writer(path, ready[1], go[0]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    /* A follower that opened the file before the step. */
+    struct nblog__ringview live;
+    char why[256];
+    assert_int_equal(nblog__ringview_open(path, 1, &live, why, sizeof why), NBLOG__RING_OK);
+    assert_int_equal(write(go[1], &c, 1), 1);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    int64_t before = 0, after = 0;
+    nblog__ringview_sync(&live); /* takes the epoch started after it opened */
+    read_both(live.ring, &before, &after);
+    assert_both_sides(before, after);
+    nblog__ringview_close(&live);
+
+    /* A copy (nblog dmesg) reads the same. */
+    struct nblog__ringview copy;
+    assert_int_equal(nblog__ringview_open(path, 0, &copy, why, sizeof why), NBLOG__RING_OK);
+    int64_t b2 = 0, a2 = 0;
+    read_both(copy.ring, &b2, &a2);
+    assert_true(b2 == before && a2 == after);
+    nblog__ringview_close(&copy);
+
+    /* And the command renders both sides with their own times. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s dmesg --time iso %s > %s", NBLOG_TOOL, path, out);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    char line[1024], when[32];
+    iso_seconds(before, when, sizeof when);
+    assert_non_null(strstr(line_with(text, "before step", line, sizeof line), when));
+    iso_seconds(after, when, sizeof when);
+    assert_non_null(strstr(line_with(text, "after step", line, sizeof line), when));
+    unlink(out);
+    unlink(path);
+    close(ready[0]);
+    close(ready[1]);
+    close(go[0]);
+    close(go[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(step_in_process),
+        cmocka_unit_test(recycled_epoch_closest),
+        cmocka_unit_test(hostile_epoch_table),
+        cmocka_unit_test(ringfile_across_step),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
