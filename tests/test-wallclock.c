@@ -375,6 +375,7 @@ static void hostile_epoch_table(void **state)
  * step noticed, writes "after step", exits. */
 static void child_writer(const char *path, int ready_fd, int go_fd)
 {
+    nblog_shutdown(); /* the parent's, if a failed test left it running */
     use_stepped_clock();
     nblog_options_t o;
     nblog_options_init(&o);
@@ -406,8 +407,13 @@ static void ringfile_across_step(void **state)
     assert_int_equal(pipe(go), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0)
+    if (pid == 0) {
+        close(ready[0]);
+        close(go[1]);
         child_writer(path, ready[1], go[0]);
+    }
+    close(ready[1]); /* a child that dies early ends the read below */
+    close(go[0]);
     char c;
     assert_int_equal(read(ready[0], &c, 1), 1);
     /* A follower that opened the file before the step. */
@@ -451,18 +457,25 @@ static void ringfile_across_step(void **state)
     unlink(out);
     unlink(path);
     close(ready[0]);
-    close(ready[1]);
-    close(go[0]);
     close(go[1]);
+}
+
+/* After a test that may fail halfway: nothing of it stays for the next. */
+static int reset_all(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    atomic_store(&nblog__realtime_hook, NULL);
+    return 0;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(step_in_process),
+        cmocka_unit_test_teardown(step_in_process, reset_all),
         cmocka_unit_test(recycled_epoch_closest),
         cmocka_unit_test(hostile_epoch_table),
-        cmocka_unit_test(ringfile_across_step),
+        cmocka_unit_test_teardown(ringfile_across_step, reset_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
