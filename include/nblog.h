@@ -453,7 +453,8 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
  * the step; between checks times may be off by up to 200 us of drift; a
  * record whose epoch was recycled (32 newer ones since) takes the oldest
  * one kept, and is off by the steps in between; a forked child learns of
- * steps again from its first console registration or flush on.
+ * steps again from its first logging call on (if its parent had
+ * registered a console; else from its own nblog_init).
  */
 typedef struct nblog_record {
     uint64_t seq;    /* sequence number, from 0 */

@@ -1773,10 +1773,10 @@ static void after_fork_child(void)
 
 void nblog__consoles_restart_if_forked(void)
 {
-    nblog__wallclock_restart_if_forked(ring_now());
     if (!atomic_load_explicit(&need_restart, memory_order_relaxed) ||
         !atomic_exchange(&need_restart, 0))
         return;
+    nblog__wallclock_restart_if_forked(ring_now()); /* wallclock.c, Fork */
     int any = 0;
     for (int i = 0; i < MAX_CONSOLES; i++)
         if (atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE) {

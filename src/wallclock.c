@@ -35,8 +35,8 @@
  * recycled (NBLOG__EPOCHS newer ones since) takes the oldest one still
  * kept (ring.c epoch_offset), so across a step that has been recycled
  * too it is off by that step. Without this thread (it could not start,
- * or a forked child that never registered a console or flushed) the
- * epoch in force stays, as before: right until the clock is set.
+ * or a forked child, see Fork) the epoch in force stays, as before: right
+ * until the clock is set.
  *
  * Threads: one per process, started by nblog_init (log.c map_ring) for the
  * process's ring and stopped by nblog_shutdown. Publishing is serialised
@@ -50,8 +50,12 @@
  * parent's notice). Its fork handler closes them, forgets the ring (in a
  * ring-file writer's child it is the parent's file: the child must never
  * publish there) and asks for a restart, which console.c's
- * nblog__consoles_restart_if_forked makes (as it restarts printers), for
- * the child's ring, with new descriptors.
+ * nblog__consoles_restart_if_forked makes when it restarts printers (the
+ * child's first logging call, registration or flush), for the child's
+ * ring, with new descriptors; at no cost to logging calls, which load the
+ * console's flag anyway. A child of a process that never registered a
+ * console (console.c's fork handler is installed by the first) goes on
+ * without the thread until its own nblog_init.
  *
  * Memory ordering: wc.stop is set (release) before the eventfd write and
  * loaded (acquire) after each poll; the rest of wc is used under wc.lock
@@ -63,6 +67,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
@@ -174,7 +179,16 @@ int nblog__wallclock_start(struct nblog__ring_hdr *r)
     pthread_mutex_lock(&wc.lock);
     wc.ring = r;
     pthread_mutex_unlock(&wc.lock);
-    if (wc.tfd < 0 || wc.efd < 0 || pthread_create(&wc.thread, NULL, wall_main, NULL) != 0) {
+    /* The thread starts with every signal blocked: a process-directed
+     * signal (SIGALRM, SIGTERM, ...) goes to one of the program's threads,
+     * whose handlers never find themselves on ours. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int made = wc.tfd >= 0 && wc.efd >= 0 &&
+               pthread_create(&wc.thread, NULL, wall_main, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!made) {
         pthread_mutex_lock(&wc.lock);
         wc.ring = NULL;
         pthread_mutex_unlock(&wc.lock);
@@ -204,9 +218,8 @@ void nblog__wallclock_stop(void)
 
 void nblog__wallclock_restart_if_forked(struct nblog__ring_hdr *r)
 {
-    /* Relaxed first look, then an exchange: one caller restarts (console.c
-     * calls this from every registration and flush, on any thread). The
-     * flag guards only itself. */
+    /* Relaxed first look, then an exchange: one caller restarts. The flag
+     * guards only itself. */
     if (!r || !atomic_load_explicit(&wc.restart, memory_order_relaxed) ||
         !atomic_exchange_explicit(&wc.restart, 0, memory_order_relaxed))
         return;

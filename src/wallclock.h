@@ -23,7 +23,8 @@ int nblog__wallclock_start(struct nblog__ring_hdr *r);
 /* Stops the thread and waits for it (no-op if not running). [blocking] */
 void nblog__wallclock_stop(void);
 /* In a forked child (the thread stayed in the parent): starts it again,
- * for ring r, if the parent had one. No-op otherwise. [blocking] */
+ * for ring r, if the parent had one. No-op otherwise. console.c calls it
+ * when it restarts its printers. [blocking] */
 void nblog__wallclock_restart_if_forked(struct nblog__ring_hdr *r);
 
 /* What the thread does when it wakes, and the way in for tests (which

@@ -26,6 +26,9 @@
  *                       a child writes a ring file across a step; a live
  *                       follower (synced after the step), a copy and
  *                       `nblog dmesg --time iso` all show both sides right
+ *   fork_child_restarts a forked child of a ring-file writer gets its own
+ *                       thread back (its first logging call) and its steps
+ *                       go to its own ring, never the parent's file
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -460,6 +463,65 @@ static void ringfile_across_step(void **state)
     close(go[1]);
 }
 
+static void fork_child_restarts(void **state)
+{
+    (void)state;
+    char path[128];
+    snprintf(path, sizeof path, "/dev/shm/nblog-test-wallclock-fork-%d", (int)getpid());
+    unlink(path);
+    use_stepped_clock();
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = path;
+    o.ring_records = 64;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    nblog_console_t *con;
+    cb_len = 0;
+    assert_int_equal(nblog_console_callback(collect, NULL, NULL, &con), NBLOG_OK);
+    const void *mem;
+    size_t bytes;
+    nblog__ring_memory(&mem, &bytes);
+    const struct nblog__ring_hdr *file_ring = mem;
+    uint64_t gen = nblog__ring_epoch(file_ring);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* The thread stayed in the parent; the fork forgot its ring. */
+        if (nblog__wallclock_notice(1) != -1)
+            _exit(20);
+        nblog_info("in the child"); /* restarts printers and the thread */
+        atomic_store(&step_ns, STEP_NS);
+        if (nblog__wallclock_notice(1) != 1)
+            _exit(21);
+        nblog__ring_memory(&mem, &bytes);
+        if (mem == file_ring || nblog__ring_epoch(mem) == gen)
+            _exit(22); /* published, and into the child's own ring */
+        nblog_info("after the child's step");
+        nblog_reader_t rd;
+        nblog_record_t rec;
+        char buf[512];
+        if (nblog_reader_open(&rd, NBLOG_FROM_OLDEST) != NBLOG_OK)
+            _exit(23);
+        int seen = 0;
+        while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK)
+            if (strcmp(rec.text, "after the child's step") == 0 &&
+                i64_abs(rec.wall_ns - real_ns() - STEP_NS) < SLACK_NS)
+                seen = 1;
+        _exit(seen ? 0 : 24);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* The parent's file: no epoch of the child's. */
+    assert_int_equal(nblog__ring_epoch(file_ring), gen);
+    assert_int_equal(nblog__wallclock_notice(0), 0); /* and its thread runs */
+    nblog_console_unregister(con);
+    nblog_shutdown();
+    atomic_store(&nblog__realtime_hook, NULL);
+    unlink(path);
+}
+
 /* After a test that may fail halfway: nothing of it stays for the next. */
 static int reset_all(void **state)
 {
@@ -476,6 +538,7 @@ int main(void)
         cmocka_unit_test(recycled_epoch_closest),
         cmocka_unit_test(hostile_epoch_table),
         cmocka_unit_test_teardown(ringfile_across_step, reset_all),
+        cmocka_unit_test_teardown(fork_child_restarts, reset_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
