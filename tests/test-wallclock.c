@@ -13,15 +13,7 @@
  *                       differ by the step; RFC 5424 lines carry each
  *                       record's own time; a notice without a step or
  *                       drift starts no epoch
- *   recycled_epoch_closest
- *                       a record whose epoch was recycled takes the oldest
- *                       one kept; one whose epoch is there takes its own
- *   hostile_epoch_table fuzz-style: random tables, gens and offsets in a
- *                       ring image: no undefined behaviour (UBSan), every
- *                       wall_ns is ts + some offset of the table or
- *                       saturated; a table of unused entries gives
- *                       INT64_MIN; a wrong count or entry size is corrupt;
- *                       resume forgets misplaced entries
+ *   (the epoch table itself, recycling and a hostile table: test-ring.c)
  *   ringfile_across_step
  *                       a child writes a ring file across a step; a live
  *                       follower (synced after the step), a copy and
@@ -104,6 +96,17 @@ static const char *line_with(const char *text, const char *needle, char *line, s
     memcpy(line, start, n);
     line[n] = '\0';
     return line;
+}
+
+/* The "before step" and "after step" lines of text show the times before
+ * and after (to the second, as iso_seconds prints them). */
+static void assert_lines_show(const char *text, int64_t before, int64_t after)
+{
+    char line[1024], when[32];
+    iso_seconds(before, when, sizeof when);
+    assert_non_null(strstr(line_with(text, "before step", line, sizeof line), when));
+    iso_seconds(after, when, sizeof when);
+    assert_non_null(strstr(line_with(text, "after step", line, sizeof line), when));
 }
 
 /* The wall times of the records whose text is "before step" and "after
@@ -200,176 +203,12 @@ static void step_in_process(void **state)
     assert_true(b2 == before && a2 == after);
 
     /* Rendered: each RFC 5424 line carries its record's own time. */
-    char line[1024], when[32];
-    iso_seconds(before, when, sizeof when);
-    assert_non_null(strstr(line_with(cb_lines, "before step", line, sizeof line), when));
-    iso_seconds(after, when, sizeof when);
-    assert_non_null(strstr(line_with(cb_lines, "after step", line, sizeof line), when));
+    assert_lines_show(cb_lines, before, after);
 
     nblog_console_unregister(con);
     nblog_shutdown();
     assert_int_equal(nblog__wallclock_notice(1), -1); /* the thread stopped */
     atomic_store(&nblog__realtime_hook, NULL);
-}
-
-/* ------------------------------------------------------- ring in memory */
-
-#define RECORDS 16
-#define RSIZE 128
-
-static struct nblog__ring_hdr *memory_ring(void)
-{
-    size_t bytes = nblog__ring_bytes(RECORDS, RSIZE);
-    void *mem = aligned_alloc(64, bytes);
-    assert_non_null(mem);
-    memset(mem, 0, bytes);
-    nblog__ring_format(mem, RECORDS, RSIZE, 0);
-    return mem;
-}
-
-static uint64_t put(struct nblog__ring_hdr *r, uint64_t ts)
-{
-    struct nblog__rec_meta m = {.ts_ns = ts, .len = 3, .level = 6};
-    assert_int_equal(nblog__ring_write(r, &m, "abc\0\0\0\0\0"), NBLOG_OK);
-    return m.seq;
-}
-
-static int64_t wall_of(const struct nblog__ring_hdr *r, uint64_t seq)
-{
-    struct nblog__rec_meta m;
-    char text[RSIZE];
-    assert_int_equal(nblog__ring_read(r, seq, &m, text, sizeof text), NBLOG__READ_OK);
-    return m.wall_ns;
-}
-
-static void recycled_epoch_closest(void **state)
-{
-    (void)state;
-    struct nblog__ring_hdr *r = memory_ring();
-    const int64_t s = 1000000000, off1 = nblog__ring_epoch_offset(r);
-    uint64_t first = put(r, 1000);         /* epoch 1 */
-    nblog__ring_epoch_publish(r, off1 + s, 0);
-    uint64_t second = put(r, 2000);        /* epoch 2 */
-    assert_int_equal(wall_of(r, first), 1000 + off1);
-    assert_int_equal(wall_of(r, second), 2000 + off1 + s);
-    /* Epoch g has offset off1 + (g - 1) s; 32 more recycle 1 and 2. */
-    for (unsigned g = 3; g <= NBLOG__EPOCHS + 2; g++)
-        assert_int_equal(nblog__ring_epoch_publish(r, off1 + (int64_t)(g - 1) * s, 0), g);
-    uint64_t third = put(r, 3000);         /* epoch 34 */
-    /* Kept: 3..34. Epochs 1 and 2 are gone: both take 3, the closest. */
-    assert_int_equal(wall_of(r, first), 1000 + off1 + 2 * s);
-    assert_int_equal(wall_of(r, second), 2000 + off1 + 2 * s);
-    assert_int_equal(wall_of(r, third), 3000 + off1 + (int64_t)(NBLOG__EPOCHS + 1) * s);
-    free(r);
-}
-
-static uint64_t rnd_state = 0x9e3779b97f4a7c15u;
-
-static uint64_t rnd(void)
-{
-    rnd_state ^= rnd_state << 13;
-    rnd_state ^= rnd_state >> 7;
-    rnd_state ^= rnd_state << 17;
-    return rnd_state;
-}
-
-/* A value a forger would try for a gen or an offset. */
-static uint64_t nasty(unsigned i)
-{
-    static const uint64_t pick[] = {0, 1, UINT64_MAX, (uint64_t)INT64_MAX,
-                                    (uint64_t)INT64_MIN, NBLOG__EPOCH_MASK,
-                                    NBLOG__EPOCH_MASK + 1, NBLOG__EPOCHS};
-    uint64_t r = rnd();
-    switch (r % 4) {
-    case 0: return pick[(r >> 8) % (sizeof pick / sizeof pick[0])];
-    case 1: return i + NBLOG__EPOCHS * (rnd() % 4); /* belongs in entry i */
-    case 2: return rnd() & NBLOG__EPOCH_MASK;
-    default: return rnd();
-    }
-}
-
-static void poke_meta2_epoch(struct nblog__ring_hdr *r, uint64_t seq, uint64_t gen)
-{
-    struct nblog__slot *s =
-        (struct nblog__slot *)((char *)r + r->slots_offset + (seq % RECORDS) * RSIZE);
-    s->meta2 = (s->meta2 & ~NBLOG__EPOCH_MASK) | (gen & NBLOG__EPOCH_MASK);
-}
-
-/* wall is saturated, or ts + the offset of one of the table's entries. */
-static void assert_plausible(const struct nblog__ring_hdr *r, uint64_t ts, int64_t wall)
-{
-    if (wall == INT64_MIN || wall == INT64_MAX)
-        return;
-    for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
-        int64_t w;
-        if (ts <= (uint64_t)INT64_MAX &&
-            !__builtin_add_overflow((int64_t)ts, r->epochs[i].offset_ns, &w) && w == wall)
-            return;
-    }
-    fail_msg("wall %lld of ts %llu is no entry's", (long long)wall, (unsigned long long)ts);
-}
-
-static void hostile_epoch_table(void **state)
-{
-    (void)state;
-    struct nblog__ring_hdr *t = memory_ring();
-    for (int i = 0; i < RECORDS + 3; i++)
-        put(t, (uint64_t)i * 1000);
-    size_t bytes = t->total_size;
-    struct nblog__ring_hdr *r = aligned_alloc(64, bytes);
-    assert_non_null(r);
-    for (int round = 0; round < 3000; round++) {
-        memcpy(r, t, bytes);
-        atomic_store(&r->wall_epoch, nasty(0));
-        for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
-            atomic_store(&r->epochs[i].gen, round % 7 == 0 ? 0 : nasty(i));
-            r->epochs[i].offset_ns = (int64_t)nasty(i);
-        }
-        uint64_t oldest = nblog__ring_oldest(r), head = nblog__ring_head(r);
-        for (uint64_t seq = oldest; seq < head; seq++)
-            if (rnd() % 2)
-                poke_meta2_epoch(r, seq, nasty((unsigned)seq));
-        for (uint64_t seq = oldest; seq < head; seq++) {
-            struct nblog__rec_meta m;
-            char text[RSIZE];
-            if (nblog__ring_read(r, seq, &m, text, sizeof text) != NBLOG__READ_OK)
-                continue;
-            if (round % 7 == 0)
-                assert_int_equal(m.wall_ns, INT64_MIN); /* no usable epoch */
-            assert_plausible(r, m.ts_ns, m.wall_ns);
-            /* Whatever ts, any gen, any table: never undefined behaviour. */
-            (void)nblog__ring_wall_ns(r, nasty(0), nasty(1));
-        }
-        /* The public reader over the same image. */
-        nblog_reader_t rd;
-        assert_int_equal(nblog__reader_open_memory(&rd, r, bytes, NBLOG_FROM_OLDEST),
-                         NBLOG_OK);
-        nblog_record_t rec;
-        char buf[RSIZE];
-        int n = 0;
-        while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK)
-            assert_true(++n <= RECORDS);
-        /* A writer resuming it forgets misplaced entries, starts its own. */
-        if (round % 50 == 0) {
-            assert_int_equal(nblog__ring_resume(r), NBLOG_OK);
-            for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
-                uint64_t gen = atomic_load(&r->epochs[i].gen);
-                assert_true(gen == 0 || (gen % NBLOG__EPOCHS == i && gen <= NBLOG__EPOCH_MASK));
-            }
-            uint64_t seq = put(r, 5);
-            assert_int_equal(wall_of(r, seq), 5 + nblog__ring_epoch_offset(r));
-        }
-    }
-    /* Strict geometry: the table's count and entry size are checked. */
-    memcpy(r, t, bytes);
-    r->epochs_count = NBLOG__EPOCHS + 1;
-    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
-    assert_int_equal(nblog__ring_diagnose(r, bytes, NULL, 0), NBLOG__RING_CORRUPT);
-    memcpy(r, t, bytes);
-    r->epoch_entry_size = 16;
-    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
-    free(r);
-    free(t);
 }
 
 /* ---------------------------------------------------------- ring file */
@@ -452,11 +291,7 @@ static void ringfile_across_step(void **state)
     size_t n = fread(text, 1, sizeof text - 1, f);
     text[n] = '\0';
     fclose(f);
-    char line[1024], when[32];
-    iso_seconds(before, when, sizeof when);
-    assert_non_null(strstr(line_with(text, "before step", line, sizeof line), when));
-    iso_seconds(after, when, sizeof when);
-    assert_non_null(strstr(line_with(text, "after step", line, sizeof line), when));
+    assert_lines_show(text, before, after);
     unlink(out);
     unlink(path);
     close(ready[0]);
@@ -535,8 +370,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(step_in_process, reset_all),
-        cmocka_unit_test(recycled_epoch_closest),
-        cmocka_unit_test(hostile_epoch_table),
         cmocka_unit_test_teardown(ringfile_across_step, reset_all),
         cmocka_unit_test_teardown(fork_child_restarts, reset_all),
     };
