@@ -80,7 +80,8 @@ struct nblog__wall_epoch {
  * never again; writer_pid also by nblog__ring_resume() (a writer reopening
  * a file, before publishing it). wall_epoch and epochs[] belong to
  * nblog__ring_epoch_publish (format, resume, and the writer process's
- * wall-clock thread, wallclock.c). head and lost are the writers' counters; follow_word and stats_published_ns belong to the
+ * wall-clock thread, wallclock.c). head and lost are the writers'
+ * counters; follow_word and stats_published_ns belong to the
  * file ring's publisher thread (ringfile.c). All positions are offsets from the header, so
  * the same bytes can live in a file mapped at any address by another process.
  */
@@ -122,6 +123,10 @@ struct nblog__ring_hdr {
     _Alignas(64) struct nblog__wall_epoch epochs[NBLOG__EPOCHS];
     _Alignas(64) uint8_t end[];
 };
+/* A live follower's private copy of the first page holds the epochs (and
+ * takes them again on sync); pages are at least 4096 bytes. */
+_Static_assert(offsetof(struct nblog__ring_hdr, end) <= 4096,
+               "the header must fit in the first page");
 
 /*
  * A slot. state and skip are the only words writers race on; the rest is
