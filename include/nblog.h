@@ -479,12 +479,35 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
 #define NBLOG_KIND_TEXT 0     /* formatted by the caller */
 #define NBLOG_KIND_DEFERRED 1 /* format and arguments, rendered by readers */
 
+/*
+ * Record times. A logging call reads one clock: ts_ns, CLOCK_MONOTONIC
+ * nanoseconds taken from the CPU's time-stamp counter (no system call).
+ * Wall-clock time (wall_ns, and every format that prints a date) is ts_ns
+ * plus the offset of the record's own wall-clock epoch: the call also
+ * stores which epoch was current (one load), and the ring keeps the last
+ * 32 epochs with their offsets (CLOCK_REALTIME - ts_ns). A thread of
+ * nblog's starts a new epoch when the system clock is set (date -s, an
+ * NTP step, a leap second: the kernel tells it through a timerfd armed
+ * with TFD_TIMER_CANCEL_ON_SET) and when the two clocks drifted apart by
+ * more than 200 us (looked at every 5 s). So a step changes the time of
+ * no record stored before it, and records after it show the new time; a
+ * ring file keeps its epochs, so `nblog dmesg` in another process, after
+ * a restart or a reboot, shows each record's time as it was.
+ * Limits: a record stored in the moment between the step and the thread's
+ * notice (one wake-up, normally microseconds) shows the old time, off by
+ * the step; between checks times may be off by up to 200 us of drift; a
+ * record whose epoch was recycled (32 newer ones since) takes the oldest
+ * one kept, and is off by the steps in between; a forked child learns of
+ * steps again from its first logging call on (if its parent had
+ * registered a console; else from its own nblog_init).
+ */
 typedef struct nblog_record {
     uint64_t seq;    /* sequence number, from 0 */
     uint64_t ts_ns;  /* CLOCK_MONOTONIC nanoseconds when stored */
     int64_t wall_ns; /* CLOCK_REALTIME nanoseconds of the record (Unix
-                        time); INT64_MIN or INT64_MAX if it cannot be told
-                        (a corrupt ring file) */
+                        time): ts_ns + its epoch's offset (see Record
+                        times above); INT64_MIN or INT64_MAX if it cannot
+                        be told (a corrupt ring file) */
     uint64_t missed; /* records lost just before this one for this reader */
     uint32_t tid;    /* kernel thread id of the writer */
     uint8_t level;

@@ -199,6 +199,7 @@
 #include "nblog.h"
 #include "platform.h"
 #include "ring.h"
+#include "wallclock.h"
 
 #define MAX_CONSOLES 32
 #define SLOT_BITS 5 /* handles: index in the low bits (see HANDLES) */
@@ -560,7 +561,7 @@ static int append_notice(char *buf, size_t *used, const struct nblog_console *c,
     struct nblog__rec_meta m = {.seq = seq, .ts_ns = nblog__now_ns(),
                                 .level = NBLOG_LEVEL_WARNING, .facility = 1};
     struct nblog__ring_hdr *r = ring_now();
-    m.wall_ns = r ? nblog__ring_wall_ns(r, m.ts_ns) : 0;
+    m.wall_ns = r ? nblog__ring_wall_ns(r, m.ts_ns, nblog__ring_epoch(r)) : 0;
     return append_line(buf, used, c, &m, text, len);
 }
 
@@ -1782,6 +1783,7 @@ void nblog__consoles_restart_if_forked(void)
     if (!atomic_load_explicit(&need_restart, memory_order_relaxed) ||
         !atomic_exchange(&need_restart, 0))
         return;
+    nblog__wallclock_restart_if_forked(ring_now()); /* wallclock.c, Fork */
     int any = 0;
     for (int i = 0; i < MAX_CONSOLES; i++)
         if (atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE) {

@@ -50,6 +50,7 @@
 #include "platform.h"
 #include "ring.h"
 #include "ringfile.h"
+#include "wallclock.h"
 
 enum { UNINIT, INITING, READY, DOWN };
 
@@ -274,6 +275,7 @@ static int map_ring(const nblog_options_t *o)
         pthread_atfork(NULL, NULL, nblog__ring_fork_child);
         atfork_done = 1;
     }
+    nblog__wallclock_start(mem); /* failing, epochs stay as they are */
     g.retired = mem;
     g.retired_bytes = bytes;
     g.facility = o->facility;
@@ -333,6 +335,7 @@ void nblog_shutdown(void)
     nblog__panic_teardown();
     /* The publisher's last pass shows the consoles as they were. */
     nblog__publisher_stop();
+    nblog__wallclock_stop();
     /* Consoles first, while the ring is still there to print from. */
     int clean = nblog__consoles_shutdown(1000);
     /* Release: pairs with current_ring()'s acquire; NULL means "not ready". */

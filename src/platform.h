@@ -32,6 +32,17 @@ uint64_t nblog__now_ns(void);
 /* Nanoseconds from clock_gettime, whatever the TSC says. */
 uint64_t nblog__clock_ns(int clock_id);
 
+/* CLOCK_REALTIME nanoseconds (through nblog__realtime_hook if set). */
+int64_t nblog__realtime_ns(void);
+/* CLOCK_REALTIME - nblog__now_ns() now, ns: what a record's ts_ns needs
+ * added to be wall time. *at_ns (if given) gets the nblog__now_ns()
+ * reading it belongs to. */
+int64_t nblog__wall_offset_ns(uint64_t *at_ns);
+/* Tests only: CLOCK_REALTIME as nblog sees it (NULL: clock_gettime), so a
+ * test can step the wall clock without stepping the machine's. Loaded
+ * relaxed at every read; set it before the reads it is meant for. */
+extern int64_t (*_Atomic nblog__realtime_hook)(void);
+
 /* Kernel thread id of the caller, cached in initial-exec TLS; the cache is
  * reset in a forked child. */
 uint32_t nblog__tid(void);

@@ -86,10 +86,23 @@
  * steps 1 and 2, or a forged head), so no reader waits for it. A head at
  * NBLOG__SEQ_LIMIT cannot go on: the caller formats the ring afresh.
  *
+ * Wall-clock epochs (struct nblog__wall_epoch, ring.h): a record's slot
+ * keeps ts_ns and, in meta2, the gen of the epoch current when it was
+ * stored; its wall time is ts_ns + that epoch's offset_ns. The header
+ * keeps the last NBLOG__EPOCHS epochs, entry gen % NBLOG__EPOCHS; format
+ * starts epoch 1, resume starts a new one (a new writer process, maybe
+ * after a reboot: CLOCK_MONOTONIC started again, the file's old records
+ * keep their own epochs), the writer process's wall-clock thread
+ * (wallclock.c) the others. A record whose epoch was recycled takes the
+ * closest one still there (by gen: the oldest), so its time may be off by
+ * what the clock was set by since; nblog__ring_wall_ns.
+ *
  * Who writes what: head and lost - any writer, atomically. state - the
  * writer that reserves (CAS) and commits (store) it. skip - writers that
  * find the slot pinned (CAS, only upwards). ts_ns/meta/meta2/text - only the
- * writer holding the slot RESERVED. The rest of the header - format only.
+ * writer holding the slot RESERVED. wall_epoch and epochs[] -
+ * nblog__ring_epoch_publish, one caller at a time. The rest of the header
+ * - format only.
  *
  * MEMORY ORDERING (tags name each access; "pairs with" at each site)
  *
@@ -101,6 +114,17 @@
  *   R3  reader: acquire fence, then load state again (relaxed)
  *
  *   R1 pairs with W3: a reader that sees COMMITTED for seq sees all of W2.
+ *   E1  publisher: entry gen = 0 (relaxed), release fence, offset_ns and
+ *       since_* (relaxed), entry gen = g (release); then wall_epoch = g
+ *       (release)
+ *   E2  reader: entry gen (acquire), offset_ns (relaxed), acquire fence,
+ *       entry gen again (relaxed); writers load wall_epoch relaxed
+ *
+ *   E2 pairs with E1 as R1/R3 with W3/W1: an offset read while the entry
+ *   was being rewritten comes with a gen that changed, and is not used.
+ *   A writer's relaxed load of wall_epoch orders nothing: a reader that
+ *   does not (yet) see the entry its record names takes the closest one.
+ *
  *   R3 pairs with W1: if any R2 load returned a byte a later writer stored
  *   (its W2, after its W1 fence), R3's load sees that writer's RESERVED (or
  *   later) state, so the torn copy is detected and discarded. This is the
@@ -119,7 +143,6 @@
 
 #include <assert.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "nblog.h"
@@ -179,14 +202,17 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
     r->stats_slots = NBLOG__STATS_SLOTS;
     r->stats_entry_size = sizeof(struct nblog__stats_entry);
     r->total_size = nblog__ring_bytes(records, record_size);
-    r->wall_offset_ns = (int64_t)(nblog__clock_ns(CLOCK_REALTIME) -
-                                  nblog__clock_ns(CLOCK_MONOTONIC));
+    r->epochs_count = NBLOG__EPOCHS;
+    r->epoch_entry_size = sizeof(struct nblog__wall_epoch);
     r->writer_pid = (uint32_t)getpid();
     r->first_seq = first_seq;
     /* Relaxed: the ring is published to other threads afterwards by the
      * caller's release store (log.c, pairs with its acquire load). */
     atomic_store_explicit(&r->head, first_seq, memory_order_relaxed);
     atomic_store_explicit(&r->lost, 0, memory_order_relaxed);
+    uint64_t at;
+    int64_t off = nblog__wall_offset_ns(&at);
+    nblog__ring_epoch_publish(r, off, at); /* epoch 1: the table is zero */
     /* Slots are zero: state EMPTY, skip 0. */
     assert(nblog__ring_validate(mem, r->total_size) == NBLOG_OK);
 }
@@ -207,6 +233,9 @@ int nblog__ring_validate(const void *mem, size_t bytes)
         return NBLOG_ECORRUPT;
     if (r->stats_offset != sizeof *r || r->stats_slots != NBLOG__STATS_SLOTS ||
         r->stats_entry_size != sizeof(struct nblog__stats_entry))
+        return NBLOG_ECORRUPT;
+    if (r->epochs_count != NBLOG__EPOCHS ||
+        r->epoch_entry_size != sizeof(struct nblog__wall_epoch))
         return NBLOG_ECORRUPT;
     if (r->slots_offset != nblog__ring_slots_offset() ||
         r->total_size != nblog__ring_bytes(r->records, r->record_size) ||
@@ -291,8 +320,18 @@ int nblog__ring_resume(struct nblog__ring_hdr *r)
     }
     atomic_store_explicit(&r->head, head, memory_order_relaxed);
     r->writer_pid = (uint32_t)getpid();
-    r->wall_offset_ns = (int64_t)(nblog__clock_ns(CLOCK_REALTIME) -
-                                  nblog__clock_ns(CLOCK_MONOTONIC));
+    /* An epoch entry no publisher could have left (its gen does not
+     * belong in its place) is forgotten; then this writer's epoch starts:
+     * CLOCK_MONOTONIC may have started again (a reboot), so the old
+     * records keep theirs. */
+    for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+        uint64_t gen = atomic_load_explicit(&r->epochs[i].gen, memory_order_relaxed);
+        if (gen % NBLOG__EPOCHS != i || gen > NBLOG__EPOCH_MASK)
+            atomic_store_explicit(&r->epochs[i].gen, 0, memory_order_relaxed);
+    }
+    uint64_t at;
+    int64_t off = nblog__wall_offset_ns(&at);
+    nblog__ring_epoch_publish(r, off, at);
     return NBLOG_OK;
 }
 
@@ -391,7 +430,9 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                      (uint64_t)m->tid << 32 | (uint64_t)m->len << 16 |
                          (uint64_t)m->level << 8 | m->facility,
                      __ATOMIC_RELAXED);
-    __atomic_store_n(&s->meta2, (uint64_t)m->flags << 56 | (uint64_t)m->kind << 48,
+    __atomic_store_n(&s->meta2,
+                     (uint64_t)m->flags << 56 | (uint64_t)m->kind << 48 |
+                         nblog__ring_epoch(r),
                      __ATOMIC_RELAXED);
     store_words(s->text, text, m->len);
     /* W3: pairs with R1; publishes W2. */
@@ -458,7 +499,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
     uint64_t meta2 = __atomic_load_n(&s->meta2, __ATOMIC_RELAXED);
     m->ts_ns = __atomic_load_n(&s->ts_ns, __ATOMIC_RELAXED);
-    m->wall_ns = nblog__ring_wall_ns(r, m->ts_ns);
+    m->epoch = meta2 & NBLOG__EPOCH_MASK;
     m->seq = seq;
     m->tid = (uint32_t)(meta >> 32);
     m->len = (uint32_t)(meta >> 16) & 0xffff;
@@ -478,6 +519,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
         return NBLOG__READ_GONE;
     if (m->len > nblog__ring_text_max(r) || m->level > 7)
         return gone_unless_future(r, seq); /* only a corrupted ring file */
+    m->wall_ns = nblog__ring_wall_ns(r, m->ts_ns, m->epoch);
     return NBLOG__READ_OK;
 }
 
@@ -490,16 +532,93 @@ uint64_t nblog__ring_head(const struct nblog__ring_hdr *r)
                                                  memory_order_relaxed));
 }
 
-int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns)
+/* E2: entry i as one consistent (gen, offset) pair; 0 if unused, or being
+ * rewritten (a hostile file's entries are consistent, just anyone's). */
+static int epoch_entry(const struct nblog__ring_hdr *r, unsigned i, uint64_t *gen,
+                       int64_t *off)
 {
-    /* A resumed or foreign file's stamps and offset are anyone's: saturate,
-     * no signed overflow (issue 12 item 6). */
-    int64_t off = r->wall_offset_ns, wall;
+    assert(i < NBLOG__EPOCHS);
+    _Atomic uint64_t *g = (_Atomic uint64_t *)&r->epochs[i].gen;
+    /* Acquire: pairs with E1's release store of the entry's gen. */
+    uint64_t g1 = atomic_load_explicit(g, memory_order_acquire);
+    *off = __atomic_load_n(&r->epochs[i].offset_ns, __ATOMIC_RELAXED);
+    /* Acquire fence: pairs with E1's release fence (a reader that saw the
+     * publisher's offset sees its gen 0, or later, below). */
+    atomic_thread_fence(memory_order_acquire);
+    if (g1 == 0 || atomic_load_explicit(g, memory_order_relaxed) != g1)
+        return 0;
+    *gen = g1 & NBLOG__EPOCH_MASK;
+    return 1;
+}
+
+/* How far apart two gens are, modulo 2^NBLOG__EPOCH_BITS. */
+static uint64_t gen_distance(uint64_t a, uint64_t b)
+{
+    uint64_t d = (a - b) & NBLOG__EPOCH_MASK, e = (b - a) & NBLOG__EPOCH_MASK;
+    return d < e ? d : e;
+}
+
+/* The offset of epoch gen, or of the closest one the table holds; 0 if
+ * none is usable. */
+static int epoch_offset(const struct nblog__ring_hdr *r, uint64_t gen, int64_t *off)
+{
+    uint64_t g;
+    gen &= NBLOG__EPOCH_MASK;
+    if (epoch_entry(r, (unsigned)(gen % NBLOG__EPOCHS), &g, off) && g == gen)
+        return 1;
+    uint64_t best = UINT64_MAX;
+    for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+        int64_t o;
+        if (epoch_entry(r, i, &g, &o) && gen_distance(g, gen) < best) {
+            best = gen_distance(g, gen);
+            *off = o;
+        }
+    }
+    return best != UINT64_MAX;
+}
+
+int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
+                            uint64_t epoch)
+{
+    /* A resumed or foreign file's stamps and offsets are anyone's:
+     * saturate, no signed overflow (issue 12 item 6). */
+    int64_t off, wall;
+    if (!epoch_offset(r, epoch, &off))
+        return INT64_MIN;
     if (ts_ns > (uint64_t)INT64_MAX)
         return INT64_MAX;
     if (__builtin_add_overflow((int64_t)ts_ns, off, &wall))
         return off < 0 ? INT64_MIN : INT64_MAX;
     return wall;
+}
+
+uint64_t nblog__ring_epoch_publish(struct nblog__ring_hdr *r, int64_t offset_ns,
+                                   uint64_t since_ns)
+{
+    /* Relaxed: only the (single) publisher stores wall_epoch. */
+    uint64_t gen = (atomic_load_explicit(&r->wall_epoch, memory_order_relaxed) + 1) &
+                   NBLOG__EPOCH_MASK;
+    if (gen == 0)
+        gen = 1; /* 0 means "unused" in an entry */
+    struct nblog__wall_epoch *e = &r->epochs[gen % NBLOG__EPOCHS];
+    /* E1: the entry's own seqlock (gen 0 while written), as W1-W3. */
+    atomic_store_explicit(&e->gen, 0, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release); /* pairs with E2's fence */
+    __atomic_store_n(&e->offset_ns, offset_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->since_ns, since_ns, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->since_seq, nblog__ring_head(r), __ATOMIC_RELAXED);
+    atomic_store_explicit(&e->gen, gen, memory_order_release); /* pairs with E2 */
+    /* Release: writers load it relaxed (ring.h nblog__ring_epoch); a
+     * reader that finds the entry not yet there takes the closest one. */
+    atomic_store_explicit(&r->wall_epoch, gen, memory_order_release);
+    return gen;
+}
+
+int64_t nblog__ring_epoch_offset(const struct nblog__ring_hdr *r)
+{
+    int64_t off = 0;
+    epoch_offset(r, nblog__ring_epoch(r), &off);
+    return off;
 }
 
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r)

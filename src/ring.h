@@ -20,13 +20,20 @@
  * finds the tag where its argument should be, so the rest of the record
  * is taken as damaged and it renders marked BAD (NBLOG_F_BADINPUT). The
  * bytes are intact; a current reader renders the record whole. */
-#define NBLOG__RING_VERSION 2u
+/* 3: wall-clock epochs (struct nblog__wall_epoch) after the lost line,
+ * the current one in what was wall_offset_ns, each record's epoch in its
+ * slot's meta2. A version 2 ring is refused ("not this tool's"): its
+ * records carry no epoch. */
+#define NBLOG__RING_VERSION 3u
 
 #define NBLOG__RECORD_SIZE_MIN 128u
 #define NBLOG__RECORD_SIZE_MAX 4096u
 #define NBLOG__RECORDS_MIN 16u
 #define NBLOG__RECORDS_MAX (1u << 24)
 #define NBLOG__STATS_SLOTS 32u /* console stats entries in the table */
+#define NBLOG__EPOCHS 32u      /* wall-clock epochs the header keeps */
+#define NBLOG__EPOCH_BITS 48   /* of an epoch's gen kept in a slot's meta2 */
+#define NBLOG__EPOCH_MASK (((uint64_t)1 << NBLOG__EPOCH_BITS) - 1)
 
 /* Sequence numbers a ring can hold: a slot's state word keeps seq << 2,
  * so seq must stay below 2^62. The writer never hands out a seq at or
@@ -48,11 +55,33 @@ static inline uint64_t nblog__seq_clamp(uint64_t head)
 }
 
 /*
+ * A wall-clock epoch: while it is current, a record's CLOCK_REALTIME ns is
+ * its ts_ns + offset_ns. The offset changes only when the clock is set
+ * (date -s, an NTP step, a leap second) or when the TSC-derived ts_ns has
+ * drifted from CLOCK_REALTIME by more than a bound (wallclock.c says how
+ * both are noticed, and the bound). A record keeps the gen of the
+ * epoch current when it was stored (low NBLOG__EPOCH_BITS bits, in meta2),
+ * so a later step changes no earlier record's time.
+ *
+ * One entry is a seqlock of its own: gen is 0 while the publisher writes
+ * it (E1 in ring.c), so a reader takes offset_ns only from an entry whose
+ * gen it saw the same before and after.
+ */
+struct nblog__wall_epoch {
+    _Atomic uint64_t gen;   /* 1, 2, ...: which epoch; 0: unused or being written */
+    int64_t offset_ns;      /* CLOCK_REALTIME - ts_ns scale, ns */
+    uint64_t since_ns;      /* ts_ns (CLOCK_MONOTONIC scale) when it began */
+    uint64_t since_seq;     /* head when it began: it covers records from here */
+};
+
+/*
  * The header at offset 0 of the ring's memory. The sizes and offsets are
  * written once by nblog__ring_format() before the ring is published, and
- * never again; writer_pid and wall_offset_ns also by nblog__ring_resume()
- * (a writer reopening a file, before publishing it). head and lost are the
- * writers' counters; follow_word and stats_published_ns belong to the
+ * never again; writer_pid also by nblog__ring_resume() (a writer reopening
+ * a file, before publishing it). wall_epoch and epochs[] belong to
+ * nblog__ring_epoch_publish (format, resume, and the writer process's
+ * wall-clock thread, wallclock.c). head and lost are the writers'
+ * counters; follow_word and stats_published_ns belong to the
  * file ring's publisher thread (ringfile.c). All positions are offsets from the header, so
  * the same bytes can live in a file mapped at any address by another process.
  */
@@ -65,7 +94,9 @@ struct nblog__ring_hdr {
     uint64_t records;       /* slots, power of two */
     uint64_t slots_offset;  /* from the header to slot 0 */
     uint64_t total_size;    /* header + slots, bytes */
-    int64_t wall_offset_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC at format */
+    /* gen of the current wall-clock epoch (epochs[gen % NBLOG__EPOCHS]):
+     * every writer loads it (relaxed) into its record's meta2. */
+    _Atomic uint64_t wall_epoch;
     uint64_t first_seq;     /* seq of the first record this ring held */
     uint32_t writer_pid;    /* rewritten when a writer reopens the file */
     uint32_t pad0;
@@ -79,13 +110,23 @@ struct nblog__ring_hdr {
     _Atomic uint32_t follow_word;
     uint32_t pad1;
     _Atomic uint64_t stats_published_ns; /* CLOCK_MONOTONIC of the last publish */
-    uint8_t reserved[24];   /* room for later fields, zero */
+    uint32_t epochs_count;  /* NBLOG__EPOCHS */
+    uint32_t epoch_entry_size; /* sizeof(struct nblog__wall_epoch) */
+    uint8_t reserved[16];   /* room for later fields, zero */
 
     /* Own cache line: every writer increments it. */
     _Alignas(64) _Atomic uint64_t head; /* next sequence number to hand out */
     _Alignas(64) _Atomic uint64_t lost; /* writers that could not store */
+    /* The wall-clock epochs, newest at wall_epoch % NBLOG__EPOCHS. Within
+     * the header's first page, so a live follower's private copy of that
+     * page can take them again (ringview.c nblog__ringview_sync). */
+    _Alignas(64) struct nblog__wall_epoch epochs[NBLOG__EPOCHS];
     _Alignas(64) uint8_t end[];
 };
+/* A live follower's private copy of the first page holds the epochs (and
+ * takes them again on sync); pages are at least 4096 bytes. */
+_Static_assert(offsetof(struct nblog__ring_hdr, end) <= 4096,
+               "the header must fit in the first page");
 
 /*
  * A slot. state and skip are the only words writers race on; the rest is
@@ -97,7 +138,7 @@ struct nblog__slot {
     _Atomic uint64_t skip;  /* 1 + highest seq that found this slot pinned */
     uint64_t ts_ns;         /* CLOCK_MONOTONIC ns */
     uint64_t meta;          /* tid:32 | len:16 | level:8 | facility:8 */
-    uint64_t meta2;         /* flags:8 | kind:8 | zero:48 */
+    uint64_t meta2;         /* flags:8 | kind:8 | epoch gen:48 */
     char text[];            /* len bytes, not NUL-terminated */
 };
 
@@ -141,6 +182,9 @@ struct nblog__rec_meta {
     uint64_t ts_ns;   /* CLOCK_MONOTONIC ns when stored */
     int64_t wall_ns;  /* CLOCK_REALTIME ns of the record (nblog__ring_wall_ns);
                          filled by readers, ignored by writers */
+    uint64_t epoch;   /* gen of its wall-clock epoch (low 48 bits): filled
+                         by nblog__ring_read; writers store the ring's
+                         current one whatever this says */
     uint32_t tid;
     uint32_t len;
     uint8_t level;
@@ -222,11 +266,33 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
 /* The next sequence number to be handed out: at most NBLOG__SEQ_LIMIT. */
 uint64_t nblog__ring_head(const struct nblog__ring_hdr *r);
 
-/* A record's CLOCK_REALTIME ns, from its monotonic stamp and what the ring
- * knows of the wall clock. The ring may be a hostile file: never undefined
- * behaviour; a time that does not fit in int64 saturates (INT64_MIN or
- * INT64_MAX, which renderers show as invalid). [signal-safe] */
-int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns);
+/* A record's CLOCK_REALTIME ns: ts_ns + the offset of its wall-clock epoch
+ * (gen, as nblog__ring_read gives it in m->epoch). An epoch no longer in
+ * the table (recycled after NBLOG__EPOCHS newer ones) or not found as
+ * written (a hostile file, or an entry being rewritten) gives way to the
+ * closest one there, by gen; with none usable the time is INT64_MIN. The
+ * ring may be a hostile file: bounds first (the index is masked), never
+ * undefined behaviour; a time that does not fit in int64 saturates
+ * (INT64_MIN or INT64_MAX, which renderers show as invalid). [signal-safe] */
+int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
+                            uint64_t epoch);
+/* The current epoch's gen, as a writer stores it. [signal-safe] */
+static inline uint64_t nblog__ring_epoch(const struct nblog__ring_hdr *r)
+{
+    /* Relaxed: the caller's one load. Readers validate the entry by gen
+     * and fall back to the closest one (nblog__ring_wall_ns), so nothing
+     * else needs ordering here. The cast drops const (C11 atomics). */
+    return atomic_load_explicit((_Atomic uint64_t *)&r->wall_epoch,
+                                memory_order_relaxed) & NBLOG__EPOCH_MASK;
+}
+/* Starts a new wall-clock epoch: offset_ns from since_ns (ts_ns scale) on.
+ * Writer process only, one caller at a time (wallclock.c serialises; format
+ * and resume run before the ring is published). Returns its gen.
+ * [signal-safe] */
+uint64_t nblog__ring_epoch_publish(struct nblog__ring_hdr *r, int64_t offset_ns,
+                                   uint64_t since_ns);
+/* The current epoch's offset (for a publisher deciding whether it moved). */
+int64_t nblog__ring_epoch_offset(const struct nblog__ring_hdr *r);
 /* The oldest sequence number that may still be stored. */
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r);
 /* Where a reader goes when seq read GONE: the oldest record that may still

@@ -96,8 +96,8 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
                          char *why, size_t why_cap);
 void nblog__ringview_close(struct nblog__ringview *v);
 
-/* Live views: copies head, lost, writer_pid and wall_offset_ns from the
- * file into v->ring (never the geometry). No-op for a private copy.
+/* Live views: copies head, lost, writer_pid and the wall-clock epochs
+ * (wall_epoch, epochs[]) from the file into v->ring (never the geometry). No-op for a private copy.
  * Raises SIGBUS if the file was cut below its first page. */
 void nblog__ringview_sync(struct nblog__ringview *v);
 

@@ -24,12 +24,16 @@
  * private copy taken once and diagnosed: the reader's geometry (sizes,
  * offsets) can no longer change under it, whatever another process writes
  * into the file (map_live). nblog__ringview_sync copies the counters it
- * needs (head, lost) from the file. The tool turns SIGBUS from a file cut
+ * needs (head, lost) and the wall-clock epochs from the file. The tool turns SIGBUS from a file cut
  * under the mapping into a clear error.
  *
- * Record times: nblog__ring_read gives each record its wall_ns
- * (nblog__ring_wall_ns: overflow-checked; a hostile file's values
- * saturate, never wrap).
+ * Record times: nblog__ring_read gives each record its wall_ns, ts_ns
+ * plus the offset of the record's own wall-clock epoch (ring.h), so a
+ * ring written across a clock step renders both sides right
+ * (nblog__ring_wall_ns: the epoch index masked, overflow-checked; a
+ * hostile file's values saturate, never wrap). A live follower's copy of
+ * the epochs is as fresh as its last sync: a record stored with an epoch
+ * started after it takes the closest one, the previous, until the next.
  *
  * Following (nblog__ringview_wait): readers cannot write the file, so they
  * cannot say they are waiting. The writer's publisher (ringfile.c) bumps
@@ -293,8 +297,8 @@ void nblog__ringview_sync(struct nblog__ringview *v)
     const struct nblog__ring_hdr *live = v->live;
     /* Relaxed loads from the file: readers use head only as a bound (the
      * slot's state word, loaded acquire in ring.c, is what pairs with the
-     * writer's commit; ring.c MEMORY ORDERING R1/W3); lost, writer_pid and
-     * wall_offset_ns are information. Relaxed stores: the copy is this
+     * writer's commit; ring.c MEMORY ORDERING R1/W3); lost and writer_pid
+     * are information. Relaxed stores: the copy is this
      * thread's own. Geometry is never copied again. */
     atomic_store_explicit(&copy->head,
                           atomic_load_explicit((_Atomic uint64_t *)&live->head,
@@ -305,7 +309,36 @@ void nblog__ringview_sync(struct nblog__ringview *v)
                                                memory_order_relaxed),
                           memory_order_relaxed);
     copy->writer_pid = __atomic_load_n(&live->writer_pid, __ATOMIC_RELAXED);
-    copy->wall_offset_ns = __atomic_load_n(&live->wall_offset_ns, __ATOMIC_RELAXED);
+    /* The wall-clock epochs, entry by entry, as they are: nothing in them
+     * is trusted (ring.c nblog__ring_wall_ns masks the index, checks every
+     * add, and falls back to the closest epoch). An entry the writer is
+     * rewriting is copied as it is; its gen (0 while written, ring.c E1)
+     * is copied last, after an acquire fence, and its first load made
+     * again after: a copy torn between two states gets gen 0, "unused",
+     * until the next sync. */
+    for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+        const struct nblog__wall_epoch *le = &live->epochs[i];
+        struct nblog__wall_epoch *ce = &copy->epochs[i];
+        /* Acquire: pairs with E1's release store of the entry's gen. */
+        uint64_t gen = atomic_load_explicit((_Atomic uint64_t *)&le->gen,
+                                            memory_order_acquire);
+        __atomic_store_n(&ce->offset_ns, __atomic_load_n(&le->offset_ns, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        __atomic_store_n(&ce->since_ns, __atomic_load_n(&le->since_ns, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        __atomic_store_n(&ce->since_seq, __atomic_load_n(&le->since_seq, __ATOMIC_RELAXED),
+                         __ATOMIC_RELAXED);
+        /* Acquire fence: pairs with E1's release fence. */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit((_Atomic uint64_t *)&le->gen, memory_order_relaxed) != gen)
+            gen = 0;
+        atomic_store_explicit(&ce->gen, gen, memory_order_relaxed);
+    }
+    /* Relaxed: information (writers of this copy: none). */
+    atomic_store_explicit(&copy->wall_epoch,
+                          atomic_load_explicit((_Atomic uint64_t *)&live->wall_epoch,
+                                               memory_order_relaxed),
+                          memory_order_relaxed);
 }
 
 int nblog__ringview_replaced(const struct nblog__ringview *v, const char *path)

@@ -573,10 +573,13 @@ static void hostile_wall_offset(void **state)
     ring_name(file, sizeof file, "walloff");
     snprintf(out, sizeof out, "%s.out", file);
     make_burst_ring(file, "2");
-    size_t at = offsetof(struct nblog__ring_hdr, wall_offset_ns);
     const uint64_t offsets[] = {(uint64_t)INT64_MAX, (uint64_t)INT64_MIN};
     for (int i = 0; i < 2; i++) {
-        poke_u64(file, at, offsets[i]);
+        for (unsigned e = 0; e < NBLOG__EPOCHS; e++) /* every wall-clock epoch's */
+            poke_u64(file, offsetof(struct nblog__ring_hdr, epochs) +
+                               e * sizeof(struct nblog__wall_epoch) +
+                               offsetof(struct nblog__wall_epoch, offset_ns),
+                     offsets[i]);
         char *iso[] = {tool, "dmesg", "--time", "iso", file, NULL};
         char *json[] = {tool, "dmesg", "--format", "json", file, NULL};
         char *const *cmds[] = {iso, json};

@@ -1,7 +1,7 @@
 /*
  * test-ring.c - the store on its own: states, overwrite, pinned slots,
- * header validation. Single-threaded and deterministic; the concurrent
- * claims are in test-stress.c and test-signal.c.
+ * header validation, wall-clock epochs. Single-threaded and deterministic;
+ * the concurrent claims are in test-stress.c and test-signal.c.
  */
 #include "testutil.h"
 
@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "nblog.h"
 #include "ring.h"
+#include "ringfile.h"
 
 #define RECORDS 16u
 #define RSIZE 128u
@@ -314,6 +316,159 @@ static void test_resume_marks_gaps(void **state)
     free(r);
 }
 
+/* ---- wall-clock epochs (ring.h struct nblog__wall_epoch) ----------------
+ *
+ * test_epoch_recycled_takes_closest: a record whose epoch was recycled
+ *   takes the oldest one kept; one whose epoch is there takes its own.
+ * test_hostile_epoch_table: fuzz-style, random tables, gens and offsets in
+ *   a ring image: no undefined behaviour (UBSan), every wall_ns is ts +
+ *   some offset of the table or saturated; a table of unused entries gives
+ *   INT64_MIN; a wrong count or entry size is corrupt; resume forgets
+ *   misplaced entries. (A step end to end: test-wallclock.c.)
+ */
+
+static uint64_t put_at(struct nblog__ring_hdr *r, uint64_t ts)
+{
+    struct nblog__rec_meta m = {.ts_ns = ts, .len = 3, .level = 6};
+    assert_int_equal(nblog__ring_write(r, &m, "abc\0\0\0\0\0"), NBLOG_OK);
+    return m.seq;
+}
+
+static int64_t wall_of(const struct nblog__ring_hdr *r, uint64_t seq)
+{
+    struct nblog__rec_meta m;
+    char text[RSIZE];
+    assert_int_equal(nblog__ring_read(r, seq, &m, text, sizeof text), NBLOG__READ_OK);
+    return m.wall_ns;
+}
+
+static void test_epoch_recycled_takes_closest(void **state)
+{
+    (void)state;
+    struct nblog__ring_hdr *r = new_ring();
+    const int64_t s = 1000000000, off1 = nblog__ring_epoch_offset(r);
+    uint64_t first = put_at(r, 1000);         /* epoch 1 */
+    nblog__ring_epoch_publish(r, off1 + s, 0);
+    uint64_t second = put_at(r, 2000);        /* epoch 2 */
+    assert_int_equal(wall_of(r, first), 1000 + off1);
+    assert_int_equal(wall_of(r, second), 2000 + off1 + s);
+    /* Epoch g has offset off1 + (g - 1) s; 32 more recycle 1 and 2. */
+    for (unsigned g = 3; g <= NBLOG__EPOCHS + 2; g++)
+        assert_int_equal(nblog__ring_epoch_publish(r, off1 + (int64_t)(g - 1) * s, 0), g);
+    uint64_t third = put_at(r, 3000);         /* epoch 34 */
+    /* Kept: 3..34. Epochs 1 and 2 are gone: both take 3, the closest. */
+    assert_int_equal(wall_of(r, first), 1000 + off1 + 2 * s);
+    assert_int_equal(wall_of(r, second), 2000 + off1 + 2 * s);
+    assert_int_equal(wall_of(r, third), 3000 + off1 + (int64_t)(NBLOG__EPOCHS + 1) * s);
+    free(r);
+}
+
+/* 64 random bits (random(3), seeded by the test: the same every run). */
+static uint64_t rnd(void)
+{
+    return (uint64_t)random() << 42 ^ (uint64_t)random() << 21 ^ (uint64_t)random();
+}
+
+/* A value a forger would try for a gen or an offset. */
+static uint64_t nasty(unsigned i)
+{
+    static const uint64_t pick[] = {0, 1, UINT64_MAX, (uint64_t)INT64_MAX,
+                                    (uint64_t)INT64_MIN, NBLOG__EPOCH_MASK,
+                                    NBLOG__EPOCH_MASK + 1, NBLOG__EPOCHS};
+    uint64_t r = rnd();
+    switch (r % 4) {
+    case 0: return pick[(r >> 8) % (sizeof pick / sizeof pick[0])];
+    case 1: return i + NBLOG__EPOCHS * (rnd() % 4); /* belongs in entry i */
+    case 2: return rnd() & NBLOG__EPOCH_MASK;
+    default: return rnd();
+    }
+}
+
+static void poke_meta2_epoch(struct nblog__ring_hdr *r, uint64_t seq, uint64_t gen)
+{
+    struct nblog__slot *s =
+        (struct nblog__slot *)((char *)r + r->slots_offset + (seq % RECORDS) * RSIZE);
+    s->meta2 = (s->meta2 & ~NBLOG__EPOCH_MASK) | (gen & NBLOG__EPOCH_MASK);
+}
+
+/* wall is saturated, or ts + the offset of one of the table's entries. */
+static void assert_plausible(const struct nblog__ring_hdr *r, uint64_t ts, int64_t wall)
+{
+    if (wall == INT64_MIN || wall == INT64_MAX)
+        return;
+    for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+        int64_t w;
+        if (ts <= (uint64_t)INT64_MAX &&
+            !__builtin_add_overflow((int64_t)ts, r->epochs[i].offset_ns, &w) && w == wall)
+            return;
+    }
+    fail_msg("wall %lld of ts %llu is no entry's", (long long)wall, (unsigned long long)ts);
+}
+
+static void test_hostile_epoch_table(void **state)
+{
+    (void)state;
+    srandom(13);
+    struct nblog__ring_hdr *t = new_ring();
+    for (unsigned i = 0; i < RECORDS + 3; i++)
+        put_at(t, (uint64_t)i * 1000);
+    size_t bytes = t->total_size;
+    struct nblog__ring_hdr *r = aligned_alloc(64, bytes);
+    assert_non_null(r);
+    for (int round = 0; round < 3000; round++) {
+        memcpy(r, t, bytes);
+        atomic_store(&r->wall_epoch, nasty(0));
+        for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+            atomic_store(&r->epochs[i].gen, round % 7 == 0 ? 0 : nasty(i));
+            r->epochs[i].offset_ns = (int64_t)nasty(i);
+        }
+        uint64_t oldest = nblog__ring_oldest(r), head = nblog__ring_head(r);
+        for (uint64_t seq = oldest; seq < head; seq++)
+            if (rnd() % 2)
+                poke_meta2_epoch(r, seq, nasty((unsigned)seq));
+        for (uint64_t seq = oldest; seq < head; seq++) {
+            struct nblog__rec_meta m;
+            char text[RSIZE];
+            if (nblog__ring_read(r, seq, &m, text, sizeof text) != NBLOG__READ_OK)
+                continue;
+            if (round % 7 == 0)
+                assert_int_equal(m.wall_ns, INT64_MIN); /* no usable epoch */
+            assert_plausible(r, m.ts_ns, m.wall_ns);
+            /* Whatever ts, any gen, any table: never undefined behaviour. */
+            (void)nblog__ring_wall_ns(r, nasty(0), nasty(1));
+        }
+        /* The public reader over the same image. */
+        nblog_reader_t rd;
+        assert_int_equal(nblog__reader_open_memory(&rd, r, bytes, NBLOG_FROM_OLDEST),
+                         NBLOG_OK);
+        nblog_record_t rec;
+        char buf[RSIZE];
+        int n = 0;
+        while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK)
+            assert_true(++n <= (int)RECORDS);
+        /* A writer resuming it forgets misplaced entries, starts its own. */
+        if (round % 50 == 0) {
+            assert_int_equal(nblog__ring_resume(r), NBLOG_OK);
+            for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+                uint64_t gen = atomic_load(&r->epochs[i].gen);
+                assert_true(gen == 0 || (gen % NBLOG__EPOCHS == i && gen <= NBLOG__EPOCH_MASK));
+            }
+            uint64_t seq = put_at(r, 5);
+            assert_int_equal(wall_of(r, seq), 5 + nblog__ring_epoch_offset(r));
+        }
+    }
+    /* Strict geometry: the table's count and entry size are checked. */
+    memcpy(r, t, bytes);
+    r->epochs_count = NBLOG__EPOCHS + 1;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    assert_int_equal(nblog__ring_diagnose(r, bytes, NULL, 0), NBLOG__RING_CORRUPT);
+    memcpy(r, t, bytes);
+    r->epoch_entry_size = 16;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    free(r);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +483,8 @@ int main(void)
         cmocka_unit_test(test_seq_limit),
         cmocka_unit_test(test_validate_checks_seqs),
         cmocka_unit_test(test_resume_marks_gaps),
+        cmocka_unit_test(test_epoch_recycled_takes_closest),
+        cmocka_unit_test(test_hostile_epoch_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
