@@ -164,10 +164,24 @@ typedef struct nblog_options {
      * variable if set (read at init, including lazy init), else anonymous
      * memory. The path is not kept after nblog_init returns. */
     const char *ring_path;
+    /* The consoles init registers by itself (see "Consoles at init"
+     * below): 0 for NBLOG_CONSOLES's, else one on stderr;
+     * NBLOG_NO_DEFAULT_CONSOLE: no stderr console (NBLOG_CONSOLES is
+     * still read); NBLOG_NO_ENV_CONSOLES: NBLOG_CONSOLES is not read (for
+     * a program that reads it itself). Both: init registers none. */
+    unsigned console_defaults;
+    /* The program's name, for every syslog and journald console that does
+     * not name itself (nblog_syslog_opts_t.app_name) and the line formats
+     * that show it: 1..48 bytes of printable ASCII without spaces (else
+     * NBLOG_EINVAL). NULL: the executable's short name
+     * (program_invocation_short_name, other bytes as '_'). Copied. */
+    const char *program;
 } nblog_options_t;
 
 #define NBLOG_CRASH_NONE 0x1u /* install no fatal-signal handler */
 #define NBLOG_CRASH_TERM 0x2u /* also handle SIGTERM and SIGINT */
+#define NBLOG_NO_DEFAULT_CONSOLE 0x1u /* console_defaults: no stderr console */
+#define NBLOG_NO_ENV_CONSOLES 0x2u    /* console_defaults: ignore NBLOG_CONSOLES */
 
 /* Fills *opt with the defaults. [signal-safe] */
 NBLOG_API void nblog_options_init(nblog_options_t *opt);
