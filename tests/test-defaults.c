@@ -15,12 +15,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -157,6 +161,40 @@ static int child_fork(void)
     CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
                 "forked child's flush");
     nblog_info("parent again %d", 3);
+    return 0;
+}
+
+/* A program's process-directed signals never run on nblog's threads: the
+ * default console's printer blocks them, so with the main thread blocking
+ * SIGUSR1 a kill leaves it pending for main, as without nblog. */
+static _Atomic pid_t handled_on;
+
+static void note_tid(int sig)
+{
+    (void)sig;
+    atomic_store(&handled_on, (pid_t)syscall(SYS_gettid));
+}
+
+static int child_signals(void)
+{
+    nblog_info("printer thread running %d", 1);
+    CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
+    struct sigaction sa = {.sa_handler = note_tid};
+    sigemptyset(&sa.sa_mask);
+    CHILD_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    CHILD_CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0, "block");
+    CHILD_CHECK(kill(getpid(), SIGUSR1) == 0, "kill");
+    /* Time for another thread to take it, if one would (it must not). */
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+    pid_t early = atomic_load(&handled_on);
+    CHILD_CHECK(early == 0, "SIGUSR1 ran on thread %d, not main's %d", (int)early,
+                (int)getpid());
+    CHILD_CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0, "unblock");
+    CHILD_CHECK(atomic_load(&handled_on) == getpid(), "SIGUSR1 not handled on main");
     return 0;
 }
 
@@ -392,6 +430,7 @@ static const struct child_case {
     {"register-first", child_register_first},
     {"legacy-env", child_legacy_env},
     {"fork", child_fork},
+    {"signals", child_signals},
     {"identity", child_identity},
     {"identity-default", child_identity_default},
     {"bad-program", child_bad_program},
@@ -656,6 +695,13 @@ static void default_console_after_fork(void **state)
     done(&r);
 }
 
+static void program_signals_not_taken_by_printer(void **state)
+{
+    (void)state;
+    struct result r = run("signals", NULL);
+    done(&r);
+}
+
 static void identity_in_syslog_and_journald(void **state)
 {
     (void)state;
@@ -708,6 +754,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(own_console_replaces_the_default),
         cmocka_unit_test(consoles_from_env_not_doubled),
         cmocka_unit_test(default_console_after_fork),
+        cmocka_unit_test(program_signals_not_taken_by_printer),
         cmocka_unit_test(identity_in_syslog_and_journald),
         cmocka_unit_test(default_names),
     };
