@@ -25,6 +25,12 @@
  * bytes of the spec it quotes as \xNN). Parsing happens on a copy in a
  * fixed buffer; a spec longer than it is an error too.
  *
+ * At init (nblog__consoles_at_init, called by log.c) NBLOG_CONSOLES is
+ * read and its consoles registered, all or none, else the default console
+ * (console.c replaces it by the program's first); see nblog.h, "Consoles
+ * at init". nblog_consoles_from_env does not register again what init
+ * registered from the same value.
+ *
  * Text that reaches a terminal or a syslog header is checked: name= is 1
  * to 31 bytes of printable ASCII; app= (48), msgid= (32) and hostname=
  * (255) printable ASCII without spaces.
