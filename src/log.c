@@ -11,7 +11,12 @@
  *            with its options.
  *   INITING  one thread is mapping and prefaulting the ring. Logging calls
  *            from other threads do not wait: they return NBLOG_ENOTREADY and
- *            are counted in g.not_ready.
+ *            are counted in g.not_ready. Once the ring is published (still
+ *            INITING) the initialiser registers the consoles at init
+ *            (spec.c: NBLOG_CONSOLES or the default console) and others
+ *            may log meanwhile; a second initialiser still gets EALREADY.
+ *            The threshold comes from NBLOG_LEVEL if set (level_for), the
+ *            program's name from the options (g.program).
  *   READY    g.ring is published; logging stores records.
  *   DOWN     shut down: g.ring is NULL, logging calls are counted no-ops,
  *            registering a console is refused (lazy init starts from UNINIT
