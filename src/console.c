@@ -287,6 +287,10 @@ static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
  * cleared by the next nblog_init. A registration racing with shutdown
  * either lands before (and is unregistered by it) or is refused. */
 static int closed;
+/* See DEFAULT CONSOLE. */
+static nblog_console_t *default_con; /* list_lock */
+static unsigned program_consoles;    /* list_lock; since the last init */
+static __thread int init_thread;     /* this thread registers init's consoles */
 static _Atomic int n_atomic_capable; /* consoles with write_atomic */
 static _Atomic int n_direct;         /* consoles in direct mode */
 static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
@@ -1049,33 +1053,40 @@ void nblog__console_default_name(char *out, const char *kind, const char *target
     fit_name(out, full, NBLOG_CONSOLE_NAME_MAX);
 }
 
-/* Whether an ACTIVE console other than self is named name. List lock. */
-static int name_in_use(const struct nblog_console *self, const char *name)
+/* Whether an ACTIVE console other than self and skip is named name. List
+ * lock. */
+static int name_in_use(const struct nblog_console *self, const struct nblog_console *skip,
+                       const char *name)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {
         const struct nblog_console *c = &pool[i];
         /* Relaxed: under the list lock, which every change of a name and
-         * every move to and from ACTIVE but the printer's is made under. */
-        if (c != self && atomic_load_explicit(&c->state, memory_order_relaxed) == ACTIVE &&
+         * every move to and from ACTIVE is made under. */
+        if (c != self && c != skip &&
+            atomic_load_explicit(&c->state, memory_order_relaxed) == ACTIVE &&
             strcmp(c->name, name) == 0)
             return 1;
     }
     return 0;
 }
 
-/* Names the SETUP console c after want, made unique (see NAMES). List
- * lock. */
+/* Names the SETUP console c after want, made unique (see NAMES). A
+ * console of the program's does not count the default console, which it
+ * is about to replace (so the program's own stderr console is "stderr";
+ * both have that name until the default is gone). List lock. */
 static void unique_name(struct nblog_console *c, const char *want)
 {
+    const struct nblog_console *skip =
+        !init_thread && default_con ? &pool[(uintptr_t)default_con & SLOT_MASK] : NULL;
     memset(c->name, 0, sizeof c->name);
     fit_name(c->name, want, NBLOG_CONSOLE_NAME_MAX);
-    for (int n = 2; name_in_use(c, c->name) && n <= MAX_CONSOLES + 1; n++) {
+    for (int n = 2; name_in_use(c, skip, c->name) && n <= MAX_CONSOLES + 1; n++) {
         char suffix[8];
         size_t len = nblog__format(suffix, sizeof suffix, "#%d", n);
         fit_name(c->name, want, NBLOG_CONSOLE_NAME_MAX - len);
         strcat(c->name, suffix);
     }
-    assert(!name_in_use(c, c->name));
+    assert(!name_in_use(c, skip, c->name));
 }
 
 /* Fills a SETUP slot; returns NBLOG_OK or an error (slot left SETUP). */
@@ -1148,9 +1159,6 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
  */
 #define RETIRE_WAIT_MS 1000
 
-static nblog_console_t *default_con; /* list_lock */
-static unsigned program_consoles;    /* list_lock; since the last init */
-static __thread int init_thread;
 
 void nblog__console_init_mark(int on)
 {

@@ -124,6 +124,21 @@ static int child_replace(void)
     return 0;
 }
 
+static void name_of(nblog_console_t *con, char *out);
+
+/* The program's own stderr console takes the default's place and name. */
+static int child_own_stderr(void)
+{
+    nblog_info("before %d", 1);
+    nblog_console_t *err;
+    CHILD_CHECK(nblog_console_stderr(NULL, &err) == NBLOG_OK, "stderr console");
+    nblog_info("after %d", 2);
+    char name[32];
+    name_of(err, name);
+    CHILD_CHECK(strcmp(name, "stderr") == 0, "name \"%s\", want \"stderr\"", name);
+    return 0;
+}
+
 /* A program that registers its console before logging gets no default. */
 static int child_register_first(void)
 {
@@ -428,6 +443,7 @@ static const struct child_case {
     {"no-env", child_no_env},
     {"replace", child_replace},
     {"register-first", child_register_first},
+    {"own-stderr", child_own_stderr},
     {"legacy-env", child_legacy_env},
     {"fork", child_fork},
     {"signals", child_signals},
@@ -662,6 +678,10 @@ static void own_console_replaces_the_default(void **state)
     static const char *const after[] = {"after 2", "last 3", NULL};
     expect_lines("stderr (the default)", r.err, before);
     expect_lines("stdout (the program's)", r.out, after);
+    done(&r);
+    r = run("own-stderr", NULL); /* the same fd: still each line once */
+    static const char *const both[] = {"before 1", "after 2", NULL};
+    expect_lines("stderr (the default, then the program's)", r.err, both);
     done(&r);
     r = run("register-first", NULL);
     expect_lines("stderr", r.err, no_lines);
