@@ -233,9 +233,17 @@ static int level_for(const nblog_options_t *o)
     int level = nblog_level_parse(env);
     if (level >= 0)
         return level;
-    nblog__complain("NBLOG_LEVEL=\"%.40s\" is not a level (emerg, alert, crit, err, "
+    /* Quoted for a terminal: bytes but printable ASCII as \xNN. */
+    char shown[4 * 40 + 1];
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)env; *c && n + 4 < sizeof shown; c++)
+        n += *c >= ' ' && *c <= '~' && *c != '\\'
+                 ? (shown[n] = (char)*c, 1)
+                 : nblog__format(shown + n, sizeof shown - n, "\\x%02x", *c);
+    shown[n] = '\0';
+    nblog__complain("NBLOG_LEVEL=\"%s\" is not a level (emerg, alert, crit, err, "
                     "warning, notice, info, debug or 0..7); using %s",
-                    env, nblog_level_name(o->level));
+                    shown, nblog_level_name(o->level));
     return o->level;
 }
 

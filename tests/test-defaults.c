@@ -594,6 +594,14 @@ static void bad_level_says_so_and_keeps_the_default(void **state)
     struct result r = run("log", bad);
     expect_lines("stderr", r.err, want);
     done(&r);
+    /* What reaches a terminal is text: an escape sequence is shown, not sent. */
+    static const char *const esc[] = {"NBLOG_LEVEL=\x1b[2J\x07", NULL};
+    static const char *const shown[] = {"nblog: NBLOG_LEVEL=\"\\x1b[2J\\x07\" is not a level",
+                                        "started server, pid 42", "write failed: ENOSPC",
+                                        NULL};
+    r = run("log", esc);
+    expect_lines("stderr", r.err, shown);
+    done(&r);
 }
 
 static void consoles_from_env(void **state)
