@@ -238,8 +238,9 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * host name to resolve), which is not async-signal-safe: a program whose
  * signal handlers may log before anything else does should call nblog_init
  * first. It runs on the calling thread, holding no lock of the program's
- * and calling none of its code; only the consoles' printer threads are
- * new, and they take none of the program's signals (see the consoles).
+ * and calling none of its code; the threads it starts (a printer per
+ * console, the stall watch) take none of the program's signals (see
+ * nblog_console_register).
  *
  * Consoles at init. Every init (nblog_init, lazy init, the first after a
  * shutdown) registers consoles by itself, so a program that only logs gets
@@ -256,9 +257,10 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *      nblog_console_* call, nblog_console_from_spec,
  *      nblog_consoles_from_env) replaces the default console: once the new
  *      one is registered, the default prints the records stored before it
- *      (for up to a second, less if it is stuck or suspended) and is
- *      unregistered; so a record goes to one of them, never to neither
- *      (records other threads store in that instant may go to both).
+ *      (waiting a second at most for it, not at all if it is suspended)
+ *      and is unregistered; so a record goes to one of them, never to
+ *      neither unless the default was stuck that second (records other
+ *      threads store in that instant may go to both).
  *      A program that registers its own consoles gets no duplicate lines.
  * NBLOG_LEVEL set and not empty (a level name or 0..7, see
  * nblog_level_parse) overrides opt->level: the runtime threshold, which
