@@ -547,6 +547,22 @@ static void expect_lines(const char *what, const char *text, const char *const *
         fail_msg("%s: %d lines, want %d; got:\n%s", what, count_lines(text), n, text);
 }
 
+/* Runs case name with env and checks what it wrote on stdout and stderr
+ * (NULL: not checked). */
+static void expect_run(const char *name, const char *const *env, const char *const *out,
+                       const char *const *err)
+{
+    char what[128];
+    struct result r = run(name, env);
+    snprintf(what, sizeof what, "%s: stdout", name);
+    if (out)
+        expect_lines(what, r.out, out);
+    snprintf(what, sizeof what, "%s: stderr", name);
+    if (err)
+        expect_lines(what, r.err, err);
+    done(&r);
+}
+
 static const char *const two_lines[] = {"started server, pid 42", "write failed: ENOSPC",
                                         NULL};
 static const char *const three_lines[] = {"started server, pid 42", "write failed: ENOSPC",
@@ -557,31 +573,20 @@ static const char *const no_lines[] = {NULL};
 static void only_logging_prints_to_stderr(void **state)
 {
     (void)state;
-    struct result r = run("log", NULL);
-    expect_lines("stderr", r.err, two_lines);
-    expect_lines("stdout", r.out, no_lines);
-    done(&r);
-    r = run("init-then-log", NULL);
-    expect_lines("stderr after nblog_init", r.err, two_lines);
-    done(&r);
+    expect_run("log", NULL, no_lines, two_lines);
+    expect_run("init-then-log", NULL, NULL, two_lines);
     static const char *const empty[] = {"NBLOG_CONSOLES=", NULL};
-    r = run("log", empty); /* set but empty: as unset */
-    expect_lines("stderr, NBLOG_CONSOLES empty", r.err, two_lines);
-    done(&r);
+    expect_run("log", empty, NULL, two_lines); /* set but empty: as unset */
 }
 
 static void level_from_env(void **state)
 {
     (void)state;
     static const char *const debug[] = {"NBLOG_LEVEL=debug", NULL};
-    struct result r = run("log", debug);
-    expect_lines("stderr", r.err, three_lines);
-    done(&r);
+    expect_run("log", debug, NULL, three_lines);
     static const char *const err[] = {"NBLOG_LEVEL=3", NULL};
     static const char *const one[] = {"write failed: ENOSPC", NULL};
-    r = run("init-then-log", err); /* over the option's INFO */
-    expect_lines("stderr", r.err, one);
-    done(&r);
+    expect_run("init-then-log", err, NULL, one); /* over the option's INFO */
 }
 
 static void bad_level_says_so_and_keeps_the_default(void **state)
@@ -591,17 +596,13 @@ static void bad_level_says_so_and_keeps_the_default(void **state)
     static const char *const want[] = {"nblog: NBLOG_LEVEL=\"loud\" is not a level",
                                        "started server, pid 42", "write failed: ENOSPC",
                                        NULL};
-    struct result r = run("log", bad);
-    expect_lines("stderr", r.err, want);
-    done(&r);
+    expect_run("log", bad, NULL, want);
     /* What reaches a terminal is text: an escape sequence is shown, not sent. */
     static const char *const esc[] = {"NBLOG_LEVEL=\x1b[2J\x07", NULL};
     static const char *const shown[] = {"nblog: NBLOG_LEVEL=\"\\x1b[2J\\x07\" is not a level",
                                         "started server, pid 42", "write failed: ENOSPC",
                                         NULL};
-    r = run("log", esc);
-    expect_lines("stderr", r.err, shown);
-    done(&r);
+    expect_run("log", esc, NULL, shown);
 }
 
 static void consoles_from_env(void **state)
@@ -627,9 +628,7 @@ static void none_means_no_console(void **state)
 {
     (void)state;
     static const char *const none[] = {"NBLOG_CONSOLES=none", NULL};
-    struct result r = run("log", none);
-    expect_lines("stderr", r.err, no_lines);
-    done(&r);
+    expect_run("log", none, NULL, no_lines);
 }
 
 /* A bad NBLOG_CONSOLES: one line saying so, none of it used (its good
@@ -662,18 +661,10 @@ static void bad_consoles_fall_back_to_the_default(void **state)
 static void opting_out(void **state)
 {
     (void)state;
-    struct result r = run("no-default", NULL);
-    expect_lines("stderr, NBLOG_NO_DEFAULT_CONSOLE", r.err, no_lines);
-    done(&r);
+    expect_run("no-default", NULL, NULL, no_lines);
     static const char *const out[] = {"NBLOG_CONSOLES=fd:1", NULL};
-    r = run("no-default", out); /* NBLOG_CONSOLES still read */
-    expect_lines("stdout, NBLOG_NO_DEFAULT_CONSOLE + NBLOG_CONSOLES", r.out, two_lines);
-    expect_lines("stderr", r.err, no_lines);
-    done(&r);
-    r = run("no-env", out); /* NBLOG_CONSOLES ignored: the default */
-    expect_lines("stdout, NBLOG_NO_ENV_CONSOLES", r.out, no_lines);
-    expect_lines("stderr, NBLOG_NO_ENV_CONSOLES", r.err, two_lines);
-    done(&r);
+    expect_run("no-default", out, two_lines, no_lines); /* NBLOG_CONSOLES still read */
+    expect_run("no-env", out, no_lines, two_lines); /* NBLOG_CONSOLES ignored: the default */
 }
 
 /* The program's first console replaces the default: each record reaches
@@ -681,53 +672,36 @@ static void opting_out(void **state)
 static void own_console_replaces_the_default(void **state)
 {
     (void)state;
-    struct result r = run("replace", NULL);
     static const char *const before[] = {"before 1", NULL};
     static const char *const after[] = {"after 2", "last 3", NULL};
-    expect_lines("stderr (the default)", r.err, before);
-    expect_lines("stdout (the program's)", r.out, after);
-    done(&r);
-    r = run("own-stderr", NULL); /* the same fd: still each line once */
+    expect_run("replace", NULL, after, before);
     static const char *const both[] = {"before 1", "after 2", NULL};
-    expect_lines("stderr (the default, then the program's)", r.err, both);
-    done(&r);
-    r = run("register-first", NULL);
-    expect_lines("stderr", r.err, no_lines);
-    expect_lines("stdout", r.out, two_lines);
-    done(&r);
+    expect_run("own-stderr", NULL, NULL, both); /* the same fd: still each line once */
+    expect_run("register-first", NULL, two_lines, no_lines);
     /* NBLOG_CONSOLES's consoles are the user's: they stay. */
     static const char *const env[] = {"NBLOG_CONSOLES=stderr", NULL};
-    r = run("replace", env);
     static const char *const all[] = {"before 1", "after 2", "last 3", NULL};
-    expect_lines("stderr (NBLOG_CONSOLES)", r.err, all);
-    expect_lines("stdout", r.out, after);
-    done(&r);
+    expect_run("replace", env, after, all);
 }
 
 static void consoles_from_env_not_doubled(void **state)
 {
     (void)state;
     static const char *const env[] = {"NBLOG_CONSOLES=fd:1", NULL};
-    struct result r = run("legacy-env", env);
-    expect_lines("stdout", r.out, two_lines);
-    expect_lines("stderr", r.err, no_lines);
-    done(&r);
+    expect_run("legacy-env", env, two_lines, no_lines);
 }
 
 static void default_console_after_fork(void **state)
 {
     (void)state;
-    struct result r = run("fork", NULL);
     static const char *const want[] = {"parent 1", "forked child 2", "parent again 3", NULL};
-    expect_lines("stderr", r.err, want);
-    done(&r);
+    expect_run("fork", NULL, NULL, want);
 }
 
 /* A case that checks itself: it only has to exit 0. */
 static void run_ok(const char *name)
 {
-    struct result r = run(name, NULL);
-    done(&r);
+    expect_run(name, NULL, NULL, NULL);
 }
 
 static void program_signals_not_taken_by_printer(void **state)
