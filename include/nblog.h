@@ -141,7 +141,9 @@ typedef struct nblog_options {
      * are not stored. 0 in a zeroed struct means EMERG, so use
      * nblog_options_init() to get the defaults (INFO). */
     int level;
-    /* syslog facility (0..23) recorded with each record. Default 1 (user). */
+    /* syslog facility (0..23) recorded with each record, and so used by
+     * every syslog and journald console that does not set its own
+     * (nblog_syslog_opts_t.facility -1, the default). Default 1 (user). */
     int facility;
     /* Records at this level or more severe are flagged NBLOG_F_EMERGENCY
      * (pushed to consoles at once). Default NBLOG_LEVEL_CRIT. */
@@ -165,10 +167,24 @@ typedef struct nblog_options {
      * variable if set (read at init, including lazy init), else anonymous
      * memory. The path is not kept after nblog_init returns. */
     const char *ring_path;
+    /* The consoles init registers by itself (see "Consoles at init"
+     * below): 0 for NBLOG_CONSOLES's, else one on stderr;
+     * NBLOG_NO_DEFAULT_CONSOLE: no stderr console (NBLOG_CONSOLES is
+     * still read); NBLOG_NO_ENV_CONSOLES: NBLOG_CONSOLES is not read (for
+     * a program that reads it itself). Both: init registers none. */
+    unsigned console_defaults;
+    /* The program's name, for every syslog and journald console that does
+     * not name itself (nblog_syslog_opts_t.app_name) and the line formats
+     * that show it: 1..48 bytes of printable ASCII without spaces (else
+     * NBLOG_EINVAL). NULL: the executable's short name
+     * (program_invocation_short_name, other bytes as '_'). Copied. */
+    const char *program;
 } nblog_options_t;
 
 #define NBLOG_CRASH_NONE 0x1u /* install no fatal-signal handler */
 #define NBLOG_CRASH_TERM 0x2u /* also handle SIGTERM and SIGINT */
+#define NBLOG_NO_DEFAULT_CONSOLE 0x1u /* console_defaults: no stderr console */
+#define NBLOG_NO_ENV_CONSOLES 0x2u    /* console_defaults: ignore NBLOG_CONSOLES */
 
 /* Limits of nblog_options_t (nblog_init refuses more records or bytes
  * with NBLOG_EINVAL, and raises fewer records to the minimum) and of any
@@ -226,9 +242,46 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *
  * Logging before nblog_init initialises lazily with the defaults (the first
  * caller does it; a caller that races with it gets NBLOG_ENOTREADY, counted).
- * That first call maps memory, calibrates the clock (~5 ms) and registers a
- * fork handler, which is not async-signal-safe: a program whose signal
- * handlers may log before anything else does should call nblog_init first.
+ * That first call maps memory, calibrates the clock (~5 ms), registers a
+ * fork handler and starts the consoles below (a printer thread each, a
+ * malloc'ed batch, and whatever NBLOG_CONSOLES names: a file to open, a
+ * host name to resolve), which is not async-signal-safe: a program whose
+ * signal handlers may log before anything else does should call nblog_init
+ * first. It runs on the calling thread, holding no lock of the program's
+ * and calling none of its code; the threads it starts (a printer per
+ * console, the stall watch) take none of the program's signals (see
+ * nblog_console_register).
+ *
+ * Consoles at init. Every init (nblog_init, lazy init, the first after a
+ * shutdown) registers consoles by itself, so a program that only logs gets
+ * readable lines on stderr and any program can be configured without code:
+ *   1. NBLOG_CONSOLES set and not empty (and console_defaults without
+ *      NBLOG_NO_ENV_CONSOLES): the consoles its ';'-separated specs name
+ *      (see "Console specs"); "none": no console at all. They are the
+ *      user's: they stay whatever the program registers.
+ *   2. Otherwise, unless console_defaults has NBLOG_NO_DEFAULT_CONSOLE, or
+ *      the init was made by the program registering a console of its own
+ *      before anything else: the default console, "stderr" (threaded, every
+ *      level, the human format where nblog has one, else plain).
+ *   3. The first console the program registers itself (any
+ *      nblog_console_* call, nblog_console_from_spec,
+ *      nblog_consoles_from_env) replaces the default console: once the new
+ *      one is registered, the default prints the records stored before it
+ *      (waiting a second at most for it, not at all if it is suspended)
+ *      and is unregistered; so a record goes to one of them, never to
+ *      neither unless the default was stuck that second (records other
+ *      threads store in that instant may go to both).
+ *      A program that registers its own consoles gets no duplicate lines.
+ * NBLOG_LEVEL set and not empty (a level name or 0..7, see
+ * nblog_level_parse) overrides opt->level: the runtime threshold, which
+ * nblog_level_set may still change. A bad NBLOG_CONSOLES (a spec that does
+ * not parse or cannot be registered) or NBLOG_LEVEL gets one line on
+ * stderr, "nblog: NBLOG_... ", saying why and what is used instead, and
+ * loses nothing: none of that NBLOG_CONSOLES is used (consoles it
+ * registered are unregistered) and rule 2 applies; a bad NBLOG_LEVEL
+ * leaves opt->level. NBLOG_RING is read at init too (ring_path). The
+ * variables are read once per init, with getenv (a program that changes
+ * its environment from another thread meanwhile races with it).
  */
 NBLOG_API int nblog_init(const nblog_options_t *opt);
 
@@ -700,9 +753,23 @@ typedef struct nblog_console_ops {
 #define NBLOG_CONSOLE_NAME_MAX 31
 
 typedef struct nblog_console_opts {
-    const char *name;   /* for stats and stall reports; copied. NULL, or
+    const char *name;   /* for stats, flush and stall reports; copied.
                            1..NBLOG_CONSOLE_NAME_MAX bytes of printable
-                           ASCII (' '..'~'): anything else is NBLOG_EINVAL */
+                           ASCII (' '..'~'): anything else is NBLOG_EINVAL.
+                           NULL (the default): what the console is, its
+                           kind and target: "stderr", "fd:3",
+                           "file:/var/log/app.log", "syslog+udp://host:514",
+                           "syslog+tcp://...", "unix:/dev/log", "journald"
+                           ("journald:PATH" for another socket),
+                           "callback", and "console" for ops of the
+                           program's own; a longer one keeps its end
+                           ("file:...ep/dir/app.log"), other bytes as '_'.
+                           Names are unique among registered consoles: a
+                           name in use, given or not, gets "#2", "#3", ...
+                           (the first free; cut to fit, keeping the end),
+                           so "stderr", "stderr#2"; registration never
+                           fails for a name. nblog_console_stats says
+                           the name a console got. */
     int level;          /* prints records at this level or more severe */
     int format;         /* NBLOG_FORMAT_* */
     int mode;           /* NBLOG_MODE_* */
@@ -716,8 +783,9 @@ typedef struct nblog_console_opts {
     unsigned show;       /* human: NBLOG_SHOW_* bits */
 } nblog_console_opts_t;
 
-/* Defaults: level DEBUG, plain, threaded, from the next record; colour
- * auto, UTC, human shows no program, pid or tid. */
+/* Defaults: no name (the output's own, see name), level DEBUG, plain,
+ * threaded, from the next record; colour auto, UTC, human shows no
+ * program, pid or tid. */
 NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
 
 /*
@@ -725,7 +793,12 @@ NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
  * starts the printer thread; may run the teardown of consoles unregistered
  * earlier). ops is copied; ctx is passed to every call.
  * Before any nblog_init, it initialises nblog with the defaults, as a
- * logging call would.
+ * logging call would (but with no default console: this one is the
+ * program's). The program's first console replaces the default console
+ * (see "Consoles at init" at nblog_init), which may take up to a second.
+ * The printer thread blocks every signal but SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE, SIGTRAP, SIGSYS and SIGABRT, so the program's signals go to its
+ * own threads.
  * Returns NBLOG_OK and *out; NBLOG_EINVAL (no write, bad option, a name
  * that is empty, longer than NBLOG_CONSOLE_NAME_MAX or not printable ASCII,
  * a bad pattern: nblog_spec_error() then says what is wrong and where);
@@ -1036,8 +1109,8 @@ NBLOG_API int nblog_console_fd(int fd, const nblog_console_opts_t *opts,
 NBLOG_API int nblog_console_file(const char *path, unsigned long long max_bytes,
                                  int keep, const nblog_console_opts_t *opts,
                                  nblog_console_t **out);
-/* Standard error (fd 2) as nblog_console_fd, named "stderr" unless opts
- * names it: it holds nothing of fd 2 open, so a program that lets go of
+/* Standard error (fd 2) as nblog_console_fd, named "stderr" (not "fd:2")
+ * unless opts names it: it holds nothing of fd 2 open, so a program that lets go of
  * its stderr (dup2 of /dev/null over it) lets its launcher's pipe or
  * terminal go at once. [blocking] */
 NBLOG_API int nblog_console_stderr(const nblog_console_opts_t *opts,
@@ -1097,8 +1170,8 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *             | "show=" FIELD *("+" FIELD)  FIELD: program, pid, tid (human)
  *             | "mode=" ("threaded" | "direct")
  *             | "name=" NAME          (1 to 31 bytes of printable ASCII;
- *                                      default: the spec up to its options,
- *                                      cut to 31 bytes, other bytes as '_')
+ *                                      default: the console's kind and
+ *                                      target, see nblog_console_opts_t)
  *             | "stall_ms=" N
  *             | syslog, unix and journald only: "app=" NAME, "facility="
  *               (0..23 or user, daemon, local0..local7, ...), "sd=" on|off,
@@ -1117,10 +1190,14 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  */
 NBLOG_API int nblog_console_from_spec(const char *spec, nblog_console_t **out);
 
-/* Registers one console per ';'-separated spec in NBLOG_CONSOLES. Returns
- * how many were registered (0 if the variable is unset or empty), or the
- * first error (consoles registered before it stay; nblog_spec_error()
- * explains). [blocking] */
+/* Registers one console per ';'-separated spec in NBLOG_CONSOLES, all or
+ * none. Init does this by itself ("Consoles at init"): if init registered
+ * consoles from the variable as it is now, this registers nothing more and
+ * returns how many that was (so a program written to call it gets them
+ * once). Returns how many were registered (0 if the variable is unset,
+ * empty or "none"), or the first error (nblog_spec_error() explains;
+ * consoles registered before it are unregistered). Initialises nblog
+ * lazily if nothing did. [blocking] */
 NBLOG_API int nblog_consoles_from_env(void);
 
 /* The last spec error of the calling thread, a sentence naming the bad
@@ -1155,7 +1232,8 @@ NBLOG_API const char *nblog_spec_error(void);
  */
 typedef struct nblog_syslog_opts {
     const char *app_name; /* APP-NAME / TAG / SYSLOG_IDENTIFIER (first 48
-                             printable bytes); NULL: the program's name */
+                             printable bytes); NULL: the program's name,
+                             nblog_options_t.program */
     const char *hostname; /* NULL: gethostname() */
     const char *msgid;    /* RFC 5424 MSGID; NULL: "-" */
     int facility;         /* 0..23, or -1: each record's own (nblog_options) */

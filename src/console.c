@@ -186,6 +186,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,10 @@ struct nblog_console {
     /* 1 while an owner publishes its books (see finish_batch): a panic
      * that takes the console waits for it before reading next_seq. */
     _Atomic int publishing;
+    /* The seq it stops before: UINT64_MAX but for a default console being
+     * replaced (see DEFAULT CONSOLE), which prints up to the program's
+     * first console's start and no further. */
+    _Atomic uint64_t end_seq;
 
     /* Owner only: lines rendered but not yet written. */
     char *batch;
@@ -284,6 +289,10 @@ static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
  * cleared by the next nblog_init. A registration racing with shutdown
  * either lands before (and is unregistered by it) or is refused. */
 static int closed;
+/* See DEFAULT CONSOLE. */
+static nblog_console_t *default_con; /* list_lock */
+static unsigned program_consoles;    /* list_lock; since the last init */
+static __thread int init_thread;     /* this thread registers init's consoles */
 static _Atomic int n_atomic_capable; /* consoles with write_atomic */
 static _Atomic int n_direct;         /* consoles in direct mode */
 static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
@@ -606,6 +615,13 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
 {
     uint64_t seq = c->batch_end_seq;
     int level = atomic_load_explicit(&c->level, memory_order_relaxed);
+    /* Acquire: pairs with retire_default's release store. A batch filled
+     * just before that store may run past end: records stored while the
+     * program's first console registers can reach both consoles, and
+     * none reaches neither (see DEFAULT CONSOLE). */
+    uint64_t end = atomic_load_explicit(&c->end_seq, memory_order_acquire);
+    if (upto > end)
+        upto = end;
     char *payload = c->batch + BATCH_BYTES;          /* NBLOG__RECORD_SIZE_MAX */
     char *text = payload + NBLOG__RECORD_SIZE_MAX;   /* NBLOG__RECORD_SIZE_MAX + 1 */
     /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
@@ -826,6 +842,11 @@ static void *printer_main(void *arg)
         nblog__line_fmt_refresh(&c->lf); /* local time's UTC offset */
         uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
         uint64_t head = nblog__ring_head(r);
+        /* Relaxed: a retiring default console is about to be detached. */
+        if (next >= atomic_load_explicit(&c->end_seq, memory_order_relaxed)) {
+            short_sleep(1000000);
+            continue;
+        }
         if (next >= head) {
             wait_for_records(r, next, idle_us);
             if (idle_us < IDLE_SLEEP_MAX_US)
@@ -904,7 +925,7 @@ void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
 void nblog_console_opts_init(nblog_console_opts_t *o)
 {
     memset(o, 0, sizeof *o);
-    o->name = "console";
+    o->name = NULL; /* the output's kind and target (see NAMES) */
     o->level = NBLOG_LEVEL_DEBUG;
     o->format = NBLOG_FORMAT_PLAIN;
     o->mode = NBLOG_MODE_THREADED;
@@ -939,17 +960,136 @@ static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t
 static void start_watch(void);
 static void install_hooks(void);
 
-static int start_printer(struct nblog_console *c)
+/*
+ * Starts a detached thread of nblog's (a printer, the stall watch). It
+ * takes none of the program's signals: every signal but the faults
+ * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) and SIGABRT is
+ * blocked in it, so a process-directed one (SIGALRM, SIGINT, SIGCHLD, a
+ * kill) goes to a thread of the program's as it would without nblog, and
+ * a program that counts on its one thread being interrupted (EINTR) still
+ * is, default console or not. A write callback that crashes still
+ * reaches the fatal-signal handlers (and their watchdog, which unblocks
+ * its own signal).
+ */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 {
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT};
+    sigset_t none, old;
+    sigfillset(&none);
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&none, faults[i]);
+    pthread_sigmask(SIG_BLOCK, &none, &old); /* the new thread inherits it */
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static int start_printer(struct nblog_console *c)
+{
     atomic_fetch_add_explicit(&printers_alive, 1, memory_order_relaxed);
-    int rc = pthread_create(&c->thread, &attr, printer_main, c);
+    int rc = start_thread(&c->thread, printer_main, c);
     if (rc != 0)
         atomic_fetch_sub_explicit(&printers_alive, 1, memory_order_relaxed);
-    pthread_attr_destroy(&attr);
     return rc;
+}
+
+/* ---------------------------------------------------------------- names
+ *
+ * NAMES. A console's name says what it is: given (nblog_console_opts_t.name)
+ * or, when the output is made without one, its kind and target, built by
+ * nblog__console_default_name ("stderr", "fd:3", "file:/var/log/app.log",
+ * "syslog+udp://host:514", "journald", "callback"; "console" for one
+ * registered with ops of its own). Every registered console's name is
+ * unique: one already in use (given or not) gets "#2", "#3", ... (the
+ * first free), cut to fit. Names are printable ASCII of at most
+ * NBLOG_CONSOLE_NAME_MAX bytes; a longer one keeps its end, its "kind:"
+ * and "..." for the middle ("file:...deep/dir/app.log").
+ */
+
+/* name cut to room bytes (room >= 4) into out, keeping its end. */
+static void fit_name(char *out, const char *name, size_t room)
+{
+    size_t n = strlen(name);
+    if (n <= room) {
+        memcpy(out, name, n + 1);
+        return;
+    }
+    const char *colon = strchr(name, ':');
+    size_t keep = colon ? (size_t)(colon - name) + 1 : 0;
+    if (keep + 3 + 4 > room)
+        keep = 0; /* no room for the kind: the end matters more */
+    size_t tail = room - keep - 3;
+    memcpy(out, name, keep);
+    memcpy(out + keep, "...", 3);
+    memcpy(out + keep + 3, name + n - tail, tail + 1);
+    assert(strlen(out) == room);
+}
+
+void nblog__console_default_name(char *out, const char *kind, const char *target)
+{
+    char full[NBLOG_CONSOLE_NAME_MAX * 2 + 8];
+    size_t k = strlen(kind), t = target ? strlen(target) : 0;
+    /* Only the end of a long target can show: copy that much of it. */
+    size_t from = t > NBLOG_CONSOLE_NAME_MAX ? t - NBLOG_CONSOLE_NAME_MAX : 0;
+    if (k > NBLOG_CONSOLE_NAME_MAX)
+        k = NBLOG_CONSOLE_NAME_MAX;
+    size_t n = 0;
+    memcpy(full, kind, k);
+    n = k;
+    if (target) {
+        full[n++] = ':';
+        if (from) {
+            memcpy(full + n, "...", 3); /* fit_name cuts here, at the latest */
+            n += 3;
+        }
+        memcpy(full + n, target + from, t - from);
+        n += t - from;
+    }
+    full[n] = '\0';
+    for (size_t i = 0; i < n; i++) /* a path's bytes may be anything */
+        if ((unsigned char)full[i] < 0x20 || (unsigned char)full[i] > 0x7e)
+            full[i] = '_';
+    fit_name(out, full, NBLOG_CONSOLE_NAME_MAX);
+}
+
+/* Whether an ACTIVE console other than self and skip is named name. List
+ * lock. */
+static int name_in_use(const struct nblog_console *self, const struct nblog_console *skip,
+                       const char *name)
+{
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        const struct nblog_console *c = &pool[i];
+        /* Relaxed: under the list lock, which every change of a name and
+         * every move to and from ACTIVE is made under. */
+        if (c != self && c != skip &&
+            atomic_load_explicit(&c->state, memory_order_relaxed) == ACTIVE &&
+            strcmp(c->name, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Names the SETUP console c after want, made unique (see NAMES). A
+ * console of the program's does not count the default console, which it
+ * is about to replace (so the program's own stderr console is "stderr";
+ * both have that name until the default is gone). List lock. */
+static void unique_name(struct nblog_console *c, const char *want)
+{
+    const struct nblog_console *skip =
+        !init_thread && default_con ? &pool[(uintptr_t)default_con & SLOT_MASK] : NULL;
+    memset(c->name, 0, sizeof c->name);
+    fit_name(c->name, want, NBLOG_CONSOLE_NAME_MAX);
+    for (int n = 2; name_in_use(c, skip, c->name) && n <= MAX_CONSOLES + 1; n++) {
+        char suffix[8];
+        size_t len = nblog__format(suffix, sizeof suffix, "#%d", n);
+        fit_name(c->name, want, NBLOG_CONSOLE_NAME_MAX - len);
+        strcat(c->name, suffix);
+    }
+    assert(!name_in_use(c, skip, c->name));
 }
 
 /* Fills a SETUP slot; returns NBLOG_OK or an error (slot left SETUP). */
@@ -967,8 +1107,7 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
         return NBLOG_ENOMEM;
     c->ops = *ops;
     c->ctx = ctx;
-    memset(c->name, 0, sizeof c->name);
-    strncpy(c->name, o->name ? o->name : "console", sizeof c->name - 1);
+    unique_name(c, o->name ? o->name : "console");
     c->format = o->format;
     c->mode = o->mode;
     c->stall_ms = o->stall_ms ? o->stall_ms : 5000;
@@ -995,6 +1134,7 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
     atomic_store_explicit(&c->in_call, 0, memory_order_relaxed);
     atomic_store_explicit(&c->out_cut, OUT_WHOLE, memory_order_relaxed);
     atomic_store_explicit(&c->publishing, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->end_seq, UINT64_MAX, memory_order_relaxed);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     if (ops->setup && ops->setup(ctx) != 0) {
         free(c->batch);
@@ -1002,6 +1142,79 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
         return NBLOG_EINVAL;
     }
     return NBLOG_OK;
+}
+
+/* ------------------------------------------------------ default console
+ *
+ * DEFAULT CONSOLE. nblog_init (and lazy init) may register a default
+ * console (spec.c decides which, see nblog.h "Consoles at init"). It is an
+ * ordinary console, but the first console the program registers itself
+ * replaces it: that registration, once its console is ACTIVE (start_seq S
+ * fixed), takes default_con and retires it (retire_default): the default
+ * prints up to S (end_seq = S), for at most RETIRE_WAIT_MS, and is then
+ * unregistered. So a record goes to the default if it was stored before
+ * the program's console, to the program's console after; records stored
+ * by other threads in the instant between can reach both (a batch the
+ * default had begun), never neither (unless the default is stuck: then
+ * what it had not printed by the deadline stays in the ring, unprinted).
+ * A panic flush while a default retires may print past S.
+ *
+ * Registrations made by init itself (on the initialising thread,
+ * init_thread) are not the program's: they neither replace the default
+ * nor count. list_lock guards default_con and program_consoles; a
+ * program console registered on another thread while init runs (before
+ * nblog__console_make_default) retires the default at once.
+ */
+#define RETIRE_WAIT_MS 1000
+
+
+void nblog__console_init_mark(int on)
+{
+    init_thread = on;
+}
+
+static void wake_printers(void)
+{
+    atomic_store(&sleep_flag, 0);
+    futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+}
+
+static int detach(struct nblog_console *c);
+
+/* Lets the default console print up to end (bounded), then unregisters
+ * it. [blocking] */
+static void retire_default(nblog_console_t *h, uint64_t end)
+{
+    int err;
+    struct nblog_console *c = handle_get(h, &err);
+    if (!c)
+        return; /* gone already */
+    /* Release: pairs with fill_batch's acquire load. */
+    atomic_store_explicit(&c->end_seq, end, memory_order_release);
+    uint64_t deadline = nblog__now_ns() + (uint64_t)RETIRE_WAIT_MS * 1000000u;
+    /* Acquire: pairs with publish's release store of next_seq. */
+    while (atomic_load_explicit(&c->next_seq, memory_order_acquire) < end &&
+           !atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
+           nblog__now_ns() < deadline) {
+        wake_printers();
+        short_sleep(1000000);
+    }
+    detach(c);
+    put_blocking(c);
+}
+
+int nblog__console_make_default(nblog_console_t *h)
+{
+    pthread_mutex_lock(&list_lock);
+    int replaced = program_consoles > 0;
+    if (!replaced)
+        default_con = h;
+    pthread_mutex_unlock(&list_lock);
+    if (replaced) {
+        const struct nblog__ring_hdr *r = ring_now();
+        retire_default(h, r ? nblog__ring_head(r) : 0);
+    }
+    return !replaced;
 }
 
 int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
@@ -1024,13 +1237,16 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
         return NBLOG_EINVAL;
     if (!ring_now()) {
         /* Consoles need a store: make the default one, unless the program
-         * shut nblog down (then only its own nblog_init brings it back). */
-        nblog__init_lazily();
+         * shut nblog down (then only its own nblog_init brings it back).
+         * This console is the program's own: no default console first. */
+        nblog__init_lazily(1);
         if (!ring_now())
             return NBLOG_ENOTREADY;
     }
     install_hooks();
     reap(); /* consoles let go by put(): their slots become free */
+    nblog_console_t *retiring = NULL;
+    uint64_t start = 0;
     pthread_mutex_lock(&list_lock);
     struct nblog_console *c = NULL;
     for (int i = 0; i < MAX_CONSOLES && !c && !closed; i++) {
@@ -1069,11 +1285,19 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
             if (opts->mode == NBLOG_MODE_DIRECT)
                 atomic_fetch_add_explicit(&n_direct, 1, memory_order_relaxed);
             *out = handle_of(c);
+            if (!init_thread) { /* the program's own (see DEFAULT CONSOLE) */
+                program_consoles++;
+                retiring = default_con;
+                default_con = NULL;
+                start = c->start_seq;
+            }
         }
     } else if (c) {
         atomic_store_explicit(&c->state, FREE, memory_order_release);
     }
     pthread_mutex_unlock(&list_lock);
+    if (retiring)
+        retire_default(retiring, start);
     if (rc == NBLOG_OK)
         start_watch();
     return rc;
@@ -1311,12 +1535,8 @@ static void start_watch(void)
     if (atomic_exchange(&watch_started, 1))
         return;
     pthread_t t;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&t, &attr, watch_main, NULL) != 0)
+    if (start_thread(&t, watch_main, NULL) != 0)
         atomic_store(&watch_started, 0);
-    pthread_attr_destroy(&attr);
 }
 
 /* ---------------------------------------------------------- panic flush */
@@ -1848,6 +2068,8 @@ void nblog__consoles_open(void)
 {
     pthread_mutex_lock(&list_lock);
     closed = 0;
+    default_con = NULL; /* shutdown unregistered it */
+    program_consoles = 0;
     pthread_mutex_unlock(&list_lock);
 }
 

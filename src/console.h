@@ -38,6 +38,27 @@ void nblog__consoles_open(void);
 /* Waits for a stall-watch pass in progress (which may hold the old ring). */
 void nblog__consoles_quiesce(void);
 
+/* At init (log.c, state INITING, ring published): registers the consoles
+ * NBLOG_CONSOLES names, else the default console (unless flags, the
+ * options' console_defaults, or for_console say not to); a bad variable
+ * gets one line on stderr and the default. See nblog.h "Consoles at init"
+ * and spec.c. [blocking] */
+void nblog__consoles_at_init(unsigned flags, int for_console);
+
+/* For init's registrations (spec.c): on = 1 while this thread registers
+ * the consoles init makes, which are not the program's own (see DEFAULT
+ * CONSOLE in console.c). */
+void nblog__console_init_mark(int on);
+/* Makes h, just registered by init, the default console: the program's
+ * first console replaces it. Returns 1; 0 if a program console came
+ * first (h is then retired at once). [blocking] */
+int nblog__console_make_default(nblog_console_t *h);
+
+/* A console's default name, "kind:target" ("kind" if target is NULL),
+ * printable, cut to NBLOG_CONSOLE_NAME_MAX bytes keeping its end (see
+ * NAMES in console.c), into out (NBLOG_CONSOLE_NAME_MAX + 1 bytes). */
+void nblog__console_default_name(char *out, const char *kind, const char *target);
+
 /* Tests: the stall watch's clock, and one pass of the stall watch (and
  * of the reaper: consoles let go meanwhile are torn down). */
 extern uint64_t (*_Atomic nblog__console_clock)(void);

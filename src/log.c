@@ -11,7 +11,12 @@
  *            with its options.
  *   INITING  one thread is mapping and prefaulting the ring. Logging calls
  *            from other threads do not wait: they return NBLOG_ENOTREADY and
- *            are counted in g.not_ready.
+ *            are counted in g.not_ready. Once the ring is published (still
+ *            INITING) the initialiser registers the consoles at init
+ *            (spec.c: NBLOG_CONSOLES or the default console) and others
+ *            may log meanwhile; a second initialiser still gets EALREADY.
+ *            The threshold comes from NBLOG_LEVEL if set (level_for), the
+ *            program's name from the options (g.program).
  *   READY    g.ring is published; logging stores records.
  *   DOWN     shut down: g.ring is NULL, logging calls are counted no-ops,
  *            registering a console is refused (lazy init starts from UNINIT
@@ -54,6 +59,8 @@
 
 enum { UNINIT, INITING, READY, DOWN };
 
+#define NBLOG__PROGRAM_MAX 48 /* RFC 5424 APP-NAME */
+
 static struct {
     _Atomic(struct nblog__ring_hdr *) ring;
     atomic_int state;
@@ -64,6 +71,9 @@ static struct {
     void *retired; /* the last ring's mapping, kept after shutdown */
     size_t retired_bytes;
     struct nblog__ringfile file; /* the ring's file, if it has one (fd -1) */
+    /* nblog__program_name(): written in INITING only, published with
+     * g.ring (its release store); "" until the first init. */
+    char program[NBLOG__PROGRAM_MAX + 1];
 } g = {.level = NBLOG_LEVEL_INFO,
      .facility = 1,
      .emergency_level = NBLOG_LEVEL_CRIT,
@@ -141,6 +151,8 @@ void nblog_options_init(nblog_options_t *opt)
     opt->facility = 1;
     opt->emergency_level = NBLOG_LEVEL_CRIT;
     opt->ring_path = NULL;
+    opt->console_defaults = 0;
+    opt->program = NULL;
 }
 
 static uint64_t round_pow2(uint64_t v)
@@ -159,7 +171,81 @@ static int check_options(const nblog_options_t *o)
         return NBLOG_EINVAL;
     if (o->crash_handlers & ~(NBLOG_CRASH_NONE | NBLOG_CRASH_TERM))
         return NBLOG_EINVAL;
+    if (o->console_defaults & ~(NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES))
+        return NBLOG_EINVAL;
+    if (o->program) { /* a syslog APP-NAME: printable, no spaces */
+        size_t n = strlen(o->program);
+        if (n == 0 || n > NBLOG__PROGRAM_MAX)
+            return NBLOG_EINVAL;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)o->program[i] <= ' ' || (unsigned char)o->program[i] > '~')
+                return NBLOG_EINVAL;
+    }
     return NBLOG_OK;
+}
+
+/* ------------------------------------------------------------ identity */
+
+const char *nblog__program_name(void)
+{
+    /* Written in INITING before the release store of g.ring; a reader
+     * that comes after init (a console's setup, a printer) sees it. */
+    return g.program[0] ? g.program : program_invocation_short_name;
+}
+
+/* g.program from the option, else the executable's short name, each byte
+ * a header may not hold as '_'. INITING. */
+static void set_program(const char *want)
+{
+    const char *src = want ? want : program_invocation_short_name;
+    size_t n = 0;
+    for (; src && src[n] && n < NBLOG__PROGRAM_MAX; n++) {
+        unsigned char ch = (unsigned char)src[n];
+        g.program[n] = ch > ' ' && ch <= '~' ? (char)ch : '_';
+    }
+    if (n == 0)
+        g.program[n++] = '-';
+    g.program[n] = '\0';
+}
+
+void nblog__complain(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = nblog__format(line, sizeof line - 1, "nblog: ");
+    n += nblog__vformat(line + n, sizeof line - 1 - n, fmt, ap, -1, &(unsigned){0});
+    va_end(ap);
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, n); /* one line or nothing */
+    (void)w;
+}
+
+/* NBLOG_LEVEL, if set and not empty, overrides the option's threshold (so
+ * any program's can be changed without code); a bad one is said on
+ * stderr and the option's level stays. */
+static int level_for(const nblog_options_t *o)
+{
+    const char *env = getenv("NBLOG_LEVEL");
+    if (!env || !*env)
+        return o->level;
+    int level = nblog_level_parse(env);
+    if (level >= 0)
+        return level;
+    /* Quoted for a terminal: bytes but printable ASCII as \xNN. */
+    char shown[4 * 40 + 1];
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)env; *c && n + 4 < sizeof shown; c++)
+        n += *c >= ' ' && *c <= '~' && *c != '\\'
+                 ? (shown[n] = (char)*c, 1)
+                 : nblog__format(shown + n, sizeof shown - n, "\\x%02x", *c);
+    shown[n] = '\0';
+    nblog__complain("NBLOG_LEVEL=\"%s\" is not a level (emerg, alert, crit, err, "
+                    "warning, notice, info, debug or 0..7); using %s",
+                    shown, nblog_level_name(o->level));
+    return o->level;
 }
 
 /* Lets go of the previous ring's memory unless it can be reused as the
@@ -280,15 +366,17 @@ static int map_ring(const nblog_options_t *o)
     g.retired_bytes = bytes;
     g.facility = o->facility;
     g.emergency_level = o->emergency_level;
+    set_program(o->program);
     /* Relaxed: read only as a threshold, any recent value will do. */
-    atomic_store_explicit(&g.level, o->level, memory_order_relaxed);
+    atomic_store_explicit(&g.level, level_for(o), memory_order_relaxed);
     /* Release: pairs with the acquire load in current_ring(); a caller that
      * sees the pointer sees the formatted header and the clock. */
     atomic_store_explicit(&g.ring, mem, memory_order_release);
     return NBLOG_OK;
 }
 
-static int init_from(int from, const nblog_options_t *o)
+/* for_console: see nblog__init_lazily. */
+static int init_from(int from, const nblog_options_t *o, int for_console)
 {
     int expected = from;
     /* Acquire on success pairs with the release store of READY/DOWN by the
@@ -301,6 +389,9 @@ static int init_from(int from, const nblog_options_t *o)
     if (rc == NBLOG_OK) {
         nblog__panic_setup(o);
         nblog__consoles_open(); /* after a shutdown: consoles may register again */
+        /* Still INITING (a second nblog_init gets NBLOG_EALREADY), but the
+         * ring is published: consoles can register, other threads log. */
+        nblog__consoles_at_init(o->console_defaults, for_console);
     }
     /* Release: pairs with the acquire CAS above in the next initialiser. */
     atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
@@ -317,9 +408,9 @@ int nblog_init(const nblog_options_t *opt)
     }
     if (check_options(opt) != NBLOG_OK)
         return NBLOG_EINVAL;
-    int rc = init_from(UNINIT, opt);
+    int rc = init_from(UNINIT, opt, 0);
     if (rc == NBLOG_EALREADY)
-        rc = init_from(DOWN, opt);
+        rc = init_from(DOWN, opt, 0);
     return rc;
 }
 
@@ -352,11 +443,11 @@ void nblog_shutdown(void)
 
 /* Lazy initialisation starts from UNINIT only: after nblog_shutdown (DOWN)
  * only the program's own nblog_init brings nblog back, with its options. */
-int nblog__init_lazily(void)
+int nblog__init_lazily(int for_console)
 {
     nblog_options_t o;
     nblog_options_init(&o);
-    return init_from(UNINIT, &o);
+    return init_from(UNINIT, &o, for_console);
 }
 
 /* The ring, initialising lazily on first use; NULL if not ready (counted). */
@@ -366,7 +457,7 @@ static struct nblog__ring_hdr *current_ring(void)
     struct nblog__ring_hdr *r = atomic_load_explicit(&g.ring, memory_order_acquire);
     if (__builtin_expect(r != NULL, 1))
         return r;
-    if (nblog__init_lazily() == NBLOG_OK)
+    if (nblog__init_lazily(0) == NBLOG_OK)
         return atomic_load_explicit(&g.ring, memory_order_acquire);
     /* Relaxed: a statistic. */
     atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);

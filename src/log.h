@@ -36,9 +36,23 @@ int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
 uint32_t nblog__truncate_text(char *text, uint32_t max);
 
 /* Initialises with the defaults if nothing did yet (a console registered
- * before nblog_init), never after nblog_shutdown. Returns what nblog_init
- * would, NBLOG_EALREADY if initialised or shut down. [blocking] */
-int nblog__init_lazily(void);
+ * before nblog_init), never after nblog_shutdown. for_console: the caller
+ * registers the program's own console next, so no default console is
+ * made. Returns what nblog_init would, NBLOG_EALREADY if initialised or
+ * shut down. [blocking] */
+int nblog__init_lazily(int for_console);
+
+/* The program's name (nblog_options_t.program, default the executable's
+ * short name), printable ASCII without spaces, 1..48 bytes: syslog's
+ * APP-NAME, journald's SYSLOG_IDENTIFIER, the line formats' program.
+ * Set at init; before it, the executable's short name as it is.
+ * [signal-safe] */
+const char *nblog__program_name(void);
+
+/* Writes "nblog: " and the formatted text as one line to fd 2, in one
+ * write (for what init must tell a person: a bad NBLOG_LEVEL or
+ * NBLOG_CONSOLES). [signal-safe] */
+void nblog__complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The current ring's memory (NULL, 0 when not ready). For tests and tools
  * that hand the bytes to another process. */

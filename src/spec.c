@@ -29,6 +29,12 @@
  * bytes of the spec it quotes as \xNN). Parsing happens on a copy in a
  * fixed buffer; a spec longer than it is an error too.
  *
+ * At init (nblog__consoles_at_init, called by log.c) NBLOG_CONSOLES is
+ * read and its consoles registered, all or none, else the default console
+ * (console.c replaces it by the program's first); see nblog.h, "Consoles
+ * at init". nblog_consoles_from_env does not register again what init
+ * registered from the same value.
+ *
  * Text that reaches a terminal or a syslog header is checked: name= is 1
  * to 31 bytes of printable ASCII; app= (48), msgid= (32) and hostname=
  * (255) printable ASCII without spaces.
@@ -42,6 +48,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "log.h"
 #include "nblog.h"
 
 #define SPEC_MAX 1024
@@ -381,18 +388,6 @@ static int apply_option(char *opt, nblog_console_opts_t *o, char *name_buf)
     return 1; /* the kind's own */
 }
 
-/* The default name: the spec up to its options, cut to fit, any byte a
- * name may not hold (a path's, say) as '_'. */
-static void default_name(const char *spec, char *name_buf)
-{
-    size_t n = strcspn(spec, ",");
-    if (n > NAME_MAX_BYTES)
-        n = NAME_MAX_BYTES;
-    for (size_t i = 0; i < n; i++)
-        name_buf[i] = spec[i] >= ' ' && spec[i] <= '~' ? spec[i] : '_';
-    name_buf[n] = '\0';
-}
-
 int nblog_console_from_spec(const char *spec, nblog_console_t **out)
 {
     char buf[SPEC_MAX], name_buf[NAME_MAX_BYTES + 1];
@@ -421,9 +416,7 @@ int nblog_console_from_spec(const char *spec, nblog_console_t **out)
         return spec_fail("console kind \"%s\" takes no argument, got \"%s\"", k->kind, arg);
 
     nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    default_name(spec, name_buf);
-    o.name = name_buf;
+    nblog_console_opts_init(&o); /* name NULL: the console's kind and target */
     char *extra[EXTRA_MAX + 1];
     int n_extra = 0;
     for (char *opt = options; opt;) {
@@ -451,24 +444,91 @@ int nblog_console_from_spec(const char *spec, nblog_console_t **out)
     return rc;
 }
 
+/* What the last init did with NBLOG_CONSOLES (written in INITING, read by
+ * nblog_consoles_from_env after it): the value it read ("" for none), and
+ * how many consoles it registered from it. */
+static char init_env[SPEC_MAX * 4];
+static int init_env_count;
+
+/* Registers every ';'-separated spec of list; on the first error,
+ * unregisters the ones it registered and returns it (spec_err says why).
+ * Returns how many it registered. */
+static int register_list(const char *list)
+{
+    char buf[SPEC_MAX * 4];
+    nblog_console_t *made[64];
+    int count = 0, rc = 0;
+    if (strlen(list) >= sizeof buf)
+        return spec_fail("NBLOG_CONSOLES is longer than %zu bytes", sizeof buf - 1);
+    strcpy(buf, list);
+    char *save = NULL;
+    for (char *spec = strtok_r(buf, ";", &save); spec && rc == 0;
+         spec = strtok_r(NULL, ";", &save)) {
+        if (count == (int)(sizeof made / sizeof made[0]))
+            rc = spec_fail("NBLOG_CONSOLES names more than %d consoles", count);
+        else
+            rc = nblog_console_from_spec(spec, &made[count]);
+        if (rc == NBLOG_OK)
+            count++;
+    }
+    if (rc == 0)
+        return count;
+    while (count > 0) /* all or nothing: a bad variable is ignored whole */
+        nblog_console_unregister(made[--count]);
+    return rc;
+}
+
+/* How init starts the consoles (nblog.h, "Consoles at init"). The default
+ * console's format: the human one where there is one, else plain. */
+#ifdef NBLOG_FORMAT_HUMAN
+#define DEFAULT_CONSOLE_FORMAT NBLOG_FORMAT_HUMAN
+#else
+#define DEFAULT_CONSOLE_FORMAT NBLOG_FORMAT_PLAIN
+#endif
+
+void nblog__consoles_at_init(unsigned flags, int for_console)
+{
+    const char *env = flags & NBLOG_NO_ENV_CONSOLES ? NULL : getenv("NBLOG_CONSOLES");
+    int want_default = !(flags & NBLOG_NO_DEFAULT_CONSOLE) && !for_console;
+    init_env[0] = '\0';
+    init_env_count = 0;
+    nblog__console_init_mark(1);
+    if (env && *env && strlen(env) < sizeof init_env)
+        strcpy(init_env, env);
+    if (env && *env && strcmp(env, "none") == 0) {
+        want_default = 0;
+    } else if (env && *env) {
+        int rc = register_list(env);
+        if (rc >= 0) {
+            init_env_count = rc;
+            want_default = 0;
+        } else {
+            /* One line, and nothing lost: the default console instead. */
+            nblog__complain("NBLOG_CONSOLES ignored: %s; %s", spec_err,
+                            want_default ? "logging to stderr" : "no console from it");
+            init_env[0] = '\0';
+        }
+    }
+    if (want_default) {
+        nblog_console_opts_t o;
+        nblog_console_opts_init(&o);
+        o.format = DEFAULT_CONSOLE_FORMAT;
+        nblog_console_t *con;
+        if (nblog_console_stderr(&o, &con) == NBLOG_OK)
+            nblog__console_make_default(con);
+    }
+    nblog__console_init_mark(0);
+}
+
 int nblog_consoles_from_env(void)
 {
     const char *env = getenv("NBLOG_CONSOLES");
-    char buf[SPEC_MAX * 4];
     spec_err[0] = '\0';
-    if (!env || !*env)
+    if (!env || !*env || strcmp(env, "none") == 0)
         return 0;
-    if (strlen(env) >= sizeof buf)
-        return spec_fail("NBLOG_CONSOLES is longer than %zu bytes", sizeof buf - 1);
-    strcpy(buf, env);
-    int count = 0;
-    char *save = NULL;
-    for (char *spec = strtok_r(buf, ";", &save); spec;
-         spec = strtok_r(NULL, ";", &save)) {
-        int rc = nblog_console_from_spec(spec, NULL);
-        if (rc != NBLOG_OK)
-            return rc;
-        count++;
-    }
-    return count;
+    /* nblog_init read it already: what it registered stays, once. */
+    nblog__init_lazily(1);
+    if (init_env[0] && strcmp(env, init_env) == 0)
+        return init_env_count;
+    return register_list(env);
 }

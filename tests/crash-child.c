@@ -269,6 +269,9 @@ int main(int argc, char **argv)
     nblog_options_init(&opt);
     opt.ring_records = 16384;
     opt.panic_timeout_ms = 1000; /* flushhang waits this, plus the watchdog's slack */
+    /* The consoles below take the pool's slots in order (the panic flush
+     * visits them so): no default console to make room for. */
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
     if (!strcmp(mode, "survive"))
         opt.crash_handlers = NBLOG_CRASH_TERM;
     if (nblog_init(&opt) != NBLOG_OK)

@@ -1859,6 +1859,8 @@ static int init_nblog(void)
     opt.ring_records = RING_RECORDS;
     opt.record_size = RECORD_SIZE;
     opt.level = NBLOG_LEVEL_DEBUG;
+    /* The tests count slots and consoles: only their own. */
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
     return nblog_init(&opt);
 }
 

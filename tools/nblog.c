@@ -938,6 +938,8 @@ static int start_pipe(const struct pipe_opts *o, struct pipe_run *pr)
     opt.ring_path = o->ring;
     opt.ring_records = (size_t)o->ring_records;
     opt.level = NBLOG_LEVEL_DEBUG;
+    /* pipe's consoles are its own (--console, or NBLOG_CONSOLES read above). */
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
     int rc = nblog_init(&opt);
     if (rc != NBLOG_OK)
         return tool_fail(EXIT_FAIL, "%s: %s%s%s", o->ring ? o->ring : "ring",

@@ -43,6 +43,15 @@ int nblog_console_callback(nblog_line_fn *fn, void *arg,
         return NBLOG_ENOMEM;
     o->fn = fn;
     o->arg = arg;
+    nblog_console_opts_t named;
+    if (!opts || !opts->name) { /* its kind is its name (see NAMES in console.c) */
+        if (opts)
+            named = *opts;
+        else
+            nblog_console_opts_init(&named);
+        named.name = "callback";
+        opts = &named;
+    }
     int rc = nblog_console_register(&callback_ops, o, opts, out);
     if (rc != NBLOG_OK)
         free(o);

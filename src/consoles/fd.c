@@ -692,9 +692,22 @@ static const nblog_console_ops_t fd_ops = {
     .teardown = fd_teardown,
 };
 
-static int register_out(struct fd_out *o, const nblog_console_opts_t *opts,
-                        nblog_console_t **out)
+/* Registers o, named kind:target unless opts names it (see NAMES in
+ * console.c). */
+static int register_out(struct fd_out *o, const char *kind, const char *target,
+                        const nblog_console_opts_t *opts, nblog_console_t **out)
 {
+    nblog_console_opts_t with_name;
+    char name[NBLOG_CONSOLE_NAME_MAX + 1];
+    if (!opts || !opts->name) {
+        if (opts)
+            with_name = *opts;
+        else
+            nblog_console_opts_init(&with_name);
+        nblog__console_default_name(name, kind, target);
+        with_name.name = name;
+        opts = &with_name;
+    }
     int rc = nblog_console_register(&fd_ops, o, opts, out);
     if (rc != NBLOG_OK) {
         close_fds(o);
@@ -712,12 +725,15 @@ int nblog_console_fd(int fd, const nblog_console_opts_t *opts, nblog_console_t *
         return NBLOG_ENOMEM;
     classify(fd, &o->view[0]); /* cur 0 */
     nblog_console_opts_t resolved; /* colour "auto": is fd a terminal */
-    if (opts && opts->color == NBLOG_COLOR_AUTO) {
+    if (opts)
         resolved = *opts;
+    else
+        nblog_console_opts_init(&resolved);
+    if (resolved.color == NBLOG_COLOR_AUTO)
         resolved.color = nblog__color_auto(fd);
-        opts = &resolved;
-    }
-    return register_out(o, opts, out);
+    char num[16];
+    snprintf(num, sizeof num, "%d", fd);
+    return register_out(o, "fd", num, &resolved, out);
 }
 
 int nblog_console_file(const char *path, unsigned long long max_bytes, int keep,
@@ -739,7 +755,7 @@ int nblog_console_file(const char *path, unsigned long long max_bytes, int keep,
         errno = -rc; /* kept for the caller: why it would not open */
         return NBLOG_EFILE;
     }
-    return register_out(o, opts, out);
+    return register_out(o, "file", path, opts, out);
 }
 
 /* The file output behind con, holding a reference on the console (put it

@@ -41,5 +41,7 @@ int nblog_console_journald(const char *socket_path, const nblog_syslog_opts_t *s
     o->dg.max = max;
     o->dg.sep = 2;  /* an entry ends in "\n\n" */
     o->dg.keep = 1; /* its last field keeps its '\n' */
-    return nblog__dgram_console(o, "journald", NBLOG_FORMAT_JOURNAL, opts, out);
+    char name[NBLOG_CONSOLE_NAME_MAX + 1]; /* "journald", or with its socket */
+    nblog__console_default_name(name, "journald", socket_path);
+    return nblog__dgram_console(o, name, NBLOG_FORMAT_JOURNAL, opts, out);
 }

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "consoles/net.h"
+#include "log.h"
 #include "platform.h"
 
 #define WAIT_SLICE_MS 100 /* longest wait for room in one write call */
@@ -149,8 +150,9 @@ int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t 
     if (!sopts->hostname && gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
     field(p->hostname, sizeof p->hostname, sopts->hostname ? sopts->hostname : host);
-    field(p->app, sizeof p->app,
-          sopts->app_name ? sopts->app_name : program_invocation_short_name);
+    /* The program's identity (nblog_options_t.program) unless the console
+     * names its own. */
+    field(p->app, sizeof p->app, sopts->app_name ? sopts->app_name : nblog__program_name());
     char pid[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     field(p->procid, sizeof p->procid, pid);
@@ -402,8 +404,12 @@ int nblog__net_register(const nblog_console_ops_t *ops, struct nblog__net_common
     else
         nblog_console_opts_init(&o);
     char name[NBLOG_CONSOLE_NAME_MAX + 1];
-    if (!opts || !opts->name || strcmp(opts->name, "console") == 0) {
-        field(name, sizeof name, default_name); /* a url: cut, printable */
+    if (!opts || !opts->name) { /* "kind:target" (see NAMES in console.c) */
+        char kind[16];
+        size_t k = strcspn(default_name, ":");
+        snprintf(kind, sizeof kind, "%.*s", (int)k, default_name);
+        nblog__console_default_name(name, kind,
+                                    default_name[k] ? default_name + k + 1 : NULL);
         o.name = name;
     }
     o.format = format;

@@ -1,7 +1,7 @@
 /*
  * consoles/stderr.c - the process's standard error (or any terminal fd).
  *
- * An fd output on fd 2 named "stderr", with write_atomic, so it can be
+ * An fd output on fd 2 named "stderr" (unless the options name it), with write_atomic, so it can be
  * direct and is flushed on panic. A terminal is slow and can be stopped
  * (^S, a full pty), and stderr is usually a description shared with the
  * shell: fd.c never changes its flags and gives write_atomic a private
@@ -16,11 +16,11 @@
 int nblog_console_stderr(const nblog_console_opts_t *opts, nblog_console_t **out)
 {
     nblog_console_opts_t o;
-    if (opts) {
+    if (opts)
         o = *opts;
-    } else {
+    else
         nblog_console_opts_init(&o);
-        o.name = "stderr";
-    }
+    if (!o.name)
+        o.name = "stderr"; /* not "fd:2" */
     return nblog_console_fd(STDERR_FILENO, &o, out);
 }

@@ -1,0 +1,766 @@
+/*
+ * test-defaults.c - nblog out of the box: the consoles init starts by
+ * itself (a default stderr console, or what NBLOG_CONSOLES names),
+ * NBLOG_LEVEL, the default console giving way to the program's own, the
+ * program's identity in syslog and journald consoles, and console names.
+ *
+ * Every case runs in a child process of its own (this executable again,
+ * started with posix_spawn and "--child CASE"), so its environment and
+ * nblog's init state are fresh; its stdout and stderr go to files the
+ * parent reads. A child checks what it can see itself (CHILD_CHECK: one
+ * "FAIL ..." line on stdout and exit 1); the parent checks the output.
+ * Message lines are matched by their text, whatever the console's format
+ * puts before it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "proc.h"
+
+static char dir[64]; /* a private directory for this run's files */
+
+/* ---------------------------------------------------------- child side */
+
+#define CHILD_CHECK(cond, ...)                                                 \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
+            printf(__VA_ARGS__);                                               \
+            printf("\n");                                                      \
+            fflush(stdout);                                                    \
+            _exit(1);                                                          \
+        }                                                                      \
+    } while (0)
+
+/* The two lines most cases log: one below the default threshold. */
+static void log_three(void)
+{
+    nblog_info("started %s, pid %d", "server", 42);
+    nblog_printf(NBLOG_LEVEL_ERR, "write failed: %s", "ENOSPC");
+    nblog_debug("debug detail %d", 7);
+}
+
+static int child_log(void) /* nothing but logging calls */
+{
+    log_three();
+    return 0;
+}
+
+static int child_init_then_log(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    CHILD_CHECK(nblog_init(&o) == NBLOG_OK, "init");
+    log_three();
+    return 0;
+}
+
+static int child_no_default(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
+    CHILD_CHECK(nblog_init(&o) == NBLOG_OK, "init");
+    log_three();
+    nblog_reader_t r;
+    nblog_record_t rec;
+    char buf[512];
+    int n = 0;
+    CHILD_CHECK(nblog_reader_open(&r, NBLOG_FROM_OLDEST) == NBLOG_OK, "reader");
+    while (nblog_reader_next(&r, &rec, buf, sizeof buf) == NBLOG_OK)
+        n++;
+    CHILD_CHECK(n == 2, "%d records stored, want 2 (no console, records kept)", n);
+    return 0;
+}
+
+static int child_no_env(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.console_defaults = NBLOG_NO_ENV_CONSOLES;
+    CHILD_CHECK(nblog_init(&o) == NBLOG_OK, "init");
+    log_three();
+    return 0;
+}
+
+static void never_called(void *arg, const char *lines, size_t len)
+{
+    (void)arg;
+    printf("FAIL: a callback that must not run got \"%.*s\"\n", (int)len, lines);
+    fflush(stdout);
+    _exit(1);
+}
+
+/* The program's first console replaces the default, which prints what
+ * came before it. */
+static int child_replace(void)
+{
+    nblog_info("before %d", 1);
+    nblog_console_t *out;
+    CHILD_CHECK(nblog_console_fd(STDOUT_FILENO, NULL, &out) == NBLOG_OK, "fd console");
+    nblog_info("after %d", 2);
+    nblog_console_t *second; /* a second console of the program's: nothing changes */
+    CHILD_CHECK(nblog_console_callback(never_called, NULL, NULL, &second) == NBLOG_OK,
+                "second console");
+    CHILD_CHECK(nblog_console_unregister(second) == NBLOG_OK, "unregister");
+    nblog_info("last %d", 3);
+    char lagging[256];
+    CHILD_CHECK(nblog_flush(5000, lagging, sizeof lagging) == 0, "lagging: %s", lagging);
+    return 0;
+}
+
+static void name_of(nblog_console_t *con, char *out);
+
+/* The program's own stderr console takes the default's place and name. */
+static int child_own_stderr(void)
+{
+    nblog_info("before %d", 1);
+    nblog_console_t *err;
+    CHILD_CHECK(nblog_console_stderr(NULL, &err) == NBLOG_OK, "stderr console");
+    nblog_info("after %d", 2);
+    char name[32];
+    name_of(err, name);
+    CHILD_CHECK(strcmp(name, "stderr") == 0, "name \"%s\", want \"stderr\"", name);
+    return 0;
+}
+
+/* A program that registers its console before logging gets no default. */
+static int child_register_first(void)
+{
+    nblog_console_t *out;
+    CHILD_CHECK(nblog_console_fd(STDOUT_FILENO, NULL, &out) == NBLOG_OK, "fd console");
+    log_three();
+    return 0;
+}
+
+/* A program written for the old rule calls nblog_consoles_from_env itself:
+ * the consoles init registered from the same variable are not doubled. */
+static int child_legacy_env(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    CHILD_CHECK(nblog_init(&o) == NBLOG_OK, "init");
+    int n = nblog_consoles_from_env();
+    CHILD_CHECK(n == 1, "nblog_consoles_from_env: %d, want 1", n);
+    log_three();
+    return 0;
+}
+
+/* The default console prints in a forked child too. */
+static int child_fork(void)
+{
+    nblog_info("parent %d", 1);
+    CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
+    pid_t pid = fork();
+    CHILD_CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        nblog_info("forked child %d", 2);
+        _exit(nblog_flush(5000, NULL, 0) == 0 ? 0 : 3);
+    }
+    int st;
+    CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "forked child's flush");
+    nblog_info("parent again %d", 3);
+    return 0;
+}
+
+/* A program's process-directed signals never run on nblog's threads: the
+ * default console's printer blocks them, so with the main thread blocking
+ * SIGUSR1 a kill leaves it pending for main, as without nblog. */
+static _Atomic pid_t handled_on;
+
+static void note_tid(int sig)
+{
+    (void)sig;
+    atomic_store(&handled_on, (pid_t)syscall(SYS_gettid));
+}
+
+static int child_signals(void)
+{
+    nblog_info("printer thread running %d", 1);
+    CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
+    struct sigaction sa = {.sa_handler = note_tid};
+    sigemptyset(&sa.sa_mask);
+    CHILD_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+    sigset_t usr1, old;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    CHILD_CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0, "block");
+    CHILD_CHECK(kill(getpid(), SIGUSR1) == 0, "kill");
+    /* Time for another thread to take it, if one would (it must not). */
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+    pid_t early = atomic_load(&handled_on);
+    CHILD_CHECK(early == 0, "SIGUSR1 ran on thread %d, not main's %d", (int)early,
+                (int)getpid());
+    CHILD_CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0, "unblock");
+    CHILD_CHECK(atomic_load(&handled_on) == getpid(), "SIGUSR1 not handled on main");
+    return 0;
+}
+
+/* ---- identity: a local datagram socket stands in for syslogd/journald */
+
+static int bind_dgram(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    unlink(path);
+    CHILD_CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0, "bind %s", path);
+    return fd;
+}
+
+/* One datagram (a hang guard, not a timing check); "" if none came. */
+static const char *recv_one(int fd, char *buf, size_t cap)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t n = poll(&p, 1, 10000) == 1 ? recv(fd, buf, cap - 1, 0) : -1;
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+/* Logs one record and returns what a console at sock sent for it. */
+static const char *sent(int sock, const char *what, char *buf, size_t cap)
+{
+    nblog_info("identity %s", what);
+    return recv_one(sock, buf, cap);
+}
+
+static int identity(const char *program, const char *want_app)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.program = program;
+    o.facility = 16; /* local0 */
+    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
+    CHILD_CHECK(nblog_init(&o) == NBLOG_OK, "init");
+    char path[128], url[160], buf[4096], want[128];
+    nblog_console_t *con;
+
+    snprintf(path, sizeof path, "%s/syslog.sock", getenv("DEFAULTS_DIR"));
+    int s = bind_dgram(path);
+    snprintf(url, sizeof url, "unix:%s", path);
+    CHILD_CHECK(nblog_console_syslog(url, NULL, NULL, &con) == NBLOG_OK, "syslog console");
+    const char *line = sent(s, "one", buf, sizeof buf);
+    snprintf(want, sizeof want, "<134>1 "); /* local0.info */
+    CHILD_CHECK(strncmp(line, want, strlen(want)) == 0, "syslog line \"%s\": no %s", line, want);
+    snprintf(want, sizeof want, " %s ", want_app);
+    CHILD_CHECK(strstr(line, want), "syslog line \"%s\": no APP-NAME \"%s\"", line, want_app);
+    CHILD_CHECK(nblog_console_unregister(con) == NBLOG_OK, "unregister");
+
+    /* The console's own app and facility win. */
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.app_name = "own-app";
+    so.facility = 3; /* daemon */
+    CHILD_CHECK(nblog_console_syslog(url, &so, NULL, &con) == NBLOG_OK, "syslog console");
+    line = sent(s, "two", buf, sizeof buf);
+    CHILD_CHECK(strncmp(line, "<30>1 ", 6) == 0 && strstr(line, " own-app "),
+                "syslog line \"%s\": not daemon.info from own-app", line);
+    CHILD_CHECK(nblog_console_unregister(con) == NBLOG_OK, "unregister");
+
+    /* The spec's app= too. */
+    char spec[200];
+    snprintf(spec, sizeof spec, "%s,app=spec-app", url);
+    CHILD_CHECK(nblog_console_from_spec(spec, &con) == NBLOG_OK, "spec: %s", nblog_spec_error());
+    line = sent(s, "three", buf, sizeof buf);
+    CHILD_CHECK(strstr(line, " spec-app "), "syslog line \"%s\": no spec-app", line);
+    CHILD_CHECK(nblog_console_unregister(con) == NBLOG_OK, "unregister");
+    close(s);
+
+    snprintf(path, sizeof path, "%s/journal.sock", getenv("DEFAULTS_DIR"));
+    int j = bind_dgram(path);
+    CHILD_CHECK(nblog_console_journald(path, NULL, NULL, &con) == NBLOG_OK, "journald");
+    line = sent(j, "four", buf, sizeof buf);
+    snprintf(want, sizeof want, "SYSLOG_IDENTIFIER=%s\n", want_app);
+    CHILD_CHECK(strstr(line, want), "journal entry \"%s\": no %s", line, want);
+    CHILD_CHECK(strstr(line, "SYSLOG_FACILITY=16\n"), "journal entry \"%s\": not local0",
+                line);
+    CHILD_CHECK(nblog_console_unregister(con) == NBLOG_OK, "unregister");
+    so.app_name = "own-app";
+    CHILD_CHECK(nblog_console_journald(path, &so, NULL, &con) == NBLOG_OK, "journald");
+    line = sent(j, "five", buf, sizeof buf);
+    CHILD_CHECK(strstr(line, "SYSLOG_IDENTIFIER=own-app\n") &&
+                    strstr(line, "SYSLOG_FACILITY=3\n"),
+                "journal entry \"%s\": not own-app, daemon", line);
+    close(j);
+    return 0;
+}
+
+static int child_identity(void)
+{
+    return identity("myprog", "myprog");
+}
+
+static int child_identity_default(void)
+{
+    return identity(NULL, program_invocation_short_name);
+}
+
+static int child_bad_program(void)
+{
+    static const char *const bad[] = {"", "two words", "tab\there", "\x7f",
+                                      "0123456789012345678901234567890123456789012345678"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nblog_options_t o;
+        nblog_options_init(&o);
+        o.program = bad[i];
+        CHILD_CHECK(nblog_init(&o) == NBLOG_EINVAL, "program \"%s\" accepted", bad[i]);
+    }
+    return 0;
+}
+
+/* ---- names */
+
+static void name_of(nblog_console_t *con, char *out)
+{
+    nblog_console_stats_t st;
+    CHILD_CHECK(nblog_console_stats(con, &st) == NBLOG_OK, "stats");
+    memcpy(out, st.name, sizeof st.name);
+}
+
+#define CHECK_NAME(con, want)                                                  \
+    do {                                                                       \
+        char got_[32];                                                         \
+        name_of((con), got_);                                                  \
+        CHILD_CHECK(strcmp(got_, (want)) == 0, "name \"%s\", want \"%s\"", got_, (want)); \
+    } while (0)
+
+static ssize_t null_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx, (void)buf;
+    return (ssize_t)len;
+}
+
+static void null_lines(void *arg, const char *lines, size_t len)
+{
+    (void)arg, (void)lines, (void)len;
+}
+
+static int child_names(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
+    CHILD_CHECK(nblog_init(&o) == NBLOG_OK, "init");
+    const char *d = getenv("DEFAULTS_DIR");
+    nblog_console_t *c[16];
+    char path[256], want[300], spec[300];
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+    CHILD_CHECK(nblog_console_stderr(NULL, &c[0]) == NBLOG_OK, "stderr");
+    CHECK_NAME(c[0], "stderr");
+    CHILD_CHECK(nblog_console_stderr(NULL, &c[1]) == NBLOG_OK, "stderr");
+    CHECK_NAME(c[1], "stderr#2");
+    CHILD_CHECK(nblog_console_from_spec("stderr", &c[2]) == NBLOG_OK, "spec stderr");
+    CHECK_NAME(c[2], "stderr#3");
+    CHILD_CHECK(nblog_console_unregister(c[1]) == NBLOG_OK, "unregister");
+    CHILD_CHECK(nblog_console_stderr(NULL, &c[1]) == NBLOG_OK, "stderr");
+    CHECK_NAME(c[1], "stderr#2"); /* free again */
+
+    CHILD_CHECK(nblog_console_fd(fd, NULL, &c[3]) == NBLOG_OK, "fd");
+    snprintf(want, sizeof want, "fd:%d", fd);
+    CHECK_NAME(c[3], want);
+
+    CHILD_CHECK(chdir(d) == 0, "chdir"); /* short paths below */
+    CHILD_CHECK(nblog_console_file("a.log", 0, 0, NULL, &c[4]) == NBLOG_OK, "file");
+    CHECK_NAME(c[4], "file:a.log");
+
+    /* A long path keeps its end. */
+    snprintf(path, sizeof path, "%s/a-rather-long-directory-name", d);
+    CHILD_CHECK(mkdir(path, 0700) == 0, "mkdir");
+    strcat(path, "/service-name.log");
+    CHILD_CHECK(nblog_console_file(path, 0, 0, NULL, &c[5]) == NBLOG_OK, "file");
+    size_t keep = NBLOG_CONSOLE_NAME_MAX - strlen("file:...");
+    snprintf(want, sizeof want, "file:...%s", path + strlen(path) - keep);
+    CHECK_NAME(c[5], want);
+    /* The same path again: unique, still ending in the file's name... */
+    snprintf(spec, sizeof spec, "file:%s,level=info", path);
+    CHILD_CHECK(nblog_console_from_spec(spec, &c[6]) == NBLOG_OK, "spec file: %s",
+                nblog_spec_error());
+    snprintf(want, sizeof want, "file:...%s#2", path + strlen(path) - (keep - 2));
+    CHECK_NAME(c[6], want);
+
+    CHILD_CHECK(nblog_console_callback(null_lines, NULL, NULL, &c[7]) == NBLOG_OK, "cb");
+    CHECK_NAME(c[7], "callback");
+    CHILD_CHECK(nblog_console_callback(null_lines, NULL, NULL, &c[8]) == NBLOG_OK, "cb");
+    CHECK_NAME(c[8], "callback#2");
+
+    nblog_console_ops_t ops = {.write = null_write};
+    CHILD_CHECK(nblog_console_register(&ops, NULL, NULL, &c[9]) == NBLOG_OK, "register");
+    CHECK_NAME(c[9], "console");
+
+    CHILD_CHECK(nblog_console_syslog("syslog+udp://127.0.0.1:514", NULL, NULL, &c[10]) ==
+                    NBLOG_OK,
+                "udp");
+    CHECK_NAME(c[10], "syslog+udp://127.0.0.1:514");
+
+    CHILD_CHECK(nblog_console_journald(NULL, NULL, NULL, &c[11]) == NBLOG_OK, "journald");
+    CHECK_NAME(c[11], "journald");
+    CHILD_CHECK(nblog_console_journald("j", NULL, NULL, &c[12]) == NBLOG_OK, "journald");
+    CHECK_NAME(c[12], "journald:j");
+
+    /* A given name is kept, made unique like any other. */
+    nblog_console_opts_t co;
+    nblog_console_opts_init(&co);
+    co.name = "serial";
+    CHILD_CHECK(nblog_console_fd(fd, &co, &c[13]) == NBLOG_OK, "named");
+    CHECK_NAME(c[13], "serial");
+    CHILD_CHECK(nblog_console_stderr(&co, &c[14]) == NBLOG_OK, "named");
+    CHECK_NAME(c[14], "serial#2");
+    co.name = "0123456789012345678901234567890"; /* 31 bytes */
+    CHILD_CHECK(nblog_console_fd(fd, &co, &c[15]) == NBLOG_OK, "named");
+    CHECK_NAME(c[15], co.name);
+    nblog_console_t *extra;
+    CHILD_CHECK(nblog_console_fd(fd, &co, &extra) == NBLOG_OK, "named");
+    snprintf(want, sizeof want, "...%s#2", co.name + 5); /* its end kept */
+    CHECK_NAME(extra, want);
+    return 0;
+}
+
+static const struct child_case {
+    const char *name;
+    int (*fn)(void);
+} child_cases[] = {
+    {"log", child_log},
+    {"init-then-log", child_init_then_log},
+    {"no-default", child_no_default},
+    {"no-env", child_no_env},
+    {"replace", child_replace},
+    {"register-first", child_register_first},
+    {"own-stderr", child_own_stderr},
+    {"legacy-env", child_legacy_env},
+    {"fork", child_fork},
+    {"signals", child_signals},
+    {"identity", child_identity},
+    {"identity-default", child_identity_default},
+    {"bad-program", child_bad_program},
+    {"names", child_names},
+};
+
+static int run_child_case(const char *name)
+{
+    for (size_t i = 0; i < sizeof child_cases / sizeof child_cases[0]; i++)
+        if (strcmp(child_cases[i].name, name) == 0)
+            return child_cases[i].fn();
+    printf("FAIL: no case %s\n", name);
+    return 2;
+}
+
+/* --------------------------------------------------------- parent side */
+
+/* What a child left: exit status, stdout and stderr. */
+struct result {
+    int status;
+    char *out, *err;
+};
+
+static char exe[4096];
+
+/* Runs case `name` with the environment ours minus every NBLOG_*, plus
+ * env ("NAME=value" strings, NULL-terminated). */
+static struct result run(const char *name, const char *const *env)
+{
+    static int serial;
+    char out_path[128], err_path[128];
+    snprintf(out_path, sizeof out_path, "%s/out-%d", dir, serial);
+    snprintf(err_path, sizeof err_path, "%s/err-%d", dir, serial++);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(out >= 0 && err >= 0);
+
+    char *envp[600], dir_var[128];
+    int n = 0;
+    for (char **e = environ; *e && n < 500; e++)
+        if (strncmp(*e, "NBLOG_", 6) != 0)
+            envp[n++] = *e;
+    snprintf(dir_var, sizeof dir_var, "DEFAULTS_DIR=%s", dir);
+    envp[n++] = dir_var;
+    for (; env && *env; env++)
+        envp[n++] = (char *)*env;
+    envp[n] = NULL;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
+    char *argv[] = {exe, "--child", (char *)name, NULL};
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, exe, &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out);
+    close(err);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        assert_int_equal(errno, EINTR);
+    struct result r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                       slurp(out_path), slurp(err_path)};
+    if (r.status != 0)
+        fail_msg("case %s exited %d\nstdout:\n%s\nstderr:\n%s", name, r.status, r.out, r.err);
+    return r;
+}
+
+static void done(struct result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* text holds exactly the given lines, in order, each matched by
+ * containing its text (NULL-terminated list). */
+static void expect_lines(const char *what, const char *text, const char *const *want)
+{
+    int n = 0;
+    size_t at = 0, len = strlen(text);
+    char line[1024];
+    for (; want[n]; n++) {
+        if (!tu_next_line(text, len, &at, line, sizeof line))
+            fail_msg("%s: line %d missing (want \"%s\"); got:\n%s", what, n + 1, want[n], text);
+        if (!strstr(line, want[n]))
+            fail_msg("%s: line %d is \"%s\", want \"%s\"; got:\n%s", what, n + 1, line,
+                     want[n], text);
+    }
+    if (count_lines(text) != n)
+        fail_msg("%s: %d lines, want %d; got:\n%s", what, count_lines(text), n, text);
+}
+
+/* Runs case name with env and checks what it wrote on stdout and stderr
+ * (NULL: not checked). */
+static void expect_run(const char *name, const char *const *env, const char *const *out,
+                       const char *const *err)
+{
+    char what[128];
+    struct result r = run(name, env);
+    snprintf(what, sizeof what, "%s: stdout", name);
+    if (out)
+        expect_lines(what, r.out, out);
+    snprintf(what, sizeof what, "%s: stderr", name);
+    if (err)
+        expect_lines(what, r.err, err);
+    done(&r);
+}
+
+static const char *const two_lines[] = {"started server, pid 42", "write failed: ENOSPC",
+                                        NULL};
+static const char *const three_lines[] = {"started server, pid 42", "write failed: ENOSPC",
+                                          "debug detail 7", NULL};
+static const char *const no_lines[] = {NULL};
+
+/* Nothing but logging calls: readable lines on stderr, INFO and above. */
+static void only_logging_prints_to_stderr(void **state)
+{
+    (void)state;
+    expect_run("log", NULL, no_lines, two_lines);
+    expect_run("init-then-log", NULL, NULL, two_lines);
+    static const char *const empty[] = {"NBLOG_CONSOLES=", NULL};
+    expect_run("log", empty, NULL, two_lines); /* set but empty: as unset */
+}
+
+static void level_from_env(void **state)
+{
+    (void)state;
+    static const char *const debug[] = {"NBLOG_LEVEL=debug", NULL};
+    expect_run("log", debug, NULL, three_lines);
+    static const char *const err[] = {"NBLOG_LEVEL=3", NULL};
+    static const char *const one[] = {"write failed: ENOSPC", NULL};
+    expect_run("init-then-log", err, NULL, one); /* over the option's INFO */
+}
+
+static void bad_level_says_so_and_keeps_the_default(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {"NBLOG_LEVEL=loud", NULL};
+    static const char *const want[] = {"nblog: NBLOG_LEVEL=\"loud\" is not a level",
+                                       "started server, pid 42", "write failed: ENOSPC",
+                                       NULL};
+    expect_run("log", bad, NULL, want);
+    /* What reaches a terminal is text: an escape sequence is shown, not sent. */
+    static const char *const esc[] = {"NBLOG_LEVEL=\x1b[2J\x07", NULL};
+    static const char *const shown[] = {"nblog: NBLOG_LEVEL=\"\\x1b[2J\\x07\" is not a level",
+                                        "started server, pid 42", "write failed: ENOSPC",
+                                        NULL};
+    expect_run("log", esc, NULL, shown);
+}
+
+static void consoles_from_env(void **state)
+{
+    (void)state;
+    char var[256], path[200];
+    snprintf(path, sizeof path, "%s/env.log", dir);
+    snprintf(var, sizeof var, "NBLOG_CONSOLES=file:%s,format=kmsg;fd:1,level=err", path);
+    const char *const env[] = {var, "NBLOG_LEVEL=debug", NULL};
+    struct result r = run("log", env);
+    expect_lines("stderr (no default beside NBLOG_CONSOLES)", r.err, no_lines);
+    static const char *const one[] = {"write failed: ENOSPC", NULL};
+    expect_lines("stdout (fd:1,level=err)", r.out, one);
+    char *file = slurp(path);
+    static const char *const kmsg[] = {"14,0,", "11,1,", "15,2,", NULL}; /* user.* */
+    expect_lines("file", file, kmsg);
+    expect_lines("file", file, three_lines);
+    free(file);
+    done(&r);
+}
+
+static void none_means_no_console(void **state)
+{
+    (void)state;
+    static const char *const none[] = {"NBLOG_CONSOLES=none", NULL};
+    expect_run("log", none, NULL, no_lines);
+}
+
+/* A bad NBLOG_CONSOLES: one line saying so, none of it used (its good
+ * specs neither), the default console instead. */
+static void bad_consoles_fall_back_to_the_default(void **state)
+{
+    (void)state;
+    char var[256], path[200];
+    snprintf(path, sizeof path, "%s/half.log", dir);
+    snprintf(var, sizeof var, "NBLOG_CONSOLES=file:%s;bogus:1", path);
+    const char *const env[] = {var, NULL};
+    static const char *const want[] = {"nblog: NBLOG_CONSOLES ignored: unknown console kind "
+                                       "\"bogus\"",
+                                       "started server, pid 42", "write failed: ENOSPC",
+                                       NULL};
+    struct result r = run("log", env);
+    expect_lines("stderr", r.err, want);
+    char *file = slurp(path);
+    expect_lines("the good spec's file", file, no_lines);
+    free(file);
+    done(&r);
+    static const char *const level[] = {"NBLOG_CONSOLES=stderr,level=loud", NULL};
+    r = run("log", level);
+    if (count_lines(r.err) != 3 || !strstr(r.err, "nblog: NBLOG_CONSOLES ignored: option "
+                                                  "level=loud"))
+        fail_msg("stderr:\n%s", r.err);
+    done(&r);
+}
+
+static void opting_out(void **state)
+{
+    (void)state;
+    expect_run("no-default", NULL, NULL, no_lines);
+    static const char *const out[] = {"NBLOG_CONSOLES=fd:1", NULL};
+    expect_run("no-default", out, two_lines, no_lines); /* NBLOG_CONSOLES still read */
+    expect_run("no-env", out, no_lines, two_lines); /* NBLOG_CONSOLES ignored: the default */
+}
+
+/* The program's first console replaces the default: each record reaches
+ * exactly one of them. */
+static void own_console_replaces_the_default(void **state)
+{
+    (void)state;
+    static const char *const before[] = {"before 1", NULL};
+    static const char *const after[] = {"after 2", "last 3", NULL};
+    expect_run("replace", NULL, after, before);
+    static const char *const both[] = {"before 1", "after 2", NULL};
+    expect_run("own-stderr", NULL, NULL, both); /* the same fd: still each line once */
+    expect_run("register-first", NULL, two_lines, no_lines);
+    /* NBLOG_CONSOLES's consoles are the user's: they stay. */
+    static const char *const env[] = {"NBLOG_CONSOLES=stderr", NULL};
+    static const char *const all[] = {"before 1", "after 2", "last 3", NULL};
+    expect_run("replace", env, after, all);
+}
+
+static void consoles_from_env_not_doubled(void **state)
+{
+    (void)state;
+    static const char *const env[] = {"NBLOG_CONSOLES=fd:1", NULL};
+    expect_run("legacy-env", env, two_lines, no_lines);
+}
+
+static void default_console_after_fork(void **state)
+{
+    (void)state;
+    static const char *const want[] = {"parent 1", "forked child 2", "parent again 3", NULL};
+    expect_run("fork", NULL, NULL, want);
+}
+
+/* A case that checks itself: it only has to exit 0. */
+static void run_ok(const char *name)
+{
+    expect_run(name, NULL, NULL, NULL);
+}
+
+static void program_signals_not_taken_by_printer(void **state)
+{
+    (void)state;
+    run_ok("signals");
+}
+
+static void identity_in_syslog_and_journald(void **state)
+{
+    (void)state;
+    run_ok("identity");
+    run_ok("identity-default");
+    run_ok("bad-program");
+}
+
+static void default_names(void **state)
+{
+    (void)state;
+    run_ok("names");
+}
+
+static int make_dir(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/nblog-dflt-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--child") == 0)
+        return run_child_case(argv[2]);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return 1;
+    exe[n] = '\0';
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(only_logging_prints_to_stderr),
+        cmocka_unit_test(level_from_env),
+        cmocka_unit_test(bad_level_says_so_and_keeps_the_default),
+        cmocka_unit_test(consoles_from_env),
+        cmocka_unit_test(none_means_no_console),
+        cmocka_unit_test(bad_consoles_fall_back_to_the_default),
+        cmocka_unit_test(opting_out),
+        cmocka_unit_test(own_console_replaces_the_default),
+        cmocka_unit_test(consoles_from_env_not_doubled),
+        cmocka_unit_test(default_console_after_fork),
+        cmocka_unit_test(program_signals_not_taken_by_printer),
+        cmocka_unit_test(identity_in_syslog_and_journald),
+        cmocka_unit_test(default_names),
+    };
+    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}
