@@ -261,6 +261,12 @@ struct nblog_console {
     _Atomic uint64_t replay_end;
     /* 1 while an owner is inside write/write_atomic (owner_call). */
     _Atomic int in_call;
+    /* 1 in a forked child for a console that was ACTIVE at the fork: its
+     * printer thread is gone but its reference is still counted, so the
+     * restart (nblog__consoles_restart_if_forked) gives it a new printer
+     * that takes that reference over. A console registered in the child
+     * after the fork has its own printer and is never restarted. */
+    _Atomic int orphaned;
     /* How the bytes the console last received end: OUT_WHOLE, OUT_CUT, or
      * OUT_CUT_AT + the offset in batch where the rest of the cut line
      * starts. Written by whoever writes (see PANIC FLUSH). */
@@ -1244,6 +1250,9 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
             return NBLOG_ENOTREADY;
     }
     install_hooks();
+    /* In a forked child, the consoles the fork orphaned get their printers
+     * back before anything else changes the pool. */
+    nblog__consoles_restart_if_forked();
     reap(); /* consoles let go by put(): their slots become free */
     nblog_console_t *retiring = NULL;
     uint64_t start = 0;
@@ -1261,6 +1270,8 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
                                                     memory_order_relaxed))
             c = &pool[i];
     }
+    if (c) /* a new console: never one a fork orphaned (see orphaned) */
+        atomic_store_explicit(&c->orphaned, 0, memory_order_relaxed);
     int rc = closed ? NBLOG_ENOTREADY
              : c    ? fill_console(c, ops, ctx, opts, ring_now())
                     : NBLOG_ENOMEM;
@@ -1978,8 +1989,10 @@ static void after_fork_child(void)
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
         atomic_store_explicit(&c->owner, 0, memory_order_relaxed);
+        atomic_store_explicit(&c->orphaned, 0, memory_order_relaxed);
         if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
             continue;
+        atomic_store_explicit(&c->orphaned, 1, memory_order_relaxed);
         drop_batch(c);
         c->start_seq = c->batch_end_seq = head;
         atomic_store_explicit(&c->next_seq, head, memory_order_relaxed);
@@ -2005,8 +2018,13 @@ void nblog__consoles_restart_if_forked(void)
         return;
     nblog__wallclock_restart_if_forked(ring_now()); /* wallclock.c, Fork */
     int any = 0;
+    /* Only the consoles the fork orphaned: one registered in the child
+     * since (before this ran) started its own printer, and a second would
+     * put a reference that was never counted. Relaxed exchange: the child
+     * has one thread until these printers start. */
     for (int i = 0; i < MAX_CONSOLES; i++)
-        if (atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE) {
+        if (atomic_exchange_explicit(&pool[i].orphaned, 0, memory_order_relaxed) &&
+            atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE) {
             start_printer(&pool[i]);
             any = 1;
         }

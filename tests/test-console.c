@@ -635,6 +635,44 @@ static void test_fork_child_logs(void **state)
     unlink(path);
 }
 
+/* A forked child that registers a console before any logging call: that
+ * console has its own printer; the fork's restart (run by the child's
+ * first logging call) must restart only the consoles the fork orphaned,
+ * or a second printer puts back a reference never counted (an assert, or
+ * a teardown while in use). Also after a shutdown in the parent, and with
+ * an orphan unregistered by the child. */
+static void test_fork_child_registers_first(void **state)
+{
+    (void)state;
+    struct capture *before = new_capture();
+    nblog_console_t *orphan = add(before, "before", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                                  NBLOG_MODE_THREADED);
+    for (int round = 0; round < 2; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            struct capture *mine = new_capture();
+            nblog_console_t *c = add(mine, "mine", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                                     NBLOG_MODE_THREADED);
+            if (round == 1 && nblog_console_unregister(orphan) != NBLOG_OK)
+                _exit(3);
+            if (nblog_info("child %d", round) != NBLOG_OK)
+                _exit(4);
+            if (nblog_flush(10000, NULL, 0) != 0)
+                _exit(5);
+            if (nblog_console_unregister(c) != NBLOG_OK)
+                _exit(6);
+            nblog_shutdown(); /* an uncounted reference would assert here */
+            _exit(strstr(mine->buf, "child") ? 0 : 7);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    nblog_console_unregister(orphan);
+}
+
 /* Size rotation keeps N files with nothing lost across the switch (when N
  * is large enough); reopen follows a rename. */
 static int count_lines(const char *path, int *first, int *last)
@@ -934,6 +972,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_faults_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stall_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fork_child_registers_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_console, setup, teardown),
