@@ -872,9 +872,3 @@ void nblog_stats_get(nblog_stats_t *st)
     st->record_size = r->record_size;
     st->text_max = nblog__ring_text_max(r);
 }
-
-/* Minimal: the executable's short name (item 3 of issue 13 replaces it). */
-const char *nblog__program_name(void)
-{
-    return program_invocation_short_name;
-}

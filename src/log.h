@@ -70,10 +70,6 @@ int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
  * handler calls it before reading the head. */
 void nblog__ring_fork_child(void);
 
-/* The program's name (default: the executable's short name), shown by
- * the formats that carry it. [signal-safe] */
-const char *nblog__program_name(void);
-
 /* Tests only: the rate limiter's clock (NULL: nblog__now_ns). Loaded
  * relaxed at every nblog_ratelimit_pass; set it before the calls it is
  * meant for start. */

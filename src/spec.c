@@ -479,12 +479,8 @@ static int register_list(const char *list)
 }
 
 /* How init starts the consoles (nblog.h, "Consoles at init"). The default
- * console's format: the human one where there is one, else plain. */
-#ifdef NBLOG_FORMAT_HUMAN
+ * console's format: human (time and level). */
 #define DEFAULT_CONSOLE_FORMAT NBLOG_FORMAT_HUMAN
-#else
-#define DEFAULT_CONSOLE_FORMAT NBLOG_FORMAT_PLAIN
-#endif
 
 void nblog__consoles_at_init(unsigned flags, int for_console)
 {

@@ -69,11 +69,7 @@
 #include "tool.h"
 
 /* The one place that picks the consoles' line format. */
-#ifdef NBLOG_FORMAT_HUMAN
 #define DEMO_FORMAT NBLOG_FORMAT_HUMAN
-#else
-#define DEMO_FORMAT NBLOG_FORMAT_PLAIN /* until the human format lands */
-#endif
 
 #define DEMO_RING_RECORDS 1024 /* small, so stuck fbcon's lag passes it */
 #define TICK_US 250000
@@ -907,6 +903,9 @@ int nblog_cmd_demo(int argc, char **argv)
     nblog_options_init(&opt);
     opt.ring_records = DEMO_RING_RECORDS;
     opt.ring_path = ring;
+    /* Its two consoles alone: a default or NBLOG_CONSOLES console would
+     * write over the panes. */
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
     if ((rc = nblog_init(&opt)) != NBLOG_OK)
         return tool_fail(EXIT_FAIL, "init: %s", nblog_strerror(rc));
     nblog_stats_t ring_stats;
