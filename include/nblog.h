@@ -1164,7 +1164,10 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *             | "format=" ("plain" | "kmsg" | "human" | "json"
  *                         | "pattern:" PATTERN)  (see LINE FORMATS; the
  *                 pattern runs to the end of the spec, commas included,
- *                 so it comes last; in NBLOG_CONSOLES it cannot hold ';')
+ *                 so it comes last; in NBLOG_CONSOLES it cannot hold ';').
+ *                 Default: human for "stderr" (as the default console),
+ *                 plain for "fd" and "file", RFC 5424 (or 3164) for the
+ *                 syslog kinds, the journal's own for journald
  *             | "color=" ("auto" | "always" | "never")
  *             | "time=" ("utc" | "local")
  *             | "show=" FIELD *("+" FIELD)  FIELD: program, pid, tid (human)

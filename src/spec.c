@@ -52,6 +52,9 @@
 #include "nblog.h"
 
 #define SPEC_MAX 1024
+/* The default console's format, and a "stderr" spec's: human (time and
+ * level). */
+#define DEFAULT_CONSOLE_FORMAT NBLOG_FORMAT_HUMAN
 #define NAME_MAX_BYTES NBLOG_CONSOLE_NAME_MAX
 
 static __thread char spec_err[256];
@@ -417,6 +420,10 @@ int nblog_console_from_spec(const char *spec, nblog_console_t **out)
 
     nblog_console_opts_t o;
     nblog_console_opts_init(&o); /* name NULL: the console's kind and target */
+    /* "stderr" is the default console's kind: the same lines (human), so
+     * NBLOG_CONSOLES=stderr,level=err is the default console filtered. */
+    if (k->make == make_stderr)
+        o.format = DEFAULT_CONSOLE_FORMAT;
     char *extra[EXTRA_MAX + 1];
     int n_extra = 0;
     for (char *opt = options; opt;) {
@@ -478,9 +485,7 @@ static int register_list(const char *list)
     return rc;
 }
 
-/* How init starts the consoles (nblog.h, "Consoles at init"). The default
- * console's format: human (time and level). */
-#define DEFAULT_CONSOLE_FORMAT NBLOG_FORMAT_HUMAN
+/* How init starts the consoles (nblog.h, "Consoles at init"). */
 
 void nblog__consoles_at_init(unsigned flags, int for_console)
 {

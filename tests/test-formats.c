@@ -678,6 +678,36 @@ static void spec_formats(void **state)
     }
 }
 
+/* Without format=, a "stderr" spec prints as the default console does
+ * (human), an "fd" spec plain. */
+static void spec_default_formats(void **state)
+{
+    (void)state;
+    assert_string_equal(spec_line("", "hi"), "hi\n");
+    static char out[8192];
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    int saved = dup(STDERR_FILENO);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(p[1], STDERR_FILENO), STDERR_FILENO);
+    nblog_console_t *con;
+    int rc = nblog_console_from_spec("stderr,name=err-default", &con);
+    if (rc == NBLOG_OK) {
+        nblog_printf(NBLOG_LEVEL_NOTICE, "%s", "hi");
+        nblog_flush(10000, NULL, 0);
+        nblog_console_unregister(con);
+    }
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    assert_int_equal(rc, NBLOG_OK);
+    drain(p[0], out, sizeof out);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(strlen(out), strlen("2026-12-02 03:04:39.123456 [notice] hi\n"));
+    assert_non_null(strstr(out, " [notice] hi\n"));
+}
+
 static void pipe_format(void **state)
 {
     (void)state;
@@ -764,6 +794,7 @@ int main(void)
         cmocka_unit_test(long_messages),
         cmocka_unit_test(colour_auto_on_pty),
         cmocka_unit_test(spec_formats),
+        cmocka_unit_test(spec_default_formats),
         cmocka_unit_test(pipe_format),
         cmocka_unit_test(pid_after_fork),
     };

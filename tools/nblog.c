@@ -389,7 +389,8 @@ static const char dmesg_usage[] =
     "                      err, warning, notice, info, debug, or 0..7\n"
     "  -s, --since-seq N   start at sequence number N\n"
     "  -F, --format FMT    plain (default): \"[seconds.micros] level #seq tid T: text\",\n"
-    "                      the level coloured on a terminal unless NO_COLOR is set;\n"
+    "                      the level coloured on a terminal unless NO_COLOR is set\n"
+    "                      (not empty) or TERM is dumb;\n"
     "                      kmsg: \"prefix,seq,usec,-;text\" as /dev/kmsg;\n"
     "                      json: one object per line (seq, level, ts, tid, text)\n"
     "  -t, --time WHEN     rel (default): seconds since boot; iso: UTC wall clock\n"
@@ -440,7 +441,11 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
     if (optind != argc - 1)
         return tool_fail(EXIT_USAGE, "dmesg needs exactly one FILE");
     *file = argv[optind];
-    o->color = o->format == FMT_PLAIN && isatty(STDOUT_FILENO) && !getenv("NO_COLOR");
+    /* As the library's consoles decide "auto" (nblog.h, LINE FORMATS):
+     * a terminal, NO_COLOR unset or empty, TERM not "dumb". */
+    const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
+    o->color = o->format == FMT_PLAIN && isatty(STDOUT_FILENO) &&
+               !(no_color && *no_color) && !(term && !strcmp(term, "dumb"));
     return EXIT_OK;
 }
 
@@ -851,6 +856,7 @@ static const char pipe_usage[] =
     "\n"
     "SPEC: stderr, fd:N, file:PATH, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT,\n"
     "unix:PATH or journald[:PATH], then options: ,level=LVL ,format=FMT\n"
+    ",color=auto|always|never ,time=utc|local ,show=program+pid+tid\n"
     ",mode=threaded|direct ,name=NAME ,stall_ms=N; syslog, unix and journald also\n"
     ",app=NAME ,facility=F ,sd=on|off ,rfc3164=on|off ,msgid=ID ,hostname=HOST.\n"
     "\n"
