@@ -1970,9 +1970,16 @@ size_t nblog__consoles_unflushable(char *names, size_t cap, int dying)
 
 /* ---------------------------------------------------------- fork, exit */
 
+/* At exit: a second for the consoles to print what is pending; a console
+ * that could not is named on stderr, so nothing is lost silently (the
+ * records stay in a ring file, if there is one, for nblog dmesg). */
 static void exit_flush(void)
 {
-    nblog_flush(1000, NULL, 0);
+    char lagging[256];
+    int n = nblog_flush(1000, lagging, sizeof lagging);
+    if (n > 0)
+        nblog__complain("at exit, %d console%s had not printed every record after 1 s: %s",
+                        n, n == 1 ? "" : "s", lagging);
 }
 
 /* In the child: only the forking thread exists. Ownership words name

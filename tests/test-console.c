@@ -933,6 +933,41 @@ static void test_flush_lagging_is_exact(void **state)
     assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
 }
 
+/* A console that has not printed everything when the program exits is
+ * named on stderr (nothing is lost silently): a child whose console is
+ * stuck returns from main. */
+static void test_exit_names_lagging_console(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], STDERR_FILENO);
+        static struct gate never = GATE_INIT;
+        gate_close(&never);
+        struct capture *c = new_capture();
+        c->block = &never;
+        add(c, "stuck-at-exit", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN, NBLOG_MODE_THREADED);
+        nblog_info("pending at exit");
+        exit(0); /* atexit: the flush, then the report */
+    }
+    close(p[1]);
+    char buf[512] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(p[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    close(p[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (!strstr(buf, "nblog: at exit, 1 console had not printed every record after 1 s: "
+                     "stuck-at-exit\n"))
+        fail_msg("stderr: \"%s\"", buf);
+}
+
 /* After nblog_shutdown, registering is refused (no silent re-init with
  * the defaults); the program's own nblog_init then applies its options. */
 static void test_register_after_shutdown(void **state)
@@ -981,6 +1016,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_names_lagging_console, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
