@@ -300,7 +300,11 @@ NBLOG_API void nblog_shutdown(void);
 
 /* ------------------------------------------------------------------------
  * Logging. All of these are [signal-safe] [non-blocking], allocate nothing
- * and make no system call in the common case (lazy init makes a few).
+ * and make no system call in the common case (lazy init makes a few), with
+ * two exceptions, neither async-signal-safe: the call that initialises
+ * lazily, and a forked child's first call, which restarts the child's
+ * printer threads (see nblog_init; call nblog_init, or in the child
+ * nblog_flush(0, NULL, 0), first where a signal handler may log first).
  *
  * Return: NBLOG_OK; NBLOG_FILTERED; or one of the negative codes above,
  * which say whether the record was stored (ENOFMT, ELEVEL, EFORMAT, EARGS:
@@ -550,7 +554,9 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
  * notice (one wake-up, normally microseconds) shows the old time, off by
  * the step; between checks times may be off by up to 200 us of drift; a
  * record whose epoch was recycled (32 newer ones since) takes the oldest
- * one kept, and is off by the steps in between; a forked child learns of
+ * one kept, and is off by the steps and the drift in between (drift
+ * epochs come at most every 5 s, typically far rarer: a long-lived ring
+ * file's oldest records may be off by the drift since); a forked child learns of
  * steps again from its first logging call on (if its parent had
  * registered a console; else from its own nblog_init).
  */
