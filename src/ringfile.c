@@ -95,6 +95,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -607,12 +608,22 @@ static void forget_publisher(void)
     pub.running = 0;
 }
 
+/* At exit: the consoles as the exit flush left them, not as the last
+ * 100 ms tick saw them (a short program may end before any tick after its
+ * consoles started, and `nblog status` would show none). Runs after the
+ * exit flush (console.c), whose atexit was registered later. */
+static void publish_at_exit(void)
+{
+    nblog__publisher_stop();
+}
+
 int nblog__publisher_start(struct nblog__ring_hdr *r)
 {
     static int atfork_done;
     assert(!pub.running);
     if (!atfork_done) {
         pthread_atfork(NULL, NULL, forget_publisher);
+        atexit(publish_at_exit);
         atfork_done = 1;
     }
     pub.ring = r;

@@ -108,6 +108,51 @@ static void env_var_names_the_ring(void **state)
     unlink(path);
 }
 
+/* A program that logs and returns from main at once (no tick of the
+ * publisher after its console started): the file still shows its console
+ * as the exit flush left it, for `nblog status`. */
+static void exit_publishes_consoles(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "exit-publish");
+    unlink(path);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDERR_FILENO); /* the default console's output */
+        nblog_options_t o;
+        nblog_options_init(&o);
+        o.ring_path = path;
+        if (nblog_init(&o) != NBLOG_OK)
+            _exit(10);
+        nblog_info("one");
+        nblog_info("two");
+        exit(0); /* atexit: flush, then the last publish */
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    struct nblog__ringview v;
+    char why[256];
+    assert_int_equal(nblog__ringview_open(path, 0, &v, why, sizeof why), NBLOG__RING_OK);
+    int found = 0;
+    for (unsigned i = 0; i < NBLOG__STATS_SLOTS; i++) {
+        nblog_console_stats_t cs;
+        uint64_t head;
+        if (nblog__ringview_console(v.ring, i, &cs, &head) != 1)
+            continue;
+        assert_string_equal(cs.name, "stderr");
+        assert_int_equal(cs.printed, 2);
+        found++;
+    }
+    nblog__ringview_close(&v);
+    unlink(path);
+    assert_int_equal(found, 1);
+}
+
 static void refuses_foreign_file(void **state)
 {
     (void)state;
@@ -730,6 +775,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(resume_continues_sequence),
         cmocka_unit_test(env_var_names_the_ring),
+        cmocka_unit_test(exit_publishes_consoles),
         cmocka_unit_test(refuses_foreign_file),
         cmocka_unit_test(resume_skips_unfinished),
         cmocka_unit_test(specs_parse),
