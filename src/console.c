@@ -596,9 +596,10 @@ static int append_dropped_notice(char *buf, size_t *used, const struct nblog_con
  * of what a fill may print, alone). A fill that stops inside a gap for any
  * other reason (a record not yet written, no room, ownership lost) leaves
  * the whole gap, and the records it filtered inside it, to the next fill,
- * which finds it again, grown if the ring lapped further: a notice is
- * never followed by another within a pass, and one is only by the next
- * pass's when the ring lapped past all a fill could print.
+ * which finds it again, grown if the ring lapped further. A gap goes out
+ * alone only into a batch with no line yet, so a notice is followed by
+ * another only when the ring lapped again between two batches that held
+ * nothing but lost records.
  */
 struct gap {
     uint64_t first;    /* seq of the first record lost */
@@ -731,10 +732,12 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
         c->batch_printed++;
         seq++;
     }
-    /* Alone: all this fill may print is gone, or its budget went on the
-     * gap (a run of lost records longer than max must still move on). */
-    gap_close(c->batch, &c->batch_len, c, &g, seq >= upto || i == max, &c->batch_dropped,
-              &c->batch_filtered, &seq);
+    /* Alone only if the batch holds no line before it and the fill ran to
+     * its end or used its budget (a run of lost records longer than max
+     * must still move on); otherwise the next fill starts with it. */
+    int no_line = c->batch_printed == 0 && c->batch_dropped == 0;
+    gap_close(c->batch, &c->batch_len, c, &g, no_line && (seq >= upto || i == max),
+              &c->batch_dropped, &c->batch_filtered, &seq);
     c->batch_end_seq = seq;
 }
 
