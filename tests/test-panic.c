@@ -95,13 +95,19 @@ static void wait_until(_Atomic int *flag)
         usleep(1000);
 }
 
-static int setup(void **state)
+/* Empty capture, nblog_init(o). */
+static int setup_with(const nblog_options_t *o)
 {
-    (void)state;
     atomic_store(&cap_len, 0);
     atomic_store(&blocking, 0);
     atomic_store(&in_write, 0);
-    return nblog_init(NULL) == NBLOG_OK ? 0 : -1;
+    return nblog_init(o) == NBLOG_OK ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_with(NULL);
 }
 
 static int teardown(void **state)
@@ -225,24 +231,13 @@ static void test_unfinished_record_skipped(void **state)
  * those slots pinned. The panic, reading past them, finds two records
  * gone one after the other: one notice for both (a notice per failed
  * read gave two in a row), and every notice is followed by a record. */
-static void *parked_writer(void *arg)
-{
-    (void)arg;
-    is_stuck_writer = 1;
-    nblog_printf(NBLOG_LEVEL_INFO, "parked writer record");
-    return NULL;
-}
-
 static int setup_small_ring(void **state)
 {
     (void)state;
-    atomic_store(&cap_len, 0);
-    atomic_store(&blocking, 0);
-    atomic_store(&in_write, 0);
     nblog_options_t o;
     nblog_options_init(&o);
     o.ring_records = 16;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return setup_with(&o);
 }
 
 static void test_panic_one_notice_per_gap(void **state)
@@ -258,7 +253,7 @@ static void test_panic_one_notice_per_gap(void **state)
     pthread_t t[2];
     for (int i = 0; i < 2; i++) {
         atomic_store(&writer_parked, 0);
-        pthread_create(&t[i], NULL, parked_writer, NULL);
+        pthread_create(&t[i], NULL, stuck_writer, NULL);
         wait_until(&writer_parked);
     }
     for (int i = 2; i < 20; i++)
