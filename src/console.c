@@ -592,14 +592,14 @@ static int append_dropped_notice(char *buf, size_t *used, const struct nblog_con
  * oldest records meanwhile, and a notice per failed read then filled whole
  * batches with `** N messages dropped **` and no record between them. So
  * what is lost is gathered in a gap, and its one notice goes into the
- * batch together with the first record printed after it (or, at the end
- * of what a fill may print, alone). A fill that stops inside a gap for any
- * other reason (a record not yet written, no room, ownership lost) leaves
- * the whole gap, and the records it filtered inside it, to the next fill,
- * which finds it again, grown if the ring lapped further. A gap goes out
- * alone only into a batch with no line yet, so a notice is followed by
- * another only when the ring lapped again between two batches that held
- * nothing but lost records.
+ * batch together with the first record printed after it. A fill that
+ * stops inside a gap (at upto, a record not yet written, no room,
+ * ownership lost) leaves the whole gap, and the records it filtered inside
+ * it, to the next fill, which finds it again, grown if the ring lapped
+ * further. Only into a batch with no line yet, and when nothing can
+ * follow the gap or the fill's budget went on it, does its notice go
+ * alone: so a notice follows another only when the ring lapped again
+ * between two such batches.
  */
 struct gap {
     uint64_t first;    /* seq of the first record lost */
@@ -732,11 +732,15 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
         c->batch_printed++;
         seq++;
     }
-    /* Alone only if the batch holds no line before it and the fill ran to
-     * its end or used its budget (a run of lost records longer than max
-     * must still move on); otherwise the next fill starts with it. */
+    /* Alone only if the batch holds no line before it and nothing can
+     * follow the gap (it runs to the ring's head, or to the console's end)
+     * or the fill used its budget on it (a run of lost records longer than
+     * max must still move on). A gap that only ran past upto (taken before
+     * a long write, or a direct caller's own record) waits for the next
+     * fill, which finds the record after it. */
     int no_line = c->batch_printed == 0 && c->batch_dropped == 0;
-    gap_close(c->batch, &c->batch_len, c, &g, no_line && (seq >= upto || i == max),
+    int nothing_after = seq >= end || seq >= nblog__ring_head(r);
+    gap_close(c->batch, &c->batch_len, c, &g, no_line && (nothing_after || i == max),
               &c->batch_dropped, &c->batch_filtered, &seq);
     c->batch_end_seq = seq;
 }
