@@ -1093,12 +1093,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_console, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_notices_one_per_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unregister_stops_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drop_notices_one_per_gap, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
