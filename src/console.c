@@ -562,12 +562,6 @@ static int append_line(char *buf, size_t *used, const struct nblog_console *c,
     return 1;
 }
 
-static int add_line(struct nblog_console *c, const struct nblog__rec_meta *m,
-                    const char *text, size_t len)
-{
-    return append_line(c->batch, &c->batch_len, c, m, text, len);
-}
-
 /* A line of our own (a notice) about record seq, in the console's format
  * (a kmsg line carries that seq and the current time). */
 static int append_notice(char *buf, size_t *used, const struct nblog_console *c, uint64_t seq,
@@ -590,9 +584,81 @@ static int append_dropped_notice(char *buf, size_t *used, const struct nblog_con
     return append_notice(buf, used, c, first, text, len);
 }
 
-static int add_dropped_notice(struct nblog_console *c, uint64_t first, uint64_t n)
+/*
+ * DROP NOTICES. A reader that finds a record gone learns where the ring's
+ * oldest record now is (nblog__ring_after_gone) and reads on from there.
+ * It must read that record at once: rendering a notice takes long enough
+ * (the human format's clock and local time) for a fast writer to lap the
+ * oldest records meanwhile, and a notice per failed read then filled whole
+ * batches with `** N messages dropped **` and no record between them. So
+ * what is lost is gathered in a gap, and its one notice goes into the
+ * batch together with the first record printed after it. A fill that
+ * stops inside a gap (at upto, a record not yet written, no room,
+ * ownership lost) leaves the whole gap, and the records it filtered inside
+ * it, to the next fill, which finds it again, grown if the ring lapped
+ * further. Only into a batch with no line yet, and when nothing can
+ * follow the gap or the fill's budget went on it, does its notice go
+ * alone: so a notice follows another only when the ring lapped again
+ * between two such batches.
+ */
+struct gap {
+    uint64_t first;    /* seq of the first record lost */
+    uint64_t dropped;  /* records lost from first on (0: no gap) */
+    uint64_t filtered; /* records filtered inside the gap */
+};
+
+/* Records [seq, to) are gone. */
+static void gap_grow(struct gap *g, uint64_t seq, uint64_t to)
 {
-    return append_dropped_notice(c->batch, &c->batch_len, c, first, n);
+    assert(to > seq);
+    if (g->dropped == 0)
+        *g = (struct gap){.first = seq};
+    g->dropped += to - seq;
+}
+
+/* A record below the level, at or after the gap's start. */
+static void gap_filter(struct gap *g, uint64_t *filtered)
+{
+    if (g->dropped)
+        g->filtered++;
+    else
+        (*filtered)++;
+}
+
+/* Appends the gap's notice (if any) and then the line, both or neither;
+ * 0 if they do not fit. The gap's counts move to the books. */
+static int append_after_gap(char *buf, size_t *used, const struct nblog_console *c,
+                            struct gap *g, uint64_t *dropped, uint64_t *filtered,
+                            const struct nblog__rec_meta *m, const char *text, size_t len)
+{
+    size_t at = *used;
+    if (g->dropped && !append_dropped_notice(buf, used, c, g->first, g->dropped))
+        return 0;
+    if (!append_line(buf, used, c, m, text, len)) {
+        *used = at; /* the notice goes with the record after it */
+        return 0;
+    }
+    *dropped += g->dropped;
+    *filtered += g->filtered;
+    g->dropped = g->filtered = 0;
+    return 1;
+}
+
+/* A fill stops with gap g open at *seq: if alone, its notice goes in now;
+ * otherwise (or if it does not fit) *seq goes back to the gap's start. */
+static void gap_close(char *buf, size_t *used, const struct nblog_console *c,
+                      struct gap *g, int alone, uint64_t *dropped, uint64_t *filtered,
+                      uint64_t *seq)
+{
+    if (g->dropped == 0)
+        return;
+    if (alone && append_dropped_notice(buf, used, c, g->first, g->dropped)) {
+        *dropped += g->dropped;
+        *filtered += g->filtered;
+    } else {
+        *seq = g->first;
+    }
+    g->dropped = g->filtered = 0;
 }
 
 /* The text of a record just read: its payload, or rendered into buf (cap
@@ -635,7 +701,9 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
     if (c->batch_len == 0 && atomic_load_explicit(&c->out_cut, memory_order_relaxed))
         c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
-    for (int i = 0; i < max && seq < upto; i++) {
+    struct gap g = {0};
+    int i = 0;
+    for (; i < max && seq < upto; i++) {
         if (!still_own(c, word))
             break;
         struct nblog__rec_meta m;
@@ -643,16 +711,14 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
             nblog__ring_read(r, seq, &m, payload, NBLOG__RECORD_SIZE_MAX);
         if (res == NBLOG__READ_GONE) {
             uint64_t to = nblog__ring_after_gone(r, seq);
-            if (!add_dropped_notice(c, seq, to - seq))
-                break;
-            c->batch_dropped += to - seq;
+            gap_grow(&g, seq, to); /* no notice yet: see DROP NOTICES */
             seq = to;
             continue;
         }
         if (res != NBLOG__READ_OK)
             break; /* not written yet: wait for its writer */
         if (m.level > level) {
-            c->batch_filtered++;
+            gap_filter(&g, &c->batch_filtered);
             seq++;
             continue;
         }
@@ -660,11 +726,22 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
             m.flags |= NBLOG_F_REPLAYED;
         size_t len;
         const char *t = record_text(r, &m, payload, text, NBLOG__RECORD_SIZE_MAX + 1, &len);
-        if (!add_line(c, &m, t, len))
+        if (!append_after_gap(c->batch, &c->batch_len, c, &g, &c->batch_dropped,
+                              &c->batch_filtered, &m, t, len))
             break;
         c->batch_printed++;
         seq++;
     }
+    /* Alone only if the batch holds no line before it and nothing can
+     * follow the gap (it runs to the ring's head, or to the console's end)
+     * or the fill used its budget on it (a run of lost records longer than
+     * max must still move on). A gap that only ran past upto (taken before
+     * a long write, or a direct caller's own record) waits for the next
+     * fill, which finds the record after it. */
+    int no_line = c->batch_printed == 0 && c->batch_dropped == 0;
+    int nothing_after = seq >= end || seq >= nblog__ring_head(r);
+    gap_close(c->batch, &c->batch_len, c, &g, no_line && (nothing_after || i == max),
+              &c->batch_dropped, &c->batch_filtered, &seq);
     c->batch_end_seq = seq;
 }
 
@@ -1697,19 +1774,28 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
 {
     int level = atomic_load_explicit(&c->level, memory_order_relaxed);
     uint64_t waiting_since = 0;
-    while (p->seq < upto) {
+    struct gap g = {0};
+    for (;; ) {
+        if (p->seq >= upto) {
+            gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
+            return;
+        }
         struct nblog__rec_meta m;
         enum nblog__read_result res =
             nblog__ring_read(r, p->seq, &m, panic_payload, sizeof panic_payload);
         if (res == NBLOG__READ_GONE) {
             uint64_t to = nblog__ring_after_gone(r, p->seq);
-            if (!append_dropped_notice(panic_batch, used, c, p->seq, to - p->seq))
-                return;
-            b->dropped += to - p->seq;
+            gap_grow(&g, p->seq, to); /* no notice yet: see DROP NOTICES */
             p->seq = to;
             continue;
         }
         if (res != NBLOG__READ_OK) {
+            /* Waiting for it may take long: the gap before it goes out
+             * first (or, with no room, waits with it for the next fill). */
+            uint64_t at = p->seq;
+            gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
+            if (p->seq != at)
+                return;
             int skipped = panic_unfinished(c, p, used, &waiting_since, deadline);
             if (skipped < 0)
                 return;
@@ -1719,7 +1805,7 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
         }
         waiting_since = 0;
         if (m.level > level) {
-            b->filtered++;
+            gap_filter(&g, &b->filtered);
             p->seq++;
             continue;
         }
@@ -1727,8 +1813,11 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
             m.flags |= NBLOG_F_REPLAYED;
         size_t len;
         const char *t = record_text(r, &m, panic_payload, panic_text, sizeof panic_text, &len);
-        if (!append_line(panic_batch, used, c, &m, t, len))
+        if (!append_after_gap(panic_batch, used, c, &g, &b->dropped, &b->filtered, &m, t,
+                              len)) {
+            gap_close(panic_batch, used, c, &g, 0, &b->dropped, &b->filtered, &p->seq);
             return;
+        }
         b->printed++;
         p->seq++;
     }

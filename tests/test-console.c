@@ -635,6 +635,123 @@ static void test_fork_child_logs(void **state)
     unlink(path);
 }
 
+
+/* ---- drop notices: one per gap, never one after another -------------- */
+
+/* Checks captured lines: no drop notice follows another, the notices'
+ * counts add up to the console's dropped and the other lines to its
+ * printed. Returns the number of notices. */
+static int check_drop_notices(const char *out, nblog_console_t *con)
+{
+    unsigned long long dropped = 0, lines = 0;
+    int notices = 0, last_was_notice = 0;
+    for (const char *l = out; *l;) {
+        const char *end = strchr(l, '\n');
+        assert_non_null(end);
+        const char *n = strstr(l, "** ");
+        if (n && n < end && strstr(n, " messages dropped **") &&
+            strstr(n, " messages dropped **") < end) {
+            if (last_was_notice)
+                print_error("notice after notice: %.*s\n", (int)(end - l), l);
+            assert_false(last_was_notice);
+            dropped += strtoull(n + 3, NULL, 10);
+            notices++;
+            last_was_notice = 1;
+        } else {
+            lines++;
+            last_was_notice = 0;
+        }
+        l = end + 1;
+    }
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    assert_int_equal(dropped, st.dropped);
+    assert_int_equal(lines, st.printed);
+    assert_books(con);
+    return notices;
+}
+
+static void *log_parked(void *arg)
+{
+    nblog_info("parked %d", *(int *)arg);
+    return NULL;
+}
+
+/* Two writers parked in their reservations at seqs p and p+1 pin their
+ * slots; 18 more records (ring of 16) lap the ring: p+16 and p+17 find
+ * the slots pinned and are lost. So a console reading from p finds p..p+3
+ * gone (landing on the oldest, p+4), prints p+4..p+15, finds p+16 gone and
+ * then p+17 (each a failed read of its own): one notice of 2, not two of
+ * 1 each, then p+18 and p+19. The console waits at a gate (threaded) or
+ * with the printers paused (direct) until all that is stored. */
+static void drops_in_format(int format, const char *pattern, int mode)
+{
+    static struct gate block = GATE_INIT;
+    gate_close(&block);
+    struct capture *c = new_capture();
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "drops";
+    o.format = format;
+    o.pattern = pattern;
+    o.mode = mode;
+    nblog_console_t *con = NULL;
+    assert_int_equal(nblog_console_register(&cap_ops, c, &o, &con), NBLOG_OK);
+    if (mode == NBLOG_MODE_THREADED) {
+        c->block = &block;
+        nblog_info("first");
+        while (!atomic_load(&c->in_write))
+            usleep(1000);
+    } else {
+        nblog_info("first"); /* printed by this call */
+        pause_printers();
+    }
+    pthread_mutex_lock(&hold_writer);
+    atomic_store(&nblog__test_hook_reserved, park_in_reservation);
+    pthread_t t[2];
+    int ids[2] = {0, 1};
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&writer_parked, 0);
+        pthread_create(&t[i], NULL, log_parked, &ids[i]);
+        while (!atomic_load(&writer_parked))
+            usleep(1000);
+    }
+    atomic_store(&nblog__test_hook_reserved, NULL);
+    for (int i = 2; i < 20; i++)
+        nblog_info("record %d", i);
+    gate_open(&block);
+    atomic_store(&nblog__printers_paused, 0);
+    assert_flushed();
+    pthread_mutex_unlock(&hold_writer);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    assert_flushed();
+    const char *out = captured(c);
+    int notices = check_drop_notices(out, con);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    if (mode == NBLOG_MODE_THREADED) {
+        /* first, then p+4..p+15 and p+18, p+19 */
+        assert_int_equal(notices, 2);
+        assert_int_equal(st.dropped, 6);
+        assert_int_equal(st.printed, 15);
+    }
+    assert_non_null(strstr(out, "record 19"));
+    c->block = NULL;
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+}
+
+static void test_drop_notices_one_per_gap(void **state)
+{
+    (void)state;
+    drops_in_format(NBLOG_FORMAT_PLAIN, NULL, NBLOG_MODE_THREADED);
+    drops_in_format(NBLOG_FORMAT_HUMAN, NULL, NBLOG_MODE_THREADED);
+    drops_in_format(NBLOG_FORMAT_JSON, NULL, NBLOG_MODE_THREADED);
+    drops_in_format(NBLOG_FORMAT_KMSG, NULL, NBLOG_MODE_THREADED);
+    drops_in_format(NBLOG_FORMAT_PATTERN, "%T [%l] %v", NBLOG_MODE_THREADED);
+    drops_in_format(NBLOG_FORMAT_HUMAN, NULL, NBLOG_MODE_DIRECT);
+}
+
 /* A forked child that registers a console before any logging call: that
  * console has its own printer; the fork's restart (run by the child's
  * first logging call) must restart only the consoles the fork orphaned,
@@ -1011,6 +1128,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_callback_console, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drop_notices_one_per_gap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stale_handle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unregister_stops_output, setup, teardown),
         cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, teardown),

@@ -95,13 +95,19 @@ static void wait_until(_Atomic int *flag)
         usleep(1000);
 }
 
-static int setup(void **state)
+/* Empty capture, nblog_init(o). */
+static int setup_with(const nblog_options_t *o)
 {
-    (void)state;
     atomic_store(&cap_len, 0);
     atomic_store(&blocking, 0);
     atomic_store(&in_write, 0);
-    return nblog_init(NULL) == NBLOG_OK ? 0 : -1;
+    return nblog_init(o) == NBLOG_OK ? 0 : -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return setup_with(NULL);
 }
 
 static int teardown(void **state)
@@ -217,6 +223,66 @@ static void test_unfinished_record_skipped(void **state)
     nblog_console_stats_t st;
     nblog_console_stats(c, &st);
     assert_int_equal(st.dropped, 1);
+    assert_books_balance(c);
+}
+
+/* Two writers parked at seqs p and p+1 pin their slots in a ring of 16;
+ * later records lap it, and each lap loses the two records that find
+ * those slots pinned. The panic, reading past them, finds two records
+ * gone one after the other: one notice for both (a notice per failed
+ * read gave two in a row), and every notice is followed by a record. */
+static int setup_small_ring(void **state)
+{
+    (void)state;
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_records = 16;
+    return setup_with(&o);
+}
+
+static void test_panic_one_notice_per_gap(void **state)
+{
+    (void)state;
+    pthread_mutex_lock(&gate);
+    atomic_store(&blocking, 1);
+    nblog_console_t *c = add_console(gated_write);
+    nblog_printf(NBLOG_LEVEL_INFO, "first.");
+    wait_until(&in_write);
+    atomic_store(&hold_writer, 1);
+    atomic_store(&nblog__test_hook_reserved, park_in_reservation);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&writer_parked, 0);
+        pthread_create(&t[i], NULL, stuck_writer, NULL);
+        wait_until(&writer_parked);
+    }
+    for (int i = 2; i < 20; i++)
+        nblog_printf(NBLOG_LEVEL_INFO, "record %d.", i);
+
+    assert_int_equal(nblog_panic_flush("two lost in a row"), 0);
+    size_t len = atomic_load(&cap_len);
+    char line[1024];
+    int notices = 0, last_was_notice = 0;
+    for (size_t at = 0; tu_next_line(cap, len, &at, line, sizeof line);) {
+        int notice = strstr(line, " messages dropped **") != NULL;
+        if (notice && last_was_notice)
+            print_error("notice after notice: %s\n", line);
+        assert_false(notice && last_was_notice);
+        notices += notice;
+        last_was_notice = notice;
+    }
+    assert_true(notices >= 2);
+    assert_int_equal(count_lines("** 2 messages dropped **", NULL), 1);
+    assert_int_equal(count_lines("** 1 messages dropped **", NULL), 0);
+    assert_int_equal(count_lines("record 19.", NULL), 1);
+
+    atomic_store(&hold_writer, 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    atomic_store(&nblog__test_hook_reserved, NULL);
+    atomic_store(&blocking, 0);
+    pthread_mutex_unlock(&gate);
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
     assert_books_balance(c);
 }
 
@@ -368,6 +434,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_panic_flush_takes_over_and_hands_back,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_panic_one_notice_per_gap, setup_small_ring,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thread_gets_alternate_stack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watchdog_leaves_program_alarm, setup, teardown),
