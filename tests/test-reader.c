@@ -671,7 +671,7 @@ static void render_formats(void **state)
     assert_string_equal(line + n - strlen(want), want);
 
     /* Every format, and short buffers: never past cap, always '\n'. */
-    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_PATTERN; format++) {
+    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_JSON; format++) {
         n = nblog_render_line(line, sizeof line, format, &rec);
         assert_inert(line, n, format);
         for (size_t cap = 2; cap < 40; cap++) {
