@@ -36,18 +36,28 @@ static char writer[] = RING_WRITER;
 
 #define HANG_GUARD_MS 20000 /* a broken child fails the test, never hangs it */
 
-/* A file ring of 16 records of 128 bytes in this process, at path. */
-static void init_file_ring(const char *path)
+/* nblog_init with a file ring of 16 records of record_size bytes at path
+ * (program: its name, NULL: the default; quiet: no console of init's). */
+static int init_ring(const char *path, size_t record_size, const char *program, int quiet)
 {
     unlink(path);
     nblog_options_t o;
     nblog_options_init(&o);
     o.ring_path = path;
     o.ring_records = 16;
-    o.record_size = 128;
+    o.record_size = record_size;
     o.level = NBLOG_LEVEL_DEBUG;
     o.crash_handlers = NBLOG_CRASH_NONE;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    o.program = program;
+    if (quiet)
+        o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
+    return nblog_init(&o);
+}
+
+/* A file ring of 16 records of 128 bytes in this process, at path. */
+static void init_file_ring(const char *path)
+{
+    assert_int_equal(init_ring(path, 128, NULL, 0), NBLOG_OK);
 }
 
 static void log_n(int from, int to)
@@ -700,19 +710,11 @@ static void ringfile_identity(void **state)
     (void)state;
     char path[128];
     ring_name(path, sizeof path, "reader-identity");
-    unlink(path);
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
-        nblog_options_t o;
-        nblog_options_init(&o);
-        o.ring_path = path;
-        o.ring_records = 16;
-        o.record_size = 128;
-        o.program = "app";
-        o.crash_handlers = NBLOG_CRASH_NONE;
-        o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
-        if (nblog_init(&o) != NBLOG_OK || nblog_write(NBLOG_LEVEL_NOTICE, "hi", 2) != NBLOG_OK)
+        if (init_ring(path, 128, "app", 1) != NBLOG_OK ||
+            nblog_write(NBLOG_LEVEL_NOTICE, "hi", 2) != NBLOG_OK)
             _exit(1);
         nblog_shutdown();
         _exit(0);
@@ -805,15 +807,7 @@ static void json_worst_fits(void **state)
     /* A console: the ring's longest record (4096-byte slots). */
     char path[128];
     ring_name(path, sizeof path, "reader-json-worst");
-    unlink(path);
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 16;
-    o.record_size = NBLOG_RECORD_SIZE_MAX;
-    o.crash_handlers = NBLOG_CRASH_NONE;
-    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_int_equal(init_ring(path, NBLOG_RECORD_SIZE_MAX, NULL, 1), NBLOG_OK);
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
     fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
