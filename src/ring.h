@@ -284,7 +284,8 @@ uint64_t nblog__ring_head(const struct nblog__ring_hdr *r);
  * closest one there, by gen; with none usable the time is INT64_MIN. The
  * ring may be a hostile file: bounds first (the index is masked), never
  * undefined behaviour; a time that does not fit in int64 saturates
- * (INT64_MIN or INT64_MAX, which renderers show as invalid). [signal-safe] */
+ * (INT64_MIN or INT64_MAX, which renderers show as a placeholder:
+ * nblog__wall_valid). [signal-safe] */
 int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
                             uint64_t epoch);
 /* Whether a time from nblog__ring_wall_ns is one: INT64_MIN and INT64_MAX
