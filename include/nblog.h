@@ -1009,27 +1009,52 @@ NBLOG_API int nblog_ringfile_info(nblog_ringfile_t *f, nblog_ringfile_info_t *in
 NBLOG_API int nblog_ringfile_console_stats(nblog_ringfile_t *f, nblog_console_stats_t *st,
                                            int max);
 
-/* Bytes that hold any line nblog_render_line renders of a record whole:
- * every text byte escaped as \xNN, plus the format's metadata. */
-#define NBLOG_LINE_MAX (4 * NBLOG_RECORD_SIZE_MAX + 2048)
+/* Bytes that hold any line nblog_render_line or nblog_ringfile_render_line
+ * renders of a record whole (a console's buffer holds as much): json's
+ * worst case, ten bytes for each text byte (a byte that is not UTF-8 is
+ * "\ufffd" in message and up to "255," in message_bytes), plus the
+ * format's metadata; the other formats write at most four per byte
+ * (\xNN). */
+#define NBLOG_LINE_MAX (10 * NBLOG_RECORD_SIZE_MAX + 2048)
 
 /*
  * nblog_render_line - rec (as nblog_reader_next filled it) as a console in
  * format NBLOG_FORMAT_* would print it: one line ending in '\n' (a journal
  * entry: its "KEY=value" lines and an empty one), with everything in the
- * text that a terminal or a line reader would act on escaped as \xNN (C0
- * and C1 controls, DEL, U+2028/U+2029, bytes that are not UTF-8, '\').
+ * text that a terminal or a line reader would act on escaped (C0 and C1
+ * controls, DEL, U+2028/U+2029, bytes that are not UTF-8, '\': as \xNN;
+ * json as JSON escapes, see LINE FORMATS in nblog(3)).
  * The syslog and journal formats use their default parameters (hostname,
  * app and procid "-", the record's facility, structured data on) and the
- * record's wall_ns; NBLOG_F_REPLAYED marks the line as consoles mark it.
- * rec->text must hold rec->len bytes (after NBLOG_ETRUNCATED it holds
- * bufsize - 1: set len to that first). Writes at most cap bytes (a line
- * cut short still ends in '\n'; NBLOG_LINE_MAX holds any) and returns
- * how many, without a NUL; 0 if line or rec is NULL or cap < 2.
- * [signal-safe] [non-blocking]
+ * record's wall_ns; json shows this process's pid and program: for a
+ * record of a ring file, nblog_ringfile_render_line says whose it is.
+ * A wall_ns of INT64_MIN or INT64_MAX (the time cannot be told) shows as
+ * a placeholder: dashes in the human format's time, "time":null in json,
+ * RFC 5424's NILVALUE "-", no TIMESTAMP (nor HOSTNAME) in RFC 3164, so a
+ * receiver takes its own. NBLOG_F_REPLAYED marks the line as consoles
+ * mark it. rec->text must hold rec->len bytes (after NBLOG_ETRUNCATED it
+ * holds bufsize - 1: set len to that first). Writes at most cap bytes (a
+ * line cut short still ends in '\n'; NBLOG_LINE_MAX holds any) and
+ * returns how many, without a NUL; 0 if line or rec is NULL, cap < 2, or
+ * format is NBLOG_FORMAT_PATTERN (there is no compiled pattern to follow)
+ * or no NBLOG_FORMAT_* at all. [signal-safe] [non-blocking]
  */
 NBLOG_API size_t nblog_render_line(char *line, size_t cap, int format,
                                    const nblog_record_t *rec);
+
+/*
+ * nblog_ringfile_render_line - as nblog_render_line, for a record read
+ * from f, as its writer would have printed it: json's "pid" and
+ * "program", RFC 5424's APP-NAME and PROCID, RFC 3164's TAG[PID] and the
+ * journal's SYSLOG_IDENTIFIER are f's writer's (the name its nblog_init
+ * chose, and writer_pid, as the header says them; of a live handle, as of
+ * its last nblog_ringfile_wait or nblog_ringfile_info). The file is
+ * hostile: a name byte that is not printable ASCII shows as '_', no name
+ * as "-", a pid no process has (0, above INT_MAX) as 0 in json and "-" in
+ * syslog. Returns as nblog_render_line; 0 also if f is NULL. [non-blocking]
+ */
+NBLOG_API size_t nblog_ringfile_render_line(nblog_ringfile_t *f, char *line, size_t cap,
+                                            int format, const nblog_record_t *rec);
 
 /* ------------------------------------------------------------------------
  * When the program dies.

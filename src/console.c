@@ -212,7 +212,10 @@ _Static_assert(MAX_CONSOLES <= (1 << SLOT_BITS), "handles cannot name every slot
 #define DIRECT_RECORDS 64   /* records one logging caller prints at most */
 #define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
 #define IDLE_SLEEP_MAX_US 50000  /* ... doubling up to this */
-#define LINE_MAX_BYTES (NBLOG__RECORD_SIZE_MAX * 4 + 2048) /* escaped + header */
+/* Room for any line of any format (json's worst: nblog.h NBLOG_LINE_MAX,
+ * which render.c and render_json.c assert their worst cases against). */
+#define LINE_MAX_BYTES NBLOG_LINE_MAX
+_Static_assert(LINE_MAX_BYTES <= BATCH_BYTES, "a batch must hold the longest line");
 /* After the batch, in the same allocation: fill_batch's record payload and
  * rendered text, owner-only scratch kept off the stack of a logging caller
  * (which may be a signal handler on a small alternate stack). */
@@ -553,8 +556,8 @@ static void release(struct nblog_console *c, uint32_t word)
 static int append_line(char *buf, size_t *used, const struct nblog_console *c,
                        const struct nblog__rec_meta *m, const char *text, size_t len)
 {
-    /* Rendered straight into the buffer: room for the worst case (every
-     * byte escaped to four) or the buffer goes out first. */
+    /* Rendered straight into the buffer: room for the worst case (json,
+     * ten bytes a text byte) or the buffer goes out first. */
     if (*used + LINE_MAX_BYTES > BATCH_BYTES)
         return 0;
     *used += nblog__render_fmt(buf + *used, LINE_MAX_BYTES, &c->lf, c->params, m, text,

@@ -338,12 +338,13 @@ static int map_ring(const nblog_options_t *o)
         size = NBLOG__RECORD_SIZE_MIN;
     size_t bytes = nblog__ring_bytes(records, (uint32_t)size);
     const char *path = ring_path_for(o);
+    set_program(o->program); /* before the file ring, which records it */
 
     void *mem = take_retired(bytes, path != NULL);
     nblog__platform_init();
     int rc;
     if (path) {
-        rc = nblog__ringfile_open(path, records, (uint32_t)size, &g.file);
+        rc = nblog__ringfile_open(path, records, (uint32_t)size, g.program, &g.file);
         mem = g.file.mem;
     } else {
         rc = map_anonymous(mem, bytes, &mem);
@@ -366,7 +367,6 @@ static int map_ring(const nblog_options_t *o)
     g.retired_bytes = bytes;
     g.facility = o->facility;
     g.emergency_level = o->emergency_level;
-    set_program(o->program);
     /* Relaxed: read only as a threshold, any recent value will do. */
     atomic_store_explicit(&g.level, level_for(o), memory_order_relaxed);
     /* Release: pairs with the acquire load in current_ring(); a caller that

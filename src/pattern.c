@@ -372,6 +372,7 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
     nblog__civil_from_ns(m->wall_ns, offset, &t);
     size_t at = 0;
     int colored = 0;
+    const int time_ok = nblog__wall_valid(m->wall_ns);
     for (unsigned i = 0; i < f->n_items; i++) {
         const struct nblog__pat_item *it = &f->item[i];
         char num[48];
@@ -436,6 +437,10 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
             break;
         default: assert(0 && "unknown pattern op"); break;
         }
+        /* A time that cannot be told (ring.h nblog__wall_valid): each time
+         * field as dashes of its width, so columns stay where they were. */
+        if (!time_ok && it->op >= OP_YEAR && it->op <= OP_ZONE && s == num)
+            memset(num, '-', n < sizeof num ? n : sizeof num);
         if (s) {
             if (n >= sizeof num && s == num)
                 n = sizeof num - 1;

@@ -15,7 +15,12 @@
  *
  * PRI = facility * 8 + level. The time is the record's wall_ns (its reader
  * got it from the ring: nblog__ring_wall_ns), converted by hand (gmtime_r takes a lock
- * in glibc, and this runs in signal handlers). 32473 is the private
+ * in glibc, and this runs in signal handlers). A time that cannot be told
+ * (INT64_MIN, INT64_MAX: nblog__wall_valid) is RFC 5424's NILVALUE "-";
+ * RFC 3164 has none, so its line leaves TIMESTAMP and HOSTNAME out
+ * ("<PRI>APP[PROCID]: MSG"), and a receiver puts its own time (RFC 3164
+ * 4.3.2). The human and pattern formats show dashes in each time field
+ * (pattern.c), json "time":null. 32473 is the private
  * enterprise number RFC 5612 reserves for examples: the SD-ID says "ours",
  * not anyone's registration. SD-PARAM values escape '"', '\\' and ']' as
  * RFC 5424 6.3.3 asks, and what a line may not hold (see text_unit) as
@@ -39,6 +44,7 @@
 #include "format.h"
 #include "log.h"
 #include "nblog.h"
+#include "ring.h"
 
 /* The text of a record that is not plain text, into text (cap > the
  * ring's text limit); returns its length, at most that limit. */
@@ -90,6 +96,11 @@ size_t nblog__render_record(const struct nblog__ring_hdr *ring,
     buf[len < cap - 1 ? len : cap - 1] = '\0';
     return len;
 }
+
+/* Every format but json (render_json.c) writes at most four bytes a text
+ * byte (\xNN) and its fields around them. */
+_Static_assert(4 * NBLOG__RECORD_SIZE_MAX + 2048 <= NBLOG_LINE_MAX,
+               "NBLOG_LINE_MAX must hold an escaped line");
 
 /* Writes ch as the four bytes \xNN; returns 4. */
 static size_t hex_escape(char *out, unsigned char ch)
@@ -264,7 +275,15 @@ static size_t syslog_header(char *line, size_t cap, int format,
                    (m->level & 7u);
     struct nblog__civil t;
     size_t n;
+    int valid = nblog__wall_valid(m->wall_ns);
     if (format == NBLOG_FORMAT_RFC3164) {
+        /* No time to tell: no TIMESTAMP, and then no HOSTNAME either (a
+         * receiver could not tell it from the TAG); RFC 3164 4.3.2: the
+         * receiver puts its own time. */
+        if (!valid) {
+            n = nblog__format(line, cap, "<%u>%s[%s]: ", pri, p->app, p->procid);
+            return n < cap ? n : cap - 1;
+        }
         nblog__civil_from_ns(m->wall_ns, p->utc_offset_s, &t);
         n = nblog__format(line, cap, "<%u>%s %2u %02u:%02u:%02u %s%s%s[%s]: ", pri,
                           months[(t.mon - 1) % 12], t.day, t.hour, t.min, t.sec,
@@ -272,10 +291,14 @@ static size_t syslog_header(char *line, size_t cap, int format,
                           p->hostname_3164 ? " " : "", p->app, p->procid);
         return n < cap ? n : cap - 1;
     }
-    nblog__civil_from_ns(m->wall_ns, 0, &t);
-    n = nblog__format(line, cap, "<%u>1 %04ld-%02u-%02uT%02u:%02u:%02u.%06uZ %s %s %s %s ",
-                      pri, t.year, t.mon, t.day, t.hour, t.min, t.sec, t.nsec / 1000,
-                      p->hostname, p->app, p->procid, p->msgid);
+    char when[40] = "-"; /* RFC 5424's NILVALUE when there is no time */
+    if (valid) {
+        nblog__civil_from_ns(m->wall_ns, 0, &t);
+        nblog__format(when, sizeof when, "%04ld-%02u-%02uT%02u:%02u:%02u.%06uZ", t.year,
+                      t.mon, t.day, t.hour, t.min, t.sec, t.nsec / 1000);
+    }
+    n = nblog__format(line, cap, "<%u>1 %s %s %s %s %s ", pri, when, p->hostname, p->app,
+                      p->procid, p->msgid);
     if (n >= cap)
         return cap - 1;
     if (!p->sd)

@@ -7,6 +7,9 @@
  *   {"time":"2026-12-02T03:04:39.123456Z","level":"info","seq":7,"tid":43,
  *    "pid":42,"program":"app","message":"text"}
  *
+ * "time" is null when the record's time cannot be told (INT64_MIN or
+ * INT64_MAX wall_ns: ring.h nblog__wall_valid).
+ *
  * then, only when so: "message_bytes":[N,...] (the text held bytes that
  * are not UTF-8: message has U+FFFD for each, the array the exact bytes,
  * as journalctl -o json does), "truncated":true (the record was cut at its
@@ -20,8 +23,9 @@
  * when it is there, gives back the text exactly.
  *
  * Room: everything is written into the caller's buffer, never past cap.
- * When the whole object does not fit (a 4 KiB text of control bytes is
- * six times as long escaped), the message is cut at a character boundary,
+ * NBLOG_LINE_MAX (a console's line room) holds any record's line whole
+ * (JSON_LINE_WORST: up to ten bytes a text byte). When the whole object
+ * does not fit a smaller cap, the message is cut at a character boundary,
  * message_bytes (if any) holds the bytes that went in, and the object
  * says "truncated":true: still one valid object per line.
  */
@@ -32,6 +36,7 @@
 #include "format.h"
 #include "log.h"
 #include "nblog.h"
+#include "ring.h"
 
 /* What one unit of text (n bytes at s, from nblog__text_unit) becomes in
  * a JSON string, into esc (>= 6 bytes) unless it goes as it is (returns
@@ -131,6 +136,21 @@ static int put(char *line, size_t cap, size_t *at, const char *s, size_t n)
 }
 
 #define BYTES_KEY ",\"message_bytes\":"
+#define TRUNC_FIELD ",\"truncated\":true"
+#define REPL_FIELD ",\"replayed\":true"
+#define HEAD_MAX 160   /* {"time":...,"program": */
+#define PROGRAM_MAX 64 /* the program's JSON string, quotes included */
+
+/* The longest line: each text byte at most ten (a byte that is not UTF-8
+ * is \ufffd, six, and up to "255," in message_bytes; a control is six
+ * and not in message_bytes), and the fields around the message. A console
+ * and a reader's NBLOG_LINE_MAX buffer hold it, so no record of a ring is
+ * cut. */
+#define JSON_LINE_WORST(text_bytes)                                                      \
+    (10 * (size_t)(text_bytes) + HEAD_MAX + PROGRAM_MAX + sizeof ",\"message\":" - 1 + \
+     2 + sizeof BYTES_KEY - 1 + 2 + sizeof TRUNC_FIELD - 1 + sizeof REPL_FIELD - 1 + 2)
+_Static_assert(JSON_LINE_WORST(NBLOG__RECORD_SIZE_MAX) <= NBLOG_LINE_MAX,
+               "NBLOG_LINE_MAX must hold json's longest line");
 
 /* The longest prefix of text (whole units) whose JSON string, and its
  * message_bytes if it holds a byte that is not UTF-8 (*bad), fit in room
@@ -164,7 +184,7 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
                         const char *text, size_t len)
 {
     /* What must fit after the message: the flags and the end. */
-    static const char trunc_field[] = ",\"truncated\":true", repl_field[] = ",\"replayed\":true";
+    static const char trunc_field[] = TRUNC_FIELD, repl_field[] = REPL_FIELD;
     const size_t tail = sizeof trunc_field - 1 + sizeof repl_field - 1 + 2;
     struct nblog__civil t;
     char zone[16] = "Z";
@@ -173,17 +193,20 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
         nblog__format(zone, sizeof zone, "%c%02ld:%02ld", offset_s < 0 ? '-' : '+',
                       a / 3600 % 100, a / 60 % 60);
     }
-    nblog__civil_from_ns(m->wall_ns, offset_s, &t);
-    char head[160];
+    char when[48] = "null"; /* a time that cannot be told */
+    if (nblog__wall_valid(m->wall_ns)) {
+        nblog__civil_from_ns(m->wall_ns, offset_s, &t);
+        nblog__format(when, sizeof when, "\"%04ld-%02u-%02uT%02u:%02u:%02u.%06u%s\"", t.year,
+                      t.mon, t.day, t.hour, t.min, t.sec, t.nsec / 1000u, zone);
+    }
+    char head[HEAD_MAX];
     size_t n = nblog__format(head, sizeof head,
-                             "{\"time\":\"%04ld-%02u-%02uT%02u:%02u:%02u.%06u%s\","
-                             "\"level\":\"%s\",\"seq\":%llu,\"tid\":%u,\"pid\":%d,"
-                             "\"program\":",
-                             t.year, t.mon, t.day, t.hour, t.min, t.sec, t.nsec / 1000u, zone,
-                             nblog_level_name(m->level), (unsigned long long)m->seq,
+                             "{\"time\":%s,\"level\":\"%s\",\"seq\":%llu,\"tid\":%u,"
+                             "\"pid\":%d,\"program\":",
+                             when, nblog_level_name(m->level), (unsigned long long)m->seq,
                              (unsigned)m->tid, who->pid);
-    /* The program name: at most 64 bytes of JSON; then ,"message": */
-    const size_t fixed = sizeof head + 64 + 11 + 2 + tail;
+    /* The program name: at most PROGRAM_MAX bytes of JSON; then ,"message": */
+    const size_t fixed = sizeof head + PROGRAM_MAX + 11 + 2 + tail;
     assert(n < sizeof head);
     if (cap < fixed) { /* not a console's buffer: an empty, valid object,
                           or (cap 2) an empty line: still one line */
@@ -198,7 +221,7 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
     size_t at = 0, used, replaced;
     put(line, cap, &at, head, n);
     const char *prog = who->program;
-    at += nblog__json_string(line + at, 64, prog, strlen(prog), &used, &replaced);
+    at += nblog__json_string(line + at, PROGRAM_MAX, prog, strlen(prog), &used, &replaced);
     put(line, cap, &at, ",\"message\":", 11);
     int bad;
     size_t keep_len = fit_prefix(text, len, cap - tail - at, &bad);

@@ -34,6 +34,7 @@
 #define NBLOG__EPOCHS 32u      /* wall-clock epochs the header keeps */
 #define NBLOG__EPOCH_BITS 48   /* of an epoch's gen kept in a slot's meta2 */
 #define NBLOG__EPOCH_MASK (((uint64_t)1 << NBLOG__EPOCH_BITS) - 1)
+#define NBLOG__RING_PROGRAM_BYTES 64 /* writer_program, its NUL included */
 
 /* Sequence numbers a ring can hold: a slot's state word keeps seq << 2,
  * so seq must stay below 2^62. The writer never hands out a seq at or
@@ -78,7 +79,8 @@ struct nblog__wall_epoch {
  * The header at offset 0 of the ring's memory. The sizes and offsets are
  * written once by nblog__ring_format() before the ring is published, and
  * never again; writer_pid also by nblog__ring_resume() (a writer reopening
- * a file, before publishing it). wall_epoch and epochs[] belong to
+ * a file, before publishing it), writer_program by the file ring after
+ * either (ringfile.c). wall_epoch and epochs[] belong to
  * nblog__ring_epoch_publish (format, resume, and the writer process's
  * wall-clock thread, wallclock.c). head and lost are the writers'
  * counters; follow_word and stats_published_ns belong to the
@@ -113,6 +115,15 @@ struct nblog__ring_hdr {
     uint32_t epochs_count;  /* NBLOG__EPOCHS */
     uint32_t epoch_entry_size; /* sizeof(struct nblog__wall_epoch) */
     uint8_t reserved[16];   /* room for later fields, zero */
+    /* The writer's program name (as nblog__program_name gives it), NUL
+     * padded; written with writer_pid (nblog__ring_set_program, at format
+     * and resume, before the ring is published). A reader renders another
+     * process's records with it; from a file it is hostile text (ringview.c
+     * nblog__ringview_program: bounded, printable-checked before use). */
+    char writer_program[NBLOG__RING_PROGRAM_BYTES];
+    /* Room for later fields, zero; keeps the header a multiple of a stats
+     * entry (128 bytes: ringview.c needs none to straddle a page). */
+    uint8_t reserved2[64];
 
     /* Own cache line: every writer increments it. */
     _Alignas(64) _Atomic uint64_t head; /* next sequence number to hand out */
@@ -273,9 +284,31 @@ uint64_t nblog__ring_head(const struct nblog__ring_hdr *r);
  * closest one there, by gen; with none usable the time is INT64_MIN. The
  * ring may be a hostile file: bounds first (the index is masked), never
  * undefined behaviour; a time that does not fit in int64 saturates
- * (INT64_MIN or INT64_MAX, which renderers show as invalid). [signal-safe] */
+ * (INT64_MIN or INT64_MAX, which renderers show as a placeholder:
+ * nblog__wall_valid). [signal-safe] */
 int64_t nblog__ring_wall_ns(const struct nblog__ring_hdr *r, uint64_t ts_ns,
                             uint64_t epoch);
+/* Whether a time from nblog__ring_wall_ns is one: INT64_MIN and INT64_MAX
+ * say it cannot be told (renderers show a placeholder: render.c). */
+static inline int nblog__wall_valid(int64_t wall_ns)
+{
+    return wall_ns != INT64_MIN && wall_ns != INT64_MAX;
+}
+
+/* Writes name (cut to NBLOG__RING_PROGRAM_BYTES - 1 bytes) into the
+ * header's writer_program, NUL padded. Writer process, before the ring is
+ * published (format, resume). Relaxed byte stores: a live follower in
+ * another process copies the field with relaxed loads at sync
+ * (ringview.c), and validates what it got before use; nothing pairs. */
+static inline void nblog__ring_set_program(struct nblog__ring_hdr *r, const char *name)
+{
+    size_t n = 0;
+    for (; name && name[n] && n < NBLOG__RING_PROGRAM_BYTES - 1; n++)
+        __atomic_store_n(&r->writer_program[n], name[n], __ATOMIC_RELAXED);
+    for (; n < NBLOG__RING_PROGRAM_BYTES; n++)
+        __atomic_store_n(&r->writer_program[n], '\0', __ATOMIC_RELAXED);
+}
+
 /* The current epoch's gen, as a writer stores it. [signal-safe] */
 static inline uint64_t nblog__ring_epoch(const struct nblog__ring_hdr *r)
 {

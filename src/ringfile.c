@@ -417,7 +417,7 @@ static int try_resume(void *mem, size_t bytes)
 }
 
 int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
-                         struct nblog__ringfile *f)
+                         const char *program, struct nblog__ringfile *f)
 {
     char full[PATH_MAX];
     memset(f, 0, sizeof *f);
@@ -462,6 +462,9 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
         memset(mem, 0, bytes);
         nblog__ring_format(mem, records, record_size, first_seq);
     }
+    /* Whose records these are, for readers in other processes; a resumed
+     * ring gets this writer's name as it got its pid. */
+    nblog__ring_set_program(mem, program);
     f->resumed = resumed;
     f->mem = mem;
     f->bytes = bytes;

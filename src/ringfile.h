@@ -32,13 +32,14 @@ int nblog__ringfile_path(const char *name, char *out, size_t cap);
 
 /* Opens (never through a symlink; creating exclusively, 0600), checks
  * (a private regular file of ours), locks, sizes, allocates, maps and
- * prefaults the ring file, then resumes or formats the ring in it.
+ * prefaults the ring file, then resumes or formats the ring in it, and
+ * writes program (the writer's name) into its header.
  * [blocking] Returns NBLOG_OK and *f; NBLOG_EBUSY, NBLOG_EFILE (errno set:
  * ELOOP for a symlink, EPERM for a file that is not private),
  * NBLOG_ENOTRING (not a ring, or not a regular file) or NBLOG_EVERSION
  * (see nblog_init); NBLOG_EINVAL for an empty or too long path. */
 int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
-                         struct nblog__ringfile *f);
+                         const char *program, struct nblog__ringfile *f);
 /* Drops the writer's lock and closes both descriptors, keeping the
  * mapping (a logging call that raced with shutdown may still store into
  * it). */
@@ -96,10 +97,16 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
                          char *why, size_t why_cap);
 void nblog__ringview_close(struct nblog__ringview *v);
 
-/* Live views: copies head, lost, writer_pid and the wall-clock epochs
+/* Live views: copies head, lost, writer_pid, writer_program and the wall-clock epochs
  * (wall_epoch, epochs[]) from the file into v->ring (never the geometry). No-op for a private copy.
  * Raises SIGBUS if the file was cut below its first page. */
 void nblog__ringview_sync(struct nblog__ringview *v);
+
+/* The writer's program name of a validated ring (a file's: hostile), fit
+ * to show: bounded, each byte that is not printable ASCII as '_', "-" if
+ * none. [signal-safe] */
+void nblog__ringview_program(const struct nblog__ring_hdr *r,
+                             char out[NBLOG__RING_PROGRAM_BYTES]);
 
 /* 1 if path names another file than the one v opened (a writer replaced
  * it: ringfile.c, PLAN_REPLACE), 0 if not or if it cannot tell. */

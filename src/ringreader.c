@@ -20,12 +20,14 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "console.h"
+#include "format.h"
 #include "log.h"
 #include "nblog.h"
 #include "ring.h"
@@ -182,10 +184,17 @@ int nblog_ringfile_console_stats(nblog_ringfile_t *f, nblog_console_stats_t *st,
     return n;
 }
 
-size_t nblog_render_line(char *line, size_t cap, int format, const nblog_record_t *rec)
+/* The formats nblog_render_line renders: every NBLOG_FORMAT_* but
+ * PATTERN, which needs a console's compiled pattern. */
+static int renderable(int format)
 {
-    if (!line || !rec || cap < 2)
-        return 0; /* a journal entry needs two bytes of '\n' */
+    return format >= NBLOG_FORMAT_PLAIN && format <= NBLOG_FORMAT_JSON;
+}
+_Static_assert(NBLOG_FORMAT_JSON == NBLOG_FORMAT_PATTERN - 1,
+               "renderable(): PATTERN is the one format after JSON");
+
+static struct nblog__rec_meta meta_of(const nblog_record_t *rec)
+{
     struct nblog__rec_meta m = {
         .seq = rec->seq,
         .ts_ns = rec->ts_ns,
@@ -197,7 +206,41 @@ size_t nblog_render_line(char *line, size_t cap, int format, const nblog_record_
         .flags = rec->flags,
         .kind = rec->kind,
     };
-    /* The format goes through as given: render.c knows them all. */
+    return m;
+}
+
+size_t nblog_render_line(char *line, size_t cap, int format, const nblog_record_t *rec)
+{
+    if (!line || !rec || cap < 2 || !renderable(format))
+        return 0; /* a journal entry needs two bytes of '\n' */
+    struct nblog__rec_meta m = meta_of(rec);
     return nblog__render_line(line, cap, format, NULL, &m, rec->text ? rec->text : "",
                               rec->text ? rec->len : 0);
+}
+
+size_t nblog_ringfile_render_line(nblog_ringfile_t *f, char *line, size_t cap, int format,
+                                  const nblog_record_t *rec)
+{
+    if (!f || !line || !rec || cap < 2 || !renderable(format))
+        return 0;
+    const struct nblog__ring_hdr *r = f->v.ring;
+    struct nblog__rec_meta m = meta_of(rec);
+    const char *text = rec->text ? rec->text : "";
+    size_t len = rec->text ? rec->len : 0;
+    /* The file's word for whose records these are (a live view's as of its
+     * last sync): the name checked (ringview.c), a pid no process has (0,
+     * past INT_MAX) shown as 0 and "-". */
+    char program[NBLOG__RING_PROGRAM_BYTES];
+    nblog__ringview_program(r, program);
+    uint32_t pid = r->writer_pid;
+    int pid_ok = pid > 0 && pid <= INT_MAX;
+    if (format == NBLOG_FORMAT_JSON) {
+        struct nblog__who who = {.program = program, .pid = pid_ok ? (int)pid : 0};
+        return nblog__json_line(line, cap, &m, 0, 0, &who, text, len);
+    }
+    struct nblog__syslog_params p = nblog__syslog_defaults;
+    nblog__format(p.app, sizeof p.app, "%s", program); /* cut at APP-NAME's 48 */
+    if (pid_ok)
+        nblog__format(p.procid, sizeof p.procid, "%u", (unsigned)pid);
+    return nblog__render_line(line, cap, format, &p, &m, text, len);
 }

@@ -289,6 +289,22 @@ void nblog__ringview_close(struct nblog__ringview *v)
     memset(v, 0, sizeof *v);
 }
 
+void nblog__ringview_program(const struct nblog__ring_hdr *r,
+                             char out[NBLOG__RING_PROGRAM_BYTES])
+{
+    /* Hostile text: at most the field, up to its first NUL; a byte that is
+     * not printable ASCII (nor a space) as '_', as nblog_init makes a
+     * name; nothing as "-". */
+    size_t n = 0;
+    for (; n < NBLOG__RING_PROGRAM_BYTES - 1 && r->writer_program[n]; n++) {
+        unsigned char ch = (unsigned char)r->writer_program[n];
+        out[n] = ch > ' ' && ch <= '~' ? (char)ch : '_';
+    }
+    if (n == 0)
+        out[n++] = '-';
+    out[n] = '\0';
+}
+
 void nblog__ringview_sync(struct nblog__ringview *v)
 {
     if (!v->mapped || !v->ring)
@@ -309,6 +325,12 @@ void nblog__ringview_sync(struct nblog__ringview *v)
                                                memory_order_relaxed),
                           memory_order_relaxed);
     copy->writer_pid = __atomic_load_n(&live->writer_pid, __ATOMIC_RELAXED);
+    /* The name as it is now (a writer that resumed the file rewrote it):
+     * relaxed byte loads (ring.h nblog__ring_set_program); a copy torn by
+     * a writer rewriting it is still bounded text, checked at use
+     * (nblog__ringview_program). */
+    for (unsigned i = 0; i < NBLOG__RING_PROGRAM_BYTES; i++)
+        copy->writer_program[i] = __atomic_load_n(&live->writer_program[i], __ATOMIC_RELAXED);
     /* The wall-clock epochs, entry by entry, as they are: nothing in them
      * is trusted (ring.c nblog__ring_wall_ns masks the index, checks every
      * add, and falls back to the closest epoch). An entry the writer is

@@ -2,7 +2,8 @@
  * fuzz-reader.c - libFuzzer target for everything that reads a ring file
  * another process wrote: the public ring-file reader (nblog_ringfile_open,
  * _reader, _wait, _info, _console_stats, nblog_reader_next, _head, _skip,
- * nblog_render_line in every format), which is what programs and the
+ * nblog_render_line and nblog_ringfile_render_line in every format),
+ * which is what programs and the
  * nblog command use, and beneath it nblog__ring_diagnose (header checks)
  * and the reader on a ring in memory (nblog__reader_open_memory).
  *
@@ -17,8 +18,11 @@
  * Every image is also written to a memfd and opened through the public
  * API (nblog_ringfile_open, as a copy and live), as `nblog` opens a file,
  * so the header-first checks run on it too; every record read is rendered
- * in every line format, and a reader stopped at an unfinished record
- * gives up on it (nblog_reader_skip), as `nblog dmesg` does.
+ * in every line format, whole and at a small cap, and each line checked:
+ * within its cap, '\n'-ended, inert (check_inert: valid UTF-8, no control
+ * a terminal or a line reader acts on), json parsing (check_json); a
+ * reader stopped at an unfinished record gives up on it
+ * (nblog_reader_skip), as `nblog dmesg` does.
  *
  * Mode bit 4 (data[0] & 4) is the follow path with the file changing
  * under the reader: a valid ring is written to a memfd and opened live;
@@ -57,6 +61,7 @@ static size_t template_ring(void **out)
     void *mem = aligned_alloc(64, bytes);
     memset(mem, 0, bytes);
     nblog__ring_format(mem, RECORDS, RECORD_SIZE, 0);
+    nblog__ring_set_program(mem, "fuzz");
     struct nblog__rec_meta m = {.len = 11, .level = 3, .tid = 9};
     for (int i = 0; i < RECORDS + 3; i++)
         nblog__ring_write(mem, &m, "hello world\0\0\0\0\0");
@@ -86,21 +91,171 @@ static size_t build_image(const uint8_t *data, size_t size, void **image)
     return bytes;
 }
 
-/* Every line format of rec: within the buffer, one '\n'-ended line. */
-static void render_all(const nblog_record_t *rec)
+/* What every rendered line must be: valid UTF-8 with no C0 control
+ * (but '\n': the line's last byte; a journal entry's field ends), DEL,
+ * C1 control (raw bytes are not UTF-8; encoded C2 80..C2 9F) or
+ * U+2028/U+2029, so nothing in a hostile file reaches a terminal or a
+ * line reader as anything but text. */
+static void check_inert(const char *line, size_t n, int format)
 {
-    static char line[NBLOG_LINE_MAX];
-    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_PATTERN; format++) {
-        size_t n = nblog_render_line(line, sizeof line, format, rec);
-        assert(n >= 1 && n <= sizeof line && line[n - 1] == '\n');
+    const unsigned char *s = (const unsigned char *)line;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            assert((c >= 0x20 && c != 0x7f) ||
+                   (c == '\n' && (i == n - 1 || format == NBLOG_FORMAT_JOURNAL)));
+            i++;
+            continue;
+        }
+        size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        assert(len > 0 && i + len <= n);
+        for (size_t k = 1; k < len; k++)
+            assert((s[i + k] & 0xc0) == 0x80);
+        assert(!(c == 0xe0 && s[i + 1] < 0xa0) && !(c == 0xed && s[i + 1] > 0x9f) &&
+               !(c == 0xf0 && s[i + 1] < 0x90) && !(c == 0xf4 && s[i + 1] > 0x8f));
+        assert(!(c == 0xc2 && s[i + 1] < 0xa0));                                 /* C1 */
+        assert(!(c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)));
+        i += len;
     }
+    if (format == NBLOG_FORMAT_JOURNAL) { /* the message is one field */
+        assert(n >= 2 && line[n - 2] == '\n');
+        const char *msg = memmem(line, n, "\nMESSAGE=", 9);
+        if (msg)
+            assert(memchr(msg + 1, '\n', (size_t)(line + n - 2 - (msg + 1))) == NULL);
+    }
+}
+
+/* A strict JSON checker for what the json format writes: one object of
+ * "key":value, values strings, integers, true, null or arrays of
+ * integers 0..255; strings with only JSON's escapes and no control. */
+struct jcheck {
+    const char *s;
+    size_t at, n;
+};
+
+static char jc_peek(const struct jcheck *j)
+{
+    return j->at < j->n ? j->s[j->at] : '\0';
+}
+
+static void jc_eat(struct jcheck *j, char ch)
+{
+    assert(jc_peek(j) == ch);
+    j->at++;
+}
+
+static void jc_string(struct jcheck *j)
+{
+    jc_eat(j, '"');
+    for (;;) {
+        assert(j->at < j->n);
+        unsigned char c = (unsigned char)j->s[j->at++];
+        assert(c >= 0x20);
+        if (c == '"')
+            return;
+        if (c != '\\')
+            continue;
+        assert(j->at < j->n);
+        c = (unsigned char)j->s[j->at++];
+        if (c == 'u') {
+            for (int k = 0; k < 4; k++, j->at++)
+                assert(j->at < j->n && strchr("0123456789abcdef", j->s[j->at]) &&
+                       j->s[j->at] != '\0');
+        } else {
+            assert(c && strchr("\"\\/bfnrt", c));
+        }
+    }
+}
+
+static long jc_number(struct jcheck *j)
+{
+    long v = 0;
+    size_t start = j->at;
+    while (jc_peek(j) >= '0' && jc_peek(j) <= '9' && j->at - start < 20)
+        v = v * 10 + (j->s[j->at++] - '0');
+    assert(j->at > start && (j->s[start] != '0' || j->at == start + 1));
+    return v;
+}
+
+static void check_json(const char *line, size_t n)
+{
+    assert(n >= 1 && line[n - 1] == '\n');
+    struct jcheck j = {line, 0, n - 1};
+    if (n == 1)
+        return; /* cap 2: an empty line, still one line */
+    jc_eat(&j, '{');
+    for (int first = 1; jc_peek(&j) != '}'; first = 0) {
+        if (!first)
+            jc_eat(&j, ',');
+        jc_string(&j);
+        jc_eat(&j, ':');
+        char c = jc_peek(&j);
+        if (c == '"') {
+            jc_string(&j);
+        } else if (c == 't' || c == 'n') {
+            const char *word = c == 't' ? "true" : "null";
+            assert(j.n - j.at >= 4 && memcmp(line + j.at, word, 4) == 0);
+            j.at += 4;
+        } else if (c == '[') {
+            j.at++;
+            for (int k = 0; jc_peek(&j) != ']'; k++) {
+                if (k)
+                    jc_eat(&j, ',');
+                assert(jc_number(&j) <= 255);
+            }
+            j.at++;
+        } else {
+            jc_number(&j);
+        }
+    }
+    jc_eat(&j, '}');
+    assert(j.at == j.n); /* one object, nothing after it */
+}
+
+/* Caps for this input's short renders (set from the input's bytes, so a
+ * run is repeatable). */
+static uint32_t cap_seed;
+
+static void render_one(nblog_ringfile_t *f, char *line, size_t cap, int format,
+                       const nblog_record_t *rec)
+{
+    memset(line + cap, 0x55, 1);
+    size_t n = f ? nblog_ringfile_render_line(f, line, cap, format, rec)
+                 : nblog_render_line(line, cap, format, rec);
+    assert(n >= 1 && n <= cap && line[n - 1] == '\n');
+    assert((unsigned char)line[cap] == 0x55); /* never past cap */
+    check_inert(line, n, format);
+    if (format == NBLOG_FORMAT_JSON)
+        check_json(line, n);
+}
+
+/* Every line format of rec, whole and at a small cap, as this process's
+ * (nblog_render_line) and, with f, as the file's writer's: within the
+ * buffer, one '\n'-ended line of inert text, json that parses. PATTERN
+ * and unknown formats are refused. */
+static void render_all(nblog_ringfile_t *f, const nblog_record_t *rec)
+{
+    static char line[NBLOG_LINE_MAX + 1];
+    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_JSON; format++) {
+        cap_seed = cap_seed * 1103515245u + 12345u;
+        size_t small = 2 + (cap_seed >> 16) % 600;
+        for (int who = 0; who < 1 + (f != NULL); who++) {
+            nblog_ringfile_t *by = who ? f : NULL;
+            render_one(by, line, NBLOG_LINE_MAX, format, rec);
+            render_one(by, line, small, format, rec);
+        }
+    }
+    assert(nblog_render_line(line, NBLOG_LINE_MAX, NBLOG_FORMAT_PATTERN, rec) == 0);
+    assert(nblog_render_line(line, NBLOG_LINE_MAX, NBLOG_FORMAT_PATTERN + 1, rec) == 0);
 }
 
 /* Reads every record readable now; the count is bounded by the ring. As
  * a public reader (`nblog dmesg`): renders each record in every format,
  * and gives up on a record still being written (once: a fuzzed ring's
  * writer never finishes it) and on those after it still unfinished. */
-static void read_available(nblog_reader_t *rd, uint64_t records, int as_public)
+static void read_available(nblog_ringfile_t *f, nblog_reader_t *rd, uint64_t records,
+                           int as_public)
 {
     nblog_record_t rec;
     static char buf[NBLOG__RECORD_SIZE_MAX + 1];
@@ -120,7 +275,7 @@ static void read_available(nblog_reader_t *rd, uint64_t records, int as_public)
         assert(rec.level <= 7 && rec.len <= NBLOG__RECORD_SIZE_MAX);
         assert(++steps <= 2 * (records + 1));
         if (as_public)
-            render_all(&rec);
+            render_all(f, &rec);
     }
 }
 
@@ -129,7 +284,7 @@ static void read_records(const void *mem, size_t bytes)
     nblog_reader_t rd;
     if (nblog__reader_open_memory(&rd, mem, bytes, NBLOG_FROM_OLDEST) != NBLOG_OK)
         return;
-    read_available(&rd, ((const struct nblog__ring_hdr *)mem)->records, 0);
+    read_available(NULL, &rd, ((const struct nblog__ring_hdr *)mem)->records, 0);
 }
 
 static void read_stats(const struct nblog__ring_hdr *r)
@@ -191,7 +346,7 @@ static void read_as_file(const void *image, size_t bytes)
             nblog_reader_t rd;
             rc = nblog_ringfile_reader(f, from, &rd);
             assert(rc == NBLOG_OK);
-            read_available(&rd, records, 1);
+            read_available(f, &rd, records, 1);
             rc = nblog_ringfile_wait(f, rd.next_seq, 0);
             assert(rc == NBLOG_OK || rc == NBLOG_EAGAIN);
         }
@@ -221,7 +376,7 @@ static void follow_changing(const uint8_t *data, size_t size)
         do {
             int rc = nblog_ringfile_wait(f, rd.next_seq, 0); /* brings in head */
             assert(rc == NBLOG_OK || rc == NBLOG_EAGAIN);
-            read_available(&rd, RECORDS, 1);
+            read_available(f, &rd, RECORDS, 1);
             read_info(f);
             if (i + 3 > size)
                 break;
@@ -242,6 +397,9 @@ static void follow_changing(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    cap_seed = 0;
+    for (size_t i = 0; i < size; i++)
+        cap_seed = cap_seed * 31u + data[i];
     if (size > 0 && (data[0] & 4)) {
         follow_changing(data, size);
         return 0;

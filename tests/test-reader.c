@@ -36,18 +36,28 @@ static char writer[] = RING_WRITER;
 
 #define HANG_GUARD_MS 20000 /* a broken child fails the test, never hangs it */
 
-/* A file ring of 16 records of 128 bytes in this process, at path. */
-static void init_file_ring(const char *path)
+/* nblog_init with a file ring of 16 records of record_size bytes at path
+ * (program: its name, NULL: the default; quiet: no console of init's). */
+static int init_ring(const char *path, size_t record_size, const char *program, int quiet)
 {
     unlink(path);
     nblog_options_t o;
     nblog_options_init(&o);
     o.ring_path = path;
     o.ring_records = 16;
-    o.record_size = 128;
+    o.record_size = record_size;
     o.level = NBLOG_LEVEL_DEBUG;
     o.crash_handlers = NBLOG_CRASH_NONE;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    o.program = program;
+    if (quiet)
+        o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
+    return nblog_init(&o);
+}
+
+/* A file ring of 16 records of 128 bytes in this process, at path. */
+static void init_file_ring(const char *path)
+{
+    assert_int_equal(init_ring(path, 128, NULL, 0), NBLOG_OK);
 }
 
 static void log_n(int from, int to)
@@ -671,7 +681,7 @@ static void render_formats(void **state)
     assert_string_equal(line + n - strlen(want), want);
 
     /* Every format, and short buffers: never past cap, always '\n'. */
-    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_PATTERN; format++) {
+    for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_JSON; format++) {
         n = nblog_render_line(line, sizeof line, format, &rec);
         assert_inert(line, n, format);
         for (size_t cap = 2; cap < 40; cap++) {
@@ -682,9 +692,152 @@ static void render_formats(void **state)
             assert_int_equal(line[cap], '#');
         }
     }
+    /* No pattern to follow, or no format at all: refused. */
+    assert_int_equal(nblog_render_line(line, sizeof line, NBLOG_FORMAT_PATTERN, &rec), 0);
+    assert_int_equal(nblog_render_line(line, sizeof line, -1, &rec), 0);
+    assert_int_equal(nblog_render_line(line, sizeof line, 99, &rec), 0);
     assert_int_equal(nblog_render_line(line, 1, NBLOG_FORMAT_PLAIN, &rec), 0);
     assert_int_equal(nblog_render_line(NULL, 10, NBLOG_FORMAT_PLAIN, &rec), 0);
     assert_int_equal(nblog_render_line(line, 10, NBLOG_FORMAT_PLAIN, NULL), 0);
+    unlink(path);
+}
+
+/* A ring written by another process (a child named "app") renders with
+ * its writer's pid and program, not the reader's; a forged name or pid is
+ * shown harmlessly. */
+static void ringfile_identity(void **state)
+{
+    (void)state;
+    char path[128];
+    ring_name(path, sizeof path, "reader-identity");
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        if (init_ring(path, 128, "app", 1) != NBLOG_OK ||
+            nblog_write(NBLOG_LEVEL_NOTICE, "hi", 2) != NBLOG_OK)
+            _exit(1);
+        nblog_shutdown();
+        _exit(0);
+    }
+    assert_int_equal(wait_child(child), 0);
+    nblog_ringfile_t *f;
+    char why[256], line[NBLOG_LINE_MAX], want[128], buf[512];
+    assert_int_equal(nblog_ringfile_open(path, NBLOG_RINGFILE_COPY, &f, why, sizeof why),
+                     NBLOG_OK);
+    nblog_reader_t rd;
+    nblog_record_t rec;
+    assert_int_equal(nblog_ringfile_reader(f, NBLOG_FROM_OLDEST, &rd), NBLOG_OK);
+    next_ok(&rd, &rec, buf, sizeof buf);
+
+    size_t n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_JSON, &rec);
+    line[n] = '\0';
+    snprintf(want, sizeof want, ",\"pid\":%d,\"program\":\"app\",\"message\":\"hi\"}\n",
+             (int)child);
+    assert_non_null(strstr(line, want));
+    n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_RFC5424, &rec);
+    line[n] = '\0';
+    snprintf(want, sizeof want, " - app %d - [nblog@32473 seq=\"0\" ", (int)child);
+    assert_non_null(strstr(line, want));
+    n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_RFC3164, &rec);
+    line[n] = '\0';
+    snprintf(want, sizeof want, " - app[%d]: hi\n", (int)child);
+    assert_non_null(strstr(line, want));
+    n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_JOURNAL, &rec);
+    line[n] = '\0';
+    assert_non_null(strstr(line, "\nSYSLOG_IDENTIFIER=app\n"));
+    /* nblog_render_line stays this process's word. */
+    n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JSON, &rec);
+    line[n] = '\0';
+    snprintf(want, sizeof want, ",\"pid\":%d,\"program\":", (int)getpid());
+    assert_non_null(strstr(line, want));
+    assert_int_equal(nblog_ringfile_render_line(NULL, line, sizeof line, 0, &rec), 0);
+    assert_int_equal(
+        nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_PATTERN, &rec), 0);
+    nblog_ringfile_close(f);
+
+    /* Forged: a name with controls and no NUL, pid 0. */
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    char forged[NBLOG__RING_PROGRAM_BYTES];
+    memset(forged, 'x', sizeof forged);
+    memcpy(forged, "\033[2J\n\xc2\x9b", 7);
+    uint32_t zero = 0;
+    assert_int_equal(pwrite(fd, forged, sizeof forged,
+                            offsetof(struct nblog__ring_hdr, writer_program)),
+                     (ssize_t)sizeof forged);
+    assert_int_equal(pwrite(fd, &zero, sizeof zero,
+                            offsetof(struct nblog__ring_hdr, writer_pid)),
+                     (ssize_t)sizeof zero);
+    close(fd);
+    assert_int_equal(nblog_ringfile_open(path, NBLOG_RINGFILE_COPY, &f, why, sizeof why),
+                     NBLOG_OK);
+    assert_int_equal(nblog_ringfile_reader(f, NBLOG_FROM_OLDEST, &rd), NBLOG_OK);
+    next_ok(&rd, &rec, buf, sizeof buf);
+    n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_JSON, &rec);
+    line[n] = '\0';
+    assert_non_null(strstr(line, ",\"pid\":0,\"program\":\"_[2J___xxx"));
+    n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_RFC3164, &rec);
+    line[n] = '\0';
+    char name[NBLOG__RING_PROGRAM_BYTES];
+    memset(name, 'x', sizeof name);
+    memcpy(name, "_[2J___", 7); /* 4 bytes replaced, the rest cut at 48 */
+    snprintf(want, sizeof want, " - %.48s[-]: hi\n", name);
+    assert_non_null(strstr(line, want));
+    nblog_ringfile_close(f);
+    unlink(path);
+}
+
+/* The longest record, of the bytes json grows most (0xff: \ufffd and a
+ * message_bytes entry; 0x01: \u0001), renders whole in NBLOG_LINE_MAX,
+ * through the public API and from a console. */
+static void json_worst_fits(void **state)
+{
+    (void)state;
+    static char text[NBLOG_RECORD_SIZE_MAX], line[NBLOG_LINE_MAX], out[NBLOG_LINE_MAX + 1];
+    const unsigned char fills[] = {0xff, 0x01};
+    for (size_t i = 0; i < sizeof fills; i++) {
+        memset(text, fills[i], sizeof text);
+        nblog_record_t rec = {.seq = 1, .wall_ns = 0, .level = NBLOG_LEVEL_INFO,
+                              .len = sizeof text - 1, .text = text};
+        size_t n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JSON, &rec);
+        assert_true(n > 0 && n < sizeof line && line[n - 1] == '\n');
+        assert_null(memmem(line, n, "\"truncated\"", 11));
+        assert_memory_equal(line + n - 3, fills[i] == 0xff ? "]}\n" : "\"}\n", 3);
+    }
+    /* A console: the ring's longest record (4096-byte slots). */
+    char path[128];
+    ring_name(path, sizeof path, "reader-json-worst");
+    assert_int_equal(init_ring(path, NBLOG_RECORD_SIZE_MAX, NULL, 1), NBLOG_OK);
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    char spec[64];
+    snprintf(spec, sizeof spec, "fd:%d,name=json,format=json", p[1]);
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
+    size_t max = NBLOG_RECORD_SIZE_MAX - NBLOG__SLOT_HDR;
+    for (size_t i = 0; i < sizeof fills; i++) {
+        memset(text, fills[i], max);
+        assert_int_equal(nblog_write(NBLOG_LEVEL_INFO, text, max), NBLOG_OK);
+    }
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+    for (size_t i = 0; i < sizeof fills; i++) {
+        size_t n = 0;
+        while (n < sizeof out - 1) { /* one line */
+            ssize_t got = read(p[0], out + n, 1);
+            assert_int_equal(got, 1);
+            if (out[n++] == '\n')
+                break;
+        }
+        assert_true(n > 6 * max); /* every byte escaped, none cut */
+        assert_int_equal(out[n - 1], '\n');
+        assert_null(memmem(out, n, "\"truncated\"", 11));
+        assert_memory_equal(out + n - 3, fills[i] == 0xff ? "]}\n" : "\"}\n", 3);
+    }
+    close(p[0]);
+    close(p[1]);
+    nblog_shutdown();
     unlink(path);
 }
 
@@ -698,6 +851,8 @@ int main(void)
         cmocka_unit_test(published_console_stats),
         cmocka_unit_test(write_bytes),
         cmocka_unit_test(render_formats),
+        cmocka_unit_test(ringfile_identity),
+        cmocka_unit_test(json_worst_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

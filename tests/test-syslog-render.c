@@ -56,6 +56,31 @@ static void test_rfc5424_line(void **state)
                         "a\\x0ab\\x5c\n");
 }
 
+/* A time that cannot be told: RFC 5424's NILVALUE; RFC 3164 has none,
+ * so no TIMESTAMP (nor HOSTNAME): the receiver takes its own time. */
+static void test_sentinel_time(void **state)
+{
+    (void)state;
+    struct nblog__syslog_params p = params();
+    static char out[512];
+    const int64_t sentinels[] = {INT64_MIN, INT64_MAX};
+    for (size_t i = 0; i < 2; i++) {
+        struct nblog__rec_meta m = {.seq = 42, .wall_ns = sentinels[i], .tid = 7,
+                                    .level = NBLOG_LEVEL_INFO, .facility = 1};
+        size_t n = nblog__render_line(out, sizeof out, NBLOG_FORMAT_RFC5424, &p, &m, "hi", 2);
+        out[n] = '\0';
+        assert_string_equal(out, "<14>1 - host app 123 - [nblog@32473 seq=\"42\" tid=\"7\"] hi\n");
+        n = nblog__render_line(out, sizeof out, NBLOG_FORMAT_RFC3164, &p, &m, "hi", 2);
+        out[n] = '\0';
+        assert_string_equal(out, "<14>app[123]: hi\n");
+        p.hostname_3164 = 0;
+        n = nblog__render_line(out, sizeof out, NBLOG_FORMAT_RFC3164, &p, &m, "hi", 2);
+        out[n] = '\0';
+        assert_string_equal(out, "<14>app[123]: hi\n");
+        p.hostname_3164 = 1;
+    }
+}
+
 static void test_calendar(void **state)
 {
     (void)state;
@@ -175,6 +200,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc5424_line),
         cmocka_unit_test(test_calendar),
+        cmocka_unit_test(test_sentinel_time),
         cmocka_unit_test(test_sd_escape),
         cmocka_unit_test(test_rfc3164_and_journal),
         cmocka_unit_test(test_replayed_mark),

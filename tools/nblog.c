@@ -31,7 +31,7 @@
  *          gives a field that is not UTF-8).
  * No output holds a byte of a record or a file as it is if a terminal or a
  * line reader would act on it: plain and kmsg escape as the library's
- * consoles do (\xNN, nblog_render_line), status escapes console names.
+ * consoles do (\xNN, nblog_ringfile_render_line), status escapes console names.
  * A gap (records overwritten before we read them, or never finished by a
  * writer that died) is one line saying exactly "N records overwritten"
  * (json: {"gap":N,"text":"N records overwritten"}).
@@ -264,7 +264,8 @@ static void print_gap(const struct dmesg_opts *o, uint64_t n)
         printf("-- %llu records overwritten --\n", (unsigned long long)n);
 }
 
-static void print_plain(const struct dmesg_opts *o, const nblog_record_t *rec)
+static void print_plain(const struct dmesg_opts *o, nblog_ringfile_t *f,
+                        const nblog_record_t *rec)
 {
     char when[64], line[LINE_CAP_PLAIN];
     /* The record as stored: the replay mark belongs to a console's output
@@ -277,24 +278,25 @@ static void print_plain(const struct dmesg_opts *o, const nblog_record_t *rec)
         snprintf(when, sizeof when, "%5llu.%06llu",
                  (unsigned long long)(rec->ts_ns / 1000000000u),
                  (unsigned long long)(rec->ts_ns / 1000u % 1000000u));
-    size_t n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_PLAIN, &shown);
+    size_t n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_PLAIN, &shown);
     printf("[%s] %s%-7s%s #%llu tid %u: %.*s", when,
            o->color ? level_color(rec->level) : "", nblog_level_name(rec->level),
            o->color && *level_color(rec->level) ? "\033[0m" : "",
            (unsigned long long)rec->seq, (unsigned)rec->tid, (int)n, line);
 }
 
-static void print_record(const struct dmesg_opts *o, const nblog_record_t *rec)
+static void print_record(const struct dmesg_opts *o, nblog_ringfile_t *f,
+                         const nblog_record_t *rec)
 {
     if (o->format == FMT_PLAIN) {
-        print_plain(o, rec);
+        print_plain(o, f, rec);
         return;
     }
     if (o->format == FMT_KMSG) {
         char line[LINE_CAP_PLAIN];
         nblog_record_t shown = *rec;
         shown.flags = 0; /* as stored: see print_plain */
-        size_t n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_KMSG, &shown);
+        size_t n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_KMSG, &shown);
         fwrite(line, 1, n, stdout);
         return;
     }
@@ -312,7 +314,8 @@ static void print_record(const struct dmesg_opts *o, const nblog_record_t *rec)
 
 /* Prints every record readable now. Returns 1 if it stopped at a record
  * still being written (next_seq < head), 0 if it read up to head. */
-static int print_available(const struct dmesg_opts *o, nblog_reader_t *rd)
+static int print_available(const struct dmesg_opts *o, nblog_ringfile_t *f,
+                           nblog_reader_t *rd)
 {
     static char text[TEXT_CAP];
     nblog_record_t rec;
@@ -323,7 +326,7 @@ static int print_available(const struct dmesg_opts *o, nblog_reader_t *rd)
         if (rec.missed)
             print_gap(o, rec.missed);
         if (rec.level <= o->max_level)
-            print_record(o, &rec);
+            print_record(o, f, &rec);
     }
 }
 
@@ -351,7 +354,7 @@ static int dmesg_loop(const struct dmesg_opts *o, nblog_ringfile_t *f,
     while (!stop_requested) {
         nblog_ringfile_wait(f, rd->next_seq, 0); /* the file's head (following) */
         uint64_t before = rd->next_seq;
-        int pending = print_available(o, rd);
+        int pending = print_available(o, f, rd);
         fflush(stdout);
         if (rd->next_seq != before)
             naps_on_pending = 0;
