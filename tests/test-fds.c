@@ -87,6 +87,21 @@ static int active_consoles(void)
     return active;
 }
 
+static void stats_of_one(struct nblog_console *con, void *arg)
+{
+    CHILD_CHECK(nblog_console_stats(con, arg) == NBLOG_OK, "stats");
+}
+
+/* The stats of the one console registered. */
+static nblog_console_stats_t only_console(void)
+{
+    nblog_console_stats_t st;
+    memset(&st, 0, sizeof st);
+    CHILD_CHECK(active_consoles() == 1, "%d consoles active, want 1", active_consoles());
+    nblog__consoles_foreach(stats_of_one, &st);
+    return st;
+}
+
 /* A daemon closes its stderr after the first log (the default console is
  * on it) and opens its database, which gets fd 2: the default console
  * must not write into it. */
@@ -104,6 +119,10 @@ static int child_stderr_reused(void)
     nblog_flush(5000, NULL, 0);
     read_file(path, got, sizeof got);
     CHILD_CHECK(strcmp(got, "DATA\n") == 0, "data.db holds nblog's output: \"%s\"", got);
+    nblog_console_stats_t st = only_console();
+    CHILD_CHECK(st.write_failed >= 1 && st.last_error == -ESTALE,
+                "console %s: write_failed %llu, last_error %d", st.name,
+                (unsigned long long)st.write_failed, st.last_error);
     close(fd);
     return 0;
 }
@@ -319,8 +338,9 @@ static int run_child_case(const char *name)
 static char exe[4096];
 
 /* Runs case `name` with the environment ours minus every NBLOG_*, plus
- * FDS_DIR and, if ring, NBLOG_RING in the run's directory. */
-static void run(const char *name, int ring)
+ * FDS_DIR, NBLOG_RING in the run's directory if ring, and extra_env
+ * ("NAME=value") if given. */
+static void run(const char *name, int ring, const char *extra_env)
 {
     static int serial;
     char out_path[128], err_path[128];
@@ -340,6 +360,8 @@ static void run(const char *name, int ring)
     snprintf(ring_var, sizeof ring_var, "NBLOG_RING=%s/ring-%d", dir, serial);
     if (ring)
         envp[n++] = ring_var;
+    if (extra_env)
+        envp[n++] = (char *)extra_env;
     envp[n] = NULL;
 
     posix_spawn_file_actions_t fa;
@@ -365,25 +387,32 @@ static void run(const char *name, int ring)
 static void stderr_reused_gets_nothing(void **state)
 {
     (void)state;
-    run("stderr_reused", 0);
+    run("stderr_reused", 0, NULL);
+}
+
+/* The same with the console NBLOG_CONSOLES=stderr asked for. */
+static void env_stderr_reused_gets_nothing(void **state)
+{
+    (void)state;
+    run("stderr_reused", 0, "NBLOG_CONSOLES=stderr");
 }
 
 static void stderr_closed_first_no_default(void **state)
 {
     (void)state;
-    run("stderr_closed_first", 0);
+    run("stderr_closed_first", 0, NULL);
 }
 
 static void std_fds_untouched(void **state)
 {
     (void)state;
-    run("std_fds_untouched", 1);
+    run("std_fds_untouched", 1, NULL);
 }
 
 static void signals_with_ring(void **state)
 {
     (void)state;
-    run("signals_with_ring", 1);
+    run("signals_with_ring", 1, NULL);
 }
 
 static int make_dir(void **state)
@@ -411,6 +440,7 @@ int main(int argc, char **argv)
     exe[n] = '\0';
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stderr_reused_gets_nothing),
+        cmocka_unit_test(env_stderr_reused_gets_nothing),
         cmocka_unit_test(stderr_closed_first_no_default),
         cmocka_unit_test(std_fds_untouched),
         cmocka_unit_test(signals_with_ring),
