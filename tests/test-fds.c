@@ -5,47 +5,30 @@
  * everything close-on-exec, and its threads take no process-directed
  * signal but keep the faults (so a crash on one reaches the handlers).
  *
- * Every case runs in a child of its own (this executable again, started
- * with posix_spawn and "--child CASE"): init happens once per process and
- * the cases close their standard descriptors. A child reports through a
- * copy of its stdout at fd REPORT_FD (CHILD_CHECK: one "FAIL ..." line and
- * exit 1), so it may close 0, 1 and 2.
+ * Every case runs in a child of its own (children.h): init happens once
+ * per process and the cases close their standard descriptors. A child
+ * reports through a copy of its stdout at fd REPORT_FD, so it may close
+ * 0, 1 and 2.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "children.h"
 #include "console.h"
-#include "testutil.h"
-#include "proc.h"
 
 #define REPORT_FD 40
 
 
-static char dir[64]; /* a private directory for this run's files */
-
 /* ---------------------------------------------------------- child side */
-
-#define CHILD_CHECK(cond, ...)                                                 \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            dprintf(REPORT_FD, "FAIL %s:%d: ", __FILE__, __LINE__);            \
-            dprintf(REPORT_FD, __VA_ARGS__);                                   \
-            dprintf(REPORT_FD, "\n");                                          \
-            _exit(1);                                                          \
-        }                                                                      \
-    } while (0)
 
 static const char *child_dir(void)
 {
@@ -79,6 +62,8 @@ static int open_data(const char *name, char *path, size_t cap)
     return fd;
 }
 
+static void begin(void);
+
 /* The default console's state: how many consoles are active. */
 static int active_consoles(void)
 {
@@ -107,6 +92,7 @@ static nblog_console_stats_t only_console(void)
  * must not write into it. */
 static int child_stderr_reused(void)
 {
+    begin();
     nblog_info("before close %d", 1);
     CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
     CHILD_CHECK(active_consoles() == 1, "default console: %d active", active_consoles());
@@ -131,6 +117,7 @@ static int child_stderr_reused(void)
  * the file the program opens next gets 2 and stays its own. */
 static int child_stderr_closed_first(void)
 {
+    begin();
     close(STDERR_FILENO);
     nblog_info("first log, lazy init %d", 1);
     nblog_flush(5000, NULL, 0);
@@ -151,8 +138,13 @@ static int child_stderr_closed_first(void)
  * not nblog's. Noted by run_child_case before the case runs. */
 static unsigned char inherited[1024];
 
-static void note_inherited(void)
+/* Every case's first call: reports go to REPORT_FD from here on, and the
+ * descriptors open now are noted as inherited. */
+static void begin(void)
 {
+    CHILD_CHECK(dup2(STDOUT_FILENO, REPORT_FD) == REPORT_FD, "dup2 report fd");
+    CHILD_CHECK(fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) == 0, "cloexec report fd");
+    children_report_fd = REPORT_FD;
     for (int fd = 0; fd < (int)sizeof inherited; fd++)
         inherited[fd] = fcntl(fd, F_GETFD) >= 0;
 }
@@ -192,6 +184,7 @@ static void all_mine_cloexec(int *count)
  * is close-on-exec, and the program's next three opens get 0, 1, 2. */
 static int child_std_fds_untouched(void)
 {
+    begin();
     const char *d = child_dir();
     char log_path[128], sock_path[128];
     snprintf(log_path, sizeof log_path, "%s/file.log", d);
@@ -238,24 +231,47 @@ static void note_tid(int sig)
     atomic_fetch_add(&handled, 1);
 }
 
-/* The SigBlk mask of thread tid, from /proc/self/task/TID/status. */
-static unsigned long long blocked_of(pid_t tid)
+/* The SigBlk mask of thread tid, from /proc/self/task/TID/status, into
+ * *m; 0 if the thread is gone. */
+static int blocked_of(pid_t tid, unsigned long long *m)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-    read_file(path, buf, sizeof buf);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
     const char *p = strstr(buf, "\nSigBlk:");
-    CHILD_CHECK(p != NULL, "no SigBlk in %s", path);
-    return strtoull(p + 8, NULL, 16);
+    if (!p)
+        return 0; /* exited between open and read */
+    *m = strtoull(p + 8, NULL, 16);
+    return 1;
 }
 
 #define BIT(sig) (1ull << ((sig) - 1))
 
-/* Every thread but main blocks SIGUSR1 (and so every program signal) and
- * leaves the faults and SIGABRT unblocked; returns how many there are. */
-static int check_thread_masks(void)
+/* What is wrong with mask m of an nblog thread, into why; 0 if nothing. */
+static int mask_wrong(unsigned long long m, char *why, size_t cap)
 {
     static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT};
+    if (!(m & BIT(SIGUSR1)) || !(m & BIT(SIGTERM)))
+        return snprintf(why, cap, "takes SIGUSR1 or SIGTERM (SigBlk %llx)", m);
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        if (m & BIT(faults[i]))
+            return snprintf(why, cap, "blocks fault %d (SigBlk %llx)", faults[i], m);
+    return 0;
+}
+
+/* Every thread but main blocks SIGUSR1 (and so every program signal) and
+ * leaves the faults and SIGABRT unblocked; returns how many there are.
+ * A thread pthread_create is still starting has every signal blocked
+ * (glibc) until it sets the mask it was created with: a wrong mask is
+ * read again until it is right, for 2 s at most (a hang guard: a thread
+ * with the wrong mask keeps it). */
+static int check_thread_masks(void)
+{
     DIR *d = opendir("/proc/self/task");
     CHILD_CHECK(d != NULL, "opendir /proc/self/task");
     int n = 0;
@@ -264,13 +280,15 @@ static int check_thread_masks(void)
         pid_t tid = (pid_t)atoi(e->d_name);
         if (tid <= 0 || tid == getpid())
             continue;
-        unsigned long long m = blocked_of(tid);
-        CHILD_CHECK(m & BIT(SIGUSR1), "thread %d takes SIGUSR1 (SigBlk %llx)", (int)tid, m);
-        CHILD_CHECK(m & BIT(SIGTERM), "thread %d takes SIGTERM (SigBlk %llx)", (int)tid, m);
-        for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-            CHILD_CHECK(!(m & BIT(faults[i])), "thread %d blocks fault %d (SigBlk %llx)",
-                        (int)tid, faults[i], m);
-        n++;
+        char why[128];
+        int tries = 0;
+        unsigned long long m = 0;
+        while (blocked_of(tid, &m) && mask_wrong(m, why, sizeof why) && tries++ < 400) {
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+        CHILD_CHECK(tries <= 400, "thread %d %s", (int)tid, why);
+        n += blocked_of(tid, &m);
     }
     closedir(d);
     return n;
@@ -281,6 +299,7 @@ static int check_thread_masks(void)
  * SIGUSR1, during a storm of them, and none blocks the faults. */
 static int child_signals_with_ring(void)
 {
+    begin();
     nblog_info("threads running %d", 1);
     CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
     int threads = check_thread_masks();
@@ -311,77 +330,30 @@ static int child_signals_with_ring(void)
     return 0;
 }
 
-static const struct {
-    const char *name;
-    int (*fn)(void);
-} child_cases[] = {
+static const struct child_case child_cases[] = {
     {"stderr_reused", child_stderr_reused},
     {"stderr_closed_first", child_stderr_closed_first},
     {"std_fds_untouched", child_std_fds_untouched},
     {"signals_with_ring", child_signals_with_ring},
 };
 
-static int run_child_case(const char *name)
-{
-    CHILD_CHECK(dup2(STDOUT_FILENO, REPORT_FD) == REPORT_FD, "dup2 report fd");
-    CHILD_CHECK(fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) == 0, "cloexec report fd");
-    note_inherited();
-    for (size_t i = 0; i < sizeof child_cases / sizeof child_cases[0]; i++)
-        if (strcmp(child_cases[i].name, name) == 0)
-            return child_cases[i].fn();
-    CHILD_CHECK(0, "no case %s", name);
-    return 2;
-}
-
 /* --------------------------------------------------------- parent side */
 
-static char exe[4096];
-
-/* Runs case `name` with the environment ours minus every NBLOG_*, plus
- * FDS_DIR, NBLOG_RING in the run's directory if ring, and extra_env
- * ("NAME=value") if given. */
+/* Runs case `name` with FDS_DIR, NBLOG_RING in the run's directory if
+ * ring, and extra_env ("NAME=value") if given. */
 static void run(const char *name, int ring, const char *extra_env)
 {
     static int serial;
-    char out_path[128], err_path[128];
-    snprintf(out_path, sizeof out_path, "%s/out-%d", dir, serial);
-    snprintf(err_path, sizeof err_path, "%s/err-%d", dir, serial++);
-    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(out >= 0 && err >= 0);
-
-    char *envp[600], dir_var[128], ring_var[128];
+    char ring_var[128];
+    snprintf(ring_var, sizeof ring_var, "NBLOG_RING=%s/ring-%d", children_dir, serial++);
+    const char *env[3] = {NULL, NULL, NULL};
     int n = 0;
-    for (char **e = environ; *e && n < 500; e++)
-        if (strncmp(*e, "NBLOG_", 6) != 0)
-            envp[n++] = *e;
-    snprintf(dir_var, sizeof dir_var, "FDS_DIR=%s", dir);
-    envp[n++] = dir_var;
-    snprintf(ring_var, sizeof ring_var, "NBLOG_RING=%s/ring-%d", dir, serial);
     if (ring)
-        envp[n++] = ring_var;
+        env[n++] = ring_var;
     if (extra_env)
-        envp[n++] = (char *)extra_env;
-    envp[n] = NULL;
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
-    char *argv[] = {exe, "--child", (char *)name, NULL};
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, exe, &fa, NULL, argv, envp), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out);
-    close(err);
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        assert_int_equal(errno, EINTR);
-    int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    if (status != 0) {
-        char *o = slurp(out_path), *e = slurp(err_path);
-        fail_msg("case %s exited %d\nstdout:\n%s\nstderr:\n%s", name, status, o, e);
-    }
+        env[n++] = extra_env;
+    struct child_result r = children_run(name, "FDS_DIR", env);
+    children_done(&r);
 }
 
 static void stderr_reused_gets_nothing(void **state)
@@ -415,29 +387,12 @@ static void signals_with_ring(void **state)
     run("signals_with_ring", 1, NULL);
 }
 
-static int make_dir(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nblog-fds-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--child") == 0)
-        return run_child_case(argv[2]);
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return 1;
-    exe[n] = '\0';
+    int rc = children_dispatch(argc, argv, child_cases,
+                               sizeof child_cases / sizeof child_cases[0]);
+    if (rc >= 0)
+        return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stderr_reused_gets_nothing),
         cmocka_unit_test(env_stderr_reused_gets_nothing),
@@ -445,5 +400,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(std_fds_untouched),
         cmocka_unit_test(signals_with_ring),
     };
-    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+    return cmocka_run_group_tests(tests, children_make_dir, children_remove_dir);
 }
