@@ -263,14 +263,15 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *      the init was made by the program registering a console of its own
  *      before anything else, or fd 2 is not open: the default console,
  *      "stderr" (threaded, every level, the human format where nblog has
- *      one, else plain). It and NBLOG_CONSOLES's "stderr" consoles write
- *      only while fd 2 is the file it was when they were registered: once
- *      the program closes it and the number goes to another file (a
- *      daemon's database), or it points it elsewhere, their writes fail
- *      (write_failed, last_error -ESTALE) and nothing goes into that file.
- *      (A console the program registers on fd 2 itself follows it.)
- *      nblog holds none of fds 0-2 (each descriptor it opens is moved to 3
- *      or above) and opens them all close-on-exec.
+ *      one, else plain). It and the consoles of "stderr" specs
+ *      (NBLOG_CONSOLES, nblog_console_from_spec) write only while fd 2 is
+ *      the file it was when they were registered: once the program closes
+ *      it and the number goes to another file (a daemon's database), or
+ *      points it elsewhere, their writes fail (write_failed, last_error
+ *      -ESTALE) and nothing goes into that file. (nblog_console_stderr,
+ *      nblog_console_fd(2) and "fd:2" follow fd 2.) nblog holds none of
+ *      fds 0-2 (each descriptor it opens is moved to 3 or above) and opens
+ *      them all close-on-exec.
  *   3. The first console the program registers itself (any
  *      nblog_console_* call, nblog_console_from_spec,
  *      nblog_consoles_from_env) replaces the default console: once the new

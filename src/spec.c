@@ -135,8 +135,8 @@ static int make_stderr(const char *kind, const char *arg, const nblog_console_op
 {
     (void)arg;
     int rc = no_extra(kind, extra);
-    /* Pinned: the environment asked for the program's stderr as it is
-     * now, not for whatever file takes fd 2 later (fd.c, PINNED). */
+    /* Pinned: "stderr" is the program's stderr as it is now, not
+     * whatever file takes fd 2 later ("fd:2" is that; fd.c, PINNED). */
     return rc ? rc : nblog__console_stderr_pinned(o, out);
 }
 

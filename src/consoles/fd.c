@@ -68,9 +68,10 @@
  * batch and each write_atomic that writes: the price of following the fd)
  * and classifies it again (a closed fd: EBADF, as write(2) would).
  *
- * PINNED. A console nblog made on fd 2 by itself (the default console, a
- * "stderr" in NBLOG_CONSOLES: nblog__console_fd_pinned) does not follow
- * the fd: the program never asked for it, and a program that closed its
+ * PINNED. A console nblog makes on fd 2 by itself (the default console)
+ * or from a "stderr" spec (NBLOG_CONSOLES, nblog_console_from_spec; not
+ * "fd:2"): nblog__console_fd_pinned. It does not follow the fd: the
+ * program did not ask for fd 2 whatever it becomes, and a program that closed its
  * stderr may open its own file next and get 2 (a daemon's database). It
  * keeps what fd 2 was at registration (dev, ino, type: view[0], never
  * classified again) and before each write checks, one fstat, that fd 2
@@ -78,9 +79,9 @@
  * write. A console the program made on fd 2 itself (nblog_console_stderr,
  * nblog_console_fd) follows it, as above. The check and the write are two
  * calls: a program that closes 2 and opens a file in the window between
- * them, on another thread, is not caught (nothing in POSIX closes that
- * without holding a copy of the fd, which would keep the program's pipe
- * or terminal open after it let go: REOPENED).
+ * them, on another thread, is not caught (only holding a copy of the fd
+ * would close that window, and a copy keeps the program's pipe or
+ * terminal open after it let go: see REOPENED).
  *
  * SIGPIPE. A write to a pipe without a reader raises SIGPIPE at the writing
  * thread, whose default action kills the process. The program's disposition

@@ -27,8 +27,8 @@ extern int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
 extern _Atomic unsigned nblog__fd_retry_ms;
 
 /* nblog_console_fd for a console nblog makes on its own (the default
- * console, NBLOG_CONSOLES "stderr"): it writes only while fd is what it
- * was now, else fails its writes with -ESTALE (fd.c, PINNED). */
+ * console, a "stderr" spec): it writes only while fd is what it was at
+ * registration, else fails its writes with -ESTALE (fd.c, PINNED). */
 struct nblog_console_opts;
 struct nblog_console;
 int nblog__console_fd_pinned(int fd, const struct nblog_console_opts *opts,

@@ -10,7 +10,7 @@
  * reader left is an EPIPE, not a SIGPIPE (see fd.c).
  *
  * nblog__console_stderr_pinned is the one nblog makes by itself (the
- * default console, NBLOG_CONSOLES "stderr"): it writes only while fd 2 is
+ * default console, a "stderr" spec): it writes only while fd 2 is
  * what it was at registration (fd.c, PINNED).
  */
 #include <unistd.h>
