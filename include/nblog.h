@@ -261,8 +261,17 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  *      user's: they stay whatever the program registers.
  *   2. Otherwise, unless console_defaults has NBLOG_NO_DEFAULT_CONSOLE, or
  *      the init was made by the program registering a console of its own
- *      before anything else: the default console, "stderr" (threaded, every
- *      level, the human format where nblog has one, else plain).
+ *      before anything else, or fd 2 is not open: the default console,
+ *      "stderr" (threaded, every level, the human format where nblog has
+ *      one, else plain). It and the consoles of "stderr" specs
+ *      (NBLOG_CONSOLES, nblog_console_from_spec) write only while fd 2 is
+ *      the file it was when they were registered: once the program closes
+ *      it and the number goes to another file (a daemon's database), or
+ *      points it elsewhere, their writes fail (write_failed, last_error
+ *      -ESTALE) and nothing goes into that file. (nblog_console_stderr,
+ *      nblog_console_fd(2) and "fd:2" follow fd 2.) nblog holds none of
+ *      fds 0-2 (each descriptor it opens is moved to 3 or above) and opens
+ *      them all close-on-exec.
  *   3. The first console the program registers itself (any
  *      nblog_console_* call, nblog_console_from_spec,
  *      nblog_consoles_from_env) replaces the default console: once the new
@@ -1148,7 +1157,8 @@ NBLOG_API int nblog_console_file(const char *path, unsigned long long max_bytes,
 /* Standard error (fd 2) as nblog_console_fd, named "stderr" (not "fd:2")
  * unless opts names it: it holds nothing of fd 2 open, so a program that lets go of
  * its stderr (dup2 of /dev/null over it) lets its launcher's pipe or
- * terminal go at once. [blocking] */
+ * terminal go at once. It follows fd 2 as nblog_console_fd does (the
+ * default console does not: see "Consoles at init"). [blocking] */
 NBLOG_API int nblog_console_stderr(const nblog_console_opts_t *opts,
                                    nblog_console_t **out);
 

@@ -1046,32 +1046,11 @@ static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t
 static void start_watch(void);
 static void install_hooks(void);
 
-/*
- * Starts a detached thread of nblog's (a printer, the stall watch). It
- * takes none of the program's signals: every signal but the faults
- * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) and SIGABRT is
- * blocked in it, so a process-directed one (SIGALRM, SIGINT, SIGCHLD, a
- * kill) goes to a thread of the program's as it would without nblog, and
- * a program that counts on its one thread being interrupted (EINTR) still
- * is, default console or not. A write callback that crashes still
- * reaches the fatal-signal handlers (and their watchdog, which unblocks
- * its own signal).
- */
+/* A detached thread of nblog's (a printer, the stall watch): takes none
+ * of the program's signals (platform.h, nblog__thread_create). */
 static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 {
-    static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT};
-    sigset_t none, old;
-    sigfillset(&none);
-    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-        sigdelset(&none, faults[i]);
-    pthread_sigmask(SIG_BLOCK, &none, &old); /* the new thread inherits it */
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(t, &attr, fn, arg);
-    pthread_attr_destroy(&attr);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    return nblog__thread_create(t, 1, fn, arg);
 }
 
 static int start_printer(struct nblog_console *c)

@@ -402,7 +402,7 @@ static void match_mapping(const char *line, struct frame *f, int n)
 /* Finds each frame's module by reading /proc/self/maps with read(2). */
 static void find_modules(struct frame *f, int n)
 {
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    int fd = nblog__fd_mine(open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
     if (fd < 0)
         return;
     static char chunk[4096];

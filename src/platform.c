@@ -1,10 +1,15 @@
 /*
- * platform.c - time source and thread ids. [signal-safe] except
- * nblog__time_init, which runs once from init.
+ * platform.c - time source, thread ids, nblog's own descriptors and
+ * threads. [signal-safe] except nblog__platform_init (once, from init)
+ * and nblog__thread_create.
  */
 #include "platform.h"
 
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -139,4 +144,37 @@ uint32_t nblog__tid(void)
         cached_tid = tid;
     }
     return tid;
+}
+
+/* ---- nblog's own descriptors and threads (see platform.h) ---- */
+
+int nblog__fd_mine(int fd)
+{
+    if (fd < 0 || fd > STDERR_FILENO)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+    int err = errno;
+    close(fd);
+    if (high < 0)
+        errno = err;
+    assert(high < 0 || high > STDERR_FILENO);
+    return high;
+}
+
+int nblog__thread_create(pthread_t *t, int detached, void *(*fn)(void *), void *arg)
+{
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS, SIGABRT};
+    sigset_t blocked, old;
+    sigfillset(&blocked);
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+        sigdelset(&blocked, faults[i]);
+    pthread_sigmask(SIG_BLOCK, &blocked, &old); /* the new thread inherits it */
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (detached)
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }

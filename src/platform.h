@@ -6,6 +6,7 @@
 #ifndef NBLOG_PLATFORM_H
 #define NBLOG_PLATFORM_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 /*
@@ -46,6 +47,34 @@ extern int64_t (*_Atomic nblog__realtime_hook)(void);
 /* Kernel thread id of the caller, cached in initial-exec TLS; the cache is
  * reset in a forked child. */
 uint32_t nblog__tid(void);
+
+/*
+ * Descriptors. Every descriptor nblog opens for itself passes through
+ * nblog__fd_mine right after the call that made it: nblog never holds
+ * 0, 1 or 2 (a program that closed its stderr and opens a file next must
+ * get 2, not find nblog there), and every one is close-on-exec (callers
+ * open with O_CLOEXEC / SOCK_CLOEXEC / TFD_CLOEXEC; a moved one gets it
+ * from F_DUPFD_CLOEXEC). Returns fd itself if it is 3 or above (or
+ * negative: passed through, errno kept); else a copy at 3 or above with
+ * fd closed, or -1 (errno set, fd closed) if no copy could be made.
+ * [signal-safe]: fcntl and close only.
+ */
+int nblog__fd_mine(int fd);
+
+/*
+ * Threads. Every thread of nblog's (printers, the stall watch, the ring
+ * file's publisher, the wall clock) is started by nblog__thread_create:
+ * it takes none of the program's signals. Every signal but the faults
+ * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) and SIGABRT is
+ * blocked in it, so a process-directed one (SIGALRM, SIGINT, SIGCHLD, a
+ * kill) goes to a thread of the program's as it would without nblog, and
+ * a program that counts on its one thread being interrupted (EINTR) still
+ * is. A fault on one of ours (a write callback that crashes, a SIGBUS on
+ * a truncated ring file) still reaches the fatal-signal handlers and the
+ * panic flush, not the default action. detached: 1 for a thread nobody
+ * joins. Returns pthread_create's result; the caller's mask is unchanged.
+ */
+int nblog__thread_create(pthread_t *t, int detached, void *(*fn)(void *), void *arg);
 
 static inline void nblog__cpu_relax(void)
 {

@@ -290,7 +290,7 @@ static int open_private(const char *full, int extra_flags, int *out)
     for (int attempt = 0; attempt < 3; attempt++) {
         int fd = -1;
         if (!(extra_flags & O_EXCL))
-            fd = open(full, base); /* the usual case: it exists */
+            fd = nblog__fd_mine(open(full, base)); /* the usual case: it exists */
         if (fd >= 0) {
             int rc = check_private(fd);
             if (rc != NBLOG_OK) {
@@ -304,7 +304,7 @@ static int open_private(const char *full, int extra_flags, int *out)
         }
         if ((extra_flags & O_EXCL) == 0 && errno != ENOENT)
             return NBLOG_EFILE; /* ELOOP for a symlink, EACCES, EISDIR... */
-        fd = open(full, base | O_CREAT | O_EXCL, 0600);
+        fd = nblog__fd_mine(open(full, base | O_CREAT | O_EXCL, 0600));
         if (fd >= 0) {
             if (fchmod(fd, 0600) != 0) {
                 int saved = errno;
@@ -390,7 +390,7 @@ static int map_file(const char *full, int lock_fd, size_t bytes, int *map_fd,
         errno = err;
         return NBLOG_EFILE;
     }
-    *map_fd = open(full, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    *map_fd = nblog__fd_mine(open(full, O_RDWR | O_CLOEXEC | O_NOFOLLOW));
     if (*map_fd < 0)
         return NBLOG_EFILE;
     if (fstat(*map_fd, &mst) != 0 || mst.st_dev != st.st_dev ||
@@ -634,7 +634,8 @@ int nblog__publisher_start(struct nblog__ring_hdr *r)
     /* Relaxed: the thread is created after, which orders it. */
     atomic_store_explicit(&pub.stop, 0, memory_order_relaxed);
     nblog__publish_once(r);
-    if (pthread_create(&pub.thread, NULL, publisher_main, r) != 0)
+    /* Takes none of the program's signals (platform.h). */
+    if (nblog__thread_create(&pub.thread, 0, publisher_main, r) != 0)
         return NBLOG_ENOMEM;
     pub.running = 1;
     return NBLOG_OK;

@@ -57,6 +57,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "platform.h"
 #include "ringfile.h"
 
 #define VIEW_MAX_BYTES ((size_t)1 << 40) /* more than any valid ring */
@@ -231,7 +232,7 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
     /* O_NONBLOCK: open() of a FIFO (or a device) must not wait for a
      * writer; O_NOCTTY: a terminal never becomes ours. Anything but a
      * regular file is refused right after. */
-    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = nblog__fd_mine(open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (fd < 0)
         return say(why, why_cap, -1, "%s: %s", full, strerror(errno));
     struct stat st;
@@ -261,7 +262,7 @@ int nblog__ringview_open(const char *path, int live, struct nblog__ringview *v,
     close(fd);
     if (rc != 0) {
         nblog__ringview_close(v);
-        snprintf(why, why_cap, "%s: %s", full, strerror(err));
+        say(why, why_cap, 0, "%s: %s", full, strerror(err));
         errno = err;
         return -1;
     }
@@ -377,7 +378,7 @@ int nblog__ringview_writer_running(const char *path)
     char full[4096];
     if (nblog__ringfile_path(path, full, sizeof full) != 0)
         return 0;
-    int fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = nblog__fd_mine(open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (fd < 0)
         return 0;
     struct flock lock = {.l_type = F_RDLCK, .l_whence = SEEK_SET};

@@ -40,6 +40,7 @@
  * (255) printable ASCII without spaces.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "consoles/fd.h"
 #include "log.h"
 #include "nblog.h"
 
@@ -133,7 +135,9 @@ static int make_stderr(const char *kind, const char *arg, const nblog_console_op
 {
     (void)arg;
     int rc = no_extra(kind, extra);
-    return rc ? rc : nblog_console_stderr(o, out);
+    /* Pinned: "stderr" is the program's stderr as it is now, not
+     * whatever file takes fd 2 later ("fd:2" is that; fd.c, PINNED). */
+    return rc ? rc : nblog__console_stderr_pinned(o, out);
 }
 
 static int make_fd(const char *kind, const char *arg, const nblog_console_opts_t *o,
@@ -510,12 +514,17 @@ void nblog__consoles_at_init(unsigned flags, int for_console)
             init_env[0] = '\0';
         }
     }
+    /* No default console when fd 2 is not open: the program closed its
+     * stderr, and the next file it opens gets 2. Pinned: it stops writing
+     * once fd 2 is no longer what it is now (fd.c, PINNED). */
+    if (want_default && fcntl(STDERR_FILENO, F_GETFD) < 0)
+        want_default = 0;
     if (want_default) {
         nblog_console_opts_t o;
         nblog_console_opts_init(&o);
         o.format = DEFAULT_CONSOLE_FORMAT;
         nblog_console_t *con;
-        if (nblog_console_stderr(&o, &con) == NBLOG_OK)
+        if (nblog__console_stderr_pinned(&o, &con) == NBLOG_OK)
             nblog__console_make_default(con);
     }
     nblog__console_init_mark(0);

@@ -67,7 +67,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
@@ -172,22 +171,17 @@ int nblog__wallclock_start(struct nblog__ring_hdr *r)
     nblog__wallclock_stop();
     /* Relaxed: the flag guards only itself. */
     atomic_store_explicit(&wc.restart, 0, memory_order_relaxed);
-    wc.tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
-    wc.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    wc.tfd = nblog__fd_mine(timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK));
+    wc.efd = nblog__fd_mine(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     /* Relaxed: the thread is created after, which orders it. */
     atomic_store_explicit(&wc.stop, 0, memory_order_relaxed);
     pthread_mutex_lock(&wc.lock);
     wc.ring = r;
     pthread_mutex_unlock(&wc.lock);
-    /* The thread starts with every signal blocked: a process-directed
-     * signal (SIGALRM, SIGTERM, ...) goes to one of the program's threads,
-     * whose handlers never find themselves on ours. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* The thread takes none of the program's signals, faults excepted
+     * (platform.h, nblog__thread_create). */
     int made = wc.tfd >= 0 && wc.efd >= 0 &&
-               pthread_create(&wc.thread, NULL, wall_main, NULL) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+               nblog__thread_create(&wc.thread, 0, wall_main, NULL) == 0;
     if (!made) {
         pthread_mutex_lock(&wc.lock);
         wc.ring = NULL;

@@ -68,6 +68,21 @@
  * batch and each write_atomic that writes: the price of following the fd)
  * and classifies it again (a closed fd: EBADF, as write(2) would).
  *
+ * PINNED. A console nblog makes on fd 2 by itself (the default console)
+ * or from a "stderr" spec (NBLOG_CONSOLES, nblog_console_from_spec; not
+ * "fd:2"): nblog__console_fd_pinned. It does not follow the fd: the
+ * program did not ask for fd 2 whatever it becomes, and a program that closed its
+ * stderr may open its own file next and get 2 (a daemon's database). It
+ * keeps what fd 2 was at registration (dev, ino, type: view[0], never
+ * classified again) and before each write checks, one fstat, that fd 2
+ * still is that; else nothing is written: -ESTALE, counted as a failed
+ * write. A console the program made on fd 2 itself (nblog_console_stderr,
+ * nblog_console_fd) follows it, as above. The check and the write are two
+ * calls: a program that closes 2 and opens a file in the window between
+ * them, on another thread, is not caught (only holding a copy of the fd
+ * would close that window, and a copy keeps the program's pipe or
+ * terminal open after it let go: see REOPENED).
+ *
  * SIGPIPE. A write to a pipe without a reader raises SIGPIPE at the writing
  * thread, whose default action kills the process. The program's disposition
  * is never changed: around each pipe write the calling thread blocks
@@ -164,6 +179,9 @@ struct fd_out {
      * EOPNOTSUPP or takes the REOPENED way, both non-blocking). */
     _Atomic int nowait_refused;
     int by_path;            /* view fds are ours to close */
+    /* Pinned (see PINNED): view[0] is what the fd was at registration,
+     * never classified again; set before registration, then read-only. */
+    int pinned;
     char path[PATH_MAX];    /* "" for a plain fd */
     unsigned long long max_bytes; /* rotate past this size; 0: never */
     int keep;               /* old files kept by rotation */
@@ -277,6 +295,13 @@ static int still(const struct fd_view *v)
     return st.st_dev == v->dev && st.st_ino == v->ino && (st.st_mode & S_IFMT) == v->type;
 }
 
+/* 1 if o is pinned and its fd is no longer what it was (PINNED): write
+ * nothing. [signal-safe] */
+static int moved(const struct fd_out *o, const struct fd_view *v)
+{
+    return o->pinned && !still(v);
+}
+
 /* Makes *nv the current view (VIEWS steps 2 and 3), closing the old one's
  * fd if it was ours and no panic may be using it. Returns 0, or -EBUSY
  * (nothing changed) if a panic runs. Owner only, not a panic.
@@ -304,7 +329,7 @@ static int publish(struct fd_out *o, const struct fd_view *nv)
  * writes. Owner only. [signal-safe] */
 static void refresh(struct fd_out *o)
 {
-    if (o->by_path)
+    if (o->by_path || o->pinned)
         return;
     const struct fd_view *v = view_of(o);
     if (still(v))
@@ -320,7 +345,7 @@ static int open_hooked(const char *path, int flags, mode_t mode)
 {
     int (*hook)(const char *, int, mode_t) =
         atomic_load_explicit(&nblog__fd_open_hook, memory_order_relaxed);
-    return hook ? hook(path, flags, mode) : open(path, flags, mode);
+    return nblog__fd_mine(hook ? hook(path, flags, mode) : open(path, flags, mode));
 }
 
 static int rename_hooked(const char *from, const char *to)
@@ -587,6 +612,8 @@ static ssize_t fd_write(void *ctx, const char *buf, size_t len)
     refresh(o);
     before_write(o, len);
     const struct fd_view *v = view_of(o);
+    if (moved(o, v))
+        return -ESTALE;
     ssize_t n = write_once(v->kind, v->fd, buf, len, 0);
     if (n == -EAGAIN) {
         struct pollfd p = {.fd = v->fd, .events = POLLOUT};
@@ -608,7 +635,7 @@ static ssize_t write_reopened(const struct fd_view *v, const char *buf, size_t l
         proc[at++] = digits[--n];
     proc[at] = '\0';
     int saved = errno;
-    int fd = open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int fd = nblog__fd_mine(open(proc, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
     if (fd < 0) {
         int e = errno;
         errno = saved;
@@ -636,6 +663,10 @@ static ssize_t fd_write_atomic(void *ctx, const char *buf, size_t len)
     if (panicking) {
         atomic_thread_fence(memory_order_seq_cst); /* FENCE-P: pairs with FENCE-A */
         v = view_of(o);
+        if (moved(o, v)) {
+            errno = saved;
+            return -ESTALE;
+        }
         if (!o->by_path && !still(v)) {
             classify(v->fd, &local); /* VIEWS 1: ours alone, nothing published */
             v = &local;
@@ -643,6 +674,10 @@ static ssize_t fd_write_atomic(void *ctx, const char *buf, size_t len)
     } else {
         refresh(o);
         v = view_of(o);
+        if (moved(o, v)) {
+            errno = saved;
+            return -ESTALE;
+        }
     }
     int refused = v != &local &&
                   atomic_load_explicit(&o->nowait_refused, memory_order_relaxed);
@@ -716,7 +751,8 @@ static int register_out(struct fd_out *o, const char *kind, const char *target,
     return rc;
 }
 
-int nblog_console_fd(int fd, const nblog_console_opts_t *opts, nblog_console_t **out)
+static int register_fd(int fd, int pinned, const nblog_console_opts_t *opts,
+                       nblog_console_t **out)
 {
     if (fd < 0)
         return NBLOG_EINVAL;
@@ -724,6 +760,7 @@ int nblog_console_fd(int fd, const nblog_console_opts_t *opts, nblog_console_t *
     if (!o)
         return NBLOG_ENOMEM;
     classify(fd, &o->view[0]); /* cur 0 */
+    o->pinned = pinned;
     nblog_console_opts_t resolved; /* colour "auto": is fd a terminal */
     if (opts)
         resolved = *opts;
@@ -734,6 +771,16 @@ int nblog_console_fd(int fd, const nblog_console_opts_t *opts, nblog_console_t *
     char num[16];
     snprintf(num, sizeof num, "%d", fd);
     return register_out(o, "fd", num, &resolved, out);
+}
+
+int nblog_console_fd(int fd, const nblog_console_opts_t *opts, nblog_console_t **out)
+{
+    return register_fd(fd, 0, opts, out);
+}
+
+int nblog__console_fd_pinned(int fd, const nblog_console_opts_t *opts, nblog_console_t **out)
+{
+    return register_fd(fd, 1, opts, out);
 }
 
 int nblog_console_file(const char *path, unsigned long long max_bytes, int keep,

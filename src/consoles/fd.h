@@ -26,4 +26,15 @@ extern int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
  * for by nblog_console_reopen is tried at the next batch regardless. */
 extern _Atomic unsigned nblog__fd_retry_ms;
 
+/* nblog_console_fd for a console nblog makes on its own (the default
+ * console, a "stderr" spec): it writes only while fd is what it was at
+ * registration, else fails its writes with -ESTALE (fd.c, PINNED). */
+struct nblog_console_opts;
+struct nblog_console;
+int nblog__console_fd_pinned(int fd, const struct nblog_console_opts *opts,
+                             struct nblog_console **out);
+/* The same on fd 2, named "stderr" (consoles/stderr.c). */
+int nblog__console_stderr_pinned(const struct nblog_console_opts *opts,
+                                 struct nblog_console **out);
+
 #endif

@@ -208,7 +208,7 @@ static void install_socket(struct nblog__dgram *d, int fd)
 
 int nblog__dgram_open(struct nblog__dgram *d)
 {
-    int fd = socket(d->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = nblog__fd_mine(socket(d->addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return -errno;
     if (connect(fd, (struct sockaddr *)&d->addr, d->addrlen) != 0) {

@@ -8,12 +8,17 @@
  * non-blocking description of the same terminal or pipe, so neither an
  * emergency record nor the panic flush can hang on it, and a pipe whose
  * reader left is an EPIPE, not a SIGPIPE (see fd.c).
+ *
+ * nblog__console_stderr_pinned is the one nblog makes by itself (the
+ * default console, a "stderr" spec): it writes only while fd 2 is
+ * what it was at registration (fd.c, PINNED).
  */
 #include <unistd.h>
 
+#include "consoles/fd.h"
 #include "nblog.h"
 
-int nblog_console_stderr(const nblog_console_opts_t *opts, nblog_console_t **out)
+static int make(const nblog_console_opts_t *opts, int pinned, nblog_console_t **out)
 {
     nblog_console_opts_t o;
     if (opts)
@@ -22,5 +27,16 @@ int nblog_console_stderr(const nblog_console_opts_t *opts, nblog_console_t **out
         nblog_console_opts_init(&o);
     if (!o.name)
         o.name = "stderr"; /* not "fd:2" */
-    return nblog_console_fd(STDERR_FILENO, &o, out);
+    return pinned ? nblog__console_fd_pinned(STDERR_FILENO, &o, out)
+                  : nblog_console_fd(STDERR_FILENO, &o, out);
+}
+
+int nblog_console_stderr(const nblog_console_opts_t *opts, nblog_console_t **out)
+{
+    return make(opts, 0, out);
+}
+
+int nblog__console_stderr_pinned(const nblog_console_opts_t *opts, nblog_console_t **out)
+{
+    return make(opts, 1, out);
 }

@@ -329,7 +329,7 @@ static void went_down(struct tcp_out *o)
 
 static int try_connect(struct tcp_out *o)
 {
-    int fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = nblog__fd_mine(socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return -1;
     /* The kernel doubles it: at most half the history waits unacknowledged

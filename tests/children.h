@@ -1,0 +1,138 @@
+/*
+ * children.h - tests whose every case runs in a child process of its own:
+ * this executable again, started with posix_spawn and "--child CASE", so
+ * its environment and nblog's init state are fresh. Its stdout and stderr
+ * go to files the parent reads. A child checks what it can see itself
+ * (CHILD_CHECK: one "FAIL ..." line on children_report_fd, stdout unless
+ * the case moved it, and exit 1); the parent fails the test when a child
+ * exits other than 0, showing what it printed.
+ *
+ * main: children_dispatch first; the group's setup and teardown:
+ * children_make_dir / children_remove_dir (a private directory, whose path
+ * a child finds in the variable children_run is given).
+ */
+#ifndef NBLOG_TEST_CHILDREN_H
+#define NBLOG_TEST_CHILDREN_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "proc.h"
+
+struct child_case {
+    const char *name;
+    int (*fn)(void);
+};
+
+/* What a child left: exit status, stdout and stderr (children_done). */
+struct child_result {
+    int status;
+    char *out, *err;
+};
+
+static int children_report_fd = STDOUT_FILENO;
+static char children_exe[4096];
+static char children_dir[64]; /* this run's private directory */
+
+#define CHILD_CHECK(cond, ...)                                                 \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fflush(stdout);                                                    \
+            dprintf(children_report_fd, "FAIL %s:%d: ", __FILE__, __LINE__);   \
+            dprintf(children_report_fd, __VA_ARGS__);                          \
+            dprintf(children_report_fd, "\n");                                 \
+            _exit(1);                                                          \
+        }                                                                      \
+    } while (0)
+
+/* In a child ("--child CASE"): runs the case, returns its exit status.
+ * In the parent: notes this executable's path and returns -1. */
+static inline int children_dispatch(int argc, char **argv, const struct child_case *cases,
+                                    size_t n)
+{
+    if (argc == 3 && strcmp(argv[1], "--child") == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(cases[i].name, argv[2]) == 0)
+                return cases[i].fn();
+        CHILD_CHECK(0, "no case %s", argv[2]);
+    }
+    ssize_t len = readlink("/proc/self/exe", children_exe, sizeof children_exe - 1);
+    if (len <= 0) {
+        fprintf(stderr, "readlink /proc/self/exe: %s\n", strerror(errno));
+        exit(1);
+    }
+    children_exe[len] = '\0';
+    return -1;
+}
+
+static inline int children_make_dir(void **state)
+{
+    (void)state;
+    snprintf(children_dir, sizeof children_dir, "/tmp/nblog-test-XXXXXX");
+    return mkdtemp(children_dir) ? 0 : -1;
+}
+
+static inline int children_remove_dir(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", children_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs case `name` with the environment ours minus every NBLOG_*, plus
+ * dir_var=children_dir and env ("NAME=value" strings, NULL-terminated).
+ * Fails the test if the child exits other than 0. */
+static inline struct child_result children_run(const char *name, const char *dir_var,
+                                               const char *const *env)
+{
+    static int serial;
+    char out_path[128], err_path[128];
+    snprintf(out_path, sizeof out_path, "%s/out-%d", children_dir, serial);
+    snprintf(err_path, sizeof err_path, "%s/err-%d", children_dir, serial++);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(out >= 0 && err >= 0);
+
+    char *envp[600], dir_env[160];
+    int n = 0;
+    for (char **e = environ; *e && n < 500; e++)
+        if (strncmp(*e, "NBLOG_", 6) != 0)
+            envp[n++] = *e;
+    snprintf(dir_env, sizeof dir_env, "%s=%s", dir_var, children_dir);
+    envp[n++] = dir_env;
+    for (; env && *env && n < 598; env++)
+        envp[n++] = (char *)*env;
+    envp[n] = NULL;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
+    char *argv[] = {children_exe, "--child", (char *)name, NULL};
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, children_exe, &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out);
+    close(err);
+    struct child_result r = {wait_child(pid), slurp(out_path), slurp(err_path)};
+    if (r.status != 0)
+        fail_msg("case %s exited %d\nstdout:\n%s\nstderr:\n%s", name, r.status, r.out, r.err);
+    return r;
+}
+
+static inline void children_done(struct child_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+#endif
