@@ -3,22 +3,25 @@
  *
  * Lifecycle states (g.state):
  *
- *     UNINIT --nblog_init / first logging call--> INITING --> READY
- *       READY --nblog_shutdown--> DOWN --nblog_init--> INITING --> READY
+ *     UNINIT --nblog_init / first logging call--> MAPPING --> STARTING --> READY
+ *       READY --nblog_shutdown--> STOPPING --> DOWN
+ *       DOWN --nblog_init--> MAPPING --> STARTING --> READY
  *
  *   UNINIT   nothing mapped. A logging call initialises lazily with the
- *            defaults (it wins the CAS to INITING); nblog_init does the same
- *            with its options.
- *   INITING  one thread is mapping and prefaulting the ring. Logging calls
- *            from other threads do not wait: they return NBLOG_ENOTREADY and
- *            are counted in g.not_ready. Once the ring is published (still
- *            INITING) the initialiser registers the consoles at init
- *            (spec.c: NBLOG_CONSOLES or the default console) and others
- *            may log meanwhile; a second initialiser still gets EALREADY.
- *            The threshold comes from NBLOG_LEVEL if set (level_for), the
- *            program's name from the options (g.program).
- *   READY    g.ring is published; logging stores records.
- *   DOWN     shut down: g.ring is NULL, logging calls are counted no-ops,
+ *            defaults (it wins the CAS to MAPPING), its threshold the one
+ *            nblog_level_set left (NBLOG_LEVEL still overrides it);
+ *            nblog_init does the same with its options.
+ *   MAPPING  one thread (the initialiser) maps and prefaults the ring and
+ *            calibrates the clock.
+ *   STARTING g.ring is published (consoles, readers, stats see it); the
+ *            initialiser registers the consoles at init (spec.c:
+ *            NBLOG_CONSOLES or the default console) and a second
+ *            initialiser still gets EALREADY. The threshold comes from
+ *            NBLOG_LEVEL if set (level_for), the program's name from the
+ *            options (g.program).
+ *   READY    g.log_ring is published too: logging stores records.
+ *   STOPPING nblog_shutdown flushes and unregisters the consoles.
+ *   DOWN     shut down: both pointers NULL, logging calls are counted no-ops,
  *            registering a console is refused (lazy init starts from UNINIT
  *            only; console.c also refuses registration from nblog_shutdown's
  *            unregister pass until the next nblog_init).
@@ -26,16 +29,29 @@
  *            before shutdown finishes safely; the next nblog_init reuses or
  *            unmaps it.
  *
+ * Waiting for an init (issue: a call racing another thread's lazy init
+ * lost its record). In MAPPING and STARTING a logging call from another
+ * thread waits (wait_for_ring: polls with nanosleep, RING_WAIT_NS at most)
+ * until READY: then the consoles at init are there, so its record is
+ * printed too (a console starts at the head when it registers). The
+ * initialiser's own calls never wait (init_here: a signal handler that
+ * interrupted it would wait for itself): NBLOG_ENOTREADY in MAPPING, the
+ * ring from STARTING on. A wait that ends without a ring (a failed init,
+ * the bound) is NBLOG_ENOTREADY, counted in g.not_ready. Nobody waits for
+ * a shutdown.
+ *
  * A ring file (ring_path / NBLOG_RING): map_ring opens, locks and maps it
  * through ringfile.c instead of anonymous memory and starts its publisher
  * thread; shutdown stops the publisher first (its last pass shows the
  * consoles as they were). The file stays mapped and locked (g.file) like
  * any retired ring, until the next nblog_init closes it.
  *
- * Memory ordering: g.ring is stored with release after the ring is
- * formatted and loaded with acquire by every logging call (pairs with it), so
- * a caller that sees the pointer sees a formatted header. g.state is only a
- * CAS-guarded flag for who may initialise (acq_rel/acquire).
+ * Memory ordering: g.ring and g.log_ring are stored with release after the
+ * ring is formatted and loaded with acquire by their readers (pairs with
+ * it), so a caller that sees a pointer sees a formatted header. g.state is
+ * a CAS-guarded flag for who may initialise (acq_rel/acquire), and tells a
+ * waiter whether an init is still going (stored release after the
+ * pointers: a waiter that sees READY sees g.log_ring).
  */
 #include <assert.h>
 #include <errno.h>
@@ -45,6 +61,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -57,21 +74,25 @@
 #include "ringfile.h"
 #include "wallclock.h"
 
-enum { UNINIT, INITING, READY, DOWN };
+enum { UNINIT, MAPPING, STARTING, READY, STOPPING, DOWN };
 
 #define NBLOG__PROGRAM_MAX 48 /* RFC 5424 APP-NAME */
 
 static struct {
-    _Atomic(struct nblog__ring_hdr *) ring;
+    _Atomic(struct nblog__ring_hdr *) ring; /* from STARTING on */
+    _Atomic(struct nblog__ring_hdr *) log_ring; /* the logging calls': READY */
     atomic_int state;
     atomic_int level;
     int facility;
     int emergency_level;
     _Atomic uint64_t not_ready;
+    /* The initialiser's process: a child forked during an init inherits
+     * MAPPING or STARTING with no thread to end it, and must not wait. */
+    atomic_int init_pid;
     void *retired; /* the last ring's mapping, kept after shutdown */
     size_t retired_bytes;
     struct nblog__ringfile file; /* the ring's file, if it has one (fd -1) */
-    /* nblog__program_name(): written in INITING only, published with
+    /* nblog__program_name(): written in MAPPING only, published with
      * g.ring (its release store); "" until the first init. */
     char program[NBLOG__PROGRAM_MAX + 1];
 } g = {.level = NBLOG_LEVEL_INFO,
@@ -82,6 +103,25 @@ static struct {
 /* How deep this thread is inside a logging call: above 0 on entry means a
  * signal handler interrupted one (NBLOG_F_SIGNAL). */
 static __thread int log_depth __attribute__((tls_model("initial-exec")));
+
+/* This thread is the initialiser (MAPPING or STARTING): a logging call on
+ * it (a signal handler, a console's setup) must not wait for itself. */
+static __thread int init_here __attribute__((tls_model("initial-exec")));
+
+/* How long a logging call waits for another thread's init to publish the
+ * ring (nblog.h: the exception to [non-blocking]). */
+#define RING_WAIT_NS 1000000000LL
+#define RING_POLL_NS 50000L
+
+void (*_Atomic nblog__init_hook)(int where);
+
+/* Relaxed: a test's hook, set before the calls it is meant for. */
+static void init_hook(int where)
+{
+    void (*hook)(int) = atomic_load_explicit(&nblog__init_hook, memory_order_relaxed);
+    if (hook)
+        hook(where);
+}
 
 /* ---------------------------------------------------------------- names */
 
@@ -188,13 +228,13 @@ static int check_options(const nblog_options_t *o)
 
 const char *nblog__program_name(void)
 {
-    /* Written in INITING before the release store of g.ring; a reader
+    /* Written in MAPPING before the release store of g.ring; a reader
      * that comes after init (a console's setup, a printer) sees it. */
     return g.program[0] ? g.program : program_invocation_short_name;
 }
 
 /* g.program from the option, else the executable's short name, each byte
- * a header may not hold as '_'. INITING. */
+ * a header may not hold as '_'. MAPPING. */
 static void set_program(const char *want)
 {
     const char *src = want ? want : program_invocation_short_name;
@@ -223,6 +263,19 @@ void nblog__complain(const char *fmt, ...)
     (void)w;
 }
 
+/* An environment variable's value quoted for a terminal: bytes but
+ * printable ASCII as \xNN, cut to what shown (4 * 40 + 1) holds. */
+static const char *shown_env(char (*shown)[4 * 40 + 1], const char *env)
+{
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)env; *c && n + 4 < sizeof *shown; c++)
+        n += *c >= ' ' && *c <= '~' && *c != '\\'
+                 ? ((*shown)[n] = (char)*c, 1)
+                 : nblog__format(*shown + n, sizeof *shown - n, "\\x%02x", *c);
+    (*shown)[n] = '\0';
+    return *shown;
+}
+
 /* NBLOG_LEVEL, if set and not empty, overrides the option's threshold (so
  * any program's can be changed without code); a bad one is said on
  * stderr and the option's level stays. */
@@ -234,17 +287,10 @@ static int level_for(const nblog_options_t *o)
     int level = nblog_level_parse(env);
     if (level >= 0)
         return level;
-    /* Quoted for a terminal: bytes but printable ASCII as \xNN. */
     char shown[4 * 40 + 1];
-    size_t n = 0;
-    for (const unsigned char *c = (const unsigned char *)env; *c && n + 4 < sizeof shown; c++)
-        n += *c >= ' ' && *c <= '~' && *c != '\\'
-                 ? (shown[n] = (char)*c, 1)
-                 : nblog__format(shown + n, sizeof shown - n, "\\x%02x", *c);
-    shown[n] = '\0';
     nblog__complain("NBLOG_LEVEL=\"%s\" is not a level (emerg, alert, crit, err, "
                     "warning, notice, info, debug or 0..7); using %s",
-                    shown, nblog_level_name(o->level));
+                    shown_env(&shown, env), nblog_level_name(o->level));
     return o->level;
 }
 
@@ -288,6 +334,40 @@ static const char *ring_path_for(const nblog_options_t *o)
     return path && *path ? path : NULL;
 }
 
+/* Opens, locks and maps the ring file at path (recording g.program, set
+ * before) and starts its publisher. */
+static int map_ring_file(const char *path, uint64_t records, uint32_t size, void **out)
+{
+    int rc = nblog__ringfile_open(path, records, size, g.program, &g.file);
+    if (rc != NBLOG_OK)
+        return rc;
+    if (nblog__publisher_start(g.file.mem) != NBLOG_OK) {
+        nblog__ringfile_close(&g.file);
+        return NBLOG_ENOMEM;
+    }
+    static int atfork_done; /* MAPPING: one initialiser at a time */
+    if (!atfork_done) {
+        pthread_atfork(NULL, NULL, nblog__ring_fork_child);
+        atfork_done = 1;
+    }
+    *out = g.file.mem;
+    return NBLOG_OK;
+}
+
+/* NBLOG_RING named a file that cannot be the ring (rc, errno as
+ * map_ring_file left it): one line saying so; the ring is anonymous instead. */
+static void ring_env_refused(const char *path, int rc)
+{
+    int err = errno;
+    char shown[4 * 40 + 1];
+    if (rc == NBLOG_EFILE)
+        nblog__complain("NBLOG_RING=\"%s\" not used: %s (%s); using a ring in memory only",
+                        shown_env(&shown, path), nblog_strerror(rc), strerror(err));
+    else
+        nblog__complain("NBLOG_RING=\"%s\" not used: %s; using a ring in memory only",
+                        shown_env(&shown, path), nblog_strerror(rc));
+}
+
 /* In a forked child of a process writing a ring file: the file (and its
  * lock) stay the parent's. Left shared, both processes would store into
  * one ring and each one's consoles print the other's records. The child
@@ -312,6 +392,7 @@ void nblog__ring_fork_child(void)
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (mem == MAP_FAILED) {
         /* No memory for a ring: stop storing rather than share the file. */
+        atomic_store_explicit(&g.log_ring, NULL, memory_order_relaxed);
         atomic_store_explicit(&g.ring, NULL, memory_order_relaxed);
         atomic_store_explicit(&g.state, DOWN, memory_order_relaxed);
     } else {
@@ -320,6 +401,7 @@ void nblog__ring_fork_child(void)
         g.retired_bytes = bytes;
         /* Relaxed: the child has one thread. */
         atomic_store_explicit(&g.ring, mem, memory_order_relaxed);
+        atomic_store_explicit(&g.log_ring, mem, memory_order_relaxed);
     }
     close(g.file.fd); /* the parent's open file description keeps its lock */
     g.file.fd = -1;
@@ -327,7 +409,7 @@ void nblog__ring_fork_child(void)
 }
 
 /* Maps, prefaults and formats (or, for a ring file, resumes) a ring. Runs
- * in state INITING only. */
+ * in state MAPPING only. */
 static int map_ring(const nblog_options_t *o)
 {
     uint64_t records = round_pow2(o->ring_records ? o->ring_records : 8192);
@@ -342,26 +424,24 @@ static int map_ring(const nblog_options_t *o)
 
     void *mem = take_retired(bytes, path != NULL);
     nblog__platform_init();
-    int rc;
+    int rc = NBLOG_OK;
     if (path) {
-        rc = nblog__ringfile_open(path, records, (uint32_t)size, g.program, &g.file);
-        mem = g.file.mem;
-    } else {
+        rc = map_ring_file(path, records, (uint32_t)size, &mem);
+        if (rc != NBLOG_OK && o->ring_path)
+            return rc; /* the program's choice: nblog_init says why */
+        if (rc != NBLOG_OK) {
+            ring_env_refused(path, rc); /* the user's: said, and go on */
+            assert(mem == NULL);
+            path = NULL;
+        }
+    }
+    if (!path) {
         rc = map_anonymous(mem, bytes, &mem);
-        if (rc == NBLOG_OK)
-            nblog__ring_format(mem, records, (uint32_t)size, 0);
+        if (rc != NBLOG_OK)
+            return rc;
+        nblog__ring_format(mem, records, (uint32_t)size, 0);
     }
-    if (rc != NBLOG_OK)
-        return rc;
-    if (path && nblog__publisher_start(mem) != NBLOG_OK) {
-        nblog__ringfile_close(&g.file);
-        return NBLOG_ENOMEM;
-    }
-    static int atfork_done; /* INITING: one initialiser at a time */
-    if (path && !atfork_done) {
-        pthread_atfork(NULL, NULL, nblog__ring_fork_child);
-        atfork_done = 1;
-    }
+    init_hook(NBLOG__HOOK_MAPPING);
     nblog__wallclock_start(mem); /* failing, epochs stay as they are */
     g.retired = mem;
     g.retired_bytes = bytes;
@@ -369,8 +449,9 @@ static int map_ring(const nblog_options_t *o)
     g.emergency_level = o->emergency_level;
     /* Relaxed: read only as a threshold, any recent value will do. */
     atomic_store_explicit(&g.level, level_for(o), memory_order_relaxed);
-    /* Release: pairs with the acquire load in current_ring(); a caller that
-     * sees the pointer sees the formatted header and the clock. */
+    /* Release: pairs with the acquire loads of g.ring (nblog__ring_memory,
+     * readers, stats); a caller that sees the pointer sees the formatted
+     * header and the clock. The logging calls' g.log_ring: at READY. */
     atomic_store_explicit(&g.ring, mem, memory_order_release);
     return NBLOG_OK;
 }
@@ -381,19 +462,32 @@ static int init_from(int from, const nblog_options_t *o, int for_console)
     int expected = from;
     /* Acquire on success pairs with the release store of READY/DOWN by the
      * previous owner, so we see its g.retired. */
-    if (!atomic_compare_exchange_strong_explicit(&g.state, &expected, INITING,
+    if (!atomic_compare_exchange_strong_explicit(&g.state, &expected, MAPPING,
                                                  memory_order_acquire,
                                                  memory_order_relaxed))
         return NBLOG_EALREADY;
+    /* Relaxed: read by wait_for_ring in a forked child, which sees
+     * memory as it was at the fork. */
+    atomic_store_explicit(&g.init_pid, (int)getpid(), memory_order_relaxed);
+    init_here = 1;
     int rc = map_ring(o);
     if (rc == NBLOG_OK) {
+        /* Relaxed: a waiter orders by the READY store below. */
+        atomic_store_explicit(&g.state, STARTING, memory_order_relaxed);
         nblog__panic_setup(o);
         nblog__consoles_open(); /* after a shutdown: consoles may register again */
-        /* Still INITING (a second nblog_init gets NBLOG_EALREADY), but the
-         * ring is published: consoles can register, other threads log. */
+        /* Still STARTING (a second nblog_init gets NBLOG_EALREADY), but the
+         * ring is published: consoles can register; other threads' logging
+         * calls wait until the consoles at init are there (a console
+         * starts at the head when it registers). */
         nblog__consoles_at_init(o->console_defaults, for_console);
+        /* Release: pairs with current_ring()'s acquire load. */
+        atomic_store_explicit(&g.log_ring, atomic_load_explicit(&g.ring, memory_order_relaxed),
+                              memory_order_release);
     }
-    /* Release: pairs with the acquire CAS above in the next initialiser. */
+    init_here = 0;
+    /* Release: pairs with the acquire CAS above in the next initialiser,
+     * and with wait_for_ring's acquire load (it sees g.log_ring). */
     atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
                           memory_order_release);
     return rc;
@@ -419,7 +513,7 @@ void nblog_shutdown(void)
     int expected = READY;
     /* Acq_rel: orders with the initialiser's release store (acquire) and
      * publishes our g.ring store to the next initialiser (release below). */
-    if (!atomic_compare_exchange_strong_explicit(&g.state, &expected, INITING,
+    if (!atomic_compare_exchange_strong_explicit(&g.state, &expected, STOPPING,
                                                  memory_order_acq_rel,
                                                  memory_order_relaxed))
         return;
@@ -429,7 +523,9 @@ void nblog_shutdown(void)
     nblog__wallclock_stop();
     /* Consoles first, while the ring is still there to print from. */
     int clean = nblog__consoles_shutdown(1000);
-    /* Release: pairs with current_ring()'s acquire; NULL means "not ready". */
+    /* Release: pairs with the acquire loads (current_ring, readers);
+     * NULL means "not ready". */
+    atomic_store_explicit(&g.log_ring, NULL, memory_order_release);
     atomic_store_explicit(&g.ring, NULL, memory_order_release);
     nblog__consoles_quiesce();
     if (!clean) {
@@ -441,27 +537,67 @@ void nblog_shutdown(void)
     atomic_store_explicit(&g.state, DOWN, memory_order_release);
 }
 
+/* An init in progress on another thread: waits (polling, as a signal
+ * handler may) until it is READY or failed, RING_WAIT_NS at most. Never
+ * on the initialiser itself (init_here). [signal-safe] */
+static void wait_for_ring(void)
+{
+    if (init_here)
+        return;
+    /* Acquire: pairs with init_from's release store of READY (or of a
+     * failed init's state): g.log_ring is then as the init left it. */
+    int st = atomic_load_explicit(&g.state, memory_order_acquire);
+    if (st != MAPPING && st != STARTING)
+        return;
+    /* Relaxed: see init_from. 0: the initialiser has not stored it yet. */
+    int pid = atomic_load_explicit(&g.init_pid, memory_order_relaxed);
+    if (pid != 0 && pid != (int)getpid())
+        return; /* a child forked during the init: nobody will end it */
+    init_hook(NBLOG__HOOK_WAITING);
+    struct timespec now, poll = {0, RING_POLL_NS};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long end = now.tv_sec * 1000000000LL + now.tv_nsec + RING_WAIT_NS;
+    for (;;) {
+        st = atomic_load_explicit(&g.state, memory_order_acquire); /* as above */
+        if (st != MAPPING && st != STARTING)
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec * 1000000000LL + now.tv_nsec >= end)
+            return;
+        nanosleep(&poll, NULL); /* EINTR: a signal; look again */
+    }
+}
+
 /* Lazy initialisation starts from UNINIT only: after nblog_shutdown (DOWN)
- * only the program's own nblog_init brings nblog back, with its options. */
+ * only the program's own nblog_init brings nblog back, with its options.
+ * Its threshold is the one nblog_level_set left, if it was called (before
+ * any init nothing else changes g.level); NBLOG_LEVEL still overrides it.
+ * Racing another thread's init, waits for its ring (wait_for_ring). */
 int nblog__init_lazily(int for_console)
 {
     nblog_options_t o;
     nblog_options_init(&o);
-    return init_from(UNINIT, &o, for_console);
+    /* Relaxed: a threshold; nblog_level_set on this thread is seen. */
+    o.level = atomic_load_explicit(&g.level, memory_order_relaxed);
+    int rc = init_from(UNINIT, &o, for_console);
+    if (rc == NBLOG_EALREADY)
+        wait_for_ring();
+    return rc;
 }
 
-/* The ring, initialising lazily on first use; NULL if not ready (counted). */
+/* The logging calls' ring, initialising lazily on first use (or waiting
+ * for another thread's init); NULL if not ready. */
 static struct nblog__ring_hdr *current_ring(void)
 {
-    /* Acquire: pairs with map_ring's release store. */
-    struct nblog__ring_hdr *r = atomic_load_explicit(&g.ring, memory_order_acquire);
+    /* Acquire: pairs with init_from's release store of g.log_ring. */
+    struct nblog__ring_hdr *r = atomic_load_explicit(&g.log_ring, memory_order_acquire);
     if (__builtin_expect(r != NULL, 1))
         return r;
-    if (nblog__init_lazily(0) == NBLOG_OK)
-        return atomic_load_explicit(&g.ring, memory_order_acquire);
-    /* Relaxed: a statistic. */
-    atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);
-    return NULL;
+    if (init_here) /* the initialiser: the ring once mapped (STARTING) */
+        return atomic_load_explicit(&g.ring, memory_order_relaxed); /* ours */
+    nblog__init_lazily(0);
+    /* Acquire: as above (after our own init, or another thread's). */
+    return atomic_load_explicit(&g.log_ring, memory_order_acquire);
 }
 
 /* -------------------------------------------------------------- logging */
@@ -501,14 +637,18 @@ int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
         *flags |= NBLOG_F_BADINPUT;
         *rc = NBLOG_ELEVEL;
     }
+    /* The ring first: a first call initialises, and so sets the threshold
+     * (NBLOG_LEVEL), before its own level is judged. */
+    *ring = current_ring();
     /* Relaxed: a threshold (see nblog_level_set). */
     if (*level > atomic_load_explicit(&g.level, memory_order_relaxed)) {
         if (*rc == NBLOG_OK)
             *rc = NBLOG_FILTERED;
         return 0;
     }
-    *ring = current_ring();
     if (!*ring) {
+        /* Relaxed: a statistic. */
+        atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);
         *rc = NBLOG_ENOTREADY;
         return 0;
     }

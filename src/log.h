@@ -36,10 +36,13 @@ int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
 uint32_t nblog__truncate_text(char *text, uint32_t max);
 
 /* Initialises with the defaults if nothing did yet (a console registered
- * before nblog_init), never after nblog_shutdown. for_console: the caller
+ * before nblog_init), never after nblog_shutdown; the threshold is what
+ * nblog_level_set left (NBLOG_LEVEL overrides it). for_console: the caller
  * registers the program's own console next, so no default console is
  * made. Returns what nblog_init would, NBLOG_EALREADY if initialised or
- * shut down. [blocking] */
+ * shut down, or if another thread's init was mapping the ring: then it
+ * waited for that ring (1 s at most; not if this thread is the one
+ * initialising, interrupted by a signal). [blocking] */
 int nblog__init_lazily(int for_console);
 
 /* The program's name (nblog_options_t.program, default the executable's
@@ -69,6 +72,15 @@ int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
  * ring continuing the sequence (see log.c). Idempotent; console.c's fork
  * handler calls it before reading the head. */
 void nblog__ring_fork_child(void);
+
+/* Tests only: called (if set) by the thread initialising, with
+ * NBLOG__HOOK_MAPPING, once the ring is mapped but not yet published (the
+ * state in which other threads' logging calls wait), and by a logging
+ * call or lazy init with NBLOG__HOOK_WAITING as it starts to wait for
+ * another thread's init. Loaded relaxed; set it before the init. */
+#define NBLOG__HOOK_MAPPING 0
+#define NBLOG__HOOK_WAITING 1
+extern void (*_Atomic nblog__init_hook)(int where);
 
 /* Tests only: the rate limiter's clock (NULL: nblog__now_ns). Loaded
  * relaxed at every nblog_ratelimit_pass; set it before the calls it is

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "log.h" /* nblog__init_hook */
 #include "proc.h"
 
 static char dir[64]; /* a private directory for this run's files */
@@ -210,6 +211,165 @@ static int child_signals(void)
                 (int)getpid());
     CHILD_CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0, "unblock");
     CHILD_CHECK(atomic_load(&handled_on) == getpid(), "SIGUSR1 not handled on main");
+    return 0;
+}
+
+/* ---- lazy init: racing threads, the threshold, NBLOG_RING */
+
+/* Lazy init racing another thread: the main thread's first call
+ * initialises; the hook holds it there (ring mapped, not published) until
+ * the other thread's first call either waits for the ring or returns. No
+ * record of either thread may be lost. */
+#define RACE_LINES 20
+static atomic_int race_waiting, race_first_done;
+static pthread_t race_main, race_thread;
+static int race_rc[RACE_LINES];
+
+static void *race_other(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < RACE_LINES; i++) {
+        race_rc[i] = nblog_info("other thread %d", i);
+        atomic_store(&race_first_done, 1);
+    }
+    return NULL;
+}
+
+static void race_hook(int where)
+{
+    if (where == NBLOG__HOOK_WAITING) {
+        atomic_store(&race_waiting, 1);
+        return;
+    }
+    if (!pthread_equal(pthread_self(), race_main))
+        return;
+    for (int i = 0; i < RACE_LINES; i++)
+        race_rc[i] = 1; /* no call yet */
+    CHILD_CHECK(pthread_create(&race_thread, NULL, race_other, NULL) == 0, "thread");
+    /* Not a time: a state the other thread reaches either way. */
+    while (!atomic_load(&race_waiting) && !atomic_load(&race_first_done))
+        sched_yield();
+}
+
+static int child_lazy_race(void)
+{
+    race_main = pthread_self();
+    atomic_store(&nblog__init_hook, race_hook);
+    for (int i = 0; i < RACE_LINES; i++)
+        CHILD_CHECK(nblog_info("main thread %d", i) == NBLOG_OK, "main call %d", i);
+    atomic_store(&nblog__init_hook, NULL);
+    CHILD_CHECK(pthread_join(race_thread, NULL) == 0, "join"); /* race_hook started it */
+    CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
+    for (int i = 0; i < RACE_LINES; i++)
+        CHILD_CHECK(race_rc[i] == NBLOG_OK, "other thread's call %d: %s", i,
+                    nblog_strerror(race_rc[i]));
+    nblog_stats_t st;
+    nblog_stats_get(&st);
+    CHILD_CHECK(st.not_ready == 0, "%llu calls not ready",
+                (unsigned long long)st.not_ready);
+    CHILD_CHECK(atomic_load(&race_waiting), "the other thread never waited");
+    return 0;
+}
+
+/* The initialising thread itself (a signal handler that interrupted its
+ * init) does not wait for itself: NBLOG_ENOTREADY at once. */
+static atomic_int self_waited, self_rc = 1;
+
+static void self_handler(int sig)
+{
+    (void)sig;
+    atomic_store(&self_rc, nblog_info("from the handler %d", 1));
+}
+
+static void self_hook(int where)
+{
+    if (where == NBLOG__HOOK_WAITING)
+        atomic_store(&self_waited, 1);
+    else
+        raise(SIGUSR1);
+}
+
+static int child_lazy_self(void)
+{
+    struct sigaction sa = {.sa_handler = self_handler};
+    sigemptyset(&sa.sa_mask);
+    CHILD_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+    atomic_store(&nblog__init_hook, self_hook);
+    CHILD_CHECK(nblog_info("first %d", 1) == NBLOG_OK, "first call");
+    atomic_store(&nblog__init_hook, NULL);
+    CHILD_CHECK(atomic_load(&self_rc) == NBLOG_ENOTREADY, "handler's call: %d",
+                atomic_load(&self_rc));
+    CHILD_CHECK(!atomic_load(&self_waited), "the handler waited for its own thread");
+    return 0;
+}
+
+/* A program that logs only debug lines, with NBLOG_LEVEL=debug: each call
+ * stores its record (the first one initialises before it is judged). */
+static int child_debug_only(void)
+{
+    CHILD_CHECK(nblog_debug("only debug %d", 1) == NBLOG_OK, "first debug call");
+    CHILD_CHECK(nblog_debug("only debug %d", 2) == NBLOG_OK, "second debug call");
+    return 0;
+}
+
+/* nblog_level_set before any init: lazy init keeps it. */
+static int child_level_set(void)
+{
+    nblog_level_set(NBLOG_LEVEL_DEBUG);
+    log_three();
+    return 0;
+}
+
+/* ... and nblog_init's opt.level replaces it (explicit). */
+static int child_level_set_then_init(void)
+{
+    nblog_level_set(NBLOG_LEVEL_DEBUG);
+    child_init_then_log();
+    return 0;
+}
+
+/* The program's own ring_path: nblog_init says why, on no stderr line. */
+static int child_bad_ring_option(void)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.ring_path = "/nonexistent/ring";
+    CHILD_CHECK(nblog_init(&o) == NBLOG_EFILE, "init with a bad ring_path");
+    return 0;
+}
+
+/* NBLOG_RING naming a ring another live process writes: a forked process
+ * holds it (before anything of nblog runs here), then this one logs. */
+static int child_ring_busy(void)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/busy.ring", getenv("DEFAULTS_DIR"));
+    int ready[2], hold[2];
+    CHILD_CHECK(pipe(ready) == 0 && pipe(hold) == 0, "pipes");
+    pid_t pid = fork();
+    CHILD_CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        close(hold[1]);
+        nblog_options_t o;
+        nblog_options_init(&o);
+        o.ring_path = path;
+        o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
+        char c = nblog_init(&o) == NBLOG_OK ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1)
+            _exit(3);
+        while (read(hold[0], &c, 1) > 0) /* until our parent closes it */
+            ;
+        _exit(0);
+    }
+    close(hold[0]);
+    char c = 0;
+    CHILD_CHECK(read(ready[0], &c, 1) == 1 && c == 'y', "holder's init");
+    CHILD_CHECK(setenv("NBLOG_RING", path, 1) == 0, "setenv");
+    log_three();
+    close(hold[1]);
+    int st;
+    CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "holder");
     return 0;
 }
 
@@ -451,6 +611,13 @@ static const struct child_case {
     {"identity-default", child_identity_default},
     {"bad-program", child_bad_program},
     {"names", child_names},
+    {"lazy-race", child_lazy_race},
+    {"lazy-self", child_lazy_self},
+    {"debug-only", child_debug_only},
+    {"level-set", child_level_set},
+    {"level-set-then-init", child_level_set_then_init},
+    {"bad-ring-option", child_bad_ring_option},
+    {"ring-busy", child_ring_busy},
 };
 
 static int run_child_case(const char *name)
@@ -724,6 +891,74 @@ static void default_names(void **state)
     run_ok("names");
 }
 
+/* Another thread's lazy init in progress: a call waits for the ring
+ * (every line prints), except on the initialising thread itself. */
+static void lazy_init_loses_nothing(void **state)
+{
+    (void)state;
+    struct result r = run("lazy-race", NULL);
+    if (count_lines(r.err) != 2 * RACE_LINES || !strstr(r.err, "other thread 19") ||
+        !strstr(r.err, "main thread 19"))
+        fail_msg("want %d lines; stderr:\n%s", 2 * RACE_LINES, r.err);
+    done(&r);
+    run_ok("lazy-self");
+}
+
+/* The first call is judged by the threshold init sets (NBLOG_LEVEL), and
+ * nblog_level_set before any init is kept by lazy init. */
+static void first_call_sees_the_level(void **state)
+{
+    (void)state;
+    static const char *const err[] = {"NBLOG_LEVEL=err", NULL};
+    static const char *const one[] = {"write failed: ENOSPC", NULL};
+    expect_run("log", err, NULL, one);
+    char ring[256], path[200];
+    snprintf(path, sizeof path, "%s/debug.ring", dir);
+    snprintf(ring, sizeof ring, "NBLOG_RING=%s", path);
+    const char *const debug[] = {"NBLOG_LEVEL=debug", ring, NULL};
+    static const char *const two[] = {"only debug 1", "only debug 2", NULL};
+    expect_run("debug-only", debug, NULL, two);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        fail_msg("no ring file %s: %s", path, strerror(errno));
+    expect_run("level-set", NULL, NULL, three_lines);
+    expect_run("level-set", err, NULL, one); /* NBLOG_LEVEL still wins */
+    expect_run("level-set-then-init", NULL, NULL, two_lines); /* opt.level */
+}
+
+/* NBLOG_RING that cannot be the ring: one line, and an anonymous ring. */
+static void bad_ring_env_says_so(void **state)
+{
+    (void)state;
+    static const char *const missing[] = {"NBLOG_RING=/nonexistent/x", NULL};
+    static const char *const said[] = {"nblog: NBLOG_RING=\"/nonexistent/x\" not used: "
+                                       "file could not be opened",
+                                       "started server, pid 42", "write failed: ENOSPC",
+                                       NULL};
+    expect_run("log", missing, NULL, said);
+    expect_run("init-then-log", missing, NULL, said); /* nblog_init too */
+    char var[256], path[200];
+    snprintf(path, sizeof path, "%s/not-a-ring", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0 && write(fd, "hello\n", 6) == 6);
+    close(fd);
+    snprintf(var, sizeof var, "NBLOG_RING=%s", path);
+    const char *const env[] = {var, NULL};
+    struct result r = run("log", env);
+    if (count_lines(r.err) != 3 || !strstr(r.err, "not used: file is not an nblog ring"))
+        fail_msg("stderr:\n%s", r.err);
+    done(&r);
+    char *kept = slurp(path);
+    assert_string_equal(kept, "hello\n"); /* left untouched */
+    free(kept);
+    r = run("ring-busy", NULL);
+    if (count_lines(r.err) != 3 || !strstr(r.err, "not used: ring file is in use"))
+        fail_msg("stderr:\n%s", r.err);
+    done(&r);
+    /* The program's own ring_path: nblog_init's error, no line. */
+    expect_run("bad-ring-option", NULL, no_lines, no_lines);
+}
+
 static int make_dir(void **state)
 {
     (void)state;
@@ -761,6 +996,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(program_signals_not_taken_by_printer),
         cmocka_unit_test(identity_in_syslog_and_journald),
         cmocka_unit_test(default_names),
+        cmocka_unit_test(lazy_init_loses_nothing),
+        cmocka_unit_test(first_call_sees_the_level),
+        cmocka_unit_test(bad_ring_env_says_so),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
