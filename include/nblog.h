@@ -20,7 +20,9 @@
  *                  (tests/test-signal.c checks both). The alternate stacks
  *                  nblog gives threads are 64 KiB. -O0 and sanitizer
  *                  builds need up to twice as much.
- *   [non-blocking] never waits for a lock, a console or another thread.
+ *   [non-blocking] never waits for a lock, a console or another thread
+ *                  (one exception: a logging call during another thread's
+ *                  init waits for it, see "Logging").
  *   [blocking]     may sleep; not for signal handlers.
  *
  * SPDX-License-Identifier: MIT
@@ -165,7 +167,10 @@ typedef struct nblog_options {
      * prefaulted; a symlink at the name is never followed, and an existing
      * file must be private (see nblog_init). NULL: the NBLOG_RING environment
      * variable if set (read at init, including lazy init), else anonymous
-     * memory. The path is not kept after nblog_init returns. */
+     * memory; an NBLOG_RING file that cannot be the ring (any error below)
+     * gets one line on stderr, "nblog: NBLOG_RING=... not used: why", and
+     * the ring is anonymous (init succeeds). The path is not kept after
+     * nblog_init returns. */
     const char *ring_path;
     /* The consoles init registers by itself (see "Consoles at init"
      * below): 0 for NBLOG_CONSOLES's, else one on stderr;
@@ -205,7 +210,8 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * NBLOG_EALREADY if initialised (explicitly or lazily by an earlier logging
  * call): the existing ring stays, call nblog_shutdown() first to change it;
  * NBLOG_ENOMEM if the memory could not be mapped.
- * With a ring file (ring_path or NBLOG_RING):
+ * With a ring file from ring_path (from NBLOG_RING: one stderr line and an
+ * anonymous ring instead, see ring_path):
  *   NBLOG_EBUSY     another process has the file open as a writer (it is
  *                   write-locked (fcntl F_OFD_SETLK) while its writer runs);
  *                   that writer is not disturbed. Use another file.
@@ -241,7 +247,16 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * that forks long-lived workers and exits can be restarted while they run.
  *
  * Logging before nblog_init initialises lazily with the defaults (the first
- * caller does it; a caller that races with it gets NBLOG_ENOTREADY, counted).
+ * caller does it, whatever its level: NBLOG_LEVEL applies to that call
+ * too), and with the threshold nblog_level_set left if it was called
+ * (NBLOG_LEVEL overrides it as it overrides opt->level; nblog_init's
+ * opt->level, explicit, replaces it). A logging call on another thread
+ * meanwhile (or during another thread's nblog_init) waits for that init
+ * to finish, consoles at init included, up to 1 s, so its record is stored
+ * and printed; past that second, or if the init fails, it returns
+ * NBLOG_ENOTREADY (counted). On the initialising thread itself (a signal
+ * handler that interrupted the init) it never waits: NBLOG_ENOTREADY
+ * while the ring is being mapped, stored once the consoles are starting.
  * That first call maps memory, calibrates the clock (~5 ms), registers a
  * fork handler and starts the consoles below (a printer thread each, a
  * malloc'ed batch, and whatever NBLOG_CONSOLES names: a file to open, a
@@ -288,7 +303,8 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * stderr, "nblog: NBLOG_... ", saying why and what is used instead, and
  * loses nothing: none of that NBLOG_CONSOLES is used (consoles it
  * registered are unregistered) and rule 2 applies; a bad NBLOG_LEVEL
- * leaves opt->level. NBLOG_RING is read at init too (ring_path). The
+ * leaves opt->level. NBLOG_RING is read at init too (see ring_path: a
+ * file that cannot be the ring gets one line, and an anonymous ring). The
  * variables are read once per init, with getenv (a program that changes
  * its environment from another thread meanwhile races with it).
  */
@@ -314,6 +330,11 @@ NBLOG_API void nblog_shutdown(void);
  * lazily, and a forked child's first call, which restarts the child's
  * printer threads (see nblog_init; call nblog_init, or in the child
  * nblog_flush(0, NULL, 0), first where a signal handler may log first).
+ * The one exception to [non-blocking]: a call made while another thread
+ * initialises (lazily or by nblog_init, until its consoles at init are
+ * registered) waits for that init, polling with nanosleep (signal-safe),
+ * 1 s at most, instead of returning NBLOG_ENOTREADY (see nblog_init). It
+ * never waits for a shutdown, nor on the initialising thread itself.
  *
  * Return: NBLOG_OK; NBLOG_FILTERED; or one of the negative codes above,
  * which say whether the record was stored (ENOFMT, ELEVEL, EFORMAT, EARGS:
@@ -401,7 +422,9 @@ NBLOG_API int nblog__printf_n(int level, int nargs, const char *fmt, ...)
 
 /* Runtime threshold: records with level > threshold are not stored.
  * Returns the previous threshold, or NBLOG_ELEVEL (nothing changed) for a
- * value outside 0..7. [signal-safe] */
+ * value outside 0..7. Set before any init, it is the threshold lazy init
+ * starts with (unless NBLOG_LEVEL is set); nblog_init sets opt->level.
+ * [signal-safe] */
 NBLOG_API int nblog_level_set(int level);
 NBLOG_API int nblog_level_get(void);
 
@@ -642,7 +665,7 @@ typedef struct nblog_stats {
                            so reserved == committed + lost */
     uint64_t lost;      /* writers that could not store (NBLOG_ELOST),
                            sequence limit included (see nblog_init) */
-    uint64_t not_ready; /* calls before init / during lazy init / after shutdown */
+    uint64_t not_ready; /* calls after shutdown, or that found no ring (see nblog_init) */
     uint64_t ring_records;
     uint64_t record_size;
     uint64_t text_max; /* longest text a record holds, marker included */

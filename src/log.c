@@ -359,13 +359,15 @@ static int map_ring_file(const char *path, uint64_t records, uint32_t size, void
 static void ring_env_refused(const char *path, int rc)
 {
     int err = errno;
-    char shown[4 * 40 + 1];
+    const char *why = nblog_strerror(rc);
     if (rc == NBLOG_EFILE)
-        nblog__complain("NBLOG_RING=\"%s\" not used: %s (%s); using a ring in memory only",
-                        shown_env(&shown, path), nblog_strerror(rc), strerror(err));
-    else
-        nblog__complain("NBLOG_RING=\"%s\" not used: %s; using a ring in memory only",
-                        shown_env(&shown, path), nblog_strerror(rc));
+        why = err == EPERM   ? "the file is not private (not the effective uid's, readable "
+                               "or writable by group or others, or hard-linked)"
+              : err == ELOOP ? "the name is a symlink (never followed)"
+                             : strerror(err);
+    char shown[4 * 40 + 1];
+    nblog__complain("NBLOG_RING=\"%s\" not used: %s; using a ring in memory only",
+                    shown_env(&shown, path), why);
 }
 
 /* In a forked child of a process writing a ring file: the file (and its

@@ -932,7 +932,7 @@ static void bad_ring_env_says_so(void **state)
     (void)state;
     static const char *const missing[] = {"NBLOG_RING=/nonexistent/x", NULL};
     static const char *const said[] = {"nblog: NBLOG_RING=\"/nonexistent/x\" not used: "
-                                       "file could not be opened",
+                                       "No such file or directory; using a ring in memory",
                                        "started server, pid 42", "write failed: ENOSPC",
                                        NULL};
     expect_run("log", missing, NULL, said);
