@@ -468,8 +468,8 @@ static int init_from(int from, const nblog_options_t *o, int for_console)
                                                  memory_order_acquire,
                                                  memory_order_relaxed))
         return NBLOG_EALREADY;
-    /* Relaxed: read by wait_for_ring in a forked child, which sees
-     * memory as it was at the fork. */
+    /* Relaxed: read by wait_for_ring; a child forked during the init sees
+     * it as it was at the fork (0 again once the init is over). */
     atomic_store_explicit(&g.init_pid, (int)getpid(), memory_order_relaxed);
     init_here = 1;
     int rc = map_ring(o);
@@ -488,6 +488,8 @@ static int init_from(int from, const nblog_options_t *o, int for_console)
                               memory_order_release);
     }
     init_here = 0;
+    /* Relaxed: ordered by the state's release store below. */
+    atomic_store_explicit(&g.init_pid, 0, memory_order_relaxed);
     /* Release: pairs with the acquire CAS above in the next initialiser,
      * and with wait_for_ring's acquire load (it sees g.log_ring). */
     atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
@@ -553,8 +555,18 @@ static void wait_for_ring(void)
         return;
     /* Relaxed: see init_from. 0: the initialiser has not stored it yet. */
     int pid = atomic_load_explicit(&g.init_pid, memory_order_relaxed);
-    if (pid != 0 && pid != (int)getpid())
-        return; /* a child forked during the init: nobody will end it */
+    if (pid != 0 && pid != (int)getpid()) {
+        /* A child forked during the init: nobody will end it. Once the
+         * ring was mapped (STARTING) the child logs into it, as it would
+         * have before READY was waited for. Release: pairs with
+         * current_ring()'s acquire load. */
+        struct nblog__ring_hdr *none = NULL;
+        if (st == STARTING)
+            atomic_compare_exchange_strong_explicit(
+                &g.log_ring, &none, atomic_load_explicit(&g.ring, memory_order_acquire),
+                memory_order_release, memory_order_relaxed);
+        return;
+    }
     init_hook(NBLOG__HOOK_WAITING);
     struct timespec now, poll = {0, RING_POLL_NS};
     clock_gettime(CLOCK_MONOTONIC, &now);
