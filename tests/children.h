@@ -10,17 +10,24 @@
  * main: children_dispatch first; the group's setup and teardown:
  * children_make_dir / children_remove_dir (a private directory, whose path
  * a child finds in the variable children_run is given).
+ *
+ * Signals: children_usr1_block, kills, children_usr1_check - a
+ * process-directed SIGUSR1 runs on the main thread, never on nblog's.
  */
 #ifndef NBLOG_TEST_CHILDREN_H
 #define NBLOG_TEST_CHILDREN_H
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,6 +140,49 @@ static inline void children_done(struct child_result *r)
 {
     free(r->out);
     free(r->err);
+}
+
+/* ---- a process-directed SIGUSR1 never runs on nblog's threads */
+
+/* Set by the handler, read by children_usr1_check on the main thread
+ * (seq_cst both sides: a handler's store and main's later load). */
+static _Atomic pid_t children_usr1_elsewhere; /* a thread not main's took one */
+static atomic_int children_usr1_handled;
+static sigset_t children_usr1_old;
+
+static inline void children_note_usr1(int sig)
+{
+    (void)sig;
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    if (tid != getpid())
+        atomic_store_explicit(&children_usr1_elsewhere, tid, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&children_usr1_handled, 1, memory_order_seq_cst);
+}
+
+/* Catches SIGUSR1 and blocks it on the calling (main) thread: the kills
+ * that follow stay pending for main, unless another thread takes one. */
+static inline void children_usr1_block(void)
+{
+    struct sigaction sa = {.sa_handler = children_note_usr1};
+    sigemptyset(&sa.sa_mask);
+    CHILD_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    CHILD_CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &children_usr1_old) == 0, "block");
+}
+
+/* After the kills: no other thread took one; unblocked, main does. */
+static inline void children_usr1_check(void)
+{
+    pid_t early = atomic_load_explicit(&children_usr1_elsewhere, memory_order_seq_cst);
+    CHILD_CHECK(early == 0, "SIGUSR1 ran on thread %d, not main's %d", (int)early,
+                (int)getpid());
+    CHILD_CHECK(pthread_sigmask(SIG_SETMASK, &children_usr1_old, NULL) == 0, "unblock");
+    CHILD_CHECK(atomic_load_explicit(&children_usr1_handled, memory_order_seq_cst) >= 1,
+                "SIGUSR1 never handled on main");
+    CHILD_CHECK(atomic_load_explicit(&children_usr1_elsewhere, memory_order_seq_cst) == 0,
+                "SIGUSR1 ran on an nblog thread");
 }
 
 #endif

@@ -4,11 +4,9 @@
  * NBLOG_LEVEL, the default console giving way to the program's own, the
  * program's identity in syslog and journald consoles, and console names.
  *
- * Every case runs in a child process of its own (this executable again,
- * started with posix_spawn and "--child CASE"), so its environment and
- * nblog's init state are fresh; its stdout and stderr go to files the
- * parent reads. A child checks what it can see itself (CHILD_CHECK: one
- * "FAIL ..." line on stdout and exit 1); the parent checks the output.
+ * Every case runs in a child process of its own (children.h), so its
+ * environment and nblog's init state are fresh; a child checks what it
+ * can see itself (CHILD_CHECK), the parent checks its stdout and stderr.
  * Message lines are matched by their text, whatever the console's format
  * puts before it.
  */
@@ -18,35 +16,19 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "testutil.h"
+#include "children.h"
 #include "log.h" /* nblog__init_hook */
-#include "proc.h"
-
-static char dir[64]; /* a private directory for this run's files */
 
 /* ---------------------------------------------------------- child side */
-
-#define CHILD_CHECK(cond, ...)                                                 \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                        \
-            printf(__VA_ARGS__);                                               \
-            printf("\n");                                                      \
-            fflush(stdout);                                                    \
-            _exit(1);                                                          \
-        }                                                                      \
-    } while (0)
 
 /* The two lines most cases log: one below the default threshold. */
 static void log_three(void)
@@ -183,34 +165,16 @@ static int child_fork(void)
 /* A program's process-directed signals never run on nblog's threads: the
  * default console's printer blocks them, so with the main thread blocking
  * SIGUSR1 a kill leaves it pending for main, as without nblog. */
-static _Atomic pid_t handled_on;
-
-static void note_tid(int sig)
-{
-    (void)sig;
-    atomic_store(&handled_on, (pid_t)syscall(SYS_gettid));
-}
-
 static int child_signals(void)
 {
     nblog_info("printer thread running %d", 1);
     CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
-    struct sigaction sa = {.sa_handler = note_tid};
-    sigemptyset(&sa.sa_mask);
-    CHILD_CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
-    sigset_t usr1, old;
-    sigemptyset(&usr1);
-    sigaddset(&usr1, SIGUSR1);
-    CHILD_CHECK(pthread_sigmask(SIG_BLOCK, &usr1, &old) == 0, "block");
+    children_usr1_block();
     CHILD_CHECK(kill(getpid(), SIGUSR1) == 0, "kill");
     /* Time for another thread to take it, if one would (it must not). */
     struct timespec ts = {0, 100000000};
     nanosleep(&ts, NULL);
-    pid_t early = atomic_load(&handled_on);
-    CHILD_CHECK(early == 0, "SIGUSR1 ran on thread %d, not main's %d", (int)early,
-                (int)getpid());
-    CHILD_CHECK(pthread_sigmask(SIG_SETMASK, &old, NULL) == 0, "unblock");
-    CHILD_CHECK(atomic_load(&handled_on) == getpid(), "SIGUSR1 not handled on main");
+    children_usr1_check();
     return 0;
 }
 
@@ -593,10 +557,7 @@ static int child_names(void)
     return 0;
 }
 
-static const struct child_case {
-    const char *name;
-    int (*fn)(void);
-} child_cases[] = {
+static const struct child_case child_cases[] = {
     {"log", child_log},
     {"init-then-log", child_init_then_log},
     {"no-default", child_no_default},
@@ -620,72 +581,12 @@ static const struct child_case {
     {"ring-busy", child_ring_busy},
 };
 
-static int run_child_case(const char *name)
-{
-    for (size_t i = 0; i < sizeof child_cases / sizeof child_cases[0]; i++)
-        if (strcmp(child_cases[i].name, name) == 0)
-            return child_cases[i].fn();
-    printf("FAIL: no case %s\n", name);
-    return 2;
-}
-
 /* --------------------------------------------------------- parent side */
 
-/* What a child left: exit status, stdout and stderr. */
-struct result {
-    int status;
-    char *out, *err;
-};
-
-static char exe[4096];
-
-/* Runs case `name` with the environment ours minus every NBLOG_*, plus
- * env ("NAME=value" strings, NULL-terminated). */
-static struct result run(const char *name, const char *const *env)
+/* Runs case `name` with env (children_run; the directory in DEFAULTS_DIR). */
+static struct child_result run(const char *name, const char *const *env)
 {
-    static int serial;
-    char out_path[128], err_path[128];
-    snprintf(out_path, sizeof out_path, "%s/out-%d", dir, serial);
-    snprintf(err_path, sizeof err_path, "%s/err-%d", dir, serial++);
-    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(out >= 0 && err >= 0);
-
-    char *envp[600], dir_var[128];
-    int n = 0;
-    for (char **e = environ; *e && n < 500; e++)
-        if (strncmp(*e, "NBLOG_", 6) != 0)
-            envp[n++] = *e;
-    snprintf(dir_var, sizeof dir_var, "DEFAULTS_DIR=%s", dir);
-    envp[n++] = dir_var;
-    for (; env && *env; env++)
-        envp[n++] = (char *)*env;
-    envp[n] = NULL;
-
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, out, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, err, STDERR_FILENO);
-    char *argv[] = {exe, "--child", (char *)name, NULL};
-    pid_t pid;
-    assert_int_equal(posix_spawn(&pid, exe, &fa, NULL, argv, envp), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(out);
-    close(err);
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        assert_int_equal(errno, EINTR);
-    struct result r = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
-                       slurp(out_path), slurp(err_path)};
-    if (r.status != 0)
-        fail_msg("case %s exited %d\nstdout:\n%s\nstderr:\n%s", name, r.status, r.out, r.err);
-    return r;
-}
-
-static void done(struct result *r)
-{
-    free(r->out);
-    free(r->err);
+    return children_run(name, "DEFAULTS_DIR", env);
 }
 
 static int count_lines(const char *s)
@@ -720,14 +621,14 @@ static void expect_run(const char *name, const char *const *env, const char *con
                        const char *const *err)
 {
     char what[128];
-    struct result r = run(name, env);
+    struct child_result r = run(name, env);
     snprintf(what, sizeof what, "%s: stdout", name);
     if (out)
         expect_lines(what, r.out, out);
     snprintf(what, sizeof what, "%s: stderr", name);
     if (err)
         expect_lines(what, r.err, err);
-    done(&r);
+    children_done(&r);
 }
 
 static const char *const two_lines[] = {"started server, pid 42", "write failed: ENOSPC",
@@ -776,10 +677,10 @@ static void consoles_from_env(void **state)
 {
     (void)state;
     char var[256], path[200];
-    snprintf(path, sizeof path, "%s/env.log", dir);
+    snprintf(path, sizeof path, "%s/env.log", children_dir);
     snprintf(var, sizeof var, "NBLOG_CONSOLES=file:%s,format=kmsg;fd:1,level=err", path);
     const char *const env[] = {var, "NBLOG_LEVEL=debug", NULL};
-    struct result r = run("log", env);
+    struct child_result r = run("log", env);
     expect_lines("stderr (no default beside NBLOG_CONSOLES)", r.err, no_lines);
     static const char *const one[] = {"write failed: ENOSPC", NULL};
     expect_lines("stdout (fd:1,level=err)", r.out, one);
@@ -788,7 +689,7 @@ static void consoles_from_env(void **state)
     expect_lines("file", file, kmsg);
     expect_lines("file", file, three_lines);
     free(file);
-    done(&r);
+    children_done(&r);
 }
 
 static void none_means_no_console(void **state)
@@ -804,25 +705,25 @@ static void bad_consoles_fall_back_to_the_default(void **state)
 {
     (void)state;
     char var[256], path[200];
-    snprintf(path, sizeof path, "%s/half.log", dir);
+    snprintf(path, sizeof path, "%s/half.log", children_dir);
     snprintf(var, sizeof var, "NBLOG_CONSOLES=file:%s;bogus:1", path);
     const char *const env[] = {var, NULL};
     static const char *const want[] = {"nblog: NBLOG_CONSOLES ignored: unknown console kind "
                                        "\"bogus\"",
                                        "started server, pid 42", "write failed: ENOSPC",
                                        NULL};
-    struct result r = run("log", env);
+    struct child_result r = run("log", env);
     expect_lines("stderr", r.err, want);
     char *file = slurp(path);
     expect_lines("the good spec's file", file, no_lines);
     free(file);
-    done(&r);
+    children_done(&r);
     static const char *const level[] = {"NBLOG_CONSOLES=stderr,level=loud", NULL};
     r = run("log", level);
     if (count_lines(r.err) != 3 || !strstr(r.err, "nblog: NBLOG_CONSOLES ignored: option "
                                                   "level=loud"))
         fail_msg("stderr:\n%s", r.err);
-    done(&r);
+    children_done(&r);
 }
 
 static void opting_out(void **state)
@@ -896,11 +797,11 @@ static void default_names(void **state)
 static void lazy_init_loses_nothing(void **state)
 {
     (void)state;
-    struct result r = run("lazy-race", NULL);
+    struct child_result r = run("lazy-race", NULL);
     if (count_lines(r.err) != 2 * RACE_LINES || !strstr(r.err, "other thread 19") ||
         !strstr(r.err, "main thread 19"))
         fail_msg("want %d lines; stderr:\n%s", 2 * RACE_LINES, r.err);
-    done(&r);
+    children_done(&r);
     run_ok("lazy-self");
 }
 
@@ -913,7 +814,7 @@ static void first_call_sees_the_level(void **state)
     static const char *const one[] = {"write failed: ENOSPC", NULL};
     expect_run("log", err, NULL, one);
     char ring[256], path[200];
-    snprintf(path, sizeof path, "%s/debug.ring", dir);
+    snprintf(path, sizeof path, "%s/debug.ring", children_dir);
     snprintf(ring, sizeof ring, "NBLOG_RING=%s", path);
     const char *const debug[] = {"NBLOG_LEVEL=debug", ring, NULL};
     static const char *const two[] = {"only debug 1", "only debug 2", NULL};
@@ -938,50 +839,33 @@ static void bad_ring_env_says_so(void **state)
     expect_run("log", missing, NULL, said);
     expect_run("init-then-log", missing, NULL, said); /* nblog_init too */
     char var[256], path[200];
-    snprintf(path, sizeof path, "%s/not-a-ring", dir);
+    snprintf(path, sizeof path, "%s/not-a-ring", children_dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0 && write(fd, "hello\n", 6) == 6);
     close(fd);
     snprintf(var, sizeof var, "NBLOG_RING=%s", path);
     const char *const env[] = {var, NULL};
-    struct result r = run("log", env);
+    struct child_result r = run("log", env);
     if (count_lines(r.err) != 3 || !strstr(r.err, "not used: file is not an nblog ring"))
         fail_msg("stderr:\n%s", r.err);
-    done(&r);
+    children_done(&r);
     char *kept = slurp(path);
     assert_string_equal(kept, "hello\n"); /* left untouched */
     free(kept);
     r = run("ring-busy", NULL);
     if (count_lines(r.err) != 3 || !strstr(r.err, "not used: ring file is in use"))
         fail_msg("stderr:\n%s", r.err);
-    done(&r);
+    children_done(&r);
     /* The program's own ring_path: nblog_init's error, no line. */
     expect_run("bad-ring-option", NULL, no_lines, no_lines);
 }
 
-static int make_dir(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/nblog-dflt-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "--child") == 0)
-        return run_child_case(argv[2]);
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return 1;
-    exe[n] = '\0';
+    int rc = children_dispatch(argc, argv, child_cases,
+                               sizeof child_cases / sizeof child_cases[0]);
+    if (rc >= 0)
+        return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(only_logging_prints_to_stderr),
         cmocka_unit_test(level_from_env),
@@ -1000,5 +884,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(first_call_sees_the_level),
         cmocka_unit_test(bad_ring_env_says_so),
     };
-    return cmocka_run_group_tests(tests, make_dir, remove_dir);
+    return cmocka_run_group_tests(tests, children_make_dir, children_remove_dir);
 }
