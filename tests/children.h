@@ -60,15 +60,15 @@ static char children_dir[64]; /* this run's private directory */
         }                                                                      \
     } while (0)
 
-/* In a child ("--child CASE"): runs the case, returns its exit status.
- * In the parent: notes this executable's path and returns -1. */
-static inline int children_dispatch(int argc, char **argv, const struct child_case *cases,
-                                    size_t n)
+/* In a child ("--child CASE"): runs the case and exits with its status.
+ * In the parent: notes this executable's path and returns. */
+static inline void children_dispatch(int argc, char **argv, const struct child_case *cases,
+                                     size_t n)
 {
     if (argc == 3 && strcmp(argv[1], "--child") == 0) {
         for (size_t i = 0; i < n; i++)
             if (strcmp(cases[i].name, argv[2]) == 0)
-                return cases[i].fn();
+                exit(cases[i].fn());
         CHILD_CHECK(0, "no case %s", argv[2]);
     }
     ssize_t len = readlink("/proc/self/exe", children_exe, sizeof children_exe - 1);
@@ -77,7 +77,6 @@ static inline int children_dispatch(int argc, char **argv, const struct child_ca
         exit(1);
     }
     children_exe[len] = '\0';
-    return -1;
 }
 
 static inline int children_make_dir(void **state)
