@@ -1046,7 +1046,8 @@ NBLOG_API int nblog_ringfile_console_stats(nblog_ringfile_t *f, nblog_console_st
  * worst case, ten bytes for each text byte (a byte that is not UTF-8 is
  * "\ufffd" in message and up to "255," in message_bytes), plus the
  * format's metadata; the other formats write at most four per byte
- * (\xNN). */
+ * (\xNN). 43 KiB: a signal handler on a small alternate stack should
+ * render into static memory, not a stack buffer of this size. */
 #define NBLOG_LINE_MAX (10 * NBLOG_RECORD_SIZE_MAX + 2048)
 
 /*

@@ -556,12 +556,13 @@ static void release(struct nblog_console *c, uint32_t word)
 static int append_line(char *buf, size_t *used, const struct nblog_console *c,
                        const struct nblog__rec_meta *m, const char *text, size_t len)
 {
-    /* Rendered straight into the buffer: room for the worst case (json,
-     * ten bytes a text byte) or the buffer goes out first. */
-    if (*used + LINE_MAX_BYTES > BATCH_BYTES)
+    /* Rendered straight into the buffer: room for this line's worst case
+     * (json: ten bytes a text byte) or the buffer goes out first. */
+    size_t room = nblog__line_room(&c->lf, len);
+    assert(room <= LINE_MAX_BYTES);
+    if (*used + room > BATCH_BYTES)
         return 0;
-    *used += nblog__render_fmt(buf + *used, LINE_MAX_BYTES, &c->lf, c->params, m, text,
-                               len);
+    *used += nblog__render_fmt(buf + *used, room, &c->lf, c->params, m, text, len);
     return 1;
 }
 
@@ -2041,10 +2042,11 @@ size_t nblog__consoles_unflushable(char *names, size_t cap, int dying)
 
 /* ---------------------------------------------------------- fork, exit */
 
-/* At exit: a second for the consoles to print what is pending; a console
- * that could not is named on stderr, so nothing is lost silently (the
- * records stay in a ring file, if there is one, for nblog dmesg). */
-static void exit_flush(void)
+/* At exit (log.c's exit handler): a second for the consoles to print what
+ * is pending; a console that could not is named on stderr, so nothing is
+ * lost silently (the records stay in a ring file, if there is one, for
+ * nblog dmesg). */
+void nblog__consoles_exit_flush(void)
 {
     char lagging[256];
     int n = nblog_flush(1000, lagging, sizeof lagging);
@@ -2116,7 +2118,6 @@ static void install_hooks(void)
     if (atomic_exchange(&done, 1))
         return;
     pthread_atfork(NULL, NULL, after_fork_child);
-    atexit(exit_flush);
 }
 
 void *nblog__console_ctx_get(nblog_console_t *con, const nblog_console_ops_t **ops,

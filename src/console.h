@@ -35,6 +35,8 @@ int nblog__consoles_shutdown(unsigned timeout_ms);
 /* For nblog_init: registration works again (after nblog__consoles_shutdown
  * refused it). [blocking] */
 void nblog__consoles_open(void);
+/* The exit handler's part (log.c): flush 1 s, name on stderr what lags. */
+void nblog__consoles_exit_flush(void);
 /* Waits for a stall-watch pass in progress (which may hold the old ring). */
 void nblog__consoles_quiesce(void);
 
@@ -166,6 +168,15 @@ int nblog__color_auto(int fd);
 size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f,
                          const struct nblog__syslog_params *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len);
+
+/* Room enough for the line of a len-byte text in f's format, never more
+ * than NBLOG_LINE_MAX: json's worst case for json, four bytes a text byte
+ * and the fields around them for the others (a pattern: every item may
+ * hold the text). A console reserves this, not NBLOG_LINE_MAX, per line, so
+ * a batch of short lines fills its buffer. [signal-safe] */
+size_t nblog__line_room(const struct nblog__line_fmt *f, size_t len);
+/* JSON_LINE_WORST (render_json.c): json's longest line for len bytes. */
+size_t nblog__json_line_worst(size_t len);
 
 /* The pieces the formats share (render.c): how many bytes at s (len > 0)
  * form one unit and whether a line keeps it as it is (see text_unit);

@@ -61,6 +61,7 @@
 #include <stdlib.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -248,8 +249,49 @@ static void set_program(const char *want)
     g.program[n] = '\0';
 }
 
+/* What fd 2 was at the last init, for nblog__complain: a program that
+ * closed stderr and opened a file of its own (which got fd 2) must not
+ * find nblog's lines in it. Written in MAPPING (note_stderr), read by
+ * complain on any thread: relaxed atomics, each field on its own (a torn
+ * view only drops a line). */
+static struct {
+    _Atomic int known; /* 0: not looked yet; 1: open, as below; 2: closed */
+    _Atomic uint64_t dev, ino;
+    _Atomic unsigned type;
+} init_stderr;
+
+static void note_stderr(void)
+{
+    struct stat st;
+    if (fstat(STDERR_FILENO, &st) != 0) {
+        atomic_store_explicit(&init_stderr.known, 2, memory_order_relaxed);
+        return;
+    }
+    atomic_store_explicit(&init_stderr.dev, (uint64_t)st.st_dev, memory_order_relaxed);
+    atomic_store_explicit(&init_stderr.ino, (uint64_t)st.st_ino, memory_order_relaxed);
+    atomic_store_explicit(&init_stderr.type, (unsigned)(st.st_mode & S_IFMT),
+                          memory_order_relaxed);
+    atomic_store_explicit(&init_stderr.known, 1, memory_order_relaxed);
+}
+
+/* 1 if fd 2 is what it was at init (or nothing was noted yet). */
+static int stderr_unchanged(void)
+{
+    int known = atomic_load_explicit(&init_stderr.known, memory_order_relaxed);
+    if (known != 1)
+        return known == 0;
+    struct stat st;
+    return fstat(STDERR_FILENO, &st) == 0 &&
+           (uint64_t)st.st_dev == atomic_load_explicit(&init_stderr.dev, memory_order_relaxed) &&
+           (uint64_t)st.st_ino == atomic_load_explicit(&init_stderr.ino, memory_order_relaxed) &&
+           (unsigned)(st.st_mode & S_IFMT) ==
+               atomic_load_explicit(&init_stderr.type, memory_order_relaxed);
+}
+
 void nblog__complain(const char *fmt, ...)
 {
+    if (!stderr_unchanged())
+        return; /* fd 2 is not the stderr nblog was given: say nothing */
     char line[512];
     va_list ap;
     va_start(ap, fmt);
@@ -410,6 +452,26 @@ void nblog__ring_fork_child(void)
     g.file.mem = NULL; /* the parent's mapping: never unmapped by us */
 }
 
+/* At exit, once: the consoles' exit flush (1 s, lagging ones named on
+ * stderr), then the ring file's last publish, in that order (the stats as
+ * the flush left them). One handler, so the order holds whatever was
+ * initialised first; a concurrent nblog_shutdown is safe (both stops are
+ * idempotent). */
+static void at_exit(void)
+{
+    nblog__consoles_exit_flush();
+    nblog__publisher_stop();
+}
+
+static void install_exit_handler(void)
+{
+    static int done; /* MAPPING: one initialiser at a time */
+    if (!done) {
+        done = 1;
+        atexit(at_exit);
+    }
+}
+
 /* Maps, prefaults and formats (or, for a ring file, resumes) a ring. Runs
  * in state MAPPING only. */
 static int map_ring(const nblog_options_t *o)
@@ -421,6 +483,8 @@ static int map_ring(const nblog_options_t *o)
     if (size < NBLOG__RECORD_SIZE_MIN)
         size = NBLOG__RECORD_SIZE_MIN;
     size_t bytes = nblog__ring_bytes(records, (uint32_t)size);
+    note_stderr();
+    install_exit_handler();
     const char *path = ring_path_for(o);
     set_program(o->program); /* before the file ring, which records it */
 

@@ -461,6 +461,19 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
     return at;
 }
 
+size_t nblog__line_room(const struct nblog__line_fmt *f, size_t len)
+{
+    /* 2048: the fields around the text (render.c asserts the same bound
+     * for its formats); a pattern's literal bytes and 64 (width) plus a
+     * few colour bytes per item besides. */
+    size_t room = 4 * len + 2048;
+    if (f->format == NBLOG_FORMAT_JSON)
+        room = nblog__json_line_worst(len);
+    else if (f->format == NBLOG_FORMAT_PATTERN)
+        room = sizeof f->lit + f->n_items * (4 * len + 128) + 2048;
+    return room < NBLOG_LINE_MAX ? room : NBLOG_LINE_MAX;
+}
+
 size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f,
                          const struct nblog__syslog_params *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len)

@@ -152,6 +152,11 @@ static int put(char *line, size_t cap, size_t *at, const char *s, size_t n)
 _Static_assert(JSON_LINE_WORST(NBLOG__RECORD_SIZE_MAX) <= NBLOG_LINE_MAX,
                "NBLOG_LINE_MAX must hold json's longest line");
 
+size_t nblog__json_line_worst(size_t len)
+{
+    return JSON_LINE_WORST(len);
+}
+
 /* The longest prefix of text (whole units) whose JSON string, and its
  * message_bytes if it holds a byte that is not UTF-8 (*bad), fit in room
  * bytes. */

@@ -611,22 +611,12 @@ static void forget_publisher(void)
     pub.running = 0;
 }
 
-/* At exit: the consoles as the exit flush left them, not as the last
- * 100 ms tick saw them (a short program may end before any tick after its
- * consoles started, and `nblog status` would show none). Runs after the
- * exit flush (console.c), whose atexit was registered later. */
-static void publish_at_exit(void)
-{
-    nblog__publisher_stop();
-}
-
 int nblog__publisher_start(struct nblog__ring_hdr *r)
 {
     static int atfork_done;
     assert(!pub.running);
     if (!atfork_done) {
         pthread_atfork(NULL, NULL, forget_publisher);
-        atexit(publish_at_exit);
         atfork_done = 1;
     }
     pub.ring = r;
@@ -643,12 +633,17 @@ int nblog__publisher_start(struct nblog__ring_hdr *r)
 
 void nblog__publisher_stop(void)
 {
-    if (!pub.running)
-        return;
-    /* Release: pairs with publisher_main's acquire load. */
-    atomic_store_explicit(&pub.stop, 1, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-    pthread_join(pub.thread, NULL);
-    pub.running = 0;
-    nblog__publish_once(pub.ring);
+    /* Shutdown and the exit handler (log.c) may both stop it, on two
+     * threads at once: one joins, the other finds it stopped. */
+    static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&stop_lock);
+    if (pub.running) {
+        /* Release: pairs with publisher_main's acquire load. */
+        atomic_store_explicit(&pub.stop, 1, memory_order_release);
+        syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        pthread_join(pub.thread, NULL);
+        pub.running = 0;
+        nblog__publish_once(pub.ring);
+    }
+    pthread_mutex_unlock(&stop_lock);
 }

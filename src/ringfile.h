@@ -51,7 +51,8 @@ void nblog__ringfile_close(struct nblog__ringfile *f);
  * publishes the consoles' stats into the file and wakes followers if head
  * moved. Publishes once before returning. [blocking] */
 int nblog__publisher_start(struct nblog__ring_hdr *r);
-/* Publishes a last time and stops the thread (no-op if not running). */
+/* Publishes a last time and stops the thread (no-op if not running; two
+ * threads may call it at once). [blocking] */
 void nblog__publisher_stop(void);
 /* One pass of the publisher (the thread's body; tests call it). */
 void nblog__publish_once(struct nblog__ring_hdr *r);

@@ -1061,7 +1061,12 @@ static void test_exit_names_lagging_console(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* stderr redirected before init: nblog's own lines go to the
+         * stderr it found at init (see test-fds complain_not_into_reused) */
+        nblog_shutdown();
         dup2(p[1], STDERR_FILENO);
+        if (setup(NULL) != 0)
+            _exit(3);
         static struct gate never = GATE_INIT;
         gate_close(&never);
         struct capture *c = new_capture();
@@ -1083,6 +1088,33 @@ static void test_exit_names_lagging_console(void **state)
     if (!strstr(buf, "nblog: at exit, 1 console had not printed every record after 1 s: "
                      "stuck-at-exit\n"))
         fail_msg("stderr: \"%s\"", buf);
+}
+
+/* A batch is filled by what its lines need, not by the longest line of
+ * any format: 600 short lines (about 30 KiB) stored while the console is
+ * suspended go out in one write (a reservation of NBLOG_LINE_MAX per line,
+ * the JSON worst case, cut batches at 22 KiB: two writes). */
+static void test_batch_fills_with_short_lines(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    nblog_options_t opt;
+    nblog_options_init(&opt);
+    opt.ring_records = 1024;
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
+    assert_int_equal(nblog_init(&opt), NBLOG_OK);
+    struct capture *c = new_capture();
+    nblog_console_t *con = add(c, "batch", NBLOG_LEVEL_DEBUG, NBLOG_FORMAT_PLAIN,
+                               NBLOG_MODE_THREADED);
+    assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
+    for (int i = 0; i < 600; i++)
+        assert_int_equal(nblog_info("a short line of fifty bytes or so, number %4d", i),
+                         NBLOG_OK);
+    int before = atomic_load(&c->writes);
+    assert_int_equal(nblog_console_resume(con), NBLOG_OK);
+    assert_flushed();
+    assert_int_equal(atomic_load(&c->writes) - before, 1);
+    nblog_console_unregister(con);
 }
 
 /* After nblog_shutdown, registering is refused (no silent re-init with
@@ -1135,6 +1167,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_exit_names_lagging_console, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_fills_with_short_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

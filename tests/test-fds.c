@@ -305,11 +305,38 @@ static int child_signals_with_ring(void)
     return 0;
 }
 
+/* A console that never finishes a write. */
+static ssize_t never_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx, (void)buf;
+    while (pause() != 0 || len) /* pause() only returns -1 (EINTR) */
+        ;
+    return (ssize_t)len;
+}
+
+/* nblog's own lines on stderr (here the exit flush's report of a console
+ * that lags) never go into a file of the program's that took fd 2. */
+static int child_complain_reused(void)
+{
+    begin();
+    nblog_info("before close %d", 1);
+    CHILD_CHECK(nblog_flush(5000, NULL, 0) == 0, "flush");
+    close(STDERR_FILENO);
+    char path[128];
+    open_data("data3.db", path, sizeof path);
+    static const nblog_console_ops_t ops = {.write = never_write};
+    nblog_console_t *stuck;
+    CHILD_CHECK(nblog_console_register(&ops, NULL, NULL, &stuck) == NBLOG_OK, "register");
+    nblog_info("pending at exit %d", 2);
+    exit(0); /* the exit flush lags 1 s on "stuck" and would say so */
+}
+
 static const struct child_case child_cases[] = {
     {"stderr_reused", child_stderr_reused},
     {"stderr_closed_first", child_stderr_closed_first},
     {"std_fds_untouched", child_std_fds_untouched},
     {"signals_with_ring", child_signals_with_ring},
+    {"complain_reused", child_complain_reused},
 };
 
 /* --------------------------------------------------------- parent side */
@@ -356,6 +383,20 @@ static void std_fds_untouched(void **state)
     run("std_fds_untouched", 1, NULL);
 }
 
+static void complain_not_into_reused(void **state)
+{
+    (void)state;
+    run("complain_reused", 0, NULL);
+    char path[128], got[4096] = {0};
+    snprintf(path, sizeof path, "%s/data3.db", children_dir);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, got, sizeof got - 1);
+    close(fd);
+    assert_true(n >= 0);
+    assert_string_equal(got, "DATA\n");
+}
+
 static void signals_with_ring(void **state)
 {
     (void)state;
@@ -371,6 +412,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(stderr_closed_first_no_default),
         cmocka_unit_test(std_fds_untouched),
         cmocka_unit_test(signals_with_ring),
+        cmocka_unit_test(complain_not_into_reused),
     };
     return cmocka_run_group_tests(tests, children_make_dir, children_remove_dir);
 }
