@@ -892,9 +892,9 @@ NBLOG_API int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *s
  * stored before the call, or timeout_ms passes. [blocking]
  * Returns the number of consoles that lagged (0: all flushed); lagging (if
  * not NULL) then holds exactly their names, comma-separated ("" when 0).
- * At exit (atexit, once a console was registered) nblog flushes for 1 s and
- * names on stderr, in one "nblog: at exit, ..." line, every console that
- * had not printed everything (their records stay in a ring file, if the
+ * At exit (atexit, from the first nblog_init or lazy init on) nblog flushes
+ * for 1 s and names on stderr, in one "nblog: at exit, ..." line, every
+ * console that had not printed everything (their records stay in a ring file, if the
  * ring is one). _exit(2) and a fatal signal skip this (the panic flush
  * handles the latter).
  */

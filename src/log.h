@@ -53,8 +53,10 @@ int nblog__init_lazily(int for_console);
 const char *nblog__program_name(void);
 
 /* Writes "nblog: " and the formatted text as one line to fd 2, in one
- * write (for what init must tell a person: a bad NBLOG_LEVEL or
- * NBLOG_CONSOLES). [signal-safe] */
+ * write (for what init must tell a person: a bad NBLOG_LEVEL,
+ * NBLOG_CONSOLES or NBLOG_RING; at exit, consoles that lag), unless fd 2
+ * is no longer what it was at the last init (a program that closed stderr
+ * and opened a file of its own): then nothing. [signal-safe] */
 void nblog__complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The current ring's memory (NULL, 0 when not ready). For tests and tools
