@@ -563,6 +563,7 @@ static int init_from(int from, const nblog_options_t *o, int for_console)
          * that sees STARTING finds the panic handlers and the console list
          * ready (fork_child). */
         atomic_store_explicit(&g.state, STARTING, memory_order_relaxed);
+        init_hook(NBLOG__HOOK_STARTING);
         /* Still STARTING (a second nblog_init gets NBLOG_EALREADY), but the
          * ring is published: consoles can register; other threads' logging
          * calls wait until the consoles at init are there (a console

@@ -88,11 +88,14 @@ void nblog__ring_fork_child(void);
 
 /* Tests only: called (if set) by the thread initialising, with
  * NBLOG__HOOK_MAPPING, once the ring is mapped but not yet published (the
- * state in which other threads' logging calls wait), and by a logging
- * call or lazy init with NBLOG__HOOK_WAITING as it starts to wait for
- * another thread's init. Loaded relaxed; set it before the init. */
+ * state in which other threads' logging calls wait), and with
+ * NBLOG__HOOK_STARTING once the ring is published, before the consoles at
+ * init register; by a logging call, lazy init or a registration with
+ * NBLOG__HOOK_WAITING as it starts to wait for another thread's init.
+ * Loaded relaxed; set it before the init. */
 #define NBLOG__HOOK_MAPPING 0
 #define NBLOG__HOOK_WAITING 1
+#define NBLOG__HOOK_STARTING 2
 extern void (*_Atomic nblog__init_hook)(int where);
 
 /* Tests only: the rate limiter's clock (NULL: nblog__now_ns). Loaded
