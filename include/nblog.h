@@ -257,6 +257,19 @@ NBLOG_API void nblog_options_init(nblog_options_t *opt);
  * NBLOG_ENOTREADY (counted). On the initialising thread itself (a signal
  * handler that interrupted the init) it never waits: NBLOG_ENOTREADY
  * while the ring is being mapped, stored once the consoles are starting.
+ * Nor does it wait where the init would have to wait for it: in a
+ * console's setup callback, or a signal handler that interrupted a
+ * console's registration or unregistration (nblog holds the console
+ * list's lock there, which init needs): NBLOG_ENOTREADY at once until the
+ * init is over. nblog_console_register on another thread waits for the
+ * init (the same second) before it calls setup, so a setup that logs is
+ * stored. A call the threshold filters never waits (NBLOG_FILTERED; only
+ * the very first call, before any init, initialises before it is judged).
+ * A child forked while another thread initialises does not inherit that
+ * init: if the ring was not yet published, the child starts afresh (its
+ * first call or nblog_init initialises; nblog_init again after a
+ * shutdown); else it logs into that ring, with the consoles at init that
+ * were registered by then.
  * That first call maps memory, calibrates the clock (~5 ms), registers a
  * fork handler and starts the consoles below (a printer thread each, a
  * malloc'ed batch, and whatever NBLOG_CONSOLES names: a file to open, a
@@ -334,7 +347,9 @@ NBLOG_API void nblog_shutdown(void);
  * initialises (lazily or by nblog_init, until its consoles at init are
  * registered) waits for that init, polling with nanosleep (signal-safe),
  * 1 s at most, instead of returning NBLOG_ENOTREADY (see nblog_init). It
- * never waits for a shutdown, nor on the initialising thread itself.
+ * never waits for a shutdown, on the initialising thread itself, in a
+ * console's setup callback or under a console (un)registration, nor when
+ * the threshold filters it.
  *
  * Return: NBLOG_OK; NBLOG_FILTERED; or one of the negative codes above,
  * which say whether the record was stored (ENOFMT, ELEVEL, EFORMAT, EARGS:

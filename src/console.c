@@ -93,7 +93,12 @@
  * whole of an unregister).
  *
  * The list lock (list_lock) is taken by register and unregister only, to
- * pick and release slots. No printing path takes it.
+ * pick and release slots. No printing path takes it. Init needs it (to
+ * register the consoles at init), so a thread holding it never waits for
+ * another thread's init (lock_list: nblog__init_wait_off; a setup callback
+ * or a signal handler that logs gets NBLOG_ENOTREADY before READY rather
+ * than stall the init for its second), and a registration from another
+ * thread waits for READY before it takes the lock (nblog__init_wait).
  *
  * OWNERSHIP (the nbcon idea, in user space)
  *
@@ -294,6 +299,21 @@ struct nblog_console {
 
 static struct nblog_console pool[MAX_CONSOLES];
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* list_lock, marked for log.c's init wait (see The list lock): on before
+ * the lock is taken, off after it is let go, so a signal handler between
+ * sees it too. */
+static void lock_list(void)
+{
+    nblog__init_wait_off(1);
+    pthread_mutex_lock(&list_lock);
+}
+
+static void unlock_list(void)
+{
+    pthread_mutex_unlock(&list_lock);
+    nblog__init_wait_off(0);
+}
 /* list_lock: set by nblog_shutdown before it unregisters every console,
  * cleared by the next nblog_init. A registration racing with shutdown
  * either lands before (and is unregistered by it) or is refused. */
@@ -1271,11 +1291,11 @@ static void retire_default(nblog_console_t *h, uint64_t end)
 
 int nblog__console_make_default(nblog_console_t *h)
 {
-    pthread_mutex_lock(&list_lock);
+    lock_list();
     int replaced = program_consoles > 0;
     if (!replaced)
         default_con = h;
-    pthread_mutex_unlock(&list_lock);
+    unlock_list();
     if (replaced) {
         const struct nblog__ring_hdr *r = ring_now();
         retire_default(h, r ? nblog__ring_head(r) : 0);
@@ -1309,6 +1329,11 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
         if (!ring_now())
             return NBLOG_ENOTREADY;
     }
+    /* Another thread's init in progress (STARTING: the ring is published)
+     * needs the list lock for its consoles at init: wait for READY (1 s at
+     * most) before taking it, so our setup callback can log. Not on the
+     * initialising thread. */
+    nblog__init_wait();
     install_hooks();
     /* In a forked child, the consoles the fork orphaned get their printers
      * back before anything else changes the pool. */
@@ -1316,7 +1341,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     reap(); /* consoles let go by put(): their slots become free */
     nblog_console_t *retiring = NULL;
     uint64_t start = 0;
-    pthread_mutex_lock(&list_lock);
+    lock_list();
     struct nblog_console *c = NULL;
     for (int i = 0; i < MAX_CONSOLES && !c && !closed; i++) {
         int expected = FREE;
@@ -1366,7 +1391,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     } else if (c) {
         atomic_store_explicit(&c->state, FREE, memory_order_release);
     }
-    pthread_mutex_unlock(&list_lock);
+    unlock_list();
     if (retiring)
         retire_default(retiring, start);
     if (rc == NBLOG_OK)
@@ -1378,7 +1403,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
  * caller holds a reference, so the slot is the one it looked up. */
 static int detach(struct nblog_console *c)
 {
-    pthread_mutex_lock(&list_lock);
+    lock_list();
     int expected = ACTIVE;
     /* Seq_cst: a get() after it fails (see HANDLES); release for the
      * printer's acquire load (it lets go). */
@@ -1391,7 +1416,7 @@ static int detach(struct nblog_console *c)
         if (c->mode == NBLOG_MODE_DIRECT)
             atomic_fetch_sub_explicit(&n_direct, 1, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&list_lock);
+    unlock_list();
     if (!ok)
         return 0;
     /* Wake a sleeping printer so it sees DETACHED and lets go. */
@@ -2163,11 +2188,11 @@ void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *a
 
 void nblog__consoles_open(void)
 {
-    pthread_mutex_lock(&list_lock);
+    lock_list();
     closed = 0;
     default_con = NULL; /* shutdown unregistered it */
     program_consoles = 0;
-    pthread_mutex_unlock(&list_lock);
+    unlock_list();
 }
 
 int nblog__consoles_shutdown(unsigned timeout_ms)
@@ -2175,9 +2200,9 @@ int nblog__consoles_shutdown(unsigned timeout_ms)
     nblog_flush(timeout_ms, NULL, 0);
     /* From here no registration succeeds, so the pass below sees every
      * console there will be (the lock orders it after any that did). */
-    pthread_mutex_lock(&list_lock);
+    lock_list();
     closed = 1;
-    pthread_mutex_unlock(&list_lock);
+    unlock_list();
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &pool[i];
         if (!get(c))

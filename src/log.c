@@ -34,11 +34,34 @@
  * thread waits (wait_for_ring: polls with nanosleep, RING_WAIT_NS at most)
  * until READY: then the consoles at init are there, so its record is
  * printed too (a console starts at the head when it registers). The
- * initialiser's own calls never wait (init_here: a signal handler that
- * interrupted it would wait for itself): NBLOG_ENOTREADY in MAPPING, the
- * ring from STARTING on. A wait that ends without a ring (a failed init,
- * the bound) is NBLOG_ENOTREADY, counted in g.not_ready. Nobody waits for
- * a shutdown.
+ * initialiser's own calls never wait (init_here, set before the CAS so a
+ * signal handler that interrupts it anywhere in init_from sees it: it
+ * would wait for itself): NBLOG_ENOTREADY in MAPPING, the ring from
+ * STARTING on. Nor does a call on a thread that holds console.c's list
+ * lock (nblog__init_wait_off: a console's setup callback, a signal handler
+ * that interrupted a register): the initialiser needs that lock to register
+ * the consoles at init, so waiting could only stall the init and lose the
+ * record; such a call gets NBLOG_ENOTREADY at once (console.c makes a
+ * registration from another thread wait for READY before it takes the lock,
+ * so a setup callback there logs normally). A wait that ends without a ring
+ * (a failed init, the bound) is NBLOG_ENOTREADY, counted in g.not_ready.
+ * Nobody waits for a shutdown.
+ *
+ * A filtered call does no init work and never waits: the threshold is
+ * judged first unless the state is UNINIT (then the call initialises, so
+ * that NBLOG_LEVEL judges it). The threshold init sets is stored first
+ * thing in MAPPING.
+ *
+ * Fork during an init (fork_child, registered when the library loads, so
+ * no fork can see MAPPING without it): the child has only the
+ * forking thread. If another thread was initialising, nothing will end
+ * that init: in MAPPING (nothing published) the child forgets it (the
+ * half-opened ring file too, never unlocking the parent's lock) and goes
+ * back to the state the init started from (UNINIT, or DOWN after a
+ * shutdown), so the child can init; in STARTING (the ring published,
+ * panic handlers and the console list open) it publishes the ring to its
+ * logging calls and is READY, with whichever consoles at init had
+ * registered (console.c's own fork handler restarts their printers).
  *
  * A ring file (ring_path / NBLOG_RING): map_ring opens, locks and maps it
  * through ringfile.c instead of anonymous memory and starts its publisher
@@ -87,9 +110,10 @@ static struct {
     int facility;
     int emergency_level;
     _Atomic uint64_t not_ready;
-    /* The initialiser's process: a child forked during an init inherits
-     * MAPPING or STARTING with no thread to end it, and must not wait. */
-    atomic_int init_pid;
+    /* Some init reached READY: a later init starts from DOWN (READY only
+     * goes on to STOPPING, DOWN), a first one from UNINIT. Written before
+     * the release store of READY; read by fork_child. */
+    atomic_int was_ready;
     void *retired; /* the last ring's mapping, kept after shutdown */
     size_t retired_bytes;
     struct nblog__ringfile file; /* the ring's file, if it has one (fd -1) */
@@ -108,6 +132,10 @@ static __thread int log_depth __attribute__((tls_model("initial-exec")));
 /* This thread is the initialiser (MAPPING or STARTING): a logging call on
  * it (a signal handler, a console's setup) must not wait for itself. */
 static __thread int init_here __attribute__((tls_model("initial-exec")));
+
+/* Above 0: this thread holds a lock the initialiser needs (console.c's
+ * list lock, nblog__init_wait_off); its logging calls must not wait. */
+static __thread int wait_off __attribute__((tls_model("initial-exec")));
 
 /* How long a logging call waits for another thread's init to publish the
  * ring (nblog.h: the exception to [non-blocking]). */
@@ -387,11 +415,6 @@ static int map_ring_file(const char *path, uint64_t records, uint32_t size, void
         nblog__ringfile_close(&g.file);
         return NBLOG_ENOMEM;
     }
-    static int atfork_done; /* MAPPING: one initialiser at a time */
-    if (!atfork_done) {
-        pthread_atfork(NULL, NULL, nblog__ring_fork_child);
-        atfork_done = 1;
-    }
     *out = g.file.mem;
     return NBLOG_OK;
 }
@@ -420,8 +443,8 @@ static void ring_env_refused(const char *path, int rc)
  * print; copying them would race with the parent's writers), and leaves
  * the file, its mapping and the parent's lock alone. Idempotent in a
  * child: console.c's fork handler calls it first, so that the consoles'
- * positions and the new ring agree; our own handler covers a program with
- * no console. */
+ * positions and the new ring agree; our own handler (fork_child) covers a
+ * program with no console. */
 void nblog__ring_fork_child(void)
 {
     static pid_t done_for;
@@ -485,6 +508,10 @@ static int map_ring(const nblog_options_t *o)
     size_t bytes = nblog__ring_bytes(records, (uint32_t)size);
     note_stderr();
     install_exit_handler();
+    /* First: from here a filtered call is judged by init's threshold
+     * without waiting (see the top). Relaxed: read only as a threshold,
+     * any recent value will do. */
+    atomic_store_explicit(&g.level, level_for(o), memory_order_relaxed);
     const char *path = ring_path_for(o);
     set_program(o->program); /* before the file ring, which records it */
 
@@ -513,8 +540,6 @@ static int map_ring(const nblog_options_t *o)
     g.retired_bytes = bytes;
     g.facility = o->facility;
     g.emergency_level = o->emergency_level;
-    /* Relaxed: read only as a threshold, any recent value will do. */
-    atomic_store_explicit(&g.level, level_for(o), memory_order_relaxed);
     /* Release: pairs with the acquire loads of g.ring (nblog__ring_memory,
      * readers, stats); a caller that sees the pointer sees the formatted
      * header and the clock. The logging calls' g.log_ring: at READY. */
@@ -522,38 +547,101 @@ static int map_ring(const nblog_options_t *o)
     return NBLOG_OK;
 }
 
+/* In a forked child (see the top: Fork during an init). Only the forking
+ * thread runs here; if it is not the initialiser (init_here), the init it
+ * sees in progress has no thread left to end it. */
+static void init_fork_child(void)
+{
+    /* Relaxed: the child has one thread. */
+    int st = atomic_load_explicit(&g.state, memory_order_relaxed);
+    if (init_here || (st != MAPPING && st != STARTING))
+        return;
+    if (st == STARTING) {
+        atomic_store_explicit(&g.log_ring, atomic_load_explicit(&g.ring, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&g.was_ready, 1, memory_order_relaxed);
+        atomic_store_explicit(&g.state, READY, memory_order_relaxed);
+        return;
+    }
+    if (g.file.fd >= 0 || g.file.mem) {
+        /* A ring file (half opened, or the last one's): its lock (on the
+         * shared open file description) stays the parent's; close, never
+         * unlock, and never reuse (memset) or unmap the shared mapping. */
+        if (g.retired == g.file.mem)
+            g.retired = NULL;
+        if (g.file.fd >= 0)
+            close(g.file.fd);
+        g.file.fd = -1;
+        g.file.mem = NULL;
+    }
+    atomic_store_explicit(&g.ring, NULL, memory_order_relaxed);
+    atomic_store_explicit(&g.log_ring, NULL, memory_order_relaxed);
+    int from = atomic_load_explicit(&g.was_ready, memory_order_relaxed) ? DOWN : UNINIT;
+    atomic_store_explicit(&g.state, from, memory_order_relaxed);
+}
+
+/* log.c's one fork handler: the init first, then the ring file (which
+ * then finds the ring the init left). */
+static void fork_child(void)
+{
+    init_fork_child();
+    nblog__ring_fork_child();
+}
+
+/* Registered when the library is loaded, so it is there before any CAS to
+ * MAPPING: no fork can see an init in progress without it (registering at
+ * the first init would leave a window between two initialisers). */
+static int fork_handled; /* written before main, read-only after */
+
+__attribute__((constructor)) static void register_fork_child(void)
+{
+    fork_handled = pthread_atfork(NULL, NULL, fork_child) == 0;
+}
+
 /* for_console: see nblog__init_lazily. */
 static int init_from(int from, const nblog_options_t *o, int for_console)
 {
+    if (!fork_handled)
+        return NBLOG_ENOMEM; /* pthread_atfork failed at load: ENOMEM */
+    /* Before the CAS: a signal handler that interrupts this thread once it
+     * owns the init must see it (a nested init_from restores it). */
+    int was_here = init_here;
+    init_here = 1;
+    atomic_signal_fence(memory_order_seq_cst); /* the store, before the CAS */
     int expected = from;
     /* Acquire on success pairs with the release store of READY/DOWN by the
      * previous owner, so we see its g.retired. */
     if (!atomic_compare_exchange_strong_explicit(&g.state, &expected, MAPPING,
                                                  memory_order_acquire,
-                                                 memory_order_relaxed))
+                                                 memory_order_relaxed)) {
+        init_here = was_here;
         return NBLOG_EALREADY;
-    /* Relaxed: read by wait_for_ring; a child forked during the init sees
-     * it as it was at the fork (0 again once the init is over). */
-    atomic_store_explicit(&g.init_pid, (int)getpid(), memory_order_relaxed);
-    init_here = 1;
+    }
+    /* Relaxed: a threshold; put back if the init fails (map_ring sets it). */
+    int old_level = atomic_load_explicit(&g.level, memory_order_relaxed);
     int rc = map_ring(o);
     if (rc == NBLOG_OK) {
-        /* Relaxed: a waiter orders by the READY store below. */
-        atomic_store_explicit(&g.state, STARTING, memory_order_relaxed);
         nblog__panic_setup(o);
         nblog__consoles_open(); /* after a shutdown: consoles may register again */
+        /* Relaxed: a waiter orders by the READY store below; a forked child
+         * that sees STARTING finds the panic handlers and the console list
+         * ready (fork_child). */
+        atomic_store_explicit(&g.state, STARTING, memory_order_relaxed);
+        init_hook(NBLOG__HOOK_STARTING);
         /* Still STARTING (a second nblog_init gets NBLOG_EALREADY), but the
          * ring is published: consoles can register; other threads' logging
          * calls wait until the consoles at init are there (a console
          * starts at the head when it registers). */
         nblog__consoles_at_init(o->console_defaults, for_console);
+        /* Relaxed: published by the state's release store below. */
+        atomic_store_explicit(&g.was_ready, 1, memory_order_relaxed);
         /* Release: pairs with current_ring()'s acquire load. */
         atomic_store_explicit(&g.log_ring, atomic_load_explicit(&g.ring, memory_order_relaxed),
                               memory_order_release);
+    } else {
+        atomic_store_explicit(&g.level, old_level, memory_order_relaxed); /* as above */
     }
-    init_here = 0;
-    /* Relaxed: ordered by the state's release store below. */
-    atomic_store_explicit(&g.init_pid, 0, memory_order_relaxed);
+    init_here = was_here;
     /* Release: pairs with the acquire CAS above in the next initialiser,
      * and with wait_for_ring's acquire load (it sees g.log_ring). */
     atomic_store_explicit(&g.state, rc == NBLOG_OK ? READY : from,
@@ -605,32 +693,28 @@ void nblog_shutdown(void)
     atomic_store_explicit(&g.state, DOWN, memory_order_release);
 }
 
+void nblog__init_wait_off(int on)
+{
+    wait_off += on ? 1 : -1;
+    assert(wait_off >= 0);
+    /* A signal handler on this thread sees it before the lock is taken
+     * and until it is let go (the caller's calls around it). */
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
 /* An init in progress on another thread: waits (polling, as a signal
  * handler may) until it is READY or failed, RING_WAIT_NS at most. Never
- * on the initialiser itself (init_here). [signal-safe] */
+ * on the initialiser itself (init_here), nor while this thread holds a
+ * lock the initialiser needs (wait_off). [signal-safe] */
 static void wait_for_ring(void)
 {
-    if (init_here)
+    if (init_here || wait_off)
         return;
     /* Acquire: pairs with init_from's release store of READY (or of a
      * failed init's state): g.log_ring is then as the init left it. */
     int st = atomic_load_explicit(&g.state, memory_order_acquire);
     if (st != MAPPING && st != STARTING)
         return;
-    /* Relaxed: see init_from. 0: the initialiser has not stored it yet. */
-    int pid = atomic_load_explicit(&g.init_pid, memory_order_relaxed);
-    if (pid != 0 && pid != (int)getpid()) {
-        /* A child forked during the init: nobody will end it. Once the
-         * ring was mapped (STARTING) the child logs into it, as it would
-         * have before READY was waited for. Release: pairs with
-         * current_ring()'s acquire load. */
-        struct nblog__ring_hdr *none = NULL;
-        if (st == STARTING)
-            atomic_compare_exchange_strong_explicit(
-                &g.log_ring, &none, atomic_load_explicit(&g.ring, memory_order_acquire),
-                memory_order_release, memory_order_relaxed);
-        return;
-    }
     init_hook(NBLOG__HOOK_WAITING);
     struct timespec now, poll = {0, RING_POLL_NS};
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -663,6 +747,11 @@ int nblog__init_lazily(int for_console)
     return rc;
 }
 
+void nblog__init_wait(void)
+{
+    wait_for_ring();
+}
+
 /* The logging calls' ring, initialising lazily on first use (or waiting
  * for another thread's init); NULL if not ready. */
 static struct nblog__ring_hdr *current_ring(void)
@@ -671,9 +760,17 @@ static struct nblog__ring_hdr *current_ring(void)
     struct nblog__ring_hdr *r = atomic_load_explicit(&g.log_ring, memory_order_acquire);
     if (__builtin_expect(r != NULL, 1))
         return r;
-    if (init_here) /* the initialiser: the ring once mapped (STARTING) */
-        return atomic_load_explicit(&g.ring, memory_order_relaxed); /* ours */
-    nblog__init_lazily(0);
+    /* The initialiser: the ring once mapped (STARTING). Acquire: pairs
+     * with map_ring's release store (init_here is set before the CAS, so
+     * this may be a thread about to lose it). */
+    if (init_here)
+        return atomic_load_explicit(&g.ring, memory_order_acquire);
+    /* Relaxed: which way only; init_from's CAS and wait_for_ring order.
+     * After a shutdown (DOWN) no init work at all. */
+    if (atomic_load_explicit(&g.state, memory_order_relaxed) == UNINIT)
+        nblog__init_lazily(0);
+    else
+        wait_for_ring(); /* at once unless MAPPING or STARTING */
     /* Acquire: as above (after our own init, or another thread's). */
     return atomic_load_explicit(&g.log_ring, memory_order_acquire);
 }
@@ -715,15 +812,24 @@ int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
         *flags |= NBLOG_F_BADINPUT;
         *rc = NBLOG_ELEVEL;
     }
-    /* The ring first: a first call initialises, and so sets the threshold
-     * (NBLOG_LEVEL), before its own level is judged. */
-    *ring = current_ring();
+    /* Only before any init the ring first: a first call initialises, and
+     * so sets the threshold (NBLOG_LEVEL), before its own level is judged.
+     * Otherwise the threshold first, so a filtered call does no init work
+     * and never waits (after a shutdown, during another thread's init).
+     * Relaxed: the state picks the order only; current_ring orders the
+     * ring. */
+    *ring = NULL;
+    int before_init = atomic_load_explicit(&g.state, memory_order_relaxed) == UNINIT;
+    if (before_init)
+        *ring = current_ring();
     /* Relaxed: a threshold (see nblog_level_set). */
     if (*level > atomic_load_explicit(&g.level, memory_order_relaxed)) {
         if (*rc == NBLOG_OK)
             *rc = NBLOG_FILTERED;
         return 0;
     }
+    if (!before_init)
+        *ring = current_ring();
     if (!*ring) {
         /* Relaxed: a statistic. */
         atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);

@@ -45,6 +45,19 @@ uint32_t nblog__truncate_text(char *text, uint32_t max);
  * initialising, interrupted by a signal). [blocking] */
 int nblog__init_lazily(int for_console);
 
+/* Waits (as a logging call does, 1 s at most) for another thread's init in
+ * progress (MAPPING, STARTING) to be READY; at once otherwise, on the
+ * initialising thread, and while nblog__init_wait_off is on. For a
+ * registration, before it takes a lock the init needs. [signal-safe] */
+void nblog__init_wait(void);
+
+/* on 1/0 (nests): this thread is about to take / has let go of a lock the
+ * initialiser needs (console.c's list lock). Meanwhile its logging calls
+ * (a console's setup callback, a signal handler) do not wait for another
+ * thread's init, which would wait for the lock: NBLOG_ENOTREADY at once
+ * before READY. [signal-safe] */
+void nblog__init_wait_off(int on);
+
 /* The program's name (nblog_options_t.program, default the executable's
  * short name), printable ASCII without spaces, 1..48 bytes: syslog's
  * APP-NAME, journald's SYSLOG_IDENTIFIER, the line formats' program.
@@ -77,11 +90,14 @@ void nblog__ring_fork_child(void);
 
 /* Tests only: called (if set) by the thread initialising, with
  * NBLOG__HOOK_MAPPING, once the ring is mapped but not yet published (the
- * state in which other threads' logging calls wait), and by a logging
- * call or lazy init with NBLOG__HOOK_WAITING as it starts to wait for
- * another thread's init. Loaded relaxed; set it before the init. */
+ * state in which other threads' logging calls wait), and with
+ * NBLOG__HOOK_STARTING once the ring is published, before the consoles at
+ * init register; by a logging call, lazy init or a registration with
+ * NBLOG__HOOK_WAITING as it starts to wait for another thread's init.
+ * Loaded relaxed; set it before the init. */
 #define NBLOG__HOOK_MAPPING 0
 #define NBLOG__HOOK_WAITING 1
+#define NBLOG__HOOK_STARTING 2
 extern void (*_Atomic nblog__init_hook)(int where);
 
 /* Tests only: the rate limiter's clock (NULL: nblog__now_ns). Loaded

@@ -205,7 +205,7 @@ static void race_hook(int where)
         atomic_store(&race_waiting, 1);
         return;
     }
-    if (!pthread_equal(pthread_self(), race_main))
+    if (where != NBLOG__HOOK_MAPPING || !pthread_equal(pthread_self(), race_main))
         return;
     for (int i = 0; i < RACE_LINES; i++)
         race_rc[i] = 1; /* no call yet */
@@ -249,7 +249,7 @@ static void self_hook(int where)
 {
     if (where == NBLOG__HOOK_WAITING)
         atomic_store(&self_waited, 1);
-    else
+    else if (where == NBLOG__HOOK_MAPPING)
         raise(SIGUSR1);
 }
 
@@ -557,6 +557,196 @@ static int child_names(void)
     return 0;
 }
 
+/* A console registered on another thread while an init is starting (the
+ * ring published, the consoles at init not there yet), whose setup logs:
+ * the call is stored, and it never waits for the init while it holds the
+ * console list's lock (the init needs that lock: it waited its second and
+ * lost the record). */
+static pthread_t setup_main, setup_thread;
+static atomic_int setup_entered, setup_waiting, setup_waited_inside;
+static atomic_int setup_rc = 1, setup_reg_rc = 1;
+
+static ssize_t setup_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    return (ssize_t)len;
+}
+
+static int logging_setup(void *ctx)
+{
+    (void)ctx;
+    atomic_store(&setup_entered, 1);
+    atomic_store(&setup_rc, nblog_info("from setup %d", 1));
+    atomic_store(&setup_entered, 2);
+    return 0;
+}
+
+static void *setup_other(void *arg)
+{
+    (void)arg;
+    nblog_console_ops_t ops = {.write = setup_write, .setup = logging_setup};
+    nblog_console_t *con;
+    atomic_store(&setup_reg_rc, nblog_console_register(&ops, NULL, NULL, &con));
+    return NULL;
+}
+
+static void setup_hook(int where)
+{
+    if (where == NBLOG__HOOK_WAITING) {
+        atomic_store(atomic_load(&setup_entered) == 1 ? &setup_waited_inside : &setup_waiting,
+                     1);
+        return;
+    }
+    if (where != NBLOG__HOOK_STARTING || !pthread_equal(pthread_self(), setup_main))
+        return;
+    CHILD_CHECK(pthread_create(&setup_thread, NULL, setup_other, NULL) == 0, "thread");
+    /* Not a time: the other thread either waits for this init before it
+     * takes the list lock, or is in its setup, holding it. */
+    while (!atomic_load(&setup_waiting) && !atomic_load(&setup_entered))
+        sched_yield();
+}
+
+/* The ring holds a record whose text is want. */
+static int ring_has(const char *want)
+{
+    nblog_reader_t r;
+    nblog_record_t rec;
+    char buf[512];
+    CHILD_CHECK(nblog_reader_open(&r, NBLOG_FROM_OLDEST) == NBLOG_OK, "reader");
+    while (nblog_reader_next(&r, &rec, buf, sizeof buf) == NBLOG_OK)
+        if (strstr(rec.text, want))
+            return 1;
+    return 0;
+}
+
+static int child_setup_during_init(void)
+{
+    setup_main = pthread_self();
+    atomic_store(&nblog__init_hook, setup_hook);
+    CHILD_CHECK(nblog_info("first %d", 1) == NBLOG_OK, "first call");
+    atomic_store(&nblog__init_hook, NULL);
+    CHILD_CHECK(pthread_join(setup_thread, NULL) == 0, "join"); /* setup_hook started it */
+    CHILD_CHECK(atomic_load(&setup_reg_rc) == NBLOG_OK, "register: %s",
+                nblog_strerror(atomic_load(&setup_reg_rc)));
+    CHILD_CHECK(atomic_load(&setup_rc) == NBLOG_OK, "setup's call: %s",
+                nblog_strerror(atomic_load(&setup_rc)));
+    CHILD_CHECK(!atomic_load(&setup_waited_inside),
+                "setup's call waited for the init, holding the list lock");
+    CHILD_CHECK(ring_has("from setup 1"), "setup's record not stored");
+    nblog_stats_t st;
+    nblog_stats_get(&st);
+    CHILD_CHECK(st.not_ready == 0, "%llu calls not ready", (unsigned long long)st.not_ready);
+    return 0;
+}
+
+/* fork() while another thread's init is at a hook (MAPPING: nothing
+ * published; STARTING: the ring published): the child, whose only thread
+ * did not init, logs, registers and logs again; the init it inherited has
+ * no thread to end it (it stayed MAPPING forever: every call
+ * NBLOG_ENOTREADY, no init, no console). */
+static atomic_int fork_where = -1, fork_go, fork_done;
+static __thread int fork_initialiser_here;
+
+static void fork_hook(int where)
+{
+    if (where != atomic_load(&fork_where) || !fork_initialiser_here)
+        return;
+    atomic_store(&fork_go, 1);
+    while (!atomic_load(&fork_done)) /* not a time: the fork is made meanwhile */
+        sched_yield();
+}
+
+static void *fork_initialiser(void *arg)
+{
+    (void)arg;
+    fork_initialiser_here = 1;
+    nblog_info("parent init %d", 1);
+    return NULL;
+}
+
+static int fork_during_init(int where)
+{
+    pthread_t t;
+    atomic_store(&fork_where, where);
+    atomic_store(&nblog__init_hook, fork_hook);
+    CHILD_CHECK(pthread_create(&t, NULL, fork_initialiser, NULL) == 0, "thread");
+    while (!atomic_load(&fork_go))
+        sched_yield();
+    pid_t pid = fork();
+    if (pid == 0) {
+        atomic_store(&nblog__init_hook, NULL);
+        for (int i = 0; i < 3; i++) {
+            int rc = nblog_info("forked child %d", i);
+            CHILD_CHECK(rc == NBLOG_OK, "child's call %d: %s", i, nblog_strerror(rc));
+        }
+        nblog_console_ops_t ops = {.write = setup_write};
+        nblog_console_t *con;
+        int rc = nblog_console_register(&ops, NULL, NULL, &con);
+        CHILD_CHECK(rc == NBLOG_OK, "child's register: %s", nblog_strerror(rc));
+        rc = nblog_info("forked child %d", 3);
+        CHILD_CHECK(rc == NBLOG_OK, "child's call after register: %s", nblog_strerror(rc));
+        CHILD_CHECK(ring_has("forked child 3"), "child's record not stored");
+        _exit(0);
+    }
+    atomic_store(&fork_done, 1);
+    CHILD_CHECK(pid > 0, "fork");
+    int st;
+    CHILD_CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                "forked child failed (status %#x)", st);
+    CHILD_CHECK(pthread_join(t, NULL) == 0, "join");
+    atomic_store(&nblog__init_hook, NULL);
+    CHILD_CHECK(nblog_info("parent again %d", 2) == NBLOG_OK, "parent's call");
+    return 0;
+}
+
+static int child_fork_mapping(void)
+{
+    return fork_during_init(NBLOG__HOOK_MAPPING);
+}
+
+static int child_fork_starting(void)
+{
+    return fork_during_init(NBLOG__HOOK_STARTING);
+}
+
+/* A call the threshold filters does no init work: during another
+ * thread's init it never waits for it (it waited its second). */
+static atomic_int filtered_waited, filtered_rc = 1;
+static __thread int filtered_initialiser;
+
+static void *filtered_call(void *arg)
+{
+    (void)arg;
+    atomic_store(&filtered_rc, nblog_debug("filtered %d", 1));
+    return NULL;
+}
+
+static void filtered_hook(int where)
+{
+    if (where == NBLOG__HOOK_WAITING) {
+        atomic_store(&filtered_waited, 1);
+        return;
+    }
+    if (where != NBLOG__HOOK_MAPPING || !filtered_initialiser)
+        return;
+    pthread_t t;
+    CHILD_CHECK(pthread_create(&t, NULL, filtered_call, NULL) == 0, "thread");
+    CHILD_CHECK(pthread_join(t, NULL) == 0, "join");
+}
+
+static int child_filtered_no_wait(void)
+{
+    filtered_initialiser = 1;
+    atomic_store(&nblog__init_hook, filtered_hook);
+    CHILD_CHECK(nblog_info("first %d", 1) == NBLOG_OK, "first call");
+    atomic_store(&nblog__init_hook, NULL);
+    CHILD_CHECK(atomic_load(&filtered_rc) == NBLOG_FILTERED, "filtered call: %d",
+                atomic_load(&filtered_rc));
+    CHILD_CHECK(!atomic_load(&filtered_waited), "a filtered call waited for the init");
+    return 0;
+}
+
 static const struct child_case child_cases[] = {
     {"log", child_log},
     {"init-then-log", child_init_then_log},
@@ -579,6 +769,10 @@ static const struct child_case child_cases[] = {
     {"level-set-then-init", child_level_set_then_init},
     {"bad-ring-option", child_bad_ring_option},
     {"ring-busy", child_ring_busy},
+    {"setup-during-init", child_setup_during_init},
+    {"fork-mapping", child_fork_mapping},
+    {"fork-starting", child_fork_starting},
+    {"filtered-no-wait", child_filtered_no_wait},
 };
 
 /* --------------------------------------------------------- parent side */
@@ -805,6 +999,17 @@ static void lazy_init_loses_nothing(void **state)
     run_ok("lazy-self");
 }
 
+/* Waits that cannot help are not made: a console's setup logging during
+ * another thread's init, a child forked during one, a filtered call. */
+static void init_waits_only_when_they_help(void **state)
+{
+    (void)state;
+    run_ok("setup-during-init");
+    run_ok("fork-mapping");
+    run_ok("fork-starting");
+    run_ok("filtered-no-wait");
+}
+
 /* The first call is judged by the threshold init sets (NBLOG_LEVEL), and
  * nblog_level_set before any init is kept by lazy init. */
 static void first_call_sees_the_level(void **state)
@@ -878,6 +1083,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(identity_in_syslog_and_journald),
         cmocka_unit_test(default_names),
         cmocka_unit_test(lazy_init_loses_nothing),
+        cmocka_unit_test(init_waits_only_when_they_help),
         cmocka_unit_test(first_call_sees_the_level),
         cmocka_unit_test(bad_ring_env_says_so),
     };
