@@ -1,5 +1,14 @@
 /*
- * console.c - consoles: outputs that read the store, each on its own.
+ * console.c - consoles: outputs that read the store, each on its own;
+ * this file holds the pool, the registry and the public console API.
+ *
+ * Where the rest is (see console_impl.h for what they share):
+ *   console_impl.h  the console struct, get/put, the ownership word
+ *                   (OWNERSHIP)
+ *   printer.c       the print engine, printer threads, wake-ups, direct
+ *                   and emergency printing, flush (HOW PRINTERS LEARN...)
+ *   watch.c         the stall watch
+ *   panic_flush.c   takeover and the panic's pass loop (PANIC FLUSH)
  *
  * A console is an output (ops: write, optional write_atomic, setup,
  * teardown) plus its own state: an ownership word, a read position
@@ -100,92 +109,8 @@
  * than stall the init for its second), and a registration from another
  * thread waits for READY before it takes the lock (nblog__init_wait).
  *
- * OWNERSHIP (the nbcon idea, in user space)
- *
- * Printing to a console means owning its ownership word:
- *
- *     owner = tid << 2 | prio          0 when free
- *     prio  = NORMAL 1 (printer, direct caller)
- *             EMERGENCY 2 (a caller pushing an emergency record)
- *             PANIC 3 (the panic flush)
- *
- *   Acquire (any context, never blocks):
- *     1. load owner; if it is 0, CAS it to (my tid, prio) and own it.
- *     2. if it is not 0 and prio < PANIC: give up (the owner prints what is
- *        pending, in order, including my record).
- *     3. prio == PANIC: CAS it to (my tid, PANIC) whatever it holds: the
- *        hostile takeover. The old owner learns it at its next check.
- *   While owning: before each record, re-load owner (acquire) and stop if it
- *     is no longer my word (a panic took over): write nothing more, advance
- *     nothing more.
- *   Release: CAS my word back to 0 (fails harmlessly after a takeover).
- *
- * Everything below "owner only" in struct nblog_console (next_seq and the
- * batch) is written only by the owner; the counters are atomics so stats
- * can read them from anywhere.
- *
- * PANIC FLUSH (nblog__consoles_panic_flush, driven by panic.c)
- *
- * The panic takes the word with an exchange, whatever holds it, and prints
- * from next_seq with buffers of its own: it never writes to the batch of
- * an owner it displaced, which may still be inside write() with it (it
- * only reads the rest of a line that owner cut, see below). What was
- * in flight is known from inflight_end, stored (seq_cst) by an owner just
- * before it writes a batch: records in [next_seq, inflight_end) may be out,
- * whole or in part, so the panic prints them again flagged
- * NBLOG_F_REPLAYED. (seq_cst on both sides: either the owner's check of
- * the word before writing sees the panic, or the panic sees inflight_end.)
- * A displaced owner finds out at its next check and stops; on release it
- * drops its stale batch, repairs next_seq if it published over the
- * panic's, and takes back its count in `displaced`, which until then
- * keeps every other would-be owner out (the batch is still the displaced
- * owner's). It is a count, not a flag, because the owner may find the
- * word gone before the panic has counted it (the panic exchanges the
- * word, then adds). A panic that returns lets the word go; a dying one
- * keeps it.
- *
- * Whole lines and marked repeats, whoever writes next:
- *   - Every write call says how the output ends (out_cut): at a line's
- *     end; in the middle of one; or in the middle of one whose rest is in
- *     the batch of the owner that wrote it. A writer that starts a batch
- *     while the output ends mid-line starts with a newline.
- *   - An owner marks its calls (in_call, see owner_call). A panic that
- *     takes the console from an owner inside a call waits for that call
- *     to return (boundedly, like wait_for_publisher) so no byte of the old
- *     owner lands after the panic's, then writes the rest of the line that
- *     owner cut (those bytes stay as they are while the panic holds the
- *     word: the owner only resets the batch's lengths when it lets go,
- *     and nobody else may fill it); if the call does not
- *     return (a printer blocked in write) it assumes a cut line.
- *   - A panic that finds the console free with a batch its last owner left
- *     half written (write_atomic stopped at EAGAIN after a short count)
- *     writes the rest of that batch first: the cut line is completed, not
- *     repeated.
- *   - A panic whose own write stops (deadline) leaves replay_end for the
- *     next owner, printer or direct caller alike: records below it may be
- *     out already and are marked replayed. So a record printed twice
- *     always has its later copy marked. If it stopped mid-line, the rest
- *     of that line is left as the console's pending batch (unless a
- *     displaced owner holds the batch: then the next writer starts a new
- *     line).
- *
- * HOW PRINTERS LEARN OF NEW RECORDS (no system call in the common case)
- *
- * A printer with nothing to do sets sleep_flag to 1 (seq_cst), re-checks
- * the store's head (seq_cst) and only then futex-waits on sleep_flag, for a
- * nap that starts at 1 ms and doubles to 50 ms while it stays idle. A
- * logging call never enters the kernel for an ordinary record: only a
- * record whose seq is a watermark (every records/4, 64..65536) or an
- * emergency record loads sleep_flag (seq_cst) and, if it is set, exchanges
- * it to 0 and calls futex_wake. So a printer sees new records within its
- * nap (at most 50 ms after a long idle; nblog_flush and emergency records
- * wake it at once), a burst wakes it before it can lap it, and at most one
- * logging call in wake_every pays a system call.
- * Store-buffering pair: the writer's fetch_add on head (seq_cst) precedes
- * its load of sleep_flag; the printer's store of sleep_flag precedes its
- * load of head; so at a watermark either the printer sees the new head and
- * does not sleep, or the writer sees the flag and wakes it.
  */
+
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -206,98 +131,9 @@
 #include "platform.h"
 #include "ring.h"
 #include "wallclock.h"
+#include "console_impl.h"
 
-#define MAX_CONSOLES 32
-#define SLOT_BITS 5 /* handles: index in the low bits (see HANDLES) */
-#define SLOT_MASK (((uintptr_t)1 << SLOT_BITS) - 1)
-#define GEN_MAX (UINTPTR_MAX >> SLOT_BITS)
-_Static_assert(MAX_CONSOLES <= (1 << SLOT_BITS), "handles cannot name every slot");
-#define BATCH_BYTES 65536   /* one write() of many records */
-#define BATCH_RECORDS 1024  /* records a printer handles per ownership */
-#define DIRECT_RECORDS 64   /* records one logging caller prints at most */
-#define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
-#define IDLE_SLEEP_MAX_US 50000  /* ... doubling up to this */
-/* Room for any line of any format (json's worst: nblog.h NBLOG_LINE_MAX,
- * which render.c and render_json.c assert their worst cases against). */
-#define LINE_MAX_BYTES NBLOG_LINE_MAX
-_Static_assert(LINE_MAX_BYTES <= BATCH_BYTES, "a batch must hold the longest line");
-/* After the batch, in the same allocation: fill_batch's record payload and
- * rendered text, owner-only scratch kept off the stack of a logging caller
- * (which may be a signal handler on a small alternate stack). */
-#define SCRATCH_BYTES (NBLOG__RECORD_SIZE_MAX + NBLOG__RECORD_SIZE_MAX + 1)
-
-enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
-enum { OUT_WHOLE, OUT_CUT, OUT_CUT_AT }; /* out_cut */
-enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
-
-struct nblog_console {
-    _Atomic int state;
-    _Atomic int users;
-    /* Generation of the registration using the slot (see HANDLES): written
-     * in SETUP (list lock), published by the release store of ACTIVE. */
-    _Atomic uintptr_t gen;
-    char name[32];
-    nblog_console_ops_t ops;
-    void *ctx;
-    int format, mode;
-    const struct nblog__syslog_params *params; /* syslog/journal formats */
-    struct nblog__line_fmt lf; /* the format, compiled (human, pattern) */
-    unsigned stall_ms;
-    _Atomic int level;
-    _Atomic int suspended;
-    _Atomic uint32_t owner;
-
-    /* Counters: atomics, added to by the owner, read by anyone. */
-    _Atomic uint64_t printed, filtered, dropped, write_failed;
-    _Atomic uint64_t next_seq; /* owner only writes; anyone reads */
-    _Atomic uint64_t last_progress_ns;
-    _Atomic int last_error;
-    uint64_t start_seq;
-    /* The end of the batch the owner is writing (see PANIC FLUSH): records
-     * in [next_seq, inflight_end) may be out, whole or in part. */
-    _Atomic uint64_t inflight_end;
-    /* Non-zero while an owner a panic flush displaced may still hold the
-     * batch: each hostile takeover adds 1, and the owner it displaced
-     * takes 1 off when it lets go (see release()), in either order, so it
-     * may be -1 for an instant. */
-    _Atomic int displaced;
-    _Atomic uint64_t panic_end; /* next_seq when the panic flush let go */
-    /* Left by a panic flush for the owners after it (see PANIC FLUSH):
-     * records below replay_end may be out already and are marked
-     * replayed. Written by the panic, read by the next owner, ordered by
-     * the ownership word. */
-    _Atomic uint64_t replay_end;
-    /* 1 while an owner is inside write/write_atomic (owner_call). */
-    _Atomic int in_call;
-    /* 1 in a forked child for a console that was ACTIVE at the fork: its
-     * printer thread is gone but its reference is still counted, so the
-     * restart (nblog__consoles_restart_if_forked) gives it a new printer
-     * that takes that reference over. A console registered in the child
-     * after the fork has its own printer and is never restarted. */
-    _Atomic int orphaned;
-    /* How the bytes the console last received end: OUT_WHOLE, OUT_CUT, or
-     * OUT_CUT_AT + the offset in batch where the rest of the cut line
-     * starts. Written by whoever writes (see PANIC FLUSH). */
-    _Atomic size_t out_cut;
-    /* 1 while an owner publishes its books (see finish_batch): a panic
-     * that takes the console waits for it before reading next_seq. */
-    _Atomic int publishing;
-    /* The seq it stops before: UINT64_MAX but for a default console being
-     * replaced (see DEFAULT CONSOLE), which prints up to the program's
-     * first console's start and no further. */
-    _Atomic uint64_t end_seq;
-
-    /* Owner only: lines rendered but not yet written. */
-    char *batch;
-    size_t batch_len, batch_off;
-    uint64_t batch_end_seq; /* next_seq once the batch is written */
-    uint64_t batch_printed, batch_filtered, batch_dropped;
-
-    int stall_reported; /* stall watch thread only */
-    pthread_t thread;
-};
-
-static struct nblog_console pool[MAX_CONSOLES];
+struct nblog_console nblog__console_pool[MAX_CONSOLES];
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* list_lock, marked for log.c's init wait (see The list lock): on before
@@ -322,76 +158,14 @@ static int closed;
 static nblog_console_t *default_con; /* list_lock */
 static unsigned program_consoles;    /* list_lock; since the last init */
 static __thread int init_thread;     /* this thread registers init's consoles */
-static _Atomic int n_atomic_capable; /* consoles with write_atomic */
-static _Atomic int n_direct;         /* consoles in direct mode */
-static _Atomic uint32_t sleep_flag;  /* printers asleep: wake on commit */
+_Atomic int nblog__n_atomic_capable; /* consoles with write_atomic */
+_Atomic int nblog__n_direct;         /* consoles in direct mode */
+_Atomic uint32_t nblog__sleep_flag;  /* printers asleep: wake on commit */
 static _Atomic int need_restart;     /* forked: printers are gone */
-static _Atomic int printers_alive;   /* printer threads not yet exited */
-
-/* Set by the panic path while it flushes: logging calls stop printing
- * through direct and emergency pushes (the panic prints everything). */
-_Atomic int nblog__panicking;
-
-/* Tests: while set, printer threads do not print (the other ways in
- * still do), so a test can see what a logging call printed itself. */
-_Atomic int nblog__printers_paused;
-_Atomic unsigned nblog__printers_pause_naps; /* naps taken while paused */
+_Atomic int nblog__printers_alive;   /* printer threads not yet exited */
 
 /* The clock the stall watch uses; tests replace it. */
 uint64_t (*_Atomic nblog__console_clock)(void) = nblog__now_ns;
-
-/* ------------------------------------------------------------ helpers */
-
-static long futex(_Atomic uint32_t *word, int op, uint32_t val,
-                  const struct timespec *ts)
-{
-    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
-}
-
-static uint64_t clock_now(void)
-{
-    return atomic_load_explicit(&nblog__console_clock, memory_order_relaxed)();
-}
-
-static struct nblog__ring_hdr *ring_now(void)
-{
-    const void *mem;
-    size_t bytes;
-    nblog__ring_memory(&mem, &bytes);
-    return (struct nblog__ring_hdr *)mem;
-}
-
-/* get/put: see LIFECYCLE. get() returns 1 if the console may be used.
- * [signal-safe] */
-static int get(struct nblog_console *c)
-{
-    /* A filter only (see TRANSIENT REFERENCES): a slot seen not ACTIVE is
-     * left untouched. Relaxed: the checked load below decides. */
-    if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
-        return 0;
-    /* Seq_cst both: the getter side of the store-buffering pair with
-     * unregister and reap (see HANDLES); acquire too, pairing with
-     * register's release store of ACTIVE, so a user sees the console's
-     * fields filled in. */
-    atomic_fetch_add_explicit(&c->users, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&c->state, memory_order_seq_cst) == ACTIVE)
-        return 1;
-    /* Release: pairs with the acquire load of users in reap and
-     * put_blocking (an RMW: the release sequence carries it). */
-    atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
-    return 0;
-}
-
-/* Drops a reference and nothing else: a DETACHED console left without
- * users is the reaper's (see WHO TEARS DOWN). [signal-safe] */
-static void put(struct nblog_console *c)
-{
-    /* Release: our uses of the console come before the teardown, which
-     * reads users with acquire (put_blocking, reap). */
-    int was = atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
-    assert(was > 0);
-    (void)was;
-}
 
 /* Runs teardown of a console we moved to DYING, then frees the slot. */
 static void teardown_slot(struct nblog_console *c)
@@ -417,7 +191,7 @@ static int claim_teardown(struct nblog_console *c)
 
 /* put() for a thread that may block: if it dropped the last reference of
  * a DETACHED console, it tears it down here. [blocking] */
-static void put_blocking(struct nblog_console *c)
+void nblog__put_blocking(struct nblog_console *c)
 {
     /* Acq_rel: the last user sees every other user's writes before it
      * tears down. */
@@ -431,10 +205,10 @@ static void put_blocking(struct nblog_console *c)
 
 /* Tears down every DETACHED console left without users by put(). Any
  * thread that may block. [blocking] */
-static void reap(void)
+void nblog__reap(void)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
+        struct nblog_console *c = &nblog__console_pool[i];
         /* Seq_cst loads: the recycler side of the pair at HANDLES; a get()
          * that raises users now finds DETACHED and backs off untouched. */
         if (atomic_load_explicit(&c->state, memory_order_seq_cst) == DETACHED &&
@@ -448,7 +222,7 @@ static void reap(void)
 static nblog_console_t *handle_of(struct nblog_console *c)
 {
     uintptr_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
-    return (nblog_console_t *)(gen << SLOT_BITS | (uintptr_t)(c - pool));
+    return (nblog_console_t *)(gen << SLOT_BITS | (uintptr_t)(c - nblog__console_pool));
 }
 
 /* Decodes a handle and takes a reference on the console it names: the
@@ -460,7 +234,7 @@ static struct nblog_console *handle_get(nblog_console_t *h, int *err)
     *err = NBLOG_EINVAL;
     if (gen == 0 || idx >= MAX_CONSOLES)
         return NULL;
-    struct nblog_console *c = &pool[idx];
+    struct nblog_console *c = &nblog__console_pool[idx];
     /* Relaxed: a filter, like get()'s first load (see TRANSIENT
      * REFERENCES): a handle of another generation does not raise users of
      * the slot's current console. Checked again under the reference. */
@@ -479,552 +253,6 @@ static struct nblog_console *handle_get(nblog_console_t *h, int *err)
     if (gen <= now)
         *err = NBLOG_ESTALE;
     return NULL;
-}
-
-/* ---------------------------------------------------------- ownership */
-
-static uint32_t my_word(int prio)
-{
-    return nblog__tid() << 2 | (uint32_t)prio;
-}
-
-static int own(struct nblog_console *c, int prio, uint32_t *word)
-{
-    uint32_t me = my_word(prio);
-    /* Relaxed load; the CAS is acquire: pairs with release() so the new
-     * owner sees the batch and next_seq the previous owner left. */
-    uint32_t cur = atomic_load_explicit(&c->owner, memory_order_relaxed);
-    for (;;) {
-        if (cur != 0 && prio < PRIO_PANIC)
-            return 0;
-        if (atomic_compare_exchange_weak_explicit(&c->owner, &cur, me,
-                                                  memory_order_acquire,
-                                                  memory_order_relaxed))
-            break;
-    }
-    /* Acquire: pairs with the displaced owner's release decrement in
-     * release(); until then its batch is its own, so nobody else may own. */
-    if (prio < PRIO_PANIC && atomic_load_explicit(&c->displaced, memory_order_acquire)) {
-        if (!atomic_compare_exchange_strong_explicit(&c->owner, &me, 0, memory_order_release,
-                                                     memory_order_relaxed))
-            /* A panic took it from us meanwhile and counted us displaced;
-             * we touched nothing: take the count back. */
-            atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
-        return 0;
-    }
-    *word = me;
-    return 1;
-}
-
-static int still_own(struct nblog_console *c, uint32_t word)
-{
-    /* Seq_cst (a plain load on x86): with write_batch's seq_cst store of
-     * inflight_end and the panic's seq_cst exchange and load, either we
-     * see the takeover here and write nothing more, or the panic sees our
-     * inflight_end and replays the batch. Also orders like acquire: after
-     * losing ownership we must not touch the books. */
-    return atomic_load_explicit(&c->owner, memory_order_seq_cst) == word;
-}
-
-/* Whether a write may start: unregister and suspend take effect before
- * the next write, even in the middle of a batch (see LIFECYCLE); the
- * write in progress, if any, completes. [signal-safe] */
-static int may_print(struct nblog_console *c)
-{
-    /* Seq_cst both: with unregister's seq_cst CAS to DETACHED and
-     * suspend's seq_cst store, all in the one total order. A check that
-     * comes after that store or CAS sees it; one that came before it
-     * lets that one write start (the write in progress), and the check
-     * before the next write sees it. A release store and acquire loads
-     * would leave the flag free to become visible later still (on x86, to
-     * sit in the suspending thread's store buffer after suspend returned). */
-    return atomic_load_explicit(&c->state, memory_order_seq_cst) == ACTIVE &&
-           !atomic_load_explicit(&c->suspended, memory_order_seq_cst);
-}
-
-static void drop_batch(struct nblog_console *c)
-{
-    c->batch_len = c->batch_off = 0;
-    c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
-}
-
-static void release(struct nblog_console *c, uint32_t word)
-{
-    /* Release: pairs with own()'s acquire CAS. */
-    if (atomic_compare_exchange_strong_explicit(&c->owner, &word, 0,
-                                                memory_order_release,
-                                                memory_order_relaxed))
-        return;
-    /* A panic flush took the console from us (nothing else takes a word
-     * that is not free). Our batch is stale (the panic printed those
-     * records again), and a next_seq we published in the instant it took
-     * over may be behind what it printed. */
-    drop_batch(c);
-    /* Acquire: pairs with the panic's release store of panic_end. */
-    uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
-    if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
-        atomic_store_explicit(&c->next_seq, end, memory_order_release);
-    /* Release: pairs with own()'s and the panic's acquire loads; the
-     * batch is clean. */
-    atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
-}
-
-/* ------------------------------------------------------------ printing */
-
-/* Appends one record's line, in console c's format, to buf (BATCH_BYTES)
- * at *used; 0 if there is no room for it. */
-static int append_line(char *buf, size_t *used, const struct nblog_console *c,
-                       const struct nblog__rec_meta *m, const char *text, size_t len)
-{
-    /* Rendered straight into the buffer: room for this line's worst case
-     * (json: ten bytes a text byte) or the buffer goes out first. */
-    size_t room = nblog__line_room(&c->lf, len);
-    assert(room <= LINE_MAX_BYTES);
-    if (*used + room > BATCH_BYTES)
-        return 0;
-    *used += nblog__render_fmt(buf + *used, room, &c->lf, c->params, m, text, len);
-    return 1;
-}
-
-/* A line of our own (a notice) about record seq, in the console's format
- * (a kmsg line carries that seq and the current time). */
-static int append_notice(char *buf, size_t *used, const struct nblog_console *c, uint64_t seq,
-                         const char *text, size_t len)
-{
-    struct nblog__rec_meta m = {.seq = seq, .ts_ns = nblog__now_ns(),
-                                .level = NBLOG_LEVEL_WARNING, .facility = 1};
-    struct nblog__ring_hdr *r = ring_now();
-    m.wall_ns = r ? nblog__ring_wall_ns(r, m.ts_ns, nblog__ring_epoch(r)) : 0;
-    return append_line(buf, used, c, &m, text, len);
-}
-
-/* "** N messages dropped **", first being the first seq lost. */
-static int append_dropped_notice(char *buf, size_t *used, const struct nblog_console *c,
-                                 uint64_t first, uint64_t n)
-{
-    char text[64];
-    size_t len = nblog__format(text, sizeof text, "** %llu messages dropped **",
-                               (unsigned long long)n);
-    return append_notice(buf, used, c, first, text, len);
-}
-
-/*
- * DROP NOTICES. A reader that finds a record gone learns where the ring's
- * oldest record now is (nblog__ring_after_gone) and reads on from there.
- * It must read that record at once: rendering a notice takes long enough
- * (the human format's clock and local time) for a fast writer to lap the
- * oldest records meanwhile, and a notice per failed read then filled whole
- * batches with `** N messages dropped **` and no record between them. So
- * what is lost is gathered in a gap, and its one notice goes into the
- * batch together with the first record printed after it. A fill that
- * stops inside a gap (at upto, a record not yet written, no room,
- * ownership lost) leaves the whole gap, and the records it filtered inside
- * it, to the next fill, which finds it again, grown if the ring lapped
- * further. Only into a batch with no line yet, and when nothing can
- * follow the gap or the fill's budget went on it, does its notice go
- * alone: so a notice follows another only when the ring lapped again
- * between two such batches.
- */
-struct gap {
-    uint64_t first;    /* seq of the first record lost */
-    uint64_t dropped;  /* records lost from first on (0: no gap) */
-    uint64_t filtered; /* records filtered inside the gap */
-};
-
-/* Records [seq, to) are gone. */
-static void gap_grow(struct gap *g, uint64_t seq, uint64_t to)
-{
-    assert(to > seq);
-    if (g->dropped == 0)
-        *g = (struct gap){.first = seq};
-    g->dropped += to - seq;
-}
-
-/* A record below the level, at or after the gap's start. */
-static void gap_filter(struct gap *g, uint64_t *filtered)
-{
-    if (g->dropped)
-        g->filtered++;
-    else
-        (*filtered)++;
-}
-
-/* Appends the gap's notice (if any) and then the line, both or neither;
- * 0 if they do not fit. The gap's counts move to the books. */
-static int append_after_gap(char *buf, size_t *used, const struct nblog_console *c,
-                            struct gap *g, uint64_t *dropped, uint64_t *filtered,
-                            const struct nblog__rec_meta *m, const char *text, size_t len)
-{
-    size_t at = *used;
-    if (g->dropped && !append_dropped_notice(buf, used, c, g->first, g->dropped))
-        return 0;
-    if (!append_line(buf, used, c, m, text, len)) {
-        *used = at; /* the notice goes with the record after it */
-        return 0;
-    }
-    *dropped += g->dropped;
-    *filtered += g->filtered;
-    g->dropped = g->filtered = 0;
-    return 1;
-}
-
-/* A fill stops with gap g open at *seq: if alone, its notice goes in now;
- * otherwise (or if it does not fit) *seq goes back to the gap's start. */
-static void gap_close(char *buf, size_t *used, const struct nblog_console *c,
-                      struct gap *g, int alone, uint64_t *dropped, uint64_t *filtered,
-                      uint64_t *seq)
-{
-    if (g->dropped == 0)
-        return;
-    if (alone && append_dropped_notice(buf, used, c, g->first, g->dropped)) {
-        *dropped += g->dropped;
-        *filtered += g->filtered;
-    } else {
-        *seq = g->first;
-    }
-    g->dropped = g->filtered = 0;
-}
-
-/* The text of a record just read: its payload, or rendered into buf (cap
- * bytes) for a deferred one. Sets *len. */
-static const char *record_text(const struct nblog__ring_hdr *r,
-                               struct nblog__rec_meta *m, const char *payload,
-                               char *buf, size_t cap, size_t *len)
-{
-    if (m->kind == NBLOG_KIND_TEXT) {
-        *len = m->len;
-        return payload;
-    }
-    uint8_t flags = m->flags;
-    size_t n = nblog__render_record(r, m, payload, buf, cap, &flags);
-    m->flags = flags;
-    *len = n < cap ? n : cap - 1;
-    return buf;
-}
-
-/*
- * Fills the batch with records from next_seq (or the end of the current
- * batch) up to `upto` (exclusive), at most max records. Owner only.
- */
-static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
-                       uint64_t upto, int max, uint32_t word)
-{
-    uint64_t seq = c->batch_end_seq;
-    int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-    /* Acquire: pairs with retire_default's release store. A batch filled
-     * just before that store may run past end: records stored while the
-     * program's first console registers can reach both consoles, and
-     * none reaches neither (see DEFAULT CONSOLE). */
-    uint64_t end = atomic_load_explicit(&c->end_seq, memory_order_acquire);
-    if (upto > end)
-        upto = end;
-    char *payload = c->batch + BATCH_BYTES;          /* NBLOG__RECORD_SIZE_MAX */
-    char *text = payload + NBLOG__RECORD_SIZE_MAX;   /* NBLOG__RECORD_SIZE_MAX + 1 */
-    /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
-     * the ownership word we acquired was released. */
-    uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
-    if (c->batch_len == 0 && atomic_load_explicit(&c->out_cut, memory_order_relaxed))
-        c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
-    struct gap g = {0};
-    int i = 0;
-    for (; i < max && seq < upto; i++) {
-        if (!still_own(c, word))
-            break;
-        struct nblog__rec_meta m;
-        enum nblog__read_result res =
-            nblog__ring_read(r, seq, &m, payload, NBLOG__RECORD_SIZE_MAX);
-        if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_after_gone(r, seq);
-            gap_grow(&g, seq, to); /* no notice yet: see DROP NOTICES */
-            seq = to;
-            continue;
-        }
-        if (res != NBLOG__READ_OK)
-            break; /* not written yet: wait for its writer */
-        if (m.level > level) {
-            gap_filter(&g, &c->batch_filtered);
-            seq++;
-            continue;
-        }
-        if (seq < replay_end)
-            m.flags |= NBLOG_F_REPLAYED;
-        size_t len;
-        const char *t = record_text(r, &m, payload, text, NBLOG__RECORD_SIZE_MAX + 1, &len);
-        if (!append_after_gap(c->batch, &c->batch_len, c, &g, &c->batch_dropped,
-                              &c->batch_filtered, &m, t, len))
-            break;
-        c->batch_printed++;
-        seq++;
-    }
-    /* Alone only if the batch holds no line before it and nothing can
-     * follow the gap (it runs to the ring's head, or to the console's end)
-     * or the fill used its budget on it (a run of lost records longer than
-     * max must still move on). A gap that only ran past upto (taken before
-     * a long write, or a direct caller's own record) waits for the next
-     * fill, which finds the record after it. */
-    int no_line = c->batch_printed == 0 && c->batch_dropped == 0;
-    int nothing_after = seq >= end || seq >= nblog__ring_head(r);
-    gap_close(c->batch, &c->batch_len, c, &g, no_line && (nothing_after || i == max),
-              &c->batch_dropped, &c->batch_filtered, &seq);
-    c->batch_end_seq = seq;
-}
-
-/* What one batch did, to be added to a console's books. */
-struct books {
-    uint64_t printed, filtered, dropped;
-};
-
-/* Publishes a written (or failed) stretch of records: counters, then
- * next_seq = end. */
-static void publish(struct nblog_console *c, const struct books *b, int failed,
-                    uint64_t end)
-{
-    /* Relaxed adds: statistics; next_seq's release store orders them for a
-     * reader that checks the books against next_seq (pairs with the acquire
-     * load in nblog_console_stats). */
-    if (failed)
-        atomic_fetch_add_explicit(&c->write_failed, b->printed, memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&c->printed, b->printed, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->filtered, b->filtered, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c->dropped, b->dropped, memory_order_relaxed);
-    atomic_store_explicit(&c->next_seq, end, memory_order_release);
-    atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
-}
-
-/*
- * Publishes a written (or failed) batch, if we still own the console;
- * returns 0 if a panic took it. Owner only.
- * Seq_cst store of publishing, then seq_cst load of the owner word; the
- * panic exchanges the word, then loads publishing (seq_cst): either we see
- * the panic and publish nothing, or it sees us publishing and waits, then
- * reads the next_seq we published. So books are never counted twice and
- * next_seq never goes back.
- */
-static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
-{
-    atomic_store_explicit(&c->publishing, 1, memory_order_seq_cst);
-    int owned = still_own(c, word);
-    if (owned) {
-        struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
-        publish(c, &b, failed, c->batch_end_seq);
-        drop_batch(c);
-    }
-    /* Release: pairs with the panic's load; our stores above come first. */
-    atomic_store_explicit(&c->publishing, 0, memory_order_release);
-    return owned;
-}
-
-/*
- * One write call by the owner, marked in_call (see PANIC FLUSH). Seq_cst
- * store of in_call, then the seq_cst load of the word in still_own; the
- * panic exchanges the word, then loads in_call (seq_cst): either we see
- * the panic and do not call (-EAGAIN: the caller stops at its next
- * check), or it sees the call and waits for it. The release store of 0
- * publishes out_cut with it.
- */
-static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *p, size_t n,
-                          uint32_t word)
-{
-    atomic_store_explicit(&c->in_call, 1, memory_order_seq_cst);
-    ssize_t w = -EAGAIN;
-    if (still_own(c, word)) {
-        w = atomic_only ? c->ops.write_atomic(c->ctx, p, n) : c->ops.write(c->ctx, p, n);
-        if (w > 0) /* relaxed: published by the release store below */
-            atomic_store_explicit(&c->out_cut,
-                                  p[w - 1] == '\n' ? OUT_WHOLE
-                                                   : OUT_CUT_AT + (size_t)(p + w - c->batch),
-                                  memory_order_relaxed);
-    }
-    atomic_store_explicit(&c->in_call, 0, memory_order_release);
-    return w;
-}
-
-/*
- * Writes the batch. atomic_only: through write_atomic, stopping at
- * -EAGAIN (returns 0, the rest stays for the next owner). Otherwise through
- * write, retrying EINTR/EAGAIN and short counts. Stops before any write
- * once the console is unregistered or suspended (returns 0; the rest stays
- * pending, counted nowhere yet). Returns 1 when the batch is done (written
- * or failed and counted).
- */
-static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
-{
-    /* Seq_cst: pairs with the panic flush's exchange and load (see
-     * still_own); from here on these records may be out, whole or in part. */
-    atomic_store_explicit(&c->inflight_end, c->batch_end_seq, memory_order_seq_cst);
-    while (c->batch_off < c->batch_len) {
-        if (!still_own(c, word) || !may_print(c))
-            return 0;
-        const char *p = c->batch + c->batch_off;
-        size_t n = c->batch_len - c->batch_off;
-        ssize_t w = owner_call(c, atomic_only, p, n, word);
-        if (w > 0) {
-            c->batch_off += (size_t)w;
-            continue;
-        }
-        if (w == -EINTR || (w == -EAGAIN && !atomic_only))
-            continue;
-        if (w == -EAGAIN || w == 0)
-            return 0;
-        if (!still_own(c, word))
-            return 0;
-        atomic_store_explicit(&c->last_error, (int)w, memory_order_relaxed);
-        return finish_batch(c, 1, word);
-    }
-    /* A panic that took over while we wrote owns the books now. */
-    return finish_batch(c, 0, word);
-}
-
-/*
- * Prints what is pending up to `upto`, at most max records, as owner.
- * Returns the number of records handled (0: nothing could be done).
- */
-static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_hdr *r,
-                              uint64_t upto, int max, int atomic_only, uint32_t word)
-{
-    uint64_t before = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
-    if (c->batch_len == 0)
-        c->batch_end_seq = before;
-    int budget = max;
-    while (still_own(c, word) && may_print(c)) {
-        if (c->batch_len == 0 || c->batch_off == 0) {
-            uint64_t mark = c->batch_end_seq;
-            fill_batch(c, r, upto, budget, word);
-            budget -= (int)(c->batch_end_seq - mark);
-        }
-        if (c->batch_end_seq == atomic_load_explicit(&c->next_seq, memory_order_relaxed))
-            break; /* nothing new to write */
-        if (c->batch_len == 0) {
-            if (!finish_batch(c, 0, word)) /* only filtered or dropped */
-                break;
-        } else if (!write_batch(c, atomic_only, word)) {
-            break;
-        }
-        if (budget <= 0 || c->batch_end_seq >= upto)
-            break;
-    }
-    return atomic_load_explicit(&c->next_seq, memory_order_relaxed) - before;
-}
-
-/* ------------------------------------------------------- printer thread */
-
-/* Sleeps until woken or timeout_us passes, unless records came meanwhile. */
-static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
-                             long timeout_us)
-{
-    /* seq_cst store and load: the printer side of the store-buffering pair
-     * (see HOW PRINTERS LEARN...), pairs with nblog__consoles_notify. */
-    atomic_store(&sleep_flag, 1);
-    if (nblog__seq_clamp(atomic_load((_Atomic uint64_t *)&r->head)) > next) {
-        /* Not sleeping after all: clear the flag, or the next writer at a
-         * watermark pays a wake-up for nobody. Relaxed: a hint only. */
-        atomic_store_explicit(&sleep_flag, 0, memory_order_relaxed);
-        return;
-    }
-    struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
-    futex(&sleep_flag, FUTEX_WAIT_PRIVATE, 1, &ts);
-}
-
-static void short_sleep(long ns)
-{
-    struct timespec ts = {0, ns};
-    nanosleep(&ts, NULL);
-}
-
-static void *printer_main(void *arg)
-{
-    struct nblog_console *c = arg;
-    const struct nblog__ring_hdr *r = ring_now();
-    long idle_us = IDLE_SLEEP_MIN_US;
-    while (r && atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE) {
-        if (atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed))
-            atomic_fetch_add_explicit(&nblog__printers_pause_naps, 1,
-                                      memory_order_relaxed);
-        if (atomic_load_explicit(&c->suspended, memory_order_acquire) ||
-            atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed)) {
-            short_sleep(5000000);
-            continue;
-        }
-        nblog__line_fmt_refresh(&c->lf); /* local time's UTC offset */
-        uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
-        uint64_t head = nblog__ring_head(r);
-        /* Relaxed: a retiring default console is about to be detached. */
-        if (next >= atomic_load_explicit(&c->end_seq, memory_order_relaxed)) {
-            short_sleep(1000000);
-            continue;
-        }
-        if (next >= head) {
-            wait_for_records(r, next, idle_us);
-            if (idle_us < IDLE_SLEEP_MAX_US)
-                idle_us *= 2;
-            continue;
-        }
-        idle_us = IDLE_SLEEP_MIN_US;
-        uint32_t word;
-        if (!own(c, PRIO_NORMAL, &word)) {
-            short_sleep(200000); /* a direct caller or panic is printing */
-            continue;
-        }
-        uint64_t done = print_pending(c, r, head, BATCH_RECORDS, 0, word);
-        release(c, word);
-        if (done == 0)
-            short_sleep(100000); /* the next record is still being written */
-    }
-    put_blocking(c); /* a printer may block: it tears down if last */
-    /* Release: pairs with nblog__consoles_shutdown's acquire load; our last
-     * reads of the ring happen before it. */
-    atomic_fetch_sub_explicit(&printers_alive, 1, memory_order_release);
-    return NULL;
-}
-
-/* ---------------------------------------------------- logging-call side */
-
-/* Records between the writers' wake-up checks: a sleeping printer is
- * woken when a watermark seq is stored (so a burst cannot lap it while it
- * naps), and otherwise wakes by itself within IDLE_SLEEP_MAX_US. */
-static uint64_t wake_mask(const struct nblog__ring_hdr *r)
-{
-    uint64_t every = r->records / 4;
-    every = every < 64 ? 64 : every > 65536 ? 65536 : every;
-    return every - 1; /* records is a power of two, so is every */
-}
-
-void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
-                            uint8_t flags)
-{
-    /* Relaxed: a hint; the panic owns the consoles it prints to anyway. */
-    if (atomic_load_explicit(&nblog__panicking, memory_order_relaxed))
-        return;
-    nblog__consoles_restart_if_forked();
-    int emergency = flags & NBLOG_F_EMERGENCY;
-    /* seq_cst: the writer side of the store-buffering pair; the writer's
-     * fetch_add on head came before (see ring.c). */
-    if (((seq & wake_mask(r)) == 0 || emergency) && atomic_load(&sleep_flag) &&
-        atomic_exchange(&sleep_flag, 0))
-        futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-    /* Relaxed: counts of consoles to visit; a stale value only makes this
-     * call skip or visit a console that is changing anyway. */
-    if (!atomic_load_explicit(&n_direct, memory_order_relaxed) &&
-        !(emergency && atomic_load_explicit(&n_atomic_capable, memory_order_relaxed)))
-        return;
-    for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
-        if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
-            continue;
-        if (!get(c))
-            continue;
-        /* ops and mode are read only under our reference: a slot reused
-         * meanwhile is not this console. */
-        uint32_t word;
-        if (c->ops.write_atomic && (c->mode == NBLOG_MODE_DIRECT || emergency) &&
-            !atomic_load_explicit(&c->suspended, memory_order_acquire) &&
-            own(c, emergency ? PRIO_EMERGENCY : PRIO_NORMAL, &word)) {
-            print_pending(c, r, seq + 1, DIRECT_RECORDS, 1, word);
-            release(c, word);
-        }
-        put(c);
-    }
 }
 
 /* ------------------------------------------------------------ registry */
@@ -1064,22 +292,21 @@ static int check_opts(const nblog_console_ops_t *ops, const nblog_console_opts_t
     return name && n == 0 ? NBLOG_EINVAL : NBLOG_OK;
 }
 
-static void start_watch(void);
 static void install_hooks(void);
 
 /* A detached thread of nblog's (a printer, the stall watch): takes none
  * of the program's signals (platform.h, nblog__thread_create). */
-static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+int nblog__start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 {
     return nblog__thread_create(t, 1, fn, arg);
 }
 
 static int start_printer(struct nblog_console *c)
 {
-    atomic_fetch_add_explicit(&printers_alive, 1, memory_order_relaxed);
-    int rc = start_thread(&c->thread, printer_main, c);
+    atomic_fetch_add_explicit(&nblog__printers_alive, 1, memory_order_relaxed);
+    int rc = nblog__start_thread(&c->thread, nblog__printer_main, c);
     if (rc != 0)
-        atomic_fetch_sub_explicit(&printers_alive, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&nblog__printers_alive, 1, memory_order_relaxed);
     return rc;
 }
 
@@ -1148,7 +375,7 @@ static int name_in_use(const struct nblog_console *self, const struct nblog_cons
                        const char *name)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {
-        const struct nblog_console *c = &pool[i];
+        const struct nblog_console *c = &nblog__console_pool[i];
         /* Relaxed: under the list lock, which every change of a name and
          * every move to and from ACTIVE is made under. */
         if (c != self && c != skip &&
@@ -1166,7 +393,7 @@ static int name_in_use(const struct nblog_console *self, const struct nblog_cons
 static void unique_name(struct nblog_console *c, const char *want)
 {
     const struct nblog_console *skip =
-        !init_thread && default_con ? &pool[(uintptr_t)default_con & SLOT_MASK] : NULL;
+        !init_thread && default_con ? &nblog__console_pool[(uintptr_t)default_con & SLOT_MASK] : NULL;
     memset(c->name, 0, sizeof c->name);
     fit_name(c->name, want, NBLOG_CONSOLE_NAME_MAX);
     for (int n = 2; name_in_use(c, skip, c->name) && n <= MAX_CONSOLES + 1; n++) {
@@ -1253,7 +480,6 @@ static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
  */
 #define RETIRE_WAIT_MS 1000
 
-
 void nblog__console_init_mark(int on)
 {
     init_thread = on;
@@ -1261,8 +487,8 @@ void nblog__console_init_mark(int on)
 
 static void wake_printers(void)
 {
-    atomic_store(&sleep_flag, 0);
-    futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    atomic_store(&nblog__sleep_flag, 0);
+    futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 }
 
 static int detach(struct nblog_console *c);
@@ -1286,7 +512,7 @@ static void retire_default(nblog_console_t *h, uint64_t end)
         short_sleep(1000000);
     }
     detach(c);
-    put_blocking(c);
+    nblog__put_blocking(c);
 }
 
 int nblog__console_make_default(nblog_console_t *h)
@@ -1338,7 +564,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     /* In a forked child, the consoles the fork orphaned get their printers
      * back before anything else changes the pool. */
     nblog__consoles_restart_if_forked();
-    reap(); /* consoles let go by put(): their slots become free */
+    nblog__reap(); /* consoles let go by put(): their slots become free */
     nblog_console_t *retiring = NULL;
     uint64_t start = 0;
     lock_list();
@@ -1350,10 +576,10 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
          * pairs with teardown_slot's release store of FREE, so we see the
          * teardown's writes (and, through its acquire of users, every
          * user's). */
-        if (atomic_compare_exchange_strong_explicit(&pool[i].state, &expected, SETUP,
+        if (atomic_compare_exchange_strong_explicit(&nblog__console_pool[i].state, &expected, SETUP,
                                                     memory_order_acquire,
                                                     memory_order_relaxed))
-            c = &pool[i];
+            c = &nblog__console_pool[i];
     }
     if (c) /* a new console: never one a fork orphaned (see orphaned) */
         atomic_store_explicit(&c->orphaned, 0, memory_order_relaxed);
@@ -1373,13 +599,13 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
         if (start_printer(c) != 0) {
             atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed);
             atomic_store_explicit(&c->state, DETACHED, memory_order_release);
-            put_blocking(c);
+            nblog__put_blocking(c);
             rc = NBLOG_ENOMEM;
         } else {
             if (ops->write_atomic)
-                atomic_fetch_add_explicit(&n_atomic_capable, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&nblog__n_atomic_capable, 1, memory_order_relaxed);
             if (opts->mode == NBLOG_MODE_DIRECT)
-                atomic_fetch_add_explicit(&n_direct, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&nblog__n_direct, 1, memory_order_relaxed);
             *out = handle_of(c);
             if (!init_thread) { /* the program's own (see DEFAULT CONSOLE) */
                 program_consoles++;
@@ -1395,7 +621,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     if (retiring)
         retire_default(retiring, start);
     if (rc == NBLOG_OK)
-        start_watch();
+        nblog__start_watch();
     return rc;
 }
 
@@ -1412,17 +638,17 @@ static int detach(struct nblog_console *c)
                                                      memory_order_relaxed);
     if (ok) {
         if (c->ops.write_atomic)
-            atomic_fetch_sub_explicit(&n_atomic_capable, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&nblog__n_atomic_capable, 1, memory_order_relaxed);
         if (c->mode == NBLOG_MODE_DIRECT)
-            atomic_fetch_sub_explicit(&n_direct, 1, memory_order_relaxed);
+            atomic_fetch_sub_explicit(&nblog__n_direct, 1, memory_order_relaxed);
     }
     unlock_list();
     if (!ok)
         return 0;
     /* Wake a sleeping printer so it sees DETACHED and lets go. */
-    atomic_store(&sleep_flag, 0);
-    futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-    put_blocking(c); /* the registration's reference */
+    atomic_store(&nblog__sleep_flag, 0);
+    futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    nblog__put_blocking(c); /* the registration's reference */
     return 1;
 }
 
@@ -1433,7 +659,7 @@ int nblog_console_unregister(nblog_console_t *con)
     if (!c)
         return err;
     int ok = detach(c);
-    put_blocking(c);
+    nblog__put_blocking(c);
     return ok ? NBLOG_OK : NBLOG_ESTALE; /* another unregister won */
 }
 
@@ -1477,7 +703,7 @@ int nblog_console_set_level(nblog_console_t *con, int level)
     return NBLOG_OK;
 }
 
-static uint64_t stalled_for(struct nblog_console *c, uint64_t lag, uint64_t now)
+uint64_t nblog__stalled_for(struct nblog_console *c, uint64_t lag, uint64_t now)
 {
     uint64_t last = atomic_load_explicit(&c->last_progress_ns, memory_order_relaxed);
     if (lag == 0 || atomic_load_explicit(&c->suspended, memory_order_relaxed) ||
@@ -1509,560 +735,9 @@ int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st)
     st->start_seq = c->start_seq;
     uint64_t head = r ? nblog__ring_head(r) : st->next_seq;
     st->lag = head > st->next_seq ? head - st->next_seq : 0;
-    st->stalled_ns = stalled_for(c, st->lag, clock_now());
+    st->stalled_ns = nblog__stalled_for(c, st->lag, clock_now());
     put(c);
     return NBLOG_OK;
-}
-
-/* --------------------------------------------------------------- flush */
-
-int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
-{
-    const struct nblog__ring_hdr *r = ring_now();
-    if (lagging && lagging_size)
-        lagging[0] = '\0';
-    if (!r)
-        return 0;
-    nblog__consoles_restart_if_forked();
-    uint64_t target = nblog__ring_head(r);
-    uint64_t deadline = nblog__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    for (;;) {
-        int behind = 0;
-        size_t used = 0;
-        if (lagging && lagging_size)
-            lagging[0] = '\0'; /* this pass's list only */
-        for (int i = 0; i < MAX_CONSOLES; i++) {
-            struct nblog_console *c = &pool[i];
-            if (!get(c))
-                continue;
-            if (!atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
-                atomic_load_explicit(&c->next_seq, memory_order_acquire) < target) {
-                behind++;
-                if (lagging && lagging_size > used + 1) {
-                    used += nblog__format(lagging + used, lagging_size - used,
-                                          "%s%s", used ? "," : "", c->name);
-                    if (used >= lagging_size)
-                        used = lagging_size - 1;
-                }
-            }
-            put(c);
-        }
-        if (behind == 0 || nblog__now_ns() >= deadline)
-            return behind;
-        atomic_store(&sleep_flag, 0);
-        futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-        short_sleep(1000000);
-    }
-}
-
-/* ---------------------------------------------------------- stall watch */
-
-/* The watch thread and tests both run passes; stall_reported is theirs. */
-static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void watch_once(void)
-{
-    /* The ring is loaded under the lock: nblog__consoles_quiesce() then
-     * guarantees no pass still uses a ring that shutdown dropped. */
-    pthread_mutex_lock(&watch_lock);
-    const struct nblog__ring_hdr *r = ring_now();
-    if (!r) {
-        pthread_mutex_unlock(&watch_lock);
-        return;
-    }
-    uint64_t now = clock_now(), head = nblog__ring_head(r);
-    for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
-        if (!get(c))
-            continue;
-        uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_acquire);
-        uint64_t lag = head > next ? head - next : 0;
-        if (lag == 0) /* idle is not stalled */
-            atomic_store_explicit(&c->last_progress_ns, now, memory_order_relaxed);
-        uint64_t stalled = stalled_for(c, lag, now);
-        if (stalled && !c->stall_reported) {
-            c->stall_reported = 1;
-            nblog_printf(NBLOG_LEVEL_WARNING,
-                         "console \"%s\" stalled for %llu.%llu s, %llu records behind",
-                         c->name, (unsigned long long)(stalled / 1000000000u),
-                         (unsigned long long)(stalled / 100000000u % 10),
-                         (unsigned long long)lag);
-        } else if (!stalled && c->stall_reported) {
-            c->stall_reported = 0;
-            nblog_printf(NBLOG_LEVEL_NOTICE, "console \"%s\" recovered", c->name);
-        }
-        put(c);
-    }
-    pthread_mutex_unlock(&watch_lock);
-}
-
-static void *watch_main(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        short_sleep(100000000);
-        watch_once();
-        reap(); /* this thread may block: the reaper (see WHO TEARS DOWN) */
-    }
-    return NULL;
-}
-
-void nblog__console_watch_once(void)
-{
-    watch_once();
-    reap();
-}
-
-void nblog__console_slots(int *free_slots, int *active)
-{
-    *free_slots = *active = 0;
-    for (int i = 0; i < MAX_CONSOLES; i++) {
-        /* Relaxed: a snapshot for tests. */
-        int st = atomic_load_explicit(&pool[i].state, memory_order_relaxed);
-        *free_slots += st == FREE;
-        *active += st == ACTIVE;
-    }
-}
-
-static _Atomic int watch_started;
-
-static void start_watch(void)
-{
-    if (atomic_exchange(&watch_started, 1))
-        return;
-    pthread_t t;
-    if (start_thread(&t, watch_main, NULL) != 0)
-        atomic_store(&watch_started, 0);
-}
-
-/* ---------------------------------------------------------- panic flush */
-
-/* Only the thread that won the panic gate (panic.c) runs this section, so
- * its buffers are static: that keeps ~80 KiB off an alternate signal stack. */
-static char panic_batch[BATCH_BYTES];
-static char panic_payload[NBLOG__RECORD_SIZE_MAX];
-static char panic_text[NBLOG__RECORD_SIZE_MAX + 1];
-
-#define PANIC_PENDING_WAIT_NS 20000000u /* grace for an unfinished record */
-
-/* One console during one panic flush. */
-struct panic_pos {
-    uint64_t seq;        /* next record to print */
-    uint64_t replay_end; /* records before it were in flight: marked replayed */
-    uint32_t word;       /* our ownership word */
-    int taken;           /* we hold the word (and a reference) */
-    int incomplete;      /* the deadline passed before it was done */
-    int finish;          /* the last owner left a batch half written: finish it */
-    int torn;            /* the output may end mid-line: start a new one */
-    size_t rest;         /* 1 + where in the displaced owner's batch the rest
-                          * of the line it cut starts; 0: none */
-};
-static struct panic_pos panic_pos[MAX_CONSOLES];
-
-/* Waits, boundedly (10 ms), while *flag is set; returns 1 if it cleared.
- * Seq_cst: the panic side of the pairs described at finish_batch
- * (publishing) and owner_call (in_call); acquires what the owner did
- * before clearing it. */
-static int wait_while_set(_Atomic int *flag)
-{
-    for (int i = 0; i < 1000; i++) {
-        if (!atomic_load_explicit(flag, memory_order_seq_cst))
-            return 1;
-        short_sleep(10000);
-    }
-    return !atomic_load_explicit(flag, memory_order_seq_cst);
-}
-
-/* An owner caught publishing its books (finish_batch) finishes in a few
- * instructions; wait for it, boundedly: it may be this very thread,
- * interrupted by the fatal signal, or preempted. */
-static void wait_for_publisher(struct nblog_console *c)
-{
-    wait_while_set(&c->publishing);
-}
-
-/* Takes the console at panic priority, whatever holds it. */
-static void panic_take(struct nblog_console *c, struct panic_pos *p)
-{
-    uint32_t me = my_word(PRIO_PANIC);
-    /* Seq_cst: the panic side of the pair described at still_own(); it
-     * also acquires what the previous owner released. */
-    uint32_t old = atomic_exchange_explicit(&c->owner, me, memory_order_seq_cst);
-    int hostile = old != 0 && (old & 3u) != PRIO_PANIC;
-    int call_done = 1;
-    if (hostile) {
-        /* The old owner keeps its batch; it cleans up when it notices
-         * (release()). Acq_rel: pairs with release()'s decrement. */
-        atomic_fetch_add_explicit(&c->displaced, 1, memory_order_acq_rel);
-        wait_for_publisher(c);
-        /* Its write call in progress goes out before ours (a write_atomic
-         * returns soon; a blocked write may not). Not when it is this
-         * thread, interrupted inside it: that call cannot return first. */
-        call_done = (old >> 2) != nblog__tid() && wait_while_set(&c->in_call);
-    } else if (atomic_load_explicit(&c->displaced, memory_order_acquire) == 0) {
-        /* The batch is ours now: one left half written is finished first,
-         * completing its cut line (see PANIC FLUSH). */
-        p->finish = c->batch_len > c->batch_off;
-        if (!p->finish)
-            drop_batch(c);
-    }
-    p->seq = atomic_load_explicit(&c->next_seq, memory_order_seq_cst);
-    uint64_t inflight = atomic_load_explicit(&c->inflight_end, memory_order_seq_cst);
-    /* Relaxed: what an earlier panic left, ordered by the word we took. */
-    uint64_t left = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
-    p->replay_end = inflight > p->seq ? inflight : p->seq;
-    if (left > p->replay_end)
-        p->replay_end = left;
-    /* How the output ends; a call still in progress may end it anywhere.
-     * Relaxed: after the acquire of in_call or of the word. */
-    size_t cut = call_done ? atomic_load_explicit(&c->out_cut, memory_order_relaxed) : OUT_CUT;
-    p->torn = !p->finish && cut != OUT_WHOLE;
-    /* The owner we displaced cut a line of its batch: its rest goes first. */
-    p->rest = hostile && cut >= OUT_CUT_AT ? cut - OUT_CUT_AT + 1 : 0;
-    p->word = me;
-    p->taken = 1;
-}
-
-/* write_atomic until buf is out; waits out EAGAIN until the deadline.
- * Returns 0, -ETIMEDOUT or the write's error; *out: bytes written. */
-static int panic_write(struct nblog_console *c, const char *buf, size_t len,
-                       uint64_t deadline, size_t *out)
-{
-    *out = 0;
-    while (len > 0) {
-        ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
-        if (w > 0) {
-            /* Relaxed: ordered for the next owner by the word. */
-            atomic_store_explicit(&c->out_cut, buf[w - 1] == '\n' ? OUT_WHOLE : OUT_CUT,
-                                  memory_order_relaxed);
-            buf += w;
-            len -= (size_t)w;
-            *out += (size_t)w;
-            continue;
-        }
-        if (w == -EINTR)
-            continue;
-        if (w != -EAGAIN && w != 0)
-            return (int)w;
-        if (nblog__now_ns() >= deadline)
-            return -ETIMEDOUT;
-        short_sleep(1000000);
-    }
-    return 0;
-}
-
-/* A record handed out but never committed: wait a little for its writer
- * (other threads still run), then skip it with a notice. Returns 1 if it
- * was skipped, 0 to try again, -1 if the buffer is full. */
-static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
-                            size_t *used, uint64_t *waiting_since, uint64_t deadline)
-{
-    uint64_t now = nblog__now_ns();
-    if (*waiting_since == 0)
-        *waiting_since = now;
-    if (now - *waiting_since < PANIC_PENDING_WAIT_NS && now < deadline) {
-        short_sleep(1000000);
-        return 0;
-    }
-    char note[96];
-    size_t len = nblog__format(note, sizeof note,
-                               "** record %llu was never finished, skipped **",
-                               (unsigned long long)p->seq);
-    if (!append_notice(panic_batch, used, c, p->seq, note, len))
-        return -1;
-    *waiting_since = 0;
-    return 1;
-}
-
-/* Renders records from p->seq up to upto into the panic batch, until it
- * is full; what they did goes to *b. */
-static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
-                       struct panic_pos *p, uint64_t upto, uint64_t deadline,
-                       size_t *used, struct books *b)
-{
-    int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-    uint64_t waiting_since = 0;
-    struct gap g = {0};
-    for (;; ) {
-        if (p->seq >= upto) {
-            gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
-            return;
-        }
-        struct nblog__rec_meta m;
-        enum nblog__read_result res =
-            nblog__ring_read(r, p->seq, &m, panic_payload, sizeof panic_payload);
-        if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_after_gone(r, p->seq);
-            gap_grow(&g, p->seq, to); /* no notice yet: see DROP NOTICES */
-            p->seq = to;
-            continue;
-        }
-        if (res != NBLOG__READ_OK) {
-            /* Waiting for it may take long: the gap before it goes out
-             * first (or, with no room, waits with it for the next fill). */
-            uint64_t at = p->seq;
-            gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
-            if (p->seq != at)
-                return;
-            int skipped = panic_unfinished(c, p, used, &waiting_since, deadline);
-            if (skipped < 0)
-                return;
-            b->dropped += (uint64_t)skipped;
-            p->seq += (uint64_t)skipped;
-            continue;
-        }
-        waiting_since = 0;
-        if (m.level > level) {
-            gap_filter(&g, &b->filtered);
-            p->seq++;
-            continue;
-        }
-        if (p->seq < p->replay_end)
-            m.flags |= NBLOG_F_REPLAYED;
-        size_t len;
-        const char *t = record_text(r, &m, panic_payload, panic_text, sizeof panic_text, &len);
-        if (!append_after_gap(panic_batch, used, c, &g, &b->dropped, &b->filtered, &m, t,
-                              len)) {
-            gap_close(panic_batch, used, c, &g, 0, &b->dropped, &b->filtered, &p->seq);
-            return;
-        }
-        b->printed++;
-        p->seq++;
-    }
-}
-
-/* Whether the first n bytes of buf, just written, leave a line unfinished
- * (n == 0: as it was). */
-static int stops_mid_line(const char *buf, size_t n, int was)
-{
-    return n ? buf[n - 1] != '\n' : was;
-}
-
-/* Writes the rest of the batch the last owner left half written, and
- * publishes it. At the deadline the rest stays for the next owner (and
- * nothing more can be printed before it, in order). */
-static void panic_finish(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
-{
-    size_t out;
-    int rc = panic_write(c, c->batch + c->batch_off, c->batch_len - c->batch_off, deadline,
-                         &out);
-    c->batch_off += out;
-    if (rc == -ETIMEDOUT) {
-        p->incomplete = 1;
-        return;
-    }
-    if (rc < 0) {
-        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
-        p->torn = stops_mid_line(c->batch, c->batch_off, 0);
-    }
-    struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
-    p->seq = c->batch_end_seq;
-    publish(c, &b, rc < 0, p->seq);
-    drop_batch(c);
-}
-
-/* Ends a line the output may have been left in the middle of, by a write
- * of its own: a datagram console (one record per send, never cut) then
- * gets an empty message rather than a record with a newline in front.
- * Returns 0 if it could not (the console is then incomplete). */
-static int panic_new_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
-{
-    size_t out;
-    int rc = panic_write(c, "\n", 1, deadline, &out);
-    if (out == 1) {
-        p->torn = 0;
-        return 1;
-    }
-    if (rc < 0 && rc != -ETIMEDOUT)
-        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
-    p->incomplete = 1;
-    return 0;
-}
-
-/* Writes the rest of the line a displaced owner cut, from its batch (a
- * line there always ends in '\n' within LINE_MAX_BYTES). Returns 1 if the
- * line is whole now; 0 leaves p->torn for a newline. */
-static int panic_finish_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
-{
-    size_t off = p->rest - 1, cap = BATCH_BYTES - off;
-    p->rest = 0;
-    if (off >= BATCH_BYTES)
-        return 0;
-    const char *nl = memchr(c->batch + off, '\n', cap < LINE_MAX_BYTES ? cap : LINE_MAX_BYTES);
-    if (!nl)
-        return 0;
-    size_t out;
-    panic_write(c, c->batch + off, (size_t)(nl + 1 - (c->batch + off)), deadline, &out);
-    if (out == (size_t)(nl + 1 - (c->batch + off)))
-        p->torn = 0;
-    return !p->torn;
-}
-
-/* Our write stopped in the middle of a line: unless a displaced owner
- * holds the batch, the rest of that line becomes the console's pending
- * batch (no records of its own), which the next owner writes before
- * anything else, as it would its own half-written batch. */
-static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_t out,
-                             size_t used)
-{
-    /* Acquire: pairs with release()'s release decrement. */
-    if (atomic_load_explicit(&c->displaced, memory_order_acquire) != 0)
-        return;
-    const char *nl = memchr(panic_batch + out, '\n', used - out);
-    if (!nl)
-        return;
-    size_t n = (size_t)(nl + 1 - (panic_batch + out));
-    drop_batch(c);
-    memcpy(c->batch, panic_batch + out, n);
-    c->batch_len = n;
-    c->batch_end_seq = p->seq;
-    p->torn = 0;
-}
-
-/* Prints everything console c has not printed up to upto, as panic. */
-static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
-                          struct panic_pos *p, uint64_t upto, uint64_t deadline)
-{
-    if (!p->taken)
-        panic_take(c, p);
-    if (p->finish) {
-        p->finish = 0;
-        panic_finish(c, p, deadline);
-    }
-    if (p->rest)
-        panic_finish_line(c, p, deadline);
-    while (p->seq < upto && !p->incomplete) {
-        if (p->torn && !panic_new_line(c, p, deadline))
-            break;
-        size_t used = 0, out = 0;
-        struct books b = {0, 0, 0};
-        uint64_t from = p->seq;
-        panic_fill(c, r, p, upto, deadline, &used, &b);
-        int rc = used ? panic_write(c, panic_batch, used, deadline, &out) : 0;
-        if (used)
-            p->torn = stops_mid_line(panic_batch, out, p->torn);
-        if (rc == -ETIMEDOUT) {
-            /* Not out, or only in part: still pending, and whoever prints
-             * them next marks them replayed (see PANIC FLUSH). */
-            if (out > 0 && p->seq > p->replay_end)
-                p->replay_end = p->seq;
-            p->seq = from;
-            p->incomplete = 1;
-            if (p->torn)
-                panic_leave_rest(c, p, out, used);
-            break;
-        }
-        if (rc < 0)
-            atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
-        publish(c, &b, rc < 0, p->seq);
-        if (nblog__now_ns() >= deadline && p->seq < upto)
-            p->incomplete = 1;
-    }
-}
-
-/* What one pass of the panic flush leaves for whoever prints next (the
- * next pass, when dying, or the owners after a flush that returns): the
- * records it may have put out. (How its output ends is in out_cut.) */
-static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p)
-{
-    /* Relaxed: published by the release CAS in panic_let_go (and to a
-     * displaced owner's successor by its release decrement of displaced); a
-     * next pass is this thread. */
-    atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
-                          memory_order_relaxed);
-    if (p->torn) /* a cut line we could not end, or assumed: the next owner ends it */
-        atomic_store_explicit(&c->out_cut, OUT_CUT, memory_order_relaxed);
-}
-
-/* Lets go of a console after a panic flush that returns. */
-static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
-{
-    /* Release: pairs with release()'s acquire load in a displaced owner. */
-    atomic_store_explicit(&c->panic_end, p->seq, memory_order_release);
-    atomic_store_explicit(&c->inflight_end, p->seq, memory_order_relaxed);
-    uint32_t word = p->word;
-    /* Release: pairs with own()'s acquire CAS. */
-    atomic_compare_exchange_strong_explicit(&c->owner, &word, 0, memory_order_release,
-                                            memory_order_relaxed);
-}
-
-/* Drops a reference the panic took (with get(), which is signal-safe).
- * Dying, it keeps it: the console then stays out of the reaper's hands
- * (no teardown closes its fd) while the backtrace and the last pass still
- * print through it. */
-static void panic_put(struct nblog_console *c, int dying)
-{
-    if (!dying)
-        put(c);
-}
-
-int nblog__consoles_panic_flush(uint64_t deadline_ns, int keep_ownership)
-{
-    const struct nblog__ring_hdr *r = ring_now();
-    if (!r)
-        return 0;
-    memset(panic_pos, 0, sizeof panic_pos);
-    /* Records other threads store meanwhile (a second crash report) get
-     * one more pass; a thread logging without end does not keep us. */
-    uint64_t upto = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        uint64_t head = nblog__ring_head(r);
-        if (pass > 0 && head == upto)
-            break;
-        upto = head;
-        for (int i = 0; i < MAX_CONSOLES; i++) {
-            struct nblog_console *c = &pool[i];
-            struct panic_pos *p = &panic_pos[i];
-            if (!p->taken) {
-                if (!get(c))
-                    continue;
-                if (!c->ops.write_atomic ||
-                    atomic_load_explicit(&c->suspended, memory_order_acquire)) {
-                    panic_put(c, keep_ownership);
-                    continue;
-                }
-            }
-            panic_console(c, r, p, upto, deadline_ns);
-        }
-    }
-    int incomplete = 0;
-    for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct panic_pos *p = &panic_pos[i];
-        if (!p->taken)
-            continue;
-        incomplete += p->incomplete || p->seq < upto;
-        panic_leave_notes(&pool[i], p);
-        if (!keep_ownership)
-            panic_let_go(&pool[i], p);
-        panic_put(&pool[i], keep_ownership);
-    }
-    return incomplete;
-}
-
-size_t nblog__consoles_unflushable(char *names, size_t cap, int dying)
-{
-    size_t used = 0, n = 0;
-    names[0] = '\0';
-    for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
-        if (!get(c))
-            continue;
-        int flushable = c->ops.write_atomic &&
-                        !atomic_load_explicit(&c->suspended, memory_order_relaxed);
-        if (flushable) {
-            panic_put(c, dying);
-            continue;
-        }
-        n++;
-        if (used + 1 < cap) {
-            used += nblog__format(names + used, cap - used, "%s%s", used ? ", " : "",
-                                  c->name);
-            if (used >= cap)
-                used = cap - 1;
-        }
-        panic_put(c, dying);
-    }
-    return n;
 }
 
 /* ---------------------------------------------------------- fork, exit */
@@ -2090,9 +765,9 @@ static void after_fork_child(void)
     uint64_t head = r ? nblog__ring_head(r) : 0;
     /* Their holders may have been other threads: start them unlocked. */
     pthread_mutex_init(&list_lock, NULL);
-    pthread_mutex_init(&watch_lock, NULL);
+    pthread_mutex_init(&nblog__watch_lock, NULL);
     for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
+        struct nblog_console *c = &nblog__console_pool[i];
         atomic_store_explicit(&c->owner, 0, memory_order_relaxed);
         atomic_store_explicit(&c->orphaned, 0, memory_order_relaxed);
         if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
@@ -2111,8 +786,8 @@ static void after_fork_child(void)
         atomic_store_explicit(&c->dropped, 0, memory_order_relaxed);
         atomic_store_explicit(&c->write_failed, 0, memory_order_relaxed);
     }
-    atomic_store_explicit(&watch_started, 0, memory_order_relaxed);
-    atomic_store_explicit(&printers_alive, 0, memory_order_relaxed);
+    atomic_store_explicit(&nblog__watch_started, 0, memory_order_relaxed);
+    atomic_store_explicit(&nblog__printers_alive, 0, memory_order_relaxed);
     atomic_store_explicit(&need_restart, 1, memory_order_relaxed);
 }
 
@@ -2128,13 +803,13 @@ void nblog__consoles_restart_if_forked(void)
      * put a reference that was never counted. Relaxed exchange: the child
      * has one thread until these printers start. */
     for (int i = 0; i < MAX_CONSOLES; i++)
-        if (atomic_exchange_explicit(&pool[i].orphaned, 0, memory_order_relaxed) &&
-            atomic_load_explicit(&pool[i].state, memory_order_acquire) == ACTIVE) {
-            start_printer(&pool[i]);
+        if (atomic_exchange_explicit(&nblog__console_pool[i].orphaned, 0, memory_order_relaxed) &&
+            atomic_load_explicit(&nblog__console_pool[i].state, memory_order_acquire) == ACTIVE) {
+            start_printer(&nblog__console_pool[i]);
             any = 1;
         }
     if (any)
-        start_watch();
+        nblog__start_watch();
 }
 
 static void install_hooks(void)
@@ -2159,13 +834,13 @@ void nblog__console_ctx_put(nblog_console_t *con)
 {
     uintptr_t idx = (uintptr_t)con & SLOT_MASK;
     assert(idx < MAX_CONSOLES);
-    put(&pool[idx]);
+    put(&nblog__console_pool[idx]);
 }
 
 void nblog__console_note_error(const void *ctx, int err)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
+        struct nblog_console *c = &nblog__console_pool[i];
         if (!get(c))
             continue;
         /* Relaxed: statistics, like write_batch's store. */
@@ -2178,7 +853,7 @@ void nblog__console_note_error(const void *ctx, int err)
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
+        struct nblog_console *c = &nblog__console_pool[i];
         if (!get(c))
             continue;
         fn(handle_of(c), arg); /* gen read under our reference */
@@ -2204,27 +879,27 @@ int nblog__consoles_shutdown(unsigned timeout_ms)
     closed = 1;
     unlock_list();
     for (int i = 0; i < MAX_CONSOLES; i++) {
-        struct nblog_console *c = &pool[i];
+        struct nblog_console *c = &nblog__console_pool[i];
         if (!get(c))
             continue;
         detach(c);
-        put_blocking(c);
+        nblog__put_blocking(c);
     }
     uint64_t deadline = nblog__now_ns() + (uint64_t)timeout_ms * 1000000u;
     /* Acquire: pairs with printer_main's release decrement. */
-    while (atomic_load_explicit(&printers_alive, memory_order_acquire) > 0) {
+    while (atomic_load_explicit(&nblog__printers_alive, memory_order_acquire) > 0) {
         if (nblog__now_ns() >= deadline)
             break;
-        atomic_store(&sleep_flag, 0);
-        futex(&sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+        atomic_store(&nblog__sleep_flag, 0);
+        futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
         short_sleep(1000000);
     }
-    reap(); /* consoles a logging call let go last */
-    return atomic_load_explicit(&printers_alive, memory_order_acquire) == 0;
+    nblog__reap(); /* consoles a logging call let go last */
+    return atomic_load_explicit(&nblog__printers_alive, memory_order_acquire) == 0;
 }
 
 void nblog__consoles_quiesce(void)
 {
-    pthread_mutex_lock(&watch_lock);
-    pthread_mutex_unlock(&watch_lock);
+    pthread_mutex_lock(&nblog__watch_lock);
+    pthread_mutex_unlock(&nblog__watch_lock);
 }

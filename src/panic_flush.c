@@ -1,0 +1,505 @@
+/*
+ * panic_flush.c - the panic's part of the consoles: takeover and the
+ * panic's pass loop (layer: consoles; shared state in console_impl.h).
+ *
+ * PANIC FLUSH (nblog__consoles_panic_flush, driven by panic.c)
+ *
+ * The panic takes the word with an exchange, whatever holds it, and prints
+ * from next_seq with buffers of its own: it never writes to the batch of
+ * an owner it displaced, which may still be inside write() with it (it
+ * only reads the rest of a line that owner cut, see below). What was
+ * in flight is known from inflight_end, stored (seq_cst) by an owner just
+ * before it writes a batch: records in [next_seq, inflight_end) may be out,
+ * whole or in part, so the panic prints them again flagged
+ * NBLOG_F_REPLAYED. (seq_cst on both sides: either the owner's check of
+ * the word before writing sees the panic, or the panic sees inflight_end.)
+ * A displaced owner finds out at its next check and stops; on release it
+ * drops its stale batch, repairs next_seq if it published over the
+ * panic's, and takes back its count in `displaced`, which until then
+ * keeps every other would-be owner out (the batch is still the displaced
+ * owner's). It is a count, not a flag, because the owner may find the
+ * word gone before the panic has counted it (the panic exchanges the
+ * word, then adds). A panic that returns lets the word go; a dying one
+ * keeps it.
+ *
+ * Whole lines and marked repeats, whoever writes next:
+ *   - Every write call says how the output ends (out_cut): at a line's
+ *     end; in the middle of one; or in the middle of one whose rest is in
+ *     the batch of the owner that wrote it. A writer that starts a batch
+ *     while the output ends mid-line starts with a newline.
+ *   - An owner marks its calls (in_call, see owner_call). A panic that
+ *     takes the console from an owner inside a call waits for that call
+ *     to return (boundedly, like wait_for_publisher) so no byte of the old
+ *     owner lands after the panic's, then writes the rest of the line that
+ *     owner cut (those bytes stay as they are while the panic holds the
+ *     word: the owner only resets the batch's lengths when it lets go,
+ *     and nobody else may fill it); if the call does not
+ *     return (a printer blocked in write) it assumes a cut line.
+ *   - A panic that finds the console free with a batch its last owner left
+ *     half written (write_atomic stopped at EAGAIN after a short count)
+ *     writes the rest of that batch first: the cut line is completed, not
+ *     repeated.
+ *   - A panic whose own write stops (deadline) leaves replay_end for the
+ *     next owner, printer or direct caller alike: records below it may be
+ *     out already and are marked replayed. So a record printed twice
+ *     always has its later copy marked. If it stopped mid-line, the rest
+ *     of that line is left as the console's pending batch (unless a
+ *     displaced owner holds the batch: then the next writer starts a new
+ *     line).
+ *
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "format.h"
+#include "log.h"
+#include "nblog.h"
+#include "platform.h"
+#include "ring.h"
+#include "wallclock.h"
+#include "console_impl.h"
+
+/* Set by the panic path while it flushes: logging calls stop printing
+ * through direct and emergency pushes (the panic prints everything). */
+_Atomic int nblog__panicking;
+/* ---------------------------------------------------------- panic flush */
+
+/* Only the thread that won the panic gate (panic.c) runs this section, so
+ * its buffers are static: that keeps ~80 KiB off an alternate signal stack. */
+static char panic_batch[BATCH_BYTES];
+static char panic_payload[NBLOG__RECORD_SIZE_MAX];
+static char panic_text[NBLOG__RECORD_SIZE_MAX + 1];
+
+#define PANIC_PENDING_WAIT_NS 20000000u /* grace for an unfinished record */
+
+/* One console during one panic flush. */
+struct panic_pos {
+    uint64_t seq;        /* next record to print */
+    uint64_t replay_end; /* records before it were in flight: marked replayed */
+    uint32_t word;       /* our ownership word */
+    int taken;           /* we hold the word (and a reference) */
+    int incomplete;      /* the deadline passed before it was done */
+    int finish;          /* the last owner left a batch half written: finish it */
+    int torn;            /* the output may end mid-line: start a new one */
+    size_t rest;         /* 1 + where in the displaced owner's batch the rest
+                          * of the line it cut starts; 0: none */
+};
+static struct panic_pos panic_pos[MAX_CONSOLES];
+
+/* Waits, boundedly (10 ms), while *flag is set; returns 1 if it cleared.
+ * Seq_cst: the panic side of the pairs described at finish_batch
+ * (publishing) and owner_call (in_call); acquires what the owner did
+ * before clearing it. */
+static int wait_while_set(_Atomic int *flag)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (!atomic_load_explicit(flag, memory_order_seq_cst))
+            return 1;
+        short_sleep(10000);
+    }
+    return !atomic_load_explicit(flag, memory_order_seq_cst);
+}
+
+/* An owner caught publishing its books (finish_batch) finishes in a few
+ * instructions; wait for it, boundedly: it may be this very thread,
+ * interrupted by the fatal signal, or preempted. */
+static void wait_for_publisher(struct nblog_console *c)
+{
+    wait_while_set(&c->publishing);
+}
+
+/* Takes the console at panic priority, whatever holds it. */
+static void panic_take(struct nblog_console *c, struct panic_pos *p)
+{
+    uint32_t me = my_word(PRIO_PANIC);
+    /* Seq_cst: the panic side of the pair described at still_own(); it
+     * also acquires what the previous owner released. */
+    uint32_t old = atomic_exchange_explicit(&c->owner, me, memory_order_seq_cst);
+    int hostile = old != 0 && (old & 3u) != PRIO_PANIC;
+    int call_done = 1;
+    if (hostile) {
+        /* The old owner keeps its batch; it cleans up when it notices
+         * (release()). Acq_rel: pairs with release()'s decrement. */
+        atomic_fetch_add_explicit(&c->displaced, 1, memory_order_acq_rel);
+        wait_for_publisher(c);
+        /* Its write call in progress goes out before ours (a write_atomic
+         * returns soon; a blocked write may not). Not when it is this
+         * thread, interrupted inside it: that call cannot return first. */
+        call_done = (old >> 2) != nblog__tid() && wait_while_set(&c->in_call);
+    } else if (atomic_load_explicit(&c->displaced, memory_order_acquire) == 0) {
+        /* The batch is ours now: one left half written is finished first,
+         * completing its cut line (see PANIC FLUSH). */
+        p->finish = c->batch_len > c->batch_off;
+        if (!p->finish)
+            drop_batch(c);
+    }
+    p->seq = atomic_load_explicit(&c->next_seq, memory_order_seq_cst);
+    uint64_t inflight = atomic_load_explicit(&c->inflight_end, memory_order_seq_cst);
+    /* Relaxed: what an earlier panic left, ordered by the word we took. */
+    uint64_t left = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
+    p->replay_end = inflight > p->seq ? inflight : p->seq;
+    if (left > p->replay_end)
+        p->replay_end = left;
+    /* How the output ends; a call still in progress may end it anywhere.
+     * Relaxed: after the acquire of in_call or of the word. */
+    size_t cut = call_done ? atomic_load_explicit(&c->out_cut, memory_order_relaxed) : OUT_CUT;
+    p->torn = !p->finish && cut != OUT_WHOLE;
+    /* The owner we displaced cut a line of its batch: its rest goes first. */
+    p->rest = hostile && cut >= OUT_CUT_AT ? cut - OUT_CUT_AT + 1 : 0;
+    p->word = me;
+    p->taken = 1;
+}
+
+/* write_atomic until buf is out; waits out EAGAIN until the deadline.
+ * Returns 0, -ETIMEDOUT or the write's error; *out: bytes written. */
+static int panic_write(struct nblog_console *c, const char *buf, size_t len,
+                       uint64_t deadline, size_t *out)
+{
+    *out = 0;
+    while (len > 0) {
+        ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
+        if (w > 0) {
+            /* Relaxed: ordered for the next owner by the word. */
+            atomic_store_explicit(&c->out_cut, buf[w - 1] == '\n' ? OUT_WHOLE : OUT_CUT,
+                                  memory_order_relaxed);
+            buf += w;
+            len -= (size_t)w;
+            *out += (size_t)w;
+            continue;
+        }
+        if (w == -EINTR)
+            continue;
+        if (w != -EAGAIN && w != 0)
+            return (int)w;
+        if (nblog__now_ns() >= deadline)
+            return -ETIMEDOUT;
+        short_sleep(1000000);
+    }
+    return 0;
+}
+
+/* A record handed out but never committed: wait a little for its writer
+ * (other threads still run), then skip it with a notice. Returns 1 if it
+ * was skipped, 0 to try again, -1 if the buffer is full. */
+static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
+                            size_t *used, uint64_t *waiting_since, uint64_t deadline)
+{
+    uint64_t now = nblog__now_ns();
+    if (*waiting_since == 0)
+        *waiting_since = now;
+    if (now - *waiting_since < PANIC_PENDING_WAIT_NS && now < deadline) {
+        short_sleep(1000000);
+        return 0;
+    }
+    char note[96];
+    size_t len = nblog__format(note, sizeof note,
+                               "** record %llu was never finished, skipped **",
+                               (unsigned long long)p->seq);
+    if (!nblog__append_notice(panic_batch, used, c, p->seq, note, len))
+        return -1;
+    *waiting_since = 0;
+    return 1;
+}
+
+/* Renders records from p->seq up to upto into the panic batch, until it
+ * is full; what they did goes to *b. */
+void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
+                       struct panic_pos *p, uint64_t upto, uint64_t deadline,
+                       size_t *used, struct books *b)
+{
+    int level = atomic_load_explicit(&c->level, memory_order_relaxed);
+    uint64_t waiting_since = 0;
+    struct gap g = {0};
+    for (;; ) {
+        if (p->seq >= upto) {
+            nblog__gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
+            return;
+        }
+        struct nblog__rec_meta m;
+        enum nblog__read_result res =
+            nblog__ring_read(r, p->seq, &m, panic_payload, sizeof panic_payload);
+        if (res == NBLOG__READ_GONE) {
+            uint64_t to = nblog__ring_after_gone(r, p->seq);
+            nblog__gap_grow(&g, p->seq, to); /* no notice yet: see DROP NOTICES */
+            p->seq = to;
+            continue;
+        }
+        if (res != NBLOG__READ_OK) {
+            /* Waiting for it may take long: the gap before it goes out
+             * first (or, with no room, waits with it for the next fill). */
+            uint64_t at = p->seq;
+            nblog__gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
+            if (p->seq != at)
+                return;
+            int skipped = panic_unfinished(c, p, used, &waiting_since, deadline);
+            if (skipped < 0)
+                return;
+            b->dropped += (uint64_t)skipped;
+            p->seq += (uint64_t)skipped;
+            continue;
+        }
+        waiting_since = 0;
+        if (m.level > level) {
+            nblog__gap_filter(&g, &b->filtered);
+            p->seq++;
+            continue;
+        }
+        if (p->seq < p->replay_end)
+            m.flags |= NBLOG_F_REPLAYED;
+        size_t len;
+        const char *t = nblog__record_text(r, &m, panic_payload, panic_text, sizeof panic_text, &len);
+        if (!nblog__append_after_gap(panic_batch, used, c, &g, &b->dropped, &b->filtered, &m, t,
+                              len)) {
+            nblog__gap_close(panic_batch, used, c, &g, 0, &b->dropped, &b->filtered, &p->seq);
+            return;
+        }
+        b->printed++;
+        p->seq++;
+    }
+}
+
+/* Whether the first n bytes of buf, just written, leave a line unfinished
+ * (n == 0: as it was). */
+static int stops_mid_line(const char *buf, size_t n, int was)
+{
+    return n ? buf[n - 1] != '\n' : was;
+}
+
+/* Writes the rest of the batch the last owner left half written, and
+ * publishes it. At the deadline the rest stays for the next owner (and
+ * nothing more can be printed before it, in order). */
+static void panic_finish(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t out;
+    int rc = panic_write(c, c->batch + c->batch_off, c->batch_len - c->batch_off, deadline,
+                         &out);
+    c->batch_off += out;
+    if (rc == -ETIMEDOUT) {
+        p->incomplete = 1;
+        return;
+    }
+    if (rc < 0) {
+        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+        p->torn = stops_mid_line(c->batch, c->batch_off, 0);
+    }
+    struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
+    p->seq = c->batch_end_seq;
+    nblog__publish(c, &b, rc < 0, p->seq);
+    drop_batch(c);
+}
+
+/* Ends a line the output may have been left in the middle of, by a write
+ * of its own: a datagram console (one record per send, never cut) then
+ * gets an empty message rather than a record with a newline in front.
+ * Returns 0 if it could not (the console is then incomplete). */
+static int panic_new_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t out;
+    int rc = panic_write(c, "\n", 1, deadline, &out);
+    if (out == 1) {
+        p->torn = 0;
+        return 1;
+    }
+    if (rc < 0 && rc != -ETIMEDOUT)
+        atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+    p->incomplete = 1;
+    return 0;
+}
+
+/* Writes the rest of the line a displaced owner cut, from its batch (a
+ * line there always ends in '\n' within LINE_MAX_BYTES). Returns 1 if the
+ * line is whole now; 0 leaves p->torn for a newline. */
+static int panic_finish_line(struct nblog_console *c, struct panic_pos *p, uint64_t deadline)
+{
+    size_t off = p->rest - 1, cap = BATCH_BYTES - off;
+    p->rest = 0;
+    if (off >= BATCH_BYTES)
+        return 0;
+    const char *nl = memchr(c->batch + off, '\n', cap < LINE_MAX_BYTES ? cap : LINE_MAX_BYTES);
+    if (!nl)
+        return 0;
+    size_t out;
+    panic_write(c, c->batch + off, (size_t)(nl + 1 - (c->batch + off)), deadline, &out);
+    if (out == (size_t)(nl + 1 - (c->batch + off)))
+        p->torn = 0;
+    return !p->torn;
+}
+
+/* Our write stopped in the middle of a line: unless a displaced owner
+ * holds the batch, the rest of that line becomes the console's pending
+ * batch (no records of its own), which the next owner writes before
+ * anything else, as it would its own half-written batch. */
+static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_t out,
+                             size_t used)
+{
+    /* Acquire: pairs with release()'s release decrement. */
+    if (atomic_load_explicit(&c->displaced, memory_order_acquire) != 0)
+        return;
+    const char *nl = memchr(panic_batch + out, '\n', used - out);
+    if (!nl)
+        return;
+    size_t n = (size_t)(nl + 1 - (panic_batch + out));
+    drop_batch(c);
+    memcpy(c->batch, panic_batch + out, n);
+    c->batch_len = n;
+    c->batch_end_seq = p->seq;
+    p->torn = 0;
+}
+
+/* Prints everything console c has not printed up to upto, as panic. */
+void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
+                          struct panic_pos *p, uint64_t upto, uint64_t deadline)
+{
+    if (!p->taken)
+        panic_take(c, p);
+    if (p->finish) {
+        p->finish = 0;
+        panic_finish(c, p, deadline);
+    }
+    if (p->rest)
+        panic_finish_line(c, p, deadline);
+    while (p->seq < upto && !p->incomplete) {
+        if (p->torn && !panic_new_line(c, p, deadline))
+            break;
+        size_t used = 0, out = 0;
+        struct books b = {0, 0, 0};
+        uint64_t from = p->seq;
+        panic_fill(c, r, p, upto, deadline, &used, &b);
+        int rc = used ? panic_write(c, panic_batch, used, deadline, &out) : 0;
+        if (used)
+            p->torn = stops_mid_line(panic_batch, out, p->torn);
+        if (rc == -ETIMEDOUT) {
+            /* Not out, or only in part: still pending, and whoever prints
+             * them next marks them replayed (see PANIC FLUSH). */
+            if (out > 0 && p->seq > p->replay_end)
+                p->replay_end = p->seq;
+            p->seq = from;
+            p->incomplete = 1;
+            if (p->torn)
+                panic_leave_rest(c, p, out, used);
+            break;
+        }
+        if (rc < 0)
+            atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
+        nblog__publish(c, &b, rc < 0, p->seq);
+        if (nblog__now_ns() >= deadline && p->seq < upto)
+            p->incomplete = 1;
+    }
+}
+
+/* What one pass of the panic flush leaves for whoever prints next (the
+ * next pass, when dying, or the owners after a flush that returns): the
+ * records it may have put out. (How its output ends is in out_cut.) */
+static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p)
+{
+    /* Relaxed: published by the release CAS in panic_let_go (and to a
+     * displaced owner's successor by its release decrement of displaced); a
+     * next pass is this thread. */
+    atomic_store_explicit(&c->replay_end, p->replay_end > p->seq ? p->replay_end : p->seq,
+                          memory_order_relaxed);
+    if (p->torn) /* a cut line we could not end, or assumed: the next owner ends it */
+        atomic_store_explicit(&c->out_cut, OUT_CUT, memory_order_relaxed);
+}
+
+/* Lets go of a console after a panic flush that returns. */
+static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
+{
+    /* Release: pairs with release()'s acquire load in a displaced owner. */
+    atomic_store_explicit(&c->panic_end, p->seq, memory_order_release);
+    atomic_store_explicit(&c->inflight_end, p->seq, memory_order_relaxed);
+    uint32_t word = p->word;
+    /* Release: pairs with own()'s acquire CAS. */
+    atomic_compare_exchange_strong_explicit(&c->owner, &word, 0, memory_order_release,
+                                            memory_order_relaxed);
+}
+
+/* Drops a reference the panic took (with get(), which is signal-safe).
+ * Dying, it keeps it: the console then stays out of the reaper's hands
+ * (no teardown closes its fd) while the backtrace and the last pass still
+ * print through it. */
+static void panic_put(struct nblog_console *c, int dying)
+{
+    if (!dying)
+        put(c);
+}
+
+int nblog__consoles_panic_flush(uint64_t deadline_ns, int keep_ownership)
+{
+    const struct nblog__ring_hdr *r = ring_now();
+    if (!r)
+        return 0;
+    memset(panic_pos, 0, sizeof panic_pos);
+    /* Records other threads store meanwhile (a second crash report) get
+     * one more pass; a thread logging without end does not keep us. */
+    uint64_t upto = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        uint64_t head = nblog__ring_head(r);
+        if (pass > 0 && head == upto)
+            break;
+        upto = head;
+        for (int i = 0; i < MAX_CONSOLES; i++) {
+            struct nblog_console *c = &nblog__console_pool[i];
+            struct panic_pos *p = &panic_pos[i];
+            if (!p->taken) {
+                if (!get(c))
+                    continue;
+                if (!c->ops.write_atomic ||
+                    atomic_load_explicit(&c->suspended, memory_order_acquire)) {
+                    panic_put(c, keep_ownership);
+                    continue;
+                }
+            }
+            panic_console(c, r, p, upto, deadline_ns);
+        }
+    }
+    int incomplete = 0;
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct panic_pos *p = &panic_pos[i];
+        if (!p->taken)
+            continue;
+        incomplete += p->incomplete || p->seq < upto;
+        panic_leave_notes(&nblog__console_pool[i], p);
+        if (!keep_ownership)
+            panic_let_go(&nblog__console_pool[i], p);
+        panic_put(&nblog__console_pool[i], keep_ownership);
+    }
+    return incomplete;
+}
+
+size_t nblog__consoles_unflushable(char *names, size_t cap, int dying)
+{
+    size_t used = 0, n = 0;
+    names[0] = '\0';
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &nblog__console_pool[i];
+        if (!get(c))
+            continue;
+        int flushable = c->ops.write_atomic &&
+                        !atomic_load_explicit(&c->suspended, memory_order_relaxed);
+        if (flushable) {
+            panic_put(c, dying);
+            continue;
+        }
+        n++;
+        if (used + 1 < cap) {
+            used += nblog__format(names + used, cap - used, "%s%s", used ? ", " : "",
+                                  c->name);
+            if (used >= cap)
+                used = cap - 1;
+        }
+        panic_put(c, dying);
+    }
+    return n;
+}

@@ -1,0 +1,106 @@
+/*
+ * watch.c - the stall watch: a thread that reports consoles stalled and
+ * recovered, and reaps (layer: consoles; shared state in console_impl.h).
+ */
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "format.h"
+#include "log.h"
+#include "nblog.h"
+#include "platform.h"
+#include "ring.h"
+#include "wallclock.h"
+#include "console_impl.h"
+
+/* ---------------------------------------------------------- stall watch */
+
+/* The watch thread and tests both run passes; stall_reported is theirs. */
+pthread_mutex_t nblog__watch_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void watch_once(void)
+{
+    /* The ring is loaded under the lock: nblog__consoles_quiesce() then
+     * guarantees no pass still uses a ring that shutdown dropped. */
+    pthread_mutex_lock(&nblog__watch_lock);
+    const struct nblog__ring_hdr *r = ring_now();
+    if (!r) {
+        pthread_mutex_unlock(&nblog__watch_lock);
+        return;
+    }
+    uint64_t now = clock_now(), head = nblog__ring_head(r);
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &nblog__console_pool[i];
+        if (!get(c))
+            continue;
+        uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_acquire);
+        uint64_t lag = head > next ? head - next : 0;
+        if (lag == 0) /* idle is not stalled */
+            atomic_store_explicit(&c->last_progress_ns, now, memory_order_relaxed);
+        uint64_t stalled = nblog__stalled_for(c, lag, now);
+        if (stalled && !c->stall_reported) {
+            c->stall_reported = 1;
+            nblog_printf(NBLOG_LEVEL_WARNING,
+                         "console \"%s\" stalled for %llu.%llu s, %llu records behind",
+                         c->name, (unsigned long long)(stalled / 1000000000u),
+                         (unsigned long long)(stalled / 100000000u % 10),
+                         (unsigned long long)lag);
+        } else if (!stalled && c->stall_reported) {
+            c->stall_reported = 0;
+            nblog_printf(NBLOG_LEVEL_NOTICE, "console \"%s\" recovered", c->name);
+        }
+        put(c);
+    }
+    pthread_mutex_unlock(&nblog__watch_lock);
+}
+
+static void *watch_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        short_sleep(100000000);
+        watch_once();
+        nblog__reap(); /* this thread may block: the reaper (see WHO TEARS DOWN) */
+    }
+    return NULL;
+}
+
+void nblog__console_watch_once(void)
+{
+    watch_once();
+    nblog__reap();
+}
+
+void nblog__console_slots(int *free_slots, int *active)
+{
+    *free_slots = *active = 0;
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        /* Relaxed: a snapshot for tests. */
+        int st = atomic_load_explicit(&nblog__console_pool[i].state, memory_order_relaxed);
+        *free_slots += st == FREE;
+        *active += st == ACTIVE;
+    }
+}
+
+_Atomic int nblog__watch_started;
+
+void nblog__start_watch(void)
+{
+    if (atomic_exchange(&nblog__watch_started, 1))
+        return;
+    pthread_t t;
+    if (nblog__start_thread(&t, watch_main, NULL) != 0)
+        atomic_store(&nblog__watch_started, 0);
+}
