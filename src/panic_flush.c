@@ -215,7 +215,7 @@ static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
 
 /* Renders records from p->seq up to upto into the panic batch, until it
  * is full; what they did goes to *b. */
-void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
+static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
                        struct panic_pos *p, uint64_t upto, uint64_t deadline,
                        size_t *used, struct books *b)
 {
@@ -359,7 +359,7 @@ static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_
 }
 
 /* Prints everything console c has not printed up to upto, as panic. */
-void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
+static void panic_console(struct nblog_console *c, const struct nblog__ring_hdr *r,
                           struct panic_pos *p, uint64_t upto, uint64_t deadline)
 {
     if (!p->taken)

@@ -179,7 +179,7 @@ const char *nblog__record_text(const struct nblog__ring_hdr *r,
  * Fills the batch with records from next_seq (or the end of the current
  * batch) up to `upto` (exclusive), at most max records. Owner only.
  */
-void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
+static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
                        uint64_t upto, int max, uint32_t word)
 {
     uint64_t seq = c->batch_end_seq;
@@ -348,7 +348,7 @@ static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
  * Prints what is pending up to `upto`, at most max records, as owner.
  * Returns the number of records handled (0: nothing could be done).
  */
-uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_hdr *r,
+static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_hdr *r,
                               uint64_t upto, int max, int atomic_only, uint32_t word)
 {
     uint64_t before = atomic_load_explicit(&c->next_seq, memory_order_relaxed);
@@ -378,7 +378,7 @@ uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_hdr *r,
 /* ------------------------------------------------------- printer thread */
 
 /* Sleeps until woken or timeout_us passes, unless records came meanwhile. */
-void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
+static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
                              long timeout_us)
 {
     /* seq_cst store and load: the printer side of the store-buffering pair
@@ -445,7 +445,7 @@ void *nblog__printer_main(void *arg)
 /* Records between the writers' wake-up checks: a sleeping printer is
  * woken when a watermark seq is stored (so a burst cannot lap it while it
  * naps), and otherwise wakes by itself within IDLE_SLEEP_MAX_US. */
-uint64_t wake_mask(const struct nblog__ring_hdr *r)
+static uint64_t wake_mask(const struct nblog__ring_hdr *r)
 {
     uint64_t every = r->records / 4;
     every = every < 64 ? 64 : every > 65536 ? 65536 : every;
