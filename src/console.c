@@ -108,30 +108,19 @@
  * or a signal handler that logs gets NBLOG_ENOTREADY before READY rather
  * than stall the init for its second), and a registration from another
  * thread waits for READY before it takes the lock (nblog__init_wait).
- *
  */
 
-#include <assert.h>
-#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "console.h"
-#include "format.h"
-#include "log.h"
-#include "nblog.h"
-#include "platform.h"
-#include "ring.h"
-#include "wallclock.h"
 #include "console_impl.h"
+#include "format.h"
+#include "nblog.h"
+#include "wallclock.h"
 
 struct nblog_console nblog__console_pool[MAX_CONSOLES];
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -2,7 +2,11 @@
  * console_impl.h - what the console files (console.c, printer.c, watch.c,
  * panic_flush.c) share: the console struct, the pool, get/put and the
  * ownership word. Private to them. Layer: consoles.
- * (LIFECYCLE, HANDLES and the list lock are described in console.c.)
+ *
+ * Where the design sections that comments name are: LIFECYCLE, WHO TEARS
+ * DOWN, HANDLES, TRANSIENT REFERENCES, the list lock, NAMES and DEFAULT
+ * CONSOLE in console.c; OWNERSHIP below; DROP NOTICES and HOW PRINTERS
+ * LEARN OF NEW RECORDS in printer.c; PANIC FLUSH in panic_flush.c.
  *
  * OWNERSHIP (the nbcon idea, in user space)
  *
@@ -27,32 +31,24 @@
  * Everything below "owner only" in struct nblog_console (next_seq and the
  * batch) is written only by the owner; the counters are atomics so stats
  * can read them from anywhere.
- *
  */
 
 #ifndef NBLOG_CONSOLE_IMPL_H
 #define NBLOG_CONSOLE_IMPL_H
 
 #include <assert.h>
-#include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "console.h"
-#include "format.h"
 #include "log.h"
 #include "nblog.h"
 #include "platform.h"
 #include "ring.h"
-#include "wallclock.h"
 
 #define MAX_CONSOLES 32
 #define SLOT_BITS 5 /* handles: index in the low bits (see HANDLES) */

@@ -46,34 +46,20 @@
  *     of that line is left as the console's pending batch (unless a
  *     displaced owner holds the batch: then the next writer starts a new
  *     line).
- *
  */
 
-#include <assert.h>
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "console.h"
-#include "format.h"
-#include "log.h"
-#include "nblog.h"
-#include "platform.h"
-#include "ring.h"
-#include "wallclock.h"
 #include "console_impl.h"
+#include "format.h"
+#include "nblog.h"
 
 /* Set by the panic path while it flushes: logging calls stop printing
  * through direct and emergency pushes (the panic prints everything). */
 _Atomic int nblog__panicking;
+
 /* ---------------------------------------------------------- panic flush */
 
 /* Only the thread that won the panic gate (panic.c) runs this section, so

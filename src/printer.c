@@ -21,32 +21,20 @@
  * does not sleep, or the writer sees the flag and wakes it.
  */
 
-#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "console.h"
-#include "format.h"
-#include "log.h"
-#include "nblog.h"
-#include "platform.h"
-#include "ring.h"
-#include "wallclock.h"
 #include "console_impl.h"
+#include "format.h"
+#include "nblog.h"
 
 /* Tests: while set, printer threads do not print (the other ways in
  * still do), so a test can see what a logging call printed itself. */
 _Atomic int nblog__printers_paused;
 _Atomic unsigned nblog__printers_pause_naps; /* naps taken while paused */
+
 /* ------------------------------------------------------------ printing */
 
 /* Appends one record's line, in console c's format, to buf (BATCH_BYTES)

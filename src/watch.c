@@ -3,27 +3,11 @@
  * recovered, and reaps (layer: consoles; shared state in console_impl.h).
  */
 
-#include <assert.h>
-#include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "console.h"
-#include "format.h"
-#include "log.h"
-#include "nblog.h"
-#include "platform.h"
-#include "ring.h"
-#include "wallclock.h"
 #include "console_impl.h"
+#include "nblog.h"
 
 /* ---------------------------------------------------------- stall watch */
 
