@@ -66,6 +66,8 @@ static int nblog_start(const char *path, long count)
 {
     nblog_options_t opt;
     nblog_options_init(&opt);
+    /* Only the consoles the bench registers (no default, no NBLOG_CONSOLES). */
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
     opt.ring_records = 16384;
     while (opt.ring_records < (size_t)count)
         opt.ring_records *= 2;

@@ -512,6 +512,8 @@ int bench_stuck_main(int argc, char **argv)
      * the consoles' path. */
     nblog_options_t opt;
     nblog_options_init(&opt);
+    /* Only the consoles the bench registers (no default, no NBLOG_CONSOLES). */
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
     opt.level = NBLOG_LEVEL_DEBUG;
     opt.record_size = 256;
     opt.ring_records = 1;

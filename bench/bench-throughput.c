@@ -288,6 +288,8 @@ int bench_throughput_main(int argc, char **argv)
     /* One store for every run, holding all of a run's records. */
     nblog_options_t opt;
     nblog_options_init(&opt);
+    /* Only the consoles the bench registers (no default, no NBLOG_CONSOLES). */
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
     opt.ring_records = (size_t)want;
     opt.record_size = TP_RECORD_SIZE;
     int rc = nblog_init(&opt);

@@ -99,7 +99,8 @@ static void baseline_teardown(char *note, size_t cap)
     note[0] = '\0';
 }
 
-/* nblog: defaults but level DEBUG. No reader: the ring overwrites its
+/* nblog: defaults but level DEBUG and no console (neither the default
+ * stderr console nor NBLOG_CONSOLES'). No reader: the ring overwrites its
  * oldest records, the writer-alone case. */
 static nblog_stats_t nblog_before;
 
@@ -108,6 +109,7 @@ static int nblog_setup(void)
     nblog_options_t opt;
     nblog_options_init(&opt);
     opt.level = NBLOG_LEVEL_DEBUG;
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
     int rc = nblog_init(&opt);
     if (rc != NBLOG_OK) {
         fprintf(stderr, "nblog-bench: nblog_init: %s\n", nblog_strerror(rc));
