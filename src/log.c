@@ -94,6 +94,7 @@
 #include "nblog.h"
 #include "panic.h"
 #include "platform.h"
+#include "render.h"
 #include "ring.h"
 #include "ringfile.h"
 #include "wallclock.h"
@@ -275,6 +276,7 @@ static void set_program(const char *want)
     if (n == 0)
         g.program[n++] = '-';
     g.program[n] = '\0';
+    nblog__who_set_program(g.program); /* render's "this process" */
 }
 
 /* What fd 2 was at the last init, for nblog__complain: a program that
@@ -788,18 +790,6 @@ int nblog_level_set(int level)
 int nblog_level_get(void)
 {
     return atomic_load_explicit(&g.level, memory_order_relaxed);
-}
-
-/* Cuts text to fit max bytes and ends it with the marker, on a UTF-8
- * character boundary. Returns the new length. */
-uint32_t nblog__truncate_text(char *text, uint32_t max)
-{
-    const uint32_t mlen = sizeof NBLOG_TRUNC_MARKER - 1;
-    uint32_t keep = max - mlen;
-    while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
-        keep--;
-    memcpy(text + keep, NBLOG_TRUNC_MARKER, mlen);
-    return keep + mlen;
 }
 
 int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,

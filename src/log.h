@@ -1,6 +1,7 @@
 /*
  * log.h - what the ways in (printf, deferred) share: admitting a call,
- * committing its record, formatting in the caller, truncating.
+ * committing its record, formatting in the caller (cut at the record's
+ * limit by render's nblog__truncate_text).
  * Layer: logging calls, above the store and render. [signal-safe]
  */
 #ifndef NBLOG_LOG_H
@@ -30,10 +31,6 @@ int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
 /* Formats fmt/ap in the caller and commits it (nargs: -1 if unknown). */
 int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
                          int rc, int nargs, const char *fmt, va_list ap);
-
-/* Cuts text to max bytes ending in NBLOG_TRUNC_MARKER, on a UTF-8
- * boundary; returns the new length. */
-uint32_t nblog__truncate_text(char *text, uint32_t max);
 
 /* Initialises with the defaults if nothing did yet (a console registered
  * before nblog_init), never after nblog_shutdown; the threshold is what

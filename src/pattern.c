@@ -1,7 +1,8 @@
 /*
  * pattern.c - the human and pattern line formats: a pattern compiled once,
  * at registration, into items, and rendered from them signal-safely; the
- * UTC offset for local time; the cached pid; colour. Layer: render.
+ * UTC offset for local time; whose records these are (the cached pid, the
+ * program name handed down); colour. Layer: render (render.h).
  * Uses render.c's escaping and calendar and the formatter; knows the
  * record's metadata, not consoles (console.c keeps a struct
  * nblog__line_fmt per console and calls the refresh).
@@ -39,6 +40,7 @@
  *   (PAT-TZ: the release store pairs with the acquire load.)
  */
 #include <assert.h>
+#include <errno.h> /* program_invocation_short_name */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -46,10 +48,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "console.h"
 #include "format.h"
-#include "log.h"
 #include "nblog.h"
+#include "render.h"
 
 enum {
     OP_LIT, OP_YEAR, OP_MON, OP_DAY, OP_HOUR, OP_MIN, OP_SEC, OP_MSEC, OP_USEC,
@@ -347,9 +348,27 @@ static void pad(char *line, size_t cap, size_t start, size_t *at, int width)
     *at += add;
 }
 
+/* This process's program name, as the lifecycle handed it down (NULL
+ * until then). Release/acquire: the name's bytes, written before the
+ * store (nblog__who_set_program's caller), are seen with the pointer. */
+static _Atomic(const char *) own_program;
+
+void nblog__who_set_program(const char *name)
+{
+    /* Release: pairs with own_name's acquire load. */
+    atomic_store_explicit(&own_program, name, memory_order_release);
+}
+
+static const char *own_name(void)
+{
+    /* Acquire: pairs with nblog__who_set_program's release store. */
+    const char *name = atomic_load_explicit(&own_program, memory_order_acquire);
+    return name && name[0] ? name : program_invocation_short_name;
+}
+
 void nblog__who(const struct nblog__syslog_params *p, struct nblog__who *who)
 {
-    who->program = p && strcmp(p->app, "-") != 0 ? p->app : nblog__program_name();
+    who->program = p && strcmp(p->app, "-") != 0 ? p->app : own_name();
     who->pid = nblog__pid();
     if (p && p->procid[0] >= '0' && p->procid[0] <= '9') {
         int pid = 0;

@@ -2,7 +2,9 @@
  * render.c - records into text: a record's payload into its message, and a
  * message into an output line (plain, /dev/kmsg-like, RFC 5424 or RFC 3164
  * syslog, or a journal entry). [signal-safe]
- * Layer: render. Uses the formatter; knows the record layout, not consoles.
+ * Layer: render (render.h). Uses the formatter; knows the record layout, not
+ * consoles. Also the cut a record's text gets at its limit (truncate_text),
+ * the same for the logging calls and for deferred records rendered here.
  * The human and pattern formats are in pattern.c, json in render_json.c;
  * they use this file's escaping, text units and calendar.
  *
@@ -40,11 +42,22 @@
 #include <string.h>
 #include <time.h>
 
-#include "console.h"
 #include "format.h"
-#include "log.h"
 #include "nblog.h"
+#include "render.h"
 #include "ring.h"
+
+/* Cuts text to fit max bytes and ends it with the marker, on a UTF-8
+ * character boundary. Returns the new length. */
+uint32_t nblog__truncate_text(char *text, uint32_t max)
+{
+    const uint32_t mlen = sizeof NBLOG_TRUNC_MARKER - 1;
+    uint32_t keep = max - mlen;
+    while (keep > 0 && ((unsigned char)text[keep] & 0xc0) == 0x80)
+        keep--;
+    memcpy(text + keep, NBLOG_TRUNC_MARKER, mlen);
+    return keep + mlen;
+}
 
 /* The text of a record that is not plain text, into text (cap > the
  * ring's text limit); returns its length, at most that limit. */
@@ -234,7 +247,7 @@ size_t nblog__sd_escape(char *out, size_t room, const char *val, size_t len)
 }
 
 /* Broken-down UTC (or local, given the offset) time of a record (struct
- * nblog__civil, console.h). Days since 1970-01-01 to a proleptic
+ * nblog__civil, render.h). Days since 1970-01-01 to a proleptic
  * Gregorian date: the usual era arithmetic (400-year eras of 146097 days,
  * years starting in March). */
 void nblog__civil_from_ns(int64_t unix_ns, long offset_s, struct nblog__civil *c)

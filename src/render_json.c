@@ -2,7 +2,8 @@
  * render_json.c - JSON: the json line format (one object per record, what
  * log shippers such as Vector, Fluent Bit and Promtail ingest) and the
  * JSON string escaping it shares with the tools. [signal-safe]
- * Layer: render. Uses render.c's text units and calendar, the formatter.
+ * Layer: render (render.h). Uses render.c's text units and calendar, the
+ * formatter.
  *
  *   {"time":"2026-12-02T03:04:39.123456Z","level":"info","seq":7,"tid":43,
  *    "pid":42,"program":"app","message":"text"}
@@ -32,10 +33,9 @@
 #include <assert.h>
 #include <string.h>
 
-#include "console.h"
 #include "format.h"
-#include "log.h"
 #include "nblog.h"
+#include "render.h"
 #include "ring.h"
 
 /* What one unit of text (n bytes at s, from nblog__text_unit) becomes in

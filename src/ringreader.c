@@ -26,10 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "console.h"
 #include "format.h"
 #include "log.h"
 #include "nblog.h"
+#include "render.h"
 #include "ring.h"
 #include "ringfile.h"
 
