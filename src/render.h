@@ -7,14 +7,15 @@
  *
  * Render includes only what is below it: nblog.h, ring.h (the record's
  * metadata), format.h and format_float.h (the formatter), platform.h;
- * never console.h, console_impl.h, log.h, ringfile.h or spec.h (the
- * consoles, the logging calls and the lifecycle sit above it). It takes
- * what it renders from its parameters: the ring a record lives in (its
- * text limit; the record's wall time comes in the meta, as its reader got
- * it from that ring: nblog__ring_wall_ns) and whose record it is (the
- * syslog params, struct nblog__who). The one identity of its own is this
- * process's, for callers that name none: a cached pid and the program
- * name the lifecycle hands down (nblog__who_set_program).
+ * never console.h, console_impl.h, consoles/, log.h, panic.h or
+ * ringfile.h (the consoles, the logging calls, the panic, the lifecycle
+ * and the ring file's writer and views). It takes what it renders from its
+ * parameters: the ring a record lives in (its text limit; the record's
+ * wall time comes in the meta, as its reader got it from that ring:
+ * nblog__ring_wall_ns) and whose record it is (the syslog params, struct
+ * nblog__who). The one identity of its own is this process's, for callers
+ * that name none: a cached pid and the program name the lifecycle hands
+ * down (nblog__who_set_program).
  *
  * [signal-safe] marks what a signal handler (a logging call that prints
  * directly, the panic flush) may call: no malloc, no lock, no localtime_r.
