@@ -214,12 +214,11 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
             return;
         }
         struct nblog__rec_meta m;
+        uint64_t gone;
         enum nblog__read_result res =
-            nblog__ring_read(r, p->seq, &m, panic_payload, sizeof panic_payload);
+            nblog__ring_next(r, &p->seq, &gone, &m, panic_payload, sizeof panic_payload);
         if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_after_gone(r, p->seq);
-            nblog__gap_grow(&g, p->seq, to); /* no notice yet: see DROP NOTICES */
-            p->seq = to;
+            nblog__gap_grow(&g, p->seq - gone, p->seq); /* no notice yet: see DROP NOTICES */
             continue;
         }
         if (res != NBLOG__READ_OK) {

@@ -76,7 +76,7 @@ static int append_dropped_notice(char *buf, size_t *used, const struct nblog_con
 
 /*
  * DROP NOTICES. A reader that finds a record gone learns where the ring's
- * oldest record now is (nblog__ring_after_gone) and reads on from there.
+ * oldest record now is (nblog__ring_next) and reads on from there.
  * It must read that record at once: rendering a notice takes long enough
  * (the human format's clock and local time) for a fast writer to lap the
  * oldest records meanwhile, and a notice per failed read then filled whole
@@ -192,12 +192,11 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
         if (!still_own(c, word))
             break;
         struct nblog__rec_meta m;
+        uint64_t gone;
         enum nblog__read_result res =
-            nblog__ring_read(r, seq, &m, payload, NBLOG__RECORD_SIZE_MAX);
+            nblog__ring_next(r, &seq, &gone, &m, payload, NBLOG__RECORD_SIZE_MAX);
         if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_after_gone(r, seq);
-            nblog__gap_grow(&g, seq, to); /* no notice yet: see DROP NOTICES */
-            seq = to;
+            nblog__gap_grow(&g, seq - gone, seq); /* no notice yet: see DROP NOTICES */
             continue;
         }
         if (res != NBLOG__READ_OK)
