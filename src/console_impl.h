@@ -5,8 +5,9 @@
  *
  * Where the design sections that comments name are: LIFECYCLE, WHO TEARS
  * DOWN, HANDLES, TRANSIENT REFERENCES, the list lock, NAMES and DEFAULT
- * CONSOLE in console.c; OWNERSHIP below; DROP NOTICES and HOW PRINTERS
- * LEARN OF NEW RECORDS in printer.c; PANIC FLUSH in panic_flush.c.
+ * CONSOLE in console.c; OWNERSHIP below; ONE EMIT PATH, DROP NOTICES and
+ * HOW PRINTERS LEARN OF NEW RECORDS in printer.c; PANIC FLUSH in
+ * panic_flush.c.
  *
  * OWNERSHIP (the nbcon idea, in user space)
  *
@@ -64,14 +65,20 @@ _Static_assert(MAX_CONSOLES <= (1 << SLOT_BITS), "handles cannot name every slot
  * which render.c and render_json.c assert their worst cases against). */
 #define LINE_MAX_BYTES NBLOG_LINE_MAX
 _Static_assert(LINE_MAX_BYTES <= BATCH_BYTES, "a batch must hold the longest line");
-/* After the batch, in the same allocation: fill_batch's record payload and
- * rendered text, owner-only scratch kept off the stack of a logging caller
- * (which may be a signal handler on a small alternate stack). */
+/* After the batch, in the same allocation: the emit step's scratch (a
+ * record's payload, then its rendered text; struct emit) for fill_batch,
+ * owner-only, kept off the stack of a logging caller (which may be a
+ * signal handler on a small alternate stack). */
 #define SCRATCH_BYTES (NBLOG__RECORD_SIZE_MAX + NBLOG__RECORD_SIZE_MAX + 1)
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
 enum { OUT_WHOLE, OUT_CUT, OUT_CUT_AT }; /* out_cut */
 enum { PRIO_NONE, PRIO_NORMAL, PRIO_EMERGENCY, PRIO_PANIC };
+
+/* What a stretch of records did, to be added to a console's books. */
+struct books {
+    uint64_t printed, filtered, dropped;
+};
 
 struct nblog_console {
     _Atomic int state;
@@ -134,7 +141,7 @@ struct nblog_console {
     char *batch;
     size_t batch_len, batch_off;
     uint64_t batch_end_seq; /* next_seq once the batch is written */
-    uint64_t batch_printed, batch_filtered, batch_dropped;
+    struct books batch_books; /* what the batch's records did */
 
     int stall_reported; /* stall watch thread only */
     pthread_t thread;
@@ -257,7 +264,7 @@ static inline int may_print(struct nblog_console *c)
 static inline void drop_batch(struct nblog_console *c)
 {
     c->batch_len = c->batch_off = 0;
-    c->batch_printed = c->batch_filtered = c->batch_dropped = 0;
+    c->batch_books = (struct books){0, 0, 0};
 }
 
 static inline void release(struct nblog_console *c, uint32_t word)
@@ -288,9 +295,35 @@ struct gap {
     uint64_t filtered; /* records filtered inside the gap */
 };
 
-/* What one batch did, to be added to a console's books. */
-struct books {
-    uint64_t printed, filtered, dropped;
+/*
+ * One fill of a buffer with a console's next lines, a step at a time
+ * (nblog__emit_next_line; see ONE EMIT PATH in printer.c). Its callers,
+ * fill_batch (printer threads, direct and emergency printing) and
+ * panic_fill (the panic flush), each set one up with their own position,
+ * buffers and books, and keep only their own policy: how many records,
+ * when to stop, what to do at a record not yet written, ownership checks.
+ */
+struct emit {
+    const struct nblog_console *c;
+    const struct nblog__ring_hdr *r;
+    int level;           /* the console's level, as the fill began */
+    uint64_t replay_end; /* records below it are marked replayed */
+    uint64_t *seq;       /* the next record to read (the caller's) */
+    char *buf;           /* lines go here (BATCH_BYTES long), */
+    size_t *used;        /* from *used on */
+    char *scratch;       /* SCRATCH_BYTES: a record's payload, its text */
+    struct books *b;     /* what the lines did (the caller's) */
+    struct gap g;        /* records lost whose notice is not out yet */
+};
+
+/* What one step did. */
+enum emit_step {
+    EMIT_LINE,     /* its line (after the gap's notice, if any) is in buf;
+                    * *seq moved on */
+    EMIT_FILTERED, /* below the level: counted; *seq moved on */
+    EMIT_GONE,     /* records lost: in the gap; *seq moved past them */
+    EMIT_NOT_YET,  /* not written yet: *seq stays */
+    EMIT_FULL,     /* no room for its line: *seq and the gap stay */
 };
 
 /* A bounded nap (ns < 1 s). */
@@ -317,17 +350,8 @@ uint64_t nblog__stalled_for(struct nblog_console *c, uint64_t lag, uint64_t now)
 void *nblog__printer_main(void *arg);
 int nblog__append_notice(char *buf, size_t *used, const struct nblog_console *c, uint64_t seq,
                          const char *text, size_t len);
-void nblog__gap_grow(struct gap *g, uint64_t seq, uint64_t to);
-void nblog__gap_filter(struct gap *g, uint64_t *filtered);
-int nblog__append_after_gap(char *buf, size_t *used, const struct nblog_console *c,
-                            struct gap *g, uint64_t *dropped, uint64_t *filtered,
-                            const struct nblog__rec_meta *m, const char *text, size_t len);
-void nblog__gap_close(char *buf, size_t *used, const struct nblog_console *c,
-                      struct gap *g, int alone, uint64_t *dropped, uint64_t *filtered,
-                      uint64_t *seq);
-const char *nblog__record_text(const struct nblog__ring_hdr *r,
-                               struct nblog__rec_meta *m, const char *payload,
-                               char *buf, size_t cap, size_t *len);
+enum emit_step nblog__emit_next_line(struct emit *e);
+void nblog__emit_close(struct emit *e, int alone);
 void nblog__publish(struct nblog_console *c, const struct books *b, int failed,
                     uint64_t end);
 

@@ -1105,12 +1105,11 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
     for (;;) {
         struct nblog__rec_meta m;
         char payload[NBLOG__RECORD_SIZE_MAX];
+        uint64_t gone;
         enum nblog__read_result res =
-            nblog__ring_read(ring, r->next_seq, &m, payload, sizeof payload);
+            nblog__ring_next(ring, &r->next_seq, &gone, &m, payload, sizeof payload);
         if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_after_gone(ring, r->next_seq);
-            missed += to - r->next_seq;
-            r->next_seq = to;
+            missed += gone;
             continue;
         }
         r->missed += missed;

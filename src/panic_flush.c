@@ -65,8 +65,7 @@ _Atomic int nblog__panicking;
 /* Only the thread that won the panic gate (panic.c) runs this section, so
  * its buffers are static: that keeps ~80 KiB off an alternate signal stack. */
 static char panic_batch[BATCH_BYTES];
-static char panic_payload[NBLOG__RECORD_SIZE_MAX];
-static char panic_text[NBLOG__RECORD_SIZE_MAX + 1];
+static char panic_scratch[SCRATCH_BYTES]; /* the emit step's (struct emit) */
 
 #define PANIC_PENDING_WAIT_NS 20000000u /* grace for an unfinished record */
 
@@ -200,33 +199,33 @@ static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
 }
 
 /* Renders records from p->seq up to upto into the panic batch, until it
- * is full; what they did goes to *b. */
+ * is full; what they did goes to *b. The emit step's loop with the
+ * panic's policy (see ONE EMIT PATH in printer.c): no ownership to check,
+ * a record not yet written is waited for a little, then skipped. */
 static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
                        struct panic_pos *p, uint64_t upto, uint64_t deadline,
                        size_t *used, struct books *b)
 {
-    int level = atomic_load_explicit(&c->level, memory_order_relaxed);
+    struct emit e = {.c = c, .r = r,
+                     .level = atomic_load_explicit(&c->level, memory_order_relaxed),
+                     .replay_end = p->replay_end, .seq = &p->seq, .buf = panic_batch,
+                     .used = used, .scratch = panic_scratch, .b = b};
     uint64_t waiting_since = 0;
-    struct gap g = {0};
-    for (;; ) {
+    for (;;) {
         if (p->seq >= upto) {
-            nblog__gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
+            nblog__emit_close(&e, 1);
             return;
         }
-        struct nblog__rec_meta m;
-        enum nblog__read_result res =
-            nblog__ring_read(r, p->seq, &m, panic_payload, sizeof panic_payload);
-        if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_after_gone(r, p->seq);
-            nblog__gap_grow(&g, p->seq, to); /* no notice yet: see DROP NOTICES */
-            p->seq = to;
-            continue;
+        enum emit_step st = nblog__emit_next_line(&e);
+        if (st == EMIT_FULL) {
+            nblog__emit_close(&e, 0);
+            return;
         }
-        if (res != NBLOG__READ_OK) {
+        if (st == EMIT_NOT_YET) {
             /* Waiting for it may take long: the gap before it goes out
              * first (or, with no room, waits with it for the next fill). */
             uint64_t at = p->seq;
-            nblog__gap_close(panic_batch, used, c, &g, 1, &b->dropped, &b->filtered, &p->seq);
+            nblog__emit_close(&e, 1);
             if (p->seq != at)
                 return;
             int skipped = panic_unfinished(c, p, used, &waiting_since, deadline);
@@ -236,23 +235,8 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
             p->seq += (uint64_t)skipped;
             continue;
         }
-        waiting_since = 0;
-        if (m.level > level) {
-            nblog__gap_filter(&g, &b->filtered);
-            p->seq++;
-            continue;
-        }
-        if (p->seq < p->replay_end)
-            m.flags |= NBLOG_F_REPLAYED;
-        size_t len;
-        const char *t = nblog__record_text(r, &m, panic_payload, panic_text, sizeof panic_text, &len);
-        if (!nblog__append_after_gap(panic_batch, used, c, &g, &b->dropped, &b->filtered, &m, t,
-                              len)) {
-            nblog__gap_close(panic_batch, used, c, &g, 0, &b->dropped, &b->filtered, &p->seq);
-            return;
-        }
-        b->printed++;
-        p->seq++;
+        if (st != EMIT_GONE)
+            waiting_since = 0; /* the record was there */
     }
 }
 
@@ -280,9 +264,8 @@ static void panic_finish(struct nblog_console *c, struct panic_pos *p, uint64_t 
         atomic_store_explicit(&c->last_error, rc, memory_order_relaxed);
         p->torn = stops_mid_line(c->batch, c->batch_off, 0);
     }
-    struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
     p->seq = c->batch_end_seq;
-    nblog__publish(c, &b, rc < 0, p->seq);
+    nblog__publish(c, &c->batch_books, rc < 0, p->seq);
     drop_batch(c);
 }
 

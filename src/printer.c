@@ -75,8 +75,20 @@ static int append_dropped_notice(char *buf, size_t *used, const struct nblog_con
 }
 
 /*
+ * ONE EMIT PATH. Every way a console prints (its printer thread, a direct
+ * or emergency push by a logging caller, the panic flush) fills a buffer
+ * with the console's next lines by the same step, nblog__emit_next_line:
+ * read the record at the position (nblog__ring_next, which also says how
+ * many are gone), gather a loss into the gap, filter by level, mark a
+ * replay, render, and append the line after the gap's notice. A struct
+ * emit carries the caller's position, buffers and books, so the panic
+ * only brings other buffers (as the kernel's nbcon_emit_next_record gives
+ * the panic CPU its own). The callers keep only their policy: fill_batch
+ * bounds a batch by records and by ownership and waits for a record not
+ * yet written; panic_fill waits for it a little, then skips it.
+ *
  * DROP NOTICES. A reader that finds a record gone learns where the ring's
- * oldest record now is (nblog__ring_after_gone) and reads on from there.
+ * oldest record now is (nblog__ring_next) and reads on from there.
  * It must read that record at once: rendering a notice takes long enough
  * (the human format's clock and local time) for a fast writer to lap the
  * oldest records meanwhile, and a notice per failed read then filled whole
@@ -86,14 +98,14 @@ static int append_dropped_notice(char *buf, size_t *used, const struct nblog_con
  * stops inside a gap (at upto, a record not yet written, no room,
  * ownership lost) leaves the whole gap, and the records it filtered inside
  * it, to the next fill, which finds it again, grown if the ring lapped
- * further. Only into a batch with no line yet, and when nothing can
- * follow the gap or the fill's budget went on it, does its notice go
- * alone: so a notice follows another only when the ring lapped again
- * between two such batches.
+ * further (nblog__emit_close). Only into a batch with no line yet, and
+ * when nothing can follow the gap or the fill's budget went on it, does
+ * its notice go alone: so a notice follows another only when the ring
+ * lapped again between two such batches.
  */
 
 /* Records [seq, to) are gone. */
-void nblog__gap_grow(struct gap *g, uint64_t seq, uint64_t to)
+static void gap_grow(struct gap *g, uint64_t seq, uint64_t to)
 {
     assert(to > seq);
     if (g->dropped == 0)
@@ -101,56 +113,35 @@ void nblog__gap_grow(struct gap *g, uint64_t seq, uint64_t to)
     g->dropped += to - seq;
 }
 
-/* A record below the level, at or after the gap's start. */
-void nblog__gap_filter(struct gap *g, uint64_t *filtered)
+/* The gap's notice is out: its counts move to the books. */
+static void gap_to_books(struct emit *e)
 {
-    if (g->dropped)
-        g->filtered++;
-    else
-        (*filtered)++;
+    e->b->dropped += e->g.dropped;
+    e->b->filtered += e->g.filtered;
+    e->g.dropped = e->g.filtered = 0;
 }
 
 /* Appends the gap's notice (if any) and then the line, both or neither;
- * 0 if they do not fit. The gap's counts move to the books. */
-int nblog__append_after_gap(char *buf, size_t *used, const struct nblog_console *c,
-                            struct gap *g, uint64_t *dropped, uint64_t *filtered,
-                            const struct nblog__rec_meta *m, const char *text, size_t len)
+ * 0 if they do not fit. */
+static int append_after_gap(struct emit *e, const struct nblog__rec_meta *m,
+                            const char *text, size_t len)
 {
-    size_t at = *used;
-    if (g->dropped && !append_dropped_notice(buf, used, c, g->first, g->dropped))
+    size_t at = *e->used;
+    if (e->g.dropped &&
+        !append_dropped_notice(e->buf, e->used, e->c, e->g.first, e->g.dropped))
         return 0;
-    if (!append_line(buf, used, c, m, text, len)) {
-        *used = at; /* the notice goes with the record after it */
+    if (!append_line(e->buf, e->used, e->c, m, text, len)) {
+        *e->used = at; /* the notice goes with the record after it */
         return 0;
     }
-    *dropped += g->dropped;
-    *filtered += g->filtered;
-    g->dropped = g->filtered = 0;
+    gap_to_books(e);
     return 1;
-}
-
-/* A fill stops with gap g open at *seq: if alone, its notice goes in now;
- * otherwise (or if it does not fit) *seq goes back to the gap's start. */
-void nblog__gap_close(char *buf, size_t *used, const struct nblog_console *c,
-                      struct gap *g, int alone, uint64_t *dropped, uint64_t *filtered,
-                      uint64_t *seq)
-{
-    if (g->dropped == 0)
-        return;
-    if (alone && append_dropped_notice(buf, used, c, g->first, g->dropped)) {
-        *dropped += g->dropped;
-        *filtered += g->filtered;
-    } else {
-        *seq = g->first;
-    }
-    g->dropped = g->filtered = 0;
 }
 
 /* The text of a record just read: its payload, or rendered into buf (cap
  * bytes) for a deferred one. Sets *len. */
-const char *nblog__record_text(const struct nblog__ring_hdr *r,
-                               struct nblog__rec_meta *m, const char *payload,
-                               char *buf, size_t cap, size_t *len)
+static const char *record_text(const struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
+                               const char *payload, char *buf, size_t cap, size_t *len)
 {
     if (m->kind == NBLOG_KIND_TEXT) {
         *len = m->len;
@@ -161,6 +152,58 @@ const char *nblog__record_text(const struct nblog__ring_hdr *r,
     m->flags = flags;
     *len = n < cap ? n : cap - 1;
     return buf;
+}
+
+/* The step (see ONE EMIT PATH): the record at *e->seq, or what is gone
+ * there, into e's buffer and books. Whoever calls it owns the console
+ * (or, for the panic, its own buffers). [signal-safe] */
+enum emit_step nblog__emit_next_line(struct emit *e)
+{
+    char *payload = e->scratch;                       /* NBLOG__RECORD_SIZE_MAX */
+    char *text = e->scratch + NBLOG__RECORD_SIZE_MAX; /* NBLOG__RECORD_SIZE_MAX + 1 */
+    struct nblog__rec_meta m;
+    uint64_t gone;
+    enum nblog__read_result res =
+        nblog__ring_next(e->r, e->seq, &gone, &m, payload, NBLOG__RECORD_SIZE_MAX);
+    if (res == NBLOG__READ_GONE) {
+        gap_grow(&e->g, *e->seq - gone, *e->seq); /* no notice yet: see DROP NOTICES */
+        return EMIT_GONE;
+    }
+    if (res != NBLOG__READ_OK)
+        return EMIT_NOT_YET;
+    if (m.level > e->level) {
+        /* Filtered inside the gap: counted with its notice. */
+        if (e->g.dropped)
+            e->g.filtered++;
+        else
+            e->b->filtered++;
+        (*e->seq)++;
+        return EMIT_FILTERED;
+    }
+    if (*e->seq < e->replay_end)
+        m.flags |= NBLOG_F_REPLAYED;
+    size_t len;
+    const char *t = record_text(e->r, &m, payload, text, NBLOG__RECORD_SIZE_MAX + 1, &len);
+    if (!append_after_gap(e, &m, t, len))
+        return EMIT_FULL;
+    e->b->printed++;
+    (*e->seq)++;
+    return EMIT_LINE;
+}
+
+/* A fill stops with e's gap open at *e->seq: if alone, its notice goes in
+ * now; otherwise (or if it does not fit) *e->seq goes back to the gap's
+ * start, for the next fill. */
+void nblog__emit_close(struct emit *e, int alone)
+{
+    if (e->g.dropped == 0)
+        return;
+    if (alone && append_dropped_notice(e->buf, e->used, e->c, e->g.first, e->g.dropped)) {
+        gap_to_books(e);
+        return;
+    }
+    *e->seq = e->g.first;
+    e->g.dropped = e->g.filtered = 0;
 }
 
 /*
@@ -179,43 +222,21 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     uint64_t end = atomic_load_explicit(&c->end_seq, memory_order_acquire);
     if (upto > end)
         upto = end;
-    char *payload = c->batch + BATCH_BYTES;          /* NBLOG__RECORD_SIZE_MAX */
-    char *text = payload + NBLOG__RECORD_SIZE_MAX;   /* NBLOG__RECORD_SIZE_MAX + 1 */
     /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
      * the ownership word we acquired was released. */
     uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
     if (c->batch_len == 0 && atomic_load_explicit(&c->out_cut, memory_order_relaxed))
         c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
-    struct gap g = {0};
+    struct emit e = {.c = c, .r = r, .level = level, .replay_end = replay_end,
+                     .seq = &seq, .buf = c->batch, .used = &c->batch_len,
+                     .scratch = c->batch + BATCH_BYTES, .b = &c->batch_books};
     int i = 0;
     for (; i < max && seq < upto; i++) {
         if (!still_own(c, word))
             break;
-        struct nblog__rec_meta m;
-        enum nblog__read_result res =
-            nblog__ring_read(r, seq, &m, payload, NBLOG__RECORD_SIZE_MAX);
-        if (res == NBLOG__READ_GONE) {
-            uint64_t to = nblog__ring_after_gone(r, seq);
-            nblog__gap_grow(&g, seq, to); /* no notice yet: see DROP NOTICES */
-            seq = to;
-            continue;
-        }
-        if (res != NBLOG__READ_OK)
-            break; /* not written yet: wait for its writer */
-        if (m.level > level) {
-            nblog__gap_filter(&g, &c->batch_filtered);
-            seq++;
-            continue;
-        }
-        if (seq < replay_end)
-            m.flags |= NBLOG_F_REPLAYED;
-        size_t len;
-        const char *t = nblog__record_text(r, &m, payload, text, NBLOG__RECORD_SIZE_MAX + 1, &len);
-        if (!nblog__append_after_gap(c->batch, &c->batch_len, c, &g, &c->batch_dropped,
-                              &c->batch_filtered, &m, t, len))
-            break;
-        c->batch_printed++;
-        seq++;
+        enum emit_step st = nblog__emit_next_line(&e);
+        if (st == EMIT_NOT_YET || st == EMIT_FULL)
+            break; /* not written yet (wait for its writer), or no room */
     }
     /* Alone only if the batch holds no line before it and nothing can
      * follow the gap (it runs to the ring's head, or to the console's end)
@@ -223,10 +244,9 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
      * max must still move on). A gap that only ran past upto (taken before
      * a long write, or a direct caller's own record) waits for the next
      * fill, which finds the record after it. */
-    int no_line = c->batch_printed == 0 && c->batch_dropped == 0;
+    int no_line = c->batch_books.printed == 0 && c->batch_books.dropped == 0;
     int nothing_after = seq >= end || seq >= nblog__ring_head(r);
-    nblog__gap_close(c->batch, &c->batch_len, c, &g, no_line && (nothing_after || i == max),
-              &c->batch_dropped, &c->batch_filtered, &seq);
+    nblog__emit_close(&e, no_line && (nothing_after || i == max));
     c->batch_end_seq = seq;
 }
 
@@ -262,8 +282,7 @@ static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
     atomic_store_explicit(&c->publishing, 1, memory_order_seq_cst);
     int owned = still_own(c, word);
     if (owned) {
-        struct books b = {c->batch_printed, c->batch_filtered, c->batch_dropped};
-        nblog__publish(c, &b, failed, c->batch_end_seq);
+        nblog__publish(c, &c->batch_books, failed, c->batch_end_seq);
         drop_batch(c);
     }
     /* Release: pairs with the panic's load; our stores above come first. */

@@ -47,7 +47,8 @@
  *     and the books stay exact.
  * A reader that finds s GONE jumps to max(s + 1, head - records) and counts
  * every seq it jumped over as missed: each seq is either returned or counted
- * once, so read + missed == the range walked, exactly.
+ * once, so read + missed == the range walked, exactly. That step is
+ * nblog__ring_next, the only one: every reader walks the ring with it.
  *
  * Writers (nblog__ring_write):
  *   1. seq = fetch_add(head, 1).                         Never fails;
@@ -628,8 +629,26 @@ uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r)
     return lap > r->first_seq ? lap : r->first_seq;
 }
 
-uint64_t nblog__ring_after_gone(const struct nblog__ring_hdr *r, uint64_t seq)
+/* Where a reader goes when seq read GONE: the oldest record that may still
+ * be stored, and at least seq + 1. Every seq skipped counts as missed. */
+static uint64_t after_gone(const struct nblog__ring_hdr *r, uint64_t seq)
 {
     uint64_t to = nblog__ring_oldest(r);
     return to > seq ? to : seq + 1;
+}
+
+enum nblog__read_result nblog__ring_next(const struct nblog__ring_hdr *r, uint64_t *seq,
+                                         uint64_t *gone, struct nblog__rec_meta *m,
+                                         char *text, size_t cap)
+{
+    /* Orders as nblog__ring_read (R1-R3); the jump reads head relaxed, as a
+     * bound only (see MEMORY ORDERING). */
+    enum nblog__read_result res = nblog__ring_read(r, *seq, m, text, cap);
+    *gone = 0;
+    if (res == NBLOG__READ_GONE) {
+        uint64_t to = after_gone(r, *seq);
+        *gone = to - *seq;
+        *seq = to;
+    }
+    return res;
 }

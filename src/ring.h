@@ -328,8 +328,22 @@ uint64_t nblog__ring_epoch_publish(struct nblog__ring_hdr *r, int64_t offset_ns,
 int64_t nblog__ring_epoch_offset(const struct nblog__ring_hdr *r);
 /* The oldest sequence number that may still be stored. */
 uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r);
-/* Where a reader goes when seq read GONE: the oldest record that may still
- * be stored, and at least seq + 1. Every seq skipped counts as missed. */
-uint64_t nblog__ring_after_gone(const struct nblog__ring_hdr *r, uint64_t seq);
+
+/*
+ * One step of a reader at *seq, the one way every reader walks the ring
+ * (printers, the panic flush, nblog_reader_next). NBLOG__READ_OK: the
+ * record at *seq, copied as nblog__ring_read copies it; *seq stays, the
+ * caller moves on once it has used it. NBLOG__READ_GONE: it is gone, and
+ * so may be more after it; *seq moves to where reading resumes (the oldest
+ * record that may still be stored, at least *seq + 1) and *gone says how
+ * many records that skipped. NBLOG__READ_EMPTY, NBLOG__READ_PENDING:
+ * nothing to read at *seq yet; *seq stays. *gone is 0 but after GONE. A
+ * reader that only ever moves by this and by one past each record it got
+ * sees every seq either returned or counted gone, once: read + gone == the
+ * range walked, exactly. [signal-safe] [non-blocking]
+ */
+enum nblog__read_result nblog__ring_next(const struct nblog__ring_hdr *r, uint64_t *seq,
+                                         uint64_t *gone, struct nblog__rec_meta *m,
+                                         char *text, size_t cap);
 
 #endif
