@@ -25,4 +25,11 @@ void nblog__panic_thread_enter(void);
 /* Set once the calling thread went through nblog__panic_thread_enter. */
 extern __thread int nblog__thread_entered __attribute__((tls_model("initial-exec")));
 
+/* Set while a panic flush runs (panic.c writes it: 1 by the thread that
+ * won the panic gate, before it takes any console; 0 when it leaves).
+ * Logging calls then leave printing to the panic (printer.c: no direct or
+ * emergency pushes) and outputs' write_atomic knows a panic writes
+ * (consoles/fd.c); both read it relaxed, as a hint. */
+extern _Atomic int nblog__panicking;
+
 #endif
