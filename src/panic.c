@@ -497,7 +497,7 @@ static int enter_gate(void)
     if (atomic_compare_exchange_strong_explicit(&panic_tid, &cur, me,
                                                 memory_order_acquire,
                                                 memory_order_relaxed)) {
-        /* Relaxed: logging calls and outputs read it as a hint (panic.h). */
+        /* Relaxed: read as a hint, or past fences (panic.h). */
         atomic_store_explicit(&nblog__panicking, 1, memory_order_relaxed);
         return 1;
     }
