@@ -850,6 +850,18 @@ void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *a
     }
 }
 
+void nblog__consoles_reopen(const nblog_console_ops_t *ops, void (*reopen)(void *ctx))
+{
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &nblog__console_pool[i];
+        if (!get(c))
+            continue;
+        if (c->ops.write == ops->write) /* registered with ops (a copy) */
+            reopen(c->ctx);
+        put(c);
+    }
+}
+
 void nblog__consoles_open(void)
 {
     lock_list();

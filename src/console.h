@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "nblog.h"
+#include "panic.h" /* nblog__panicking, the panic's flag consoles read */
 #include "render.h"
 #include "ring.h"
 
@@ -101,6 +102,12 @@ void nblog__console_note_error(const void *ctx, int err);
  * reference meanwhile. [signal-safe] (fn permitting) */
 void nblog__consoles_foreach(void (*fn)(struct nblog_console *, void *), void *arg);
 
+/* The registry's reopen walk (nblog_console_reopen_all), so that no
+ * output walks the registry: calls the output's reopen(ctx) for every
+ * registered console registered with ops (its write), holding a reference
+ * meanwhile, so ctx outlives the call. [signal-safe] (reopen permitting) */
+void nblog__consoles_reopen(const nblog_console_ops_t *ops, void (*reopen)(void *ctx));
+
 /*
  * The panic flush (called by panic.c, one thread at a time): takes every
  * console with write_atomic that is not suspended at panic priority, even
@@ -119,8 +126,5 @@ int nblog__consoles_panic_flush(uint64_t deadline_ns, int dying);
  * or suspended), ", "-separated into names (cap >= 1); returns how many.
  * [signal-safe] */
 size_t nblog__consoles_unflushable(char *names, size_t cap, int dying);
-
-/* Set while a panic flush runs: logging calls then leave printing to it. */
-extern _Atomic int nblog__panicking;
 
 #endif

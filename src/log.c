@@ -94,6 +94,7 @@
 #include "nblog.h"
 #include "panic.h"
 #include "platform.h"
+#include "publish.h"
 #include "render.h"
 #include "ring.h"
 #include "ringfile.h"

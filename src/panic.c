@@ -104,6 +104,9 @@ static struct {
 /* The panic gate: tid of the thread flushing, 0 when none. */
 static _Atomic uint32_t panic_tid;
 
+/* 1 from entering the gate to leaving it (panic.h). */
+_Atomic int nblog__panicking;
+
 /* ------------------------------------------------------------- helpers */
 
 static void sleep_ms(long ms)
@@ -494,7 +497,7 @@ static int enter_gate(void)
     if (atomic_compare_exchange_strong_explicit(&panic_tid, &cur, me,
                                                 memory_order_acquire,
                                                 memory_order_relaxed)) {
-        /* Relaxed: logging calls read it as a hint (console.c). */
+        /* Relaxed: read as a hint, or past fences (panic.h). */
         atomic_store_explicit(&nblog__panicking, 1, memory_order_relaxed);
         return 1;
     }

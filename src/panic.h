@@ -25,4 +25,13 @@ void nblog__panic_thread_enter(void);
 /* Set once the calling thread went through nblog__panic_thread_enter. */
 extern __thread int nblog__thread_entered __attribute__((tls_model("initial-exec")));
 
+/* Set while a panic flush runs (panic.c writes it: 1 by the thread that
+ * won the panic gate, before it takes any console; 0 when it leaves).
+ * Logging calls then leave printing to the panic (printer.c: no direct or
+ * emergency pushes), reading it relaxed as a hint; an output's owner
+ * reads it relaxed past a seq_cst fence that pairs with one the panic's
+ * write_atomic makes once it sees the flag (consoles/fd.c, FENCE-A and
+ * FENCE-P). */
+extern _Atomic int nblog__panicking;
+
 #endif

@@ -56,10 +56,6 @@
 #include "format.h"
 #include "nblog.h"
 
-/* Set by the panic path while it flushes: logging calls stop printing
- * through direct and emergency pushes (the panic prints everything). */
-_Atomic int nblog__panicking;
-
 /* ---------------------------------------------------------- panic flush */
 
 /* Only the thread that won the panic gate (panic.c) runs this section, so

@@ -71,7 +71,7 @@
  * next seq and another slot (or, a whole lap later, loses one record).
  *
  * The console stats table (32 entries of 128 bytes) and the header's
- * follower fields belong to the writer process's publisher (ringfile.c),
+ * follower fields belong to the writer process's publisher (publish.c),
  * which keeps them up to date for tools reading the ring from a file; the
  * logging path never touches them.
  *
@@ -166,7 +166,7 @@ static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
 size_t nblog__ring_slots_offset(void)
 {
     return sizeof(struct nblog__ring_hdr) +
-           NBLOG__STATS_SLOTS * sizeof(struct nblog__stats_entry);
+           NBLOG__STATS_SLOTS * NBLOG__STATS_ENTRY_SIZE;
 }
 
 size_t nblog__ring_bytes(uint64_t records, uint32_t record_size)
@@ -201,7 +201,7 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
     r->slots_offset = nblog__ring_slots_offset();
     r->stats_offset = sizeof *r;
     r->stats_slots = NBLOG__STATS_SLOTS;
-    r->stats_entry_size = sizeof(struct nblog__stats_entry);
+    r->stats_entry_size = NBLOG__STATS_ENTRY_SIZE;
     r->total_size = nblog__ring_bytes(records, record_size);
     r->epochs_count = NBLOG__EPOCHS;
     r->epoch_entry_size = sizeof(struct nblog__wall_epoch);
@@ -233,7 +233,7 @@ int nblog__ring_validate(const void *mem, size_t bytes)
         r->records > NBLOG__RECORDS_MAX)
         return NBLOG_ECORRUPT;
     if (r->stats_offset != sizeof *r || r->stats_slots != NBLOG__STATS_SLOTS ||
-        r->stats_entry_size != sizeof(struct nblog__stats_entry))
+        r->stats_entry_size != NBLOG__STATS_ENTRY_SIZE)
         return NBLOG_ECORRUPT;
     if (r->epochs_count != NBLOG__EPOCHS ||
         r->epoch_entry_size != sizeof(struct nblog__wall_epoch))

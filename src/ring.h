@@ -31,6 +31,7 @@
 #define NBLOG__RECORDS_MIN 16u
 #define NBLOG__RECORDS_MAX (1u << 24)
 #define NBLOG__STATS_SLOTS 32u /* console stats entries in the table */
+#define NBLOG__STATS_ENTRY_SIZE 128u /* bytes of one (what it holds: stats.h) */
 #define NBLOG__EPOCHS 32u      /* wall-clock epochs the header keeps */
 #define NBLOG__EPOCH_BITS 48   /* of an epoch's gen kept in a slot's meta2 */
 #define NBLOG__EPOCH_MASK (((uint64_t)1 << NBLOG__EPOCH_BITS) - 1)
@@ -84,7 +85,7 @@ struct nblog__wall_epoch {
  * nblog__ring_epoch_publish (format, resume, and the writer process's
  * wall-clock thread, wallclock.c). head and lost are the writers'
  * counters; follow_word and stats_published_ns belong to the
- * file ring's publisher thread (ringfile.c). All positions are offsets from the header, so
+ * file ring's publisher thread (publish.c). All positions are offsets from the header, so
  * the same bytes can live in a file mapped at any address by another process.
  */
 struct nblog__ring_hdr {
@@ -104,7 +105,7 @@ struct nblog__ring_hdr {
     uint32_t pad0;
     uint64_t stats_offset;  /* from the header to the console stats table */
     uint32_t stats_slots;   /* NBLOG__STATS_SLOTS */
-    uint32_t stats_entry_size; /* sizeof(struct nblog__stats_entry) */
+    uint32_t stats_entry_size; /* NBLOG__STATS_ENTRY_SIZE (stats.h) */
     /* Followers (readers in other processes, which map the file read-only)
      * sleep on this futex word; the writer's publisher thread bumps it and
      * wakes them (at most every 100 ms) when head moved. Logging calls never
@@ -159,34 +160,6 @@ struct nblog__slot {
 
 #define NBLOG__SLOT_HDR ((uint32_t)offsetof(struct nblog__slot, text))
 
-/*
- * One console's published stats (ringfile.c writes them, ringview.c reads
- * them). Only the writer process's publisher thread writes an entry, as a
- * seqlock: gen odd while it writes. Every word is accessed atomically
- * (relaxed) and checked against gen before and after, so a reader in
- * another process gets a consistent copy or retries.
- */
-enum nblog__stat {
-    NBLOG__STAT_IN_USE,    /* 1: a console is registered here */
-    NBLOG__STAT_START_SEQ,
-    NBLOG__STAT_NEXT_SEQ,
-    NBLOG__STAT_PRINTED,
-    NBLOG__STAT_FILTERED,
-    NBLOG__STAT_DROPPED,
-    NBLOG__STAT_WRITE_FAILED,
-    NBLOG__STAT_STALLED_NS,
-    NBLOG__STAT_LAST_ERROR, /* -errno as a two's complement word */
-    NBLOG__STAT_SUSPENDED,
-    NBLOG__STAT_HEAD,       /* the ring's head when these were taken */
-    NBLOG__STAT_COUNT
-};
-#define NBLOG__STAT_NAME_WORDS 4 /* 31 bytes of name + NUL */
-struct nblog__stats_entry {
-    _Atomic uint64_t gen;
-    uint64_t name[NBLOG__STAT_NAME_WORDS];
-    uint64_t v[NBLOG__STAT_COUNT];
-};
-
 /* What a record says about itself, besides its text. */
 struct nblog__rec_meta {
     uint64_t seq;
@@ -216,14 +189,6 @@ enum nblog__read_result {
 size_t nblog__ring_bytes(uint64_t records, uint32_t record_size);
 /* Where slot 0 starts: after the header and the console stats table. */
 size_t nblog__ring_slots_offset(void);
-
-/* The console stats table (NBLOG__STATS_SLOTS entries). Only call on a
- * validated ring. */
-static inline struct nblog__stats_entry *
-nblog__ring_stats(const struct nblog__ring_hdr *r)
-{
-    return (struct nblog__stats_entry *)((uintptr_t)r + (uintptr_t)r->stats_offset);
-}
 
 /* Longest text one record holds. */
 static inline uint32_t nblog__ring_text_max(const struct nblog__ring_hdr *r)

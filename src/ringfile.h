@@ -1,10 +1,10 @@
 /*
- * ringfile.h - the ring in a file: the writer's side (map, lock, resume,
- * publish console stats and wake followers) and the reader's side (open a
- * file another process wrote, diagnose it, read its published stats, wait
- * for new records). Layer: lifecycle (writer side, it reads console stats)
- * and tools (reader side); both sit on the store. See ringfile.c and
- * ringview.c for the design.
+ * ringfile.h - the ring in a file: the writer's side (open, lock, map,
+ * resume, unlock, close) and the reader's side (open a file another
+ * process wrote, diagnose it, read its published stats, wait for new
+ * records). Layer: store (writer side: it knows no console; the stats
+ * publisher is publish.h's) and tools (reader side, on the store). See
+ * ringfile.c and ringview.c for the design.
  */
 #ifndef NBLOG_RINGFILE_H
 #define NBLOG_RINGFILE_H
@@ -46,16 +46,6 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
 void nblog__ringfile_unlock(struct nblog__ringfile *f);
 /* Unmaps, unlocks and closes. */
 void nblog__ringfile_close(struct nblog__ringfile *f);
-
-/* Starts the publisher thread for ring r (a file ring): every 100 ms it
- * publishes the consoles' stats into the file and wakes followers if head
- * moved. Publishes once before returning. [blocking] */
-int nblog__publisher_start(struct nblog__ring_hdr *r);
-/* Publishes a last time and stops the thread (no-op if not running; two
- * threads may call it at once). [blocking] */
-void nblog__publisher_stop(void);
-/* One pass of the publisher (the thread's body; tests call it). */
-void nblog__publish_once(struct nblog__ring_hdr *r);
 
 /* ------------------------------------------------------- reader side */
 

@@ -36,9 +36,9 @@
  * started after it takes the closest one, the previous, until the next.
  *
  * Following (nblog__ringview_wait): readers cannot write the file, so they
- * cannot say they are waiting. The writer's publisher (ringfile.c) bumps
+ * cannot say they are waiting. The writer's publisher (publish.c) bumps
  * follow_word whenever head moved and FUTEX_WAKEs; a follower loads the
- * word, checks head, and sleeps on the word's value (V2 in ringfile.c).
+ * word, checks head, and sleeps on the word's value (V2 in publish.c).
  * No busy polling; a writer that died leaves followers sleeping in
  * timeout-long naps.
  */
@@ -59,6 +59,7 @@
 
 #include "platform.h"
 #include "ringfile.h"
+#include "stats.h"
 
 #define VIEW_MAX_BYTES ((size_t)1 << 40) /* more than any valid ring */
 #define STATS_TRIES 64

@@ -62,6 +62,7 @@
 
 #include "proc.h"
 #include "ring.h"
+#include "stats.h"
 #include "testutil.h"
 
 #define HANG_GUARD_MS 60000

@@ -28,7 +28,9 @@
 #include "log.h"
 #include "nblog.h"
 #include "ring.h"
+#include "publish.h"
 #include "ringfile.h"
+#include "stats.h"
 #include "proc.h"
 #include "testutil.h"
 

@@ -569,7 +569,7 @@ static void before_write(struct fd_out *o, size_t len)
     if (!o->path[0] || panic_running())
         return;
     uint64_t now = nblog__now_ns();
-    /* Acquire: pairs with nblog_console_reopen's release store. */
+    /* Acquire: pairs with reopen_file's release store. */
     int asked = atomic_exchange_explicit(&o->reopen, 0, memory_order_acquire);
     if (asked || (o->reopen_pending && now >= o->reo.retry_at_ns)) {
         int rc = open_path(o);
@@ -822,14 +822,25 @@ static struct fd_out *file_get(nblog_console_t *con, int *rc)
     return o;
 }
 
+/* One console's reopen (ctx an fd_out): a file console's printer opens
+ * its path again before its next write; an fd console has no path and
+ * nothing to reopen. [signal-safe] */
+static void reopen_file(void *ctx)
+{
+    struct fd_out *o = ctx;
+    if (!o->path[0])
+        return;
+    /* Release: pairs with before_write's acquire exchange. */
+    atomic_store_explicit(&o->reopen, 1, memory_order_release);
+}
+
 int nblog_console_reopen(nblog_console_t *con)
 {
     int rc;
     struct fd_out *o = file_get(con, &rc);
     if (!o)
         return rc;
-    /* Release: pairs with before_write's acquire exchange. */
-    atomic_store_explicit(&o->reopen, 1, memory_order_release);
+    reopen_file(o);
     nblog__console_ctx_put(con); /* o may be freed from here on */
     return NBLOG_OK;
 }
@@ -857,15 +868,9 @@ int nblog_console_file_stats(nblog_console_t *con, nblog_file_stats_t *st)
     return NBLOG_OK;
 }
 
-static void reopen_one(struct nblog_console *con, void *arg)
-{
-    (void)arg;
-    nblog_console_reopen(con); /* EINVAL for consoles that are not files */
-}
-
 int nblog_console_reopen_all(void)
 {
-    nblog__consoles_foreach(reopen_one, NULL);
+    nblog__consoles_reopen(&fd_ops, reopen_file); /* the registry's walk */
     return NBLOG_OK;
 }
 
