@@ -17,30 +17,40 @@
  *      (ELOOP: someone could point it at a file of ours). An existing file
  *      is used only if it is a regular file, the effective uid's, with no
  *      read or write bit for group or others and one link (check_private);
- *      anything else is refused before anything is written. If there is
- *      none, O_CREAT | O_EXCL, then fchmod 0600 whatever the umask: records
- *      are private. (/dev/shm is world-writable: with the kernel's
- *      protected_regular and protected_symlinks off, these checks are what
- *      keeps another user's planted file or link out.)
+ *      anything else is refused before anything is written. (/dev/shm is
+ *      world-writable: with the kernel's protected_regular and
+ *      protected_symlinks off, these checks are what keeps another user's
+ *      planted file or link out.) If there is none, a new ring (step 4).
  *   2. An open-file-description write lock on the whole file (fcntl
  *      F_OFD_SETLK, F_WRLCK): one writer process per file. A second one
  *      gets NBLOG_EBUSY and touches nothing, so the first is undisturbed.
  *      Readers can see it without taking it (F_OFD_GETLK, `nblog status`).
  *      See THE LOCK BELONGS TO THE WRITER ALONE below.
- *   3. Look at what is there: empty -> format; a ring of our version with
- *      the same sizes -> resume (nblog__ring_resume: records kept, sequence
- *      continued), unless once mapped it fails validation or its head is
- *      at the sequence limit: then replaced as below, from seq 0; a ring of our version with other sizes, or an older
- *      version, or one cut short -> replace: unlink it and create a new
- *      file under the name (a reader may have the old one mapped: resizing
- *      it under them would fault them), continuing the sequence where we
- *      can read it; a newer version -> NBLOG_EVERSION; anything else ->
- *      NBLOG_ENOTRING. The last two leave the file as it was.
- *   4. ftruncate to the size, posix_fallocate every block (so no store can
- *      hit a hole on a full disk: SIGBUS would kill the program), mmap
- *      MAP_SHARED | MAP_POPULATE through a second open file description
- *      (below) and write-touch every page (a first touch must never land on
- *      a logging call).
+ *   3. Look at what is there: a ring of our version with the same sizes ->
+ *      resume (nblog__ring_resume: records kept, sequence continued; the
+ *      file is mapped as in step 4), unless once mapped it fails
+ *      validation or its head is at the sequence limit: then replaced, from
+ *      seq 0; an empty file, a ring of our version with other sizes, an
+ *      older version, or one cut short -> replace by a new ring (step 4:
+ *      a reader may have the old one mapped, and resizing it under them
+ *      would fault them), continuing the sequence where we can read it; a
+ *      newer version -> NBLOG_EVERSION; anything else -> NBLOG_ENOTRING.
+ *      The last two leave the file as it was.
+ *   4. A new ring is made whole before it has the name, so that a reader
+ *      opening the name finds a whole ring or none (never an empty or
+ *      short file, and never no file while one is replaced: a follower
+ *      that sees the name's inode change reopens at once): a file with no
+ *      name (O_TMPFILE in the name's directory; on a filesystem without
+ *      it, NAME.new.PID, O_EXCL), 0600 whatever the umask, locked as in
+ *      step 2; then ftruncate to the size, posix_fallocate every block (so
+ *      no store can hit a hole on a full disk: SIGBUS would kill the
+ *      program), mmap MAP_SHARED | MAP_POPULATE through a second open file
+ *      description (below), write-touch every page (a first touch must
+ *      never land on a logging call), format, name the program; last, the
+ *      name: rename over the old file when replacing it (we hold its lock:
+ *      no other writer can be doing the same), a link for a first file
+ *      (EEXIST: another writer's first file got there first; we look at
+ *      it, locked: NBLOG_EBUSY). A resumed ring is write-touched likewise.
  *
  * THE LOCK BELONGS TO THE WRITER ALONE
  *
@@ -141,8 +151,9 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
 }
 
 /* Whether fd is still the file named full: a writer replacing the file
- * (replace_file) unlinks the inode we may have opened just before. lstat:
- * a symlink put there since is not our file, even if it points to it. */
+ * (create_ring) renames a new file over the inode we may have opened just
+ * before. lstat: a symlink put there since is not our file, even if it
+ * points to it. */
 static int still_named(int fd, const char *full)
 {
     struct stat a, b;
@@ -183,6 +194,13 @@ static void locks_atfork(void)
     pthread_atfork(locks_prepare, locks_parent, locks_child);
 }
 
+/* Registers the fork handlers once (before the first lock_fd is listed). */
+static void locks_start(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, locks_atfork);
+}
+
 /* Adds fd to the list (locks_mutex held); -1 if the list is full. */
 static int locks_add(int fd)
 {
@@ -214,16 +232,20 @@ static void locks_close(int fd, int unlock)
 
 /* ------------------------------------------------------------ opening */
 
-static int open_locked_once(const char *full, int extra_flags, int *out);
-static int open_private(const char *full, int extra_flags, int *out);
+/* open_private and open_locked: no file has the name (not an NBLOG_ code). */
+#define ABSENT 1
+/* name_new: another writer gave a first file the name before us. */
+#define RACED 2
+
+static int open_locked_once(const char *full, int *out);
 
 /* Opens the file and takes the writer's lock (step 2). A lock won on an
- * inode another writer unlinked meanwhile (it replaced the file and locks
- * the new one) is no lock at all: open again, by name. */
-static int open_locked(const char *full, int extra_flags, int *out)
+ * inode another writer renamed over meanwhile (it replaced the file and
+ * locks the new one) is no lock at all: open again, by name. */
+static int open_locked(const char *full, int *out)
 {
     for (int attempt = 0; attempt < 3; attempt++) {
-        int rc = open_locked_once(full, extra_flags, out);
+        int rc = open_locked_once(full, out);
         if (rc != NBLOG_OK || still_named(*out, full))
             return rc;
         locks_close(*out, 0);
@@ -255,76 +277,93 @@ static int check_private(int fd)
     return NBLOG_OK;
 }
 
-/* Step 1: opens the file by name, never through a symlink (O_NOFOLLOW:
- * ELOOP), creating it if absent, exclusively and 0600 whatever the umask
- * (fchmod: a umask may clear our own bits, never add others'). An existing
- * file must pass check_private. O_NONBLOCK and O_NOCTTY: a FIFO or device
- * at the name is refused without blocking in open or taking a terminal.
- * With O_EXCL in extra_flags only a new file will do (EEXIST -> EBUSY: a
- * writer that replaced the file raced us). Returns NBLOG_OK and *out, or
- * an error with nothing written and nothing left open. */
-static int open_private(const char *full, int extra_flags, int *out)
+/* Step 1: opens the file at the name, never through a symlink (O_NOFOLLOW:
+ * ELOOP), if it passes check_private. O_NONBLOCK and O_NOCTTY: a FIFO or
+ * device at the name is refused without blocking in open or taking a
+ * terminal. Returns NBLOG_OK and *out, ABSENT, or an error with nothing
+ * written and nothing left open. */
+static int open_private(const char *full, int *out)
 {
-    const int base = O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        int fd = -1;
-        if (!(extra_flags & O_EXCL))
-            fd = nblog__fd_mine(open(full, base)); /* the usual case: it exists */
-        if (fd >= 0) {
-            int rc = check_private(fd);
-            if (rc != NBLOG_OK) {
-                int saved = errno;
-                close(fd);
-                errno = saved;
-                return rc;
-            }
-            *out = fd;
-            return NBLOG_OK;
-        }
-        if ((extra_flags & O_EXCL) == 0 && errno != ENOENT)
-            return NBLOG_EFILE; /* ELOOP for a symlink, EACCES, EISDIR... */
-        fd = nblog__fd_mine(open(full, base | O_CREAT | O_EXCL, 0600));
-        if (fd >= 0) {
-            if (fchmod(fd, 0600) != 0) {
-                int saved = errno;
-                close(fd);
-                errno = saved;
-                return NBLOG_EFILE;
-            }
-            *out = fd;
-            return NBLOG_OK;
-        }
-        if (errno != EEXIST)
-            return NBLOG_EFILE;
-        if (extra_flags & O_EXCL)
-            return NBLOG_EBUSY; /* raced with another writer's replace */
-        /* Created between our two opens: look at it again. */
+    int fd = nblog__fd_mine(
+        open(full, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK));
+    if (fd < 0)
+        return errno == ENOENT ? ABSENT : NBLOG_EFILE; /* ELOOP, EACCES... */
+    int rc = check_private(fd);
+    if (rc != NBLOG_OK) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return rc;
     }
-    return NBLOG_EBUSY;
+    *out = fd;
+    return NBLOG_OK;
+}
+
+/* Step 2 on fd: the writer's lock, and fd listed (locks_mutex held). */
+static int lock_and_list(int fd)
+{
+    struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
+        return errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
+    if (locks_add(fd) != 0) {
+        errno = EMFILE; /* more ring files than a process may write */
+        return NBLOG_EFILE;
+    }
+    return NBLOG_OK;
+}
+
+/* Undoes an open whose lock failed (never listed: unlisted, a lock dies
+ * with its fd), keeping errno. */
+static void close_keeping_errno(int fd)
+{
+    int saved = errno;
+    close(fd);
+    errno = saved;
 }
 
 /* Opens and locks one description, listed in locks[] before a fork can
  * copy it (locks_mutex from open(2) on). */
-static int open_locked_once(const char *full, int extra_flags, int *out)
+static int open_locked_once(const char *full, int *out)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, locks_atfork);
+    locks_start();
     pthread_mutex_lock(&locks_mutex);
     int fd = -1;
-    int rc = open_private(full, extra_flags, &fd);
-    if (rc == NBLOG_OK) {
-        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-        if (fcntl(fd, F_OFD_SETLK, &lock) != 0)
-            rc = errno == EAGAIN || errno == EACCES ? NBLOG_EBUSY : NBLOG_EFILE;
-        else if (locks_add(fd) != 0) {
-            errno = EMFILE; /* more ring files than a process may write */
-            rc = NBLOG_EFILE;
-        }
-        if (rc != NBLOG_OK) {
-            int saved = errno;
-            close(fd); /* never listed: unlisted, a lock dies with its fd */
-            errno = saved;
-        }
+    int rc = open_private(full, &fd);
+    if (rc == NBLOG_OK && (rc = lock_and_list(fd)) != NBLOG_OK)
+        close_keeping_errno(fd);
+    pthread_mutex_unlock(&locks_mutex);
+    if (rc == NBLOG_OK)
+        *out = fd;
+    return rc;
+}
+
+/* Step 4, a new file: one with no name yet, O_TMPFILE in the name's
+ * directory, or on a filesystem without O_TMPFILE one named tmp (O_EXCL;
+ * a file of that name is a dead writer's: tmp has our pid in it). 0600
+ * whatever the umask (fchmod: a umask may clear our own bits, never add
+ * others'). Locked and listed like any lock_fd. *named: 1 for tmp. */
+static int open_new(const char *full, const char *tmp, int *out, int *named)
+{
+    locks_start();
+    char dir[PATH_MAX];
+    const char *slash = strrchr(full, '/'); /* nblog__ringfile_path: one is there */
+    size_t n = slash == full ? 1 : (size_t)(slash - full);
+    memcpy(dir, full, n);
+    dir[n] = '\0';
+    pthread_mutex_lock(&locks_mutex);
+    *named = 0;
+    int fd = nblog__fd_mine(open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        *named = 1;
+        unlink(tmp);
+        fd = nblog__fd_mine(
+            open(tmp, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_CREAT | O_EXCL, 0600));
+    }
+    int rc = fd < 0 || fchmod(fd, 0600) != 0 ? NBLOG_EFILE : lock_and_list(fd);
+    if (rc != NBLOG_OK && fd >= 0) {
+        close_keeping_errno(fd);
+        if (*named)
+            unlink(tmp);
     }
     pthread_mutex_unlock(&locks_mutex);
     if (rc == NBLOG_OK)
@@ -332,15 +371,37 @@ static int open_locked_once(const char *full, int extra_flags, int *out)
     return rc;
 }
 
-/* PLAN_REPLACE: readers may have the old file mapped at its old size, so
- * it is never resized under them; a new file takes its name instead. */
-static int replace_file(const char *full, int *fd)
+/* Step 4, last: gives the new file, whole, the name. Atomically: a reader
+ * opening the name finds the old file or the new one, never an empty or
+ * short one, and never no file while one is replaced (a follower learns
+ * of the replacement by the name's inode changing: ringview.c). Replacing
+ * (we hold the old file's lock, so no other writer does the same): rename
+ * over it. A first file: a link, which fails if another writer's first
+ * file got the name before ours (RACED: look at theirs). fd is the new
+ * file's lock_fd; an unnamed file gets a name through /proc/self/fd. */
+static int name_new(const char *full, const char *tmp, int fd, int named, int replacing)
 {
-    if (unlink(full) != 0)
-        return NBLOG_EFILE;
-    locks_close(*fd, 0);
-    *fd = -1;
-    return open_locked(full, O_EXCL, fd);
+    if (!named) {
+        char proc[32];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        if (replacing)
+            unlink(tmp); /* a dead writer's */
+        if (linkat(AT_FDCWD, proc, AT_FDCWD, replacing ? tmp : full, AT_SYMLINK_FOLLOW) != 0)
+            return errno == EEXIST && !replacing ? RACED : NBLOG_EFILE;
+        if (!replacing)
+            return NBLOG_OK;
+    }
+    int rc;
+    if (replacing)
+        rc = rename(tmp, full) == 0 ? NBLOG_OK : NBLOG_EFILE;
+    else
+        rc = link(tmp, full) == 0 ? NBLOG_OK : errno == EEXIST ? RACED : NBLOG_EFILE;
+    if (rc != NBLOG_OK || !replacing) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+    }
+    return rc;
 }
 
 /* Step 4's write-touch of a resumed ring: adds 0 to one word per page, a
@@ -354,10 +415,11 @@ static void touch_pages(void *mem, size_t bytes)
 }
 
 /* Sizes the file locked as lock_fd and maps it through a description of
- * its own (*map_fd, opened by name: the same inode, checked), so that the
- * mapping keeps no reference to the lock's description. */
-static int map_file(const char *full, int lock_fd, size_t bytes, int *map_fd,
-                    void **mem)
+ * its own (*map_fd, opened by the path by with open_flags: the same inode,
+ * checked), so that the mapping keeps no reference to the lock's
+ * description. */
+static int map_file(const char *by, int open_flags, int lock_fd, size_t bytes,
+                    int *map_fd, void **mem)
 {
     struct stat st, mst;
     if (fstat(lock_fd, &st) != 0)
@@ -369,7 +431,7 @@ static int map_file(const char *full, int lock_fd, size_t bytes, int *map_fd,
         errno = err;
         return NBLOG_EFILE;
     }
-    *map_fd = nblog__fd_mine(open(full, O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+    *map_fd = nblog__fd_mine(open(by, O_RDWR | O_CLOEXEC | open_flags));
     if (*map_fd < 0)
         return NBLOG_EFILE;
     if (fstat(*map_fd, &mst) != 0 || mst.st_dev != st.st_dev ||
@@ -395,6 +457,101 @@ static int try_resume(void *mem, size_t bytes)
     return nblog__ring_resume(mem) == NBLOG_OK;
 }
 
+static void ringfile_set(struct nblog__ringfile *f, void *mem, size_t bytes, int fd,
+                         int lock_fd, int resumed)
+{
+    f->mem = mem;
+    f->bytes = bytes;
+    f->fd = fd;
+    f->lock_fd = lock_fd;
+    f->resumed = resumed;
+}
+
+/* Step 4 for a new ring: a new file made whole under no name (sized,
+ * allocated, mapped, every page touched, formatted from first_seq, the
+ * program named), then given the name (name_new). replacing: the name's
+ * file is ours, locked, and may be mapped by readers: it is never resized
+ * or formatted under them. */
+static int create_ring(const char *full, int replacing, uint64_t records,
+                       uint32_t record_size, uint64_t first_seq, const char *program,
+                       struct nblog__ringfile *f)
+{
+    char tmp[PATH_MAX];
+    int n = snprintf(tmp, sizeof tmp, "%s.new.%d", full, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof tmp) {
+        errno = ENAMETOOLONG;
+        return NBLOG_EFILE;
+    }
+    size_t bytes = nblog__ring_bytes(records, record_size);
+    int lock_fd = -1, fd = -1, named = 0;
+    void *mem = NULL;
+    int rc = open_new(full, tmp, &lock_fd, &named);
+    if (rc == NBLOG_OK) {
+        char proc[32]; /* O_NOFOLLOW would refuse /proc's link to the file */
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", lock_fd);
+        rc = map_file(named ? tmp : proc, named ? O_NOFOLLOW : 0, lock_fd, bytes, &fd,
+                      &mem);
+    }
+    if (rc == NBLOG_OK) {
+        memset(mem, 0, bytes); /* touches every page now, not on a logging call */
+        nblog__ring_format(mem, records, record_size, first_seq);
+        nblog__ring_set_program(mem, program);
+        rc = name_new(full, tmp, lock_fd, named, replacing);
+    }
+    if (rc != NBLOG_OK) {
+        int saved = errno;
+        if (mem && mem != MAP_FAILED)
+            munmap(mem, bytes);
+        if (fd >= 0)
+            close(fd);
+        if (lock_fd >= 0)
+            locks_close(lock_fd, 0);
+        if (named)
+            unlink(tmp);
+        errno = saved;
+        return rc;
+    }
+    ringfile_set(f, mem, bytes, fd, lock_fd, 0);
+    return NBLOG_OK;
+}
+
+/* Step 3 for the file at the name, locked as lock_fd: resumed if it can
+ * be, else replaced by a new ring (create_ring), or refused as it is. */
+static int resume_or_replace(const char *full, int lock_fd, uint64_t records,
+                             uint32_t record_size, const char *program,
+                             struct nblog__ringfile *f)
+{
+    enum plan plan = PLAN_FORMAT;
+    uint64_t first_seq = 0;
+    int rc = plan_for(lock_fd, records, record_size, &plan, &first_seq);
+    if (rc == NBLOG_OK && plan == PLAN_RESUME) {
+        size_t bytes = nblog__ring_bytes(records, record_size);
+        int fd = -1;
+        void *mem = NULL;
+        rc = map_file(full, O_NOFOLLOW, lock_fd, bytes, &fd, &mem);
+        if (rc == NBLOG_OK && try_resume(mem, bytes)) {
+            /* Whose records these are, for readers in other processes: a
+             * resumed ring gets this writer's name as it got its pid. */
+            nblog__ring_set_program(mem, program);
+            ringfile_set(f, mem, bytes, fd, lock_fd, 1);
+            return NBLOG_OK;
+        }
+        int saved = errno;
+        if (mem && mem != MAP_FAILED)
+            munmap(mem, bytes);
+        if (fd >= 0)
+            close(fd);
+        errno = saved;
+        first_seq = 0;
+    }
+    if (rc == NBLOG_OK) /* PLAN_FORMAT and PLAN_REPLACE alike: never in place */
+        rc = create_ring(full, 1, records, record_size, first_seq, program, f);
+    int saved = errno;
+    locks_close(lock_fd, 0); /* the old file's: replaced, or left as it was */
+    errno = saved;
+    return rc;
+}
+
 int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
                          const char *program, struct nblog__ringfile *f)
 {
@@ -404,52 +561,20 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
     f->lock_fd = -1;
     if (!path || !*path || nblog__ringfile_path(path, full, sizeof full) != 0)
         return NBLOG_EINVAL;
-    int lock_fd = -1, fd = -1;
-    int rc = open_locked(full, 0, &lock_fd);
-    if (rc != NBLOG_OK)
-        return rc;
-    enum plan plan = PLAN_FORMAT;
-    uint64_t first_seq = 0;
-    rc = plan_for(lock_fd, records, record_size, &plan, &first_seq);
-    size_t bytes = nblog__ring_bytes(records, record_size);
-    void *mem = NULL;
-    int resumed = 0;
-    if (rc == NBLOG_OK && plan == PLAN_RESUME) {
-        rc = map_file(full, lock_fd, bytes, &fd, &mem);
-        if (rc == NBLOG_OK && !(resumed = try_resume(mem, bytes))) {
-            munmap(mem, bytes);
-            mem = NULL;
-            close(fd);
-            fd = -1;
-            plan = PLAN_REPLACE;
-            first_seq = 0;
-        }
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int lock_fd = -1;
+        int rc = open_locked(full, &lock_fd);
+        if (rc == NBLOG_OK)
+            return resume_or_replace(full, lock_fd, records, record_size, program, f);
+        if (rc != ABSENT)
+            return rc;
+        rc = create_ring(full, 0, records, record_size, 0, program, f);
+        if (rc != RACED)
+            return rc;
+        /* Another writer's first file got the name: look at it (locked:
+         * NBLOG_EBUSY). */
     }
-    if (rc == NBLOG_OK && plan == PLAN_REPLACE)
-        rc = replace_file(full, &lock_fd);
-    if (rc == NBLOG_OK && !resumed)
-        rc = map_file(full, lock_fd, bytes, &fd, &mem);
-    if (rc != NBLOG_OK) {
-        int saved = errno;
-        if (fd >= 0)
-            close(fd);
-        locks_close(lock_fd, 0);
-        errno = saved;
-        return rc;
-    }
-    if (!resumed) {
-        memset(mem, 0, bytes);
-        nblog__ring_format(mem, records, record_size, first_seq);
-    }
-    /* Whose records these are, for readers in other processes; a resumed
-     * ring gets this writer's name as it got its pid. */
-    nblog__ring_set_program(mem, program);
-    f->resumed = resumed;
-    f->mem = mem;
-    f->bytes = bytes;
-    f->fd = fd;
-    f->lock_fd = lock_fd;
-    return NBLOG_OK;
+    return NBLOG_EBUSY;
 }
 
 void nblog__ringfile_unlock(struct nblog__ringfile *f)
