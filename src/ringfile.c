@@ -56,11 +56,13 @@
  *     child handler closes the child's copies (close only: F_UNLCK would
  *     drop the parent's lock, the description being shared). The prepare
  *     handler takes locks_mutex, which open and close hold from open(2) to
- *     listing, so no fork can copy a lock_fd that is not listed yet;
+ *     listing, so no fork can copy a lock_fd that is not listed yet (the
+ *     three are fork hooks, nblog__ringfile_fork_*, which lifecycle.c's
+ *     one fork registration calls);
  *   - lock_fd is O_CLOEXEC for children that exec, and shutdown unlocks
  *     explicitly (F_UNLCK) for children made without fork handlers (a raw
  *     clone): closing our descriptor would not drop a lock they share.
- * log.c's fork handler moves the child to a private ring and closes the
+ * lifecycle.c's fork handler moves the child to a private ring and closes the
  * child's fd; the parent's mapping stays mapped in the child (a pointer
  * into it may survive there), harmlessly.
  *
@@ -155,7 +157,7 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
     /* Continue the sequence if the old head leaves the new ring room to
      * go on (ring.h, NBLOG__SEQ_LIMIT; a margin of two laps, so a forged
      * head just below the limit gives no ring used up after one record):
-     * else start again at 0. records <= NBLOG__RECORDS_MAX (log.c), so
+     * else start again at 0. records <= NBLOG__RECORDS_MAX (lifecycle.c), so
      * the margin is far below the limit. */
     *first_seq = head <= NBLOG__SEQ_LIMIT - 2 * records ? head : 0;
     return NBLOG_OK;
@@ -179,29 +181,24 @@ static pthread_mutex_t locks_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int locks[LOCKS_MAX]; /* lock_fds held, the first nlocks; locks_mutex */
 static int nlocks;
 
-static void locks_prepare(void)
+void nblog__ringfile_fork_prepare(void)
 {
     pthread_mutex_lock(&locks_mutex);
 }
 
-static void locks_parent(void)
+void nblog__ringfile_fork_parent(void)
 {
     pthread_mutex_unlock(&locks_mutex);
 }
 
 /* In a forked child (one thread, locks_mutex held by it since prepare):
  * lets go of the child's copies of the parent's lock descriptions. */
-static void locks_child(void)
+void nblog__ringfile_fork_child(void)
 {
     for (int i = 0; i < nlocks; i++)
         close(locks[i]);
     nlocks = 0;
     pthread_mutex_unlock(&locks_mutex);
-}
-
-static void locks_atfork(void)
-{
-    pthread_atfork(locks_prepare, locks_parent, locks_child);
 }
 
 /* Adds fd to the list (locks_mutex held); -1 if the list is full. */
@@ -214,8 +211,8 @@ static int locks_add(int fd)
 }
 
 /* Removes fd from the list and closes it, unlocking it first if asked.
- * Does nothing if fd is not listed: in a forked child locks_child closed
- * it already, and the number may name another file since. */
+ * Does nothing if fd is not listed: in a forked child the fork hook
+ * (nblog__ringfile_fork_child) closed it already, and the number may name another file since. */
 static void locks_close(int fd, int unlock)
 {
     pthread_mutex_lock(&locks_mutex);
@@ -328,8 +325,6 @@ static int open_private(const char *full, int extra_flags, int *out)
  * copy it (locks_mutex from open(2) on). */
 static int open_locked_once(const char *full, int extra_flags, int *out)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, locks_atfork);
     pthread_mutex_lock(&locks_mutex);
     int fd = -1;
     int rc = open_private(full, extra_flags, &fd);
@@ -606,19 +601,14 @@ static void *publisher_main(void *arg)
 }
 
 /* In a forked child the thread is gone; the parent still publishes. */
-static void forget_publisher(void)
+void nblog__publisher_fork_child(void)
 {
     pub.running = 0;
 }
 
 int nblog__publisher_start(struct nblog__ring_hdr *r)
 {
-    static int atfork_done;
     assert(!pub.running);
-    if (!atfork_done) {
-        pthread_atfork(NULL, NULL, forget_publisher);
-        atfork_done = 1;
-    }
     pub.ring = r;
     pub.woken_head = UINT64_MAX;
     /* Relaxed: the thread is created after, which orders it. */

@@ -46,6 +46,12 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
 void nblog__ringfile_unlock(struct nblog__ringfile *f);
 /* Unmaps, unlocks and closes. */
 void nblog__ringfile_close(struct nblog__ringfile *f);
+/* Fork hooks (lifecycle.c's one fork registration): prepare takes the
+ * lock-list mutex, parent lets it go, child closes the child's copies of
+ * the lock descriptions and lets it go (ringfile.c, THE LOCK BELONGS TO THE WRITER ALONE). */
+void nblog__ringfile_fork_prepare(void);
+void nblog__ringfile_fork_parent(void);
+void nblog__ringfile_fork_child(void);
 
 /* Starts the publisher thread for ring r (a file ring): every 100 ms it
  * publishes the consoles' stats into the file and wakes followers if head
@@ -56,6 +62,9 @@ int nblog__publisher_start(struct nblog__ring_hdr *r);
 void nblog__publisher_stop(void);
 /* One pass of the publisher (the thread's body; tests call it). */
 void nblog__publish_once(struct nblog__ring_hdr *r);
+/* Fork hook (lifecycle.c's fork handler, in the child): the publisher
+ * thread stayed in the parent. */
+void nblog__publisher_fork_child(void);
 
 /* ------------------------------------------------------- reader side */
 
