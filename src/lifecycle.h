@@ -4,7 +4,9 @@
  * pthread_atfork registration (lifecycle.c). Layer: lifecycle, above the
  * logging calls (log.c) and the consoles; it hands the consoles their ring
  * and what they need of the layers above (console.h, struct
- * nblog__console_env), so no console file includes this header.
+ * nblog__console_env), so console.c, printer.c, watch.c and panic_flush.c
+ * include neither this header nor log.h. log.c calls up into it for one
+ * thing only: a logging call that finds no ring (nblog__life_ring_wait).
  *
  * What the logging calls (log.c) read of it on every call: the state and
  * the two ring pointers (struct nblog__life); lifecycle.c alone writes

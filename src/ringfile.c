@@ -62,9 +62,9 @@
  *   - lock_fd is O_CLOEXEC for children that exec, and shutdown unlocks
  *     explicitly (F_UNLCK) for children made without fork handlers (a raw
  *     clone): closing our descriptor would not drop a lock they share.
- * lifecycle.c's fork handler moves the child to a private ring and closes the
- * child's fd; the parent's mapping stays mapped in the child (a pointer
- * into it may survive there), harmlessly.
+ * lifecycle.c's fork handler moves the child to a private ring and closes
+ * the child's fd; the parent's mapping stays mapped in the child (a
+ * pointer into it may survive there), harmlessly.
  *
  * PUBLISHER
  *
@@ -157,8 +157,8 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
     /* Continue the sequence if the old head leaves the new ring room to
      * go on (ring.h, NBLOG__SEQ_LIMIT; a margin of two laps, so a forged
      * head just below the limit gives no ring used up after one record):
-     * else start again at 0. records <= NBLOG__RECORDS_MAX (lifecycle.c), so
-     * the margin is far below the limit. */
+     * else start again at 0. records <= NBLOG__RECORDS_MAX (lifecycle.c),
+     * so the margin is far below the limit. */
     *first_seq = head <= NBLOG__SEQ_LIMIT - 2 * records ? head : 0;
     return NBLOG_OK;
 }
@@ -212,7 +212,8 @@ static int locks_add(int fd)
 
 /* Removes fd from the list and closes it, unlocking it first if asked.
  * Does nothing if fd is not listed: in a forked child the fork hook
- * (nblog__ringfile_fork_child) closed it already, and the number may name another file since. */
+ * (nblog__ringfile_fork_child) closed it already, and the number may name
+ * another file since. */
 static void locks_close(int fd, int unlock)
 {
     pthread_mutex_lock(&locks_mutex);

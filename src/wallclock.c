@@ -38,8 +38,8 @@
  * or a forked child, see Fork) the epoch in force stays, as before: right
  * until the clock is set.
  *
- * Threads: one per process, started by nblog_init (lifecycle.c map_ring) for the
- * process's ring and stopped by nblog_shutdown. Publishing is serialised
+ * Threads: one per process, started by nblog_init (lifecycle.c map_ring)
+ * for the process's ring and stopped by nblog_shutdown. Publishing is serialised
  * by wc.lock (the thread and tests call nblog__wallclock_notice); loggers
  * never take it: they load the ring's current gen, one relaxed load
  * (ring.h nblog__ring_epoch). The stop request is an eventfd in the same
