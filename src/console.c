@@ -104,17 +104,18 @@
  * The list lock (list_lock) is taken by register and unregister only, to
  * pick and release slots. No printing path takes it. Init needs it (to
  * register the consoles at init), so a thread holding it never waits for
- * another thread's init (lock_list: env->init_wait_off; a setup callback
- * or a signal handler that logs gets NBLOG_ENOTREADY before READY rather
- * than stall the init for its second), and a registration from another
- * thread waits for READY before it takes the lock (env->init_wait).
+ * another thread's init (lock_list: the env's init_wait_off; a setup
+ * callback or a signal handler that logs gets NBLOG_ENOTREADY before READY
+ * rather than stall the init for its second), and a registration from
+ * another thread waits for READY before it takes the lock (init_wait).
  *
  * WHAT COMES FROM ABOVE. The console layer calls nothing above it: the
  * lifecycle (lifecycle.c) hands down the ring (nblog__consoles_attach,
- * read by ring_now) and, once at load, the lazy init, its waits and the
- * report function the consoles' notices go through (struct
- * nblog__console_env, console.h); its fork handler calls
- * nblog__consoles_fork_child once the child's ring is attached.
+ * read by ring_now) and provides the table of what the consoles need of
+ * the layers above (struct nblog__console_env, console.h: the lazy init,
+ * its waits, the report function the consoles' notices go through); its
+ * fork handler calls nblog__consoles_fork_child once the child's ring is
+ * attached.
  */
 
 #include <limits.h>
@@ -132,46 +133,6 @@
 struct nblog_console nblog__console_pool[MAX_CONSOLES];
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* ------------------------------------------------- from above (env) */
-
-/* Before the lifecycle hands its env down (see WHAT COMES FROM ABOVE). */
-static int no_init_lazily(int for_console)
-{
-    (void)for_console;
-    return NBLOG_ENOTREADY;
-}
-
-static void no_init_wait(void)
-{
-}
-
-static void no_init_wait_off(int on)
-{
-    (void)on;
-}
-
-static int no_report(int level, int nargs, const char *fmt, ...)
-{
-    (void)level, (void)nargs, (void)fmt;
-    return NBLOG_ENOTREADY;
-}
-
-static const struct nblog__console_env no_env = {
-    .init_lazily = no_init_lazily,
-    .init_wait = no_init_wait,
-    .init_wait_off = no_init_wait_off,
-    .report = no_report,
-};
-
-/* Written once at load (before main, or at dlopen before any of our
- * functions can be called), read-only after. */
-const struct nblog__console_env *nblog__console_env = &no_env;
-
-void nblog__consoles_hand_down(const struct nblog__console_env *env)
-{
-    nblog__console_env = env ? env : &no_env;
-}
-
 /* The ring, handed down (console.h nblog__consoles_attach). */
 _Atomic(struct nblog__ring_hdr *) nblog__consoles_ring;
 
@@ -186,14 +147,14 @@ void nblog__consoles_attach(struct nblog__ring_hdr *r)
  * between sees it too. */
 static void lock_list(void)
 {
-    nblog__console_env->init_wait_off(1);
+    nblog__console_env.init_wait_off(1);
     pthread_mutex_lock(&list_lock);
 }
 
 static void unlock_list(void)
 {
     pthread_mutex_unlock(&list_lock);
-    nblog__console_env->init_wait_off(0);
+    nblog__console_env.init_wait_off(0);
 }
 /* list_lock: set by nblog_shutdown before it unregisters every console,
  * cleared by the next nblog_init. A registration racing with shutdown
@@ -596,7 +557,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
         /* Consoles need a store: make the default one, unless the program
          * shut nblog down (then only its own nblog_init brings it back).
          * This console is the program's own: no default console first. */
-        nblog__console_env->init_lazily(1);
+        nblog__console_env.init_lazily(1);
         if (!ring_now())
             return NBLOG_ENOTREADY;
     }
@@ -604,7 +565,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
      * needs the list lock for its consoles at init: wait for READY (1 s at
      * most) before taking it, so our setup callback can log. Not on the
      * initialising thread. */
-    nblog__console_env->init_wait();
+    nblog__console_env.init_wait();
     install_hooks();
     /* In a forked child, the consoles the fork orphaned get their printers
      * back before anything else changes the pool. */

@@ -45,10 +45,10 @@ void nblog__consoles_quiesce(void);
  * formatted header. [signal-safe] */
 void nblog__consoles_attach(struct nblog__ring_hdr *r);
 
-/* What the consoles need of the layers above them, handed down once by the
- * lifecycle (at load, nblog__consoles_hand_down), so no console file calls
- * up: until then (a program's constructor that runs before ours) init
- * does nothing (NBLOG_ENOTREADY) and reports are dropped. */
+/* What the consoles need of the layers above them. The console layer
+ * declares it; the lifecycle defines it (lifecycle.c, a constant table,
+ * so it is there before any code runs and links in with the consoles),
+ * and console files call up only through it. */
 struct nblog__console_env {
     /* A registration before any init makes the store (lazy init, the
      * caller's console next: no default console); as nblog__init_lazily. */
@@ -61,13 +61,12 @@ struct nblog__console_env {
      * at level, with nargs arguments: nblog_printf's way in. */
     int (*report)(int level, int nargs, const char *fmt, ...);
 };
-extern const struct nblog__console_env *nblog__console_env;
-void nblog__consoles_hand_down(const struct nblog__console_env *env);
+extern const struct nblog__console_env nblog__console_env;
 
 /* A console's notice as a record, exactly as nblog_printf(level, ...)
  * stores it (same argument count check). Not in a signal handler. */
 #define nblog__console_report(level, ...)                                      \
-    nblog__console_env->report((level), NBLOG__NARG(__VA_ARGS__) - 1, __VA_ARGS__)
+    nblog__console_env.report((level), NBLOG__NARG(__VA_ARGS__) - 1, __VA_ARGS__)
 
 /* In a forked child (lifecycle.c's fork handler, after it attached the
  * child's ring): ownership words, positions at the child ring's head,

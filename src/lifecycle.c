@@ -77,10 +77,10 @@
  * any retired ring, until the next nblog_init closes it.
  *
  * Fork (fork_prepare, fork_parent, fork_child): the library's one
- * pthread_atfork registration, made when the library loads (at_load). It
- * calls each layer's named fork hook (declared in that layer's header) in
- * layer order, bottom first in the child, so a hook may rely on the
- * layers below it being in order already:
+ * pthread_atfork registration, made when the library loads
+ * (register_fork). It calls each layer's named fork hook (declared in
+ * that layer's header) in layer order, bottom first in the child, so a
+ * hook may rely on the layers below it being in order already:
  *
  *   platform   nblog__platform_fork_child   the cached thread id
  *   store      nblog__ringfile_fork_child   the ring file's lock copies
@@ -104,9 +104,11 @@
  *
  * Handed down: the consoles get their ring (nblog__consoles_attach: at
  * STARTING with nblog__life.ring, NULL at shutdown, the child's after a
- * fork) and, at load, what they need of the layers above (console.h
- * struct nblog__console_env: lazy init, its waits, the report function
- * their notices use); no console file calls the lifecycle or log.c.
+ * fork) and what they need of the layers above as a table the console
+ * layer declares and this file defines (console.h struct
+ * nblog__console_env: lazy init, its waits, the report function their
+ * notices use); no console file calls the lifecycle or log.c but through
+ * it.
  *
  * Memory ordering: nblog__life.ring and .log_ring are stored with release
  * after the ring is formatted and loaded with acquire by their readers
@@ -597,9 +599,9 @@ static void fork_child(void)
     nblog__publisher_fork_child(); /* stats publisher: its thread is gone */
 }
 
-/* What the consoles need of the layers above them (console.h), handed
- * down at load: they call nothing above them directly. */
-static const struct nblog__console_env console_env = {
+/* What the consoles need of the layers above them (console.h): they call
+ * nothing above them but through this table. */
+const struct nblog__console_env nblog__console_env = {
     .init_lazily = nblog__init_lazily,
     .init_wait = nblog__init_wait,
     .init_wait_off = nblog__init_wait_off,
@@ -612,9 +614,8 @@ static const struct nblog__console_env console_env = {
  * before anything a hook resets exists. */
 static int fork_handled; /* written before main, read-only after */
 
-__attribute__((constructor)) static void at_load(void)
+__attribute__((constructor)) static void register_fork(void)
 {
-    nblog__consoles_hand_down(&console_env);
     fork_handled = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
 }
 
