@@ -104,10 +104,18 @@
  * The list lock (list_lock) is taken by register and unregister only, to
  * pick and release slots. No printing path takes it. Init needs it (to
  * register the consoles at init), so a thread holding it never waits for
- * another thread's init (lock_list: nblog__init_wait_off; a setup callback
- * or a signal handler that logs gets NBLOG_ENOTREADY before READY rather
- * than stall the init for its second), and a registration from another
- * thread waits for READY before it takes the lock (nblog__init_wait).
+ * another thread's init (lock_list: the env's init_wait_off; a setup
+ * callback or a signal handler that logs gets NBLOG_ENOTREADY before READY
+ * rather than stall the init for its second), and a registration from
+ * another thread waits for READY before it takes the lock (init_wait).
+ *
+ * WHAT COMES FROM ABOVE. The console layer calls nothing above it: the
+ * lifecycle (lifecycle.c) hands down the ring (nblog__consoles_attach,
+ * read by ring_now) and provides the table of what the consoles need of
+ * the layers above (struct nblog__console_env, console.h: the lazy init,
+ * its waits, the report function the consoles' notices go through); its
+ * fork handler calls nblog__consoles_fork_child once the child's ring is
+ * attached.
  */
 
 #include <limits.h>
@@ -125,19 +133,28 @@
 struct nblog_console nblog__console_pool[MAX_CONSOLES];
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* list_lock, marked for log.c's init wait (see The list lock): on before
- * the lock is taken, off after it is let go, so a signal handler between
- * sees it too. */
+/* The ring, handed down (console.h nblog__consoles_attach). */
+_Atomic(struct nblog__ring_hdr *) nblog__consoles_ring;
+
+void nblog__consoles_attach(struct nblog__ring_hdr *r)
+{
+    /* Release: pairs with ring_now's acquire load (console_impl.h). */
+    atomic_store_explicit(&nblog__consoles_ring, r, memory_order_release);
+}
+
+/* list_lock, marked for the lifecycle's init wait (see The list lock): on
+ * before the lock is taken, off after it is let go, so a signal handler
+ * between sees it too. */
 static void lock_list(void)
 {
-    nblog__init_wait_off(1);
+    nblog__console_env.init_wait_off(1);
     pthread_mutex_lock(&list_lock);
 }
 
 static void unlock_list(void)
 {
     pthread_mutex_unlock(&list_lock);
-    nblog__init_wait_off(0);
+    nblog__console_env.init_wait_off(0);
 }
 /* list_lock: set by nblog_shutdown before it unregisters every console,
  * cleared by the next nblog_init. A registration racing with shutdown
@@ -540,7 +557,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
         /* Consoles need a store: make the default one, unless the program
          * shut nblog down (then only its own nblog_init brings it back).
          * This console is the program's own: no default console first. */
-        nblog__init_lazily(1);
+        nblog__console_env.init_lazily(1);
         if (!ring_now())
             return NBLOG_ENOTREADY;
     }
@@ -548,7 +565,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
      * needs the list lock for its consoles at init: wait for READY (1 s at
      * most) before taking it, so our setup callback can log. Not on the
      * initialising thread. */
-    nblog__init_wait();
+    nblog__console_env.init_wait();
     install_hooks();
     /* In a forked child, the consoles the fork orphaned get their printers
      * back before anything else changes the pool. */
@@ -729,27 +746,22 @@ int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st)
     return NBLOG_OK;
 }
 
-/* ---------------------------------------------------------- fork, exit */
+/* ---------------------------------------------------------------- fork */
 
-/* At exit (log.c's exit handler): a second for the consoles to print what
- * is pending; a console that could not is named on stderr, so nothing is
- * lost silently (the records stay in a ring file, if there is one, for
- * nblog dmesg). */
-void nblog__consoles_exit_flush(void)
-{
-    char lagging[256];
-    int n = nblog_flush(1000, lagging, sizeof lagging);
-    if (n > 0)
-        nblog__complain("at exit, %d console%s had not printed every record after 1 s: %s",
-                        n, n == 1 ? "" : "s", lagging);
-}
+/* Set by the first registration (install_hooks): until then the fork hook
+ * does nothing, as when it was registered by the first registration (a
+ * child of a process that never registered a console restarts nothing:
+ * wallclock.c, Fork). Relaxed: read in the child, which has one thread. */
+static _Atomic int fork_hook_armed;
 
 /* In the child: only the forking thread exists. Ownership words name
  * threads that are gone; printers are gone. Records stored before the fork
- * are the parent's to print; the child's consoles start at the head. */
-static void after_fork_child(void)
+ * are the parent's to print; the child's consoles start at the head (of
+ * the child's ring: the lifecycle's fork handler attached it first). */
+void nblog__consoles_fork_child(void)
 {
-    nblog__ring_fork_child(); /* first: the head below is the child's ring's */
+    if (!atomic_load_explicit(&fork_hook_armed, memory_order_relaxed))
+        return;
     const struct nblog__ring_hdr *r = ring_now();
     uint64_t head = r ? nblog__ring_head(r) : 0;
     /* Their holders may have been other threads: start them unlocked. */
@@ -803,10 +815,8 @@ void nblog__consoles_restart_if_forked(void)
 
 static void install_hooks(void)
 {
-    static _Atomic int done;
-    if (atomic_exchange(&done, 1))
-        return;
-    pthread_atfork(NULL, NULL, after_fork_child);
+    /* Relaxed: see fork_hook_armed. */
+    atomic_store_explicit(&fork_hook_armed, 1, memory_order_relaxed);
 }
 
 void *nblog__console_ctx_get(nblog_console_t *con, const nblog_console_ops_t **ops,

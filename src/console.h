@@ -37,12 +37,45 @@ int nblog__consoles_shutdown(unsigned timeout_ms);
 /* For nblog_init: registration works again (after nblog__consoles_shutdown
  * refused it). [blocking] */
 void nblog__consoles_open(void);
-/* The exit handler's part (log.c): flush 1 s, name on stderr what lags. */
-void nblog__consoles_exit_flush(void);
 /* Waits for a stall-watch pass in progress (which may hold the old ring). */
 void nblog__consoles_quiesce(void);
 
-/* At init (log.c, state INITING, ring published): registers the consoles
+/* The ring the consoles read (ring_now in console_impl.h), handed down by
+ * the lifecycle (lifecycle.c): the process's ring once mapped (STARTING),
+ * NULL at shutdown, the child's ring after a fork. Release: pairs with
+ * ring_now's acquire load, so a console that sees the pointer sees the
+ * formatted header. [signal-safe] */
+void nblog__consoles_attach(struct nblog__ring_hdr *r);
+
+/* What the consoles need of the layers above them. The console layer
+ * declares it; the lifecycle defines it (lifecycle.c, a constant table,
+ * so it is there before any code runs and links in with the consoles),
+ * and console files call up only through it. */
+struct nblog__console_env {
+    /* A registration before any init makes the store (lazy init, the
+     * caller's console next: no default console); as nblog__init_lazily. */
+    int (*init_lazily)(int for_console);
+    /* Waits for another thread's init in progress; as nblog__init_wait. */
+    void (*init_wait)(void);
+    /* The list lock is taken (1) / let go (0); as nblog__init_wait_off. */
+    void (*init_wait_off)(int on);
+    /* A console's notice (a stall, a rotation failure) stored as a record
+     * at level, with nargs arguments: nblog_printf's way in. */
+    int (*report)(int level, int nargs, const char *fmt, ...);
+};
+extern const struct nblog__console_env nblog__console_env;
+
+/* A console's notice as a record, exactly as nblog_printf(level, ...)
+ * stores it (same argument count check). Not in a signal handler. */
+#define nblog__console_report(level, ...)                                      \
+    nblog__console_env.report((level), NBLOG__NARG(__VA_ARGS__) - 1, __VA_ARGS__)
+
+/* In a forked child (lifecycle.c's fork handler, after it attached the
+ * child's ring): ownership words, positions at the child ring's head,
+ * locks and printers, once a console was ever registered. */
+void nblog__consoles_fork_child(void);
+
+/* At init (lifecycle.c, state STARTING, ring published): registers the consoles
  * NBLOG_CONSOLES names, else the default console (unless flags, the
  * options' console_defaults, or for_console say not to); a bad variable
  * gets one line on stderr and the default. See nblog.h "Consoles at init"

@@ -46,7 +46,6 @@
 #include <unistd.h>
 
 #include "console.h"
-#include "log.h"
 #include "nblog.h"
 #include "platform.h"
 #include "ring.h"
@@ -160,12 +159,15 @@ static inline uint64_t clock_now(void)
     return atomic_load_explicit(&nblog__console_clock, memory_order_relaxed)();
 }
 
+/* The ring the lifecycle handed down (console.c nblog__consoles_attach). */
+extern _Atomic(struct nblog__ring_hdr *) nblog__consoles_ring;
+
 static inline struct nblog__ring_hdr *ring_now(void)
 {
-    const void *mem;
-    size_t bytes;
-    nblog__ring_memory(&mem, &bytes);
-    return (struct nblog__ring_hdr *)mem;
+    /* Acquire: pairs with nblog__consoles_attach's release store (made
+     * once the ring is formatted), as it paired with map_ring's store of
+     * the lifecycle's pointer when ring_now read that. */
+    return atomic_load_explicit(&nblog__consoles_ring, memory_order_acquire);
 }
 
 /* get/put: see LIFECYCLE. get() returns 1 if the console may be used.

@@ -1,8 +1,10 @@
 /*
  * log.h - what the ways in (printf, deferred) share: admitting a call,
  * committing its record, formatting in the caller (cut at the record's
- * limit by render's nblog__truncate_text).
- * Layer: logging calls, above the store and render. [signal-safe]
+ * limit by render's nblog__truncate_text); the settings the lifecycle
+ * gives them; readers on a ring in memory.
+ * Layer: logging calls, below the lifecycle, above the consoles, the
+ * store and render. [signal-safe]
  */
 #ifndef NBLOG_LOG_H
 #define NBLOG_LOG_H
@@ -10,6 +12,10 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+/* lifecycle.h: lazy init, identity, complain, the init hook, which this
+ * header declared before lifecycle.c existed; spec.c, net.c and tests
+ * still reach them through it. */
+#include "lifecycle.h"
 #include "nblog.h"
 #include "ring.h"
 
@@ -32,42 +38,9 @@ int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
 int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
                          int rc, int nargs, const char *fmt, va_list ap);
 
-/* Initialises with the defaults if nothing did yet (a console registered
- * before nblog_init), never after nblog_shutdown; the threshold is what
- * nblog_level_set left (NBLOG_LEVEL overrides it). for_console: the caller
- * registers the program's own console next, so no default console is
- * made. Returns what nblog_init would, NBLOG_EALREADY if initialised or
- * shut down, or if another thread's init was mapping the ring: then it
- * waited for that ring (1 s at most; not if this thread is the one
- * initialising, interrupted by a signal). [blocking] */
-int nblog__init_lazily(int for_console);
-
-/* Waits (as a logging call does, 1 s at most) for another thread's init in
- * progress (MAPPING, STARTING) to be READY; at once otherwise, on the
- * initialising thread, and while nblog__init_wait_off is on. For a
- * registration, before it takes a lock the init needs. [signal-safe] */
-void nblog__init_wait(void);
-
-/* on 1/0 (nests): this thread is about to take / has let go of a lock the
- * initialiser needs (console.c's list lock). Meanwhile its logging calls
- * (a console's setup callback, a signal handler) do not wait for another
- * thread's init, which would wait for the lock: NBLOG_ENOTREADY at once
- * before READY. [signal-safe] */
-void nblog__init_wait_off(int on);
-
-/* The program's name (nblog_options_t.program, default the executable's
- * short name), printable ASCII without spaces, 1..48 bytes: syslog's
- * APP-NAME, journald's SYSLOG_IDENTIFIER, the line formats' program.
- * Set at init; before it, the executable's short name as it is.
- * [signal-safe] */
-const char *nblog__program_name(void);
-
-/* Writes "nblog: " and the formatted text as one line to fd 2, in one
- * write (for what init must tell a person: a bad NBLOG_LEVEL,
- * NBLOG_CONSOLES or NBLOG_RING; at exit, consoles that lag), unless fd 2
- * is no longer what it was at the last init (a program that closed stderr
- * and opened a file of its own): then nothing. [signal-safe] */
-void nblog__complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The facility and emergency level the logging calls stamp (the
+ * lifecycle's init sets them, from nblog_options_t, in MAPPING). */
+void nblog__log_configure(int facility, int emergency_level);
 
 /* The current ring's memory (NULL, 0 when not ready). For tests and tools
  * that hand the bytes to another process. */
@@ -79,23 +52,6 @@ void nblog__ring_memory(const void **mem, size_t *bytes);
  * NBLOG_ECORRUPT. */
 int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
                               int from);
-
-/* In a forked child: a process writing a ring file goes on in a private
- * ring continuing the sequence (see log.c). Idempotent; console.c's fork
- * handler calls it before reading the head. */
-void nblog__ring_fork_child(void);
-
-/* Tests only: called (if set) by the thread initialising, with
- * NBLOG__HOOK_MAPPING, once the ring is mapped but not yet published (the
- * state in which other threads' logging calls wait), and with
- * NBLOG__HOOK_STARTING once the ring is published, before the consoles at
- * init register; by a logging call, lazy init or a registration with
- * NBLOG__HOOK_WAITING as it starts to wait for another thread's init.
- * Loaded relaxed; set it before the init. */
-#define NBLOG__HOOK_MAPPING 0
-#define NBLOG__HOOK_WAITING 1
-#define NBLOG__HOOK_STARTING 2
-extern void (*_Atomic nblog__init_hook)(int where);
 
 /* Tests only: the rate limiter's clock (NULL: nblog__now_ns). Loaded
  * relaxed at every nblog_ratelimit_pass; set it before the calls it is

@@ -696,8 +696,11 @@ void nblog__panic_thread_enter(void)
         pthread_setspecific(stacks.key, (void *)(uintptr_t)(slot + 1));
 }
 
-static void stacks_after_fork_child(void)
+void nblog__panic_fork_child(void)
 {
+    if (!stacks.base)
+        return; /* no pool reserved: nothing to reset (as when this hook
+                 * was registered by reserve_stacks) */
     /* Only this thread exists in the child: the other slots are free. */
     for (unsigned w = 0; w < STACKS_MAX / 64; w++)
         atomic_store_explicit(&stacks.used[w], 0, memory_order_relaxed);
@@ -731,8 +734,7 @@ static void reserve_stacks(unsigned count)
     stacks.stride = stride;
     stacks.count = count;
     stacks.key_ok = pthread_key_create(&stacks.key, on_thread_exit) == 0;
-    pthread_atfork(NULL, NULL, stacks_after_fork_child);
-    stacks.base = base;
+    stacks.base = base; /* from here the fork hook resets the pool */
 }
 
 /* --------------------------------------------------------------- setup */

@@ -22,6 +22,10 @@ void nblog__panic_teardown(void);
  * [signal-safe] (sigaltstack, pthread_setspecific on a small key) */
 void nblog__panic_thread_enter(void);
 
+/* Fork hook (lifecycle.c's fork handler, in the child): only the forking
+ * thread's signal stack stays taken; no panic or watchdog is in progress. */
+void nblog__panic_fork_child(void);
+
 /* Set once the calling thread went through nblog__panic_thread_enter. */
 extern __thread int nblog__thread_entered __attribute__((tls_model("initial-exec")));
 

@@ -87,7 +87,11 @@ static void pid_refresh(void)
 static void pid_setup(void)
 {
     pid_refresh();
-    pthread_atfork(NULL, NULL, pid_refresh);
+}
+
+void nblog__pid_fork_child(void)
+{
+    pid_refresh();
 }
 
 int nblog__pid(void)

@@ -22,7 +22,6 @@
 
 struct nblog__clock nblog__clock;
 
-static void forget_tid_in_child(void);
 static void time_init(void);
 
 uint64_t nblog__clock_ns(int clock_id)
@@ -90,10 +89,6 @@ static void sample(uint64_t *tsc, uint64_t *ns)
 
 void nblog__platform_init(void)
 {
-    static atomic_int atfork_done;
-    /* Registers the fork hook once. Relaxed: the flag guards only itself. */
-    if (!atomic_exchange_explicit(&atfork_done, 1, memory_order_relaxed))
-        pthread_atfork(NULL, NULL, forget_tid_in_child);
     time_init();
 }
 
@@ -129,7 +124,7 @@ uint64_t nblog__now_ns(void)
 
 static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec")));
 
-static void forget_tid_in_child(void)
+void nblog__platform_fork_child(void)
 {
     /* Runs in the child, on the thread that called fork(): the only thread
      * there, whose cached id is its parent's. */

@@ -24,10 +24,12 @@ struct nblog__clock {
 };
 extern struct nblog__clock nblog__clock;
 
-/* Calibrates the clock (busy-waits ~5 ms) and registers the fork hook that
- * resets cached thread ids. Idempotent. Call from init, not a signal
- * handler (pthread_atfork may allocate). */
+/* Calibrates the clock (busy-waits ~5 ms). Idempotent. Call from init,
+ * not a signal handler. */
 void nblog__platform_init(void);
+/* Fork hook (lifecycle.c's fork handler, in the child): forgets the
+ * forking thread's cached id (the parent's). */
+void nblog__platform_fork_child(void);
 /* CLOCK_MONOTONIC nanoseconds. */
 uint64_t nblog__now_ns(void);
 /* Nanoseconds from clock_gettime, whatever the TSC says. */

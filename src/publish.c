@@ -159,19 +159,14 @@ static void *publisher_main(void *arg)
 }
 
 /* In a forked child the thread is gone; the parent still publishes. */
-static void forget_publisher(void)
+void nblog__publisher_fork_child(void)
 {
     pub.running = 0;
 }
 
 int nblog__publisher_start(struct nblog__ring_hdr *r)
 {
-    static int atfork_done;
     assert(!pub.running);
-    if (!atfork_done) {
-        pthread_atfork(NULL, NULL, forget_publisher);
-        atfork_done = 1;
-    }
     pub.ring = r;
     pub.woken_head = UINT64_MAX;
     /* Relaxed: the thread is created after, which orders it. */

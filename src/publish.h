@@ -18,5 +18,8 @@ int nblog__publisher_start(struct nblog__ring_hdr *r);
 void nblog__publisher_stop(void);
 /* One pass of the publisher (the thread's body; tests call it). */
 void nblog__publish_once(struct nblog__ring_hdr *r);
+/* Fork hook (lifecycle.c's fork handler, in the child): the publisher
+ * thread stayed in the parent. */
+void nblog__publisher_fork_child(void);
 
 #endif

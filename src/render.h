@@ -200,5 +200,8 @@ size_t nblog__human_line(char *line, size_t cap, const struct nblog__syslog_para
 
 /* The process id, cached (refreshed in a forked child). [signal-safe] */
 int nblog__pid(void);
+/* Fork hook (lifecycle.c's fork handler, in the child): the cached pid is
+ * the child's. */
+void nblog__pid_fork_child(void);
 
 #endif

@@ -69,13 +69,15 @@
  *     child handler closes the child's copies (close only: F_UNLCK would
  *     drop the parent's lock, the description being shared). The prepare
  *     handler takes locks_mutex, which open and close hold from open(2) to
- *     listing, so no fork can copy a lock_fd that is not listed yet;
+ *     listing, so no fork can copy a lock_fd that is not listed yet (the
+ *     three are fork hooks, nblog__ringfile_fork_*, which lifecycle.c's
+ *     one fork registration calls);
  *   - lock_fd is O_CLOEXEC for children that exec, and shutdown unlocks
  *     explicitly (F_UNLCK) for children made without fork handlers (a raw
  *     clone): closing our descriptor would not drop a lock they share.
- * log.c's fork handler moves the child to a private ring and closes the
- * child's fd; the parent's mapping stays mapped in the child (a pointer
- * into it may survive there), harmlessly.
+ * lifecycle.c's fork handler moves the child to a private ring and closes
+ * the child's fd; the parent's mapping stays mapped in the child (a
+ * pointer into it may survive there), harmlessly.
  *
  * MEMORY ORDERING
  * Nothing here pairs with another thread: the atomics are relaxed accesses
@@ -144,8 +146,8 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
     /* Continue the sequence if the old head leaves the new ring room to
      * go on (ring.h, NBLOG__SEQ_LIMIT; a margin of two laps, so a forged
      * head just below the limit gives no ring used up after one record):
-     * else start again at 0. records <= NBLOG__RECORDS_MAX (log.c), so
-     * the margin is far below the limit. */
+     * else start again at 0. records <= NBLOG__RECORDS_MAX (lifecycle.c),
+     * so the margin is far below the limit. */
     *first_seq = head <= NBLOG__SEQ_LIMIT - 2 * records ? head : 0;
     return NBLOG_OK;
 }
@@ -169,36 +171,24 @@ static pthread_mutex_t locks_mutex = PTHREAD_MUTEX_INITIALIZER;
 static int locks[LOCKS_MAX]; /* lock_fds held, the first nlocks; locks_mutex */
 static int nlocks;
 
-static void locks_prepare(void)
+void nblog__ringfile_fork_prepare(void)
 {
     pthread_mutex_lock(&locks_mutex);
 }
 
-static void locks_parent(void)
+void nblog__ringfile_fork_parent(void)
 {
     pthread_mutex_unlock(&locks_mutex);
 }
 
 /* In a forked child (one thread, locks_mutex held by it since prepare):
  * lets go of the child's copies of the parent's lock descriptions. */
-static void locks_child(void)
+void nblog__ringfile_fork_child(void)
 {
     for (int i = 0; i < nlocks; i++)
         close(locks[i]);
     nlocks = 0;
     pthread_mutex_unlock(&locks_mutex);
-}
-
-static void locks_atfork(void)
-{
-    pthread_atfork(locks_prepare, locks_parent, locks_child);
-}
-
-/* Registers the fork handlers once (before the first lock_fd is listed). */
-static void locks_start(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, locks_atfork);
 }
 
 /* Adds fd to the list (locks_mutex held); -1 if the list is full. */
@@ -211,8 +201,9 @@ static int locks_add(int fd)
 }
 
 /* Removes fd from the list and closes it, unlocking it first if asked.
- * Does nothing if fd is not listed: in a forked child locks_child closed
- * it already, and the number may name another file since. */
+ * Does nothing if fd is not listed: in a forked child the fork hook
+ * (nblog__ringfile_fork_child) closed it already, and the number may name
+ * another file since. */
 static void locks_close(int fd, int unlock)
 {
     pthread_mutex_lock(&locks_mutex);
@@ -325,7 +316,6 @@ static void close_keeping_errno(int fd)
  * copy it (locks_mutex from open(2) on). */
 static int open_locked_once(const char *full, int *out)
 {
-    locks_start();
     pthread_mutex_lock(&locks_mutex);
     int fd = -1;
     int rc = open_private(full, &fd);
@@ -344,7 +334,6 @@ static int open_locked_once(const char *full, int *out)
  * others'). Locked and listed like any lock_fd. *named: 1 for tmp. */
 static int open_new(const char *full, const char *tmp, int *out, int *named)
 {
-    locks_start();
     char dir[PATH_MAX];
     const char *slash = strrchr(full, '/'); /* nblog__ringfile_path: one is there */
     size_t n = slash == full ? 1 : (size_t)(slash - full);

@@ -46,6 +46,12 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
 void nblog__ringfile_unlock(struct nblog__ringfile *f);
 /* Unmaps, unlocks and closes. */
 void nblog__ringfile_close(struct nblog__ringfile *f);
+/* Fork hooks (lifecycle.c's one fork registration): prepare takes the
+ * lock-list mutex, parent lets it go, child closes the child's copies of
+ * the lock descriptions and lets it go (ringfile.c, THE LOCK BELONGS TO THE WRITER ALONE). */
+void nblog__ringfile_fork_prepare(void);
+void nblog__ringfile_fork_parent(void);
+void nblog__ringfile_fork_child(void);
 
 /* ------------------------------------------------------- reader side */
 

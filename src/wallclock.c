@@ -38,8 +38,8 @@
  * or a forked child, see Fork) the epoch in force stays, as before: right
  * until the clock is set.
  *
- * Threads: one per process, started by nblog_init (log.c map_ring) for the
- * process's ring and stopped by nblog_shutdown. Publishing is serialised
+ * Threads: one per process, started by nblog_init (lifecycle.c map_ring)
+ * for the process's ring and stopped by nblog_shutdown. Publishing is serialised
  * by wc.lock (the thread and tests call nblog__wallclock_notice); loggers
  * never take it: they load the ring's current gen, one relaxed load
  * (ring.h nblog__ring_epoch). The stop request is an eventfd in the same
@@ -47,14 +47,15 @@
  *
  * Fork: the child has no thread, and its copies of the timer and eventfd
  * are the parent's open files (a read of the shared timerfd would take the
- * parent's notice). Its fork handler closes them, forgets the ring (in a
+ * parent's notice). Its fork hook (nblog__wallclock_fork_child, called by
+ * lifecycle.c's one fork registration) closes them, forgets the ring (in a
  * ring-file writer's child it is the parent's file: the child must never
  * publish there) and asks for a restart, which console.c's
  * nblog__consoles_restart_if_forked makes when it restarts printers (the
  * child's first logging call, registration or flush), for the child's
  * ring, with new descriptors; at no cost to logging calls, which load the
  * console's flag anyway. A child of a process that never registered a
- * console (console.c's fork handler is installed by the first) goes on
+ * console (console.c's fork hook acts once one was registered) goes on
  * without the thread until its own nblog_init.
  *
  * Memory ordering: wc.stop is set (release) before the eventfd write and
@@ -151,7 +152,7 @@ static void close_fds(void)
 }
 
 /* In the child: only the forking thread exists (see DESIGN, Fork). */
-static void forget_in_child(void)
+void nblog__wallclock_fork_child(void)
 {
     pthread_mutex_init(&wc.lock, NULL); /* its holder may have been the thread */
     /* Relaxed: the child has one thread. */
@@ -163,11 +164,6 @@ static void forget_in_child(void)
 
 int nblog__wallclock_start(struct nblog__ring_hdr *r)
 {
-    static int atfork_done; /* start runs from init, one at a time */
-    if (!atfork_done) {
-        pthread_atfork(NULL, NULL, forget_in_child);
-        atfork_done = 1;
-    }
     nblog__wallclock_stop();
     /* Relaxed: the flag guards only itself. */
     atomic_store_explicit(&wc.restart, 0, memory_order_relaxed);

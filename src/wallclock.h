@@ -3,7 +3,7 @@
  * learns of every setting of CLOCK_REALTIME (timerfd, cancel on set) and
  * of drift between the TSC-derived record stamps and CLOCK_REALTIME, and
  * starts a new epoch (ring.h struct nblog__wall_epoch) for each.
- * Layer: lifecycle (log.c starts and stops it), on the store and platform.
+ * Layer: lifecycle (lifecycle.c starts and stops it), on the store and platform.
  */
 #ifndef NBLOG_WALLCLOCK_H
 #define NBLOG_WALLCLOCK_H
@@ -26,6 +26,10 @@ void nblog__wallclock_stop(void);
  * for ring r, if the parent had one. No-op otherwise. console.c calls it
  * when it restarts its printers. [blocking] */
 void nblog__wallclock_restart_if_forked(struct nblog__ring_hdr *r);
+/* Fork hook (lifecycle.c's fork handler, in the child): closes the
+ * parent's timer and eventfd, forgets the ring and asks for a restart if
+ * the thread was running (wallclock.c, Fork). */
+void nblog__wallclock_fork_child(void);
 
 /* What the thread does when it wakes, and the way in for tests (which
  * step nblog__realtime_hook and call it as a timerfd cancel would):

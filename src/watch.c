@@ -1,6 +1,8 @@
 /*
  * watch.c - the stall watch: a thread that reports consoles stalled and
  * recovered, and reaps (layer: consoles; shared state in console_impl.h).
+ * Its reports are records, stored through the report function the
+ * lifecycle handed down (console.h nblog__console_report).
  */
 
 #include <pthread.h>
@@ -36,14 +38,14 @@ static void watch_once(void)
         uint64_t stalled = nblog__stalled_for(c, lag, now);
         if (stalled && !c->stall_reported) {
             c->stall_reported = 1;
-            nblog_printf(NBLOG_LEVEL_WARNING,
-                         "console \"%s\" stalled for %llu.%llu s, %llu records behind",
-                         c->name, (unsigned long long)(stalled / 1000000000u),
-                         (unsigned long long)(stalled / 100000000u % 10),
-                         (unsigned long long)lag);
+            nblog__console_report(NBLOG_LEVEL_WARNING,
+                                  "console \"%s\" stalled for %llu.%llu s, %llu records behind",
+                                  c->name, (unsigned long long)(stalled / 1000000000u),
+                                  (unsigned long long)(stalled / 100000000u % 10),
+                                  (unsigned long long)lag);
         } else if (!stalled && c->stall_reported) {
             c->stall_reported = 0;
-            nblog_printf(NBLOG_LEVEL_NOTICE, "console \"%s\" recovered", c->name);
+            nblog__console_report(NBLOG_LEVEL_NOTICE, "console \"%s\" recovered", c->name);
         }
         put(c);
     }

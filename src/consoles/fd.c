@@ -520,14 +520,15 @@ static void report(struct fd_out *o, const char *what, int err, unsigned failure
 #else
         snprintf(why, sizeof why, "errno %d", -err);
 #endif
-        nblog_printf(NBLOG_LEVEL_WARNING,
-                     "nblog: file console %s: %s failed: %s; writing on to the "
-                     "file already open (%llu bytes, max_bytes %llu); retrying with backoff",
-                     o->path, what, why,
-                     atomic_load_explicit(&o->size, memory_order_relaxed), o->max_bytes);
+        nblog__console_report(NBLOG_LEVEL_WARNING,
+                              "nblog: file console %s: %s failed: %s; writing on to the "
+                              "file already open (%llu bytes, max_bytes %llu); retrying with backoff",
+                              o->path, what, why,
+                              atomic_load_explicit(&o->size, memory_order_relaxed), o->max_bytes);
     } else {
-        nblog_printf(NBLOG_LEVEL_NOTICE, "nblog: file console %s: %s works again after %u failures",
-                     o->path, what, failures);
+        nblog__console_report(NBLOG_LEVEL_NOTICE,
+                              "nblog: file console %s: %s works again after %u failures",
+                              o->path, what, failures);
     }
 }
 
