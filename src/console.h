@@ -61,13 +61,16 @@ int nblog__console_make_default(nblog_console_t *h);
  * NAMES in console.c), into out (NBLOG_CONSOLE_NAME_MAX + 1 bytes). */
 void nblog__console_default_name(char *out, const char *kind, const char *target);
 
-/* Tests: the stall watch's clock, and one pass of the stall watch (and
- * of the reaper: consoles let go meanwhile are torn down). */
+#ifdef NBLOG_TEST_HOOKS
+/* Tests: the stall watch's clock (default nblog__now_ns), and one pass of
+ * the stall watch (and of the reaper: consoles let go meanwhile are torn
+ * down). */
 extern uint64_t (*_Atomic nblog__console_clock)(void);
 void nblog__console_watch_once(void);
 /* Tests: how many pool slots are FREE and how many ACTIVE (the others
  * are being set up or torn down, or wait for their last user). */
 void nblog__console_slots(int *free_slots, int *active);
+#endif
 
 /* Renders a record's payload (text, or deferred arguments) into buf (cap >=
  * 1), NUL-terminated; returns the text's full length and adds
@@ -154,8 +157,10 @@ int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *
 /* The console's printer thread, between batches: retakes the UTC offset
  * once a minute (local time only; cheap otherwise). [blocking] (tzset) */
 void nblog__line_fmt_refresh(struct nblog__line_fmt *f);
+#ifdef NBLOG_TEST_HOOKS
 /* Tests: takes the UTC offset as the refresh would at Unix time now_s. */
 void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s);
+#endif
 /* NBLOG_COLOR_ALWAYS or NBLOG_COLOR_NEVER for a console writing to fd
  * with opts color AUTO: a terminal, NO_COLOR unset or empty, TERM not
  * "dumb". [blocking] */

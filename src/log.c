@@ -96,6 +96,7 @@
 #include "platform.h"
 #include "ring.h"
 #include "ringfile.h"
+#include "testhooks.h"
 #include "wallclock.h"
 
 enum { UNINIT, MAPPING, STARTING, READY, STOPPING, DOWN };
@@ -142,14 +143,15 @@ static __thread int wait_off __attribute__((tls_model("initial-exec")));
 #define RING_WAIT_NS 1000000000LL
 #define RING_POLL_NS 50000L
 
+#ifdef NBLOG_TEST_HOOKS
 void (*_Atomic nblog__init_hook)(int where);
+#endif
 
-/* Relaxed: a test's hook, set before the calls it is meant for. */
+/* A test's hook, set before the calls it is meant for (testhooks.h). */
 static void init_hook(int where)
 {
-    void (*hook)(int) = atomic_load_explicit(&nblog__init_hook, memory_order_relaxed);
-    if (hook)
-        hook(where);
+    NBLOG__TEST_HOOK(nblog__init_hook, (where));
+    (void)where;
 }
 
 /* ---------------------------------------------------------------- names */
@@ -1007,14 +1009,15 @@ int nblog_write(int level, const void *bytes, size_t len)
 #define RL_UNIT_SHIFT 20 /* 1,048,576 ns */
 #define RL_START_MASK ((UINT64_C(1) << (64 - RL_COUNT_BITS)) - 1)
 
+#ifdef NBLOG_TEST_HOOKS
 uint64_t (*_Atomic nblog__ratelimit_clock_hook)(void);
+#endif
 
 static uint64_t ratelimit_now_units(void)
 {
-    /* Relaxed: a test's clock, set before its calls start. */
-    uint64_t (*hook)(void) =
-        atomic_load_explicit(&nblog__ratelimit_clock_hook, memory_order_relaxed);
-    return ((hook ? hook() : nblog__now_ns()) >> RL_UNIT_SHIFT) & RL_START_MASK;
+    /* A test's clock, set before its calls start (testhooks.h). */
+    uint64_t now = NBLOG__TEST_HOOK_OR(nblog__ratelimit_clock_hook, (), nblog__now_ns());
+    return (now >> RL_UNIT_SHIFT) & RL_START_MASK;
 }
 
 /* now - start in units, signed: negative if now is before start. */

@@ -98,11 +98,13 @@ void nblog__ring_fork_child(void);
 #define NBLOG__HOOK_MAPPING 0
 #define NBLOG__HOOK_WAITING 1
 #define NBLOG__HOOK_STARTING 2
+#ifdef NBLOG_TEST_HOOKS
 extern void (*_Atomic nblog__init_hook)(int where);
 
 /* Tests only: the rate limiter's clock (NULL: nblog__now_ns). Loaded
  * relaxed at every nblog_ratelimit_pass; set it before the calls it is
  * meant for start. */
 extern uint64_t (*_Atomic nblog__ratelimit_clock_hook)(void);
+#endif
 
 #endif

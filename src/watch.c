@@ -61,6 +61,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
+#ifdef NBLOG_TEST_HOOKS
 void nblog__console_watch_once(void)
 {
     watch_once();
@@ -77,6 +78,7 @@ void nblog__console_slots(int *free_slots, int *active)
         *active += st == ACTIVE;
     }
 }
+#endif
 
 _Atomic int nblog__watch_started;
 
