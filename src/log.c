@@ -147,7 +147,7 @@ static __thread int wait_off __attribute__((tls_model("initial-exec")));
 void (*_Atomic nblog__init_hook)(int where);
 #endif
 
-/* A test's hook, set before the calls it is meant for (testhooks.h). */
+/* Relaxed: a test's hook, set before the calls it is meant for. */
 static void init_hook(int where)
 {
     NBLOG__TEST_HOOK(nblog__init_hook, (where));
@@ -1015,7 +1015,7 @@ uint64_t (*_Atomic nblog__ratelimit_clock_hook)(void);
 
 static uint64_t ratelimit_now_units(void)
 {
-    /* A test's clock, set before its calls start (testhooks.h). */
+    /* Relaxed: a test's clock, set before its calls start. */
     uint64_t now = NBLOG__TEST_HOOK_OR(nblog__ratelimit_clock_hook, (), nblog__now_ns());
     return (now >> RL_UNIT_SHIFT) & RL_START_MASK;
 }

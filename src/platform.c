@@ -4,7 +4,6 @@
  * and nblog__thread_create.
  */
 #include "platform.h"
-#include "testhooks.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -15,6 +14,8 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "testhooks.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -39,7 +40,7 @@ int64_t (*_Atomic nblog__realtime_hook)(void);
 
 int64_t nblog__realtime_ns(void)
 {
-    /* A test's clock, set before the reads it is for (testhooks.h). */
+    /* Relaxed: a test's clock, set before the reads it is for. */
     return NBLOG__TEST_HOOK_OR(nblog__realtime_hook, (),
                                (int64_t)nblog__clock_ns(CLOCK_REALTIME));
 }
