@@ -104,19 +104,26 @@ NBLOG_API int nblog_level_parse(const char *text);
     X(ENOFMT, -2, "NULL format: a record saying so was stored")               \
     X(ELEVEL, -3, "level out of range: stored clamped to 0..7")               \
     X(EFORMAT, -4, "bad conversion in format: stored with it shown verbatim") \
-    X(EARGS, -5, "more conversions than arguments: stored, missing ones marked") \
-    X(ELOST, -6, "record lost and counted (slot held by an unfinished writer, or no sequence number left)") \
-    X(ENOTREADY, -7, "nblog is not initialised or was shut down: not stored, counted") \
+    X(EARGS, -5,                                                               \
+      "more conversions than arguments: stored, missing ones marked")          \
+    X(ELOST, -6,                                                               \
+      "record lost and counted (slot held by an unfinished writer, or no "     \
+      "sequence number left)")                                                 \
+    X(ENOTREADY, -7,                                                           \
+      "nblog is not initialised or was shut down: not stored, counted")        \
     X(EALREADY, -8, "already initialised")                                    \
     X(ENOMEM, -9, "could not reserve memory for the ring")                    \
     X(EAGAIN, -10, "no record available yet")                                 \
     X(ECORRUPT, -11, "ring header or record is not valid")                    \
     X(ETRUNCATED, -12, "buffer too small: text truncated")                   \
     X(EBUSY, -13, "ring file is in use by another writer")                    \
-    X(EFILE, -14, "file could not be opened, allocated or mapped (errno says why)") \
+    X(EFILE, -14,                                                              \
+      "file could not be opened, allocated or mapped (errno says why)")        \
     X(ENOTRING, -15, "file is not an nblog ring (refused to overwrite it)")   \
     X(EVERSION, -16, "ring file has a newer or unknown layout version")       \
-    X(ESTALE, -17, "handle is stale: that console was unregistered, or that ring file replaced by a new one") \
+    X(ESTALE, -17,                                                             \
+      "handle is stale: that console was unregistered, or that ring file "     \
+      "replaced by a new one")                                                 \
     X(ESHORT, -18, "ring file is shorter than its header says (truncated)")
 
 enum {

@@ -170,8 +170,10 @@ _Atomic uint32_t nblog__sleep_flag;  /* printers asleep: wake on commit */
 static _Atomic int need_restart;     /* forked: printers are gone */
 _Atomic int nblog__printers_alive;   /* printer threads not yet exited */
 
-/* The clock the stall watch uses; tests replace it. */
+#ifdef NBLOG_TEST_HOOKS
+/* The clock the stall watch uses; tests replace it (testhooks.h). */
 uint64_t (*_Atomic nblog__console_clock)(void) = nblog__now_ns;
+#endif
 
 /* Runs teardown of a console we moved to DYING, then frees the slot. */
 static void teardown_slot(struct nblog_console *c)

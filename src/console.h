@@ -96,13 +96,16 @@ int nblog__console_make_default(nblog_console_t *h);
  * NAMES in console.c), into out (NBLOG_CONSOLE_NAME_MAX + 1 bytes). */
 void nblog__console_default_name(char *out, const char *kind, const char *target);
 
-/* Tests: the stall watch's clock, and one pass of the stall watch (and
- * of the reaper: consoles let go meanwhile are torn down). */
+#ifdef NBLOG_TEST_HOOKS
+/* Tests: the stall watch's clock (default nblog__now_ns), and one pass of
+ * the stall watch (and of the reaper: consoles let go meanwhile are torn
+ * down). */
 extern uint64_t (*_Atomic nblog__console_clock)(void);
 void nblog__console_watch_once(void);
 /* Tests: how many pool slots are FREE and how many ACTIVE (the others
  * are being set up or torn down, or wait for their last user). */
 void nblog__console_slots(int *free_slots, int *active);
+#endif
 
 /* Sets the calling thread's nblog_spec_error() sentence (spec.c). */
 void nblog__spec_error_set(const char *msg);

@@ -89,6 +89,8 @@ void nblog__complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 #define NBLOG__HOOK_MAPPING 0
 #define NBLOG__HOOK_WAITING 1
 #define NBLOG__HOOK_STARTING 2
+#ifdef NBLOG_TEST_HOOKS
 extern void (*_Atomic nblog__init_hook)(int where);
+#endif
 
 #endif

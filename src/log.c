@@ -32,6 +32,7 @@
 #include "platform.h"
 #include "render.h"
 #include "ring.h"
+#include "testhooks.h"
 
 static struct {
     atomic_int level;
@@ -338,14 +339,15 @@ int nblog_write(int level, const void *bytes, size_t len)
 #define RL_UNIT_SHIFT 20 /* 1,048,576 ns */
 #define RL_START_MASK ((UINT64_C(1) << (64 - RL_COUNT_BITS)) - 1)
 
+#ifdef NBLOG_TEST_HOOKS
 uint64_t (*_Atomic nblog__ratelimit_clock_hook)(void);
+#endif
 
 static uint64_t ratelimit_now_units(void)
 {
     /* Relaxed: a test's clock, set before its calls start. */
-    uint64_t (*hook)(void) =
-        atomic_load_explicit(&nblog__ratelimit_clock_hook, memory_order_relaxed);
-    return ((hook ? hook() : nblog__now_ns()) >> RL_UNIT_SHIFT) & RL_START_MASK;
+    uint64_t now = NBLOG__TEST_HOOK_OR(nblog__ratelimit_clock_hook, (), nblog__now_ns());
+    return (now >> RL_UNIT_SHIFT) & RL_START_MASK;
 }
 
 /* now - start in units, signed: negative if now is before start. */

@@ -53,9 +53,11 @@ void nblog__ring_memory(const void **mem, size_t *bytes);
 int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
                               int from);
 
+#ifdef NBLOG_TEST_HOOKS
 /* Tests only: the rate limiter's clock (NULL: nblog__now_ns). Loaded
  * relaxed at every nblog_ratelimit_pass; set it before the calls it is
  * meant for start. */
 extern uint64_t (*_Atomic nblog__ratelimit_clock_hook)(void);
+#endif
 
 #endif

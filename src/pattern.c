@@ -150,10 +150,12 @@ static void tz_take(struct nblog__line_fmt *f, time_t now)
     f->tz_next_s = (int64_t)now + TZ_REFRESH_S;
 }
 
+#ifdef NBLOG_TEST_HOOKS
 void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s)
 {
     tz_take(f, (time_t)now_s);
 }
+#endif
 
 void nblog__line_fmt_refresh(struct nblog__line_fmt *f)
 {

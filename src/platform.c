@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testhooks.h"
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <x86intrin.h>
@@ -31,17 +33,15 @@ uint64_t nblog__clock_ns(int clock_id)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#ifdef NBLOG_TEST_HOOKS
 int64_t (*_Atomic nblog__realtime_hook)(void);
+#endif
 
 int64_t nblog__realtime_ns(void)
 {
     /* Relaxed: a test's clock, set before the reads it is for. */
-    int64_t (*hook)(void) = atomic_load_explicit(&nblog__realtime_hook, memory_order_relaxed);
-    if (__builtin_expect(hook != NULL, 0))
-        return hook();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return NBLOG__TEST_HOOK_OR(nblog__realtime_hook, (),
+                               (int64_t)nblog__clock_ns(CLOCK_REALTIME));
 }
 
 int64_t nblog__wall_offset_ns(uint64_t *at_ns)

@@ -41,10 +41,12 @@ int64_t nblog__realtime_ns(void);
  * added to be wall time. *at_ns (if given) gets the nblog__now_ns()
  * reading it belongs to. */
 int64_t nblog__wall_offset_ns(uint64_t *at_ns);
+#ifdef NBLOG_TEST_HOOKS
 /* Tests only: CLOCK_REALTIME as nblog sees it (NULL: clock_gettime), so a
  * test can step the wall clock without stepping the machine's. Loaded
  * relaxed at every read; set it before the reads it is meant for. */
 extern int64_t (*_Atomic nblog__realtime_hook)(void);
+#endif
 
 /* Kernel thread id of the caller, cached in initial-exec TLS; the cache is
  * reset in a forked child. */

@@ -120,8 +120,10 @@ int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *
 /* The console's printer thread, between batches: retakes the UTC offset
  * once a minute (local time only; cheap otherwise). [blocking] (tzset) */
 void nblog__line_fmt_refresh(struct nblog__line_fmt *f);
+#ifdef NBLOG_TEST_HOOKS
 /* Tests: takes the UTC offset as the refresh would at Unix time now_s. */
 void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s);
+#endif
 /* NBLOG_COLOR_ALWAYS or NBLOG_COLOR_NEVER for a console writing to fd
  * with opts color AUTO: a terminal, NO_COLOR unset or empty, TERM not
  * "dumb". [blocking] */

@@ -148,12 +148,15 @@
 
 #include "nblog.h"
 #include "platform.h"
+#include "testhooks.h"
 
 #define STATE(seq, st) (((uint64_t)(seq) << 2) | (st))
 #define STATE_SEQ(w) ((w) >> 2)
 #define STATE_ST(w) ((w)&3u)
 
+#ifdef NBLOG_TEST_HOOKS
 void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+#endif
 
 static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
                                           uint64_t seq)
@@ -421,10 +424,7 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
         return NBLOG_ELOST;
     }
     m->seq = seq;
-    void (*hook)(uint64_t) =
-        atomic_load_explicit(&nblog__test_hook_reserved, memory_order_relaxed);
-    if (__builtin_expect(hook != NULL, 0))
-        hook(seq);
+    NBLOG__TEST_HOOK(nblog__test_hook_reserved, (seq));
     /* W2 */
     __atomic_store_n(&s->ts_ns, m->ts_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&s->meta,

@@ -227,8 +227,10 @@ int nblog__ring_validate(const void *mem, size_t bytes);
 int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                       const char *text);
 
-/* Test hook run between reserve and commit (NULL in production). */
+#ifdef NBLOG_TEST_HOOKS
+/* Test hook run between reserve and commit (testhooks.h). */
 extern void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+#endif
 
 /*
  * Reader side. Copies record seq into *m and text (up to cap bytes; m->len

@@ -63,6 +63,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
+#ifdef NBLOG_TEST_HOOKS
 void nblog__console_watch_once(void)
 {
     watch_once();
@@ -79,6 +80,7 @@ void nblog__console_slots(int *free_slots, int *active)
         *active += st == ACTIVE;
     }
 }
+#endif
 
 _Atomic int nblog__watch_started;
 

@@ -139,14 +139,18 @@
 #include "consoles/fd.h"
 #include "nblog.h"
 #include "platform.h"
+#include "testhooks.h"
 
+#define RETRY_MS 1000u /* first retry delay (fd.h: nblog__fd_retry_ms) */
+#define RETRY_MAX_MS 60000u
+
+#ifdef NBLOG_TEST_HOOKS
 ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
 ssize_t (*_Atomic nblog__fd_nowait_hook)(int fd, const void *buf, size_t len);
 int (*_Atomic nblog__fd_open_hook)(const char *path, int flags, mode_t mode);
 int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
-_Atomic unsigned nblog__fd_retry_ms = 1000;
-
-#define RETRY_MAX_MS 60000u
+_Atomic unsigned nblog__fd_retry_ms = RETRY_MS;
+#endif
 
 enum fd_kind { K_FILE, K_PIPE, K_TTY, K_SOCK, K_OTHER };
 
@@ -214,19 +218,16 @@ static int panic_running(void)
  * pwritev2(RWF_NOWAIT) (or a socket's MSG_DONTWAIT). [signal-safe] */
 static ssize_t sys_write(int kind, int fd, const void *buf, size_t len, int nowait)
 {
-    ssize_t (*hook)(int, const void *, size_t) = atomic_load_explicit(
-        nowait && kind != K_SOCK ? &nblog__fd_nowait_hook : &nblog__fd_write_hook,
-        memory_order_relaxed);
     ssize_t n;
-    if (hook) {
-        n = hook(fd, buf, len);
-    } else if (kind == K_SOCK) {
-        n = send(fd, buf, len, MSG_NOSIGNAL | (nowait ? MSG_DONTWAIT : 0));
+    if (kind == K_SOCK) {
+        n = NBLOG__TEST_HOOK_OR(nblog__fd_write_hook, (fd, buf, len),
+                send(fd, buf, len, MSG_NOSIGNAL | (nowait ? MSG_DONTWAIT : 0)));
     } else if (nowait) {
         struct iovec iov = {(void *)buf, len};
-        n = pwritev2(fd, &iov, 1, -1, RWF_NOWAIT);
+        n = NBLOG__TEST_HOOK_OR(nblog__fd_nowait_hook, (fd, buf, len),
+                                pwritev2(fd, &iov, 1, -1, RWF_NOWAIT));
     } else {
-        n = write(fd, buf, len);
+        n = NBLOG__TEST_HOOK_OR(nblog__fd_write_hook, (fd, buf, len), write(fd, buf, len));
     }
     return n < 0 ? -errno : n;
 }
@@ -343,16 +344,13 @@ static void refresh(struct fd_out *o)
 
 static int open_hooked(const char *path, int flags, mode_t mode)
 {
-    int (*hook)(const char *, int, mode_t) =
-        atomic_load_explicit(&nblog__fd_open_hook, memory_order_relaxed);
-    return nblog__fd_mine(hook ? hook(path, flags, mode) : open(path, flags, mode));
+    return nblog__fd_mine(NBLOG__TEST_HOOK_OR(nblog__fd_open_hook, (path, flags, mode),
+                                              open(path, flags, mode)));
 }
 
 static int rename_hooked(const char *from, const char *to)
 {
-    int (*hook)(const char *, const char *) =
-        atomic_load_explicit(&nblog__fd_rename_hook, memory_order_relaxed);
-    return hook ? hook(from, to) : rename(from, to);
+    return NBLOG__TEST_HOOK_OR(nblog__fd_rename_hook, (from, to), rename(from, to));
 }
 
 #define OPEN_FLAGS (O_WRONLY | O_APPEND | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
@@ -541,7 +539,7 @@ static void failed(struct fd_out *o, struct backoff *b, const char *what, int er
     unsigned n = atomic_fetch_add_explicit(&b->failing, 1, memory_order_relaxed);
     /* Relaxed: a setting. Doubles per failure in a row, up to 60 s (or the
      * first delay, if that is longer). */
-    uint64_t base = atomic_load_explicit(&nblog__fd_retry_ms, memory_order_relaxed);
+    uint64_t base = NBLOG__TEST_VALUE(nblog__fd_retry_ms, RETRY_MS);
     uint64_t ms = base << (n < 16 ? n : 16);
     if (ms > RETRY_MAX_MS)
         ms = base > RETRY_MAX_MS ? base : RETRY_MAX_MS;

@@ -1,14 +1,16 @@
 /*
  * consoles/fd.h - the fault layer of the fd/file output (consoles/fd.c),
- * for tests (STYLE.md 7). Each hook, when set, is called instead of the
- * system call it names and returns what that call would (-1 with errno).
- * Relaxed loads: a test sets a hook before it logs and clears it after.
+ * for tests (STYLE.md 7), in test builds only (testhooks.h). Each hook,
+ * when set, is called instead of the system call it names and returns what
+ * that call would (-1 with errno). Relaxed loads: a test sets a hook
+ * before it logs and clears it after.
  */
 #ifndef NBLOG_CONSOLES_FD_H
 #define NBLOG_CONSOLES_FD_H
 
 #include <sys/types.h>
 
+#ifdef NBLOG_TEST_HOOKS
 /* Instead of write(2) and send(2) (every kind of fd; a socket's
  * MSG_DONTWAIT send too). */
 extern ssize_t (*_Atomic nblog__fd_write_hook)(int fd, const void *buf, size_t len);
@@ -25,6 +27,7 @@ extern int (*_Atomic nblog__fd_rename_hook)(const char *from, const char *to);
  * (default 1000 ms; tests set 0 to retry at every batch). A reopen asked
  * for by nblog_console_reopen is tried at the next batch regardless. */
 extern _Atomic unsigned nblog__fd_retry_ms;
+#endif
 
 /* nblog_console_fd for a console nblog makes on its own (the default
  * console, a "stderr" spec): it writes only while fd is what it was at
