@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "testutil.h"
 
 /* Starts argv[0] with stdin from in_fd and stdout to out_fd (-1: inherit).
  * Returns the pid (the test fails if it cannot start). */

@@ -358,32 +358,32 @@ static void run(const char *name, int ring, const char *extra_env)
     children_done(&r);
 }
 
-static void stderr_reused_gets_nothing(void **state)
+static void test_stderr_reused_gets_nothing(void **state)
 {
     (void)state;
     run("stderr_reused", 0, NULL);
 }
 
 /* The same with the console NBLOG_CONSOLES=stderr asked for. */
-static void env_stderr_reused_gets_nothing(void **state)
+static void test_env_stderr_reused_gets_nothing(void **state)
 {
     (void)state;
     run("stderr_reused", 0, "NBLOG_CONSOLES=stderr");
 }
 
-static void stderr_closed_first_no_default(void **state)
+static void test_stderr_closed_first_no_default(void **state)
 {
     (void)state;
     run("stderr_closed_first", 0, NULL);
 }
 
-static void std_fds_untouched(void **state)
+static void test_std_fds_untouched(void **state)
 {
     (void)state;
     run("std_fds_untouched", 1, NULL);
 }
 
-static void complain_not_into_reused(void **state)
+static void test_complain_not_into_reused(void **state)
 {
     (void)state;
     run("complain_reused", 0, NULL);
@@ -397,7 +397,7 @@ static void complain_not_into_reused(void **state)
     assert_string_equal(got, "DATA\n");
 }
 
-static void signals_with_ring(void **state)
+static void test_signals_with_ring(void **state)
 {
     (void)state;
     run("signals_with_ring", 1, NULL);
@@ -407,12 +407,12 @@ int main(int argc, char **argv)
 {
     children_dispatch(argc, argv, child_cases, sizeof child_cases / sizeof child_cases[0]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(stderr_reused_gets_nothing),
-        cmocka_unit_test(env_stderr_reused_gets_nothing),
-        cmocka_unit_test(stderr_closed_first_no_default),
-        cmocka_unit_test(std_fds_untouched),
-        cmocka_unit_test(signals_with_ring),
-        cmocka_unit_test(complain_not_into_reused),
+        cmocka_unit_test(test_stderr_reused_gets_nothing),
+        cmocka_unit_test(test_env_stderr_reused_gets_nothing),
+        cmocka_unit_test(test_stderr_closed_first_no_default),
+        cmocka_unit_test(test_std_fds_untouched),
+        cmocka_unit_test(test_signals_with_ring),
+        cmocka_unit_test(test_complain_not_into_reused),
     };
     return cmocka_run_group_tests(tests, children_make_dir, children_remove_dir);
 }

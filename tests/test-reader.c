@@ -120,7 +120,7 @@ static void refused(const char *path, int rc, int err, const char *says)
     }
 }
 
-static void refusal_verdicts(void **state)
+static void test_refusal_verdicts(void **state)
 {
     (void)state;
     char path[128], dir[160];
@@ -189,7 +189,7 @@ static void refusal_verdicts(void **state)
 
 /* --------------------------------------------------- iterate and missed */
 
-static void iterate_missed_exact(void **state)
+static void test_iterate_missed_exact(void **state)
 {
     (void)state;
     char path[128];
@@ -313,7 +313,7 @@ static void follow_until(nblog_ringfile_t *f, nblog_reader_t *rd, const char *un
     fail_msg("no record \"%s\" while following", until);
 }
 
-static void follow_writer_child(void **state)
+static void test_follow_writer_child(void **state)
 {
     (void)state;
     char path[128];
@@ -388,7 +388,7 @@ static void follow_writer_child(void **state)
 
 /* A ring whose records 1 and 2 (of 0..3) were reserved and never
  * committed (their writers were SIGKILLed). */
-static void unfinished_skipped(void **state)
+static void test_unfinished_skipped(void **state)
 {
     (void)state;
     char path[128];
@@ -491,7 +491,7 @@ static int find(const nblog_console_stats_t *st, int n, const char *name)
     return -1;
 }
 
-static void published_console_stats(void **state)
+static void test_published_console_stats(void **state)
 {
     (void)state;
     char path[128];
@@ -568,7 +568,7 @@ static void read_seq(const char *path, uint64_t seq, nblog_record_t *rec, char *
     nblog_ringfile_close(f);
 }
 
-static void write_bytes(void **state)
+static void test_write_bytes(void **state)
 {
     (void)state;
     char path[128];
@@ -631,7 +631,7 @@ static void assert_inert(const char *line, size_t n, int format)
     }
 }
 
-static void render_formats(void **state)
+static void test_render_formats(void **state)
 {
     (void)state;
     char path[128];
@@ -705,7 +705,7 @@ static void render_formats(void **state)
 /* A ring written by another process (a child named "app") renders with
  * its writer's pid and program, not the reader's; a forged name or pid is
  * shown harmlessly. */
-static void ringfile_identity(void **state)
+static void test_ringfile_identity(void **state)
 {
     (void)state;
     char path[128];
@@ -790,7 +790,7 @@ static void ringfile_identity(void **state)
 /* The longest record, of the bytes json grows most (0xff: \ufffd and a
  * message_bytes entry; 0x01: \u0001), renders whole in NBLOG_LINE_MAX,
  * through the public API and from a console. */
-static void json_worst_fits(void **state)
+static void test_json_worst_fits(void **state)
 {
     (void)state;
     static char text[NBLOG_RECORD_SIZE_MAX], line[NBLOG_LINE_MAX], out[NBLOG_LINE_MAX + 1];
@@ -844,15 +844,15 @@ static void json_worst_fits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(refusal_verdicts),
-        cmocka_unit_test(iterate_missed_exact),
-        cmocka_unit_test(follow_writer_child),
-        cmocka_unit_test(unfinished_skipped),
-        cmocka_unit_test(published_console_stats),
-        cmocka_unit_test(write_bytes),
-        cmocka_unit_test(render_formats),
-        cmocka_unit_test(ringfile_identity),
-        cmocka_unit_test(json_worst_fits),
+        cmocka_unit_test(test_refusal_verdicts),
+        cmocka_unit_test(test_iterate_missed_exact),
+        cmocka_unit_test(test_follow_writer_child),
+        cmocka_unit_test(test_unfinished_skipped),
+        cmocka_unit_test(test_published_console_stats),
+        cmocka_unit_test(test_write_bytes),
+        cmocka_unit_test(test_render_formats),
+        cmocka_unit_test(test_ringfile_identity),
+        cmocka_unit_test(test_json_worst_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

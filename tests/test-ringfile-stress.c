@@ -69,7 +69,7 @@ static void watch_stats(const struct nblog__ring_hdr *r, uint64_t total)
     }
 }
 
-static void publisher_races(void **state)
+static void test_publisher_races(void **state)
 {
     (void)state;
     char path[128];
@@ -114,7 +114,7 @@ static void publisher_races(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(publisher_races),
+        cmocka_unit_test(test_publisher_races),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * test-ringfile.c - the ring in a file, in one process: resume after a
- * reopen, a dead writer's unfinished slot, console specs, and a corpus of
+ * reopen, a dead writer's unfinished slot, and a corpus of
  * corrupted, truncated and foreign files that must each get a clear
  * verdict (in process, under ASan too) and a documented exit code from
  * `nblog dmesg` (a separate process: a crash there shows as a signal).
@@ -59,7 +59,7 @@ static void log_n(int n, const char *what)
         assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "%s %d", what, i), NBLOG_OK);
 }
 
-static void resume_continues_sequence(void **state)
+static void test_resume_continues_sequence(void **state)
 {
     (void)state;
     char path[128];
@@ -93,7 +93,7 @@ static void resume_continues_sequence(void **state)
     unlink(path);
 }
 
-static void env_var_names_the_ring(void **state)
+static void test_env_var_names_the_ring(void **state)
 {
     (void)state;
     char path[128];
@@ -112,7 +112,7 @@ static void env_var_names_the_ring(void **state)
 /* A program that logs and returns from main at once (no tick of the
  * publisher after its console started): the file still shows its console
  * as the exit flush left it, for `nblog status`. */
-static void exit_publishes_consoles(void **state)
+static void test_exit_publishes_consoles(void **state)
 {
     (void)state;
     char path[128];
@@ -165,7 +165,7 @@ static void *shutdown_now(void *arg)
  * publisher; one joins it, the other finds it stopped (before, both
  * joined the same thread: about 1 exit in 30 hung forever). 100 children;
  * one that has not ended after 20 s is a hang. */
-static void exit_races_shutdown(void **state)
+static void test_exit_races_shutdown(void **state)
 {
     (void)state;
     char path[128];
@@ -205,7 +205,7 @@ static void exit_races_shutdown(void **state)
     unlink(path);
 }
 
-static void refuses_foreign_file(void **state)
+static void test_refuses_foreign_file(void **state)
 {
     (void)state;
     char path[128];
@@ -233,7 +233,7 @@ static void refuses_foreign_file(void **state)
 
 /* A writer that died between reserve and commit: resume forgets the slot,
  * readers count it missed, writers reuse it. */
-static void resume_skips_unfinished(void **state)
+static void test_resume_skips_unfinished(void **state)
 {
     (void)state;
     size_t bytes = nblog__ring_bytes(16, 128);
@@ -268,49 +268,6 @@ static void resume_skips_unfinished(void **state)
     for (int i = 0; i < 16; i++)
         assert_int_equal(nblog__ring_write(r, &m, text), NBLOG_OK);
     free(mem);
-}
-
-/* --------------------------------------------------------------- specs */
-
-static void specs_parse(void **state)
-{
-    (void)state;
-    char path[128], spec[200];
-    ring_name(path, sizeof path, "spec.log");
-    assert_int_equal(nblog_init(NULL), NBLOG_OK);
-    nblog_console_t *con;
-    snprintf(spec, sizeof spec, "file:%s,level=warning,format=kmsg,mode=direct,name=x", path);
-    assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
-    assert_string_equal(st.name, "x");
-    nblog_console_unregister(con);
-    assert_int_equal(nblog_console_from_spec("fd:2,stall_ms=100", &con), NBLOG_OK);
-    nblog_console_unregister(con);
-
-    static const struct {
-        const char *spec, *names;
-    } bad[] = {
-        {"tcp:host", "\"tcp\""},        {"fd:x", "\"x\""},
-        {"file", "needs an argument"},  {"stderr:3", "takes no argument"},
-        {"stderr,level=loud", "level=loud"}, {"stderr,format=xml", "format=xml"},
-        {"stderr,colour=red", "\"colour\""}, {"stderr,novalue", "\"novalue\""},
-        {"", "empty"},                  {"file:/nonexistent/dir/x", "No such file"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(nblog_console_from_spec(bad[i].spec, &con), NBLOG_EINVAL);
-        if (!strstr(nblog_spec_error(), bad[i].names))
-            fail_msg("spec \"%s\": error \"%s\" does not name \"%s\"", bad[i].spec,
-                     nblog_spec_error(), bad[i].names);
-    }
-    setenv("NBLOG_CONSOLES", "stderr,level=emerg;fd:2,level=emerg", 1);
-    assert_int_equal(nblog_consoles_from_env(), 2);
-    setenv("NBLOG_CONSOLES", "stderr;bogus", 1);
-    assert_int_equal(nblog_consoles_from_env(), NBLOG_EINVAL);
-    assert_non_null(strstr(nblog_spec_error(), "bogus"));
-    unsetenv("NBLOG_CONSOLES");
-    nblog_shutdown();
-    unlink(path);
 }
 
 /* -------------------------------------------------------------- corpus */
@@ -399,7 +356,7 @@ static void read_through(const char *path, int live)
     nblog__ringview_close(&v);
 }
 
-static void corrupt_corpus(void **state)
+static void test_corrupt_corpus(void **state)
 {
     (void)state;
     char path[128], out[160];
@@ -427,7 +384,7 @@ static void corrupt_corpus(void **state)
 }
 
 /* After nblog_shutdown the file is free: another writer can take it. */
-static void shutdown_releases_the_file(void **state)
+static void test_shutdown_releases_the_file(void **state)
 {
     (void)state;
     char path[128];
@@ -453,7 +410,7 @@ static void shutdown_releases_the_file(void **state)
 /* fork() while writing a ring file: the child goes on in a private ring,
  * so neither process's consoles print the other's records (each line of
  * the shared output file appears exactly once). */
-static void fork_keeps_rings_apart(void **state)
+static void test_fork_keeps_rings_apart(void **state)
 {
     (void)state;
     char path[128], out[160];
@@ -500,7 +457,7 @@ static void fork_keeps_rings_apart(void **state)
  * with the writer, so a new writer takes the file while the worker lives.
  * The worker cannot end before the try: it waits for EOF on a pipe whose
  * write end only this test holds. */
-static void forked_worker_leaves_the_lock(void **state)
+static void test_forked_worker_leaves_the_lock(void **state)
 {
     (void)state;
     char path[128];
@@ -630,7 +587,7 @@ static int log_after_forgery(const char *path, int n)
     return stored;
 }
 
-static void seq_limit_holds(void **state)
+static void test_seq_limit_holds(void **state)
 {
     (void)state;
     char path[128];
@@ -675,7 +632,7 @@ static void seq_limit_holds(void **state)
  * beyond the follower's position: a raw head past the limit (refused
  * writes) or a forged head below it must put it to sleep, or
  * `dmesg --follow` spins. Checked by its return value, not by time. */
-static void follow_wait_needs_progress(void **state)
+static void test_follow_wait_needs_progress(void **state)
 {
     (void)state;
     char path[128], why[256];
@@ -749,7 +706,7 @@ static void make_empty(const char *path, mode_t mode)
     close(fd);
 }
 
-static void private_files_only(void **state)
+static void test_private_files_only(void **state)
 {
     (void)state;
     char dir[] = "/tmp/nblog-perm-XXXXXX";
@@ -825,20 +782,19 @@ static void private_files_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(resume_continues_sequence),
-        cmocka_unit_test(env_var_names_the_ring),
-        cmocka_unit_test(exit_publishes_consoles),
-        cmocka_unit_test(exit_races_shutdown),
-        cmocka_unit_test(refuses_foreign_file),
-        cmocka_unit_test(resume_skips_unfinished),
-        cmocka_unit_test(specs_parse),
-        cmocka_unit_test(corrupt_corpus),
-        cmocka_unit_test(shutdown_releases_the_file),
-        cmocka_unit_test(fork_keeps_rings_apart),
-        cmocka_unit_test(forked_worker_leaves_the_lock),
-        cmocka_unit_test(seq_limit_holds),
-        cmocka_unit_test(follow_wait_needs_progress),
-        cmocka_unit_test(private_files_only),
+        cmocka_unit_test(test_resume_continues_sequence),
+        cmocka_unit_test(test_env_var_names_the_ring),
+        cmocka_unit_test(test_exit_publishes_consoles),
+        cmocka_unit_test(test_exit_races_shutdown),
+        cmocka_unit_test(test_refuses_foreign_file),
+        cmocka_unit_test(test_resume_skips_unfinished),
+        cmocka_unit_test(test_corrupt_corpus),
+        cmocka_unit_test(test_shutdown_releases_the_file),
+        cmocka_unit_test(test_fork_keeps_rings_apart),
+        cmocka_unit_test(test_forked_worker_leaves_the_lock),
+        cmocka_unit_test(test_seq_limit_holds),
+        cmocka_unit_test(test_follow_wait_needs_progress),
+        cmocka_unit_test(test_private_files_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
