@@ -6,6 +6,7 @@
  * test-console-stress.c.
  */
 #include "testutil.h"
+#include "capture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,10 +63,9 @@ static void gate_pass(struct gate *g)
 
 /* ---- a console that captures its lines in memory ---------------------- */
 
+/* capture.h's capture, with the faults and counters these tests need. */
 struct capture {
-    pthread_mutex_t lock;
-    char buf[1 << 20];
-    size_t len;
+    struct tu_capture tc;
     int atomic_result; /* 0: write_atomic works; else the -errno it returns */
     struct gate *block; /* write waits until it is open, when set */
     _Atomic int in_write;
@@ -74,17 +74,6 @@ struct capture {
     _Atomic int writes;     /* calls of write */
     _Atomic int returned;   /* ... that returned */
 };
-
-static ssize_t cap_append(struct capture *c, const char *buf, size_t len)
-{
-    pthread_mutex_lock(&c->lock);
-    size_t n = len < sizeof c->buf - c->len ? len : sizeof c->buf - c->len;
-    memcpy(c->buf + c->len, buf, n);
-    c->len += n;
-    c->buf[c->len < sizeof c->buf ? c->len : sizeof c->buf - 1] = '\0';
-    pthread_mutex_unlock(&c->lock);
-    return (ssize_t)len;
-}
 
 static ssize_t cap_write(void *ctx, const char *buf, size_t len)
 {
@@ -96,7 +85,7 @@ static ssize_t cap_write(void *ctx, const char *buf, size_t len)
     atomic_store(&c->in_write, 0);
     if (c->max_write && len > c->max_write)
         len = c->max_write; /* a short write: the rest is retried */
-    ssize_t n = cap_append(c, buf, len);
+    ssize_t n = tu_capture_append(&c->tc, buf, len);
     atomic_fetch_add(&c->returned, 1);
     return n;
 }
@@ -106,7 +95,7 @@ static ssize_t cap_write_atomic(void *ctx, const char *buf, size_t len)
     struct capture *c = ctx;
     if (c->atomic_result)
         return c->atomic_result;
-    return cap_append(c, buf, len);
+    return tu_capture_append(&c->tc, buf, len);
 }
 
 static void cap_teardown(void *ctx)
@@ -122,24 +111,22 @@ static const nblog_console_ops_t cap_ops = {.write = cap_write,
 /* Captures live in static storage: a stuck console's printer may still be
  * inside a capture's write after its test ends. */
 static struct capture captures[40];
+static char capture_bufs[40][1 << 20];
 static int captures_used;
 
 static struct capture *new_capture(void)
 {
     assert_true(captures_used < (int)(sizeof captures / sizeof captures[0]));
-    struct capture *c = &captures[captures_used++];
-    pthread_mutex_init(&c->lock, NULL);
+    int i = captures_used++;
+    struct capture *c = &captures[i];
+    tu_capture_init(&c->tc, capture_bufs[i], sizeof capture_bufs[i]);
     return c;
 }
 
 /* Lines captured so far, as one string (copied under the lock). */
 static const char *captured(struct capture *c)
 {
-    static char copy[1 << 20];
-    pthread_mutex_lock(&c->lock);
-    memcpy(copy, c->buf, c->len + 1 < sizeof copy ? c->len + 1 : sizeof copy);
-    pthread_mutex_unlock(&c->lock);
-    return copy;
+    return tu_captured(&c->tc);
 }
 
 static nblog_console_t *add(struct capture *c, const char *name, int level,
@@ -780,7 +767,7 @@ static void test_fork_child_registers_first(void **state)
             if (nblog_console_unregister(c) != NBLOG_OK)
                 _exit(6);
             nblog_shutdown(); /* an uncounted reference would assert here */
-            _exit(strstr(mine->buf, "child") ? 0 : 7);
+            _exit(strstr(mine->tc.buf, "child") ? 0 : 7);
         }
         int status;
         assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -887,27 +874,19 @@ static void test_sighup_reopens(void **state)
 }
 
 /* The callback output gets whole lines on the printer thread. */
-static char cb_seen[256];
-static size_t cb_len;
-static void collect(void *arg, const char *lines, size_t len)
-{
-    (void)arg;
-    if (cb_len + len < sizeof cb_seen) {
-        memcpy(cb_seen + cb_len, lines, len);
-        cb_len += len;
-    }
-}
+TU_CAPTURE(cb_seen, 256);
 
 static void test_callback_console(void **state)
 {
     (void)state;
     nblog_console_t *con;
     assert_int_equal(nblog_console_callback(NULL, NULL, NULL, &con), NBLOG_EINVAL);
-    assert_int_equal(nblog_console_callback(collect, NULL, NULL, &con), NBLOG_OK);
+    assert_int_equal(nblog_console_callback(tu_capture_lines, &cb_seen, NULL, &con),
+                     NBLOG_OK);
     nblog_info("to the callback %d", 1);
     NBLOG_WARNING("deferred %s", "too");
     assert_flushed();
-    assert_string_equal(cb_seen, "to the callback 1\ndeferred too\n");
+    assert_string_equal(tu_captured(&cb_seen), "to the callback 1\ndeferred too\n");
     nblog_console_unregister(con);
 }
 

@@ -22,36 +22,25 @@
 #include "nblog.h"
 #include "ring.h"
 #include "testutil.h"
+#include "capture.h"
 
 /* ------------------------------------------------------------ capture */
 
-static char cap[1 << 20];
-static _Atomic size_t cap_len;
+/* Every line the console gets (capture.h); a write that does not fit
+ * fails the test. */
+TU_CAPTURE(cap, 1 << 20);
 
 static ssize_t capture(void *ctx, const char *buf, size_t len)
 {
     (void)ctx;
-    size_t at = atomic_fetch_add(&cap_len, len);
-    assert_true(at + len <= sizeof cap);
-    memcpy(cap + at, buf, len);
-    return (ssize_t)len;
+    return tu_capture_append(&cap, buf, len);
 }
 
 /* How many captured lines contain needle; *replayed: how many of those
  * are marked replayed. */
 static int count_lines(const char *needle, int *replayed)
 {
-    size_t len = atomic_load(&cap_len);
-    int n = 0, r = 0;
-    char line[1024];
-    for (size_t at = 0; tu_next_line(cap, len, &at, line, sizeof line);)
-        if (strstr(line, needle)) {
-            n++;
-            r += strstr(line, "," NBLOG_REPLAYED_MARK ";") != NULL;
-        }
-    if (replayed)
-        *replayed = r;
-    return n;
+    return tu_capture_count(&cap, needle, replayed);
 }
 
 /* A console whose blocking write, while `blocking` is set, stops on a
@@ -98,7 +87,8 @@ static void wait_until(_Atomic int *flag)
 /* Empty capture, nblog_init(o). */
 static int setup_with(const nblog_options_t *o)
 {
-    atomic_store(&cap_len, 0);
+    tu_capture_reset(&cap);
+    cap.must_fit = 1;
     atomic_store(&blocking, 0);
     atomic_store(&in_write, 0);
     return nblog_init(o) == NBLOG_OK ? 0 : -1;
@@ -260,10 +250,10 @@ static void test_panic_one_notice_per_gap(void **state)
         nblog_printf(NBLOG_LEVEL_INFO, "record %d.", i);
 
     assert_int_equal(nblog_panic_flush("two lost in a row"), 0);
-    size_t len = atomic_load(&cap_len);
+    size_t len = tu_capture_len(&cap);
     char line[1024];
     int notices = 0, last_was_notice = 0;
-    for (size_t at = 0; tu_next_line(cap, len, &at, line, sizeof line);) {
+    for (size_t at = 0; tu_next_line(cap.buf, len, &at, line, sizeof line);) {
         int notice = strstr(line, " messages dropped **") != NULL;
         if (notice && last_was_notice)
             print_error("notice after notice: %s\n", line);

@@ -34,6 +34,7 @@
 #include "console.h"
 #include "ring.h"
 #include "testutil.h"
+#include "capture.h"
 
 #define LEVEL NBLOG_LEVEL_INFO
 
@@ -630,17 +631,7 @@ static void test_signal_storm(void **state)
 static char *small_stack;
 static size_t small_stack_bytes;
 static _Atomic int small_handler_done;
-static char small_cap[1 << 16];
-static _Atomic size_t small_len;
-
-static ssize_t small_capture(void *ctx, const char *buf, size_t len)
-{
-    (void)ctx;
-    size_t at = atomic_fetch_add(&small_len, len);
-    if (at + len <= sizeof small_cap)
-        memcpy(small_cap + at, buf, len);
-    return (ssize_t)len;
-}
+TU_CAPTURE(small_cap, 1 << 16); /* capture.h */
 
 static void small_stack_handler(int sig)
 {
@@ -683,7 +674,7 @@ static void run_on_small_stack(size_t record_size, size_t stack_bytes)
     opt.ring_records = 4096;
     opt.record_size = record_size;
     assert_int_equal(nblog_init(&opt), NBLOG_OK);
-    atomic_store(&small_len, 0);
+    tu_capture_reset(&small_cap);
     atomic_store(&small_handler_done, 0);
     small_stack_bytes = stack_bytes;
     nblog_console_opts_t o;
@@ -691,13 +682,13 @@ static void run_on_small_stack(size_t record_size, size_t stack_bytes)
     o.name = "direct";
     o.mode = NBLOG_MODE_DIRECT;
     o.format = NBLOG_FORMAT_RFC5424; /* the longest lines */
-    nblog_console_ops_t ops = {.write = small_capture, .write_atomic = small_capture};
+    nblog_console_ops_t ops = {.write = tu_capture_write, .write_atomic = tu_capture_write};
     nblog_console_t *direct, *threaded;
-    assert_int_equal(nblog_console_register(&ops, NULL, &o, &direct), NBLOG_OK);
+    assert_int_equal(nblog_console_register(&ops, &small_cap, &o, &direct), NBLOG_OK);
     o.name = "threaded";
     o.mode = NBLOG_MODE_THREADED;
     o.format = NBLOG_FORMAT_KMSG;
-    assert_int_equal(nblog_console_register(&ops, NULL, &o, &threaded), NBLOG_OK);
+    assert_int_equal(nblog_console_register(&ops, &small_cap, &o, &threaded), NBLOG_OK);
     atomic_store(&nblog__printers_paused, 1); /* what prints, the handler printed */
 
     char *map = mmap(NULL, GUARD + stack_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -719,15 +710,14 @@ static void run_on_small_stack(size_t record_size, size_t stack_bytes)
 
     /* Each record reached the direct console from the handler's own calls
      * (the printers are paused), the emergency ones the threaded one too. */
-    size_t len = atomic_load(&small_len);
-    assert_true(len < sizeof small_cap);
-    small_cap[len] = '\0';
-    assert_non_null(strstr(small_cap, "direct gauge 12 1.5000000000000001e+300 -0.000000 "));
-    assert_non_null(strstr(small_cap, "deferred gauge 12 1.5000000000000001e+300"));
-    assert_non_null(strstr(small_cap, "emergency gauge 1.5000000000000001e+300"));
-    assert_non_null(strstr(small_cap, "deferred emergency gauge -2.25e-300"));
+    assert_true(atomic_load(&small_cap.offered) < small_cap.cap);
+    const char *out = small_cap.buf;
+    assert_non_null(strstr(out, "direct gauge 12 1.5000000000000001e+300 -0.000000 "));
+    assert_non_null(strstr(out, "deferred gauge 12 1.5000000000000001e+300"));
+    assert_non_null(strstr(out, "emergency gauge 1.5000000000000001e+300"));
+    assert_non_null(strstr(out, "deferred emergency gauge -2.25e-300"));
     int emergencies = 0;
-    for (const char *p = small_cap; (p = strstr(p, "emergency gauge")); p++)
+    for (const char *p = out; (p = strstr(p, "emergency gauge")); p++)
         emergencies++;
     assert_int_equal(emergencies, 4); /* two records, two consoles */
     atomic_store(&nblog__printers_paused, 0);

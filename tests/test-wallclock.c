@@ -9,6 +9,8 @@
  * its timerfd read fails with ECANCELED. No timing: times are compared
  * with bounds of minutes, steps are years.
  *
+ * The cases (each function is test_ and the name below):
+ *
  *   step_in_process     records before and after a step: iterated wall_ns
  *                       differ by the step; RFC 5424 lines carry each
  *                       record's own time; a notice without a step or
@@ -43,6 +45,7 @@
 #include "ring.h"
 #include "ringfile.h"
 #include "wallclock.h"
+#include "capture.h"
 
 #define STEP_NS ((int64_t)3650 * 86400 * 1000000000) /* ten years ahead */
 #define SLACK_NS ((int64_t)600 * 1000000000)          /* ten minutes */
@@ -144,20 +147,10 @@ static void assert_both_sides(int64_t before, int64_t after)
 
 /* ---------------------------------------------------------- in process */
 
-static char cb_lines[8192];
-static size_t cb_len;
+/* What the callback console printed (capture.h). */
+TU_CAPTURE(cb_lines, 8192);
 
-static void collect(void *arg, const char *lines, size_t len)
-{
-    (void)arg;
-    if (cb_len + len < sizeof cb_lines) {
-        memcpy(cb_lines + cb_len, lines, len);
-        cb_len += len;
-        cb_lines[cb_len] = '\0';
-    }
-}
-
-static void step_in_process(void **state)
+static void test_step_in_process(void **state)
 {
     (void)state;
     use_stepped_clock();
@@ -166,8 +159,9 @@ static void step_in_process(void **state)
     nblog_console_opts_init(&co);
     co.format = NBLOG_FORMAT_RFC5424;
     nblog_console_t *con;
-    cb_len = 0;
-    assert_int_equal(nblog_console_callback(collect, NULL, &co, &con), NBLOG_OK);
+    tu_capture_reset(&cb_lines);
+    assert_int_equal(nblog_console_callback(tu_capture_lines, &cb_lines, &co, &con),
+                     NBLOG_OK);
 
     assert_int_equal(nblog_info("before step"), NBLOG_OK);
     assert_int_equal(nblog__wallclock_notice(0), 0); /* nothing moved */
@@ -203,7 +197,7 @@ static void step_in_process(void **state)
     assert_true(b2 == before && a2 == after);
 
     /* Rendered: each RFC 5424 line carries its record's own time. */
-    assert_lines_show(cb_lines, before, after);
+    assert_lines_show(tu_captured(&cb_lines), before, after);
 
     nblog_console_unregister(con);
     nblog_shutdown();
@@ -237,7 +231,7 @@ static void child_writer(const char *path, int ready_fd, int go_fd)
     _exit(0);
 }
 
-static void ringfile_across_step(void **state)
+static void test_ringfile_across_step(void **state)
 {
     (void)state;
     char path[128], out[160];
@@ -298,7 +292,7 @@ static void ringfile_across_step(void **state)
     close(go[1]);
 }
 
-static void fork_child_restarts(void **state)
+static void test_fork_child_restarts(void **state)
 {
     (void)state;
     char path[128];
@@ -311,8 +305,9 @@ static void fork_child_restarts(void **state)
     o.ring_records = 64;
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     nblog_console_t *con;
-    cb_len = 0;
-    assert_int_equal(nblog_console_callback(collect, NULL, NULL, &con), NBLOG_OK);
+    tu_capture_reset(&cb_lines);
+    assert_int_equal(nblog_console_callback(tu_capture_lines, &cb_lines, NULL, &con),
+                     NBLOG_OK);
     const void *mem;
     size_t bytes;
     nblog__ring_memory(&mem, &bytes);
@@ -369,9 +364,9 @@ static int reset_all(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(step_in_process, reset_all),
-        cmocka_unit_test_teardown(ringfile_across_step, reset_all),
-        cmocka_unit_test_teardown(fork_child_restarts, reset_all),
+        cmocka_unit_test_teardown(test_step_in_process, reset_all),
+        cmocka_unit_test_teardown(test_ringfile_across_step, reset_all),
+        cmocka_unit_test_teardown(test_fork_child_restarts, reset_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
