@@ -695,16 +695,7 @@ static long slurp(int i, char *buf, size_t cap)
 {
     char name[160];
     rot_name(name, sizeof name, i);
-    int fd = open(name, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fd);
-    return (long)len;
+    return tu_read_file(name, buf, cap);
 }
 
 static nblog_console_t *rot_console(unsigned long long max, int keep)

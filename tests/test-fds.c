@@ -38,15 +38,9 @@ static const char *child_dir(void)
 /* The whole of path, NUL-terminated, into buf; its length. */
 static size_t read_file(const char *path, char *buf, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    CHILD_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
-    size_t n = 0;
-    ssize_t got;
-    while (n < cap - 1 && (got = read(fd, buf + n, cap - 1 - n)) > 0)
-        n += (size_t)got;
-    buf[n] = '\0';
-    close(fd);
-    return n;
+    long n = tu_read_file(path, buf, cap);
+    CHILD_CHECK(n >= 0, "open %s: %s", path, strerror(errno));
+    return (size_t)n;
 }
 
 /* Opens "DIR/name" for the program as a daemon would after closing fd 2:
@@ -389,11 +383,7 @@ static void test_complain_not_into_reused(void **state)
     run("complain_reused", 0, NULL);
     char path[128], got[4096] = {0};
     snprintf(path, sizeof path, "%s/data3.db", children_dir);
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    ssize_t n = read(fd, got, sizeof got - 1);
-    close(fd);
-    assert_true(n >= 0);
+    assert_true(tu_read_file(path, got, sizeof got) >= 0);
     assert_string_equal(got, "DATA\n");
 }
 

@@ -755,14 +755,11 @@ static void test_pipe_format(void **state)
     int rc = system(cmd);
     snprintf(path, sizeof path, "%s/err", dir);
     static char out[8192];
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    out[fread(out, 1, sizeof out - 1, f)] = '\0';
-    fclose(f);
+    assert_true(tu_read_file(path, out, sizeof out) >= 0);
     if (rc != 0)
         fail_msg("%s: status %d: %s", cmd, rc, out);
     snprintf(path, sizeof path, "%s/a.log", dir);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     assert_non_null(f);
     struct jrec *r = malloc(sizeof *r);
     char l[4096];
@@ -777,10 +774,7 @@ static void test_pipe_format(void **state)
     fclose(f);
     free(r);
     snprintf(path, sizeof path, "%s/b.log", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    out[fread(out, 1, sizeof out - 1, f)] = '\0';
-    fclose(f);
+    assert_true(tu_read_file(path, out, sizeof out) >= 0);
     assert_string_equal(out, "INFO one\nWARNING two\n"); /* its own format= wins */
     /* A bad --format is the spec's error. */
     snprintf(cmd, sizeof cmd, "echo x | %s pipe --format xml --console stderr 2>%s/err",

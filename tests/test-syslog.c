@@ -160,20 +160,14 @@ static void rsys_cleanup(struct rsys *r)
         print_error("could not remove %s\n", cmd + 7);
 }
 
+/* What the collector wrote to path so far (empty if nothing yet). */
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    char *b = tu_slurp(path, len);
+    if (!b) {
         *len = 0;
-        return calloc(1, 1);
+        b = calloc(1, 1);
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    b[*len] = '\0';
-    fclose(f);
     return b;
 }
 

@@ -279,12 +279,8 @@ static void test_ringfile_across_step(void **state)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s dmesg --time iso %s > %s", NBLOG_TOOL, path, out);
     assert_int_equal(system(cmd), 0);
-    FILE *f = fopen(out, "r");
-    assert_non_null(f);
     static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    assert_true(tu_read_file(out, text, sizeof text) >= 0);
     assert_lines_show(text, before, after);
     unlink(out);
     unlink(path);

@@ -4,12 +4,15 @@
 #ifndef NBLOG_TESTUTIL_H
 #define NBLOG_TESTUTIL_H
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "nblog.h"
@@ -84,6 +87,51 @@ static inline int tu_parse_kmsg(const char *line, unsigned long long *seq, int *
                         sizeof NBLOG_REPLAYED_MARK + 1) == 0;
     *text = semi + 1;
     return 1;
+}
+
+/* ---- files ---- */
+
+/* The whole file at path into buf, at most cap - 1 bytes, NUL-terminated.
+ * Returns its length, or -1 (errno from open) if it does not open. */
+static inline long tu_read_file(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fd);
+    return (long)len;
+}
+
+/* The whole file at path, NUL-terminated, in memory from malloc (free
+ * it); *len (if not NULL) its length. NULL if it does not open. */
+static inline char *tu_slurp(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *s = malloc(cap + 1);
+    assert_non_null(s);
+    ssize_t got;
+    while ((got = read(fd, s + n, cap - n)) > 0) {
+        n += (size_t)got;
+        if (n == cap) {
+            cap *= 2;
+            s = realloc(s, cap + 1);
+            assert_non_null(s);
+        }
+    }
+    assert_true(got == 0); /* read to the end, no error */
+    close(fd);
+    s[n] = '\0';
+    if (len)
+        *len = n;
+    return s;
 }
 
 #endif
