@@ -322,25 +322,12 @@ struct storm_reader {
     nblog_reader_t r;
     uint32_t tid; /* every record comes from the main thread */
     atomic_int done;
-    uint64_t prev_end, records, rec_missed;
+    struct tu_read_check k; /* seqs, gaps, errors (testutil.h) */
     uint64_t per_src[NSRC], last_n[NSRC];
     int seen[NSRC];
     uint64_t flagged; /* handler records with NBLOG_F_SIGNAL */
     uint64_t outside; /* handler records that interrupted no logging call */
-    uint64_t errors;
-    char first_error[512];
 };
-
-static void storm_fail(struct storm_reader *sr, const nblog_record_t *rec,
-                       const char *what)
-{
-    if (sr->errors++ == 0)
-        snprintf(sr->first_error, sizeof sr->first_error,
-                 "%s (seq %" PRIu64 ", len %u, flags %#x, tid %u, text \"%.200s\")",
-                 what, rec ? rec->seq : 0, rec ? rec->len : 0,
-                 rec ? rec->flags : 0, rec ? rec->tid : 0,
-                 rec ? rec->text : "");
-}
 
 /* Parses "m n=N chk=C pad=P" or "h=X n=N o=O chk=C"; -1 if it does not
  * parse exactly or the checksum/padding is wrong. */
@@ -373,37 +360,31 @@ static int parse_storm(const char *t, size_t len, int *src, uint64_t *n,
     return 0;
 }
 
-static void storm_check(struct storm_reader *sr, const nblog_record_t *rec)
+static void storm_check(void *arg, const nblog_record_t *rec)
 {
+    struct storm_reader *sr = arg;
     int src, outside;
     uint64_t n;
-    if (rec->seq < sr->prev_end) {
-        storm_fail(sr, rec, "seq not increasing");
+    if (tu_check_seq(&sr->k, rec) != 0)
         return;
-    }
-    if (rec->seq - sr->prev_end != rec->missed)
-        storm_fail(sr, rec, "rec.missed differs from the gap in seqs");
-    sr->rec_missed += rec->missed;
-    sr->prev_end = rec->seq + 1;
-    sr->records++;
     if (rec->len != strlen(rec->text) || rec->level != LEVEL ||
         (rec->kind != NBLOG_KIND_TEXT && rec->kind != NBLOG_KIND_DEFERRED)) {
-        storm_fail(sr, rec, "record disagrees with itself");
+        tu_check_fail(&sr->k, rec, "record disagrees with itself");
         return;
     }
     if (parse_storm(rec->text, rec->len, &src, &n, &outside) != 0) {
-        storm_fail(sr, rec, "torn or garbled text");
+        tu_check_fail(&sr->k, rec, "torn or garbled text");
         return;
     }
     if (rec->tid != sr->tid)
-        storm_fail(sr, rec, "tid is not the main thread's");
+        tu_check_fail(&sr->k, rec, "tid is not the main thread's");
     if (src == SRC_MAIN && rec->flags != 0)
-        storm_fail(sr, rec, "main-thread record with flags");
+        tu_check_fail(&sr->k, rec, "main-thread record with flags");
     if (src != SRC_MAIN) {
         if (rec->flags & ~NBLOG_F_SIGNAL)
-            storm_fail(sr, rec, "handler record with unexpected flags");
+            tu_check_fail(&sr->k, rec, "handler record with unexpected flags");
         if (outside == 1 && (rec->flags & NBLOG_F_SIGNAL))
-            storm_fail(sr, rec, "NBLOG_F_SIGNAL on a handler record that "
+            tu_check_fail(&sr->k, rec, "NBLOG_F_SIGNAL on a handler record that "
                                 "interrupted no logging call");
         if (rec->flags & NBLOG_F_SIGNAL)
             sr->flagged++;
@@ -411,7 +392,7 @@ static void storm_check(struct storm_reader *sr, const nblog_record_t *rec)
             sr->outside++;
     }
     if (sr->seen[src] && n <= sr->last_n[src])
-        storm_fail(sr, rec, "a source's counter not increasing");
+        tu_check_fail(&sr->k, rec, "a source's counter not increasing");
     sr->seen[src] = 1;
     sr->last_n[src] = n;
     sr->per_src[src]++;
@@ -420,30 +401,7 @@ static void storm_check(struct storm_reader *sr, const nblog_record_t *rec)
 static void *storm_reader_main(void *arg)
 {
     struct storm_reader *sr = arg;
-    nblog_record_t rec;
-    char buf[512];
-    for (;;) {
-        /* Acquire: pairs with the release store made once the main thread
-         * stopped logging and blocked the signals. */
-        int done = atomic_load_explicit(&sr->done, memory_order_acquire);
-        int rc = nblog_reader_next(&sr->r, &rec, buf, sizeof buf);
-        if (rc == NBLOG_OK) {
-            storm_check(sr, &rec);
-            continue;
-        }
-        if (rc != NBLOG_EAGAIN) {
-            storm_fail(sr, NULL, nblog_strerror(rc));
-            break;
-        }
-        if (done) {
-            nblog_stats_t st;
-            nblog_stats_get(&st);
-            if (sr->r.next_seq != st.reserved)
-                storm_fail(sr, NULL, "EAGAIN below head with no writer running");
-            break;
-        }
-        sched_yield();
-    }
+    tu_check_drain(&sr->r, &sr->k, &sr->done, storm_check, sr, NULL);
     return NULL;
 }
 
@@ -478,7 +436,7 @@ static void test_signal_storm(void **state)
     atomic_init(&sr.done, 0);
     assert_int_equal(nblog_reader_open(&sr.r, NBLOG_FROM_OLDEST), NBLOG_OK);
     uint64_t start_seq = sr.r.next_seq;
-    sr.prev_end = start_seq;
+    sr.k.prev_end = start_seq;
 
     /* The helper threads start with both signals blocked (they inherit the
      * mask), so the handlers only ever run on the main thread. */
@@ -583,10 +541,8 @@ static void test_signal_storm(void **state)
                   n, extra, t1 - t0, (uint64_t)counts[SRC_ALRM].calls,
                   (uint64_t)counts[SRC_USR1].calls, (uint64_t)(uintptr_t)sent,
                   lost, sr.r.read, sr.r.missed, sr.flagged, sr.outside);
-    if (sr.errors)
-        print_error("reader: %" PRIu64 " errors, first: %s\n", sr.errors,
-                    sr.first_error);
-    assert_int_equal(sr.errors, 0);
+    tu_check_report(&sr.k, "reader");
+    assert_int_equal(sr.k.errors, 0);
     assert_int_equal(other, 0);
     assert_int_equal(in_log, 0);
 
@@ -599,9 +555,9 @@ static void test_signal_storm(void **state)
     /* main-thread OK + handler OK + lost == reserved */
     assert_int_equal(ok + st.lost, st.reserved - start_seq);
     assert_int_equal(sr.r.next_seq, st.reserved);
-    assert_int_equal(sr.r.read, sr.records);
+    assert_int_equal(sr.r.read, sr.k.records);
     assert_int_equal(sr.r.read + sr.r.missed, st.reserved - start_seq);
-    assert_int_equal(sr.rec_missed + (sr.r.next_seq - sr.prev_end), sr.r.missed);
+    assert_int_equal(sr.k.rec_missed + (sr.r.next_seq - sr.k.prev_end), sr.r.missed);
     nblog_shutdown();
 }
 

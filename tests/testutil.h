@@ -5,9 +5,12 @@
 #define NBLOG_TESTUTIL_H
 
 #include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,6 +135,99 @@ static inline char *tu_slurp(const char *path, size_t *len)
     if (len)
         *len = n;
     return s;
+}
+
+/* ---- a checking reader: one thread reading the ring while others write ---- */
+
+/* What a checking reader saw: records, their seqs and gaps, and the
+ * first thing wrong (a reader thread cannot assert; the test asserts
+ * errors == 0 once it joined). */
+struct tu_read_check {
+    uint64_t prev_end;   /* seq after the last record returned */
+    uint64_t records;
+    uint64_t rec_missed; /* sum of rec.missed */
+    uint64_t errors;
+    char first_error[512];
+};
+
+/* Counts an error; the first one is kept, with the record it is about
+ * (rec may be NULL). */
+static inline void tu_check_fail(struct tu_read_check *k, const nblog_record_t *rec,
+                                 const char *what)
+{
+    if (k->errors++ == 0)
+        snprintf(k->first_error, sizeof k->first_error,
+                 "%s (seq %" PRIu64 ", len %u, flags %#x, tid %u, text \"%.200s\")",
+                 what, rec ? rec->seq : 0, rec ? rec->len : 0,
+                 rec ? rec->flags : 0, rec ? rec->tid : 0,
+                 rec ? rec->text : "");
+}
+
+/* Sequence numbers: strictly increasing, and the gap from the last
+ * record is exactly what the record says was missed. Returns -1 (an
+ * error) for a record returned twice or reordered, else 0 (and counts
+ * it). */
+static inline int tu_check_seq(struct tu_read_check *k, const nblog_record_t *rec)
+{
+    if (rec->seq < k->prev_end) {
+        tu_check_fail(k, rec, "seq not increasing (returned twice or reordered)");
+        return -1;
+    }
+    if (rec->seq - k->prev_end != rec->missed)
+        tu_check_fail(k, rec, "rec.missed differs from the gap in seqs");
+    k->rec_missed += rec->missed;
+    k->prev_end = rec->seq + 1;
+    k->records++;
+    return 0;
+}
+
+/* Reads r, giving each record to check(arg, rec), until an EAGAIN after
+ * *done was set (by the main thread, with release, once nothing writes);
+ * there r must have reached the head: every seq handed out is committed
+ * or gone. Counts the EAGAINs in *eagain (if not NULL). */
+static inline void tu_check_drain(nblog_reader_t *r, struct tu_read_check *k, atomic_int *done,
+                                  void (*check)(void *arg, const nblog_record_t *rec),
+                                  void *arg, uint64_t *eagain)
+{
+    nblog_record_t rec;
+    char buf[512];
+    for (;;) {
+        /* Acquire: pairs with the main thread's release store of *done;
+         * if set, no write is in flight any more. */
+        int d = atomic_load_explicit(done, memory_order_acquire);
+        int rc = nblog_reader_next(r, &rec, buf, sizeof buf);
+        if (rc == NBLOG_OK) {
+            check(arg, &rec);
+            continue;
+        }
+        if (rc != NBLOG_EAGAIN) {
+            tu_check_fail(k, NULL, nblog_strerror(rc));
+            break;
+        }
+        if (eagain)
+            (*eagain)++;
+        if (d) {
+            nblog_stats_t st;
+            nblog_stats_get(&st);
+            if (r->next_seq != st.reserved) {
+                char m[160];
+                snprintf(m, sizeof m,
+                         "EAGAIN at seq %" PRIu64 " below head %" PRIu64
+                         " with no writer running",
+                         r->next_seq, st.reserved);
+                tu_check_fail(k, NULL, m);
+            }
+            break;
+        }
+        sched_yield();
+    }
+}
+
+/* Prints what went wrong for k (who: which reader), if anything. */
+static inline void tu_check_report(const struct tu_read_check *k, const char *who)
+{
+    if (k->errors)
+        print_error("%s: %" PRIu64 " errors, first: %s\n", who, k->errors, k->first_error);
 }
 
 #endif
