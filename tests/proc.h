@@ -103,12 +103,6 @@ static inline int read_line(struct line_reader *lr, char *out, size_t cap,
     }
 }
 
-/* A unique ring file name under /dev/shm for this test process. */
-static inline void ring_name(char *out, size_t cap, const char *what)
-{
-    snprintf(out, cap, "/dev/shm/nblog-test-%s-%ld", what, (long)getpid());
-}
-
 /* Starts argv[0] with stdin from a new pipe; *in_w is its write end (the
  * child holds none, so closing it is the child's EOF). Returns the pid. */
 static inline pid_t spawn_with_input(char *const argv[], int *in_w)

@@ -158,9 +158,8 @@ static void test_sigkill_mid_burst(void **state)
 {
     (void)state;
     char file[128], out[160], count[32];
-    ring_name(file, sizeof file, "burst");
+    tu_ring_name(file, sizeof file, "burst");
     snprintf(out, sizeof out, "%s.json", file);
-    unlink(file);
     long total = SCALED(100000);
     snprintf(count, sizeof count, "%ld", total);
     char *args[] = {writer, "burst", file, count, NULL};
@@ -192,9 +191,8 @@ static void test_second_writer(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "second");
+    tu_ring_name(file, sizeof file, "second");
     snprintf(out, sizeof out, "%s.txt", file);
-    unlink(file);
     char *first[] = {writer, "ticks", file, NULL};
     struct line_reader lr;
     pid_t pid = start_writer(first, &lr);
@@ -224,8 +222,7 @@ static void test_follow_and_sigint(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "follow");
-    unlink(file);
+    tu_ring_name(file, sizeof file, "follow");
     char *wargs[] = {writer, "ticks", file, NULL};
     struct line_reader wl;
     pid_t wpid = start_writer(wargs, &wl);
@@ -263,8 +260,7 @@ static void test_follow_into_replaced_file(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "replace");
-    unlink(file);
+    tu_ring_name(file, sizeof file, "replace");
     char *wargs[] = {writer, "ticks", file, NULL};
     struct line_reader wl;
     pid_t wpid = start_writer(wargs, &wl);
@@ -390,7 +386,7 @@ static void test_follow_geometry_rewritten(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "geometry");
+    tu_ring_name(file, sizeof file, "geometry");
     make_burst_ring(file, "5");
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
     struct line_reader *fl;
@@ -447,7 +443,7 @@ static void test_follow_past_seq_limit(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "seqlimit");
+    tu_ring_name(file, sizeof file, "seqlimit");
     make_burst_ring(file, "5");
     poke_u64(file, offsetof(struct nblog__ring_hdr, head), NBLOG__SEQ_LIMIT);
     /* From the limit: caught up at once (no forged seq to wait for). */
@@ -475,7 +471,7 @@ static void test_follow_forged_head_one_wait(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "forgedhead");
+    tu_ring_name(file, sizeof file, "forgedhead");
     make_burst_ring(file, "5");
     poke_u64(file, offsetof(struct nblog__ring_hdr, head), 5 + 1000);
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
@@ -504,9 +500,8 @@ static void test_fifo_refused(void **state)
 {
     (void)state;
     char fifo[128], err[160];
-    ring_name(fifo, sizeof fifo, "fifo");
+    tu_ring_name(fifo, sizeof fifo, "fifo");
     snprintf(err, sizeof err, "%s.err", fifo);
-    unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     char *dmesg[] = {tool, "dmesg", fifo, NULL};
     char *status[] = {tool, "status", fifo, NULL};
@@ -527,7 +522,7 @@ static void test_huge_file_not_copied(void **state)
 {
     (void)state;
     char file[128], out[160], err[160];
-    ring_name(file, sizeof file, "huge");
+    tu_ring_name(file, sizeof file, "huge");
     snprintf(out, sizeof out, "%s.out", file);
     snprintf(err, sizeof err, "%s.err", file);
     const off_t huge = (off_t)2 << 30;
@@ -572,7 +567,7 @@ static void test_hostile_wall_offset(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "walloff");
+    tu_ring_name(file, sizeof file, "walloff");
     snprintf(out, sizeof out, "%s.out", file);
     make_burst_ring(file, "2");
     const uint64_t offsets[] = {(uint64_t)INT64_MAX, (uint64_t)INT64_MIN};
@@ -621,9 +616,8 @@ static void test_status_lag_grows(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "status");
+    tu_ring_name(file, sizeof file, "status");
     snprintf(out, sizeof out, "%s.txt", file);
-    unlink(file);
     char *args[] = {writer, "ticks", file, "stuck", NULL};
     struct line_reader lr;
     pid_t pid = start_writer(args, &lr);
@@ -716,10 +710,9 @@ static void test_pipe_stuck_fifo(void **state)
 {
     (void)state;
     char fifo[128], out[160], err[160], spec_fifo[200], spec_out[200];
-    ring_name(fifo, sizeof fifo, "fifo");
+    tu_ring_name(fifo, sizeof fifo, "fifo");
     snprintf(out, sizeof out, "%s.out", fifo);
     snprintf(err, sizeof err, "%s.err", fifo);
-    unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     /* Nobody opens it for reading, ever: opening it must not block the
      * command, and the console writing to it gets stuck once the FIFO's
@@ -840,7 +833,7 @@ static void test_pipe_block_slow_collector(void **state)
     int port = slow_listener(sr);
     char spec[128], err[128];
     snprintf(spec, sizeof spec, "syslog+tcp://127.0.0.1:%d,name=net", port);
-    ring_name(err, sizeof err, "block.err");
+    tu_ring_name(err, sizeof err, "block.err");
     char *args[] = {tool, "pipe", "--block", "--ring-records", "64", "--console", spec,
                     NULL};
     pthread_t th;
@@ -877,9 +870,8 @@ static void test_pipe_eof_waits_for_moving_console(void **state)
 {
     (void)state;
     char fifo[128], err[160], spec[200];
-    ring_name(fifo, sizeof fifo, "eof");
+    tu_ring_name(fifo, sizeof fifo, "eof");
     snprintf(err, sizeof err, "%s.err", fifo);
-    unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     struct slow_reader *sr = calloc(1, sizeof *sr);
     assert_non_null(sr);
@@ -949,10 +941,9 @@ static void test_pipe_sighup_reopens(void **state)
 {
     (void)state;
     char out[128], old[160], err[160], spec[200];
-    ring_name(out, sizeof out, "hup");
+    tu_ring_name(out, sizeof out, "hup");
     snprintf(old, sizeof old, "%s.1", out);
     snprintf(err, sizeof err, "%s.err", out);
-    unlink(out);
     unlink(old);
     snprintf(spec, sizeof spec, "file:%s,name=log", out);
     char *args[] = {tool, "pipe", "--console", spec, NULL};
@@ -992,7 +983,7 @@ static void test_pipe_ring_records_and_env(void **state)
 {
     (void)state;
     char file[128], out[160], a[160], b[160], env[400];
-    ring_name(file, sizeof file, "records");
+    tu_ring_name(file, sizeof file, "records");
     snprintf(out, sizeof out, "%s.txt", file);
     snprintf(a, sizeof a, "%s.a", file);
     snprintf(b, sizeof b, "%s.b", file);
@@ -1027,9 +1018,8 @@ static void test_json_escapes(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "json");
+    tu_ring_name(file, sizeof file, "json");
     snprintf(out, sizeof out, "%s.json", file);
-    unlink(file);
     char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
     int in_w;
     pid_t pid = spawn_with_input(args, &in_w);
@@ -1064,7 +1054,7 @@ static void test_json_escapes(void **state)
 static void ring_of_lines(char *file, size_t cap, char *out, size_t out_cap, const char *tag,
                           const char *input, size_t len)
 {
-    ring_name(file, cap, tag);
+    tu_ring_name(file, cap, tag);
     snprintf(out, out_cap, "%s.out", file);
     unlink(file);
     char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
@@ -1202,7 +1192,7 @@ static void test_demo_summary(void **state)
 {
     (void)state;
     char out[128];
-    ring_name(out, sizeof out, "demo");
+    tu_ring_name(out, sizeof out, "demo");
     char *args[] = {tool, "demo", "--seconds", "3", NULL};
     assert_int_equal(run_to_file(args, out), 0);
     char *text = slurp(out);

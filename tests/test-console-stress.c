@@ -1751,8 +1751,7 @@ static int teardown_race(void **state)
 static void test_handle_calls_race_teardown(void **state)
 {
     (void)state;
-    snprintf(race_dir, sizeof race_dir, "/tmp/nblog-race-XXXXXX");
-    CHECK(mkdtemp(race_dir) != NULL, "mkdtemp");
+    CHECK(tu_temp_dir(race_dir, sizeof race_dir, "race") != NULL, "mkdtemp");
     char path[128];
     snprintf(path, sizeof path, "%s/race.log", race_dir);
     atomic_store(&race_stop, 0);

@@ -160,28 +160,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static void assert_flushed_within(unsigned ms)
-{
-    char lag[128];
-    int n = nblog_flush(ms, lag, sizeof lag);
-    if (n != 0)
-        print_error("lagging: %s\n", lag);
-    assert_int_equal(n, 0);
-}
-
 static void assert_flushed(void)
 {
-    assert_flushed_within(60000);
-}
-
-/* The books of one console balance: every record since it started is
- * printed, filtered, dropped or failed, exactly once. */
-static void assert_books(nblog_console_t *con)
-{
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
+    tu_assert_flushed_within(60000);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -204,8 +185,8 @@ static void test_prints_in_order_with_filter(void **state)
     assert_int_equal(st.printed, 5);
     assert_int_equal(st.filtered, 5);
     assert_int_equal(st.lag, 0);
-    assert_books(a);
-    assert_books(w);
+    tu_assert_books(a);
+    tu_assert_books(w);
     /* Level change applies to later records. */
     assert_int_equal(nblog_console_set_level(w, NBLOG_LEVEL_DEBUG), NBLOG_OK);
     nblog_info("now shown");
@@ -286,7 +267,7 @@ static void test_direct_mode(void **state)
     assert_flushed();
     assert_string_equal(captured(c), "first\nsecond\nthird\nfourth\n");
     c->block = NULL;
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -308,7 +289,7 @@ static void test_emergency_pushed_in_order(void **state)
     nblog_info("three");
     assert_flushed();
     assert_string_equal(captured(c), "one\ntwo\ndisk on fire\nthree\n");
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -384,7 +365,7 @@ static void test_suspend_resume_reports_drops(void **state)
         nblog_info("r%d", i);
     usleep(20000);
     assert_string_equal(captured(c), "");
-    assert_flushed_within(0); /* suspended ones don't lag */
+    tu_assert_flushed_within(0); /* suspended ones don't lag */
     assert_int_equal(nblog_console_resume(con), NBLOG_OK);
     assert_flushed();
     const char *out = captured(c);
@@ -393,7 +374,7 @@ static void test_suspend_resume_reports_drops(void **state)
     nblog_console_stats(con, &st);
     assert_int_equal(st.dropped, 84);
     assert_int_equal(st.printed, 16);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -464,7 +445,7 @@ static void test_write_faults_counted(void **state)
     atomic_store(&nblog__fd_write_hook, NULL);
     nblog_console_stats_t st;
     nblog_console_stats(con, &st);
-    assert_books(con);
+    tu_assert_books(con);
     assert_int_equal(st.printed + st.write_failed, logged);
     assert_int_equal(st.write_failed, 2); /* the ENOSPC and EBADF batches */
     assert_int_equal(st.last_error, -EBADF);
@@ -654,7 +635,7 @@ static int check_drop_notices(const char *out, nblog_console_t *con)
     assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
     assert_int_equal(dropped, st.dropped);
     assert_int_equal(lines, st.printed);
-    assert_books(con);
+    tu_assert_books(con);
     return notices;
 }
 
@@ -801,8 +782,8 @@ static int count_lines(const char *path, int *first, int *last)
 static void test_rotation_and_reopen(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-test-rotXXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "rot"));
     char path[128], name[160];
     snprintf(path, sizeof path, "%s/app.log", dir);
     nblog_console_opts_t o;
@@ -853,8 +834,8 @@ static void test_rotation_and_reopen(void **state)
 static void test_sighup_reopens(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-test-hupXXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "hup"));
     char path[128], moved[160];
     snprintf(path, sizeof path, "%s/app.log", dir);
     snprintf(moved, sizeof moved, "%s/app.log.1", dir);
@@ -973,12 +954,12 @@ static void stops_output(int suspend)
     assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
     assert_true(st.lag > 0); /* the rest stays pending */
     assert_int_equal(st.suspended, 1);
-    assert_books(con);
+    tu_assert_books(con);
     /* Resumed, it finishes what it had begun, in whole lines, and the
      * books balance. */
     assert_int_equal(nblog_console_resume(con), NBLOG_OK);
     assert_flushed();
-    assert_books(con);
+    tu_assert_books(con);
     const char *out = captured(c);
     size_t len = strlen(out);
     assert_true(len > 0 && out[len - 1] == '\n');

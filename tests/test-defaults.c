@@ -315,8 +315,7 @@ static int child_ring_busy(void)
     if (pid == 0) {
         close(hold[1]);
         nblog_options_t o;
-        nblog_options_init(&o);
-        o.ring_path = path;
+        tu_ring_options(&o, path, 0, 0);
         o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
         char c = nblog_init(&o) == NBLOG_OK ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)

@@ -62,19 +62,7 @@ static int teardown(void **state)
 
 static void assert_flushed(void)
 {
-    char lag[128];
-    int n = nblog_flush(60000, lag, sizeof lag);
-    if (n != 0)
-        print_error("lagging: %s\n", lag);
-    assert_int_equal(n, 0);
-}
-
-static void assert_books(nblog_console_t *con)
-{
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
+    tu_assert_flushed_within(60000);
 }
 
 static nblog_console_t *fd_console(int fd, const char *name, int mode)
@@ -130,7 +118,7 @@ static void epipe_in_mode(int mode, int level)
     assert_int_equal(st.write_failed, 5);
     assert_int_equal(st.printed, 0);
     assert_int_equal(st.last_error, -EPIPE);
-    assert_books(con);
+    tu_assert_books(con);
     assert_false(sigpipe_pending());
     assert_false(sigpipe_blocked());
     assert_sigpipe_default();
@@ -326,7 +314,7 @@ static void emergency_on_full(int wfd, int rfd, int mode, int level)
     nblog_console_stats_t st;
     nblog_console_stats(con, &st);
     assert_int_equal(st.printed, 2);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -390,7 +378,7 @@ static void test_direct_file_delivers(void **state)
     for (int i = 0; i < 20; i++)
         used += (size_t)snprintf(want + used, sizeof want - used, "line %d\n", i);
     assert_string_equal(buf, want);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
     close(fd);
     unlink(path);
@@ -664,8 +652,8 @@ static void test_file_open_error_says_why(void **state)
     assert_int_equal(err, EMFILE);
 
     /* EACCES: a directory we may not write (root may: then a fault). */
-    char dir[] = "/tmp/nblog-test-fd-roXXXXXX", path[128];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], path[128];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "fd-ro"));
     assert_int_equal(chmod(dir, 0500), 0);
     snprintf(path, sizeof path, "%s/app.log", dir);
 #ifndef NBLOG_TEST_OLD_API
@@ -700,8 +688,7 @@ static long slurp(int i, char *buf, size_t cap)
 
 static nblog_console_t *rot_console(unsigned long long max, int keep)
 {
-    snprintf(rot_dir, sizeof rot_dir, "/tmp/nblog-test-fd-rotXXXXXX");
-    assert_non_null(mkdtemp(rot_dir));
+    assert_non_null(tu_temp_dir(rot_dir, sizeof rot_dir, "fd-rot"));
     snprintf(rot_path, sizeof rot_path, "%s/app.log", rot_dir);
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);

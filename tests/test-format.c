@@ -307,64 +307,44 @@ static unsigned run_values(struct call *c, char conv, const char *len)
 {
     unsigned fails = 0;
     struct arg *a = &c->arg;
-    size_t i;
+/* Each of vals in turn as the argument (of kind k, its member of a->v),
+ * checked. */
+#define EACH_VALUE(k, member, vals)                                            \
+    do {                                                                       \
+        a->kind = k;                                                           \
+        for (size_t n = 0; n < COUNT(vals); n++) {                             \
+            a->v.member = vals[n];                                             \
+            fails += check_all_caps(c);                                        \
+        }                                                                      \
+    } while (0)
     switch (conv) {
     case 'd': case 'i':
-        a->kind = signed_kind(len);
-        for (i = 0; i < COUNT(signed_vals); i++) {
-            a->v.i = signed_vals[i];
-            fails += check_all_caps(c);
-        }
+        EACH_VALUE(signed_kind(len), i, signed_vals);
         break;
     case 'u': case 'o': case 'x': case 'X':
-        a->kind = unsigned_kind(len);
-        for (i = 0; i < COUNT(unsigned_vals); i++) {
-            a->v.u = unsigned_vals[i];
-            fails += check_all_caps(c);
-        }
+        EACH_VALUE(unsigned_kind(len), u, unsigned_vals);
         break;
     case 'c':
-        if (wide_len(len)) {
-            a->kind = K_WINT;
-            for (i = 0; i < COUNT(wchar_vals); i++) {
-                a->v.wc = wchar_vals[i];
-                fails += check_all_caps(c);
-            }
-        } else {
-            a->kind = K_INT;
-            for (i = 0; i < COUNT(char_vals); i++) {
-                a->v.i = char_vals[i];
-                fails += check_all_caps(c);
-            }
-        }
+        if (wide_len(len))
+            EACH_VALUE(K_WINT, wc, wchar_vals);
+        else
+            EACH_VALUE(K_INT, i, char_vals);
         break;
     case 's':
-        if (wide_len(len)) {
-            a->kind = K_WSTR;
-            for (i = 0; i < COUNT(wstr_vals); i++) {
-                a->v.ws = wstr_vals[i];
-                fails += check_all_caps(c);
-            }
-        } else {
-            a->kind = K_STR;
-            for (i = 0; i < COUNT(str_vals); i++) {
-                a->v.s = str_vals[i];
-                fails += check_all_caps(c);
-            }
-        }
+        if (wide_len(len))
+            EACH_VALUE(K_WSTR, ws, wstr_vals);
+        else
+            EACH_VALUE(K_STR, s, str_vals);
         break;
     case 'p':
-        a->kind = K_PTR;
-        for (i = 0; i < COUNT(ptr_vals); i++) {
-            a->v.p = ptr_vals[i];
-            fails += check_all_caps(c);
-        }
+        EACH_VALUE(K_PTR, p, ptr_vals);
         break;
     default: /* '%' */
         a->kind = K_NONE;
         fails += check_all_caps(c);
         break;
     }
+#undef EACH_VALUE
     return fails;
 }
 

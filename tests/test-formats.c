@@ -746,8 +746,8 @@ static void test_spec_default_formats(void **state)
 static void test_pipe_format(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-formats-XXXXXX", cmd[1024], path[256];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], cmd[1024], path[256];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "formats"));
     snprintf(cmd, sizeof cmd,
              "printf 'one\\n<4>two\\n' | %s pipe --format json --console file:%s/a.log "
              "--console 'file:%s/b.log,format=pattern:%%L %%v' 2>%s/err",
@@ -781,8 +781,7 @@ static void test_pipe_format(void **state)
              NBLOG_TOOL, dir);
     rc = system(cmd);
     assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
-    snprintf(cmd, sizeof cmd, "rm -r %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_remove_dir(dir), 0);
 }
 
 static void test_pid_after_fork(void **state)

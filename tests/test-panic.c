@@ -70,14 +70,6 @@ static nblog_console_t *add_console(ssize_t (*w)(void *, const char *, size_t))
     return c;
 }
 
-static void assert_books_balance(nblog_console_t *c)
-{
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(c, &st), NBLOG_OK);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
-}
-
 static void wait_until(_Atomic int *flag)
 {
     while (!atomic_load(flag))
@@ -154,7 +146,7 @@ static void test_panic_flush_takes_over_and_hands_back(void **state)
         snprintf(text, sizeof text, "record %d.", i);
         assert_int_equal(count_lines(text, NULL), 1);
     }
-    assert_books_balance(c);
+    tu_assert_books(c);
 }
 
 /* A writer stopped between reserving and committing: the panic waits a
@@ -213,7 +205,7 @@ static void test_unfinished_record_skipped(void **state)
     nblog_console_stats_t st;
     nblog_console_stats(c, &st);
     assert_int_equal(st.dropped, 1);
-    assert_books_balance(c);
+    tu_assert_books(c);
 }
 
 /* Two writers parked at seqs p and p+1 pin their slots in a ring of 16;
@@ -273,7 +265,7 @@ static void test_panic_one_notice_per_gap(void **state)
     atomic_store(&blocking, 0);
     pthread_mutex_unlock(&gate);
     assert_int_equal(nblog_flush(10000, NULL, 0), 0);
-    assert_books_balance(c);
+    tu_assert_books(c);
 }
 
 /* ----------------------------------------------------- handler options */

@@ -42,10 +42,7 @@ static int init_ring(const char *path, size_t record_size, const char *program, 
 {
     unlink(path);
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 16;
-    o.record_size = record_size;
+    tu_ring_options(&o, path, 16, record_size);
     o.level = NBLOG_LEVEL_DEBUG;
     o.crash_handlers = NBLOG_CRASH_NONE;
     o.program = program;
@@ -124,7 +121,7 @@ static void test_refusal_verdicts(void **state)
 {
     (void)state;
     char path[128], dir[160];
-    ring_name(path, sizeof path, "reader-refuse");
+    tu_ring_name(path, sizeof path, "reader-refuse");
     snprintf(dir, sizeof dir, "%s.d", path);
     size_t bytes;
     unsigned char *mem = valid_image(path, 20, &bytes);
@@ -193,7 +190,7 @@ static void test_iterate_missed_exact(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-iter");
+    tu_ring_name(path, sizeof path, "reader-iter");
     init_file_ring(path);
     log_n(0, 40);
     nblog_ringfile_t *copy, *live;
@@ -317,8 +314,7 @@ static void test_follow_writer_child(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-follow");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "reader-follow");
     int out[2];
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
     char *args[] = {writer, "ticks", path, NULL};
@@ -392,7 +388,7 @@ static void test_unfinished_skipped(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-pending");
+    tu_ring_name(path, sizeof path, "reader-pending");
     size_t bytes;
     unsigned char *mem = valid_image(path, 4, &bytes);
     struct nblog__ring_hdr *r = (struct nblog__ring_hdr *)mem;
@@ -495,7 +491,7 @@ static void test_published_console_stats(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-stats");
+    tu_ring_name(path, sizeof path, "reader-stats");
     init_file_ring(path);
     nblog_console_t *a = sink_console("cons-a");
     nblog_console_t *b = sink_console("cons-b");
@@ -572,7 +568,7 @@ static void test_write_bytes(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-write");
+    tu_ring_name(path, sizeof path, "reader-write");
     init_file_ring(path);
     nblog_stats_t st;
     nblog_stats_get(&st);
@@ -635,7 +631,7 @@ static void test_render_formats(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-render");
+    tu_ring_name(path, sizeof path, "reader-render");
     init_file_ring(path);
     static const char bytes[] = "a\0b\033[2J\nc\xc2\x9b";
     assert_int_equal(nblog_write(NBLOG_LEVEL_WARNING, bytes, sizeof bytes - 1), NBLOG_OK);
@@ -709,7 +705,7 @@ static void test_ringfile_identity(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-identity");
+    tu_ring_name(path, sizeof path, "reader-identity");
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -806,7 +802,7 @@ static void test_json_worst_fits(void **state)
     }
     /* A console: the ring's longest record (4096-byte slots). */
     char path[128];
-    ring_name(path, sizeof path, "reader-json-worst");
+    tu_ring_name(path, sizeof path, "reader-json-worst");
     assert_int_equal(init_ring(path, NBLOG_RECORD_SIZE_MAX, NULL, 1), NBLOG_OK);
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);

@@ -63,13 +63,9 @@ static void test_resume_continues_sequence(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "resume");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "resume");
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 64;
-    o.record_size = 128;
+    tu_ring_options(&o, path, 64, 128);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     log_n(10, "first life");
     nblog_shutdown();
@@ -97,8 +93,7 @@ static void test_env_var_names_the_ring(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "env");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "env");
     setenv("NBLOG_RING", path, 1);
     assert_int_equal(nblog_init(NULL), NBLOG_OK);
     unsetenv("NBLOG_RING");
@@ -116,16 +111,14 @@ static void test_exit_publishes_consoles(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "exit-publish");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "exit-publish");
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, STDERR_FILENO); /* the default console's output */
         nblog_options_t o;
-        nblog_options_init(&o);
-        o.ring_path = path;
+        tu_ring_options(&o, path, 0, 0);
         if (nblog_init(&o) != NBLOG_OK)
             _exit(10);
         nblog_info("one");
@@ -169,7 +162,7 @@ static void test_exit_races_shutdown(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "exit-race");
+    tu_ring_name(path, sizeof path, "exit-race");
     for (int round = 0; round < 100; round++) {
         unlink(path);
         pid_t pid = fork();
@@ -178,8 +171,7 @@ static void test_exit_races_shutdown(void **state)
             int null = open("/dev/null", O_WRONLY);
             dup2(null, STDERR_FILENO);
             nblog_options_t o;
-            nblog_options_init(&o);
-            o.ring_path = path;
+            tu_ring_options(&o, path, 0, 0);
             o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
             if (nblog_init(&o) != NBLOG_OK)
                 _exit(10);
@@ -209,14 +201,13 @@ static void test_refuses_foreign_file(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "foreign");
+    tu_ring_name(path, sizeof path, "foreign");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("precious data, not a ring\n", f);
     fclose(f);
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
+    tu_ring_options(&o, path, 0, 0);
     assert_int_equal(chmod(path, 0644), 0); /* others may read: not private */
     errno = 0;
     assert_int_equal(nblog_init(&o), NBLOG_EFILE);
@@ -360,7 +351,7 @@ static void test_corrupt_corpus(void **state)
 {
     (void)state;
     char path[128], out[160];
-    ring_name(path, sizeof path, "corpus");
+    tu_ring_name(path, sizeof path, "corpus");
     snprintf(out, sizeof out, "%s.out", path);
     for (int mu = 0; mu < M_COUNT; mu++) {
         int expect = write_case(path, (enum mutation)mu);
@@ -388,11 +379,9 @@ static void test_shutdown_releases_the_file(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "release");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "release");
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
+    tu_ring_options(&o, path, 0, 0);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     log_n(3, "first");
     nblog_shutdown();
@@ -414,13 +403,11 @@ static void test_fork_keeps_rings_apart(void **state)
 {
     (void)state;
     char path[128], out[160];
-    ring_name(path, sizeof path, "fork");
+    tu_ring_name(path, sizeof path, "fork");
     snprintf(out, sizeof out, "%s.txt", path);
-    unlink(path);
     unlink(out);
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
+    tu_ring_options(&o, path, 0, 0);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     char spec[200];
     snprintf(spec, sizeof spec, "file:%s", out);
@@ -461,8 +448,7 @@ static void test_forked_worker_leaves_the_lock(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "forklock");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "forklock");
     int in[2], out[2];
     assert_int_equal(pipe2(in, O_CLOEXEC), 0);
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
@@ -504,10 +490,7 @@ static void test_forked_worker_leaves_the_lock(void **state)
 static int init_records(const char *path, size_t records)
 {
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = records;
-    o.record_size = 128;
+    tu_ring_options(&o, path, records, 128);
     return nblog_init(&o);
 }
 
@@ -591,7 +574,7 @@ static void test_seq_limit_holds(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "seqlimit");
+    tu_ring_name(path, sizeof path, "seqlimit");
     /* Near the limit: what fits is stored and readable, the rest refused. */
     forged_ring(path, SEQ_LIMIT - 2, 0);
     assert_int_equal(log_after_forgery(path, 5), 2);
@@ -636,7 +619,7 @@ static void test_follow_wait_needs_progress(void **state)
 {
     (void)state;
     char path[128], why[256];
-    ring_name(path, sizeof path, "waitclamp");
+    tu_ring_name(path, sizeof path, "waitclamp");
     forged_ring(path, 3, 0);
     struct nblog__ringview v;
     assert_int_equal(nblog__ringview_open(path, 1, &v, why, sizeof why), NBLOG__RING_OK);
@@ -709,8 +692,8 @@ static void make_empty(const char *path, mode_t mode)
 static void test_private_files_only(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-perm-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "perm"));
     assert_int_equal(chmod(dir, 0755), 0);
     char path[128], target[160];
     snprintf(path, sizeof path, "%s/perm", dir); /* absolute: not under /dev/shm */

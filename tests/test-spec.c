@@ -15,7 +15,7 @@ static void test_specs_parse(void **state)
 {
     (void)state;
     char path[128], spec[200];
-    ring_name(path, sizeof path, "spec.log");
+    tu_ring_name(path, sizeof path, "spec.log");
     assert_int_equal(nblog_init(NULL), NBLOG_OK);
     nblog_console_t *con;
     snprintf(spec, sizeof spec, "file:%s,level=warning,format=kmsg,mode=direct,name=x", path);

@@ -214,9 +214,7 @@ static void child_writer(const char *path, int ready_fd, int go_fd)
     nblog_shutdown(); /* the parent's, if a failed test left it running */
     use_stepped_clock();
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 64;
+    tu_ring_options(&o, path, 64, 0);
     if (nblog_init(&o) != NBLOG_OK)
         _exit(10);
     nblog_info("before step");
@@ -235,9 +233,8 @@ static void test_ringfile_across_step(void **state)
 {
     (void)state;
     char path[128], out[160];
-    snprintf(path, sizeof path, "/dev/shm/nblog-test-wallclock-%d", (int)getpid());
+    tu_ring_name(path, sizeof path, "wallclock");
     snprintf(out, sizeof out, "%s.out", path);
-    unlink(path);
     int ready[2], go[2];
     assert_int_equal(pipe(ready), 0);
     assert_int_equal(pipe(go), 0);
@@ -292,13 +289,10 @@ static void test_fork_child_restarts(void **state)
 {
     (void)state;
     char path[128];
-    snprintf(path, sizeof path, "/dev/shm/nblog-test-wallclock-fork-%d", (int)getpid());
-    unlink(path);
+    tu_ring_name(path, sizeof path, "wallclock-fork");
     use_stepped_clock();
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 64;
+    tu_ring_options(&o, path, 64, 0);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     nblog_console_t *con;
     tu_capture_reset(&cb_lines);

@@ -5,6 +5,7 @@
 #define NBLOG_TESTUTIL_H
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -90,6 +92,35 @@ static inline int tu_parse_kmsg(const char *line, unsigned long long *seq, int *
                         sizeof NBLOG_REPLAYED_MARK + 1) == 0;
     *text = semi + 1;
     return 1;
+}
+
+/* ---- a console's books ---- */
+
+/* A console's books balance: every record since it started is printed,
+ * filtered, dropped or failed, exactly once. */
+static inline void tu_assert_stats_books(const nblog_console_stats_t *st)
+{
+    assert_int_equal(st->printed + st->filtered + st->dropped + st->write_failed,
+                     st->next_seq - st->start_seq);
+}
+
+/* ... read from con now. */
+static inline void tu_assert_books(nblog_console_t *con)
+{
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
+    tu_assert_stats_books(&st);
+}
+
+/* nblog_flush(ms) leaves no console lagging (the test fails naming the
+ * ones that are). */
+static inline void tu_assert_flushed_within(unsigned ms)
+{
+    char lag[128];
+    int n = nblog_flush(ms, lag, sizeof lag);
+    if (n != 0)
+        print_error("lagging: %s\n", lag);
+    assert_int_equal(n, 0);
 }
 
 /* ---- files ---- */
@@ -228,6 +259,52 @@ static inline void tu_check_report(const struct tu_read_check *k, const char *wh
 {
     if (k->errors)
         print_error("%s: %" PRIu64 " errors, first: %s\n", who, k->errors, k->first_error);
+}
+
+/* ---- temporary rings and directories ---- */
+
+/* A ring file name under /dev/shm for this test process and what, with
+ * no file by that name yet (one an earlier run left is removed). */
+static inline void tu_ring_name(char *out, size_t cap, const char *what)
+{
+    snprintf(out, cap, "/dev/shm/nblog-test-%s-%ld", what, (long)getpid());
+    unlink(out);
+}
+
+/* Options for a ring in the file at path: the defaults, with records
+ * slots of record_size bytes where those are not 0. */
+static inline void tu_ring_options(nblog_options_t *o, const char *path, size_t records,
+                                   size_t record_size)
+{
+    nblog_options_init(o);
+    o->ring_path = path;
+    if (records)
+        o->ring_records = records;
+    if (record_size)
+        o->record_size = record_size;
+}
+
+/* A new private directory /tmp/nblog-test-WHAT-XXXXXX, its name in dir;
+ * dir, or NULL (errno set) if it could not be made. */
+static inline char *tu_temp_dir(char *dir, size_t cap, const char *what)
+{
+    snprintf(dir, cap, "/tmp/nblog-test-%s-XXXXXX", what);
+    return mkdtemp(dir);
+}
+
+static inline int tu_remove_one(const char *path, const struct stat *st, int type,
+                                struct FTW *ftw)
+{
+    (void)st;
+    (void)type;
+    (void)ftw;
+    return remove(path) == 0 ? 0 : -1;
+}
+
+/* Removes dir and everything in it: 0, or -1 if something stayed. */
+static inline int tu_remove_dir(const char *dir)
+{
+    return nftw(dir, tu_remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif
