@@ -14,10 +14,7 @@ static nblog_reader_t reader;
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    if (nblog_init(&o) != NBLOG_OK)
+    if (tu_init_debug(0) != NBLOG_OK)
         return -1;
     return nblog_reader_open(&reader, NBLOG_FROM_NEXT);
 }

@@ -146,11 +146,7 @@ static nblog_console_t *add(struct capture *c, const char *name, int level,
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 16;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(16) == NBLOG_OK ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -424,8 +420,8 @@ static ssize_t faulty_write(int fd, const void *buf, size_t len)
 static void test_write_faults_counted(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-faultsXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "faults");
     assert_true(fd >= 0);
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);
@@ -540,8 +536,8 @@ static void *mid_log(void *arg)
 static void test_fork_child_logs(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-forkXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "fork");
     assert_true(fd >= 0);
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);
@@ -1087,11 +1083,7 @@ static void test_register_after_shutdown(void **state)
     nblog_console_t *con = NULL;
     assert_int_equal(nblog_console_register(&cap_ops, c, NULL, &con), NBLOG_ENOTREADY);
     assert_int_equal(nblog_console_stderr(NULL, &con), NBLOG_ENOTREADY);
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 64;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_int_equal(tu_init_debug(64), NBLOG_OK);
     nblog_stats_t gs;
     nblog_stats_get(&gs);
     assert_int_equal(gs.ring_records, 64);

@@ -31,11 +31,7 @@ static nblog_reader_t rd;
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 1 << 12;
-    if (nblog_init(&o) != NBLOG_OK)
+    if (tu_init_debug(1 << 12) != NBLOG_OK)
         return -1;
     return nblog_reader_open(&rd, NBLOG_FROM_NEXT);
 }
@@ -664,8 +660,8 @@ static void test_random_formats_agree(void **state)
 static void test_rendered_by_another_process(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-ringXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "ring");
     assert_true(fd >= 0);
     unlink(path);
     pid_t pid = fork();

@@ -41,11 +41,7 @@ extern char **environ;
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 1024;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(1024) == NBLOG_OK ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -364,8 +360,8 @@ static void test_emergency_full_tty(void **state)
 static void test_direct_file_delivers(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-fd-directXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "fd-direct");
     assert_true(fd >= 0);
     nblog_console_t *con = fd_console(fd, "file", NBLOG_MODE_DIRECT);
     for (int i = 0; i < 20; i++)
@@ -389,8 +385,8 @@ static void test_direct_file_delivers(void **state)
 static void test_panic_flush_reaches_file(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-fd-panicXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "fd-panic");
     assert_true(fd >= 0);
     nblog_console_t *con = fd_console(fd, "file", NBLOG_MODE_DIRECT);
     assert_int_equal(nblog_console_suspend(con), NBLOG_OK);

@@ -276,30 +276,18 @@ static int wide_len(const char *len)
             sizeof(size_t) > sizeof(int));
 }
 
-static enum kind signed_kind(const char *len)
+/* The argument kind of an integer conversion with length len. */
+static enum kind int_kind(const char *len, int is_signed)
 {
     if (!strcmp(len, "l"))
-        return K_LONG;
+        return is_signed ? K_LONG : K_ULONG;
     if (!strcmp(len, "ll") || !strcmp(len, "L") || !strcmp(len, "q"))
-        return K_LLONG;
+        return is_signed ? K_LLONG : K_ULLONG;
     if (!strcmp(len, "j"))
-        return K_IMAX;
+        return is_signed ? K_IMAX : K_UMAX;
     if (!strcmp(len, "z") || !strcmp(len, "t"))
-        return K_PTRDIFF;
-    return K_INT;
-}
-
-static enum kind unsigned_kind(const char *len)
-{
-    if (!strcmp(len, "l"))
-        return K_ULONG;
-    if (!strcmp(len, "ll") || !strcmp(len, "L") || !strcmp(len, "q"))
-        return K_ULLONG;
-    if (!strcmp(len, "j"))
-        return K_UMAX;
-    if (!strcmp(len, "z") || !strcmp(len, "t"))
-        return K_SIZE;
-    return K_UINT;
+        return is_signed ? K_PTRDIFF : K_SIZE;
+    return is_signed ? K_INT : K_UINT;
 }
 
 /* Every value that fits conversion conv with length len, for call c. */
@@ -319,10 +307,10 @@ static unsigned run_values(struct call *c, char conv, const char *len)
     } while (0)
     switch (conv) {
     case 'd': case 'i':
-        EACH_VALUE(signed_kind(len), i, signed_vals);
+        EACH_VALUE(int_kind(len, 1), i, signed_vals);
         break;
     case 'u': case 'o': case 'x': case 'X':
-        EACH_VALUE(unsigned_kind(len), u, unsigned_vals);
+        EACH_VALUE(int_kind(len, 0), u, unsigned_vals);
         break;
     case 'c':
         if (wide_len(len))

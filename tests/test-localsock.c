@@ -120,11 +120,7 @@ static int setup(void **state)
     (void)state;
     assert_non_null(tu_temp_dir(dir, sizeof dir, "localsock"));
     snprintf(path, sizeof path, "%s/sock", dir);
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 4096;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(4096) == NBLOG_OK ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -93,10 +93,7 @@ static void test_init_options(void **state)
 static int setup_ring(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(0) == NBLOG_OK ? 0 : -1;
 }
 
 static int teardown_ring(void **state)

@@ -439,11 +439,7 @@ static void peer_wait_frames(struct peer *p, uint64_t n)
 
 static int init_ring(size_t records)
 {
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = records;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(records) == NBLOG_OK ? 0 : -1;
 }
 
 static int setup_big(void **state)

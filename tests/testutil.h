@@ -94,6 +94,20 @@ static inline int tu_parse_kmsg(const char *line, unsigned long long *seq, int *
     return 1;
 }
 
+/* ---- init ---- */
+
+/* nblog_init with the DEBUG threshold and a ring of records slots (0: the
+ * default); what nblog_init returned. */
+static inline int tu_init_debug(size_t records)
+{
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.level = NBLOG_LEVEL_DEBUG;
+    if (records)
+        o.ring_records = records;
+    return nblog_init(&o);
+}
+
 /* ---- a console's books ---- */
 
 /* A console's books balance: every record since it started is printed,
@@ -290,6 +304,14 @@ static inline char *tu_temp_dir(char *dir, size_t cap, const char *what)
 {
     snprintf(dir, cap, "/tmp/nblog-test-%s-XXXXXX", what);
     return mkdtemp(dir);
+}
+
+/* ... and a new private file /tmp/nblog-test-WHAT-XXXXXX, open for
+ * reading and writing: its fd, or -1 (errno set). */
+static inline int tu_temp_file(char *path, size_t cap, const char *what)
+{
+    snprintf(path, cap, "/tmp/nblog-test-%s-XXXXXX", what);
+    return mkstemp(path);
 }
 
 static inline int tu_remove_one(const char *path, const struct stat *st, int type,
