@@ -19,13 +19,6 @@ static int setup(void **state)
     return nblog_reader_open(&reader, NBLOG_FROM_NEXT);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
-}
-
 /* The next record: must exist, with this text; returns its flags. */
 static int expect_record(const char *text, int level)
 {
@@ -178,5 +171,5 @@ int main(void)
         cmocka_unit_test(test_bad_conversions),
         cmocka_unit_test(test_books_balance),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_shutdown);
 }

@@ -149,13 +149,6 @@ static int setup(void **state)
     return tu_init_debug(16) == NBLOG_OK ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
-}
-
 static void assert_flushed(void)
 {
     tu_assert_flushed_within(60000);
@@ -1097,29 +1090,29 @@ static void test_register_after_shutdown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_prints_in_order_with_filter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_formats_escape_control_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_direct_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_emergency_pushed_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_rejects_bad_options, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_names_are_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_suspend_resume_reports_drops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flush_deadline_and_unregister_stuck, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_faults_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stall_report, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fork_child_registers_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_callback_console, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drop_notices_one_per_gap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stale_handle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unregister_stops_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_names_lagging_console, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_fills_with_short_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prints_in_order_with_filter, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_formats_escape_control_bytes, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_direct_mode, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_emergency_pushed_in_order, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_register_rejects_bad_options, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_names_are_text, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_suspend_resume_reports_drops, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_flush_deadline_and_unregister_stuck, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_write_faults_counted, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_stall_report, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_fork_child_registers_first, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_callback_console, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_drop_notices_one_per_gap, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_stale_handle, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_unregister_stops_output, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_exit_names_lagging_console, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_batch_fills_with_short_lines, setup, tu_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -36,13 +36,6 @@ static int setup(void **state)
     return nblog_reader_open(&rd, NBLOG_FROM_NEXT);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
-}
-
 static char got_deferred[4096], got_printf[4096];
 
 /* Reads the pair the SAME macro stored and checks it against glibc's. */
@@ -848,5 +841,5 @@ int main(void)
         cmocka_unit_test(test_first_use_concurrent),
         cmocka_unit_test(test_damaged_payloads_render_safely),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_shutdown);
 }

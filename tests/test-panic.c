@@ -92,13 +92,6 @@ static int setup(void **state)
     return setup_with(NULL);
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
-}
-
 /* ------------------------------------------------------------- tests */
 
 /* The printer is stuck inside write with a batch: the panic takes the
@@ -414,13 +407,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_panic_flush_takes_over_and_hands_back,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, teardown),
+                                        setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, tu_shutdown),
         cmocka_unit_test_setup_teardown(test_panic_one_notice_per_gap, setup_small_ring,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_thread_gets_alternate_stack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watchdog_leaves_program_alarm, setup, teardown),
+                                        tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_thread_gets_alternate_stack, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_watchdog_leaves_program_alarm, setup, tu_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -601,21 +601,14 @@ static void test_open_after_laps(void **state)
 
 /* Runs after each case, passed or failed, so the next starts from a
  * shut-down library (nblog_init works again after nblog_shutdown). */
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_stalled_reader, teardown),
-        cmocka_unit_test_teardown(test_open_after_laps, teardown),
-        cmocka_unit_test_teardown(test_stress_no_wrap, teardown),
-        cmocka_unit_test_teardown(test_stress_small_ring, teardown),
-        cmocka_unit_test_teardown(test_stress_big_ring, teardown),
+        cmocka_unit_test_teardown(test_stalled_reader, tu_shutdown),
+        cmocka_unit_test_teardown(test_open_after_laps, tu_shutdown),
+        cmocka_unit_test_teardown(test_stress_no_wrap, tu_shutdown),
+        cmocka_unit_test_teardown(test_stress_small_ring, tu_shutdown),
+        cmocka_unit_test_teardown(test_stress_big_ring, tu_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

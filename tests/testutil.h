@@ -108,6 +108,15 @@ static inline int tu_init_debug(size_t records)
     return nblog_init(&o);
 }
 
+/* A cmocka setup or teardown that shuts nblog down (a case's own init,
+ * or the setup's, is undone). */
+static inline int tu_shutdown(void **state)
+{
+    (void)state;
+    nblog_shutdown();
+    return 0;
+}
+
 /* ---- a console's books ---- */
 
 /* A console's books balance: every record since it started is printed,
