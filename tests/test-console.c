@@ -416,11 +416,7 @@ static void test_write_faults_counted(void **state)
     char path[64];
     int fd = tu_temp_file(path, sizeof path, "faults");
     assert_true(fd >= 0);
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = "faulty";
-    nblog_console_t *con;
-    assert_int_equal(nblog_console_fd(fd, &o, &con), NBLOG_OK);
+    nblog_console_t *con = tu_fd_console(fd, "faulty", NBLOG_MODE_THREADED);
     int plan[] = {EINTR, EAGAIN, 1, 0, ENOSPC, 0, EBADF, 0};
     memcpy(faults, plan, sizeof plan);
     nfaults = (int)(sizeof plan / sizeof plan[0]);
@@ -532,11 +528,7 @@ static void test_fork_child_logs(void **state)
     char path[64];
     int fd = tu_temp_file(path, sizeof path, "fork");
     assert_true(fd >= 0);
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = "file";
-    nblog_console_t *file, *s;
-    assert_int_equal(nblog_console_fd(fd, &o, &file), NBLOG_OK);
+    nblog_console_t *file = tu_fd_console(fd, "file", NBLOG_MODE_THREADED), *s;
     static struct gate block = GATE_INIT;
     gate_close(&block);
     struct capture *stuck = new_capture();

@@ -61,17 +61,6 @@ static void assert_flushed(void)
     tu_assert_flushed_within(60000);
 }
 
-static nblog_console_t *fd_console(int fd, const char *name, int mode)
-{
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = name;
-    o.mode = mode;
-    nblog_console_t *con;
-    assert_int_equal(nblog_console_fd(fd, &o, &con), NBLOG_OK);
-    return con;
-}
-
 static int sigpipe_pending(void)
 {
     sigset_t set;
@@ -104,7 +93,7 @@ static void epipe_in_mode(int mode, int level)
     int p[2];
     assert_int_equal(pipe(p), 0);
     close(p[0]);
-    nblog_console_t *con = fd_console(p[1], "gone", mode);
+    nblog_console_t *con = tu_fd_console(p[1], "gone", mode);
     for (int i = 0; i < 5; i++) {
         nblog_printf(level, "into a pipe nobody reads %d", i);
         assert_flushed();
@@ -152,7 +141,7 @@ static void test_epipe_keeps_program_sigpipe(void **state)
     int p[2];
     assert_int_equal(pipe(p), 0);
     close(p[0]);
-    nblog_console_t *con = fd_console(p[1], "gone", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(p[1], "gone", NBLOG_MODE_DIRECT);
 
     nblog_info("nobody reads this");
     assert_flushed();
@@ -285,7 +274,7 @@ static void drain_until(int rfd, const char *want)
 static void emergency_on_full(int wfd, int rfd, int mode, int level)
 {
     int flags_before = fcntl(wfd, F_GETFL);
-    nblog_console_t *con = fd_console(wfd, "full", mode);
+    nblog_console_t *con = tu_fd_console(wfd, "full", mode);
     /* One record first, so ours is not at a wake-up watermark: the logging
      * call, not a woken printer, is then the one that tries the fd. */
     nblog_info("warm-up");
@@ -363,7 +352,7 @@ static void test_direct_file_delivers(void **state)
     char path[64];
     int fd = tu_temp_file(path, sizeof path, "fd-direct");
     assert_true(fd >= 0);
-    nblog_console_t *con = fd_console(fd, "file", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "file", NBLOG_MODE_DIRECT);
     for (int i = 0; i < 20; i++)
         nblog_printf(i % 5 ? NBLOG_LEVEL_INFO : NBLOG_LEVEL_CRIT, "line %d", i);
     assert_flushed();
@@ -388,7 +377,7 @@ static void test_panic_flush_reaches_file(void **state)
     char path[64];
     int fd = tu_temp_file(path, sizeof path, "fd-panic");
     assert_true(fd >= 0);
-    nblog_console_t *con = fd_console(fd, "file", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "file", NBLOG_MODE_DIRECT);
     assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
     nblog_info("pending when the panic came");
     assert_int_equal(nblog_console_resume(con), NBLOG_OK);
@@ -412,7 +401,7 @@ static void test_direct_follows_dup2(void **state)
     assert_int_equal(pipe(b), 0);
     int fd = dup(a[1]);
     assert_true(fd >= 0);
-    nblog_console_t *con = fd_console(fd, "moving", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "moving", NBLOG_MODE_DIRECT);
     nblog_info("to a");
     assert_flushed();
     drain_until(a[0], "to a");
@@ -566,8 +555,8 @@ static void test_write_atomic_never_blocking_write(void **state)
     int null = open("/dev/null", O_WRONLY);
     assert_true(null >= 0);
     use_up_fds();
-    nblog_console_t *a = fd_console(p[1], "pipe-no-fds", NBLOG_MODE_DIRECT);
-    nblog_console_t *b = fd_console(null, "null", NBLOG_MODE_DIRECT);
+    nblog_console_t *a = tu_fd_console(p[1], "pipe-no-fds", NBLOG_MODE_DIRECT);
+    nblog_console_t *b = tu_fd_console(null, "null", NBLOG_MODE_DIRECT);
     give_back_fds();
     logging_thread = pthread_self();
     atomic_store(&blocking_writes, 0);
@@ -596,7 +585,7 @@ static void test_closed_fd_lets_pipe_go(void **state)
     assert_int_equal(pipe(p), 0);
     int fd = dup(p[1]);
     close(p[1]);
-    nblog_console_t *con = fd_console(fd, "closing", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "closing", NBLOG_MODE_DIRECT);
     nblog_info("while open");
     assert_flushed();
     drain_until(p[0], "while open");

@@ -369,29 +369,17 @@ static void run_table(const char *convs)
     assert_int_equal(fails, 0);
 }
 
-static void test_table_signed(void **state)
-{
-    (void)state;
-    run_table("di");
-}
-
-static void test_table_unsigned(void **state)
-{
-    (void)state;
-    run_table("uoxX");
-}
-
-static void test_table_char_string(void **state)
-{
-    (void)state;
-    run_table("cs");
-}
-
-static void test_table_pointer_percent(void **state)
-{
-    (void)state;
-    run_table("p%");
-}
+/* A case running the table for the conversions in convs. */
+#define TABLE_TEST(name, convs)                                                \
+    static void name(void **state)                                             \
+    {                                                                          \
+        (void)state;                                                           \
+        run_table(convs);                                                      \
+    }
+TABLE_TEST(test_table_signed, "di")
+TABLE_TEST(test_table_unsigned, "uoxX")
+TABLE_TEST(test_table_char_string, "cs")
+TABLE_TEST(test_table_pointer_percent, "p%")
 
 /* ---- hand-written comparisons with glibc --------------------------------- */
 

@@ -117,6 +117,18 @@ static inline int tu_shutdown(void **state)
     return 0;
 }
 
+/* An fd console on fd named name, in mode (NBLOG_MODE_*). */
+static inline nblog_console_t *tu_fd_console(int fd, const char *name, int mode)
+{
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = name;
+    o.mode = mode;
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_fd(fd, &o, &con), NBLOG_OK);
+    return con;
+}
+
 /* ---- a console's books ---- */
 
 /* A console's books balance: every record since it started is printed,
