@@ -464,17 +464,6 @@ static void name_of(nblog_console_t *con, char *out)
         CHILD_CHECK(strcmp(got_, (want)) == 0, "name \"%s\", want \"%s\"", got_, (want)); \
     } while (0)
 
-static ssize_t null_write(void *ctx, const char *buf, size_t len)
-{
-    (void)ctx, (void)buf;
-    return (ssize_t)len;
-}
-
-static void null_lines(void *arg, const char *lines, size_t len)
-{
-    (void)arg, (void)lines, (void)len;
-}
-
 static int child_names(void)
 {
     nblog_options_t o;
@@ -519,12 +508,12 @@ static int child_names(void)
     snprintf(want, sizeof want, "file:...%s#2", path + strlen(path) - (keep - 2));
     CHECK_NAME(c[6], want);
 
-    CHILD_CHECK(nblog_console_callback(null_lines, NULL, NULL, &c[7]) == NBLOG_OK, "cb");
+    CHILD_CHECK(nblog_console_callback(tu_discard_lines, NULL, NULL, &c[7]) == NBLOG_OK, "cb");
     CHECK_NAME(c[7], "callback");
-    CHILD_CHECK(nblog_console_callback(null_lines, NULL, NULL, &c[8]) == NBLOG_OK, "cb");
+    CHILD_CHECK(nblog_console_callback(tu_discard_lines, NULL, NULL, &c[8]) == NBLOG_OK, "cb");
     CHECK_NAME(c[8], "callback#2");
 
-    nblog_console_ops_t ops = {.write = null_write};
+    nblog_console_ops_t ops = {.write = tu_discard_write};
     CHILD_CHECK(nblog_console_register(&ops, NULL, NULL, &c[9]) == NBLOG_OK, "register");
     CHECK_NAME(c[9], "console");
 

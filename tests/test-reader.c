@@ -434,13 +434,6 @@ static void test_unfinished_skipped(void **state)
 
 /* ------------------------------------------------------- console stats */
 
-static void sink(void *arg, const char *lines, size_t len)
-{
-    (void)arg;
-    (void)lines;
-    (void)len;
-}
-
 static nblog_console_t *sink_console(const char *name)
 {
     nblog_console_opts_t o;
@@ -448,7 +441,7 @@ static nblog_console_t *sink_console(const char *name)
     o.name = name;
     o.start = NBLOG_FROM_OLDEST;
     nblog_console_t *con;
-    assert_int_equal(nblog_console_callback(sink, NULL, &o, &con), NBLOG_OK);
+    assert_int_equal(nblog_console_callback(tu_discard_lines, NULL, &o, &con), NBLOG_OK);
     return con;
 }
 

@@ -117,6 +117,22 @@ static inline int tu_shutdown(void **state)
     return 0;
 }
 
+/* A console write op (and its callback twin) that takes every byte and
+ * keeps none. */
+static inline ssize_t tu_discard_write(void *ctx, const char *buf, size_t len)
+{
+    (void)ctx;
+    (void)buf;
+    return (ssize_t)len;
+}
+
+static inline void tu_discard_lines(void *arg, const char *lines, size_t len)
+{
+    (void)arg;
+    (void)lines;
+    (void)len;
+}
+
 /* An fd console on fd named name, in mode (NBLOG_MODE_*). */
 static inline nblog_console_t *tu_fd_console(int fd, const char *name, int mode)
 {
