@@ -1,5 +1,21 @@
 /*
- * testutil.h - helpers shared by nblog's tests.
+ * testutil.h - helpers shared by nblog's tests (libuv's test/task.h is
+ * the model: one place for what every test file would otherwise write
+ * again). Everything is static inline; names start with tu_.
+ *
+ *   lines          tu_next_line, tu_parse_kmsg (kmsg output lines)
+ *   init           tu_init_debug, tu_shutdown (a cmocka teardown)
+ *   consoles       tu_fd_console, tu_discard_write / tu_discard_lines;
+ *                  the in-memory capture console is capture.h
+ *   books          tu_assert_books, tu_assert_stats_books,
+ *                  tu_assert_flushed_within
+ *   files          tu_read_file (into a buffer), tu_slurp (malloc)
+ *   checking reader  struct tu_read_check, tu_check_seq, tu_check_fail,
+ *                  tu_check_drain, tu_check_report (a reader thread's
+ *                  seq, gap and first-error bookkeeping)
+ *   temporaries    tu_ring_name, tu_ring_options, tu_temp_dir,
+ *                  tu_temp_file, tu_remove_dir
+ * Child processes are proc.h (spawned) and children.h (a case per child).
  */
 #ifndef NBLOG_TESTUTIL_H
 #define NBLOG_TESTUTIL_H
