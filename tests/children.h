@@ -82,16 +82,13 @@ static inline void children_dispatch(int argc, char **argv, const struct child_c
 static inline int children_make_dir(void **state)
 {
     (void)state;
-    snprintf(children_dir, sizeof children_dir, "/tmp/nblog-test-XXXXXX");
-    return mkdtemp(children_dir) ? 0 : -1;
+    return tu_temp_dir(children_dir, sizeof children_dir, "children") ? 0 : -1;
 }
 
 static inline int children_remove_dir(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", children_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tu_remove_dir(children_dir);
 }
 
 /* Runs case `name` with the environment ours minus every NBLOG_*, plus

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "testutil.h"
 
 /* Starts argv[0] with stdin from in_fd and stdout to out_fd (-1: inherit).
  * Returns the pid (the test fails if it cannot start). */
@@ -103,12 +103,6 @@ static inline int read_line(struct line_reader *lr, char *out, size_t cap,
     }
 }
 
-/* A unique ring file name under /dev/shm for this test process. */
-static inline void ring_name(char *out, size_t cap, const char *what)
-{
-    snprintf(out, cap, "/dev/shm/nblog-test-%s-%ld", what, (long)getpid());
-}
-
 /* Starts argv[0] with stdin from a new pipe; *in_w is its write end (the
  * child holds none, so closing it is the child's EOF). Returns the pid. */
 static inline pid_t spawn_with_input(char *const argv[], int *in_w)
@@ -121,19 +115,12 @@ static inline pid_t spawn_with_input(char *const argv[], int *in_w)
     return pid;
 }
 
-/* The whole file at path, NUL-terminated (free it). */
+/* The whole file at path, NUL-terminated (free it); the test fails if
+ * it does not open. */
 static inline char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    char *s = malloc((size_t)n + 1);
+    char *s = tu_slurp(path, NULL);
     assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
     return s;
 }
 

@@ -14,19 +14,9 @@ static nblog_reader_t reader;
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    if (nblog_init(&o) != NBLOG_OK)
+    if (tu_init_debug(0) != NBLOG_OK)
         return -1;
     return nblog_reader_open(&reader, NBLOG_FROM_NEXT);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
 }
 
 /* The next record: must exist, with this text; returns its flags. */
@@ -181,5 +171,5 @@ int main(void)
         cmocka_unit_test(test_bad_conversions),
         cmocka_unit_test(test_books_balance),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_shutdown);
 }

@@ -7,6 +7,8 @@
  * a count reached), each with a generous hang guard that fails the test
  * rather than hanging it.
  *
+ * The cases (each function is test_ and the name below):
+ *
  *   sigkill_mid_burst   promise 7: every committed record survives SIGKILL,
  *                       contiguous, nothing torn
  *   second_writer       the documented NBLOG_EBUSY; the first is unaffected
@@ -76,7 +78,7 @@ static pid_t start_writer(char *const args[], struct line_reader *lr)
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
     /* A one-page pipe: a burst writer is held back by its reports after
-     * a few hundred, so it is still running when sigkill_mid_burst kills
+     * a few hundred, so it is still running when test_sigkill_mid_burst kills
      * it at half its count (with 64 KiB it could finish first: seen under
      * ASan, where the count is 5,000). */
     assert_true(fcntl(p[0], F_SETPIPE_SZ, 4096) >= 4096);
@@ -153,13 +155,12 @@ static void check_burst_json(const char *json, long last)
     assert_true(expect > last);
 }
 
-static void sigkill_mid_burst(void **state)
+static void test_sigkill_mid_burst(void **state)
 {
     (void)state;
     char file[128], out[160], count[32];
-    ring_name(file, sizeof file, "burst");
+    tu_ring_name(file, sizeof file, "burst");
     snprintf(out, sizeof out, "%s.json", file);
-    unlink(file);
     long total = SCALED(100000);
     snprintf(count, sizeof count, "%ld", total);
     char *args[] = {writer, "burst", file, count, NULL};
@@ -187,13 +188,12 @@ static void sigkill_mid_burst(void **state)
 
 /* ------------------------------------------------------- second writer */
 
-static void second_writer(void **state)
+static void test_second_writer(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "second");
+    tu_ring_name(file, sizeof file, "second");
     snprintf(out, sizeof out, "%s.txt", file);
-    unlink(file);
     char *first[] = {writer, "ticks", file, NULL};
     struct line_reader lr;
     pid_t pid = start_writer(first, &lr);
@@ -219,12 +219,11 @@ static void second_writer(void **state)
 
 /* ------------------------------------------------------------- follow */
 
-static void follow_and_sigint(void **state)
+static void test_follow_and_sigint(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "follow");
-    unlink(file);
+    tu_ring_name(file, sizeof file, "follow");
     char *wargs[] = {writer, "ticks", file, NULL};
     struct line_reader wl;
     pid_t wpid = start_writer(wargs, &wl);
@@ -258,12 +257,11 @@ static void follower_sees(struct line_reader *fl, const char *want)
 
 /* A new writer with other sizes replaces the file: the follower moves to
  * the new file and goes on from the seq where it was. */
-static void follow_into_replaced_file(void **state)
+static void test_follow_into_replaced_file(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "replace");
-    unlink(file);
+    tu_ring_name(file, sizeof file, "replace");
     char *wargs[] = {writer, "ticks", file, NULL};
     struct line_reader wl;
     pid_t wpid = start_writer(wargs, &wl);
@@ -385,11 +383,11 @@ static void make_burst_ring(const char *file, const char *count)
  * the follower looks up slots): the follower goes on (the new seqs are
  * empty: counted as gaps) and ends 0 on SIGINT. Then the file is cut to
  * one page: the clean exit 6. */
-static void follow_geometry_rewritten(void **state)
+static void test_follow_geometry_rewritten(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "geometry");
+    tu_ring_name(file, sizeof file, "geometry");
     make_burst_ring(file, "5");
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
     struct line_reader *fl;
@@ -442,11 +440,11 @@ static int follower_has(pid_t pid, const char *file)
  * next writer replaces the file (from seq 0), never re-formats it in
  * place, so a follower of the old file notices and prints the new
  * records. */
-static void follow_past_seq_limit(void **state)
+static void test_follow_past_seq_limit(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "seqlimit");
+    tu_ring_name(file, sizeof file, "seqlimit");
     make_burst_ring(file, "5");
     poke_u64(file, offsetof(struct nblog__ring_hdr, head), NBLOG__SEQ_LIMIT);
     /* From the limit: caught up at once (no forged seq to wait for). */
@@ -470,11 +468,11 @@ static void follow_past_seq_limit(void **state)
  * handed out and never finished. The follower waits once (about 2 s) and
  * then counts all of them missed at once, never one wait per seq (1000
  * waits, over half an hour). */
-static void follow_forged_head_one_wait(void **state)
+static void test_follow_forged_head_one_wait(void **state)
 {
     (void)state;
     char file[128];
-    ring_name(file, sizeof file, "forgedhead");
+    tu_ring_name(file, sizeof file, "forgedhead");
     make_burst_ring(file, "5");
     poke_u64(file, offsetof(struct nblog__ring_hdr, head), 5 + 1000);
     char *fargs[] = {tool, "dmesg", "--follow", file, NULL};
@@ -499,13 +497,12 @@ static void follow_forged_head_one_wait(void **state)
 }
 
 /* Item 4: a FIFO is refused at once, like /dev/zero and directories. */
-static void fifo_refused(void **state)
+static void test_fifo_refused(void **state)
 {
     (void)state;
     char fifo[128], err[160];
-    ring_name(fifo, sizeof fifo, "fifo");
+    tu_ring_name(fifo, sizeof fifo, "fifo");
     snprintf(err, sizeof err, "%s.err", fifo);
-    unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     char *dmesg[] = {tool, "dmesg", fifo, NULL};
     char *status[] = {tool, "status", fifo, NULL};
@@ -522,11 +519,11 @@ static void fifo_refused(void **state)
  * ring the header describes is copied: a 2 GiB sparse file costs no 2 GiB
  * (run under a 512 MiB address-space limit; under sanitizers, which need
  * terabytes of address space, the peak RSS alone is checked). */
-static void huge_file_not_copied(void **state)
+static void test_huge_file_not_copied(void **state)
 {
     (void)state;
     char file[128], out[160], err[160];
-    ring_name(file, sizeof file, "huge");
+    tu_ring_name(file, sizeof file, "huge");
     snprintf(out, sizeof out, "%s.out", file);
     snprintf(err, sizeof err, "%s.err", file);
     const off_t huge = (off_t)2 << 30;
@@ -567,11 +564,11 @@ static void huge_file_not_copied(void **state)
 
 /* Item 6: hostile time fields print as "invalid", not a wrapped date
  * (and, under UBSan, without a signed overflow). */
-static void hostile_wall_offset(void **state)
+static void test_hostile_wall_offset(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "walloff");
+    tu_ring_name(file, sizeof file, "walloff");
     snprintf(out, sizeof out, "%s.out", file);
     make_burst_ring(file, "2");
     const uint64_t offsets[] = {(uint64_t)INT64_MAX, (uint64_t)INT64_MIN};
@@ -616,13 +613,12 @@ static long stuck_lag(const char *file, const char *out)
     return lag;
 }
 
-static void status_lag_grows(void **state)
+static void test_status_lag_grows(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "status");
+    tu_ring_name(file, sizeof file, "status");
     snprintf(out, sizeof out, "%s.txt", file);
-    unlink(file);
     char *args[] = {writer, "ticks", file, "stuck", NULL};
     struct line_reader lr;
     pid_t pid = start_writer(args, &lr);
@@ -711,14 +707,13 @@ static pid_t spawn_pipe_cmd(char *const argv[], int *in_w, const char *err_path)
  * it made no progress for the deadline), the file gets every line, and
  * the exit status (8) and stderr say that "stuck" did not. Its stall
  * notice is kept out of the file (stall_ms): the check is exact. */
-static void pipe_stuck_fifo(void **state)
+static void test_pipe_stuck_fifo(void **state)
 {
     (void)state;
     char fifo[128], out[160], err[160], spec_fifo[200], spec_out[200];
-    ring_name(fifo, sizeof fifo, "fifo");
+    tu_ring_name(fifo, sizeof fifo, "fifo");
     snprintf(out, sizeof out, "%s.out", fifo);
     snprintf(err, sizeof err, "%s.err", fifo);
-    unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     /* Nobody opens it for reading, ever: opening it must not block the
      * command, and the console writing to it gets stuck once the FIFO's
@@ -829,7 +824,7 @@ static int slow_listener(struct slow_reader *sr)
 /* --block into a live collector slower than stdin, with a ring of 64
  * records: every one of the lines arrives (at-least-once: a line may come
  * twice, none may be missing) and pipe exits 0. */
-static void pipe_block_slow_collector(void **state)
+static void test_pipe_block_slow_collector(void **state)
 {
     (void)state;
     struct slow_reader *sr = calloc(1, sizeof *sr);
@@ -839,7 +834,7 @@ static void pipe_block_slow_collector(void **state)
     int port = slow_listener(sr);
     char spec[128], err[128];
     snprintf(spec, sizeof spec, "syslog+tcp://127.0.0.1:%d,name=net", port);
-    ring_name(err, sizeof err, "block.err");
+    tu_ring_name(err, sizeof err, "block.err");
     char *args[] = {tool, "pipe", "--block", "--ring-records", "64", "--console", spec,
                     NULL};
     pthread_t th;
@@ -872,13 +867,12 @@ static void pipe_block_slow_collector(void **state)
  * millisecond, so 3.7 MB take far longer than the 1000 ms deadline, which
  * bounds only a console making no progress (one batch, about 46 KiB,
  * drains in some 50 ms). Every line arrives; exit 0. */
-static void pipe_eof_waits_for_moving_console(void **state)
+static void test_pipe_eof_waits_for_moving_console(void **state)
 {
     (void)state;
     char fifo[128], err[160], spec[200];
-    ring_name(fifo, sizeof fifo, "eof");
+    tu_ring_name(fifo, sizeof fifo, "eof");
     snprintf(err, sizeof err, "%s.err", fifo);
-    unlink(fifo);
     assert_int_equal(mkfifo(fifo, 0600), 0);
     struct slow_reader *sr = calloc(1, sizeof *sr);
     assert_non_null(sr);
@@ -944,14 +938,13 @@ static int feed_one(int fd, int i, pid_t pid, const char *a, const char *b)
 /* logrotate: rename the file, kill -HUP. pipe lives on, reopens the path
  * (a new file appears), and no line is lost: the old file then the new
  * one hold every line, in order. */
-static void pipe_sighup_reopens(void **state)
+static void test_pipe_sighup_reopens(void **state)
 {
     (void)state;
     char out[128], old[160], err[160], spec[200];
-    ring_name(out, sizeof out, "hup");
+    tu_ring_name(out, sizeof out, "hup");
     snprintf(old, sizeof old, "%s.1", out);
     snprintf(err, sizeof err, "%s.err", out);
-    unlink(out);
     unlink(old);
     snprintf(spec, sizeof spec, "file:%s,name=log", out);
     char *args[] = {tool, "pipe", "--console", spec, NULL};
@@ -987,11 +980,11 @@ static void pipe_sighup_reopens(void **state)
 /* --ring-records sizes the ring (rounded up to a power of two, as
  * nblog_options_t says); without --console the NBLOG_CONSOLES specs are
  * used, each one waited for and judged. */
-static void pipe_ring_records_and_env(void **state)
+static void test_pipe_ring_records_and_env(void **state)
 {
     (void)state;
     char file[128], out[160], a[160], b[160], env[400];
-    ring_name(file, sizeof file, "records");
+    tu_ring_name(file, sizeof file, "records");
     snprintf(out, sizeof out, "%s.txt", file);
     snprintf(a, sizeof a, "%s.a", file);
     snprintf(b, sizeof b, "%s.b", file);
@@ -1022,13 +1015,12 @@ static void pipe_ring_records_and_env(void **state)
 
 /* A line with quotes, a backslash, control bytes and bytes that are not
  * UTF-8: JSON escapes, so it stays one valid object (promise 10). */
-static void json_escapes(void **state)
+static void test_json_escapes(void **state)
 {
     (void)state;
     char file[128], out[160];
-    ring_name(file, sizeof file, "json");
+    tu_ring_name(file, sizeof file, "json");
     snprintf(out, sizeof out, "%s.json", file);
-    unlink(file);
     char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
     int in_w;
     pid_t pid = spawn_with_input(args, &in_w);
@@ -1063,7 +1055,7 @@ static void json_escapes(void **state)
 static void ring_of_lines(char *file, size_t cap, char *out, size_t out_cap, const char *tag,
                           const char *input, size_t len)
 {
-    ring_name(file, cap, tag);
+    tu_ring_name(file, cap, tag);
     snprintf(out, out_cap, "%s.out", file);
     unlink(file);
     char *args[] = {tool, "pipe", "--ring", file, "--console", "file:/dev/null", NULL};
@@ -1093,7 +1085,7 @@ static char *tool_output(const char *out, ...)
  * UTF-8, as well as C0 and bytes that are not UTF-8, are escaped in plain
  * and kmsg output (\xNN) and in JSON (\uXXXX), one line per record; JSON
  * keeps the exact bytes of a text that is not UTF-8 in "text_bytes". */
-static void dmesg_terminal_controls(void **state)
+static void test_dmesg_terminal_controls(void **state)
 {
     (void)state;
     char file[128], out[160];
@@ -1132,7 +1124,7 @@ static void dmesg_terminal_controls(void **state)
 /* `nblog status` on a file whose stats table names a console with escape
  * sequences (anyone who can write the file can put them there): the name
  * is shown escaped, nothing reaches the terminal (issue 12 item 7). */
-static void status_hostile_name(void **state)
+static void test_status_hostile_name(void **state)
 {
     (void)state;
     char file[128], out[160];
@@ -1197,11 +1189,11 @@ static int demo_has(const char *from, const char *to, const char *needle)
  * split into in its write + in the ring + overwritten; after it caught up,
  * its dropped is what was overwritten and what its own output's notices
  * say, and every record it and serial counted printed is in the output. */
-static void demo_summary(void **state)
+static void test_demo_summary(void **state)
 {
     (void)state;
     char out[128];
-    ring_name(out, sizeof out, "demo");
+    tu_ring_name(out, sizeof out, "demo");
     char *args[] = {tool, "demo", "--seconds", "3", NULL};
     assert_int_equal(run_to_file(args, out), 0);
     char *text = slurp(out);
@@ -1282,26 +1274,26 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(sigkill_mid_burst),
-        cmocka_unit_test(second_writer),
-        cmocka_unit_test(follow_and_sigint),
-        cmocka_unit_test(follow_into_replaced_file),
-        cmocka_unit_test(follow_geometry_rewritten),
-        cmocka_unit_test(follow_past_seq_limit),
-        cmocka_unit_test(follow_forged_head_one_wait),
-        cmocka_unit_test(fifo_refused),
-        cmocka_unit_test(huge_file_not_copied),
-        cmocka_unit_test(hostile_wall_offset),
-        cmocka_unit_test(status_lag_grows),
-        cmocka_unit_test(pipe_stuck_fifo),
-        cmocka_unit_test(pipe_block_slow_collector),
-        cmocka_unit_test(pipe_eof_waits_for_moving_console),
-        cmocka_unit_test(pipe_sighup_reopens),
-        cmocka_unit_test(pipe_ring_records_and_env),
-        cmocka_unit_test(json_escapes),
-        cmocka_unit_test(dmesg_terminal_controls),
-        cmocka_unit_test(status_hostile_name),
-        cmocka_unit_test(demo_summary),
+        cmocka_unit_test(test_sigkill_mid_burst),
+        cmocka_unit_test(test_second_writer),
+        cmocka_unit_test(test_follow_and_sigint),
+        cmocka_unit_test(test_follow_into_replaced_file),
+        cmocka_unit_test(test_follow_geometry_rewritten),
+        cmocka_unit_test(test_follow_past_seq_limit),
+        cmocka_unit_test(test_follow_forged_head_one_wait),
+        cmocka_unit_test(test_fifo_refused),
+        cmocka_unit_test(test_huge_file_not_copied),
+        cmocka_unit_test(test_hostile_wall_offset),
+        cmocka_unit_test(test_status_lag_grows),
+        cmocka_unit_test(test_pipe_stuck_fifo),
+        cmocka_unit_test(test_pipe_block_slow_collector),
+        cmocka_unit_test(test_pipe_eof_waits_for_moving_console),
+        cmocka_unit_test(test_pipe_sighup_reopens),
+        cmocka_unit_test(test_pipe_ring_records_and_env),
+        cmocka_unit_test(test_json_escapes),
+        cmocka_unit_test(test_dmesg_terminal_controls),
+        cmocka_unit_test(test_status_hostile_name),
+        cmocka_unit_test(test_demo_summary),
     };
     if (getenv("NBLOG_TEST_FILTER")) /* e.g. "pipe_*", to run some again */
         cmocka_set_test_filter(getenv("NBLOG_TEST_FILTER"));

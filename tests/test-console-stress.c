@@ -1569,13 +1569,6 @@ static void sig_handler(int sig)
     sig_in_handler = 0;
 }
 
-static ssize_t sig_write(void *ctx, const char *buf, size_t len)
-{
-    (void)ctx;
-    (void)buf;
-    return (ssize_t)len;
-}
-
 /* In the handler (printers are paused, so the emergency push owns the
  * console): holds it until the test has unregistered it and its printer
  * has exited, so the handler's reference is the last. nanosleep is
@@ -1652,7 +1645,7 @@ static void test_teardown_not_in_signal_handler(void **state)
         atomic_store(&sig_go, 0);
         atomic_store(&sig_teardowns, 0);
         atomic_store(&nblog__printers_paused, 1);
-        nblog_console_ops_t ops = {sig_write, sig_write_atomic, NULL, sig_teardown};
+        nblog_console_ops_t ops = {tu_discard_write, sig_write_atomic, NULL, sig_teardown};
         nblog_console_opts_t o;
         nblog_console_opts_init(&o);
         o.name = "sig";
@@ -1751,8 +1744,7 @@ static int teardown_race(void **state)
 static void test_handle_calls_race_teardown(void **state)
 {
     (void)state;
-    snprintf(race_dir, sizeof race_dir, "/tmp/nblog-race-XXXXXX");
-    CHECK(mkdtemp(race_dir) != NULL, "mkdtemp");
+    CHECK(tu_temp_dir(race_dir, sizeof race_dir, "race") != NULL, "mkdtemp");
     char path[128];
     snprintf(path, sizeof path, "%s/race.log", race_dir);
     atomic_store(&race_stop, 0);
@@ -1817,17 +1809,10 @@ static _Atomic uint64_t shut_ok, shut_refused;
 static nblog_console_t *shut_kept[SHUT_KEEP]; /* registered, never unregistered */
 static int shut_n;
 
-static ssize_t shut_write(void *ctx, const char *buf, size_t len)
-{
-    (void)ctx;
-    (void)buf;
-    return (ssize_t)len;
-}
-
 static void *shut_main(void *arg)
 {
     (void)arg;
-    nblog_console_ops_t ops = {.write = shut_write};
+    nblog_console_ops_t ops = {.write = tu_discard_write};
     while (!atomic_load(&shut_stop)) {
         if (shut_n == SHUT_KEEP) { /* make room: the oldest goes */
             int rc = nblog_console_unregister(shut_kept[0]);
@@ -1905,13 +1890,6 @@ static _Atomic int last_stop;
 static nblog_console_t *_Atomic last_stale; /* of the free slot's last console */
 static _Atomic uint64_t last_polls;
 
-static ssize_t last_write(void *ctx, const char *buf, size_t len)
-{
-    (void)ctx;
-    (void)buf;
-    return (ssize_t)len;
-}
-
 static void *last_poll_main(void *arg)
 {
     int flusher = arg != NULL;
@@ -1969,7 +1947,7 @@ static void test_last_slot_transient_refs(void **state)
     (void)state;
     atomic_store(&g_thread_errors, 0);
     atomic_store(&last_stop, 0);
-    nblog_console_ops_t ops = {.write = last_write};
+    nblog_console_ops_t ops = {.write = tu_discard_write};
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);
     o.name = "last-slot";

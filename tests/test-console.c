@@ -6,6 +6,7 @@
  * test-console-stress.c.
  */
 #include "testutil.h"
+#include "capture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -62,10 +63,9 @@ static void gate_pass(struct gate *g)
 
 /* ---- a console that captures its lines in memory ---------------------- */
 
+/* capture.h's capture, with the faults and counters these tests need. */
 struct capture {
-    pthread_mutex_t lock;
-    char buf[1 << 20];
-    size_t len;
+    struct tu_capture tc;
     int atomic_result; /* 0: write_atomic works; else the -errno it returns */
     struct gate *block; /* write waits until it is open, when set */
     _Atomic int in_write;
@@ -74,17 +74,6 @@ struct capture {
     _Atomic int writes;     /* calls of write */
     _Atomic int returned;   /* ... that returned */
 };
-
-static ssize_t cap_append(struct capture *c, const char *buf, size_t len)
-{
-    pthread_mutex_lock(&c->lock);
-    size_t n = len < sizeof c->buf - c->len ? len : sizeof c->buf - c->len;
-    memcpy(c->buf + c->len, buf, n);
-    c->len += n;
-    c->buf[c->len < sizeof c->buf ? c->len : sizeof c->buf - 1] = '\0';
-    pthread_mutex_unlock(&c->lock);
-    return (ssize_t)len;
-}
 
 static ssize_t cap_write(void *ctx, const char *buf, size_t len)
 {
@@ -96,7 +85,7 @@ static ssize_t cap_write(void *ctx, const char *buf, size_t len)
     atomic_store(&c->in_write, 0);
     if (c->max_write && len > c->max_write)
         len = c->max_write; /* a short write: the rest is retried */
-    ssize_t n = cap_append(c, buf, len);
+    ssize_t n = tu_capture_append(&c->tc, buf, len);
     atomic_fetch_add(&c->returned, 1);
     return n;
 }
@@ -106,7 +95,7 @@ static ssize_t cap_write_atomic(void *ctx, const char *buf, size_t len)
     struct capture *c = ctx;
     if (c->atomic_result)
         return c->atomic_result;
-    return cap_append(c, buf, len);
+    return tu_capture_append(&c->tc, buf, len);
 }
 
 static void cap_teardown(void *ctx)
@@ -122,24 +111,22 @@ static const nblog_console_ops_t cap_ops = {.write = cap_write,
 /* Captures live in static storage: a stuck console's printer may still be
  * inside a capture's write after its test ends. */
 static struct capture captures[40];
+static char capture_bufs[40][1 << 20];
 static int captures_used;
 
 static struct capture *new_capture(void)
 {
     assert_true(captures_used < (int)(sizeof captures / sizeof captures[0]));
-    struct capture *c = &captures[captures_used++];
-    pthread_mutex_init(&c->lock, NULL);
+    int i = captures_used++;
+    struct capture *c = &captures[i];
+    tu_capture_init(&c->tc, capture_bufs[i], sizeof capture_bufs[i]);
     return c;
 }
 
 /* Lines captured so far, as one string (copied under the lock). */
 static const char *captured(struct capture *c)
 {
-    static char copy[1 << 20];
-    pthread_mutex_lock(&c->lock);
-    memcpy(copy, c->buf, c->len + 1 < sizeof copy ? c->len + 1 : sizeof copy);
-    pthread_mutex_unlock(&c->lock);
-    return copy;
+    return tu_captured(&c->tc);
 }
 
 static nblog_console_t *add(struct capture *c, const char *name, int level,
@@ -159,42 +146,12 @@ static nblog_console_t *add(struct capture *c, const char *name, int level,
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 16;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
-}
-
-static void assert_flushed_within(unsigned ms)
-{
-    char lag[128];
-    int n = nblog_flush(ms, lag, sizeof lag);
-    if (n != 0)
-        print_error("lagging: %s\n", lag);
-    assert_int_equal(n, 0);
+    return tu_init_debug(16) == NBLOG_OK ? 0 : -1;
 }
 
 static void assert_flushed(void)
 {
-    assert_flushed_within(60000);
-}
-
-/* The books of one console balance: every record since it started is
- * printed, filtered, dropped or failed, exactly once. */
-static void assert_books(nblog_console_t *con)
-{
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
+    tu_assert_flushed_within(60000);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -217,8 +174,8 @@ static void test_prints_in_order_with_filter(void **state)
     assert_int_equal(st.printed, 5);
     assert_int_equal(st.filtered, 5);
     assert_int_equal(st.lag, 0);
-    assert_books(a);
-    assert_books(w);
+    tu_assert_books(a);
+    tu_assert_books(w);
     /* Level change applies to later records. */
     assert_int_equal(nblog_console_set_level(w, NBLOG_LEVEL_DEBUG), NBLOG_OK);
     nblog_info("now shown");
@@ -299,7 +256,7 @@ static void test_direct_mode(void **state)
     assert_flushed();
     assert_string_equal(captured(c), "first\nsecond\nthird\nfourth\n");
     c->block = NULL;
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -321,7 +278,7 @@ static void test_emergency_pushed_in_order(void **state)
     nblog_info("three");
     assert_flushed();
     assert_string_equal(captured(c), "one\ntwo\ndisk on fire\nthree\n");
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -397,7 +354,7 @@ static void test_suspend_resume_reports_drops(void **state)
         nblog_info("r%d", i);
     usleep(20000);
     assert_string_equal(captured(c), "");
-    assert_flushed_within(0); /* suspended ones don't lag */
+    tu_assert_flushed_within(0); /* suspended ones don't lag */
     assert_int_equal(nblog_console_resume(con), NBLOG_OK);
     assert_flushed();
     const char *out = captured(c);
@@ -406,7 +363,7 @@ static void test_suspend_resume_reports_drops(void **state)
     nblog_console_stats(con, &st);
     assert_int_equal(st.dropped, 84);
     assert_int_equal(st.printed, 16);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -456,14 +413,10 @@ static ssize_t faulty_write(int fd, const void *buf, size_t len)
 static void test_write_faults_counted(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-faultsXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "faults");
     assert_true(fd >= 0);
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = "faulty";
-    nblog_console_t *con;
-    assert_int_equal(nblog_console_fd(fd, &o, &con), NBLOG_OK);
+    nblog_console_t *con = tu_fd_console(fd, "faulty", NBLOG_MODE_THREADED);
     int plan[] = {EINTR, EAGAIN, 1, 0, ENOSPC, 0, EBADF, 0};
     memcpy(faults, plan, sizeof plan);
     nfaults = (int)(sizeof plan / sizeof plan[0]);
@@ -477,7 +430,7 @@ static void test_write_faults_counted(void **state)
     atomic_store(&nblog__fd_write_hook, NULL);
     nblog_console_stats_t st;
     nblog_console_stats(con, &st);
-    assert_books(con);
+    tu_assert_books(con);
     assert_int_equal(st.printed + st.write_failed, logged);
     assert_int_equal(st.write_failed, 2); /* the ENOSPC and EBADF batches */
     assert_int_equal(st.last_error, -EBADF);
@@ -572,14 +525,10 @@ static void *mid_log(void *arg)
 static void test_fork_child_logs(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-forkXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "fork");
     assert_true(fd >= 0);
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = "file";
-    nblog_console_t *file, *s;
-    assert_int_equal(nblog_console_fd(fd, &o, &file), NBLOG_OK);
+    nblog_console_t *file = tu_fd_console(fd, "file", NBLOG_MODE_THREADED), *s;
     static struct gate block = GATE_INIT;
     gate_close(&block);
     struct capture *stuck = new_capture();
@@ -667,7 +616,7 @@ static int check_drop_notices(const char *out, nblog_console_t *con)
     assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
     assert_int_equal(dropped, st.dropped);
     assert_int_equal(lines, st.printed);
-    assert_books(con);
+    tu_assert_books(con);
     return notices;
 }
 
@@ -780,7 +729,7 @@ static void test_fork_child_registers_first(void **state)
             if (nblog_console_unregister(c) != NBLOG_OK)
                 _exit(6);
             nblog_shutdown(); /* an uncounted reference would assert here */
-            _exit(strstr(mine->buf, "child") ? 0 : 7);
+            _exit(strstr(mine->tc.buf, "child") ? 0 : 7);
         }
         int status;
         assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -814,8 +763,8 @@ static int count_lines(const char *path, int *first, int *last)
 static void test_rotation_and_reopen(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-test-rotXXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "rot"));
     char path[128], name[160];
     snprintf(path, sizeof path, "%s/app.log", dir);
     nblog_console_opts_t o;
@@ -866,8 +815,8 @@ static void test_rotation_and_reopen(void **state)
 static void test_sighup_reopens(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-test-hupXXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "hup"));
     char path[128], moved[160];
     snprintf(path, sizeof path, "%s/app.log", dir);
     snprintf(moved, sizeof moved, "%s/app.log.1", dir);
@@ -887,27 +836,19 @@ static void test_sighup_reopens(void **state)
 }
 
 /* The callback output gets whole lines on the printer thread. */
-static char cb_seen[256];
-static size_t cb_len;
-static void collect(void *arg, const char *lines, size_t len)
-{
-    (void)arg;
-    if (cb_len + len < sizeof cb_seen) {
-        memcpy(cb_seen + cb_len, lines, len);
-        cb_len += len;
-    }
-}
+TU_CAPTURE(cb_seen, 256);
 
 static void test_callback_console(void **state)
 {
     (void)state;
     nblog_console_t *con;
     assert_int_equal(nblog_console_callback(NULL, NULL, NULL, &con), NBLOG_EINVAL);
-    assert_int_equal(nblog_console_callback(collect, NULL, NULL, &con), NBLOG_OK);
+    assert_int_equal(nblog_console_callback(tu_capture_lines, &cb_seen, NULL, &con),
+                     NBLOG_OK);
     nblog_info("to the callback %d", 1);
     NBLOG_WARNING("deferred %s", "too");
     assert_flushed();
-    assert_string_equal(cb_seen, "to the callback 1\ndeferred too\n");
+    assert_string_equal(tu_captured(&cb_seen), "to the callback 1\ndeferred too\n");
     nblog_console_unregister(con);
 }
 
@@ -994,12 +935,12 @@ static void stops_output(int suspend)
     assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
     assert_true(st.lag > 0); /* the rest stays pending */
     assert_int_equal(st.suspended, 1);
-    assert_books(con);
+    tu_assert_books(con);
     /* Resumed, it finishes what it had begun, in whole lines, and the
      * books balance. */
     assert_int_equal(nblog_console_resume(con), NBLOG_OK);
     assert_flushed();
-    assert_books(con);
+    tu_assert_books(con);
     const char *out = captured(c);
     size_t len = strlen(out);
     assert_true(len > 0 && out[len - 1] == '\n');
@@ -1127,11 +1068,7 @@ static void test_register_after_shutdown(void **state)
     nblog_console_t *con = NULL;
     assert_int_equal(nblog_console_register(&cap_ops, c, NULL, &con), NBLOG_ENOTREADY);
     assert_int_equal(nblog_console_stderr(NULL, &con), NBLOG_ENOTREADY);
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 64;
-    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    assert_int_equal(tu_init_debug(64), NBLOG_OK);
     nblog_stats_t gs;
     nblog_stats_get(&gs);
     assert_int_equal(gs.ring_records, 64);
@@ -1145,29 +1082,29 @@ static void test_register_after_shutdown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_prints_in_order_with_filter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_formats_escape_control_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_direct_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_emergency_pushed_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_rejects_bad_options, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_names_are_text, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_suspend_resume_reports_drops, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flush_deadline_and_unregister_stuck, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_faults_counted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stall_report, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fork_child_registers_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_callback_console, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_drop_notices_one_per_gap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stale_handle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unregister_stops_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_names_lagging_console, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_fills_with_short_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prints_in_order_with_filter, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_formats_escape_control_bytes, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_direct_mode, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_emergency_pushed_in_order, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_register_rejects_bad_options, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_names_are_text, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_suspend_resume_reports_drops, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_flush_deadline_and_unregister_stuck, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_write_faults_counted, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_stall_report, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_fork_child_logs, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_fork_child_registers_first, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_rotation_and_reopen, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_sighup_reopens, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_callback_console, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_drop_notices_one_per_gap, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_stale_handle, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_unregister_stops_output, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_suspend_stops_output, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_flush_lagging_is_exact, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_register_after_shutdown, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_exit_names_lagging_console, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_batch_fills_with_short_lines, setup, tu_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

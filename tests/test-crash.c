@@ -87,22 +87,10 @@ static void tmp_out(char *path, size_t cap, const char *mode)
 
 static struct output *read_output(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
     struct output *o = calloc(1, sizeof *o);
     assert_non_null(o);
-    size_t cap = 1 << 20, len = 0;
-    o->buf = malloc(cap + 1);
-    size_t got;
-    while ((got = fread(o->buf + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            cap *= 2;
-            o->buf = realloc(o->buf, cap + 1);
-        }
-    }
-    fclose(f);
-    o->buf[len] = '\0';
+    o->buf = tu_slurp(path, NULL);
+    assert_non_null(o->buf);
     for (char *p = o->buf; *p && o->n < MAX_LINES;) {
         char *nl = strchr(p, '\n');
         if (!nl)

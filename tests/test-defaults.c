@@ -315,8 +315,7 @@ static int child_ring_busy(void)
     if (pid == 0) {
         close(hold[1]);
         nblog_options_t o;
-        nblog_options_init(&o);
-        o.ring_path = path;
+        tu_ring_options(&o, path, 0, 0);
         o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
         char c = nblog_init(&o) == NBLOG_OK ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
@@ -465,17 +464,6 @@ static void name_of(nblog_console_t *con, char *out)
         CHILD_CHECK(strcmp(got_, (want)) == 0, "name \"%s\", want \"%s\"", got_, (want)); \
     } while (0)
 
-static ssize_t null_write(void *ctx, const char *buf, size_t len)
-{
-    (void)ctx, (void)buf;
-    return (ssize_t)len;
-}
-
-static void null_lines(void *arg, const char *lines, size_t len)
-{
-    (void)arg, (void)lines, (void)len;
-}
-
 static int child_names(void)
 {
     nblog_options_t o;
@@ -520,12 +508,12 @@ static int child_names(void)
     snprintf(want, sizeof want, "file:...%s#2", path + strlen(path) - (keep - 2));
     CHECK_NAME(c[6], want);
 
-    CHILD_CHECK(nblog_console_callback(null_lines, NULL, NULL, &c[7]) == NBLOG_OK, "cb");
+    CHILD_CHECK(nblog_console_callback(tu_discard_lines, NULL, NULL, &c[7]) == NBLOG_OK, "cb");
     CHECK_NAME(c[7], "callback");
-    CHILD_CHECK(nblog_console_callback(null_lines, NULL, NULL, &c[8]) == NBLOG_OK, "cb");
+    CHILD_CHECK(nblog_console_callback(tu_discard_lines, NULL, NULL, &c[8]) == NBLOG_OK, "cb");
     CHECK_NAME(c[8], "callback#2");
 
-    nblog_console_ops_t ops = {.write = null_write};
+    nblog_console_ops_t ops = {.write = tu_discard_write};
     CHILD_CHECK(nblog_console_register(&ops, NULL, NULL, &c[9]) == NBLOG_OK, "register");
     CHECK_NAME(c[9], "console");
 
@@ -832,7 +820,7 @@ static const char *const three_lines[] = {"started server, pid 42", "write faile
 static const char *const no_lines[] = {NULL};
 
 /* Nothing but logging calls: readable lines on stderr, INFO and above. */
-static void only_logging_prints_to_stderr(void **state)
+static void test_only_logging_prints_to_stderr(void **state)
 {
     (void)state;
     expect_run("log", NULL, no_lines, two_lines);
@@ -841,7 +829,7 @@ static void only_logging_prints_to_stderr(void **state)
     expect_run("log", empty, NULL, two_lines); /* set but empty: as unset */
 }
 
-static void level_from_env(void **state)
+static void test_level_from_env(void **state)
 {
     (void)state;
     static const char *const debug[] = {"NBLOG_LEVEL=debug", NULL};
@@ -851,7 +839,7 @@ static void level_from_env(void **state)
     expect_run("init-then-log", err, NULL, one); /* over the option's INFO */
 }
 
-static void bad_level_says_so_and_keeps_the_default(void **state)
+static void test_bad_level_says_so_and_keeps_the_default(void **state)
 {
     (void)state;
     static const char *const bad[] = {"NBLOG_LEVEL=loud", NULL};
@@ -867,7 +855,7 @@ static void bad_level_says_so_and_keeps_the_default(void **state)
     expect_run("log", esc, NULL, shown);
 }
 
-static void consoles_from_env(void **state)
+static void test_consoles_from_env(void **state)
 {
     (void)state;
     char var[256], path[200];
@@ -886,7 +874,7 @@ static void consoles_from_env(void **state)
     children_done(&r);
 }
 
-static void none_means_no_console(void **state)
+static void test_none_means_no_console(void **state)
 {
     (void)state;
     static const char *const none[] = {"NBLOG_CONSOLES=none", NULL};
@@ -895,7 +883,7 @@ static void none_means_no_console(void **state)
 
 /* A bad NBLOG_CONSOLES: one line saying so, none of it used (its good
  * specs neither), the default console instead. */
-static void bad_consoles_fall_back_to_the_default(void **state)
+static void test_bad_consoles_fall_back_to_the_default(void **state)
 {
     (void)state;
     char var[256], path[200];
@@ -920,7 +908,7 @@ static void bad_consoles_fall_back_to_the_default(void **state)
     children_done(&r);
 }
 
-static void opting_out(void **state)
+static void test_opting_out(void **state)
 {
     (void)state;
     expect_run("no-default", NULL, NULL, no_lines);
@@ -931,7 +919,7 @@ static void opting_out(void **state)
 
 /* The program's first console replaces the default: each record reaches
  * exactly one of them. */
-static void own_console_replaces_the_default(void **state)
+static void test_own_console_replaces_the_default(void **state)
 {
     (void)state;
     static const char *const before[] = {"before 1", NULL};
@@ -946,14 +934,14 @@ static void own_console_replaces_the_default(void **state)
     expect_run("replace", env, after, all);
 }
 
-static void consoles_from_env_not_doubled(void **state)
+static void test_consoles_from_env_not_doubled(void **state)
 {
     (void)state;
     static const char *const env[] = {"NBLOG_CONSOLES=fd:1", NULL};
     expect_run("legacy-env", env, two_lines, no_lines);
 }
 
-static void default_console_after_fork(void **state)
+static void test_default_console_after_fork(void **state)
 {
     (void)state;
     static const char *const want[] = {"parent 1", "forked child 2", "parent again 3", NULL};
@@ -966,13 +954,13 @@ static void run_ok(const char *name)
     expect_run(name, NULL, NULL, NULL);
 }
 
-static void program_signals_not_taken_by_printer(void **state)
+static void test_program_signals_not_taken_by_printer(void **state)
 {
     (void)state;
     run_ok("signals");
 }
 
-static void identity_in_syslog_and_journald(void **state)
+static void test_identity_in_syslog_and_journald(void **state)
 {
     (void)state;
     run_ok("identity");
@@ -980,7 +968,7 @@ static void identity_in_syslog_and_journald(void **state)
     run_ok("bad-program");
 }
 
-static void default_names(void **state)
+static void test_default_names(void **state)
 {
     (void)state;
     run_ok("names");
@@ -988,7 +976,7 @@ static void default_names(void **state)
 
 /* Another thread's lazy init in progress: a call waits for the ring
  * (every line prints), except on the initialising thread itself. */
-static void lazy_init_loses_nothing(void **state)
+static void test_lazy_init_loses_nothing(void **state)
 {
     (void)state;
     struct child_result r = run("lazy-race", NULL);
@@ -1001,7 +989,7 @@ static void lazy_init_loses_nothing(void **state)
 
 /* Waits that cannot help are not made: a console's setup logging during
  * another thread's init, a child forked during one, a filtered call. */
-static void init_waits_only_when_they_help(void **state)
+static void test_init_waits_only_when_they_help(void **state)
 {
     (void)state;
     run_ok("setup-during-init");
@@ -1012,7 +1000,7 @@ static void init_waits_only_when_they_help(void **state)
 
 /* The first call is judged by the threshold init sets (NBLOG_LEVEL), and
  * nblog_level_set before any init is kept by lazy init. */
-static void first_call_sees_the_level(void **state)
+static void test_first_call_sees_the_level(void **state)
 {
     (void)state;
     static const char *const err[] = {"NBLOG_LEVEL=err", NULL};
@@ -1033,7 +1021,7 @@ static void first_call_sees_the_level(void **state)
 }
 
 /* NBLOG_RING that cannot be the ring: one line, and an anonymous ring. */
-static void bad_ring_env_says_so(void **state)
+static void test_bad_ring_env_says_so(void **state)
 {
     (void)state;
     static const char *const missing[] = {"NBLOG_RING=/nonexistent/x", NULL};
@@ -1069,23 +1057,23 @@ int main(int argc, char **argv)
 {
     children_dispatch(argc, argv, child_cases, sizeof child_cases / sizeof child_cases[0]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(only_logging_prints_to_stderr),
-        cmocka_unit_test(level_from_env),
-        cmocka_unit_test(bad_level_says_so_and_keeps_the_default),
-        cmocka_unit_test(consoles_from_env),
-        cmocka_unit_test(none_means_no_console),
-        cmocka_unit_test(bad_consoles_fall_back_to_the_default),
-        cmocka_unit_test(opting_out),
-        cmocka_unit_test(own_console_replaces_the_default),
-        cmocka_unit_test(consoles_from_env_not_doubled),
-        cmocka_unit_test(default_console_after_fork),
-        cmocka_unit_test(program_signals_not_taken_by_printer),
-        cmocka_unit_test(identity_in_syslog_and_journald),
-        cmocka_unit_test(default_names),
-        cmocka_unit_test(lazy_init_loses_nothing),
-        cmocka_unit_test(init_waits_only_when_they_help),
-        cmocka_unit_test(first_call_sees_the_level),
-        cmocka_unit_test(bad_ring_env_says_so),
+        cmocka_unit_test(test_only_logging_prints_to_stderr),
+        cmocka_unit_test(test_level_from_env),
+        cmocka_unit_test(test_bad_level_says_so_and_keeps_the_default),
+        cmocka_unit_test(test_consoles_from_env),
+        cmocka_unit_test(test_none_means_no_console),
+        cmocka_unit_test(test_bad_consoles_fall_back_to_the_default),
+        cmocka_unit_test(test_opting_out),
+        cmocka_unit_test(test_own_console_replaces_the_default),
+        cmocka_unit_test(test_consoles_from_env_not_doubled),
+        cmocka_unit_test(test_default_console_after_fork),
+        cmocka_unit_test(test_program_signals_not_taken_by_printer),
+        cmocka_unit_test(test_identity_in_syslog_and_journald),
+        cmocka_unit_test(test_default_names),
+        cmocka_unit_test(test_lazy_init_loses_nothing),
+        cmocka_unit_test(test_init_waits_only_when_they_help),
+        cmocka_unit_test(test_first_call_sees_the_level),
+        cmocka_unit_test(test_bad_ring_env_says_so),
     };
     return cmocka_run_group_tests(tests, children_make_dir, children_remove_dir);
 }

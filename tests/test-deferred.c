@@ -31,20 +31,9 @@ static nblog_reader_t rd;
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 1 << 12;
-    if (nblog_init(&o) != NBLOG_OK)
+    if (tu_init_debug(1 << 12) != NBLOG_OK)
         return -1;
     return nblog_reader_open(&rd, NBLOG_FROM_NEXT);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
 }
 
 static char got_deferred[4096], got_printf[4096];
@@ -664,8 +653,8 @@ static void test_random_formats_agree(void **state)
 static void test_rendered_by_another_process(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-ringXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "ring");
     assert_true(fd >= 0);
     unlink(path);
     pid_t pid = fork();
@@ -852,5 +841,5 @@ int main(void)
         cmocka_unit_test(test_first_use_concurrent),
         cmocka_unit_test(test_damaged_payloads_render_safely),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_shutdown);
 }

@@ -41,11 +41,7 @@ extern char **environ;
 static int setup(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 1024;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(1024) == NBLOG_OK ? 0 : -1;
 }
 
 static int teardown(void **state)
@@ -62,30 +58,7 @@ static int teardown(void **state)
 
 static void assert_flushed(void)
 {
-    char lag[128];
-    int n = nblog_flush(60000, lag, sizeof lag);
-    if (n != 0)
-        print_error("lagging: %s\n", lag);
-    assert_int_equal(n, 0);
-}
-
-static void assert_books(nblog_console_t *con)
-{
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
-}
-
-static nblog_console_t *fd_console(int fd, const char *name, int mode)
-{
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = name;
-    o.mode = mode;
-    nblog_console_t *con;
-    assert_int_equal(nblog_console_fd(fd, &o, &con), NBLOG_OK);
-    return con;
+    tu_assert_flushed_within(60000);
 }
 
 static int sigpipe_pending(void)
@@ -120,7 +93,7 @@ static void epipe_in_mode(int mode, int level)
     int p[2];
     assert_int_equal(pipe(p), 0);
     close(p[0]);
-    nblog_console_t *con = fd_console(p[1], "gone", mode);
+    nblog_console_t *con = tu_fd_console(p[1], "gone", mode);
     for (int i = 0; i < 5; i++) {
         nblog_printf(level, "into a pipe nobody reads %d", i);
         assert_flushed();
@@ -130,7 +103,7 @@ static void epipe_in_mode(int mode, int level)
     assert_int_equal(st.write_failed, 5);
     assert_int_equal(st.printed, 0);
     assert_int_equal(st.last_error, -EPIPE);
-    assert_books(con);
+    tu_assert_books(con);
     assert_false(sigpipe_pending());
     assert_false(sigpipe_blocked());
     assert_sigpipe_default();
@@ -168,7 +141,7 @@ static void test_epipe_keeps_program_sigpipe(void **state)
     int p[2];
     assert_int_equal(pipe(p), 0);
     close(p[0]);
-    nblog_console_t *con = fd_console(p[1], "gone", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(p[1], "gone", NBLOG_MODE_DIRECT);
 
     nblog_info("nobody reads this");
     assert_flushed();
@@ -301,7 +274,7 @@ static void drain_until(int rfd, const char *want)
 static void emergency_on_full(int wfd, int rfd, int mode, int level)
 {
     int flags_before = fcntl(wfd, F_GETFL);
-    nblog_console_t *con = fd_console(wfd, "full", mode);
+    nblog_console_t *con = tu_fd_console(wfd, "full", mode);
     /* One record first, so ours is not at a wake-up watermark: the logging
      * call, not a woken printer, is then the one that tries the fd. */
     nblog_info("warm-up");
@@ -326,7 +299,7 @@ static void emergency_on_full(int wfd, int rfd, int mode, int level)
     nblog_console_stats_t st;
     nblog_console_stats(con, &st);
     assert_int_equal(st.printed, 2);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
 }
 
@@ -376,10 +349,10 @@ static void test_emergency_full_tty(void **state)
 static void test_direct_file_delivers(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-fd-directXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "fd-direct");
     assert_true(fd >= 0);
-    nblog_console_t *con = fd_console(fd, "file", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "file", NBLOG_MODE_DIRECT);
     for (int i = 0; i < 20; i++)
         nblog_printf(i % 5 ? NBLOG_LEVEL_INFO : NBLOG_LEVEL_CRIT, "line %d", i);
     assert_flushed();
@@ -390,7 +363,7 @@ static void test_direct_file_delivers(void **state)
     for (int i = 0; i < 20; i++)
         used += (size_t)snprintf(want + used, sizeof want - used, "line %d\n", i);
     assert_string_equal(buf, want);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_console_unregister(con);
     close(fd);
     unlink(path);
@@ -401,10 +374,10 @@ static void test_direct_file_delivers(void **state)
 static void test_panic_flush_reaches_file(void **state)
 {
     (void)state;
-    char path[] = "/tmp/nblog-test-fd-panicXXXXXX";
-    int fd = mkstemp(path);
+    char path[64];
+    int fd = tu_temp_file(path, sizeof path, "fd-panic");
     assert_true(fd >= 0);
-    nblog_console_t *con = fd_console(fd, "file", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "file", NBLOG_MODE_DIRECT);
     assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
     nblog_info("pending when the panic came");
     assert_int_equal(nblog_console_resume(con), NBLOG_OK);
@@ -428,7 +401,7 @@ static void test_direct_follows_dup2(void **state)
     assert_int_equal(pipe(b), 0);
     int fd = dup(a[1]);
     assert_true(fd >= 0);
-    nblog_console_t *con = fd_console(fd, "moving", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "moving", NBLOG_MODE_DIRECT);
     nblog_info("to a");
     assert_flushed();
     drain_until(a[0], "to a");
@@ -582,8 +555,8 @@ static void test_write_atomic_never_blocking_write(void **state)
     int null = open("/dev/null", O_WRONLY);
     assert_true(null >= 0);
     use_up_fds();
-    nblog_console_t *a = fd_console(p[1], "pipe-no-fds", NBLOG_MODE_DIRECT);
-    nblog_console_t *b = fd_console(null, "null", NBLOG_MODE_DIRECT);
+    nblog_console_t *a = tu_fd_console(p[1], "pipe-no-fds", NBLOG_MODE_DIRECT);
+    nblog_console_t *b = tu_fd_console(null, "null", NBLOG_MODE_DIRECT);
     give_back_fds();
     logging_thread = pthread_self();
     atomic_store(&blocking_writes, 0);
@@ -612,7 +585,7 @@ static void test_closed_fd_lets_pipe_go(void **state)
     assert_int_equal(pipe(p), 0);
     int fd = dup(p[1]);
     close(p[1]);
-    nblog_console_t *con = fd_console(fd, "closing", NBLOG_MODE_DIRECT);
+    nblog_console_t *con = tu_fd_console(fd, "closing", NBLOG_MODE_DIRECT);
     nblog_info("while open");
     assert_flushed();
     drain_until(p[0], "while open");
@@ -664,8 +637,8 @@ static void test_file_open_error_says_why(void **state)
     assert_int_equal(err, EMFILE);
 
     /* EACCES: a directory we may not write (root may: then a fault). */
-    char dir[] = "/tmp/nblog-test-fd-roXXXXXX", path[128];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], path[128];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "fd-ro"));
     assert_int_equal(chmod(dir, 0500), 0);
     snprintf(path, sizeof path, "%s/app.log", dir);
 #ifndef NBLOG_TEST_OLD_API
@@ -695,22 +668,12 @@ static long slurp(int i, char *buf, size_t cap)
 {
     char name[160];
     rot_name(name, sizeof name, i);
-    int fd = open(name, O_RDONLY);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fd);
-    return (long)len;
+    return tu_read_file(name, buf, cap);
 }
 
 static nblog_console_t *rot_console(unsigned long long max, int keep)
 {
-    snprintf(rot_dir, sizeof rot_dir, "/tmp/nblog-test-fd-rotXXXXXX");
-    assert_non_null(mkdtemp(rot_dir));
+    assert_non_null(tu_temp_dir(rot_dir, sizeof rot_dir, "fd-rot"));
     snprintf(rot_path, sizeof rot_path, "%s/app.log", rot_dir);
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);

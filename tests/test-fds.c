@@ -38,15 +38,9 @@ static const char *child_dir(void)
 /* The whole of path, NUL-terminated, into buf; its length. */
 static size_t read_file(const char *path, char *buf, size_t cap)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    CHILD_CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
-    size_t n = 0;
-    ssize_t got;
-    while (n < cap - 1 && (got = read(fd, buf + n, cap - 1 - n)) > 0)
-        n += (size_t)got;
-    buf[n] = '\0';
-    close(fd);
-    return n;
+    long n = tu_read_file(path, buf, cap);
+    CHILD_CHECK(n >= 0, "open %s: %s", path, strerror(errno));
+    return (size_t)n;
 }
 
 /* Opens "DIR/name" for the program as a daemon would after closing fd 2:
@@ -358,46 +352,42 @@ static void run(const char *name, int ring, const char *extra_env)
     children_done(&r);
 }
 
-static void stderr_reused_gets_nothing(void **state)
+static void test_stderr_reused_gets_nothing(void **state)
 {
     (void)state;
     run("stderr_reused", 0, NULL);
 }
 
 /* The same with the console NBLOG_CONSOLES=stderr asked for. */
-static void env_stderr_reused_gets_nothing(void **state)
+static void test_env_stderr_reused_gets_nothing(void **state)
 {
     (void)state;
     run("stderr_reused", 0, "NBLOG_CONSOLES=stderr");
 }
 
-static void stderr_closed_first_no_default(void **state)
+static void test_stderr_closed_first_no_default(void **state)
 {
     (void)state;
     run("stderr_closed_first", 0, NULL);
 }
 
-static void std_fds_untouched(void **state)
+static void test_std_fds_untouched(void **state)
 {
     (void)state;
     run("std_fds_untouched", 1, NULL);
 }
 
-static void complain_not_into_reused(void **state)
+static void test_complain_not_into_reused(void **state)
 {
     (void)state;
     run("complain_reused", 0, NULL);
     char path[128], got[4096] = {0};
     snprintf(path, sizeof path, "%s/data3.db", children_dir);
-    int fd = open(path, O_RDONLY);
-    assert_true(fd >= 0);
-    ssize_t n = read(fd, got, sizeof got - 1);
-    close(fd);
-    assert_true(n >= 0);
+    assert_true(tu_read_file(path, got, sizeof got) >= 0);
     assert_string_equal(got, "DATA\n");
 }
 
-static void signals_with_ring(void **state)
+static void test_signals_with_ring(void **state)
 {
     (void)state;
     run("signals_with_ring", 1, NULL);
@@ -407,12 +397,12 @@ int main(int argc, char **argv)
 {
     children_dispatch(argc, argv, child_cases, sizeof child_cases / sizeof child_cases[0]);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(stderr_reused_gets_nothing),
-        cmocka_unit_test(env_stderr_reused_gets_nothing),
-        cmocka_unit_test(stderr_closed_first_no_default),
-        cmocka_unit_test(std_fds_untouched),
-        cmocka_unit_test(signals_with_ring),
-        cmocka_unit_test(complain_not_into_reused),
+        cmocka_unit_test(test_stderr_reused_gets_nothing),
+        cmocka_unit_test(test_env_stderr_reused_gets_nothing),
+        cmocka_unit_test(test_stderr_closed_first_no_default),
+        cmocka_unit_test(test_std_fds_untouched),
+        cmocka_unit_test(test_signals_with_ring),
+        cmocka_unit_test(test_complain_not_into_reused),
     };
     return cmocka_run_group_tests(tests, children_make_dir, children_remove_dir);
 }

@@ -125,6 +125,17 @@ static void check(double v, char conv, unsigned flags, int width, int prec)
     check_spec(v, &sp, 0);
 }
 
+/* v through every conversion (convs) with every flag combination, width
+ * and precision given. */
+static void check_grid(double v, const int *widths, size_t nw, const int *precs, size_t np)
+{
+    for (const char *c = convs; *c; c++)
+        for (unsigned fl = 0; fl < 32; fl++)
+            for (size_t w = 0; w < nw; w++)
+                for (size_t p = 0; p < np; p++)
+                    check(v, *c, fl, widths[w], precs[p]);
+}
+
 static void begin(void)
 {
     n_checks = 0;
@@ -152,11 +163,8 @@ static void test_specials(void **state)
     const int precs[] = {-1, 0, 3, 10};
     begin();
     for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++)
-        for (const char *c = convs; *c; c++)
-            for (unsigned fl = 0; fl < 32; fl++)
-                for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
-                    for (size_t p = 0; p < sizeof precs / sizeof precs[0]; p++)
-                        check(from_bits(nans[i]), *c, fl, widths[w], precs[p]);
+        check_grid(from_bits(nans[i]), widths, sizeof widths / sizeof widths[0], precs,
+                   sizeof precs / sizeof precs[0]);
     end("specials");
 }
 
@@ -204,11 +212,8 @@ static void test_flags_widths(void **state)
     const int precs[] = {-1, 0, 1, 3, 10};
     begin();
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
-        for (const char *c = convs; *c; c++)
-            for (unsigned fl = 0; fl < 32; fl++)
-                for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
-                    for (size_t p = 0; p < sizeof precs / sizeof precs[0]; p++)
-                        check(vals[i], *c, fl, widths[w], precs[p]);
+        check_grid(vals[i], widths, sizeof widths / sizeof widths[0], precs,
+                   sizeof precs / sizeof precs[0]);
     end("flags and widths");
 }
 

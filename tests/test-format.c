@@ -276,30 +276,18 @@ static int wide_len(const char *len)
             sizeof(size_t) > sizeof(int));
 }
 
-static enum kind signed_kind(const char *len)
+/* The argument kind of an integer conversion with length len. */
+static enum kind int_kind(const char *len, int is_signed)
 {
     if (!strcmp(len, "l"))
-        return K_LONG;
+        return is_signed ? K_LONG : K_ULONG;
     if (!strcmp(len, "ll") || !strcmp(len, "L") || !strcmp(len, "q"))
-        return K_LLONG;
+        return is_signed ? K_LLONG : K_ULLONG;
     if (!strcmp(len, "j"))
-        return K_IMAX;
+        return is_signed ? K_IMAX : K_UMAX;
     if (!strcmp(len, "z") || !strcmp(len, "t"))
-        return K_PTRDIFF;
-    return K_INT;
-}
-
-static enum kind unsigned_kind(const char *len)
-{
-    if (!strcmp(len, "l"))
-        return K_ULONG;
-    if (!strcmp(len, "ll") || !strcmp(len, "L") || !strcmp(len, "q"))
-        return K_ULLONG;
-    if (!strcmp(len, "j"))
-        return K_UMAX;
-    if (!strcmp(len, "z") || !strcmp(len, "t"))
-        return K_SIZE;
-    return K_UINT;
+        return is_signed ? K_PTRDIFF : K_SIZE;
+    return is_signed ? K_INT : K_UINT;
 }
 
 /* Every value that fits conversion conv with length len, for call c. */
@@ -307,64 +295,44 @@ static unsigned run_values(struct call *c, char conv, const char *len)
 {
     unsigned fails = 0;
     struct arg *a = &c->arg;
-    size_t i;
+/* Each of vals in turn as the argument (of kind k, its member of a->v),
+ * checked. */
+#define EACH_VALUE(k, member, vals)                                            \
+    do {                                                                       \
+        a->kind = k;                                                           \
+        for (size_t n = 0; n < COUNT(vals); n++) {                             \
+            a->v.member = vals[n];                                             \
+            fails += check_all_caps(c);                                        \
+        }                                                                      \
+    } while (0)
     switch (conv) {
     case 'd': case 'i':
-        a->kind = signed_kind(len);
-        for (i = 0; i < COUNT(signed_vals); i++) {
-            a->v.i = signed_vals[i];
-            fails += check_all_caps(c);
-        }
+        EACH_VALUE(int_kind(len, 1), i, signed_vals);
         break;
     case 'u': case 'o': case 'x': case 'X':
-        a->kind = unsigned_kind(len);
-        for (i = 0; i < COUNT(unsigned_vals); i++) {
-            a->v.u = unsigned_vals[i];
-            fails += check_all_caps(c);
-        }
+        EACH_VALUE(int_kind(len, 0), u, unsigned_vals);
         break;
     case 'c':
-        if (wide_len(len)) {
-            a->kind = K_WINT;
-            for (i = 0; i < COUNT(wchar_vals); i++) {
-                a->v.wc = wchar_vals[i];
-                fails += check_all_caps(c);
-            }
-        } else {
-            a->kind = K_INT;
-            for (i = 0; i < COUNT(char_vals); i++) {
-                a->v.i = char_vals[i];
-                fails += check_all_caps(c);
-            }
-        }
+        if (wide_len(len))
+            EACH_VALUE(K_WINT, wc, wchar_vals);
+        else
+            EACH_VALUE(K_INT, i, char_vals);
         break;
     case 's':
-        if (wide_len(len)) {
-            a->kind = K_WSTR;
-            for (i = 0; i < COUNT(wstr_vals); i++) {
-                a->v.ws = wstr_vals[i];
-                fails += check_all_caps(c);
-            }
-        } else {
-            a->kind = K_STR;
-            for (i = 0; i < COUNT(str_vals); i++) {
-                a->v.s = str_vals[i];
-                fails += check_all_caps(c);
-            }
-        }
+        if (wide_len(len))
+            EACH_VALUE(K_WSTR, ws, wstr_vals);
+        else
+            EACH_VALUE(K_STR, s, str_vals);
         break;
     case 'p':
-        a->kind = K_PTR;
-        for (i = 0; i < COUNT(ptr_vals); i++) {
-            a->v.p = ptr_vals[i];
-            fails += check_all_caps(c);
-        }
+        EACH_VALUE(K_PTR, p, ptr_vals);
         break;
     default: /* '%' */
         a->kind = K_NONE;
         fails += check_all_caps(c);
         break;
     }
+#undef EACH_VALUE
     return fails;
 }
 
@@ -401,29 +369,17 @@ static void run_table(const char *convs)
     assert_int_equal(fails, 0);
 }
 
-static void test_table_signed(void **state)
-{
-    (void)state;
-    run_table("di");
-}
-
-static void test_table_unsigned(void **state)
-{
-    (void)state;
-    run_table("uoxX");
-}
-
-static void test_table_char_string(void **state)
-{
-    (void)state;
-    run_table("cs");
-}
-
-static void test_table_pointer_percent(void **state)
-{
-    (void)state;
-    run_table("p%");
-}
+/* A case running the table for the conversions in convs. */
+#define TABLE_TEST(name, convs)                                                \
+    static void name(void **state)                                             \
+    {                                                                          \
+        (void)state;                                                           \
+        run_table(convs);                                                      \
+    }
+TABLE_TEST(test_table_signed, "di")
+TABLE_TEST(test_table_unsigned, "uoxX")
+TABLE_TEST(test_table_char_string, "cs")
+TABLE_TEST(test_table_pointer_percent, "p%")
 
 /* ---- hand-written comparisons with glibc --------------------------------- */
 

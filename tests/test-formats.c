@@ -72,7 +72,7 @@ static void compile_ok(int format, const char *pattern, int color, int local, un
         fail_msg("compile: %s", err);
 }
 
-static void human_default(void **state)
+static void test_human_default(void **state)
 {
     (void)state;
     compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_NEVER, 0, 0);
@@ -86,7 +86,7 @@ static void human_default(void **state)
 /* nblog__render_line (what readers of a ring use, with no registration)
  * renders human with the defaults, as a compiled human format does, and
  * json; both say whose records they are from the params given. */
-static void render_line_formats(void **state)
+static void test_render_line_formats(void **state)
 {
     (void)state;
     static char other[LINE_CAP];
@@ -118,7 +118,7 @@ static void render_line_formats(void **state)
     assert_string_equal(other, "2026-12-02 03:04:39.000005 [debug] hi\n");
 }
 
-static void human_fields(void **state)
+static void test_human_fields(void **state)
 {
     (void)state;
     char want[256];
@@ -144,7 +144,7 @@ static void human_fields(void **state)
                         "2026-12-02 03:04:39.000000 [info] tid 7: [replayed] y\n");
 }
 
-static void human_color(void **state)
+static void test_human_color(void **state)
 {
     (void)state;
     compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_ALWAYS, 0, 0);
@@ -164,7 +164,7 @@ static void human_color(void **state)
     assert_string_equal(render(NBLOG_LEVEL_ERR, "x"), "2026-12-02 03:04:39.123456 [err] x\n");
 }
 
-static void pattern_items(void **state)
+static void test_pattern_items(void **state)
 {
     (void)state;
     char want[512];
@@ -201,7 +201,7 @@ static void bad_pattern(const char *pattern, const char *why)
                  err, why);
 }
 
-static void pattern_refused(void **state)
+static void test_pattern_refused(void **state)
 {
     (void)state;
     char big[300], many[200];
@@ -243,7 +243,7 @@ static void pattern_refused(void **state)
     assert_int_equal(nblog_console_stderr(&o, &con), NBLOG_EINVAL);
 }
 
-static void local_time(void **state)
+static void test_local_time(void **state)
 {
     (void)state;
     setenv("TZ", "XYZ-5:30", 1); /* five and a half hours east of UTC */
@@ -430,7 +430,7 @@ static void parse_json(const char *s, size_t len, struct jrec *r)
     assert_int_equal(p.at, p.len); /* one object, nothing after it */
 }
 
-static void json_fields(void **state)
+static void test_json_fields(void **state)
 {
     (void)state;
     struct jrec *r = malloc(sizeof *r);
@@ -455,7 +455,7 @@ static void json_fields(void **state)
 /* Every byte value, valid and broken UTF-8, C1, U+2028/9: the line is
  * valid JSON in valid UTF-8 with no control byte, and gives back the
  * bytes exactly (message when it is UTF-8, message_bytes otherwise). */
-static void json_hostile_bytes(void **state)
+static void test_json_hostile_bytes(void **state)
 {
     (void)state;
     struct jrec *r = malloc(sizeof *r);
@@ -494,7 +494,7 @@ static void json_hostile_bytes(void **state)
 
 /* The longest text a record holds, of the bytes that grow most: every
  * line stays within its buffer, whole, and JSON stays valid. */
-static void long_messages(void **state)
+static void test_long_messages(void **state)
 {
     (void)state;
     struct jrec *r = malloc(sizeof *r);
@@ -544,7 +544,7 @@ static void long_messages(void **state)
 /* A time that cannot be told (INT64_MIN, INT64_MAX wall_ns) is a
  * placeholder, never a date in 1677 or 2262: dashes in the human and
  * pattern formats' time fields, null in json. */
-static void sentinel_times(void **state)
+static void test_sentinel_times(void **state)
 {
     (void)state;
     const int64_t sentinels[] = {INT64_MIN, INT64_MAX};
@@ -587,7 +587,7 @@ static size_t drain(int fd, char *buf, size_t cap)
     return n;
 }
 
-static void colour_auto_on_pty(void **state)
+static void test_colour_auto_on_pty(void **state)
 {
     (void)state;
     int master = posix_openpt(O_RDWR | O_NOCTTY);
@@ -662,7 +662,7 @@ static const char *spec_line(const char *opts, const char *text)
     return out;
 }
 
-static void spec_formats(void **state)
+static void test_spec_formats(void **state)
 {
     (void)state;
     char want[256];
@@ -715,7 +715,7 @@ static void spec_formats(void **state)
 
 /* Without format=, a "stderr" spec prints as the default console does
  * (human), an "fd" spec plain. */
-static void spec_default_formats(void **state)
+static void test_spec_default_formats(void **state)
 {
     (void)state;
     assert_string_equal(spec_line("", "hi"), "hi\n");
@@ -743,11 +743,11 @@ static void spec_default_formats(void **state)
     assert_non_null(strstr(out, " [notice] hi\n"));
 }
 
-static void pipe_format(void **state)
+static void test_pipe_format(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-formats-XXXXXX", cmd[1024], path[256];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], cmd[1024], path[256];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "formats"));
     snprintf(cmd, sizeof cmd,
              "printf 'one\\n<4>two\\n' | %s pipe --format json --console file:%s/a.log "
              "--console 'file:%s/b.log,format=pattern:%%L %%v' 2>%s/err",
@@ -755,14 +755,11 @@ static void pipe_format(void **state)
     int rc = system(cmd);
     snprintf(path, sizeof path, "%s/err", dir);
     static char out[8192];
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    out[fread(out, 1, sizeof out - 1, f)] = '\0';
-    fclose(f);
+    assert_true(tu_read_file(path, out, sizeof out) >= 0);
     if (rc != 0)
         fail_msg("%s: status %d: %s", cmd, rc, out);
     snprintf(path, sizeof path, "%s/a.log", dir);
-    f = fopen(path, "r");
+    FILE *f = fopen(path, "r");
     assert_non_null(f);
     struct jrec *r = malloc(sizeof *r);
     char l[4096];
@@ -777,21 +774,17 @@ static void pipe_format(void **state)
     fclose(f);
     free(r);
     snprintf(path, sizeof path, "%s/b.log", dir);
-    f = fopen(path, "r");
-    assert_non_null(f);
-    out[fread(out, 1, sizeof out - 1, f)] = '\0';
-    fclose(f);
+    assert_true(tu_read_file(path, out, sizeof out) >= 0);
     assert_string_equal(out, "INFO one\nWARNING two\n"); /* its own format= wins */
     /* A bad --format is the spec's error. */
     snprintf(cmd, sizeof cmd, "echo x | %s pipe --format xml --console stderr 2>%s/err",
              NBLOG_TOOL, dir);
     rc = system(cmd);
     assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
-    snprintf(cmd, sizeof cmd, "rm -r %s", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_remove_dir(dir), 0);
 }
 
-static void pid_after_fork(void **state)
+static void test_pid_after_fork(void **state)
 {
     (void)state;
     compile_ok(NBLOG_FORMAT_PATTERN, "%P %v", 0, 0, 0);
@@ -817,22 +810,22 @@ int main(void)
     if (nblog_init(&opt) != NBLOG_OK)
         return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(human_default),
-        cmocka_unit_test(human_fields),
-        cmocka_unit_test(render_line_formats),
-        cmocka_unit_test(human_color),
-        cmocka_unit_test(pattern_items),
-        cmocka_unit_test(pattern_refused),
-        cmocka_unit_test(local_time),
-        cmocka_unit_test(json_fields),
-        cmocka_unit_test(json_hostile_bytes),
-        cmocka_unit_test(long_messages),
-        cmocka_unit_test(sentinel_times),
-        cmocka_unit_test(colour_auto_on_pty),
-        cmocka_unit_test(spec_formats),
-        cmocka_unit_test(spec_default_formats),
-        cmocka_unit_test(pipe_format),
-        cmocka_unit_test(pid_after_fork),
+        cmocka_unit_test(test_human_default),
+        cmocka_unit_test(test_human_fields),
+        cmocka_unit_test(test_render_line_formats),
+        cmocka_unit_test(test_human_color),
+        cmocka_unit_test(test_pattern_items),
+        cmocka_unit_test(test_pattern_refused),
+        cmocka_unit_test(test_local_time),
+        cmocka_unit_test(test_json_fields),
+        cmocka_unit_test(test_json_hostile_bytes),
+        cmocka_unit_test(test_long_messages),
+        cmocka_unit_test(test_sentinel_times),
+        cmocka_unit_test(test_colour_auto_on_pty),
+        cmocka_unit_test(test_spec_formats),
+        cmocka_unit_test(test_spec_default_formats),
+        cmocka_unit_test(test_pipe_format),
+        cmocka_unit_test(test_pid_after_fork),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     nblog_shutdown();

@@ -93,17 +93,7 @@ static void test_init_options(void **state)
 static int setup_ring(void **state)
 {
     (void)state;
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
-}
-
-static int teardown_ring(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
+    return tu_init_debug(0) == NBLOG_OK ? 0 : -1;
 }
 
 static void test_record_fields(void **state)
@@ -305,13 +295,13 @@ int main(void)
         cmocka_unit_test(test_lazy_init_on_first_call),
         cmocka_unit_test(test_after_shutdown_counted_noop),
         cmocka_unit_test(test_init_options),
-        cmocka_unit_test_setup_teardown(test_record_fields, setup_ring, teardown_ring),
-        cmocka_unit_test_setup_teardown(test_threshold, setup_ring, teardown_ring),
-        cmocka_unit_test_setup_teardown(test_compile_time_strip, setup_ring, teardown_ring),
-        cmocka_unit_test_setup_teardown(test_truncation_marker, setup_ring, teardown_ring),
-        cmocka_unit_test_setup_teardown(test_small_reader_buffer, setup_ring, teardown_ring),
-        cmocka_unit_test_setup_teardown(test_stalled_reader_missed_exact, setup_ring, teardown_ring),
-        cmocka_unit_test_setup_teardown(test_tid_after_fork, setup_ring, teardown_ring),
+        cmocka_unit_test_setup_teardown(test_record_fields, setup_ring, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_threshold, setup_ring, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_compile_time_strip, setup_ring, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_truncation_marker, setup_ring, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_small_reader_buffer, setup_ring, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_stalled_reader_missed_exact, setup_ring, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_tid_after_fork, setup_ring, tu_shutdown),
         cmocka_unit_test(test_names_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

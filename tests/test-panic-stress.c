@@ -30,6 +30,7 @@
 
 #include "nblog.h"
 #include "testutil.h"
+#include "capture.h"
 
 #define WRITERS 4
 #define PER_WRITER SCALED(100000)
@@ -108,8 +109,7 @@ static void check(struct tally *t, nblog_console_t *c)
     nblog_console_stats_t st;
     assert_int_equal(nblog_console_stats(c, &st), NBLOG_OK);
     assert_int_equal(atomic_load(&t->bad_lines), 0);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
+    tu_assert_stats_books(&st);
     uint64_t printed_seqs = 0, replays = 0;
     for (uint64_t s = st.start_seq; s < st.next_seq; s++) {
         uint8_t p = atomic_load(&t->plain[s]), r = atomic_load(&t->replayed[s]);
@@ -187,16 +187,13 @@ static void test_panics_race_printers(void **state)
 #define SHORT_PER_WRITER SCALED(30000)
 #define SHORT_PANICS SCALED(300)
 
-static char short_cap[64 << 20];
-static _Atomic size_t short_len;
+TU_CAPTURE(short_cap, 64 << 20); /* capture.h; must_fit set by the test */
 static _Atomic unsigned long short_calls;
 static _Atomic int short_misbehave = 1;
 
 static void short_append(const char *buf, size_t len)
 {
-    size_t at = atomic_fetch_add(&short_len, len);
-    assert_true(at + len <= sizeof short_cap);
-    memcpy(short_cap + at, buf, len);
+    tu_capture_append(&short_cap, buf, len);
 }
 
 /* The whole buffer, as a blocking write would (the printer thread). */
@@ -299,6 +296,7 @@ static void test_panic_after_partial_writes(void **state)
     o.name = "short";
     o.format = NBLOG_FORMAT_KMSG;
     o.mode = NBLOG_MODE_DIRECT;
+    short_cap.must_fit = 1;
     nblog_console_ops_t ops = {.write = short_write, .write_atomic = short_write_atomic};
     nblog_console_t *c;
     assert_int_equal(nblog_console_register(&ops, NULL, &o, &c), NBLOG_OK);
@@ -309,14 +307,13 @@ static void test_panic_after_partial_writes(void **state)
 
     nblog_console_stats_t st;
     assert_int_equal(nblog_console_stats(c, &st), NBLOG_OK);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
+    tu_assert_stats_books(&st);
     static uint8_t copies[MAX_SEQ];
     memset(copies, 0, sizeof copies);
-    size_t len = atomic_load(&short_len), at = 0;
+    size_t len = tu_capture_len(&short_cap), at = 0;
     char line[512];
     uint64_t lines = 0, empty = 0, cut = 0, replays = 0;
-    while (tu_next_line(short_cap, len, &at, line, sizeof line)) {
+    while (tu_next_line(short_cap.buf, len, &at, line, sizeof line)) {
         unsigned long long seq = 0;
         int replayed = 0;
         const char *text = "";
@@ -328,7 +325,7 @@ static void test_panic_after_partial_writes(void **state)
         if (!tu_parse_kmsg(line, &seq, &replayed, &text) || !whole_text(text)) {
             /* Cut short by a takeover: then it is only the beginning of a
              * record's line, and that record is printed in full nearby. */
-            if (!printed_in_full_near(short_cap, len, at, line))
+            if (!printed_in_full_near(short_cap.buf, len, at, line))
                 fail_msg("line %llu is not whole: \"%s\"", (unsigned long long)lines, line);
             cut++;
             continue;
@@ -341,7 +338,7 @@ static void test_panic_after_partial_writes(void **state)
         copies[seq]++;
         replays += replayed;
     }
-    assert_true(len > 0 && short_cap[len - 1] == '\n');
+    assert_true(len > 0 && short_cap.buf[len - 1] == '\n');
     print_message("%d panics, %llu lines, %llu empty, %llu cut short, %llu replayed\n",
                   panics, (unsigned long long)lines, (unsigned long long)empty,
                   (unsigned long long)cut, (unsigned long long)replays);

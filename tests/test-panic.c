@@ -22,36 +22,25 @@
 #include "nblog.h"
 #include "ring.h"
 #include "testutil.h"
+#include "capture.h"
 
 /* ------------------------------------------------------------ capture */
 
-static char cap[1 << 20];
-static _Atomic size_t cap_len;
+/* Every line the console gets (capture.h); a write that does not fit
+ * fails the test. */
+TU_CAPTURE(cap, 1 << 20);
 
 static ssize_t capture(void *ctx, const char *buf, size_t len)
 {
     (void)ctx;
-    size_t at = atomic_fetch_add(&cap_len, len);
-    assert_true(at + len <= sizeof cap);
-    memcpy(cap + at, buf, len);
-    return (ssize_t)len;
+    return tu_capture_append(&cap, buf, len);
 }
 
 /* How many captured lines contain needle; *replayed: how many of those
  * are marked replayed. */
 static int count_lines(const char *needle, int *replayed)
 {
-    size_t len = atomic_load(&cap_len);
-    int n = 0, r = 0;
-    char line[1024];
-    for (size_t at = 0; tu_next_line(cap, len, &at, line, sizeof line);)
-        if (strstr(line, needle)) {
-            n++;
-            r += strstr(line, "," NBLOG_REPLAYED_MARK ";") != NULL;
-        }
-    if (replayed)
-        *replayed = r;
-    return n;
+    return tu_capture_count(&cap, needle, replayed);
 }
 
 /* A console whose blocking write, while `blocking` is set, stops on a
@@ -81,14 +70,6 @@ static nblog_console_t *add_console(ssize_t (*w)(void *, const char *, size_t))
     return c;
 }
 
-static void assert_books_balance(nblog_console_t *c)
-{
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(c, &st), NBLOG_OK);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
-}
-
 static void wait_until(_Atomic int *flag)
 {
     while (!atomic_load(flag))
@@ -98,7 +79,8 @@ static void wait_until(_Atomic int *flag)
 /* Empty capture, nblog_init(o). */
 static int setup_with(const nblog_options_t *o)
 {
-    atomic_store(&cap_len, 0);
+    tu_capture_reset(&cap);
+    cap.must_fit = 1;
     atomic_store(&blocking, 0);
     atomic_store(&in_write, 0);
     return nblog_init(o) == NBLOG_OK ? 0 : -1;
@@ -108,13 +90,6 @@ static int setup(void **state)
 {
     (void)state;
     return setup_with(NULL);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
 }
 
 /* ------------------------------------------------------------- tests */
@@ -164,7 +139,7 @@ static void test_panic_flush_takes_over_and_hands_back(void **state)
         snprintf(text, sizeof text, "record %d.", i);
         assert_int_equal(count_lines(text, NULL), 1);
     }
-    assert_books_balance(c);
+    tu_assert_books(c);
 }
 
 /* A writer stopped between reserving and committing: the panic waits a
@@ -223,7 +198,7 @@ static void test_unfinished_record_skipped(void **state)
     nblog_console_stats_t st;
     nblog_console_stats(c, &st);
     assert_int_equal(st.dropped, 1);
-    assert_books_balance(c);
+    tu_assert_books(c);
 }
 
 /* Two writers parked at seqs p and p+1 pin their slots in a ring of 16;
@@ -260,10 +235,10 @@ static void test_panic_one_notice_per_gap(void **state)
         nblog_printf(NBLOG_LEVEL_INFO, "record %d.", i);
 
     assert_int_equal(nblog_panic_flush("two lost in a row"), 0);
-    size_t len = atomic_load(&cap_len);
+    size_t len = tu_capture_len(&cap);
     char line[1024];
     int notices = 0, last_was_notice = 0;
-    for (size_t at = 0; tu_next_line(cap, len, &at, line, sizeof line);) {
+    for (size_t at = 0; tu_next_line(cap.buf, len, &at, line, sizeof line);) {
         int notice = strstr(line, " messages dropped **") != NULL;
         if (notice && last_was_notice)
             print_error("notice after notice: %s\n", line);
@@ -283,7 +258,7 @@ static void test_panic_one_notice_per_gap(void **state)
     atomic_store(&blocking, 0);
     pthread_mutex_unlock(&gate);
     assert_int_equal(nblog_flush(10000, NULL, 0), 0);
-    assert_books_balance(c);
+    tu_assert_books(c);
 }
 
 /* ----------------------------------------------------- handler options */
@@ -432,13 +407,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_panic_flush_takes_over_and_hands_back,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, teardown),
+                                        setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, tu_shutdown),
         cmocka_unit_test_setup_teardown(test_panic_one_notice_per_gap, setup_small_ring,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_thread_gets_alternate_stack, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watchdog_leaves_program_alarm, setup, teardown),
+                                        tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_thread_gets_alternate_stack, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_watchdog_leaves_program_alarm, setup, tu_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,11 +38,7 @@ static int setup(void **state)
 {
     (void)state;
     atomic_store(&nblog__ratelimit_clock_hook, fake_clock);
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = 1 << 16;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(1 << 16) == NBLOG_OK ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -44,10 +44,7 @@ static int init_ring(const char *path, size_t record_size, const char *program, 
 {
     unlink(path);
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 16;
-    o.record_size = record_size;
+    tu_ring_options(&o, path, 16, record_size);
     o.level = NBLOG_LEVEL_DEBUG;
     o.crash_handlers = NBLOG_CRASH_NONE;
     o.program = program;
@@ -122,11 +119,11 @@ static void refused(const char *path, int rc, int err, const char *says)
     }
 }
 
-static void refusal_verdicts(void **state)
+static void test_refusal_verdicts(void **state)
 {
     (void)state;
     char path[128], dir[160];
-    ring_name(path, sizeof path, "reader-refuse");
+    tu_ring_name(path, sizeof path, "reader-refuse");
     snprintf(dir, sizeof dir, "%s.d", path);
     size_t bytes;
     unsigned char *mem = valid_image(path, 20, &bytes);
@@ -191,11 +188,11 @@ static void refusal_verdicts(void **state)
 
 /* --------------------------------------------------- iterate and missed */
 
-static void iterate_missed_exact(void **state)
+static void test_iterate_missed_exact(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-iter");
+    tu_ring_name(path, sizeof path, "reader-iter");
     init_file_ring(path);
     log_n(0, 40);
     nblog_ringfile_t *copy, *live;
@@ -315,12 +312,11 @@ static void follow_until(nblog_ringfile_t *f, nblog_reader_t *rd, const char *un
     fail_msg("no record \"%s\" while following", until);
 }
 
-static void follow_writer_child(void **state)
+static void test_follow_writer_child(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-follow");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "reader-follow");
     int out[2];
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
     char *args[] = {writer, "ticks", path, NULL};
@@ -390,11 +386,11 @@ static void follow_writer_child(void **state)
 
 /* A ring whose records 1 and 2 (of 0..3) were reserved and never
  * committed (their writers were SIGKILLed). */
-static void unfinished_skipped(void **state)
+static void test_unfinished_skipped(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-pending");
+    tu_ring_name(path, sizeof path, "reader-pending");
     size_t bytes;
     unsigned char *mem = valid_image(path, 4, &bytes);
     struct nblog__ring_hdr *r = (struct nblog__ring_hdr *)mem;
@@ -440,13 +436,6 @@ static void unfinished_skipped(void **state)
 
 /* ------------------------------------------------------- console stats */
 
-static void sink(void *arg, const char *lines, size_t len)
-{
-    (void)arg;
-    (void)lines;
-    (void)len;
-}
-
 static nblog_console_t *sink_console(const char *name)
 {
     nblog_console_opts_t o;
@@ -454,7 +443,7 @@ static nblog_console_t *sink_console(const char *name)
     o.name = name;
     o.start = NBLOG_FROM_OLDEST;
     nblog_console_t *con;
-    assert_int_equal(nblog_console_callback(sink, NULL, &o, &con), NBLOG_OK);
+    assert_int_equal(nblog_console_callback(tu_discard_lines, NULL, &o, &con), NBLOG_OK);
     return con;
 }
 
@@ -493,11 +482,11 @@ static int find(const nblog_console_stats_t *st, int n, const char *name)
     return -1;
 }
 
-static void published_console_stats(void **state)
+static void test_published_console_stats(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-stats");
+    tu_ring_name(path, sizeof path, "reader-stats");
     init_file_ring(path);
     nblog_console_t *a = sink_console("cons-a");
     nblog_console_t *b = sink_console("cons-b");
@@ -570,11 +559,11 @@ static void read_seq(const char *path, uint64_t seq, nblog_record_t *rec, char *
     nblog_ringfile_close(f);
 }
 
-static void write_bytes(void **state)
+static void test_write_bytes(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-write");
+    tu_ring_name(path, sizeof path, "reader-write");
     init_file_ring(path);
     nblog_stats_t st;
     nblog_stats_get(&st);
@@ -633,11 +622,11 @@ static void assert_inert(const char *line, size_t n, int format)
     }
 }
 
-static void render_formats(void **state)
+static void test_render_formats(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-render");
+    tu_ring_name(path, sizeof path, "reader-render");
     init_file_ring(path);
     static const char bytes[] = "a\0b\033[2J\nc\xc2\x9b";
     assert_int_equal(nblog_write(NBLOG_LEVEL_WARNING, bytes, sizeof bytes - 1), NBLOG_OK);
@@ -707,11 +696,11 @@ static void render_formats(void **state)
 /* A ring written by another process (a child named "app") renders with
  * its writer's pid and program, not the reader's; a forged name or pid is
  * shown harmlessly. */
-static void ringfile_identity(void **state)
+static void test_ringfile_identity(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "reader-identity");
+    tu_ring_name(path, sizeof path, "reader-identity");
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
@@ -792,7 +781,7 @@ static void ringfile_identity(void **state)
 /* The longest record, of the bytes json grows most (0xff: \ufffd and a
  * message_bytes entry; 0x01: \u0001), renders whole in NBLOG_LINE_MAX,
  * through the public API and from a console. */
-static void json_worst_fits(void **state)
+static void test_json_worst_fits(void **state)
 {
     (void)state;
     static char text[NBLOG_RECORD_SIZE_MAX], line[NBLOG_LINE_MAX], out[NBLOG_LINE_MAX + 1];
@@ -808,7 +797,7 @@ static void json_worst_fits(void **state)
     }
     /* A console: the ring's longest record (4096-byte slots). */
     char path[128];
-    ring_name(path, sizeof path, "reader-json-worst");
+    tu_ring_name(path, sizeof path, "reader-json-worst");
     assert_int_equal(init_ring(path, NBLOG_RECORD_SIZE_MAX, NULL, 1), NBLOG_OK);
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
@@ -846,15 +835,15 @@ static void json_worst_fits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(refusal_verdicts),
-        cmocka_unit_test(iterate_missed_exact),
-        cmocka_unit_test(follow_writer_child),
-        cmocka_unit_test(unfinished_skipped),
-        cmocka_unit_test(published_console_stats),
-        cmocka_unit_test(write_bytes),
-        cmocka_unit_test(render_formats),
-        cmocka_unit_test(ringfile_identity),
-        cmocka_unit_test(json_worst_fits),
+        cmocka_unit_test(test_refusal_verdicts),
+        cmocka_unit_test(test_iterate_missed_exact),
+        cmocka_unit_test(test_follow_writer_child),
+        cmocka_unit_test(test_unfinished_skipped),
+        cmocka_unit_test(test_published_console_stats),
+        cmocka_unit_test(test_write_bytes),
+        cmocka_unit_test(test_render_formats),
+        cmocka_unit_test(test_ringfile_identity),
+        cmocka_unit_test(test_json_worst_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
  * test-ringfile.c - the ring in a file, in one process: resume after a
- * reopen, a dead writer's unfinished slot, console specs, and a corpus of
+ * reopen, a dead writer's unfinished slot, and a corpus of
  * corrupted, truncated and foreign files that must each get a clear
  * verdict (in process, under ASan too) and a documented exit code from
  * `nblog dmesg` (a separate process: a crash there shows as a signal).
@@ -59,17 +59,13 @@ static void log_n(int n, const char *what)
         assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "%s %d", what, i), NBLOG_OK);
 }
 
-static void resume_continues_sequence(void **state)
+static void test_resume_continues_sequence(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "resume");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "resume");
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 64;
-    o.record_size = 128;
+    tu_ring_options(&o, path, 64, 128);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     log_n(10, "first life");
     nblog_shutdown();
@@ -93,12 +89,11 @@ static void resume_continues_sequence(void **state)
     unlink(path);
 }
 
-static void env_var_names_the_ring(void **state)
+static void test_env_var_names_the_ring(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "env");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "env");
     setenv("NBLOG_RING", path, 1);
     assert_int_equal(nblog_init(NULL), NBLOG_OK);
     unsetenv("NBLOG_RING");
@@ -112,20 +107,18 @@ static void env_var_names_the_ring(void **state)
 /* A program that logs and returns from main at once (no tick of the
  * publisher after its console started): the file still shows its console
  * as the exit flush left it, for `nblog status`. */
-static void exit_publishes_consoles(void **state)
+static void test_exit_publishes_consoles(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "exit-publish");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "exit-publish");
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, STDERR_FILENO); /* the default console's output */
         nblog_options_t o;
-        nblog_options_init(&o);
-        o.ring_path = path;
+        tu_ring_options(&o, path, 0, 0);
         if (nblog_init(&o) != NBLOG_OK)
             _exit(10);
         nblog_info("one");
@@ -165,11 +158,11 @@ static void *shutdown_now(void *arg)
  * publisher; one joins it, the other finds it stopped (before, both
  * joined the same thread: about 1 exit in 30 hung forever). 100 children;
  * one that has not ended after 20 s is a hang. */
-static void exit_races_shutdown(void **state)
+static void test_exit_races_shutdown(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "exit-race");
+    tu_ring_name(path, sizeof path, "exit-race");
     for (int round = 0; round < 100; round++) {
         unlink(path);
         pid_t pid = fork();
@@ -178,8 +171,7 @@ static void exit_races_shutdown(void **state)
             int null = open("/dev/null", O_WRONLY);
             dup2(null, STDERR_FILENO);
             nblog_options_t o;
-            nblog_options_init(&o);
-            o.ring_path = path;
+            tu_ring_options(&o, path, 0, 0);
             o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
             if (nblog_init(&o) != NBLOG_OK)
                 _exit(10);
@@ -205,18 +197,17 @@ static void exit_races_shutdown(void **state)
     unlink(path);
 }
 
-static void refuses_foreign_file(void **state)
+static void test_refuses_foreign_file(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "foreign");
+    tu_ring_name(path, sizeof path, "foreign");
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("precious data, not a ring\n", f);
     fclose(f);
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
+    tu_ring_options(&o, path, 0, 0);
     assert_int_equal(chmod(path, 0644), 0); /* others may read: not private */
     errno = 0;
     assert_int_equal(nblog_init(&o), NBLOG_EFILE);
@@ -233,7 +224,7 @@ static void refuses_foreign_file(void **state)
 
 /* A writer that died between reserve and commit: resume forgets the slot,
  * readers count it missed, writers reuse it. */
-static void resume_skips_unfinished(void **state)
+static void test_resume_skips_unfinished(void **state)
 {
     (void)state;
     size_t bytes = nblog__ring_bytes(16, 128);
@@ -268,49 +259,6 @@ static void resume_skips_unfinished(void **state)
     for (int i = 0; i < 16; i++)
         assert_int_equal(nblog__ring_write(r, &m, text), NBLOG_OK);
     free(mem);
-}
-
-/* --------------------------------------------------------------- specs */
-
-static void specs_parse(void **state)
-{
-    (void)state;
-    char path[128], spec[200];
-    ring_name(path, sizeof path, "spec.log");
-    assert_int_equal(nblog_init(NULL), NBLOG_OK);
-    nblog_console_t *con;
-    snprintf(spec, sizeof spec, "file:%s,level=warning,format=kmsg,mode=direct,name=x", path);
-    assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
-    nblog_console_stats_t st;
-    assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
-    assert_string_equal(st.name, "x");
-    nblog_console_unregister(con);
-    assert_int_equal(nblog_console_from_spec("fd:2,stall_ms=100", &con), NBLOG_OK);
-    nblog_console_unregister(con);
-
-    static const struct {
-        const char *spec, *names;
-    } bad[] = {
-        {"tcp:host", "\"tcp\""},        {"fd:x", "\"x\""},
-        {"file", "needs an argument"},  {"stderr:3", "takes no argument"},
-        {"stderr,level=loud", "level=loud"}, {"stderr,format=xml", "format=xml"},
-        {"stderr,colour=red", "\"colour\""}, {"stderr,novalue", "\"novalue\""},
-        {"", "empty"},                  {"file:/nonexistent/dir/x", "No such file"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(nblog_console_from_spec(bad[i].spec, &con), NBLOG_EINVAL);
-        if (!strstr(nblog_spec_error(), bad[i].names))
-            fail_msg("spec \"%s\": error \"%s\" does not name \"%s\"", bad[i].spec,
-                     nblog_spec_error(), bad[i].names);
-    }
-    setenv("NBLOG_CONSOLES", "stderr,level=emerg;fd:2,level=emerg", 1);
-    assert_int_equal(nblog_consoles_from_env(), 2);
-    setenv("NBLOG_CONSOLES", "stderr;bogus", 1);
-    assert_int_equal(nblog_consoles_from_env(), NBLOG_EINVAL);
-    assert_non_null(strstr(nblog_spec_error(), "bogus"));
-    unsetenv("NBLOG_CONSOLES");
-    nblog_shutdown();
-    unlink(path);
 }
 
 /* -------------------------------------------------------------- corpus */
@@ -399,11 +347,11 @@ static void read_through(const char *path, int live)
     nblog__ringview_close(&v);
 }
 
-static void corrupt_corpus(void **state)
+static void test_corrupt_corpus(void **state)
 {
     (void)state;
     char path[128], out[160];
-    ring_name(path, sizeof path, "corpus");
+    tu_ring_name(path, sizeof path, "corpus");
     snprintf(out, sizeof out, "%s.out", path);
     for (int mu = 0; mu < M_COUNT; mu++) {
         int expect = write_case(path, (enum mutation)mu);
@@ -427,15 +375,13 @@ static void corrupt_corpus(void **state)
 }
 
 /* After nblog_shutdown the file is free: another writer can take it. */
-static void shutdown_releases_the_file(void **state)
+static void test_shutdown_releases_the_file(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "release");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "release");
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
+    tu_ring_options(&o, path, 0, 0);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     log_n(3, "first");
     nblog_shutdown();
@@ -453,17 +399,15 @@ static void shutdown_releases_the_file(void **state)
 /* fork() while writing a ring file: the child goes on in a private ring,
  * so neither process's consoles print the other's records (each line of
  * the shared output file appears exactly once). */
-static void fork_keeps_rings_apart(void **state)
+static void test_fork_keeps_rings_apart(void **state)
 {
     (void)state;
     char path[128], out[160];
-    ring_name(path, sizeof path, "fork");
+    tu_ring_name(path, sizeof path, "fork");
     snprintf(out, sizeof out, "%s.txt", path);
-    unlink(path);
     unlink(out);
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
+    tu_ring_options(&o, path, 0, 0);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     char spec[200];
     snprintf(spec, sizeof spec, "file:%s", out);
@@ -500,12 +444,11 @@ static void fork_keeps_rings_apart(void **state)
  * with the writer, so a new writer takes the file while the worker lives.
  * The worker cannot end before the try: it waits for EOF on a pipe whose
  * write end only this test holds. */
-static void forked_worker_leaves_the_lock(void **state)
+static void test_forked_worker_leaves_the_lock(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "forklock");
-    unlink(path);
+    tu_ring_name(path, sizeof path, "forklock");
     int in[2], out[2];
     assert_int_equal(pipe2(in, O_CLOEXEC), 0);
     assert_int_equal(pipe2(out, O_CLOEXEC), 0);
@@ -547,10 +490,7 @@ static void forked_worker_leaves_the_lock(void **state)
 static int init_records(const char *path, size_t records)
 {
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = records;
-    o.record_size = 128;
+    tu_ring_options(&o, path, records, 128);
     return nblog_init(&o);
 }
 
@@ -630,11 +570,11 @@ static int log_after_forgery(const char *path, int n)
     return stored;
 }
 
-static void seq_limit_holds(void **state)
+static void test_seq_limit_holds(void **state)
 {
     (void)state;
     char path[128];
-    ring_name(path, sizeof path, "seqlimit");
+    tu_ring_name(path, sizeof path, "seqlimit");
     /* Near the limit: what fits is stored and readable, the rest refused. */
     forged_ring(path, SEQ_LIMIT - 2, 0);
     assert_int_equal(log_after_forgery(path, 5), 2);
@@ -675,11 +615,11 @@ static void seq_limit_holds(void **state)
  * beyond the follower's position: a raw head past the limit (refused
  * writes) or a forged head below it must put it to sleep, or
  * `dmesg --follow` spins. Checked by its return value, not by time. */
-static void follow_wait_needs_progress(void **state)
+static void test_follow_wait_needs_progress(void **state)
 {
     (void)state;
     char path[128], why[256];
-    ring_name(path, sizeof path, "waitclamp");
+    tu_ring_name(path, sizeof path, "waitclamp");
     forged_ring(path, 3, 0);
     struct nblog__ringview v;
     assert_int_equal(nblog__ringview_open(path, 1, &v, why, sizeof why), NBLOG__RING_OK);
@@ -749,11 +689,11 @@ static void make_empty(const char *path, mode_t mode)
     close(fd);
 }
 
-static void private_files_only(void **state)
+static void test_private_files_only(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/nblog-perm-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "perm"));
     assert_int_equal(chmod(dir, 0755), 0);
     char path[128], target[160];
     snprintf(path, sizeof path, "%s/perm", dir); /* absolute: not under /dev/shm */
@@ -825,20 +765,19 @@ static void private_files_only(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(resume_continues_sequence),
-        cmocka_unit_test(env_var_names_the_ring),
-        cmocka_unit_test(exit_publishes_consoles),
-        cmocka_unit_test(exit_races_shutdown),
-        cmocka_unit_test(refuses_foreign_file),
-        cmocka_unit_test(resume_skips_unfinished),
-        cmocka_unit_test(specs_parse),
-        cmocka_unit_test(corrupt_corpus),
-        cmocka_unit_test(shutdown_releases_the_file),
-        cmocka_unit_test(fork_keeps_rings_apart),
-        cmocka_unit_test(forked_worker_leaves_the_lock),
-        cmocka_unit_test(seq_limit_holds),
-        cmocka_unit_test(follow_wait_needs_progress),
-        cmocka_unit_test(private_files_only),
+        cmocka_unit_test(test_resume_continues_sequence),
+        cmocka_unit_test(test_env_var_names_the_ring),
+        cmocka_unit_test(test_exit_publishes_consoles),
+        cmocka_unit_test(test_exit_races_shutdown),
+        cmocka_unit_test(test_refuses_foreign_file),
+        cmocka_unit_test(test_resume_skips_unfinished),
+        cmocka_unit_test(test_corrupt_corpus),
+        cmocka_unit_test(test_shutdown_releases_the_file),
+        cmocka_unit_test(test_fork_keeps_rings_apart),
+        cmocka_unit_test(test_forked_worker_leaves_the_lock),
+        cmocka_unit_test(test_seq_limit_holds),
+        cmocka_unit_test(test_follow_wait_needs_progress),
+        cmocka_unit_test(test_private_files_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

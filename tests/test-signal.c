@@ -34,6 +34,7 @@
 #include "console.h"
 #include "ring.h"
 #include "testutil.h"
+#include "capture.h"
 
 #define LEVEL NBLOG_LEVEL_INFO
 
@@ -321,25 +322,12 @@ struct storm_reader {
     nblog_reader_t r;
     uint32_t tid; /* every record comes from the main thread */
     atomic_int done;
-    uint64_t prev_end, records, rec_missed;
+    struct tu_read_check k; /* seqs, gaps, errors (testutil.h) */
     uint64_t per_src[NSRC], last_n[NSRC];
     int seen[NSRC];
     uint64_t flagged; /* handler records with NBLOG_F_SIGNAL */
     uint64_t outside; /* handler records that interrupted no logging call */
-    uint64_t errors;
-    char first_error[512];
 };
-
-static void storm_fail(struct storm_reader *sr, const nblog_record_t *rec,
-                       const char *what)
-{
-    if (sr->errors++ == 0)
-        snprintf(sr->first_error, sizeof sr->first_error,
-                 "%s (seq %" PRIu64 ", len %u, flags %#x, tid %u, text \"%.200s\")",
-                 what, rec ? rec->seq : 0, rec ? rec->len : 0,
-                 rec ? rec->flags : 0, rec ? rec->tid : 0,
-                 rec ? rec->text : "");
-}
 
 /* Parses "m n=N chk=C pad=P" or "h=X n=N o=O chk=C"; -1 if it does not
  * parse exactly or the checksum/padding is wrong. */
@@ -372,37 +360,31 @@ static int parse_storm(const char *t, size_t len, int *src, uint64_t *n,
     return 0;
 }
 
-static void storm_check(struct storm_reader *sr, const nblog_record_t *rec)
+static void storm_check(void *arg, const nblog_record_t *rec)
 {
+    struct storm_reader *sr = arg;
     int src, outside;
     uint64_t n;
-    if (rec->seq < sr->prev_end) {
-        storm_fail(sr, rec, "seq not increasing");
+    if (tu_check_seq(&sr->k, rec) != 0)
         return;
-    }
-    if (rec->seq - sr->prev_end != rec->missed)
-        storm_fail(sr, rec, "rec.missed differs from the gap in seqs");
-    sr->rec_missed += rec->missed;
-    sr->prev_end = rec->seq + 1;
-    sr->records++;
     if (rec->len != strlen(rec->text) || rec->level != LEVEL ||
         (rec->kind != NBLOG_KIND_TEXT && rec->kind != NBLOG_KIND_DEFERRED)) {
-        storm_fail(sr, rec, "record disagrees with itself");
+        tu_check_fail(&sr->k, rec, "record disagrees with itself");
         return;
     }
     if (parse_storm(rec->text, rec->len, &src, &n, &outside) != 0) {
-        storm_fail(sr, rec, "torn or garbled text");
+        tu_check_fail(&sr->k, rec, "torn or garbled text");
         return;
     }
     if (rec->tid != sr->tid)
-        storm_fail(sr, rec, "tid is not the main thread's");
+        tu_check_fail(&sr->k, rec, "tid is not the main thread's");
     if (src == SRC_MAIN && rec->flags != 0)
-        storm_fail(sr, rec, "main-thread record with flags");
+        tu_check_fail(&sr->k, rec, "main-thread record with flags");
     if (src != SRC_MAIN) {
         if (rec->flags & ~NBLOG_F_SIGNAL)
-            storm_fail(sr, rec, "handler record with unexpected flags");
+            tu_check_fail(&sr->k, rec, "handler record with unexpected flags");
         if (outside == 1 && (rec->flags & NBLOG_F_SIGNAL))
-            storm_fail(sr, rec, "NBLOG_F_SIGNAL on a handler record that "
+            tu_check_fail(&sr->k, rec, "NBLOG_F_SIGNAL on a handler record that "
                                 "interrupted no logging call");
         if (rec->flags & NBLOG_F_SIGNAL)
             sr->flagged++;
@@ -410,7 +392,7 @@ static void storm_check(struct storm_reader *sr, const nblog_record_t *rec)
             sr->outside++;
     }
     if (sr->seen[src] && n <= sr->last_n[src])
-        storm_fail(sr, rec, "a source's counter not increasing");
+        tu_check_fail(&sr->k, rec, "a source's counter not increasing");
     sr->seen[src] = 1;
     sr->last_n[src] = n;
     sr->per_src[src]++;
@@ -419,30 +401,7 @@ static void storm_check(struct storm_reader *sr, const nblog_record_t *rec)
 static void *storm_reader_main(void *arg)
 {
     struct storm_reader *sr = arg;
-    nblog_record_t rec;
-    char buf[512];
-    for (;;) {
-        /* Acquire: pairs with the release store made once the main thread
-         * stopped logging and blocked the signals. */
-        int done = atomic_load_explicit(&sr->done, memory_order_acquire);
-        int rc = nblog_reader_next(&sr->r, &rec, buf, sizeof buf);
-        if (rc == NBLOG_OK) {
-            storm_check(sr, &rec);
-            continue;
-        }
-        if (rc != NBLOG_EAGAIN) {
-            storm_fail(sr, NULL, nblog_strerror(rc));
-            break;
-        }
-        if (done) {
-            nblog_stats_t st;
-            nblog_stats_get(&st);
-            if (sr->r.next_seq != st.reserved)
-                storm_fail(sr, NULL, "EAGAIN below head with no writer running");
-            break;
-        }
-        sched_yield();
-    }
+    tu_check_drain(&sr->r, &sr->k, &sr->done, storm_check, sr, NULL);
     return NULL;
 }
 
@@ -477,7 +436,7 @@ static void test_signal_storm(void **state)
     atomic_init(&sr.done, 0);
     assert_int_equal(nblog_reader_open(&sr.r, NBLOG_FROM_OLDEST), NBLOG_OK);
     uint64_t start_seq = sr.r.next_seq;
-    sr.prev_end = start_seq;
+    sr.k.prev_end = start_seq;
 
     /* The helper threads start with both signals blocked (they inherit the
      * mask), so the handlers only ever run on the main thread. */
@@ -582,10 +541,8 @@ static void test_signal_storm(void **state)
                   n, extra, t1 - t0, (uint64_t)counts[SRC_ALRM].calls,
                   (uint64_t)counts[SRC_USR1].calls, (uint64_t)(uintptr_t)sent,
                   lost, sr.r.read, sr.r.missed, sr.flagged, sr.outside);
-    if (sr.errors)
-        print_error("reader: %" PRIu64 " errors, first: %s\n", sr.errors,
-                    sr.first_error);
-    assert_int_equal(sr.errors, 0);
+    tu_check_report(&sr.k, "reader");
+    assert_int_equal(sr.k.errors, 0);
     assert_int_equal(other, 0);
     assert_int_equal(in_log, 0);
 
@@ -598,9 +555,9 @@ static void test_signal_storm(void **state)
     /* main-thread OK + handler OK + lost == reserved */
     assert_int_equal(ok + st.lost, st.reserved - start_seq);
     assert_int_equal(sr.r.next_seq, st.reserved);
-    assert_int_equal(sr.r.read, sr.records);
+    assert_int_equal(sr.r.read, sr.k.records);
     assert_int_equal(sr.r.read + sr.r.missed, st.reserved - start_seq);
-    assert_int_equal(sr.rec_missed + (sr.r.next_seq - sr.prev_end), sr.r.missed);
+    assert_int_equal(sr.k.rec_missed + (sr.r.next_seq - sr.k.prev_end), sr.r.missed);
     nblog_shutdown();
 }
 
@@ -630,17 +587,7 @@ static void test_signal_storm(void **state)
 static char *small_stack;
 static size_t small_stack_bytes;
 static _Atomic int small_handler_done;
-static char small_cap[1 << 16];
-static _Atomic size_t small_len;
-
-static ssize_t small_capture(void *ctx, const char *buf, size_t len)
-{
-    (void)ctx;
-    size_t at = atomic_fetch_add(&small_len, len);
-    if (at + len <= sizeof small_cap)
-        memcpy(small_cap + at, buf, len);
-    return (ssize_t)len;
-}
+TU_CAPTURE(small_cap, 1 << 16); /* capture.h */
 
 static void small_stack_handler(int sig)
 {
@@ -683,7 +630,7 @@ static void run_on_small_stack(size_t record_size, size_t stack_bytes)
     opt.ring_records = 4096;
     opt.record_size = record_size;
     assert_int_equal(nblog_init(&opt), NBLOG_OK);
-    atomic_store(&small_len, 0);
+    tu_capture_reset(&small_cap);
     atomic_store(&small_handler_done, 0);
     small_stack_bytes = stack_bytes;
     nblog_console_opts_t o;
@@ -691,13 +638,13 @@ static void run_on_small_stack(size_t record_size, size_t stack_bytes)
     o.name = "direct";
     o.mode = NBLOG_MODE_DIRECT;
     o.format = NBLOG_FORMAT_RFC5424; /* the longest lines */
-    nblog_console_ops_t ops = {.write = small_capture, .write_atomic = small_capture};
+    nblog_console_ops_t ops = {.write = tu_capture_write, .write_atomic = tu_capture_write};
     nblog_console_t *direct, *threaded;
-    assert_int_equal(nblog_console_register(&ops, NULL, &o, &direct), NBLOG_OK);
+    assert_int_equal(nblog_console_register(&ops, &small_cap, &o, &direct), NBLOG_OK);
     o.name = "threaded";
     o.mode = NBLOG_MODE_THREADED;
     o.format = NBLOG_FORMAT_KMSG;
-    assert_int_equal(nblog_console_register(&ops, NULL, &o, &threaded), NBLOG_OK);
+    assert_int_equal(nblog_console_register(&ops, &small_cap, &o, &threaded), NBLOG_OK);
     atomic_store(&nblog__printers_paused, 1); /* what prints, the handler printed */
 
     char *map = mmap(NULL, GUARD + stack_bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -719,15 +666,14 @@ static void run_on_small_stack(size_t record_size, size_t stack_bytes)
 
     /* Each record reached the direct console from the handler's own calls
      * (the printers are paused), the emergency ones the threaded one too. */
-    size_t len = atomic_load(&small_len);
-    assert_true(len < sizeof small_cap);
-    small_cap[len] = '\0';
-    assert_non_null(strstr(small_cap, "direct gauge 12 1.5000000000000001e+300 -0.000000 "));
-    assert_non_null(strstr(small_cap, "deferred gauge 12 1.5000000000000001e+300"));
-    assert_non_null(strstr(small_cap, "emergency gauge 1.5000000000000001e+300"));
-    assert_non_null(strstr(small_cap, "deferred emergency gauge -2.25e-300"));
+    assert_true(atomic_load(&small_cap.offered) < small_cap.cap);
+    const char *out = small_cap.buf;
+    assert_non_null(strstr(out, "direct gauge 12 1.5000000000000001e+300 -0.000000 "));
+    assert_non_null(strstr(out, "deferred gauge 12 1.5000000000000001e+300"));
+    assert_non_null(strstr(out, "emergency gauge 1.5000000000000001e+300"));
+    assert_non_null(strstr(out, "deferred emergency gauge -2.25e-300"));
     int emergencies = 0;
-    for (const char *p = small_cap; (p = strstr(p, "emergency gauge")); p++)
+    for (const char *p = out; (p = strstr(p, "emergency gauge")); p++)
         emergencies++;
     assert_int_equal(emergencies, 4); /* two records, two consoles */
     atomic_store(&nblog__printers_paused, 0);

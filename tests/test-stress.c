@@ -206,81 +206,57 @@ struct reader {
     int no_wrap;     /* the ring holds every record: nothing may be missed */
 
     uint64_t start_seq;
-    uint64_t records;
-    uint64_t rec_missed; /* sum of rec.missed */
-    uint64_t prev_end;   /* seq after the last record returned */
+    struct tu_read_check k; /* seqs, gaps, errors (testutil.h) */
     uint64_t per_writer[MAX_WRITERS];
     uint64_t last_n[MAX_WRITERS];
     int seen[MAX_WRITERS];
     uint64_t eagain;
-
-    uint64_t errors;
-    char first_error[512];
 };
 
-static void reader_fail(struct reader *rd, const nblog_record_t *rec,
-                        const char *what)
-{
-    if (rd->errors++ == 0)
-        snprintf(rd->first_error, sizeof rd->first_error,
-                 "%s (seq %" PRIu64 ", len %u, flags %#x, tid %u, text \"%.200s\")",
-                 what, rec ? rec->seq : 0, rec ? rec->len : 0,
-                 rec ? rec->flags : 0, rec ? rec->tid : 0,
-                 rec ? rec->text : "");
-}
-
 /* Checks that a record is intact and is one a writer of this case logged;
- * 0 with its writer and counter, or -1 (counted in rd->errors). */
+ * 0 with its writer and counter, or -1 (counted in rd->k.errors). */
 static int check_content(struct reader *rd, const nblog_record_t *rec, int *w,
                          uint64_t *n)
 {
     const char *why = NULL;
     if (rec->len != strlen(rec->text))
-        reader_fail(rd, rec, "len differs from the text's length");
+        tu_check_fail(&rd->k, rec, "len differs from the text's length");
     if (rec->flags != 0)
-        reader_fail(rd, rec, "unexpected flags");
+        tu_check_fail(&rd->k, rec, "unexpected flags");
     if (rec->level != LEVEL || rec->facility != FACILITY ||
         rec->kind != NBLOG_KIND_TEXT)
-        reader_fail(rd, rec, "level/facility/kind differ from what was logged");
+        tu_check_fail(&rd->k, rec, "level/facility/kind differ from what was logged");
     if (parse_text(rec->text, rec->len, w, n, &why) != 0) {
-        reader_fail(rd, rec, why);
+        tu_check_fail(&rd->k, rec, why);
         return -1;
     }
     if (*w >= rd->nw || *n >= rd->w[*w].count) {
-        reader_fail(rd, rec, "record from no writer of this case");
+        tu_check_fail(&rd->k, rec, "record from no writer of this case");
         return -1;
     }
     if (rec->tid != rd->w[*w].tid)
-        reader_fail(rd, rec, "tid is not the writer's");
+        tu_check_fail(&rd->k, rec, "tid is not the writer's");
     return 0;
 }
 
-static void check_record(struct reader *rd, const nblog_record_t *rec)
+static void check_record(void *arg, const nblog_record_t *rec)
 {
+    struct reader *rd = arg;
     int w;
     uint64_t n;
 
-    /* Sequence numbers: strictly increasing, and the gap from the last
-     * record is exactly what the record says was missed. */
-    if (rec->seq < rd->prev_end) {
-        reader_fail(rd, rec, "seq not increasing (returned twice or reordered)");
+    if (tu_check_seq(&rd->k, rec) != 0)
         return;
-    }
-    if (rec->seq - rd->prev_end != rec->missed)
-        reader_fail(rd, rec, "rec.missed differs from the gap in seqs");
     if (rd->no_wrap && rec->missed != 0)
-        reader_fail(rd, rec, "missed a record in a ring that never wrapped");
-    rd->rec_missed += rec->missed;
-    rd->prev_end = rec->seq + 1;
-    rd->records++;
+        tu_check_fail(&rd->k, rec, "missed a record in a ring that never wrapped");
 
     if (check_content(rd, rec, &w, &n) != 0)
         return;
     /* Each writer's records come in its own order. */
     if (rd->seen[w] && n <= rd->last_n[w])
-        reader_fail(rd, rec, "writer's counter not increasing");
+        tu_check_fail(&rd->k, rec, "writer's counter not increasing");
     if (rd->no_wrap && n != (rd->seen[w] ? rd->last_n[w] + 1 : 0))
-        reader_fail(rd, rec, "writer's counter skipped in a ring that never wrapped");
+        tu_check_fail(&rd->k, rec, "writer's counter skipped in a ring that never wrapped");
     rd->seen[w] = 1;
     rd->last_n[w] = n;
     rd->per_writer[w]++;
@@ -302,7 +278,7 @@ static void *chaser_main(void *arg)
     while (!atomic_load_explicit(&rd->done, memory_order_acquire)) {
         nblog_reader_t r;
         if (nblog_reader_open(&r, NBLOG_FROM_OLDEST) != NBLOG_OK) {
-            reader_fail(rd, NULL, "reader_open failed");
+            tu_check_fail(&rd->k, NULL, "reader_open failed");
             break;
         }
         uint64_t prev = 0;
@@ -313,9 +289,9 @@ static void *chaser_main(void *arg)
             if (rc != NBLOG_OK)
                 break;
             if (k > 0 && rec.seq <= prev)
-                reader_fail(rd, &rec, "chaser: seq not increasing");
+                tu_check_fail(&rd->k, &rec, "chaser: seq not increasing");
             prev = rec.seq;
-            rd->records++;
+            rd->k.records++;
             check_content(rd, &rec, &w, &n);
         }
     }
@@ -325,41 +301,8 @@ static void *chaser_main(void *arg)
 static void *reader_main(void *arg)
 {
     struct reader *rd = arg;
-    nblog_record_t rec;
-    char buf[512];
-
     pthread_barrier_wait(rd->start); /* the writers' tids are set */
-    for (;;) {
-        /* Acquire: pairs with the main thread's release store after joining
-         * every writer; if set, no write is in flight any more. */
-        int done = atomic_load_explicit(&rd->done, memory_order_acquire);
-        int rc = nblog_reader_next(&rd->r, &rec, buf, sizeof buf);
-        if (rc == NBLOG_OK) {
-            check_record(rd, &rec);
-            continue;
-        }
-        if (rc != NBLOG_EAGAIN) {
-            reader_fail(rd, NULL, nblog_strerror(rc));
-            break;
-        }
-        rd->eagain++;
-        if (done) {
-            /* Every seq handed out is now committed or gone: the reader
-             * must have reached head. */
-            nblog_stats_t st;
-            nblog_stats_get(&st);
-            if (rd->r.next_seq != st.reserved) {
-                char m[160];
-                snprintf(m, sizeof m,
-                         "EAGAIN at seq %" PRIu64 " below head %" PRIu64
-                         " with no writer running",
-                         rd->r.next_seq, st.reserved);
-                reader_fail(rd, NULL, m);
-            }
-            break;
-        }
-        sched_yield();
-    }
+    tu_check_drain(&rd->r, &rd->k, &rd->done, check_record, rd, &rd->eagain);
     return NULL;
 }
 
@@ -396,7 +339,7 @@ static void run_stress(const struct stress_case *c)
     memset(&rd, 0, sizeof rd);
     assert_int_equal(nblog_reader_open(&rd.r, NBLOG_FROM_OLDEST), NBLOG_OK);
     rd.start_seq = rd.r.next_seq;
-    rd.prev_end = rd.start_seq;
+    rd.k.prev_end = rd.start_seq;
     rd.nw = c->writers;
     rd.w = w;
     rd.start = &start;
@@ -447,15 +390,11 @@ static void run_stress(const struct stress_case *c)
 
     if (c->chaser)
         print_message("  tail chaser checked %" PRIu64 " records\n",
-                      chaser.records);
-    if (rd.errors)
-        print_error("reader: %" PRIu64 " errors, first: %s\n", rd.errors,
-                    rd.first_error);
-    if (chaser.errors)
-        print_error("tail chaser: %" PRIu64 " errors, first: %s\n",
-                    chaser.errors, chaser.first_error);
-    assert_int_equal(rd.errors, 0);
-    assert_int_equal(chaser.errors, 0);
+                      chaser.k.records);
+    tu_check_report(&rd.k, "reader");
+    tu_check_report(&chaser.k, "tail chaser");
+    assert_int_equal(rd.k.errors, 0);
+    assert_int_equal(chaser.k.errors, 0);
     assert_int_equal(other, 0);
 
     /* The store's books. */
@@ -465,11 +404,11 @@ static void run_stress(const struct stress_case *c)
 
     /* The reader's books: each seq of the range is read or missed, once. */
     assert_int_equal(rd.r.next_seq, st.reserved);
-    assert_int_equal(rd.r.read, rd.records);
+    assert_int_equal(rd.r.read, rd.k.records);
     assert_int_equal(rd.r.read + rd.r.missed, st.reserved - rd.start_seq);
     /* Missed records reported in records, plus those skipped after the
      * last one returned, are the reader's total. */
-    assert_int_equal(rd.rec_missed + (rd.r.next_seq - rd.prev_end), rd.r.missed);
+    assert_int_equal(rd.k.rec_missed + (rd.r.next_seq - rd.k.prev_end), rd.r.missed);
 
     if (c->no_wrap) {
         assert_int_equal(st.lost, 0);
@@ -662,21 +601,14 @@ static void test_open_after_laps(void **state)
 
 /* Runs after each case, passed or failed, so the next starts from a
  * shut-down library (nblog_init works again after nblog_shutdown). */
-static int teardown(void **state)
-{
-    (void)state;
-    nblog_shutdown();
-    return 0;
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_stalled_reader, teardown),
-        cmocka_unit_test_teardown(test_open_after_laps, teardown),
-        cmocka_unit_test_teardown(test_stress_no_wrap, teardown),
-        cmocka_unit_test_teardown(test_stress_small_ring, teardown),
-        cmocka_unit_test_teardown(test_stress_big_ring, teardown),
+        cmocka_unit_test_teardown(test_stalled_reader, tu_shutdown),
+        cmocka_unit_test_teardown(test_open_after_laps, tu_shutdown),
+        cmocka_unit_test_teardown(test_stress_no_wrap, tu_shutdown),
+        cmocka_unit_test_teardown(test_stress_small_ring, tu_shutdown),
+        cmocka_unit_test_teardown(test_stress_big_ring, tu_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

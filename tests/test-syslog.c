@@ -76,8 +76,7 @@ static void rsys_init(struct rsys *r)
         fail_msg("%s not found: install the rsyslog package (scripts/setup-debian.sh "
                  "does); these tests need a real collector", RSYSLOGD);
     memset(r, 0, sizeof *r);
-    strcpy(r->dir, "/tmp/nblog-rsyslog-XXXXXX");
-    assert_non_null(mkdtemp(r->dir));
+    assert_non_null(tu_temp_dir(r->dir, sizeof r->dir, "rsyslog"));
     snprintf(r->conf, sizeof r->conf, "%s/rsyslog.conf", r->dir);
     snprintf(r->out, sizeof r->out, "%s/out.log", r->dir);
     snprintf(r->pidfile, sizeof r->pidfile, "%s/rsyslogd.pid", r->dir);
@@ -139,6 +138,13 @@ static void rsys_start(struct rsys *r)
 }
 
 /* Graceful stop: SIGTERM, and wait for it to exit. */
+/* A collector of this test's, running. */
+static void rsys_up(struct rsys *r)
+{
+    rsys_init(r);
+    rsys_start(r);
+}
+
 static void rsys_stop(struct rsys *r)
 {
     if (r->pid <= 0)
@@ -153,27 +159,21 @@ static void rsys_stop(struct rsys *r)
 static void rsys_cleanup(struct rsys *r)
 {
     rsys_stop(r);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", r->dir);
+    char dir[sizeof r->dir];
+    strcpy(dir, r->dir); /* r may be &live */
     live.dir[0] = '\0';
-    if (system(cmd) != 0)
-        print_error("could not remove %s\n", cmd + 7);
+    if (tu_remove_dir(dir) != 0)
+        print_error("could not remove %s\n", dir);
 }
 
+/* What the collector wrote to path so far (empty if nothing yet). */
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
+    char *b = tu_slurp(path, len);
+    if (!b) {
         *len = 0;
-        return calloc(1, 1);
+        b = calloc(1, 1);
     }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    *len = fread(b, 1, (size_t)n, f);
-    b[*len] = '\0';
-    fclose(f);
     return b;
 }
 
@@ -439,11 +439,7 @@ static void peer_wait_frames(struct peer *p, uint64_t n)
 
 static int init_ring(size_t records)
 {
-    nblog_options_t o;
-    nblog_options_init(&o);
-    o.level = NBLOG_LEVEL_DEBUG;
-    o.ring_records = records;
-    return nblog_init(&o) == NBLOG_OK ? 0 : -1;
+    return tu_init_debug(records) == NBLOG_OK ? 0 : -1;
 }
 
 static int setup_big(void **state)
@@ -508,15 +504,6 @@ static void log_range(long from, long to, nblog_console_t *pace_on)
     }
 }
 
-/* The console's books: every seq it was responsible for is printed,
- * filtered, dropped or failed. */
-static void assert_books(nblog_console_t *con)
-{
-    nblog_console_stats_t st = stats(con);
-    assert_int_equal(st.printed + st.filtered + st.dropped + st.write_failed,
-                     st.next_seq - st.start_seq);
-}
-
 /* ---- tests ------------------------------------------------------------- */
 
 /* 100,000 records over TCP to rsyslog: all arrive, once, parsed. As a set:
@@ -526,8 +513,7 @@ static void test_tcp_complete(void **state)
 {
     (void)state;
     struct rsys r;
-    rsys_init(&r);
-    rsys_start(&r);
+    rsys_up(&r);
     nblog_console_t *con = syslog_console("tcp", r.tcp_port, NULL);
     long n = SCALED(100000);
     log_range(0, n, con);
@@ -543,7 +529,7 @@ static void test_tcp_complete(void **state)
     assert_int_equal(t.mine, n);
     assert_int_equal(st.dropped, 0);
     assert_int_equal(st.write_failed, 0);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_net_stats_t ns;
     assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
     assert_int_equal(ns.connects, 1);
@@ -562,7 +548,7 @@ static void burst_to_peer(int mode, long n)
     log_range(0, n, con);
     assert_int_equal(nblog_flush(60000, NULL, 0), 0);
     nblog_console_stats_t st = stats(con);
-    assert_books(con);
+    tu_assert_books(con);
     nblog_net_stats_t ns;
     assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
     peer_wait_frames(&p, st.next_seq - st.start_seq);
@@ -639,7 +625,7 @@ static void test_tcp_reset_peer_never_printed(void **state)
     assert_int_equal(st.lag + st.write_failed + st.dropped, (uint64_t)n);
     assert_true(atomic_load(&p.accepts) >= 5);
     assert_int_equal(nblog_flush(200, NULL, 0), 1);
-    assert_books(con);
+    tu_assert_books(con);
 
     atomic_store(&p.mode, PEER_READ); /* from its next connection on */
     assert_int_equal(nblog_flush(60000, NULL, 0), 0);
@@ -668,8 +654,7 @@ static void test_udp_accounted(void **state)
 {
     (void)state;
     struct rsys r;
-    rsys_init(&r);
-    rsys_start(&r);
+    rsys_up(&r);
     nblog_syslog_opts_t so;
     nblog_syslog_opts_init(&so);
     so.max_datagram = 300; /* our records fit; the big one (472 bytes) not */
@@ -697,7 +682,7 @@ static void test_udp_accounted(void **state)
     print_message("udp: printed %llu dropped %llu failed %llu\n",
                   (unsigned long long)st.printed, (unsigned long long)st.dropped,
                   (unsigned long long)st.write_failed);
-    assert_books(con);
+    tu_assert_books(con);
     assert_true(t.received <= st.printed + st.write_failed);
     assert_int_equal(t.dups, 0); /* order: rsyslog's file is not the wire */
     assert_int_equal(t.bad, 0);
@@ -761,7 +746,7 @@ static void test_udp_refused_not_printed(void **state)
                   (unsigned long long)st.write_failed);
     assert_true(st.write_failed > failed0);
     assert_int_equal(st.last_error, -ECONNREFUSED);
-    assert_books(con);
+    tu_assert_books(con);
 }
 
 /* Collector down at start, then up: what was logged meanwhile arrives, or
@@ -793,7 +778,7 @@ static void test_tcp_down_then_up(void **state)
     assert_true(st.dropped > 0);
     assert_int_equal(t.notices_dropped, st.dropped); /* exactly */
     assert_int_equal(t.received, st.printed);
-    assert_books(con);
+    tu_assert_books(con);
     tally_free(&t);
     rsys_cleanup(&r);
 }
@@ -855,8 +840,7 @@ static void test_tcp_collector_restart(void **state)
 {
     (void)state;
     struct rsys r;
-    rsys_init(&r);
-    rsys_start(&r);
+    rsys_up(&r);
     nblog_console_t *con = syslog_console("tcp", r.tcp_port, NULL);
     char path[128];
     snprintf(path, sizeof path, "%s/file.log", r.dir);
@@ -893,8 +877,8 @@ static void test_tcp_collector_restart(void **state)
     assert_int_equal(t.bad, 0);
     assert_int_equal(t.notices_dropped, st.dropped);
     assert_true(ns.connects >= 2);
-    assert_books(con);
-    assert_books(file);
+    tu_assert_books(con);
+    tu_assert_books(file);
     assert_int_equal(stats(file).dropped, 0);
     assert_file_complete(path, p.n);
     tally_free(&t);
@@ -919,8 +903,8 @@ static void test_tcp_collector_never_reads(void **state)
     int peer = accept(ls, NULL, NULL);
     assert_true(peer >= 0);
 
-    char dir[] = "/tmp/nblog-neverreads-XXXXXX", path[64];
-    assert_non_null(mkdtemp(dir));
+    char dir[64], path[80];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "neverreads"));
     snprintf(path, sizeof path, "%s/file.log", dir);
     nblog_console_opts_t fo;
     nblog_console_opts_init(&fo);
@@ -949,7 +933,7 @@ static void test_tcp_collector_never_reads(void **state)
                   (unsigned long long)st.printed, (unsigned long long)st.dropped,
                   (unsigned long long)st.lag);
     assert_true(st.lag > 0 || st.dropped > 0);
-    assert_books(con);
+    tu_assert_books(con);
     assert_int_equal(stats(file).dropped, 0);
     /* The file has all n, in order ("r N padding..." parses as "r N"). */
     assert_file_complete(path, n);
@@ -966,8 +950,7 @@ static void test_hostile_text_escaped(void **state)
 {
     (void)state;
     struct rsys r;
-    rsys_init(&r);
-    rsys_start(&r);
+    rsys_up(&r);
     static const char *const sd[] = {"k", "a\"b\\c]d\ne|", NULL};
     nblog_syslog_opts_t so;
     nblog_syslog_opts_init(&so);
@@ -999,8 +982,7 @@ static void test_rfc3164_parsed(void **state)
 {
     (void)state;
     struct rsys r;
-    rsys_init(&r);
-    rsys_start(&r);
+    rsys_up(&r);
     nblog_syslog_opts_t so;
     nblog_syslog_opts_init(&so);
     so.rfc3164 = 1;

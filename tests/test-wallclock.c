@@ -9,6 +9,8 @@
  * its timerfd read fails with ECANCELED. No timing: times are compared
  * with bounds of minutes, steps are years.
  *
+ * The cases (each function is test_ and the name below):
+ *
  *   step_in_process     records before and after a step: iterated wall_ns
  *                       differ by the step; RFC 5424 lines carry each
  *                       record's own time; a notice without a step or
@@ -43,6 +45,7 @@
 #include "ring.h"
 #include "ringfile.h"
 #include "wallclock.h"
+#include "capture.h"
 
 #define STEP_NS ((int64_t)3650 * 86400 * 1000000000) /* ten years ahead */
 #define SLACK_NS ((int64_t)600 * 1000000000)          /* ten minutes */
@@ -144,20 +147,10 @@ static void assert_both_sides(int64_t before, int64_t after)
 
 /* ---------------------------------------------------------- in process */
 
-static char cb_lines[8192];
-static size_t cb_len;
+/* What the callback console printed (capture.h). */
+TU_CAPTURE(cb_lines, 8192);
 
-static void collect(void *arg, const char *lines, size_t len)
-{
-    (void)arg;
-    if (cb_len + len < sizeof cb_lines) {
-        memcpy(cb_lines + cb_len, lines, len);
-        cb_len += len;
-        cb_lines[cb_len] = '\0';
-    }
-}
-
-static void step_in_process(void **state)
+static void test_step_in_process(void **state)
 {
     (void)state;
     use_stepped_clock();
@@ -166,8 +159,9 @@ static void step_in_process(void **state)
     nblog_console_opts_init(&co);
     co.format = NBLOG_FORMAT_RFC5424;
     nblog_console_t *con;
-    cb_len = 0;
-    assert_int_equal(nblog_console_callback(collect, NULL, &co, &con), NBLOG_OK);
+    tu_capture_reset(&cb_lines);
+    assert_int_equal(nblog_console_callback(tu_capture_lines, &cb_lines, &co, &con),
+                     NBLOG_OK);
 
     assert_int_equal(nblog_info("before step"), NBLOG_OK);
     assert_int_equal(nblog__wallclock_notice(0), 0); /* nothing moved */
@@ -203,7 +197,7 @@ static void step_in_process(void **state)
     assert_true(b2 == before && a2 == after);
 
     /* Rendered: each RFC 5424 line carries its record's own time. */
-    assert_lines_show(cb_lines, before, after);
+    assert_lines_show(tu_captured(&cb_lines), before, after);
 
     nblog_console_unregister(con);
     nblog_shutdown();
@@ -220,9 +214,7 @@ static void child_writer(const char *path, int ready_fd, int go_fd)
     nblog_shutdown(); /* the parent's, if a failed test left it running */
     use_stepped_clock();
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 64;
+    tu_ring_options(&o, path, 64, 0);
     if (nblog_init(&o) != NBLOG_OK)
         _exit(10);
     nblog_info("before step");
@@ -237,13 +229,12 @@ static void child_writer(const char *path, int ready_fd, int go_fd)
     _exit(0);
 }
 
-static void ringfile_across_step(void **state)
+static void test_ringfile_across_step(void **state)
 {
     (void)state;
     char path[128], out[160];
-    snprintf(path, sizeof path, "/dev/shm/nblog-test-wallclock-%d", (int)getpid());
+    tu_ring_name(path, sizeof path, "wallclock");
     snprintf(out, sizeof out, "%s.out", path);
-    unlink(path);
     int ready[2], go[2];
     assert_int_equal(pipe(ready), 0);
     assert_int_equal(pipe(go), 0);
@@ -285,12 +276,8 @@ static void ringfile_across_step(void **state)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "%s dmesg --time iso %s > %s", NBLOG_TOOL, path, out);
     assert_int_equal(system(cmd), 0);
-    FILE *f = fopen(out, "r");
-    assert_non_null(f);
     static char text[65536];
-    size_t n = fread(text, 1, sizeof text - 1, f);
-    text[n] = '\0';
-    fclose(f);
+    assert_true(tu_read_file(out, text, sizeof text) >= 0);
     assert_lines_show(text, before, after);
     unlink(out);
     unlink(path);
@@ -298,21 +285,19 @@ static void ringfile_across_step(void **state)
     close(go[1]);
 }
 
-static void fork_child_restarts(void **state)
+static void test_fork_child_restarts(void **state)
 {
     (void)state;
     char path[128];
-    snprintf(path, sizeof path, "/dev/shm/nblog-test-wallclock-fork-%d", (int)getpid());
-    unlink(path);
+    tu_ring_name(path, sizeof path, "wallclock-fork");
     use_stepped_clock();
     nblog_options_t o;
-    nblog_options_init(&o);
-    o.ring_path = path;
-    o.ring_records = 64;
+    tu_ring_options(&o, path, 64, 0);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     nblog_console_t *con;
-    cb_len = 0;
-    assert_int_equal(nblog_console_callback(collect, NULL, NULL, &con), NBLOG_OK);
+    tu_capture_reset(&cb_lines);
+    assert_int_equal(nblog_console_callback(tu_capture_lines, &cb_lines, NULL, &con),
+                     NBLOG_OK);
     const void *mem;
     size_t bytes;
     nblog__ring_memory(&mem, &bytes);
@@ -369,9 +354,9 @@ static int reset_all(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(step_in_process, reset_all),
-        cmocka_unit_test_teardown(ringfile_across_step, reset_all),
-        cmocka_unit_test_teardown(fork_child_restarts, reset_all),
+        cmocka_unit_test_teardown(test_step_in_process, reset_all),
+        cmocka_unit_test_teardown(test_ringfile_across_step, reset_all),
+        cmocka_unit_test_teardown(test_fork_child_restarts, reset_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
