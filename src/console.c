@@ -119,7 +119,6 @@
  */
 
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -496,7 +495,7 @@ void nblog__console_init_mark(int on)
 static void wake_printers(void)
 {
     atomic_store(&nblog__sleep_flag, 0);
-    futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
 }
 
 static int detach(struct nblog_console *c);
@@ -517,7 +516,7 @@ static void retire_default(nblog_console_t *h, uint64_t end)
            !atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
            nblog__now_ns() < deadline) {
         wake_printers();
-        short_sleep(1000000);
+        nblog__sleep_ns(1000000);
     }
     detach(c);
     nblog__put_blocking(c);
@@ -655,7 +654,7 @@ static int detach(struct nblog_console *c)
         return 0;
     /* Wake a sleeping printer so it sees DETACHED and lets go. */
     atomic_store(&nblog__sleep_flag, 0);
-    futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
     nblog__put_blocking(c); /* the registration's reference */
     return 1;
 }
@@ -904,8 +903,8 @@ int nblog__consoles_shutdown(unsigned timeout_ms)
         if (nblog__now_ns() >= deadline)
             break;
         atomic_store(&nblog__sleep_flag, 0);
-        futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-        short_sleep(1000000);
+        nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
+        nblog__sleep_ns(1000000);
     }
     nblog__reap(); /* consoles a logging call let go last */
     return atomic_load_explicit(&nblog__printers_alive, memory_order_acquire) == 0;

@@ -41,7 +41,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,12 +147,6 @@ struct nblog_console {
 };
 
 /* ------------------------------------------------------------ helpers */
-
-static inline long futex(_Atomic uint32_t *word, int op, uint32_t val,
-                  const struct timespec *ts)
-{
-    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
-}
 
 static inline uint64_t clock_now(void)
 {
@@ -328,13 +321,6 @@ enum emit_step {
     EMIT_NOT_YET,  /* not written yet: *seq stays */
     EMIT_FULL,     /* no room for its line: *seq and the gap stay */
 };
-
-/* A bounded nap (ns < 1 s). */
-static inline void short_sleep(long ns)
-{
-    struct timespec ts = {0, ns};
-    nanosleep(&ts, NULL);
-}
 
 /* ------------------------------------------- shared between the files */
 

@@ -37,7 +37,7 @@
  *
  * Waiting for an init (issue: a call racing another thread's lazy init
  * lost its record). In MAPPING and STARTING a logging call from another
- * thread waits (wait_for_ring: polls with nanosleep, RING_WAIT_NS at most)
+ * thread waits (wait_for_ring: polls with nblog__sleep_ns, RING_WAIT_NS at most)
  * until READY: then the consoles at init are there, so its record is
  * printed too (a console starts at the head when it registers). The
  * initialiser's own calls never wait (init_here, set before the CAS so a
@@ -744,7 +744,7 @@ static void wait_for_ring(void)
     if (st != MAPPING && st != STARTING)
         return;
     init_hook(NBLOG__HOOK_WAITING);
-    struct timespec now, poll = {0, RING_POLL_NS};
+    struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long long end = now.tv_sec * 1000000000LL + now.tv_nsec + RING_WAIT_NS;
     for (;;) {
@@ -754,7 +754,7 @@ static void wait_for_ring(void)
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec * 1000000000LL + now.tv_nsec >= end)
             return;
-        nanosleep(&poll, NULL); /* EINTR: a signal; look again */
+        nblog__sleep_ns(RING_POLL_NS); /* EINTR: a signal; look again */
     }
 }
 

@@ -43,7 +43,7 @@
  *
  * ASYNC-SIGNAL SAFETY. Everything from the handlers down calls only:
  * sigaction, sigprocmask, sigaltstack, raise, timer_create/settime/
- * delete (raw system calls), nanosleep,
+ * delete (raw system calls), nanosleep and futex (platform.h's shim),
  * clock_gettime, open/read/close (/proc/self/maps), prctl(PR_GET_NAME),
  * gettid, write(2) and friends inside the consoles' write_atomic, C11
  * atomics, and nblog's own formatter and store (no locks, no malloc). The
@@ -108,12 +108,6 @@ static _Atomic uint32_t panic_tid;
 _Atomic int nblog__panicking;
 
 /* ------------------------------------------------------------- helpers */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static uint64_t deadline_after(unsigned ms)
 {
@@ -484,7 +478,7 @@ static void wait_for_other_panic(void)
     /* Acquire: pairs with the release store of 0 when a flush ends. */
     while (atomic_load_explicit(&panic_tid, memory_order_acquire) != 0 &&
            nblog__now_ns() < until)
-        sleep_ms(1);
+        nblog__sleep_ns(1000000);
 }
 
 /* Tries to become the one thread that flushes. Returns 1 if we are, 0 if

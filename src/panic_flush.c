@@ -88,7 +88,7 @@ static int wait_while_set(_Atomic int *flag)
     for (int i = 0; i < 1000; i++) {
         if (!atomic_load_explicit(flag, memory_order_seq_cst))
             return 1;
-        short_sleep(10000);
+        nblog__sleep_ns(10000);
     }
     return !atomic_load_explicit(flag, memory_order_seq_cst);
 }
@@ -166,7 +166,7 @@ static int panic_write(struct nblog_console *c, const char *buf, size_t len,
             return (int)w;
         if (nblog__now_ns() >= deadline)
             return -ETIMEDOUT;
-        short_sleep(1000000);
+        nblog__sleep_ns(1000000);
     }
     return 0;
 }
@@ -181,7 +181,7 @@ static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
     if (*waiting_since == 0)
         *waiting_since = now;
     if (now - *waiting_since < PANIC_PENDING_WAIT_NS && now < deadline) {
-        short_sleep(1000000);
+        nblog__sleep_ns(1000000);
         return 0;
     }
     char note[96];

@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 
 #include "console_impl.h"
@@ -397,8 +396,7 @@ static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
         atomic_store_explicit(&nblog__sleep_flag, 0, memory_order_relaxed);
         return;
     }
-    struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
-    futex(&nblog__sleep_flag, FUTEX_WAIT_PRIVATE, 1, &ts);
+    nblog__futex_wait(&nblog__sleep_flag, 1, (uint64_t)timeout_us * 1000);
 }
 
 void *nblog__printer_main(void *arg)
@@ -412,7 +410,7 @@ void *nblog__printer_main(void *arg)
                                       memory_order_relaxed);
         if (atomic_load_explicit(&c->suspended, memory_order_acquire) ||
             atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed)) {
-            short_sleep(5000000);
+            nblog__sleep_ns(5000000);
             continue;
         }
         nblog__line_fmt_refresh(&c->lf); /* local time's UTC offset */
@@ -420,7 +418,7 @@ void *nblog__printer_main(void *arg)
         uint64_t head = nblog__ring_head(r);
         /* Relaxed: a retiring default console is about to be detached. */
         if (next >= atomic_load_explicit(&c->end_seq, memory_order_relaxed)) {
-            short_sleep(1000000);
+            nblog__sleep_ns(1000000);
             continue;
         }
         if (next >= head) {
@@ -432,13 +430,13 @@ void *nblog__printer_main(void *arg)
         idle_us = IDLE_SLEEP_MIN_US;
         uint32_t word;
         if (!own(c, PRIO_NORMAL, &word)) {
-            short_sleep(200000); /* a direct caller or panic is printing */
+            nblog__sleep_ns(200000); /* a direct caller or panic is printing */
             continue;
         }
         uint64_t done = print_pending(c, r, head, BATCH_RECORDS, 0, word);
         release(c, word);
         if (done == 0)
-            short_sleep(100000); /* the next record is still being written */
+            nblog__sleep_ns(100000); /* the next record is still being written */
     }
     nblog__put_blocking(c); /* a printer may block: it tears down if last */
     /* Release: pairs with nblog__consoles_shutdown's acquire load; our last
@@ -471,7 +469,7 @@ void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
      * fetch_add on head came before (see ring.c). */
     if (((seq & wake_mask(r)) == 0 || emergency) && atomic_load(&nblog__sleep_flag) &&
         atomic_exchange(&nblog__sleep_flag, 0))
-        futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+        nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
     /* Relaxed: counts of consoles to visit; a stale value only makes this
      * call skip or visit a console that is changing anyway. */
     if (!atomic_load_explicit(&nblog__n_direct, memory_order_relaxed) &&
@@ -532,7 +530,7 @@ int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
         if (behind == 0 || nblog__now_ns() >= deadline)
             return behind;
         atomic_store(&nblog__sleep_flag, 0);
-        futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-        short_sleep(1000000);
+        nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
+        nblog__sleep_ns(1000000);
     }
 }

@@ -31,12 +31,10 @@
  */
 #include <assert.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,8 +128,7 @@ static void wake_followers(struct nblog__ring_hdr *r, uint64_t head)
     pub.woken_head = head;
     /* Release: pairs with the follower's acquire load (V2). */
     atomic_fetch_add_explicit(&r->follow_word, 1, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)&r->follow_word, FUTEX_WAKE, INT_MAX, NULL,
-            NULL, 0);
+    nblog__futex_wake_shared(&r->follow_word, INT_MAX);
 }
 
 void nblog__publish_once(struct nblog__ring_hdr *r)
@@ -148,12 +145,10 @@ void nblog__publish_once(struct nblog__ring_hdr *r)
 static void *publisher_main(void *arg)
 {
     struct nblog__ring_hdr *r = arg;
-    const struct timespec every = {0, PUBLISH_EVERY_NS};
     /* Acquire: pairs with the release store in nblog__publisher_stop. */
     while (!atomic_load_explicit(&pub.stop, memory_order_acquire)) {
         nblog__publish_once(r);
-        syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAIT_PRIVATE, 0, &every,
-                NULL, 0);
+        nblog__futex_wait(&pub.stop, 0, PUBLISH_EVERY_NS);
     }
     return NULL;
 }
@@ -188,7 +183,7 @@ void nblog__publisher_stop(void)
     if (pub.running) {
         /* Release: pairs with publisher_main's acquire load. */
         atomic_store_explicit(&pub.stop, 1, memory_order_release);
-        syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        nblog__futex_wake(&pub.stop, 1);
         pthread_join(pub.thread, NULL);
         pub.running = 0;
         nblog__publish_once(pub.ring);

@@ -46,14 +46,12 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -478,10 +476,8 @@ int nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
     if (nblog__seq_clamp(atomic_load_explicit((_Atomic uint64_t *)&r->head,
                                               memory_order_relaxed)) > seen_head)
         return 1;
-    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
     /* Shared futex (no PRIVATE): the waker is another process. Returns on
      * a wake, a changed word, the timeout or a signal: all mean "look". */
-    syscall(SYS_futex, (const uint32_t *)&r->follow_word, FUTEX_WAIT, word, &ts,
-            NULL, 0);
+    nblog__futex_wait_shared(&r->follow_word, word, (uint64_t)timeout_ms * 1000000u);
     return 0;
 }

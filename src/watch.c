@@ -56,7 +56,7 @@ static void *watch_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        short_sleep(100000000);
+        nblog__sleep_ns(100000000);
         watch_once();
         nblog__reap(); /* this thread may block: the reaper (see WHO TEARS DOWN) */
     }

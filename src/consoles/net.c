@@ -48,8 +48,8 @@
 #include <unistd.h>
 
 #include "consoles/net.h"
-#include "log.h"
 #include "platform.h"
+#include "render.h"
 
 #define WAIT_SLICE_MS 100 /* longest wait for room in one write call */
 
@@ -150,9 +150,11 @@ int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t 
     if (!sopts->hostname && gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
     field(p->hostname, sizeof p->hostname, sopts->hostname ? sopts->hostname : host);
-    /* The program's identity (nblog_options_t.program) unless the console
-     * names its own. */
-    field(p->app, sizeof p->app, sopts->app_name ? sopts->app_name : nblog__program_name());
+    /* The program's identity (nblog_options_t.program, as the lifecycle
+     * handed it down to render) unless the console names its own. */
+    struct nblog__who self;
+    nblog__who(NULL, &self);
+    field(p->app, sizeof p->app, sopts->app_name ? sopts->app_name : self.program);
     char pid[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     field(p->procid, sizeof p->procid, pid);
