@@ -526,8 +526,9 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
 
 uint64_t nblog__ring_head(const struct nblog__ring_hdr *r)
 {
-    /* Relaxed: writers increment head relaxed, so there is nothing to pair
-     * with; readers use it only as a bound (see MEMORY ORDERING). The cast
+    /* H2, relaxed: readers use head only as a bound (see MEMORY ORDERING),
+     * so nothing needs to pair with the writers' seq_cst increment (H1,
+     * seq_cst only for the printers' wake-up protocol). The cast
      * drops const: C11 atomic loads take a non-const pointer. */
     return nblog__seq_clamp(atomic_load_explicit((_Atomic uint64_t *)&r->head,
                                                  memory_order_relaxed));
