@@ -112,7 +112,7 @@
  * MEMORY ORDERING: the tags and their pairs are listed in console_impl.h
  * (MEMORY ORDERING). This file's: K1 (attach); L2 (detach), L3 (reap,
  * claim_teardown), L4 (register's ACTIVE), L5 (put_blocking), L6/L7
- * (FREE); F2 (suspend), F3 (resume); P2 (stats, retire_default), P3
+ * (FREE); F2 (suspend), F3 (resume); N2 (stats, retire_default), N3
  * (retire_default's end_seq); A2 (shutdown). The rest is relaxed: the
  * fields register sets in SETUP (published by L4), the fork child's
  * resets (one thread), gen (under L1/L4), the counters, n_direct and
@@ -520,11 +520,11 @@ static void retire_default(nblog_console_t *h, uint64_t end)
     struct nblog_console *c = handle_get(h, &err);
     if (!c)
         return; /* gone already */
-    /* P3, release: pairs with P4, fill_batch's acquire load (the value
+    /* N3, release: pairs with N4, fill_batch's acquire load (the value
      * only). */
     atomic_store_explicit(&c->end_seq, end, memory_order_release);
     uint64_t deadline = nblog__now_ns() + (uint64_t)RETIRE_WAIT_MS * 1000000u;
-    /* P2, acquire: pairs with P1, nblog__publish's release store of
+    /* N2, acquire: pairs with N1, nblog__publish's release store of
      * next_seq. Relaxed suspended: a filter (F3). */
     while (atomic_load_explicit(&c->next_seq, memory_order_acquire) < end &&
            !atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
@@ -747,7 +747,7 @@ int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st)
     const struct nblog__ring_hdr *r = ring_now();
     memset(st, 0, sizeof *st);
     memcpy(st->name, c->name, sizeof st->name);
-    /* P2, acquire: pairs with P1, nblog__publish's release store of
+    /* N2, acquire: pairs with N1, nblog__publish's release store of
      * next_seq (printer.c), so the counters read below include everything
      * up to next_seq. */
     st->next_seq = atomic_load_explicit(&c->next_seq, memory_order_acquire);

@@ -81,15 +81,15 @@
  *       before anyone takes the batch. D4 -> D5: the displaced owner moves
  *       next_seq up to what the panic printed (D4 is before O2 in panic_let_go).
  *
- *   Progress:
- *   P1  nblog__publish: relaxed adds to the counters, then store
+ *   Progress (N: next_seq and end_seq):
+ *   N1  nblog__publish: relaxed adds to the counters, then store
  *       next_seq (release); release(): its repair of next_seq (release)
- *   P2  stats, flush, retire_default, the stall watch: load next_seq
+ *   N2  stats, flush, retire_default, the stall watch: load next_seq
  *       (acquire)
- *   P1 -> P2: counters read after next_seq include all up to it.
- *   P3  retire_default: store end_seq (release)
- *   P4  fill_batch: load end_seq (acquire); printer_main's is relaxed
- *   P3 -> P4: the value only; nothing else is published with it.
+ *   N1 -> N2: counters read after next_seq include all up to it.
+ *   N3  retire_default: store end_seq (release)
+ *   N4  fill_batch: load end_seq (acquire); printer_main's is relaxed
+ *   N3 -> N4: the value only; nothing else is published with it.
  *
  *   Flags:
  *   F1  may_print(): load state and suspended (seq_cst)
@@ -202,7 +202,7 @@ struct nblog_console {
     _Atomic uint64_t printed, filtered, dropped, write_failed;
     /* Written by the owner (nblog__publish), by a displaced owner in
      * release() (up to panic_end), in SETUP and in the fork child; anyone
-     * reads (acquire, P2). */
+     * reads (acquire, N2). */
     _Atomic uint64_t next_seq;
     _Atomic uint64_t last_progress_ns;
     _Atomic int last_error;
@@ -390,7 +390,7 @@ static inline void release(struct nblog_console *c, uint32_t word)
      * over may be behind what it printed. */
     drop_batch(c);
     /* D5, acquire: pairs with D4, the panic's release store of panic_end.
-     * The repair of next_seq is P1's (release; read by P2). */
+     * The repair of next_seq is N1's (release; read by N2). */
     uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
     if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
         atomic_store_explicit(&c->next_seq, end, memory_order_release);

@@ -23,8 +23,8 @@
  * pairs with M1). The ring's own accesses are ring.c's (W, R, H). The
  * rest is relaxed, with nothing to pair: the threshold g.level (a filter:
  * a call may see a change a little late), not_ready, head and lost in
- * stats (statistics), and the rate limit's words (see the rate limiter's comment:
- * the word publishes nothing but itself).
+ * stats (statistics), and the rate limiter's words (see its comment: the
+ * word publishes nothing but itself).
  */
 #include <assert.h>
 #include <errno.h>

@@ -21,11 +21,11 @@
  * does not sleep, or the writer sees the flag and wakes it (Z1 <-> Z2).
  *
  * MEMORY ORDERING: the tags and their pairs are listed in console_impl.h
- * (MEMORY ORDERING). This file's: P1 (nblog__publish), P2 (flush), P4
+ * (MEMORY ORDERING). This file's: N1 (nblog__publish), N2 (flush), N4
  * (fill_batch's end_seq); O4 (write_batch), O6 (finish_batch), O7
  * (owner_call), with O3 (still_own) before each write and publication;
  * Z1 (notify), Z2 (wait_for_records); A1 (printer_main's exit); F3's
- * loads of suspended. Relaxed: the counters and last_progress_ns (P1
+ * loads of suspended. Relaxed: the counters and last_progress_ns (N1
  * orders them), replay_end and out_cut (ordered by the word, O1/O2, and
  * O7), the owner's own loads of next_seq, the printer's loads of next_seq
  * and end_seq before it owns (hints: print_pending decides as owner),
@@ -227,7 +227,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
 {
     uint64_t seq = c->batch_end_seq;
     int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-    /* P4, acquire: pairs with P3, retire_default's release store. A batch filled
+    /* N4, acquire: pairs with N3, retire_default's release store. A batch filled
      * just before that store may run past end: records stored while the
      * program's first console registers can reach both consoles, and
      * none reaches neither (see DEFAULT CONSOLE). */
@@ -267,8 +267,8 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
 void nblog__publish(struct nblog_console *c, const struct books *b, int failed,
                     uint64_t end)
 {
-    /* Relaxed adds: statistics; P1, next_seq's release store, orders them
-     * for a reader that checks the books against next_seq (pairs with P2,
+    /* Relaxed adds: statistics; N1, next_seq's release store, orders them
+     * for a reader that checks the books against next_seq (pairs with N2,
      * the acquire load in nblog_console_stats and the others). */
     if (failed)
         atomic_fetch_add_explicit(&c->write_failed, b->printed, memory_order_relaxed);
@@ -532,7 +532,7 @@ int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
             struct nblog_console *c = &nblog__console_pool[i];
             if (!get(c))
                 continue;
-            /* P2, acquire: pairs with P1 (the value is what counts);
+            /* N2, acquire: pairs with N1 (the value is what counts);
              * suspended: a filter (F3). */
             if (!atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
                 atomic_load_explicit(&c->next_seq, memory_order_acquire) < target) {
