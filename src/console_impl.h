@@ -64,7 +64,9 @@
  *   O8  wait_while_set: load publishing / in_call (seq_cst) until 0
  *   O2 -> O1: the new owner sees the batch, next_seq, replay_end and
  *       out_cut the previous one left (all relaxed or plain: ordered by
- *       the word). O5's exchange also reads from O2 or from an owner's O1.
+ *       the word). O5's exchange acquires from O2 when the word was free;
+ *       taking it from an owner it learns nothing from that owner's O1
+ *       (acquire only): what it needs of that owner comes by O4, O6-O8.
  *   O3 <-> O5 with O4: either the owner sees the takeover before writing,
  *       or the panic sees inflight_end and replays the batch.
  *   O6 <-> O5/O8: either the owner sees the panic and publishes nothing,
@@ -98,7 +100,8 @@
  *       new write starts (the one in progress completes).
  *   F3  resume: store suspended = 0 (release); the other loads of
  *       suspended (printer_main, notify, the panic flush: acquire; flush,
- *       stats, stall watch: relaxed) only choose what to skip, and F1
+ *       stats, retire_default, the stall watch, unflushable: relaxed) only
+ *       choose what to skip, and F1
  *       decides before any write: the acquire ones order nothing needed.
  *
  *   The ring and the printers:

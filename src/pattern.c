@@ -43,7 +43,13 @@
  *   PAT-TZ  tz_take: the slot's values (relaxed), then tz_gen = g + 1
  *           (release) <-> offset_for: tz_gen (acquire), the slot
  *           (relaxed), acquire fence, tz_gen again (relaxed): a reader
- *           that sees g + 1 sees the slot it names filled in.
+ *           that sees g + 1 sees the slot it names filled in. The
+ *           re-check catches a slot reused only once tz_gen has moved by
+ *           2: the refresher fills slot g & 1 for g + 2 before it stores
+ *           g + 2, with no mark or fence first, so a renderer that loaded
+ *           g and stalls into the next refresh (60 s, or a clock stepped
+ *           back) can take a mix of two slots' values (each atomic: one
+ *           line's offset off, no data race).
  *   PAT-WHO nblog__who_set_program: own_program (release) <-> own_name:
  *           own_program (acquire): the name's bytes come with the pointer.
  *   Relaxed: cached_pid (stored before any console that shows it is
