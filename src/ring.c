@@ -138,7 +138,8 @@
  *   H2  reader: load head (relaxed), nblog__ring_head
  *   head needs no ordering for the store itself: the slot CAS, not head,
  *   orders writers of the same slot, and seqs only need to be unique (H1
- *   is seq_cst for the printers' wake-up protocol, printer.c Z1/Z2).
+ *   is seq_cst for the printers' wake-up protocol, printer.c; its tags
+ *   Z1/Z2 are in console_impl.h).
  *   Readers use head (H2, relaxed) only to bound their jumps; a stale
  *   value makes them wait or jump less far, never return a wrong record.
  *
@@ -424,8 +425,8 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
     assert(m->len <= nblog__ring_text_max(r));
     /* H1, seq_cst, though seqs only need to be unique: this is the
      * writer's half of the printers' sleep/wake store-buffering pair
-     * (printer.c, "HOW PRINTERS LEARN OF NEW RECORDS", Z1/Z2). On x86 it
-     * is the same lock xadd as relaxed. */
+     * (printer.c, "HOW PRINTERS LEARN OF NEW RECORDS"; console_impl.h
+     * Z1/Z2). On x86 it is the same lock xadd as relaxed. */
     uint64_t seq = atomic_fetch_add_explicit(&r->head, 1, memory_order_seq_cst);
     struct nblog__slot *s = slot_at(r, seq);
     /* At the limit (ring.h), seq << 2 would lose its top bits: refused.
@@ -474,8 +475,8 @@ static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
                                       const struct nblog__slot *s,
                                       uint64_t seq)
 {
-    /* S2, acquire: pairs with S1, mark_skipped's release CAS (nothing else needed,
-     * the value alone decides). */
+    /* S2, acquire: pairs with S1, mark_skipped's release CAS (nothing
+     * else needed, the value alone decides). */
     if (atomic_load_explicit(&s->skip, memory_order_acquire) > seq)
         return gone_unless_future(r, seq); /* a forged skip cannot lead on */
     uint64_t head = nblog__ring_head(r);
