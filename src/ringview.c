@@ -41,6 +41,16 @@
  * word, checks head, and sleeps on the word's value (V2 in publish.c).
  * No busy polling; a writer that died leaves followers sleeping in
  * timeout-long naps.
+ *
+ * MEMORY ORDERING: the reader's halves of pairs listed elsewhere. Records:
+ * ring.c R1-R3 (nblog__ring_read, on the copy's slots, which are the
+ * file's). Epochs copied by sync: ring.c E2 (gen acquire, relaxed copy,
+ * acquire fence, gen again), pairing with E1. Stats entries: V1
+ * (copy_entry), pairing with publish.c P1. Following: V2
+ * (nblog__ringview_wait), pairing with publish.c P2. Relaxed, with
+ * nothing to pair: head (a bound, ring.c H2), lost, writer_pid,
+ * writer_program and wall_epoch (information; a torn name is bounded
+ * text), and every store into the private copy (this thread's own).
  */
 #include <assert.h>
 #include <errno.h>

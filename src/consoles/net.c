@@ -33,6 +33,14 @@
  *                 of an earlier partial call that did go out).
  * d->pending is taken with an exchange, so one call, of whichever owner,
  * reports it.
+ *
+ * MEMORY ORDERING: relaxed throughout, with nothing to pair. d->pending
+ * carries the error alone (the exchange makes one call take it), and the
+ * net stats (connects, disconnects, connect_failures, resent_frames,
+ * truncated, connected) are counts and a state for stats to show, each
+ * read on its own; what the owners share beyond them is ordered by the
+ * console's ownership word (console_impl.h O1/O2), and connected's first
+ * store by registration's release of ACTIVE (L4).
  */
 #include <errno.h>
 #include <fcntl.h>

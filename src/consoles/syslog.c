@@ -89,6 +89,12 @@
  *
  * A forked child shares the parent's socket: the child drops it (and the
  * history) and connects on its own.
+ *
+ * MEMORY ORDERING: relaxed throughout: the net stats it adds to
+ * (connects, disconnects, connect_failures, resent_frames, connected) are
+ * counts and a state read on their own (consoles/net.c); the stream and
+ * its history are the owner's, ordered by the ownership word
+ * (console_impl.h O1/O2).
  */
 #include <assert.h>
 #include <errno.h>
