@@ -89,18 +89,23 @@ struct panic_pos {
 };
 static struct panic_pos panic_pos[MAX_CONSOLES];
 
-/* Waits, boundedly (10 ms), while *flag is set; returns 1 if it cleared.
- * O8, seq_cst: the panic side of the pairs described at finish_batch
- * (publishing, O6) and owner_call (in_call, O7); acquires what the owner
- * did before its release store of 0. */
+#define PANIC_FLAG_WAIT_NS 10000000u /* grace for an owner's call or publishing */
+
+/* Waits, boundedly (10 ms by the clock, not by a count of naps: on a
+ * loaded machine each nap may last a time slice, and a thousand of them
+ * would eat the whole panic deadline), while *flag is set; returns 1 if
+ * it cleared. O8, seq_cst: the panic side of the pairs described at
+ * finish_batch (publishing, O6) and owner_call (in_call, O7); acquires
+ * what the owner did before its release store of 0. */
 static int wait_while_set(_Atomic int *flag)
 {
-    for (int i = 0; i < 1000; i++) {
-        if (!atomic_load_explicit(flag, memory_order_seq_cst))
-            return 1;
+    uint64_t until = nblog__now_ns() + PANIC_FLAG_WAIT_NS;
+    while (atomic_load_explicit(flag, memory_order_seq_cst)) {
+        if (nblog__now_ns() >= until)
+            return 0;
         nblog__sleep_ns(10000);
     }
-    return !atomic_load_explicit(flag, memory_order_seq_cst);
+    return 1;
 }
 
 /* An owner caught publishing its books (finish_batch) finishes in a few
