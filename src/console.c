@@ -505,7 +505,7 @@ void nblog__console_init_mark(int on)
 
 static void wake_printers(void)
 {
-    atomic_store(&nblog__sleep_flag, 0);
+    atomic_store_explicit(&nblog__sleep_flag, 0, memory_order_seq_cst);
     nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
 }
 
@@ -667,7 +667,7 @@ static int detach(struct nblog_console *c)
     if (!ok)
         return 0;
     /* Wake a sleeping printer so it sees DETACHED and lets go. */
-    atomic_store(&nblog__sleep_flag, 0);
+    atomic_store_explicit(&nblog__sleep_flag, 0, memory_order_seq_cst);
     nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
     nblog__put_blocking(c); /* the registration's reference */
     return 1;
@@ -813,7 +813,7 @@ void nblog__consoles_fork_child(void)
 void nblog__consoles_restart_if_forked(void)
 {
     if (!atomic_load_explicit(&need_restart, memory_order_relaxed) ||
-        !atomic_exchange(&need_restart, 0))
+        !atomic_exchange_explicit(&need_restart, 0, memory_order_seq_cst))
         return;
     nblog__wallclock_restart_if_forked(ring_now()); /* wallclock.c, Fork */
     int any = 0;
@@ -921,7 +921,7 @@ int nblog__consoles_shutdown(unsigned timeout_ms)
     while (atomic_load_explicit(&nblog__printers_alive, memory_order_acquire) > 0) {
         if (nblog__now_ns() >= deadline)
             break;
-        atomic_store(&nblog__sleep_flag, 0);
+        atomic_store_explicit(&nblog__sleep_flag, 0, memory_order_seq_cst);
         nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
         nblog__sleep_ns(1000000);
     }

@@ -403,8 +403,10 @@ static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
     /* Z2, seq_cst store and load: the printer side of the store-buffering
      * pair (see HOW PRINTERS LEARN...), pairs with Z1 in
      * nblog__consoles_notify and the writer's fetch_add on head. */
-    atomic_store(&nblog__sleep_flag, 1);
-    if (nblog__seq_clamp(atomic_load((_Atomic uint64_t *)&r->head)) > next) {
+    atomic_store_explicit(&nblog__sleep_flag, 1, memory_order_seq_cst);
+    uint64_t head =
+        atomic_load_explicit((_Atomic uint64_t *)&r->head, memory_order_seq_cst);
+    if (nblog__seq_clamp(head) > next) {
         /* Not sleeping after all: clear the flag, or the next writer at a
          * watermark pays a wake-up for nobody. Relaxed: a hint only. */
         atomic_store_explicit(&nblog__sleep_flag, 0, memory_order_relaxed);
@@ -482,8 +484,9 @@ void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
     int emergency = flags & NBLOG_F_EMERGENCY;
     /* Z1, seq_cst: the writer side of the store-buffering pair with Z2;
      * the writer's fetch_add on head came before (ring.c H1). */
-    if (((seq & wake_mask(r)) == 0 || emergency) && atomic_load(&nblog__sleep_flag) &&
-        atomic_exchange(&nblog__sleep_flag, 0))
+    if (((seq & wake_mask(r)) == 0 || emergency) &&
+        atomic_load_explicit(&nblog__sleep_flag, memory_order_seq_cst) &&
+        atomic_exchange_explicit(&nblog__sleep_flag, 0, memory_order_seq_cst))
         nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
     /* Relaxed: counts of consoles to visit; a stale value only makes this
      * call skip or visit a console that is changing anyway. */
@@ -546,7 +549,7 @@ int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
         }
         if (behind == 0 || nblog__now_ns() >= deadline)
             return behind;
-        atomic_store(&nblog__sleep_flag, 0);
+        atomic_store_explicit(&nblog__sleep_flag, 0, memory_order_seq_cst);
         nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
         nblog__sleep_ns(1000000);
     }

@@ -94,9 +94,9 @@ _Atomic int nblog__watch_started;
 
 void nblog__start_watch(void)
 {
-    if (atomic_exchange(&nblog__watch_started, 1))
+    if (atomic_exchange_explicit(&nblog__watch_started, 1, memory_order_seq_cst))
         return;
     pthread_t t;
     if (nblog__start_thread(&t, watch_main, NULL) != 0)
-        atomic_store(&nblog__watch_started, 0);
+        atomic_store_explicit(&nblog__watch_started, 0, memory_order_seq_cst);
 }

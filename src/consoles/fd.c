@@ -905,7 +905,7 @@ static void on_sighup(int sig, siginfo_t *info, void *uctx)
 int nblog_console_reopen_on_sighup(void)
 {
     static _Atomic int installed;
-    if (atomic_exchange(&installed, 1))
+    if (atomic_exchange_explicit(&installed, 1, memory_order_seq_cst))
         return NBLOG_OK;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
