@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds nblog and runs the whole test suite three ways:
+# Checks the layers (scripts/check-layers.sh: no build, so first), then
+# builds nblog and runs the whole test suite several ways:
 #   1. plain   gcc -O2, asserts on: every test   (clang also builds the tree)
 #   2. asan    gcc -O1, ASan + UBSan: every test (record counts scaled down)
 #   3. tsan    clang, ThreadSanitizer: tests labelled "stress"
@@ -20,6 +21,9 @@ configure_build() { # dir cmake-args...
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithAsserts "$@" >/dev/null
   cmake --build "$dir" -j"$JOBS"
 }
+
+echo "=== nblog layer check ==="
+bash scripts/check-layers.sh
 
 for step in "${steps[@]}"; do
   echo "=== nblog tests: $step ==="

@@ -109,6 +109,15 @@
  * rather than stall the init for its second), and a registration from
  * another thread waits for READY before it takes the lock (init_wait).
  *
+ * MEMORY ORDERING: the tags and their pairs are listed in console_impl.h
+ * (MEMORY ORDERING). This file's: K1 (attach); L2 (detach), L3 (reap,
+ * claim_teardown), L4 (register's ACTIVE), L5 (put_blocking), L6/L7
+ * (FREE); F2 (suspend), F3 (resume); N2 (stats, retire_default), N3
+ * (retire_default's end_seq); A2 (shutdown). The rest is relaxed: the
+ * fields register sets in SETUP (published by L4), the fork child's
+ * resets (one thread), gen (under L1/L4), the counters, n_direct and
+ * n_atomic_capable (filters), under the list lock name_in_use's loads.
+ *
  * WHAT COMES FROM ABOVE. The console layer calls nothing above it: the
  * lifecycle (lifecycle.c) hands down the ring (nblog__consoles_attach,
  * read by ring_now) and provides the table of what the consoles need of
@@ -119,7 +128,6 @@
  */
 
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -138,7 +146,7 @@ _Atomic(struct nblog__ring_hdr *) nblog__consoles_ring;
 
 void nblog__consoles_attach(struct nblog__ring_hdr *r)
 {
-    /* Release: pairs with ring_now's acquire load (console_impl.h). */
+    /* K1, release: pairs with K2, ring_now's acquire load (console_impl.h). */
     atomic_store_explicit(&nblog__consoles_ring, r, memory_order_release);
 }
 
@@ -187,7 +195,7 @@ static void teardown_slot(struct nblog_console *c)
         c->ops.teardown(c->ctx);
     free(c->batch);
     c->batch = NULL;
-    /* Release: pairs with register's acquire CAS on FREE. */
+    /* L6, release: pairs with L7, register's acquire CAS on FREE. */
     atomic_store_explicit(&c->state, FREE, memory_order_release);
 }
 
@@ -195,7 +203,8 @@ static void teardown_slot(struct nblog_console *c)
 static int claim_teardown(struct nblog_console *c)
 {
     int expected = DETACHED;
-    /* Seq_cst: the recycler side of the pair described at HANDLES. */
+    /* L3, seq_cst: the recycler side of the pair described at HANDLES
+     * (with L1). */
     return atomic_compare_exchange_strong_explicit(&c->state, &expected, DYING,
                                                    memory_order_seq_cst,
                                                    memory_order_relaxed);
@@ -205,8 +214,8 @@ static int claim_teardown(struct nblog_console *c)
  * a DETACHED console, it tears it down here. [blocking] */
 void nblog__put_blocking(struct nblog_console *c)
 {
-    /* Acq_rel: the last user sees every other user's writes before it
-     * tears down. */
+    /* L5, acq_rel: the last user sees every other user's writes (their
+     * L5 releases) before it tears down. */
     int was = atomic_fetch_sub_explicit(&c->users, 1, memory_order_acq_rel);
     assert(was > 0);
     /* Two users can each drop the count to zero (a get() that found the
@@ -221,7 +230,8 @@ void nblog__reap(void)
 {
     for (int i = 0; i < MAX_CONSOLES; i++) {
         struct nblog_console *c = &nblog__console_pool[i];
-        /* Seq_cst loads: the recycler side of the pair at HANDLES; a get()
+        /* L3, seq_cst loads: the recycler side of the pair at HANDLES (with
+         * L1; acquire too, pairing with the users' L5); a get()
          * that raises users now finds DETACHED and backs off untouched. */
         if (atomic_load_explicit(&c->state, memory_order_seq_cst) == DETACHED &&
             atomic_load_explicit(&c->users, memory_order_seq_cst) == 0 &&
@@ -252,7 +262,7 @@ static struct nblog_console *handle_get(nblog_console_t *h, int *err)
      * the slot's current console. Checked again under the reference. */
     uintptr_t now = atomic_load_explicit(&c->gen, memory_order_relaxed);
     if (now == gen && get(c)) {
-        /* Relaxed: get() ordered it (see HANDLES). */
+        /* Relaxed: get() ordered it (L1/L4, see HANDLES). */
         now = atomic_load_explicit(&c->gen, memory_order_relaxed);
         if (now == gen)
             return c;
@@ -500,7 +510,7 @@ void nblog__console_init_mark(int on)
 static void wake_printers(void)
 {
     atomic_store(&nblog__sleep_flag, 0);
-    futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
 }
 
 static int detach(struct nblog_console *c);
@@ -513,15 +523,17 @@ static void retire_default(nblog_console_t *h, uint64_t end)
     struct nblog_console *c = handle_get(h, &err);
     if (!c)
         return; /* gone already */
-    /* Release: pairs with fill_batch's acquire load. */
+    /* N3, release: pairs with N4, fill_batch's acquire load (the value
+     * only). */
     atomic_store_explicit(&c->end_seq, end, memory_order_release);
     uint64_t deadline = nblog__now_ns() + (uint64_t)RETIRE_WAIT_MS * 1000000u;
-    /* Acquire: pairs with publish's release store of next_seq. */
+    /* N2, acquire: pairs with N1, nblog__publish's release store of
+     * next_seq. Relaxed suspended: a filter (F3). */
     while (atomic_load_explicit(&c->next_seq, memory_order_acquire) < end &&
            !atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
            nblog__now_ns() < deadline) {
         wake_printers();
-        short_sleep(1000000);
+        nblog__sleep_ns(1000000);
     }
     detach(c);
     nblog__put_blocking(c);
@@ -584,10 +596,10 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     for (int i = 0; i < MAX_CONSOLES && !c && !closed; i++) {
         int expected = FREE;
         /* Any FREE slot, whatever users says: a reference counted there is
-         * a late get() that backs off (see TRANSIENT REFERENCES). Acquire:
-         * pairs with teardown_slot's release store of FREE, so we see the
-         * teardown's writes (and, through its acquire of users, every
-         * user's). */
+         * a late get() that backs off (see TRANSIENT REFERENCES). L7,
+         * acquire: pairs with L6, teardown_slot's release store of FREE, so
+         * we see the teardown's writes (and, through its acquire of users,
+         * every user's). */
         if (atomic_compare_exchange_strong_explicit(&nblog__console_pool[i].state, &expected, SETUP,
                                                     memory_order_acquire,
                                                     memory_order_relaxed))
@@ -606,7 +618,7 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
         atomic_store_explicit(&c->gen, gen >= GEN_MAX ? 1 : gen + 1, memory_order_relaxed);
         /* References: the registration's and the printer thread's. */
         atomic_fetch_add_explicit(&c->users, 2, memory_order_relaxed);
-        /* Release: pairs with get()'s acquire load of ACTIVE. */
+        /* L4, release: pairs with L1, get()'s acquire load of ACTIVE. */
         atomic_store_explicit(&c->state, ACTIVE, memory_order_release);
         if (start_printer(c) != 0) {
             atomic_fetch_sub_explicit(&c->users, 1, memory_order_relaxed);
@@ -645,8 +657,9 @@ static int detach(struct nblog_console *c)
 {
     lock_list();
     int expected = ACTIVE;
-    /* Seq_cst: a get() after it fails (see HANDLES); release for the
-     * printer's acquire load (it lets go). */
+    /* L2, seq_cst: a get() after it fails (L1, see HANDLES), and a
+     * may_print() after it stops (F1); the printer's acquire load of
+     * state reads it and lets go (the value only). */
     int ok = atomic_compare_exchange_strong_explicit(&c->state, &expected, DETACHED,
                                                      memory_order_seq_cst,
                                                      memory_order_relaxed);
@@ -662,7 +675,7 @@ static int detach(struct nblog_console *c)
         return 0;
     /* Wake a sleeping printer so it sees DETACHED and lets go. */
     atomic_store(&nblog__sleep_flag, 0);
-    futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
     nblog__put_blocking(c); /* the registration's reference */
     return 1;
 }
@@ -684,7 +697,7 @@ int nblog_console_suspend(nblog_console_t *con)
     struct nblog_console *c = handle_get(con, &err);
     if (!c)
         return err;
-    /* Seq_cst: pairs with may_print()'s seq_cst load, as unregister's CAS
+    /* F2, seq_cst: pairs with F1, may_print()'s seq_cst load, as unregister's CAS
      * does: every check before a write that follows this store in the
      * total order sees it, so once suspend returns no new write starts
      * (the one in progress completes). */
@@ -699,6 +712,8 @@ int nblog_console_resume(nblog_console_t *con)
     struct nblog_console *c = handle_get(con, &err);
     if (!c)
         return err;
+    /* F3, release: the acquire loads of suspended outside may_print (F1)
+     * read it; nothing they need is published with it. */
     atomic_store_explicit(&c->suspended, 0, memory_order_release);
     atomic_store_explicit(&c->last_progress_ns, clock_now(), memory_order_relaxed);
     put(c);
@@ -739,8 +754,9 @@ int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st)
     const struct nblog__ring_hdr *r = ring_now();
     memset(st, 0, sizeof *st);
     memcpy(st->name, c->name, sizeof st->name);
-    /* Acquire: pairs with finish_batch's release store, so the counters
-     * read below include everything up to next_seq. */
+    /* N2, acquire: pairs with N1, nblog__publish's release store of
+     * next_seq (printer.c), so the counters read below include everything
+     * up to next_seq. */
     st->next_seq = atomic_load_explicit(&c->next_seq, memory_order_acquire);
     st->printed = atomic_load_explicit(&c->printed, memory_order_relaxed);
     st->filtered = atomic_load_explicit(&c->filtered, memory_order_relaxed);
@@ -811,8 +827,10 @@ void nblog__consoles_restart_if_forked(void)
     int any = 0;
     /* Only the consoles the fork orphaned: one registered in the child
      * since (before this ran) started its own printer, and a second would
-     * put a reference that was never counted. Relaxed exchange: the child
-     * has one thread until these printers start. */
+     * put a reference that was never counted. Relaxed exchange: the
+     * seq_cst exchange of need_restart above elects the one thread that
+     * runs this loop; the acquire load of state pairs with L4 (a console
+     * registered in the child). */
     for (int i = 0; i < MAX_CONSOLES; i++)
         if (atomic_exchange_explicit(&nblog__console_pool[i].orphaned, 0, memory_order_relaxed) &&
             atomic_load_explicit(&nblog__console_pool[i].state, memory_order_acquire) == ACTIVE) {
@@ -907,16 +925,16 @@ int nblog__consoles_shutdown(unsigned timeout_ms)
         nblog__put_blocking(c);
     }
     uint64_t deadline = nblog__now_ns() + (uint64_t)timeout_ms * 1000000u;
-    /* Acquire: pairs with printer_main's release decrement. */
+    /* A2, acquire: pairs with A1, printer_main's release decrement. */
     while (atomic_load_explicit(&nblog__printers_alive, memory_order_acquire) > 0) {
         if (nblog__now_ns() >= deadline)
             break;
         atomic_store(&nblog__sleep_flag, 0);
-        futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-        short_sleep(1000000);
+        nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
+        nblog__sleep_ns(1000000);
     }
     nblog__reap(); /* consoles a logging call let go last */
-    return atomic_load_explicit(&nblog__printers_alive, memory_order_acquire) == 0;
+    return atomic_load_explicit(&nblog__printers_alive, memory_order_acquire) == 0; /* A2 */
 }
 
 void nblog__consoles_quiesce(void)

@@ -29,9 +29,113 @@
  *     nothing more.
  *   Release: CAS my word back to 0 (fails harmlessly after a takeover).
  *
- * Everything below "owner only" in struct nblog_console (next_seq and the
- * batch) is written only by the owner; the counters are atomics so stats
- * can read them from anywhere.
+ * MEMORY ORDERING (tags name each access, as in ring.c; the console
+ * files' accesses carry them with "pairs with" at each site)
+ *
+ *   Lifetime (see HANDLES, TRANSIENT REFERENCES in console.c):
+ *   L1  get(): fetch_add users, then load state, both seq_cst
+ *   L2  detach(): CAS state ACTIVE -> DETACHED (seq_cst)
+ *   L3  reap(): load state, load users, claim_teardown's CAS
+ *       DETACHED -> DYING, all seq_cst
+ *   L4  register: store state = ACTIVE (release), after SETUP's relaxed
+ *       stores (fill_console, gen, users)
+ *   L5  put() and get()'s back-off: fetch_sub users (release);
+ *       put_blocking: fetch_sub users (acq_rel)
+ *   L6  teardown_slot (and a failed register): store state = FREE (release)
+ *   L7  register: CAS state FREE -> SETUP (acquire)
+ *   L1 <-> L2/L3: the store-buffering pair: either the getter sees the slot
+ *       leave ACTIVE, or the recycler sees users > 0 and leaves it alone.
+ *   L4 -> L1 (its seq_cst load acquires): a user sees the console filled in.
+ *   L5 -> L3/put_blocking: every use comes before the teardown (the RMWs
+ *       on users form one release sequence).
+ *   L6 -> L7: a new registration sees the teardown's writes done.
+ *
+ *   Ownership (see OWNERSHIP above, PANIC FLUSH in panic_flush.c):
+ *   O1  own(): CAS owner 0 -> my word (acquire)
+ *   O2  release() and panic_let_go: CAS my word -> 0 (release)
+ *   O3  still_own(): load owner (seq_cst)
+ *   O4  write_batch: store inflight_end (seq_cst), then O3
+ *   O5  panic_take: exchange owner (seq_cst), then load publishing and
+ *       in_call (O8), next_seq and inflight_end (seq_cst)
+ *   O6  finish_batch: store publishing = 1 (seq_cst), then O3; store
+ *       publishing = 0 (release)
+ *   O7  owner_call: store in_call = 1 (seq_cst), then O3; store
+ *       in_call = 0 (release), which publishes out_cut
+ *   O8  wait_while_set: load publishing / in_call (seq_cst) until 0
+ *   O2 -> O1: the new owner sees the batch, next_seq, replay_end and
+ *       out_cut the previous one left (all relaxed or plain: ordered by
+ *       the word). O5's exchange acquires from O2 when the word was free;
+ *       taking it from an owner it learns nothing from that owner's O1
+ *       (acquire only): what it needs of that owner comes by O4, O6-O8.
+ *   O3 <-> O5 with O4: either the owner sees the takeover before writing,
+ *       or the panic sees inflight_end and replays the batch.
+ *   O6 <-> O5/O8: either the owner sees the panic and publishes nothing,
+ *       or the panic waits for publishing = 0 and reads what was published.
+ *   O7 <-> O5/O8: either the owner does not call, or the panic waits for
+ *       the call to return and reads its out_cut.
+ *   D1  panic_take: fetch_add displaced (acq_rel)
+ *   D2  release() of a displaced owner, own()'s back-off: fetch_sub
+ *       displaced (release)
+ *   D3  own(), panic_take, panic_leave_rest: load displaced (acquire)
+ *   D4  panic_let_go: store panic_end (release)
+ *   D5  release() of a displaced owner: load panic_end (acquire)
+ *   D2 -> D3: a displaced owner's clean-up (drop_batch, next_seq) comes
+ *       before anyone takes the batch. D4 -> D5: the displaced owner moves
+ *       next_seq up to what the panic printed (D4 is before O2 in panic_let_go).
+ *
+ *   Progress (N: next_seq and end_seq):
+ *   N1  nblog__publish: relaxed adds to the counters, then store
+ *       next_seq (release); release(): its repair of next_seq (release)
+ *   N2  stats, flush, retire_default, the stall watch: load next_seq
+ *       (acquire)
+ *   N1 -> N2: counters read after next_seq include all up to it.
+ *   N3  retire_default: store end_seq (release)
+ *   N4  fill_batch: load end_seq (acquire); printer_main's is relaxed
+ *   N3 -> N4: the value only; nothing else is published with it.
+ *
+ *   Flags:
+ *   F1  may_print(): load state and suspended (seq_cst)
+ *   F2  suspend: store suspended = 1 (seq_cst); detach's L2
+ *   F2 <-> F1: one total order, so once suspend or unregister returns no
+ *       new write starts (the one in progress completes).
+ *   F3  resume: store suspended = 0 (release); the other loads of
+ *       suspended (printer_main, notify, the panic flush: acquire; flush,
+ *       stats, retire_default, the stall watch, unflushable: relaxed) only
+ *       choose what to skip, and F1
+ *       decides before any write: the acquire ones order nothing needed.
+ *
+ *   The ring and the printers:
+ *   K1  nblog__consoles_attach: store nblog__consoles_ring (release)
+ *   K2  ring_now(): load it (acquire)
+ *   K1 -> K2: a console sees the ring formatted.
+ *   Z1  writer: fetch_add head (seq_cst, ring.c H1), then notify's load
+ *       and exchange of sleep_flag (seq_cst)
+ *   Z2  wait_for_records: store sleep_flag = 1 (seq_cst), then load head
+ *       (seq_cst), then futex-wait
+ *   Z1 <-> Z2: store-buffering: either the printer sees the new head, or
+ *       the writer sees the flag and wakes it (see HOW PRINTERS LEARN...).
+ *       The other stores of 0 (wake_printers, flush, detach, shutdown;
+ *       seq_cst) only precede a futex_wake; the printer's own clear is
+ *       relaxed (a hint).
+ *   A1  printer_main: fetch_sub printers_alive (release), its last act
+ *   A2  nblog__consoles_shutdown: load printers_alive (acquire)
+ *   A1 -> A2: a printer's last reads of the ring come before shutdown
+ *       goes on.
+ *
+ *   Relaxed, with nothing to pair: the counters (printed, filtered,
+ *   dropped, write_failed, last_error, last_progress_ns), n_direct,
+ *   n_atomic_capable, printers_paused and its naps, level (statistics or
+ *   filters: a stale value skips or takes one more record or console);
+ *   the fields set in SETUP (published by L4) and in the fork child (one
+ *   thread); replay_end and out_cut (ordered by the word, O1/O2, or by
+ *   O7/O8); gen (ordered by L1/L4, see HANDLES); the first loads of get()
+ *   and handle_get (filters, checked again under L1).
+ *
+ * The batch (below "Owner only" in struct nblog_console) is written only
+ * by the owner. next_seq is the owner's too (nblog__publish) but for two
+ * writers that do not own: a displaced owner's release() moves it up to
+ * panic_end, and register (SETUP) and the fork child set it. The counters
+ * are atomics so stats can read them from anywhere.
  */
 
 #ifndef NBLOG_CONSOLE_IMPL_H
@@ -41,7 +145,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -99,7 +202,10 @@ struct nblog_console {
 
     /* Counters: atomics, added to by the owner, read by anyone. */
     _Atomic uint64_t printed, filtered, dropped, write_failed;
-    _Atomic uint64_t next_seq; /* owner only writes; anyone reads */
+    /* Written by the owner (nblog__publish), by a displaced owner in
+     * release() (up to panic_end), in SETUP and in the fork child; anyone
+     * reads (acquire, N2). */
+    _Atomic uint64_t next_seq;
     _Atomic uint64_t last_progress_ns;
     _Atomic int last_error;
     uint64_t start_seq;
@@ -149,12 +255,6 @@ struct nblog_console {
 
 /* ------------------------------------------------------------ helpers */
 
-static inline long futex(_Atomic uint32_t *word, int op, uint32_t val,
-                  const struct timespec *ts)
-{
-    return syscall(SYS_futex, (uint32_t *)word, op, val, ts, NULL, 0);
-}
-
 static inline uint64_t clock_now(void)
 {
     return NBLOG__TEST_HOOK_OR(nblog__console_clock, (), nblog__now_ns());
@@ -165,7 +265,7 @@ extern _Atomic(struct nblog__ring_hdr *) nblog__consoles_ring;
 
 static inline struct nblog__ring_hdr *ring_now(void)
 {
-    /* Acquire: pairs with nblog__consoles_attach's release store (made
+    /* K2, acquire: pairs with K1, nblog__consoles_attach's release store (made
      * once the ring is formatted), as it paired with map_ring's store of
      * the lifecycle's pointer when ring_now read that. */
     return atomic_load_explicit(&nblog__consoles_ring, memory_order_acquire);
@@ -176,17 +276,17 @@ static inline struct nblog__ring_hdr *ring_now(void)
 static inline int get(struct nblog_console *c)
 {
     /* A filter only (see TRANSIENT REFERENCES): a slot seen not ACTIVE is
-     * left untouched. Relaxed: the checked load below decides. */
+     * left untouched. Relaxed: the checked load below (L1) decides. */
     if (atomic_load_explicit(&c->state, memory_order_relaxed) != ACTIVE)
         return 0;
-    /* Seq_cst both: the getter side of the store-buffering pair with
-     * unregister and reap (see HANDLES); acquire too, pairing with
-     * register's release store of ACTIVE, so a user sees the console's
-     * fields filled in. */
+    /* L1, seq_cst both: the getter side of the store-buffering pair with
+     * L2 (unregister) and L3 (reap) (see HANDLES); acquire too, pairing
+     * with L4, register's release store of ACTIVE, so a user sees the
+     * console's fields filled in. */
     atomic_fetch_add_explicit(&c->users, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&c->state, memory_order_seq_cst) == ACTIVE)
         return 1;
-    /* Release: pairs with the acquire load of users in reap and
+    /* L5, release: pairs with the acquire load of users in reap (L3) and
      * put_blocking (an RMW: the release sequence carries it). */
     atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
     return 0;
@@ -196,8 +296,8 @@ static inline int get(struct nblog_console *c)
  * users is the reaper's (see WHO TEARS DOWN). [signal-safe] */
 static inline void put(struct nblog_console *c)
 {
-    /* Release: our uses of the console come before the teardown, which
-     * reads users with acquire (put_blocking, reap). */
+    /* L5, release: our uses of the console come before the teardown, which
+     * reads users with acquire (put_blocking, reap: L3). */
     int was = atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
     assert(was > 0);
     (void)was;
@@ -213,8 +313,9 @@ static inline uint32_t my_word(int prio)
 static inline int own(struct nblog_console *c, int prio, uint32_t *word)
 {
     uint32_t me = my_word(prio);
-    /* Relaxed load; the CAS is acquire: pairs with release() so the new
-     * owner sees the batch and next_seq the previous owner left. */
+    /* Relaxed load; the CAS is O1, acquire: pairs with O2 (release(),
+     * panic_let_go) so the new owner sees the batch and next_seq the
+     * previous owner left. */
     uint32_t cur = atomic_load_explicit(&c->owner, memory_order_relaxed);
     for (;;) {
         if (cur != 0 && prio < PRIO_PANIC)
@@ -224,13 +325,14 @@ static inline int own(struct nblog_console *c, int prio, uint32_t *word)
                                                   memory_order_relaxed))
             break;
     }
-    /* Acquire: pairs with the displaced owner's release decrement in
-     * release(); until then its batch is its own, so nobody else may own. */
+    /* D3, acquire: pairs with D2, the displaced owner's release decrement
+     * in release(); until then its batch is its own, so nobody else may
+     * own. The CAS back to 0 is O2 (release: we touched nothing). */
     if (prio < PRIO_PANIC && atomic_load_explicit(&c->displaced, memory_order_acquire)) {
         if (!atomic_compare_exchange_strong_explicit(&c->owner, &me, 0, memory_order_release,
                                                      memory_order_relaxed))
             /* A panic took it from us meanwhile and counted us displaced;
-             * we touched nothing: take the count back. */
+             * we touched nothing: take the count back (D2). */
             atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
         return 0;
     }
@@ -240,8 +342,9 @@ static inline int own(struct nblog_console *c, int prio, uint32_t *word)
 
 static inline int still_own(struct nblog_console *c, uint32_t word)
 {
-    /* Seq_cst (a plain load on x86): with write_batch's seq_cst store of
-     * inflight_end and the panic's seq_cst exchange and load, either we
+    /* O3, seq_cst (a plain load on x86): with O4, write_batch's seq_cst
+     * store of inflight_end, and O5, the panic's seq_cst exchange and
+     * load, either we
      * see the takeover here and write nothing more, or the panic sees our
      * inflight_end and replays the batch. Also orders like acquire: after
      * losing ownership we must not touch the books. */
@@ -253,8 +356,8 @@ static inline int still_own(struct nblog_console *c, uint32_t word)
  * write in progress, if any, completes. [signal-safe] */
 static inline int may_print(struct nblog_console *c)
 {
-    /* Seq_cst both: with unregister's seq_cst CAS to DETACHED and
-     * suspend's seq_cst store, all in the one total order. A check that
+    /* F1, seq_cst both: with unregister's seq_cst CAS to DETACHED (L2)
+     * and suspend's seq_cst store (F2), all in the one total order. A check that
      * comes after that store or CAS sees it; one that came before it
      * lets that one write start (the write in progress), and the check
      * before the next write sees it. A release store and acquire loads
@@ -272,7 +375,7 @@ static inline void drop_batch(struct nblog_console *c)
 
 static inline void release(struct nblog_console *c, uint32_t word)
 {
-    /* Release: pairs with own()'s acquire CAS. */
+    /* O2, release: pairs with O1, own()'s acquire CAS (and O5's exchange). */
     if (atomic_compare_exchange_strong_explicit(&c->owner, &word, 0,
                                                 memory_order_release,
                                                 memory_order_relaxed))
@@ -282,12 +385,13 @@ static inline void release(struct nblog_console *c, uint32_t word)
      * records again), and a next_seq we published in the instant it took
      * over may be behind what it printed. */
     drop_batch(c);
-    /* Acquire: pairs with the panic's release store of panic_end. */
+    /* D5, acquire: pairs with D4, the panic's release store of panic_end.
+     * The repair of next_seq is N1's (release; read by N2). */
     uint64_t end = atomic_load_explicit(&c->panic_end, memory_order_acquire);
     if (atomic_load_explicit(&c->next_seq, memory_order_relaxed) < end)
         atomic_store_explicit(&c->next_seq, end, memory_order_release);
-    /* Release: pairs with own()'s and the panic's acquire loads; the
-     * batch is clean. */
+    /* D2, release: pairs with D3, own()'s and the panic's acquire loads
+     * (and D1's acq_rel add); the batch is clean. */
     atomic_fetch_sub_explicit(&c->displaced, 1, memory_order_release);
 }
 
@@ -328,13 +432,6 @@ enum emit_step {
     EMIT_NOT_YET,  /* not written yet: *seq stays */
     EMIT_FULL,     /* no room for its line: *seq and the gap stay */
 };
-
-/* A bounded nap (ns < 1 s). */
-static inline void short_sleep(long ns)
-{
-    struct timespec ts = {0, ns};
-    nanosleep(&ts, NULL);
-}
 
 /* ------------------------------------------- shared between the files */
 

@@ -37,7 +37,7 @@
  *
  * Waiting for an init (issue: a call racing another thread's lazy init
  * lost its record). In MAPPING and STARTING a logging call from another
- * thread waits (wait_for_ring: polls with nanosleep, RING_WAIT_NS at most)
+ * thread waits (wait_for_ring: polls with nblog__sleep_ns, RING_WAIT_NS at most)
  * until READY: then the consoles at init are there, so its record is
  * printed too (a console starts at the head when it registers). The
  * initialiser's own calls never wait (init_here, set before the CAS so a
@@ -110,15 +110,34 @@
  * notices use); no console file calls the lifecycle or log.c but through
  * it.
  *
- * Memory ordering: nblog__life.ring and .log_ring are stored with release
- * after the ring is formatted and loaded with acquire by their readers
- * (pairs with it), so a caller that sees a pointer sees a formatted
- * header; the consoles' pointer is stored (release) right after
- * nblog__life.ring and loaded with acquire by ring_now, the same pair.
- * nblog__life.state is a CAS-guarded flag for who may initialise
- * (acq_rel/acquire), and tells a waiter whether an init is still going
- * (stored release after the pointers: a waiter that sees READY sees
- * .log_ring).
+ * Memory ordering (tags name each access, as in ring.c):
+ *   M1  map_ring: store nblog__life.ring (release), after the format and
+ *       the clock; shutdown's store of NULL (release)
+ *   M2  loads of nblog__life.ring (acquire): log.c's readers and stats,
+ *       nblog__life_ring_wait on the initialiser
+ *   M1 -> M2: a caller that sees the pointer sees a formatted header.
+ *       The consoles' pointer is stored (K1, release) right after M1 and
+ *       loaded by ring_now (K2, acquire): the same pair (console_impl.h).
+ *   M3  init_from: store nblog__life.log_ring (release) at the end of
+ *       STARTING; shutdown's store of NULL (release)
+ *   M4  loads of nblog__life.log_ring (acquire): log.c current_ring,
+ *       nblog__life_ring_wait
+ *   M3 -> M4: a logging call that sees the pointer sees the ring and the
+ *       consoles at init registered.
+ *   M5  init_from: CAS state -> MAPPING (acquire); nblog_shutdown: CAS
+ *       READY -> STOPPING (acq_rel)
+ *   M6  init_from: store state = READY or back (release); shutdown: store
+ *       DOWN (release)
+ *   M7  wait_for_ring: load state (acquire)
+ *   M6 -> M5: the next initialiser (or shutdown) sees what the last one
+ *       left (g.retired, the file). M6 -> M7: a waiter that sees READY
+ *       sees .log_ring (M3 comes before M6).
+ *   Relaxed: the STARTING store and was_ready (published by M6);
+ *   init_stderr (each field on its own: a torn view only drops a line,
+ *   see there); nblog__life_ring_wait's check for UNINIT (which way only;
+ *   M5 and M7 order); the fork child's stores (one thread). The
+ *   atomic_signal_fences order init_here and wait_off for a signal
+ *   handler on the same thread only.
  */
 #include <assert.h>
 #include <errno.h>
@@ -527,7 +546,7 @@ static int map_ring(const nblog_options_t *o)
     g.retired = mem;
     g.retired_bytes = bytes;
     nblog__log_configure(o->facility, o->emergency_level);
-    /* Release: pairs with the acquire loads of nblog__life.ring
+    /* M1, release: pairs with M2, the acquire loads of nblog__life.ring
      * (nblog__ring_memory, readers, stats); a caller that sees the pointer
      * sees the formatted header and the clock. The logging calls'
      * nblog__life.log_ring: at READY. */
@@ -635,8 +654,8 @@ static int init_from(int from, const nblog_options_t *o, int for_console)
     init_here = 1;
     atomic_signal_fence(memory_order_seq_cst); /* the store, before the CAS */
     int expected = from;
-    /* Acquire on success pairs with the release store of READY/DOWN by the
-     * previous owner, so we see its g.retired. */
+    /* M5, acquire on success: pairs with M6, the release store of
+     * READY/DOWN by the previous owner, so we see its g.retired. */
     if (!atomic_compare_exchange_strong_explicit(&nblog__life.state, &expected, MAPPING,
                                                  memory_order_acquire,
                                                  memory_order_relaxed)) {
@@ -659,9 +678,9 @@ static int init_from(int from, const nblog_options_t *o, int for_console)
          * calls wait until the consoles at init are there (a console
          * starts at the head when it registers). */
         nblog__consoles_at_init(o->console_defaults, for_console);
-        /* Relaxed: published by the state's release store below. */
+        /* Relaxed: published by the state's release store below (M6). */
         atomic_store_explicit(&g.was_ready, 1, memory_order_relaxed);
-        /* Release: pairs with current_ring()'s acquire load. */
+        /* M3, release: pairs with M4, current_ring()'s acquire load. */
         atomic_store_explicit(&nblog__life.log_ring,
                               atomic_load_explicit(&nblog__life.ring, memory_order_relaxed),
                               memory_order_release);
@@ -669,8 +688,9 @@ static int init_from(int from, const nblog_options_t *o, int for_console)
         nblog_level_set(old_level); /* as above */
     }
     init_here = was_here;
-    /* Release: pairs with the acquire CAS above in the next initialiser,
-     * and with wait_for_ring's acquire load (it sees nblog__life.log_ring). */
+    /* M6, release: pairs with M5, the acquire CAS above in the next
+     * initialiser, and with M7, wait_for_ring's acquire load (it sees
+     * nblog__life.log_ring). */
     atomic_store_explicit(&nblog__life.state, rc == NBLOG_OK ? READY : from,
                           memory_order_release);
     return rc;
@@ -694,8 +714,9 @@ int nblog_init(const nblog_options_t *opt)
 void nblog_shutdown(void)
 {
     int expected = READY;
-    /* Acq_rel: orders with the initialiser's release store (acquire) and
-     * publishes our nblog__life.ring store to the next initialiser (release below). */
+    /* M5, acq_rel: its acquire pairs with M6, the initialiser's release
+     * store of READY; what shutdown does goes to the next initialiser by
+     * the release store of DOWN below (M6). */
     if (!atomic_compare_exchange_strong_explicit(&nblog__life.state, &expected, STOPPING,
                                                  memory_order_acq_rel,
                                                  memory_order_relaxed))
@@ -706,8 +727,8 @@ void nblog_shutdown(void)
     nblog__wallclock_stop();
     /* Consoles first, while the ring is still there to print from. */
     int clean = nblog__consoles_shutdown(1000);
-    /* Release: pairs with the acquire loads (current_ring, readers);
-     * NULL means "not ready". */
+    /* M3 and M1, release: pair with M4 and M2, the acquire loads
+     * (current_ring, readers); NULL means "not ready". */
     atomic_store_explicit(&nblog__life.log_ring, NULL, memory_order_release);
     atomic_store_explicit(&nblog__life.ring, NULL, memory_order_release);
     nblog__consoles_attach(NULL); /* detached, the same way */
@@ -718,7 +739,7 @@ void nblog_shutdown(void)
     } else {
         nblog__ringfile_unlock(&g.file); /* another writer may take the file now */
     }
-    atomic_store_explicit(&nblog__life.state, DOWN, memory_order_release);
+    atomic_store_explicit(&nblog__life.state, DOWN, memory_order_release); /* M6 */
 }
 
 void nblog__init_wait_off(int on)
@@ -738,13 +759,13 @@ static void wait_for_ring(void)
 {
     if (init_here || wait_off)
         return;
-    /* Acquire: pairs with init_from's release store of READY (or of a
+    /* M7, acquire: pairs with M6, init_from's release store of READY (or of a
      * failed init's state): nblog__life.log_ring is then as the init left it. */
     int st = atomic_load_explicit(&nblog__life.state, memory_order_acquire);
     if (st != MAPPING && st != STARTING)
         return;
     init_hook(NBLOG__HOOK_WAITING);
-    struct timespec now, poll = {0, RING_POLL_NS};
+    struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long long end = now.tv_sec * 1000000000LL + now.tv_nsec + RING_WAIT_NS;
     for (;;) {
@@ -754,7 +775,7 @@ static void wait_for_ring(void)
         clock_gettime(CLOCK_MONOTONIC, &now);
         if (now.tv_sec * 1000000000LL + now.tv_nsec >= end)
             return;
-        nanosleep(&poll, NULL); /* EINTR: a signal; look again */
+        nblog__sleep_ns(RING_POLL_NS); /* EINTR: a signal; look again */
     }
 }
 
@@ -785,8 +806,8 @@ void nblog__init_wait(void)
  * waiting for another thread's init); NULL if not ready. */
 struct nblog__ring_hdr *nblog__life_ring_wait(void)
 {
-    /* The initialiser: the ring once mapped (STARTING). Acquire: pairs
-     * with map_ring's release store (init_here is set before the CAS, so
+    /* The initialiser: the ring once mapped (STARTING). M2, acquire: pairs
+     * with M1, map_ring's release store (init_here is set before the CAS, so
      * this may be a thread about to lose it). */
     if (init_here)
         return atomic_load_explicit(&nblog__life.ring, memory_order_acquire);
@@ -796,6 +817,6 @@ struct nblog__ring_hdr *nblog__life_ring_wait(void)
         nblog__init_lazily(0);
     else
         wait_for_ring(); /* at once unless MAPPING or STARTING */
-    /* Acquire: as above (after our own init, or another thread's). */
+    /* M4, acquire: pairs with M3 (after our own init, or another thread's). */
     return atomic_load_explicit(&nblog__life.log_ring, memory_order_acquire);
 }

@@ -16,6 +16,15 @@
  * nblog_level_set): the threshold (relaxed, any recent value will do), the
  * facility and the emergency level (plain, written in MAPPING, published
  * to the logging calls by the release store of nblog__life.log_ring).
+ *
+ * Memory ordering (tags: lifecycle.c's list): current_ring's load of
+ * nblog__life.log_ring is M4 (acquire, pairs with M3); the readers', stats'
+ * and nblog__ring_memory's loads of nblog__life.ring are M2 (acquire,
+ * pairs with M1). The ring's own accesses are ring.c's (W, R, H). The
+ * rest is relaxed, with nothing to pair: the threshold g.level (a filter:
+ * a call may see a change a little late), not_ready, head and lost in
+ * stats (statistics), and the rate limiter's words (see its comment: the
+ * word publishes nothing but itself).
  */
 #include <assert.h>
 #include <errno.h>
@@ -114,7 +123,7 @@ void nblog__log_configure(int facility, int emergency_level)
  * for another thread's init: lifecycle.c); NULL if not ready. */
 static struct nblog__ring_hdr *current_ring(void)
 {
-    /* Acquire: pairs with init_from's release store of log_ring. */
+    /* M4, acquire: pairs with M3, init_from's release store of log_ring. */
     struct nblog__ring_hdr *r = atomic_load_explicit(&nblog__life.log_ring, memory_order_acquire);
     if (__builtin_expect(r != NULL, 1))
         return r;
@@ -421,7 +430,7 @@ int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
 
 void nblog__ring_memory(const void **mem, size_t *bytes)
 {
-    /* Acquire: pairs with map_ring's release store. */
+    /* M2, acquire: pairs with M1, map_ring's release store. */
     const struct nblog__ring_hdr *r = atomic_load_explicit(&nblog__life.ring, memory_order_acquire);
     *mem = r;
     *bytes = r ? r->total_size : 0;
@@ -430,7 +439,7 @@ void nblog__ring_memory(const void **mem, size_t *bytes)
 int nblog_reader_open(nblog_reader_t *r, int from)
 {
     struct nblog__ring_hdr *ring =
-        atomic_load_explicit(&nblog__life.ring, memory_order_acquire); /* pairs with map_ring */
+        atomic_load_explicit(&nblog__life.ring, memory_order_acquire); /* M2: pairs with M1 */
     memset(r, 0, sizeof *r);
     if (!ring)
         return NBLOG_ENOTREADY;
@@ -514,6 +523,7 @@ uint64_t nblog_reader_skip(nblog_reader_t *r, uint64_t below)
 
 void nblog_stats_get(nblog_stats_t *st)
 {
+    /* M2, acquire: pairs with M1 (map_ring). */
     struct nblog__ring_hdr *r = atomic_load_explicit(&nblog__life.ring, memory_order_acquire);
     memset(st, 0, sizeof *st);
     /* Relaxed: statistics. */

@@ -12,10 +12,6 @@
 #include <stdarg.h>
 #include <stdint.h>
 
-/* lifecycle.h: lazy init, identity, complain, the init hook, which this
- * header declared before lifecycle.c existed; spec.c, net.c and tests
- * still reach them through it. */
-#include "lifecycle.h"
 #include "nblog.h"
 #include "ring.h"
 

@@ -43,7 +43,7 @@
  *
  * ASYNC-SIGNAL SAFETY. Everything from the handlers down calls only:
  * sigaction, sigprocmask, sigaltstack, raise, timer_create/settime/
- * delete (raw system calls), nanosleep,
+ * delete (raw system calls), nanosleep and futex (platform.h's shim),
  * clock_gettime, open/read/close (/proc/self/maps), prctl(PR_GET_NAME),
  * gettid, write(2) and friends inside the consoles' write_atomic, C11
  * atomics, and nblog's own formatter and store (no locks, no malloc). The
@@ -57,6 +57,27 @@
  * thread at its first logging call. A pthread key's destructor gives the
  * stack back when the thread exits. A thread that already has an
  * alternate stack (the program's, a sanitizer's) keeps it.
+ *
+ * MEMORY ORDERING (tags name each access, as in ring.c)
+ *
+ *   G1  enter_gate: CAS panic_tid 0 -> tid (acquire)
+ *   G2  leave_gate: store panic_tid = 0 (release)
+ *   G3  wait_for_other_panic: load panic_tid (acquire)
+ *   G2 -> G1/G3: the next panic (or a thread that waited for this one)
+ *       sees the consoles and the records as this one left them.
+ *   I1  install: store installed[i] = 1 (release), after sigaction saved
+ *       the previous action in cfg.prev[i]; its first load (acquire)
+ *   I2  restore_action, nblog__panic_teardown: exchange installed[i] -> 0
+ *       (acq_rel)
+ *   I1 -> I2: whoever exchanges 1 out sees cfg.prev[i], and restores once.
+ *   T1  take_stack: CAS a bit of stacks.used on (acq_rel)
+ *   T2  give_stack: fetch_and it off (release)
+ *   T2 -> T1: the next taker of a slot comes after the last one's use.
+ *   Relaxed: nblog__panicking (a hint for notify; fd.c reads it past its
+ *   FENCE-A/FENCE-P pair, panic.h); the watchdog's fields (wd: written and
+ *   read by the panicking thread and its own signal handlers only, the
+ *   timer signal being sent to that thread); the fork child's resets (one
+ *   thread).
  */
 #include <errno.h>
 #include <execinfo.h>
@@ -108,12 +129,6 @@ static _Atomic uint32_t panic_tid;
 _Atomic int nblog__panicking;
 
 /* ------------------------------------------------------------- helpers */
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static uint64_t deadline_after(unsigned ms)
 {
@@ -185,7 +200,7 @@ static void restore_action(int sig)
     int i = signal_index(sig);
     if (i < 0)
         return;
-    /* Acq_rel: pairs with install(); whoever sees 1 restores, once. If it
+    /* I2, acq_rel: pairs with I1, install(); whoever sees 1 restores, once. If it
      * is 0, the action in place is already the program's (or default). */
     if (atomic_exchange_explicit(&cfg.installed[i], 0, memory_order_acq_rel))
         sigaction(sig, &cfg.prev[i], NULL);
@@ -481,10 +496,10 @@ static void report_backtrace(const void *ucv)
 static void wait_for_other_panic(void)
 {
     uint64_t until = deadline_after(cfg.timeout_ms + 1000u);
-    /* Acquire: pairs with the release store of 0 when a flush ends. */
+    /* G3, acquire: pairs with G2, the release store of 0 when a flush ends. */
     while (atomic_load_explicit(&panic_tid, memory_order_acquire) != 0 &&
            nblog__now_ns() < until)
-        sleep_ms(1);
+        nblog__sleep_ns(1000000);
 }
 
 /* Tries to become the one thread that flushes. Returns 1 if we are, 0 if
@@ -493,7 +508,7 @@ static void wait_for_other_panic(void)
 static int enter_gate(void)
 {
     uint32_t me = nblog__tid(), cur = 0;
-    /* Acquire: pairs with the release store of 0 by the previous panic. */
+    /* G1, acquire: pairs with G2, the release store of 0 by the previous panic. */
     if (atomic_compare_exchange_strong_explicit(&panic_tid, &cur, me,
                                                 memory_order_acquire,
                                                 memory_order_relaxed)) {
@@ -507,8 +522,9 @@ static int enter_gate(void)
 static void leave_gate(void)
 {
     atomic_store_explicit(&nblog__panicking, 0, memory_order_relaxed);
-    /* Release: pairs with enter_gate()'s and wait_for_other_panic()'s
-     * acquire: the next panic sees the consoles as we left them. */
+    /* G2, release: pairs with G1 and G3, enter_gate()'s and
+     * wait_for_other_panic()'s acquire: the next panic sees the consoles
+     * as we left them. */
     atomic_store_explicit(&panic_tid, 0, memory_order_release);
 }
 
@@ -636,7 +652,8 @@ static char *stack_at(int slot)
 static int take_stack(void)
 {
     for (unsigned w = 0; w * 64 < stacks.count; w++) {
-        /* Relaxed load, acq_rel CAS: the bit is the slot's only state. */
+        /* Relaxed load, T1 acq_rel CAS (pairs with T2): the bit is the
+         * slot's only state. */
         uint64_t cur = atomic_load_explicit(&stacks.used[w], memory_order_relaxed);
         while (~cur) {
             int bit = __builtin_ctzll(~cur);
@@ -654,7 +671,7 @@ static int take_stack(void)
 
 static void give_stack(int slot)
 {
-    /* Release: pairs with take_stack()'s CAS; we are done with it. */
+    /* T2, release: pairs with T1, take_stack()'s CAS; we are done with it. */
     atomic_fetch_and_explicit(&stacks.used[slot / 64], ~(1ull << (slot % 64)),
                               memory_order_release);
 }
@@ -746,6 +763,7 @@ static void install(int i)
     sa.sa_sigaction = on_fatal;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
+    /* I1's load, acquire: pairs with I1's store (an earlier install). */
     if (atomic_load_explicit(&cfg.installed[i], memory_order_acquire))
         return; /* ours already: keep the saved previous action */
     struct sigaction cur;
@@ -753,7 +771,7 @@ static void install(int i)
         !(cur.sa_flags & SA_SIGINFO) && cur.sa_handler == SIG_IGN)
         return; /* ignored (nohup, a shell's background job): keep it so */
     if (sigaction(fatal_signals[i], &sa, &cfg.prev[i]) == 0)
-        /* Release: pairs with restore_action()'s exchange. */
+        /* I1, release: pairs with I2, restore_action()'s exchange. */
         atomic_store_explicit(&cfg.installed[i], 1, memory_order_release);
 }
 
@@ -781,7 +799,7 @@ void nblog__panic_setup(const nblog_options_t *o)
 void nblog__panic_teardown(void)
 {
     for (int i = 0; i < N_FATAL; i++)
-        /* Acq_rel: pairs with install()'s release store. */
+        /* I2, acq_rel: pairs with I1, install()'s release store. */
         if (atomic_exchange_explicit(&cfg.installed[i], 0, memory_order_acq_rel))
             sigaction(fatal_signals[i], &cfg.prev[i], NULL);
 }

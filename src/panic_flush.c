@@ -46,6 +46,16 @@
  *     of that line is left as the console's pending batch (unless a
  *     displaced owner holds the batch: then the next writer starts a new
  *     line).
+ *
+ * MEMORY ORDERING: the tags and their pairs are listed in console_impl.h
+ * (MEMORY ORDERING). This file's: O5 (panic_take's exchange and loads),
+ * O8 (wait_while_set), O2 (panic_let_go's CAS); D1 (panic_take), D3
+ * (panic_take, panic_leave_rest), D4 (panic_let_go); F3's loads of
+ * suspended. Relaxed: replay_end and out_cut (ordered by the word: our
+ * O5 reads after the last O2 or owner, and the next owner's O1 after our
+ * O2; and after O8 for a displaced owner's out_cut), inflight_end when
+ * we let go (ordered by O2), level and last_error (a filter, a
+ * statistic).
  */
 
 #include <errno.h>
@@ -80,15 +90,15 @@ struct panic_pos {
 static struct panic_pos panic_pos[MAX_CONSOLES];
 
 /* Waits, boundedly (10 ms), while *flag is set; returns 1 if it cleared.
- * Seq_cst: the panic side of the pairs described at finish_batch
- * (publishing) and owner_call (in_call); acquires what the owner did
- * before clearing it. */
+ * O8, seq_cst: the panic side of the pairs described at finish_batch
+ * (publishing, O6) and owner_call (in_call, O7); acquires what the owner
+ * did before its release store of 0. */
 static int wait_while_set(_Atomic int *flag)
 {
     for (int i = 0; i < 1000; i++) {
         if (!atomic_load_explicit(flag, memory_order_seq_cst))
             return 1;
-        short_sleep(10000);
+        nblog__sleep_ns(10000);
     }
     return !atomic_load_explicit(flag, memory_order_seq_cst);
 }
@@ -105,27 +115,29 @@ static void wait_for_publisher(struct nblog_console *c)
 static void panic_take(struct nblog_console *c, struct panic_pos *p)
 {
     uint32_t me = my_word(PRIO_PANIC);
-    /* Seq_cst: the panic side of the pair described at still_own(); it
-     * also acquires what the previous owner released. */
+    /* O5, seq_cst: the panic side of the pair described at still_own()
+     * (O3/O4); it also acquires what the previous owner released (O2). */
     uint32_t old = atomic_exchange_explicit(&c->owner, me, memory_order_seq_cst);
     int hostile = old != 0 && (old & 3u) != PRIO_PANIC;
     int call_done = 1;
     if (hostile) {
         /* The old owner keeps its batch; it cleans up when it notices
-         * (release()). Acq_rel: pairs with release()'s decrement. */
+         * (release()). D1, acq_rel: pairs with D2, release()'s decrement. */
         atomic_fetch_add_explicit(&c->displaced, 1, memory_order_acq_rel);
         wait_for_publisher(c);
         /* Its write call in progress goes out before ours (a write_atomic
          * returns soon; a blocked write may not). Not when it is this
          * thread, interrupted inside it: that call cannot return first. */
         call_done = (old >> 2) != nblog__tid() && wait_while_set(&c->in_call);
-    } else if (atomic_load_explicit(&c->displaced, memory_order_acquire) == 0) {
+    } else if (atomic_load_explicit(&c->displaced, memory_order_acquire) == 0) { /* D3 */
         /* The batch is ours now: one left half written is finished first,
          * completing its cut line (see PANIC FLUSH). */
         p->finish = c->batch_len > c->batch_off;
         if (!p->finish)
             drop_batch(c);
     }
+    /* O5's seq_cst loads: taken from an owner, after O8 (publishing), so
+     * next_seq includes what it published; inflight_end pairs with O4. */
     p->seq = atomic_load_explicit(&c->next_seq, memory_order_seq_cst);
     uint64_t inflight = atomic_load_explicit(&c->inflight_end, memory_order_seq_cst);
     /* Relaxed: what an earlier panic left, ordered by the word we took. */
@@ -166,7 +178,7 @@ static int panic_write(struct nblog_console *c, const char *buf, size_t len,
             return (int)w;
         if (nblog__now_ns() >= deadline)
             return -ETIMEDOUT;
-        short_sleep(1000000);
+        nblog__sleep_ns(1000000);
     }
     return 0;
 }
@@ -181,7 +193,7 @@ static int panic_unfinished(struct nblog_console *c, struct panic_pos *p,
     if (*waiting_since == 0)
         *waiting_since = now;
     if (now - *waiting_since < PANIC_PENDING_WAIT_NS && now < deadline) {
-        short_sleep(1000000);
+        nblog__sleep_ns(1000000);
         return 0;
     }
     char note[96];
@@ -309,7 +321,7 @@ static int panic_finish_line(struct nblog_console *c, struct panic_pos *p, uint6
 static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_t out,
                              size_t used)
 {
-    /* Acquire: pairs with release()'s release decrement. */
+    /* D3, acquire: pairs with D2, release()'s release decrement. */
     if (atomic_load_explicit(&c->displaced, memory_order_acquire) != 0)
         return;
     const char *nl = memchr(panic_batch + out, '\n', used - out);
@@ -381,11 +393,12 @@ static void panic_leave_notes(struct nblog_console *c, const struct panic_pos *p
 /* Lets go of a console after a panic flush that returns. */
 static void panic_let_go(struct nblog_console *c, struct panic_pos *p)
 {
-    /* Release: pairs with release()'s acquire load in a displaced owner. */
+    /* D4, release: pairs with D5, release()'s acquire load in a displaced
+     * owner. */
     atomic_store_explicit(&c->panic_end, p->seq, memory_order_release);
     atomic_store_explicit(&c->inflight_end, p->seq, memory_order_relaxed);
     uint32_t word = p->word;
-    /* Release: pairs with own()'s acquire CAS. */
+    /* O2, release: pairs with O1, own()'s acquire CAS. */
     atomic_compare_exchange_strong_explicit(&c->owner, &word, 0, memory_order_release,
                                             memory_order_relaxed);
 }

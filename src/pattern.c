@@ -38,6 +38,24 @@
  *                (a bounded number of times: a renderer that keeps being
  *                overtaken uses what it read).
  *   (PAT-TZ: the release store pairs with the acquire load.)
+ *
+ * MEMORY ORDERING (tags as in ring.c)
+ *   PAT-TZ  tz_take: the slot's values (relaxed), then tz_gen = g + 1
+ *           (release) <-> offset_for: tz_gen (acquire), the slot
+ *           (relaxed), acquire fence, tz_gen again (relaxed): a reader
+ *           that sees g + 1 sees the slot it names filled in. The
+ *           re-check catches a slot reused only once tz_gen has moved by
+ *           2: the refresher fills slot g & 1 for g + 2 before it stores
+ *           g + 2, with no mark or fence first, so a renderer that loaded
+ *           g and stalls into the next refresh (60 s, or a clock stepped
+ *           back) can take a mix of two slots' values (each atomic: one
+ *           line's offset off, no data race).
+ *   PAT-WHO nblog__who_set_program: own_program (release) <-> own_name:
+ *           own_program (acquire): the name's bytes come with the pointer.
+ *   Relaxed: cached_pid (stored before any console that shows it is
+ *   registered, so register's release of ACTIVE and the printer's
+ *   creation publish it, console_impl.h L4; in a forked child before any
+ *   other thread exists); tz_gen's load by tz_take (its only writer).
  */
 #include <assert.h>
 #include <errno.h> /* program_invocation_short_name */
@@ -96,8 +114,9 @@ void nblog__pid_fork_child(void)
 
 int nblog__pid(void)
 {
-    /* Relaxed: pairs with pid_refresh's store; set before any console that
-     * shows it is registered (line_fmt_init). */
+    /* Relaxed, with nothing to pair: pid_refresh stores it before any
+     * console that shows it is registered (line_fmt_init), and register's
+     * release store of ACTIVE publishes it (console_impl.h L4). */
     int pid = atomic_load_explicit(&cached_pid, memory_order_relaxed);
     return pid ? pid : (int)getpid(); /* before any registration */
 }
@@ -361,13 +380,13 @@ static _Atomic(const char *) own_program;
 
 void nblog__who_set_program(const char *name)
 {
-    /* Release: pairs with own_name's acquire load. */
+    /* PAT-WHO, release: pairs with own_name's acquire load. */
     atomic_store_explicit(&own_program, name, memory_order_release);
 }
 
 static const char *own_name(void)
 {
-    /* Acquire: pairs with nblog__who_set_program's release store. */
+    /* PAT-WHO, acquire: pairs with nblog__who_set_program's release store. */
     const char *name = atomic_load_explicit(&own_program, memory_order_acquire);
     return name && name[0] ? name : program_invocation_short_name;
 }

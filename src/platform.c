@@ -1,13 +1,14 @@
 /*
  * platform.c - time source, thread ids, nblog's own descriptors and
- * threads. [signal-safe] except nblog__platform_init (once, from init)
- * and nblog__thread_create.
+ * threads, the futex and sleep shim. [signal-safe] except
+ * nblog__platform_init (once, from init) and nblog__thread_create.
  */
 #include "platform.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -172,4 +173,50 @@ int nblog__thread_create(pthread_t *t, int detached, void *(*fn)(void *), void *
     pthread_attr_destroy(&attr);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
+}
+
+/* ---- the futex and sleep shim (see platform.h) ---- */
+
+static struct timespec timespec_of(uint64_t ns)
+{
+    return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+}
+
+static void futex_wait(const _Atomic uint32_t *word, int op, uint32_t val,
+                       uint64_t timeout_ns)
+{
+    struct timespec ts = timespec_of(timeout_ns);
+    syscall(SYS_futex, (const uint32_t *)word, op, val, &ts, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *word, int op, int n)
+{
+    syscall(SYS_futex, (uint32_t *)word, op, n, NULL, NULL, 0);
+}
+
+void nblog__futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns)
+{
+    futex_wait(word, FUTEX_WAIT_PRIVATE, val, timeout_ns);
+}
+
+void nblog__futex_wake(_Atomic uint32_t *word, int n)
+{
+    futex_wake(word, FUTEX_WAKE_PRIVATE, n);
+}
+
+void nblog__futex_wait_shared(const _Atomic uint32_t *word, uint32_t val,
+                              uint64_t timeout_ns)
+{
+    futex_wait(word, FUTEX_WAIT, val, timeout_ns);
+}
+
+void nblog__futex_wake_shared(_Atomic uint32_t *word, int n)
+{
+    futex_wake(word, FUTEX_WAKE, n);
+}
+
+void nblog__sleep_ns(uint64_t ns)
+{
+    struct timespec ts = timespec_of(ns);
+    nanosleep(&ts, NULL);
 }

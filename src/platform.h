@@ -1,5 +1,6 @@
 /*
- * platform.h - the bottom layer: time source, thread ids, CPU hints.
+ * platform.h - the bottom layer: time source, thread ids, CPU hints, and
+ * the one syscall shim for futexes and sleeps.
  *
  * Everything here is [signal-safe] unless said otherwise.
  */
@@ -7,6 +8,7 @@
 #define NBLOG_PLATFORM_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 /*
@@ -79,6 +81,32 @@ int nblog__fd_mine(int fd);
  * joins. Returns pthread_create's result; the caller's mask is unchanged.
  */
 int nblog__thread_create(pthread_t *t, int detached, void *(*fn)(void *), void *arg);
+
+/*
+ * The syscall shim (after liburing's src/syscall.h): every futex call and
+ * every sleep of nblog's goes through these, so there is one place that
+ * knows the raw calls. Each makes exactly one system call and retries
+ * nothing: a signal (EINTR), a spurious wake-up or a changed word ends it
+ * early, and every caller looks at its condition again and waits again if
+ * it must. Results are not reported: no caller acts on them. errno may
+ * change, as the call itself changes it. [signal-safe]: raw futex and
+ * nanosleep, nothing else.
+ */
+/* Sleeps until *word != val, a wake-up, a signal or timeout_ns (relative,
+ * CLOCK_MONOTONIC) - whichever comes first. Private: the wakers are this
+ * process's threads (FUTEX_WAIT_PRIVATE). */
+void nblog__futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns);
+/* Wakes up to n threads waiting on word (FUTEX_WAKE_PRIVATE). */
+void nblog__futex_wake(_Atomic uint32_t *word, int n);
+/* The same across processes (FUTEX_WAIT / FUTEX_WAKE, not PRIVATE): for
+ * a word in a shared mapping (the ring file's follow_word), waited on by
+ * another process. A waiter only reads the word: it may be mapped
+ * read-only. */
+void nblog__futex_wait_shared(const _Atomic uint32_t *word, uint32_t val,
+                              uint64_t timeout_ns);
+void nblog__futex_wake_shared(_Atomic uint32_t *word, int n);
+/* Sleeps ns nanoseconds (one nanosleep: less if a signal arrives). */
+void nblog__sleep_ns(uint64_t ns);
 
 static inline void nblog__cpu_relax(void)
 {

@@ -18,12 +18,23 @@
  * Store-buffering pair: the writer's fetch_add on head (seq_cst) precedes
  * its load of sleep_flag; the printer's store of sleep_flag precedes its
  * load of head; so at a watermark either the printer sees the new head and
- * does not sleep, or the writer sees the flag and wakes it.
+ * does not sleep, or the writer sees the flag and wakes it (Z1 <-> Z2).
+ *
+ * MEMORY ORDERING: the tags and their pairs are listed in console_impl.h
+ * (MEMORY ORDERING). This file's: N1 (nblog__publish), N2 (flush), N4
+ * (fill_batch's end_seq); O4 (write_batch), O6 (finish_batch), O7
+ * (owner_call), with O3 (still_own) before each write and publication;
+ * Z1 (notify), Z2 (wait_for_records); A1 (printer_main's exit); F3's
+ * loads of suspended. Relaxed: the counters and last_progress_ns (N1
+ * orders them), replay_end and out_cut (ordered by the word, O1/O2, and
+ * O7), the owner's own loads of next_seq, the printer's loads of next_seq
+ * and end_seq before it owns (hints: print_pending decides as owner),
+ * level, n_direct, n_atomic_capable, panicking and printers_paused
+ * (filters: a stale value skips or visits one more console or record).
  */
 
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 
 #include "console_impl.h"
@@ -216,7 +227,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
 {
     uint64_t seq = c->batch_end_seq;
     int level = atomic_load_explicit(&c->level, memory_order_relaxed);
-    /* Acquire: pairs with retire_default's release store. A batch filled
+    /* N4, acquire: pairs with N3, retire_default's release store. A batch filled
      * just before that store may run past end: records stored while the
      * program's first console registers can reach both consoles, and
      * none reaches neither (see DEFAULT CONSOLE). */
@@ -224,7 +235,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     if (upto > end)
         upto = end;
     /* What a panic flush left (see PANIC FLUSH). Relaxed: written before
-     * the ownership word we acquired was released. */
+     * the ownership word we acquired (O1) was released (O2). */
     uint64_t replay_end = atomic_load_explicit(&c->replay_end, memory_order_relaxed);
     if (c->batch_len == 0 && atomic_load_explicit(&c->out_cut, memory_order_relaxed))
         c->batch[c->batch_len++] = '\n'; /* the output stopped mid-line */
@@ -259,9 +270,9 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
 void nblog__publish(struct nblog_console *c, const struct books *b, int failed,
                     uint64_t end)
 {
-    /* Relaxed adds: statistics; next_seq's release store orders them for a
-     * reader that checks the books against next_seq (pairs with the acquire
-     * load in nblog_console_stats). */
+    /* Relaxed adds: statistics; N1, next_seq's release store, orders them
+     * for a reader that checks the books against next_seq (pairs with N2,
+     * the acquire load in nblog_console_stats and the others). */
     if (failed)
         atomic_fetch_add_explicit(&c->write_failed, b->printed, memory_order_relaxed);
     else
@@ -275,7 +286,7 @@ void nblog__publish(struct nblog_console *c, const struct books *b, int failed,
 /*
  * Publishes a written (or failed) batch, if we still own the console;
  * returns 0 if a panic took it. Owner only.
- * Seq_cst store of publishing, then seq_cst load of the owner word; the
+ * O6: seq_cst store of publishing, then seq_cst load of the owner word (O3); the
  * panic exchanges the word, then loads publishing (seq_cst): either we see
  * the panic and publish nothing, or it sees us publishing and waits, then
  * reads the next_seq we published. So books are never counted twice and
@@ -289,18 +300,19 @@ static int finish_batch(struct nblog_console *c, int failed, uint32_t word)
         nblog__publish(c, &c->batch_books, failed, c->batch_end_seq);
         drop_batch(c);
     }
-    /* Release: pairs with the panic's load; our stores above come first. */
+    /* O6, release: pairs with the panic's load (O8); our stores above come
+     * first. */
     atomic_store_explicit(&c->publishing, 0, memory_order_release);
     return owned;
 }
 
 /*
- * One write call by the owner, marked in_call (see PANIC FLUSH). Seq_cst
- * store of in_call, then the seq_cst load of the word in still_own; the
+ * One write call by the owner, marked in_call (see PANIC FLUSH). O7: seq_cst
+ * store of in_call, then the seq_cst load of the word in still_own (O3); the
  * panic exchanges the word, then loads in_call (seq_cst): either we see
  * the panic and do not call (-EAGAIN: the caller stops at its next
- * check), or it sees the call and waits for it. The release store of 0
- * publishes out_cut with it.
+ * check), or it sees the call and waits for it (O8). The release store of
+ * 0 publishes out_cut with it.
  */
 static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *p, size_t n,
                           uint32_t word)
@@ -329,7 +341,7 @@ static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *
  */
 static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
 {
-    /* Seq_cst: pairs with the panic flush's exchange and load (see
+    /* O4, seq_cst: pairs with O5, the panic flush's exchange and load (see
      * still_own); from here on these records may be out, whole or in part. */
     atomic_store_explicit(&c->inflight_end, c->batch_end_seq, memory_order_seq_cst);
     assert(c->batch_off <= c->batch_len && c->batch_len <= BATCH_BYTES);
@@ -393,8 +405,9 @@ static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_
 static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
                              long timeout_us)
 {
-    /* seq_cst store and load: the printer side of the store-buffering pair
-     * (see HOW PRINTERS LEARN...), pairs with nblog__consoles_notify. */
+    /* Z2, seq_cst store and load: the printer side of the store-buffering
+     * pair (see HOW PRINTERS LEARN...), pairs with Z1 in
+     * nblog__consoles_notify and the writer's fetch_add on head. */
     atomic_store(&nblog__sleep_flag, 1);
     if (nblog__seq_clamp(atomic_load((_Atomic uint64_t *)&r->head)) > next) {
         /* Not sleeping after all: clear the flag, or the next writer at a
@@ -402,8 +415,7 @@ static void wait_for_records(const struct nblog__ring_hdr *r, uint64_t next,
         atomic_store_explicit(&nblog__sleep_flag, 0, memory_order_relaxed);
         return;
     }
-    struct timespec ts = {timeout_us / 1000000, (timeout_us % 1000000) * 1000};
-    futex(&nblog__sleep_flag, FUTEX_WAIT_PRIVATE, 1, &ts);
+    nblog__futex_wait(&nblog__sleep_flag, 1, (uint64_t)timeout_us * 1000);
 }
 
 void *nblog__printer_main(void *arg)
@@ -411,13 +423,14 @@ void *nblog__printer_main(void *arg)
     struct nblog_console *c = arg;
     const struct nblog__ring_hdr *r = ring_now();
     long idle_us = IDLE_SLEEP_MIN_US;
+    /* Acquire: reads L2 (detach); the value only. Suspended: F3. */
     while (r && atomic_load_explicit(&c->state, memory_order_acquire) == ACTIVE) {
         if (atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed))
             atomic_fetch_add_explicit(&nblog__printers_pause_naps, 1,
                                       memory_order_relaxed);
         if (atomic_load_explicit(&c->suspended, memory_order_acquire) ||
             atomic_load_explicit(&nblog__printers_paused, memory_order_relaxed)) {
-            short_sleep(5000000);
+            nblog__sleep_ns(5000000);
             continue;
         }
         nblog__line_fmt_refresh(&c->lf); /* local time's UTC offset */
@@ -425,7 +438,7 @@ void *nblog__printer_main(void *arg)
         uint64_t head = nblog__ring_head(r);
         /* Relaxed: a retiring default console is about to be detached. */
         if (next >= atomic_load_explicit(&c->end_seq, memory_order_relaxed)) {
-            short_sleep(1000000);
+            nblog__sleep_ns(1000000);
             continue;
         }
         if (next >= head) {
@@ -437,7 +450,7 @@ void *nblog__printer_main(void *arg)
         idle_us = IDLE_SLEEP_MIN_US;
         uint32_t word;
         if (!own(c, PRIO_NORMAL, &word)) {
-            short_sleep(200000); /* a direct caller or panic is printing */
+            nblog__sleep_ns(200000); /* a direct caller or panic is printing */
             continue;
         }
         uint64_t done = print_pending(c, r, head, BATCH_RECORDS, 0, word);
@@ -445,10 +458,10 @@ void *nblog__printer_main(void *arg)
         /* Our reference, our ring (see nblog__console_check_positions). */
         assert(nblog__console_check(c) && nblog__console_check_positions(c, r));
         if (done == 0)
-            short_sleep(100000); /* the next record is still being written */
+            nblog__sleep_ns(100000); /* the next record is still being written */
     }
     nblog__put_blocking(c); /* a printer may block: it tears down if last */
-    /* Release: pairs with nblog__consoles_shutdown's acquire load; our last
+    /* A1, release: pairs with A2, nblog__consoles_shutdown's acquire load; our last
      * reads of the ring happen before it. */
     atomic_fetch_sub_explicit(&nblog__printers_alive, 1, memory_order_release);
     return NULL;
@@ -474,11 +487,11 @@ void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
         return;
     nblog__consoles_restart_if_forked();
     int emergency = flags & NBLOG_F_EMERGENCY;
-    /* seq_cst: the writer side of the store-buffering pair; the writer's
-     * fetch_add on head came before (see ring.c). */
+    /* Z1, seq_cst: the writer side of the store-buffering pair with Z2;
+     * the writer's fetch_add on head came before (ring.c H1). */
     if (((seq & wake_mask(r)) == 0 || emergency) && atomic_load(&nblog__sleep_flag) &&
         atomic_exchange(&nblog__sleep_flag, 0))
-        futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+        nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
     /* Relaxed: counts of consoles to visit; a stale value only makes this
      * call skip or visit a console that is changing anyway. */
     if (!atomic_load_explicit(&nblog__n_direct, memory_order_relaxed) &&
@@ -491,7 +504,7 @@ void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
         if (!get(c))
             continue;
         /* ops and mode are read only under our reference: a slot reused
-         * meanwhile is not this console. */
+         * meanwhile is not this console. Suspended: F3. */
         uint32_t word;
         if (c->ops.write_atomic && (c->mode == NBLOG_MODE_DIRECT || emergency) &&
             !atomic_load_explicit(&c->suspended, memory_order_acquire) &&
@@ -524,6 +537,8 @@ int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
             struct nblog_console *c = &nblog__console_pool[i];
             if (!get(c))
                 continue;
+            /* N2, acquire: pairs with N1 (the value is what counts);
+             * suspended: a filter (F3). */
             if (!atomic_load_explicit(&c->suspended, memory_order_relaxed) &&
                 atomic_load_explicit(&c->next_seq, memory_order_acquire) < target) {
                 behind++;
@@ -539,7 +554,7 @@ int nblog_flush(unsigned timeout_ms, char *lagging, size_t lagging_size)
         if (behind == 0 || nblog__now_ns() >= deadline)
             return behind;
         atomic_store(&nblog__sleep_flag, 0);
-        futex(&nblog__sleep_flag, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
-        short_sleep(1000000);
+        nblog__futex_wake(&nblog__sleep_flag, INT_MAX);
+        nblog__sleep_ns(1000000);
     }
 }

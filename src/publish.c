@@ -3,7 +3,7 @@
  * ring file's table, follower wake-ups. Layer: above the console registry
  * (it reads every console's stats: nblog__consoles_foreach,
  * nblog_console_stats) and beside the lifecycle that starts and stops it
- * (log.c); below it, the table's layout (stats.h) and the store (ring.h).
+ * (lifecycle.c); below it, the table's layout (stats.h) and the store (ring.h).
  * The store and the ring file (ringfile.c) know nothing of it.
  *
  * WHAT AND WHY
@@ -28,15 +28,21 @@
  *      follower that sees the increment sees at least the head that caused
  *      it; one that does not sees the word unchanged and FUTEX_WAIT returns
  *      at once when the publisher has bumped it meanwhile.
+ *   S1 nblog__publisher_stop: stop = 1 (release), then FUTEX_WAKE
+ *   S2 publisher_main: stop (acquire), each pass
+ *   S1 -> S2: the value only (the join orders the rest); the start's
+ *      store of 0 is relaxed: the thread is created after it.
+ *   Relaxed, with nothing to pair: the publisher's own loads of gen and of
+ *   an entry's IN_USE (it is the only writer of the table), and
+ *   stats_published_ns (a timestamp read on its own). The console stats
+ *   it copies are read with the consoles' ordering (console_impl.h N2).
  */
 #include <assert.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,8 +136,7 @@ static void wake_followers(struct nblog__ring_hdr *r, uint64_t head)
     pub.woken_head = head;
     /* Release: pairs with the follower's acquire load (V2). */
     atomic_fetch_add_explicit(&r->follow_word, 1, memory_order_release);
-    syscall(SYS_futex, (uint32_t *)&r->follow_word, FUTEX_WAKE, INT_MAX, NULL,
-            NULL, 0);
+    nblog__futex_wake_shared(&r->follow_word, INT_MAX);
 }
 
 void nblog__publish_once(struct nblog__ring_hdr *r)
@@ -148,12 +153,10 @@ void nblog__publish_once(struct nblog__ring_hdr *r)
 static void *publisher_main(void *arg)
 {
     struct nblog__ring_hdr *r = arg;
-    const struct timespec every = {0, PUBLISH_EVERY_NS};
-    /* Acquire: pairs with the release store in nblog__publisher_stop. */
+    /* S2, acquire: pairs with S1, the release store in nblog__publisher_stop. */
     while (!atomic_load_explicit(&pub.stop, memory_order_acquire)) {
         nblog__publish_once(r);
-        syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAIT_PRIVATE, 0, &every,
-                NULL, 0);
+        nblog__futex_wait(&pub.stop, 0, PUBLISH_EVERY_NS);
     }
     return NULL;
 }
@@ -181,14 +184,14 @@ int nblog__publisher_start(struct nblog__ring_hdr *r)
 
 void nblog__publisher_stop(void)
 {
-    /* Shutdown and the exit handler (log.c) may both stop it, on two
+    /* Shutdown and the exit handler (lifecycle.c) may both stop it, on two
      * threads at once: one joins, the other finds it stopped. */
     static pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&stop_lock);
     if (pub.running) {
-        /* Release: pairs with publisher_main's acquire load. */
+        /* S1, release: pairs with S2, publisher_main's acquire load. */
         atomic_store_explicit(&pub.stop, 1, memory_order_release);
-        syscall(SYS_futex, (uint32_t *)&pub.stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+        nblog__futex_wake(&pub.stop, 1);
         pthread_join(pub.thread, NULL);
         pub.running = 0;
         nblog__publish_once(pub.ring);

@@ -134,11 +134,22 @@
  *   Every shared byte is accessed atomically, so the copies are data-race
  *   free in C11 terms and ThreadSanitizer agrees.
  *
+ *   H1  writer: fetch_add head (seq_cst)
+ *   H2  reader: load head (relaxed), nblog__ring_head
  *   head needs no ordering for the store itself: the slot CAS, not head,
- *   orders writers of the same slot, and seqs only need to be unique (it is
- *   seq_cst for the printers' wake-up protocol, see console.c). Readers use head
- *   (relaxed) only to bound their jumps; a stale value makes them wait or
- *   jump less far, never return a wrong record.
+ *   orders writers of the same slot, and seqs only need to be unique (H1
+ *   is seq_cst for the printers' wake-up protocol, printer.c; its tags
+ *   Z1/Z2 are in console_impl.h).
+ *   Readers use head (H2, relaxed) only to bound their jumps; a stale
+ *   value makes them wait or jump less far, never return a wrong record.
+ *
+ *   S1  writer: CAS skip upwards (release), mark_skipped
+ *   S2  reader: load skip (acquire), absent()
+ *   S2 pairs with S1 for the value only: nothing else is published with
+ *   it. lost is a statistic (relaxed), read once writers stop.
+ *   Format and resume store head, lost, states, skips and gens relaxed:
+ *   no other thread of the process has the ring yet; the lifecycle
+ *   publishes it with a release store (lifecycle.c map_ring).
  */
 #include "ring.h"
 
@@ -216,7 +227,8 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
     r->writer_pid = (uint32_t)getpid();
     r->first_seq = first_seq;
     /* Relaxed: the ring is published to other threads afterwards by the
-     * caller's release store (log.c, pairs with its acquire load). */
+     * caller's release store (lifecycle.c map_ring, pairs with the acquire
+     * loads of nblog__life.ring and ring_now's, console_impl.h K2). */
     atomic_store_explicit(&r->head, first_seq, memory_order_relaxed);
     atomic_store_explicit(&r->lost, 0, memory_order_relaxed);
     uint64_t at;
@@ -305,7 +317,8 @@ int nblog__ring_resume(struct nblog__ring_hdr *r)
 {
     assert(nblog__ring_validate(r, r->total_size) == NBLOG_OK);
     /* Relaxed throughout: no other thread of this process uses the ring
-     * yet; the caller publishes it with a release store (log.c). Readers in
+     * yet; the caller publishes it with a release store (lifecycle.c
+     * map_ring). Readers in
      * other processes may look on: they see each slot either as it was or
      * EMPTY-with-skip, both of which say "not readable" for a RESERVED one. */
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -349,8 +362,8 @@ int nblog__ring_resume(struct nblog__ring_hdr *r)
 /* Raises skip to seq + 1 unless it is already higher. */
 static void mark_skipped(struct nblog__slot *s, uint64_t seq)
 {
-    /* Relaxed load; the CAS below is release: pairs with the reader's
-     * acquire load of skip, which needs nothing else from us. */
+    /* Relaxed load; the CAS below is S1, release: pairs with S2, the
+     * reader's acquire load of skip, which needs nothing else from us. */
     uint64_t cur = atomic_load_explicit(&s->skip, memory_order_relaxed);
     while (cur < seq + 1 &&
            !atomic_compare_exchange_weak_explicit(&s->skip, &cur, seq + 1,
@@ -417,10 +430,10 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                       const char *text)
 {
     assert(m->len <= nblog__ring_text_max(r));
-    /* seq_cst, though seqs only need to be unique: this is the writer's
-     * half of the printers' sleep/wake store-buffering pair (console.c,
-     * "HOW PRINTERS LEARN OF NEW RECORDS"). On x86 it is the same lock
-     * xadd as relaxed. */
+    /* H1, seq_cst, though seqs only need to be unique: this is the
+     * writer's half of the printers' sleep/wake store-buffering pair
+     * (printer.c, "HOW PRINTERS LEARN OF NEW RECORDS"; console_impl.h
+     * Z1/Z2). On x86 it is the same lock xadd as relaxed. */
     uint64_t seq = atomic_fetch_add_explicit(&r->head, 1, memory_order_seq_cst);
     struct nblog__slot *s = slot_at(r, seq);
     /* At the limit (ring.h), seq << 2 would lose its top bits: refused.
@@ -471,8 +484,8 @@ static enum nblog__read_result absent(const struct nblog__ring_hdr *r,
                                       const struct nblog__slot *s,
                                       uint64_t seq)
 {
-    /* Acquire: pairs with mark_skipped's release CAS (nothing else needed,
-     * the value alone decides). */
+    /* S2, acquire: pairs with S1, mark_skipped's release CAS (nothing
+     * else needed, the value alone decides). */
     if (atomic_load_explicit(&s->skip, memory_order_acquire) > seq)
         return gone_unless_future(r, seq); /* a forged skip cannot lead on */
     uint64_t head = nblog__ring_head(r);
@@ -536,8 +549,9 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
 
 uint64_t nblog__ring_head(const struct nblog__ring_hdr *r)
 {
-    /* Relaxed: writers increment head relaxed, so there is nothing to pair
-     * with; readers use it only as a bound (see MEMORY ORDERING). The cast
+    /* H2, relaxed: readers use head only as a bound (see MEMORY ORDERING),
+     * so nothing needs to pair with the writers' seq_cst increment (H1,
+     * seq_cst only for the printers' wake-up protocol). The cast
      * drops const: C11 atomic loads take a non-const pointer. */
     return nblog__seq_clamp(atomic_load_explicit((_Atomic uint64_t *)&r->head,
                                                  memory_order_relaxed));

@@ -41,19 +41,27 @@
  * word, checks head, and sleeps on the word's value (V2 in publish.c).
  * No busy polling; a writer that died leaves followers sleeping in
  * timeout-long naps.
+ *
+ * MEMORY ORDERING: the reader's halves of pairs listed elsewhere. Records:
+ * ring.c R1-R3 (nblog__ring_read, on the copy's slots, which are the
+ * file's). Epochs copied by sync: ring.c E2 (gen acquire, relaxed copy,
+ * acquire fence, gen again), pairing with E1. Stats entries: V1
+ * (copy_entry), pairing with publish.c P1. Following: V2
+ * (nblog__ringview_wait), pairing with publish.c P2. Relaxed, with
+ * nothing to pair: head (a bound, ring.c H2), lost, writer_pid,
+ * writer_program and wall_epoch (information; a torn name is bounded
+ * text), and every store into the private copy (this thread's own).
  */
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -478,10 +486,8 @@ int nblog__ringview_wait(const struct nblog__ringview *v, uint64_t seen_head,
     if (nblog__seq_clamp(atomic_load_explicit((_Atomic uint64_t *)&r->head,
                                               memory_order_relaxed)) > seen_head)
         return 1;
-    struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
     /* Shared futex (no PRIVATE): the waker is another process. Returns on
      * a wake, a changed word, the timeout or a signal: all mean "look". */
-    syscall(SYS_futex, (const uint32_t *)&r->follow_word, FUTEX_WAIT, word, &ts,
-            NULL, 0);
+    nblog__futex_wait_shared(&r->follow_word, word, (uint64_t)timeout_ms * 1000000u);
     return 0;
 }

@@ -29,7 +29,7 @@
  * bytes of the spec it quotes as \xNN). Parsing happens on a copy in a
  * fixed buffer; a spec longer than it is an error too.
  *
- * At init (nblog__consoles_at_init, called by log.c) NBLOG_CONSOLES is
+ * At init (nblog__consoles_at_init, called by lifecycle.c) NBLOG_CONSOLES is
  * read and its consoles registered, all or none, else the default console
  * (console.c replaces it by the program's first); see nblog.h, "Consoles
  * at init". nblog_consoles_from_env does not register again what init
@@ -50,7 +50,7 @@
 
 #include "console.h"
 #include "consoles/fd.h"
-#include "log.h"
+#include "lifecycle.h"
 #include "nblog.h"
 
 #define SPEC_MAX 1024

@@ -58,10 +58,17 @@
  * console (console.c's fork hook acts once one was registered) goes on
  * without the thread until its own nblog_init.
  *
- * Memory ordering: wc.stop is set (release) before the eventfd write and
- * loaded (acquire) after each poll; the rest of wc is used under wc.lock
- * or by start/stop (init and shutdown, one at a time). The epochs
- * themselves: ring.c, E1/E2.
+ * Memory ordering (tags as in ring.c):
+ *   C1  nblog__wallclock_stop: store wc.stop = 1 (release), then the
+ *       eventfd write
+ *   C2  wall_main: load wc.stop (acquire), before and after each poll
+ *   C1 -> C2: the value only (the join orders the rest); start's store
+ *       of 0 is relaxed: the thread is created after it.
+ *   wc.restart is relaxed: a flag that guards only itself (an exchange
+ *   elects the one restarter; the child's store is made with one
+ *   thread). The rest of wc is used under wc.lock or by start/stop
+ *   (init and shutdown, one at a time). The epochs themselves: ring.c,
+ *   E1/E2.
  */
 #include "wallclock.h"
 
@@ -125,12 +132,12 @@ static void *wall_main(void *arg)
     (void)arg;
     struct pollfd p[2] = {{.fd = wc.efd, .events = POLLIN},
                           {.fd = wc.tfd, .events = POLLIN}};
-    /* Acquire: pairs with nblog__wallclock_stop's release store. */
+    /* C2, acquire: pairs with C1, nblog__wallclock_stop's release store. */
     while (!atomic_load_explicit(&wc.stop, memory_order_acquire)) {
         /* A timer that cannot be armed (never seen) leaves the 5 s checks. */
         int armed = arm(wc.tfd) == 0;
         int n = poll(p, armed ? 2 : 1, NBLOG__WALL_CHECK_MS);
-        if (atomic_load_explicit(&wc.stop, memory_order_acquire))
+        if (atomic_load_explicit(&wc.stop, memory_order_acquire)) /* C2 */
             break;
         int set = 0;
         if (n > 0 && armed && (p[1].revents & POLLIN)) {
@@ -193,7 +200,7 @@ void nblog__wallclock_stop(void)
 {
     if (!wc.running)
         return;
-    /* Release: pairs with wall_main's acquire loads. */
+    /* C1, release: pairs with C2, wall_main's acquire loads. */
     atomic_store_explicit(&wc.stop, 1, memory_order_release);
     uint64_t one = 1;
     while (write(wc.efd, &one, sizeof one) < 0 && errno == EINTR)

@@ -3,6 +3,13 @@
  * recovered, and reaps (layer: consoles; shared state in console_impl.h).
  * Its reports are records, stored through the report function the
  * lifecycle handed down (console.h nblog__console_report).
+ *
+ * MEMORY ORDERING (tags: console_impl.h): N2, the acquire load of
+ * next_seq; the rest is relaxed: last_progress_ns and the suspended flag
+ * nblog__stalled_for reads are statistics, and the lag they give is a
+ * report only (a stale one delays it by a pass). watch_started: its
+ * exchange (seq_cst) elects the one thread that starts the watch; nothing
+ * is published with it. The test hooks' loads of state: a snapshot.
  */
 
 #include <pthread.h>
@@ -31,6 +38,7 @@ static void watch_once(void)
         struct nblog_console *c = &nblog__console_pool[i];
         if (!get(c))
             continue;
+        /* N2, acquire: pairs with N1 (nblog__publish). */
         uint64_t next = atomic_load_explicit(&c->next_seq, memory_order_acquire);
         uint64_t lag = head > next ? head - next : 0;
         if (lag == 0) /* idle is not stalled */
@@ -56,7 +64,7 @@ static void *watch_main(void *arg)
 {
     (void)arg;
     for (;;) {
-        short_sleep(100000000);
+        nblog__sleep_ns(100000000);
         watch_once();
         nblog__reap(); /* this thread may block: the reaper (see WHO TEARS DOWN) */
     }

@@ -15,6 +15,11 @@
  *   ring-writer try FILE       nblog_init on FILE: exit 0 if it worked
  *                              (logging "second writer was here"), 3 for
  *                              NBLOG_EBUSY, 4 for anything else.
+ *   ring-writer resize FILE N  N writers one after another (forked, each
+ *                              waited for), the sizes changing each time,
+ *                              so each replaces the file; each logs
+ *                              "life I" and exits. Exit 0, or 9 if one
+ *                              failed.
  *   ring-writer fork FILE      a daemon with a pre-forked worker: writes
  *                              FILE, forks a child (no exec) and exits 0.
  *                              The child writes "worker PID\n" to stdout,
@@ -22,10 +27,12 @@
  *                              60 s pass, in case the test died).
  */
 #define _DEFAULT_SOURCE
+#include <fcntl.h>
 #include <nblog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static int init_ring(const char *file, size_t records, size_t record_size)
@@ -110,12 +117,38 @@ static int fork_worker(const char *file)
     _exit(0);
 }
 
+/* Forks before any nblog call in this process: each child is a fresh
+ * writer. */
+static int resize(const char *file, long n)
+{
+    for (long i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0)
+            return 8;
+        if (pid == 0) {
+            int null = open("/dev/null", O_WRONLY);
+            if (null < 0 || dup2(null, STDERR_FILENO) < 0) /* the default console */
+                _exit(5);
+            if (init_ring(file, i % 2 ? 2048 : 4096, 256) != NBLOG_OK)
+                _exit(4);
+            nblog_printf(NBLOG_LEVEL_INFO, "life %ld", i);
+            exit(0);
+        }
+        int st;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            return 9;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "burst") == 0)
         return burst(argv[2], atol(argv[3]));
     if (argc >= 3 && strcmp(argv[1], "ticks") == 0)
         return ticks(argv[2], argc > 3 && strcmp(argv[3], "stuck") == 0);
+    if (argc == 4 && strcmp(argv[1], "resize") == 0)
+        return resize(argv[2], atol(argv[3]));
     if (argc == 3 && strcmp(argv[1], "fork") == 0)
         return fork_worker(argv[2]);
     if (argc == 3 && strcmp(argv[1], "try") == 0) {
@@ -127,6 +160,6 @@ int main(int argc, char **argv)
         nblog_printf(NBLOG_LEVEL_INFO, "second writer was here");
         return 0;
     }
-    fprintf(stderr, "usage: ring-writer burst FILE N | ticks FILE [stuck] | try FILE | fork FILE\n");
+    fprintf(stderr, "usage: ring-writer burst FILE N | ticks FILE [stuck] | try FILE | resize FILE N | fork FILE\n");
     return 2;
 }

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "children.h"
-#include "log.h" /* nblog__init_hook */
+#include "lifecycle.h" /* nblog__init_hook */
 
 /* ---------------------------------------------------------- child side */
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "lifecycle.h" /* nblog__program_name */
 #include "log.h"
 #include "nblog.h"
 

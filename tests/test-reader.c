@@ -382,6 +382,47 @@ static void test_follow_writer_child(void **state)
     unlink(path);
 }
 
+/* Writers that replace the file one after another (other sizes each
+ * time) never leave the name without a whole ring: every open of the name
+ * meanwhile finds one. (Before, the name was missing between the unlink
+ * and the new file, then named an empty or short file until the new
+ * writer had formatted it: a follower that reopened then gave up.) */
+static void test_replaced_file_always_whole(void **state)
+{
+    (void)state;
+    char path[128];
+    tu_ring_name(path, sizeof path, "reader-replace");
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_true(devnull >= 0);
+    char *first[] = {writer, "resize", path, "1", NULL};
+    assert_int_equal(wait_child(spawn_child(first, -1, devnull)), 0);
+    char *lives[] = {writer, "resize", path, "200", NULL};
+    pid_t pid = spawn_child(lives, -1, devnull);
+    unsigned long opened = 0, refused = 0;
+    int st = 0;
+    pid_t done = 0;
+    while (done == 0) {
+        done = waitpid(pid, &st, WNOHANG); /* then one open more */
+        nblog_ringfile_t *f;
+        char why[256];
+        int rc = nblog_ringfile_open(path, NBLOG_RINGFILE_COPY, &f, why, sizeof why);
+        if (rc == NBLOG_OK) {
+            opened++;
+            nblog_ringfile_close(f);
+        } else if (refused++ == 0) {
+            print_message("refused (%d): %s\n", rc, why);
+        }
+    }
+    close(devnull);
+    assert_int_equal(done, pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    print_message("%lu opens, %lu refused\n", opened, refused);
+    assert_int_equal(refused, 0);
+    assert_true(opened > 0);
+    unlink(path);
+}
+
 /* ------------------------------------------------ unfinished records */
 
 /* A ring whose records 1 and 2 (of 0..3) were reserved and never
@@ -838,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_refusal_verdicts),
         cmocka_unit_test(test_iterate_missed_exact),
         cmocka_unit_test(test_follow_writer_child),
+        cmocka_unit_test(test_replaced_file_always_whole),
         cmocka_unit_test(test_unfinished_skipped),
         cmocka_unit_test(test_published_console_stats),
         cmocka_unit_test(test_write_bytes),

@@ -117,6 +117,21 @@
  *
  * Every write, open and rename goes through the fault layer of fd.h
  * (STYLE.md 7).
+ *
+ * MEMORY ORDERING (tags as in ring.c)
+ *   FD-VIEW   publish(): fill the other view, store cur (release) <->
+ *             view_of(): load cur (acquire): a reader of cur sees the
+ *             view it names filled in.
+ *   FENCE-A / FENCE-P  see VIEWS: seq_cst fences, with nblog__panicking
+ *             (stored by panic.c's gate, relaxed) between them.
+ *   FD-REOPEN reopen_file (a signal handler or nblog_console_reopen):
+ *             store reopen = 1 (release) <-> before_write: exchange it
+ *             to 0 (acquire): the value only.
+ *   Relaxed, with nothing to pair: publish()'s load of cur (only owners
+ *   store it); size, rotations, the failure counts, file_error,
+ *   nowait_refused and the backoffs' failing (statistics and hints of the
+ *   printer, which owns the console; stats read them on their own); the
+ *   SIGHUP hook's installed (an exchange elects one installer).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -200,7 +215,7 @@ struct fd_out {
 
 static const struct fd_view *view_of(struct fd_out *o)
 {
-    /* Acquire: pairs with publish()'s release store. */
+    /* FD-VIEW, acquire: pairs with publish()'s release store. */
     return &o->view[atomic_load_explicit(&o->cur, memory_order_acquire)];
 }
 
@@ -316,7 +331,7 @@ static int publish(struct fd_out *o, const struct fd_view *nv)
     int old_fd = o->by_path ? o->view[c].fd : -1;
     o->view[1 - c] = *nv; /* no panic reads this slot (VIEWS 2) */
     atomic_store_explicit(&o->nowait_refused, 0, memory_order_relaxed);
-    /* Release: pairs with view_of()'s acquire. */
+    /* FD-VIEW, release: pairs with view_of()'s acquire. */
     atomic_store_explicit(&o->cur, 1 - c, memory_order_release);
     if (old_fd >= 0 && old_fd != nv->fd && !panic_running())
         close(old_fd);
@@ -568,7 +583,7 @@ static void before_write(struct fd_out *o, size_t len)
     if (!o->path[0] || panic_running())
         return;
     uint64_t now = nblog__now_ns();
-    /* Acquire: pairs with reopen_file's release store. */
+    /* FD-REOPEN, acquire: pairs with reopen_file's release store. */
     int asked = atomic_exchange_explicit(&o->reopen, 0, memory_order_acquire);
     if (asked || (o->reopen_pending && now >= o->reo.retry_at_ns)) {
         int rc = open_path(o);
@@ -829,7 +844,7 @@ static void reopen_file(void *ctx)
     struct fd_out *o = ctx;
     if (!o->path[0])
         return;
-    /* Release: pairs with before_write's acquire exchange. */
+    /* FD-REOPEN, release: pairs with before_write's acquire exchange. */
     atomic_store_explicit(&o->reopen, 1, memory_order_release);
 }
 

@@ -33,6 +33,14 @@
  *                 of an earlier partial call that did go out).
  * d->pending is taken with an exchange, so one call, of whichever owner,
  * reports it.
+ *
+ * MEMORY ORDERING: relaxed throughout, with nothing to pair. d->pending
+ * carries the error alone (the exchange makes one call take it), and the
+ * net stats (connects, disconnects, connect_failures, resent_frames,
+ * truncated, connected) are counts and a state for stats to show, each
+ * read on its own; what the owners share beyond them is ordered by the
+ * console's ownership word (console_impl.h O1/O2), and connected's first
+ * store by registration's release of ACTIVE (L4).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,8 +56,8 @@
 #include <unistd.h>
 
 #include "consoles/net.h"
-#include "log.h"
 #include "platform.h"
+#include "render.h"
 
 #define WAIT_SLICE_MS 100 /* longest wait for room in one write call */
 
@@ -150,9 +158,11 @@ int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t 
     if (!sopts->hostname && gethostname(host, sizeof host - 1) != 0)
         host[0] = '\0';
     field(p->hostname, sizeof p->hostname, sopts->hostname ? sopts->hostname : host);
-    /* The program's identity (nblog_options_t.program) unless the console
-     * names its own. */
-    field(p->app, sizeof p->app, sopts->app_name ? sopts->app_name : nblog__program_name());
+    /* The program's identity (nblog_options_t.program, as the lifecycle
+     * handed it down to render) unless the console names its own. */
+    struct nblog__who self;
+    nblog__who(NULL, &self);
+    field(p->app, sizeof p->app, sopts->app_name ? sopts->app_name : self.program);
     char pid[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     field(p->procid, sizeof p->procid, pid);

@@ -89,6 +89,12 @@
  *
  * A forked child shares the parent's socket: the child drops it (and the
  * history) and connects on its own.
+ *
+ * MEMORY ORDERING: relaxed throughout: the net stats it adds to
+ * (connects, disconnects, connect_failures, resent_frames, connected) are
+ * counts and a state read on their own (consoles/net.c); the stream and
+ * its history are the owner's, ordered by the ownership word
+ * (console_impl.h O1/O2).
  */
 #include <assert.h>
 #include <errno.h>
@@ -225,12 +231,6 @@ static size_t confirm_lines(struct tcp_out *o, const char *buf)
 
 /* ---------------------------------------------------------- connection */
 
-static void sleep_ns(uint64_t ns)
-{
-    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
-    nanosleep(&ts, NULL);
-}
-
 /* Reads and drops what the peer sent. RFC 6587 gives a collector nothing
  * to say, but some greet or chatter: their bytes are not the end of the
  * stream, and left unread they would fill our receive buffer. Returns 1
@@ -359,7 +359,7 @@ static int connect_now(struct tcp_out *o)
     uint64_t now = nblog__now_ns();
     if (now < o->next_try_ns) {
         uint64_t left = o->next_try_ns - now;
-        sleep_ns(left < SLICE_NS ? left : SLICE_NS);
+        nblog__sleep_ns(left < SLICE_NS ? left : SLICE_NS);
         return -1;
     }
     int fd = try_connect(o);
