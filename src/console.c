@@ -178,6 +178,10 @@ _Atomic uint32_t nblog__sleep_flag;  /* printers asleep: wake on commit */
 static _Atomic int need_restart;     /* forked: printers are gone */
 _Atomic int nblog__printers_alive;   /* printer threads not yet exited */
 
+#ifndef NDEBUG
+static int registry_check(void); /* debug checkers: the end of the file */
+#endif
+
 #ifdef NBLOG_TEST_HOOKS
 /* The clock the stall watch uses; tests replace it (testhooks.h). */
 uint64_t (*_Atomic nblog__console_clock)(void) = nblog__now_ns;
@@ -633,10 +637,12 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
                 default_con = NULL;
                 start = c->start_seq;
             }
+            assert(nblog__console_check(c));
         }
     } else if (c) {
         atomic_store_explicit(&c->state, FREE, memory_order_release);
     }
+    assert(registry_check());
     unlock_list();
     if (retiring)
         retire_default(retiring, start);
@@ -663,6 +669,7 @@ static int detach(struct nblog_console *c)
         if (c->mode == NBLOG_MODE_DIRECT)
             atomic_fetch_sub_explicit(&nblog__n_direct, 1, memory_order_relaxed);
     }
+    assert(registry_check());
     unlock_list();
     if (!ok)
         return 0;
@@ -743,6 +750,7 @@ int nblog_console_stats(nblog_console_t *con, nblog_console_stats_t *st)
     struct nblog_console *c = handle_get(con, &err);
     if (!c)
         return err;
+    assert(nblog__console_check(c));
     const struct nblog__ring_hdr *r = ring_now();
     memset(st, 0, sizeof *st);
     memcpy(st->name, c->name, sizeof st->name);
@@ -934,3 +942,166 @@ void nblog__consoles_quiesce(void)
     pthread_mutex_lock(&nblog__watch_lock);
     pthread_mutex_unlock(&nblog__watch_lock);
 }
+
+/* ------------------------------------------------------- debug checkers
+ *
+ * Whole-structure checks, called only inside assert() (SQLite's
+ * assert_pager_state); 1 when what they check holds. With NDEBUG nothing
+ * calls them and their bodies are left out. Each checks only what holds
+ * for its caller whatever the other threads do meanwhile:
+ *
+ *   nblog__console_check            a holder of a reference (get(),
+ *                                   handle_get(), the printer's, the
+ *                                   registration's) or of the list lock
+ *                                   that found the console ACTIVE
+ *   nblog__console_check_positions  the same, reading c's records from r
+ *                                   (a printer thread, its ring)
+ *   registry_check                  the list lock's holder
+ *
+ * What the owner alone may look at (the batch) is asserted where the
+ * owner uses it (printer.c).
+ */
+
+/* The console's own fields, as LIFECYCLE, OWNERSHIP and the books
+ * promise them to a reference holder:
+ *   - state is ACTIVE or DETACHED (a reference keeps it from teardown);
+ *     users counts ours (>= 1), and while ACTIVE the registration's too
+ *     (>= 2). users is loaded first: the registration's reference goes
+ *     only after the state left ACTIVE, which it never comes back to
+ *     while a reference is held, so ACTIVE loaded after users was ACTIVE
+ *     when users was loaded;
+ *   - what SETUP wrote and nobody changes while it is used: a generation
+ *     in [1, GEN_MAX], a printable name of 1..NBLOG_CONSOLE_NAME_MAX
+ *     bytes, a write op, a mode and format in range (direct mode has
+ *     write_atomic), a stall bound, the batch;
+ *   - one-word facts that hold at every instant: the owner word is 0 or
+ *     carries a priority; the level is a level; the flags are 0 or 1;
+ *     displaced is at least -1 (see its comment); out_cut says whole, cut,
+ *     or cut at an offset inside the batch;
+ *   - the books: every record in [start_seq, next_seq) was counted once
+ *     (printed, filtered, dropped or write_failed) before next_seq moved
+ *     past it (release stores of next_seq after the adds; a panic that
+ *     could not wait for a displaced owner may count some twice, never
+ *     none), so with next_seq loaded (acquire) before the counters, their
+ *     sum is at least next_seq - start_seq. Only at least: a publish
+ *     between the loads adds to the counters first. */
+int nblog__console_check(const struct nblog_console *c)
+{
+#ifndef NDEBUG
+    struct nblog_console *m = (struct nblog_console *)c; /* C11 atomics: non-const */
+    int users = atomic_load_explicit(&m->users, memory_order_seq_cst);
+    int state = atomic_load_explicit(&m->state, memory_order_seq_cst);
+    if (state == ACTIVE ? users < 2 : state != DETACHED || users < 1)
+        return 0;
+    uintptr_t gen = atomic_load_explicit(&m->gen, memory_order_relaxed);
+    const char *nul = memchr(c->name, '\0', sizeof c->name);
+    size_t n = nul ? (size_t)(nul - c->name) : sizeof c->name;
+    if (gen == 0 || gen > GEN_MAX || n == 0 || n > NBLOG_CONSOLE_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)c->name[i] < 0x20 || (unsigned char)c->name[i] > 0x7e)
+            return 0;
+    if (!c->ops.write || !c->batch || c->stall_ms == 0 ||
+        (c->mode != NBLOG_MODE_THREADED && c->mode != NBLOG_MODE_DIRECT) ||
+        (c->mode == NBLOG_MODE_DIRECT && !c->ops.write_atomic) ||
+        c->format < NBLOG_FORMAT_PLAIN || c->format > NBLOG_FORMAT_PATTERN)
+        return 0;
+    uint32_t owner = atomic_load_explicit(&m->owner, memory_order_relaxed);
+    int level = atomic_load_explicit(&m->level, memory_order_relaxed);
+    size_t cut = atomic_load_explicit(&m->out_cut, memory_order_relaxed);
+    if ((owner != 0 && (owner & 3u) == PRIO_NONE) || level < 0 || level > NBLOG_LEVEL_DEBUG ||
+        (cut != OUT_WHOLE && cut != OUT_CUT && (cut < OUT_CUT_AT || cut - OUT_CUT_AT >= BATCH_BYTES)))
+        return 0;
+    _Atomic int *flags[] = {&m->suspended, &m->in_call, &m->publishing, &m->orphaned};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        int f = atomic_load_explicit(flags[i], memory_order_relaxed);
+        if (f != 0 && f != 1)
+            return 0;
+    }
+    if (atomic_load_explicit(&m->displaced, memory_order_relaxed) < -1)
+        return 0;
+    /* Acquire: pairs with nblog__publish's (and release()'s) release store. */
+    uint64_t next = atomic_load_explicit(&m->next_seq, memory_order_acquire);
+    uint64_t sum = atomic_load_explicit(&m->printed, memory_order_relaxed) +
+                   atomic_load_explicit(&m->filtered, memory_order_relaxed) +
+                   atomic_load_explicit(&m->dropped, memory_order_relaxed) +
+                   atomic_load_explicit(&m->write_failed, memory_order_relaxed);
+    if (next < c->start_seq || sum < next - c->start_seq)
+        return 0;
+#else
+    (void)c;
+#endif
+    return 1;
+}
+
+/* c's positions in r, the ring its caller reads c's records from (a
+ * printer's ring lives as long as the printer: a shutdown that reuses the
+ * memory waits for every printer to exit): start_seq at or past r's
+ * first_seq and at most next_seq; next_seq and panic_end at most head.
+ * Whoever stores them read head (or a record below it) first, and both
+ * are loaded with acquire (pairing with their release stores) before head
+ * is, which only grows. Not for a handle's user: a shutdown and an init
+ * between its loads could give the consoles a new ring. */
+int nblog__console_check_positions(const struct nblog_console *c,
+                                   const struct nblog__ring_hdr *r)
+{
+#ifndef NDEBUG
+    struct nblog_console *m = (struct nblog_console *)c; /* C11 atomics: non-const */
+    uint64_t next = atomic_load_explicit(&m->next_seq, memory_order_acquire);
+    uint64_t pend = atomic_load_explicit(&m->panic_end, memory_order_acquire);
+    uint64_t head = nblog__ring_head(r);
+    if (c->start_seq < r->first_seq || c->start_seq > next || next > head || pend > head)
+        return 0;
+#else
+    (void)c;
+    (void)r;
+#endif
+    return 1;
+}
+
+#ifndef NDEBUG
+/* The pool and the registry under the list lock, which every move to and
+ * from ACTIVE, every change of a name, of gen and of the two counts of
+ * consoles is made under (teardown, DETACHED -> DYING -> FREE, is not:
+ * nothing below depends on it):
+ *   - a slot that is neither FREE nor SETUP has been registered: gen in
+ *     [1, GEN_MAX] (SETUP may still hold 0, before its first gen);
+ *   - every ACTIVE console passes nblog__console_check (its registration
+ *     holds a reference);
+ *   - nblog__n_atomic_capable and nblog__n_direct count the ACTIVE
+ *     consoles with write_atomic and in direct mode, exactly;
+ *   - NAMES: ACTIVE consoles have unique names, but for the program's
+ *     console that takes the name of the default console it replaces
+ *     while the default retires (see DEFAULT CONSOLE): a name is shared by
+ *     two at most, and only once the program has a console; default_con
+ *     is set only while it has none. */
+static int registry_check(void)
+{
+    int atomic_capable = 0, direct = 0, shared = 0;
+    for (int i = 0; i < MAX_CONSOLES; i++) {
+        struct nblog_console *c = &nblog__console_pool[i];
+        int state = atomic_load_explicit(&c->state, memory_order_relaxed);
+        uintptr_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);
+        if (gen > GEN_MAX || (gen == 0 && state != FREE && state != SETUP))
+            return 0;
+        if (state != ACTIVE)
+            continue;
+        if (!nblog__console_check(c))
+            return 0;
+        atomic_capable += c->ops.write_atomic != NULL;
+        direct += c->mode == NBLOG_MODE_DIRECT;
+        int same = 0;
+        for (int j = 0; j < MAX_CONSOLES; j++)
+            same += j != i &&
+                    atomic_load_explicit(&nblog__console_pool[j].state, memory_order_relaxed) ==
+                        ACTIVE &&
+                    strcmp(nblog__console_pool[j].name, c->name) == 0;
+        if (same > 1)
+            return 0;
+        shared += same;
+    }
+    return atomic_capable == atomic_load_explicit(&nblog__n_atomic_capable, memory_order_relaxed) &&
+           direct == atomic_load_explicit(&nblog__n_direct, memory_order_relaxed) &&
+           (shared == 0 || program_consoles > 0) && (!default_con || program_consoles == 0);
+}
+#endif

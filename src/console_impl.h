@@ -460,4 +460,11 @@ extern pthread_mutex_t nblog__watch_lock;
 extern _Atomic int nblog__watch_started;
 void nblog__start_watch(void);
 
+/* Debug checkers (console.c says what each checks and who may call
+ * them): 1 when the console is consistent. Only inside assert(); with
+ * NDEBUG they check nothing and return 1. */
+int nblog__console_check(const struct nblog_console *c);
+int nblog__console_check_positions(const struct nblog_console *c,
+                                   const struct nblog__ring_hdr *r);
+
 #endif

@@ -443,6 +443,7 @@ int nblog_reader_open(nblog_reader_t *r, int from)
     memset(r, 0, sizeof *r);
     if (!ring)
         return NBLOG_ENOTREADY;
+    assert(nblog__ring_check(ring)); /* the process's own ring */
     reader_start(r, ring, from);
     return NBLOG_OK;
 }

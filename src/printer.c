@@ -60,6 +60,7 @@ static int append_line(char *buf, size_t *used, const struct nblog_console *c,
     if (*used + room > BATCH_BYTES)
         return 0;
     *used += nblog__render_fmt(buf + *used, room, &c->lf, c->params, m, text, len);
+    assert(*used <= BATCH_BYTES);
     return 1;
 }
 
@@ -258,6 +259,9 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     int no_line = c->batch_books.printed == 0 && c->batch_books.dropped == 0;
     int nothing_after = seq >= end || seq >= nblog__ring_head(r);
     nblog__emit_close(&e, no_line && (nothing_after || i == max));
+    /* A fill moves on (a gap left open goes back to its start, which this
+     * fill reached), and stays in the batch. */
+    assert(seq >= c->batch_end_seq && c->batch_len <= BATCH_BYTES);
     c->batch_end_seq = seq;
 }
 
@@ -340,6 +344,7 @@ static int write_batch(struct nblog_console *c, int atomic_only, uint32_t word)
     /* O4, seq_cst: pairs with O5, the panic flush's exchange and load (see
      * still_own); from here on these records may be out, whole or in part. */
     atomic_store_explicit(&c->inflight_end, c->batch_end_seq, memory_order_seq_cst);
+    assert(c->batch_off <= c->batch_len && c->batch_len <= BATCH_BYTES);
     while (c->batch_off < c->batch_len) {
         if (!still_own(c, word) || !may_print(c))
             return 0;
@@ -452,6 +457,8 @@ void *nblog__printer_main(void *arg)
         }
         uint64_t done = print_pending(c, r, head, BATCH_RECORDS, 0, word);
         release(c, word);
+        /* Our reference, our ring (see nblog__console_check_positions). */
+        assert(nblog__console_check(c) && nblog__console_check_positions(c, r));
         if (done == 0)
             nblog__sleep_ns(100000); /* the next record is still being written */
     }

@@ -177,6 +177,11 @@ static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
     return (struct nblog__slot *)(base + ((uintptr_t)idx << r->record_shift));
 }
 
+#ifndef NDEBUG /* debug checkers, at the end of the file */
+static int formatted_check(const struct nblog__ring_hdr *r);
+static int resumed_check(const struct nblog__ring_hdr *r);
+#endif
+
 size_t nblog__ring_slots_offset(void)
 {
     return sizeof(struct nblog__ring_hdr) +
@@ -231,6 +236,7 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
     nblog__ring_epoch_publish(r, off, at); /* epoch 1: the table is zero */
     /* Slots are zero: state EMPTY, skip 0. */
     assert(nblog__ring_validate(mem, r->total_size) == NBLOG_OK);
+    assert(nblog__ring_check(r) && nblog__ring_check_epochs(r) && formatted_check(r));
 }
 
 int nblog__ring_validate(const void *mem, size_t bytes)
@@ -349,6 +355,7 @@ int nblog__ring_resume(struct nblog__ring_hdr *r)
     uint64_t at;
     int64_t off = nblog__wall_offset_ns(&at);
     nblog__ring_epoch_publish(r, off, at);
+    assert(nblog__ring_check(r) && nblog__ring_check_epochs(r) && resumed_check(r));
     return NBLOG_OK;
 }
 
@@ -448,6 +455,8 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                      (uint64_t)m->flags << 56 | (uint64_t)m->kind << 48 |
                          nblog__ring_epoch(r),
                      __ATOMIC_RELAXED);
+    assert((uintptr_t)s + NBLOG__SLOT_HDR + (m->len + 7) / 8 * 8 <=
+           (uintptr_t)r + r->total_size); /* whole words, inside the slot */
     store_words(s->text, text, m->len);
     /* W3: pairs with R1; publishes W2. */
     atomic_store_explicit(&s->state, STATE(seq, NBLOG__SLOT_COMMITTED),
@@ -525,6 +534,7 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
      * is harmless (a corrupted file cannot make us read out of the slot). */
     uint32_t len = m->len <= nblog__ring_text_max(r) ? m->len
                                                      : nblog__ring_text_max(r);
+    assert((len + 7) / 8 * 8 <= nblog__ring_text_max(r)); /* whole words, inside the slot */
     load_words(text, s->text, len < cap ? len : cap);
 
     /* R3: pairs with W1. */
@@ -626,6 +636,7 @@ uint64_t nblog__ring_epoch_publish(struct nblog__ring_hdr *r, int64_t offset_ns,
     /* Release: writers load it relaxed (ring.h nblog__ring_epoch); a
      * reader that finds the entry not yet there takes the closest one. */
     atomic_store_explicit(&r->wall_epoch, gen, memory_order_release);
+    assert(nblog__ring_check_epochs(r));
     return gen;
 }
 
@@ -661,8 +672,177 @@ enum nblog__read_result nblog__ring_next(const struct nblog__ring_hdr *r, uint64
     *gone = 0;
     if (res == NBLOG__READ_GONE) {
         uint64_t to = after_gone(r, *seq);
+        assert(to > *seq); /* a reader never stays on, or goes back to, a gone seq */
         *gone = to - *seq;
         *seq = to;
     }
     return res;
+}
+
+/* -------------------------------------------------------- debug checkers
+ *
+ * Whole-structure checks, called only inside assert() (SQLite's
+ * assert_pager_state): each returns 1 when what it checks holds. In a
+ * build with NDEBUG nothing calls them and their bodies are left out (they
+ * return 1). Each says which observer may call it: one that can see
+ * fields move under it checks only what holds whatever the interleaving.
+ * Plain fields are read as readers read them (written once, before the
+ * ring is published); atomics with relaxed loads, each word once.
+ */
+
+#ifndef NDEBUG
+/* Each slot passes nblog__ring_check_slot. */
+static int slots_check(const struct nblog__ring_hdr *r)
+{
+    for (uint64_t i = 0; i < r->records; i++)
+        if (!nblog__ring_check_slot(r, i))
+            return 0;
+    return 1;
+}
+
+/* As nblog__ring_format leaves a ring: no record, no loss, epoch 1 the
+ * only one, every slot EMPTY without skip (the memory was zero). */
+static int formatted_check(const struct nblog__ring_hdr *r)
+{
+    _Atomic uint64_t *head = (_Atomic uint64_t *)&r->head;
+    _Atomic uint64_t *lost = (_Atomic uint64_t *)&r->lost;
+    _Atomic uint64_t *epoch = (_Atomic uint64_t *)&r->wall_epoch;
+    if (atomic_load_explicit(head, memory_order_relaxed) != r->first_seq ||
+        atomic_load_explicit(lost, memory_order_relaxed) != 0 ||
+        atomic_load_explicit(epoch, memory_order_relaxed) != 1)
+        return 0;
+    for (uint64_t i = 0; i < r->records; i++) {
+        const struct nblog__slot *s = slot_at(r, i);
+        if (atomic_load_explicit((_Atomic uint64_t *)&s->state, memory_order_relaxed) != 0 ||
+            atomic_load_explicit((_Atomic uint64_t *)&s->skip, memory_order_relaxed) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* As nblog__ring_resume leaves a ring (no writer yet): every slot passes
+ * the slot check and none is RESERVED (the dead writer's are EMPTY with
+ * skip set), and head is below the limit. */
+static int resumed_check(const struct nblog__ring_hdr *r)
+{
+    _Atomic uint64_t *head = (_Atomic uint64_t *)&r->head;
+    if (atomic_load_explicit(head, memory_order_relaxed) >= NBLOG__SEQ_LIMIT)
+        return 0;
+    for (uint64_t i = 0; i < r->records; i++) {
+        const struct nblog__slot *s = slot_at(r, i);
+        uint64_t st = atomic_load_explicit((_Atomic uint64_t *)&s->state, memory_order_relaxed);
+        if (STATE_ST(st) == NBLOG__SLOT_RESERVED)
+            return 0;
+    }
+    return slots_check(r);
+}
+#endif
+
+/* Any observer, any time, with writers running (head only grows): the
+ * process's own ring, or one that passed nblog__ring_validate and is not
+ * being forged under the caller (nothing here goes past what validation
+ * implies; it is the same promise, checked again from the fields as the
+ * rest of the code relies on them): geometry (powers of two within the limits, the shift, room
+ * for a slot's header and whole text words), layout (header, stats table,
+ * slots back to back, as nblog__ring_bytes), and the sequence rules
+ * (first_seq <= NBLOG__SEQ_LIMIT, first_seq <= head, first_seq <= oldest
+ * <= head). head only grows, so it is loaded once before and once after
+ * oldest, which loads it too. */
+int nblog__ring_check(const struct nblog__ring_hdr *r)
+{
+#ifndef NDEBUG
+    if (!r || memcmp(r->magic, NBLOG__RING_MAGIC, sizeof r->magic) != 0 ||
+        r->version != NBLOG__RING_VERSION || r->hdr_size != sizeof *r)
+        return 0;
+    if (!is_pow2(r->record_size) || r->record_size < NBLOG__RECORD_SIZE_MIN ||
+        r->record_size > NBLOG__RECORD_SIZE_MAX || r->record_shift != log2u(r->record_size) ||
+        r->record_size <= NBLOG__SLOT_HDR || nblog__ring_text_max(r) % 8 != 0)
+        return 0;
+    if (!is_pow2(r->records) || r->records < NBLOG__RECORDS_MIN ||
+        r->records > NBLOG__RECORDS_MAX)
+        return 0;
+    if (r->stats_offset != sizeof *r || r->stats_slots != NBLOG__STATS_SLOTS ||
+        r->stats_entry_size != NBLOG__STATS_ENTRY_SIZE ||
+        r->slots_offset != r->stats_offset + (uint64_t)r->stats_slots * r->stats_entry_size ||
+        r->slots_offset != nblog__ring_slots_offset() || r->slots_offset % 64 != 0 ||
+        r->total_size != r->slots_offset + r->records * r->record_size)
+        return 0;
+    if (r->epochs_count != NBLOG__EPOCHS ||
+        r->epoch_entry_size != sizeof(struct nblog__wall_epoch))
+        return 0;
+    _Atomic uint64_t *hp = (_Atomic uint64_t *)&r->head;
+    uint64_t before = atomic_load_explicit(hp, memory_order_relaxed);
+    uint64_t oldest = nblog__ring_oldest(r);
+    uint64_t after = nblog__seq_clamp(atomic_load_explicit(hp, memory_order_relaxed));
+    if (r->first_seq > NBLOG__SEQ_LIMIT || before < r->first_seq ||
+        oldest < r->first_seq || oldest > after)
+        return 0;
+#else
+    (void)r;
+#endif
+    return 1;
+}
+
+/* The epoch table as nblog__ring_epoch_publish leaves it, in the writer
+ * process with no publish in progress (after format, after resume, at the
+ * end of a publish: one publisher at a time): the current gen is in
+ * [1, NBLOG__EPOCH_MASK] and its entry holds it, with since_seq <= head;
+ * every entry is unused or holds a gen that belongs in its place (resume
+ * forgot the others). Not for a reader of another process's ring: its
+ * table is the file's (nblog__ring_wall_ns copes with any), and a live one
+ * may be rewritten under the reader. */
+int nblog__ring_check_epochs(const struct nblog__ring_hdr *r)
+{
+#ifndef NDEBUG
+    uint64_t cur = atomic_load_explicit((_Atomic uint64_t *)&r->wall_epoch,
+                                        memory_order_relaxed);
+    if (cur == 0 || cur > NBLOG__EPOCH_MASK)
+        return 0;
+    for (unsigned i = 0; i < NBLOG__EPOCHS; i++) {
+        uint64_t gen = atomic_load_explicit((_Atomic uint64_t *)&r->epochs[i].gen,
+                                            memory_order_relaxed);
+        if (gen != 0 && (gen % NBLOG__EPOCHS != i || gen > NBLOG__EPOCH_MASK))
+            return 0;
+    }
+    const struct nblog__wall_epoch *e = &r->epochs[cur % NBLOG__EPOCHS];
+    if (atomic_load_explicit((_Atomic uint64_t *)&e->gen, memory_order_relaxed) != cur ||
+        __atomic_load_n(&e->since_seq, __ATOMIC_RELAXED) > nblog__ring_head(r))
+        return 0;
+#else
+    (void)r;
+#endif
+    return 1;
+}
+
+/* Slot i (< records) as writers and nblog__ring_resume leave it, for a
+ * quiescent observer (no write in flight; a writer that died or hangs
+ * between reserve and commit leaves RESERVED, which passes): a skip is 0
+ * or 1 + a seq of this slot, at most head; a state that is not EMPTY
+ * holds a seq of this slot, at or past first_seq and below head, and a
+ * state a writer sets (RESERVED or COMMITTED). Only the protocol words:
+ * the record's own bytes in a resumed file are the file's (readers treat
+ * a damaged one as gone), and so are an EMPTY state's seq bits. */
+int nblog__ring_check_slot(const struct nblog__ring_hdr *r, uint64_t i)
+{
+#ifndef NDEBUG
+    if (i >= r->records)
+        return 0;
+    const struct nblog__slot *s = slot_at(r, i);
+    uint64_t mask = r->records - 1, head = nblog__ring_head(r);
+    uint64_t st = atomic_load_explicit((_Atomic uint64_t *)&s->state, memory_order_relaxed);
+    uint64_t skip = atomic_load_explicit((_Atomic uint64_t *)&s->skip, memory_order_relaxed);
+    if (skip != 0 && (((skip - 1) & mask) != i || skip > head))
+        return 0;
+    if (STATE_ST(st) == NBLOG__SLOT_EMPTY)
+        return 1;
+    if (STATE_ST(st) != NBLOG__SLOT_RESERVED && STATE_ST(st) != NBLOG__SLOT_COMMITTED)
+        return 0;
+    uint64_t seq = STATE_SEQ(st);
+    if ((seq & mask) != i || seq < r->first_seq || seq >= head)
+        return 0;
+#else
+    (void)r;
+    (void)i;
+#endif
+    return 1;
 }

@@ -313,4 +313,17 @@ enum nblog__read_result nblog__ring_next(const struct nblog__ring_hdr *r, uint64
                                          uint64_t *gone, struct nblog__rec_meta *m,
                                          char *text, size_t cap);
 
+/*
+ * Debug checkers (ring.c says what each checks and who may call it): 1
+ * when the structure is consistent. Called only inside assert(); with
+ * NDEBUG they check nothing and return 1.
+ *   nblog__ring_check        the header: any observer, any time
+ *   nblog__ring_check_epochs the epoch table: the writer process, no
+ *                            publish in progress
+ *   nblog__ring_check_slot   slot i's state and skip: a quiescent observer
+ */
+int nblog__ring_check(const struct nblog__ring_hdr *r);
+int nblog__ring_check_epochs(const struct nblog__ring_hdr *r);
+int nblog__ring_check_slot(const struct nblog__ring_hdr *r, uint64_t i);
+
 #endif

@@ -469,6 +469,87 @@ static void test_hostile_epoch_table(void **state)
     free(t);
 }
 
+/* The debug checkers (ring.c, called inside assert()) can fail: a copy of
+ * a good ring with one thing wrong at a time fails the checker that owns
+ * it, and the good copy passes them all. With NDEBUG they check nothing. */
+static struct nblog__slot *slot_of(struct nblog__ring_hdr *r, uint64_t i)
+{
+    return (struct nblog__slot *)((char *)r + r->slots_offset + i * r->record_size);
+}
+
+static void test_checkers_see_damage(void **state)
+{
+    (void)state;
+#ifdef NDEBUG
+    skip();
+#endif
+    struct nblog__ring_hdr *r = new_ring();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(put(r, "rec", NULL), NBLOG_OK); /* head 3 */
+    size_t bytes = r->total_size;
+    struct nblog__ring_hdr *c = aligned_alloc(64, bytes);
+    assert_non_null(c);
+    memcpy(c, r, bytes);
+    assert_true(nblog__ring_check(c));
+    assert_true(nblog__ring_check_epochs(c));
+    for (uint64_t i = 0; i < RECORDS; i++)
+        assert_true(nblog__ring_check_slot(c, i));
+    assert_false(nblog__ring_check_slot(c, RECORDS)); /* no such slot */
+
+    /* The header, a field at a time. */
+    c->record_shift++;
+    assert_false(nblog__ring_check(c));
+    memcpy(c, r, sizeof *c);
+    c->records = RECORDS * 2; /* the sizes no longer add up */
+    assert_false(nblog__ring_check(c));
+    memcpy(c, r, sizeof *c);
+    c->total_size += 64;
+    assert_false(nblog__ring_check(c));
+    memcpy(c, r, sizeof *c);
+    c->stats_offset += 128;
+    assert_false(nblog__ring_check(c));
+    memcpy(c, r, sizeof *c);
+    c->first_seq = 4; /* past head */
+    assert_false(nblog__ring_check(c));
+    memcpy(c, r, sizeof *c);
+    c->first_seq = NBLOG__SEQ_LIMIT + 1;
+    atomic_store(&c->head, UINT64_MAX);
+    assert_false(nblog__ring_check(c));
+    memcpy(c, r, sizeof *c);
+    assert_true(nblog__ring_check(c));
+
+    /* The epoch table. */
+    atomic_store(&c->epochs[3].gen, 4); /* gen 4 belongs in entry 4 */
+    assert_false(nblog__ring_check_epochs(c));
+    memcpy(c, r, sizeof *c);
+    atomic_store(&c->wall_epoch, 2); /* entry 2 is unused */
+    assert_false(nblog__ring_check_epochs(c));
+    memcpy(c, r, sizeof *c);
+    atomic_store(&c->wall_epoch, 0);
+    assert_false(nblog__ring_check_epochs(c));
+    memcpy(c, r, sizeof *c);
+    assert_true(nblog__ring_check_epochs(c));
+
+    /* Slots: the state's seq, its place and kind; the skip's. */
+    struct nblog__slot *s1 = slot_of(c, 1);
+    uint64_t good = atomic_load(&s1->state);
+    atomic_store(&s1->state, (uint64_t)2 << 2 | NBLOG__SLOT_COMMITTED); /* slot 2's seq */
+    assert_false(nblog__ring_check_slot(c, 1));
+    atomic_store(&s1->state, (uint64_t)(1 + RECORDS) << 2 | NBLOG__SLOT_COMMITTED);
+    assert_false(nblog__ring_check_slot(c, 1)); /* not handed out yet */
+    atomic_store(&s1->state, (uint64_t)1 << 2 | 3u); /* no such state */
+    assert_false(nblog__ring_check_slot(c, 1));
+    atomic_store(&s1->state, good);
+    atomic_store(&s1->skip, 3); /* 1 + seq 2: slot 2's */
+    assert_false(nblog__ring_check_slot(c, 1));
+    atomic_store(&s1->skip, 2 + RECORDS); /* slot 1's, but past head */
+    assert_false(nblog__ring_check_slot(c, 1));
+    atomic_store(&s1->skip, 2); /* 1 + seq 1: as a pinned writer leaves it */
+    assert_true(nblog__ring_check_slot(c, 1));
+    free(c);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_resume_marks_gaps),
         cmocka_unit_test(test_epoch_recycled_takes_closest),
         cmocka_unit_test(test_hostile_epoch_table),
+        cmocka_unit_test(test_checkers_see_damage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
