@@ -720,12 +720,14 @@ typedef struct nblog_console nblog_console_t;
 typedef struct nblog_console_ops {
     /* Writes len bytes (one or more whole lines). May block; runs on the
      * console's printer thread. Returns bytes written (a short count is
-     * retried with the rest) or -errno: -EINTR/-EAGAIN are retried, any
-     * other error counts the lines as write_failed. Required. */
+     * retried with the rest; a count above len is taken as len) or -errno:
+     * -EINTR/-EAGAIN are retried, any other error counts the lines as
+     * write_failed. Required. */
     ssize_t (*write)(void *ctx, const char *buf, size_t len);
     /* Optional: never blocks, async-signal-safe (e.g. write(2) on an
      * O_NONBLOCK fd). Used by direct mode, emergency records and panic.
-     * Returns bytes written or -errno (-EAGAIN: would block, try later). */
+     * Returns bytes written (as write) or -errno (-EAGAIN: would block, try
+     * later). */
     ssize_t (*write_atomic)(void *ctx, const char *buf, size_t len);
     /* Optional: called once at registration (non-zero refuses it) and once
      * after unregistration, when the last user has let go, on a thread

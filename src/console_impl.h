@@ -271,6 +271,14 @@ static inline struct nblog__ring_hdr *ring_now(void)
     return atomic_load_explicit(&nblog__consoles_ring, memory_order_acquire);
 }
 
+/* What an output's write or write_atomic returned, for n bytes given: a
+ * count above n (an output's bug) is taken as n, so the books count what
+ * was given and nothing reads or skips past the buffer. [signal-safe] */
+static inline ssize_t nblog__written(ssize_t w, size_t n)
+{
+    return w > 0 && (size_t)w > n ? (ssize_t)n : w;
+}
+
 /* get/put: see LIFECYCLE. get() returns 1 if the console may be used.
  * [signal-safe] */
 static inline int get(struct nblog_console *c)

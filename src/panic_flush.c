@@ -167,7 +167,7 @@ static int panic_write(struct nblog_console *c, const char *buf, size_t len,
 {
     *out = 0;
     while (len > 0) {
-        ssize_t w = c->ops.write_atomic(c->ctx, buf, len);
+        ssize_t w = nblog__written(c->ops.write_atomic(c->ctx, buf, len), len);
         if (w > 0) {
             /* Relaxed: ordered for the next owner by the word. */
             atomic_store_explicit(&c->out_cut, buf[w - 1] == '\n' ? OUT_WHOLE : OUT_CUT,

@@ -321,6 +321,7 @@ static ssize_t owner_call(struct nblog_console *c, int atomic_only, const char *
     ssize_t w = -EAGAIN;
     if (still_own(c, word)) {
         w = atomic_only ? c->ops.write_atomic(c->ctx, p, n) : c->ops.write(c->ctx, p, n);
+        w = nblog__written(w, n);
         if (w > 0) /* relaxed: published by the release store below */
             atomic_store_explicit(&c->out_cut,
                                   p[w - 1] == '\n' ? OUT_WHOLE

@@ -92,7 +92,42 @@ static int setup(void **state)
     return setup_with(NULL);
 }
 
+/* An output that claims more than it was given (a bug in it). */
+static ssize_t overclaim(void *ctx, const char *buf, size_t len)
+{
+    ssize_t w = capture(ctx, buf, len);
+    return w > 0 ? w + 4096 : w;
+}
+
 /* ------------------------------------------------------------- tests */
+
+/* An output whose write and write_atomic return more than they were
+ * given: each batch counts as written once, the books balance, every line
+ * is there once, and the panic flush ends (before, the panic's write loop
+ * took the count off its length, wrapped, and went on writing from past
+ * its buffer; the printer read the byte after what it had given). */
+static void test_output_claiming_more_than_given(void **state)
+{
+    (void)state;
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "overclaim";
+    o.format = NBLOG_FORMAT_KMSG;
+    nblog_console_ops_t ops = {.write = overclaim, .write_atomic = overclaim};
+    nblog_console_t *c;
+    assert_int_equal(nblog_console_register(&ops, NULL, &o, &c), NBLOG_OK);
+    for (int i = 0; i < 20; i++)
+        nblog_info("claimed %d", i);
+    tu_assert_flushed_within(60000);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(c, &st), NBLOG_OK);
+    assert_int_equal(st.printed, 20);
+    assert_int_equal(st.write_failed, 0);
+    assert_int_equal(count_lines("claimed ", NULL), 20);
+    assert_int_equal(nblog_panic_flush("over %d", 1), 0);
+    assert_int_equal(count_lines("panic: over 1", NULL), 1);
+    assert_int_equal(count_lines("claimed ", NULL), 20);
+}
 
 /* The printer is stuck inside write with a batch: the panic takes the
  * console, prints every record once more marked replayed, and after it
@@ -409,6 +444,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_panic_flush_takes_over_and_hands_back,
                                         setup, tu_shutdown),
         cmocka_unit_test_setup_teardown(test_unfinished_record_skipped, setup, tu_shutdown),
+        cmocka_unit_test_setup_teardown(test_output_claiming_more_than_given, setup,
+                                        tu_shutdown),
         cmocka_unit_test_setup_teardown(test_panic_one_notice_per_gap, setup_small_ring,
                                         tu_shutdown),
         cmocka_unit_test_setup_teardown(test_crash_handler_options, setup, tu_shutdown),
