@@ -28,34 +28,49 @@
  *   console's printer thread (nblog__line_fmt_refresh), which looks at
  *   the offset two minutes before and after now and, if they differ,
  *   finds the second of the change by bisection. A record is shown with
- *   the offset before or after that change by its own time. The refresher
- *   writes the slot not in use, then publishes it:
+ *   the offset before or after that change by its own time. Two slots
+ *   and a generation, a seqlock on each read: the refresher writes the
+ *   slot not in use, then publishes it; a renderer uses what it read
+ *   only if tz_gen did not move while it read:
  *
- *     refresher: fill tz[(g + 1) & 1] (relaxed)   release store tz_gen = g + 1
- *     renderer:  g = acquire load tz_gen           read tz[g & 1] (relaxed)
- *                acquire fence                     reload tz_gen: if it moved
- *                by 2 or more the slot was reused meanwhile, read again
- *                (a bounded number of times: a renderer that keeps being
- *                overtaken uses what it read).
- *   (PAT-TZ: the release store pairs with the acquire load.)
+ *     refresher: g = tz_gen; release fence         (PAT-TZ1)
+ *                fill tz[(g + 1) & 1] (relaxed)
+ *                release store tz_gen = g + 1      (PAT-TZ2)
+ *     renderer:  g = acquire load tz_gen           (PAT-TZ3)
+ *                read tz[g & 1] (relaxed)
+ *                acquire fence, reload tz_gen      (PAT-TZ4)
+ *                unchanged: use it; moved: read again (4 tries at most)
+ *
+ *   Any move means "read again", not only a move by 2: the refresh that
+ *   takes tz_gen from g + 1 to g + 2 rewrites slot g & 1 while tz_gen is
+ *   still g + 1, so a renderer that loaded g and stalled into it would
+ *   otherwise mix two refreshes' values. A renderer overtaken four times
+ *   running (refreshes completing while it reads, each a minute apart
+ *   unless the clock is stepped back) uses what it read last. A signal
+ *   handler rendering on the refresher's own thread reads the slot in
+ *   use, which the interrupted refresh does not write, and tz_gen does
+ *   not move under it: it reads once.
  *
  * MEMORY ORDERING (tags as in ring.c)
- *   PAT-TZ  tz_take: the slot's values (relaxed), then tz_gen = g + 1
- *           (release) <-> offset_for: tz_gen (acquire), the slot
- *           (relaxed), acquire fence, tz_gen again (relaxed): a reader
- *           that sees g + 1 sees the slot it names filled in. The
- *           re-check catches a slot reused only once tz_gen has moved by
- *           2: the refresher fills slot g & 1 for g + 2 before it stores
- *           g + 2, with no mark or fence first, so a renderer that loaded
- *           g and stalls into the next refresh (60 s, or a clock stepped
- *           back) can take a mix of two slots' values (each atomic: one
- *           line's offset off, no data race).
+ *   PAT-TZ1 tz_take: tz_gen (relaxed), release fence, then the slot's
+ *           values (relaxed)
+ *   PAT-TZ2 tz_take: tz_gen = g + 1 (release)
+ *   PAT-TZ3 offset_for: tz_gen (acquire), the slot's values (relaxed)
+ *   PAT-TZ4 offset_for: acquire fence, tz_gen again (relaxed): used
+ *           only if still g
+ *   TZ3 pairs with TZ2: a renderer that loads g + 1 sees the slot it
+ *   names filled in. TZ4 pairs with TZ1 as ring.c's R3 with W1: if a slot
+ *   load returned a value a later refresh stored (after its TZ1 fence,
+ *   which follows the TZ2 store of the refresh before it), the reload
+ *   sees that TZ2's value or a later one, tz_gen != g, and the read is
+ *   discarded. Every field is atomic: no data race.
  *   PAT-WHO nblog__who_set_program: own_program (release) <-> own_name:
  *           own_program (acquire): the name's bytes come with the pointer.
  *   Relaxed: cached_pid (stored before any console that shows it is
  *   registered, so register's release of ACTIVE and the printer's
  *   creation publish it, console_impl.h L4; in a forked child before any
- *   other thread exists); tz_gen's load by tz_take (its only writer).
+ *   other thread exists); tz_gen's load by tz_take (PAT-TZ1: its only
+ *   writer).
  */
 #include <assert.h>
 #include <errno.h> /* program_invocation_short_name */
@@ -69,6 +84,7 @@
 #include "format.h"
 #include "nblog.h"
 #include "render.h"
+#include "testhooks.h"
 
 enum {
     OP_LIT, OP_YEAR, OP_MON, OP_DAY, OP_HOUR, OP_MIN, OP_SEC, OP_MSEC, OP_USEC,
@@ -158,18 +174,26 @@ static void tz_take(struct nblog__line_fmt *f, time_t now)
         }
         change = (int64_t)hi;
     }
+    /* Relaxed (PAT-TZ1): the refresher is tz_gen's only writer. */
     unsigned g = atomic_load_explicit(&f->tz_gen, memory_order_relaxed);
     struct nblog__tz *z = &f->tz[(g + 1) & 1];
+    /* PAT-TZ1: the release fence orders the last refresh's tz_gen store
+     * (g) before this slot's stores; pairs with PAT-TZ4's acquire fence. */
+    atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&z->before, before, memory_order_relaxed);
     atomic_store_explicit(&z->after, after, memory_order_relaxed);
     atomic_store_explicit(&z->switch_s, change, memory_order_relaxed);
-    /* Release (PAT-TZ): pairs with offset_for's acquire load; the slot's
+    NBLOG__TEST_HOOK(nblog__tz_publish_hook, ()); /* the slot filled, unpublished */
+    /* PAT-TZ2 (release): pairs with PAT-TZ3's acquire load; the slot's
      * values are seen with the generation that names it. */
     atomic_store_explicit(&f->tz_gen, g + 1, memory_order_release);
     f->tz_next_s = (int64_t)now + TZ_REFRESH_S;
 }
 
 #ifdef NBLOG_TEST_HOOKS
+void (*_Atomic nblog__tz_publish_hook)(void);
+void (*_Atomic nblog__tz_read_hook)(void);
+
 void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s)
 {
     tz_take(f, (time_t)now_s);
@@ -193,15 +217,19 @@ static long offset_for(const struct nblog__line_fmt *f, int64_t wall_ns)
     long before = 0, after = 0;
     int64_t change = INT64_MAX;
     for (int tries = 0; tries < 4; tries++) {
-        /* Acquire (PAT-TZ): pairs with tz_take's release store. */
+        /* PAT-TZ3 (acquire): pairs with PAT-TZ2's release store. */
         unsigned g = atomic_load_explicit(&f->tz_gen, memory_order_acquire);
         const struct nblog__tz *z = &f->tz[g & 1];
         before = atomic_load_explicit(&z->before, memory_order_relaxed);
+        NBLOG__TEST_HOOK(nblog__tz_read_hook, ()); /* the slot half read */
         after = atomic_load_explicit(&z->after, memory_order_relaxed);
         change = atomic_load_explicit(&z->switch_s, memory_order_relaxed);
-        /* Acquire fence: the slot's loads happen before the reload. */
+        /* PAT-TZ4: the acquire fence pairs with PAT-TZ1's release fence:
+         * a slot load that saw a later refresh's value makes the reload
+         * see tz_gen past g. Only an unchanged tz_gen proves the slot was
+         * not being rewritten while it was read. */
         atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&f->tz_gen, memory_order_relaxed) - g < 2)
+        if (atomic_load_explicit(&f->tz_gen, memory_order_relaxed) == g)
             break;
     }
     return wall_ns / 1000000000 < change ? before : after;

@@ -123,6 +123,11 @@ void nblog__line_fmt_refresh(struct nblog__line_fmt *f);
 #ifdef NBLOG_TEST_HOOKS
 /* Tests: takes the UTC offset as the refresh would at Unix time now_s. */
 void nblog__line_fmt_tz_at(struct nblog__line_fmt *f, int64_t now_s);
+/* Test hooks (testhooks.h) for a renderer overtaken by refreshes: run by
+ * the refresh between the slot's stores and tz_gen's, and by the renderer
+ * between its first and second load of the slot (pattern.c). */
+extern void (*_Atomic nblog__tz_publish_hook)(void);
+extern void (*_Atomic nblog__tz_read_hook)(void);
 #endif
 /* NBLOG_COLOR_ALWAYS or NBLOG_COLOR_NEVER for a console writing to fd
  * with opts color AUTO: a terminal, NO_COLOR unset or empty, TERM not

@@ -14,8 +14,11 @@
  *   platform.h       nblog__realtime_hook (CLOCK_REALTIME)
  *   log.h            nblog__init_hook (init's steps), nblog__ratelimit_clock_hook
  *   console.h        nblog__console_clock (the stall watch's clock),
- *                    nblog__console_watch_once, nblog__console_slots,
- *                    nblog__line_fmt_tz_at (test-only functions)
+ *                    nblog__console_watch_once, nblog__console_slots
+ *                    (test-only functions)
+ *   render.h         nblog__tz_publish_hook, nblog__tz_read_hook (the UTC
+ *                    offset's two slots), nblog__line_fmt_tz_at (a
+ *                    test-only function)
  *   consoles/fd.h    nblog__fd_write_hook, nblog__fd_nowait_hook,
  *                    nblog__fd_open_hook, nblog__fd_rename_hook (the fault
  *                    layer), nblog__fd_retry_ms (a setting)

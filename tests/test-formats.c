@@ -2,8 +2,9 @@
  * test-formats.c - the human, pattern and json line formats, byte for
  * byte: every pattern item, widths, colour on and off (and NO_COLOR and
  * TERM=dumb for "auto", on a pty), UTC and local time (TZ set here before
- * the format is compiled) and the offset across a DST change, JSON that
- * parses back to the exact bytes whatever a record holds, long messages
+ * the format is compiled) and the offset across a DST change (and for a
+ * renderer overtaken by refreshes), JSON that parses back to the exact
+ * bytes whatever a record holds, long messages
  * that never overflow a line, bad patterns refused with a sentence, the
  * spec's format= options, nblog pipe --format, and the pid in a forked
  * child. The renderer takes the record's wall time from its meta.
@@ -11,6 +12,8 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -278,6 +281,90 @@ static void test_local_time(void **state)
     assert_string_equal(render_m(&m, "m", 1, LINE_CAP), "01:59:59-05:00 m\n");
     nblog__line_fmt_tz_at(&fmt, change + 3600); /* later: the offset of now */
     assert_string_equal(render_m(&m, "m", 1, LINE_CAP), "02:59:59-04:00 m\n");
+    unsetenv("TZ");
+    tzset();
+}
+
+/* A renderer overtaken by two refreshes (pattern.c UTC OFFSET): it has
+ * read the first value of its slot when the refresher publishes the other
+ * slot and starts rewriting its slot for the next one. Run in lockstep by
+ * the two test hooks and semaphores, not by timing: the refresher (a
+ * thread) stops between its slot's stores and its tz_gen store, the
+ * renderer then reads the rest of its slot and reloads tz_gen. A renderer
+ * that took that slot would mix two refreshes' values. */
+static sem_t tz_go, tz_written, tz_finish;
+static atomic_int tz_hooks_ran;
+
+static void tz_wait(sem_t *s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30; /* a guard against a hang, not part of the check */
+    if (sem_timedwait(s, &ts) != 0)
+        abort();
+}
+
+static void tz_read_hook(void) /* the renderer, after its slot's first load */
+{
+    atomic_store(&nblog__tz_read_hook, NULL); /* its first try only */
+    atomic_fetch_add(&tz_hooks_ran, 1);
+    sem_post(&tz_go);
+    tz_wait(&tz_written);
+}
+
+static void tz_publish_hook(void) /* the refresher, before its tz_gen store */
+{
+    atomic_store(&nblog__tz_publish_hook, NULL);
+    atomic_fetch_add(&tz_hooks_ran, 1);
+    sem_post(&tz_written);
+    tz_wait(&tz_finish);
+}
+
+#define BERLIN_AUTUMN_2025 1761440400ll /* 2025-10-26 01:00 UTC: +02:00 -> +01:00 */
+#define BERLIN_SPRING_2026 1774746000ll /* 2026-03-29 01:00 UTC: +01:00 -> +02:00 */
+#define JAN_15_2026_NOON 1768478400ll   /* 2026-01-15 12:00 UTC, +01:00 in Berlin */
+
+static void *tz_refresher(void *arg)
+{
+    (void)arg;
+    tz_wait(&tz_go);
+    nblog__line_fmt_tz_at(&fmt, JAN_15_2026_NOON); /* the other slot: +01:00 */
+    atomic_store(&nblog__tz_publish_hook, tz_publish_hook);
+    nblog__line_fmt_tz_at(&fmt, BERLIN_SPRING_2026 - 30); /* the renderer's slot */
+    return NULL;
+}
+
+static void test_local_time_overtaken(void **state)
+{
+    (void)state;
+    setenv("TZ", "Europe/Berlin", 1);
+    compile_ok(NBLOG_FORMAT_PATTERN, "%Y-%m-%d %H:%M:%S%z %v", 0, 1, 0);
+    /* The renderer's slot: taken at the autumn change, +02:00 before it. */
+    nblog__line_fmt_tz_at(&fmt, BERLIN_AUTUMN_2025 - 30);
+    struct nblog__rec_meta m = meta(JAN_15_2026_NOON, 0, NBLOG_LEVEL_INFO);
+    assert_string_equal(render_m(&m, "m", 1, LINE_CAP), "2026-01-15 13:00:00+01:00 m\n");
+
+    assert_int_equal(sem_init(&tz_go, 0, 0), 0);
+    assert_int_equal(sem_init(&tz_written, 0, 0), 0);
+    assert_int_equal(sem_init(&tz_finish, 0, 0), 0);
+    atomic_store(&tz_hooks_ran, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, tz_refresher, NULL), 0);
+    atomic_store(&nblog__tz_read_hook, tz_read_hook);
+    /* Every refresh's slot says +01:00 on January 15th; the autumn slot's
+     * "before" with the spring slot's change would say +02:00. */
+    const char *got = render_m(&m, "m", 1, LINE_CAP);
+    sem_post(&tz_finish);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(atomic_load(&tz_hooks_ran), 2);
+    assert_string_equal(got, "2026-01-15 13:00:00+01:00 m\n");
+    /* The spring refresh, published: still +01:00 before its change. */
+    assert_string_equal(render_m(&m, "m", 1, LINE_CAP), "2026-01-15 13:00:00+01:00 m\n");
+    m = meta(BERLIN_SPRING_2026, 0, NBLOG_LEVEL_INFO);
+    assert_string_equal(render_m(&m, "m", 1, LINE_CAP), "2026-03-29 03:00:00+02:00 m\n");
+    sem_destroy(&tz_go);
+    sem_destroy(&tz_written);
+    sem_destroy(&tz_finish);
     unsetenv("TZ");
     tzset();
 }
@@ -818,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_pattern_items),
         cmocka_unit_test(test_pattern_refused),
         cmocka_unit_test(test_local_time),
+        cmocka_unit_test(test_local_time_overtaken),
         cmocka_unit_test(test_json_fields),
         cmocka_unit_test(test_json_hostile_bytes),
         cmocka_unit_test(test_long_messages),
