@@ -429,11 +429,11 @@ static void unique_name(struct nblog_console *c, const char *want)
 
 /* Fills a SETUP slot; returns NBLOG_OK or an error (slot left SETUP). */
 static int fill_console(struct nblog_console *c, const nblog_console_ops_t *ops,
-                        void *ctx, const nblog_console_opts_t *o,
-                        const struct nblog__ring_hdr *r)
+                        void *ctx, const struct nblog__line_id *id,
+                        const nblog_console_opts_t *o, const struct nblog__ring_hdr *r)
 {
     char why[256];
-    if (nblog__line_fmt_init(&c->lf, o, why, sizeof why) != NBLOG_OK) {
+    if (nblog__line_fmt_init(&c->lf, o, id, why, sizeof why) != NBLOG_OK) {
         nblog__spec_error_set(why); /* a bad pattern: say what is wrong */
         return NBLOG_EINVAL;
     }
@@ -556,13 +556,12 @@ int nblog__console_make_default(nblog_console_t *h)
 int nblog_console_register(const nblog_console_ops_t *ops, void *ctx,
                            const nblog_console_opts_t *opts, nblog_console_t **out)
 {
-    return nblog__console_register_params(ops, ctx, NULL, opts, out);
+    return nblog__console_register_id(ops, ctx, NULL, opts, out);
 }
 
-int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
-                                   const struct nblog__syslog_params *params,
-                                   const nblog_console_opts_t *opts,
-                                   nblog_console_t **out)
+int nblog__console_register_id(const nblog_console_ops_t *ops, void *ctx,
+                               const struct nblog__line_id *id,
+                               const nblog_console_opts_t *opts, nblog_console_t **out)
 {
     nblog_console_opts_t defaults;
     if (!opts) {
@@ -608,10 +607,9 @@ int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
     if (c) /* a new console: never one a fork orphaned (see orphaned) */
         atomic_store_explicit(&c->orphaned, 0, memory_order_relaxed);
     int rc = closed ? NBLOG_ENOTREADY
-             : c    ? fill_console(c, ops, ctx, opts, ring_now())
+             : c    ? fill_console(c, ops, ctx, id, opts, ring_now())
                     : NBLOG_ENOMEM;
     if (rc == NBLOG_OK) {
-        c->params = params; /* published with the rest by the ACTIVE store */
         /* A new generation: handles of the slot's earlier consoles go
          * stale (see HANDLES). Relaxed: SETUP, published by ACTIVE. */
         uintptr_t gen = atomic_load_explicit(&c->gen, memory_order_relaxed);

@@ -110,13 +110,13 @@ void nblog__console_slots(int *free_slots, int *active);
 /* Sets the calling thread's nblog_spec_error() sentence (spec.c). */
 void nblog__spec_error_set(const char *msg);
 
-/* Registers like nblog_console_register, with parameters for the syslog
- * and journal formats (kept by pointer: they must outlive the console,
- * e.g. inside its ctx). */
-int nblog__console_register_params(const nblog_console_ops_t *ops, void *ctx,
-                                   const struct nblog__syslog_params *params,
-                                   const nblog_console_opts_t *opts,
-                                   nblog_console_t **out);
+/* Registers like nblog_console_register, for an output whose lines say
+ * whose they are: id (render.h; NULL: the defaults) goes into the
+ * console's line format, which keeps it by pointer, so it must outlive
+ * the console (e.g. inside its ctx). */
+int nblog__console_register_id(const nblog_console_ops_t *ops, void *ctx,
+                               const struct nblog__line_id *id,
+                               const nblog_console_opts_t *opts, nblog_console_t **out);
 
 /* For outputs that offer extra calls (nblog_console_reopen): the ctx and
  * ops the console named by handle con was registered with, holding a

@@ -193,8 +193,7 @@ struct nblog_console {
     nblog_console_ops_t ops;
     void *ctx;
     int format, mode;
-    const struct nblog__syslog_params *params; /* syslog/journal formats */
-    struct nblog__line_fmt lf; /* the format, compiled (human, pattern) */
+    struct nblog__line_fmt lf; /* the format, compiled, and whose lines */
     unsigned stall_ms;
     _Atomic int level;
     _Atomic int suspended;

@@ -4,8 +4,9 @@
  * UTC offset for local time; whose records these are (the cached pid, the
  * program name handed down); colour. Layer: render (render.h).
  * Uses render.c's escaping and calendar and the formatter; knows the
- * record's metadata, not consoles (console.c keeps a struct
- * nblog__line_fmt per console and calls the refresh).
+ * record's metadata and the line's identity (struct nblog__line_id, in
+ * the line format), not consoles (a console's slot keeps a struct
+ * nblog__line_fmt, and its printer calls the refresh).
  *
  * COMPILING (nblog__line_fmt_init, may block)
  *   The pattern's text is split into items: literal runs (bytes kept in
@@ -341,11 +342,12 @@ static void human_pattern(char *out, size_t cap, unsigned show)
 }
 
 int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *o,
-                         char *err, size_t errcap)
+                         const struct nblog__line_id *id, char *err, size_t errcap)
 {
     memset(f, 0, sizeof *f);
     err[0] = '\0';
     f->format = o->format;
+    f->id = id;
     if (o->format < NBLOG_FORMAT_PLAIN || o->format > NBLOG_FORMAT_PATTERN) {
         nblog__format(err, errcap, "console options: format %d is not an NBLOG_FORMAT_*",
                       o->format);
@@ -419,7 +421,7 @@ static const char *own_name(void)
     return name && name[0] ? name : program_invocation_short_name;
 }
 
-void nblog__who(const struct nblog__syslog_params *p, struct nblog__who *who)
+void nblog__who(const struct nblog__line_id *p, struct nblog__who *who)
 {
     who->program = p && strcmp(p->app, "-") != 0 ? p->app : own_name();
     who->pid = nblog__pid();
@@ -547,9 +549,9 @@ size_t nblog__line_room(const struct nblog__line_fmt *f, size_t len)
 }
 
 size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f,
-                         const struct nblog__syslog_params *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len)
 {
+    const struct nblog__line_id *p = f->id;
     struct nblog__who who;
     if (f->format == NBLOG_FORMAT_JSON) {
         nblog__who(p, &who);
@@ -579,7 +581,7 @@ static struct nblog__line_fmt human_default = {
 };
 #undef LIT
 
-size_t nblog__human_line(char *line, size_t cap, const struct nblog__syslog_params *p,
+size_t nblog__human_line(char *line, size_t cap, const struct nblog__line_id *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len)
 {
     struct nblog__who who;

@@ -59,7 +59,7 @@ static int append_line(char *buf, size_t *used, const struct nblog_console *c,
     assert(room <= LINE_MAX_BYTES);
     if (*used + room > BATCH_BYTES)
         return 0;
-    *used += nblog__render_fmt(buf + *used, room, &c->lf, c->params, m, text, len);
+    *used += nblog__render_fmt(buf + *used, room, &c->lf, m, text, len);
     assert(*used <= BATCH_BYTES);
     return 1;
 }

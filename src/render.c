@@ -212,7 +212,7 @@ const char *nblog__level_color(int level)
                                           : "";
 }
 
-const struct nblog__syslog_params nblog__syslog_defaults = {
+const struct nblog__line_id nblog__line_id_defaults = {
     .hostname = "-", .app = "-", .procid = "-", .msgid = "-",
     .facility = -1, .sd = 1, .hostname_3164 = 1,
 };
@@ -279,7 +279,7 @@ void nblog__civil_from_ns(int64_t unix_ns, long offset_s, struct nblog__civil *c
 }
 
 static size_t syslog_header(char *line, size_t cap, int format,
-                            const struct nblog__syslog_params *p,
+                            const struct nblog__line_id *p,
                             const struct nblog__rec_meta *m)
 {
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -325,7 +325,7 @@ static size_t syslog_header(char *line, size_t cap, int format,
     return n < cap ? n : cap - 1;
 }
 
-static size_t journal_entry(char *line, size_t cap, const struct nblog__syslog_params *p,
+static size_t journal_entry(char *line, size_t cap, const struct nblog__line_id *p,
                             const struct nblog__rec_meta *m, const char *text,
                             size_t len)
 {
@@ -345,24 +345,24 @@ static size_t journal_entry(char *line, size_t cap, const struct nblog__syslog_p
 }
 
 size_t nblog__render_line(char *line, size_t cap, int format,
-                          const struct nblog__syslog_params *p,
+                          const struct nblog__line_id *p,
                           const struct nblog__rec_meta *m, const char *text,
                           size_t len)
 {
     size_t n = 0;
     int replayed = (m->flags & NBLOG_F_REPLAYED) != 0;
     if (!p)
-        p = &nblog__syslog_defaults;
+        p = &nblog__line_id_defaults;
     if (format == NBLOG_FORMAT_JOURNAL)
         return journal_entry(line, cap, p, m, text, len);
     if (format == NBLOG_FORMAT_JSON)
     {
         struct nblog__who who;
-        nblog__who(p == &nblog__syslog_defaults ? NULL : p, &who);
+        nblog__who(p == &nblog__line_id_defaults ? NULL : p, &who);
         return nblog__json_line(line, cap, m, 0, 0, &who, text, len);
     }
     if (format == NBLOG_FORMAT_HUMAN)
-        return nblog__human_line(line, cap, p == &nblog__syslog_defaults ? NULL : p, m, text,
+        return nblog__human_line(line, cap, p == &nblog__line_id_defaults ? NULL : p, m, text,
                                  len);
     if (format == NBLOG_FORMAT_KMSG) {
         /* /dev/kmsg: "prefix,seq,usec,flags;" with prefix facility*8+level;

@@ -12,7 +12,8 @@
  * and the ring file's writer and views). It takes what it renders from its
  * parameters: the ring a record lives in (its text limit; the record's
  * wall time comes in the meta, as its reader got it from that ring:
- * nblog__ring_wall_ns) and whose record it is (the syslog params, struct
+ * nblog__ring_wall_ns) and whose record it is (the line's identity,
+ * struct nblog__line_id, which a console's line format carries; struct
  * nblog__who). The one identity of its own is this process's, for callers
  * that name none: a cached pid and the program name the lifecycle hands
  * down (nblog__who_set_program).
@@ -43,12 +44,15 @@ size_t nblog__render_record(const struct nblog__ring_hdr *ring,
 uint32_t nblog__truncate_text(char *text, uint32_t max);
 
 /*
- * What the syslog and journal formats put around a message besides the
- * record's own metadata. Filled once at setup by the output (consoles/
- * syslog.c, journald.c) and read-only after; every string is already
- * valid for its field (printable ASCII without spaces, or "-").
+ * A line's identity: whose line it is and how it names itself, what the
+ * syslog and journal formats put around a message besides the record's
+ * own metadata (json, human and pattern take the program and pid from it,
+ * see nblog__who). Filled once at setup by whoever knows it (an output,
+ * e.g. consoles/syslog.c and journald.c; a ring file's reader) and
+ * read-only after; every string is already valid for its field
+ * (printable ASCII without spaces, or "-").
  */
-struct nblog__syslog_params {
+struct nblog__line_id {
     char hostname[256]; /* RFC 5424 HOSTNAME; "-" if unknown */
     char app[49];       /* APP-NAME / RFC 3164 TAG / SYSLOG_IDENTIFIER */
     char procid[129];   /* PROCID; the pid at setup */
@@ -60,9 +64,9 @@ struct nblog__syslog_params {
     long utc_offset_s;  /* RFC 3164 local time = UTC + this (taken at setup) */
 };
 
-/* Default parameters for a console that chose a syslog format without an
- * output that supplies them (e.g. a file in RFC 5424). */
-extern const struct nblog__syslog_params nblog__syslog_defaults;
+/* The identity of a line whose console names none (e.g. a file in RFC
+ * 5424): no hostname, this process's program and pid. */
+extern const struct nblog__line_id nblog__line_id_defaults;
 
 /* One output line for a record in format NBLOG_FORMAT_*, with C0 and C1
  * controls (also UTF-8 encoded), DEL, U+2028/U+2029, bytes that are not
@@ -76,7 +80,7 @@ extern const struct nblog__syslog_params nblog__syslog_defaults;
  * entry is several "KEY=value\n" lines and ends in an empty line).
  * [signal-safe] */
 size_t nblog__render_line(char *line, size_t cap, int format,
-                          const struct nblog__syslog_params *p,
+                          const struct nblog__line_id *p,
                           const struct nblog__rec_meta *m, const char *text,
                           size_t len);
 
@@ -84,7 +88,8 @@ size_t nblog__render_line(char *line, size_t cap, int format,
  * A console's line format, compiled once at registration (human and
  * pattern formats into items; pattern.c) and read-only after, but for the
  * UTC offset, which the console's printer thread refreshes (tz[], a
- * two-slot generation: see pattern.c). Lives in the console's slot.
+ * two-slot generation: see pattern.c). Lives in the console's slot, and
+ * with it the lines' identity (id), all a console needs to render.
  */
 #define NBLOG__PATTERN_MAX 255  /* bytes of a pattern */
 #define NBLOG__PATTERN_ITEMS 64 /* items (literal runs included) */
@@ -100,6 +105,9 @@ struct nblog__tz {
 };
 struct nblog__line_fmt {
     int format; /* NBLOG_FORMAT_* */
+    /* Whose lines (nblog__line_fmt_init's id, by pointer; NULL: the
+     * defaults, this process's program and pid). */
+    const struct nblog__line_id *id;
     int color;  /* 1: colour codes at %^ and %$ */
     int local;  /* 1: local time */
     unsigned n_items;
@@ -111,12 +119,13 @@ struct nblog__line_fmt {
 };
 
 /* Compiles o's format (human from o->show, pattern from o->pattern) into
- * *f, resolving NBLOG_COLOR_AUTO as "off" (outputs that know their fd
- * resolve it first: nblog__color_auto) and taking the UTC offset when
- * local. Returns NBLOG_OK, or NBLOG_EINVAL with a sentence in err (errcap
- * bytes). [blocking] (tzset) */
+ * *f for lines of identity id (NULL: the defaults; kept by pointer, so it
+ * must outlive every rendering with f), resolving NBLOG_COLOR_AUTO as
+ * "off" (outputs that know their fd resolve it first: nblog__color_auto)
+ * and taking the UTC offset when local. Returns NBLOG_OK, or NBLOG_EINVAL
+ * with a sentence in err (errcap bytes). [blocking] (tzset) */
 int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *o,
-                         char *err, size_t errcap);
+                         const struct nblog__line_id *id, char *err, size_t errcap);
 /* The console's printer thread, between batches: retakes the UTC offset
  * once a minute (local time only; cheap otherwise). [blocking] (tzset) */
 void nblog__line_fmt_refresh(struct nblog__line_fmt *f);
@@ -134,12 +143,12 @@ extern void (*_Atomic nblog__tz_read_hook)(void);
  * "dumb". [blocking] */
 int nblog__color_auto(int fd);
 
-/* One output line for a record in f's format (any NBLOG_FORMAT_*: the
- * syslog, journal, plain and kmsg ones go to nblog__render_line), with
- * what a record holds escaped as there. Returns the line's length (at
- * most cap, cap >= 512; always ends in '\n'). [signal-safe] */
+/* One output line for a record in f's format, as f's identity (f->id)
+ * says (any NBLOG_FORMAT_*: the syslog, journal, plain and kmsg ones go to
+ * nblog__render_line), with what a record holds escaped as there. Returns
+ * the line's length (at most cap, cap >= 512; always ends in '\n').
+ * [signal-safe] */
 size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f,
-                         const struct nblog__syslog_params *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len);
 
 /* Room enough for the line of a len-byte text in f's format, never more
@@ -194,7 +203,7 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
  * "-": a reader rendering another process's ring says whose), else this
  * process's: the name handed down by nblog__who_set_program and the
  * cached pid. [signal-safe] */
-void nblog__who(const struct nblog__syslog_params *p, struct nblog__who *who);
+void nblog__who(const struct nblog__line_id *p, struct nblog__who *who);
 /* The lifecycle (log.c), whenever it sets the program's name (at init,
  * before the ring is published): name, which must stay valid (it is
  * rewritten only by a later init), is this process's program from then
@@ -202,7 +211,7 @@ void nblog__who(const struct nblog__syslog_params *p, struct nblog__who *who);
 void nblog__who_set_program(const char *name);
 /* The human format with the defaults (UTC, no colour, no fields), for
  * nblog__render_line. [signal-safe] */
-size_t nblog__human_line(char *line, size_t cap, const struct nblog__syslog_params *p,
+size_t nblog__human_line(char *line, size_t cap, const struct nblog__line_id *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len);
 
 /* The process id, cached (refreshed in a forked child). [signal-safe] */

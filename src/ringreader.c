@@ -238,7 +238,7 @@ size_t nblog_ringfile_render_line(nblog_ringfile_t *f, char *line, size_t cap, i
         struct nblog__who who = {.program = program, .pid = pid_ok ? (int)pid : 0};
         return nblog__json_line(line, cap, &m, 0, 0, &who, text, len);
     }
-    struct nblog__syslog_params p = nblog__syslog_defaults;
+    struct nblog__line_id p = nblog__line_id_defaults;
     nblog__format(p.app, sizeof p.app, "%s", program); /* cut at APP-NAME's 48 */
     if (pid_ok)
         nblog__format(p.procid, sizeof p.procid, "%u", (unsigned)pid);

@@ -49,13 +49,13 @@ static int compile(int format, const char *pattern, int color, int local, unsign
     o.color = color;
     o.local_time = local;
     o.show = show;
-    return nblog__line_fmt_init(&fmt, &o, err, cap);
+    return nblog__line_fmt_init(&fmt, &o, NULL, err, cap);
 }
 
 static const char *render_m(const struct nblog__rec_meta *m, const char *text, size_t len,
                             size_t cap)
 {
-    size_t n = nblog__render_fmt(line, cap, &fmt, NULL, m, text, len);
+    size_t n = nblog__render_fmt(line, cap, &fmt, m, text, len);
     assert_true(n <= cap);
     assert_true(n > 0 && line[n - 1] == '\n');
     line[n] = '\0';
@@ -105,7 +105,7 @@ static void test_render_line_formats(void **state)
             other[n] = '\0';
             assert_string_equal(other, render_m(&m, texts[i], strlen(texts[i]), 600));
         }
-    struct nblog__syslog_params p;
+    struct nblog__line_id p;
     memset(&p, 0, sizeof p);
     strcpy(p.app, "ingest");
     strcpy(p.procid, "999");
@@ -559,7 +559,7 @@ static void test_json_hostile_bytes(void **state)
     text[n++] = 'z';
     compile_ok(NBLOG_FORMAT_JSON, NULL, 0, 0, 0);
     struct nblog__rec_meta m = meta(T_2026_12_02, 0, NBLOG_LEVEL_INFO);
-    size_t len = nblog__render_fmt(line, LINE_CAP, &fmt, NULL, &m, text, n);
+    size_t len = nblog__render_fmt(line, LINE_CAP, &fmt, &m, text, n);
     for (size_t i = 0; i + 1 < len; i++)
         assert_true((unsigned char)line[i] >= 0x20 && line[i] != 0x7f);
     parse_json(line, len, r);
@@ -572,7 +572,7 @@ static void test_json_hostile_bytes(void **state)
     assert_non_null(memmem(r->message, r->message_len, "\xe2\x80\xa8\xe2\x80\xa9", 6));
     /* Valid UTF-8 with controls: no bytes array, the message is exact. */
     static const char ok[] = "tab\there\nnl \xc2\x9b csi \xe2\x80\xa8 \\ \" \x7f \xf0\x9f\x98\x80";
-    len = nblog__render_fmt(line, LINE_CAP, &fmt, NULL, &m, ok, sizeof ok - 1);
+    len = nblog__render_fmt(line, LINE_CAP, &fmt, &m, ok, sizeof ok - 1);
     parse_json(line, len, r);
     assert_false(r->has_bytes);
     assert_int_equal(r->message_len, sizeof ok - 1);
@@ -595,7 +595,7 @@ static void test_long_messages(void **state)
         compile_ok(NBLOG_FORMAT_JSON, NULL, 0, 0, 0);
         for (size_t cap = 512; cap <= LINE_CAP; cap = cap * 3 + 1) {
             memset(line, 0x55, sizeof line);
-            size_t len = nblog__render_fmt(line, cap, &fmt, NULL, &m, text, n);
+            size_t len = nblog__render_fmt(line, cap, &fmt, &m, text, n);
             assert_true(len <= cap);
             assert_true((unsigned char)line[cap] == 0x55);
             parse_json(line, len, r);
@@ -607,7 +607,7 @@ static void test_long_messages(void **state)
                 assert_memory_equal(r->message, text, got);
         }
         /* A console's room holds the whole line, whatever the bytes. */
-        size_t whole = nblog__render_fmt(line, LINE_CAP, &fmt, NULL, &m, text, n);
+        size_t whole = nblog__render_fmt(line, LINE_CAP, &fmt, &m, text, n);
         parse_json(line, whole, r);
         assert_false(r->truncated);
         assert_int_equal(r->has_bytes ? r->n_bytes : r->message_len, n);
@@ -617,7 +617,7 @@ static void test_long_messages(void **state)
             compile_ok(NBLOG_FORMAT_PATTERN, i < 4 ? "%^[%l] %v %n %q" : "%^[%l]%$ %v %n %q",
                        NBLOG_COLOR_ALWAYS, 0, 0);
             memset(line, 0x55, sizeof line);
-            size_t len = nblog__render_fmt(line, cap, &fmt, NULL, &m, text, n);
+            size_t len = nblog__render_fmt(line, cap, &fmt, &m, text, n);
             assert_true(len <= cap && line[len - 1] == '\n');
             assert_true((unsigned char)line[cap] == 0x55);
             assert_true(memchr(line, '\n', len) == line + len - 1);

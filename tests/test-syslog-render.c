@@ -13,9 +13,9 @@
 #include "console.h"
 #include "nblog.h"
 
-static struct nblog__syslog_params params(void)
+static struct nblog__line_id params(void)
 {
-    struct nblog__syslog_params p;
+    struct nblog__line_id p;
     memset(&p, 0, sizeof p);
     strcpy(p.hostname, "host");
     strcpy(p.app, "app");
@@ -29,7 +29,7 @@ static struct nblog__syslog_params params(void)
 
 static uint8_t render_flags; /* flags of the record render() makes */
 
-static const char *render(int format, const struct nblog__syslog_params *p,
+static const char *render(int format, const struct nblog__line_id *p,
                           uint64_t unix_s, uint32_t usec, const char *text)
 {
     static char line[8192];
@@ -45,7 +45,7 @@ static const char *render(int format, const struct nblog__syslog_params *p,
 static void test_rfc5424_line(void **state)
 {
     (void)state;
-    struct nblog__syslog_params p = params();
+    struct nblog__line_id p = params();
     assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
                         "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
                         "[nblog@32473 seq=\"42\" tid=\"7\"] hi\n");
@@ -61,7 +61,7 @@ static void test_rfc5424_line(void **state)
 static void test_sentinel_time(void **state)
 {
     (void)state;
-    struct nblog__syslog_params p = params();
+    struct nblog__line_id p = params();
     static char out[512];
     const int64_t sentinels[] = {INT64_MIN, INT64_MAX};
     for (size_t i = 0; i < 2; i++) {
@@ -84,7 +84,7 @@ static void test_sentinel_time(void **state)
 static void test_calendar(void **state)
 {
     (void)state;
-    struct nblog__syslog_params p = params();
+    struct nblog__line_id p = params();
     p.sd = 0;
     static const struct {
         uint64_t s;
@@ -116,7 +116,7 @@ static void test_sd_escape(void **state)
 static void test_rfc3164_and_journal(void **state)
 {
     (void)state;
-    struct nblog__syslog_params p = params();
+    struct nblog__line_id p = params();
     p.utc_offset_s = 3600;
     assert_string_equal(render(NBLOG_FORMAT_RFC3164, &p, 1709164800, 0, "x]\"y"),
                         "<14>Feb 29 01:00:00 host app[123]: x]\"y\n");
@@ -139,7 +139,7 @@ static void test_rfc3164_and_journal(void **state)
 static void test_replayed_mark(void **state)
 {
     (void)state;
-    struct nblog__syslog_params p = params();
+    struct nblog__line_id p = params();
     render_flags = NBLOG_F_REPLAYED;
     assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
                         "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
@@ -170,7 +170,7 @@ static void test_terminal_controls(void **state)
     static const char escaped[] = "a\\xc2\\x9b2Jb\\xc2\\x85[    1.000000] emerg x"
                                   "\\xe2\\x80\\xa8" "c\\xe2\\x80\\xa9" "d \xc3\xa9 "
                                   "\\x9b \\xff \xe2\x82\xac \xc2\xa0 \\xed\\xa0\\x80.\n";
-    struct nblog__syslog_params p = params();
+    struct nblog__line_id p = params();
     p.sd = 0;
     assert_string_equal(render(NBLOG_FORMAT_PLAIN, &p, 0, 0, text), escaped);
     const char *k = render(NBLOG_FORMAT_KMSG, &p, 0, 0, text);

@@ -32,7 +32,7 @@ int nblog_console_journald(const char *socket_path, const nblog_syslog_opts_t *s
     struct nblog__dgram_out *o = calloc(1, sizeof *o);
     if (!o)
         return NBLOG_ENOMEM;
-    if (nblog__net_params(&o->net.params, sopts) != 0 ||
+    if (nblog__net_line_id(&o->net.id, sopts) != 0 ||
         nblog__net_unix_addr(socket_path ? socket_path : JOURNAL_SOCKET, &o->dg.addr,
                              &o->dg.addrlen) != 0) {
         free(o);

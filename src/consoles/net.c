@@ -1,7 +1,8 @@
 /*
  * consoles/net.c - the parts every network output shares: resolving
- * addresses, the syslog parameters, sending records as datagrams, the
- * registration wrapper and nblog_console_net_stats.
+ * addresses, the lines' identity from the syslog options, sending
+ * records as datagrams, the registration wrapper and
+ * nblog_console_net_stats.
  *
  * DATAGRAMS
  *
@@ -144,7 +145,7 @@ static int sd_name_ok(const char *s)
     return 1;
 }
 
-int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t *sopts)
+int nblog__net_line_id(struct nblog__line_id *p, const nblog_syslog_opts_t *sopts)
 {
     nblog_syslog_opts_t defaults;
     if (!sopts) {
@@ -424,7 +425,7 @@ int nblog__net_register(const nblog_console_ops_t *ops, struct nblog__net_common
     }
     o.format = format;
     ctx->magic = NBLOG__NET_MAGIC;
-    int rc = nblog__console_register_params(ops, ctx, &ctx->params, &o, out);
+    int rc = nblog__console_register_id(ops, ctx, &ctx->id, &o, out);
     if (rc != NBLOG_OK)
         fail(ctx);
     return rc;

@@ -18,7 +18,7 @@
  * can read any of them (kind tells which output it is). */
 struct nblog__net_common {
     unsigned magic; /* NBLOG__NET_MAGIC */
-    struct nblog__syslog_params params;
+    struct nblog__line_id id; /* its lines' identity (nblog__net_line_id) */
     /* Counters: written by the owner of the console, read by anyone;
      * relaxed, they are statistics. */
     _Atomic uint64_t connects, disconnects, connect_failures, resent_frames,
@@ -64,9 +64,10 @@ int nblog__net_resolve(const char *hostport, int socktype,
 int nblog__net_unix_addr(const char *path, struct sockaddr_storage *ss,
                          socklen_t *len);
 
-/* Fills params from sopts (NULL: defaults): app name, hostname, procid,
- * msgid, facility, structured data, local UTC offset. -1 for a bad option. */
-int nblog__net_params(struct nblog__syslog_params *p, const nblog_syslog_opts_t *sopts);
+/* Fills the lines' identity p from sopts (NULL: defaults): app name,
+ * hostname, procid, msgid, facility, structured data, local UTC offset.
+ * -1 for a bad option. */
+int nblog__net_line_id(struct nblog__line_id *p, const nblog_syslog_opts_t *sopts);
 
 /* Opens (or reopens) d->fd: non-blocking, close-on-exec, connected. 0 or
  * -errno. A unix destination that is not there yet is not an error: the

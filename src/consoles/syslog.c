@@ -3,9 +3,9 @@
  * collector over UDP, TCP or a local datagram socket (unix:/dev/log).
  *
  * The console core renders the lines (render.c, NBLOG_FORMAT_RFC5424/3164,
- * with this console's parameters); this file only moves them. UDP and unix
- * sockets send one datagram per record through consoles/net.c, which also
- * serves write_atomic. TCP is below.
+ * with the identity this console registers, struct nblog__line_id); this
+ * file only moves them. UDP and unix sockets send one datagram per record
+ * through consoles/net.c, which also serves write_atomic. TCP is below.
  *
  * TCP: AT-LEAST-ONCE OVER A STREAM
  *
@@ -505,14 +505,14 @@ static int starts(const char *s, const char *prefix)
 }
 
 static int tcp_console(const char *hostport, const nblog_syslog_opts_t *s,
-                       const struct nblog__syslog_params *params, int format,
+                       const struct nblog__line_id *id, int format,
                        const char *url, const nblog_console_opts_t *opts,
                        nblog_console_t **out)
 {
     struct tcp_out *o = calloc(1, sizeof *o);
     if (!o)
         return NBLOG_ENOMEM;
-    o->net.params = *params;
+    o->net.id = *id;
     o->fd = -1;
     o->pid = getpid();
     o->cap = s->resend_bytes ? s->resend_bytes : 1u << 20;
@@ -541,14 +541,14 @@ int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
         nblog_syslog_opts_init(&defaults);
         sopts = &defaults;
     }
-    struct nblog__syslog_params params;
-    if (!url || !out || nblog__net_params(&params, sopts) != 0)
+    struct nblog__line_id id;
+    if (!url || !out || nblog__net_line_id(&id, sopts) != 0)
         return NBLOG_EINVAL;
     int format = sopts->rfc3164 || (opts && opts->format == NBLOG_FORMAT_RFC3164)
                      ? NBLOG_FORMAT_RFC3164
                      : NBLOG_FORMAT_RFC5424;
     if (starts(url, "syslog+tcp://"))
-        return tcp_console(url + 13, sopts, &params, format, url, opts, out);
+        return tcp_console(url + 13, sopts, &id, format, url, opts, out);
     int udp = starts(url, "syslog+udp://"), local = starts(url, "unix:");
     if (!udp && !local)
         return NBLOG_EINVAL;
@@ -558,7 +558,7 @@ int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
     struct nblog__dgram_out *o = calloc(1, sizeof *o);
     if (!o)
         return NBLOG_ENOMEM;
-    o->net.params = params;
+    o->net.id = id;
     o->dg.max = max;
     o->dg.sep = 1; /* a record is a line; the '\n' is not sent */
     o->dg.keep = 0;
@@ -569,6 +569,6 @@ int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
         return NBLOG_EINVAL;
     }
     if (local)
-        o->net.params.hostname_3164 = 0; /* the local syslogd adds its own */
+        o->net.id.hostname_3164 = 0; /* the local syslogd adds its own */
     return nblog__dgram_console(o, url, format, opts, out);
 }
