@@ -71,8 +71,8 @@
  * registered (the consoles' fork hook, run after, restarts their printers).
  *
  * A ring file (ring_path / NBLOG_RING): map_ring opens, locks and maps it
- * through ringfile.c instead of anonymous memory and starts its publisher
- * thread; shutdown stops the publisher first (its last pass shows the
+ * through ringfile.c instead of anonymous memory and starts the stats
+ * publisher thread (publish.c); shutdown stops the publisher first (its last pass shows the
  * consoles as they were). The file stays mapped and locked (g.file) like
  * any retired ring, until the next nblog_init closes it.
  *

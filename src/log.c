@@ -65,37 +65,6 @@ const char *nblog_version_string(void)
     return NBLOG_VERSION_STRING;
 }
 
-static const char *const level_names[NBLOG_LEVEL_COUNT] = {
-#define NBLOG__LEVEL_NAME(name, value, str) [value] = str,
-    NBLOG_LEVEL_MAP(NBLOG__LEVEL_NAME)
-#undef NBLOG__LEVEL_NAME
-};
-
-const char *nblog_level_name(int level)
-{
-    return level >= 0 && level < NBLOG_LEVEL_COUNT ? level_names[level]
-                                                   : "invalid";
-}
-
-int nblog_level_parse(const char *text)
-{
-    static const struct {
-        const char *name;
-        int level;
-    } aliases[] = {{"panic", 0}, {"error", 3}, {"warn", 4}};
-    if (!text)
-        return NBLOG_ELEVEL;
-    if (text[0] >= '0' && text[0] <= '7' && text[1] == '\0')
-        return text[0] - '0';
-    for (int i = 0; i < NBLOG_LEVEL_COUNT; i++)
-        if (strcasecmp(text, level_names[i]) == 0)
-            return i;
-    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
-        if (strcasecmp(text, aliases[i].name) == 0)
-            return aliases[i].level;
-    return NBLOG_ELEVEL;
-}
-
 const char *nblog_strerror(int err)
 {
     switch (err) {
@@ -428,6 +397,7 @@ int nblog__reader_open_memory(nblog_reader_t *r, const void *mem, size_t bytes,
     return NBLOG_OK;
 }
 
+#ifdef NBLOG_TEST_HOOKS
 void nblog__ring_memory(const void **mem, size_t *bytes)
 {
     /* M2, acquire: pairs with M1, map_ring's release store. */
@@ -435,6 +405,7 @@ void nblog__ring_memory(const void **mem, size_t *bytes)
     *mem = r;
     *bytes = r ? r->total_size : 0;
 }
+#endif
 
 int nblog_reader_open(nblog_reader_t *r, int from)
 {

@@ -38,9 +38,11 @@ int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
  * lifecycle's init sets them, from nblog_options_t, in MAPPING). */
 void nblog__log_configure(int facility, int emergency_level);
 
-/* The current ring's memory (NULL, 0 when not ready). For tests and tools
- * that hand the bytes to another process. */
+#ifdef NBLOG_TEST_HOOKS
+/* Tests: the current ring's memory (NULL, 0 when not ready), to hand the
+ * bytes to another process. */
 void nblog__ring_memory(const void **mem, size_t *bytes);
+#endif
 
 /* Opens a reader on a ring in memory that another process may have written
  * (a copy, a mapped file): validates the header first. Returns NBLOG_OK,

@@ -2,7 +2,7 @@
  * publish.h - the file ring's stats publisher (publish.c): a thread that
  * copies the consoles' stats into the ring file's table (stats.h) and
  * wakes followers. Layer: above the console registry; started and stopped
- * by the lifecycle (log.c) for a file ring only.
+ * by the lifecycle (lifecycle.c) for a file ring only.
  */
 #ifndef NBLOG_PUBLISH_H
 #define NBLOG_PUBLISH_H

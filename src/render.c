@@ -40,12 +40,48 @@
  * always the right one.
  */
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "format.h"
 #include "nblog.h"
 #include "render.h"
 #include "ring.h"
+
+/* ---------------------------------------------------------- level names */
+
+/* What each level is called, in every line format and for the specs and
+ * the command (nblog.h: nblog_level_name, nblog_level_parse). */
+static const char *const level_names[NBLOG_LEVEL_COUNT] = {
+#define NBLOG__LEVEL_NAME(name, value, str) [value] = str,
+    NBLOG_LEVEL_MAP(NBLOG__LEVEL_NAME)
+#undef NBLOG__LEVEL_NAME
+};
+
+const char *nblog_level_name(int level)
+{
+    return level >= 0 && level < NBLOG_LEVEL_COUNT ? level_names[level]
+                                                   : "invalid";
+}
+
+int nblog_level_parse(const char *text)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } aliases[] = {{"panic", 0}, {"error", 3}, {"warn", 4}};
+    if (!text)
+        return NBLOG_ELEVEL;
+    if (text[0] >= '0' && text[0] <= '7' && text[1] == '\0')
+        return text[0] - '0';
+    for (int i = 0; i < NBLOG_LEVEL_COUNT; i++)
+        if (strcasecmp(text, level_names[i]) == 0)
+            return i;
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcasecmp(text, aliases[i].name) == 0)
+            return aliases[i].level;
+    return NBLOG_ELEVEL;
+}
 
 /* Cuts text to fit max bytes and ends it with the marker, on a UTF-8
  * character boundary. Returns the new length. */

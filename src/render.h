@@ -204,7 +204,7 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
  * process's: the name handed down by nblog__who_set_program and the
  * cached pid. [signal-safe] */
 void nblog__who(const struct nblog__line_id *p, struct nblog__who *who);
-/* The lifecycle (log.c), whenever it sets the program's name (at init,
+/* The lifecycle (lifecycle.c), whenever it sets the program's name (at init,
  * before the ring is published): name, which must stay valid (it is
  * rewritten only by a later init), is this process's program from then
  * on. Before the first call: the executable's short name as it is. */
