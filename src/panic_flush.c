@@ -43,9 +43,11 @@
  *     next owner, printer or direct caller alike: records below it may be
  *     out already and are marked replayed. So a record printed twice
  *     always has its later copy marked. If it stopped mid-line, the rest
- *     of that line is left as the console's pending batch (unless a
- *     displaced owner holds the batch: then the next writer starts a new
- *     line).
+ *     of that line is left as the console's pending batch, and out_cut
+ *     says so (OUT_CUT_AT + where it starts), so a panic that displaces
+ *     the next owner before its first write still finishes the line
+ *     (unless a displaced owner holds the batch: then the next writer
+ *     starts a new line).
  *
  * MEMORY ORDERING: the tags and their pairs are listed in console_impl.h
  * (MEMORY ORDERING). This file's: O5 (panic_take's exchange and loads),
@@ -260,6 +262,17 @@ static int stops_mid_line(const char *buf, size_t n, int was)
     return n ? buf[n - 1] != '\n' : was;
 }
 
+/* The batch now holds the rest of a line the output stopped in, from
+ * batch_off (see PANIC FLUSH): say so in out_cut, as owner_call does, so
+ * that a panic taking the batch's next owner before its first write
+ * finishes that line rather than starting a new one and losing the rest.
+ * Relaxed: ordered for the next owner by the word, like our other stores. */
+static void rest_in_batch(struct nblog_console *c)
+{
+    if (c->batch_off > 0 && c->batch[c->batch_off - 1] != '\n')
+        atomic_store_explicit(&c->out_cut, OUT_CUT_AT + c->batch_off, memory_order_relaxed);
+}
+
 /* Writes the rest of the batch the last owner left half written, and
  * publishes it. At the deadline the rest stays for the next owner (and
  * nothing more can be printed before it, in order). */
@@ -270,6 +283,7 @@ static void panic_finish(struct nblog_console *c, struct panic_pos *p, uint64_t 
                          &out);
     c->batch_off += out;
     if (rc == -ETIMEDOUT) {
+        rest_in_batch(c);
         p->incomplete = 1;
         return;
     }
@@ -337,6 +351,7 @@ static void panic_leave_rest(struct nblog_console *c, struct panic_pos *p, size_
     memcpy(c->batch, panic_batch + out, n);
     c->batch_len = n;
     c->batch_end_seq = p->seq;
+    atomic_store_explicit(&c->out_cut, OUT_CUT_AT, memory_order_relaxed); /* rest at 0 */
     p->torn = 0;
 }
 
