@@ -9,6 +9,8 @@
 int bench_stuck_main(int argc, char **argv);
 /* nblog-bench throughput ...: bench-throughput.c */
 int bench_throughput_main(int argc, char **argv);
+/* nblog-bench burst ...: bench-burst.c */
+int bench_burst_main(int argc, char **argv);
 /* nblog-bench crash ...: bench-crash.c */
 int bench_crash_main(int argc, char **argv);
 

@@ -1,54 +1,47 @@
 /*
- * bench-throughput.c - nblog-bench throughput: records stored to lines in a
- * file, end to end.
+ * bench-throughput.c - nblog-bench throughput: records to lines in a file,
+ * end to end and through the printer alone, beside spdlog async end to end
+ * and glibc's fprintf in the same run.
  *
  *   nblog-bench throughput [--threads N] [--count M] [--runs R] [--stamped]
  *                          [--json-only]
  *
- * SCENARIO (bench/README.md says more)
+ * CASES (bench/README.md says more; each is one pass, bench-pass.h)
  *
- *   N threads (default: 1, then 2) each log M records (default 500,000) of
- *   the message every mode logs, as fast as they can, after a barrier. The
- *   clock starts at the earliest thread's first call and stops when
- *   everything logged is in the file:
+ *   nblog_info, nblog_printf   N threads (default: 1, then 2) each log M
+ *       records (default 500,000), NBLOG_INFO or nblog_printf, into the
+ *       DEFAULT ring (nblog_options_init) with ONE file console draining it
+ *       meanwhile; the clock runs from the first call to nblog_flush
+ *       returning 0. What the console could not keep up with is
+ *       overwritten: dropped, counted, and missing from the file.
+ *   spdlog_async               the same N threads and M records through
+ *       spdlog 1.10's async logger (a pool of its own, queue 8192, one
+ *       backend thread, async_overflow_policy::block: nothing is dropped,
+ *       the callers wait), one basic_file_sink_mt, pattern "%v"; the clock
+ *       stops when flush() and the pool's destructor have returned. The
+ *       baseline every other case is a ratio to.
+ *   printer_info, printer_printf   the printer alone: M records stored by
+ *       one thread into a ring that holds them all (record_size 128) with
+ *       no console; then one file console registered from the oldest
+ *       record drains them, and the clock runs from its registration to
+ *       nblog_flush returning 0: lines/s of render + write alone.
+ *   fprintf                    one thread, fprintf of the M lines to a
+ *       fully buffered FILE *, then fclose: glibc's own render + write.
  *
- *   nblog: when nblog_flush() returns 0 (every console has written every
- *   record stored before the call). One store for the whole mode, big
- *   enough for every record of a run (ring_records = N * M rounded up to a
- *   power of two, record_size 128), so nothing is overwritten however far
- *   the printer falls behind; a nblog_console_file() console (threaded,
- *   plain format, from the next record) per run.
+ *   --stamped: nblog writes NBLOG_FORMAT_KMSG lines, spdlog its default
+ *   pattern, so both format a timestamp per line (fprintf stays bare).
  *
- *   spdlog_async (1.10): a thread pool of its own per run (queue 8192, one
- *   backend thread), async_overflow_policy::block (a full queue makes the
- *   caller wait: nothing is dropped), one basic_file_sink_mt, pattern "%v".
- *   The clock stops when flush() and the pool's destructor have returned:
- *   the destructor joins the backend thread after it has handled every
- *   queued entry, the flush included.
- *
- *   --stamped: nblog writes NBLOG_FORMAT_KMSG lines ("level,seq,usec,flags;
- *   text") and spdlog its default pattern ("[date time.ms] [name] [level]
- *   text"), so both format a timestamp per line.
- *
- *   Then the file is read and every line checked (bench-common.h,
- *   check_file): msgs_per_s = distinct expected records found / elapsed.
- *   A record missing from the file counts against its logger even if the
- *   logger did not report it.
+ *   Every file is read back and every line checked (check_file):
+ *   lines/s = distinct expected records found / elapsed. A record missing
+ *   from the file counts against its logger even if the logger did not
+ *   report it; the table shows beside it what the logger reported lost.
  *
  * OUTPUT
  *
- *   A table (unless --json-only), then as the last line one JSON object:
- *   {"bench":"throughput","threads":T,"results":{"nblog":{"msgs_per_s":..,
- *   "dropped":..,"ring_bytes":..},"spdlog_async":{"msgs_per_s":..}},
- *   "by_threads":{"1":{...},"2":{...}}}: "results" holds the first thread
- *   count run (T), "by_threads" every thread count run, in the same form.
- *   msgs_per_s is the median of the R runs (default 3); dropped is the
- *   largest of the runs' (records the console skipped as overwritten plus
- *   NBLOG_ELOST).
+ *   A table of every run (unless --json-only), the medians of R runs
+ *   (default 3) as ratios to spdlog_async, the goal lines, then as the
+ *   last line one JSON object (see bench/README.md).
  */
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,194 +52,107 @@
 
 #include "bench-common.h"
 #include "bench-modes.h"
-
-#ifdef NBLOG_BENCH_SPDLOG
-#include "bench-spdlog.h"
-#endif
+#include "bench-pass.h"
 
 #define TP_COUNT 500000L
 #define TP_RUNS 3
 #define TP_RUNS_MAX 9
 #define TP_THREADS_MAX 64
-#define TP_RECORD_SIZE 128u
-#define TP_FLUSH_MS 120000u
+#define TP_CASES_MAX 9
 
-enum { NBLOG, SPDLOG, NLOGGERS };
-static const char *const logger_name[NLOGGERS] = {"nblog", "spdlog_async"};
+struct tp_case {
+    const char *name;
+    int way, threads, printer_only;
+    int spdlog_base; /* index of the spdlog case at this thread count, or -1 */
+};
 
-struct tp_run {
+struct tp_summary {
     int ran;
-    double elapsed_ms, msgs_per_s;
-    long calls, sent;
-    struct file_check fc;
-    uint64_t printed, dropped, lost, write_failed; /* nblog */
-    int lagging;                                   /* nblog_flush's result */
-    size_t overruns;                               /* spdlog */
+    double lines_per_s;        /* median */
+    long file_lost, books_lost; /* largest over the runs */
+    long dup, bad;             /* over all runs */
+    uint64_t ring_bytes;       /* nblog: the last run's ring */
 };
-
-struct worker {
-    pthread_t thread;
-    int logger;
-    long count, sent;
-    uint64_t start_ns;
-};
-
-static pthread_barrier_t go;
-
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-    long sent = 0;
-    pthread_barrier_wait(&go);
-    w->start_ns = mono_ns();
-    if (w->logger == NBLOG) {
-        for (long k = 0; k < w->count; k++) {
-            int i = (int)k;
-            sent += nblog_printf(NBLOG_LEVEL_INFO, BENCH_FMT, i, BENCH_VALUE(i),
-                                 BENCH_NAME) == NBLOG_OK;
-        }
-    }
-#ifdef NBLOG_BENCH_SPDLOG
-    else {
-        for (long k = 0; k < w->count; k++)
-            sent += bench_spdlog_async_info((int)k) == 0;
-    }
-#endif
-    w->sent = sent;
-    return NULL;
-}
-
-/* Starts nthreads workers, joins them; returns the earliest start time. */
-static uint64_t run_workers(int logger, int nthreads, long count, long *sent)
-{
-    struct worker w[TP_THREADS_MAX];
-    if (pthread_barrier_init(&go, NULL, (unsigned)nthreads) != 0) {
-        fprintf(stderr, "nblog-bench: pthread_barrier_init failed\n");
-        exit(1);
-    }
-    for (int t = 0; t < nthreads; t++) {
-        w[t] = (struct worker){.logger = logger, .count = count};
-        int rc = pthread_create(&w[t].thread, NULL, worker_main, &w[t]);
-        if (rc != 0) {
-            fprintf(stderr, "nblog-bench: pthread_create: %s\n", strerror(rc));
-            exit(1);
-        }
-    }
-    uint64_t start = UINT64_MAX;
-    *sent = 0;
-    for (int t = 0; t < nthreads; t++) {
-        pthread_join(w[t].thread, NULL);
-        if (w[t].start_ns < start)
-            start = w[t].start_ns;
-        *sent += w[t].sent;
-    }
-    pthread_barrier_destroy(&go);
-    return start;
-}
-
-static void file_path(char *buf, size_t cap, const char *who, int id)
-{
-    snprintf(buf, cap, "/tmp/nblog-bench-%ld-throughput-%s-%d.log",
-             (long)getpid(), who, id);
-}
-
-static void finish_run(const char *path, int nthreads, long count,
-                       uint64_t start, uint64_t end, struct tp_run *r)
-{
-    r->elapsed_ms = (double)(end - start) / 1e6;
-    r->calls = (long)nthreads * count;
-    check_file(path, count, nthreads, &r->fc);
-    r->msgs_per_s = (double)r->fc.found / ((double)(end - start) / 1e9);
-    unlink(path);
-    r->ran = 1;
-}
-
-static int run_nblog(int nthreads, long count, int stamped, int id, struct tp_run *r)
-{
-    memset(r, 0, sizeof *r);
-    char path[96];
-    file_path(path, sizeof path, "nblog", id);
-    unlink(path);
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = "file";
-    o.format = stamped ? NBLOG_FORMAT_KMSG : NBLOG_FORMAT_PLAIN;
-    nblog_console_t *con;
-    int rc = nblog_console_file(path, 0, 0, &o, &con);
-    if (rc != NBLOG_OK) {
-        fprintf(stderr, "nblog-bench: nblog_console_file: %s\n", nblog_strerror(rc));
-        return -1;
-    }
-    nblog_stats_t st0, st1;
-    nblog_stats_get(&st0);
-    uint64_t start = run_workers(NBLOG, nthreads, count, &r->sent);
-    r->lagging = nblog_flush(TP_FLUSH_MS, NULL, 0);
-    uint64_t end = mono_ns();
-    nblog_stats_get(&st1);
-    nblog_console_stats_t cs;
-    nblog_console_stats(con, &cs);
-    r->printed = cs.printed;
-    r->dropped = cs.dropped;
-    r->write_failed = cs.write_failed;
-    r->lost = st1.lost - st0.lost;
-    nblog_console_unregister(con);
-    finish_run(path, nthreads, count, start, end, r);
-    return 0;
-}
-
-#ifdef NBLOG_BENCH_SPDLOG
-static int run_spdlog(int nthreads, long count, int stamped, int id, struct tp_run *r)
-{
-    memset(r, 0, sizeof *r);
-    char path[96];
-    file_path(path, sizeof path, "spdlog", id);
-    unlink(path);
-    struct bench_spdlog_cfg cfg = {
-        .path = path, .overrun_oldest = 0, .stamped = stamped, .hold = NULL};
-    if (bench_spdlog_async_setup(&cfg) != 0)
-        return -1;
-    uint64_t start = run_workers(SPDLOG, nthreads, count, &r->sent);
-    long stuck_lines;
-    bench_spdlog_async_finish(&r->overruns, &stuck_lines);
-    uint64_t end = mono_ns();
-    finish_run(path, nthreads, count, start, end, r);
-    return 0;
-}
-#endif
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: nblog-bench throughput [--threads N] [--count M] [--runs R] "
                "[--stamped] [--json-only]\n"
-               "  --threads N  logging threads (default: 1, then 2)\n"
+               "  --threads N  logging threads end to end (default: 1, then 2)\n"
                "  --count M    records per thread per run (default %ld)\n"
-               "  --runs R     runs per logger and thread count (default %d; "
-               "medians reported)\n"
+               "  --runs R     runs per case (default %d; medians reported)\n"
                "  --stamped    nblog kmsg format, spdlog default pattern "
                "(default: the bare message)\n"
                "  --json-only  print only the JSON line\n",
             TP_COUNT, TP_RUNS);
 }
 
-struct tp_summary {
-    int any[NLOGGERS];
-    double msgs_per_s[NLOGGERS];
-    uint64_t dropped; /* nblog, largest over the runs */
-};
-
-static void json_obj(const struct tp_summary *s, uint64_t ring_bytes)
+static int add_case(struct tp_case *c, int n, const char *name, int way,
+                    int threads, int printer_only, int spdlog_base)
 {
-    int first = 1;
-    printf("{");
-    if (s->any[NBLOG]) {
-        printf("\"nblog\":{\"msgs_per_s\":%.0f,\"dropped\":%llu,\"ring_bytes\":%llu}",
-               s->msgs_per_s[NBLOG], (unsigned long long)s->dropped,
-               (unsigned long long)ring_bytes);
-        first = 0;
+    c[n] = (struct tp_case){name, way, threads, printer_only, spdlog_base};
+    return n + 1;
+}
+
+static void summarise(const struct pass_result *runs, int nruns, int way,
+                      struct tp_summary *s)
+{
+    memset(s, 0, sizeof *s);
+    double v[TP_RUNS_MAX];
+    int n = 0;
+    for (int k = 0; k < nruns; k++) {
+        const struct pass_result *r = &runs[k];
+        if (!r->ran)
+            continue;
+        v[n++] = r->lines_per_s;
+        if (pass_file_lost(r) > s->file_lost)
+            s->file_lost = pass_file_lost(r);
+        if (pass_logger_lost(way, r) > s->books_lost)
+            s->books_lost = pass_logger_lost(way, r);
+        s->dup += r->fc.dup;
+        s->bad += r->fc.bad;
+        s->ring_bytes = r->books.ring_records * r->books.record_size;
     }
-    if (s->any[SPDLOG])
-        printf("%s\"spdlog_async\":{\"msgs_per_s\":%.0f}", first ? "" : ",",
-               s->msgs_per_s[SPDLOG]);
+    if (n) {
+        s->ran = 1;
+        s->lines_per_s = median_d(v, n);
+    }
+}
+
+static void print_run(const struct tp_case *c, int k, const struct pass_result *r)
+{
+    printf("%-14s %3d %2d %9.1f %9.1f %11.0f %9ld %9ld %8ld %8ld %4ld %4ld  ",
+           c->name, c->threads, k, r->elapsed_ms, r->caller_ms, r->lines_per_s,
+           r->calls, r->fc.found, pass_file_lost(r), pass_logger_lost(c->way, r),
+           r->fc.dup, r->fc.bad);
+    if (c->way == WAY_INFO || c->way == WAY_PRINTF) {
+        printf("printed %llu, dropped %llu, ELOST %llu, write failed %llu, "
+               "ring %llux%llu B",
+               (unsigned long long)r->books.printed,
+               (unsigned long long)r->books.dropped,
+               (unsigned long long)r->books.lost,
+               (unsigned long long)r->books.write_failed,
+               (unsigned long long)r->books.ring_records,
+               (unsigned long long)r->books.record_size);
+        if (r->books.lagging)
+            printf(", FLUSH TIMED OUT");
+    } else if (c->way == WAY_SPDLOG) {
+        printf("queue overruns %zu", r->overruns);
+    }
+    if (r->fc.other)
+        printf(", %ld other lines", r->fc.other);
+    printf("\n");
+}
+
+static void json_case(const char *name, const struct tp_summary *s, double base,
+                      const char *sep)
+{
+    printf("%s\"%s\":{\"msgs_per_s\":%.0f,\"lost\":%ld,\"logger_lost\":%ld",
+           sep, name, s->lines_per_s, s->file_lost, s->books_lost);
+    if (s->ring_bytes)
+        printf(",\"ring_bytes\":%llu", (unsigned long long)s->ring_bytes);
+    if (base > 0)
+        printf(",\"vs_spdlog\":%.3f", s->lines_per_s / base);
     printf("}");
 }
 
@@ -273,123 +179,147 @@ int bench_throughput_main(int argc, char **argv)
             common_option(argv[a], &json_only, usage);
         }
     }
-    int max_threads = 0;
-    for (int t = 0; t < nthreadcounts; t++)
-        if (threads[t] > max_threads)
-            max_threads = threads[t];
-    uint64_t want = (uint64_t)max_threads * (uint64_t)count;
-    if (want > (1u << 24)) {
-        fprintf(stderr, "nblog-bench: threads * count = %llu records is more "
-                        "than nblog's largest ring (2^24 records)\n",
-                (unsigned long long)want);
+    if (count > NBLOG_RECORDS_MAX) {
+        fprintf(stderr, "nblog-bench: --count %ld is more than nblog's largest "
+                        "ring (%u records), which the printer-only case needs\n",
+                count, NBLOG_RECORDS_MAX);
         return 2;
     }
 
-    /* One store for every run, holding all of a run's records. */
-    nblog_options_t opt;
-    nblog_options_init(&opt);
-    /* Only the consoles the bench registers (no default, no NBLOG_CONSOLES). */
-    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
-    opt.ring_records = (size_t)want;
-    opt.record_size = TP_RECORD_SIZE;
-    int rc = nblog_init(&opt);
-    if (rc != NBLOG_OK) {
-        fprintf(stderr, "nblog-bench: nblog_init: %s\n", nblog_strerror(rc));
-        return 1;
-    }
-    nblog_stats_t nst;
-    nblog_stats_get(&nst);
-    uint64_t ring_bytes = nst.ring_records * nst.record_size;
-
-    static struct tp_run res[2][NLOGGERS][TP_RUNS_MAX];
-    struct tp_summary sum[2];
-    memset(sum, 0, sizeof sum);
-    int id = 0;
+    /* The cases, in the order they run within a round: end to end at each
+     * thread count (spdlog last, so its index is known), then the printer
+     * alone and fprintf. */
+    struct tp_case cases[TP_CASES_MAX];
+    int ncases = 0;
     for (int t = 0; t < nthreadcounts; t++) {
-        for (int k = 0; k < runs; k++) {
-            run_nblog(threads[t], count, stamped, id++, &res[t][NBLOG][k]);
 #ifdef NBLOG_BENCH_SPDLOG
-            run_spdlog(threads[t], count, stamped, id++, &res[t][SPDLOG][k]);
+        int sp = ncases + 2;
+#else
+        int sp = -1;
 #endif
-        }
-        for (int l = 0; l < NLOGGERS; l++) {
-            double v[TP_RUNS_MAX];
-            int n = 0;
-            for (int k = 0; k < runs; k++) {
-                const struct tp_run *r = &res[t][l][k];
-                if (!r->ran)
-                    continue;
-                v[n++] = r->msgs_per_s;
-                if (l == NBLOG && r->dropped + r->lost > sum[t].dropped)
-                    sum[t].dropped = r->dropped + r->lost;
-            }
-            if (n) {
-                sum[t].any[l] = 1;
-                sum[t].msgs_per_s[l] = median_d(v, n);
-            }
-        }
+        ncases = add_case(cases, ncases, "nblog_info", WAY_INFO, threads[t], 0, sp);
+        ncases = add_case(cases, ncases, "nblog_printf", WAY_PRINTF, threads[t], 0, sp);
+#ifdef NBLOG_BENCH_SPDLOG
+        ncases = add_case(cases, ncases, "spdlog_async", WAY_SPDLOG, threads[t], 0, sp);
+#endif
     }
+    /* The printer alone and fprintf are compared with spdlog end to end at
+     * the first thread count. */
+    int sp0 = cases[0].spdlog_base;
+    int printer_info = ncases;
+    ncases = add_case(cases, ncases, "printer_info", WAY_INFO, 1, 1, sp0);
+    int printer_printf = ncases;
+    ncases = add_case(cases, ncases, "printer_printf", WAY_PRINTF, 1, 1, sp0);
+    int fprintf_case = ncases;
+    ncases = add_case(cases, ncases, "fprintf", WAY_FPRINTF, 1, 0, sp0);
+
+    static struct pass_result res[TP_CASES_MAX][TP_RUNS_MAX];
+    int id = 0;
+    for (int k = 0; k < runs; k++)
+        for (int c = 0; c < ncases; c++) {
+            struct pass_cfg cfg = {.way = cases[c].way,
+                                   .threads = cases[c].threads,
+                                   .count = count,
+                                   .printer_only = cases[c].printer_only,
+                                   .spdlog_overrun = 0,
+                                   .stamped = stamped,
+                                   .mode = "throughput",
+                                   .id = id++};
+            if (bench_pass(&cfg, &res[c][k]) != 0)
+                fprintf(stderr, "nblog-bench: %s, %d thread(s), run %d left out\n",
+                        cases[c].name, cases[c].threads, k);
+        }
+    struct tp_summary sum[TP_CASES_MAX];
+    for (int c = 0; c < ncases; c++)
+        summarise(res[c], (int)runs, cases[c].way, &sum[c]);
+    /* The baseline's median, or 0 when it did not run. */
+#define BASE(c) (cases[c].spdlog_base >= 0 && sum[cases[c].spdlog_base].ran        \
+                     ? sum[cases[c].spdlog_base].lines_per_s                       \
+                     : 0)
+
+    struct goal goals[] = {
+        {.text = "printer (NBLOG_INFO) >= 5M lines/s", .unit = GOAL_RATE,
+         .at_least = 1, .limit = 5e6},
+        {.text = "printer (nblog_printf) >= 5M lines/s", .unit = GOAL_RATE,
+         .at_least = 1, .limit = 5e6},
+        {.text = "printer (NBLOG_INFO) >= 10x spdlog async end to end",
+         .unit = GOAL_RATIO, .at_least = 1, .limit = 10},
+        {.text = "printer (nblog_printf) >= 10x spdlog async end to end",
+         .unit = GOAL_RATIO, .at_least = 1, .limit = 10},
+    };
+    if (sum[printer_info].ran)
+        goal_value(&goals[0], sum[printer_info].lines_per_s);
+    if (sum[printer_printf].ran)
+        goal_value(&goals[1], sum[printer_printf].lines_per_s);
+    goal_ratio(&goals[2], sum[printer_info].ran ? sum[printer_info].lines_per_s : -1,
+               BASE(printer_info));
+    goal_ratio(&goals[3],
+               sum[printer_printf].ran ? sum[printer_printf].lines_per_s : -1,
+               BASE(printer_printf));
+    int ngoals = (int)(sizeof goals / sizeof goals[0]);
 
     if (!json_only) {
         printf("nblog-bench throughput: %ld records per thread per run, %ld "
-               "run(s), %s lines; %ld CPUs online, load %.2f\n",
+               "run(s) of every case, %s lines; %ld CPUs online, load %.2f\n",
                count, runs, stamped ? "stamped" : "bare-message",
                sysconf(_SC_NPROCESSORS_ONLN), load_1min());
-        printf("nblog ring: %llu records of %llu bytes = %llu bytes (text up "
-               "to %llu bytes)\n",
-               (unsigned long long)nst.ring_records,
-               (unsigned long long)nst.record_size,
-               (unsigned long long)ring_bytes, (unsigned long long)nst.text_max);
 #ifdef NBLOG_BENCH_LIB_UNOPTIMIZED
         printf("WARNING: libnblog was built without -O (see the cmake "
                "warning): the nblog figures are not representative\n");
 #endif
-        printf("\n%-13s %3s %2s %10s %11s %9s %9s %6s %5s %5s  notes\n", "logger",
-               "thr", "#", "elapsed_ms", "msgs_per_s", "sent", "in_file",
-               "missing", "dup", "bad");
-        for (int t = 0; t < nthreadcounts; t++)
-            for (int k = 0; k < runs; k++)
-                for (int l = 0; l < NLOGGERS; l++) {
-                    const struct tp_run *r = &res[t][l][k];
-                    if (!r->ran)
-                        continue;
-                    printf("%-13s %3d %2d %10.1f %11.0f %9ld %9ld %6ld %5ld %5ld  ",
-                           logger_name[l], threads[t], k, r->elapsed_ms,
-                           r->msgs_per_s, r->sent, r->fc.found,
-                           r->calls - r->fc.found, r->fc.dup, r->fc.bad);
-                    if (l == NBLOG) {
-                        printf("printed %llu, dropped %llu, ELOST %llu, write "
-                               "failed %llu",
-                               (unsigned long long)r->printed,
-                               (unsigned long long)r->dropped,
-                               (unsigned long long)r->lost,
-                               (unsigned long long)r->write_failed);
-                        if (r->lagging)
-                            printf(", FLUSH TIMED OUT");
-                    } else {
-                        printf("queue overruns %zu", r->overruns);
-                    }
-                    if (r->fc.other)
-                        printf(", %ld other lines", r->fc.other);
-                    printf("\n");
-                }
-        printf("\nmedians:");
-        for (int t = 0; t < nthreadcounts; t++)
-            for (int l = 0; l < NLOGGERS; l++)
-                if (sum[t].any[l])
-                    printf(" %s %d thread(s) %.0f msgs/s;", logger_name[l],
-                           threads[t], sum[t].msgs_per_s[l]);
-        printf("\n\n");
+        printf("\n%-14s %3s %2s %9s %9s %11s %9s %9s %8s %8s %4s %4s  notes\n",
+               "case", "thr", "#", "elapsed", "callers", "lines_per_s", "calls",
+               "in_file", "missing", "lgr_lost", "dup", "bad");
+        for (int k = 0; k < runs; k++)
+            for (int c = 0; c < ncases; c++)
+                if (res[c][k].ran)
+                    print_run(&cases[c], k, &res[c][k]);
+        printf("(elapsed, callers: ms; missing: calls not in the file; "
+               "lgr_lost: what the logger says it lost)\n");
+        printf("\nmedians of %ld run(s):\n", runs);
+        for (int c = 0; c < ncases; c++) {
+            if (!sum[c].ran)
+                continue;
+            char r[16];
+            printf("  %-14s %2d thread(s) %11.0f lines/s  %6s spdlog_async "
+                   "(%d thr)  lost up to %ld%s\n",
+                   cases[c].name, cases[c].threads, sum[c].lines_per_s,
+                   ratio_str(r, sum[c].lines_per_s, BASE(c)),
+                   cases[c].spdlog_base >= 0 ? cases[cases[c].spdlog_base].threads : 0,
+                   sum[c].file_lost,
+                   sum[c].dup || sum[c].bad ? ", DUPLICATE OR BAD LINES" : "");
+        }
+        printf("\n");
+        goals_print(goals, ngoals);
+        printf("\n");
     }
 
-    printf("{\"bench\":\"throughput\",\"threads\":%d,\"results\":", threads[0]);
-    json_obj(&sum[0], ring_bytes);
-    printf(",\"by_threads\":{");
-    for (int t = 0; t < nthreadcounts; t++) {
-        printf("%s\"%d\":", t ? "," : "", threads[t]);
-        json_obj(&sum[t], ring_bytes);
+    printf("{\"bench\":\"throughput\",\"threads\":%d,\"runs\":%ld,\"results\":{",
+           threads[0], runs);
+    const char *sep = "";
+    for (int c = 0; c < ncases; c++) {
+        if (!sum[c].ran || (cases[c].threads != threads[0] && !cases[c].printer_only &&
+                             c != fprintf_case))
+            continue;
+        json_case(cases[c].name, &sum[c], BASE(c), sep);
+        sep = ",";
     }
-    printf("}}\n");
-    nblog_shutdown();
+    printf("},\"by_threads\":{");
+    for (int t = 0; t < nthreadcounts; t++) {
+        printf("%s\"%d\":{", t ? "," : "", threads[t]);
+        sep = "";
+        for (int c = 0; c < ncases; c++) {
+            if (!sum[c].ran || cases[c].printer_only || c == fprintf_case ||
+                cases[c].threads != threads[t])
+                continue;
+            json_case(cases[c].name, &sum[c], BASE(c), sep);
+            sep = ",";
+        }
+        printf("}");
+    }
+    printf("}");
+    goals_json(goals, ngoals);
+    printf("}\n");
+#undef BASE
     return 0;
 }
