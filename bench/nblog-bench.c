@@ -119,10 +119,14 @@ static inline void record_write(unsigned char *rec, uint64_t tid, const char *fm
      * the compiler here, so strnlen is not folded for the literal. */
     __asm__("" : "+r"(s));
     size_t slen = strnlen(s, FLOOR_STR_MAX);
-    uint64_t hdr[3] = {__rdtsc(), tid << 32 | slen << 16 | NBLOG_LEVEL_INFO,
-                       (uint64_t)(uintptr_t)fmt};
+    /* Word by word, straight into the record: a header built on the stack
+     * and copied would cost a failed store-to-load forward per call. */
+    uint64_t ts = __rdtsc(), meta = tid << 32 | slen << 16 | NBLOG_LEVEL_INFO;
+    uint64_t fp = (uint64_t)(uintptr_t)fmt;
     int64_t iv = i;
-    memcpy(rec, hdr, sizeof hdr);
+    memcpy(rec, &ts, 8);
+    memcpy(rec + 8, &meta, 8);
+    memcpy(rec + 16, &fp, 8);
     memcpy(rec + 24, &iv, 8);
     memcpy(rec + 32, &v, 8);
     memcpy(rec + 40, &slen, 2);
