@@ -12,7 +12,9 @@
  *      console is registered from the oldest record;
  *   4. drain: nblog_flush until it returns 0 (polls every 1 ms), or
  *      spdlog's flush and the pool's destructor (joins its backend after
- *      every queued entry), or fclose; the clock stops;
+ *      every queued entry), or fclose; the clock stops, and the process's
+ *      CPU time since the workers started (printer only: since the
+ *      console's registration) is taken;
  *   5. nblog: the console's and nblog's counters; then the file is read
  *      and every line checked, and deleted.
  */
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef NBLOG_BENCH_SPDLOG
@@ -122,6 +125,14 @@ void bench_path(char *buf, size_t cap, const char *mode, const char *who, int id
 
 static FILE *pass_file; /* WAY_FPRINTF */
 
+/* CPU time of the whole process (every thread), in ns. */
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 struct worker {
     pthread_t thread;
     int way;
@@ -207,7 +218,8 @@ static long run_workers(int way, int nthreads, long count, uint64_t *start,
 
 /* Steps 1-4 for nblog; returns 0 or -1. */
 static int pass_nblog(const struct pass_cfg *cfg, const char *path,
-                      struct pass_result *r, uint64_t *t0, uint64_t *t1)
+                      struct pass_result *r, uint64_t *t0, uint64_t *t1,
+                      uint64_t *cpu0)
 {
     nblog_console_t *con;
     uint64_t calls_end;
@@ -217,6 +229,7 @@ static int pass_nblog(const struct pass_cfg *cfg, const char *path,
         r->sent = run_workers(cfg->way, cfg->threads, cfg->count, t0, &calls_end);
         r->caller_ms = (double)(calls_end - *t0) / 1e6;
         *t0 = mono_ns();
+        *cpu0 = cpu_ns();
         if (bench_nblog_console(path, NBLOG_FROM_OLDEST, cfg->stamped, &con) != 0) {
             nblog_shutdown();
             return -1;
@@ -224,6 +237,7 @@ static int pass_nblog(const struct pass_cfg *cfg, const char *path,
     } else {
         if (bench_nblog_open(path, 0, 0, NBLOG_FROM_NEXT, cfg->stamped, &con) != 0)
             return -1;
+        *cpu0 = cpu_ns();
         r->sent = run_workers(cfg->way, cfg->threads, cfg->count, t0, &calls_end);
         r->caller_ms = (double)(calls_end - *t0) / 1e6;
     }
@@ -231,6 +245,7 @@ static int pass_nblog(const struct pass_cfg *cfg, const char *path,
      * shutdown come after it. */
     r->books.lagging = nblog_flush(PASS_FLUSH_MS, NULL, 0);
     *t1 = mono_ns();
+    r->cpu_ms = (double)(cpu_ns() - *cpu0) / 1e6;
     int lagging = r->books.lagging;
     bench_nblog_close(con, PASS_FLUSH_MS, &r->books);
     r->books.lagging |= lagging;
@@ -245,11 +260,11 @@ int bench_pass(const struct pass_cfg *cfg, struct pass_result *r)
     char path[128];
     bench_path(path, sizeof path, cfg->mode, pass_way_name[cfg->way], cfg->id);
     r->calls = (long)cfg->threads * cfg->count;
-    uint64_t t0 = 0, t1 = 0, calls_end;
+    uint64_t t0 = 0, t1 = 0, cpu0 = 0, calls_end;
     switch (cfg->way) {
     case WAY_INFO:
     case WAY_PRINTF:
-        if (pass_nblog(cfg, path, r, &t0, &t1) != 0)
+        if (pass_nblog(cfg, path, r, &t0, &t1, &cpu0) != 0)
             return -1;
         break;
     case WAY_SPDLOG: {
@@ -261,11 +276,13 @@ int bench_pass(const struct pass_cfg *cfg, struct pass_result *r)
                                       .hold = NULL};
         if (bench_spdlog_async_setup(&sc) != 0)
             return -1;
+        cpu0 = cpu_ns();
         r->sent = run_workers(cfg->way, cfg->threads, cfg->count, &t0, &calls_end);
         r->caller_ms = (double)(calls_end - t0) / 1e6;
         long stuck_lines;
         bench_spdlog_async_finish(&r->overruns, &stuck_lines);
         t1 = mono_ns();
+        r->cpu_ms = (double)(cpu_ns() - cpu0) / 1e6;
         break;
 #else
         return -1;
@@ -277,11 +294,13 @@ int bench_pass(const struct pass_cfg *cfg, struct pass_result *r)
             fprintf(stderr, "nblog-bench: %s: %s\n", path, strerror(errno));
             return -1;
         }
+        cpu0 = cpu_ns();
         r->sent = run_workers(cfg->way, cfg->threads, cfg->count, &t0, &calls_end);
         r->caller_ms = (double)(calls_end - t0) / 1e6;
         fclose(pass_file);
         pass_file = NULL;
         t1 = mono_ns();
+        r->cpu_ms = (double)(cpu_ns() - cpu0) / 1e6;
         break;
     default:
         return -1;

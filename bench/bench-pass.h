@@ -94,6 +94,9 @@ struct pass_result {
                             only: console registered to everything in it) */
     double caller_ms;    /* first call to the last thread's last call */
     double lines_per_s;  /* records found in the file / elapsed */
+    double cpu_ms;       /* the process's CPU time (all threads) over the
+                            elapsed time: printer only, that is the printer
+                            thread's, so found / cpu_ms holds under load */
     long calls, sent;    /* calls made; calls that said they stored */
     struct file_check fc;
     struct bench_books books; /* nblog */

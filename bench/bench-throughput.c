@@ -69,6 +69,7 @@ struct tp_case {
 struct tp_summary {
     int ran;
     double lines_per_s;        /* median */
+    double lines_per_cpu_s;    /* median: found / the process's CPU time */
     long file_lost, books_lost; /* largest over the runs */
     long dup, bad;             /* over all runs */
     uint64_t ring_bytes;       /* nblog: the last run's ring */
@@ -98,12 +99,13 @@ static void summarise(const struct pass_result *runs, int nruns, int way,
                       struct tp_summary *s)
 {
     memset(s, 0, sizeof *s);
-    double v[TP_RUNS_MAX];
+    double v[TP_RUNS_MAX], cpu[TP_RUNS_MAX];
     int n = 0;
     for (int k = 0; k < nruns; k++) {
         const struct pass_result *r = &runs[k];
         if (!r->ran)
             continue;
+        cpu[n] = r->cpu_ms > 0 ? (double)r->fc.found / (r->cpu_ms / 1e3) : 0;
         v[n++] = r->lines_per_s;
         if (pass_file_lost(r) > s->file_lost)
             s->file_lost = pass_file_lost(r);
@@ -116,13 +118,15 @@ static void summarise(const struct pass_result *runs, int nruns, int way,
     if (n) {
         s->ran = 1;
         s->lines_per_s = median_d(v, n);
+        s->lines_per_cpu_s = median_d(cpu, n);
     }
 }
 
 static void print_run(const struct tp_case *c, int k, const struct pass_result *r)
 {
-    printf("%-14s %3d %2d %9.1f %9.1f %11.0f %9ld %9ld %8ld %8ld %4ld %4ld  ",
-           c->name, c->threads, k, r->elapsed_ms, r->caller_ms, r->lines_per_s,
+    printf("%-14s %3d %2d %9.1f %9.1f %9.1f %11.0f %9ld %9ld %8ld %8ld %4ld %4ld  ",
+           c->name, c->threads, k, r->elapsed_ms, r->caller_ms, r->cpu_ms,
+           r->lines_per_s,
            r->calls, r->fc.found, pass_file_lost(r), pass_logger_lost(c->way, r),
            r->fc.dup, r->fc.bad);
     if (c->way == WAY_INFO || c->way == WAY_PRINTF) {
@@ -147,8 +151,9 @@ static void print_run(const struct tp_case *c, int k, const struct pass_result *
 static void json_case(const char *name, const struct tp_summary *s, double base,
                       const char *sep)
 {
-    printf("%s\"%s\":{\"msgs_per_s\":%.0f,\"lost\":%ld,\"logger_lost\":%ld",
-           sep, name, s->lines_per_s, s->file_lost, s->books_lost);
+    printf("%s\"%s\":{\"msgs_per_s\":%.0f,\"msgs_per_cpu_s\":%.0f,\"lost\":%ld,"
+           "\"logger_lost\":%ld",
+           sep, name, s->lines_per_s, s->lines_per_cpu_s, s->file_lost, s->books_lost);
     if (s->ring_bytes)
         printf(",\"ring_bytes\":%llu", (unsigned long long)s->ring_bytes);
     if (base > 0)
@@ -267,14 +272,15 @@ int bench_throughput_main(int argc, char **argv)
         printf("WARNING: libnblog was built without -O (see the cmake "
                "warning): the nblog figures are not representative\n");
 #endif
-        printf("\n%-14s %3s %2s %9s %9s %11s %9s %9s %8s %8s %4s %4s  notes\n",
-               "case", "thr", "#", "elapsed", "callers", "lines_per_s", "calls",
+        printf("\n%-14s %3s %2s %9s %9s %9s %11s %9s %9s %8s %8s %4s %4s  notes\n",
+               "case", "thr", "#", "elapsed", "callers", "cpu", "lines_per_s", "calls",
                "in_file", "missing", "lgr_lost", "dup", "bad");
         for (int k = 0; k < runs; k++)
             for (int c = 0; c < ncases; c++)
                 if (res[c][k].ran)
                     print_run(&cases[c], k, &res[c][k]);
-        printf("(elapsed, callers: ms; missing: calls not in the file; "
+        printf("(elapsed, callers, cpu: ms; cpu: the process's CPU time over "
+               "the elapsed time, all threads; missing: calls not in the file; "
                "lgr_lost: what the logger says it lost)\n");
         printf("\nmedians of %ld run(s):\n", runs);
         for (int c = 0; c < ncases; c++) {
@@ -282,11 +288,11 @@ int bench_throughput_main(int argc, char **argv)
                 continue;
             char r[16];
             printf("  %-14s %2d thread(s) %11.0f lines/s  %6s spdlog_async "
-                   "(%d thr)  lost up to %ld%s\n",
+                   "(%d thr)  %10.0f lines/CPU-s  lost up to %ld%s\n",
                    cases[c].name, cases[c].threads, sum[c].lines_per_s,
                    ratio_str(r, sum[c].lines_per_s, BASE(c)),
                    cases[c].spdlog_base >= 0 ? cases[cases[c].spdlog_base].threads : 0,
-                   sum[c].file_lost,
+                   sum[c].lines_per_cpu_s, sum[c].file_lost,
                    sum[c].dup || sum[c].bad ? ", DUPLICATE OR BAD LINES" : "");
         }
         printf("\n");
