@@ -1,0 +1,51 @@
+#!/bin/sh
+# smoke.sh NBLOG_BENCH - every nblog-bench mode runs a tiny load and ends
+# with its JSON line, so the bench keeps working while the library under it
+# changes (it uses include/nblog.h alone). No figure is judged (speed is
+# not tested here); what is checked does not depend on timing: the printer
+# alone loses nothing (its ring holds every record), and in every burst
+# the file and the logger agree on what was lost.
+set -u
+bench=$1
+status=0
+tmp=$(mktemp)
+trap 'rm -f "$tmp"' EXIT
+
+run() {
+    mode=$1
+    shift
+    if ! "$bench" "$mode" "$@" --json-only >"$tmp" 2>&1; then
+        echo "nblog-bench $mode $*: exit status $?" >&2
+        cat "$tmp" >&2
+        status=1
+        return 1
+    fi
+    if ! tail -n1 "$tmp" | grep -q "^{\"bench\":\"$mode\""; then
+        echo "nblog-bench $mode $*: the last line is not its JSON" >&2
+        cat "$tmp" >&2
+        status=1
+        return 1
+    fi
+    return 0
+}
+
+run latency --threads 2 --count 2000 --runs 1
+run stuck --count 2000 --hold-ms 50 --runs 1
+run crash --count 100 --runs 1
+if run throughput --threads 1 --count 2000 --runs 1; then
+    for c in printer_info printer_printf; do
+        if ! tail -n1 "$tmp" | grep -q "\"$c\":{[^}]*\"lost\":0,\"logger_lost\":0"; then
+            echo "nblog-bench throughput: $c lost records:" >&2
+            tail -n1 "$tmp" >&2
+            status=1
+        fi
+    done
+fi
+if run burst --size 2000 --size 20000 --runs 1; then
+    if tail -n1 "$tmp" | grep -q '"books_agree":false'; then
+        echo "nblog-bench burst: file and logger disagree:" >&2
+        tail -n1 "$tmp" >&2
+        status=1
+    fi
+fi
+exit $status
