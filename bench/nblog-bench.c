@@ -183,6 +183,7 @@ static _Alignas(64) struct {
 
 static inline int shared_log(const char *fmt, int i, double v, const char *s)
 {
+    /* Relaxed: the claim orders nothing; S1 publishes the record. */
     uint64_t seq = atomic_fetch_add_explicit(&shared_head, 1, memory_order_relaxed);
     /* The record is 56 bytes: the slot's 64 less its state word. */
     _Static_assert(sizeof shared_ring[0].rec == 56, "a record is 56 bytes");
@@ -196,6 +197,7 @@ static inline int shared_log(const char *fmt, int i, double v, const char *s)
 static int shared_setup(void)
 {
     memset(shared_ring, 0, sizeof shared_ring); /* prefault */
+    /* Relaxed: before the threads exist; pthread_create orders it. */
     atomic_store_explicit(&shared_head, 0, memory_order_relaxed);
     return 0;
 }
