@@ -39,6 +39,7 @@
  * above, so no value holds a newline and the simple KEY=value form is
  * always the right one.
  */
+#include <assert.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -202,31 +203,69 @@ static size_t text_unit(const unsigned char *s, size_t len, int *keep)
     return n;
 }
 
-/* Copies text escaping what text_unit says, as \xNN. Runs of plain bytes
- * (most text is one run) go out with one memcpy; a line too short for the
- * whole ends at a unit's boundary (never inside a character or an
- * escape). */
+/* 0x80 in each byte of w that is not plain printable ASCII (a byte
+ * text_unit may not keep as one unit of one byte: below 0x20, DEL, '\\'
+ * or 0x80 and up), 0 in the others. Exact per byte: x is below 0x80 in
+ * every byte, so x + 0x60 carries into no other byte, and the equality
+ * tests are the carry-free form (as format.c's pct_bytes). */
+static inline uint64_t unplain_bytes(uint64_t w)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, high = 0x8080808080808080ull;
+    uint64_t x = w & low7;
+    uint64_t ctl = ~(x + 0x6060606060606060ull) & high; /* x < 0x20 */
+    uint64_t del = w ^ 0x7f7f7f7f7f7f7f7full, bsl = w ^ 0x5c5c5c5c5c5c5c5cull;
+    del = ~(((del & low7) + low7) | del | low7);
+    bsl = ~(((bsl & low7) + low7) | bsl | low7);
+    return (w & high) | ctl | del | bsl;
+}
+
+/*
+ * Copies text escaping what text_unit says, as \xNN. Plain ASCII (most
+ * text is nothing else) goes eight bytes at a time: one load, one test
+ * (unplain_bytes), one store; the unit at the first byte that is not
+ * plain, and the last few bytes, go through text_unit. A line too short
+ * for the whole ends at a unit's boundary (never inside a character or an
+ * escape). [signal-safe]
+ */
 static size_t escape(char *out, size_t room, const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t n = 0, i = 0;
     while (i < len) {
-        size_t run = 0, unit = 0;
-        int keep = 1;
-        while (i + run < len && (unit = text_unit(s + i + run, len - i - run, &keep), keep)) {
-            if (run + unit > room - n)
+        while (len - i >= 8 && room - n >= 8) {
+            uint64_t w, bad;
+            memcpy(&w, s + i, 8);
+            memcpy(out + n, &w, 8); /* room for all eight; kept up to the first bad one */
+            bad = unplain_bytes(w);
+            if (bad) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+                size_t k = (size_t)__builtin_clzll(bad) / 8;
+#else
+                size_t k = (size_t)__builtin_ctzll(bad) / 8;
+#endif
+                n += k;
+                i += k;
                 break;
-            run += unit;
+            }
+            n += 8;
+            i += 8;
         }
-        memcpy(out + n, text + i, run);
-        n += run;
-        i += run;
-        if (i >= len || keep || n + 4 * unit > room)
-            break; /* the end, or no room for the next unit */
-        for (size_t k = 0; k < unit; k++)
-            n += hex_escape(out + n, s[i + k]);
+        if (i >= len)
+            break;
+        int keep;
+        size_t unit = text_unit(s + i, len - i, &keep);
+        if ((keep ? unit : 4 * unit) > room - n)
+            break; /* no room for the next unit */
+        if (keep) {
+            memcpy(out + n, s + i, unit);
+            n += unit;
+        } else {
+            for (size_t k = 0; k < unit; k++)
+                n += hex_escape(out + n, s[i + k]);
+        }
         i += unit;
     }
+    assert(n <= room && i <= len);
     return n;
 }
 
