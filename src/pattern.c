@@ -433,6 +433,69 @@ void nblog__who(const struct nblog__line_id *p, struct nblog__who *who)
     }
 }
 
+/* Bytes an item but the message and the program name may write (before
+ * its padding): its text is at most this long. */
+#define ITEM_MAX 48
+
+/* memcpy for the few bytes of most items: two overlapping moves of 8 (or
+ * 4) bytes, or three single ones, instead of a call. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n > 0) {
+        char x = s[0], y = s[n / 2], z = s[n - 1];
+        d[0] = x;
+        d[n / 2] = y;
+        d[n - 1] = z;
+    }
+}
+
+/* v (< 10^w) as exactly w decimal digits at d; returns w. */
+static inline size_t digits_w(char *d, unsigned v, unsigned w)
+{
+    for (unsigned i = w; i-- > 0; v /= 10)
+        d[i] = (char)('0' + v % 10);
+    return w;
+}
+
+/* v's decimal digits at d (20 at most); returns how many. */
+static size_t digits_u64(char *d, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
+    while (v /= 10);
+    memcpy(d, tmp + sizeof tmp - n, n);
+    return n;
+}
+
+/* A level's name and its length (nblog_level_name's, without strlen). */
+static const char *level_text(int level, size_t *n)
+{
+    static const uint8_t len[NBLOG_LEVEL_COUNT] = {
+#define NBLOG__LEVEL_LEN(name, value, str) [value] = sizeof str - 1,
+        NBLOG_LEVEL_MAP(NBLOG__LEVEL_LEN)
+#undef NBLOG__LEVEL_LEN
+    };
+    const char *s = nblog_level_name(level);
+    *n = level >= 0 && level < NBLOG_LEVEL_COUNT ? len[level] : strlen(s);
+    return s;
+}
+
 static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt *f,
                            const struct nblog__who *who, const struct nblog__rec_meta *m,
                            const char *text, size_t len)
@@ -449,39 +512,48 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
     const int time_ok = nblog__wall_valid(m->wall_ns);
     for (unsigned i = 0; i < f->n_items; i++) {
         const struct nblog__pat_item *it = &f->item[i];
-        char num[48];
-        const char *s = num;
+        /* Straight into the line while the item's worst case fits there,
+         * else into num, then clipped to the room left. */
+        char num[ITEM_MAX];
+        char *d = room - at >= ITEM_MAX ? line + at : num;
+        const char *s = d;
         size_t n = 0, start = at;
         long a = offset < 0 ? -offset : offset;
         switch (it->op) {
         case OP_LIT: s = f->lit + it->off, n = it->len; break;
-        case OP_YEAR: n = nblog__format(num, sizeof num, "%04ld", t.year); break;
-        case OP_MON: n = nblog__format(num, sizeof num, "%02u", t.mon); break;
-        case OP_DAY: n = nblog__format(num, sizeof num, "%02u", t.day); break;
-        case OP_HOUR: n = nblog__format(num, sizeof num, "%02u", t.hour); break;
-        case OP_MIN: n = nblog__format(num, sizeof num, "%02u", t.min); break;
-        case OP_SEC: n = nblog__format(num, sizeof num, "%02u", t.sec); break;
-        case OP_MSEC: n = nblog__format(num, sizeof num, "%03u", t.nsec / 1000000u); break;
-        case OP_USEC: n = nblog__format(num, sizeof num, "%06u", t.nsec / 1000u); break;
-        case OP_NSEC: n = nblog__format(num, sizeof num, "%09u", t.nsec); break;
-        case OP_ZONE:
-            n = nblog__format(num, sizeof num, "%c%02ld:%02ld", offset < 0 ? '-' : '+',
-                              a / 3600 % 100, a / 60 % 60);
+        case OP_YEAR:
+            if (t.year >= 0 && t.year <= 9999)
+                n = digits_w(d, (unsigned)t.year, 4);
+            else
+                n = nblog__format(d, ITEM_MAX, "%04ld", t.year);
             break;
-        case OP_LEVEL: s = nblog_level_name(m->level), n = strlen(s); break;
+        case OP_MON: n = digits_w(d, t.mon, 2); break;
+        case OP_DAY: n = digits_w(d, t.day, 2); break;
+        case OP_HOUR: n = digits_w(d, t.hour, 2); break;
+        case OP_MIN: n = digits_w(d, t.min, 2); break;
+        case OP_SEC: n = digits_w(d, t.sec, 2); break;
+        case OP_MSEC: n = digits_w(d, t.nsec / 1000000u, 3); break;
+        case OP_USEC: n = digits_w(d, t.nsec / 1000u, 6); break;
+        case OP_NSEC: n = digits_w(d, t.nsec, 9); break;
+        case OP_ZONE: /* +hh:mm */
+            d[0] = offset < 0 ? '-' : '+';
+            digits_w(d + 1, (unsigned)(a / 3600 % 100), 2);
+            d[3] = ':';
+            n = 4 + digits_w(d + 4, (unsigned)(a / 60 % 60), 2);
+            break;
+        case OP_LEVEL: s = level_text(m->level, &n); break;
         case OP_LEVEL_UP:
-            n = strlen(nblog_level_name(m->level));
-            n = n < sizeof num ? n : sizeof num - 1;
-            for (size_t k = 0; k < n; k++) {
-                char ch = nblog_level_name(m->level)[k];
-                num[k] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
-            }
+            s = level_text(m->level, &n);
+            for (size_t k = 0; k < n; k++)
+                d[k] = s[k] >= 'a' && s[k] <= 'z' ? (char)(s[k] - 'a' + 'A') : s[k];
+            s = d;
             break;
-        case OP_SEQ:
-            n = nblog__format(num, sizeof num, "%llu", (unsigned long long)m->seq);
+        case OP_SEQ: n = digits_u64(d, m->seq); break;
+        case OP_TID: n = digits_u64(d, m->tid); break;
+        case OP_PID:
+            n = who->pid >= 0 ? digits_u64(d, (uint64_t)who->pid)
+                              : nblog__format(d, ITEM_MAX, "%d", who->pid);
             break;
-        case OP_TID: n = nblog__format(num, sizeof num, "%u", (unsigned)m->tid); break;
-        case OP_PID: n = nblog__format(num, sizeof num, "%d", who->pid); break;
         case OP_PROG: {
             at += nblog__escape(line + at, room - at, who->program, strlen(who->program));
             s = NULL;
@@ -513,14 +585,15 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
         }
         /* A time that cannot be told (ring.h nblog__wall_valid): each time
          * field as dashes of its width, so columns stay where they were. */
-        if (!time_ok && it->op >= OP_YEAR && it->op <= OP_ZONE && s == num)
-            memset(num, '-', n < sizeof num ? n : sizeof num);
+        if (!time_ok && it->op >= OP_YEAR && it->op <= OP_ZONE && s == d)
+            memset(d, '-', n < ITEM_MAX ? n : ITEM_MAX);
         if (s) {
-            if (n >= sizeof num && s == num)
-                n = sizeof num - 1;
+            if (n >= ITEM_MAX && s == d)
+                n = ITEM_MAX - 1;
             if (at + n > room)
                 break; /* an item that does not fit ends the line */
-            memcpy(line + at, s, n);
+            if (s != line + at)
+                copy_short(line + at, s, n);
             at += n;
         }
         if (it->width)
