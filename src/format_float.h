@@ -30,4 +30,10 @@ struct nblog__spec {
 size_t nblog__fmt_double(char *out, size_t cap, double v,
                          const struct nblog__spec *spec);
 
+#ifdef NBLOG_TEST_HOOKS
+/* Tests: the same, the exact way only (no fast path). */
+size_t nblog__fmt_double_exact(char *out, size_t cap, double v,
+                               const struct nblog__spec *spec);
+#endif
+
 #endif
