@@ -219,11 +219,52 @@ static inline uint64_t unplain_bytes(uint64_t w)
     return (w & high) | ctl | del | bsl;
 }
 
+/* Index, in memory order, of the first marked byte of m (m != 0). */
+static inline size_t first_marked(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (size_t)__builtin_clzll(m) / 8;
+#else
+    return (size_t)__builtin_ctzll(m) / 8;
+#endif
+}
+
+/* Copies the plain ASCII bytes at the start of s[0..len) to out (room
+ * bytes), as many as fit; returns how many. Eight at a time while eight
+ * fit (every store has room for all eight; the bytes past the run are
+ * overwritten later or past what the caller keeps); a last short piece
+ * through one load of the eight bytes ending at len, when there are
+ * eight (little-endian: shifted so that the piece is its low bytes). */
+static inline size_t plain_run(char *out, size_t room, const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    uint64_t w, bad;
+    while (len - i >= 8 && room - i >= 8) {
+        memcpy(&w, s + i, 8);
+        memcpy(out + i, &w, 8);
+        bad = unplain_bytes(w);
+        if (bad)
+            return i + first_marked(bad);
+        i += 8;
+    }
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__
+    size_t left = len - i;
+    if (left > 0 && left < 8 && len >= 8 && room - i >= 8) {
+        memcpy(&w, s + len - 8, 8);
+        w >>= 8 * (8 - left);                     /* the piece, in the low bytes */
+        bad = unplain_bytes(w) & ((UINT64_C(1) << (8 * left)) - 1);
+        memcpy(out + i, &w, 8);
+        return bad ? i + first_marked(bad) : len;
+    }
+#endif
+    return i;
+}
+
 /*
  * Copies text escaping what text_unit says, as \xNN. Plain ASCII (most
- * text is nothing else) goes eight bytes at a time: one load, one test
- * (unplain_bytes), one store; the unit at the first byte that is not
- * plain, and the last few bytes, go through text_unit. A line too short
+ * text is nothing else) goes eight bytes at a time (plain_run): one load,
+ * one test (unplain_bytes), one store; only a unit at a byte that is not
+ * plain goes through text_unit (an ASCII one is told inline). A line too short
  * for the whole ends at a unit's boundary (never inside a character or an
  * escape). [signal-safe]
  */
@@ -232,36 +273,27 @@ static size_t escape(char *out, size_t room, const char *text, size_t len)
     const unsigned char *s = (const unsigned char *)text;
     size_t n = 0, i = 0;
     while (i < len) {
-        while (len - i >= 8 && room - n >= 8) {
-            uint64_t w, bad;
-            memcpy(&w, s + i, 8);
-            memcpy(out + n, &w, 8); /* room for all eight; kept up to the first bad one */
-            bad = unplain_bytes(w);
-            if (bad) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-                size_t k = (size_t)__builtin_clzll(bad) / 8;
-#else
-                size_t k = (size_t)__builtin_ctzll(bad) / 8;
-#endif
-                n += k;
-                i += k;
-                break;
-            }
-            n += 8;
-            i += 8;
-        }
+        size_t k = plain_run(out + n, room - n, s + i, len - i);
+        n += k;
+        i += k;
         if (i >= len)
             break;
         int keep;
-        size_t unit = text_unit(s + i, len - i, &keep);
+        size_t unit;
+        if (s[i] < 0x80) { /* a control, DEL or '\\' (plain_run stopped there), or no room */
+            unit = 1;
+            keep = s[i] >= 0x20 && s[i] != 0x7f && s[i] != '\\';
+        } else {
+            unit = text_unit(s + i, len - i, &keep);
+        }
         if ((keep ? unit : 4 * unit) > room - n)
             break; /* no room for the next unit */
         if (keep) {
             memcpy(out + n, s + i, unit);
             n += unit;
         } else {
-            for (size_t k = 0; k < unit; k++)
-                n += hex_escape(out + n, s[i + k]);
+            for (size_t j = 0; j < unit; j++)
+                n += hex_escape(out + n, s[i + j]);
         }
         i += unit;
     }
