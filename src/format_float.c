@@ -183,12 +183,7 @@ struct dec {
 
 static int bitlen64(uint64_t x)
 {
-    int n = 0;
-    while (x) {
-        x >>= 1;
-        n++;
-    }
-    return n;
+    return x ? (int)nblog__bit_len(x) : 0;
 }
 
 static int tail_nonzero(const struct dec *x)
@@ -538,16 +533,10 @@ static int scaled_round(uint64_t m, unsigned p, int k, uint64_t *q)
  * backwards ending at end; returns how many. */
 static int u64_digits(char *end, uint64_t q, int min)
 {
-    int n = 0;
-    do {
-        *--end = (char)('0' + q % 10);
-        q /= 10;
-        n++;
-    } while (q);
-    while (n < min) {
-        *--end = '0';
-        n++;
-    }
+    int n = (int)nblog__dec_len(q);
+    nblog__decimal(end, q);
+    for (; n < min; n++)
+        end[-n - 1] = '0';
     return n;
 }
 
