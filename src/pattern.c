@@ -245,6 +245,16 @@ static int fail(char *err, size_t cap, const char *pattern, size_t at, const cha
     return NBLOG_EINVAL;
 }
 
+/* How many items at the start show only the second (see SECOND CACHE). */
+static unsigned sec_items(const struct nblog__pat_item *item, unsigned n)
+{
+    unsigned k = 0;
+    while (k < n && (item[k].op == OP_LIT || (item[k].op >= OP_YEAR && item[k].op <= OP_SEC) ||
+                     item[k].op == OP_ZONE))
+        k++;
+    return k;
+}
+
 static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t cap)
 {
     size_t plen = strlen(pat), lit = 0;
@@ -326,6 +336,7 @@ static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t
         f->item[f->n_items++] = it;
     }
     assert(lit <= NBLOG__PATTERN_MAX);
+    f->n_sec_items = sec_items(f->item, f->n_items);
     if (!has_msg)
         return fail(err, cap, pat, plen, "no %v: the line would not hold the message");
     return NBLOG_OK;
@@ -496,6 +507,68 @@ static const char *level_text(int level, size_t *n)
     return s;
 }
 
+/* ------------------------------------------------------------- second cache */
+
+/* The cached text for second sec at offset into out (NBLOG__SEC_TEXT
+ * bytes of room), or 0 if it holds another or is being written.
+ * [signal-safe] */
+static size_t sec_cache_get(const struct nblog__line_fmt *f, int64_t sec, long offset,
+                            char *out)
+{
+    const struct nblog__sec_cache *c = &f->sc;
+    /* PAT-SC3 (acquire): pairs with PAT-SC2's release store. */
+    unsigned g = atomic_load_explicit(&c->seq, memory_order_acquire);
+    if (g & 1)
+        return 0;
+    size_t n = atomic_load_explicit(&c->len, memory_order_relaxed);
+    if (n == 0 || atomic_load_explicit(&c->sec, memory_order_relaxed) != sec ||
+        atomic_load_explicit(&c->offset, memory_order_relaxed) != offset)
+        return 0;
+    uint64_t w[NBLOG__SEC_TEXT / 8];
+    for (size_t k = 0; k < NBLOG__SEC_TEXT / 8; k++)
+        w[k] = atomic_load_explicit(&c->text[k], memory_order_relaxed);
+    /* PAT-SC4: the acquire fence pairs with PAT-SC1's release fence (as
+     * PAT-TZ4 with TZ1): a load that saw a later writer's value makes the
+     * reload see seq moved. */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&c->seq, memory_order_relaxed) != g)
+        return 0;
+    memcpy(out, w, NBLOG__SEC_TEXT);
+    return n;
+}
+
+/* Offers text[0..n) as second sec's at offset. Taken only by the renderer
+ * that turns seq odd; another one meanwhile (a signal handler on the
+ * writer's thread, another console owner) skips it. [signal-safe] */
+static void sec_cache_put(const struct nblog__line_fmt *f, int64_t sec, long offset,
+                          const char *text, size_t n)
+{
+    /* The one part of a line format that rendering writes: the format is
+     * never an object defined const (it lives in a console's slot, or is
+     * human_default below). */
+    struct nblog__sec_cache *c = (struct nblog__sec_cache *)&f->sc;
+    if (n == 0 || n > NBLOG__SEC_TEXT)
+        return;
+    /* Relaxed: the fence after it orders it before the stores (PAT-SC1). */
+    unsigned g = atomic_load_explicit(&c->seq, memory_order_relaxed);
+    if ((g & 1) || !atomic_compare_exchange_strong_explicit(&c->seq, &g, g + 1,
+                                                            memory_order_relaxed,
+                                                            memory_order_relaxed))
+        return;
+    /* PAT-SC1: the release fence orders seq's odd value before the stores
+     * below; pairs with PAT-SC4's acquire fence. */
+    atomic_thread_fence(memory_order_release);
+    uint64_t w[NBLOG__SEC_TEXT / 8] = {0};
+    memcpy(w, text, n);
+    for (size_t k = 0; k < NBLOG__SEC_TEXT / 8; k++)
+        atomic_store_explicit(&c->text[k], w[k], memory_order_relaxed);
+    atomic_store_explicit(&c->sec, sec, memory_order_relaxed);
+    atomic_store_explicit(&c->offset, offset, memory_order_relaxed);
+    atomic_store_explicit(&c->len, (unsigned)n, memory_order_relaxed);
+    /* PAT-SC2 (release): pairs with PAT-SC3's acquire load. */
+    atomic_store_explicit(&c->seq, g + 2, memory_order_release);
+}
+
 static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt *f,
                            const struct nblog__who *who, const struct nblog__rec_meta *m,
                            const char *text, size_t len)
@@ -505,13 +578,32 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
     assert(cap > reserve);
     const size_t room = cap - reserve;
     long offset = offset_for(f, m->wall_ns);
+    int64_t sec = m->wall_ns / 1000000000, sub = m->wall_ns % 1000000000;
+    if (sub < 0) {
+        sub += 1000000000;
+        sec--;
+    }
+    const unsigned nsec = (unsigned)sub;
     struct nblog__civil t;
-    nblog__civil_from_ns(m->wall_ns, offset, &t);
+    int have_t = 0;
     size_t at = 0;
     int colored = 0;
     const int time_ok = nblog__wall_valid(m->wall_ns);
-    for (unsigned i = 0; i < f->n_items; i++) {
+    /* The second's items from the cache, when it holds this second. */
+    unsigned i = 0;
+    int offer = f->n_sec_items && time_ok && room >= NBLOG__SEC_TEXT;
+    if (offer && (at = sec_cache_get(f, sec, offset, line)) != 0) {
+        i = f->n_sec_items;
+        offer = 0;
+    }
+    for (; i < f->n_items; i++) {
         const struct nblog__pat_item *it = &f->item[i];
+        if (offer && i == f->n_sec_items)
+            sec_cache_put(f, sec, offset, line, at); /* rendered them: offer them */
+        if (!have_t && it->op >= OP_YEAR && it->op <= OP_SEC) {
+            nblog__civil_from_ns(m->wall_ns, offset, &t);
+            have_t = 1;
+        }
         /* Straight into the line while the item's worst case fits there,
          * else into num, then clipped to the room left. */
         char num[ITEM_MAX];
@@ -532,9 +624,9 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
         case OP_HOUR: n = digits_w(d, t.hour, 2); break;
         case OP_MIN: n = digits_w(d, t.min, 2); break;
         case OP_SEC: n = digits_w(d, t.sec, 2); break;
-        case OP_MSEC: n = digits_w(d, t.nsec / 1000000u, 3); break;
-        case OP_USEC: n = digits_w(d, t.nsec / 1000u, 6); break;
-        case OP_NSEC: n = digits_w(d, t.nsec, 9); break;
+        case OP_MSEC: n = digits_w(d, nsec / 1000000u, 3); break;
+        case OP_USEC: n = digits_w(d, nsec / 1000u, 6); break;
+        case OP_NSEC: n = digits_w(d, nsec, 9); break;
         case OP_ZONE: /* +hh:mm */
             d[0] = offset < 0 ? '-' : '+';
             digits_w(d + 1, (unsigned)(a / 3600 % 100), 2);
@@ -646,6 +738,7 @@ size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f
 static struct nblog__line_fmt human_default = {
     .format = NBLOG_FORMAT_HUMAN,
     .n_items = 21,
+    .n_sec_items = 12, /* up to "%S." */
     .item = {{.op = OP_YEAR}, LIT(0), {.op = OP_MON}, LIT(0), {.op = OP_DAY}, LIT(1),
              {.op = OP_HOUR}, LIT(2), {.op = OP_MIN}, LIT(2), {.op = OP_SEC}, LIT(3),
              {.op = OP_USEC}, LIT(1), {.op = OP_COLOR_ON}, LIT(4), {.op = OP_LEVEL}, LIT(5),
