@@ -245,6 +245,27 @@ static int fail(char *err, size_t cap, const char *pattern, size_t at, const cha
     return NBLOG_EINVAL;
 }
 
+/* Without colour, %^ and %$ write nothing: they go, and literal runs
+ * they separated become one where their bytes are adjacent in lit[]
+ * (fewer items a line). */
+static void drop_color(struct nblog__line_fmt *f)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < f->n_items; i++) {
+        struct nblog__pat_item it = f->item[i];
+        if (it.op == OP_COLOR_ON || it.op == OP_COLOR_OFF)
+            continue;
+        struct nblog__pat_item *prev = k ? &f->item[k - 1] : NULL;
+        if (prev && it.op == OP_LIT && prev->op == OP_LIT && !prev->width && !it.width &&
+            prev->off + prev->len == it.off) {
+            prev->len = (uint16_t)(prev->len + it.len);
+            continue;
+        }
+        f->item[k++] = it;
+    }
+    f->n_items = k;
+}
+
 /* How many items at the start show only the second (see SECOND CACHE). */
 static unsigned sec_items(const struct nblog__pat_item *item, unsigned n)
 {
@@ -336,6 +357,8 @@ static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t
         f->item[f->n_items++] = it;
     }
     assert(lit <= NBLOG__PATTERN_MAX);
+    if (!f->color)
+        drop_color(f);
     f->n_sec_items = sec_items(f->item, f->n_items);
     if (!has_msg)
         return fail(err, cap, pat, plen, "no %v: the line would not hold the message");
