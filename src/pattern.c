@@ -547,16 +547,18 @@ static size_t sec_cache_get(const struct nblog__line_fmt *f, int64_t sec, long o
     if (n == 0 || atomic_load_explicit(&c->sec, memory_order_relaxed) != sec ||
         atomic_load_explicit(&c->offset, memory_order_relaxed) != offset)
         return 0;
-    uint64_t w[NBLOG__SEC_TEXT / 8];
-    for (size_t k = 0; k < NBLOG__SEC_TEXT / 8; k++)
-        w[k] = atomic_load_explicit(&c->text[k], memory_order_relaxed);
+    for (size_t k = 0; k < NBLOG__SEC_TEXT / 8; k++) {
+        /* straight into out (the caller's line: a torn copy is
+         * overwritten by the rendering that follows a miss) */
+        uint64_t w = atomic_load_explicit(&c->text[k], memory_order_relaxed);
+        memcpy(out + 8 * k, &w, 8);
+    }
     /* PAT-SC4: the acquire fence pairs with PAT-SC1's release fence (as
      * PAT-TZ4 with TZ1): a load that saw a later writer's value makes the
      * reload see seq moved. */
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&c->seq, memory_order_relaxed) != g)
         return 0;
-    memcpy(out, w, NBLOG__SEC_TEXT);
     return n;
 }
 
@@ -593,7 +595,7 @@ static void sec_cache_put(const struct nblog__line_fmt *f, int64_t sec, long off
 }
 
 static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt *f,
-                           const struct nblog__who *who, const struct nblog__rec_meta *m,
+                           const struct nblog__line_id *p, const struct nblog__rec_meta *m,
                            const char *text, size_t len)
 {
     /* Kept back for the end: a colour reset and the newline. */
@@ -608,7 +610,8 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
     }
     const unsigned nsec = (unsigned)sub;
     struct nblog__civil t;
-    int have_t = 0;
+    struct nblog__who who; /* taken when an item shows it */
+    int have_t = 0, have_who = 0;
     size_t at = 0;
     int colored = 0;
     const int time_ok = nblog__wall_valid(m->wall_ns);
@@ -626,6 +629,10 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
         if (!have_t && it->op >= OP_YEAR && it->op <= OP_SEC) {
             nblog__civil_from_ns(m->wall_ns, offset, &t);
             have_t = 1;
+        }
+        if (!have_who && (it->op == OP_PID || it->op == OP_PROG)) {
+            nblog__who(p, &who);
+            have_who = 1;
         }
         /* Straight into the line while the item's worst case fits there,
          * else into num, then clipped to the room left. */
@@ -666,11 +673,11 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
         case OP_SEQ: n = digits_u64(d, m->seq); break;
         case OP_TID: n = digits_u64(d, m->tid); break;
         case OP_PID:
-            n = who->pid >= 0 ? digits_u64(d, (uint64_t)who->pid)
-                              : nblog__format(d, ITEM_MAX, "%d", who->pid);
+            n = who.pid >= 0 ? digits_u64(d, (uint64_t)who.pid)
+                             : nblog__format(d, ITEM_MAX, "%d", who.pid);
             break;
         case OP_PROG: {
-            at += nblog__escape(line + at, room - at, who->program, strlen(who->program));
+            at += nblog__escape(line + at, room - at, who.program, strlen(who.program));
             s = NULL;
             break;
         }
@@ -747,8 +754,7 @@ size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f
                                 len);
     }
     if (f->format == NBLOG_FORMAT_HUMAN || f->format == NBLOG_FORMAT_PATTERN) {
-        nblog__who(p, &who);
-        return pattern_line(line, cap, f, &who, m, text, len);
+        return pattern_line(line, cap, f, p, m, text, len);
     }
     return nblog__render_line(line, cap, f->format, p, m, text, len);
 }
@@ -773,7 +779,5 @@ static struct nblog__line_fmt human_default = {
 size_t nblog__human_line(char *line, size_t cap, const struct nblog__line_id *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len)
 {
-    struct nblog__who who;
-    nblog__who(p, &who);
-    return pattern_line(line, cap, &human_default, &who, m, text, len);
+    return pattern_line(line, cap, &human_default, p, m, text, len);
 }
