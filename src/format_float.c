@@ -620,10 +620,16 @@ static size_t exp_body(char *out, const char *dg, int nd, int fd, int dot, int x
 
 /* The fast path: 1 and v rendered into s, or 0 (nothing written) when it
  * does not apply (see the comment above). m > 0. */
+#define BODY_MAX 64 /* longest fast body: 20 + 1 + 17 digits and a point, or an e form */
+
 static int render_fast(struct sink *s, const struct nblog__spec *sp, char sign,
                        uint64_t m, int e, char conv)
 {
-    char body[64], dg[24];
+    /* The digits, point and exponent: straight into the output when no
+     * field pads them and the longest fits (after the sign), else here. */
+    char local[BODY_MAX], dg[24];
+    int direct = sp->width <= 0 && s->len < s->cap && s->cap - s->len > BODY_MAX;
+    char *body = direct ? s->out + s->len + (sign != 0) : local;
     size_t n = 0;
     int hash = (sp->flags & NBLOG__FL_HASH) != 0;
     int prec = sp->prec < 0 ? 6 : sp->prec;
@@ -694,7 +700,13 @@ static int render_fast(struct sink *s, const struct nblog__spec *sp, char sign,
     } else {
         return 0;
     }
-    assert(n <= sizeof body);
+    assert(n <= BODY_MAX);
+    if (direct) {
+        if (sign)
+            s->out[s->len++] = sign;
+        s->len += n;
+        return 1;
+    }
     size_t right = field_open(s, sp, sign, NULL, 0, n, 1);
     put_s(s, body, n);
     put_rep(s, ' ', right);

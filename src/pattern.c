@@ -83,6 +83,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "format_float.h" /* the decimal digit pairs */
 #include "nblog.h"
 #include "render.h"
 #include "testhooks.h"
@@ -497,11 +498,17 @@ static inline void copy_short(char *d, const char *s, size_t n)
     }
 }
 
-/* v (< 10^w) as exactly w decimal digits at d; returns w. */
+/* v (< 10^w) as exactly w decimal digits at d, two per division;
+ * returns w. */
 static inline size_t digits_w(char *d, unsigned v, unsigned w)
 {
-    for (unsigned i = w; i-- > 0; v /= 10)
-        d[i] = (char)('0' + v % 10);
+    unsigned i = w;
+    for (; i >= 2; v /= 100) {
+        i -= 2;
+        memcpy(d + i, nblog__dec_pairs + 2 * (v % 100), 2);
+    }
+    if (i)
+        d[0] = (char)('0' + v % 10);
     return w;
 }
 
