@@ -183,16 +183,6 @@ struct args {
 static const char missing_text[] = "%!(MISSING)";
 static const char hex_lower[] = "0123456789abcdef";
 static const char hex_upper[] = "0123456789ABCDEF";
-static const char dec_pairs[] = "00010203040506070809"
-                                "10111213141516171819"
-                                "20212223242526272829"
-                                "30313233343536373839"
-                                "40414243444546474849"
-                                "50515253545556575859"
-                                "60616263646566676869"
-                                "70717273747576777879"
-                                "80818283848586878889"
-                                "90919293949596979899";
 
 /* ---- short copies ------------------------------------------------------ */
 
@@ -633,69 +623,13 @@ static inline int long_double_arg(unsigned len)
 /* Longest integer text: 22 octal digits, or a sign and 20 decimal ones. */
 #define INT_TEXT_MAX 24
 
-/* 10^k for k >= 1; 0 for k = 0 so that dec_len(0) is 1. */
-static const uint64_t pow10_tab[20] = {
-    0,                    10u,                   100u,
-    1000u,                10000u,                100000u,
-    1000000u,             10000000u,             100000000u,
-    1000000000u,          10000000000u,          100000000000u,
-    1000000000000u,       10000000000000u,       100000000000000u,
-    1000000000000000u,    10000000000000000u,    100000000000000000u,
-    1000000000000000000u, 10000000000000000000u,
-};
-
-/* Number of bits of v, at least 1. */
-static inline unsigned bit_len(uint64_t v)
-{
-    return 64u - (unsigned)__builtin_clzll(v | 1);
-}
-
-/* Number of decimal digits of v: t = floor(bits * log10(2)) is the count
- * or one less, and one comparison tells which. */
-static inline unsigned dec_len(uint64_t v)
-{
-    unsigned t = bit_len(v) * 1233 >> 12;
-    return t + (v >= pow10_tab[t]);
-}
-
 /* Number of digits of v in conv's base. */
 static inline size_t int_len(uintmax_t v, char conv)
 {
     switch (conv) {
-    case 'o': return (bit_len(v) + 2) / 3;
-    case 'x': case 'X': case 'p': return (bit_len(v) + 3) / 4;
-    default: return dec_len(v);
-    }
-}
-
-/* Decimal digits of v, two per division, backwards from end.  64-bit
- * division costs more, so a value wider than 32 bits loses eight digits
- * per 64-bit division, those written in 32-bit arithmetic; the rest (all
- * of most values) fits 32 bits. */
-static void decimal(char *end, uintmax_t v)
-{
-    while (v > UINT32_MAX) {
-        uint32_t low = (uint32_t)(v % 100000000);
-        v /= 100000000;
-        for (int i = 0; i < 4; i++) {
-            uint32_t r = low % 100;
-            low /= 100;
-            end -= 2;
-            memcpy(end, dec_pairs + 2 * r, 2);
-        }
-    }
-    uint32_t x = (uint32_t)v;
-    while (x >= 100) {
-        uint32_t r = x % 100;
-        x /= 100;
-        end -= 2;
-        memcpy(end, dec_pairs + 2 * r, 2);
-    }
-    if (x >= 10) {
-        end -= 2;
-        memcpy(end, dec_pairs + 2 * x, 2);
-    } else {
-        *--end = (char)('0' + x);
+    case 'o': return (nblog__bit_len(v) + 2) / 3;
+    case 'x': case 'X': case 'p': return (nblog__bit_len(v) + 3) / 4;
+    default: return nblog__dec_len(v);
     }
 }
 
@@ -712,7 +646,7 @@ static inline void digits(char *end, uintmax_t v, char conv)
             *--end = hex[v & 15];
         while (v >>= 4);
     } else {
-        decimal(end, v);
+        nblog__decimal(end, v);
     }
 }
 

@@ -89,6 +89,7 @@
  */
 #include "format_float.h"
 
+#include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -130,8 +131,8 @@ static void put_s(struct sink *s, const char *p, size_t n)
 {
     size_t room = s->len < s->cap ? s->cap - s->len : 0;
     size_t k = n < room ? n : room;
-    for (size_t i = 0; i < k; i++)
-        s->out[s->len + i] = p[i];
+    if (k)
+        memcpy(s->out + s->len, p, k);
     s->len += n;
 }
 
@@ -182,12 +183,7 @@ struct dec {
 
 static int bitlen64(uint64_t x)
 {
-    int n = 0;
-    while (x) {
-        x >>= 1;
-        n++;
-    }
-    return n;
+    return x ? (int)nblog__bit_len(x) : 0;
 }
 
 static int tail_nonzero(const struct dec *x)
@@ -471,7 +467,253 @@ static void need_fixed(struct dec *x, long long prec)
         dec_more(x);
 }
 
-static void render_decimal(struct sink *s, const struct nblog__spec *sp,
+/* ---- the fast exact path ----------------------------------------------- */
+
+/*
+ * Most values a program logs ("%f" of 0.25 * i, "%.3f" of a time, "%e" of
+ * a rate) need few digits of a value that is small in binary. Then the
+ * digits come from one 128-bit product, exactly:
+ *
+ *   %f, precision p <= FAST_PREC: q = round(m * 2^e * 10^p), where
+ *       m * 10^p < 2^53 * 10^17 < 2^110 (no overflow in 128 bits) and
+ *       dividing by 2^k (k = -e) is a shift; the bits shifted out, r,
+ *       against half = 2^(k-1) give round-half-even exactly (r > half, or
+ *       r == half and q odd: the same rule as dec_round, on the same exact
+ *       value). For e >= 0 the value is the integer m << e (below 2^64).
+ *       The text is q's digits with the point p from the right.
+ *   %e, P = precision <= FAST_PREC: X = floor(log10 v) from the binary
+ *       exponent (right or one too low: checked on the unrounded digits,
+ *       10^P <= floor(v * 10^(P-X)) < 10^(P+1), and corrected), then
+ *       q = round(v * 10^(P-X)) as for %f when P - X >= 0, or, for an
+ *       integer v < 2^64, as v / 10^(X-P) with its remainder against
+ *       half the divisor. A carry to 10^(P+1) is 10^P with X + 1.
+ *   %g without '#': P significant digits as %e gives them (rounded once,
+ *       at the same place as C11 asks), then f or e style by the rounded
+ *       X, trailing zeros dropped. ('#' goes the exact way: it keeps the
+ *       glibc quirk described above.)
+ *
+ * Anything else (q or the integer past 64 bits, k > 127, a non-integer
+ * value needing fewer digits than it has integer digits, precision past
+ * FAST_PREC) returns 0 and goes the exact way above. The test
+ * (tests/test-format-fastfloat.c) checks both ways agree byte for byte,
+ * and with glibc, over millions of values.
+ */
+#define FAST_PREC 17
+
+static const uint64_t pow10_u64[20] = {
+    1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+    1000000000u, 10000000000u, 100000000000u, 1000000000000u, 10000000000000u,
+    100000000000000u, 1000000000000000u, 10000000000000000u,
+    100000000000000000u, 1000000000000000000u, 10000000000000000000u,
+};
+
+/* round(m * 10^p / 2^k), half to even, into *q; 0 if it is 2^64 or more.
+ * m < 2^53, p <= 19, 0 < k. */
+static int scaled_round(uint64_t m, unsigned p, int k, uint64_t *q)
+{
+    unsigned __int128 prod = (unsigned __int128)m * pow10_u64[p];
+    if (k > 127) { /* prod < 2^117 <= half: rounds to 0 */
+        *q = 0;
+        return 1;
+    }
+    unsigned __int128 hi = prod >> k, r = prod - (hi << k);
+    unsigned __int128 half = (unsigned __int128)1 << (k - 1);
+    if (hi >> 64)
+        return 0;
+    uint64_t v = (uint64_t)hi;
+    if (r > half || (r == half && (v & 1)))
+        v++;
+    if (v == 0 && hi != 0) /* wrapped: v was 2^64 - 1 */
+        return 0;
+    *q = v;
+    return 1;
+}
+
+/* q's decimal digits, at least min of them (leading zeros), written
+ * backwards ending at end; returns how many. */
+static int u64_digits(char *end, uint64_t q, int min)
+{
+    int n = (int)nblog__dec_len(q);
+    nblog__decimal(end, q);
+    for (; n < min; n++)
+        end[-n - 1] = '0';
+    return n;
+}
+
+/* P + 1 significant digits of v = m * 2^e (m > 0), rounded: *q in
+ * [10^P, 10^(P+1)) and *x the decimal exponent of its first digit.
+ * 0 if the fast path does not reach. */
+static int sig_digits(uint64_t m, int e, int P, uint64_t *q, int *x)
+{
+    int b = bitlen64(m) - 1 + e; /* 2^b <= v < 2^(b+1) */
+    /* floor(b * log10(2)), exact for |b| < 1700; X is that or one more */
+    int X = (int)(((long long)b * 78913) >> 18);
+    for (int tries = 0; tries < 2; tries++) {
+        int sc = P - X;
+        uint64_t v, lo = pow10_u64[P];
+        unsigned __int128 floor_v; /* the unrounded digits, to check X */
+        if (sc >= 0) {
+            if (sc > 19)
+                return 0;
+            if (e >= 0) {
+                unsigned __int128 n = (unsigned __int128)m * pow10_u64[sc];
+                if (e >= 64 || (n >> (64 - e)) != 0) /* the integer past 2^64 */
+                    return 0;
+                floor_v = n << e;
+                v = (uint64_t)floor_v;
+            } else {
+                unsigned __int128 prod = (unsigned __int128)m * pow10_u64[sc];
+                floor_v = -e > 127 ? 0 : prod >> -e;
+                if (!scaled_round(m, (unsigned)sc, -e, &v))
+                    return 0;
+            }
+        } else {
+            if (e < 0 || -sc > 19 || bitlen64(m) + e > 64)
+                return 0; /* not an integer below 2^64 */
+            uint64_t n = m << e, d = pow10_u64[-sc], r;
+            v = n / d;
+            r = n - v * d;
+            floor_v = v;
+            if (r > d - r || (r == d - r && (v & 1)))
+                v++;
+        }
+        if (floor_v < lo) {
+            X--;
+            continue;
+        }
+        if (P + 1 <= 19 && floor_v >= pow10_u64[P + 1]) {
+            X++;
+            continue;
+        }
+        if (v == pow10_u64[P + 1]) { /* 9.99..95 -> 10.0: one digit up */
+            v = lo;
+            X++;
+        }
+        *q = v;
+        *x = X;
+        return 1;
+    }
+    return 0;
+}
+
+/* The body of an e-style number: the digits dg[0..nd) as d.ddd, fd
+ * digits after the point (zeros past nd), then e+XX. Returns its length. */
+static size_t exp_body(char *out, const char *dg, int nd, int fd, int dot, int xe,
+                       char echar)
+{
+    size_t n = 0;
+    out[n++] = dg[0];
+    if (dot)
+        out[n++] = '.';
+    for (int i = 1; i <= fd; i++)
+        out[n++] = i < nd ? dg[i] : '0';
+    out[n++] = echar;
+    out[n++] = xe < 0 ? '-' : '+';
+    char ebuf[8];
+    int en = exp_digits(ebuf, xe);
+    if (en < 2)
+        ebuf[en++] = '0';
+    while (en > 0)
+        out[n++] = ebuf[--en];
+    return n;
+}
+
+/* The fast path: 1 and v rendered into s, or 0 (nothing written) when it
+ * does not apply (see the comment above). m > 0. */
+#define BODY_MAX 64 /* longest fast body: 20 + 1 + 17 digits and a point, or an e form */
+
+static int render_fast(struct sink *s, const struct nblog__spec *sp, char sign,
+                       uint64_t m, int e, char conv)
+{
+    /* The digits, point and exponent: straight into the output when no
+     * field pads them and the longest fits (after the sign), else here. */
+    char local[BODY_MAX], dg[24];
+    int direct = sp->width <= 0 && s->len < s->cap && s->cap - s->len > BODY_MAX;
+    char *body = direct ? s->out + s->len + (sign != 0) : local;
+    size_t n = 0;
+    int hash = (sp->flags & NBLOG__FL_HASH) != 0;
+    int prec = sp->prec < 0 ? 6 : sp->prec;
+    char *dend = dg + sizeof dg;
+    if (prec > FAST_PREC)
+        return 0;
+    if (conv == 'f' || conv == 'F') {
+        uint64_t q;
+        if (e >= 0) {
+            if (bitlen64(m) + e > 64)
+                return 0;
+            q = m << e;
+        } else if (!scaled_round(m, (unsigned)prec, -e, &q)) {
+            return 0;
+        }
+        int nd = u64_digits(dend, q, e >= 0 ? 1 : prec + 1); /* an integer digit at least */
+        const char *d = dend - nd;
+        int ni = e >= 0 ? nd : nd - prec;
+        memcpy(body, d, (size_t)ni);
+        n = (size_t)ni;
+        if (prec > 0 || hash)
+            body[n++] = '.';
+        if (e >= 0) {
+            memset(body + n, '0', (size_t)prec);
+            n += (size_t)prec;
+        } else {
+            memcpy(body + n, d + ni, (size_t)prec);
+            n += (size_t)prec;
+        }
+    } else if (conv == 'e' || conv == 'E') {
+        uint64_t q;
+        int x;
+        if (!sig_digits(m, e, prec, &q, &x))
+            return 0;
+        int nd = u64_digits(dend, q, 0);
+        n = exp_body(body, dend - nd, nd, prec, prec > 0 || hash, x, conv == 'E' ? 'E' : 'e');
+    } else if ((conv == 'g' || conv == 'G') && !hash) {
+        int P = sp->prec < 0 ? 6 : sp->prec == 0 ? 1 : sp->prec;
+        uint64_t q;
+        int x;
+        if (!sig_digits(m, e, P - 1, &q, &x))
+            return 0;
+        int nd = u64_digits(dend, q, 0); /* == P */
+        const char *d = dend - nd;
+        while (nd > 1 && d[nd - 1] == '0')
+            nd--; /* trailing zeros go */
+        if (x < P && x >= -4) { /* f style */
+            if (x >= 0) {
+                int ni = x + 1;
+                for (int i = 0; i < ni; i++)
+                    body[n++] = i < nd ? d[i] : '0';
+                if (nd > ni) {
+                    body[n++] = '.';
+                    memcpy(body + n, d + ni, (size_t)(nd - ni));
+                    n += (size_t)(nd - ni);
+                }
+            } else {
+                body[n++] = '0';
+                body[n++] = '.';
+                for (int i = 0; i < -x - 1; i++)
+                    body[n++] = '0';
+                memcpy(body + n, d, (size_t)nd);
+                n += (size_t)nd;
+            }
+        } else {
+            n = exp_body(body, d, nd, nd - 1, nd > 1, x, conv == 'G' ? 'E' : 'e');
+        }
+    } else {
+        return 0;
+    }
+    assert(n <= BODY_MAX);
+    if (direct) {
+        if (sign)
+            s->out[s->len++] = sign;
+        s->len += n;
+        return 1;
+    }
+    size_t right = field_open(s, sp, sign, NULL, 0, n, 1);
+    put_s(s, body, n);
+    put_rep(s, ' ', right);
+    return 1;
+}
+
+static void render_exact(struct sink *s, const struct nblog__spec *sp,
                            char sign, uint64_t m, int e, char conv)
 {
     struct dec x;
@@ -596,8 +838,10 @@ static void render_hex(struct sink *s, const struct nblog__spec *sp,
 
 /* ---- entry point ------------------------------------------------------- */
 
-size_t nblog__fmt_double(char *out, size_t cap, double v,
-                         const struct nblog__spec *spec)
+/* Both ways in: fast 1 tries render_fast first (nblog__fmt_double), 0
+ * goes the exact way only (the test hook). */
+static size_t fmt_double(char *out, size_t cap, double v, const struct nblog__spec *spec,
+                         int fast)
 {
     struct sink s = {out, cap, 0};
     struct nblog__spec sp = *spec;
@@ -630,6 +874,20 @@ size_t nblog__fmt_double(char *out, size_t cap, double v,
     /* value = m * 2^e; subnormals share the exponent of the smallest normal */
     uint64_t m = bexp ? frac | (UINT64_C(1) << 52) : frac;
     int e = (bexp ? (int)bexp : 1) - 1075;
-    render_decimal(&s, &sp, sign, m, e, conv);
+    if (!fast || !m || !render_fast(&s, &sp, sign, m, e, conv))
+        render_exact(&s, &sp, sign, m, e, conv);
     return s.len;
 }
+
+size_t nblog__fmt_double(char *out, size_t cap, double v, const struct nblog__spec *spec)
+{
+    return fmt_double(out, cap, v, spec, 1);
+}
+
+#ifdef NBLOG_TEST_HOOKS
+size_t nblog__fmt_double_exact(char *out, size_t cap, double v,
+                               const struct nblog__spec *spec)
+{
+    return fmt_double(out, cap, v, spec, 0);
+}
+#endif

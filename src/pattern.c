@@ -83,6 +83,7 @@
 #include <unistd.h>
 
 #include "format.h"
+#include "format_float.h" /* the decimal digit pairs */
 #include "nblog.h"
 #include "render.h"
 #include "testhooks.h"
@@ -245,6 +246,37 @@ static int fail(char *err, size_t cap, const char *pattern, size_t at, const cha
     return NBLOG_EINVAL;
 }
 
+/* Without colour, %^ and %$ write nothing: they go, and literal runs
+ * they separated become one where their bytes are adjacent in lit[]
+ * (fewer items a line). */
+static void drop_color(struct nblog__line_fmt *f)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < f->n_items; i++) {
+        struct nblog__pat_item it = f->item[i];
+        if (it.op == OP_COLOR_ON || it.op == OP_COLOR_OFF)
+            continue;
+        struct nblog__pat_item *prev = k ? &f->item[k - 1] : NULL;
+        if (prev && it.op == OP_LIT && prev->op == OP_LIT && !prev->width && !it.width &&
+            prev->off + prev->len == it.off) {
+            prev->len = (uint16_t)(prev->len + it.len);
+            continue;
+        }
+        f->item[k++] = it;
+    }
+    f->n_items = k;
+}
+
+/* How many items at the start show only the second (see SECOND CACHE). */
+static unsigned sec_items(const struct nblog__pat_item *item, unsigned n)
+{
+    unsigned k = 0;
+    while (k < n && (item[k].op == OP_LIT || (item[k].op >= OP_YEAR && item[k].op <= OP_SEC) ||
+                     item[k].op == OP_ZONE))
+        k++;
+    return k;
+}
+
 static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t cap)
 {
     size_t plen = strlen(pat), lit = 0;
@@ -326,6 +358,9 @@ static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t
         f->item[f->n_items++] = it;
     }
     assert(lit <= NBLOG__PATTERN_MAX);
+    if (!f->color)
+        drop_color(f);
+    f->n_sec_items = sec_items(f->item, f->n_items);
     if (!has_msg)
         return fail(err, cap, pat, plen, "no %v: the line would not hold the message");
     return NBLOG_OK;
@@ -433,8 +468,141 @@ void nblog__who(const struct nblog__line_id *p, struct nblog__who *who)
     }
 }
 
+/* Bytes an item but the message and the program name may write (before
+ * its padding): its text is at most this long. */
+#define ITEM_MAX 48
+
+/* memcpy for the few bytes of most items: two overlapping moves of 8 (or
+ * 4) bytes, or three single ones, instead of a call. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n > 16) {
+        memcpy(d, s, n);
+    } else if (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n > 0) {
+        char x = s[0], y = s[n / 2], z = s[n - 1];
+        d[0] = x;
+        d[n / 2] = y;
+        d[n - 1] = z;
+    }
+}
+
+/* v (< 10^w) as exactly w decimal digits at d, two per division;
+ * returns w. */
+static inline size_t digits_w(char *d, unsigned v, unsigned w)
+{
+    unsigned i = w;
+    for (; i >= 2; v /= 100) {
+        i -= 2;
+        memcpy(d + i, nblog__dec_pairs + 2 * (v % 100), 2);
+    }
+    if (i)
+        d[0] = (char)('0' + v % 10);
+    return w;
+}
+
+/* v's decimal digits at d (20 at most); returns how many. */
+static size_t digits_u64(char *d, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[sizeof tmp - ++n] = (char)('0' + v % 10);
+    while (v /= 10);
+    memcpy(d, tmp + sizeof tmp - n, n);
+    return n;
+}
+
+/* A level's name and its length (nblog_level_name's, without strlen). */
+static const char *level_text(int level, size_t *n)
+{
+    static const uint8_t len[NBLOG_LEVEL_COUNT] = {
+#define NBLOG__LEVEL_LEN(name, value, str) [value] = sizeof str - 1,
+        NBLOG_LEVEL_MAP(NBLOG__LEVEL_LEN)
+#undef NBLOG__LEVEL_LEN
+    };
+    const char *s = nblog_level_name(level);
+    *n = level >= 0 && level < NBLOG_LEVEL_COUNT ? len[level] : strlen(s);
+    return s;
+}
+
+/* ------------------------------------------------------------- second cache */
+
+/* The cached text for second sec at offset into out (NBLOG__SEC_TEXT
+ * bytes of room), or 0 if it holds another or is being written.
+ * [signal-safe] */
+static size_t sec_cache_get(const struct nblog__line_fmt *f, int64_t sec, long offset,
+                            char *out)
+{
+    const struct nblog__sec_cache *c = &f->sc;
+    /* PAT-SC3 (acquire): pairs with PAT-SC2's release store. */
+    unsigned g = atomic_load_explicit(&c->seq, memory_order_acquire);
+    if (g & 1)
+        return 0;
+    size_t n = atomic_load_explicit(&c->len, memory_order_relaxed);
+    if (n == 0 || atomic_load_explicit(&c->sec, memory_order_relaxed) != sec ||
+        atomic_load_explicit(&c->offset, memory_order_relaxed) != offset)
+        return 0;
+    for (size_t k = 0; k < NBLOG__SEC_TEXT / 8; k++) {
+        /* straight into out (the caller's line: a torn copy is
+         * overwritten by the rendering that follows a miss) */
+        uint64_t w = atomic_load_explicit(&c->text[k], memory_order_relaxed);
+        memcpy(out + 8 * k, &w, 8);
+    }
+    /* PAT-SC4: the acquire fence pairs with PAT-SC1's release fence (as
+     * PAT-TZ4 with TZ1): a load that saw a later writer's value makes the
+     * reload see seq moved. */
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&c->seq, memory_order_relaxed) != g)
+        return 0;
+    return n;
+}
+
+/* Offers text[0..n) as second sec's at offset. Taken only by the renderer
+ * that turns seq odd; another one meanwhile (a signal handler on the
+ * writer's thread, another console owner) skips it. [signal-safe] */
+static void sec_cache_put(const struct nblog__line_fmt *f, int64_t sec, long offset,
+                          const char *text, size_t n)
+{
+    /* The one part of a line format that rendering writes: the format is
+     * never an object defined const (it lives in a console's slot, or is
+     * human_default below). */
+    struct nblog__sec_cache *c = (struct nblog__sec_cache *)&f->sc;
+    if (n == 0 || n > NBLOG__SEC_TEXT)
+        return;
+    /* Relaxed: the fence after it orders it before the stores (PAT-SC1). */
+    unsigned g = atomic_load_explicit(&c->seq, memory_order_relaxed);
+    if ((g & 1) || !atomic_compare_exchange_strong_explicit(&c->seq, &g, g + 1,
+                                                            memory_order_relaxed,
+                                                            memory_order_relaxed))
+        return;
+    /* PAT-SC1: the release fence orders seq's odd value before the stores
+     * below; pairs with PAT-SC4's acquire fence. */
+    atomic_thread_fence(memory_order_release);
+    uint64_t w[NBLOG__SEC_TEXT / 8] = {0};
+    memcpy(w, text, n);
+    for (size_t k = 0; k < NBLOG__SEC_TEXT / 8; k++)
+        atomic_store_explicit(&c->text[k], w[k], memory_order_relaxed);
+    atomic_store_explicit(&c->sec, sec, memory_order_relaxed);
+    atomic_store_explicit(&c->offset, offset, memory_order_relaxed);
+    atomic_store_explicit(&c->len, (unsigned)n, memory_order_relaxed);
+    /* PAT-SC2 (release): pairs with PAT-SC3's acquire load. */
+    atomic_store_explicit(&c->seq, g + 2, memory_order_release);
+}
+
 static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt *f,
-                           const struct nblog__who *who, const struct nblog__rec_meta *m,
+                           const struct nblog__line_id *p, const struct nblog__rec_meta *m,
                            const char *text, size_t len)
 {
     /* Kept back for the end: a colour reset and the newline. */
@@ -442,48 +610,81 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
     assert(cap > reserve);
     const size_t room = cap - reserve;
     long offset = offset_for(f, m->wall_ns);
+    int64_t sec = m->wall_ns / 1000000000, sub = m->wall_ns % 1000000000;
+    if (sub < 0) {
+        sub += 1000000000;
+        sec--;
+    }
+    const unsigned nsec = (unsigned)sub;
     struct nblog__civil t;
-    nblog__civil_from_ns(m->wall_ns, offset, &t);
+    struct nblog__who who; /* taken when an item shows it */
+    int have_t = 0, have_who = 0;
     size_t at = 0;
     int colored = 0;
     const int time_ok = nblog__wall_valid(m->wall_ns);
-    for (unsigned i = 0; i < f->n_items; i++) {
+    /* The second's items from the cache, when it holds this second. */
+    unsigned i = 0;
+    int offer = f->n_sec_items && time_ok && room >= NBLOG__SEC_TEXT;
+    if (offer && (at = sec_cache_get(f, sec, offset, line)) != 0) {
+        i = f->n_sec_items;
+        offer = 0;
+    }
+    for (; i < f->n_items; i++) {
         const struct nblog__pat_item *it = &f->item[i];
-        char num[48];
-        const char *s = num;
+        if (offer && i == f->n_sec_items)
+            sec_cache_put(f, sec, offset, line, at); /* rendered them: offer them */
+        if (!have_t && it->op >= OP_YEAR && it->op <= OP_SEC) {
+            nblog__civil_from_ns(m->wall_ns, offset, &t);
+            have_t = 1;
+        }
+        if (!have_who && (it->op == OP_PID || it->op == OP_PROG)) {
+            nblog__who(p, &who);
+            have_who = 1;
+        }
+        /* Straight into the line while the item's worst case fits there,
+         * else into num, then clipped to the room left. */
+        char num[ITEM_MAX];
+        char *d = room - at >= ITEM_MAX ? line + at : num;
+        const char *s = d;
         size_t n = 0, start = at;
         long a = offset < 0 ? -offset : offset;
         switch (it->op) {
         case OP_LIT: s = f->lit + it->off, n = it->len; break;
-        case OP_YEAR: n = nblog__format(num, sizeof num, "%04ld", t.year); break;
-        case OP_MON: n = nblog__format(num, sizeof num, "%02u", t.mon); break;
-        case OP_DAY: n = nblog__format(num, sizeof num, "%02u", t.day); break;
-        case OP_HOUR: n = nblog__format(num, sizeof num, "%02u", t.hour); break;
-        case OP_MIN: n = nblog__format(num, sizeof num, "%02u", t.min); break;
-        case OP_SEC: n = nblog__format(num, sizeof num, "%02u", t.sec); break;
-        case OP_MSEC: n = nblog__format(num, sizeof num, "%03u", t.nsec / 1000000u); break;
-        case OP_USEC: n = nblog__format(num, sizeof num, "%06u", t.nsec / 1000u); break;
-        case OP_NSEC: n = nblog__format(num, sizeof num, "%09u", t.nsec); break;
-        case OP_ZONE:
-            n = nblog__format(num, sizeof num, "%c%02ld:%02ld", offset < 0 ? '-' : '+',
-                              a / 3600 % 100, a / 60 % 60);
+        case OP_YEAR:
+            if (t.year >= 0 && t.year <= 9999)
+                n = digits_w(d, (unsigned)t.year, 4);
+            else
+                n = nblog__format(d, ITEM_MAX, "%04ld", t.year);
             break;
-        case OP_LEVEL: s = nblog_level_name(m->level), n = strlen(s); break;
+        case OP_MON: n = digits_w(d, t.mon, 2); break;
+        case OP_DAY: n = digits_w(d, t.day, 2); break;
+        case OP_HOUR: n = digits_w(d, t.hour, 2); break;
+        case OP_MIN: n = digits_w(d, t.min, 2); break;
+        case OP_SEC: n = digits_w(d, t.sec, 2); break;
+        case OP_MSEC: n = digits_w(d, nsec / 1000000u, 3); break;
+        case OP_USEC: n = digits_w(d, nsec / 1000u, 6); break;
+        case OP_NSEC: n = digits_w(d, nsec, 9); break;
+        case OP_ZONE: /* +hh:mm */
+            d[0] = offset < 0 ? '-' : '+';
+            digits_w(d + 1, (unsigned)(a / 3600 % 100), 2);
+            d[3] = ':';
+            n = 4 + digits_w(d + 4, (unsigned)(a / 60 % 60), 2);
+            break;
+        case OP_LEVEL: s = level_text(m->level, &n); break;
         case OP_LEVEL_UP:
-            n = strlen(nblog_level_name(m->level));
-            n = n < sizeof num ? n : sizeof num - 1;
-            for (size_t k = 0; k < n; k++) {
-                char ch = nblog_level_name(m->level)[k];
-                num[k] = ch >= 'a' && ch <= 'z' ? (char)(ch - 'a' + 'A') : ch;
-            }
+            s = level_text(m->level, &n);
+            for (size_t k = 0; k < n; k++)
+                d[k] = s[k] >= 'a' && s[k] <= 'z' ? (char)(s[k] - 'a' + 'A') : s[k];
+            s = d;
             break;
-        case OP_SEQ:
-            n = nblog__format(num, sizeof num, "%llu", (unsigned long long)m->seq);
+        case OP_SEQ: n = digits_u64(d, m->seq); break;
+        case OP_TID: n = digits_u64(d, m->tid); break;
+        case OP_PID:
+            n = who.pid >= 0 ? digits_u64(d, (uint64_t)who.pid)
+                             : nblog__format(d, ITEM_MAX, "%d", who.pid);
             break;
-        case OP_TID: n = nblog__format(num, sizeof num, "%u", (unsigned)m->tid); break;
-        case OP_PID: n = nblog__format(num, sizeof num, "%d", who->pid); break;
         case OP_PROG: {
-            at += nblog__escape(line + at, room - at, who->program, strlen(who->program));
+            at += nblog__escape(line + at, room - at, who.program, strlen(who.program));
             s = NULL;
             break;
         }
@@ -513,14 +714,15 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
         }
         /* A time that cannot be told (ring.h nblog__wall_valid): each time
          * field as dashes of its width, so columns stay where they were. */
-        if (!time_ok && it->op >= OP_YEAR && it->op <= OP_ZONE && s == num)
-            memset(num, '-', n < sizeof num ? n : sizeof num);
+        if (!time_ok && it->op >= OP_YEAR && it->op <= OP_ZONE && s == d)
+            memset(d, '-', n < ITEM_MAX ? n : ITEM_MAX);
         if (s) {
-            if (n >= sizeof num && s == num)
-                n = sizeof num - 1;
+            if (n >= ITEM_MAX && s == d)
+                n = ITEM_MAX - 1;
             if (at + n > room)
                 break; /* an item that does not fit ends the line */
-            memcpy(line + at, s, n);
+            if (s != line + at)
+                copy_short(line + at, s, n);
             at += n;
         }
         if (it->width)
@@ -559,8 +761,7 @@ size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f
                                 len);
     }
     if (f->format == NBLOG_FORMAT_HUMAN || f->format == NBLOG_FORMAT_PATTERN) {
-        nblog__who(p, &who);
-        return pattern_line(line, cap, f, &who, m, text, len);
+        return pattern_line(line, cap, f, p, m, text, len);
     }
     return nblog__render_line(line, cap, f->format, p, m, text, len);
 }
@@ -573,6 +774,7 @@ size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f
 static struct nblog__line_fmt human_default = {
     .format = NBLOG_FORMAT_HUMAN,
     .n_items = 21,
+    .n_sec_items = 12, /* up to "%S." */
     .item = {{.op = OP_YEAR}, LIT(0), {.op = OP_MON}, LIT(0), {.op = OP_DAY}, LIT(1),
              {.op = OP_HOUR}, LIT(2), {.op = OP_MIN}, LIT(2), {.op = OP_SEC}, LIT(3),
              {.op = OP_USEC}, LIT(1), {.op = OP_COLOR_ON}, LIT(4), {.op = OP_LEVEL}, LIT(5),
@@ -584,7 +786,5 @@ static struct nblog__line_fmt human_default = {
 size_t nblog__human_line(char *line, size_t cap, const struct nblog__line_id *p,
                          const struct nblog__rec_meta *m, const char *text, size_t len)
 {
-    struct nblog__who who;
-    nblog__who(p, &who);
-    return pattern_line(line, cap, &human_default, &who, m, text, len);
+    return pattern_line(line, cap, &human_default, p, m, text, len);
 }

@@ -39,6 +39,7 @@
  * above, so no value holds a newline and the simple KEY=value form is
  * always the right one.
  */
+#include <assert.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -202,31 +203,101 @@ static size_t text_unit(const unsigned char *s, size_t len, int *keep)
     return n;
 }
 
-/* Copies text escaping what text_unit says, as \xNN. Runs of plain bytes
- * (most text is one run) go out with one memcpy; a line too short for the
- * whole ends at a unit's boundary (never inside a character or an
- * escape). */
+/* 0x80 in each byte of w that is not plain printable ASCII (a byte
+ * text_unit may not keep as one unit of one byte: below 0x20, DEL, '\\'
+ * or 0x80 and up), 0 in the others. Exact per byte: x is below 0x80 in
+ * every byte, so x + 0x60 carries into no other byte, and the equality
+ * tests are the carry-free form (as format.c's pct_bytes). */
+static inline uint64_t unplain_bytes(uint64_t w)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full, high = 0x8080808080808080ull;
+    uint64_t x = w & low7;
+    uint64_t ctl = ~(x + 0x6060606060606060ull) & high; /* x < 0x20 */
+    uint64_t del = w ^ 0x7f7f7f7f7f7f7f7full, bsl = w ^ 0x5c5c5c5c5c5c5c5cull;
+    del = ~(((del & low7) + low7) | del | low7);
+    bsl = ~(((bsl & low7) + low7) | bsl | low7);
+    return (w & high) | ctl | del | bsl;
+}
+
+/* Index, in memory order, of the first marked byte of m (m != 0). */
+static inline size_t first_marked(uint64_t m)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return (size_t)__builtin_clzll(m) / 8;
+#else
+    return (size_t)__builtin_ctzll(m) / 8;
+#endif
+}
+
+/* Copies the plain ASCII bytes at the start of s[0..len) to out (room
+ * bytes), as many as fit; returns how many. Eight at a time while eight
+ * fit (every store has room for all eight; the bytes past the run are
+ * overwritten later or past what the caller keeps); a last short piece
+ * through one load of the eight bytes ending at len, when there are
+ * eight (little-endian: shifted so that the piece is its low bytes). */
+static inline size_t plain_run(char *out, size_t room, const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    uint64_t w, bad;
+    while (len - i >= 8 && room - i >= 8) {
+        memcpy(&w, s + i, 8);
+        memcpy(out + i, &w, 8);
+        bad = unplain_bytes(w);
+        if (bad)
+            return i + first_marked(bad);
+        i += 8;
+    }
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_BIG_ENDIAN__
+    size_t left = len - i;
+    if (left > 0 && left < 8 && len >= 8 && room - i >= 8) {
+        memcpy(&w, s + len - 8, 8);
+        w >>= 8 * (8 - left);                     /* the piece, in the low bytes */
+        bad = unplain_bytes(w) & ((UINT64_C(1) << (8 * left)) - 1);
+        memcpy(out + i, &w, 8);
+        return bad ? i + first_marked(bad) : len;
+    }
+#endif
+    return i;
+}
+
+/*
+ * Copies text escaping what text_unit says, as \xNN. Plain ASCII (most
+ * text is nothing else) goes eight bytes at a time (plain_run): one load,
+ * one test (unplain_bytes), one store; only a unit at a byte that is not
+ * plain goes through text_unit (an ASCII one is told inline). A line too short
+ * for the whole ends at a unit's boundary (never inside a character or an
+ * escape). [signal-safe]
+ */
 static size_t escape(char *out, size_t room, const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t n = 0, i = 0;
     while (i < len) {
-        size_t run = 0, unit = 0;
-        int keep = 1;
-        while (i + run < len && (unit = text_unit(s + i + run, len - i - run, &keep), keep)) {
-            if (run + unit > room - n)
-                break;
-            run += unit;
+        size_t k = plain_run(out + n, room - n, s + i, len - i);
+        n += k;
+        i += k;
+        if (i >= len)
+            break;
+        int keep;
+        size_t unit;
+        if (s[i] < 0x80) { /* a control, DEL or '\\' (plain_run stopped there), or no room */
+            unit = 1;
+            keep = s[i] >= 0x20 && s[i] != 0x7f && s[i] != '\\';
+        } else {
+            unit = text_unit(s + i, len - i, &keep);
         }
-        memcpy(out + n, text + i, run);
-        n += run;
-        i += run;
-        if (i >= len || keep || n + 4 * unit > room)
-            break; /* the end, or no room for the next unit */
-        for (size_t k = 0; k < unit; k++)
-            n += hex_escape(out + n, s[i + k]);
+        if ((keep ? unit : 4 * unit) > room - n)
+            break; /* no room for the next unit */
+        if (keep) {
+            memcpy(out + n, s + i, unit);
+            n += unit;
+        } else {
+            for (size_t j = 0; j < unit; j++)
+                n += hex_escape(out + n, s[i + j]);
+        }
         i += unit;
     }
+    assert(n <= room && i <= len);
     return n;
 }
 

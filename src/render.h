@@ -88,7 +88,8 @@ size_t nblog__render_line(char *line, size_t cap, int format,
  * A console's line format, compiled once at registration (human and
  * pattern formats into items; pattern.c) and read-only after, but for the
  * UTC offset, which the console's printer thread refreshes (tz[], a
- * two-slot generation: see pattern.c). Lives in the console's slot, and
+ * two-slot generation: see pattern.c), and the second cache (sc), which
+ * renderers fill. Lives in the console's slot, and
  * with it the lines' identity (id), all a console needs to render.
  */
 #define NBLOG__PATTERN_MAX 255  /* bytes of a pattern */
@@ -103,6 +104,18 @@ struct nblog__tz {
     _Atomic long before, after; /* UTC offsets (s) before/after switch_s */
     _Atomic int64_t switch_s;   /* Unix time of a change, or INT64_MAX */
 };
+/* The text of a line's leading items that show only the second (date,
+ * time to the second, zone, literals), rendered once per second and
+ * reused by the lines of that second: a seqlock any renderer may fill
+ * (pattern.c SECOND CACHE). len 0: empty. */
+#define NBLOG__SEC_TEXT 32
+struct nblog__sec_cache {
+    _Atomic unsigned seq;    /* odd while a renderer writes it */
+    _Atomic int64_t sec;     /* the Unix second it shows */
+    _Atomic long offset;     /* with this UTC offset */
+    _Atomic unsigned len;    /* bytes of text */
+    _Atomic uint64_t text[NBLOG__SEC_TEXT / 8];
+};
 struct nblog__line_fmt {
     int format; /* NBLOG_FORMAT_* */
     /* Whose lines (nblog__line_fmt_init's id, by pointer; NULL: the
@@ -116,6 +129,8 @@ struct nblog__line_fmt {
     struct nblog__tz tz[2];
     _Atomic unsigned tz_gen; /* tz[tz_gen & 1] is current */
     int64_t tz_next_s;       /* refresher only: when to look again */
+    unsigned n_sec_items;    /* item[0, n_sec_items) show only the second */
+    struct nblog__sec_cache sc; /* their text, the one part renderers write */
 };
 
 /* Compiles o's format (human from o->show, pattern from o->pattern) into
