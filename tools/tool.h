@@ -6,6 +6,8 @@
 #ifndef NBLOG_TOOL_H
 #define NBLOG_TOOL_H
 
+#include "nblog.h"
+
 /* Exit codes, documented in docs/nblog.1 (EXIT STATUS). */
 enum {
     EXIT_OK = 0,
@@ -24,12 +26,18 @@ enum {
  * main() adds a line naming "nblog CMD --help". */
 #define TOOL_HELP (-1)
 
-int nblog_cmd_demo(int argc, char **argv);
+int nblog_cmd_demo(int argc, char **argv);  /* demo.c */
+int nblog_cmd_dmesg(int argc, char **argv); /* dmesg.c */
 
 /* Prints "nblog: " and the message to stderr; returns code. */
 int tool_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Parses a non-negative decimal number; 0 on success, -1 if it is not one. */
 int tool_parse_u64(const char *text, unsigned long long *out);
+
+/* Opens the ring file at path (live: NBLOG_RINGFILE_LIVE, else a copy).
+ * Returns EXIT_OK and *f, or says why on stderr and returns the exit code
+ * for the verdict (EXIT_NOFILE, EXIT_NOTRING, ...). */
+int tool_open_view(const char *path, int live, nblog_ringfile_t **f);
 
 #endif
