@@ -6,6 +6,8 @@
 #ifndef NBLOG_TOOL_H
 #define NBLOG_TOOL_H
 
+#include <stdint.h>
+
 #include "nblog.h"
 
 /* Exit codes, documented in docs/nblog.1 (EXIT STATUS). */
@@ -34,6 +36,17 @@ int tool_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 
 /* Parses a non-negative decimal number; 0 on success, -1 if it is not one. */
 int tool_parse_u64(const char *text, unsigned long long *out);
+
+/* dmesg-args.c: outside input, any byte string (fuzzed: tests/fuzz-args.c).
+ * A time as --since/--until take it (dmesg-args.c lists the forms: "now",
+ * "today", "@EPOCH", "-1h", "10 min ago", "2026-12-02 10:00:00", ...),
+ * relative ones to now_ns: Unix nanoseconds into *out, 0; -1 if it is
+ * none. */
+int tool_parse_time(const char *text, int64_t now_ns, int64_t *out);
+/* A level list as --level takes it: "err" (a threshold: err and more
+ * severe), "err,warning" (those), "err..warning", "3..4", "..4", "err+",
+ * "-notice": bit L of *mask set for each level L shown, 0; -1 if bad. */
+int tool_parse_levels(const char *text, unsigned *mask);
 
 /* Opens the ring file at path (live: NBLOG_RINGFILE_LIVE, else a copy).
  * Returns EXIT_OK and *f, or says why on stderr and returns the exit code
