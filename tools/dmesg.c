@@ -74,6 +74,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <regex.h>
 #include <signal.h>
@@ -148,8 +149,9 @@ struct dmesg_opts {
     int case_sensitive; /* -1: journalctl's rule (a capital in it: yes) */
     int literal;        /* grep has no ERE operator: memmem / ASCII fold */
     size_t grep_len;
-    regex_t re;
-    int has_re;
+    regex_t re, re_mb; /* C locale (bytes); the user's UTF-8 (characters) */
+    int has_re, has_re_mb;
+    locale_t loc; /* the user's LC_CTYPE if it is UTF-8, else 0 */
     uint32_t tids[ID_LIST_MAX], pids[ID_LIST_MAX];
     int ntids, npids;
 };
@@ -652,12 +654,34 @@ static int contains_folded(const char *hay, size_t n, const char *needle, size_t
     return 0;
 }
 
+static int utf8_valid(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_len(s + i, len - i);
+        if (!n)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
 static int grep_matches(const struct dmesg_opts *o, const nblog_record_t *rec)
 {
     if (o->literal)
         return o->case_sensitive ? memmem(rec->text, rec->len, o->grep, o->grep_len) != NULL
                                  : contains_folded(rec->text, rec->len, o->grep, o->grep_len);
     regmatch_t m[1] = {{.rm_so = 0, .rm_eo = (regoff_t)rec->len}};
+    if (o->has_re_mb && utf8_valid(rec->text, rec->len)) {
+        locale_t was = uselocale(o->loc);
+        int hit = regexec(&o->re_mb, rec->text, 1, m, REG_STARTEND) == 0;
+        uselocale(was);
+        return hit;
+    }
     return regexec(&o->re, rec->text, 1, m, REG_STARTEND) == 0;
 }
 
@@ -705,6 +729,8 @@ static int print_available(const struct dmesg_opts *o, struct view *v, nblog_rea
             return AVAIL_END;
         if (matches(o, v, &rec))
             print_record(o, v, &rec);
+        if (o->has_until_seq && rec.seq == o->until_seq)
+            return AVAIL_END; /* no need to wait for the next one */
     }
 }
 
@@ -1013,12 +1039,15 @@ static int parse_output(const char *name)
     return -1;
 }
 
-/* Whether the pattern has a capital letter (journalctl's rule for case). */
-static int has_capital(const char *s)
+/* Whether the pattern has a capital letter (journalctl's rule for case),
+ * in the user's character set. */
+static int has_capital(const char *s, locale_t loc)
 {
+    locale_t was = uselocale(loc ? loc : LC_GLOBAL_LOCALE);
     mbstate_t st;
     memset(&st, 0, sizeof st);
-    for (size_t n = strlen(s); n;) {
+    int capital = 0;
+    for (size_t n = strlen(s); n && !capital;) {
         wchar_t wc;
         size_t k = mbrtowc(&wc, s, n, &st);
         if (k == (size_t)-1 || k == (size_t)-2 || k == 0) {
@@ -1026,22 +1055,42 @@ static int has_capital(const char *s)
             k = 1;
             wc = (unsigned char)*s;
         }
-        if (iswupper((wint_t)wc))
-            return 1;
+        capital = iswupper((wint_t)wc) != 0;
         s += k;
         n -= k;
     }
-    return 0;
+    uselocale(was);
+    return capital;
+}
+
+static int compile_one(regex_t *re, const struct dmesg_opts *o, locale_t loc)
+{
+    locale_t was = uselocale(loc ? loc : LC_GLOBAL_LOCALE);
+    int rc = regcomp(re, o->grep, REG_EXTENDED | REG_NOSUB | (o->case_sensitive ? 0 : REG_ICASE));
+    uselocale(was);
+    if (rc != 0) {
+        char why[256];
+        regerror(rc, re, why, sizeof why);
+        return tool_fail(EXIT_USAGE, "--grep %s: %s", o->grep, why);
+    }
+    return EXIT_OK;
 }
 
 /* --grep: a literal is searched directly (memmem, or folded ASCII), the
- * rest compiled once as an ERE. */
+ * rest compiled once as an ERE: twice in a UTF-8 locale, for the texts
+ * that are UTF-8 (characters, case beyond ASCII) and, in the C locale,
+ * for those that are not (byte by byte: glibc's '.' matches no invalid
+ * byte in UTF-8), so every record can match. */
 static int compile_grep(struct dmesg_opts *o)
 {
     static char folded[256];
-    setlocale(LC_CTYPE, ""); /* multibyte patterns, REG_ICASE beyond ASCII */
+    o->loc = newlocale(LC_CTYPE_MASK, "", (locale_t)0);
+    if (o->loc && strcmp(nl_langinfo_l(CODESET, o->loc), "UTF-8")) {
+        freelocale(o->loc); /* not UTF-8: bytes it is */
+        o->loc = (locale_t)0;
+    }
     if (o->case_sensitive < 0)
-        o->case_sensitive = has_capital(o->grep);
+        o->case_sensitive = has_capital(o->grep, o->loc);
     o->grep_len = strlen(o->grep);
     int ascii = 1;
     for (const char *p = o->grep; *p; p++)
@@ -1055,13 +1104,14 @@ static int compile_grep(struct dmesg_opts *o)
     }
     if (o->literal)
         return EXIT_OK;
-    int rc = regcomp(&o->re, o->grep, REG_EXTENDED | REG_NOSUB | (o->case_sensitive ? 0 : REG_ICASE));
-    if (rc != 0) {
-        char why[256];
-        regerror(rc, &o->re, why, sizeof why);
-        return tool_fail(EXIT_USAGE, "--grep %s: %s", o->grep, why);
-    }
+    if (compile_one(&o->re, o, (locale_t)0) != EXIT_OK)
+        return EXIT_USAGE;
     o->has_re = 1;
+    if (o->loc) {
+        if (compile_one(&o->re_mb, o, o->loc) != EXIT_OK)
+            return EXIT_USAGE;
+        o->has_re_mb = 1;
+    }
     return EXIT_OK;
 }
 
@@ -1147,7 +1197,7 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
             if (tool_parse_time(optarg, now, c == 'S' ? &o->since_ns : &o->until_ns) != 0)
                 return tool_fail(EXIT_USAGE,
                                  "%s %s: not a time (\"2026-12-02 10:00:00\", \"10:00\", "
-                                 "\"2026-12-02T10:00:00Z\", \"@1764669600\", \"10 min ago\", "
+                                 "\"2026-12-02T10:00:00Z\", \"@1796205600\", \"10 min ago\", "
                                  "\"-1h\", \"today\", \"yesterday\", \"now\")",
                                  c == 'S' ? "--since" : "--until", optarg);
             *(c == 'S' ? &o->has_since_time : &o->has_until_time) = 1;
@@ -1262,6 +1312,10 @@ int nblog_cmd_dmesg(int argc, char **argv)
     }
     if (o.has_re)
         regfree(&o.re);
+    if (o.has_re_mb)
+        regfree(&o.re_mb);
+    if (o.loc)
+        freelocale(o.loc);
     pager_end();
     return rc;
 }
