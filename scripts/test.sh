@@ -55,7 +55,8 @@ for step in "${steps[@]}"; do
       "$OUT/fuzz/tests/fuzz-reader" -timeout=10 tests/fuzz-seeds/*
       "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/" \
-        "$OUT/fuzz/corpus" tests/fuzz-seeds ;;
+        "$OUT/fuzz/corpus" tests/fuzz-seeds
+      cmake --build "$OUT/fuzz" -j"$JOBS" --target fuzz-args && mkdir -p "$OUT/fuzz/corpus-args" && "$OUT/fuzz/tests/fuzz-args" -max_total_time="${FUZZ_ARGS_SECONDS:-10}" -max_len=128 -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/args-" "$OUT/fuzz/corpus-args" tests/fuzz-seeds-args ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac
 done

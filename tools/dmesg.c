@@ -294,28 +294,6 @@ static void json_bytes(FILE *out, const char *text, size_t len)
     fputc(']', out);
 }
 
-static void print_plain(const struct dmesg_opts *o, nblog_ringfile_t *f,
-                        const nblog_record_t *rec)
-{
-    char when[64], line[LINE_CAP_PLAIN];
-    /* The record as stored: the replay mark belongs to a console's output
-     * (a stored record never has it; a forged one is not believed). */
-    nblog_record_t shown = *rec;
-    shown.flags = 0;
-    if (o->iso)
-        iso_time(when, sizeof when, rec->wall_ns);
-    else
-        snprintf(when, sizeof when, "%5llu.%06llu",
-                 (unsigned long long)(rec->ts_ns / 1000000000u),
-                 (unsigned long long)(rec->ts_ns / 1000u % 1000000u));
-    size_t n = nblog_ringfile_render_line(f, line, sizeof line, NBLOG_FORMAT_PLAIN, &shown);
-    printf("[%s] %s%-7s%s #%llu tid %u: %.*s", when,
-           o->color ? level_color(rec->level) : "", nblog_level_name(rec->level),
-           o->color && *level_color(rec->level) ? "\033[0m" : "",
-           (unsigned long long)rec->seq, (unsigned)rec->tid, (int)n, line);
-}
-
-
 /* The record as stored: the replay mark belongs to a console's output (a
  * stored record never has it; a forged one is not believed). */
 static size_t render(const struct view *v, char *line, size_t cap, int format,
@@ -359,13 +337,60 @@ static void print_short(const struct dmesg_opts *o, const struct view *v,
     out(full, b.n);
 }
 
+/* v in at least width digits, padded with pad. */
+static void sb_pad_u64(struct sb *b, uint64_t v, int width, char pad)
+{
+    char d[20];
+    int n = 0;
+    do
+        d[n++] = (char)('0' + v % 10);
+    while (v /= 10);
+    for (; width > n; width--)
+        b->p[b->n++] = pad;
+    while (n)
+        b->p[b->n++] = d[--n];
+}
+
 /* "[%5llu.%06llu]" of a monotonic time, as the kernel prints it. */
 static void sb_uptime(struct sb *b, uint64_t ts_ns)
 {
-    char t[48];
-    int n = snprintf(t, sizeof t, "[%5llu.%06llu]", (unsigned long long)(ts_ns / 1000000000u),
-                     (unsigned long long)(ts_ns / 1000u % 1000000u));
-    sb_put(b, t, (size_t)n);
+    sb_put(b, "[", 1);
+    sb_pad_u64(b, ts_ns / 1000000000u, 5, ' ');
+    sb_put(b, ".", 1);
+    sb_pad_u64(b, ts_ns / 1000u % 1000000u, 6, '0');
+    sb_put(b, "]", 1);
+}
+
+static void print_plain(const struct dmesg_opts *o, const struct view *v,
+                        const nblog_record_t *rec)
+{
+    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + 192];
+    struct sb b = {full, 0};
+    if (o->iso) {
+        char when[64];
+        iso_time(when, sizeof when, rec->wall_ns);
+        sb_put(&b, "[", 1);
+        sb_puts(&b, when);
+        sb_put(&b, "]", 1);
+    } else {
+        sb_uptime(&b, rec->ts_ns);
+    }
+    /* "%s%-7s%s": the level padded inside its colour. */
+    const char *color = o->color ? level_color(rec->level) : "", *name = nblog_level_name(rec->level);
+    sb_put(&b, " ", 1);
+    sb_puts(&b, color);
+    sb_puts(&b, name);
+    for (size_t w = strlen(name); w < 7; w++)
+        sb_put(&b, " ", 1);
+    if (*color)
+        sb_puts(&b, "\033[0m");
+    sb_put(&b, " #", 2);
+    sb_u64(&b, rec->seq);
+    sb_put(&b, " tid ", 5);
+    sb_u64(&b, rec->tid);
+    sb_put(&b, ": ", 2);
+    sb_put(&b, line, render(v, line, sizeof line, NBLOG_FORMAT_PLAIN, rec));
+    out(full, b.n);
 }
 
 /* -o raw: "<PRI>[    1.234567] text", the kernel's syslog buffer line. */
@@ -567,7 +592,7 @@ static void print_record(const struct dmesg_opts *o, struct view *v,
 {
     static char line[LINE_CAP_PLAIN];
     switch (o->format) {
-    case FMT_PLAIN: print_plain(o, v->f, rec); break;
+    case FMT_PLAIN: print_plain(o, v, rec); break;
     case FMT_SHORT: print_short(o, v, rec); break;
     case FMT_RAW: print_raw(v, rec); break;
     case FMT_JOURNAL:
@@ -1268,7 +1293,13 @@ static int dmesg_file(const struct dmesg_opts *o, const char *file, uint64_t *re
                       int first_pass)
 {
     struct view v = {0};
-    int rc = tool_open_view(file, o->follow, &v.f);
+    /* Mapped, not copied, following or not: a 512 MiB ring is not read
+     * into memory first (what a running writer overwrites meanwhile is a
+     * gap, as in a live kernel's dmesg). Where mapping is refused (pages
+     * over 4352 bytes), a copy, which also says why a file is no ring. */
+    int rc = nblog_ringfile_open(file, NBLOG_RINGFILE_LIVE, &v.f, NULL, 0) == NBLOG_OK
+                 ? EXIT_OK
+                 : tool_open_view(file, o->follow, &v.f);
     if (rc != EXIT_OK)
         return rc;
     view_refresh(&v);

@@ -2,8 +2,8 @@
  * nblog.c - the nblog command: read a ring file, show its writer's
  * consoles, run the seed scenario, or log stdin.
  *
- *     nblog dmesg [--follow] [--level LVL] [--since-seq N]
- *                 [--format plain|kmsg|json] [--time rel|iso] FILE
+ *     nblog dmesg [--follow] [--level LEVELS] [--since TIME] [--grep RE]
+ *                 [-n N] [-o FMT] [...] FILE                     (dmesg.c)
  *     nblog status FILE
  *     nblog demo [--seconds N] [--ring FILE]          (demo.c)
  *     nblog pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]
@@ -576,9 +576,10 @@ static int cmd_pipe(int argc, char **argv)
 static const char usage_text[] =
     "usage: nblog COMMAND [OPTIONS]\n"
     "\n"
-    "  dmesg [--follow] [--level LVL] [--since-seq N] [--format plain|kmsg|json]\n"
-    "        [--time rel|iso] FILE\n"
-    "      print the records of a ring file (a bare name is under /dev/shm)\n"
+    "  dmesg [--follow] [--level LEVELS] [--since TIME] [--until TIME] [--grep RE]\n"
+    "        [--lines N] [--reverse] [--output FMT] [...] FILE\n"
+    "      print the records of a ring file (a bare name is under /dev/shm),\n"
+    "      filtered as journalctl and dmesg do\n"
     "  status FILE\n"
     "      the ring's writer and its consoles: next seq, lag, printed, dropped\n"
     "  demo [--seconds N] [--ring FILE]\n"
