@@ -182,8 +182,12 @@ static int64_t real_now(void)
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
-                    .tm_hour = h, .tm_min = mi, .tm_sec = s};
+    struct tm tm = {.tm_year = y - 1900,
+                    .tm_mon = mo - 1,
+                    .tm_mday = d,
+                    .tm_hour = h,
+                    .tm_min = mi,
+                    .tm_sec = s};
     return (int64_t)timegm(&tm) * NS;
 }
 
@@ -233,8 +237,7 @@ static void read_fixture(void)
 {
     nblog_ringfile_t *f;
     char why[256];
-    assert_int_equal(nblog_ringfile_open(ring, NBLOG_RINGFILE_COPY, &f, why, sizeof why),
-                     NBLOG_OK);
+    assert_int_equal(nblog_ringfile_open(ring, NBLOG_RINGFILE_COPY, &f, why, sizeof why), NBLOG_OK);
     nblog_ringfile_info_t info;
     nblog_ringfile_info(f, &info);
     assert_int_equal(info.writer_pid, writer_pid);
@@ -246,8 +249,13 @@ static void read_fixture(void)
     while (nblog_reader_next(&rd, &r, text, sizeof text) == NBLOG_OK) {
         assert_true(nrecs < NFIX);
         struct rec *c = &recs[nrecs];
-        *c = (struct rec){.seq = r.seq, .ts_ns = r.ts_ns, .wall_ns = r.wall_ns, .tid = r.tid,
-                          .level = r.level, .facility = r.facility, .flags = r.flags,
+        *c = (struct rec){.seq = r.seq,
+                          .ts_ns = r.ts_ns,
+                          .wall_ns = r.wall_ns,
+                          .tid = r.tid,
+                          .level = r.level,
+                          .facility = r.facility,
+                          .flags = r.flags,
                           .len = r.len};
         assert_true(r.len < sizeof c->text);
         memcpy(c->text, r.text, r.len);
@@ -276,9 +284,8 @@ static int setup(void **state)
     static char specs[NFIX][320];
     char *args[NFIX + 4] = {self, "--writer", ring};
     for (int i = 0; i < NFIX; i++) {
-        snprintf(specs[i], sizeof specs[i], "%lld,%d,%d,%s",
-                 (long long)fixture_wall(i, made_at), fixture[i].level, fixture[i].thread,
-                 fixture[i].text);
+        snprintf(specs[i], sizeof specs[i], "%lld,%d,%d,%s", (long long)fixture_wall(i, made_at),
+                 fixture[i].level, fixture[i].thread, fixture[i].text);
         args[3 + i] = specs[i];
     }
     pid_t pid = spawn_child(args, -1, -1);
@@ -424,6 +431,24 @@ static const struct filter filters[] = {
 };
 #define NFILTERS ((int)(sizeof filters / sizeof filters[0]))
 
+static void expect_output(const char *want, ...)
+{
+    char *out;
+    va_list ap;
+    va_start(ap, want);
+    int rc = dmesg_v(&out, ap);
+    va_end(ap);
+    assert_int_equal(rc, 0);
+    if (strcmp(out, want)) {
+        size_t i = 0;
+        while (out[i] && out[i] == want[i])
+            i++;
+        fprintf(stderr, "output differs at byte %zu:\ngot:\n%s\nwant:\n%s", i, out, want);
+        fail();
+    }
+    free(out);
+}
+
 static void check_filters(int a, int b)
 {
     char *args[12];
@@ -438,8 +463,8 @@ static void check_filters(int a, int b)
     while (n < 12)
         args[n++] = NULL;
     char *out;
-    int rc = dmesg(&out, args[0], args[1], args[2], args[3], args[4], args[5], args[6],
-                   args[7], args[8], args[9], args[10], args[11], NULL);
+    int rc = dmesg(&out, args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7],
+                   args[8], args[9], args[10], args[11], NULL);
     uint64_t got[32], want[32];
     int ng = seqs_of(out, got, 32), nw = reference(filters[a].kind, filters[b].kind, want);
     if (rc != 0 || ng != nw || memcmp(got, want, (size_t)nw * sizeof *want)) {
@@ -472,38 +497,22 @@ static void test_each_filter(void **state)
         assert_true(n < nrecs || filters[a].kind == F_REVERSE || filters[a].kind == F_PID);
     }
     /* --pid of another process: nothing; a threshold level; -n 0. */
-    char *out;
-    assert_int_equal(dmesg(&out, "--pid", "1", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "");
-    free(out);
-    assert_int_equal(dmesg(&out, "-p", "crit", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "yesterday crit\nin the future \\xe2\\x80\\xa8 sep\n");
-    free(out);
-    assert_int_equal(dmesg(&out, "--level", "3..4", "--lines", "0", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "");
-    free(out);
+    expect_output("", "--pid", "1", "-o", "cat", ring, NULL);
+    expect_output("yesterday crit\nin the future \\xe2\\x80\\xa8 sep\n", "-p", "crit", "-o", "cat",
+                  ring, NULL);
+    expect_output("", "--level", "3..4", "--lines", "0", "-o", "cat", ring, NULL);
     /* Case: a capital makes --grep case-sensitive, -i and
      * --case-sensitive=no undo it; --case-sensitive makes lower case so. */
-    assert_int_equal(dmesg(&out, "-g", "FULL", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "Queue FULL at 93%\n");
-    free(out);
-    assert_int_equal(dmesg(&out, "-g", "Full", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "");
-    free(out);
-    assert_int_equal(dmesg(&out, "-g", "Full", "-i", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "Queue FULL at 93%\n");
-    free(out);
-    assert_int_equal(dmesg(&out, "-g", "F.ll", "--case-sensitive=no", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "Queue FULL at 93%\n");
-    free(out);
-    assert_int_equal(dmesg(&out, "-g", "full", "--case-sensitive", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "");
-    free(out);
+    expect_output("Queue FULL at 93%\n", "-g", "FULL", "-o", "cat", ring, NULL);
+    expect_output("", "-g", "Full", "-o", "cat", ring, NULL);
+    expect_output("Queue FULL at 93%\n", "-g", "Full", "-i", "-o", "cat", ring, NULL);
+    expect_output("Queue FULL at 93%\n", "-g", "F.ll", "--case-sensitive=no", "-o", "cat", ring,
+                  NULL);
+    expect_output("", "-g", "full", "--case-sensitive", "-o", "cat", ring, NULL);
     /* A regex over the raw text: bytes that are not UTF-8 and controls
      * are text too. */
-    assert_int_equal(dmesg(&out, "-g", "^bad .* byte", "-o", "cat", ring, NULL), 0);
-    assert_string_equal(out, "bad \\xff byte and \\x1b[31m ctl\n");
-    free(out);
+    expect_output("bad \\xff byte and \\x1b[31m ctl\n", "-g", "^bad .* byte", "-o", "cat", ring,
+                  NULL);
 }
 
 static void test_filter_pairs(void **state)
@@ -522,8 +531,8 @@ static char *texts_between(int64_t since, int64_t until)
     size_t n = 0;
     for (int i = 0; i < nrecs; i++)
         if (recs[i].wall_ns >= since && recs[i].wall_ns <= until) {
-            n += (size_t)snprintf(buf + n, sizeof buf - n, "%.*s\n", (int)recs[i].len,
-                                  recs[i].text);
+            n +=
+                (size_t)snprintf(buf + n, sizeof buf - n, "%.*s\n", (int)recs[i].len, recs[i].text);
         }
     buf[n] = '\0';
     /* The cat format escapes; the fixture's escaped texts are known. */
@@ -549,9 +558,10 @@ static char *texts_between(int64_t since, int64_t until)
 static void expect_times(const char *since, const char *until, int64_t lo, int64_t hi)
 {
     char *out;
-    int rc = since && until ? dmesg(&out, "--since", since, "--until", until, "-o", "cat", ring, NULL)
-             : since        ? dmesg(&out, "-S", since, "-o", "cat", ring, NULL)
-                            : dmesg(&out, "-U", until, "-o", "cat", ring, NULL);
+    int rc = since && until
+                 ? dmesg(&out, "--since", since, "--until", until, "-o", "cat", ring, NULL)
+             : since ? dmesg(&out, "-S", since, "-o", "cat", ring, NULL)
+                     : dmesg(&out, "-U", until, "-o", "cat", ring, NULL);
     if (rc != 0 || strcmp(out, texts_between(lo, hi)))
         fail_msg("--since %s --until %s: exit %d, got:\n%s\nwant:\n%s", since ? since : "-",
                  until ? until : "-", rc, out, texts_between(lo, hi));
@@ -596,13 +606,26 @@ static void test_bad_values(void **state)
 {
     (void)state;
     static const char *const bad[][2] = {
-        {"--level", "bogus"},        {"--priority", "9"},        {"-l", "err..nope"},
-        {"-l", "err,,warning"},      {"--since", "10 minutes agoo"}, {"--until", "25:00"},
-        {"--since", "2026-02-30"},   {"--until", "@x"},          {"--since", "-1 fortnight"},
-        {"--lines", "-1"},           {"-n", "ten"},              {"--thread", "abc"},
-        {"--pid", "0"},              {"--grep", "a("},           {"--output", "xml"},
-        {"--color=sometimes", NULL}, {"--case-sensitive=maybe", NULL},
-        {"--since-seq", "x"},        {"--until-seq", "-2"},      {"--format", "short"},
+        {"--level", "bogus"},
+        {"--priority", "9"},
+        {"-l", "err..nope"},
+        {"-l", "err,,warning"},
+        {"--since", "10 minutes agoo"},
+        {"--until", "25:00"},
+        {"--since", "2026-02-30"},
+        {"--until", "@x"},
+        {"--since", "-1 fortnight"},
+        {"--lines", "-1"},
+        {"-n", "ten"},
+        {"--thread", "abc"},
+        {"--pid", "0"},
+        {"--grep", "a("},
+        {"--output", "xml"},
+        {"--color=sometimes", NULL},
+        {"--case-sensitive=maybe", NULL},
+        {"--since-seq", "x"},
+        {"--until-seq", "-2"},
+        {"--format", "short"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out;
@@ -612,8 +635,8 @@ static void test_bad_values(void **state)
         char opt[64];
         snprintf(opt, sizeof opt, "%.*s", (int)strcspn(bad[i][0], "="), bad[i][0]);
         const char *value = bad[i][1] ? bad[i][1] : strchr(bad[i][0], '=') + 1;
-        if (rc != 2 || *out || !strstr(err, value) ||
-            (opt[1] == '-' && !strstr(err, opt)) || !strstr(err, "nblog dmesg --help"))
+        if (rc != 2 || *out || !strstr(err, value) || (opt[1] == '-' && !strstr(err, opt)) ||
+            !strstr(err, "nblog dmesg --help"))
             fail_msg("%s %s: exit %d, stdout \"%s\", stderr \"%s\"", bad[i][0],
                      bad[i][1] ? bad[i][1] : "", rc, out, err);
         free(out);
@@ -704,26 +727,8 @@ static const char *flag_fields(const struct rec *r, int pretty)
     return out;
 }
 
-static const char *level_names[] = {"emerg", "alert", "crit", "err",
+static const char *level_names[] = {"emerg",   "alert",  "crit", "err",
                                     "warning", "notice", "info", "debug"};
-
-static void expect_output(const char *want, ...)
-{
-    char *out;
-    va_list ap;
-    va_start(ap, want);
-    int rc = dmesg_v(&out, ap);
-    va_end(ap);
-    assert_int_equal(rc, 0);
-    if (strcmp(out, want)) {
-        size_t i = 0;
-        while (out[i] && out[i] == want[i])
-            i++;
-        fprintf(stderr, "output differs at byte %zu:\ngot:\n%s\nwant:\n%s", i, out, want);
-        fail();
-    }
-    free(out);
-}
 
 static void test_formats_exact(void **state)
 {
@@ -735,9 +740,9 @@ static void test_formats_exact(void **state)
         unsigned long long s = r->ts_ns / 1000000000u, us = r->ts_ns / 1000u % 1000000u;
         const char *e = escaped(r);
         /* plain */
-        n[0] += (size_t)sprintf(want[0] + n[0], "[%5llu.%06llu] %-7s #%llu tid %u: %s\n", s, us,
-                                level_names[r->level], (unsigned long long)r->seq,
-                                (unsigned)r->tid, e);
+        n[0] +=
+            (size_t)sprintf(want[0] + n[0], "[%5llu.%06llu] %-7s #%llu tid %u: %s\n", s, us,
+                            level_names[r->level], (unsigned long long)r->seq, (unsigned)r->tid, e);
         /* short: the human line, UTC */
         time_t sec = (time_t)(r->wall_ns / NS);
         struct tm tm;
@@ -778,9 +783,9 @@ static void test_formats_exact(void **state)
                                 common[0], common[1], common[2], common[3], (unsigned)writer_pid,
                                 common[4], common[5], flag_fields(r, 1), json_message(r, 1));
         /* --format kmsg: the /dev/kmsg-like line */
-        n[6] += (size_t)sprintf(want[6] + n[6], "%d,%llu,%llu,-;%s\n", r->facility * 8 + r->level,
-                                (unsigned long long)r->seq, (unsigned long long)(r->ts_ns / 1000),
-                                e);
+        n[6] +=
+            (size_t)sprintf(want[6] + n[6], "%d,%llu,%llu,-;%s\n", r->facility * 8 + r->level,
+                            (unsigned long long)r->seq, (unsigned long long)(r->ts_ns / 1000), e);
     }
     expect_output(want[0], ring, NULL);
     expect_output(want[0], "-o", "plain", ring, NULL);
@@ -793,8 +798,8 @@ static void test_formats_exact(void **state)
     expect_output(want[6], "--format", "kmsg", ring, NULL);
     /* --format json stays nblog's own object. */
     char *out;
-    assert_int_equal(dmesg(&out, "--format", "json", "--since-seq", "3", "--until-seq", "3",
-                           ring, NULL), 0);
+    assert_int_equal(
+        dmesg(&out, "--format", "json", "--since-seq", "3", "--until-seq", "3", ring, NULL), 0);
     assert_non_null(strstr(out, "{\"seq\":3,\"level\":\"debug\",\"ts\":\"2026-12-01T10:00:00.5"));
     assert_non_null(strstr(out, "\"text_bytes\":[98,97,100,32,255,"));
     free(out);
@@ -900,8 +905,8 @@ static void test_dmesg_reads_raw(void **state)
     char *decoded = slurp(back);
     char line[512];
     for (int i = 0; i < nrecs; i++) {
-        static const char *const dl[] = {"emerg", "alert", "crit", "err",
-                                         "warn", "notice", "info", "debug"};
+        static const char *const dl[] = {"emerg", "alert",  "crit", "err",
+                                         "warn",  "notice", "info", "debug"};
         snprintf(line, sizeof line, "user  :%-6s: [%5llu.%06llu] %s\n", dl[recs[i].level],
                  (unsigned long long)(recs[i].ts_ns / 1000000000u),
                  (unsigned long long)(recs[i].ts_ns / 1000u % 1000000u), escaped(&recs[i]));
@@ -936,7 +941,7 @@ static void test_follow_filtered(void **state)
     int fp[2];
     assert_int_equal(pipe2(fp, O_CLOEXEC), 0);
     char *fargs[] = {tool, "dmesg", "--follow", "--grep", "^tick [0-9]*7$", "-o", "cat",
-                     "-p", "info", file, NULL};
+                     "-p", "info",  file,       NULL};
     pid_t f = spawn_child(fargs, -1, fp[1]);
     close(fp[1]);
     struct line_reader fl = {.fd = fp[0]};
@@ -952,8 +957,8 @@ static void test_follow_filtered(void **state)
 
     /* --until-seq ends a follower by itself, once it printed that seq. */
     assert_int_equal(pipe2(fp, O_CLOEXEC), 0);
-    char *uargs[] = {tool, "dmesg", "-f", "--since-seq", "40", "--until-seq", "42", "-o", "cat",
-                     file, NULL};
+    char *uargs[] = {tool, "dmesg", "-f",  "--since-seq", "40", "--until-seq",
+                     "42", "-o",    "cat", file,          NULL};
     f = spawn_child(uargs, -1, fp[1]);
     close(fp[1]);
     fl = (struct line_reader){.fd = fp[0]};
@@ -1157,15 +1162,15 @@ static void test_parse_time(void **state)
         const char *text;
         int64_t want; /* relative to 0 */
     } abs_cases[] = {
-        {"2026-12-02 10:00:00", 0},  {"2026-12-02T10:00:00Z", 0}, {"2026-12-02 10:00", 0},
-        {"2026-12-02T11:00:00+01:00", 0}, {"2026-12-02T05:00:00-0500", 0},
-        {"2026-12-02 10:00:00 UTC", 0},   {"  2026-12-02 10:00:00  ", 0},
+        {"2026-12-02 10:00:00", 0},      {"2026-12-02T10:00:00Z", 0},
+        {"2026-12-02 10:00", 0},         {"2026-12-02T11:00:00+01:00", 0},
+        {"2026-12-02T05:00:00-0500", 0}, {"2026-12-02 10:00:00 UTC", 0},
+        {"  2026-12-02 10:00:00  ", 0},
     };
     int64_t ten = utc(2026, 12, 2, 10, 0, 0), out;
     for (size_t i = 0; i < sizeof abs_cases / sizeof abs_cases[0]; i++) {
         if (tool_parse_time(abs_cases[i].text, now, &out) != 0 || out != ten + abs_cases[i].want)
-            fail_msg("\"%s\": %lld, want %lld", abs_cases[i].text, (long long)out,
-                     (long long)ten);
+            fail_msg("\"%s\": %lld, want %lld", abs_cases[i].text, (long long)out, (long long)ten);
     }
     struct {
         const char *text;
@@ -1208,11 +1213,33 @@ static void test_parse_time(void **state)
     setenv("TZ", "UTC", 1);
     tzset();
     static const char *const bad[] = {
-        "", " ", "nowish", "2026-13-01", "2026-02-29", "2026-12-02 24:00", "2026-12-02 10:60",
-        "10:00:61", "10", "10:0", "@", "@-5", "@1.", "-", "-h", "1 fortnight ago", "ago",
-        " ago", "10 min agoo", "2026-12-02T10:00:00+25:00", "2026-12-02T10:00:00Zjunk",
-        "@99999999999", "99999999999 days ago", "+999999999999y", "2026-12-02 10:00:00.",
-        "1h -30min ago", "x2026-12-02",
+        "",
+        " ",
+        "nowish",
+        "2026-13-01",
+        "2026-02-29",
+        "2026-12-02 24:00",
+        "2026-12-02 10:60",
+        "10:00:61",
+        "10",
+        "10:0",
+        "@",
+        "@-5",
+        "@1.",
+        "-",
+        "-h",
+        "1 fortnight ago",
+        "ago",
+        " ago",
+        "10 min agoo",
+        "2026-12-02T10:00:00+25:00",
+        "2026-12-02T10:00:00Zjunk",
+        "@99999999999",
+        "99999999999 days ago",
+        "+999999999999y",
+        "2026-12-02 10:00:00.",
+        "1h -30min ago",
+        "x2026-12-02",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (tool_parse_time(bad[i], now, &out) == 0)
@@ -1231,20 +1258,23 @@ static void test_parse_levels(void **state)
         const char *text;
         unsigned mask;
     } cases[] = {
-        {"err", 0x0f},          {"3", 0x0f},           {"debug", 0xff},
-        {"err,warning", 0x18},  {"err,warn", 0x18},    {"3,4", 0x18},
-        {"err..warning", 0x18}, {"warning..err", 0x18}, {"3..4", 0x18},
-        {"..warning", 0x1f},    {"notice..", 0xe0},    {"err+", 0x0f},
-        {"-notice", 0xe0},      {"emerg,debug", 0x81}, {"0..0", 0x01},
-        {"crit,info..debug", 0xc4},
+        {"err", 0x0f},          {"3", 0x0f},
+        {"debug", 0xff},        {"err,warning", 0x18},
+        {"err,warn", 0x18},     {"3,4", 0x18},
+        {"err..warning", 0x18}, {"warning..err", 0x18},
+        {"3..4", 0x18},         {"..warning", 0x1f},
+        {"notice..", 0xe0},     {"err+", 0x0f},
+        {"-notice", 0xe0},      {"emerg,debug", 0x81},
+        {"0..0", 0x01},         {"crit,info..debug", 0xc4},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         unsigned mask = 0;
         if (tool_parse_levels(cases[i].text, &mask) != 0 || mask != cases[i].mask)
             fail_msg("\"%s\": 0x%x, want 0x%x", cases[i].text, mask, cases[i].mask);
     }
-    static const char *const bad[] = {"", ",", "err,", ",err", "8", "..", "err...warning",
-                                      "bogus", "err..bogus", "+", "-", "err++", "3..9"};
+    static const char *const bad[] = {
+        "",      ",",          "err,", ",err", "8",     "..",  "err...warning",
+        "bogus", "err..bogus", "+",    "-",    "err++", "3..9"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         unsigned mask = 0;
         if (tool_parse_levels(bad[i], &mask) == 0)
@@ -1261,18 +1291,12 @@ int main(int argc, char **argv)
         return 1;
     self[n] = '\0';
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_time),
-        cmocka_unit_test(test_parse_levels),
-        cmocka_unit_test(test_each_filter),
-        cmocka_unit_test(test_filter_pairs),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_formats_exact),
-        cmocka_unit_test(test_json_lossless),
-        cmocka_unit_test(test_dmesg_reads_raw),
-        cmocka_unit_test(test_follow_filtered),
-        cmocka_unit_test(test_pager),
-        cmocka_unit_test(test_color),
+        cmocka_unit_test(test_parse_time),      cmocka_unit_test(test_parse_levels),
+        cmocka_unit_test(test_each_filter),     cmocka_unit_test(test_filter_pairs),
+        cmocka_unit_test(test_times),           cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_formats_exact),   cmocka_unit_test(test_json_lossless),
+        cmocka_unit_test(test_dmesg_reads_raw), cmocka_unit_test(test_follow_filtered),
+        cmocka_unit_test(test_pager),           cmocka_unit_test(test_color),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -132,8 +132,7 @@ static int span(const char **s, int64_t *ns)
             break;
         long long whole;
         int64_t frac;
-        if (digits(&p, 12, &whole) != 0 || (*p >= '0' && *p <= '9') ||
-            fraction_ns(&p, &frac) != 0)
+        if (digits(&p, 12, &whole) != 0 || (*p >= '0' && *p <= '9') || fraction_ns(&p, &frac) != 0)
             return -1;
         p = skip_spaces(p);
         size_t len = 0;

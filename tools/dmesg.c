@@ -376,7 +376,8 @@ static void print_plain(const struct dmesg_opts *o, const struct view *v,
         sb_uptime(&b, rec->ts_ns);
     }
     /* "%s%-7s%s": the level padded inside its colour. */
-    const char *color = o->color ? level_color(rec->level) : "", *name = nblog_level_name(rec->level);
+    const char *color = o->color ? level_color(rec->level) : "";
+    const char *name = nblog_level_name(rec->level);
     sb_put(&b, " ", 1);
     sb_puts(&b, color);
     sb_puts(&b, name);
