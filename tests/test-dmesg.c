@@ -69,7 +69,13 @@ static char self[4096];
 
 /* ------------------------------------------------------ the writer */
 
-static _Atomic int64_t target_offset; /* wall = this + CLOCK_MONOTONIC */
+/* wall = this + CLOCK_MONOTONIC. Relaxed everywhere: a plain value, read
+ * by nblog's clock (here, and on its wall-clock thread, whose drift check
+ * may take either value while it changes: both are this record's or the
+ * last's, and the notice that follows each store, on this thread, is what
+ * dates the next record). The hook pointer is stored before nblog_init
+ * starts any thread (no pairing needed; its load is relaxed too). */
+static _Atomic int64_t target_offset;
 
 static int64_t mono_ns(void)
 {
@@ -80,7 +86,7 @@ static int64_t mono_ns(void)
 
 static int64_t fixture_clock(void)
 {
-    return atomic_load(&target_offset) + mono_ns();
+    return atomic_load_explicit(&target_offset, memory_order_relaxed) + mono_ns();
 }
 
 struct job {
@@ -116,8 +122,8 @@ static int run_writer(int argc, char **argv)
     opt.program = "fixture";
     opt.level = NBLOG_LEVEL_DEBUG;
     opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
-    atomic_store(&target_offset, 0);
-    atomic_store(&nblog__realtime_hook, fixture_clock);
+    atomic_store_explicit(&target_offset, 0, memory_order_relaxed);
+    atomic_store_explicit(&nblog__realtime_hook, fixture_clock, memory_order_relaxed);
     if (nblog_init(&opt) != NBLOG_OK)
         return 4;
     struct job j = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
@@ -129,7 +135,7 @@ static int run_writer(int argc, char **argv)
         int level, thread, at = 0;
         if (sscanf(argv[i], "%lld,%d,%d,%n", &wall, &level, &thread, &at) != 3 || !at)
             return 6;
-        atomic_store(&target_offset, wall - mono_ns());
+        atomic_store_explicit(&target_offset, wall - mono_ns(), memory_order_relaxed);
         if (nblog__wallclock_notice(1) != 1)
             return 7;
         const char *text = argv[i] + at;
