@@ -380,7 +380,7 @@ static char *render(const struct status_opts *o, const struct snapshot *s, size_
         char when[64];
         gmtime_r(&s->wall.tv_sec, &tm);
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
-        fprintf(m, "every %.1fs: nblog status, %s\n", o->every_s, when);
+        fprintf(m, "every %gs: nblog status, %s\n", o->every_s, when);
     }
     if (s->rc != EXIT_OK && o->json) {
         fputs("{\"file\":", m);
