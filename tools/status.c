@@ -65,24 +65,6 @@
 #define WATCH_MIN_S 0.1
 #define WATCH_MAX_S 3600.0
 
-/* The exit code for nblog_ringfile_open's verdict (tool.h). */
-static int exit_for_verdict(int verdict)
-{
-    switch (verdict) {
-    case NBLOG_OK:
-        return EXIT_OK;
-    case NBLOG_ENOTRING:
-        return EXIT_NOTRING;
-    case NBLOG_EVERSION:
-        return EXIT_VERSION;
-    case NBLOG_ESHORT:
-        return EXIT_TRUNCATED;
-    case NBLOG_ECORRUPT:
-        return EXIT_CORRUPT;
-    }
-    return EXIT_NOFILE;
-}
-
 /* One look at the file. */
 struct snapshot {
     int rc;             /* EXIT_OK, or why the file could not be read */
@@ -101,7 +83,7 @@ static void take_snapshot(const char *path, struct snapshot *s)
     int verdict = nblog_ringfile_open(path, NBLOG_RINGFILE_LIVE, &f, s->why, sizeof s->why);
     if (verdict == NBLOG_EFILE && errno == ENOTSUP) /* pages too large to follow */
         verdict = nblog_ringfile_open(path, NBLOG_RINGFILE_COPY, &f, s->why, sizeof s->why);
-    s->rc = exit_for_verdict(verdict);
+    s->rc = tool_exit_for_verdict(verdict);
     if (s->rc != EXIT_OK)
         return;
     nblog_ringfile_info(f, &s->info);
