@@ -905,7 +905,23 @@ typedef struct nblog_console_stats {
                              pending; 0 when not stalled */
     int last_error;       /* last -errno from write, 0 if none */
     int suspended;
+    /* Appended (0.2): what a ring file's writer published besides the
+     * above. nblog_ringfile_console_stats fills them; nblog_console_stats
+     * leaves them 0 (in the process, nblog_console_net_stats has them). */
+    unsigned flags;       /* NBLOG_CONSOLE_STATS_* below */
+    int connected;        /* network: as nblog_net_stats_t.connected */
+    int net_error;        /* network: -errno of the last failed connect or
+                             lost connection (ECONNREFUSED, ETIMEDOUT,
+                             ECONNRESET, ...), 0 if none */
+    uint64_t connects, disconnects, connect_failures, resent_frames,
+        truncated;        /* network: as in nblog_net_stats_t */
 } nblog_console_stats_t;
+
+/* nblog_console_stats_t.flags: a network console (syslog, journald: its
+ * net fields are set), and one with a connection to lose (TCP: it is
+ * disconnected while connected is 0). */
+#define NBLOG_CONSOLE_STATS_NET 0x1u
+#define NBLOG_CONSOLE_STATS_STREAM 0x2u
 
 /* Returns NBLOG_OK; NBLOG_ESTALE (unregistered); NBLOG_EINVAL (st NULL, or
  * not a handle). [signal-safe] */
@@ -1052,7 +1068,9 @@ NBLOG_API int nblog_ringfile_info(nblog_ringfile_t *f, nblog_ringfile_info_t *in
 /*
  * nblog_ringfile_console_stats - the console stats f's writer last
  * published into the file (what nblog_console_stats said in that process,
- * every 100 ms while it runs; `nblog status` shows them), for up to max
+ * and for a network console what nblog_console_net_stats said, with
+ * flags saying which kind it is; every 100 ms while it runs; `nblog
+ * status` shows them), for up to max
  * consoles in the writer's order. lag is as of that publish. A live handle
  * reads the file as it is now; a copy as it was at open. Anyone who can
  * write the file chose the names: they are NUL-terminated, but may hold

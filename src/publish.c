@@ -9,7 +9,8 @@
  * WHAT AND WHY
  *
  * A file ring gets one extra thread. Every 100 ms it
- *   - copies each console's stats (nblog_console_stats) into the table in
+ *   - copies each console's stats (nblog_console_stats, and for a network
+ *     console nblog__net_stats: its kind, connection and counters) into the table in
  *     the file (stats.h, struct nblog__stats_entry), entry i for the i-th
  *     registered console, as a seqlock: gen odd while writing;
  *   - if head moved since its last pass, increments the header's
@@ -35,7 +36,8 @@
  *   Relaxed, with nothing to pair: the publisher's own loads of gen and of
  *   an entry's IN_USE (it is the only writer of the table), and
  *   stats_published_ns (a timestamp read on its own). The console stats
- *   it copies are read with the consoles' ordering (console_impl.h N2).
+ *   it copies are read with the consoles' ordering (console_impl.h N2), the
+ *   net stats relaxed (consoles/net.c: counts and states read on their own).
  */
 #include <assert.h>
 #include <limits.h>
@@ -47,6 +49,7 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "consoles/net.h"
 #include "nblog.h"
 #include "platform.h"
 #include "publish.h"
@@ -96,6 +99,13 @@ static void publish_console(struct nblog_console *con, void *arg)
     nblog_console_stats_t st;
     if (p->used >= NBLOG__STATS_SLOTS || nblog_console_stats(con, &st) != NBLOG_OK)
         return;
+    /* A network console's own stats; the rest stay 0 (and flags 0) for
+     * the others, for which nblog__net_stats says NBLOG_EINVAL. */
+    nblog_net_stats_t ns = {0};
+    unsigned flags = 0;
+    int net_error = 0;
+    if (nblog__net_stats(con, &ns, &flags, &net_error) != NBLOG_OK)
+        flags = 0, net_error = 0;
     uint64_t name[NBLOG__STAT_NAME_WORDS] = {0};
     memcpy(name, st.name, sizeof name < sizeof st.name ? sizeof name : sizeof st.name);
     ((char *)name)[sizeof name - 1] = '\0';
@@ -111,6 +121,14 @@ static void publish_console(struct nblog_console *con, void *arg)
         [NBLOG__STAT_LAST_ERROR] = (uint64_t)(int64_t)st.last_error,
         [NBLOG__STAT_SUSPENDED] = (uint64_t)st.suspended,
         [NBLOG__STAT_HEAD] = p->head,
+        [NBLOG__STAT_FLAGS] = flags,
+        [NBLOG__STAT_CONNECTED] = (uint64_t)(ns.connected != 0),
+        [NBLOG__STAT_CONNECTS] = ns.connects,
+        [NBLOG__STAT_DISCONNECTS] = ns.disconnects,
+        [NBLOG__STAT_CONNECT_FAILURES] = ns.connect_failures,
+        [NBLOG__STAT_RESENT_FRAMES] = ns.resent_frames,
+        [NBLOG__STAT_TRUNCATED] = ns.truncated,
+        [NBLOG__STAT_NET_ERROR] = (uint64_t)(int64_t)net_error,
     };
     put_entry(&nblog__ring_stats(p->ring)[p->used++], name, v);
 }

@@ -31,7 +31,7 @@
 #define NBLOG__RECORDS_MIN 16u
 #define NBLOG__RECORDS_MAX (1u << 24)
 #define NBLOG__STATS_SLOTS 32u /* console stats entries in the table */
-#define NBLOG__STATS_ENTRY_SIZE 128u /* bytes of one (what it holds: stats.h) */
+#define NBLOG__STATS_ENTRY_SIZE 192u /* bytes of one (what it holds: stats.h) */
 #define NBLOG__EPOCHS 32u      /* wall-clock epochs the header keeps */
 #define NBLOG__EPOCH_BITS 48   /* of an epoch's gen kept in a slot's meta2 */
 #define NBLOG__EPOCH_MASK (((uint64_t)1 << NBLOG__EPOCH_BITS) - 1)

@@ -439,6 +439,16 @@ static int console_from(const struct nblog__stats_entry *e, nblog_console_stats_
     st->stalled_ns = v[NBLOG__STAT_STALLED_NS];
     st->last_error = (int)(int64_t)v[NBLOG__STAT_LAST_ERROR];
     st->suspended = v[NBLOG__STAT_SUSPENDED] != 0;
+    /* Flags the writer did not define are not passed on. */
+    st->flags = (unsigned)(v[NBLOG__STAT_FLAGS] &
+                           (NBLOG_CONSOLE_STATS_NET | NBLOG_CONSOLE_STATS_STREAM));
+    st->connected = v[NBLOG__STAT_CONNECTED] != 0;
+    st->connects = v[NBLOG__STAT_CONNECTS];
+    st->disconnects = v[NBLOG__STAT_DISCONNECTS];
+    st->connect_failures = v[NBLOG__STAT_CONNECT_FAILURES];
+    st->resent_frames = v[NBLOG__STAT_RESENT_FRAMES];
+    st->truncated = v[NBLOG__STAT_TRUNCATED];
+    st->net_error = (int)(int64_t)v[NBLOG__STAT_NET_ERROR];
     *head = v[NBLOG__STAT_HEAD];
     st->lag = *head > st->next_seq ? *head - st->next_seq : 0;
     return 1;
@@ -459,12 +469,10 @@ int nblog__ringview_console_now(const struct nblog__ringview *v, unsigned i,
         return nblog__ringview_console(v->ring, i, st, head);
     /* Live: the entry where the file is mapped shared, the first page
      * (v->live) or the slots' mapping after it. The offset comes from the
-     * validated copy (sizeof the header); entries sit at multiples of
-     * their size, which divides a page, so none straddles the boundary. */
+     * validated copy (sizeof the header); no entry straddles the
+     * boundary (stats.h, NBLOG__STATS_TABLE_END). */
     size_t off = (size_t)v->ring->stats_offset + i * sizeof(struct nblog__stats_entry);
-    _Static_assert(4096 % sizeof(struct nblog__stats_entry) == 0 &&
-                       sizeof(struct nblog__ring_hdr) % sizeof(struct nblog__stats_entry) == 0,
-                   "a stats entry must not straddle a page");
+    /* stats.h asserts that no entry straddles a 4096-byte boundary. */
     assert(off / v->page == (off + sizeof(struct nblog__stats_entry) - 1) / v->page);
     const char *at = off < v->page ? (const char *)v->live + off
                                    : (const char *)v->mem + off;

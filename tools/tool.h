@@ -28,11 +28,15 @@ enum {
  * main() adds a line naming "nblog CMD --help". */
 #define TOOL_HELP (-1)
 
-int nblog_cmd_demo(int argc, char **argv);  /* demo.c */
-int nblog_cmd_dmesg(int argc, char **argv); /* dmesg.c */
+int nblog_cmd_demo(int argc, char **argv);   /* demo.c */
+int nblog_cmd_dmesg(int argc, char **argv);  /* dmesg.c */
+int nblog_cmd_status(int argc, char **argv); /* status.c */
 
 /* Prints "nblog: " and the message to stderr; returns code. */
 int tool_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The exit code for a verdict of nblog_ringfile_open (NBLOG_OK: EXIT_OK). */
+int tool_exit_for_verdict(int verdict);
 
 /* Parses a non-negative decimal number; 0 on success, -1 if it is not one. */
 int tool_parse_u64(const char *text, unsigned long long *out);

@@ -32,7 +32,7 @@ int tool_parse_u64(const char *text, unsigned long long *out)
 }
 /* ---------------------------------------------------------- opening */
 
-static int exit_for_verdict(int verdict)
+int tool_exit_for_verdict(int verdict)
 {
     switch (verdict) {
     case NBLOG_OK:
@@ -56,6 +56,6 @@ int tool_open_view(const char *path, int live, nblog_ringfile_t **f)
         path, live ? NBLOG_RINGFILE_LIVE : NBLOG_RINGFILE_COPY, f, why, sizeof why);
     if (verdict == NBLOG_OK)
         return EXIT_OK;
-    return tool_fail(exit_for_verdict(verdict), "%s: %s", path, why);
+    return tool_fail(tool_exit_for_verdict(verdict), "%s: %s", path, why);
 }
 

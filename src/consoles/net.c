@@ -38,7 +38,7 @@
  * MEMORY ORDERING: relaxed throughout, with nothing to pair. d->pending
  * carries the error alone (the exchange makes one call take it), and the
  * net stats (connects, disconnects, connect_failures, resent_frames,
- * truncated, connected) are counts and a state for stats to show, each
+ * truncated, connected, last_error) are counts and states for stats to show, each
  * read on its own; what the owners share beyond them is ordered by the
  * console's ownership word (console_impl.h O1/O2), and connected's first
  * store by registration's release of ACTIVE (L4).
@@ -431,10 +431,11 @@ int nblog__net_register(const nblog_console_ops_t *ops, struct nblog__net_common
     return rc;
 }
 
-int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st)
+int nblog__net_stats(nblog_console_t *con, nblog_net_stats_t *st, unsigned *flags,
+                     int *net_error)
 {
     const nblog_console_ops_t *ops;
-    if (!st)
+    if (!st || !flags || !net_error)
         return NBLOG_EINVAL;
     int rc;
     struct nblog__net_common *n = nblog__console_ctx_get(con, &ops, &rc);
@@ -451,6 +452,15 @@ int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st)
     st->resent_frames = atomic_load_explicit(&n->resent_frames, memory_order_relaxed);
     st->truncated = atomic_load_explicit(&n->truncated, memory_order_relaxed);
     st->connected = atomic_load_explicit(&n->connected, memory_order_relaxed);
+    *net_error = atomic_load_explicit(&n->last_error, memory_order_relaxed);
+    *flags = NBLOG_CONSOLE_STATS_NET | (n->stream ? NBLOG_CONSOLE_STATS_STREAM : 0u);
     nblog__console_ctx_put(con); /* n may be freed from here on */
     return NBLOG_OK;
+}
+
+int nblog_console_net_stats(nblog_console_t *con, nblog_net_stats_t *st)
+{
+    unsigned flags;
+    int net_error;
+    return nblog__net_stats(con, st, &flags, &net_error);
 }

@@ -15,15 +15,20 @@
 #include "nblog.h"
 
 /* Every network output's ctx starts with this, so nblog_console_net_stats
- * can read any of them (kind tells which output it is). */
+ * can read any of them (magic tells it is one). */
 struct nblog__net_common {
     unsigned magic; /* NBLOG__NET_MAGIC */
+    int stream;     /* 1: a connection to lose (TCP); set before registering,
+                     * published by registration's release of ACTIVE (L4) */
     struct nblog__line_id id; /* its lines' identity (nblog__net_line_id) */
     /* Counters: written by the owner of the console, read by anyone;
      * relaxed, they are statistics. */
     _Atomic uint64_t connects, disconnects, connect_failures, resent_frames,
         truncated;
     _Atomic int connected;
+    /* -errno of the last failed connect or lost connection, 0: none yet
+     * (stream outputs; a datagram's errors are the write's, last_error). */
+    _Atomic int last_error;
 };
 #define NBLOG__NET_MAGIC 0x6e65746fu /* "neto" */
 
@@ -88,6 +93,13 @@ int nblog__dgram_open(struct nblog__dgram *d);
  */
 ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
                           int may_wait, _Atomic uint64_t *truncated);
+
+/* nblog_console_net_stats, and what the file ring's publisher (publish.c)
+ * needs besides: *flags (NBLOG_CONSOLE_STATS_NET, _STREAM) and *net_error
+ * (last_error above). NBLOG_EINVAL if con is not a network console;
+ * NBLOG_ESTALE if it was unregistered. [signal-safe] */
+int nblog__net_stats(nblog_console_t *con, nblog_net_stats_t *st, unsigned *flags,
+                     int *net_error);
 
 /* The setup op every network console uses: it marks the ctx as starting
  * with a struct nblog__net_common (see nblog_console_net_stats). */

@@ -231,6 +231,17 @@ static size_t confirm_lines(struct tcp_out *o, const char *buf)
 
 /* ---------------------------------------------------------- connection */
 
+/* The connection is lost because of errno err (0: the socket's pending
+ * error, ECONNRESET if it has none): kept for stats. */
+static void lost_because(struct tcp_out *o, int err)
+{
+    socklen_t el = sizeof err;
+    if (err == 0 && (getsockopt(o->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err == 0))
+        err = ECONNRESET;
+    /* Relaxed: a statistic, pairs with nothing (struct nblog__net_common). */
+    atomic_store_explicit(&o->net.last_error, -err, memory_order_relaxed);
+}
+
 /* Reads and drops what the peer sent. RFC 6587 gives a collector nothing
  * to say, but some greet or chatter: their bytes are not the end of the
  * stream, and left unread they would fill our receive buffer. Returns 1
@@ -253,18 +264,22 @@ static int peer_gone(struct tcp_out *o)
             break;
         if (n < 0) {
             o->unclean = 1; /* ECONNRESET, ETIMEDOUT, ... */
+            lost_because(o, errno);
             return 1;
         }
         /* EOF. A FIN alone means the peer read all it acknowledged before
          * it closed (closing with bytes unread sends a reset instead). */
         struct pollfd p = {.fd = o->fd, .events = 0};
         o->unclean = poll(&p, 1, 0) != 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL));
+        if (o->unclean)
+            lost_because(o, 0);
         return 1;
     }
     struct pollfd p = {.fd = o->fd, .events = 0}; /* errors are always reported */
     if (poll(&p, 1, 0) <= 0 || !(p.revents & (POLLERR | POLLHUP | POLLNVAL)))
         return 0;
     o->unclean = 1;
+    lost_because(o, 0);
     return 1;
 }
 
@@ -327,27 +342,32 @@ static void went_down(struct tcp_out *o)
     atomic_store_explicit(&o->net.connected, 0, memory_order_relaxed);
 }
 
+/* A connected socket, or -errno (ETIMEDOUT when connect_timeout_ms passed). */
 static int try_connect(struct tcp_out *o)
 {
     int fd = nblog__fd_mine(socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
-        return -1;
+        return -errno;
     /* The kernel doubles it: at most half the history waits unacknowledged
      * in the kernel, the other half is for frames not yet sent. */
     int sndbuf = (int)(o->cap / 4);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     if (connect(fd, (struct sockaddr *)&o->addr, o->addrlen) != 0) {
-        if (errno != EINPROGRESS) {
+        int err = errno;
+        if (err != EINPROGRESS) {
             close(fd);
-            return -1;
+            return -err;
         }
         struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int err = 0;
         socklen_t el = sizeof err;
-        if (poll(&p, 1, (int)o->connect_timeout_ms) != 1 ||
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0 || err != 0) {
+        int ready = poll(&p, 1, (int)o->connect_timeout_ms);
+        if (ready != 1)
+            err = ready == 0 ? ETIMEDOUT : errno;
+        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+            err = errno;
+        if (err != 0) {
             close(fd);
-            return -1;
+            return -err;
         }
     }
     return fd;
@@ -364,7 +384,8 @@ static int connect_now(struct tcp_out *o)
     }
     int fd = try_connect(o);
     if (fd < 0) {
-        /* Relaxed: a statistic, pairs with nothing (struct nblog__net_common). */
+        /* Relaxed: statistics, pair with nothing (struct nblog__net_common). */
+        atomic_store_explicit(&o->net.last_error, fd, memory_order_relaxed);
         atomic_fetch_add_explicit(&o->net.connect_failures, 1, memory_order_relaxed);
         o->next_try_ns = nblog__now_ns() + (uint64_t)o->backoff_ms * 1000000u;
         o->backoff_ms = o->backoff_ms * 2 < o->backoff_max ? o->backoff_ms * 2
@@ -425,6 +446,7 @@ static int push(struct tcp_out *o, uint64_t deadline)
             continue;
         }
         o->unclean = 1; /* EPIPE, ECONNRESET, ...: no clean FIN seen first */
+        lost_because(o, w < 0 ? errno : EPIPE);
         return -1;
     }
     return refresh_acked(o);
@@ -513,6 +535,7 @@ static int tcp_console(const char *hostport, const nblog_syslog_opts_t *s,
     if (!o)
         return NBLOG_ENOMEM;
     o->net.id = *id;
+    o->net.stream = 1;
     o->fd = -1;
     o->pid = getpid();
     o->cap = s->resend_bytes ? s->resend_bytes : 1u << 20;
