@@ -93,7 +93,7 @@ extern char **environ;
 #define READER_RECORD_SIZE 128u /* the message's text is at most 47 bytes */
 #define READER_IDENT "nblog-bench"
 #define JOURNALD_BIN "/lib/systemd/systemd-journald"
-#define JOURNAL_WAIT_MS 120000 /* for every entry to be in the journal */
+#define JOURNAL_WAIT_MS 120000 /* after the last send, for every entry to be in the journal */
 #define ARGS_MAX 16
 #define WHY_MAX 480
 #define PATH_CAP 128
@@ -241,9 +241,10 @@ static int run_to_file(char *const argv[], const char *path, char *why, size_t c
 
 /* ------------------------------------------------------ the nblog ring file */
 
-/* Stores count records into a new ring file at path, in a child process.
- * Returns 0, or -1 (why says why). */
-static int ring_write(const char *path, long count, int deferred, char *why, size_t cap)
+/* Stores count records into a new ring file at path, in a child process;
+ * *slots: the ring's. Returns 0, or -1 (why says why). */
+static int ring_write(const char *path, long count, int deferred, uint64_t *slots, char *why,
+                      size_t cap)
 {
     unlink(path);
     fflush(NULL);
@@ -294,6 +295,7 @@ static int ring_write(const char *path, long count, int deferred, char *why, siz
     nblog_ringfile_info_t info;
     rc = nblog_ringfile_info(f, &info);
     nblog_ringfile_close(f);
+    *slots = info.records;
     if (rc != NBLOG_OK || info.head - info.first_seq != (uint64_t)count || info.lost ||
         info.oldest > info.first_seq) {
         snprintf(why, cap,
@@ -535,7 +537,8 @@ static int journal_fill(struct journal *j, long count, char *why, size_t cap)
     journalctl_argv(j, (const char *[]){"-o", "cat", "-t", READER_IDENT, NULL}, mine);
     struct out_count c = {0};
     double secs;
-    while (mono_ns() - t0 < (uint64_t)JOURNAL_WAIT_MS * 1000000u) {
+    uint64_t sent = mono_ns();
+    while (mono_ns() - sent < (uint64_t)JOURNAL_WAIT_MS * 1000000u) {
         if (run_cmd(sync, -1, &c, &secs, why, cap) == 0 &&
             run_cmd(mine, -1, &c, &secs, why, cap) == 0 && c.lines >= count)
             break;
@@ -778,7 +781,8 @@ int bench_reader_main(int argc, char **argv)
     }
     snprintf(ring, sizeof ring, "/tmp/nblog-bench-%ld-reader.ring", (long)getpid());
     bench_path(tmp, sizeof tmp, "reader", "check", 0);
-    if (ring_write(ring, count, deferred, why, sizeof why) != 0) {
+    uint64_t slots = 0;
+    if (ring_write(ring, count, deferred, &slots, why, sizeof why) != 0) {
         fprintf(stderr, "nblog-bench: %s\n", why);
         unlink(ring);
         return 1;
@@ -859,7 +863,8 @@ int bench_reader_main(int argc, char **argv)
                "reads; %ld CPUs online, load %.2f\n",
                count, deferred ? "info" : "printf", runs, sysconf(_SC_NPROCESSORS_ONLN),
                load_1min());
-        printf("nblog: ring file %s, %ld x %u B slots\n", ring, count, READER_RECORD_SIZE);
+        printf("nblog: ring file %s, %ld records in %llu slots of %u B\n", ring, count,
+               (unsigned long long)slots, READER_RECORD_SIZE);
         if (have_journal)
             printf("journald: namespace %s, %ld entries (+%ld of journald's own), files %.1f MB "
                    "on disk, ingest %.1f s (%.0f entries/s)\n",
