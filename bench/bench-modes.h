@@ -13,5 +13,7 @@ int bench_throughput_main(int argc, char **argv);
 int bench_burst_main(int argc, char **argv);
 /* nblog-bench crash ...: bench-crash.c */
 int bench_crash_main(int argc, char **argv);
+/* nblog-bench reader ...: bench-reader.c */
+int bench_reader_main(int argc, char **argv);
 
 #endif

@@ -15,6 +15,8 @@
  *                                default ring loses
  *   nblog-bench crash ...        bench-crash.c: lines in a file after the
  *                                logging process dies of SIGSEGV
+ *   nblog-bench reader ...       bench-reader.c: `nblog dmesg` over a ring
+ *                                file beside journalctl over a journal
  *
  * The timer and percentile code they share is in bench-common.c, nblog's
  * setup with one file console and the goal lines in bench-pass.c.
@@ -474,13 +476,14 @@ static void usage(FILE *f)
                "                              [--stamped] [--json-only]\n"
                "       nblog-bench burst [--size N] [--threads N] [--runs R] [--json-only]\n"
                "       nblog-bench crash [--count N] [--runs R] [--json-only]\n"
+               "       nblog-bench reader [--count N] [--runs R] [--no-journald] [--json-only]\n"
                "latency:\n"
                "  --threads N  concurrent caller threads (default 1)\n"
                "  --count M    timed calls per thread (default %ld / N, at least %ld)\n"
                "  --runs R     rounds, every column once each (default %d; "
                "medians reported)\n"
                "  --json-only  print only the JSON line\n"
-               "stuck, throughput, burst, crash: see nblog-bench MODE --help\n",
+               "stuck, throughput, burst, crash, reader: see nblog-bench MODE --help\n",
             DEFAULT_COUNT, MIN_COUNT, DEFAULT_RUNS);
 }
 
@@ -498,6 +501,8 @@ int main(int argc, char **argv)
         return bench_burst_main(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "crash") == 0)
         return bench_crash_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "reader") == 0)
+        return bench_reader_main(argc, argv);
     int help = argc >= 2 && strcmp(argv[1], "--help") == 0;
     usage(help ? stdout : stderr);
     return help ? 0 : 2;

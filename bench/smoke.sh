@@ -3,8 +3,9 @@
 # with its JSON line, so the bench keeps working while the library under it
 # changes (it uses include/nblog.h alone). No figure is judged (speed is
 # not tested here); what is checked does not depend on timing: the printer
-# alone loses nothing (its ring holds every record), and in every burst
-# the file and the logger agree on what was lost.
+# alone loses nothing (its ring holds every record), in every burst
+# the file and the logger agree on what was lost, and `nblog dmesg` prints
+# every record of the reader's ring file (journald is left out).
 set -u
 bench=$1
 status=0
@@ -44,6 +45,13 @@ fi
 if run burst --size 2000 --size 20000 --runs 1; then
     if tail -n1 "$tmp" | grep -q '"books_agree":false'; then
         echo "nblog-bench burst: file and logger disagree:" >&2
+        tail -n1 "$tmp" >&2
+        status=1
+    fi
+fi
+if run reader --no-journald --count 2000 --runs 1; then
+    if ! tail -n1 "$tmp" | grep -q '"plain":{"journalctl":{[^}]*},"nblog":{"best":[^}]*,"lines":2000}'; then
+        echo "nblog-bench reader: nblog dmesg did not print the 2000 records:" >&2
         tail -n1 "$tmp" >&2
         status=1
     fi
