@@ -43,6 +43,7 @@
  * console's ownership word (console_impl.h O1/O2), and connected's first
  * store by registration's release of ACTIVE (L4).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -224,16 +225,20 @@ int nblog__dgram_open(struct nblog__dgram *d)
         return -errno;
     if (connect(fd, (struct sockaddr *)&d->addr, d->addrlen) != 0) {
         int e = errno;
-        /* A local socket not there yet (syslogd not started): sending will
-         * try again. A UDP connect only fails for a bad address. */
+        /* A local socket not there yet (syslogd not started) or nobody
+         * behind it (journald exited): sending will try again, and says
+         * why meanwhile (gone). A UDP connect only fails for a bad
+         * address. Relaxed: gone is a reason alone, as pending. */
         if (d->addr.ss_family == AF_UNIX && (e == ENOENT || e == ECONNREFUSED)) {
             install_socket(d, fd);
+            atomic_store_explicit(&d->gone, e, memory_order_relaxed);
             return 0;
         }
         close(fd);
         return -e;
     }
     install_socket(d, fd);
+    atomic_store_explicit(&d->gone, 0, memory_order_relaxed); /* relaxed: see above */
     return 0;
 }
 
@@ -260,11 +265,24 @@ static int wait_writable(int fd, int ms)
     return poll(&p, 1, ms);
 }
 
-/* One record as one datagram. Returns 0 or -errno. */
-static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
+int nblog__dgram_sendv(struct nblog__dgram *d, struct iovec *iov, int n)
+{
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)n;
+    while (sendmsg(d->fd, &msg, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+/* One line as one datagram. Returns 0 or -errno. */
+static int send_record(struct nblog__dgram *d, const char *rec, size_t len, int may_wait,
                        _Atomic uint64_t *truncated)
 {
     static const char marker[] = NBLOG_TRUNC_MARKER;
+    (void)may_wait;
     struct iovec iov[3];
     int n = 0;
     size_t body = len - d->keep; /* the record without its kept tail */
@@ -277,21 +295,45 @@ static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
         if (d->keep)
             iov[n++] = (struct iovec){(void *)(rec + body), d->keep};
     }
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.msg_iovlen = (size_t)n;
-    while (sendmsg(d->fd, &msg, MSG_NOSIGNAL) < 0)
-        if (errno != EINTR)
-            return -errno;
-    if (n > 1)
+    int rc = nblog__dgram_sendv(d, iov, n);
+    if (rc == 0 && n > 1)
         atomic_fetch_add_explicit(truncated, 1, memory_order_relaxed); /* a count: pairs with nothing */
-    return 0;
+    return rc;
 }
 
-ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
-                          int may_wait, _Atomic uint64_t *truncated)
+/* The line at rec (rest bytes left): its length with its separator, and
+ * what of it is sent. */
+static size_t line_frame(const struct nblog__dgram *d, const char *rec, size_t rest,
+                         size_t *send_len)
 {
+    size_t rl = 0;
+    for (;;) {
+        const char *nl = memchr(rec + rl, '\n', rest - rl);
+        if (!nl) {
+            rl = rest; /* no separator: send what there is */
+            break;
+        }
+        rl = (size_t)(nl - rec) + 1;
+        if (d->sep == 1 || (rl < rest && rec[rl] == '\n')) {
+            rl += d->sep - 1;
+            break;
+        }
+    }
+    *send_len = rl >= d->sep ? rl - d->sep + d->keep : rl;
+    return rl;
+}
+
+/* A unix receiver that went away (or never came): the errors saying so. */
+static int receiver_gone(int rc)
+{
+    return rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ENOENT || rc == -EDESTADDRREQ;
+}
+
+ssize_t nblog__dgram_send(struct nblog__dgram_out *o, const char *buf, size_t len,
+                          int may_wait)
+{
+    struct nblog__dgram *d = &o->dg;
+    struct nblog__net_common *net = &o->net;
     /* Relaxed: the error alone travels; it orders nothing else. */
     int e = atomic_exchange_explicit(&d->pending, 0, memory_order_relaxed);
     if (e)
@@ -302,21 +344,17 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
     while (done < len) {
         /* The record: up to and including its separator. */
         const char *rec = buf + done;
-        size_t rest = len - done, rl = 0;
-        for (;;) {
-            const char *nl = memchr(rec + rl, '\n', rest - rl);
-            if (!nl) {
-                rl = rest; /* no separator: send what there is */
-                break;
-            }
-            rl = (size_t)(nl - rec) + 1;
-            if (d->sep == 1 || (rl < rest && rec[rl] == '\n')) {
-                rl += d->sep - 1;
-                break;
-            }
+        size_t send_len;
+        size_t rl = d->proto ? d->proto->frame(rec, len - done, &send_len)
+                             : line_frame(d, rec, len - done, &send_len);
+        assert(rl > 0 && rl <= len - done && send_len <= rl);
+        if (send_len == 0) { /* nothing to send (an empty line) */
+            done += rl;
+            continue;
         }
-        size_t send_len = rl >= d->sep ? rl - d->sep + d->keep : rl;
-        int rc = d->fd >= 0 ? send_record(d, rec, send_len, truncated) : -ENOTCONN;
+        int rc = d->fd < 0 ? -ENOTCONN
+                 : d->proto ? d->proto->send(d, rec, send_len, may_wait, &net->truncated)
+                            : send_record(d, rec, send_len, may_wait, &net->truncated);
         if (rc == 0) {
             done += rl;
             continue;
@@ -328,17 +366,31 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
                 continue;
             }
         }
-        /* A unix receiver that went away (or never came): reopen once,
-         * in write_atomic too (socket, connect, dup3 and close are plain
-         * system calls, async-signal-safe): in direct mode the logging
-         * calls print everything, and the printer, were it left to
-         * reconnect, would never get a record to do it with. */
-        if (!reopened && d->addr.ss_family == AF_UNIX &&
-            (rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ENOENT ||
-             rc == -EDESTADDRREQ)) {
-            reopened = 1;
-            nblog__dgram_open(d);
-            continue;
+        /* Relaxed, here and below: counts and a state for stats (see
+         * MEMORY ORDERING), and gone, a reason alone. */
+        int why = atomic_load_explicit(&d->gone, memory_order_relaxed);
+        if (d->addr.ss_family == AF_UNIX && receiver_gone(rc)) {
+            if (!why && atomic_exchange_explicit(&net->connected, 0, memory_order_relaxed))
+                atomic_fetch_add_explicit(&net->disconnects, 1, memory_order_relaxed);
+            /* Reopen once, in write_atomic too (socket, connect, dup3 and
+             * close are plain system calls, async-signal-safe): in direct
+             * mode the logging calls print everything, and the printer,
+             * were it left to reconnect, would never get a record to do
+             * it with. */
+            if (!reopened) {
+                reopened = 1;
+                nblog__dgram_open(d);
+                if (atomic_load_explicit(&d->gone, memory_order_relaxed)) {
+                    atomic_fetch_add_explicit(&net->connect_failures, 1, memory_order_relaxed);
+                } else {
+                    atomic_fetch_add_explicit(&net->connects, 1, memory_order_relaxed);
+                    atomic_store_explicit(&net->connected, 1, memory_order_relaxed);
+                }
+                continue;
+            }
+            /* Still gone: say why (ECONNREFUSED, ENOENT), not ENOTCONN. */
+            if (why && (rc == -ENOTCONN || rc == -EDESTADDRREQ))
+                rc = -why;
         }
         if (rc == -EAGAIN)
             return done ? (ssize_t)done : may_wait ? 0 : rc;
@@ -353,14 +405,12 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
 
 static ssize_t dgram_write(void *ctx, const char *buf, size_t len)
 {
-    struct nblog__dgram_out *o = ctx;
-    return nblog__dgram_send(&o->dg, buf, len, 1, &o->net.truncated);
+    return nblog__dgram_send(ctx, buf, len, 1);
 }
 
 static ssize_t dgram_write_atomic(void *ctx, const char *buf, size_t len)
 {
-    struct nblog__dgram_out *o = ctx;
-    return nblog__dgram_send(&o->dg, buf, len, 0, &o->net.truncated);
+    return nblog__dgram_send(ctx, buf, len, 0);
 }
 
 static void dgram_teardown(void *ctx)
@@ -368,6 +418,7 @@ static void dgram_teardown(void *ctx)
     struct nblog__dgram_out *o = ctx;
     if (o->dg.fd >= 0)
         close(o->dg.fd);
+    free((void *)o->dg.extra);
     free(o);
 }
 
@@ -384,12 +435,15 @@ int nblog__dgram_console(struct nblog__dgram_out *o, const char *default_name,
 {
     o->dg.fd = -1;
     if (nblog__dgram_open(&o->dg) != 0) {
-        free(o);
+        dgram_teardown(o);
         return NBLOG_EINVAL;
     }
-    /* A datagram console has no connection to lose: always "connected".
-     * Relaxed: registration's release store of ACTIVE publishes it. */
-    atomic_store_explicit(&o->net.connected, 1, memory_order_relaxed);
+    /* Connected unless a unix receiver is not there (nblog__dgram_send
+     * keeps it true). Relaxed: registration's release store of ACTIVE
+     * publishes it, and gone is our own store. */
+    atomic_store_explicit(&o->net.connected,
+                          atomic_load_explicit(&o->dg.gone, memory_order_relaxed) == 0,
+                          memory_order_relaxed);
     return nblog__net_register(&dgram_ops, &o->net, default_name, format, opts, out,
                                dgram_teardown);
 }
