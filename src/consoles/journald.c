@@ -276,8 +276,8 @@ static const char *key_refused(const char *key)
 /* Refuses the console with a sentence naming the bad field. */
 static int refuse(const char *key, const char *why)
 {
-    char msg[160];
-    snprintf(msg, sizeof msg, "journald: custom field \"%.64s\" %s", key ? key : "(null)", why);
+    char msg[200];
+    snprintf(msg, sizeof msg, "journald: custom field \"%.80s\" %s", key ? key : "(null)", why);
     nblog__spec_error_set(msg);
     return NBLOG_EINVAL;
 }
