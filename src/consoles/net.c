@@ -6,14 +6,16 @@
  *
  * DATAGRAMS
  *
- * A batch from the console core holds whole records, each ending in '\n'
- * (syslog) or in an empty line (journal entries); message text is escaped,
- * so those bytes never occur inside a record. nblog__dgram_send sends one
- * datagram per record with sendmsg(2): the record up to the limit, and
- * when it is longer, the head, NBLOG_TRUNC_MARKER and the kept tail as
- * three iovecs, so nothing is copied and nothing is allocated (the same
- * code runs in write_atomic, from signal handlers). The cut never splits a
- * \xNN escape or a UTF-8 sequence.
+ * A batch from the console core holds whole records: syslog lines, each
+ * ending in '\n' (message text is escaped, so that byte never occurs
+ * inside one), or journal entries, framed and sent by journald.c (d->proto:
+ * their MESSAGE holds any byte, and an entry's end is found by walking its
+ * fields). nblog__dgram_send sends one datagram per record with
+ * sendmsg(2): a line up to the limit, and when it is longer, the head,
+ * NBLOG_TRUNC_MARKER and the kept tail as three iovecs, so nothing is
+ * copied and nothing is allocated (the same code runs in write_atomic,
+ * from signal handlers). The cut never splits a \xNN escape or a UTF-8
+ * sequence.
  *
  * The socket is connected and non-blocking:
  *   EAGAIN        write waits for POLLOUT (at most ~100 ms a call, so the
@@ -25,8 +27,13 @@
  *                 must not count as printed. The kernel reports it once,
  *                 and only for some datagram before this one; so the batch
  *                 it falls in, and only that, counts as failed. Unix: the
- *                 receiver is gone (syslogd restarting); write and
- *                 write_atomic reopen the socket and try once more.
+ *                 receiver is gone (syslogd restarting, journald stopped);
+ *                 write and write_atomic reopen the socket and try once
+ *                 more (a call: net stats count disconnects when it is
+ *                 found gone, then connects or connect_failures). While it
+ *                 stays gone the socket is unconnected and the error
+ *                 returned is why its connect failed (d->gone:
+ *                 ECONNREFUSED or ENOENT, not ENOTCONN), for last_error.
  *   other         the records sent so far are reported and the error is
  *                 kept (d->pending): the next call returns it, even if the
  *                 kernel reported it once only, and the console counts the
@@ -36,7 +43,8 @@
  * reports it.
  *
  * MEMORY ORDERING: relaxed throughout, with nothing to pair. d->pending
- * carries the error alone (the exchange makes one call take it), and the
+ * carries the error alone (the exchange makes one call take it), d->gone
+ * a reason alone (a stale one names an older refusal), and the
  * net stats (connects, disconnects, connect_failures, resent_frames,
  * truncated, connected) are counts and a state for stats to show, each
  * read on its own; what the owners share beyond them is ordered by the
