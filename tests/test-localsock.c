@@ -144,6 +144,15 @@ static int parse_entry(const char *d, size_t len, struct entry *e)
     return 0;
 }
 
+/* The next datagram (waits up to 10 s), parsed into e; its length. */
+static ssize_t recv_parsed(int fd, char *buf, size_t cap, struct entry *e)
+{
+    ssize_t n = recv_one(fd, buf, cap, 10000);
+    assert_true(n > 0);
+    assert_int_equal(parse_entry(buf, (size_t)n, e), 0);
+    return n;
+}
+
 static const char *get(const struct entry *e, const char *key)
 {
     for (int i = 0; i < e->n; i++)
@@ -172,18 +181,24 @@ static int teardown(void **state)
     return 0;
 }
 
-static nblog_console_t *journal(unsigned max, int mode)
+static nblog_console_t *journal_with(unsigned max, int mode, const char *const *fields)
 {
     nblog_syslog_opts_t so;
     nblog_syslog_opts_init(&so);
     so.app_name = "nblog test"; /* the space becomes '_' */
     so.max_datagram = max;
+    so.sd_params = fields;
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);
     o.mode = mode;
     nblog_console_t *con = NULL;
     assert_int_equal(nblog_console_journald(path, &so, &o, &con), NBLOG_OK);
     return con;
+}
+
+static nblog_console_t *journal(unsigned max, int mode)
+{
+    return journal_with(max, mode, NULL);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -198,9 +213,7 @@ static void test_journal_fields(void **state)
     assert_int_equal(nblog_flush(10000, NULL, 0), 0);
     char buf[65536];
     struct entry e;
-    ssize_t n = recv_one(fd, buf, sizeof buf, 10000);
-    assert_true(n > 0);
-    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
+    ssize_t n = recv_parsed(fd, buf, sizeof buf, &e);
     assert_int_equal(e.n, 8);
     assert_string_equal(get(&e, "MESSAGE"), "plain");
     /* The record's own time, to the microsecond. */
@@ -214,9 +227,7 @@ static void test_journal_fields(void **state)
     assert_string_equal(get(&e, "SYSLOG_IDENTIFIER"), "nblog_test");
     assert_non_null(get(&e, "TID"));
     uint64_t seq = strtoull(get(&e, "NBLOG_SEQ"), NULL, 10);
-    n = recv_one(fd, buf, sizeof buf, 10000);
-    assert_true(n > 0);
-    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
+    n = recv_parsed(fd, buf, sizeof buf, &e);
     assert_int_equal(e.n, 8); /* no field forged */
     assert_string_equal(get(&e, "PRIORITY"), "3");
     /* The exact bytes, in the binary field form. */
@@ -280,23 +291,20 @@ static void test_journal_custom_fields(void **state)
     (void)state;
     int fd = bind_dgram();
     static const char *const kv[] = {"DEPLOYMENT", "blue", "NOTE", "two\nlines", NULL};
-    nblog_syslog_opts_t so;
-    nblog_syslog_opts_init(&so);
-    so.sd_params = kv;
-    nblog_console_t *con = NULL;
-    assert_int_equal(nblog_console_journald(path, &so, NULL, &con), NBLOG_OK);
+    journal_with(0, NBLOG_MODE_THREADED, kv);
     nblog_printf(NBLOG_LEVEL_NOTICE, "with fields");
     assert_int_equal(nblog_flush(10000, NULL, 0), 0);
-    char buf[65536];
-    struct entry e;
-    ssize_t n = recv_one(fd, buf, sizeof buf, 10000);
-    assert_true(n > 0);
-    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
-    assert_int_equal(e.n, 10);
-    assert_string_equal(get(&e, "MESSAGE"), "with fields");
+    static char buf[65536];
+    static struct entry e;
+    recv_parsed(fd, buf, sizeof buf, &e);
     assert_string_equal(get(&e, "DEPLOYMENT"), "blue");
-    assert_string_equal(get(&e, "NOTE"), "two\nlines");
+    assert_string_equal(get(&e, "NOTE"), "two\nlines"); /* binary form */
+    assert_string_equal(get(&e, "MESSAGE"), "with fields");
+    assert_int_equal(e.n, 10); /* after the entry's own 8 */
     close(fd);
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    nblog_console_t *con = NULL;
 
     static const struct {
         const char *key, *why;
