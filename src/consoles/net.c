@@ -286,11 +286,10 @@ int nblog__dgram_sendv(struct nblog__dgram *d, struct iovec *iov, int n)
 }
 
 /* One line as one datagram. Returns 0 or -errno. */
-static int send_record(struct nblog__dgram *d, const char *rec, size_t len, int may_wait,
+static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
                        _Atomic uint64_t *truncated)
 {
     static const char marker[] = NBLOG_TRUNC_MARKER;
-    (void)may_wait;
     struct iovec iov[3];
     int n = 0;
     size_t body = len - d->keep; /* the record without its kept tail */
@@ -362,7 +361,7 @@ ssize_t nblog__dgram_send(struct nblog__dgram_out *o, const char *buf, size_t le
         }
         int rc = d->fd < 0 ? -ENOTCONN
                  : d->proto ? d->proto->send(d, rec, send_len, may_wait, &net->truncated)
-                            : send_record(d, rec, send_len, may_wait, &net->truncated);
+                            : send_record(d, rec, send_len, &net->truncated);
         if (rc == 0) {
             done += rl;
             continue;
@@ -387,8 +386,8 @@ ssize_t nblog__dgram_send(struct nblog__dgram_out *o, const char *buf, size_t le
              * it with. */
             if (!reopened) {
                 reopened = 1;
-                nblog__dgram_open(d);
-                if (atomic_load_explicit(&d->gone, memory_order_relaxed)) {
+                if (nblog__dgram_open(d) != 0 || /* no socket (EMFILE, ...) */
+                    atomic_load_explicit(&d->gone, memory_order_relaxed)) {
                     atomic_fetch_add_explicit(&net->connect_failures, 1, memory_order_relaxed);
                 } else {
                     atomic_fetch_add_explicit(&net->connects, 1, memory_order_relaxed);
