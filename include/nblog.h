@@ -1400,9 +1400,10 @@ NBLOG_API int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *s
  * Large entries: one longer than max_datagram (65536 by default) or
  * refused by the kernel (EMSGSIZE) goes through a sealed memfd passed to
  * journald, as its protocol provides, made on the console's printer
- * thread; direct mode and the panic flush (write_atomic, perhaps in a
- * signal handler) never make one: they cut MESSAGE, ending it in
- * NBLOG_TRUNC_MARKER (counted in nblog_net_stats_t.truncated).
+ * thread; direct mode, emergency records and the panic flush
+ * (write_atomic, perhaps in a signal handler) never make one: they cut
+ * MESSAGE, ending it in NBLOG_TRUNC_MARKER (counted in
+ * nblog_net_stats_t.truncated).
  * A journald that went away: its records meanwhile fail (write_failed,
  * last_error -ECONNREFUSED: its socket is left, nobody reads it; -ENOENT:
  * no socket); every send call reconnects to the path, so the next
