@@ -238,6 +238,46 @@ static void test_journal_fields(void **state)
     close(fd);
 }
 
+/* Entries back to back in one batch, each MESSAGE any bytes (NUL, empty
+ * lines, what looks like a field or a binary length): every one arrives
+ * as its own datagram with its exact bytes, in order, no field added. */
+static void test_journal_any_bytes(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    journal(0, NBLOG_MODE_THREADED);
+    enum { N = 64 };
+    static char text[N][200];
+    static size_t len[N];
+    static const char *const pieces[] = {"\n", "\n\n", "MESSAGE\n", "PRIORITY=0\n", "\0",
+                                         "\x08\0\0\0\0\0\0\0", "=", "\\", "\xc2\x9b", "x"};
+    unsigned r = 12345;
+    atomic_store(&nblog__printers_paused, 1); /* so that they go in one batch */
+    for (int i = 0; i < N; i++) {
+        while (len[i] < 150) {
+            r = r * 1103515245u + 12345u;
+            size_t k = (r >> 16) % (sizeof pieces / sizeof pieces[0]);
+            size_t pl = k == 4 ? 1 : k == 5 ? 8 : strlen(pieces[k]);
+            memcpy(text[i] + len[i], pieces[k], pl);
+            len[i] += pl;
+        }
+        assert_int_equal(nblog_write(NBLOG_LEVEL_INFO, text[i], len[i]), NBLOG_OK);
+    }
+    atomic_store(&nblog__printers_paused, 0);
+    static char buf[65536];
+    static struct entry e;
+    for (int i = 0; i < N; i++) { /* read as they come: the queue holds ~10 */
+        recv_parsed(fd, buf, sizeof buf, &e);
+        assert_int_equal(e.n, 8);
+        assert_string_equal(e.key[7], "MESSAGE");
+        assert_int_equal(e.len[7], len[i]);
+        assert_memory_equal(e.val[7], text[i], len[i]);
+    }
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    assert_int_equal(recv_one(fd, buf, sizeof buf, 0), -1);
+    close(fd);
+}
+
 /* Over max_datagram: the printer thread sends the entry whole through a
  * sealed memfd; write_atomic (direct mode) cuts MESSAGE instead, marked,
  * still valid protocol, counted truncated. */
@@ -535,6 +575,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_journal_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_any_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_large_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_custom_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_direct_never_blocks, setup, teardown),
