@@ -1341,7 +1341,8 @@ NBLOG_API const char *nblog_spec_error(void);
  * sends are read and ignored; only end of stream or an error ends a
  * connection. UDP and local sockets send one datagram per record and offer
  * write_atomic (direct mode, emergencies); a record longer than the
- * datagram limit is cut and ends with NBLOG_TRUNC_MARKER. A UDP refusal
+ * datagram limit is cut and ends with NBLOG_TRUNC_MARKER (journald: see
+ * nblog_console_journald). A UDP refusal
  * (ICMP port unreachable: nobody listens) fails the batch it falls in
  * (write_failed, last_error -ECONNREFUSED) rather than counting it printed.
  */
@@ -1355,10 +1356,19 @@ typedef struct nblog_syslog_opts {
     int structured_data;  /* 1: [nblog@32473 seq="N" tid="T" ...]; 0: "-" */
     int rfc3164;          /* 1: the old BSD format, for old receivers */
     /* NULL, or {"name", "value", ..., NULL}: extra SD-PARAMs in every
-     * record's SD element (values escaped; names must be SD-NAMEs). */
+     * record's SD element (values escaped; names must be SD-NAMEs).
+     * journald: custom fields of every entry, values' bytes as they are
+     * (up to 1 MiB in all); names as journald takes them (1..64 of A-Z,
+     * 0-9, '_', not starting with '_' or a digit) and none the console
+     * writes itself (NBLOG_*, MESSAGE, PRIORITY, SYSLOG_FACILITY,
+     * SYSLOG_IDENTIFIER, SYSLOG_TIMESTAMP, TID, CODE_FILE, CODE_LINE,
+     * CODE_FUNC): others are refused with NBLOG_EINVAL, nblog_spec_error()
+     * naming the field and why. */
     const char *const *sd_params;
     unsigned max_datagram;   /* UDP/unix/journald: longest datagram in bytes;
-                                0: 2048 (UDP), 8192 (unix), 65536 (journald) */
+                                0: 2048 (UDP), 8192 (unix), 65536 (journald;
+                                a longer entry goes through a memfd, see
+                                nblog_console_journald) */
     unsigned resend_bytes;   /* TCP: bytes of frames kept to resend; 0: 1 MiB.
                                 A quarter stays kept after the peer acknowledged
                                 it, resent if the peer resets (it may have
@@ -1389,10 +1399,37 @@ NBLOG_API int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *s
 
 /*
  * nblog_console_journald - systemd-journald's native protocol, one datagram
- * per record (PRIORITY, SYSLOG_FACILITY, SYSLOG_IDENTIFIER, NBLOG_SEQ, TID,
- * MESSAGE) to socket_path (NULL: /run/systemd/journal/socket). sopts gives
- * app_name, facility and max_datagram; the rest is ignored. [blocking]
- * Returns as nblog_console_syslog.
+ * per record, to socket_path (NULL: /run/systemd/journal/socket; a
+ * namespace instance listens on /run/systemd/journal.NAME/socket). Each
+ * entry holds PRIORITY, SYSLOG_FACILITY, SYSLOG_IDENTIFIER, the record's
+ * own time (SYSLOG_TIMESTAMP, "Dec  2 13:43:54" in local time, and
+ * NBLOG_REALTIME_USEC, microseconds since the epoch), NBLOG_SEQ, TID,
+ * NBLOG_REPLAYED=1 when the panic printed it again, MESSAGE, then the
+ * custom fields (sopts->sd_params). sopts gives app_name, facility,
+ * sd_params and max_datagram; the rest is ignored. [blocking]
+ *
+ * Time: journald's __REALTIME_TIMESTAMP (what journalctl shows and
+ * --since selects by) is when the entry arrived, later than the call for a
+ * console that was suspended or behind; the call's time is
+ * NBLOG_REALTIME_USEC (journalctl -o verbose or -o json show it).
+ * MESSAGE: the text's exact bytes, newlines included, in the protocol's
+ * binary field form when they hold a control, so a record can neither end
+ * its entry nor add a field (journalctl escapes what it shows).
+ * Large entries: one longer than max_datagram (65536 by default) or
+ * refused by the kernel (EMSGSIZE) goes through a sealed memfd passed to
+ * journald, as its protocol provides, made on the console's printer
+ * thread; direct mode, emergency records and the panic flush
+ * (write_atomic, perhaps in a signal handler) never make one: they cut
+ * MESSAGE, ending it in NBLOG_TRUNC_MARKER (counted in
+ * nblog_net_stats_t.truncated).
+ * A journald that went away: its records meanwhile fail (write_failed,
+ * last_error -ECONNREFUSED: its socket is left, nobody reads it; -ENOENT:
+ * no socket); every send call reconnects to the path, so the next
+ * instance is found by itself (net stats: disconnects, connects,
+ * connect_failures, connected 0 meanwhile). Entries journald had queued
+ * unread when it stopped are lost uncounted (the kernel took them).
+ * Returns as nblog_console_syslog; NBLOG_EINVAL also for a refused custom
+ * field (nblog_spec_error() says which and why).
  */
 NBLOG_API int nblog_console_journald(const char *socket_path,
                                      const nblog_syslog_opts_t *sopts,
@@ -1401,12 +1438,17 @@ NBLOG_API int nblog_console_journald(const char *socket_path,
 
 /* What a network console did besides printing. */
 typedef struct nblog_net_stats {
-    uint64_t connects;    /* TCP: connections made (the first included) */
-    uint64_t disconnects; /* TCP: connections lost */
-    uint64_t connect_failures; /* TCP: attempts that failed */
+    uint64_t connects;    /* TCP: connections made (the first included);
+                             local datagram sockets: reconnects to a
+                             receiver that had gone away */
+    uint64_t disconnects; /* TCP: connections lost; local datagram sockets:
+                             the receiver found gone (journald stopped) */
+    uint64_t connect_failures; /* TCP, local datagram sockets: attempts
+                                  that failed */
     uint64_t resent_frames; /* TCP: frames sent again after a reconnect */
     uint64_t truncated;   /* datagrams cut to max_datagram */
-    int connected;        /* TCP: 1 while connected; datagrams: 1 */
+    int connected;        /* TCP: 1 while connected; UDP: 1; local datagram
+                             sockets: 0 while the receiver is gone */
 } nblog_net_stats_t;
 
 /* NBLOG_EINVAL if con is not a network console; NBLOG_ESTALE if it was

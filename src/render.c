@@ -31,13 +31,21 @@
  *
  * JOURNAL ENTRIES
  *
- *   PRIORITY=6 / SYSLOG_FACILITY=1 / SYSLOG_IDENTIFIER=app / NBLOG_SEQ=N /
- *   TID=T / MESSAGE=text, each a "KEY=value\n" line, then an empty line
+ *   PRIORITY=6 / SYSLOG_FACILITY=1 / SYSLOG_IDENTIFIER=app /
+ *   SYSLOG_TIMESTAMP=Dec  2 13:43:54 / NBLOG_REALTIME_USEC=N (the record's
+ *   own time, when it has one) / NBLOG_SEQ=N / TID=T / MESSAGE=text, each
+ *   a "KEY=value\n" line, then an empty line
  *
  * which is systemd's native protocol (one datagram per entry, the empty
- * line stripped) and reads like its export format. MESSAGE is escaped as
- * above, so no value holds a newline and the simple KEY=value form is
- * always the right one.
+ * line stripped) and its export format. For journald itself (the line's
+ * identity says journal_native) MESSAGE carries the text's exact bytes:
+ * as they are, or in the binary field form (KEY\n, 64-bit little-endian
+ * length, the bytes, \n) when they hold a newline or another control;
+ * every other field is a number or an identifier, so the entry's end is
+ * found by walking its fields (consoles/journald.c) and no record can end
+ * it or add a field. For anyone else (a reader printing entries to a
+ * terminal) MESSAGE is escaped as above and the simple form is always
+ * the right one.
  */
 #include <assert.h>
 #include <string.h>
@@ -432,19 +440,96 @@ static size_t syslog_header(char *line, size_t cap, int format,
     return n < cap ? n : cap - 1;
 }
 
+/* Whether a journal value needs the binary field form: it holds a byte
+ * the simple KEY=value form cannot carry ('\n') or that nblog leaves to
+ * no line reader (the other C0 controls, DEL). */
+static int journal_binary(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return 1;
+    }
+    return 0;
+}
+
+/* MESSAGE as journald takes it (p->journal_native): the text's bytes as
+ * they are, "MESSAGE=text\n", or when it holds a control the binary form
+ * "MESSAGE\n" + 64-bit little-endian length + bytes + "\n", so a record
+ * can neither end the entry nor add a field. Cut (at a UTF-8 boundary)
+ * only if room is short of the text, which a console's line room never
+ * is. Then the entry's empty line. */
+static size_t journal_message_native(char *out, size_t room, const char *text, size_t len)
+{
+    const size_t fixed = 8 + 8 + 2; /* "MESSAGE\n" or "MESSAGE=", length, "\n\n" */
+    if (room < fixed)
+        return 0;
+    size_t v = len <= room - fixed ? len : room - fixed;
+    while (v < len && v > 0 && ((unsigned char)text[v] & 0xc0) == 0x80)
+        v--;
+    size_t n = 0;
+    if (journal_binary(text, v)) {
+        memcpy(out, "MESSAGE\n", 8);
+        n = 8;
+        for (int b = 0; b < 8; b++)
+            out[n++] = (char)(((uint64_t)v >> (8 * b)) & 0xffu);
+    } else {
+        memcpy(out, "MESSAGE=", 8);
+        n = 8;
+    }
+    memcpy(out + n, text, v);
+    n += v;
+    out[n++] = '\n';
+    out[n++] = '\n';
+    assert(n <= room);
+    return n;
+}
+
 static size_t journal_entry(char *line, size_t cap, const struct nblog__line_id *p,
                             const struct nblog__rec_meta *m, const char *text,
                             size_t len)
 {
-    size_t n = nblog__format(line, cap,
-                             "PRIORITY=%u\nSYSLOG_FACILITY=%u\nSYSLOG_IDENTIFIER=%s\n"
-                             "NBLOG_SEQ=%llu\nTID=%u\n%sMESSAGE=",
+    size_t n = nblog__format(line, cap, "PRIORITY=%u\nSYSLOG_FACILITY=%u\nSYSLOG_IDENTIFIER=%s\n",
                              (unsigned)(m->level & 7u),
                              (unsigned)(p->facility >= 0 ? p->facility : m->facility),
-                             p->app, (unsigned long long)m->seq, (unsigned)m->tid,
-                             (m->flags & NBLOG_F_REPLAYED) ? "NBLOG_REPLAYED=1\n" : "");
-    if (n + 2 >= cap)
-        n = cap > 2 ? cap - 2 : 0;
+                             p->app);
+    /* The record's own time: journald stamps arrival (__REALTIME_TIMESTAMP),
+     * which for a console that was suspended or behind is later than the
+     * call. SYSLOG_TIMESTAMP as a syslog line would give it (RFC 3164,
+     * local time by the offset taken at setup; journald's own syslog
+     * transport keeps it so), NBLOG_REALTIME_USEC exactly: microseconds
+     * since the epoch (CLOCK_REALTIME of the call, the ring's wall-clock
+     * conversion, as every line format shows it). */
+    if (nblog__wall_valid(m->wall_ns) && n < cap) {
+        static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        struct nblog__civil t;
+        nblog__civil_from_ns(m->wall_ns, p->utc_offset_s, &t);
+        int64_t us = m->wall_ns / 1000 - (m->wall_ns % 1000 < 0); /* floor */
+        n += nblog__format(line + n, cap - n,
+                           "SYSLOG_TIMESTAMP=%s %2u %02u:%02u:%02u\nNBLOG_REALTIME_USEC=%lld\n",
+                           months[(t.mon - 1) % 12], t.day, t.hour, t.min, t.sec,
+                           (long long)us);
+    }
+    if (n < cap)
+        n += nblog__format(line + n, cap - n, "NBLOG_SEQ=%llu\nTID=%u\n%s",
+                           (unsigned long long)m->seq, (unsigned)m->tid,
+                           (m->flags & NBLOG_F_REPLAYED) ? "NBLOG_REPLAYED=1\n" : "");
+    /* CODE_FILE, CODE_LINE, CODE_FUNC go here, "KEY=value\n" each, once a
+     * record can name its call site (issue 17 item 2: the NBLOG_* macros'
+     * site descriptor learns file, line and function). No record names
+     * one today, so there is nothing to write. */
+    if (p->journal_native) {
+        if (n + 18 > cap)
+            n = cap > 18 ? cap - 18 : 0;
+        return n + journal_message_native(line + n, cap - n, text, len);
+    }
+    if (n + 10 >= cap)
+        n = cap > 10 ? cap - 10 : 0;
+    if (cap > 10) {
+        memcpy(line + n, "MESSAGE=", 8);
+        n += 8;
+    }
     n += escape(line + n, cap - 2 - n, text, len);
     line[n++] = '\n';
     line[n++] = '\n';

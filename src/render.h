@@ -62,6 +62,10 @@ struct nblog__line_id {
     int sd;             /* 1: structured data [nblog@32473 seq= tid=]; 0: "-" */
     int hostname_3164;  /* RFC 3164: write HOSTNAME (off for /dev/log) */
     long utc_offset_s;  /* RFC 3164 local time = UTC + this (taken at setup) */
+    int journal_native; /* journal entries for journald itself (journald.c):
+                           MESSAGE's bytes as they are, in the binary field
+                           form when they hold a control; 0 (readers, which
+                           may print to a terminal): escaped as every line */
 };
 
 /* The identity of a line whose console names none (e.g. a file in RFC

@@ -2,17 +2,19 @@
  * test-localsock.c - the consoles to local datagram sockets: journald's
  * native protocol, and syslog to unix:PATH (what /dev/log is).
  *
- * journald: systemd-journald cannot be run by a test here (it wants to be
- * PID 1's service, owns /run/systemd/journal and needs root), so these
- * tests bind their own datagram socket and parse what arrives as the
- * native protocol is documented (systemd.io/JOURNAL_NATIVE_PROTOCOL):
- * fields "KEY=value\n", or "KEY\n" + 64-bit little-endian length + bytes +
- * "\n"; keys of uppercase letters, digits and '_', not starting with '_'.
+ * journald: these tests bind their own datagram socket and parse what
+ * arrives as the native protocol is documented
+ * (systemd.io/JOURNAL_NATIVE_PROTOCOL): fields "KEY=value\n", or "KEY\n" +
+ * 64-bit little-endian length + bytes + "\n"; keys of uppercase letters,
+ * digits and '_', not starting with '_'; big entries as a sealed memfd
+ * passed on an empty datagram. test-journald.c runs the real
+ * systemd-journald (a namespace instance) as root.
  * The same socket stands in for /dev/log for the unix: syslog console.
  */
 #include "testutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -50,11 +53,45 @@ static ssize_t recv_one(int fd, char *buf, size_t cap, int wait_ms)
     return n;
 }
 
+/* One datagram or, as journald's native protocol allows, the sealed memfd
+ * an empty datagram passes (SCM_RIGHTS): its bytes into buf. Its length,
+ * or -1 if none came; *via_memfd says which. */
+static ssize_t recv_entry(int fd, char *buf, size_t cap, int wait_ms, int *via_memfd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    *via_memfd = 0;
+    if (poll(&p, 1, wait_ms) != 1)
+        return -1;
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {buf, cap - 1};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+                         .msg_controllen = sizeof ctl.b};
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (n == 0 && c && c->cmsg_type == SCM_RIGHTS) {
+        int mfd;
+        memcpy(&mfd, CMSG_DATA(c), sizeof mfd);
+        /* journald maps only a memfd sealed against every change. */
+        int seals = fcntl(mfd, F_GET_SEALS);
+        assert_int_equal(seals, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+        n = pread(mfd, buf, cap - 1, 0);
+        close(mfd);
+        *via_memfd = 1;
+    }
+    if (n >= 0)
+        buf[n] = '\0';
+    return n;
+}
+
 /* ---- the native protocol ------------------------------------------------ */
 
 struct entry {
     int n;
     char key[16][64];
+    size_t len[16];
     char val[16][8192];
 };
 
@@ -87,6 +124,7 @@ static int parse_entry(const char *d, size_t len, struct entry *e)
             if (vl >= sizeof e->val[0])
                 return -1;
             memcpy(e->val[e->n], eq + 1, vl);
+            e->len[e->n] = vl;
             i = (size_t)(nl - d) + 1;
         } else { /* binary form */
             uint64_t vl = 0;
@@ -98,11 +136,21 @@ static int parse_entry(const char *d, size_t len, struct entry *e)
             if (vl >= sizeof e->val[0] || at + 8 + vl + 1 > len || d[at + 8 + vl] != '\n')
                 return -1;
             memcpy(e->val[e->n], d + at + 8, (size_t)vl);
+            e->len[e->n] = (size_t)vl;
             i = at + 8 + (size_t)vl + 1;
         }
         e->n++;
     }
     return 0;
+}
+
+/* The next datagram (waits up to 10 s), parsed into e; its length. */
+static ssize_t recv_parsed(int fd, char *buf, size_t cap, struct entry *e)
+{
+    ssize_t n = recv_one(fd, buf, cap, 10000);
+    assert_true(n > 0);
+    assert_int_equal(parse_entry(buf, (size_t)n, e), 0);
+    return n;
 }
 
 static const char *get(const struct entry *e, const char *key)
@@ -133,18 +181,24 @@ static int teardown(void **state)
     return 0;
 }
 
-static nblog_console_t *journal(unsigned max, int mode)
+static nblog_console_t *journal_with(unsigned max, int mode, const char *const *fields)
 {
     nblog_syslog_opts_t so;
     nblog_syslog_opts_init(&so);
     so.app_name = "nblog test"; /* the space becomes '_' */
     so.max_datagram = max;
+    so.sd_params = fields;
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);
     o.mode = mode;
     nblog_console_t *con = NULL;
     assert_int_equal(nblog_console_journald(path, &so, &o, &con), NBLOG_OK);
     return con;
+}
+
+static nblog_console_t *journal(unsigned max, int mode)
+{
+    return journal_with(max, mode, NULL);
 }
 
 /* ---- tests -------------------------------------------------------------- */
@@ -159,30 +213,75 @@ static void test_journal_fields(void **state)
     assert_int_equal(nblog_flush(10000, NULL, 0), 0);
     char buf[65536];
     struct entry e;
-    ssize_t n = recv_one(fd, buf, sizeof buf, 10000);
-    assert_true(n > 0);
-    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
-    assert_int_equal(e.n, 6);
+    ssize_t n = recv_parsed(fd, buf, sizeof buf, &e);
+    assert_int_equal(e.n, 8);
     assert_string_equal(get(&e, "MESSAGE"), "plain");
+    /* The record's own time, to the microsecond. */
+    assert_non_null(get(&e, "SYSLOG_TIMESTAMP"));
+    long long us = strtoll(get(&e, "NBLOG_REALTIME_USEC"), NULL, 10);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    assert_true(us > 0 && us <= (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
     assert_string_equal(get(&e, "PRIORITY"), "4");
     assert_string_equal(get(&e, "SYSLOG_FACILITY"), "1");
     assert_string_equal(get(&e, "SYSLOG_IDENTIFIER"), "nblog_test");
     assert_non_null(get(&e, "TID"));
     uint64_t seq = strtoull(get(&e, "NBLOG_SEQ"), NULL, 10);
-    n = recv_one(fd, buf, sizeof buf, 10000);
-    assert_true(n > 0);
-    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
-    assert_int_equal(e.n, 6); /* no field forged */
+    n = recv_parsed(fd, buf, sizeof buf, &e);
+    assert_int_equal(e.n, 8); /* no field forged */
     assert_string_equal(get(&e, "PRIORITY"), "3");
-    assert_string_equal(get(&e, "MESSAGE"),
-                        "evil\\x0aPRIORITY=0\\x0a\\x0aMESSAGE=forged\\x5c \\x01");
+    /* The exact bytes, in the binary field form. */
+    assert_string_equal(get(&e, "MESSAGE"), "evil\nPRIORITY=0\n\nMESSAGE=forged\\ \x01");
+    assert_non_null(memmem(buf, (size_t)n, "\nMESSAGE\n", 9));
     assert_int_equal(strtoull(get(&e, "NBLOG_SEQ"), NULL, 10), seq + 1);
     assert_int_equal(recv_one(fd, buf, sizeof buf, 0), -1);
     close(fd);
 }
 
-/* Over max_datagram: cut inside MESSAGE, marked, still valid protocol. */
-static void test_journal_truncates(void **state)
+/* Entries back to back in one batch, each MESSAGE any bytes (NUL, empty
+ * lines, what looks like a field or a binary length): every one arrives
+ * as its own datagram with its exact bytes, in order, no field added. */
+static void test_journal_any_bytes(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    journal(0, NBLOG_MODE_THREADED);
+    enum { N = 64 };
+    static char text[N][200];
+    static size_t len[N];
+    static const char *const pieces[] = {"\n", "\n\n", "MESSAGE\n", "PRIORITY=0\n", "\0",
+                                         "\x08\0\0\0\0\0\0\0", "=", "\\", "\xc2\x9b", "x"};
+    unsigned r = 12345;
+    atomic_store(&nblog__printers_paused, 1); /* so that they go in one batch */
+    for (int i = 0; i < N; i++) {
+        while (len[i] < 150) {
+            r = r * 1103515245u + 12345u;
+            size_t k = (r >> 16) % (sizeof pieces / sizeof pieces[0]);
+            size_t pl = k == 4 ? 1 : k == 5 ? 8 : strlen(pieces[k]);
+            memcpy(text[i] + len[i], pieces[k], pl);
+            len[i] += pl;
+        }
+        assert_int_equal(nblog_write(NBLOG_LEVEL_INFO, text[i], len[i]), NBLOG_OK);
+    }
+    atomic_store(&nblog__printers_paused, 0);
+    static char buf[65536];
+    static struct entry e;
+    for (int i = 0; i < N; i++) { /* read as they come: the queue holds ~10 */
+        recv_parsed(fd, buf, sizeof buf, &e);
+        assert_int_equal(e.n, 8);
+        assert_string_equal(e.key[7], "MESSAGE");
+        assert_int_equal(e.len[7], len[i]);
+        assert_memory_equal(e.val[7], text[i], len[i]);
+    }
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    assert_int_equal(recv_one(fd, buf, sizeof buf, 0), -1);
+    close(fd);
+}
+
+/* Over max_datagram: the printer thread sends the entry whole through a
+ * sealed memfd; write_atomic (direct mode) cuts MESSAGE instead, marked,
+ * still valid protocol, counted truncated. */
+static void test_journal_large_entries(void **state)
 {
     (void)state;
     int fd = bind_dgram();
@@ -190,22 +289,84 @@ static void test_journal_truncates(void **state)
     char text[400];
     memset(text, 'y', sizeof text - 1);
     text[sizeof text - 1] = '\0';
-    text[300] = '\n'; /* an escape near the cut must not be split */
+    text[300] = '\n';
     nblog_printf(NBLOG_LEVEL_INFO, "%s", text);
     assert_int_equal(nblog_flush(10000, NULL, 0), 0);
     char buf[65536];
     struct entry e;
-    ssize_t n = recv_one(fd, buf, sizeof buf, 10000);
-    assert_true(n > 0 && n <= 256);
+    int via_memfd;
+    ssize_t n = recv_entry(fd, buf, sizeof buf, 10000, &via_memfd);
+    assert_true(n > 256);
+    assert_true(via_memfd);
+    assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
+    assert_string_equal(get(&e, "MESSAGE"), text); /* whole */
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    assert_int_equal(ns.truncated, 0);
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+
+    con = journal(256, NBLOG_MODE_DIRECT);
+    atomic_store(&nblog__printers_paused, 1); /* only the logging call prints */
+    nblog_printf(NBLOG_LEVEL_INFO, "%s", text);
+    n = recv_entry(fd, buf, sizeof buf, 0, &via_memfd);
+    assert_true(n > 200 && n <= 256);
+    assert_false(via_memfd);
     assert_int_equal(parse_entry(buf, (size_t)n, &e), 0);
     const char *m = get(&e, "MESSAGE");
     size_t ml = strlen(m);
-    assert_true(ml > 100);
+    assert_true(ml > 50); /* the fields before MESSAGE take ~170 bytes */
+    assert_memory_equal(m, text, ml - strlen(NBLOG_TRUNC_MARKER));
     assert_string_equal(m + ml - strlen(NBLOG_TRUNC_MARKER), NBLOG_TRUNC_MARKER);
-    nblog_net_stats_t ns;
     assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
     assert_int_equal(ns.truncated, 1);
     close(fd);
+}
+
+/* sd_params are journal fields after the entry's own, values in the
+ * binary form when they hold a newline; a name journald would refuse, or
+ * one of the console's own fields, is refused at creation, and
+ * nblog_spec_error() says which and why. */
+static void test_journal_custom_fields(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    static const char *const kv[] = {"DEPLOYMENT", "blue", "NOTE", "two\nlines", NULL};
+    journal_with(0, NBLOG_MODE_THREADED, kv);
+    nblog_printf(NBLOG_LEVEL_NOTICE, "with fields");
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    static char buf[65536];
+    static struct entry e;
+    recv_parsed(fd, buf, sizeof buf, &e);
+    assert_string_equal(get(&e, "DEPLOYMENT"), "blue");
+    assert_string_equal(get(&e, "NOTE"), "two\nlines"); /* binary form */
+    assert_string_equal(get(&e, "MESSAGE"), "with fields");
+    assert_int_equal(e.n, 10); /* after the entry's own 8 */
+    close(fd);
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    nblog_console_t *con = NULL;
+
+    static const struct {
+        const char *key, *why;
+    } bad[] = {
+        {"lower", "uppercase"},  {"_PID", "'_'"},        {"1ST", "digit"},
+        {"A-B", "uppercase"},    {"MESSAGE", "itself"},  {"NBLOG_SEQ", "nblog's"},
+        {"", "1 to 64"},
+        {"K12345678901234567890123456789012345678901234567890123456789012345", "1 to 64"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *one[] = {bad[i].key, "v", NULL};
+        so.sd_params = one;
+        assert_int_equal(nblog_console_journald(path, &so, NULL, &con), NBLOG_EINVAL);
+        const char *err = nblog_spec_error();
+        if (!strstr(err, bad[i].why) || !strstr(err, bad[i].key))
+            fail_msg("key \"%s\": error \"%s\" does not say \"%s\"", bad[i].key, err,
+                     bad[i].why);
+    }
+    const char *no_value[] = {"KEY", NULL, NULL};
+    so.sd_params = no_value;
+    assert_int_equal(nblog_console_journald(path, &so, NULL, &con), NBLOG_EINVAL);
+    assert_non_null(strstr(nblog_spec_error(), "no value"));
 }
 
 /* Direct mode: the logging call sends through write_atomic itself; with a
@@ -320,7 +481,15 @@ static void test_journal_direct_receiver_restart(void **state)
     assert_non_null(strstr(buf, "MESSAGE=after\n"));
     assert_int_equal(st.printed, 2);
     assert_int_equal(st.write_failed, 5);
+    /* Why they failed: the socket was gone (not "not connected"). */
+    assert_int_equal(st.last_error, -ENOENT);
     tu_assert_stats_books(&st);
+    nblog_net_stats_t ns;
+    assert_int_equal(nblog_console_net_stats(con, &ns), NBLOG_OK);
+    assert_int_equal(ns.disconnects, 1);
+    assert_int_equal(ns.connect_failures, 5); /* a try per call while gone */
+    assert_int_equal(ns.connects, 1);         /* and the one that found it back */
+    assert_int_equal(ns.connected, 1);
     close(fd);
 }
 
@@ -406,7 +575,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_journal_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_truncates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_any_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_large_entries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_custom_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_direct_never_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_syslog_3164_and_receiver_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_direct_receiver_restart, setup, teardown),

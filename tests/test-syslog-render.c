@@ -123,9 +123,31 @@ static void test_rfc3164_and_journal(void **state)
     p.hostname_3164 = 0;
     assert_string_equal(render(NBLOG_FORMAT_RFC3164, &p, 1709164800 + 86400 * 10, 0, "z"),
                         "<14>Mar 10 01:00:00 app[123]: z\n");
+    /* The record's own time (local by the offset for SYSLOG_TIMESTAMP). */
     assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m\nFORGED=1"),
                         "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
+                        "SYSLOG_TIMESTAMP=Jan  1 01:00:00\nNBLOG_REALTIME_USEC=0\n"
                         "NBLOG_SEQ=42\nTID=7\nMESSAGE=m\\x0aFORGED=1\n\n");
+    /* For journald itself: the exact bytes, in the binary field form
+     * when they hold a control; as they are otherwise. */
+    p.journal_native = 1;
+    static const char native[] = "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
+                                 "SYSLOG_TIMESTAMP=Feb 29 01:00:00\n"
+                                 "NBLOG_REALTIME_USEC=1709164800000001\n"
+                                 "NBLOG_SEQ=42\nTID=7\nMESSAGE\n\x0a\0\0\0\0\0\0\0"
+                                 "m\nFORGED=1\n\n";
+    struct nblog__rec_meta m = {.seq = 42, .wall_ns = 1709164800000001000, .tid = 7,
+                                .level = NBLOG_LEVEL_INFO, .facility = 1};
+    char line[512];
+    size_t n = nblog__render_line(line, sizeof line, NBLOG_FORMAT_JOURNAL, &p, &m,
+                                  "m\nFORGED=1", 10);
+    assert_int_equal(n, sizeof native - 1);
+    assert_memory_equal(line, native, n);
+    assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "a\\b \xc2\x9b"),
+                        "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
+                        "SYSLOG_TIMESTAMP=Jan  1 01:00:00\nNBLOG_REALTIME_USEC=0\n"
+                        "NBLOG_SEQ=42\nTID=7\nMESSAGE=a\\b \xc2\x9b\n\n");
+    p.journal_native = 0;
     /* Without parameters: the defaults, fields "-". */
     assert_string_equal(render(NBLOG_FORMAT_RFC5424, NULL, 0, 0, "d"),
                         "<14>1 1970-01-01T00:00:00.000000Z - - - - "
@@ -146,6 +168,7 @@ static void test_replayed_mark(void **state)
                         "[nblog@32473 seq=\"42\" tid=\"7\" replayed=\"1\"] hi\n");
     assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "j"),
                         "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
+                        "SYSLOG_TIMESTAMP=Jan  1 00:00:00\nNBLOG_REALTIME_USEC=0\n"
                         "NBLOG_SEQ=42\nTID=7\nNBLOG_REPLAYED=1\nMESSAGE=j\n\n");
     assert_string_equal(render(NBLOG_FORMAT_KMSG, &p, 0, 0, "k"), "14,42,0,-,replayed;k\n");
     assert_string_equal(render(NBLOG_FORMAT_PLAIN, &p, 0, 0, "t"), "[replayed] t\n");

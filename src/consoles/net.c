@@ -6,14 +6,16 @@
  *
  * DATAGRAMS
  *
- * A batch from the console core holds whole records, each ending in '\n'
- * (syslog) or in an empty line (journal entries); message text is escaped,
- * so those bytes never occur inside a record. nblog__dgram_send sends one
- * datagram per record with sendmsg(2): the record up to the limit, and
- * when it is longer, the head, NBLOG_TRUNC_MARKER and the kept tail as
- * three iovecs, so nothing is copied and nothing is allocated (the same
- * code runs in write_atomic, from signal handlers). The cut never splits a
- * \xNN escape or a UTF-8 sequence.
+ * A batch from the console core holds whole records: syslog lines, each
+ * ending in '\n' (message text is escaped, so that byte never occurs
+ * inside one), or journal entries, framed and sent by journald.c (d->proto:
+ * their MESSAGE holds any byte, and an entry's end is found by walking its
+ * fields). nblog__dgram_send sends one datagram per record with
+ * sendmsg(2): a line up to the limit, and when it is longer, the head,
+ * NBLOG_TRUNC_MARKER and the kept tail as three iovecs, so nothing is
+ * copied and nothing is allocated (the same code runs in write_atomic,
+ * from signal handlers). The cut never splits a \xNN escape or a UTF-8
+ * sequence.
  *
  * The socket is connected and non-blocking:
  *   EAGAIN        write waits for POLLOUT (at most ~100 ms a call, so the
@@ -25,8 +27,13 @@
  *                 must not count as printed. The kernel reports it once,
  *                 and only for some datagram before this one; so the batch
  *                 it falls in, and only that, counts as failed. Unix: the
- *                 receiver is gone (syslogd restarting); write and
- *                 write_atomic reopen the socket and try once more.
+ *                 receiver is gone (syslogd restarting, journald stopped);
+ *                 write and write_atomic reopen the socket and try once
+ *                 more (a call: net stats count disconnects when it is
+ *                 found gone, then connects or connect_failures). While it
+ *                 stays gone the socket is unconnected and the error
+ *                 returned is why its connect failed (d->gone:
+ *                 ECONNREFUSED or ENOENT, not ENOTCONN), for last_error.
  *   other         the records sent so far are reported and the error is
  *                 kept (d->pending): the next call returns it, even if the
  *                 kernel reported it once only, and the console counts the
@@ -36,13 +43,15 @@
  * reports it.
  *
  * MEMORY ORDERING: relaxed throughout, with nothing to pair. d->pending
- * carries the error alone (the exchange makes one call take it), and the
+ * carries the error alone (the exchange makes one call take it), d->gone
+ * a reason alone (a stale one names an older refusal), and the
  * net stats (connects, disconnects, connect_failures, resent_frames,
  * truncated, connected, last_error) are counts and states for stats to show, each
  * read on its own; what the owners share beyond them is ordered by the
  * console's ownership word (console_impl.h O1/O2), and connected's first
  * store by registration's release of ACTIVE (L4).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -224,16 +233,20 @@ int nblog__dgram_open(struct nblog__dgram *d)
         return -errno;
     if (connect(fd, (struct sockaddr *)&d->addr, d->addrlen) != 0) {
         int e = errno;
-        /* A local socket not there yet (syslogd not started): sending will
-         * try again. A UDP connect only fails for a bad address. */
+        /* A local socket not there yet (syslogd not started) or nobody
+         * behind it (journald exited): sending will try again, and says
+         * why meanwhile (gone). A UDP connect only fails for a bad
+         * address. Relaxed: gone is a reason alone, as pending. */
         if (d->addr.ss_family == AF_UNIX && (e == ENOENT || e == ECONNREFUSED)) {
             install_socket(d, fd);
+            atomic_store_explicit(&d->gone, e, memory_order_relaxed);
             return 0;
         }
         close(fd);
         return -e;
     }
     install_socket(d, fd);
+    atomic_store_explicit(&d->gone, 0, memory_order_relaxed); /* relaxed: see above */
     return 0;
 }
 
@@ -260,7 +273,19 @@ static int wait_writable(int fd, int ms)
     return poll(&p, 1, ms);
 }
 
-/* One record as one datagram. Returns 0 or -errno. */
+int nblog__dgram_sendv(struct nblog__dgram *d, struct iovec *iov, int n)
+{
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)n;
+    while (sendmsg(d->fd, &msg, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return 0;
+}
+
+/* One line as one datagram. Returns 0 or -errno. */
 static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
                        _Atomic uint64_t *truncated)
 {
@@ -277,21 +302,45 @@ static int send_record(struct nblog__dgram *d, const char *rec, size_t len,
         if (d->keep)
             iov[n++] = (struct iovec){(void *)(rec + body), d->keep};
     }
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = iov;
-    msg.msg_iovlen = (size_t)n;
-    while (sendmsg(d->fd, &msg, MSG_NOSIGNAL) < 0)
-        if (errno != EINTR)
-            return -errno;
-    if (n > 1)
+    int rc = nblog__dgram_sendv(d, iov, n);
+    if (rc == 0 && n > 1)
         atomic_fetch_add_explicit(truncated, 1, memory_order_relaxed); /* a count: pairs with nothing */
-    return 0;
+    return rc;
 }
 
-ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
-                          int may_wait, _Atomic uint64_t *truncated)
+/* The line at rec (rest bytes left): its length with its separator, and
+ * what of it is sent. */
+static size_t line_frame(const struct nblog__dgram *d, const char *rec, size_t rest,
+                         size_t *send_len)
 {
+    size_t rl = 0;
+    for (;;) {
+        const char *nl = memchr(rec + rl, '\n', rest - rl);
+        if (!nl) {
+            rl = rest; /* no separator: send what there is */
+            break;
+        }
+        rl = (size_t)(nl - rec) + 1;
+        if (d->sep == 1 || (rl < rest && rec[rl] == '\n')) {
+            rl += d->sep - 1;
+            break;
+        }
+    }
+    *send_len = rl >= d->sep ? rl - d->sep + d->keep : rl;
+    return rl;
+}
+
+/* A unix receiver that went away (or never came): the errors saying so. */
+static int receiver_gone(int rc)
+{
+    return rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ENOENT || rc == -EDESTADDRREQ;
+}
+
+ssize_t nblog__dgram_send(struct nblog__dgram_out *o, const char *buf, size_t len,
+                          int may_wait)
+{
+    struct nblog__dgram *d = &o->dg;
+    struct nblog__net_common *net = &o->net;
     /* Relaxed: the error alone travels; it orders nothing else. */
     int e = atomic_exchange_explicit(&d->pending, 0, memory_order_relaxed);
     if (e)
@@ -302,21 +351,17 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
     while (done < len) {
         /* The record: up to and including its separator. */
         const char *rec = buf + done;
-        size_t rest = len - done, rl = 0;
-        for (;;) {
-            const char *nl = memchr(rec + rl, '\n', rest - rl);
-            if (!nl) {
-                rl = rest; /* no separator: send what there is */
-                break;
-            }
-            rl = (size_t)(nl - rec) + 1;
-            if (d->sep == 1 || (rl < rest && rec[rl] == '\n')) {
-                rl += d->sep - 1;
-                break;
-            }
+        size_t send_len;
+        size_t rl = d->proto ? d->proto->frame(rec, len - done, &send_len)
+                             : line_frame(d, rec, len - done, &send_len);
+        assert(rl > 0 && rl <= len - done && send_len <= rl);
+        if (send_len == 0) { /* nothing to send (an empty line) */
+            done += rl;
+            continue;
         }
-        size_t send_len = rl >= d->sep ? rl - d->sep + d->keep : rl;
-        int rc = d->fd >= 0 ? send_record(d, rec, send_len, truncated) : -ENOTCONN;
+        int rc = d->fd < 0 ? -ENOTCONN
+                 : d->proto ? d->proto->send(d, rec, send_len, may_wait, &net->truncated)
+                            : send_record(d, rec, send_len, &net->truncated);
         if (rc == 0) {
             done += rl;
             continue;
@@ -328,17 +373,31 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
                 continue;
             }
         }
-        /* A unix receiver that went away (or never came): reopen once,
-         * in write_atomic too (socket, connect, dup3 and close are plain
-         * system calls, async-signal-safe): in direct mode the logging
-         * calls print everything, and the printer, were it left to
-         * reconnect, would never get a record to do it with. */
-        if (!reopened && d->addr.ss_family == AF_UNIX &&
-            (rc == -ECONNREFUSED || rc == -ENOTCONN || rc == -ENOENT ||
-             rc == -EDESTADDRREQ)) {
-            reopened = 1;
-            nblog__dgram_open(d);
-            continue;
+        /* Relaxed, here and below: counts and a state for stats (see
+         * MEMORY ORDERING), and gone, a reason alone. */
+        int why = atomic_load_explicit(&d->gone, memory_order_relaxed);
+        if (d->addr.ss_family == AF_UNIX && receiver_gone(rc)) {
+            if (!why && atomic_exchange_explicit(&net->connected, 0, memory_order_relaxed))
+                atomic_fetch_add_explicit(&net->disconnects, 1, memory_order_relaxed);
+            /* Reopen once, in write_atomic too (socket, connect, dup3 and
+             * close are plain system calls, async-signal-safe): in direct
+             * mode the logging calls print everything, and the printer,
+             * were it left to reconnect, would never get a record to do
+             * it with. */
+            if (!reopened) {
+                reopened = 1;
+                if (nblog__dgram_open(d) != 0 || /* no socket (EMFILE, ...) */
+                    atomic_load_explicit(&d->gone, memory_order_relaxed)) {
+                    atomic_fetch_add_explicit(&net->connect_failures, 1, memory_order_relaxed);
+                } else {
+                    atomic_fetch_add_explicit(&net->connects, 1, memory_order_relaxed);
+                    atomic_store_explicit(&net->connected, 1, memory_order_relaxed);
+                }
+                continue;
+            }
+            /* Still gone: say why (ECONNREFUSED, ENOENT), not ENOTCONN. */
+            if (why && (rc == -ENOTCONN || rc == -EDESTADDRREQ))
+                rc = -why;
         }
         if (rc == -EAGAIN)
             return done ? (ssize_t)done : may_wait ? 0 : rc;
@@ -353,14 +412,12 @@ ssize_t nblog__dgram_send(struct nblog__dgram *d, const char *buf, size_t len,
 
 static ssize_t dgram_write(void *ctx, const char *buf, size_t len)
 {
-    struct nblog__dgram_out *o = ctx;
-    return nblog__dgram_send(&o->dg, buf, len, 1, &o->net.truncated);
+    return nblog__dgram_send(ctx, buf, len, 1);
 }
 
 static ssize_t dgram_write_atomic(void *ctx, const char *buf, size_t len)
 {
-    struct nblog__dgram_out *o = ctx;
-    return nblog__dgram_send(&o->dg, buf, len, 0, &o->net.truncated);
+    return nblog__dgram_send(ctx, buf, len, 0);
 }
 
 static void dgram_teardown(void *ctx)
@@ -368,6 +425,7 @@ static void dgram_teardown(void *ctx)
     struct nblog__dgram_out *o = ctx;
     if (o->dg.fd >= 0)
         close(o->dg.fd);
+    free((void *)o->dg.extra);
     free(o);
 }
 
@@ -384,12 +442,15 @@ int nblog__dgram_console(struct nblog__dgram_out *o, const char *default_name,
 {
     o->dg.fd = -1;
     if (nblog__dgram_open(&o->dg) != 0) {
-        free(o);
+        dgram_teardown(o);
         return NBLOG_EINVAL;
     }
-    /* A datagram console has no connection to lose: always "connected".
-     * Relaxed: registration's release store of ACTIVE publishes it. */
-    atomic_store_explicit(&o->net.connected, 1, memory_order_relaxed);
+    /* Connected unless a unix receiver is not there (nblog__dgram_send
+     * keeps it true). Relaxed: registration's release store of ACTIVE
+     * publishes it, and gone is our own store. */
+    atomic_store_explicit(&o->net.connected,
+                          atomic_load_explicit(&o->dg.gone, memory_order_relaxed) == 0,
+                          memory_order_relaxed);
     return nblog__net_register(&dgram_ops, &o->net, default_name, format, opts, out,
                                dgram_teardown);
 }
