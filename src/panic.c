@@ -98,6 +98,7 @@
 
 #include "console.h"
 #include "format.h"
+#include "modules.h"
 #include "nblog.h"
 #include "panic.h"
 #include "platform.h"
@@ -476,11 +477,25 @@ static void report_backtrace(const void *ucv)
         frames[count++].addr = pc; /* the unwinder lost the signal frame */
     for (int i = first; i < n && count < FRAMES_MAX; i++)
         frames[count++].addr = (uintptr_t)raw[i];
-    for (int i = 0; i < count; i++)
-        frames[i].module[0] = '\0';
-    find_modules(frames, count);
+    /* Each frame from the module table (modules.c); the frames it does
+     * not know from /proc/self/maps. Every frame but a faulting PC is a
+     * return address. */
+    static char described[FRAMES_MAX][400];
+    int unknown = 0;
     for (int i = 0; i < count; i++) {
-        if (frames[i].module[0])
+        frames[i].module[0] = '\0';
+        int ret = !(i == 0 && pc && frames[0].addr == pc);
+        if (!nblog__modules_describe(frames[i].addr, ret, described[i], sizeof described[i])) {
+            described[i][0] = '\0';
+            unknown++;
+        }
+    }
+    if (unknown)
+        find_modules(frames, count);
+    for (int i = 0; i < count; i++) {
+        if (described[i][0])
+            nblog_printf(NBLOG_LEVEL_EMERG, "backtrace #%d %s", i, described[i]);
+        else if (frames[i].module[0])
             nblog_printf(NBLOG_LEVEL_EMERG, "backtrace #%d %s+0x%lx [%p]", i,
                          frames[i].module, (unsigned long)frames[i].offset,
                          (void *)frames[i].addr);
@@ -784,6 +799,7 @@ void nblog__panic_setup(const nblog_options_t *o)
     }
     nblog__thread_entered = 0;
     nblog__panic_thread_enter();
+    nblog__modules_scan(); /* what the backtrace names frames with */
     if (o->crash_handlers & NBLOG_CRASH_NONE)
         return;
     void *warm[2];
