@@ -169,6 +169,9 @@ int tool_symbolize_parse(const char *line, size_t len, struct tool_frame *f)
     return 0;
 }
 
+#ifdef TOOL_HAVE_LIBDW
+/* ------------------------------------------------------- the symbolizer */
+
 static void hex_id(char *out, const unsigned char *id, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -178,9 +181,6 @@ static void hex_id(char *out, const unsigned char *id, size_t n)
     }
     out[2 * n] = '\0';
 }
-
-#ifdef TOOL_HAVE_LIBDW
-/* ------------------------------------------------------- the symbolizer */
 
 enum { MOD_OK, MOD_NOT_FOUND, MOD_MISMATCH };
 
