@@ -52,6 +52,7 @@ for step in "${steps[@]}"; do
       # UBSan reports are fatal here too (the target's -fsanitize=undefined
       # alone would print them and go on).
       export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+      cmake --build "$OUT/fuzz" -j"$JOBS" --target fuzz-symbolize && mkdir -p "$OUT/fuzz/corpus-symbolize" && "$OUT/fuzz/tests/fuzz-symbolize" -max_total_time="${FUZZ_SYMBOLIZE_SECONDS:-10}" -max_len=1024 -timeout=10 -artifact_prefix="$OUT/fuzz/" "$OUT/fuzz/corpus-symbolize" tests/fuzz-symbolize-seeds # nblog symbolize's frame parser
       "$OUT/fuzz/tests/fuzz-reader" -timeout=10 tests/fuzz-seeds/*
       "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/" \
