@@ -23,8 +23,11 @@
  *      with write_atomic is flushed at panic priority
  *      (nblog__consoles_panic_flush: hostile takeover, in-flight records
  *      replayed and marked, unfinished records skipped with a notice).
- *   5. A backtrace of the faulting thread (module+offset per frame, found
- *      in /proc/self/maps) is stored and flushed. It comes after the first
+ *   5. A backtrace of the faulting thread is stored and flushed, one
+ *      record per frame: module, address in its ELF file, build-id and the
+ *      function, from the module table recorded before the crash
+ *      (modules.c), or module and file offset from /proc/self/maps for a
+ *      frame the table does not know. It comes after the first
  *      flush because unwinding may take the dynamic loader's lock; if that
  *      hangs, the records are already out and the watchdog ends it.
  *   6. The action that was in place before nblog is restored and the
@@ -44,7 +47,8 @@
  * ASYNC-SIGNAL SAFETY. Everything from the handlers down calls only:
  * sigaction, sigprocmask, sigaltstack, raise, timer_create/settime/
  * delete (raw system calls), nanosleep and futex (platform.h's shim),
- * clock_gettime, open/read/close (/proc/self/maps), prctl(PR_GET_NAME),
+ * clock_gettime, open/read/close (/proc/self/maps), reads of the module
+ * table and of loaded images (nblog__modules_describe), prctl(PR_GET_NAME),
  * gettid, write(2) and friends inside the consoles' write_atomic, C11
  * atomics, and nblog's own formatter and store (no locks, no malloc). The
  * one exception is backtrace(): glibc's unwinder is safe once libgcc_s is
