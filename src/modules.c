@@ -42,7 +42,8 @@
  *   S3  describe: load seq (acquire): pairs with S2 (the fields are whole)
  *   S4  describe: acquire fence, then load seq (relaxed): pairs with S1's
  *       fence: if a scan began writing what we read, we see its odd seq.
- *   last_adds/last_subs: written and read under scan_lock only.
+ *   last_adds/last_subs, exe_symtab: written and read under scan_lock
+ *   only (a fork child makes the lock anew: nblog__modules_fork_child).
  */
 #include <elf.h>
 #include <fcntl.h>
@@ -309,7 +310,8 @@ static void scan_locked(void)
     /* Relaxed: the current index is written only under scan_lock. */
     int cur = atomic_load_explicit(&current, memory_order_relaxed);
     struct table *t = &tables[cur == 0 ? 1 : 0];
-    unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed);
+    /* Even: a scan a fork cut short in the parent left it odd. */
+    unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed) & ~1u;
     /* S1: odd, then a release fence before any field is written. */
     atomic_store_explicit(&t->seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
@@ -328,6 +330,13 @@ void nblog__modules_scan(void)
     read_exe_symtab();
     scan_locked();
     pthread_mutex_unlock(&scan_lock);
+}
+
+void nblog__modules_fork_child(void)
+{
+    /* Only this thread exists: a scan the parent's watch thread was in
+     * holds the lock forever here. The tables stay valid (same mappings). */
+    pthread_mutex_init(&scan_lock, NULL);
 }
 
 static int counters(struct dl_phdr_info *info, size_t size, void *arg)
@@ -414,10 +423,14 @@ int nblog__modules_describe(uintptr_t addr, int return_address, char *buf, size_
         fn = covering(m->dynsym, m->ndyn, m->dynstr, m->dynstr_size, look, &off);
     if (fn && return_address && vaddr)
         off++; /* the offset of addr itself */
-    size_t at = nblog__format(buf, cap, "%s+0x%lx build-id %s [%p]", m->path[0] ? m->path : "?",
-                              (unsigned long)vaddr, n ? id : "none", (void *)addr);
+    /* The function before the address: the line still ends with ']'
+     * (a cut line shows), and no path or name can hide the build-id. */
+    size_t at = nblog__format(buf, cap, "%s+0x%lx build-id %s", m->path[0] ? m->path : "?",
+                              (unsigned long)vaddr, n ? id : "none");
     if (fn && at < cap)
-        nblog__format(buf + at, cap - at, " in %.96s+0x%lx", fn, (unsigned long)off);
+        at += nblog__format(buf + at, cap - at, " in %.96s+0x%lx", fn, (unsigned long)off);
+    if (at < cap)
+        nblog__format(buf + at, cap - at, " [%p]", (void *)addr);
     /* S4: an acquire fence, then the seq again: pairs with S1's fence; a
      * scan that started writing what we read shows as a changed seq. */
     atomic_thread_fence(memory_order_acquire);

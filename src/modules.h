@@ -22,15 +22,20 @@ void nblog__modules_scan(void);
  * lock); allocates nothing. */
 void nblog__modules_refresh(void);
 
-/* Writes "PATH+0xVADDR build-id HEX [ADDR]" for addr into buf, plus
- * " in FUNCTION+0xOFF" when a symbol table of that module covers it.
+/* Fork hook (from nblog__panic_fork_child, in the child): the scan lock
+ * made anew (the parent's watch thread may have held it). */
+void nblog__modules_fork_child(void);
+
+/* Writes "PATH+0xVADDR build-id HEX in FUNCTION+0xOFF [ADDR]" for addr
+ * into buf, " in FUNCTION+0xOFF" only when a symbol table of that module
+ * covers it.
  * VADDR is addr less the module's load bias (the address in the ELF file,
  * what addr2line -e PATH takes). return_address: addr is a return address
  * (every frame but a faulting PC), so the function is looked up at
  * addr - 1 (a call at a function's very end returns past it). Returns 1,
- * or 0 (buf untouched... or partly written) if addr is in no module the
- * table knows, or a scan changed the table while we read it: the caller
- * falls back to /proc/self/maps.
+ * or 0 (buf undefined) if addr is in no module the table knows, or a scan
+ * changed the table while we read it: the caller falls back to
+ * /proc/self/maps.
  * [signal-safe] (reads the table and the modules' loaded images only) */
 int nblog__modules_describe(uintptr_t addr, int return_address, char *buf, size_t cap);
 

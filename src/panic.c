@@ -734,6 +734,7 @@ void nblog__panic_thread_enter(void)
 
 void nblog__panic_fork_child(void)
 {
+    nblog__modules_fork_child();
     if (!stacks.base)
         return; /* no pool reserved: nothing to reset (as when this hook
                  * was registered by reserve_stacks) */

@@ -4,7 +4,7 @@
  *
  * A crash report (docs/nblog.3, CRASH REPORTS) has one record per frame:
  *
- *   backtrace #N MODULE+0xADDR build-id HEX [0xRUNTIME] in FUNCTION+0xOFF
+ *   backtrace #N MODULE+0xADDR build-id HEX in FUNCTION+0xOFF [0xRUNTIME]
  *
  * ADDR is the frame's address in MODULE's ELF file (its load bias taken
  * off) and HEX the module's GNU build-id, both recorded by the library
@@ -153,6 +153,11 @@ static int parse_at(const char *p, const char *end, struct tool_frame *f)
             f->build_id_len = i == digits_n ? digits_n / 2 : 0;
         }
         p = id_end;
+        if (end - p > 4 && !memcmp(p, " in ", 4)) { /* the function's name */
+            p += 4;
+            while (p < end && *p != ' ')
+                p++;
+        }
     }
     parse_addr(p, end, f);
     return 1;

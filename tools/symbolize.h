@@ -14,7 +14,8 @@
 
 /* One "backtrace #N ..." frame of a crash report (docs/nblog.3, CRASH
  * REPORTS), as found in a line of any output format of nblog dmesg (it is
- * looked for anywhere in the line). Pointers point into the line. */
+ * looked for anywhere in the line). Pointers point into the line. The
+ * " in FUNCTION+0xOFF" the report may have is not kept. */
 struct tool_frame {
     unsigned long index;           /* N */
     const char *module;            /* the module's path, not terminated */
