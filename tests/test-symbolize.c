@@ -207,6 +207,9 @@ static void report_names_functions(void **state)
     assert_true(line_with(text, line, sizeof line, "backtrace #1 ", NULL));
     assert_non_null(strstr(line, " in call_crash+0x"));
     assert_true(line_with(text, line, sizeof line, "backtrace #2 ", " in main+0x", NULL));
+    /* A shared library's frame, named from its .dynsym (glibc's
+     * __libc_start_main called main). */
+    assert_true(line_with(text, line, sizeof line, "backtrace #", "libc.so", " in __libc_start_main+0x", NULL));
     free(text);
 }
 

@@ -423,6 +423,17 @@ static int offset_to_vaddr(Dwfl_Module *mod, unsigned long long off, unsigned lo
     return -1;
 }
 
+/* The compile unit holding addr, by its ranges: libdw before 0.190 finds
+ * one only through .debug_aranges, which clang does not emit. */
+static Dwarf_Die *cu_by_ranges(Dwfl_Module *mod, Dwarf_Addr addr, Dwarf_Addr *bias)
+{
+    Dwarf_Die *cu = NULL;
+    while ((cu = dwfl_module_nextcu(mod, cu, bias)) != NULL)
+        if (dwarf_haspc(cu, addr - *bias) == 1)
+            return cu;
+    return NULL;
+}
+
 /* "; FUNCTION at FILE:LINE[ inlined into CALLER at FILE:LINE...]" */
 static void describe(struct mod_entry *e, const struct tool_frame *f, FILE *out)
 {
@@ -435,13 +446,19 @@ static void describe(struct mod_entry *e, const struct tool_frame *f, FILE *out)
     dwfl_module_getelf(e->mod, &bias);
     /* Every frame but #0 is a return address: look at the call. */
     Dwarf_Addr pc = vaddr + bias, look = f->index > 0 && pc ? pc - 1 : pc;
+    Dwarf_Addr cubias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(e->mod, look, &cubias);
+    if (!cu)
+        cu = cu_by_ranges(e->mod, look, &cubias);
     const char *file = NULL;
     int line = 0;
     Dwfl_Line *l = dwfl_module_getsrc(e->mod, look);
+    Dwarf_Line *dl;
     if (l)
         file = dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL);
-    Dwarf_Addr cubias = 0;
-    Dwarf_Die *cu = dwfl_module_addrdie(e->mod, look, &cubias);
+    else if (cu && (dl = dwarf_getsrc_die(cu, look - cubias)) != NULL &&
+             (file = dwarf_linesrc(dl, NULL, NULL)) != NULL)
+        dwarf_lineno(dl, &line);
     Dwarf_Die *scopes = NULL;
     int ns = cu ? dwarf_getscopes(cu, look - cubias, &scopes) : 0;
     Dwarf_Files *files = NULL;
