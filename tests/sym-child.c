@@ -5,7 +5,7 @@
  *     sym-child RING
  *
  * Stores its records in the ring file RING (no console), then main ->
- * call_crash -> crash_here writes through a null pointer. test-symbolize
+ * call_crash -> crash_here writes to an unmapped address. test-symbolize
  * reads the crash report back with nblog dmesg and nblog symbolize and
  * finds the lines marked CRASH-HERE and CALL-HERE below by those markers.
  * Built a second time with SYM_CHILD_OTHER (sym-child-other): the same
@@ -15,7 +15,8 @@
 
 #include "nblog.h"
 
-int *volatile sym_child_target; /* NULL: the fault */
+/* Unmapped: the fault (not NULL, which UBSan would stop at). */
+int *volatile sym_child_target = (int *)64;
 
 __attribute__((noinline)) void crash_here(int n)
 {
