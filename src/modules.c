@@ -25,23 +25,36 @@
  *   symbol table and fault inside the handler, which then passes the
  *   signal on (panic.c step 2): the report ends early, nothing hangs.
  *
- * TWO TABLES, EACH A SEQLOCK
+ * TWO TABLES, AND WHO READS WHICH
  *
  *   Scans are serialised by scan_lock and always write the table that is
  *   not current, then publish it; the signal handler reads the current one
- *   without a lock. A reader only meets a write if two scans complete
- *   while it reads (a refresh is skipped while a panic runs); the per-table
- *   sequence word tells it, and it then falls back as for an unknown frame.
+ *   without a lock, counted in readers[] while it does. A scan does not
+ *   write a table someone reads: it skips (the watch thread tries again a
+ *   pass later; the old table stays current). The count and the current
+ *   index are the two sides of a Dekker pair, all seq_cst:
+ *
+ *     reader: R1 readers[i]++          scan: P1 current = j (publish)
+ *             R2 load current == i ?         ...
+ *                (no: readers[i]--,          R3 load readers[i] == 0 ?
+ *                 try the other)                (no: skip; yes: write i)
+ *
+ *   A reader that sees i current at R2 came before the P1 that made j
+ *   current (current becomes i again only after i is written), so the
+ *   scan's R3, after its P1, sees the reader's R1 unless it is done.
  *
  * MEMORY ORDERING
  *
- *   S1  scan: seq = odd (relaxed) then a release fence, before the fields
- *   S2  scan: seq = even (release), after the fields
- *   P1  scan: store current = that table (release), after S2
- *   P2  describe: load current (acquire): pairs with P1
- *   S3  describe: load seq (acquire): pairs with S2 (the fields are whole)
- *   S4  describe: acquire fence, then load seq (relaxed): pairs with S1's
- *       fence: if a scan began writing what we read, we see its odd seq.
+ *   P1  scan: store current (seq_cst; release: publishes the table's
+ *       fields): pairs with R2 (acquire: the reader sees them whole) and,
+ *       as above, with R1/R3.
+ *   R1  describe: fetch_add readers[i] (seq_cst)
+ *   R2  describe: load current (seq_cst)
+ *   R3  scan: load readers[i] (seq_cst), before writing table i
+ *   R4  describe: fetch_sub readers[i] (release): pairs with R3: a scan
+ *       that sees the count drop writes after our reads.
+ *   The first load of current in describe (relaxed, R2 checks it) and in
+ *   a scan (relaxed: written only under scan_lock).
  *   last_adds/last_subs, exe_symtab: written and read under scan_lock
  *   only (a fork child makes the lock anew: nblog__modules_fork_child).
  */
@@ -82,13 +95,13 @@ struct module {
 };
 
 struct table {
-    _Atomic unsigned seq; /* odd while a scan writes it */
     int n;
     struct module m[MODULES_MAX];
 };
 
 static struct table tables[2];
-static _Atomic int current = -1; /* index of the published table, -1: none */
+static _Atomic int current = -1;     /* index of the published table, -1: none */
+static _Atomic unsigned readers[2];  /* describe calls reading each table */
 
 static pthread_mutex_t scan_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long long last_adds, last_subs; /* under scan_lock */
@@ -305,23 +318,22 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
+/* Scans into the table that is not current and publishes it, unless a
+ * reader is in it (then the current table stays). */
 static void scan_locked(void)
 {
-    /* Relaxed: the current index is written only under scan_lock. */
+    /* Relaxed: current is written only under scan_lock. */
     int cur = atomic_load_explicit(&current, memory_order_relaxed);
-    struct table *t = &tables[cur == 0 ? 1 : 0];
-    /* Even: a scan a fork cut short in the parent left it odd. */
-    unsigned seq = atomic_load_explicit(&t->seq, memory_order_relaxed) & ~1u;
-    /* S1: odd, then a release fence before any field is written. */
-    atomic_store_explicit(&t->seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    int idx = cur == 0 ? 1 : 0;
+    /* R3, seq_cst: pairs with R1 (after our last P1), and with R4. */
+    if (atomic_load_explicit(&readers[idx], memory_order_seq_cst) != 0)
+        return;
+    struct table *t = &tables[idx];
     t->n = 0;
     struct scan s = {t, 1};
     dl_iterate_phdr(scan_one, &s);
-    /* S2, release: pairs with S3, describe's acquire load. */
-    atomic_store_explicit(&t->seq, seq + 2, memory_order_release);
-    /* P1, release: pairs with P2, describe's acquire load. */
-    atomic_store_explicit(&current, (int)(t - tables), memory_order_release);
+    /* P1, seq_cst: pairs with R2 (publishes the fields) and R3. */
+    atomic_store_explicit(&current, idx, memory_order_seq_cst);
 }
 
 void nblog__modules_scan(void)
@@ -337,6 +349,9 @@ void nblog__modules_fork_child(void)
     /* Only this thread exists: a scan the parent's watch thread was in
      * holds the lock forever here. The tables stay valid (same mappings). */
     pthread_mutex_init(&scan_lock, NULL);
+    /* Relaxed: one thread; readers the parent had are not here. */
+    atomic_store_explicit(&readers[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&readers[1], 0, memory_order_relaxed);
 }
 
 static int counters(struct dl_phdr_info *info, size_t size, void *arg)
@@ -388,17 +403,10 @@ static const char *covering(const ElfW(Sym) *syms, size_t n, const char *str, si
     return str + best->st_name;
 }
 
-int nblog__modules_describe(uintptr_t addr, int return_address, char *buf, size_t cap)
+/* Formats addr's frame from table t into buf; 0 if t has no module there. */
+static int describe_in(const struct table *t, uintptr_t addr, int return_address, char *buf,
+                       size_t cap)
 {
-    /* P2, acquire: pairs with P1, the scan's publication. */
-    int idx = atomic_load_explicit(&current, memory_order_acquire);
-    if (idx < 0 || cap < 2)
-        return 0;
-    const struct table *t = &tables[idx];
-    /* S3, acquire: pairs with S2: the fields below are a whole scan's. */
-    unsigned seq = atomic_load_explicit(&t->seq, memory_order_acquire);
-    if (seq & 1u)
-        return 0;
     const struct module *m = NULL;
     for (int i = 0; i < t->n && i < MODULES_MAX && !m; i++)
         if (addr >= t->m[i].lo && addr < t->m[i].hi)
@@ -431,8 +439,27 @@ int nblog__modules_describe(uintptr_t addr, int return_address, char *buf, size_
         at += nblog__format(buf + at, cap - at, " in %.96s+0x%lx", fn, (unsigned long)off);
     if (at < cap)
         nblog__format(buf + at, cap - at, " [%p]", (void *)addr);
-    /* S4: an acquire fence, then the seq again: pairs with S1's fence; a
-     * scan that started writing what we read shows as a changed seq. */
-    atomic_thread_fence(memory_order_acquire);
-    return atomic_load_explicit(&t->seq, memory_order_relaxed) == seq;
+    return 1;
+}
+
+int nblog__modules_describe(uintptr_t addr, int return_address, char *buf, size_t cap)
+{
+    if (cap < 2)
+        return 0;
+    for (int tries = 0; tries < 2; tries++) {
+        /* Relaxed: R2 below checks it. */
+        int idx = atomic_load_explicit(&current, memory_order_relaxed);
+        if (idx < 0)
+            return 0;
+        /* R1, seq_cst: pairs with R3, a scan's check before it writes. */
+        atomic_fetch_add_explicit(&readers[idx], 1, memory_order_seq_cst);
+        /* R2, seq_cst: pairs with P1 (the fields are whole) and R3. */
+        int still = atomic_load_explicit(&current, memory_order_seq_cst) == idx;
+        int ok = still && describe_in(&tables[idx], addr, return_address, buf, cap);
+        /* R4, release: pairs with R3: our reads come before its writes. */
+        atomic_fetch_sub_explicit(&readers[idx], 1, memory_order_release);
+        if (still)
+            return ok;
+    }
+    return 0; /* two scans in a row under us: the caller falls back */
 }

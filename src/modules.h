@@ -33,8 +33,8 @@ void nblog__modules_fork_child(void);
  * what addr2line -e PATH takes). return_address: addr is a return address
  * (every frame but a faulting PC), so the function is looked up at
  * addr - 1 (a call at a function's very end returns past it). Returns 1,
- * or 0 (buf undefined) if addr is in no module the table knows, or a scan
- * changed the table while we read it: the caller falls back to
+ * or 0 (buf undefined) if addr is in no module the table knows (or scans
+ * published twice while we tried): the caller falls back to
  * /proc/self/maps.
  * [signal-safe] (reads the table and the modules' loaded images only) */
 int nblog__modules_describe(uintptr_t addr, int return_address, char *buf, size_t cap);
