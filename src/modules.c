@@ -319,21 +319,22 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 }
 
 /* Scans into the table that is not current and publishes it, unless a
- * reader is in it (then the current table stays). */
-static void scan_locked(void)
+ * reader is in it (then the current table stays): 1 if it did. */
+static int scan_locked(void)
 {
     /* Relaxed: current is written only under scan_lock. */
     int cur = atomic_load_explicit(&current, memory_order_relaxed);
     int idx = cur == 0 ? 1 : 0;
     /* R3, seq_cst: pairs with R1 (after our last P1), and with R4. */
     if (atomic_load_explicit(&readers[idx], memory_order_seq_cst) != 0)
-        return;
+        return 0;
     struct table *t = &tables[idx];
     t->n = 0;
     struct scan s = {t, 1};
     dl_iterate_phdr(scan_one, &s);
     /* P1, seq_cst: pairs with R2 (publishes the fields) and R3. */
     atomic_store_explicit(&current, idx, memory_order_seq_cst);
+    return 1;
 }
 
 void nblog__modules_scan(void)
@@ -364,18 +365,20 @@ static int counters(struct dl_phdr_info *info, size_t size, void *arg)
     return 1; /* the first module is enough */
 }
 
-void nblog__modules_refresh(void)
+int nblog__modules_refresh(void)
 {
     /* Relaxed: a hint; a panic in progress may be reading the table. */
     if (atomic_load_explicit(&nblog__panicking, memory_order_relaxed))
-        return;
+        return 0;
     if (pthread_mutex_trylock(&scan_lock) != 0)
-        return; /* a scan is running */
+        return 0; /* a scan is running */
     unsigned long long c[2] = {last_adds, last_subs};
     dl_iterate_phdr(counters, c);
+    int fresh = 1;
     if (c[0] != last_adds || c[1] != last_subs)
-        scan_locked();
+        fresh = scan_locked();
     pthread_mutex_unlock(&scan_lock);
+    return fresh;
 }
 
 /* ------------------------------------------------------------- reading */

@@ -17,10 +17,12 @@
 void nblog__modules_scan(void);
 
 /* Rescans if a module was loaded or unloaded since the last scan (glibc's
- * dlpi_adds/dlpi_subs counters), skipping it while a panic runs. Called
- * by the stall watch thread every pass. Not signal-safe (the loader's
- * lock); allocates nothing. */
-void nblog__modules_refresh(void);
+ * dlpi_adds/dlpi_subs counters), skipping it while a panic runs, another
+ * scan runs or a reader is in the table it would write. Returns 1 if the
+ * table is now up to date, 0 if skipped (try again later). Called by the
+ * stall watch thread every pass. Not signal-safe (the loader's lock);
+ * allocates nothing. */
+int nblog__modules_refresh(void);
 
 /* Fork hook (from nblog__panic_fork_child, in the child): the scan lock
  * made anew (the parent's watch thread may have held it). */
