@@ -2,7 +2,8 @@
 # Installs what nblog needs to build, test and benchmark on Debian 12
 # (rsyslog: the network console tests start their own on loopback; groff:
 # the api-docs test renders the manual pages; systemd: test-journald starts
-# its own systemd-journald namespace instance).
+# its own systemd-journald namespace instance; libdw-dev and
+# libdebuginfod-dev: nblog symbolize reads DWARF, and asks debuginfod).
 # Runs apt-get as root (directly, or through sudo when not root).
 set -euo pipefail
 SUDO=""
@@ -11,5 +12,5 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config clang libclang-rt-14-dev \
-  libcmocka-dev libspdlog-dev rsyslog groff-base systemd >/dev/null
+  libcmocka-dev libspdlog-dev rsyslog groff-base systemd libdw-dev libdebuginfod-dev >/dev/null
 echo "setup-debian: packages installed"

@@ -45,18 +45,26 @@ for step in "${steps[@]}"; do
     fuzz)
       cmake -S . -B "$OUT/fuzz" -DCMAKE_BUILD_TYPE=RelWithAsserts -DCMAKE_C_COMPILER=clang \
         -DNBLOG_FUZZ=ON -DNBLOG_BUILD_BENCH=OFF -DNBLOG_BUILD_EXAMPLES=OFF >/dev/null
-      cmake --build "$OUT/fuzz" -j"$JOBS" --target fuzz-reader
-      mkdir -p "$OUT/fuzz/corpus"
-      # Inputs that once crashed or hung the reader, first, one run each;
-      # then they seed the fuzzing (new units go to the build's corpus).
-      # UBSan reports are fatal here too (the target's -fsanitize=undefined
+      cmake --build "$OUT/fuzz" -j"$JOBS" --target fuzz-reader fuzz-args fuzz-symbolize
+      mkdir -p "$OUT/fuzz/corpus" "$OUT/fuzz/corpus-args" "$OUT/fuzz/corpus-symbolize"
+      # UBSan reports are fatal here too (the targets' -fsanitize=undefined
       # alone would print them and go on).
       export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+      # The ring-file reader: inputs that once crashed or hung it first, one
+      # run each; then they seed the fuzzing (new units go to the build's
+      # corpus).
       "$OUT/fuzz/tests/fuzz-reader" -timeout=10 tests/fuzz-seeds/*
       "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/" \
         "$OUT/fuzz/corpus" tests/fuzz-seeds
-      cmake --build "$OUT/fuzz" -j"$JOBS" --target fuzz-args && mkdir -p "$OUT/fuzz/corpus-args" && "$OUT/fuzz/tests/fuzz-args" -max_total_time="${FUZZ_ARGS_SECONDS:-10}" -max_len=128 -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/args-" "$OUT/fuzz/corpus-args" tests/fuzz-seeds-args ;;
+      # nblog dmesg's time and level parsers (tools/dmesg-args.c), ~10 s.
+      "$OUT/fuzz/tests/fuzz-args" -max_total_time="${FUZZ_ARGS_SECONDS:-10}" -max_len=128 \
+        -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/args-" \
+        "$OUT/fuzz/corpus-args" tests/fuzz-seeds-args
+      # nblog symbolize's frame parser (tools/symbolize.c), ~10 s.
+      "$OUT/fuzz/tests/fuzz-symbolize" -max_total_time="${FUZZ_SYMBOLIZE_SECONDS:-10}" \
+        -max_len=1024 -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/symbolize-" \
+        "$OUT/fuzz/corpus-symbolize" tests/fuzz-symbolize-seeds ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
   esac
 done

@@ -23,8 +23,11 @@
  *      with write_atomic is flushed at panic priority
  *      (nblog__consoles_panic_flush: hostile takeover, in-flight records
  *      replayed and marked, unfinished records skipped with a notice).
- *   5. A backtrace of the faulting thread (module+offset per frame, found
- *      in /proc/self/maps) is stored and flushed. It comes after the first
+ *   5. A backtrace of the faulting thread is stored and flushed, one
+ *      record per frame: module, address in its ELF file, build-id and the
+ *      function, from the module table recorded before the crash
+ *      (modules.c), or module and file offset from /proc/self/maps for a
+ *      frame the table does not know. It comes after the first
  *      flush because unwinding may take the dynamic loader's lock; if that
  *      hangs, the records are already out and the watchdog ends it.
  *   6. The action that was in place before nblog is restored and the
@@ -44,7 +47,8 @@
  * ASYNC-SIGNAL SAFETY. Everything from the handlers down calls only:
  * sigaction, sigprocmask, sigaltstack, raise, timer_create/settime/
  * delete (raw system calls), nanosleep and futex (platform.h's shim),
- * clock_gettime, open/read/close (/proc/self/maps), prctl(PR_GET_NAME),
+ * clock_gettime, open/read/close (/proc/self/maps), reads of the module
+ * table and of loaded images (nblog__modules_describe), prctl(PR_GET_NAME),
  * gettid, write(2) and friends inside the consoles' write_atomic, C11
  * atomics, and nblog's own formatter and store (no locks, no malloc). The
  * one exception is backtrace(): glibc's unwinder is safe once libgcc_s is
@@ -98,6 +102,7 @@
 
 #include "console.h"
 #include "format.h"
+#include "modules.h"
 #include "nblog.h"
 #include "panic.h"
 #include "platform.h"
@@ -476,11 +481,25 @@ static void report_backtrace(const void *ucv)
         frames[count++].addr = pc; /* the unwinder lost the signal frame */
     for (int i = first; i < n && count < FRAMES_MAX; i++)
         frames[count++].addr = (uintptr_t)raw[i];
-    for (int i = 0; i < count; i++)
-        frames[i].module[0] = '\0';
-    find_modules(frames, count);
+    /* Each frame from the module table (modules.c); the frames it does
+     * not know from /proc/self/maps. Every frame but a faulting PC is a
+     * return address. */
+    static char described[FRAMES_MAX][400];
+    int unknown = 0;
     for (int i = 0; i < count; i++) {
-        if (frames[i].module[0])
+        frames[i].module[0] = '\0';
+        int ret = !(i == 0 && pc && frames[0].addr == pc);
+        if (!nblog__modules_describe(frames[i].addr, ret, described[i], sizeof described[i])) {
+            described[i][0] = '\0';
+            unknown++;
+        }
+    }
+    if (unknown)
+        find_modules(frames, count);
+    for (int i = 0; i < count; i++) {
+        if (described[i][0])
+            nblog_printf(NBLOG_LEVEL_EMERG, "backtrace #%d %s", i, described[i]);
+        else if (frames[i].module[0])
             nblog_printf(NBLOG_LEVEL_EMERG, "backtrace #%d %s+0x%lx [%p]", i,
                          frames[i].module, (unsigned long)frames[i].offset,
                          (void *)frames[i].addr);
@@ -715,6 +734,7 @@ void nblog__panic_thread_enter(void)
 
 void nblog__panic_fork_child(void)
 {
+    nblog__modules_fork_child();
     if (!stacks.base)
         return; /* no pool reserved: nothing to reset (as when this hook
                  * was registered by reserve_stacks) */
@@ -784,6 +804,7 @@ void nblog__panic_setup(const nblog_options_t *o)
     }
     nblog__thread_entered = 0;
     nblog__panic_thread_enter();
+    nblog__modules_scan(); /* what the backtrace names frames with */
     if (o->crash_handlers & NBLOG_CRASH_NONE)
         return;
     void *warm[2];

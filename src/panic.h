@@ -9,7 +9,8 @@
 #include "nblog.h"
 
 /* Reserves the alternate-stack pool, gives the calling thread a stack,
- * warms up the unwinder and installs the fatal-signal handlers o asks for.
+ * records the loaded modules for the backtrace (modules.h), warms up the
+ * unwinder and installs the fatal-signal handlers o asks for.
  * Called once the ring is ready. Not signal-safe (mmap, sigaction,
  * dlopen inside the first backtrace()). */
 void nblog__panic_setup(const nblog_options_t *o);
@@ -23,7 +24,8 @@ void nblog__panic_teardown(void);
 void nblog__panic_thread_enter(void);
 
 /* Fork hook (lifecycle.c's fork handler, in the child): only the forking
- * thread's signal stack stays taken; no panic or watchdog is in progress. */
+ * thread's signal stack stays taken; no panic or watchdog is in progress;
+ * the module table's scan lock is made anew. */
 void nblog__panic_fork_child(void);
 
 /* Set once the calling thread went through nblog__panic_thread_enter. */

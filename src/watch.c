@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "console_impl.h"
+#include "modules.h"
 #include "nblog.h"
 
 /* ---------------------------------------------------------- stall watch */
@@ -67,6 +68,7 @@ static void *watch_main(void *arg)
         nblog__sleep_ns(100000000);
         watch_once();
         nblog__reap(); /* this thread may block: the reaper (see WHO TEARS DOWN) */
+        nblog__modules_refresh(); /* modules loaded since: the crash report's table */
     }
     return NULL;
 }

@@ -6,7 +6,8 @@
 # internal identifier (nblog__..., NBLOG__...) in its text; and, given the
 # tool's object files, if one of them needs an nblog__ symbol that
 # include/nblog.h does not declare (its macros expand to a few, e.g.
-# nblog__printf_n: those are public in effect).
+# nblog__printf_n: those are public in effect). tools/symbolize.h, a
+# header of the tools' own, may be included too.
 set -u
 src=$1
 shift
@@ -19,7 +20,7 @@ for f in "$src"/tools/*.c "$src"/tools/*.h; do
             name=${inc#?}
             name=${name%?}
             case $name in
-            nblog.h | tool.h) continue ;;
+            nblog.h | tool.h | symbolize.h) continue ;;
             esac
             base=${name##*/}
             case $inc in

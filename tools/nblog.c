@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "nblog.h"
+#include "symbolize.h"
 #include "tool.h"
 
 /* A file cut under a live mapping raises SIGBUS: say so, do not crash. */
@@ -491,6 +492,8 @@ static const char usage_text[] =
     "  pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]\n"
     "       [--deadline-ms N] [--format FMT] [--console SPEC ...]\n"
     "      store stdin lines and print them to the consoles\n"
+    "  symbolize [-d DIR]... [FILE|-]\n"
+    "      crash report frames (nblog dmesg output) to function, file and line\n"
     "\n"
     "nblog COMMAND --help prints that command's options and exit statuses.\n"
     "nblog --version prints the version. See nblog(1).\n";
@@ -507,6 +510,8 @@ static int run_command(const char *cmd, int argc, char **argv)
         rc = cmd_pipe(argc, argv);
     else if (!strcmp(cmd, "demo"))
         rc = nblog_cmd_demo(argc, argv);
+    else if (!strcmp(cmd, "symbolize"))
+        rc = nblog_cmd_symbolize(argc, argv);
     else {
         fputs(usage_text, stderr);
         return tool_fail(EXIT_USAGE, "unknown command \"%s\"", cmd);
