@@ -5,8 +5,11 @@
 #   2. asan    gcc -O1, ASan + UBSan: every test (record counts scaled down)
 #   3. tsan    clang, ThreadSanitizer: tests labelled "stress"
 #   4. fuzz    clang libFuzzer + ASan + UBSan on the ring-file reader (and
-#              the follow path, file changing under it), ~60 s
-# Tests labelled "net" (a real rsyslog on loopback) run in plain and asan.
+#              the follow path, file changing under it), ~60 s; nblog
+#              dmesg's time/level parsers and nblog symbolize's frame
+#              parser, ~10 s each
+# Tests labelled "net" (a real rsyslog on loopback, a systemd-journald
+# namespace instance) run in plain and asan.
 # Usage: scripts/test.sh [plain|asan|tsan|clang|fuzz]...   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
