@@ -60,8 +60,8 @@
 #include "nblog.h"
 #include "tool.h"
 
-#define TEXT_CAP (NBLOG_RECORD_SIZE_MAX + 1)
-#define LINE_CAP_PLAIN (NBLOG_RECORD_SIZE_MAX * 4 + 64) /* text escaped */
+#define TEXT_CAP (NBLOG_TEXT_MAX_LIMIT + 1)
+#define LINE_CAP_PLAIN (NBLOG_TEXT_MAX_LIMIT * 4 + 64) /* text escaped */
 #define FOLLOW_WAIT_MS 1000 /* longest sleep on the follow futex */
 #define PENDING_NAP_NS 10000000L
 #define PENDING_GIVE_UP_NAPS 200 /* 2 s on one unfinished record */
