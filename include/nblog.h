@@ -11,12 +11,12 @@
  *                  interrupted another nblog call on the same thread.
  *                  Stack: a logging call, printing included (a direct
  *                  console, an emergency push), uses about 4 KiB plus the
- *                  ring's record size (nblog_options_t.record_size) in an
- *                  optimised build, on top of the kernel's signal frame
- *                  (about 3.3 KiB on x86-64 with AVX-512; at most
- *                  getauxval(AT_MINSIGSTKSZ)). So a handler on an 8 KiB
- *                  alternate stack may log with the default 512-byte
- *                  records; give it 8 KiB plus the record size in general
+ *                  ring's longest text (nblog_options_t.text_max, 16 KiB
+ *                  by default) in an optimised build, on top of the
+ *                  kernel's signal frame (about 3.3 KiB on x86-64 with
+ *                  AVX-512; at most getauxval(AT_MINSIGSTKSZ)). So give a
+ *                  logging handler's alternate stack 8 KiB plus text_max:
+ *                  24 KiB with the defaults, 8 KiB with a text_max of 472
  *                  (tests/test-signal.c checks both). The alternate stacks
  *                  nblog gives threads are 64 KiB. -O0 and sanitizer
  *                  builds need up to twice as much.
