@@ -167,6 +167,7 @@
 
 #ifdef NBLOG_TEST_HOOKS
 void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+void (*_Atomic nblog__test_hook_spilled)(uint64_t seq);
 #endif
 
 static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
@@ -616,6 +617,7 @@ static int spill(struct nblog__ring_hdr *r, uint64_t seq, const char *text,
      * owner word (or a later one) on its re-check, so a granule taken
      * from under its record is never read as that record's. */
     atomic_thread_fence(memory_order_release);
+    NBLOG__TEST_HOOK(nblog__test_hook_spilled, (seq));
     for (uint64_t i = 0; i < n; i++) {
         uint32_t at = skip + (uint32_t)i * NBLOG__GRANULE_DATA;
         uint32_t k = len - at < NBLOG__GRANULE_DATA ? len - at : NBLOG__GRANULE_DATA;

@@ -309,6 +309,9 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
 #ifdef NBLOG_TEST_HOOKS
 /* Test hook run between reserve and commit (testhooks.h). */
 extern void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+/* Test hook run once a spilling writer holds its granules WRITING, before
+ * it fills them (testhooks.h). */
+extern void (*_Atomic nblog__test_hook_spilled)(uint64_t seq);
 #endif
 
 /*
