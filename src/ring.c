@@ -4,20 +4,66 @@
  * DESIGN
  *
  * The store is one block of memory: a header, then `records` slots of
- * `record_size` bytes each (both powers of two). Sequence numbers are handed
- * out by one atomic counter, head; record `seq` lives in slot
- * `seq & (records - 1)`. A slot starts with two atomic words, then the
+ * `record_size` bytes each (both powers of two), then the data area of
+ * `data_granules` granules of 64 bytes (a power of two, or none). Sequence
+ * numbers are handed out by one atomic counter, head; record `seq` lives in
+ * slot `seq & (records - 1)`. A slot starts with two atomic words, then the
  * record (timestamp, metadata, text):
  *
- *     header | console stats table | slot 0 | slot 1 | ... | slot N-1
+ *     header | console stats table | slot 0 | ... | slot N-1 | granule 0 | ... | granule G-1
  *              state: seq << 2 | EMPTY / RESERVED / COMMITTED
  *              skip:  1 + highest seq that found the slot pinned (0: none)
- *              ts_ns, meta, meta2, text[len]
+ *              ts_ns, meta, meta2, text[inline room]
+ *                                                 owner: seq << 2 | FREE / WRITING / DONE
+ *                                                 data[56]
  *
- * We chose fixed-size slots over the kernel's descriptor ring + data ring:
- * one fetch_add and one CAS per record, no tail chasing, and a slot is found
- * from a seq by a mask. The price is memory: every record takes a whole slot
- * (default 512 bytes) and text longer than a slot is truncated.
+ * Slots are fixed-size, as the kernel's descriptor ring is: one fetch_add
+ * and one CAS per record, no tail chasing, and a slot is found from a seq
+ * by a mask. Variable size comes from the data area, as the kernel's data
+ * ring: a record whose text (or deferred payload) fits the slot's inline
+ * room (record_size - 40: 88 bytes in the default 128-byte slots) is all
+ * in the slot; a longer one (up to text_max, default 16 KiB) keeps a data
+ * position word and its first inline room - 8 bytes in the slot and the
+ * rest in a run of granules from that position. So the default ring
+ * (65,536 slots of 128 bytes, 8 MiB, plus a 4 MiB data area: 12 MiB and
+ * the 5.4 KiB header and stats table) holds 65,536 small records, where
+ * the layout before it (8,192 slots of 512 bytes, 4 MiB) held 8,192 and
+ * cut text at 472 bytes. Whether a record spilled is its length alone:
+ * len > inline room.
+ *
+ * SPILLED TEXT. Granules are taken round-robin: a writer adds the run's
+ * length to data_head (a raw counter, masked; D1) and owns granules
+ * [pos, pos + n) by moving each one's owner word, by CAS, from FREE or
+ * (older seq, DONE) to (seq, WRITING); it fills them and, before its slot
+ * commits, stores (seq, DONE) in each. The owner word is each granule's
+ * seqlock, as the slot state is the slot's: a reader of a committed
+ * spilled record copies the granules and then checks, after an acquire
+ * fence, that every one still says (seq, DONE); if one does not, newer
+ * records took the text (the data area lapped it) and the record is GONE
+ * for that reader: counted missed exactly as a lapped slot is, never
+ * returned torn or with another record's bytes. Owners only grow: a
+ * writer never takes a granule that is WRITING (pinned: its writer, maybe
+ * a preempted thread or the code a signal handler interrupted, has not
+ * committed) or owned by a newer seq (we were preempted while the data
+ * area lapped). Then it does not wait and does not lose the record: it
+ * gives back what it took (DONE under its own seq: no slot names them),
+ * stores the record cut to its inline room (text ending in
+ * NBLOG_TRUNC_MARKER on a UTF-8 boundary; a deferred payload cut, which
+ * its renderer marks), sets NBLOG_F_TRUNCATED and counts header.spill_cut.
+ * A signal handler interrupting a writer mid-record takes its own seq,
+ * slot and granules (after the interrupted writer's, data_head having
+ * moved past them), so it logs whole unless the data area has lapped.
+ * The data area holds at least two runs of text_max (nblog__ring_geom_make
+ * raises a smaller one; validation refuses a file without), so a writer
+ * never meets its own run.
+ *
+ * ORDER. The seq is the one total order of records: every console,
+ * reader and the panic flush walk seqs upwards (nblog__ring_next), so all
+ * print in it, each record once or counted missed. Time is not monotone
+ * in seq across threads: callers take the timestamp before step 1, so a
+ * writer preempted between its clock read and its fetch_add gets a later
+ * seq than records stamped after it. Within a thread seq and time grow
+ * together.
  *
  * Slot states, for the record whose seq is in `state`:
  *
@@ -61,7 +107,8 @@
  *      header.lost and return NBLOG_ELOST, without waiting. If it holds a
  *      newer seq (we were preempted for a whole lap), seq is lost the same
  *      way. So a stuck writer costs one record per lap, never a stall.
- *   3. Store the record with relaxed atomic stores, then the state
+ *   3. Store the record with relaxed atomic stores (spilling its text
+ *      past the inline room as SPILLED TEXT says), then the state
  *      (seq, COMMITTED) with release.
  * Reserving a seq and then failing keeps the store's books exact:
  *   head (reserved; the raw counter) - first_seq == records committed +
@@ -76,7 +123,9 @@
  * logging path never touches them.
  *
  * A file left by a dead writer is made writable again by
- * nblog__ring_resume(): its slots still hold every committed record, and
+ * nblog__ring_resume(): its slots and granules still hold every committed
+ * record (a granule the dead writer left WRITING is given back as DONE, an
+ * owner no writer could have left is forgotten: FREE), and
  * head (in the file) is where the dead writer stopped. A slot it left
  * RESERVED is the only damage: it is turned into an EMPTY slot whose skip
  * says its record is gone, so readers count it missed and writers reuse it.
@@ -98,10 +147,13 @@
  * closest one still there (by gen: the oldest), so its time may be off by
  * what the clock was set by since; nblog__ring_wall_ns.
  *
- * Who writes what: head and lost - any writer, atomically. state - the
+ * Who writes what: head, lost, data_head and spill_cut - any writer,
+ * atomically. state - the
  * writer that reserves (CAS) and commits (store) it. skip - writers that
  * find the slot pinned (CAS, only upwards). ts_ns/meta/meta2/text - only the
- * writer holding the slot RESERVED. wall_epoch and epochs[] -
+ * writer holding the slot RESERVED. A granule's owner - the writer that
+ * takes it (CAS) and marks it DONE (store); its data - only that writer
+ * while it is WRITING. wall_epoch and epochs[] -
  * nblog__ring_epoch_publish, one caller at a time. The rest of the header
  * - format only.
  *
@@ -143,11 +195,30 @@
  *   Readers use head (H2, relaxed) only to bound their jumps; a stale
  *   value makes them wait or jump less far, never return a wrong record.
  *
+ *   G1  writer: CAS each granule owner -> (seq, WRITING) (relaxed), then
+ *       a release fence (spill)
+ *   G2  writer: relaxed stores of the granules' data; then owner =
+ *       (seq, DONE) (relaxed), all before W3
+ *   G3  reader: after R1, relaxed copy of the granules (R2), the R3
+ *       acquire fence, then each owner (relaxed) == (seq, DONE)
+ *
+ *   W3/R1 publish G2 as they publish W2: a reader that sees COMMITTED for
+ *   seq sees the granules' bytes and DONE owners (or later values). G3's
+ *   fence pairs with G1's: if the copy read any byte a later owner stored
+ *   (after its G1 fence), the owner check sees that owner's word (or a
+ *   later one), so the copy is discarded as GONE. Owner stores of DONE
+ *   are relaxed: only writers look at WRITING, to not take a pinned
+ *   granule, and a stale WRITING costs them a cut, never a wrong record.
+ *   D1  writer: fetch_add data_head (relaxed): positions need only be
+ *       unique; the owner CAS, not data_head, orders writers of a granule.
+ *       spill_cut is a statistic (relaxed), as lost.
+ *
  *   S1  writer: CAS skip upwards (release), mark_skipped
  *   S2  reader: load skip (acquire), absent()
  *   S2 pairs with S1 for the value only: nothing else is published with
  *   it. lost is a statistic (relaxed), read once writers stop.
- *   Format and resume store head, lost, states, skips and gens relaxed:
+ *   Format and resume store head, lost, data_head, spill_cut, states,
+ *   skips, owners and gens relaxed:
  *   no other thread of the process has the ring yet; the lifecycle
  *   publishes it with a release store (lifecycle.c map_ring).
  */

@@ -1,5 +1,6 @@
 /*
- * ring.h - the log store: a lockless ring of fixed-size record slots.
+ * ring.h - the log store: a lockless ring of fixed-size record slots, and
+ * a data area for the text that does not fit in one.
  * Layer: store. Knows nothing of consoles, formats or files; the design and
  * its memory-ordering argument open ring.c.
  */
