@@ -53,7 +53,7 @@ for step in "${steps[@]}"; do
       # alone would print them and go on).
       export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
       "$OUT/fuzz/tests/fuzz-reader" -timeout=10 tests/fuzz-seeds/*
-      "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+      "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=16384 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/" \
         "$OUT/fuzz/corpus" tests/fuzz-seeds ;;
     *) echo "unknown step: $step" >&2; exit 2 ;;
