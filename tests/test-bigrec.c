@@ -433,37 +433,44 @@ static void test_16k_round_trip(void **state)
     unlink(out);
 }
 
+/* The killed writer (this program run as "test-bigrec kill-child PATH
+ * FD"): stores 40 records of up to 16 KiB in a file ring, says so on FD,
+ * and waits to be killed. A program of its own, not a fork: the test
+ * process has threads (TSan refuses threads started after such a fork). */
+static int kill_child(const char *path, int ready)
+{
+    nblog_options_t o;
+    tu_ring_options(&o, path, 0, 0);
+    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
+    o.crash_handlers = NBLOG_CRASH_NONE;
+    if (nblog_init(&o) != NBLOG_OK)
+        return 1;
+    for (int i = 0; i < 40; i++) {
+        uint32_t len = 16384 - (uint32_t)(i % 3) * 4000;
+        gen_text(big, (uint64_t)i, len);
+        if (nblog_write(NBLOG_LEVEL_INFO, big, len) != NBLOG_OK)
+            return 2;
+    }
+    if (write(ready, "k", 1) != 1)
+        return 3;
+    for (;;)
+        pause();
+}
+
 /* A writer SIGKILLed after storing: every committed record, spilled text
  * included, is in the file. */
 static void test_sigkill_then_read(void **state)
 {
     (void)state;
-    char path[128];
+    char path[128], fdarg[16];
     tu_ring_name(path, sizeof path, "bigrec-kill");
     int ready[2];
-    assert_int_equal(pipe(ready), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(ready[0]);
-        nblog_shutdown();
-        nblog_options_t o;
-        tu_ring_options(&o, path, 0, 0);
-        o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
-        o.crash_handlers = NBLOG_CRASH_NONE;
-        if (nblog_init(&o) != NBLOG_OK)
-            _exit(1);
-        for (int i = 0; i < 40; i++) {
-            uint32_t len = 16384 - (uint32_t)(i % 3) * 4000;
-            gen_text(big, (uint64_t)i, len);
-            if (nblog_write(NBLOG_LEVEL_INFO, big, len) != NBLOG_OK)
-                _exit(2);
-        }
-        if (write(ready[1], "k", 1) != 1)
-            _exit(3);
-        for (;;)
-            pause();
-    }
+    assert_int_equal(pipe(ready), 0); /* not close-on-exec: the child writes it */
+    snprintf(fdarg, sizeof fdarg, "%d", ready[1]);
+    char self[] = "/proc/self/exe", mode[] = "kill-child";
+    char *argv[] = {self, mode, path, fdarg, NULL};
+    pid_t pid = spawn_child(argv, -1, -1);
+    assert_true(pid > 0);
     close(ready[1]);
     char c;
     assert_int_equal(read(ready[0], &c, 1), 1);
@@ -586,8 +593,10 @@ static void test_stress_random_lengths(void **state)
     free(sr);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "kill-child") == 0)
+        return kill_child(argv[2], atoi(argv[3]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_geometry_and_options, tu_shutdown),
         cmocka_unit_test(test_boundaries),
