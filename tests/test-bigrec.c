@@ -337,6 +337,14 @@ static void test_default_ring_holds_40000(void **state)
 
 static char big[NBLOG_TEXT_MAX_LIMIT + 1];
 
+/* The default ring in the file at path, no console of init's. */
+static void file_ring_options(nblog_options_t *o, const char *path)
+{
+    tu_ring_options(o, path, 0, 0);
+    o->console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
+    o->crash_handlers = NBLOG_CRASH_NONE;
+}
+
 /* Checks the ring file at path holds records [from, from + n) of
  * make_big, each whole. */
 static void check_file_ring(const char *path, int n)
@@ -387,9 +395,7 @@ static void test_16k_round_trip(void **state)
     snprintf(out, sizeof out, "%s.log", path);
     unlink(out);
     nblog_options_t o;
-    tu_ring_options(&o, path, 0, 0);
-    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
-    o.crash_handlers = NBLOG_CRASH_NONE;
+    file_ring_options(&o, path);
     assert_int_equal(nblog_init(&o), NBLOG_OK);
     nblog_console_t *file;
     nblog_console_opts_t co;
@@ -440,9 +446,7 @@ static void test_16k_round_trip(void **state)
 static int kill_child(const char *path, int ready)
 {
     nblog_options_t o;
-    tu_ring_options(&o, path, 0, 0);
-    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
-    o.crash_handlers = NBLOG_CRASH_NONE;
+    file_ring_options(&o, path);
     if (nblog_init(&o) != NBLOG_OK)
         return 1;
     for (int i = 0; i < 40; i++) {
