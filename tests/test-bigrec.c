@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "capture.h"
+#include "console.h"
 #include "nblog.h"
 #include "proc.h"
 #include "ring.h"
@@ -439,6 +441,39 @@ static void test_16k_round_trip(void **state)
     unlink(out);
 }
 
+TU_CAPTURE(panic_cap, 1 << 20);
+
+/* The panic flush prints spilled records whole: the printers are paused,
+ * so what reaches the console is the flush's own printing. */
+static void test_panic_flush_prints_spilled(void **state)
+{
+    (void)state;
+    nblog_options_t o;
+    nblog_options_init(&o);
+    o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
+    o.crash_handlers = NBLOG_CRASH_NONE;
+    assert_int_equal(nblog_init(&o), NBLOG_OK);
+    tu_capture_reset(&panic_cap);
+    nblog_console_opts_t co;
+    nblog_console_opts_init(&co);
+    co.format = NBLOG_FORMAT_PLAIN;
+    nblog_console_ops_t ops = {.write = tu_capture_write, .write_atomic = tu_capture_write};
+    nblog_console_t *c;
+    atomic_store(&nblog__printers_paused, 1);
+    assert_int_equal(nblog_console_register(&ops, &panic_cap, &co, &c), NBLOG_OK);
+    log_bigs(0, 6);
+    assert_int_equal(nblog_panic_flush("bigrec panic"), 0);
+    atomic_store(&nblog__printers_paused, 0);
+    const char *out = tu_captured(&panic_cap);
+    for (int i = 0; i < 6; i++) {
+        uint32_t len = 16384 - (uint32_t)(i % 3) * 4000;
+        gen_text(big, (uint64_t)i, len);
+        big[len] = '\n';
+        assert_non_null(memmem(out, tu_capture_len(&panic_cap), big, len + 1));
+    }
+    nblog_shutdown();
+}
+
 /* The killed writer (this program run as "test-bigrec kill-child PATH
  * FD"): stores 40 records of up to 16 KiB in a file ring, says so on FD,
  * and waits to be killed. A program of its own, not a fork: the test
@@ -608,6 +643,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cut_when_pinned),
         cmocka_unit_test_teardown(test_default_ring_holds_40000, tu_shutdown),
         cmocka_unit_test_teardown(test_16k_round_trip, tu_shutdown),
+        cmocka_unit_test_teardown(test_panic_flush_prints_spilled, tu_shutdown),
         cmocka_unit_test(test_sigkill_then_read),
         cmocka_unit_test(test_stress_random_lengths),
     };
