@@ -11,12 +11,12 @@
  *                  interrupted another nblog call on the same thread.
  *                  Stack: a logging call, printing included (a direct
  *                  console, an emergency push), uses about 4 KiB plus the
- *                  ring's record size (nblog_options_t.record_size) in an
- *                  optimised build, on top of the kernel's signal frame
- *                  (about 3.3 KiB on x86-64 with AVX-512; at most
- *                  getauxval(AT_MINSIGSTKSZ)). So a handler on an 8 KiB
- *                  alternate stack may log with the default 512-byte
- *                  records; give it 8 KiB plus the record size in general
+ *                  ring's longest text (nblog_options_t.text_max, 16 KiB
+ *                  by default) in an optimised build, on top of the
+ *                  kernel's signal frame (about 3.3 KiB on x86-64 with
+ *                  AVX-512; at most getauxval(AT_MINSIGSTKSZ)). So give a
+ *                  logging handler's alternate stack 8 KiB plus text_max:
+ *                  24 KiB with the defaults, 8 KiB with a text_max of 472
  *                  (tests/test-signal.c checks both). The alternate stacks
  *                  nblog gives threads are 64 KiB. -O0 and sanitizer
  *                  builds need up to twice as much.
@@ -141,10 +141,12 @@ NBLOG_API const char *nblog_strerror(int err);
  */
 typedef struct nblog_options {
     /* Records the ring holds; rounded up to a power of two, at least 16.
-     * 0 means 8192. */
+     * 0 means 65536. */
     size_t ring_records;
     /* Bytes per record slot, header included; rounded up to a power of two
-     * in 128..4096. 0 means 512 (up to 472 bytes of text per record). */
+     * in 128..4096. 0 means 128: up to 88 bytes of text (or deferred
+     * payload) per record inline, longer text spilled into the data area
+     * (data_bytes). */
     size_t record_size;
     /* Runtime level threshold: records less severe (numerically greater)
      * are not stored. 0 in a zeroed struct means EMERG, so use
@@ -191,6 +193,21 @@ typedef struct nblog_options {
      * NBLOG_EINVAL). NULL: the executable's short name
      * (program_invocation_short_name, other bytes as '_'). Copied. */
     const char *program;
+    /* Longest text a record holds, truncation marker included (longer is
+     * cut, NBLOG_F_TRUNCATED): at most NBLOG_TEXT_MAX_LIMIT (more:
+     * NBLOG_EINVAL); 0 means 16384. Without a data area it is at most a
+     * slot's inline room (record_size - 40). */
+    size_t text_max;
+    /* Bytes of the data area, where text longer than a slot's inline room
+     * goes, in 64-byte granules taken round-robin: rounded up to a power
+     * of two, raised to hold two records of text_max; at most 1 GiB
+     * (more: NBLOG_EINVAL); 0: no data area. nblog_options_init: 4 MiB. A
+     * record whose granules are still pinned by an unfinished writer, or
+     * already taken by a newer record, is stored cut to its inline room
+     * (NBLOG_F_TRUNCATED) and counted in nblog_stats.spill_cut; a reader
+     * that finds a record's spilled text overwritten counts the record
+     * missed, as if the ring had lapped it (never a torn record). */
+    size_t data_bytes;
 } nblog_options_t;
 
 #define NBLOG_CRASH_NONE 0x1u /* install no fatal-signal handler */
@@ -206,6 +223,23 @@ typedef struct nblog_options {
 #define NBLOG_RECORDS_MAX (1u << 24)
 #define NBLOG_RECORD_SIZE_MAX 4096u
 #define NBLOG_SEQ_LIMIT ((uint64_t)1 << 62)
+/* The longest text_max (nblog_options_t), and so the longest text any
+ * record of any ring holds: a reader's buffer of NBLOG_TEXT_MAX_LIMIT + 1
+ * bytes takes any record whole. */
+#define NBLOG_TEXT_MAX_LIMIT 16384u
+#define NBLOG_DATA_BYTES_MAX ((size_t)1 << 30)
+
+/*
+ * Order across threads: every record gets its seq when its writer
+ * reserves it (one atomic counter for the whole ring), and the seq is the
+ * one total order: every console, reader and the panic flush print in
+ * seq order, each record once or counted missed. A record's timestamp is
+ * taken before it reserves its seq, so across threads time is not
+ * monotone in seq: a writer preempted between its clock read and its
+ * reservation gets a later seq than records stamped after it. Within one
+ * thread both grow together (a signal handler's record interrupting a
+ * writer has its own, later, seq).
+ */
 
 /* Fills *opt with the defaults. [signal-safe] */
 NBLOG_API void nblog_options_init(nblog_options_t *opt);
@@ -691,6 +725,10 @@ typedef struct nblog_stats {
     uint64_t ring_records;
     uint64_t record_size;
     uint64_t text_max; /* longest text a record holds, marker included */
+    uint64_t inline_max; /* longest text a record keeps in its slot alone */
+    uint64_t data_bytes; /* of the data area (0: none) */
+    uint64_t spill_cut;  /* records cut to their inline room: the granules
+                            they would spill into were pinned or newer */
 } nblog_stats_t;
 
 NBLOG_API void nblog_stats_get(nblog_stats_t *st);
@@ -1051,6 +1089,8 @@ typedef struct nblog_ringfile_info {
     uint32_t record_size; /* bytes per slot, header included */
     uint32_t text_max;    /* longest text one record holds */
     uint32_t writer_pid;  /* its last writer (maybe gone) */
+    uint64_t data_bytes;  /* of its data area (spilled text; 0: none) */
+    uint64_t spill_cut;   /* records cut to their inline room (nblog_stats) */
     int writer_running;   /* 1: a writer holds the file's lock now; 0: none
                              (or it cannot be told) */
     int live;             /* opened NBLOG_RINGFILE_LIVE */
@@ -1088,9 +1128,9 @@ NBLOG_API int nblog_ringfile_console_stats(nblog_ringfile_t *f, nblog_console_st
  * worst case, ten bytes for each text byte (a byte that is not UTF-8 is
  * "\ufffd" in message and up to "255," in message_bytes), plus the
  * format's metadata; the other formats write at most four per byte
- * (\xNN). 43 KiB: a signal handler on a small alternate stack should
+ * (\xNN). 162 KiB: a signal handler on a small alternate stack should
  * render into static memory, not a stack buffer of this size. */
-#define NBLOG_LINE_MAX (10 * NBLOG_RECORD_SIZE_MAX + 2048)
+#define NBLOG_LINE_MAX (10 * NBLOG_TEXT_MAX_LIMIT + 2048)
 
 /*
  * nblog_render_line - rec (as nblog_reader_next filled it) as a console in

@@ -57,7 +57,7 @@ for step in "${steps[@]}"; do
       # run each; then they seed the fuzzing (new units go to the build's
       # corpus).
       "$OUT/fuzz/tests/fuzz-reader" -timeout=10 tests/fuzz-seeds/*
-      "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=8192 \
+      "$OUT/fuzz/tests/fuzz-reader" -max_total_time="$FUZZ_SECONDS" -max_len=16384 \
         -timeout=10 -print_final_stats=1 -artifact_prefix="$OUT/fuzz/" \
         "$OUT/fuzz/corpus" tests/fuzz-seeds
       # nblog dmesg's time and level parsers (tools/dmesg-args.c), ~10 s.

@@ -159,7 +159,7 @@
 #define SLOT_MASK (((uintptr_t)1 << SLOT_BITS) - 1)
 #define GEN_MAX (UINTPTR_MAX >> SLOT_BITS)
 _Static_assert(MAX_CONSOLES <= (1 << SLOT_BITS), "handles cannot name every slot");
-#define BATCH_BYTES 65536   /* one write() of many records */
+#define BATCH_BYTES 262144  /* one write() of many records; holds NBLOG_LINE_MAX */
 #define BATCH_RECORDS 1024  /* records a printer handles per ownership */
 #define DIRECT_RECORDS 64   /* records one logging caller prints at most */
 #define IDLE_SLEEP_MIN_US 1000   /* an idle printer's first nap */
@@ -172,7 +172,7 @@ _Static_assert(LINE_MAX_BYTES <= BATCH_BYTES, "a batch must hold the longest lin
  * record's payload, then its rendered text; struct emit) for fill_batch,
  * owner-only, kept off the stack of a logging caller (which may be a
  * signal handler on a small alternate stack). */
-#define SCRATCH_BYTES (NBLOG__RECORD_SIZE_MAX + NBLOG__RECORD_SIZE_MAX + 1)
+#define SCRATCH_BYTES (NBLOG__PAYLOAD_MAX + NBLOG__PAYLOAD_MAX + 1)
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
 enum { OUT_WHOLE, OUT_CUT, OUT_CUT_AT }; /* out_cut */

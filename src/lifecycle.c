@@ -215,8 +215,10 @@ static void init_hook(int where)
 void nblog_options_init(nblog_options_t *opt)
 {
     memset(opt, 0, sizeof *opt);
-    opt->ring_records = 8192;
-    opt->record_size = 512;
+    opt->ring_records = NBLOG__RECORDS_DEFAULT;
+    opt->record_size = NBLOG__RECORD_SIZE_DEFAULT;
+    opt->text_max = NBLOG__TEXT_MAX_DEFAULT;
+    opt->data_bytes = NBLOG__DATA_BYTES_DEFAULT;
     opt->level = NBLOG_LEVEL_INFO;
     opt->facility = 1;
     opt->emergency_level = NBLOG_LEVEL_CRIT;
@@ -225,15 +227,11 @@ void nblog_options_init(nblog_options_t *opt)
     opt->program = NULL;
 }
 
-static uint64_t round_pow2(uint64_t v)
-{
-    return v <= 1 ? 1 : (uint64_t)1 << (64 - __builtin_clzll(v - 1));
-}
-
 static int check_options(const nblog_options_t *o)
 {
-    if (o->ring_records > NBLOG__RECORDS_MAX ||
-        o->record_size > NBLOG__RECORD_SIZE_MAX)
+    struct nblog__ring_geom geom;
+    if (nblog__ring_geom_make(&geom, o->ring_records, o->record_size, o->text_max,
+                              o->data_bytes) != NBLOG_OK)
         return NBLOG_EINVAL;
     if (o->level < 0 || o->level > NBLOG_LEVEL_DEBUG || o->facility < 0 ||
         o->facility > 23 || o->emergency_level < 0 ||
@@ -408,9 +406,9 @@ static const char *ring_path_for(const nblog_options_t *o)
 
 /* Opens, locks and maps the ring file at path (recording g.program, set
  * before) and starts its publisher. */
-static int map_ring_file(const char *path, uint64_t records, uint32_t size, void **out)
+static int map_ring_file(const char *path, const struct nblog__ring_geom *geom, void **out)
 {
-    int rc = nblog__ringfile_open(path, records, size, g.program, &g.file);
+    int rc = nblog__ringfile_open(path, geom, g.program, &g.file);
     if (rc != NBLOG_OK)
         return rc;
     if (nblog__publisher_start(g.file.mem) != NBLOG_OK) {
@@ -453,9 +451,9 @@ static void ring_fork_child(void)
         return;
     done_for = getpid();
     const struct nblog__ring_hdr *shared = g.file.mem;
-    uint64_t records = shared->records;
-    uint32_t record_size = shared->record_size;
-    size_t bytes = nblog__ring_bytes(records, record_size);
+    struct nblog__ring_geom geom;
+    nblog__ring_geom_of(shared, &geom);
+    size_t bytes = nblog__ring_bytes_geom(&geom);
     void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     if (mem == MAP_FAILED) {
@@ -464,7 +462,7 @@ static void ring_fork_child(void)
         atomic_store_explicit(&nblog__life.ring, NULL, memory_order_relaxed);
         atomic_store_explicit(&nblog__life.state, DOWN, memory_order_relaxed);
     } else {
-        nblog__ring_format(mem, records, record_size, nblog__ring_head(shared));
+        nblog__ring_format_geom(mem, &geom, nblog__ring_head(shared));
         g.retired = mem;
         g.retired_bytes = bytes;
         /* Relaxed: the child has one thread. */
@@ -506,13 +504,11 @@ static void install_exit_handler(void)
  * in state MAPPING only. */
 static int map_ring(const nblog_options_t *o)
 {
-    uint64_t records = round_pow2(o->ring_records ? o->ring_records : 8192);
-    uint64_t size = round_pow2(o->record_size ? o->record_size : 512);
-    if (records < NBLOG__RECORDS_MIN)
-        records = NBLOG__RECORDS_MIN;
-    if (size < NBLOG__RECORD_SIZE_MIN)
-        size = NBLOG__RECORD_SIZE_MIN;
-    size_t bytes = nblog__ring_bytes(records, (uint32_t)size);
+    struct nblog__ring_geom geom;
+    if (nblog__ring_geom_make(&geom, o->ring_records, o->record_size, o->text_max,
+                              o->data_bytes) != NBLOG_OK)
+        return NBLOG_EINVAL; /* check_options took it */
+    size_t bytes = nblog__ring_bytes_geom(&geom);
     note_stderr();
     install_exit_handler();
     /* First: from here a filtered call is judged by init's threshold
@@ -526,7 +522,7 @@ static int map_ring(const nblog_options_t *o)
     nblog__platform_init();
     int rc = NBLOG_OK;
     if (path) {
-        rc = map_ring_file(path, records, (uint32_t)size, &mem);
+        rc = map_ring_file(path, &geom, &mem);
         if (rc != NBLOG_OK && o->ring_path)
             return rc; /* the program's choice: nblog_init says why */
         if (rc != NBLOG_OK) {
@@ -539,7 +535,7 @@ static int map_ring(const nblog_options_t *o)
         rc = map_anonymous(mem, bytes, &mem);
         if (rc != NBLOG_OK)
             return rc;
-        nblog__ring_format(mem, records, (uint32_t)size, 0);
+        nblog__ring_format_geom(mem, &geom, 0);
     }
     init_hook(NBLOG__HOOK_MAPPING);
     nblog__wallclock_start(mem); /* failing, epochs stay as they are */

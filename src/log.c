@@ -428,7 +428,7 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
     uint64_t missed = 0;
     for (;;) {
         struct nblog__rec_meta m;
-        char payload[NBLOG__RECORD_SIZE_MAX];
+        char payload[NBLOG__PAYLOAD_MAX];
         uint64_t gone;
         enum nblog__read_result res =
             nblog__ring_next(ring, &r->next_seq, &gone, &m, payload, sizeof payload);
@@ -509,4 +509,7 @@ void nblog_stats_get(nblog_stats_t *st)
     st->ring_records = r->records;
     st->record_size = r->record_size;
     st->text_max = nblog__ring_text_max(r);
+    st->inline_max = nblog__ring_inline_max(r);
+    st->data_bytes = r->data_granules * NBLOG__GRANULE;
+    st->spill_cut = atomic_load_explicit(&r->spill_cut, memory_order_relaxed);
 }

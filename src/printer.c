@@ -171,12 +171,12 @@ static const char *record_text(const struct nblog__ring_hdr *r, struct nblog__re
  * (or, for the panic, its own buffers). [signal-safe] */
 enum emit_step nblog__emit_next_line(struct emit *e)
 {
-    char *payload = e->scratch;                       /* NBLOG__RECORD_SIZE_MAX */
-    char *text = e->scratch + NBLOG__RECORD_SIZE_MAX; /* NBLOG__RECORD_SIZE_MAX + 1 */
+    char *payload = e->scratch;                    /* NBLOG__PAYLOAD_MAX */
+    char *text = e->scratch + NBLOG__PAYLOAD_MAX;  /* NBLOG__PAYLOAD_MAX + 1 */
     struct nblog__rec_meta m;
     uint64_t gone;
     enum nblog__read_result res =
-        nblog__ring_next(e->r, e->seq, &gone, &m, payload, NBLOG__RECORD_SIZE_MAX);
+        nblog__ring_next(e->r, e->seq, &gone, &m, payload, NBLOG__PAYLOAD_MAX);
     if (res == NBLOG__READ_GONE) {
         gap_grow(&e->g, *e->seq - gone, *e->seq); /* no notice yet: see DROP NOTICES */
         return EMIT_GONE;
@@ -195,7 +195,7 @@ enum emit_step nblog__emit_next_line(struct emit *e)
     if (*e->seq < e->replay_end)
         m.flags |= NBLOG_F_REPLAYED;
     size_t len;
-    const char *t = record_text(e->r, &m, payload, text, NBLOG__RECORD_SIZE_MAX + 1, &len);
+    const char *t = record_text(e->r, &m, payload, text, NBLOG__PAYLOAD_MAX + 1, &len);
     if (!append_after_gap(e, &m, t, len))
         return EMIT_FULL;
     e->b->printed++;

@@ -134,7 +134,7 @@ __attribute__((noinline)) static size_t render_copy(const struct nblog__ring_hdr
                                                     const char *payload, char *buf,
                                                     size_t cap, uint8_t *flags)
 {
-    char text[NBLOG__RECORD_SIZE_MAX + 1];
+    char text[NBLOG__PAYLOAD_MAX + 1];
     size_t len = render_into(ring, m, payload, text, sizeof text, flags);
     memcpy(buf, text, len < cap - 1 ? len : cap - 1);
     return len;
@@ -157,7 +157,7 @@ size_t nblog__render_record(const struct nblog__ring_hdr *ring,
 
 /* Every format but json (render_json.c) writes at most four bytes a text
  * byte (\xNN) and its fields around them. */
-_Static_assert(4 * NBLOG__RECORD_SIZE_MAX + 2048 <= NBLOG_LINE_MAX,
+_Static_assert(4 * NBLOG__PAYLOAD_MAX + 2048 <= NBLOG_LINE_MAX,
                "NBLOG_LINE_MAX must hold an escaped line");
 
 /* Writes ch as the four bytes \xNN; returns 4. */

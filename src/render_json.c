@@ -149,7 +149,7 @@ static int put(char *line, size_t cap, size_t *at, const char *s, size_t n)
 #define JSON_LINE_WORST(text_bytes)                                                      \
     (10 * (size_t)(text_bytes) + HEAD_MAX + PROGRAM_MAX + sizeof ",\"message\":" - 1 + \
      2 + sizeof BYTES_KEY - 1 + 2 + sizeof TRUNC_FIELD - 1 + sizeof REPL_FIELD - 1 + 2)
-_Static_assert(JSON_LINE_WORST(NBLOG__RECORD_SIZE_MAX) <= NBLOG_LINE_MAX,
+_Static_assert(JSON_LINE_WORST(NBLOG__PAYLOAD_MAX) <= NBLOG_LINE_MAX,
                "NBLOG_LINE_MAX must hold json's longest line");
 
 size_t nblog__json_line_worst(size_t len)

@@ -4,20 +4,66 @@
  * DESIGN
  *
  * The store is one block of memory: a header, then `records` slots of
- * `record_size` bytes each (both powers of two). Sequence numbers are handed
- * out by one atomic counter, head; record `seq` lives in slot
- * `seq & (records - 1)`. A slot starts with two atomic words, then the
+ * `record_size` bytes each (both powers of two), then the data area of
+ * `data_granules` granules of 64 bytes (a power of two, or none). Sequence
+ * numbers are handed out by one atomic counter, head; record `seq` lives in
+ * slot `seq & (records - 1)`. A slot starts with two atomic words, then the
  * record (timestamp, metadata, text):
  *
- *     header | console stats table | slot 0 | slot 1 | ... | slot N-1
+ *     header | console stats table | slot 0 | ... | slot N-1 | granule 0 | ... | granule G-1
  *              state: seq << 2 | EMPTY / RESERVED / COMMITTED
  *              skip:  1 + highest seq that found the slot pinned (0: none)
- *              ts_ns, meta, meta2, text[len]
+ *              ts_ns, meta, meta2, text[inline room]
+ *                                                 owner: seq << 2 | FREE / WRITING / DONE
+ *                                                 data[56]
  *
- * We chose fixed-size slots over the kernel's descriptor ring + data ring:
- * one fetch_add and one CAS per record, no tail chasing, and a slot is found
- * from a seq by a mask. The price is memory: every record takes a whole slot
- * (default 512 bytes) and text longer than a slot is truncated.
+ * Slots are fixed-size, as the kernel's descriptor ring is: one fetch_add
+ * and one CAS per record, no tail chasing, and a slot is found from a seq
+ * by a mask. Variable size comes from the data area, as the kernel's data
+ * ring: a record whose text (or deferred payload) fits the slot's inline
+ * room (record_size - 40: 88 bytes in the default 128-byte slots) is all
+ * in the slot; a longer one (up to text_max, default 16 KiB) keeps a data
+ * position word and its first inline room - 8 bytes in the slot and the
+ * rest in a run of granules from that position. So the default ring
+ * (65,536 slots of 128 bytes, 8 MiB, plus a 4 MiB data area: 12 MiB and
+ * the 5.4 KiB header and stats table) holds 65,536 small records, where
+ * the layout before it (8,192 slots of 512 bytes, 4 MiB) held 8,192 and
+ * cut text at 472 bytes. Whether a record spilled is its length alone:
+ * len > inline room.
+ *
+ * SPILLED TEXT. Granules are taken round-robin: a writer adds the run's
+ * length to data_head (a raw counter, masked; D1) and owns granules
+ * [pos, pos + n) by moving each one's owner word, by CAS, from FREE or
+ * (older seq, DONE) to (seq, WRITING); it fills them and, before its slot
+ * commits, stores (seq, DONE) in each. The owner word is each granule's
+ * seqlock, as the slot state is the slot's: a reader of a committed
+ * spilled record copies the granules and then checks, after an acquire
+ * fence, that every one still says (seq, DONE); if one does not, newer
+ * records took the text (the data area lapped it) and the record is GONE
+ * for that reader: counted missed exactly as a lapped slot is, never
+ * returned torn or with another record's bytes. Owners only grow: a
+ * writer never takes a granule that is WRITING (pinned: its writer, maybe
+ * a preempted thread or the code a signal handler interrupted, has not
+ * committed) or owned by a newer seq (we were preempted while the data
+ * area lapped). Then it does not wait and does not lose the record: it
+ * gives back what it took (DONE under its own seq: no slot names them),
+ * stores the record cut to its inline room (text ending in
+ * NBLOG_TRUNC_MARKER on a UTF-8 boundary; a deferred payload cut, which
+ * its renderer marks), sets NBLOG_F_TRUNCATED and counts header.spill_cut.
+ * A signal handler interrupting a writer mid-record takes its own seq,
+ * slot and granules (after the interrupted writer's, data_head having
+ * moved past them), so it logs whole unless the data area has lapped.
+ * The data area holds at least two runs of text_max (nblog__ring_geom_make
+ * raises a smaller one; validation refuses a file without), so a writer
+ * never meets its own run.
+ *
+ * ORDER. The seq is the one total order of records: every console,
+ * reader and the panic flush walk seqs upwards (nblog__ring_next), so all
+ * print in it, each record once or counted missed. Time is not monotone
+ * in seq across threads: callers take the timestamp before step 1, so a
+ * writer preempted between its clock read and its fetch_add gets a later
+ * seq than records stamped after it. Within a thread seq and time grow
+ * together.
  *
  * Slot states, for the record whose seq is in `state`:
  *
@@ -61,7 +107,8 @@
  *      header.lost and return NBLOG_ELOST, without waiting. If it holds a
  *      newer seq (we were preempted for a whole lap), seq is lost the same
  *      way. So a stuck writer costs one record per lap, never a stall.
- *   3. Store the record with relaxed atomic stores, then the state
+ *   3. Store the record with relaxed atomic stores (spilling its text
+ *      past the inline room as SPILLED TEXT says), then the state
  *      (seq, COMMITTED) with release.
  * Reserving a seq and then failing keeps the store's books exact:
  *   head (reserved; the raw counter) - first_seq == records committed +
@@ -76,7 +123,9 @@
  * logging path never touches them.
  *
  * A file left by a dead writer is made writable again by
- * nblog__ring_resume(): its slots still hold every committed record, and
+ * nblog__ring_resume(): its slots and granules still hold every committed
+ * record (a granule the dead writer left WRITING is given back as DONE, an
+ * owner no writer could have left is forgotten: FREE), and
  * head (in the file) is where the dead writer stopped. A slot it left
  * RESERVED is the only damage: it is turned into an EMPTY slot whose skip
  * says its record is gone, so readers count it missed and writers reuse it.
@@ -98,10 +147,13 @@
  * closest one still there (by gen: the oldest), so its time may be off by
  * what the clock was set by since; nblog__ring_wall_ns.
  *
- * Who writes what: head and lost - any writer, atomically. state - the
+ * Who writes what: head, lost, data_head and spill_cut - any writer,
+ * atomically. state - the
  * writer that reserves (CAS) and commits (store) it. skip - writers that
  * find the slot pinned (CAS, only upwards). ts_ns/meta/meta2/text - only the
- * writer holding the slot RESERVED. wall_epoch and epochs[] -
+ * writer holding the slot RESERVED. A granule's owner - the writer that
+ * takes it (CAS) and marks it DONE (store); its data - only that writer
+ * while it is WRITING. wall_epoch and epochs[] -
  * nblog__ring_epoch_publish, one caller at a time. The rest of the header
  * - format only.
  *
@@ -143,11 +195,30 @@
  *   Readers use head (H2, relaxed) only to bound their jumps; a stale
  *   value makes them wait or jump less far, never return a wrong record.
  *
+ *   G1  writer: CAS each granule owner -> (seq, WRITING) (relaxed), then
+ *       a release fence (spill)
+ *   G2  writer: relaxed stores of the granules' data; then owner =
+ *       (seq, DONE) (relaxed), all before W3
+ *   G3  reader: after R1, relaxed copy of the granules (R2), the R3
+ *       acquire fence, then each owner (relaxed) == (seq, DONE)
+ *
+ *   W3/R1 publish G2 as they publish W2: a reader that sees COMMITTED for
+ *   seq sees the granules' bytes and DONE owners (or later values). G3's
+ *   fence pairs with G1's: if the copy read any byte a later owner stored
+ *   (after its G1 fence), the owner check sees that owner's word (or a
+ *   later one), so the copy is discarded as GONE. Owner stores of DONE
+ *   are relaxed: only writers look at WRITING, to not take a pinned
+ *   granule, and a stale WRITING costs them a cut, never a wrong record.
+ *   D1  writer: fetch_add data_head (relaxed): positions need only be
+ *       unique; the owner CAS, not data_head, orders writers of a granule.
+ *       spill_cut is a statistic (relaxed), as lost.
+ *
  *   S1  writer: CAS skip upwards (release), mark_skipped
  *   S2  reader: load skip (acquire), absent()
  *   S2 pairs with S1 for the value only: nothing else is published with
  *   it. lost is a statistic (relaxed), read once writers stop.
- *   Format and resume store head, lost, states, skips and gens relaxed:
+ *   Format and resume store head, lost, data_head, spill_cut, states,
+ *   skips, owners and gens relaxed:
  *   no other thread of the process has the ring yet; the lifecycle
  *   publishes it with a release store (lifecycle.c map_ring).
  */
@@ -167,6 +238,7 @@
 
 #ifdef NBLOG_TEST_HOOKS
 void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+void (*_Atomic nblog__test_hook_spilled)(uint64_t seq);
 #endif
 
 static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
@@ -180,17 +252,13 @@ static inline struct nblog__slot *slot_at(const struct nblog__ring_hdr *r,
 #ifndef NDEBUG /* debug checkers, at the end of the file */
 static int formatted_check(const struct nblog__ring_hdr *r);
 static int resumed_check(const struct nblog__ring_hdr *r);
+static int owners_check(const struct nblog__ring_hdr *r);
 #endif
 
 size_t nblog__ring_slots_offset(void)
 {
     return sizeof(struct nblog__ring_hdr) +
            NBLOG__STATS_SLOTS * NBLOG__STATS_ENTRY_SIZE;
-}
-
-size_t nblog__ring_bytes(uint64_t records, uint32_t record_size)
-{
-    return nblog__ring_slots_offset() + (size_t)records * record_size;
 }
 
 static uint32_t log2u(uint64_t v)
@@ -203,14 +271,104 @@ static int is_pow2(uint64_t v)
     return v && !(v & (v - 1));
 }
 
+static uint64_t round_pow2(uint64_t v)
+{
+    return v <= 1 ? 1 : (uint64_t)1 << (64 - __builtin_clzll(v - 1));
+}
+
+/* Granules a spilled text of len bytes takes in a ring whose slots have
+ * inline room inl: the slot keeps the position word and inl - 8 bytes. */
+static uint64_t spill_granules(uint32_t inl, uint64_t len)
+{
+    return len > inl ? (len - (inl - 8) + NBLOG__GRANULE_DATA - 1) / NBLOG__GRANULE_DATA : 0;
+}
+
+int nblog__ring_geom_make(struct nblog__ring_geom *g, uint64_t records,
+                          uint64_t record_size, uint64_t text_max,
+                          uint64_t data_bytes)
+{
+    if (records > NBLOG__RECORDS_MAX || record_size > NBLOG__RECORD_SIZE_MAX ||
+        text_max > NBLOG__TEXT_MAX_LIMIT || data_bytes > NBLOG__DATA_BYTES_MAX)
+        return NBLOG_EINVAL;
+    struct nblog__ring_geom n;
+    n.records = round_pow2(records ? records : NBLOG__RECORDS_DEFAULT);
+    if (n.records < NBLOG__RECORDS_MIN)
+        n.records = NBLOG__RECORDS_MIN;
+    uint64_t size = round_pow2(record_size ? record_size : NBLOG__RECORD_SIZE_DEFAULT);
+    n.record_size = (uint32_t)(size < NBLOG__RECORD_SIZE_MIN ? NBLOG__RECORD_SIZE_MIN : size);
+    uint32_t inl = n.record_size - NBLOG__SLOT_HDR;
+    n.text_max = (uint32_t)(text_max ? text_max : NBLOG__TEXT_MAX_DEFAULT);
+    n.granules = 0;
+    if (data_bytes == 0) {
+        if (n.text_max > inl)
+            n.text_max = inl; /* no data area: the slot is the limit */
+        *g = n;
+        return NBLOG_OK;
+    }
+    /* Room for two records of text_max at least, so one writer never
+     * finds its own run in its way. At most 2 * 293 granules: far below
+     * the maximum. */
+    uint64_t need = 2 * spill_granules(inl, n.text_max) * NBLOG__GRANULE;
+    uint64_t bytes = round_pow2(data_bytes > need ? data_bytes : need);
+    if (bytes < NBLOG__GRANULE * 16)
+        bytes = NBLOG__GRANULE * 16;
+    assert(bytes <= NBLOG__DATA_BYTES_MAX);
+    n.granules = bytes / NBLOG__GRANULE;
+    *g = n;
+    return NBLOG_OK;
+}
+
+void nblog__ring_geom_of(const struct nblog__ring_hdr *r, struct nblog__ring_geom *g)
+{
+    g->records = r->records;
+    g->record_size = r->record_size;
+    g->text_max = r->text_max;
+    g->granules = r->data_granules;
+}
+
+size_t nblog__ring_bytes_geom(const struct nblog__ring_geom *g)
+{
+    return nblog__ring_slots_offset() + (size_t)g->records * g->record_size +
+           (size_t)g->granules * NBLOG__GRANULE;
+}
+
+size_t nblog__ring_bytes(uint64_t records, uint32_t record_size)
+{
+    return nblog__ring_slots_offset() + (size_t)records * record_size;
+}
+
+/* Where the data area starts: after the slots. */
+static inline uint64_t data_offset(const struct nblog__ring_hdr *r)
+{
+    return r->slots_offset + r->records * r->record_size;
+}
+
+/* The granule at position pos (a raw data_head value: masked). */
+static inline struct nblog__granule *gran_at(const struct nblog__ring_hdr *r, uint64_t pos)
+{
+    uintptr_t base = (uintptr_t)r + (uintptr_t)data_offset(r);
+    return (struct nblog__granule *)(base + (uintptr_t)(pos & (r->data_granules - 1)) *
+                                                NBLOG__GRANULE);
+}
+
 void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
                         uint64_t first_seq)
 {
+    struct nblog__ring_geom g = {records, record_size, record_size - NBLOG__SLOT_HDR, 0};
+    nblog__ring_format_geom(mem, &g, first_seq);
+}
+
+void nblog__ring_format_geom(void *mem, const struct nblog__ring_geom *g,
+                             uint64_t first_seq)
+{
     struct nblog__ring_hdr *r = mem;
+    uint64_t records = g->records;
+    uint32_t record_size = g->record_size;
     assert(is_pow2(records) && is_pow2(record_size));
     assert(first_seq <= NBLOG__SEQ_LIMIT);
     assert(record_size >= NBLOG__RECORD_SIZE_MIN &&
            record_size <= NBLOG__RECORD_SIZE_MAX);
+    assert(g->text_max <= NBLOG__TEXT_MAX_LIMIT && (g->granules == 0 || is_pow2(g->granules)));
     memcpy(r->magic, NBLOG__RING_MAGIC, sizeof r->magic);
     r->version = NBLOG__RING_VERSION;
     r->hdr_size = sizeof *r;
@@ -221,7 +379,10 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
     r->stats_offset = sizeof *r;
     r->stats_slots = NBLOG__STATS_SLOTS;
     r->stats_entry_size = NBLOG__STATS_ENTRY_SIZE;
-    r->total_size = nblog__ring_bytes(records, record_size);
+    r->text_max = g->text_max;
+    r->granule_size = NBLOG__GRANULE;
+    r->data_granules = g->granules;
+    r->total_size = nblog__ring_bytes_geom(g);
     r->epochs_count = NBLOG__EPOCHS;
     r->epoch_entry_size = sizeof(struct nblog__wall_epoch);
     r->writer_pid = (uint32_t)getpid();
@@ -231,10 +392,12 @@ void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
      * loads of nblog__life.ring and ring_now's, console_impl.h K2). */
     atomic_store_explicit(&r->head, first_seq, memory_order_relaxed);
     atomic_store_explicit(&r->lost, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->data_head, 0, memory_order_relaxed);
+    atomic_store_explicit(&r->spill_cut, 0, memory_order_relaxed);
     uint64_t at;
     int64_t off = nblog__wall_offset_ns(&at);
     nblog__ring_epoch_publish(r, off, at); /* epoch 1: the table is zero */
-    /* Slots are zero: state EMPTY, skip 0. */
+    /* Slots are zero: state EMPTY, skip 0; granules FREE. */
     assert(nblog__ring_validate(mem, r->total_size) == NBLOG_OK);
     assert(nblog__ring_check(r) && nblog__ring_check_epochs(r) && formatted_check(r));
 }
@@ -259,9 +422,19 @@ int nblog__ring_validate(const void *mem, size_t bytes)
     if (r->epochs_count != NBLOG__EPOCHS ||
         r->epoch_entry_size != sizeof(struct nblog__wall_epoch))
         return NBLOG_ECORRUPT;
+    /* The data area: bounds before anything is computed from them. A
+     * text_max past the inline room needs room for two runs of it. */
+    uint32_t inl = r->record_size - NBLOG__SLOT_HDR;
+    if (r->granule_size != NBLOG__GRANULE || r->text_max > NBLOG__TEXT_MAX_LIMIT ||
+        r->data_granules > NBLOG__DATA_BYTES_MAX / NBLOG__GRANULE ||
+        (r->data_granules != 0 && !is_pow2(r->data_granules)) ||
+        (r->text_max > inl &&
+         2 * spill_granules(inl, r->text_max) > r->data_granules))
+        return NBLOG_ECORRUPT;
+    struct nblog__ring_geom g;
+    nblog__ring_geom_of(r, &g);
     if (r->slots_offset != nblog__ring_slots_offset() ||
-        r->total_size != nblog__ring_bytes(r->records, r->record_size) ||
-        r->total_size > bytes)
+        r->total_size != nblog__ring_bytes_geom(&g) || r->total_size > bytes)
         return NBLOG_ECORRUPT;
     /* Relaxed: a value to check; another process may be moving it, only
      * upwards (see NBLOG__SEQ_LIMIT for why it may pass the limit). */
@@ -313,6 +486,29 @@ static uint64_t resume_slot(struct nblog__ring_hdr *r, uint64_t i, uint64_t head
     return head;
 }
 
+/* Resume, the data area: a granule left WRITING by the dead writer is
+ * given back (DONE, its seq kept: its record's slot was made EMPTY above,
+ * so nobody reads it); an owner no writer could have left (a state that
+ * is none, a seq below first_seq or at or past head) is forgotten (FREE:
+ * any writer may take it, and no reader's record can name it as its own).
+ * data_head may be anything: writers mask it. */
+static void resume_data(struct nblog__ring_hdr *r, uint64_t head)
+{
+    /* Relaxed: see nblog__ring_resume. */
+    for (uint64_t i = 0; i < r->data_granules; i++) {
+        struct nblog__granule *g = gran_at(r, i);
+        uint64_t o = atomic_load_explicit(&g->owner, memory_order_relaxed);
+        if (o == 0)
+            continue;
+        if (STATE_ST(o) == 0 || STATE_ST(o) > NBLOG__GRAN_DONE ||
+            STATE_SEQ(o) < r->first_seq || STATE_SEQ(o) >= head)
+            atomic_store_explicit(&g->owner, 0, memory_order_relaxed);
+        else if (STATE_ST(o) == NBLOG__GRAN_WRITING)
+            atomic_store_explicit(&g->owner, STATE(STATE_SEQ(o), NBLOG__GRAN_DONE),
+                                  memory_order_relaxed);
+    }
+}
+
 int nblog__ring_resume(struct nblog__ring_hdr *r)
 {
     assert(nblog__ring_validate(r, r->total_size) == NBLOG_OK);
@@ -342,6 +538,7 @@ int nblog__ring_resume(struct nblog__ring_hdr *r)
             mark_skipped_relaxed(s, seq);
     }
     atomic_store_explicit(&r->head, head, memory_order_relaxed);
+    resume_data(r, head);
     r->writer_pid = (uint32_t)getpid();
     /* An epoch entry no publisher could have left (its gen does not
      * belong in its place) is forgotten; then this writer's epoch starts:
@@ -426,6 +623,110 @@ static void load_words(void *dst, const void *src, size_t len)
     }
 }
 
+/* Spill, step 1: takes granules [pos, pos + n) for seq, each from FREE,
+ * or DONE by an older record, to (seq, WRITING). Stops at the first one
+ * that is pinned (WRITING: its writer has not committed) or a newer
+ * record's (we were preempted while the data area lapped): returns how
+ * many it took, n if all. Never waits. */
+static uint64_t spill_take(struct nblog__ring_hdr *r, uint64_t seq, uint64_t pos,
+                           uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        _Atomic uint64_t *o = &gran_at(r, pos + i)->owner;
+        /* Relaxed: the value for the CAS; the CAS orders us against the
+         * granule's other writers, G1's fence (the caller's) against readers. */
+        uint64_t cur = atomic_load_explicit(o, memory_order_relaxed);
+        for (;;) {
+            if (STATE_ST(cur) == NBLOG__GRAN_WRITING || (cur != 0 && STATE_SEQ(cur) >= seq))
+                return i;
+            /* G1 (with the fence in spill): relaxed CAS. */
+            if (atomic_compare_exchange_weak_explicit(o, &cur,
+                                                      STATE(seq, NBLOG__GRAN_WRITING),
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed))
+                break;
+        }
+    }
+    return n;
+}
+
+/* Spill, the end: granules [pos, pos + n) WRITING for seq become DONE
+ * (written, or given back unwritten after a cut: nobody's slot names them
+ * then). Relaxed (G2b): only writers look at WRITING (to not take a pinned
+ * granule); readers learn of the granules' bytes from the slot's W3 and
+ * check the owner for seq whatever its state bits (G3). */
+static void spill_done(struct nblog__ring_hdr *r, uint64_t seq, uint64_t pos, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        _Atomic uint64_t *o = &gran_at(r, pos + i)->owner;
+        assert(atomic_load_explicit(o, memory_order_relaxed) ==
+               STATE(seq, NBLOG__GRAN_WRITING)); /* ours, and no one else's since */
+        atomic_store_explicit(o, STATE(seq, NBLOG__GRAN_DONE), memory_order_relaxed);
+    }
+}
+
+/* Spills text[skip, len) of record seq into the data area: returns 1 and
+ * *pos (where its run starts), or 0 with nothing taken (the record is to
+ * be cut). */
+static int spill(struct nblog__ring_hdr *r, uint64_t seq, const char *text,
+                 uint32_t skip, uint32_t len, uint64_t *pos)
+{
+    uint64_t n = (len - skip + NBLOG__GRANULE_DATA - 1) / NBLOG__GRANULE_DATA;
+    if (r->data_granules == 0)
+        return 0;
+    assert(n <= r->data_granules / 2); /* nblog__ring_geom_make, validate */
+    /* D1, relaxed: positions need only be unique; the owner words, not
+     * data_head, order writers of the same granule. */
+    uint64_t p = atomic_fetch_add_explicit(&r->data_head, n, memory_order_relaxed);
+    uint64_t took = spill_take(r, seq, p, n);
+    if (took < n) {
+        spill_done(r, seq, p, took); /* given back: no slot names them */
+        return 0;
+    }
+    /* G1: release fence after the owner CASes, pairs with the reader's G3
+     * acquire fence: a reader that copied any byte stored below sees our
+     * owner word (or a later one) on its re-check, so a granule taken
+     * from under its record is never read as that record's. */
+    atomic_thread_fence(memory_order_release);
+    NBLOG__TEST_HOOK(nblog__test_hook_spilled, (seq));
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t at = skip + (uint32_t)i * NBLOG__GRANULE_DATA;
+        uint32_t k = len - at < NBLOG__GRANULE_DATA ? len - at : NBLOG__GRANULE_DATA;
+        store_words(gran_at(r, p + i)->data, text + at, k); /* G2: as W2 */
+    }
+    spill_done(r, seq, p, n);
+    *pos = p;
+    return 1;
+}
+
+/* W2 for a record cut to the inline room inl: for text, the longest
+ * prefix on a UTF-8 boundary that leaves room for NBLOG_TRUNC_MARKER,
+ * then the marker; a payload (deferred arguments) is cut at inl, and its
+ * renderer marks what is missing. Returns the stored length. */
+static uint32_t store_cut(char *dst, const char *src, uint32_t inl, uint8_t kind)
+{
+    const uint32_t mlen = sizeof NBLOG_TRUNC_MARKER - 1;
+    if (kind != NBLOG_KIND_TEXT) {
+        store_words(dst, src, inl);
+        return inl;
+    }
+    uint32_t keep = inl - mlen;
+    while (keep > 0 && ((unsigned char)src[keep] & 0xc0) == 0x80)
+        keep--;
+    uint32_t whole = keep / 8 * 8;
+    store_words(dst, src, whole);
+    uint32_t len = keep + mlen;
+    for (uint32_t w = whole; w < len; w += 8) { /* the words with the marker */
+        char b[8];
+        for (uint32_t i = 0; i < 8; i++) {
+            uint32_t at = w + i;
+            b[i] = at < keep ? src[at] : at < len ? NBLOG_TRUNC_MARKER[at - keep] : 0;
+        }
+        store_words(dst + w, b, 8);
+    }
+    return len;
+}
+
 int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                       const char *text)
 {
@@ -445,6 +746,23 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
     }
     m->seq = seq;
     NBLOG__TEST_HOOK(nblog__test_hook_reserved, (seq));
+    uint32_t inl = nblog__ring_inline_max(r);
+    assert((uintptr_t)s + NBLOG__SLOT_HDR + inl <= (uintptr_t)r + r->total_size);
+    if (__builtin_expect(m->len > inl, 0)) {
+        uint64_t pos;
+        if (spill(r, seq, text, inl - 8, m->len, &pos)) {
+            /* W2: the position word, then the text's first inl - 8 bytes. */
+            __atomic_store_n((uint64_t *)(void *)s->text, pos, __ATOMIC_RELAXED);
+            store_words(s->text + 8, text, inl - 8);
+        } else {
+            m->len = store_cut(s->text, text, inl, m->kind);
+            m->flags |= NBLOG_F_TRUNCATED;
+            /* Relaxed: a statistic, as lost. */
+            atomic_fetch_add_explicit(&r->spill_cut, 1, memory_order_relaxed);
+        }
+    } else {
+        store_words(s->text, text, m->len); /* W2 */
+    }
     /* W2 */
     __atomic_store_n(&s->ts_ns, m->ts_ns, __ATOMIC_RELAXED);
     __atomic_store_n(&s->meta,
@@ -455,10 +773,7 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                      (uint64_t)m->flags << 56 | (uint64_t)m->kind << 48 |
                          nblog__ring_epoch(r),
                      __ATOMIC_RELAXED);
-    assert((uintptr_t)s + NBLOG__SLOT_HDR + (m->len + 7) / 8 * 8 <=
-           (uintptr_t)r + r->total_size); /* whole words, inside the slot */
-    store_words(s->text, text, m->len);
-    /* W3: pairs with R1; publishes W2. */
+    /* W3: pairs with R1; publishes W2 and the spilled text's G2. */
     atomic_store_explicit(&s->state, STATE(seq, NBLOG__SLOT_COMMITTED),
                           memory_order_release);
     return NBLOG_OK;
@@ -503,6 +818,36 @@ static enum nblog__read_result gone_unless_future(const struct nblog__ring_hdr *
     return seq >= nblog__ring_head(r) ? NBLOG__READ_EMPTY : NBLOG__READ_GONE;
 }
 
+/* R2 for a spilled record: its first inline room - 8 bytes from the slot
+ * (after the position word), the rest from the granules at pos; n bytes
+ * in all (the caller's cap or the length). */
+static void spill_copy(const struct nblog__ring_hdr *r, const struct nblog__slot *s,
+                       uint64_t pos, char *text, uint32_t n)
+{
+    uint32_t skip = nblog__ring_inline_max(r) - 8;
+    load_words(text, s->text + 8, n < skip ? n : skip);
+    for (uint32_t at = skip, i = 0; at < n; at += NBLOG__GRANULE_DATA, i++) {
+        uint32_t k = n - at < NBLOG__GRANULE_DATA ? n - at : NBLOG__GRANULE_DATA;
+        load_words(text + at, gran_at(r, pos + i)->data, k);
+    }
+}
+
+/* G3, after the acquire fence: whether every granule of record seq's run
+ * (len bytes spilled from pos) still names seq as its owner. The fence
+ * pairs with G1: a byte copied from a later owner comes with that owner's
+ * word here. Relaxed loads: the fence orders them after the copy. */
+static int spill_owned(const struct nblog__ring_hdr *r, uint64_t seq, uint64_t pos,
+                       uint32_t len)
+{
+    uint64_t n = spill_granules(nblog__ring_inline_max(r), len);
+    for (uint64_t i = 0; i < n; i++) {
+        _Atomic uint64_t *o = (_Atomic uint64_t *)&gran_at(r, pos + i)->owner;
+        if (atomic_load_explicit(o, memory_order_relaxed) != STATE(seq, NBLOG__GRAN_DONE))
+            return 0;
+    }
+    return 1;
+}
+
 enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
                                          uint64_t seq,
                                          struct nblog__rec_meta *m,
@@ -531,18 +876,27 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     m->flags = (uint8_t)(meta2 >> 56);
     m->kind = (uint8_t)(meta2 >> 48);
     /* A torn or corrupted length is clamped here and caught below (torn) or
-     * is harmless (a corrupted file cannot make us read out of the slot). */
+     * is harmless (a corrupted file cannot make us read out of the slot or
+     * the data area: positions are masked, lengths at most text_max). */
+    uint32_t inl = nblog__ring_inline_max(r);
     uint32_t len = m->len <= nblog__ring_text_max(r) ? m->len
                                                      : nblog__ring_text_max(r);
-    assert((len + 7) / 8 * 8 <= nblog__ring_text_max(r)); /* whole words, inside the slot */
-    load_words(text, s->text, len < cap ? len : cap);
+    uint64_t pos = 0;
+    if (len <= inl) {
+        load_words(text, s->text, len < cap ? len : cap);
+    } else {
+        pos = __atomic_load_n((const uint64_t *)(const void *)s->text, __ATOMIC_RELAXED);
+        spill_copy(r, s, pos, text, len < cap ? len : cap);
+    }
 
-    /* R3: pairs with W1. */
+    /* R3: pairs with W1. Also G3's fence: pairs with G1 (spill). */
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&s->state, memory_order_relaxed) != st)
         return NBLOG__READ_GONE;
     if (m->len > nblog__ring_text_max(r) || m->level > 7)
         return gone_unless_future(r, seq); /* only a corrupted ring file */
+    if (len > inl && !spill_owned(r, seq, pos, len))
+        return NBLOG__READ_GONE; /* its text was taken by newer records: lost */
     m->wall_ns = nblog__ring_wall_ns(r, m->ts_ns, m->epoch);
     return NBLOG__READ_OK;
 }
@@ -717,6 +1071,13 @@ static int formatted_check(const struct nblog__ring_hdr *r)
             atomic_load_explicit((_Atomic uint64_t *)&s->skip, memory_order_relaxed) != 0)
             return 0;
     }
+    if (atomic_load_explicit((_Atomic uint64_t *)&r->data_head, memory_order_relaxed) != 0 ||
+        atomic_load_explicit((_Atomic uint64_t *)&r->spill_cut, memory_order_relaxed) != 0)
+        return 0;
+    for (uint64_t i = 0; i < r->data_granules; i++)
+        if (atomic_load_explicit((_Atomic uint64_t *)&gran_at(r, i)->owner,
+                                 memory_order_relaxed) != 0)
+            return 0;
     return 1;
 }
 
@@ -734,7 +1095,13 @@ static int resumed_check(const struct nblog__ring_hdr *r)
         if (STATE_ST(st) == NBLOG__SLOT_RESERVED)
             return 0;
     }
-    return slots_check(r);
+    for (uint64_t i = 0; i < r->data_granules; i++) {
+        uint64_t o = atomic_load_explicit((_Atomic uint64_t *)&gran_at(r, i)->owner,
+                                          memory_order_relaxed);
+        if (STATE_ST(o) == NBLOG__GRAN_WRITING)
+            return 0; /* the dead writer's were given back */
+    }
+    return slots_check(r) && owners_check(r);
 }
 #endif
 
@@ -764,11 +1131,19 @@ int nblog__ring_check(const struct nblog__ring_hdr *r)
     if (r->stats_offset != sizeof *r || r->stats_slots != NBLOG__STATS_SLOTS ||
         r->stats_entry_size != NBLOG__STATS_ENTRY_SIZE ||
         r->slots_offset != r->stats_offset + (uint64_t)r->stats_slots * r->stats_entry_size ||
-        r->slots_offset != nblog__ring_slots_offset() || r->slots_offset % 64 != 0 ||
-        r->total_size != r->slots_offset + r->records * r->record_size)
+        r->slots_offset != nblog__ring_slots_offset() || r->slots_offset % 64 != 0)
         return 0;
     if (r->epochs_count != NBLOG__EPOCHS ||
         r->epoch_entry_size != sizeof(struct nblog__wall_epoch))
+        return 0;
+    /* The data area after the slots, whole granules, able to hold two
+     * runs of text_max (or none, and text_max within the slot). */
+    uint32_t inl = nblog__ring_inline_max(r);
+    if (r->granule_size != NBLOG__GRANULE || r->text_max > NBLOG__TEXT_MAX_LIMIT ||
+        (r->data_granules != 0 && !is_pow2(r->data_granules)) ||
+        (r->data_granules == 0 && r->text_max > inl) ||
+        2 * spill_granules(inl, r->text_max) > r->data_granules ||
+        r->total_size != data_offset(r) + r->data_granules * NBLOG__GRANULE)
         return 0;
     _Atomic uint64_t *hp = (_Atomic uint64_t *)&r->head;
     uint64_t before = atomic_load_explicit(hp, memory_order_relaxed);
@@ -843,6 +1218,59 @@ int nblog__ring_check_slot(const struct nblog__ring_hdr *r, uint64_t i)
 #else
     (void)r;
     (void)i;
+#endif
+    return 1;
+}
+
+/* The data area, for a quiescent observer of the process's own ring (or a
+ * resumed one): every owner word is FREE or names a seq handed out, at or
+ * past first_seq, with WRITING or DONE (a writer that hangs between
+ * reserve and commit leaves WRITING, which passes); and every committed
+ * spilled record's granules name it or a newer record (owners only grow:
+ * a writer never takes a newer record's granule), so a reader gets the
+ * record whole or finds it lost, never another record's bytes as its own. */
+#ifndef NDEBUG
+/* Every owner word FREE, or WRITING or DONE for a seq handed out at or
+ * past first_seq (what resume leaves, and writers keep). */
+static int owners_check(const struct nblog__ring_hdr *r)
+{
+    uint64_t head = nblog__ring_head(r);
+    for (uint64_t i = 0; i < r->data_granules; i++) {
+        uint64_t o = atomic_load_explicit((_Atomic uint64_t *)&gran_at(r, i)->owner,
+                                          memory_order_relaxed);
+        if (o != 0 && (STATE_ST(o) == 0 || STATE_ST(o) > NBLOG__GRAN_DONE ||
+                       STATE_SEQ(o) < r->first_seq || STATE_SEQ(o) >= head))
+            return 0;
+    }
+    return 1;
+}
+#endif
+
+int nblog__ring_check_data(const struct nblog__ring_hdr *r)
+{
+#ifndef NDEBUG
+    if (!owners_check(r))
+        return 0;
+    uint32_t inl = nblog__ring_inline_max(r);
+    for (uint64_t i = 0; i < r->records; i++) {
+        const struct nblog__slot *s = slot_at(r, i);
+        uint64_t st = atomic_load_explicit((_Atomic uint64_t *)&s->state, memory_order_relaxed);
+        uint64_t meta = __atomic_load_n(&s->meta, __ATOMIC_RELAXED);
+        uint32_t len = (uint32_t)(meta >> 16) & 0xffff;
+        if (STATE_ST(st) != NBLOG__SLOT_COMMITTED || len <= inl)
+            continue;
+        if (len > r->text_max)
+            return 0;
+        uint64_t pos = __atomic_load_n((const uint64_t *)(const void *)s->text, __ATOMIC_RELAXED);
+        for (uint64_t k = 0; k < spill_granules(inl, len); k++) {
+            uint64_t o = atomic_load_explicit((_Atomic uint64_t *)&gran_at(r, pos + k)->owner,
+                                              memory_order_relaxed);
+            if (o != STATE(STATE_SEQ(st), NBLOG__GRAN_DONE) && STATE_SEQ(o) <= STATE_SEQ(st))
+                return 0;
+        }
+    }
+#else
+    (void)r;
 #endif
     return 1;
 }

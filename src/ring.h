@@ -1,5 +1,6 @@
 /*
- * ring.h - the log store: a lockless ring of fixed-size record slots.
+ * ring.h - the log store: a lockless ring of fixed-size record slots, and
+ * a data area for the text that does not fit in one.
  * Layer: store. Knows nothing of consoles, formats or files; the design and
  * its memory-ordering argument open ring.c.
  */
@@ -24,7 +25,12 @@
  * the current one in what was wall_offset_ns, each record's epoch in its
  * slot's meta2. A version 2 ring is refused ("not this tool's"): its
  * records carry no epoch. */
-#define NBLOG__RING_VERSION 3u
+/* 4: variable-size records: slots of 128 bytes by default, text longer
+ * than a slot's inline room spilled into a data area of 64-byte granules
+ * after the slots (text_max, data_granules, data_head, spill_cut). A
+ * version 3 ring is refused by readers with NBLOG_EVERSION ("older than
+ * this tool's"); a writer replaces it with a new file. */
+#define NBLOG__RING_VERSION 4u
 
 #define NBLOG__RECORD_SIZE_MIN 128u
 #define NBLOG__RECORD_SIZE_MAX 4096u
@@ -36,6 +42,29 @@
 #define NBLOG__EPOCH_BITS 48   /* of an epoch's gen kept in a slot's meta2 */
 #define NBLOG__EPOCH_MASK (((uint64_t)1 << NBLOG__EPOCH_BITS) - 1)
 #define NBLOG__RING_PROGRAM_BYTES 64 /* writer_program, its NUL included */
+
+/* The data area (ring.c, SPILLED TEXT): granules of NBLOG__GRANULE bytes,
+ * an owner word and NBLOG__GRANULE_DATA bytes of text each. */
+#define NBLOG__GRANULE 64u
+#define NBLOG__GRANULE_DATA 56u
+#define NBLOG__TEXT_MAX_LIMIT 16384u   /* longest text_max (nblog.h NBLOG_TEXT_MAX_LIMIT) */
+#define NBLOG__TEXT_MAX_DEFAULT 16384u
+#define NBLOG__DATA_BYTES_MAX ((uint64_t)1 << 30)
+#define NBLOG__DATA_BYTES_DEFAULT ((uint64_t)4 << 20)
+#define NBLOG__RECORDS_DEFAULT 65536u
+#define NBLOG__RECORD_SIZE_DEFAULT 128u
+/* The longest payload any ring's record has (text_max is at most this,
+ * and so is a slot's inline room): what a reader's buffer must hold. */
+#define NBLOG__PAYLOAD_MAX NBLOG__TEXT_MAX_LIMIT
+
+/* A ring's sizes, as the options ask for them (nblog__ring_geom_make
+ * rounds and checks them) and as its header keeps them. */
+struct nblog__ring_geom {
+    uint64_t records;     /* slots, a power of two */
+    uint32_t record_size; /* bytes per slot, a power of two */
+    uint32_t text_max;    /* longest text a record holds */
+    uint64_t granules;    /* of the data area, a power of two, or 0 */
+};
 
 /* Sequence numbers a ring can hold: a slot's state word keeps seq << 2,
  * so seq must stay below 2^62. The writer never hands out a seq at or
@@ -115,20 +144,26 @@ struct nblog__ring_hdr {
     _Atomic uint64_t stats_published_ns; /* CLOCK_MONOTONIC of the last publish */
     uint32_t epochs_count;  /* NBLOG__EPOCHS */
     uint32_t epoch_entry_size; /* sizeof(struct nblog__wall_epoch) */
-    uint8_t reserved[16];   /* room for later fields, zero */
+    uint32_t text_max;      /* longest text a record holds (<= NBLOG__TEXT_MAX_LIMIT) */
+    uint32_t granule_size;  /* NBLOG__GRANULE */
+    uint64_t data_granules; /* of the data area, a power of two, or 0: none */
     /* The writer's program name (as nblog__program_name gives it), NUL
      * padded; written with writer_pid (nblog__ring_set_program, at format
      * and resume, before the ring is published). A reader renders another
      * process's records with it; from a file it is hostile text (ringview.c
      * nblog__ringview_program: bounded, printable-checked before use). */
     char writer_program[NBLOG__RING_PROGRAM_BYTES];
-    /* Room for later fields, zero; keeps the header a multiple of a stats
-     * entry (128 bytes: ringview.c needs none to straddle a page). */
-    uint8_t reserved2[64];
 
     /* Own cache line: every writer increments it. */
     _Alignas(64) _Atomic uint64_t head; /* next sequence number to hand out */
     _Alignas(64) _Atomic uint64_t lost; /* writers that could not store */
+    /* Writers of spilled text: the next granule to hand out (a raw counter,
+     * masked by data_granules - 1), and the records cut to their inline
+     * room because a granule they would take was pinned or newer. */
+    _Alignas(64) _Atomic uint64_t data_head;
+    _Atomic uint64_t spill_cut;
+    /* (The header stays a multiple of a stats entry, 128 bytes:
+     * ringview.c needs none to straddle a page; asserted there.) */
     /* The wall-clock epochs, newest at wall_epoch % NBLOG__EPOCHS. Within
      * the header's first page, so a live follower's private copy of that
      * page can take them again (ringview.c nblog__ringview_sync). */
@@ -151,8 +186,22 @@ struct nblog__slot {
     uint64_t ts_ns;         /* CLOCK_MONOTONIC ns */
     uint64_t meta;          /* tid:32 | len:16 | level:8 | facility:8 */
     uint64_t meta2;         /* flags:8 | kind:8 | epoch gen:48 */
-    char text[];            /* len bytes, not NUL-terminated */
+    char text[];            /* len bytes, not NUL-terminated; spilled
+                               (len > inline room): a data position word,
+                               then the text's first inline room - 8 bytes,
+                               the rest in granules from that position */
 };
+
+/* A granule of the data area: owner is seq << 2 | NBLOG__GRAN_*, the
+ * record whose text it holds (ring.c, SPILLED TEXT). */
+struct nblog__granule {
+    _Atomic uint64_t owner;
+    char data[NBLOG__GRANULE_DATA];
+};
+_Static_assert(sizeof(struct nblog__granule) == NBLOG__GRANULE, "granule size");
+#define NBLOG__GRAN_FREE 0u    /* never written */
+#define NBLOG__GRAN_WRITING 1u /* its owner is filling it: pinned */
+#define NBLOG__GRAN_DONE 2u    /* written (or given back) by its owner */
 
 #define NBLOG__SLOT_EMPTY 0u     /* never written (only before the first lap) */
 #define NBLOG__SLOT_RESERVED 1u  /* a writer is filling it */
@@ -185,19 +234,45 @@ enum nblog__read_result {
     NBLOG__READ_GONE,    /* seq was overwritten or never stored */
 };
 
-/* Bytes needed for a ring of `records` slots of `record_size` bytes. */
+/* Rounds and checks the sizes a program asks for into *g: records and
+ * record_size as nblog_options_t says (0: the defaults, rounded up to a
+ * power of two, records raised to the minimum), text_max (0: the default;
+ * at most NBLOG__TEXT_MAX_LIMIT) and data_bytes (0: no data area, text_max
+ * is then the inline room; else rounded up to a power of two, and raised
+ * to hold at least two records of text_max; at most NBLOG__DATA_BYTES_MAX).
+ * Returns NBLOG_OK or NBLOG_EINVAL (*g unchanged). */
+int nblog__ring_geom_make(struct nblog__ring_geom *g, uint64_t records,
+                          uint64_t record_size, uint64_t text_max,
+                          uint64_t data_bytes);
+/* The sizes of ring r (a validated header). */
+void nblog__ring_geom_of(const struct nblog__ring_hdr *r, struct nblog__ring_geom *g);
+/* Bytes needed for a ring of geometry g. */
+size_t nblog__ring_bytes_geom(const struct nblog__ring_geom *g);
+/* Bytes needed for a ring of `records` slots of `record_size` bytes
+ * without a data area (text_max is the inline room). */
 size_t nblog__ring_bytes(uint64_t records, uint32_t record_size);
 /* Where slot 0 starts: after the header and the console stats table. */
 size_t nblog__ring_slots_offset(void);
 
-/* Longest text one record holds. */
+/* Longest text one record holds (the limit callers cut to): inline or
+ * spilled. */
 static inline uint32_t nblog__ring_text_max(const struct nblog__ring_hdr *r)
+{
+    return r->text_max;
+}
+
+/* Longest text a record holds in its slot alone (more is spilled). */
+static inline uint32_t nblog__ring_inline_max(const struct nblog__ring_hdr *r)
 {
     return r->record_size - NBLOG__SLOT_HDR;
 }
 
-/* Lays out an empty ring in mem (zeroed, nblog__ring_bytes() long).
- * records and record_size must be powers of two within the limits above. */
+/* Lays out an empty ring in mem (zeroed, nblog__ring_bytes_geom(g) long);
+ * g as nblog__ring_geom_make made it. */
+void nblog__ring_format_geom(void *mem, const struct nblog__ring_geom *g,
+                             uint64_t first_seq);
+/* The same without a data area: records and record_size powers of two
+ * within the limits above, text_max the inline room. */
 void nblog__ring_format(void *mem, uint64_t records, uint32_t record_size,
                         uint64_t first_seq);
 
@@ -222,7 +297,12 @@ int nblog__ring_validate(const void *mem, size_t bytes);
  * Writer side. nblog__ring_write() = reserve, fill, commit. [signal-safe]
  * [non-blocking] Returns NBLOG_OK (m->seq set) or NBLOG_ELOST (counted in
  * lost): the slot was pinned, or the ring ran out of sequence numbers
- * (NBLOG__SEQ_LIMIT; every later write is refused the same way).
+ * (NBLOG__SEQ_LIMIT; every later write is refused the same way). m->len is
+ * at most nblog__ring_text_max; text must be readable up to m->len rounded
+ * up to 8. Text longer than the inline room is spilled into the data area;
+ * when a granule it would take is pinned or a newer record's, the record
+ * is stored cut to its inline room, NBLOG_F_TRUNCATED set in m->flags and
+ * m->len, and counted in spill_cut.
  */
 int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                       const char *text);
@@ -230,6 +310,9 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
 #ifdef NBLOG_TEST_HOOKS
 /* Test hook run between reserve and commit (testhooks.h). */
 extern void (*_Atomic nblog__test_hook_reserved)(uint64_t seq);
+/* Test hook run once a spilling writer holds its granules WRITING, before
+ * it fills them (testhooks.h). */
+extern void (*_Atomic nblog__test_hook_spilled)(uint64_t seq);
 #endif
 
 /*
@@ -321,8 +404,12 @@ enum nblog__read_result nblog__ring_next(const struct nblog__ring_hdr *r, uint64
  *   nblog__ring_check_epochs the epoch table: the writer process, no
  *                            publish in progress
  *   nblog__ring_check_slot   slot i's state and skip: a quiescent observer
+ *   nblog__ring_check_data   the data area's owner words and every
+ *                            committed spilled record's granules: a
+ *                            quiescent observer of the process's own ring
  */
 int nblog__ring_check(const struct nblog__ring_hdr *r);
+int nblog__ring_check_data(const struct nblog__ring_hdr *r);
 int nblog__ring_check_epochs(const struct nblog__ring_hdr *r);
 int nblog__ring_check_slot(const struct nblog__ring_hdr *r, uint64_t i);
 

@@ -116,7 +116,7 @@ enum plan {
 };
 
 /* Step 3: what to do with what the file holds. */
-static int plan_for(int fd, uint64_t records, uint32_t record_size,
+static int plan_for(int fd, const struct nblog__ring_geom *g,
                     enum plan *plan, uint64_t *first_seq)
 {
     struct stat st;
@@ -138,8 +138,9 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
         return NBLOG_OK; /* cut short, or an older layout: start afresh */
     /* Relaxed: the header copy is ours; no writer can run (we hold the lock). */
     uint64_t head = atomic_load_explicit(&h.head, memory_order_relaxed);
-    if (h.records == records && h.record_size == record_size &&
-        (uint64_t)st.st_size == nblog__ring_bytes(records, record_size)) {
+    if (h.records == g->records && h.record_size == g->record_size &&
+        h.text_max == g->text_max && h.data_granules == g->granules &&
+        (uint64_t)st.st_size == nblog__ring_bytes_geom(g)) {
         *plan = PLAN_RESUME; /* validated again once mapped */
         return NBLOG_OK;
     }
@@ -148,7 +149,7 @@ static int plan_for(int fd, uint64_t records, uint32_t record_size,
      * head just below the limit gives no ring used up after one record):
      * else start again at 0. records <= NBLOG__RECORDS_MAX (lifecycle.c),
      * so the margin is far below the limit. */
-    *first_seq = head <= NBLOG__SEQ_LIMIT - 2 * records ? head : 0;
+    *first_seq = head <= NBLOG__SEQ_LIMIT - 2 * g->records ? head : 0;
     return NBLOG_OK;
 }
 
@@ -461,8 +462,8 @@ static void ringfile_set(struct nblog__ringfile *f, void *mem, size_t bytes, int
  * program named), then given the name (name_new). replacing: the name's
  * file is ours, locked, and may be mapped by readers: it is never resized
  * or formatted under them. */
-static int create_ring(const char *full, int replacing, uint64_t records,
-                       uint32_t record_size, uint64_t first_seq, const char *program,
+static int create_ring(const char *full, int replacing, const struct nblog__ring_geom *g,
+                       uint64_t first_seq, const char *program,
                        struct nblog__ringfile *f)
 {
     char tmp[PATH_MAX];
@@ -471,7 +472,7 @@ static int create_ring(const char *full, int replacing, uint64_t records,
         errno = ENAMETOOLONG;
         return NBLOG_EFILE;
     }
-    size_t bytes = nblog__ring_bytes(records, record_size);
+    size_t bytes = nblog__ring_bytes_geom(g);
     int lock_fd = -1, fd = -1, named = 0;
     void *mem = NULL;
     int rc = open_new(full, tmp, &lock_fd, &named);
@@ -483,7 +484,7 @@ static int create_ring(const char *full, int replacing, uint64_t records,
     }
     if (rc == NBLOG_OK) {
         memset(mem, 0, bytes); /* touches every page now, not on a logging call */
-        nblog__ring_format(mem, records, record_size, first_seq);
+        nblog__ring_format_geom(mem, g, first_seq);
         nblog__ring_set_program(mem, program);
         rc = name_new(full, tmp, lock_fd, named, replacing);
     }
@@ -506,15 +507,15 @@ static int create_ring(const char *full, int replacing, uint64_t records,
 
 /* Step 3 for the file at the name, locked as lock_fd: resumed if it can
  * be, else replaced by a new ring (create_ring), or refused as it is. */
-static int resume_or_replace(const char *full, int lock_fd, uint64_t records,
-                             uint32_t record_size, const char *program,
+static int resume_or_replace(const char *full, int lock_fd,
+                             const struct nblog__ring_geom *g, const char *program,
                              struct nblog__ringfile *f)
 {
     enum plan plan = PLAN_FORMAT;
     uint64_t first_seq = 0;
-    int rc = plan_for(lock_fd, records, record_size, &plan, &first_seq);
+    int rc = plan_for(lock_fd, g, &plan, &first_seq);
     if (rc == NBLOG_OK && plan == PLAN_RESUME) {
-        size_t bytes = nblog__ring_bytes(records, record_size);
+        size_t bytes = nblog__ring_bytes_geom(g);
         int fd = -1;
         void *mem = NULL;
         rc = map_file(full, O_NOFOLLOW, lock_fd, bytes, &fd, &mem);
@@ -534,14 +535,14 @@ static int resume_or_replace(const char *full, int lock_fd, uint64_t records,
         first_seq = 0;
     }
     if (rc == NBLOG_OK) /* PLAN_FORMAT and PLAN_REPLACE alike: never in place */
-        rc = create_ring(full, 1, records, record_size, first_seq, program, f);
+        rc = create_ring(full, 1, g, first_seq, program, f);
     int saved = errno;
     locks_close(lock_fd, 0); /* the old file's: replaced, or left as it was */
     errno = saved;
     return rc;
 }
 
-int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
+int nblog__ringfile_open(const char *path, const struct nblog__ring_geom *g,
                          const char *program, struct nblog__ringfile *f)
 {
     char full[PATH_MAX];
@@ -554,10 +555,10 @@ int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_siz
         int lock_fd = -1;
         int rc = open_locked(full, &lock_fd);
         if (rc == NBLOG_OK)
-            return resume_or_replace(full, lock_fd, records, record_size, program, f);
+            return resume_or_replace(full, lock_fd, g, program, f);
         if (rc != ABSENT)
             return rc;
-        rc = create_ring(full, 0, records, record_size, 0, program, f);
+        rc = create_ring(full, 0, g, 0, program, f);
         if (rc != RACED)
             return rc;
         /* Another writer's first file got the name: look at it (locked:

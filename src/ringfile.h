@@ -38,7 +38,7 @@ int nblog__ringfile_path(const char *name, char *out, size_t cap);
  * ELOOP for a symlink, EPERM for a file that is not private),
  * NBLOG_ENOTRING (not a ring, or not a regular file) or NBLOG_EVERSION
  * (see nblog_init); NBLOG_EINVAL for an empty or too long path. */
-int nblog__ringfile_open(const char *path, uint64_t records, uint32_t record_size,
+int nblog__ringfile_open(const char *path, const struct nblog__ring_geom *g,
                          const char *program, struct nblog__ringfile *f);
 /* Drops the writer's lock and closes both descriptors, keeping the
  * mapping (a logging call that raced with shutdown may still store into

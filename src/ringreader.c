@@ -37,6 +37,8 @@
 _Static_assert(NBLOG_RECORDS_MIN == NBLOG__RECORDS_MIN, "records min");
 _Static_assert(NBLOG_RECORDS_MAX == NBLOG__RECORDS_MAX, "records max");
 _Static_assert(NBLOG_RECORD_SIZE_MAX == NBLOG__RECORD_SIZE_MAX, "record size max");
+_Static_assert(NBLOG_TEXT_MAX_LIMIT == NBLOG__TEXT_MAX_LIMIT, "text max limit");
+_Static_assert(NBLOG_DATA_BYTES_MAX == NBLOG__DATA_BYTES_MAX, "data bytes max");
 _Static_assert(NBLOG_SEQ_LIMIT == NBLOG__SEQ_LIMIT, "seq limit");
 _Static_assert(NBLOG_RINGFILE_CONSOLES_MAX == NBLOG__STATS_SLOTS, "stats slots");
 
@@ -164,6 +166,9 @@ int nblog_ringfile_info(nblog_ringfile_t *f, nblog_ringfile_info_t *info)
         (_Atomic uint64_t *)&counters->stats_published_ns, memory_order_relaxed);
     info->record_size = r->record_size;
     info->text_max = nblog__ring_text_max(r);
+    info->data_bytes = r->data_granules * NBLOG__GRANULE;
+    info->spill_cut = atomic_load_explicit((_Atomic uint64_t *)&counters->spill_cut,
+                                           memory_order_relaxed);
     info->writer_pid = r->writer_pid;
     info->writer_running = nblog__ringview_writer_running(f->path);
     info->live = f->v.mapped;

@@ -101,7 +101,8 @@ enum nblog__ring_verdict nblog__ring_diagnose(const void *mem, size_t bytes,
                    (unsigned)r->version, NBLOG__RING_VERSION);
     if (r->version != NBLOG__RING_VERSION)
         return say(why, why_cap, NBLOG__RING_NEWER,
-                   "ring layout version %u is not this tool's (%u)",
+                   "ring layout version %u is older than this tool's (%u): "
+                   "written by an older nblog, read it with that nblog's tools",
                    (unsigned)r->version, NBLOG__RING_VERSION);
     if (bytes < sizeof *r)
         return say(why, why_cap, NBLOG__RING_TRUNCATED,

@@ -10,7 +10,8 @@
  * meant for and clears it after). Each is declared, under
  * #ifdef NBLOG_TEST_HOOKS, in the header of the layer that calls it:
  *
- *   ring.h           nblog__test_hook_reserved (between reserve and commit)
+ *   ring.h           nblog__test_hook_reserved (between reserve and commit),
+ *                    nblog__test_hook_spilled (granules taken, not yet written)
  *   platform.h       nblog__realtime_hook (CLOCK_REALTIME)
  *   log.h            nblog__init_hook (init's steps), nblog__ratelimit_clock_hook
  *   console.h        nblog__console_clock (the stall watch's clock),

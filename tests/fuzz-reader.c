@@ -8,7 +8,8 @@
  * and the reader on a ring in memory (nblog__reader_open_memory).
  *
  * Input: byte 0 picks a mode. Mode 0: the rest is the whole file. Any
- * other mode: the rest is XORed over a valid 16-record ring at an offset
+ * other mode: the rest is XORed over a valid 16-record ring with a data
+ * area and spilled records (fuzz-template.h) at an offset
  * taken from bytes 1..2, and the ring may be cut short (bytes 3..4), so
  * the fuzzer reaches slot and record parsing without first having to
  * guess a valid header. The reader must end (EAGAIN) within head + ring
@@ -52,22 +53,7 @@
 #include "ring.h"
 #include "ringfile.h"
 
-#define RECORDS 16
-#define RECORD_SIZE 128
-
-static size_t template_ring(void **out)
-{
-    size_t bytes = nblog__ring_bytes(RECORDS, RECORD_SIZE);
-    void *mem = aligned_alloc(64, bytes);
-    memset(mem, 0, bytes);
-    nblog__ring_format(mem, RECORDS, RECORD_SIZE, 0);
-    nblog__ring_set_program(mem, "fuzz");
-    struct nblog__rec_meta m = {.len = 11, .level = 3, .tid = 9};
-    for (int i = 0; i < RECORDS + 3; i++)
-        nblog__ring_write(mem, &m, "hello world\0\0\0\0\0");
-    *out = mem;
-    return bytes;
-}
+#include "fuzz-template.h" /* template_ring: the valid ring inputs are XORed over */
 
 /* The input as a 64-byte aligned ring image; returns its length. */
 static size_t build_image(const uint8_t *data, size_t size, void **image)
@@ -258,7 +244,7 @@ static void read_available(nblog_ringfile_t *f, nblog_reader_t *rd, uint64_t rec
                            int as_public)
 {
     nblog_record_t rec;
-    static char buf[NBLOG__RECORD_SIZE_MAX + 1];
+    static char buf[NBLOG_TEXT_MAX_LIMIT + 1];
     uint64_t steps = 0;
     int skipped = !as_public;
     for (;;) {
@@ -272,7 +258,7 @@ static void read_available(nblog_ringfile_t *f, nblog_reader_t *rd, uint64_t rec
             continue;
         }
         assert(rc == NBLOG_OK);
-        assert(rec.level <= 7 && rec.len <= NBLOG__RECORD_SIZE_MAX);
+        assert(rec.level <= 7 && rec.len <= NBLOG_TEXT_MAX_LIMIT);
         assert(++steps <= 2 * (records + 1));
         if (as_public)
             render_all(f, &rec);
@@ -318,6 +304,7 @@ static uint64_t read_info(nblog_ringfile_t *f)
     int rc = nblog_ringfile_info(f, &in);
     assert(rc == NBLOG_OK);
     assert(in.head <= NBLOG_SEQ_LIMIT && in.record_size <= NBLOG_RECORD_SIZE_MAX);
+    assert(in.text_max <= NBLOG_TEXT_MAX_LIMIT && in.data_bytes <= NBLOG_DATA_BYTES_MAX);
     assert(in.records >= NBLOG_RECORDS_MIN && in.records <= NBLOG_RECORDS_MAX);
     static nblog_console_stats_t st[NBLOG_RINGFILE_CONSOLES_MAX];
     int n = nblog_ringfile_console_stats(f, st, NBLOG_RINGFILE_CONSOLES_MAX);

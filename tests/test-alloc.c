@@ -357,7 +357,7 @@ static int lazy_child(int malloc_fails)
         return 15;
 
     nblog_stats_get(&st);
-    if (st.ring_records != 8192 || st.reserved != 1001 || st.lost != 0 ||
+    if (st.ring_records != 65536 || st.reserved != 1001 || st.lost != 0 ||
         st.not_ready != 0)
         return 16;
     if (nblog_reader_open(&r, NBLOG_FROM_OLDEST) != NBLOG_OK)
@@ -451,6 +451,7 @@ static void test_no_alloc_after_init(void **state)
     nblog_options_t opt;
     nblog_options_init(&opt);
     opt.ring_records = 1u << 17; /* holds every record: nothing is missed */
+    opt.data_bytes = (size_t)64 << 20; /* and every spilled text (about 30 MB) */
 #ifdef COUNT_WITH_HOOKS
     /* No printer thread whose start the sanitizer would count (see
      * lazy_child); plain builds count the default console's printing. */
@@ -471,7 +472,7 @@ static void test_no_alloc_after_init(void **state)
     pthread_barrier_wait(&bar); /* 1 */
 
     static nblog_record_t rec; /* static: the big buffers stay off the stack */
-    static char buf[4096], exp[4096];
+    static char buf[NBLOG_TEXT_MAX_LIMIT + 1], exp[NBLOG_TEXT_MAX_LIMIT + 1];
     nblog_reader_t r;
     struct verdict v = {0};
     uint64_t not_ok = 0, other_tid = 0, thread_seen = 0, thread_bad = 0;
@@ -562,7 +563,7 @@ static void test_log_while_malloc_fails(void **state)
 
     enum { N = 3000 };
     static nblog_record_t rec;
-    static char buf[4096], exp[4096];
+    static char buf[NBLOG_TEXT_MAX_LIMIT + 1], exp[NBLOG_TEXT_MAX_LIMIT + 1];
     static int rcs[N];
     struct verdict v = {0};
     nblog_reader_t r;

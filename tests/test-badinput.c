@@ -22,7 +22,7 @@ static int setup(void **state)
 /* The next record: must exist, with this text; returns its flags. */
 static int expect_record(const char *text, int level)
 {
-    static char buf[4096];
+    static char buf[NBLOG_TEXT_MAX_LIMIT + 1];
     nblog_record_t rec;
     assert_int_equal(nblog_reader_next(&reader, &rec, buf, sizeof buf), NBLOG_OK);
     assert_string_equal(rec.text, text);
@@ -89,7 +89,7 @@ static void test_one_mib_message(void **state)
     nblog_stats_t st;
     nblog_stats_get(&st);
     assert_int_equal(nblog_info("%s", big), NBLOG_OK);
-    static char buf[4096];
+    static char buf[NBLOG_TEXT_MAX_LIMIT + 1];
     nblog_record_t rec;
     assert_int_equal(nblog_reader_next(&reader, &rec, buf, sizeof buf), NBLOG_OK);
     assert_true(rec.flags & NBLOG_F_TRUNCATED);

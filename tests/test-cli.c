@@ -1004,7 +1004,7 @@ static void test_pipe_ring_records_and_env(void **state)
     char *status[] = {tool, "status", file, NULL};
     assert_int_equal(run_to_file(status, out), 0);
     char *text = slurp(out);
-    assert_non_null(strstr(text, " records of 512 bytes"));
+    assert_non_null(strstr(text, " records of 128 bytes"));
     assert_non_null(strstr(text, ", 128 records of"));
     free(text);
     unlink(out);

@@ -31,7 +31,7 @@ static nblog_reader_t rd;
 static int setup(void **state)
 {
     (void)state;
-    if (tu_init_debug(1 << 12) != NBLOG_OK)
+    if (tu_init_text(1 << 12, 472) != NBLOG_OK) /* records spill past 88 bytes */
         return -1;
     return nblog_reader_open(&rd, NBLOG_FROM_NEXT);
 }

@@ -249,7 +249,7 @@ static void read_fixture(void)
     assert_int_equal(info.writer_pid, writer_pid);
     nblog_reader_t rd;
     assert_int_equal(nblog_ringfile_reader(f, NBLOG_FROM_OLDEST, &rd), NBLOG_OK);
-    char text[NBLOG_RECORD_SIZE_MAX + 1];
+    char text[NBLOG_TEXT_MAX_LIMIT + 1];
     nblog_record_t r;
     nrecs = 0;
     while (nblog_reader_next(&rd, &r, text, sizeof text) == NBLOG_OK) {

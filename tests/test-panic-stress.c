@@ -258,7 +258,10 @@ static int whole_text(const char *text)
 static int printed_in_full_near(const char *buf, size_t len, size_t end, const char *frag)
 {
     size_t flen = strlen(frag);
-    size_t from = end > 300000 ? end - 300000 : 0, to = end + 300000 < len ? end + 300000 : len;
+    /* About five console batches either side (console_impl.h BATCH_BYTES,
+     * 256 KiB since a batch holds a 16 KiB record's longest line). */
+    const size_t near = 5 * 262144;
+    size_t from = end > near ? end - near : 0, to = end + near < len ? end + near : len;
     while (from > 0 && from < len && buf[from - 1] != '\n')
         from++;
     char line[512], plain[512];

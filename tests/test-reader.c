@@ -45,6 +45,7 @@ static int init_ring(const char *path, size_t record_size, const char *program, 
     unlink(path);
     nblog_options_t o;
     tu_ring_options(&o, path, 16, record_size);
+    o.data_bytes = 0; /* slots alone, text_max their inline room (test-bigrec spills) */
     o.level = NBLOG_LEVEL_DEBUG;
     o.crash_handlers = NBLOG_CRASH_NONE;
     o.program = program;

@@ -550,6 +550,112 @@ static void test_checkers_see_damage(void **state)
     free(r);
 }
 
+/* ------------------------------------------------- the data area */
+
+static struct nblog__ring_hdr *new_data_ring(size_t *bytes)
+{
+    struct nblog__ring_geom g;
+    assert_int_equal(nblog__ring_geom_make(&g, RECORDS, RSIZE, 1024, 4096), NBLOG_OK);
+    *bytes = nblog__ring_bytes_geom(&g);
+    void *mem = aligned_alloc(64, *bytes);
+    assert_non_null(mem);
+    memset(mem, 0, *bytes);
+    nblog__ring_format_geom(mem, &g, 0);
+    return mem;
+}
+
+static char spill_text[1024 + 8];
+
+static int put_long(struct nblog__ring_hdr *r, uint32_t len, char c, uint64_t *seq)
+{
+    memset(spill_text, c, len);
+    struct nblog__rec_meta m = {.ts_ns = 42, .tid = 7, .level = 3, .len = len};
+    int rc = nblog__ring_write(r, &m, spill_text);
+    *seq = m.seq;
+    return rc;
+}
+
+/* The data area's header fields are checked before any is used. */
+static void test_validate_data_area(void **state)
+{
+    (void)state;
+    size_t bytes;
+    struct nblog__ring_hdr *r = new_data_ring(&bytes);
+    assert_int_equal(r->data_granules, 64);
+    assert_int_equal(nblog__ring_text_max(r), 1024);
+    assert_int_equal(nblog__ring_inline_max(r), RSIZE - NBLOG__SLOT_HDR);
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_OK);
+    assert_int_equal(nblog__ring_validate(r, bytes - 1), NBLOG_ECORRUPT); /* data cut */
+    r->text_max = NBLOG__TEXT_MAX_LIMIT + 1;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->text_max = 1024;
+    r->granule_size = 32;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->granule_size = NBLOG__GRANULE;
+    r->data_granules = 63; /* not a power of two */
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->data_granules = 16; /* less than two runs of text_max */
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->data_granules = 0; /* none, with a text_max past the slot */
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->data_granules = (uint64_t)1 << 40;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    r->data_granules = 64;
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_OK);
+    r->version = 3; /* the layout before the data area */
+    assert_int_equal(nblog__ring_validate(r, bytes), NBLOG_ECORRUPT);
+    free(r);
+}
+
+/* Resume gives back granules a dead writer left WRITING, forgets owners no
+ * writer could have left, and keeps committed spilled records whole; a
+ * reader of a forged owner sees the record gone, never its bytes. */
+static void test_resume_data_area(void **state)
+{
+    (void)state;
+    size_t bytes;
+    struct nblog__ring_hdr *r = new_data_ring(&bytes);
+    uint64_t a, b, c;
+    assert_int_equal(put_long(r, 500, 'a', &a), NBLOG_OK);
+    assert_int_equal(put_long(r, 300, 'b', &b), NBLOG_OK);
+    assert_int_equal(put_long(r, 300, 'c', &c), NBLOG_OK);
+    struct nblog__granule *g = (struct nblog__granule *)(void *)((char *)r + r->slots_offset +
+                                                                 RECORDS * RSIZE);
+    /* b's run, found from its slot's position word. */
+    const struct nblog__slot *sb = (const struct nblog__slot *)(const void *)
+        ((const char *)r + r->slots_offset + (b % RECORDS) * RSIZE);
+    uint64_t bpos;
+    memcpy(&bpos, sb->text, 8);
+    /* Damage: a granule a dead writer left WRITING (a newer seq's: its
+     * slot never committed), one forged past head, one with no state. */
+    atomic_store(&g[(bpos + 1) % 64].owner, (c + 1) << 2 | NBLOG__GRAN_WRITING);
+    atomic_store(&g[60].owner, (uint64_t)1000 << 2 | NBLOG__GRAN_DONE);
+    atomic_store(&g[61].owner, (uint64_t)1 << 2);
+    atomic_store(&r->head, c + 2); /* the dead writer had seq c + 1 */
+    assert_int_equal(nblog__ring_resume(r), NBLOG_OK);
+    assert_int_equal(atomic_load(&g[(bpos + 1) % 64].owner), (c + 1) << 2 | NBLOG__GRAN_DONE);
+    assert_int_equal(atomic_load(&g[60].owner), 0);
+    assert_int_equal(atomic_load(&g[61].owner), 0);
+    assert_true(nblog__ring_check_data(r));
+    static char text[1024 + 8];
+    struct nblog__rec_meta m;
+    assert_int_equal(nblog__ring_read(r, a, &m, text, sizeof text), NBLOG__READ_OK);
+    assert_int_equal(m.len, 500);
+    assert_int_equal(text[499], 'a');
+    assert_int_equal(nblog__ring_read(r, c, &m, text, sizeof text), NBLOG__READ_OK);
+    /* b's second granule now names another record: b is gone. */
+    assert_int_equal(nblog__ring_read(r, b, &m, text, sizeof text), NBLOG__READ_GONE);
+    /* Writers go on after resume, taking granules as ever. */
+    uint64_t d;
+    assert_int_equal(put_long(r, 1024, 'd', &d), NBLOG_OK);
+    assert_int_equal(nblog__ring_read(r, d, &m, text, sizeof text), NBLOG__READ_OK);
+    assert_int_equal(m.len, 1024);
+    assert_int_equal(m.flags & NBLOG_F_TRUNCATED, 0);
+    for (int i = 0; i < 1024; i++)
+        assert_int_equal(text[i], 'd');
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +673,8 @@ int main(void)
         cmocka_unit_test(test_epoch_recycled_takes_closest),
         cmocka_unit_test(test_hostile_epoch_table),
         cmocka_unit_test(test_checkers_see_damage),
+        cmocka_unit_test(test_validate_data_area),
+        cmocka_unit_test(test_resume_data_area),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

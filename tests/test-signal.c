@@ -622,13 +622,15 @@ static void *small_stack_thread(void *arg)
 }
 
 /* Runs the handler on a stack of stack_bytes, with records of
- * record_size bytes (the stack a logging handler needs grows with it). */
-static void run_on_small_stack(size_t record_size, size_t stack_bytes)
+ * record_size bytes and text_max (the stack a logging handler needs grows
+ * with it). */
+static void run_on_small_stack(size_t record_size, size_t text_max, size_t stack_bytes)
 {
     nblog_options_t opt;
     nblog_options_init(&opt);
     opt.ring_records = 4096;
     opt.record_size = record_size;
+    opt.text_max = text_max;
     assert_int_equal(nblog_init(&opt), NBLOG_OK);
     tu_capture_reset(&small_cap);
     atomic_store(&small_handler_done, 0);
@@ -680,13 +682,16 @@ static void run_on_small_stack(size_t record_size, size_t stack_bytes)
     nblog_shutdown();
 }
 
-/* What nblog.h promises: 8 KiB with the default records (512 bytes), and
- * 8 KiB more than the record size in general. */
+/* What nblog.h promises: 8 KiB more than text_max: 8 KiB with a text_max
+ * of 472 (and 512-byte slots, or the default 128), 24 KiB with the
+ * default text_max (16 KiB, spilled), and so with 4096-byte slots. */
 static void test_handler_on_small_alternate_stack(void **state)
 {
     (void)state;
-    run_on_small_stack(512, STACK_SCALE * 8 * 1024);
-    run_on_small_stack(4096, STACK_SCALE * (8 * 1024 + 4096));
+    run_on_small_stack(512, 472, STACK_SCALE * 8 * 1024);
+    run_on_small_stack(0, 472, STACK_SCALE * 8 * 1024);
+    run_on_small_stack(0, 0, STACK_SCALE * (8 * 1024 + 16384));
+    run_on_small_stack(4096, 4056, STACK_SCALE * (8 * 1024 + 4096));
 }
 
 /* Runs after each case, passed or failed, so the next starts from a

@@ -112,16 +112,25 @@ static inline int tu_parse_kmsg(const char *line, unsigned long long *seq, int *
 
 /* ---- init ---- */
 
-/* nblog_init with the DEBUG threshold and a ring of records slots (0: the
- * default); what nblog_init returned. */
-static inline int tu_init_debug(size_t records)
+/* tu_init_debug with records of at most text_max bytes of text (0: the
+ * default, 16 KiB): tests of truncation and of readers' buffers that
+ * predate spilled records use 472, the limit of the old 512-byte slots. */
+static inline int tu_init_text(size_t records, size_t text_max)
 {
     nblog_options_t o;
     nblog_options_init(&o);
     o.level = NBLOG_LEVEL_DEBUG;
     if (records)
         o.ring_records = records;
+    o.text_max = text_max;
     return nblog_init(&o);
+}
+
+/* nblog_init with the DEBUG threshold and a ring of records slots (0: the
+ * default); what nblog_init returned. */
+static inline int tu_init_debug(size_t records)
+{
+    return tu_init_text(records, 0);
 }
 
 /* A cmocka setup or teardown that shuts nblog down (a case's own init,

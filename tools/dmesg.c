@@ -91,8 +91,8 @@
 #include "nblog.h"
 #include "tool.h"
 
-#define TEXT_CAP (NBLOG_RECORD_SIZE_MAX + 1)
-#define LINE_CAP_PLAIN (NBLOG_RECORD_SIZE_MAX * 4 + 64) /* text escaped */
+#define TEXT_CAP (NBLOG_TEXT_MAX_LIMIT + 1)
+#define LINE_CAP_PLAIN (NBLOG_TEXT_MAX_LIMIT * 4 + 64) /* text escaped */
 /* json: a text byte is at most 6 ("\u00XX") or 4 ("255,") bytes, then
  * the other fields (a program name of 63 bytes escaped at most 6 each). */
 #define LINE_CAP_JSON (TEXT_CAP * 6 + 2048)
