@@ -39,6 +39,7 @@
  * text is then truncated, or marked %!(MISSING), exactly as nblog_printf
  * does), so both ways in render the same text for the same call.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -83,9 +84,51 @@ static unsigned first_use(nblog__site_t *site, const char *fmt,
     return st;
 }
 
+/* The fast path encodes into a buffer of this size (plus the 8 bytes of
+ * pad the store copies with the last word), whatever the ring's records
+ * hold: a record longer than this (or than the ring's records) goes to
+ * the out-of-line paths, which size their buffer by nblog__ring_text_max. */
+#define FAST_MAX 512u
+
 struct enc {
     char *p, *end;
 };
+
+/* memcpy for the short copies a call makes (a format, a name), inline:
+ * overlapping pairs of fixed-size moves; the library's memcpy (a call
+ * through the PLT) only past 64 bytes. */
+static inline void copy_short(char *d, const char *s, size_t n)
+{
+    if (n > 64) {
+        memcpy(d, s, n);
+    } else if (n >= 32) {
+        memcpy(d, s, 32);
+        memcpy(d + n - 32, s + n - 32, 32);
+    } else if (n >= 16) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n) {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
+/* strnlen(s, look), the first 32 bytes inline (a name, a short word). */
+static inline size_t span(const char *s, size_t look)
+{
+    size_t n = 0;
+    for (; n < look && n < 32; n++)
+        if (!s[n])
+            return n;
+    return n == look ? n : n + strnlen(s + n, look - n);
+}
 
 static inline int put_word(struct enc *e, unsigned char tag, uint64_t v)
 {
@@ -108,49 +151,65 @@ static inline int put_string(struct enc *e, const char *s, size_t bound)
         size_t room = (size_t)(e->end - e->p) - 3;
         /* One byte more than fits tells "too long" from "just fits". */
         size_t look = bound < room + 1 ? bound : room + 1;
-        n = strnlen(s, look);
+        n = span(s, look);
         if (n > room || n >= NBLOG__A_STR_NULL)
             return 0;
         len = (uint16_t)n;
     }
     e->p[0] = NBLOG__A_STR;
     memcpy(e->p + 1, &len, 2);
-    if (n)
-        memcpy(e->p + 3, s, n);
+    copy_short(e->p + 3, s, n);
     e->p += 3 + n;
     return 1;
 }
 
-/* Copies the arguments d[0..n) describes from ap (err for %m). 0 if they
+/* Where the arguments come from: a va_list (nblog__defer, C++) or the
+ * words a C call site made of them (nblog__defer_words; nblog.h
+ * NBLOG__WORD: an integer or pointer as uintptr_t, a floating value as a
+ * double's bits). */
+struct src {
+    va_list ap;
+    const uint64_t *w;
+};
+
+/* The next argument of the integer or pointer type T. */
+#define NEXT(a, T) ((a)->w ? (T)(uintptr_t)(*(a)->w++) : va_arg((a)->ap, T))
+
+static inline uint64_t next_double_bits(struct src *a, int ldouble)
+{
+    if (a->w)
+        return *a->w++; /* made a double at the call site */
+    double v = ldouble ? (double)va_arg(a->ap, long double) : va_arg(a->ap, double);
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    return bits;
+}
+
+/* Copies the arguments d[0..n) describes from a (err for %m). 0 if they
  * do not fit. */
-static int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
-                       va_list ap, int err)
+static inline int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
+                              struct src *a, int err)
 {
     long long prev = -1; /* the last int argument: a %.*s precision */
     for (int i = 0; i < n; i++) {
         int ok;
         switch (d[i].kind) {
         case NBLOG__K_INT: {
-            int v = va_arg(ap, int);
+            int v = NEXT(a, int);
             prev = v;
             ok = put_word(e, NBLOG__A_INT, (uint64_t)(int64_t)v);
             break;
         }
         case NBLOG__K_LONG:
-            ok = put_word(e, NBLOG__A_INT, (uint64_t)va_arg(ap, long long));
+            ok = put_word(e, NBLOG__A_INT, (uint64_t)NEXT(a, long long));
             break;
         case NBLOG__K_DOUBLE:
-        case NBLOG__K_LDOUBLE: {
-            double v = d[i].kind == NBLOG__K_DOUBLE
-                           ? va_arg(ap, double)
-                           : (double)va_arg(ap, long double);
-            uint64_t bits;
-            memcpy(&bits, &v, 8);
-            ok = put_word(e, NBLOG__A_F64, bits);
+        case NBLOG__K_LDOUBLE:
+            ok = put_word(e, NBLOG__A_F64,
+                          next_double_bits(a, d[i].kind == NBLOG__K_LDOUBLE));
             break;
-        }
         case NBLOG__K_PTR:
-            ok = put_word(e, NBLOG__A_PTR, (uintptr_t)va_arg(ap, void *));
+            ok = put_word(e, NBLOG__A_PTR, (uintptr_t)NEXT(a, void *));
             break;
         case NBLOG__K_ERRNO: /* no C argument */
             ok = put_word(e, NBLOG__A_ERRNO, (uint64_t)(int64_t)err);
@@ -161,7 +220,7 @@ static int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
                 bound = (size_t)prev;
             else if (!d[i].prec_from_prev && d[i].strmax != NBLOG__STRMAX_NONE)
                 bound = d[i].strmax;
-            ok = put_string(e, va_arg(ap, const char *), bound);
+            ok = put_string(e, NEXT(a, const char *), bound);
             break;
         }
         }
@@ -171,51 +230,110 @@ static int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
     return 1;
 }
 
+/* Encodes the record (format, then arguments) into buf[0..cap), and
+ * zeroes the 8 bytes after it (buf holds cap + 8): the pad the store copies
+ * with the last word must not carry the stack's old bytes into the shared
+ * ring. Returns its length, or 0 if it does not fit. */
+static inline uint32_t encode(char *buf, uint32_t cap, const nblog__site_t *d,
+                              const char *fmt, struct src *a, int err)
+{
+    if (2u + d->fmt_len > cap)
+        return 0;
+    memcpy(buf, &d->fmt_len, 2);
+    copy_short(buf + 2, fmt, d->fmt_len);
+    struct enc e = {buf + 2 + d->fmt_len, buf + cap};
+    if (!encode_args(&e, d->args, d->nargs, a, err))
+        return 0;
+    memset(e.p, 0, 8);
+    assert(e.p <= buf + cap);
+    return (uint32_t)(e.p - buf);
+}
+
+/* Everything but the fast path's common case, out of line: a site's first
+ * use (or a signal handler finding it BUSY), a format that cannot be
+ * deferred, fewer arguments than conversions, a record longer than the
+ * fast buffer (then a buffer as large as this ring's records) or than a
+ * record (then formatted at once, as nblog_printf would). tried: the fast
+ * path found the record longer than FAST_MAX. */
+static __attribute__((noinline)) int
+defer_slow(nblog__site_t *site, unsigned st, struct nblog__ring_hdr *r, int level,
+           uint8_t flags, int rc, int nargs, const char *fmt, struct src *a,
+           int err, int tried)
+{
+    nblog__site_t local;
+    const nblog__site_t *d = site;
+    if (st < SITE_READY) {
+        st = first_use(site, fmt, &local);
+        d = &local;
+    }
+    uint32_t max = nblog__ring_text_max(r);
+    if (st == SITE_READY && d->nvargs <= nargs && !(tried && max <= FAST_MAX)) {
+        /* As large as this ring's records (see nblog__log_formatted). */
+        char payload[max + 8];
+        struct src copy = {.w = a->w};
+        if (!a->w)
+            va_copy(copy.ap, a->ap);
+        uint32_t len = encode(payload, max, d, fmt, &copy, err);
+        if (!a->w)
+            va_end(copy.ap);
+        if (len)
+            return nblog__log_commit(r, level, flags, NBLOG_KIND_DEFERRED, payload,
+                                     len, rc);
+    }
+    errno = err; /* the formatter reads it for %m */
+    if (a->w)
+        return nblog__log_formatted_words(r, level, flags, rc, nargs, fmt, a->w, err);
+    return nblog__log_formatted(r, level, flags, rc, nargs, fmt, a->ap);
+}
+
 int nblog__defer(nblog__site_t *site, int level, int nargs, const char *fmt, ...)
 {
     int err = errno; /* first: %m shows it, and the call leaves it so */
     uint8_t flags;
     struct nblog__ring_hdr *r;
     int rc;
-    if (!nblog__log_begin(&level, &flags, &r, &rc)) {
+    if (!nblog__log_enter(&level, &flags, &r, &rc)) {
         errno = err;
         return rc;
     }
-
-    va_list ap;
-    va_start(ap, fmt);
-    nblog__site_t local;
-    const nblog__site_t *d = site;
+    struct src a = {.w = NULL};
+    va_start(a.ap, fmt);
     /* C1: pairs with P1 in first_use. */
     unsigned st = __atomic_load_n(&site->state, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(st < SITE_READY, 0)) {
-        st = first_use(site, fmt, &local);
-        d = &local;
+    rc = defer_slow(site, st, r, level, flags, rc, nargs, fmt, &a, err, 0);
+    va_end(a.ap);
+    errno = err;
+    return rc;
+}
+
+int nblog__defer_words(nblog__site_t *site, int level, int nargs, const char *fmt,
+                       const uint64_t *words)
+{
+    int err = errno; /* first: %m shows it, and the call leaves it so */
+    uint8_t flags;
+    struct nblog__ring_hdr *r;
+    int rc;
+    if (!nblog__log_enter(&level, &flags, &r, &rc)) {
+        errno = err;
+        return rc;
     }
-    if (st == SITE_READY && d->nvargs <= nargs) {
-        /* As large as this ring's records (see nblog__log_formatted). */
+    struct src a = {.w = words};
+    /* C1: pairs with P1 in first_use. */
+    unsigned st = __atomic_load_n(&site->state, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(st == SITE_READY && site->nvargs <= nargs, 1)) {
+        _Alignas(8) char buf[FAST_MAX + 8];
         uint32_t max = nblog__ring_text_max(r);
-        char payload[max + 8];
-        if (2u + d->fmt_len <= max) {
-            struct enc e = {payload + 2 + d->fmt_len, payload + max};
-            va_list copy;
-            va_copy(copy, ap);
-            int ok = encode_args(&e, d->args, d->nargs, copy, err);
-            va_end(copy);
-            if (ok) {
-                memcpy(payload, &d->fmt_len, 2);
-                memcpy(payload + 2, fmt, d->fmt_len);
-                va_end(ap);
-                rc = nblog__log_commit(r, level, flags, NBLOG_KIND_DEFERRED,
-                                       payload, (uint32_t)(e.p - payload), rc);
-                errno = err;
-                return rc;
-            }
+        uint32_t len = encode(buf, max < FAST_MAX ? max : FAST_MAX, site, fmt, &a, err);
+        if (__builtin_expect(len != 0, 1)) {
+            rc = nblog__log_commit(r, level, flags, NBLOG_KIND_DEFERRED, buf, len, rc);
+            errno = err;
+            return rc;
         }
+        a.w = words; /* encode took some */
+        rc = defer_slow(site, st, r, level, flags, rc, nargs, fmt, &a, err, 1);
+    } else {
+        rc = defer_slow(site, st, r, level, flags, rc, nargs, fmt, &a, err, 0);
     }
-    errno = err; /* the formatter reads it for %m */
-    rc = nblog__log_formatted(r, level, flags, rc, nargs, fmt, ap);
-    va_end(ap);
     errno = err;
     return rc;
 }
