@@ -90,14 +90,16 @@ static unsigned first_use(nblog__site_t *site, const char *fmt,
  * the out-of-line paths, which size their buffer by nblog__ring_text_max. */
 #define FAST_MAX 512u
 
-struct enc {
-    char *p, *end;
-};
+/* The encoder's cursor is a local pointer, passed and returned by value:
+ * a char store cannot alias it, so it stays in a register (a struct in
+ * memory was reloaded after every byte stored). NULL: did not fit. The
+ * encoder is inlined into each way in, with its own argument source. */
+#define ENC_INLINE static inline __attribute__((always_inline))
 
 /* memcpy for the short copies a call makes (a format, a name), inline:
  * overlapping pairs of fixed-size moves; the library's memcpy (a call
  * through the PLT) only past 64 bytes. */
-static inline void copy_short(char *d, const char *s, size_t n)
+ENC_INLINE void copy_short(char *d, const char *s, size_t n)
 {
     if (n > 64) {
         memcpy(d, s, n);
@@ -121,7 +123,7 @@ static inline void copy_short(char *d, const char *s, size_t n)
 }
 
 /* strnlen(s, look), the first 32 bytes inline (a name, a short word). */
-static inline size_t span(const char *s, size_t look)
+ENC_INLINE size_t span(const char *s, size_t look)
 {
     size_t n = 0;
     for (; n < look && n < 32; n++)
@@ -130,37 +132,36 @@ static inline size_t span(const char *s, size_t look)
     return n == look ? n : n + strnlen(s + n, look - n);
 }
 
-static inline int put_word(struct enc *e, unsigned char tag, uint64_t v)
+
+ENC_INLINE char *put_word(char *p, const char *end, unsigned char tag, uint64_t v)
 {
-    if (e->end - e->p < 9)
-        return 0;
-    e->p[0] = (char)tag;
-    memcpy(e->p + 1, &v, 8);
-    e->p += 9;
-    return 1;
+    if (end - p < 9)
+        return NULL;
+    p[0] = (char)tag;
+    memcpy(p + 1, &v, 8);
+    return p + 9;
 }
 
 /* Copies a %s argument: at most `bound` bytes, stopping at a NUL. */
-static inline int put_string(struct enc *e, const char *s, size_t bound)
+ENC_INLINE char *put_string(char *p, const char *end, const char *s, size_t bound)
 {
     uint16_t len = NBLOG__A_STR_NULL;
-    if (e->end - e->p < 3)
-        return 0;
+    if (end - p < 3)
+        return NULL;
     size_t n = 0;
     if (s) {
-        size_t room = (size_t)(e->end - e->p) - 3;
+        size_t room = (size_t)(end - p) - 3;
         /* One byte more than fits tells "too long" from "just fits". */
         size_t look = bound < room + 1 ? bound : room + 1;
         n = span(s, look);
         if (n > room || n >= NBLOG__A_STR_NULL)
-            return 0;
+            return NULL;
         len = (uint16_t)n;
     }
-    e->p[0] = NBLOG__A_STR;
-    memcpy(e->p + 1, &len, 2);
-    copy_short(e->p + 3, s, n);
-    e->p += 3 + n;
-    return 1;
+    p[0] = NBLOG__A_STR;
+    memcpy(p + 1, &len, 2);
+    copy_short(p + 3, s, n);
+    return p + 3 + n;
 }
 
 /* Where the arguments come from: a va_list (nblog__defer, C++) or the
@@ -185,34 +186,33 @@ static inline uint64_t next_double_bits(struct src *a, int ldouble)
     return bits;
 }
 
-/* Copies the arguments d[0..n) describes from a (err for %m). 0 if they
- * do not fit. */
-static inline int encode_args(struct enc *e, const struct nblog__argdesc *d, int n,
-                              struct src *a, int err)
+/* Copies the arguments d[0..n) describes from a (err for %m) to p;
+ * returns where they end, NULL if they do not fit before end. */
+ENC_INLINE char *encode_args(char *p, const char *end, const struct nblog__argdesc *d,
+                             int n, struct src *a, int err)
 {
     long long prev = -1; /* the last int argument: a %.*s precision */
-    for (int i = 0; i < n; i++) {
-        int ok;
+    for (int i = 0; i < n && p; i++) {
         switch (d[i].kind) {
         case NBLOG__K_INT: {
             int v = NEXT(a, int);
             prev = v;
-            ok = put_word(e, NBLOG__A_INT, (uint64_t)(int64_t)v);
+            p = put_word(p, end, NBLOG__A_INT, (uint64_t)(int64_t)v);
             break;
         }
         case NBLOG__K_LONG:
-            ok = put_word(e, NBLOG__A_INT, (uint64_t)NEXT(a, long long));
+            p = put_word(p, end, NBLOG__A_INT, (uint64_t)NEXT(a, long long));
             break;
         case NBLOG__K_DOUBLE:
         case NBLOG__K_LDOUBLE:
-            ok = put_word(e, NBLOG__A_F64,
-                          next_double_bits(a, d[i].kind == NBLOG__K_LDOUBLE));
+            p = put_word(p, end, NBLOG__A_F64,
+                         next_double_bits(a, d[i].kind == NBLOG__K_LDOUBLE));
             break;
         case NBLOG__K_PTR:
-            ok = put_word(e, NBLOG__A_PTR, (uintptr_t)NEXT(a, void *));
+            p = put_word(p, end, NBLOG__A_PTR, (uintptr_t)NEXT(a, void *));
             break;
         case NBLOG__K_ERRNO: /* no C argument */
-            ok = put_word(e, NBLOG__A_ERRNO, (uint64_t)(int64_t)err);
+            p = put_word(p, end, NBLOG__A_ERRNO, (uint64_t)(int64_t)err);
             break;
         default: { /* NBLOG__K_STR */
             size_t bound = SIZE_MAX;
@@ -220,33 +220,31 @@ static inline int encode_args(struct enc *e, const struct nblog__argdesc *d, int
                 bound = (size_t)prev;
             else if (!d[i].prec_from_prev && d[i].strmax != NBLOG__STRMAX_NONE)
                 bound = d[i].strmax;
-            ok = put_string(e, NEXT(a, const char *), bound);
+            p = put_string(p, end, NEXT(a, const char *), bound);
             break;
         }
         }
-        if (!ok)
-            return 0;
     }
-    return 1;
+    return p;
 }
 
 /* Encodes the record (format, then arguments) into buf[0..cap), and
  * zeroes the 8 bytes after it (buf holds cap + 8): the pad the store copies
  * with the last word must not carry the stack's old bytes into the shared
  * ring. Returns its length, or 0 if it does not fit. */
-static inline uint32_t encode(char *buf, uint32_t cap, const nblog__site_t *d,
-                              const char *fmt, struct src *a, int err)
+ENC_INLINE uint32_t encode(char *buf, uint32_t cap, const nblog__site_t *d,
+                           const char *fmt, struct src *a, int err)
 {
     if (2u + d->fmt_len > cap)
         return 0;
     memcpy(buf, &d->fmt_len, 2);
     copy_short(buf + 2, fmt, d->fmt_len);
-    struct enc e = {buf + 2 + d->fmt_len, buf + cap};
-    if (!encode_args(&e, d->args, d->nargs, a, err))
+    char *p = encode_args(buf + 2 + d->fmt_len, buf + cap, d->args, d->nargs, a, err);
+    if (!p)
         return 0;
-    memset(e.p, 0, 8);
-    assert(e.p <= buf + cap);
-    return (uint32_t)(e.p - buf);
+    assert(p <= buf + cap);
+    memset(p, 0, 8);
+    return (uint32_t)(p - buf);
 }
 
 /* Everything but the fast path's common case, out of line: a site's first

@@ -149,36 +149,6 @@ int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
     return 1;
 }
 
-/* 1 if the bytes after len up to its next multiple of 8 are zero: the pad
- * the store copies with the last word (log.h). */
-static inline int pad_zero(const char *payload, uint32_t len)
-{
-    for (uint32_t i = len; i % 8 != 0; i++)
-        if (payload[i] != 0)
-            return 0;
-    return 1;
-}
-
-int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                      uint8_t kind, const char *payload, uint32_t len, int rc)
-{
-    struct nblog__rec_meta m = {
-        .ts_ns = nblog__now_ns(),
-        .tid = nblog__tid(),
-        .len = len,
-        .level = (uint8_t)level,
-        .facility = (uint8_t)nblog__log.facility,
-        .flags = flags,
-        .kind = kind,
-    };
-    assert(pad_zero(payload, len));
-    int wrc = nblog__ring_write(r, &m, payload);
-    if (wrc == NBLOG_OK)
-        nblog__consoles_notify(r, m.seq, flags);
-    nblog__log_depth--;
-    return wrc == NBLOG_OK ? rc : wrc;
-}
-
 static const char null_format_text[] = "nblog: NULL format string";
 
 /* Formats in the caller into a record, after nblog__log_begin said go:

@@ -12,10 +12,13 @@
 #include <assert.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "console.h" /* nblog__consoles_notify */
 #include "lifecycle.h" /* nblog__life: the ring pointer nblog__log_enter loads */
 #include "nblog.h"
 #include "panic.h" /* nblog__thread_entered */
+#include "platform.h" /* nblog__now_ns, nblog__tid */
 #include "ring.h"
 
 /* What the logging calls read on every call (log.c writes them; its top
@@ -66,12 +69,48 @@ static inline int nblog__log_enter(int *level, uint8_t *flags,
     return 1;
 }
 
+/* 1 if the bytes after len up to its next multiple of 8 are zero (the
+ * pad nblog__log_commit's store copies with the last word). For assert. */
+static inline int nblog__pad_zero(const char *payload, uint32_t len)
+{
+    if (len % 8 == 0)
+        return 1;
+    uint64_t w; /* the last word: len % 8 bytes of text, then the pad */
+    memcpy(&w, payload + len - len % 8, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint64_t text = ~(~(uint64_t)0 >> 8 * (len % 8));
+#else
+    uint64_t text = ((uint64_t)1 << 8 * (len % 8)) - 1;
+#endif
+    return (w & ~text) == 0;
+}
+
 /* Stores payload as one record; returns rc, or NBLOG_ELOST if the store
  * could not take it. Ends what nblog__log_begin started. payload must be
  * readable up to len rounded up to 8 bytes, the bytes past len zero: the
- * store copies whole words, and no stack byte may reach the shared ring. */
-int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                      uint8_t kind, const char *payload, uint32_t len, int rc);
+ * store copies whole words, and no stack byte may reach the shared ring.
+ * Inline: each way in makes one call (the store's) to commit, and tells
+ * the consoles only when they need it (nblog__consoles_notify_needed). */
+static inline int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
+                                    uint8_t kind, const char *payload, uint32_t len,
+                                    int rc)
+{
+    struct nblog__rec_meta m = {
+        .ts_ns = nblog__now_ns(),
+        .tid = nblog__tid(),
+        .len = len,
+        .level = (uint8_t)level,
+        .facility = (uint8_t)nblog__log.facility,
+        .flags = flags,
+        .kind = kind,
+    };
+    assert(nblog__pad_zero(payload, len));
+    int wrc = nblog__ring_write(r, &m, payload);
+    if (wrc == NBLOG_OK && nblog__consoles_notify_needed(m.seq, flags))
+        nblog__consoles_notify(r, m.seq, flags);
+    nblog__log_depth--;
+    return wrc == NBLOG_OK ? rc : wrc;
+}
 
 /* Formats fmt/ap in the caller and commits it (nargs: -1 if unknown). */
 int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
