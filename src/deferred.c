@@ -125,11 +125,10 @@ ENC_INLINE void copy_short(char *d, const char *s, size_t n)
 /* strnlen(s, look), the first 32 bytes inline (a name, a short word). */
 ENC_INLINE size_t span(const char *s, size_t look)
 {
-    size_t n = 0;
-    for (; n < look && n < 32; n++)
-        if (!s[n])
-            return n;
-    return n == look ? n : n + strnlen(s + n, look - n);
+    size_t n = 0, lim = look < 32 ? look : 32;
+    while (n < lim && s[n])
+        n++;
+    return n < lim || n == look ? n : n + strnlen(s + n, look - n);
 }
 
 

@@ -234,6 +234,13 @@ static void test_every_type(void **state)
     SAME("neg %d %ld %lld %hd %hhd", -1, -1L, -1LL, (short)-1, (signed char)-1);
     SAME("%% %c%c", 'o', 'k');
     SAME("errno %d %m", 5);
+    /* strings either side of the inline scan's 32 bytes, bounded or not */
+    static char str[80];
+    for (int n = 0; n < 72; n++) {
+        memset(str, 'a' + n % 26, (size_t)n);
+        str[n] = '\0';
+        SAME("%s|%.31s|%.32s|%.33s|%.*s", str, str, str, str, n / 2, str);
+    }
     SAME("sixteen %d %d %d %d %d %d %d %d %d %d %d %d %d %d %s", 1, 2, 3, 4, 5,
          6, 7, 8, 9, 10, 11, 12, 13, 14, "fifteen");
 }
