@@ -177,7 +177,7 @@ struct out {
  * NBLOG__WORD: an integer or pointer as uintptr_t, a floating argument as
  * a double's bits), left always known. */
 struct args {
-    va_list ap;
+    va_list *ap; /* the caller's list, taken in place (never copied) */
     int left;
     int bad;
     int err; /* errno as it was at the call, for %m (not in blob mode) */
@@ -187,7 +187,7 @@ struct args {
 
 /* The next argument as the integer or pointer type T: the caller's next
  * word, converted as va_arg would have read T, or va_arg itself. */
-#define VA(a, T) ((a)->words ? (T)(uintptr_t)(*(a)->words++) : va_arg((a)->ap, T))
+#define VA(a, T) ((a)->words ? (T)(uintptr_t)(*(a)->words++) : va_arg(*(a)->ap, T))
 
 static const char missing_text[] = "%!(MISSING)";
 static const char hex_lower[] = "0123456789abcdef";
@@ -894,8 +894,8 @@ static double get_double(struct args *a, unsigned len)
         memcpy(&v, a->words++, sizeof v);
         return v;
     }
-    return long_double_arg(len) ? (double)va_arg(a->ap, long double)
-                                : va_arg(a->ap, double);
+    return long_double_arg(len) ? (double)va_arg(*a->ap, long double)
+                                : va_arg(*a->ap, double);
 }
 
 /* fmt_double renders into the room left and returns its full length,
@@ -1313,12 +1313,19 @@ static size_t run(char *buf, size_t cap, const char *fmt, size_t flen,
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
                       int nargs, unsigned *status)
 {
-    /* errno first: for %m, as it was at the call. */
-    struct args a = {.left = nargs < 0 ? -1 : nargs, .err = errno};
-    va_copy(a.ap, ap);
-    size_t n = run(buf, cap, fmt, fmt ? strlen(fmt) : 0, &a, status);
-    va_end(a.ap);
+    va_list copy;
+    va_copy(copy, ap);
+    size_t n = nblog__vformatp(buf, cap, fmt, &copy, nargs, status);
+    va_end(copy);
     return n;
+}
+
+size_t nblog__vformatp(char *buf, size_t cap, const char *fmt, va_list *ap,
+                       int nargs, unsigned *status)
+{
+    /* errno first: for %m, as it was at the call. */
+    struct args a = {.ap = ap, .left = nargs < 0 ? -1 : nargs, .err = errno};
+    return run(buf, cap, fmt, fmt ? strlen(fmt) : 0, &a, status);
 }
 
 size_t nblog__wformat(char *buf, size_t cap, const char *fmt,

@@ -45,6 +45,11 @@
  */
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
                       int nargs, unsigned *status);
+/* Same, taking the arguments from *ap in place (it is left past the ones
+ * taken): no copy of the list, whose 16-byte load right after va_start's
+ * narrower stores is a failed store forward on x86. [signal-safe] */
+size_t nblog__vformatp(char *buf, size_t cap, const char *fmt, va_list *ap,
+                       int nargs, unsigned *status);
 
 /*
  * nblog__wformat - nblog__vformat with the arguments a deferred call site

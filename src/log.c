@@ -172,7 +172,7 @@ static int formatted(struct nblog__ring_hdr *r, int level, uint8_t flags, int rc
     } else {
         unsigned st = 0;
         len = words ? nblog__wformat(text, (size_t)max + 1, fmt, words, nargs, err, &st)
-                    : nblog__vformat(text, (size_t)max + 1, fmt, *ap, nargs, &st);
+                    : nblog__vformatp(text, (size_t)max + 1, fmt, ap, nargs, &st);
         if (__builtin_expect(st != 0, 0)) {
             flags |= NBLOG_F_BADINPUT;
             rc = (st & NBLOG__FMT_MISSING) ? NBLOG_EARGS : NBLOG_EFORMAT;
@@ -206,7 +206,8 @@ int nblog__log_formatted_words(struct nblog__ring_hdr *r, int level, uint8_t fla
     return formatted(r, level, flags, rc, nargs, fmt, NULL, words, err);
 }
 
-static int vlog(int level, int nargs, const char *fmt, va_list ap)
+/* ap: the caller's own list, taken in place (format.h nblog__vformatp). */
+static int vlog(int level, int nargs, const char *fmt, va_list *ap)
 {
     int err = errno; /* %m shows it as it was at the call; kept for the caller */
     uint8_t flags;
@@ -214,7 +215,7 @@ static int vlog(int level, int nargs, const char *fmt, va_list ap)
     int rc;
     if (nblog__log_enter(&level, &flags, &r, &rc)) {
         errno = err;
-        rc = nblog__log_formatted(r, level, flags, rc, nargs, fmt, ap);
+        rc = formatted(r, level, flags, rc, nargs, fmt, ap, NULL, 0);
     }
     errno = err;
     return rc;
@@ -222,14 +223,18 @@ static int vlog(int level, int nargs, const char *fmt, va_list ap)
 
 int nblog_vprintf(int level, const char *fmt, va_list ap)
 {
-    return vlog(level, -1, fmt, ap);
+    va_list copy;
+    va_copy(copy, ap);
+    int rc = vlog(level, -1, fmt, &copy);
+    va_end(copy);
+    return rc;
 }
 
 int(nblog_printf)(int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vlog(level, -1, fmt, ap);
+    int rc = vlog(level, -1, fmt, &ap);
     va_end(ap);
     return rc;
 }
@@ -238,7 +243,7 @@ int nblog__printf_n(int level, int nargs, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vlog(level, nargs, fmt, ap);
+    int rc = vlog(level, nargs, fmt, &ap);
     va_end(ap);
     return rc;
 }
