@@ -245,19 +245,28 @@ static void test_every_type(void **state)
          6, 7, 8, 9, 10, 11, 12, 13, 14, "fifteen");
 }
 
-/* The words path has no compile-time type loss: an argument is evaluated
- * once, and only when the level is kept (compile-time stripping too). */
+/* Each argument is evaluated once, whatever the words path's _Generic
+ * does with it, filtered calls included; too few arguments for the format
+ * are formatted at once and marked. */
+static int bumps;
+static const char *bump_name(void)
+{
+    bumps++;
+    return "bumped";
+}
+
 static void test_arguments_evaluated_once(void **state)
 {
     (void)state;
     assert_int_equal(nblog_reader_open(&rd, NBLOG_FROM_NEXT), NBLOG_OK);
     int n = 0;
-    assert_int_equal(NBLOG_INFO("%d %d", n++, n++ * 10), NBLOG_OK);
-    assert_int_equal(n, 2);
-    expect_next(NBLOG_KIND_DEFERRED, "0 10", 0, "once");
+    assert_int_equal(NBLOG_INFO("%d %s", n++, bump_name()), NBLOG_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(bumps, 1);
+    expect_next(NBLOG_KIND_DEFERRED, "0 bumped", 0, "once");
     assert_int_equal(nblog_level_set(NBLOG_LEVEL_WARNING), NBLOG_LEVEL_DEBUG);
     assert_int_equal(NBLOG_INFO("%d", n++), NBLOG_FILTERED);
-    assert_int_equal(n, 3); /* a filtered call still evaluated it once */
+    assert_int_equal(n, 2); /* a filtered call still evaluated it once */
     assert_int_equal(nblog_level_set(NBLOG_LEVEL_DEBUG), NBLOG_LEVEL_WARNING);
     /* fewer arguments than conversions: formatted at once, marked */
 #pragma GCC diagnostic push
