@@ -246,91 +246,104 @@ ENC_INLINE uint32_t encode(char *buf, uint32_t cap, const nblog__site_t *d,
     return (uint32_t)(p - buf);
 }
 
+/* One call, as admitted: what nblog__log_enter gave, errno at the call,
+ * the site's state as loaded (C1). */
+struct call {
+    int level, rc, err;
+    uint8_t flags;
+    unsigned st;
+    struct nblog__ring_hdr *r;
+};
+
 /* Everything but the fast path's common case, out of line: a site's first
  * use (or a signal handler finding it BUSY), a format that cannot be
  * deferred, fewer arguments than conversions, a record longer than the
  * fast buffer (then a buffer as large as this ring's records) or than a
  * record (then formatted at once, as nblog_printf would). tried: the fast
  * path found the record longer than FAST_MAX. */
-static __attribute__((noinline)) int
-defer_slow(nblog__site_t *site, unsigned st, struct nblog__ring_hdr *r, int level,
-           uint8_t flags, int rc, int nargs, const char *fmt, struct src *a,
-           int err, int tried)
+static __attribute__((noinline)) int defer_slow(nblog__site_t *site, struct call *c,
+                                                int nargs, const char *fmt,
+                                                struct src *a, int tried)
 {
     nblog__site_t local;
     const nblog__site_t *d = site;
+    unsigned st = c->st;
     if (st < SITE_READY) {
         st = first_use(site, fmt, &local);
         d = &local;
     }
-    uint32_t max = nblog__ring_text_max(r);
+    uint32_t max = nblog__ring_text_max(c->r);
     if (st == SITE_READY && d->nvargs <= nargs && !(tried && max <= FAST_MAX)) {
         /* As large as this ring's records (see nblog__log_formatted). */
         char payload[max + 8];
         struct src copy = {.w = a->w};
         if (!a->w)
             va_copy(copy.ap, a->ap);
-        uint32_t len = encode(payload, max, d, fmt, &copy, err);
+        uint32_t len = encode(payload, max, d, fmt, &copy, c->err);
         if (!a->w)
             va_end(copy.ap);
         if (len)
-            return nblog__log_commit(r, level, flags, NBLOG_KIND_DEFERRED, payload,
-                                     len, rc);
+            return nblog__log_commit(c->r, c->level, c->flags, NBLOG_KIND_DEFERRED,
+                                     payload, len, c->rc);
     }
-    errno = err; /* the formatter reads it for %m */
+    errno = c->err; /* the formatter reads it for %m */
     if (a->w)
-        return nblog__log_formatted_words(r, level, flags, rc, nargs, fmt, a->w, err);
-    return nblog__log_formatted(r, level, flags, rc, nargs, fmt, a->ap);
+        return nblog__log_formatted_words(c->r, c->level, c->flags, c->rc, nargs, fmt,
+                                          a->w, c->err);
+    return nblog__log_formatted(c->r, c->level, c->flags, c->rc, nargs, fmt, a->ap);
+}
+
+/* What both ways in start with: errno saved first (%m shows it, and the
+ * call leaves it as it was), the admission, the site's state. 0: stop and
+ * return c->rc (errno restored). */
+ENC_INLINE int defer_enter(nblog__site_t *site, struct call *c)
+{
+    c->err = errno;
+    if (!nblog__log_enter(&c->level, &c->flags, &c->r, &c->rc)) {
+        errno = c->err;
+        return 0;
+    }
+    /* C1: pairs with P1 in first_use. */
+    c->st = __atomic_load_n(&site->state, __ATOMIC_ACQUIRE);
+    return 1;
 }
 
 int nblog__defer(nblog__site_t *site, int level, int nargs, const char *fmt, ...)
 {
-    int err = errno; /* first: %m shows it, and the call leaves it so */
-    uint8_t flags;
-    struct nblog__ring_hdr *r;
-    int rc;
-    if (!nblog__log_enter(&level, &flags, &r, &rc)) {
-        errno = err;
-        return rc;
-    }
+    struct call c = {.level = level};
+    if (!defer_enter(site, &c))
+        return c.rc;
     struct src a = {.w = NULL};
     va_start(a.ap, fmt);
-    /* C1: pairs with P1 in first_use. */
-    unsigned st = __atomic_load_n(&site->state, __ATOMIC_ACQUIRE);
-    rc = defer_slow(site, st, r, level, flags, rc, nargs, fmt, &a, err, 0);
+    int rc = defer_slow(site, &c, nargs, fmt, &a, 0);
     va_end(a.ap);
-    errno = err;
+    errno = c.err;
     return rc;
 }
 
 int nblog__defer_words(nblog__site_t *site, int level, int nargs, const char *fmt,
                        const uint64_t *words)
 {
-    int err = errno; /* first: %m shows it, and the call leaves it so */
-    uint8_t flags;
-    struct nblog__ring_hdr *r;
-    int rc;
-    if (!nblog__log_enter(&level, &flags, &r, &rc)) {
-        errno = err;
-        return rc;
-    }
+    struct call c = {.level = level};
+    if (!defer_enter(site, &c))
+        return c.rc;
     struct src a = {.w = words};
-    /* C1: pairs with P1 in first_use. */
-    unsigned st = __atomic_load_n(&site->state, __ATOMIC_ACQUIRE);
-    if (__builtin_expect(st == SITE_READY && site->nvargs <= nargs, 1)) {
+    int rc;
+    if (__builtin_expect(c.st == SITE_READY && site->nvargs <= nargs, 1)) {
         _Alignas(8) char buf[FAST_MAX + 8];
-        uint32_t max = nblog__ring_text_max(r);
-        uint32_t len = encode(buf, max < FAST_MAX ? max : FAST_MAX, site, fmt, &a, err);
+        uint32_t max = nblog__ring_text_max(c.r);
+        uint32_t len = encode(buf, max < FAST_MAX ? max : FAST_MAX, site, fmt, &a, c.err);
         if (__builtin_expect(len != 0, 1)) {
-            rc = nblog__log_commit(r, level, flags, NBLOG_KIND_DEFERRED, buf, len, rc);
-            errno = err;
+            rc = nblog__log_commit(c.r, c.level, c.flags, NBLOG_KIND_DEFERRED, buf, len,
+                                   c.rc);
+            errno = c.err;
             return rc;
         }
         a.w = words; /* encode took some */
-        rc = defer_slow(site, st, r, level, flags, rc, nargs, fmt, &a, err, 1);
+        rc = defer_slow(site, &c, nargs, fmt, &a, 1);
     } else {
-        rc = defer_slow(site, st, r, level, flags, rc, nargs, fmt, &a, err, 0);
+        rc = defer_slow(site, &c, nargs, fmt, &a, 0);
     }
-    errno = err;
+    errno = c.err;
     return rc;
 }
