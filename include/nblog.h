@@ -536,6 +536,86 @@ NBLOG_API int nblog__defer(nblog__site_t *site, int level, int nargs,
 #define NBLOG__STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
 #endif
 
+#if !defined(__cplusplus) && defined(__STDC_VERSION__) &&                      \
+    __STDC_VERSION__ >= 201112L
+/*
+ * From C the macros make each argument one 64-bit word at the call site
+ * (C11 _Generic: an integer or pointer, of any type, as its uintptr_t
+ * value, sign-extended from a signed type; float, double and long double
+ * as a double's bits, as a variadic call's promotion and the deferred
+ * record's copy make them) and call nblog__defer_words, which has no
+ * va_list to walk: the site descriptor still says what each word is for
+ * (%s copies the string it points to, %p only the pointer). nargs words,
+ * words[nargs] is a 0 there to keep the array non-empty. The format is
+ * checked against the arguments at compile time through
+ * nblog__format_check, in sizeof (never called, never defined). C++
+ * calls nblog__defer.
+ */
+NBLOG_API int nblog__defer_words(nblog__site_t *site, int level, int nargs,
+                                 const char *fmt, const uint64_t *words);
+int nblog__format_check(const char *fmt, ...) NBLOG__PRINTF(1, 2);
+
+static inline uint64_t nblog__word_f64(double v)
+{
+    uint64_t w;
+    __builtin_memcpy(&w, &v, sizeof w);
+    return w;
+}
+/* x when floating, else 0.0 / x when not floating, else 0: every branch of
+ * NBLOG__WORD is then valid for x of any scalar type. */
+#define NBLOG__FP(x)                                                           \
+    _Generic((x), float: (x), double: (x), long double: (x), default: 0.0)
+#define NBLOG__NOFP(x)                                                         \
+    _Generic((x), float: 0, double: 0, long double: 0, default: (x))
+#define NBLOG__WORD(x)                                                         \
+    _Generic((x),                                                              \
+        float: nblog__word_f64(NBLOG__FP(x)),                                  \
+        double: nblog__word_f64(NBLOG__FP(x)),                                 \
+        long double: nblog__word_f64((double)NBLOG__FP(x)),                    \
+        default: (uint64_t)(uintptr_t)(NBLOG__NOFP(x)))
+
+/* NBLOG__WORDS(fmt, args...): "NBLOG__WORD(arg), " per argument; up to
+ * NBLOG_MAX_ARGS (more is the static assertion's error, NBLOG__W_X). */
+#define NBLOG__W1(f)
+#define NBLOG__W2(f, a) NBLOG__WORD(a),
+#define NBLOG__W3(f, a, ...) NBLOG__WORD(a), NBLOG__W2(f, __VA_ARGS__)
+#define NBLOG__W4(f, a, ...) NBLOG__WORD(a), NBLOG__W3(f, __VA_ARGS__)
+#define NBLOG__W5(f, a, ...) NBLOG__WORD(a), NBLOG__W4(f, __VA_ARGS__)
+#define NBLOG__W6(f, a, ...) NBLOG__WORD(a), NBLOG__W5(f, __VA_ARGS__)
+#define NBLOG__W7(f, a, ...) NBLOG__WORD(a), NBLOG__W6(f, __VA_ARGS__)
+#define NBLOG__W8(f, a, ...) NBLOG__WORD(a), NBLOG__W7(f, __VA_ARGS__)
+#define NBLOG__W9(f, a, ...) NBLOG__WORD(a), NBLOG__W8(f, __VA_ARGS__)
+#define NBLOG__W10(f, a, ...) NBLOG__WORD(a), NBLOG__W9(f, __VA_ARGS__)
+#define NBLOG__W11(f, a, ...) NBLOG__WORD(a), NBLOG__W10(f, __VA_ARGS__)
+#define NBLOG__W12(f, a, ...) NBLOG__WORD(a), NBLOG__W11(f, __VA_ARGS__)
+#define NBLOG__W13(f, a, ...) NBLOG__WORD(a), NBLOG__W12(f, __VA_ARGS__)
+#define NBLOG__W14(f, a, ...) NBLOG__WORD(a), NBLOG__W13(f, __VA_ARGS__)
+#define NBLOG__W15(f, a, ...) NBLOG__WORD(a), NBLOG__W14(f, __VA_ARGS__)
+#define NBLOG__W16(f, a, ...) NBLOG__WORD(a), NBLOG__W15(f, __VA_ARGS__)
+#define NBLOG__W17(f, a, ...) NBLOG__WORD(a), NBLOG__W16(f, __VA_ARGS__)
+#define NBLOG__W_X(...)
+#define NBLOG__WCOUNT(...)                                                     \
+    NBLOG__NARG_(__VA_ARGS__, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X,  \
+                 _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X,   \
+                 _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X, _X,   \
+                 _X, _X, _X, _X, _X, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7,  \
+                 6, 5, 4, 3, 2, 1, 0)
+#define NBLOG__CAT(a, b) NBLOG__CAT_(a, b)
+#define NBLOG__CAT_(a, b) a##b
+#define NBLOG__WORDS(...)                                                      \
+    NBLOG__CAT(NBLOG__W, NBLOG__WCOUNT(__VA_ARGS__))(__VA_ARGS__)
+#define NBLOG__FIRST(f, ...) f
+
+#define NBLOG__DEFER_CALL(site, level, ...)                                    \
+    ((void)sizeof(nblog__format_check(__VA_ARGS__)),                           \
+     nblog__defer_words((site), (level), NBLOG__NARG(__VA_ARGS__) - 1,         \
+                        "" NBLOG__FIRST(__VA_ARGS__, ~),                       \
+                        (const uint64_t[]){NBLOG__WORDS(__VA_ARGS__) 0}))
+#else
+#define NBLOG__DEFER_CALL(site, level, ...)                                    \
+    nblog__defer((site), (level), NBLOG__NARG(__VA_ARGS__) - 1, "" __VA_ARGS__)
+#endif
+
 #define NBLOG__DEFER(level, ...)                                               \
     __extension__({                                                            \
         NBLOG__STATIC_ASSERT(NBLOG__NARG(__VA_ARGS__) - 1 <= NBLOG_MAX_ARGS,   \
@@ -543,8 +623,7 @@ NBLOG_API int nblog__defer(nblog__site_t *site, int level, int nargs,
                              "call (NBLOG_MAX_ARGS is 16); use nblog_printf"); \
         static nblog__site_t nblog__site_;                                     \
         (level) <= NBLOG_COMPILE_LEVEL                                         \
-            ? nblog__defer(&nblog__site_, (level),                             \
-                           NBLOG__NARG(__VA_ARGS__) - 1, "" __VA_ARGS__)       \
+            ? NBLOG__DEFER_CALL(&nblog__site_, (level), __VA_ARGS__)           \
             : NBLOG_FILTERED;                                                  \
     })
 

@@ -175,7 +175,7 @@ static __thread int init_thread;     /* this thread registers init's consoles */
 _Atomic int nblog__n_atomic_capable; /* consoles with write_atomic */
 _Atomic int nblog__n_direct;         /* consoles in direct mode */
 _Atomic uint32_t nblog__sleep_flag;  /* printers asleep: wake on commit */
-static _Atomic int need_restart;     /* forked: printers are gone */
+_Atomic int nblog__consoles_need_restart; /* forked: printers are gone */
 _Atomic int nblog__printers_alive;   /* printer threads not yet exited */
 
 #ifndef NDEBUG
@@ -813,22 +813,22 @@ void nblog__consoles_fork_child(void)
     }
     atomic_store_explicit(&nblog__watch_started, 0, memory_order_relaxed);
     atomic_store_explicit(&nblog__printers_alive, 0, memory_order_relaxed);
-    atomic_store_explicit(&need_restart, 1, memory_order_relaxed);
+    atomic_store_explicit(&nblog__consoles_need_restart, 1, memory_order_relaxed);
 }
 
 void nblog__consoles_restart_if_forked(void)
 {
-    if (!atomic_load_explicit(&need_restart, memory_order_relaxed) ||
-        !atomic_exchange_explicit(&need_restart, 0, memory_order_seq_cst))
+    if (!atomic_load_explicit(&nblog__consoles_need_restart, memory_order_relaxed) ||
+        !atomic_exchange_explicit(&nblog__consoles_need_restart, 0, memory_order_seq_cst))
         return;
     nblog__wallclock_restart_if_forked(ring_now()); /* wallclock.c, Fork */
     int any = 0;
     /* Only the consoles the fork orphaned: one registered in the child
      * since (before this ran) started its own printer, and a second would
      * put a reference that was never counted. Relaxed exchange: the
-     * seq_cst exchange of need_restart above elects the one thread that
-     * runs this loop; the acquire load of state pairs with L4 (a console
-     * registered in the child). */
+     * seq_cst exchange of nblog__consoles_need_restart above elects the
+     * one thread that runs this loop; the acquire load of state pairs
+     * with L4 (a console registered in the child). */
     for (int i = 0; i < MAX_CONSOLES; i++)
         if (atomic_exchange_explicit(&nblog__console_pool[i].orphaned, 0, memory_order_relaxed) &&
             atomic_load_explicit(&nblog__console_pool[i].state, memory_order_acquire) == ACTIVE) {

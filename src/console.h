@@ -6,6 +6,7 @@
 #ifndef NBLOG_CONSOLE_H
 #define NBLOG_CONSOLE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,28 @@
  * [signal-safe] */
 void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
                             uint8_t flags);
+
+/* Records between the writers' wake-up checks (printer.c wake_mask) are
+ * a power of two, at least this many. */
+#define NBLOG__WAKE_MIN 64u
+extern _Atomic int nblog__n_direct;              /* console.c */
+extern _Atomic int nblog__consoles_need_restart; /* console.c: forked */
+
+/* Whether a logging call that committed record seq (flags) must call
+ * nblog__consoles_notify, inline so that most calls make no call: only at
+ * a wake-up watermark (a seq whose low log2(NBLOG__WAKE_MIN) bits are
+ * clear: the interval is a multiple of NBLOG__WAKE_MIN, printer.c asserts
+ * it), for an emergency, with a direct-mode console, or in a forked child
+ * whose printers are not restarted yet; otherwise notify does nothing.
+ * Relaxed loads, as notify's own of the same words: a count that is
+ * changing only makes one call notify or not, as it would have inside.
+ * [signal-safe] */
+static inline int nblog__consoles_notify_needed(uint64_t seq, uint8_t flags)
+{
+    return (seq & (NBLOG__WAKE_MIN - 1)) == 0 || (flags & NBLOG_F_EMERGENCY) ||
+           atomic_load_explicit(&nblog__n_direct, memory_order_relaxed) ||
+           atomic_load_explicit(&nblog__consoles_need_restart, memory_order_relaxed);
+}
 
 /* In a forked child, restarts the printer threads (and stall watch) the
  * fork left behind; cheap no-op otherwise. Not signal-safe the first time

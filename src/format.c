@@ -129,6 +129,7 @@
 #include "format.h"
 #include "format_float.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -169,16 +170,24 @@ struct out {
 };
 
 /* The argument list, with how many arguments are left (-1: unknown).
- * Arguments come from ap, or, when blob is set, from a deferred record's
- * encoded arguments (see format.h); a blob argument whose tag does not fit
- * the conversion reads as 0 and sets bad. */
+ * Arguments come from ap; or, when blob is set, from a deferred record's
+ * encoded arguments (see format.h), where an argument whose tag does not
+ * fit the conversion reads as 0 and sets bad; or, when words is set, from
+ * the words a deferred call site made of its arguments (nblog.h
+ * NBLOG__WORD: an integer or pointer as uintptr_t, a floating argument as
+ * a double's bits), left always known. */
 struct args {
-    va_list ap;
+    va_list *ap; /* the caller's list, taken in place (never copied) */
     int left;
     int bad;
     int err; /* errno as it was at the call, for %m (not in blob mode) */
     const unsigned char *blob, *bend;
+    const uint64_t *words;
 };
+
+/* The next argument as the integer or pointer type T: the caller's next
+ * word, converted as va_arg would have read T, or va_arg itself. */
+#define VA(a, T) ((a)->words ? (T)(uintptr_t)(*(a)->words++) : va_arg(*(a)->ap, T))
 
 static const char missing_text[] = "%!(MISSING)";
 static const char hex_lower[] = "0123456789abcdef";
@@ -551,7 +560,7 @@ bad:
 static int get_int(struct args *a)
 {
     return a->blob ? (int)blob_take(a, NBLOG__A_INT, NULL, NULL)
-                   : va_arg(a->ap, int);
+                   : VA(a, int);
 }
 
 static inline intmax_t get_signed(struct args *a, unsigned len)
@@ -568,14 +577,14 @@ static inline intmax_t get_signed(struct args *a, unsigned len)
         }
     }
     switch (len) {
-    case LEN_HH: return (signed char)va_arg(a->ap, int);
-    case LEN_H: return (short)va_arg(a->ap, int);
-    case LEN_L: return va_arg(a->ap, long);
-    case LEN_LL: return va_arg(a->ap, long long);
-    case LEN_J: return va_arg(a->ap, intmax_t);
+    case LEN_HH: return (signed char)VA(a, int);
+    case LEN_H: return (short)VA(a, int);
+    case LEN_L: return VA(a, long);
+    case LEN_LL: return VA(a, long long);
+    case LEN_J: return VA(a, intmax_t);
     case LEN_Z: /* the signed type of size_t */
-    case LEN_T: return va_arg(a->ap, ptrdiff_t);
-    default: return va_arg(a->ap, int);
+    case LEN_T: return VA(a, ptrdiff_t);
+    default: return VA(a, int);
     }
 }
 
@@ -593,14 +602,14 @@ static inline uintmax_t get_unsigned(struct args *a, unsigned len)
         }
     }
     switch (len) {
-    case LEN_HH: return (unsigned char)va_arg(a->ap, unsigned);
-    case LEN_H: return (unsigned short)va_arg(a->ap, unsigned);
-    case LEN_L: return va_arg(a->ap, unsigned long);
-    case LEN_LL: return va_arg(a->ap, unsigned long long);
-    case LEN_J: return va_arg(a->ap, uintmax_t);
+    case LEN_HH: return (unsigned char)VA(a, unsigned);
+    case LEN_H: return (unsigned short)VA(a, unsigned);
+    case LEN_L: return VA(a, unsigned long);
+    case LEN_LL: return VA(a, unsigned long long);
+    case LEN_J: return VA(a, uintmax_t);
     case LEN_Z: /* the unsigned type of ptrdiff_t */
-    case LEN_T: return va_arg(a->ap, size_t);
-    default: return va_arg(a->ap, unsigned);
+    case LEN_T: return VA(a, size_t);
+    default: return VA(a, unsigned);
     }
 }
 
@@ -733,7 +742,7 @@ static inline const void *get_pointer(struct args *a)
 {
     return a->blob ? (const void *)(uintptr_t)blob_take(a, NBLOG__A_PTR,
                                                         NULL, NULL)
-                   : va_arg(a->ap, const void *);
+                   : VA(a, const void *);
 }
 
 static void conv_pointer(struct out *o, struct conv *c, struct args *a)
@@ -783,7 +792,7 @@ static void conv_char(struct out *o, struct conv *c, struct args *a)
     char ch[4];
     size_t n = 1;
     if (wide_arg(c->len) && !a->blob)
-        n = utf8(ch, (uint32_t)va_arg(a->ap, wint_t));
+        n = utf8(ch, (uint32_t)VA(a, wint_t));
     else
         ch[0] = (char)(unsigned char)get_int(a);
     put_field(o, &c->sp, ch, n);
@@ -822,7 +831,7 @@ static void put_wide(struct out *o, const wchar_t *ws, size_t n)
 static void conv_wide_string(struct out *o, const struct conv *c,
                              struct args *a)
 {
-    const wchar_t *ws = va_arg(a->ap, const wchar_t *);
+    const wchar_t *ws = VA(a, const wchar_t *);
     const struct nblog__spec *s = &c->sp;
     if (!ws) {
         put_field(o, s, "(null)", (s->prec < 0 || s->prec >= 6) ? 6 : 0);
@@ -855,7 +864,7 @@ static void conv_string(struct out *o, const struct conv *c,
         conv_wide_string(o, c, a);
         return;
     } else {
-        str = va_arg(a->ap, const char *);
+        str = VA(a, const char *);
     }
     if (!str) {
         str = "(null)";
@@ -880,8 +889,13 @@ static double get_double(struct args *a, unsigned len)
         memcpy(&v, &bits, sizeof v);
         return v;
     }
-    return long_double_arg(len) ? (double)va_arg(a->ap, long double)
-                                : va_arg(a->ap, double);
+    if (a->words) { /* the call site made any floating type a double */
+        double v;
+        memcpy(&v, a->words++, sizeof v);
+        return v;
+    }
+    return long_double_arg(len) ? (double)va_arg(*a->ap, long double)
+                                : va_arg(*a->ap, double);
 }
 
 /* fmt_double renders into the room left and returns its full length,
@@ -970,13 +984,13 @@ static void drop_value(struct conv *c, struct args *a)
     case CV_UNSIGNED: (void)get_unsigned(a, c->len); break;
     case CV_CHAR:
         if (wide_arg(c->len))
-            (void)va_arg(a->ap, wint_t);
+            (void)VA(a, wint_t);
         else
-            (void)va_arg(a->ap, int);
+            (void)VA(a, int);
         break;
     case CV_FLOAT: (void)get_double(a, c->len); break;
     case CV_PTR: case CV_STR: case CV_COUNT:
-        (void)va_arg(a->ap, const void *);
+        (void)VA(a, const void *);
         break;
     default: /* '%' and 'm' take no value */
         break;
@@ -1054,7 +1068,7 @@ static inline void get_string(struct args *a, const char **str, size_t *n)
     if (a->blob) {
         blob_take(a, NBLOG__A_STR, str, n);
     } else {
-        *str = va_arg(a->ap, const char *);
+        *str = VA(a, const char *);
         *n = *str ? strlen(*str) : 0;
     }
     if (!*str) {
@@ -1299,12 +1313,27 @@ static size_t run(char *buf, size_t cap, const char *fmt, size_t flen,
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
                       int nargs, unsigned *status)
 {
-    /* errno first: for %m, as it was at the call. */
-    struct args a = {.left = nargs < 0 ? -1 : nargs, .err = errno};
-    va_copy(a.ap, ap);
-    size_t n = run(buf, cap, fmt, fmt ? strlen(fmt) : 0, &a, status);
-    va_end(a.ap);
+    va_list copy;
+    va_copy(copy, ap);
+    size_t n = nblog__vformatp(buf, cap, fmt, &copy, nargs, status);
+    va_end(copy);
     return n;
+}
+
+size_t nblog__vformatp(char *buf, size_t cap, const char *fmt, va_list *ap,
+                       int nargs, unsigned *status)
+{
+    /* errno first: for %m, as it was at the call. */
+    struct args a = {.ap = ap, .left = nargs < 0 ? -1 : nargs, .err = errno};
+    return run(buf, cap, fmt, fmt ? strlen(fmt) : 0, &a, status);
+}
+
+size_t nblog__wformat(char *buf, size_t cap, const char *fmt,
+                      const uint64_t *words, int nargs, int err, unsigned *status)
+{
+    assert(words && nargs >= 0);
+    struct args a = {.left = nargs, .err = err, .words = words};
+    return run(buf, cap, fmt, fmt ? strlen(fmt) : 0, &a, status);
 }
 
 size_t nblog__render_deferred(char *buf, size_t cap, const void *payload,

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nblog.h" /* struct nblog__argdesc */
 
@@ -44,6 +45,22 @@
  */
 size_t nblog__vformat(char *buf, size_t cap, const char *fmt, va_list ap,
                       int nargs, unsigned *status);
+/* Same, taking the arguments from *ap in place (it is left past the ones
+ * taken): no copy of the list, whose 16-byte load right after va_start's
+ * narrower stores is a failed store forward on x86. [signal-safe] */
+size_t nblog__vformatp(char *buf, size_t cap, const char *fmt, va_list *ap,
+                       int nargs, unsigned *status);
+
+/*
+ * nblog__wformat - nblog__vformat with the arguments a deferred call site
+ * made words of (nblog.h NBLOG__WORD: integers and pointers as uintptr_t,
+ * floating values as a double's bits), nargs of them, each read as the
+ * conversion's C type would be read by va_arg. err: errno at the call, for
+ * %m. What a deferred call formats at once when it cannot be deferred
+ * (the same text nblog_printf stores). [signal-safe]
+ */
+size_t nblog__wformat(char *buf, size_t cap, const char *fmt,
+                      const uint64_t *words, int nargs, int err, unsigned *status);
 
 /*
  * Deferred records. The payload of an NBLOG_KIND_DEFERRED record is

@@ -5,7 +5,8 @@
  * logging calls (log.c) and the consoles; it hands the consoles their ring
  * and what they need of the layers above (console.h, struct
  * nblog__console_env), so console.c, printer.c, watch.c and panic_flush.c
- * include neither this header nor log.h. log.c calls up into it for one
+ * include neither this header nor log.h. log.c (and log.h's inline
+ * admission, which loads nblog__life.log_ring) calls up into it for one
  * thing only: a logging call that finds no ring (nblog__life_ring_wait).
  *
  * What the logging calls (log.c) read of it on every call: the state and

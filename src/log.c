@@ -21,7 +21,7 @@
  * nblog__life.log_ring is M4 (acquire, pairs with M3); the readers', stats'
  * and nblog__ring_memory's loads of nblog__life.ring are M2 (acquire,
  * pairs with M1). The ring's own accesses are ring.c's (W, R, H). The
- * rest is relaxed, with nothing to pair: the threshold g.level (a filter:
+ * rest is relaxed, with nothing to pair: the threshold (a filter:
  * a call may see a change a little late), not_ready, head and lost in
  * stats (statistics), and the rate limiter's words (see its comment: the
  * word publishes nothing but itself).
@@ -43,15 +43,9 @@
 #include "ring.h"
 #include "testhooks.h"
 
-static struct {
-    atomic_int level;
-    int facility;
-    int emergency_level;
-    _Atomic uint64_t not_ready;
-} g = {.level = NBLOG_LEVEL_INFO, .facility = 1, .emergency_level = NBLOG_LEVEL_CRIT};
-/* How deep this thread is inside a logging call: above 0 on entry means a
- * signal handler interrupted one (NBLOG_F_SIGNAL). */
-static __thread int log_depth __attribute__((tls_model("initial-exec")));
+struct nblog__log_settings nblog__log = {
+    .level = NBLOG_LEVEL_INFO, .facility = 1, .emergency_level = NBLOG_LEVEL_CRIT};
+__thread int nblog__log_depth __attribute__((tls_model("initial-exec")));
 
 /* ---------------------------------------------------------------- names */
 
@@ -84,8 +78,8 @@ const char *nblog_strerror(int err)
 
 void nblog__log_configure(int facility, int emergency_level)
 {
-    g.facility = facility;
-    g.emergency_level = emergency_level;
+    nblog__log.facility = facility;
+    nblog__log.emergency_level = emergency_level;
 }
 
 /* The logging calls' ring, initialising lazily on first use (or waiting
@@ -104,12 +98,12 @@ int nblog_level_set(int level)
     if (level < 0 || level > NBLOG_LEVEL_DEBUG)
         return NBLOG_ELEVEL;
     /* Relaxed: a threshold; callers may see the change a little late. */
-    return atomic_exchange_explicit(&g.level, level, memory_order_relaxed);
+    return atomic_exchange_explicit(&nblog__log.level, level, memory_order_relaxed);
 }
 
 int nblog_level_get(void)
 {
-    return atomic_load_explicit(&g.level, memory_order_relaxed);
+    return atomic_load_explicit(&nblog__log.level, memory_order_relaxed);
 }
 
 int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
@@ -133,7 +127,7 @@ int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
     if (before_init)
         *ring = current_ring();
     /* Relaxed: a threshold (see nblog_level_set). */
-    if (*level > atomic_load_explicit(&g.level, memory_order_relaxed)) {
+    if (*level > atomic_load_explicit(&nblog__log.level, memory_order_relaxed)) {
         if (*rc == NBLOG_OK)
             *rc = NBLOG_FILTERED;
         return 0;
@@ -142,43 +136,26 @@ int nblog__log_begin(int *level, uint8_t *flags, struct nblog__ring_hdr **ring,
         *ring = current_ring();
     if (!*ring) {
         /* Relaxed: a statistic. */
-        atomic_fetch_add_explicit(&g.not_ready, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&nblog__log.not_ready, 1, memory_order_relaxed);
         *rc = NBLOG_ENOTREADY;
         return 0;
     }
     if (NBLOG__UNLIKELY(!nblog__thread_entered))
         nblog__panic_thread_enter(); /* once per thread: its signal stack */
-    if (log_depth++ > 0)
+    if (nblog__log_depth++ > 0)
         *flags |= NBLOG_F_SIGNAL;
-    if (*level <= g.emergency_level)
+    if (*level <= nblog__log.emergency_level)
         *flags |= NBLOG_F_EMERGENCY;
     return 1;
 }
 
-int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                      uint8_t kind, const char *payload, uint32_t len, int rc)
-{
-    struct nblog__rec_meta m = {
-        .ts_ns = nblog__now_ns(),
-        .tid = nblog__tid(),
-        .len = len,
-        .level = (uint8_t)level,
-        .facility = (uint8_t)g.facility,
-        .flags = flags,
-        .kind = kind,
-    };
-    int wrc = nblog__ring_write(r, &m, payload);
-    if (wrc == NBLOG_OK)
-        nblog__consoles_notify(r, m.seq, flags);
-    log_depth--;
-    return wrc == NBLOG_OK ? rc : wrc;
-}
-
 static const char null_format_text[] = "nblog: NULL format string";
 
-/* Formats in the caller into a record, after nblog__log_begin said go. */
-int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                         int rc, int nargs, const char *fmt, va_list ap)
+/* Formats in the caller into a record, after nblog__log_begin said go:
+ * from *ap, or from words (then err is errno at the call). */
+static int formatted(struct nblog__ring_hdr *r, int level, uint8_t flags, int rc,
+                     int nargs, const char *fmt, va_list *ap,
+                     const uint64_t *words, int err)
 {
     /* One slot's text plus padding for the 8-byte copy into the slot; as
      * large as this ring's records, not the largest possible, since it
@@ -194,7 +171,8 @@ int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
         rc = NBLOG_ENOFMT;
     } else {
         unsigned st = 0;
-        len = nblog__vformat(text, (size_t)max + 1, fmt, ap, nargs, &st);
+        len = words ? nblog__wformat(text, (size_t)max + 1, fmt, words, nargs, err, &st)
+                    : nblog__vformatp(text, (size_t)max + 1, fmt, ap, nargs, &st);
         if (__builtin_expect(st != 0, 0)) {
             flags |= NBLOG_F_BADINPUT;
             rc = (st & NBLOG__FMT_MISSING) ? NBLOG_EARGS : NBLOG_EFORMAT;
@@ -204,19 +182,40 @@ int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
         len = nblog__truncate_text(text, max);
         flags |= NBLOG_F_TRUNCATED;
     }
+    /* The slack goes into the slot with the last word: zeros, not the
+     * stack's old bytes, reach the (shared) ring. */
+    memset(text + len, 0, 8);
     return nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, text,
                              (uint32_t)len, rc);
 }
 
-static int vlog(int level, int nargs, const char *fmt, va_list ap)
+int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
+                         int rc, int nargs, const char *fmt, va_list ap)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    rc = formatted(r, level, flags, rc, nargs, fmt, &copy, NULL, 0);
+    va_end(copy);
+    return rc;
+}
+
+int nblog__log_formatted_words(struct nblog__ring_hdr *r, int level, uint8_t flags,
+                               int rc, int nargs, const char *fmt,
+                               const uint64_t *words, int err)
+{
+    return formatted(r, level, flags, rc, nargs, fmt, NULL, words, err);
+}
+
+/* ap: the caller's own list, taken in place (format.h nblog__vformatp). */
+static int vlog(int level, int nargs, const char *fmt, va_list *ap)
 {
     int err = errno; /* %m shows it as it was at the call; kept for the caller */
     uint8_t flags;
     struct nblog__ring_hdr *r;
     int rc;
-    if (nblog__log_begin(&level, &flags, &r, &rc)) {
+    if (nblog__log_enter(&level, &flags, &r, &rc)) {
         errno = err;
-        rc = nblog__log_formatted(r, level, flags, rc, nargs, fmt, ap);
+        rc = formatted(r, level, flags, rc, nargs, fmt, ap, NULL, 0);
     }
     errno = err;
     return rc;
@@ -224,14 +223,18 @@ static int vlog(int level, int nargs, const char *fmt, va_list ap)
 
 int nblog_vprintf(int level, const char *fmt, va_list ap)
 {
-    return vlog(level, -1, fmt, ap);
+    va_list copy;
+    va_copy(copy, ap);
+    int rc = vlog(level, -1, fmt, &copy);
+    va_end(copy);
+    return rc;
 }
 
 int(nblog_printf)(int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vlog(level, -1, fmt, ap);
+    int rc = vlog(level, -1, fmt, &ap);
     va_end(ap);
     return rc;
 }
@@ -240,7 +243,7 @@ int nblog__printf_n(int level, int nargs, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vlog(level, nargs, fmt, ap);
+    int rc = vlog(level, nargs, fmt, &ap);
     va_end(ap);
     return rc;
 }
@@ -253,7 +256,7 @@ int nblog_write(int level, const void *bytes, size_t len)
     uint8_t flags;
     struct nblog__ring_hdr *r;
     int rc;
-    if (nblog__log_begin(&level, &flags, &r, &rc)) {
+    if (nblog__log_enter(&level, &flags, &r, &rc)) {
         /* As nblog__log_formatted: one slot's text plus the 8-byte copy's
          * slack, on the stack (nblog.h: the stack a logging call needs). */
         uint32_t max = nblog__ring_text_max(r);
@@ -274,9 +277,7 @@ int nblog_write(int level, const void *bytes, size_t len)
             }
         }
         assert(n <= max);
-        /* The slack is copied into the slot with the last word: zeros,
-         * not the stack's old bytes, reach the (shared) ring. */
-        memset(text + n, 0, 8);
+        memset(text + n, 0, 8); /* the pad: zeros (log.h) */
         rc = nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, text, (uint32_t)n, rc);
     }
     errno = err;
@@ -498,7 +499,7 @@ void nblog_stats_get(nblog_stats_t *st)
     struct nblog__ring_hdr *r = atomic_load_explicit(&nblog__life.ring, memory_order_acquire);
     memset(st, 0, sizeof *st);
     /* Relaxed: statistics. */
-    st->not_ready = atomic_load_explicit(&g.not_ready, memory_order_relaxed);
+    st->not_ready = atomic_load_explicit(&nblog__log.not_ready, memory_order_relaxed);
     if (!r)
         return;
     /* The raw head: every reservation, refusals at the seq limit too, so

@@ -33,6 +33,7 @@
  * (filters: a stale value skips or visits one more console or record).
  */
 
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -478,8 +479,11 @@ void *nblog__printer_main(void *arg)
 static uint64_t wake_mask(const struct nblog__ring_hdr *r)
 {
     uint64_t every = r->records / 4;
-    every = every < 64 ? 64 : every > 65536 ? 65536 : every;
-    return every - 1; /* records is a power of two, so is every */
+    every = every < NBLOG__WAKE_MIN ? NBLOG__WAKE_MIN : every > 65536 ? 65536 : every;
+    /* records is a power of two, so is every; at least NBLOG__WAKE_MIN,
+     * which nblog__consoles_notify_needed relies on (console.h). */
+    assert((every & (every - 1)) == 0 && every % NBLOG__WAKE_MIN == 0);
+    return every - 1;
 }
 
 void nblog__consoles_notify(const struct nblog__ring_hdr *r, uint64_t seq,
