@@ -880,10 +880,16 @@ static void test_pipe_eof_waits_for_moving_console(void **state)
      * close at exit is our end of file. */
     sr->fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     assert_true(sr->fd >= 0);
-    sr->chunk = 1024;
-    sr->nap_ns = 1000000;
+    /* About 1 MB/s, so the 3.7 MB take ~4 s, longer than the 2 s
+     * deadline: pipe must wait for a console that keeps moving. The
+     * deadline must exceed one batch's time (a console's progress shows
+     * per write, up to 256 KiB here, ~0.25 s): few reads with long naps,
+     * so a loaded machine's late wake-ups slow the reader less (1 KiB
+     * per 1 ms once made a batch outlast a 1 s deadline at load 20). */
+    sr->chunk = 4096;
+    sr->nap_ns = 4000000;
     snprintf(spec, sizeof spec, "file:%s,name=slow", fifo);
-    char *args[] = {tool, "pipe", "--deadline-ms", "1000", "--console", spec, NULL};
+    char *args[] = {tool, "pipe", "--deadline-ms", "2000", "--console", spec, NULL};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, slow_reader_main, sr), 0);
     int in_w;
