@@ -31,6 +31,7 @@ static int setup(void **state)
     o.level = NBLOG_LEVEL_DEBUG;
     o.ring_records = 1 << 10;
     o.record_size = 2048; /* records longer than the fast path's 512 bytes */
+    o.text_max = 2048;    /* and pad3000 is cut at the record limit */
     o.console_defaults = NBLOG_NO_DEFAULT_CONSOLE | NBLOG_NO_ENV_CONSOLES;
     if (nblog_init(&o) != NBLOG_OK)
         return -1;
