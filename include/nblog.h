@@ -1348,6 +1348,15 @@ typedef struct nblog_syslog_opts {
     unsigned connect_timeout_ms; /* TCP: 0 means 1000 */
     unsigned backoff_min_ms;     /* TCP: first retry delay; 0 means 50 */
     unsigned backoff_max_ms;     /* TCP: retry delay cap; 0 means 5000 */
+    /* syslog+tls only (RFC 5425). The collector's certificate is always
+     * verified (chain and name); there is no option to skip that. Files
+     * are PEM, read when the console is made. */
+    const char *tls_ca_file;   /* CAs to trust; NULL: the system's store */
+    const char *tls_cert_file; /* client certificate to present, or NULL;
+                                  given with tls_key_file */
+    const char *tls_key_file;  /* its private key */
+    const char *tls_peer_name; /* the name (or IP address) the collector's
+                                  certificate must carry; NULL: url's HOST */
 } nblog_syslog_opts_t;
 
 /* Defaults: program name, gethostname(), facility -1, structured data on,
