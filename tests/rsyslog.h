@@ -6,7 +6,7 @@
  * and the nblog side's helpers (rings, a syslog console, pacing, a
  * producer that lets the test stop and restart the collector midway).
  * See test-syslog.c's opening comment for what is checked and why.
- * Static functions: one test file includes it.
+ * Static inline functions (a test file need not use them all).
  */
 #ifndef NBLOG_TEST_RSYSLOG_H
 #define NBLOG_TEST_RSYSLOG_H
@@ -46,7 +46,7 @@ struct rsys {
     const char *tls_client_name;
 };
 
-static int free_port(int type)
+static inline int free_port(int type)
 {
     int fd = socket(AF_INET, type, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -62,9 +62,9 @@ static int free_port(int type)
  * was on its stack). */
 static struct rsys live;
 
-static void rsys_write_conf(struct rsys *r);
+static inline void rsys_write_conf(struct rsys *r);
 
-static void rsys_init(struct rsys *r)
+static inline void rsys_init(struct rsys *r)
 {
     if (access(RSYSLOGD, X_OK) != 0)
         fail_msg("%s not found: install the rsyslog package (scripts/setup-debian.sh "
@@ -80,7 +80,7 @@ static void rsys_init(struct rsys *r)
 }
 
 /* (Re)writes r->conf, for the next rsys_start. */
-static void rsys_write_conf(struct rsys *r)
+static inline void rsys_write_conf(struct rsys *r)
 {
     FILE *f = fopen(r->conf, "w");
     assert_non_null(f);
@@ -110,7 +110,7 @@ static void rsys_write_conf(struct rsys *r)
     live = *r;
 }
 
-static int tcp_accepts(int port)
+static inline int tcp_accepts(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
@@ -120,13 +120,13 @@ static int tcp_accepts(int port)
     return ok;
 }
 
-static void msleep(long ms)
+static inline void msleep(long ms)
 {
     struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
     nanosleep(&ts, NULL);
 }
 
-static void rsys_start(struct rsys *r)
+static inline void rsys_start(struct rsys *r)
 {
     r->pid = fork();
     assert_true(r->pid >= 0);
@@ -150,13 +150,13 @@ static void rsys_start(struct rsys *r)
 
 /* Graceful stop: SIGTERM, and wait for it to exit. */
 /* A collector of this test's, running. */
-static void rsys_up(struct rsys *r)
+static inline void rsys_up(struct rsys *r)
 {
     rsys_init(r);
     rsys_start(r);
 }
 
-static void rsys_stop(struct rsys *r)
+static inline void rsys_stop(struct rsys *r)
 {
     if (r->pid <= 0)
         return;
@@ -167,7 +167,7 @@ static void rsys_stop(struct rsys *r)
     live.pid = 0;
 }
 
-static void rsys_cleanup(struct rsys *r)
+static inline void rsys_cleanup(struct rsys *r)
 {
     rsys_stop(r);
     char dir[sizeof r->dir];
@@ -178,7 +178,7 @@ static void rsys_cleanup(struct rsys *r)
 }
 
 /* What the collector wrote to path so far (empty if nothing yet). */
-static char *slurp(const char *path, size_t *len)
+static inline char *slurp(const char *path, size_t *len)
 {
     char *b = tu_slurp(path, len);
     if (!b) {
@@ -197,10 +197,13 @@ struct tally {
     uint64_t lines, received, dups, notices_dropped, missing, mine;
     uint64_t out_of_order; /* a seq not above the previous one: shown, not
                               asserted (rsyslog's workers reorder) */
+    uint64_t first_out_of_order; /* a seq's first arrival below an earlier
+                                    one's (resent copies aside): one stream
+                                    into one worker keeps this 0 */
     uint64_t bad;         /* lines that do not parse as ours */
 };
 
-static const char *field_n(const char *line, int n)
+static inline const char *field_n(const char *line, int n)
 {
     for (int i = 0; i < n && line; i++) {
         line = strchr(line, '|');
@@ -211,7 +214,7 @@ static const char *field_n(const char *line, int n)
 }
 
 /* Parses the collector's file (expected_app: APP-NAME must be ours). */
-static void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
+static inline void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
                   struct tally *t)
 {
     memset(t, 0, sizeof *t);
@@ -221,7 +224,7 @@ static void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
     t->lost = calloc(hi - lo + 1, 1);
     size_t len;
     char *buf = slurp(path, &len);
-    uint64_t prev = 0;
+    uint64_t prev = 0, first_max = 0;
     int have_prev = 0;
     time_t now = time(NULL);
     for (char *line = buf, *end; line < buf + len; line = end + 1) {
@@ -264,10 +267,14 @@ static void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
         }
         if (seq < lo || seq >= hi)
             continue; /* not this test's (an earlier test's stray) */
-        if (t->seen[seq - lo]++)
+        if (t->seen[seq - lo]++) {
             t->dups++;
-        else
+        } else {
             t->received++;
+            if (seq < first_max)
+                t->first_out_of_order++;
+            first_max = seq;
+        }
         long mine;
         if (sscanf(msg, "r %ld", &mine) == 1 && t->seen[seq - lo] == 1)
             t->mine++;
@@ -281,13 +288,13 @@ static void tally(const char *path, uint64_t lo, uint64_t hi, int expected_app,
     free(buf);
 }
 
-static void tally_free(struct tally *t)
+static inline void tally_free(struct tally *t)
 {
     free(t->seen);
     free(t->lost);
 }
 
-static void print_tally(const char *what, const struct tally *t)
+static inline void print_tally(const char *what, const struct tally *t)
 {
     print_message("%s: seqs %llu..%llu lines %llu received %llu dups %llu dropped "
                   "(notices) %llu missing %llu bad %llu out-of-order %llu\n",
@@ -299,7 +306,7 @@ static void print_tally(const char *what, const struct tally *t)
 }
 
 /* Waits (bounded) until every seq in [lo, hi) is received or dropped. */
-static void wait_tally(const struct rsys *r, uint64_t lo, uint64_t hi, struct tally *t)
+static inline void wait_tally(const struct rsys *r, uint64_t lo, uint64_t hi, struct tally *t)
 {
     for (int i = 0;; i++) {
         tally(r->out, lo, hi, 1, t);
@@ -312,24 +319,24 @@ static void wait_tally(const struct rsys *r, uint64_t lo, uint64_t hi, struct ta
 
 /* ---- nblog side -------------------------------------------------------- */
 
-static int init_ring(size_t records)
+static inline int init_ring(size_t records)
 {
     return tu_init_debug(records) == NBLOG_OK ? 0 : -1;
 }
 
-static int setup_big(void **state)
+static inline int setup_big(void **state)
 {
     (void)state;
     return init_ring(65536);
 }
 
-static int setup_small(void **state)
+static inline int setup_small(void **state)
 {
     (void)state;
     return init_ring(1024);
 }
 
-static int teardown(void **state)
+static inline int teardown(void **state)
 {
     (void)state;
     if (live.dir[0])
@@ -338,7 +345,7 @@ static int teardown(void **state)
     return 0;
 }
 
-static nblog_console_t *syslog_console(const char *proto, int port,
+static inline nblog_console_t *syslog_console(const char *proto, int port,
                                        nblog_syslog_opts_t *so)
 {
     char url[64];
@@ -355,7 +362,7 @@ static nblog_console_t *syslog_console(const char *proto, int port,
     return con;
 }
 
-static nblog_console_stats_t stats(nblog_console_t *con)
+static inline nblog_console_stats_t stats(nblog_console_t *con)
 {
     nblog_console_stats_t st;
     assert_int_equal(nblog_console_stats(con, &st), NBLOG_OK);
@@ -364,13 +371,13 @@ static nblog_console_stats_t stats(nblog_console_t *con)
 
 /* Waits while con is more than max records behind (a producer that does
  * not outrun a console it must not lose records to). */
-static void pace(nblog_console_t *con, uint64_t max)
+static inline void pace(nblog_console_t *con, uint64_t max)
 {
     while (stats(con).lag > max)
         msleep(1);
 }
 
-static void log_range(long from, long to, nblog_console_t *pace_on)
+static inline void log_range(long from, long to, nblog_console_t *pace_on)
 {
     for (long i = from; i < to; i++) {
         assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "r %ld", i), NBLOG_OK);
@@ -389,7 +396,7 @@ struct producer {
     _Atomic int stopped, restarted;
 };
 
-static void *produce(void *arg)
+static inline void *produce(void *arg)
 {
     struct producer *p = arg;
     for (long i = 0; i < p->n; i++) {
@@ -408,7 +415,7 @@ static void *produce(void *arg)
 }
 
 /* File lines "r N": all of 0..n-1, in order, no drop notices. */
-static void assert_file_complete(const char *path, long n)
+static inline void assert_file_complete(const char *path, long n)
 {
     size_t len;
     char *buf = slurp(path, &len);
