@@ -1,6 +1,7 @@
 /*
  * consoles/syslog.c - syslog consoles: RFC 5424 (or RFC 3164) records to a
- * collector over UDP, TCP or a local datagram socket (unix:/dev/log).
+ * collector over UDP, TCP, TLS (RFC 5425) or a local datagram socket
+ * (unix:/dev/log).
  *
  * The console core renders the lines (render.c, NBLOG_FORMAT_RFC5424/3164,
  * with the identity this console registers, struct nblog__line_id); this
@@ -89,6 +90,15 @@
  *
  * A forked child shares the parent's socket: the child drops it (and the
  * history) and connects on its own.
+ *
+ * TLS (syslog+tls://) is this same stream with consoles/tls.h's transport
+ * under it: try_connect handshakes (within the connect timeout, on the
+ * printer thread, the peer verified; a failure is a failed connect, its
+ * error noted in last_error), stream_send hands plaintext to the session,
+ * peer_gone reads through it (a close_notify is an end of stream), and
+ * refresh_acked asks it which plaintext the acknowledged ciphertext
+ * covers (positions from conn_base, where the session's plaintext began).
+ * Frames, history, proving and resending are unchanged.
  *
  * MEMORY ORDERING: relaxed throughout: the net stats it adds to
  * (connects, disconnects, connect_failures, resent_frames, connected) are
