@@ -391,6 +391,8 @@ static void test_tls_options_checked(void **state)
     nblog_console_t *con = NULL;
     assert_int_equal(nblog_console_syslog("syslog+tcp://127.0.0.1:1", &so, NULL, &con),
                      NBLOG_EINVAL); /* TLS options on plain TCP */
+    assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:1", &so, NULL, &con),
+                     NBLOG_EINVAL); /* or UDP */
     snprintf(spec, sizeof spec, "syslog+tls://127.0.0.1,ca=%s/ca.pem", dir);
     assert_int_equal(nblog_console_from_spec(spec, &con), NBLOG_OK);
     assert_string_equal(stats(con).name, "syslog+tls://127.0.0.1");

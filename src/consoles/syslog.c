@@ -609,8 +609,6 @@ static int tcp_console(const char *hostport, int tls, const nblog_syslog_opts_t 
         return NBLOG_EINVAL;
     if (tls)
         hostport = hp;
-    else if (s->tls_ca_file || s->tls_cert_file || s->tls_key_file || s->tls_peer_name)
-        return NBLOG_EINVAL; /* TLS options on a plain connection: a mistake */
     struct tcp_out *o = calloc(1, sizeof *o);
     if (!o)
         return NBLOG_ENOMEM;
@@ -660,10 +658,13 @@ int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
     int format = sopts->rfc3164 || (opts && opts->format == NBLOG_FORMAT_RFC3164)
                      ? NBLOG_FORMAT_RFC3164
                      : NBLOG_FORMAT_RFC5424;
-    if (starts(url, "syslog+tcp://"))
-        return tcp_console(url + 13, 0, sopts, &id, format, url, opts, out);
     if (starts(url, "syslog+tls://"))
         return tcp_console(url + 13, 1, sopts, &id, format, url, opts, out);
+    if (sopts->tls_ca_file || sopts->tls_cert_file || sopts->tls_key_file ||
+        sopts->tls_peer_name)
+        return NBLOG_EINVAL; /* TLS options without TLS: a mistake, not plain text */
+    if (starts(url, "syslog+tcp://"))
+        return tcp_console(url + 13, 0, sopts, &id, format, url, opts, out);
     int udp = starts(url, "syslog+udp://"), local = starts(url, "unix:");
     if (!udp && !local)
         return NBLOG_EINVAL;

@@ -45,6 +45,7 @@
 #include "platform.h"
 
 #define RECORD_MAX 16384 /* plaintext of one TLS record */
+#define PEER_MAX 256     /* a DNS name's 253 bytes, and the NUL */
 
 struct pair {
     uint64_t plain;  /* plaintext bytes of the session up to a record's end */
@@ -53,7 +54,7 @@ struct pair {
 
 struct nblog__tls {
     gnutls_certificate_credentials_t cred;
-    char peer[256];
+    char peer[PEER_MAX];
     int peer_is_ip;
     /* The session, while up (NULL otherwise), on fd. */
     gnutls_session_t s;
@@ -122,7 +123,7 @@ int nblog__tls_new(const nblog_syslog_opts_t *sopts, const char *peer, size_t re
                    struct nblog__tls **out)
 {
     const char *name = sopts->tls_peer_name ? sopts->tls_peer_name : peer;
-    if (!name || !*name || strlen(name) >= sizeof((struct nblog__tls *)0)->peer ||
+    if (!name || !*name || strlen(name) >= PEER_MAX ||
         !sopts->tls_cert_file != !sopts->tls_key_file || records == 0)
         return NBLOG_EINVAL;
     struct nblog__tls *t = calloc(1, sizeof *t);
