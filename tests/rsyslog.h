@@ -436,4 +436,37 @@ static inline void assert_file_complete(const char *path, long n)
     free(buf);
 }
 
+/* A file console named "file" at path. */
+static inline nblog_console_t *file_console(const char *path)
+{
+    nblog_console_opts_t fo;
+    nblog_console_opts_init(&fo);
+    fo.name = "file";
+    nblog_console_t *file = NULL;
+    assert_int_equal(nblog_console_file(path, 0, 0, &fo, &file), NBLOG_OK);
+    return file;
+}
+
+/* Runs producer p (its pace_on set) against r's collector: once a third is
+ * logged and con delivers (the session is up when the collector goes),
+ * stops the collector gracefully, starts it again at two thirds, waits
+ * for the producer, and flushes everything. */
+static inline void restart_midstream(struct rsys *r, nblog_console_t *con, struct producer *p)
+{
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, produce, p), 0);
+    for (int i = 0; i < 6000 && (atomic_load(&p->done) < p->n / 3 || stats(con).printed == 0);
+         i++)
+        msleep(1);
+    assert_true(stats(con).printed > 0);
+    rsys_stop(r);
+    atomic_store(&p->stopped, 1);
+    while (atomic_load(&p->done) < p->n * 2 / 3)
+        msleep(1);
+    rsys_start(r);
+    atomic_store(&p->restarted, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+}
+
 #endif

@@ -471,24 +471,9 @@ static void test_tcp_collector_restart(void **state)
     nblog_console_t *con = syslog_console("tcp", r.tcp_port, NULL);
     char path[128];
     snprintf(path, sizeof path, "%s/file.log", r.dir);
-    nblog_console_opts_t fo;
-    nblog_console_opts_init(&fo);
-    fo.name = "file";
-    nblog_console_t *file = NULL;
-    assert_int_equal(nblog_console_file(path, 0, 0, &fo, &file), NBLOG_OK);
+    nblog_console_t *file = file_console(path);
     struct producer p = {.n = SCALED(60000), .pace_on = file};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, produce, &p), 0);
-    while (atomic_load(&p.done) < p.n / 3)
-        msleep(1);
-    rsys_stop(&r);
-    atomic_store(&p.stopped, 1);
-    while (atomic_load(&p.done) < p.n * 2 / 3)
-        msleep(1);
-    rsys_start(&r);
-    atomic_store(&p.restarted, 1);
-    pthread_join(th, NULL);
-    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    restart_midstream(&r, con, &p);
     nblog_console_stats_t st = stats(con);
     struct tally t;
     wait_tally(&r, st.start_seq, st.next_seq, &t);

@@ -111,14 +111,16 @@ static nblog_console_t *tls_console(const struct rsys *r, const char *ca, const 
     return syslog_console("tls", r->tcp_port, &so);
 }
 
-static nblog_console_t *file_console(const char *path)
+/* A TLS console to a running TLS rsyslog r (trusting its CA, checking
+ * 127.0.0.1) and a file console in r's directory (path: its file). */
+static nblog_console_t *tls_and_file(struct rsys *r, char *path, size_t cap,
+                                     nblog_console_t **file)
 {
-    nblog_console_opts_t fo;
-    nblog_console_opts_init(&fo);
-    fo.name = "file";
-    nblog_console_t *file = NULL;
-    assert_int_equal(nblog_console_file(path, 0, 0, &fo, &file), NBLOG_OK);
-    return file;
+    rsys_tls_up(r, NULL);
+    nblog_console_t *con = tls_console(r, "ca.pem", NULL);
+    snprintf(path, cap, "%s/file.log", r->dir);
+    *file = file_console(path);
+    return con;
 }
 
 static nblog_net_stats_t net_stats(nblog_console_t *con)
@@ -138,27 +140,10 @@ static void test_tls_restart_complete_in_order(void **state)
 {
     (void)state;
     struct rsys r;
-    rsys_tls_up(&r, NULL);
-    nblog_console_t *con = tls_console(&r, "ca.pem", NULL);
     char path[128];
-    snprintf(path, sizeof path, "%s/file.log", r.dir);
-    nblog_console_t *file = file_console(path);
+    nblog_console_t *file, *con = tls_and_file(&r, path, sizeof path, &file);
     struct producer p = {.n = SCALED(30000), .pace_on = file};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, produce, &p), 0);
-    /* Mid-stream: the session up and delivering when the collector stops. */
-    for (int i = 0; i < 6000 && (atomic_load(&p.done) < p.n / 3 || stats(con).printed == 0);
-         i++)
-        msleep(1);
-    assert_true(stats(con).printed > 0);
-    rsys_stop(&r);
-    atomic_store(&p.stopped, 1);
-    while (atomic_load(&p.done) < p.n * 2 / 3)
-        msleep(1);
-    rsys_start(&r);
-    atomic_store(&p.restarted, 1);
-    pthread_join(th, NULL);
-    assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+    restart_midstream(&r, con, &p);
     nblog_console_stats_t st = stats(con);
     struct tally t;
     wait_tally(&r, st.start_seq, st.next_seq, &t);
@@ -295,11 +280,8 @@ static void test_tls_stopped_collector_stops_only_its_console(void **state)
 {
     (void)state;
     struct rsys r;
-    rsys_tls_up(&r, NULL);
-    nblog_console_t *con = tls_console(&r, "ca.pem", NULL);
     char path[128];
-    snprintf(path, sizeof path, "%s/file.log", r.dir);
-    nblog_console_t *file = file_console(path);
+    nblog_console_t *file, *con = tls_and_file(&r, path, sizeof path, &file);
     log_range(0, 100, NULL);
     assert_int_equal(nblog_flush(60000, NULL, 0), 0); /* connected and delivering */
     assert_int_equal(kill(r.pid, SIGSTOP), 0);
@@ -388,6 +370,9 @@ static void test_tls_options_checked(void **state)
     assert_int_equal(nblog_console_from_spec("syslog+tls://127.0.0.1:1,ca=", NULL), NBLOG_EINVAL);
     assert_int_equal(nblog_console_from_spec("syslog+udp://127.0.0.1:1,peer=x", NULL),
                      NBLOG_EINVAL);
+    /* No write_atomic, so no direct mode: the handshake is the printer's. */
+    snprintf(spec, sizeof spec, "syslog+tls://127.0.0.1:1,ca=%s/ca.pem,mode=direct", dir);
+    assert_int_equal(nblog_console_from_spec(spec, NULL), NBLOG_EINVAL);
     nblog_syslog_opts_t so;
     nblog_syslog_opts_init(&so);
     so.tls_peer_name = "localhost";
