@@ -57,6 +57,20 @@ static inline int free_port(int type)
     return ntohs(a.sin_port);
 }
 
+/* A TCP socket listening on 127.0.0.1 (backlog: connections the kernel
+ * accepts with nobody calling accept); its port into *port. */
+static inline int tcp_listener(int backlog, int *port)
+{
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(ls, backlog), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+    *port = ntohs(a.sin_port);
+    return ls;
+}
+
 /* The collector of the running test, in static storage so teardown can
  * stop it when an assertion ended the test early (the test's own struct
  * was on its stack). */
@@ -467,6 +481,45 @@ static inline void restart_midstream(struct rsys *r, nblog_console_t *con, struc
     atomic_store(&p->restarted, 1);
     pthread_join(th, NULL);
     assert_int_equal(nblog_flush(60000, NULL, 0), 0);
+}
+
+/* Logs "r FROM".."r TO-1" (padded, so buffers fill sooner), pacing on the
+ * file console file at path; then a short flush must find exactly one
+ * console behind, the one named name, and file must be done: every record
+ * there, in order. */
+static inline void assert_only_stalled(nblog_console_t *file, const char *path, long from,
+                                       long to, const char *name)
+{
+    for (long i = from; i < to; i++) {
+        assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "r %ld padding to make the "
+                                      "record longer, so buffers fill sooner", i),
+                         NBLOG_OK);
+        if (i % 1000 == 999)
+            pace(file, 16384);
+    }
+    char lag[256];
+    int behind = nblog_flush(300, lag, sizeof lag);
+    print_message("%s: flush -> %d lagging \"%s\"\n", name, behind, lag);
+    assert_int_equal(behind, 1);
+    assert_string_equal(lag, name);
+    assert_int_equal(nblog_flush(0, NULL, 0), 1); /* the file console is done */
+    assert_int_equal(stats(file).lag, 0);
+    assert_int_equal(stats(file).dropped, 0);
+    assert_file_complete(path, to);
+}
+
+/* Waits until every seq con handled is at r (bounded), shows the tally as
+ * what, and checks none is missing and every line is ours. Returns con's
+ * stats, read first; *t must be tally_free'd. */
+static inline nblog_console_stats_t tally_all(const struct rsys *r, nblog_console_t *con,
+                                              const char *what, struct tally *t)
+{
+    nblog_console_stats_t st = stats(con);
+    wait_tally(r, st.start_seq, st.next_seq, t);
+    print_tally(what, t);
+    assert_int_equal(t->missing, 0);
+    assert_int_equal(t->bad, 0);
+    return st;
 }
 
 #endif
