@@ -1389,6 +1389,7 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *     kind    = "stderr" | "fd" (argument: a descriptor number)
  *             | "file" (argument: a path; it may not contain ',')
  *             | "syslog+udp" | "syslog+tcp" (argument: //HOST:PORT)
+ *             | "syslog+tls" (argument: //HOST[:PORT], port 6514 if none)
  *             | "unix" (argument: a datagram socket's path, e.g. /dev/log)
  *             | "journald" (argument, optional: the socket's path)
  *     option  = "level=" LEVEL        (a name or 0..7, see nblog_level_parse)
@@ -1411,9 +1412,13 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *               (0..23 or user, daemon, local0..local7, ...), "sd=" on|off,
  *               "rfc3164=" on|off, "msgid=" ID, "hostname=" HOST
  *                 (see nblog_syslog_opts_t)
+ *             | syslog+tls only: "ca=" FILE, "cert=" FILE, "key=" FILE,
+ *               "peer=" NAME (tls_ca_file, tls_cert_file, tls_key_file,
+ *               tls_peer_name; the paths may not contain ',')
  *
  * e.g. "file:/var/log/app.log,level=warning,format=kmsg", "fd:3,mode=direct",
- * "syslog+tcp://127.0.0.1:514,app=ingest,facility=local3,level=notice".
+ * "syslog+tcp://127.0.0.1:514,app=ingest,facility=local3,level=notice",
+ * "syslog+tls://logs.example.org,ca=/etc/ssl/logs-ca.pem".
  */
 
 /*
@@ -1464,6 +1469,27 @@ NBLOG_API const char *nblog_spec_error(void);
  * nblog_console_journald). A UDP refusal
  * (ICMP port unreachable: nobody listens) fails the batch it falls in
  * (write_failed, last_error -ECONNREFUSED) rather than counting it printed.
+ *
+ * TLS (syslog+tls://, RFC 5425: the same octet-counted frames inside TLS,
+ * through GnuTLS) is TCP with a handshake: everything above holds, resend
+ * and proving included (what the peer's TCP acknowledged is mapped back
+ * from TLS records to frames). The handshake runs on the console's printer
+ * thread, non-blocking, within connect_timeout_ms, and verifies the
+ * collector's certificate chain (tls_ca_file, else the system's trust
+ * store) and name (tls_peer_name, else the url's HOST; an IP address is
+ * matched against the certificate's IP addresses); there is no way to turn
+ * that off. A handshake that fails is a failed connect (connect_failures,
+ * retried with backoff; its records wait) and sets last_error: -EACCES a
+ * certificate was refused (the collector's by us: untrusted, expired,
+ * another name; or ours by the collector), -ETIMEDOUT no handshake in
+ * time (a peer that accepts and says nothing), -EPROTO any other TLS
+ * failure. A TLS console has no write_atomic (GnuTLS is not
+ * async-signal-safe): direct mode, emergencies and the panic flush skip it
+ * like any console without one. Allocation: the credentials are loaded
+ * when the console is made (a file that does not load is NBLOG_EINVAL
+ * then), but GnuTLS allocates a session per connection and a buffer per
+ * TLS record on that console's printer thread; the logging calls and the
+ * other consoles allocate nothing.
  */
 typedef struct nblog_syslog_opts {
     const char *app_name; /* APP-NAME / TAG / SYSLOG_IDENTIFIER (first 48
@@ -1488,13 +1514,22 @@ typedef struct nblog_syslog_opts {
                                 0: 2048 (UDP), 8192 (unix), 65536 (journald;
                                 a longer entry goes through a memfd, see
                                 nblog_console_journald) */
-    unsigned resend_bytes;   /* TCP: bytes of frames kept to resend; 0: 1 MiB.
+    unsigned resend_bytes;   /* TCP, TLS: bytes of frames kept to resend; 0: 1 MiB.
                                 A quarter stays kept after the peer acknowledged
                                 it, resent if the peer resets (it may have
                                 dropped them unread); at least 65536 */
-    unsigned connect_timeout_ms; /* TCP: 0 means 1000 */
-    unsigned backoff_min_ms;     /* TCP: first retry delay; 0 means 50 */
-    unsigned backoff_max_ms;     /* TCP: retry delay cap; 0 means 5000 */
+    unsigned connect_timeout_ms; /* TCP, TLS: 0 means 1000 */
+    unsigned backoff_min_ms;     /* TCP, TLS: first retry delay; 0 means 50 */
+    unsigned backoff_max_ms;     /* TCP, TLS: retry delay cap; 0 means 5000 */
+    /* syslog+tls only (RFC 5425). The collector's certificate is always
+     * verified (chain and name); there is no option to skip that. Files
+     * are PEM, read when the console is made. */
+    const char *tls_ca_file;   /* CAs to trust; NULL: the system's store */
+    const char *tls_cert_file; /* client certificate to present, or NULL;
+                                  given with tls_key_file */
+    const char *tls_key_file;  /* its private key */
+    const char *tls_peer_name; /* the name (or IP address) the collector's
+                                  certificate must carry; NULL: url's HOST */
 } nblog_syslog_opts_t;
 
 /* Defaults: program name, gethostname(), facility -1, structured data on,
@@ -1504,12 +1539,15 @@ NBLOG_API void nblog_syslog_opts_init(nblog_syslog_opts_t *o);
 /*
  * nblog_console_syslog - a syslog console to url:
  *     syslog+udp://HOST:PORT   syslog+tcp://HOST:PORT   (HOST may be [v6])
+ *     syslog+tls://HOST[:PORT] RFC 5425, port 6514 by default
  *     unix:PATH                a local datagram socket, e.g. unix:/dev/log
  * sopts and opts may be NULL (defaults; the console is named after the
  * url). opts->format is set from sopts (RFC 5424, or RFC 3164). The address
  * is resolved now; a TCP collector need not be up yet. [blocking]
- * Returns NBLOG_OK and *out; NBLOG_EINVAL for a bad url or option, or a
- * UDP/unix socket that cannot be made; NBLOG_ENOMEM; the errors of
+ * Returns NBLOG_OK and *out; NBLOG_EINVAL for a bad url or option (TLS:
+ * a CA, certificate or key file that does not load, a certificate without
+ * its key; tls_* options on another kind), or a UDP/unix socket that
+ * cannot be made; NBLOG_ENOMEM; the errors of
  * nblog_console_register.
  */
 NBLOG_API int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
@@ -1557,13 +1595,15 @@ NBLOG_API int nblog_console_journald(const char *socket_path,
 
 /* What a network console did besides printing. */
 typedef struct nblog_net_stats {
-    uint64_t connects;    /* TCP: connections made (the first included);
+    uint64_t connects;    /* TCP, TLS: connections made (the first included);
                              local datagram sockets: reconnects to a
                              receiver that had gone away */
-    uint64_t disconnects; /* TCP: connections lost; local datagram sockets:
-                             the receiver found gone (journald stopped) */
-    uint64_t connect_failures; /* TCP, local datagram sockets: attempts
-                                  that failed */
+    uint64_t disconnects; /* TCP, TLS: connections lost; local datagram
+                             sockets: the receiver found gone (journald
+                             stopped) */
+    uint64_t connect_failures; /* TCP, TLS (a failed handshake included),
+                                  local datagram sockets: attempts that
+                                  failed */
     uint64_t resent_frames; /* TCP: frames sent again after a reconnect */
     uint64_t truncated;   /* datagrams cut to max_datagram */
     int connected;        /* TCP: 1 while connected; UDP: 1; local datagram

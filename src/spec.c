@@ -11,10 +11,12 @@
  *            | "show=" program+pid+tid (the human format's fields)
  *            | "mode=" threaded|direct | "name=" NAME | "stall_ms=" N
  *            | a kind's own option (syslog: app=, facility=, sd=on|off,
- *              rfc3164=on|off, msgid=, hostname=)
+ *              rfc3164=on|off, msgid=, hostname=; syslog+tls also ca=FILE,
+ *              cert=FILE, key=FILE, peer=NAME)
  *
  *     kinds: stderr | fd:N | file:PATH | syslog+udp://HOST:PORT
- *            | syslog+tcp://HOST:PORT | unix:PATH | journald[:PATH]
+ *            | syslog+tcp://HOST:PORT | syslog+tls://HOST[:PORT]
+ *            | unix:PATH | journald[:PATH]
  *
  * The kind ends at the first ':' or ',', so an argument may itself hold
  * ':' ("syslog+udp://host:514"); it ends at the first ','. The common
@@ -199,9 +201,27 @@ static int parse_facility(const char *val, int *out)
     return NBLOG_OK;
 }
 
+/* syslog+tls's options (files are paths, the peer a host name or an
+ * address): 1 if key is one, *rc set. */
+static int tls_option(const char *key, const char *val, nblog_syslog_opts_t *so, int *rc)
+{
+    const char **field = !strcmp(key, "ca")     ? &so->tls_ca_file
+                         : !strcmp(key, "cert") ? &so->tls_cert_file
+                         : !strcmp(key, "key")  ? &so->tls_key_file
+                         : !strcmp(key, "peer") ? &so->tls_peer_name
+                                                : NULL;
+    if (!field)
+        return 0;
+    *rc = !*val ? spec_fail("option %s= needs a value", key)
+                : !strcmp(key, "peer") ? check_text(key, val, 255, '!') : NBLOG_OK;
+    *field = val;
+    return 1;
+}
+
 /* The syslog and journald kinds' own options into *so. */
 static int syslog_options(const char *kind, char *const *extra, nblog_syslog_opts_t *so)
 {
+    int tls = !strcmp(kind, "syslog+tls");
     for (; *extra; extra++) {
         const char *key = *extra, *val = strchr(key, '\0') + 1; /* split by apply_option */
         int rc = NBLOG_OK;
@@ -218,10 +238,13 @@ static int syslog_options(const char *kind, char *const *extra, nblog_syslog_opt
             rc = parse_on_off(key, val, &so->structured_data);
         else if (!strcmp(key, "rfc3164"))
             rc = parse_on_off(key, val, &so->rfc3164);
+        else if (tls && tls_option(key, val, so, &rc))
+            ;
         else
             rc = spec_fail("unknown option \"%s\" for %s (level, format, mode, name, stall_ms, "
                            "color, time, show, "
-                           "app, facility, sd, rfc3164, msgid, hostname)", key, kind);
+                           "app, facility, sd, rfc3164, msgid, hostname%s)", key, kind,
+                           tls ? ", ca, cert, key, peer" : "");
         if (rc)
             return rc;
     }
@@ -241,7 +264,8 @@ static int make_syslog(const char *kind, const char *arg, const nblog_console_op
     rc = nblog_console_syslog(url, &so, o, out);
     if (rc == NBLOG_EINVAL)
         return spec_fail("%s: cannot use \"%s\" (expected syslog+udp://HOST:PORT, "
-                         "syslog+tcp://HOST:PORT or unix:PATH)", kind, url);
+                         "syslog+tcp://HOST:PORT, syslog+tls://HOST[:PORT] with files "
+                         "that load, or unix:PATH)", kind, url);
     return rc;
 }
 
@@ -266,6 +290,7 @@ static const struct spec_kind {
     {"file", ARG_REQUIRED, make_file},
     {"syslog+udp", ARG_REQUIRED, make_syslog},
     {"syslog+tcp", ARG_REQUIRED, make_syslog},
+    {"syslog+tls", ARG_REQUIRED, make_syslog},
     {"unix", ARG_REQUIRED, make_syslog},
     {"journald", ARG_OPTIONAL, make_journald},
 };
@@ -415,7 +440,7 @@ int nblog_console_from_spec(const char *spec, nblog_console_t **out)
     const struct spec_kind *k = find_kind(buf);
     if (!k)
         return spec_fail("unknown console kind \"%s\" in \"%s\" (stderr, fd:N, file:PATH, "
-                         "syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, unix:PATH, "
+                         "syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT, syslog+tls://HOST[:PORT], unix:PATH, "
                          "journald[:PATH])", buf, spec);
     if (k->arg == ARG_REQUIRED && (!arg || !*arg))
         return spec_fail("console kind \"%s\" needs an argument (%s:...)", k->kind, k->kind);

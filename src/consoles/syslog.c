@@ -1,6 +1,7 @@
 /*
  * consoles/syslog.c - syslog consoles: RFC 5424 (or RFC 3164) records to a
- * collector over UDP, TCP or a local datagram socket (unix:/dev/log).
+ * collector over UDP, TCP, TLS (RFC 5425) or a local datagram socket
+ * (unix:/dev/log).
  *
  * The console core renders the lines (render.c, NBLOG_FORMAT_RFC5424/3164,
  * with the identity this console registers, struct nblog__line_id); this
@@ -90,6 +91,15 @@
  * A forked child shares the parent's socket: the child drops it (and the
  * history) and connects on its own.
  *
+ * TLS (syslog+tls://) is this same stream with consoles/tls.h's transport
+ * under it: try_connect handshakes (within the connect timeout, on the
+ * printer thread, the peer verified; a failure is a failed connect, its
+ * error noted in last_error), stream_send hands plaintext to the session,
+ * peer_gone reads through it (a close_notify is an end of stream), and
+ * refresh_acked asks it which plaintext the acknowledged ciphertext
+ * covers (positions from conn_base, where the session's plaintext began).
+ * Frames, history, proving and resending are unchanged.
+ *
  * MEMORY ORDERING: relaxed throughout: the net stats it adds to
  * (connects, disconnects, connect_failures, resent_frames, connected) are
  * counts and a state read on their own (consoles/net.c); the stream and
@@ -103,6 +113,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -111,6 +122,7 @@
 #include <unistd.h>
 
 #include "consoles/net.h"
+#include "consoles/tls.h"
 #include "platform.h"
 
 #define SLICE_NS 100000000ull  /* longest a write call waits for anything */
@@ -133,6 +145,9 @@ struct tcp_out {
     uint64_t margin;       /* acknowledged bytes kept for a reset peer */
     int proven;            /* this connection outlived its settle time */
     int unclean;           /* the last connection ended without a clean FIN */
+    struct nblog__tls *tls; /* syslog+tls: the transport over fd; NULL: plain TCP */
+    uint64_t conn_base;    /* syslog+tls: the stream position this session's
+                              plaintext starts at */
     unsigned backoff_ms, backoff_min, backoff_max, connect_timeout_ms;
 };
 
@@ -248,12 +263,12 @@ static void lost_because(struct tcp_out *o, int err)
  * when the connection has ended: EOF (the peer's FIN; clean, unless a
  * reset or error shows as well) or an error (unclean). Reads at most
  * DRAIN_BYTES a call, so a peer that floods us cannot keep us here. */
-static int peer_gone(struct tcp_out *o)
+static int drain_raw(int fd)
 {
     char sink[4096];
     size_t got = 0;
     while (got < DRAIN_BYTES) {
-        ssize_t n = recv(o->fd, sink, sizeof sink, MSG_DONTWAIT);
+        ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
         if (n > 0) {
             got += (size_t)n;
             continue;
@@ -261,12 +276,22 @@ static int peer_gone(struct tcp_out *o)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        if (n < 0) {
-            o->unclean = 1; /* ECONNRESET, ETIMEDOUT, ... */
-            lost_because(o, errno);
-            return 1;
-        }
+            return 0;
+        return n < 0 ? -errno : 1; /* -ECONNRESET, -ETIMEDOUT, ...; or EOF */
+    }
+    return 0;
+}
+
+static int peer_gone(struct tcp_out *o)
+{
+    /* TLS: through the session (a close_notify or a fatal alert tells). */
+    int r = o->tls ? nblog__tls_drain(o->tls, DRAIN_BYTES) : drain_raw(o->fd);
+    if (r < 0) {
+        o->unclean = 1;
+        lost_because(o, o->tls ? 0 : -r); /* TLS: the socket's error, if any */
+        return 1;
+    }
+    if (r > 0) {
         /* EOF. A FIN alone means the peer read all it acknowledged before
          * it closed (closing with bytes unread sends a reset instead). */
         struct pollfd p = {.fd = o->fd, .events = 0};
@@ -306,9 +331,13 @@ static int refresh_acked(struct tcp_out *o)
         o->unclean = 1;
         return -1;
     }
+    /* Taken before the drain, which may send (a TLS key update) and so
+     * make the queue length stale. TLS: the kernel holds ciphertext; the
+     * session maps it back to plaintext (consoles/tls.h). */
+    uint64_t q = (uint64_t)(outq > 0 ? outq : 0);
+    uint64_t acked = o->tls ? o->conn_base + nblog__tls_acked(o->tls, q) : o->h_sent - q;
     if (peer_gone(o))
         return -1;
-    uint64_t acked = o->h_sent - (uint64_t)(outq > 0 ? outq : 0);
     if (acked > o->h_acked)
         o->h_acked = acked;
     if (!o->proven && nblog__now_ns() - o->connected_ns >= settle_ns(o->fd))
@@ -321,6 +350,8 @@ static int refresh_acked(struct tcp_out *o)
 
 static void went_down(struct tcp_out *o)
 {
+    if (o->tls)
+        nblog__tls_end(o->tls, 0);
     close(o->fd);
     o->fd = -1;
     if (!o->unclean) /* proven or not (nblog.h states this exception) */
@@ -342,9 +373,13 @@ static void went_down(struct tcp_out *o)
     atomic_store_explicit(&o->net.connected, 0, memory_order_relaxed);
 }
 
-/* A connected socket, or -errno (ETIMEDOUT when connect_timeout_ms passed). */
+/* A TCP connection to the collector, and for TLS its handshake, both
+ * within the connect timeout. The fd, or -errno: ETIMEDOUT when
+ * connect_timeout_ms passed; a TLS failure is also shown in last_error
+ * (-EACCES for a refused certificate, see nblog.h). */
 static int try_connect(struct tcp_out *o)
 {
+    uint64_t deadline = nblog__now_ns() + (uint64_t)o->connect_timeout_ms * 1000000u;
     int fd = nblog__fd_mine(socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd < 0)
         return -errno;
@@ -368,6 +403,14 @@ static int try_connect(struct tcp_out *o)
         if (err != 0) {
             close(fd);
             return -err;
+        }
+    }
+    if (o->tls) {
+        int e = nblog__tls_start(o->tls, fd, deadline);
+        if (e != 0) {
+            nblog__console_note_error(o, e);
+            close(fd);
+            return e < 0 ? e : -EPROTO;
         }
     }
     return fd;
@@ -411,12 +454,23 @@ static int connect_now(struct tcp_out *o)
     for (uint64_t p = pos; p < o->h_sent; p += frame_len(o, p))
         frames++;
     o->h_sent = pos;
+    o->conn_base = pos; /* the TLS session's plaintext starts here */
     /* Relaxed: statistics and a hint for nblog_console_net_stats; they
      * publish nothing (the history is this printer's alone). */
     atomic_fetch_add_explicit(&o->net.resent_frames, frames, memory_order_relaxed);
     atomic_fetch_add_explicit(&o->net.connects, 1, memory_order_relaxed);
     atomic_store_explicit(&o->net.connected, 1, memory_order_relaxed);
     return 0;
+}
+
+/* Bytes of p the transport took (> 0), or -errno: -EAGAIN the socket
+ * is full; -ENOBUFS (TLS) too many records wait to be acknowledged. */
+static ssize_t stream_send(struct tcp_out *o, const char *p, size_t n)
+{
+    if (o->tls)
+        return nblog__tls_send(o->tls, p, n);
+    ssize_t w = send(o->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return w < 0 ? -errno : w;
 }
 
 /* Sends h_sent..h_end. 0: all sent; 1: no room before deadline; -1: the
@@ -428,25 +482,28 @@ static int push(struct tcp_out *o, uint64_t deadline)
         uint64_t n = o->h_end - o->h_sent;
         if (n > o->cap - off)
             n = o->cap - off;
-        ssize_t w = send(o->fd, o->hist + off, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = stream_send(o, o->hist + off, (size_t)n);
         if (w > 0) {
             o->h_sent += (uint64_t)w;
             continue;
         }
-        if (w < 0 && errno == EINTR)
+        if (w == -EINTR)
             continue;
-        if (w < 0 && errno == EAGAIN) {
+        if (w == -EAGAIN || w == -ENOBUFS) {
             if (refresh_acked(o) != 0)
                 return -1;
             uint64_t now = nblog__now_ns();
             if (now >= deadline)
                 return 1;
-            struct pollfd p = {.fd = o->fd, .events = POLLOUT};
-            poll(&p, 1, (int)((deadline - now) / 1000000u) + 1);
+            /* Room in the socket wakes poll; an acknowledgement does not
+             * (the TLS table waits for those): look again in 1 ms. */
+            int full = w == -ENOBUFS;
+            struct pollfd p = {.fd = o->fd, .events = full ? POLLIN : POLLOUT};
+            poll(&p, 1, full ? 1 : (int)((deadline - now) / 1000000u) + 1);
             continue;
         }
         o->unclean = 1; /* EPIPE, ECONNRESET, ...: no clean FIN seen first */
-        lost_because(o, w < 0 ? errno : EPIPE);
+        lost_because(o, w < 0 ? (int)-w : EPIPE);
         return -1;
     }
     return refresh_acked(o);
@@ -474,6 +531,8 @@ static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
 {
     struct tcp_out *o = ctx;
     if (o->pid != getpid()) { /* a forked child: the socket is the parent's */
+        if (o->tls)
+            nblog__tls_end(o->tls, 0); /* the session too: never sent on */
         if (o->fd >= 0)
             close(o->fd);
         o->fd = -1;
@@ -504,13 +563,21 @@ static ssize_t tcp_write(void *ctx, const char *buf, size_t len)
     return (ssize_t)confirm_lines(o, buf);
 }
 
+static void tcp_free(struct tcp_out *o)
+{
+    nblog__tls_free(o->tls);
+    free(o->hist);
+    free(o);
+}
+
 static void tcp_teardown(void *ctx)
 {
     struct tcp_out *o = ctx;
+    if (o->tls) /* close_notify once, without waiting, on our own connection */
+        nblog__tls_end(o->tls, o->fd >= 0 && o->pid == getpid());
     if (o->fd >= 0)
         close(o->fd);
-    free(o->hist);
-    free(o);
+    tcp_free(o);
 }
 
 static const nblog_console_ops_t tcp_ops = {
@@ -526,11 +593,44 @@ static int starts(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static int tcp_console(const char *hostport, const nblog_syslog_opts_t *s,
+/* syslog+tls://HOST[:PORT]: the host (the default peer name) into host,
+ * and "HOST:PORT" into hp, port 6514 (RFC 5425) if none is given. 0, or
+ * -1 if either does not fit. */
+static int tls_target(const char *hostport, char *host, size_t hcap, char *hp, size_t hpcap)
+{
+    const char *h = hostport, *end;
+    if (*h == '[') {
+        h++;
+        end = strchr(h, ']');
+        if (!end)
+            return -1;
+    } else {
+        end = strrchr(h, ':');
+        if (!end)
+            end = h + strlen(h);
+    }
+    const char *after = *hostport == '[' ? end + 1 : end;
+    size_t hl = (size_t)(end - h);
+    if (hl == 0 || hl >= hcap)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    int n = snprintf(hp, hpcap, "%s%s", hostport, *after ? "" : ":6514");
+    return n < 0 || (size_t)n >= hpcap ? -1 : 0;
+}
+
+/* A stream console: plain TCP (tls 0), or TLS over it (hostport may then
+ * lack the port). */
+static int tcp_console(const char *hostport, int tls, const nblog_syslog_opts_t *s,
                        const struct nblog__line_id *id, int format,
                        const char *url, const nblog_console_opts_t *opts,
                        nblog_console_t **out)
 {
+    char host[256], hp[300];
+    if (tls && tls_target(hostport, host, sizeof host, hp, sizeof hp) != 0)
+        return NBLOG_EINVAL;
+    if (tls)
+        hostport = hp;
     struct tcp_out *o = calloc(1, sizeof *o);
     if (!o)
         return NBLOG_ENOMEM;
@@ -553,6 +653,17 @@ static int tcp_console(const char *hostport, const nblog_syslog_opts_t *s,
         free(o);
         return NBLOG_ENOMEM;
     }
+    /* TLS: credentials now; the table holds a record per 64 bytes of the
+     * kernel's share of the history (cap / 2, see try_connect), at least
+     * 1024: records that wait longer wait for room (-ENOBUFS). */
+    if (tls) {
+        size_t records = (size_t)(o->cap / 2 / 64);
+        int rc = nblog__tls_new(s, host, records < 1024 ? 1024 : records, &o->tls);
+        if (rc != NBLOG_OK) {
+            tcp_free(o);
+            return rc;
+        }
+    }
     return nblog__net_register(&tcp_ops, &o->net, url, format, opts, out, tcp_teardown);
 }
 
@@ -570,8 +681,13 @@ int nblog_console_syslog(const char *url, const nblog_syslog_opts_t *sopts,
     int format = sopts->rfc3164 || (opts && opts->format == NBLOG_FORMAT_RFC3164)
                      ? NBLOG_FORMAT_RFC3164
                      : NBLOG_FORMAT_RFC5424;
+    if (starts(url, "syslog+tls://"))
+        return tcp_console(url + 13, 1, sopts, &id, format, url, opts, out);
+    if (sopts->tls_ca_file || sopts->tls_cert_file || sopts->tls_key_file ||
+        sopts->tls_peer_name)
+        return NBLOG_EINVAL; /* TLS options without TLS: a mistake, not plain text */
     if (starts(url, "syslog+tcp://"))
-        return tcp_console(url + 13, sopts, &id, format, url, opts, out);
+        return tcp_console(url + 13, 0, sopts, &id, format, url, opts, out);
     int udp = starts(url, "syslog+udp://"), local = starts(url, "unix:");
     if (!udp && !local)
         return NBLOG_EINVAL;

@@ -7,7 +7,8 @@
 # that is not installed is skipped (and said so); with neither, the test is
 # skipped (exit 77).
 # Usage: cxx-header.sh SOURCE_DIR [LIB]   (LIB: libnblog.a; without it only
-# compiles, as in sanitizer builds)
+# compiles, as in sanitizer builds). NBLOG_LIBS_PRIVATE (environment): what
+# the static LIB links (-lgnutls).
 set -uo pipefail
 src=$1 lib=${2:-}
 work=$(mktemp -d)
@@ -22,7 +23,9 @@ for cxx in g++ clang++; do
   ran=$((ran + 1))
   for std in c++11 c++14 c++17 c++20; do
     if [ -n "$lib" ]; then
-      if "$cxx" -std=$std "${flags[@]}" "$src/tests/cxx/header.cpp" "$lib" -pthread \
+      # shellcheck disable=SC2086 # a list of flags
+      if "$cxx" -std=$std "${flags[@]}" "$src/tests/cxx/header.cpp" "$lib" \
+           ${NBLOG_LIBS_PRIVATE:-} -pthread \
            -o "$work/header" && "$work/header" >/dev/null; then
         echo "ok: $cxx -std=$std (built and ran)"
       else

@@ -14,6 +14,7 @@
 # there), with no NBLOG_* variable and NO_COLOR set, and must exit 0.
 # Usage: readme-examples.sh README CC LIB INCLUDE_DIR INDEX ["EXTRA_FLAGS"]
 #   INDEX: which ```c block (1 = first); EXTRA_FLAGS: e.g. sanitizer flags.
+#   NBLOG_LIBS_PRIVATE (environment): what the static LIB links (-lgnutls).
 set -uo pipefail
 readme=$1 cc=$2 lib=$3 inc=$4 index=$5 extra=${6:-}
 work=$(mktemp -d)
@@ -37,9 +38,9 @@ if ! grep -q -E '\bmain[[:space:]]*\(' "$work/example.c"; then
   mv "$work/wrapped.c" "$work/example.c"
 fi
 echo "--- example $index:"; cat "$work/example.c"
-# shellcheck disable=SC2086 # extra is a list of flags
+# shellcheck disable=SC2086 # extra and NBLOG_LIBS_PRIVATE are lists of flags
 if ! "$cc" -std=c11 -Wall -Wextra -Werror -I"$inc" $extra "$work/example.c" "$lib" \
-     -pthread -o "$work/example"; then
+     ${NBLOG_LIBS_PRIVATE:-} -pthread -o "$work/example"; then
   echo "FAIL: example $index does not compile"; exit 1
 fi
 mkdir "$work/run"
