@@ -382,12 +382,17 @@ static uint64_t print_pending(struct nblog_console *c, const struct nblog__ring_
         c->batch_end_seq = before;
     int budget = max;
     while (still_own(c, word) && may_print(c)) {
+        /* Bytes not yet out: a half-written batch, or the rest of a line a
+         * panic cut (see PANIC FLUSH), which holds no record of its own
+         * and must go out all the same, before anything else. */
+        int unwritten = c->batch_off < c->batch_len;
         if (c->batch_len == 0 || c->batch_off == 0) {
             uint64_t mark = c->batch_end_seq;
             fill_batch(c, r, upto, budget, word);
             budget -= (int)(c->batch_end_seq - mark);
         }
-        if (c->batch_end_seq == atomic_load_explicit(&c->next_seq, memory_order_relaxed))
+        if (!unwritten &&
+            c->batch_end_seq == atomic_load_explicit(&c->next_seq, memory_order_relaxed))
             break; /* nothing new to write */
         if (c->batch_len == 0) {
             if (!finish_batch(c, 0, word)) /* only filtered or dropped */
