@@ -262,6 +262,37 @@ static void mismatch_is_reported(void **state)
     free(text);
 }
 
+#ifdef TEST_TOOL_HAS_LIBDW
+/* nblog dmesg --symbolize (--debug-dir implies it): the same names, in
+ * the formats that stay text; JSON refuses it (usage). */
+static void dmesg_symbolizes(void **state)
+{
+    (void)state;
+    char keep[PATH_CAP], ring[PATH_CAP], out[PATH_CAP], want[64], line[1024];
+    in_dir(keep, "keep");
+    in_dir(ring, "ring");
+    in_dir(out, "dmesg-sym.txt");
+    snprintf(want, sizeof want, "sym-child.c:%d", marker_line("/* CRASH-HERE */"));
+    const char *formats[] = {"plain", "short", "kmsg", "cat"};
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) {
+        char *argv[] = {NBLOG_TOOL, "dmesg", "-o", (char *)formats[i], "--debug-dir", keep,
+                        ring, NULL};
+        int st;
+        char *text = run(argv, NULL, out, &st);
+        assert_int_equal(st, 0);
+        assert_true(line_with(text, line, sizeof line, "backtrace #0 ", "; crash_here at ",
+                              want, NULL));
+        assert_true(line_with(text, line, sizeof line, "fatal signal 11", NULL));
+        assert_null(strstr(line, "; "));
+        free(text);
+    }
+    char *argv[] = {NBLOG_TOOL, "dmesg", "-o", "json", "--symbolize", ring, NULL};
+    int st;
+    free(run(argv, NULL, out, &st));
+    assert_int_equal(st, 2);
+}
+#endif
+
 static void parse(const char *line, int want, struct tool_frame *f)
 {
     assert_int_equal(tool_symbolize_parse(line, strlen(line), f), want);
@@ -315,6 +346,7 @@ int main(void)
 #ifdef TEST_TOOL_HAS_LIBDW
         cmocka_unit_test(symbolize_moved_binary),
         cmocka_unit_test(mismatch_is_reported),
+        cmocka_unit_test(dmesg_symbolizes),
 #else
         cmocka_unit_test(no_libdw_says_so),
 #endif

@@ -89,6 +89,7 @@
 #include <wctype.h>
 
 #include "nblog.h"
+#include "symbolize.h"
 #include "tool.h"
 
 #define TEXT_CAP (NBLOG_TEXT_MAX_LIMIT + 1)
@@ -101,6 +102,7 @@
 #define PENDING_GIVE_UP_NAPS 200 /* 2 s on one unfinished record */
 #define STDOUT_BUFFER (1u << 20)
 #define ID_LIST_MAX 32
+#define DEBUG_DIRS_MAX 16 /* --debug-dir */
 #define PROGRAM_CAP 64
 
 static volatile sig_atomic_t stop_requested;
@@ -154,6 +156,9 @@ struct dmesg_opts {
     locale_t loc; /* the user's LC_CTYPE if it is UTF-8, else 0 */
     uint32_t tids[ID_LIST_MAX], pids[ID_LIST_MAX];
     int ntids, npids;
+    int symbolize;                         /* --symbolize */
+    const char *debug_dirs[DEBUG_DIRS_MAX]; /* --debug-dir, in order */
+    size_t ndebug_dirs;
 };
 
 /* What the file says of its writer, brought in once per batch. */
@@ -167,9 +172,26 @@ struct view {
 
 /* ------------------------------------------------------------- output */
 
+/* --symbolize: every crash report frame gets its function, file and line
+ * (symbolize.c, libdw), the rest passes through as it is. */
+static struct tool_symbolizer *symbolizer;
+
 static void out(const void *p, size_t n)
 {
-    fwrite_unlocked(p, 1, n, stdout);
+    if (!symbolizer) {
+        fwrite_unlocked(p, 1, n, stdout);
+        return;
+    }
+    const char *s = p, *end = s + n;
+    while (s < end) { /* line by line: a frame is found within its line */
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        size_t len = nl ? (size_t)(nl - s) + 1 : (size_t)(end - s);
+        if (nl)
+            tool_symbolize_line(symbolizer, s, len, stdout);
+        else
+            fwrite_unlocked(s, 1, len, stdout); /* a line's start: rest follows */
+        s += len;
+    }
 }
 
 /* A growing line in a static buffer (its cap covers any record). */
@@ -1002,6 +1024,10 @@ static const char dmesg_usage[] =
     "                       always, never\n"
     "      --no-pager       do not pipe into a pager (on a terminal, without\n"
     "                       --follow: $SYSTEMD_PAGER, $PAGER or less -FRSXMK)\n"
+    "      --symbolize      crash report frames get function, file and line, as\n"
+    "                       nblog symbolize gives them (text formats only)\n"
+    "      --debug-dir DIR  look there for a module's file by name and build-id\n"
+    "                       (repeatable; implies --symbolize)\n"
     "  -h, --help           print this help and exit\n"
     "\n"
     "Exit status: 0 ok, 1 failure, 2 usage, 3 cannot read FILE, 4 not a ring,\n"
@@ -1014,6 +1040,8 @@ enum {
     OPT_PID,
     OPT_COLOR,
     OPT_NO_PAGER,
+    OPT_SYMBOLIZE,
+    OPT_DEBUG_DIR,
 };
 
 /* "N[,N...]" of ids 1..UINT32_MAX. */
@@ -1160,6 +1188,10 @@ static int check_dmesg(struct dmesg_opts *o, int color)
                          (unsigned long long)o->since_seq, (unsigned long long)o->until_seq);
     if (o->grep && compile_grep(o) != EXIT_OK)
         return EXIT_USAGE;
+    if (o->symbolize && (o->format == FMT_JSON || o->format == FMT_JOURNAL ||
+                         o->format == FMT_PRETTY))
+        return tool_fail(EXIT_USAGE, "--symbolize adds text to each frame's line: it goes "
+                                     "with plain, short, cat, raw and kmsg, not JSON");
     /* As the library's consoles decide "auto" (nblog.h, LINE FORMATS):
      * a terminal, NO_COLOR unset or empty, TERM not "dumb". */
     const char *no_color = getenv("NO_COLOR"), *term = getenv("TERM");
@@ -1194,6 +1226,8 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
         {"time", required_argument, NULL, 't'},
         {"color", optional_argument, NULL, OPT_COLOR},
         {"no-pager", no_argument, NULL, OPT_NO_PAGER},
+        {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},
+        {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     *o = (struct dmesg_opts){.level_mask = 0xff, .case_sensitive = -1};
@@ -1276,6 +1310,14 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
                 return tool_fail(EXIT_USAGE, "--color=%s: auto, always or never", optarg);
             break;
         case OPT_NO_PAGER: o->no_pager = 1; break;
+        case OPT_SYMBOLIZE: o->symbolize = 1; break;
+        case OPT_DEBUG_DIR:
+            if (o->ndebug_dirs == DEBUG_DIRS_MAX)
+                return tool_fail(EXIT_USAGE, "--debug-dir %s: at most %d directories", optarg,
+                                 DEBUG_DIRS_MAX);
+            o->debug_dirs[o->ndebug_dirs++] = optarg;
+            o->symbolize = 1;
+            break;
         case 'h': return fputs(dmesg_usage, stdout), TOOL_HELP;
         default: return EXIT_USAGE;
         }
@@ -1331,6 +1373,11 @@ int nblog_cmd_dmesg(int argc, char **argv)
     int rc = parse_dmesg(argc, argv, &o, &file);
     if (rc != EXIT_OK)
         return rc;
+    if (o.symbolize) {
+        struct tool_symbolize_opts so = {.dirs = o.debug_dirs, .ndirs = o.ndebug_dirs};
+        if (tool_symbolizer_new(&so, &symbolizer) != 0)
+            return EXIT_FAIL;
+    }
     /* One write per MiB, none per record; stdio's buffer, made here once. */
     setvbuf(stdout, NULL, _IOFBF, STDOUT_BUFFER);
     if (o.pager)
@@ -1349,5 +1396,7 @@ int nblog_cmd_dmesg(int argc, char **argv)
     if (o.loc)
         freelocale(o.loc);
     pager_end();
+    if (symbolizer)
+        tool_symbolizer_free(symbolizer);
     return rc;
 }
