@@ -22,7 +22,9 @@
  *   - with malloc failing, logging and reading still work (and shutdown +
  *     init of a new ring too).
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -84,11 +86,45 @@ int __sanitizer_install_malloc_and_free_hooks(
     void (*free_hook)(const volatile void *));
 #endif
 
+/* ASan's runtime allocates for itself when a thread starts, before the
+ * thread's own code runs (AsanThread::Init asks pthread_getattr_np for
+ * its stack, which reallocs a cpuset that pthread_attr_destroy frees;
+ * nblog calls neither). A thread nblog made at init may
+ * get the CPU only after counting began on a loaded machine: those
+ * allocations are the sanitizer's, not nblog's, and are not counted. The
+ * unwinder may allocate on its first use: it is warmed up at install, and
+ * a hook that runs inside it counts as usual. */
+static _Thread_local int in_hook;
+
+static int sanitizer_thread_start(void)
+{
+    if (in_hook)
+        return 0;
+    in_hook = 1;
+    void *pcs[32];
+    int n = backtrace(pcs, 32), found = 0;
+    for (int i = 0; i < n && !found; i++) {
+        Dl_info di;
+        found = dladdr(pcs[i], &di) && di.dli_sname &&
+                (strstr(di.dli_sname, "pthread_getattr_np") ||
+                 strstr(di.dli_sname, "pthread_attr_destroy"));
+    }
+    in_hook = 0;
+    return found;
+}
+
 static void malloc_hook(const volatile void *p, size_t n)
 {
     (void)p;
     (void)n;
-    note_alloc();
+    if (!sanitizer_thread_start())
+        note_alloc();
+}
+
+static void free_hook(const volatile void *p)
+{
+    if (!sanitizer_thread_start())
+        note_free(p);
 }
 
 static void install_counting(void)
@@ -96,7 +132,9 @@ static void install_counting(void)
     static int done;
     if (!done) {
         done = 1;
-        __sanitizer_install_malloc_and_free_hooks(malloc_hook, note_free);
+        void *warm[2];
+        backtrace(warm, 2); /* loads the unwinder now */
+        __sanitizer_install_malloc_and_free_hooks(malloc_hook, free_hook);
     }
 }
 
