@@ -10,7 +10,7 @@
 # records counted (lag or dropped). No timing is asserted; `timeout` only turns a hang into a
 # failure ("blocked") instead of a ctest timeout.
 set -euo pipefail
-tool=$1 lib=$2 prog=$3
+tool=$1 lib=$(realpath "$2") prog=$3
 work=$(mktemp -d /tmp/test-preload.XXXXXX)
 rings=()
 sinkpid=

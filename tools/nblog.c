@@ -1024,6 +1024,9 @@ static const char usage_text[] =
     "  pipe [--ring FILE] [--ring-records N] [--level LVL] [--block]\n"
     "       [--deadline-ms N] [--format FMT] [--console SPEC ...]\n"
     "      store stdin lines and print them to the consoles\n"
+    "  run [--ring FILE] [--stdout-level LVL] [--stderr-level LVL]\n"
+    "      [--console SPEC ...] -- CMD [ARGS...]\n"
+    "      run CMD with its syslog(3), stdout and stderr as records\n"
     "\n"
     "nblog COMMAND --help prints that command's options and exit statuses.\n"
     "nblog --version prints the version. See nblog(1).\n";
@@ -1041,6 +1044,8 @@ static int run_command(const char *cmd, int argc, char **argv)
         rc = cmd_pipe(argc, argv);
     else if (!strcmp(cmd, "demo"))
         rc = nblog_cmd_demo(argc, argv);
+    else if (!strcmp(cmd, "run"))
+        rc = nblog_cmd_run(argc, argv);
     else {
         fputs(usage_text, stderr);
         return tool_fail(EXIT_USAGE, "unknown command \"%s\"", cmd);

@@ -25,6 +25,7 @@ enum {
 #define TOOL_HELP (-1)
 
 int nblog_cmd_demo(int argc, char **argv);
+int nblog_cmd_run(int argc, char **argv); /* run.c */
 
 /* Prints "nblog: " and the message to stderr; returns code. */
 int tool_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
