@@ -106,6 +106,26 @@ grep -q -E "^b'<174>.* cident\[[0-9]+\]: per-call facility'" "$work/c.out" || fa
 ! grep -q "masked" "$work/c.out" || fail "C: masked record sent"
 echo "fortified C program: ring and datagrams ok"
 
+# --- a Debian program using syslog(3): su (util-linux, fortified; its PAM
+# modules log through vsyslog too). Needs root (LD_PRELOAD is ignored for
+# a set-user-ID program run by anyone else) and the nobody account.
+if [ "$(id -u)" = 0 ] && command -v su >/dev/null && id nobody >/dev/null 2>&1; then
+    ring=nblog-test-preload-$$-su
+    sink "$work/su.sock" "$work/su.out" read
+    run "$ring" "$work/su.sock" su nobody -s /bin/sh -c true
+    "$tool" dmesg -F json "$ring" > "$work/su.json"
+    grep -q '"level":"notice".*"text":"(to nobody) root on none"' "$work/su.json" ||
+        fail "su: its record is not in the ring: $(cat "$work/su.json")"
+    for _ in $(seq 500); do grep -q "to nobody" "$work/su.out" && break; sleep 0.01; done
+    stop_sink
+    # LOG_AUTH (4) * 8 + LOG_NOTICE (5) = 37, ident su
+    grep -q -E "^b'<37>.* su\[[0-9]+\]: \(to nobody\) root on none'" "$work/su.out" ||
+        fail "su: datagram wrong: $(cat "$work/su.out")"
+    echo "su (Debian, fortified, PAM): ring and datagram ok"
+else
+    echo "su: skipped (not root, or no su or nobody)"
+fi
+
 # --- /dev/log's reader stuck: nobody reads the socket, its queue fills
 n=3000
 for who in c py; do
