@@ -9,7 +9,9 @@
  *   CMD's syslog(3)        LD_PRELOAD=libnblog-syslog.so (the installed one
  *                          beside this binary, or the build tree's, or
  *                          NBLOG_SYSLOG_PRELOAD) with NBLOG_CONSOLES naming a
- *                          unix datagram socket of ours (RFC 3164): each
+ *                          unix datagram socket of ours (RFC 3164, mode=
+ *                          direct: sent by each call, so before a
+ *                          crash): each
  *                          datagram a record at its own level. The drop-in's
  *                          console never blocks CMD; a datagram we are too
  *                          slow for is counted dropped in CMD's drop-in.
@@ -192,7 +194,7 @@ static char **child_env(const char *lib, const char *sock)
             strncmp(environ[i], "NBLOG_RING=", 11))
             env[k++] = environ[i];
     if (asprintf(&env[k++], "LD_PRELOAD=%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0 ||
-        asprintf(&env[k++], "NBLOG_CONSOLES=unix:%s,rfc3164=on", sock) < 0)
+        asprintf(&env[k++], "NBLOG_CONSOLES=unix:%s,rfc3164=on,mode=direct", sock) < 0)
         return NULL;
     return env;
 }

@@ -22,8 +22,11 @@
  *   handlers (a drop-in leaves the program's signal dispositions alone),
  *   no default stderr console. The ring is NBLOG_RING's if set.
  *   Consoles: NBLOG_CONSOLES's if set and not empty; else what syslog(3)
- *   itself does: "unix:/dev/log" in RFC 3164 (one datagram per record,
- *   never blocking: a full socket buffer counts drops), plus
+ *   itself does: "unix:/dev/log" in RFC 3164, mode=direct: each record
+ *   is sent by the call itself, as glibc's is, so it is out before a
+ *   fork child's _exit or a crash; the send never blocks (a full socket
+ *   buffer leaves the record to the console's thread, lag, or drops it),
+ *   plus (mode=direct too)
  *     LOG_PERROR  a stderr console, "IDENT[PID]: MSG" lines;
  *     LOG_CONS    when /dev/log cannot be used at setup, /dev/console.
  *   The identity is fixed then: an openlog after setup changes the
@@ -99,7 +102,7 @@ static void set_ident(const char *ident)
 static void add_perror_console(void)
 {
     if (!perror_console &&
-        nblog_console_from_spec("stderr,format=pattern:%n[%P]: %v", &perror_console) != NBLOG_OK)
+        nblog_console_from_spec("stderr,mode=direct,format=pattern:%n[%P]: %v", &perror_console) != NBLOG_OK)
         perror_console = NULL;
 }
 
@@ -121,9 +124,9 @@ static int setup_locked(void)
     const char *env = getenv("NBLOG_CONSOLES");
     if (!env || !*env) {
         nblog_console_t *con;
-        if (nblog_console_from_spec("unix:/dev/log,rfc3164=on", &con) != NBLOG_OK &&
+        if (nblog_console_from_spec("unix:/dev/log,rfc3164=on,mode=direct", &con) != NBLOG_OK &&
             (want_option & LOG_CONS))
-            (void)nblog_console_from_spec("file:/dev/console,format=plain", &con);
+            (void)nblog_console_from_spec("file:/dev/console,format=plain,mode=direct", &con);
     }
     if (want_option & LOG_PERROR)
         add_perror_console();
