@@ -34,6 +34,7 @@ declare -A LAYER_FILES=(
     [format]="format.c format.h format_float.c format_float.h"
     [platform]="platform.c platform.h"
     [any]="testhooks.h"
+    [preload]="preload/" # libnblog-syslog.so: the public API alone, as tools/
 )
 # What each layer may include besides itself and "any" (and nblog.h).
 # Consoles and panic are one rank: the panic takes the consoles; the
@@ -49,6 +50,7 @@ declare -A MAY_INCLUDE=(
     [format]="platform"
     [platform]=""
     [any]=""
+    [preload]=""
 )
 # Known edges up the diagram that stay, each with why ("file header").
 EXCEPTIONS=(

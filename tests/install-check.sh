@@ -48,3 +48,22 @@ fi
 soname=$(objdump -p "$libdir/libnblog.so" | awk '/SONAME/ {print $2}')
 [ "$soname" = "libnblog.so.0" ] || { echo "bad soname: $soname"; exit 1; }
 echo "exports and soname ($soname): ok"
+
+# The syslog(3) drop-in: installed beside libnblog.so, exporting the syslog
+# names and nothing of nblog's; a fortified syslog(3) program preloaded
+# with it stores into a ring nblog dmesg reads; nblog run finds it.
+pre=$libdir/libnblog-syslog.so
+[ -f "$pre" ] || { echo "libnblog-syslog.so not installed in $libdir"; exit 1; }
+bad=$(nm -D --defined-only "$pre" | awk '$2 != "A" {print $3}' |
+  grep -v -x -E 'openlog|syslog|vsyslog|closelog|setlogmask|__syslog_chk|__vsyslog_chk' || true)
+[ -z "$bad" ] || { echo "libnblog-syslog.so exports more:"; echo "$bad"; exit 1; }
+printf '#include <syslog.h>\nint main(void){openlog("ic",LOG_PID,LOG_LOCAL0);syslog(LOG_ERR,"installed drop-in %%d",42);return 0;}\n' >"$work/sl.c"
+cc -O2 -D_FORTIFY_SOURCE=2 "$work/sl.c" -o "$work/sl"
+ring=nblog-install-check-$$
+NBLOG_RING=$ring NBLOG_CONSOLES=none LD_PRELOAD=$pre "$work/sl"
+"$work/prefix/bin/nblog" dmesg "$ring" | grep -q "installed drop-in 42" || { rm -f "/dev/shm/$ring"; echo "drop-in: record not in the ring"; exit 1; }
+rm -f "/dev/shm/$ring"
+env -u NBLOG_SYSLOG_PRELOAD NBLOG_CONSOLES=none "$work/prefix/bin/nblog" run --ring "$ring" -- "$work/sl" 2>"$work/run.err" || true
+"$work/prefix/bin/nblog" dmesg "$ring" | grep -q "installed drop-in 42" || { rm -f "/dev/shm/$ring"; cat "$work/run.err"; echo "nblog run: installed drop-in not found"; exit 1; }
+rm -f "/dev/shm/$ring"
+echo "syslog drop-in (exports, preload, nblog run): ok"

@@ -494,6 +494,9 @@ static const char usage_text[] =
     "      store stdin lines and print them to the consoles\n"
     "  symbolize [-d DIR]... [FILE|-]\n"
     "      crash report frames (nblog dmesg output) to function, file and line\n"
+    "  run [--ring FILE] [--stdout-level LVL] [--stderr-level LVL]\n"
+    "      [--console SPEC ...] -- CMD [ARGS...]\n"
+    "      run CMD with its syslog(3), stdout and stderr as records\n"
     "\n"
     "nblog COMMAND --help prints that command's options and exit statuses.\n"
     "nblog --version prints the version. See nblog(1).\n";
@@ -512,6 +515,8 @@ static int run_command(const char *cmd, int argc, char **argv)
         rc = nblog_cmd_demo(argc, argv);
     else if (!strcmp(cmd, "symbolize"))
         rc = nblog_cmd_symbolize(argc, argv);
+    else if (!strcmp(cmd, "run"))
+        rc = nblog_cmd_run(argc, argv);
     else {
         fputs(usage_text, stderr);
         return tool_fail(EXIT_USAGE, "unknown command \"%s\"", cmd);

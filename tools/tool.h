@@ -31,6 +31,7 @@ enum {
 int nblog_cmd_demo(int argc, char **argv);   /* demo.c */
 int nblog_cmd_dmesg(int argc, char **argv);  /* dmesg.c */
 int nblog_cmd_status(int argc, char **argv); /* status.c */
+int nblog_cmd_run(int argc, char **argv);    /* run.c */
 
 /* Prints "nblog: " and the message to stderr; returns code. */
 int tool_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,7 +16,7 @@ rc=$?
 [ $rc -eq 0 ] || bad "nblog --help: exit $rc"
 grep -q '^usage: nblog COMMAND' "$work/out" || bad "nblog --help: no usage on stdout"
 
-for cmd in dmesg status demo pipe symbolize; do
+for cmd in dmesg status demo pipe symbolize run; do
   for h in --help -h; do
     "$nblog" $cmd $h >"$work/out" 2>"$work/err" </dev/null
     rc=$?
