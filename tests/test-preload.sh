@@ -140,10 +140,14 @@ for who in c py; do
     fi
     "$tool" dmesg -F json "$ring" > "$work/stuck-$who.json"
     [ "$(count "$work/stuck-$who.json" "$re")" = $n ] || fail "$who stuck: not all $n records in the ring"
-    # The console's stats row (NAME NEXT-SEQ LAG PRINTED DROPPED ...): what
-    # it did not print is counted, lag or dropped, and adds up to the
-    # records stored (n + 3 for the C program, n + 1 for python).
-    read -r lag printed dropped < <("$tool" status "$ring" | awk '$1 ~ /^unix:/ {print $3, $4, $5}')
+    # The console's stats (nblog status --json): what it did not print is
+    # counted, lag or dropped, and adds up to the records stored (n + 3 for
+    # the C program, n + 1 for python).
+    read -r lag printed dropped < <("$tool" status --json "$ring" | python3 -c '
+import json, sys
+for c in json.load(sys.stdin)["consoles"]:
+    if c["name"].startswith("unix:"):
+        print(c["lag"], c["printed"], c["dropped"])')
     extra=1; [ $who = c ] && extra=3
     stored=$((n + extra))
     [ -n "$lag" ] && [ $((lag + dropped)) -gt 0 ] && [ $((lag + printed + dropped)) = $stored ] ||
