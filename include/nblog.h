@@ -433,6 +433,44 @@ NBLOG_API int nblog_write(int level, const void *bytes, size_t len);
 NBLOG_API int nblog__printf_n(int level, int nargs, const char *fmt, ...)
     NBLOG__PRINTF(3, 4);
 
+/*
+ * nblog_vsyslog - syslog(3)'s way in: priority is LOG_MAKEPRI(facility,
+ * level) as syslog(3) takes it (<syslog.h>); facility bits 0 (or not a
+ * facility, above LOG_LOCAL7) give the process's (nblog_options_t.facility),
+ * as glibc's syslog does. The record carries that facility, which syslog
+ * and journald consoles show unless they name their own. Otherwise as
+ * nblog_vprintf. What libnblog-syslog.so's syslog(3) calls.
+ */
+NBLOG_API int nblog_vsyslog(int priority, const char *fmt, va_list ap) NBLOG__PRINTF(2, 0);
+
+/*
+ * Call sites. The logging macros (nblog_printf, nblog_info and the other
+ * per-level ones, NBLOG_INFO and the deferred ones) keep, per call site, a
+ * static nblog__where_t with __FILE__, __LINE__ and __func__: constants,
+ * so a call passes one pointer. Its first call in a ring writes the
+ * location into the ring's call-site table and caches the entry's index;
+ * each record then carries that index, which readers (also of a ring file,
+ * in another process, after the writer is gone) turn back into file, line
+ * and function (nblog_record_t's file, line, func; the formats show them: see
+ * nblog_console_opts_t.show, the pattern's %s %# %!, json's "file",
+ * "line", "func", journald's CODE_FILE, CODE_LINE, CODE_FUNC, RFC 5424's
+ * structured data). Define NBLOG_NO_LOCATION before including this header
+ * for calls without one (nblog_printf is then the plain expression it was,
+ * usable where a statement expression is not, such as a file-scope
+ * initializer in C++).
+ */
+typedef struct nblog__where {
+    const char *file;
+    const char *func;
+    unsigned line;
+    unsigned spare_;  /* 0 */
+    uint64_t cache;   /* atomic: the ring's site_gen << 32 | its site, 0: none yet */
+} nblog__where_t;
+
+/* nblog__printf_n with the call site's location. */
+NBLOG_API int nblog__printf_at(nblog__where_t *where, int level, int nargs,
+                               const char *fmt, ...) NBLOG__PRINTF(4, 5);
+
 /* Counts macro arguments (1..64). */
 #define NBLOG__NARG(...)                                                       \
     NBLOG__NARG_(__VA_ARGS__, 64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53,  \
@@ -449,9 +487,22 @@ NBLOG_API int nblog__printf_n(int level, int nargs, const char *fmt, ...)
     N
 
 /* nblog_printf(level, fmt, args...): the argument count (fmt included) is
- * passed along so missing arguments are detected. */
+ * passed along so missing arguments are detected, and the call site's
+ * location (above). */
+#ifdef NBLOG_NO_LOCATION
+#define NBLOG__SITE_WHERE {0, 0, 0, 0, 0}
 #define nblog_printf(level, ...)                                               \
     nblog__printf_n((level), NBLOG__NARG(__VA_ARGS__) - 1, __VA_ARGS__)
+#else
+#define NBLOG__WHERE_INIT {__FILE__, __func__, __LINE__, 0, 0}
+#define NBLOG__SITE_WHERE NBLOG__WHERE_INIT
+#define nblog_printf(level, ...)                                               \
+    __extension__({                                                            \
+        static nblog__where_t nblog__where_ = NBLOG__WHERE_INIT;               \
+        nblog__printf_at(&nblog__where_, (level),                              \
+                         NBLOG__NARG(__VA_ARGS__) - 1, __VA_ARGS__);           \
+    })
+#endif
 
 /*
  * Compile-time stripping: calls through the per-level macros below whose
@@ -517,6 +568,7 @@ struct nblog__argdesc {
     unsigned short strmax;        /* %.Ns: N; else NBLOG__STRMAX_NONE */
 };
 typedef struct nblog__site {
+    nblog__where_t where; /* the call site's location (NBLOG__WHERE_INIT) */
     unsigned state; /* atomic: 0 new, 1 being published, 2 ready, 3 format */
     unsigned char nargs;  /* entries in args[] */
     unsigned char nvargs; /* of them, C arguments (all but NBLOG__K_ERRNO) */
@@ -621,7 +673,8 @@ static inline uint64_t nblog__word_f64(double v)
         NBLOG__STATIC_ASSERT(NBLOG__NARG(__VA_ARGS__) - 1 <= NBLOG_MAX_ARGS,   \
                              "nblog: too many arguments for a deferred log "   \
                              "call (NBLOG_MAX_ARGS is 16); use nblog_printf"); \
-        static nblog__site_t nblog__site_;                                     \
+        static nblog__site_t nblog__site_ = {                                  \
+            NBLOG__SITE_WHERE, 0, 0, 0, 0, {{0, 0, 0}}};                       \
         (level) <= NBLOG_COMPILE_LEVEL                                         \
             ? NBLOG__DEFER_CALL(&nblog__site_, (level), __VA_ARGS__)           \
             : NBLOG_FILTERED;                                                  \
@@ -727,6 +780,11 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
  * steps again from its first logging call on (if its parent had
  * registered a console; else from its own nblog_init).
  */
+/* Bytes of a call site's file a record keeps (its last ones: the end of
+ * a long path) and of its function (its first ones). */
+#define NBLOG_SITE_FILE_MAX 112
+#define NBLOG_SITE_FUNC_MAX 47
+
 typedef struct nblog_record {
     uint64_t seq;    /* sequence number, from 0 */
     uint64_t ts_ns;  /* CLOCK_MONOTONIC nanoseconds when stored */
@@ -741,7 +799,13 @@ typedef struct nblog_record {
     uint8_t flags; /* NBLOG_F_* */
     uint8_t kind;  /* NBLOG_KIND_* */
     uint32_t len;  /* bytes of text, without the terminating NUL */
+    uint32_t line; /* its call site's line (see Call sites); 0: none */
     const char *text; /* NUL-terminated, in the buffer given to read */
+    /* Its call site's file and function; "" when the call had none
+     * (nblog_write, nblog_vprintf, nblog_vsyslog, nblog's own notices,
+     * NBLOG_NO_LOCATION) or the ring's site table had no room for it. */
+    char file[NBLOG_SITE_FILE_MAX + 1];
+    char func[NBLOG_SITE_FUNC_MAX + 1];
 } nblog_record_t;
 
 typedef struct nblog_reader {

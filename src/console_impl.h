@@ -172,7 +172,28 @@ _Static_assert(LINE_MAX_BYTES <= BATCH_BYTES, "a batch must hold the longest lin
  * record's payload, then its rendered text; struct emit) for fill_batch,
  * owner-only, kept off the stack of a logging caller (which may be a
  * signal handler on a small alternate stack). */
-#define SCRATCH_BYTES (NBLOG__PAYLOAD_MAX + NBLOG__PAYLOAD_MAX + 1)
+/* The last call site an emit step looked up, for the formats that show
+ * it (nblog__line_fmt.wants_loc); in the scratch, reset by each fill. */
+struct emit_loc {
+    uint32_t site; /* 0: none yet */
+    int ok;
+    struct nblog__loc loc;
+};
+/* A record's payload, its text, then (8-byte aligned) the last call site
+ * looked up (struct emit_loc): off the stack, which a signal handler
+ * printing directly may have little of. */
+#define SCRATCH_LOC_OFF ((NBLOG__PAYLOAD_MAX + NBLOG__PAYLOAD_MAX + 1 + 7) & ~(size_t)7)
+#define SCRATCH_BYTES (SCRATCH_LOC_OFF + sizeof(struct emit_loc))
+/* The scratch's struct emit_loc, forgotten (a fill's start: the ring may
+ * be another). scratch is 8-byte aligned. */
+static inline struct emit_loc *emit_loc_of(char *scratch, int reset)
+{
+    struct emit_loc *el = (struct emit_loc *)(void *)(scratch + SCRATCH_LOC_OFF);
+    assert((uintptr_t)el % 8 == 0);
+    if (reset)
+        el->site = 0;
+    return el;
+}
 
 enum { FREE, SETUP, ACTIVE, DETACHED, DYING };
 enum { OUT_WHOLE, OUT_CUT, OUT_CUT_AT }; /* out_cut */

@@ -50,8 +50,17 @@
 
 enum { SITE_NEW, SITE_BUSY, SITE_READY, SITE_FORMAT };
 
-/* Parses fmt into d; returns the state the site should end in. */
-static unsigned parse_site(const char *fmt, nblog__site_t *s)
+/* What a site's parse gives (the descriptor's fields past its location),
+ * as a caller's local copy holds it: no bigger than it must be, since it
+ * is on the stack of a call that may be a signal handler's. */
+struct fmtdesc {
+    unsigned char nargs, nvargs;
+    unsigned short fmt_len;
+    struct nblog__argdesc args[NBLOG_MAX_ARGS];
+};
+
+/* Parses fmt into s; returns the state the site should end in. */
+static unsigned parse_site(const char *fmt, struct fmtdesc *s)
 {
     size_t flen = strlen(fmt) + 1;
     int n = nblog__fmt_arg_kinds(fmt, s->args, NBLOG_MAX_ARGS);
@@ -67,7 +76,7 @@ static unsigned parse_site(const char *fmt, nblog__site_t *s)
 
 /* First use of a site by this caller: parse, and publish if nobody is. */
 static unsigned first_use(nblog__site_t *site, const char *fmt,
-                          nblog__site_t *local)
+                          struct fmtdesc *local)
 {
     unsigned st = parse_site(fmt, local);
     unsigned expected = SITE_NEW;
@@ -88,7 +97,7 @@ static unsigned first_use(nblog__site_t *site, const char *fmt,
  * pad the store copies with the last word), whatever the ring's records
  * hold: a record longer than this (or than the ring's records) goes to
  * the out-of-line paths, which size their buffer by nblog__ring_text_max. */
-#define FAST_MAX 512u
+#define FAST_MAX 384u
 
 /* The encoder's cursor is a local pointer, passed and returned by value:
  * a char store cannot alias it, so it stays in a register (a struct in
@@ -231,14 +240,15 @@ ENC_INLINE char *encode_args(char *p, const char *end, const struct nblog__argde
  * zeroes the 8 bytes after it (buf holds cap + 8): the pad the store copies
  * with the last word must not carry the stack's old bytes into the shared
  * ring. Returns its length, or 0 if it does not fit. */
-ENC_INLINE uint32_t encode(char *buf, uint32_t cap, const nblog__site_t *d,
+ENC_INLINE uint32_t encode(char *buf, uint32_t cap, unsigned short fmt_len,
+                           const struct nblog__argdesc *args, int nargs,
                            const char *fmt, struct src *a, int err)
 {
-    if (2u + d->fmt_len > cap)
+    if (2u + fmt_len > cap)
         return 0;
-    memcpy(buf, &d->fmt_len, 2);
-    copy_short(buf + 2, fmt, d->fmt_len);
-    char *p = encode_args(buf + 2 + d->fmt_len, buf + cap, d->args, d->nargs, a, err);
+    memcpy(buf, &fmt_len, 2);
+    copy_short(buf + 2, fmt, fmt_len);
+    char *p = encode_args(buf + 2 + fmt_len, buf + cap, args, nargs, a, err);
     if (!p)
         return 0;
     assert(p <= buf + cap);
@@ -252,6 +262,7 @@ struct call {
     int level, rc, err;
     uint8_t flags;
     unsigned st;
+    uint32_t site; /* its call site in c->r (nblog__site_of) */
     struct nblog__ring_hdr *r;
 };
 
@@ -265,12 +276,16 @@ static __attribute__((noinline)) int defer_slow(nblog__site_t *site, struct call
                                                 int nargs, const char *fmt,
                                                 struct src *a, int tried)
 {
-    nblog__site_t local;
-    const nblog__site_t *d = site;
+    struct fmtdesc local;
+    const struct fmtdesc *d = &local;
     unsigned st = c->st;
     if (st < SITE_READY) {
         st = first_use(site, fmt, &local);
-        d = &local;
+    } else {
+        local.nargs = site->nargs; /* READY (C1): final */
+        local.nvargs = site->nvargs;
+        local.fmt_len = site->fmt_len;
+        memcpy(local.args, site->args, sizeof local.args);
     }
     uint32_t max = nblog__ring_text_max(c->r);
     if (st == SITE_READY && d->nvargs <= nargs && !(tried && max <= FAST_MAX)) {
@@ -279,18 +294,19 @@ static __attribute__((noinline)) int defer_slow(nblog__site_t *site, struct call
         struct src copy = {.w = a->w};
         if (!a->w)
             va_copy(copy.ap, a->ap);
-        uint32_t len = encode(payload, max, d, fmt, &copy, c->err);
+        uint32_t len = encode(payload, max, d->fmt_len, d->args, d->nargs, fmt, &copy, c->err);
         if (!a->w)
             va_end(copy.ap);
         if (len)
             return nblog__log_commit(c->r, c->level, c->flags, NBLOG_KIND_DEFERRED,
-                                     payload, len, c->rc);
+                                     payload, len, c->rc, c->site, -1);
     }
     errno = c->err; /* the formatter reads it for %m */
     if (a->w)
-        return nblog__log_formatted_words(c->r, c->level, c->flags, c->rc, nargs, fmt,
-                                          a->w, c->err);
-    return nblog__log_formatted(c->r, c->level, c->flags, c->rc, nargs, fmt, a->ap);
+        return nblog__log_formatted_words(c->r, c->level, c->flags, c->rc, c->site, nargs,
+                                          fmt, a->w, c->err);
+    return nblog__log_formatted(c->r, c->level, c->flags, c->rc, c->site, nargs, fmt,
+                                a->ap);
 }
 
 /* What both ways in start with: errno saved first (%m shows it, and the
@@ -305,6 +321,7 @@ ENC_INLINE int defer_enter(nblog__site_t *site, struct call *c)
     }
     /* C1: pairs with P1 in first_use. */
     c->st = __atomic_load_n(&site->state, __ATOMIC_ACQUIRE);
+    c->site = nblog__site_of(c->r, &site->where);
     return 1;
 }
 
@@ -332,10 +349,11 @@ int nblog__defer_words(nblog__site_t *site, int level, int nargs, const char *fm
     if (__builtin_expect(c.st == SITE_READY && site->nvargs <= nargs, 1)) {
         _Alignas(8) char buf[FAST_MAX + 8];
         uint32_t max = nblog__ring_text_max(c.r);
-        uint32_t len = encode(buf, max < FAST_MAX ? max : FAST_MAX, site, fmt, &a, c.err);
+        uint32_t len = encode(buf, max < FAST_MAX ? max : FAST_MAX, site->fmt_len, site->args,
+                              site->nargs, fmt, &a, c.err);
         if (__builtin_expect(len != 0, 1)) {
             rc = nblog__log_commit(c.r, c.level, c.flags, NBLOG_KIND_DEFERRED, buf, len,
-                                   c.rc);
+                                   c.rc, c.site, -1);
             errno = c.err;
             return rc;
         }

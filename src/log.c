@@ -154,8 +154,8 @@ static const char null_format_text[] = "nblog: NULL format string";
 /* Formats in the caller into a record, after nblog__log_begin said go:
  * from *ap, or from words (then err is errno at the call). */
 static int formatted(struct nblog__ring_hdr *r, int level, uint8_t flags, int rc,
-                     int nargs, const char *fmt, va_list *ap,
-                     const uint64_t *words, int err)
+                     uint32_t site, int facility, int nargs, const char *fmt,
+                     va_list *ap, const uint64_t *words, int err)
 {
     /* One slot's text plus padding for the 8-byte copy into the slot; as
      * large as this ring's records, not the largest possible, since it
@@ -186,36 +186,56 @@ static int formatted(struct nblog__ring_hdr *r, int level, uint8_t flags, int rc
      * stack's old bytes, reach the (shared) ring. */
     memset(text + len, 0, 8);
     return nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, text,
-                             (uint32_t)len, rc);
+                             (uint32_t)len, rc, site, facility);
 }
 
 int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                         int rc, int nargs, const char *fmt, va_list ap)
+                         int rc, uint32_t site, int nargs, const char *fmt, va_list ap)
 {
     va_list copy;
     va_copy(copy, ap);
-    rc = formatted(r, level, flags, rc, nargs, fmt, &copy, NULL, 0);
+    rc = formatted(r, level, flags, rc, site, -1, nargs, fmt, &copy, NULL, 0);
     va_end(copy);
     return rc;
 }
 
 int nblog__log_formatted_words(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                               int rc, int nargs, const char *fmt,
+                               int rc, uint32_t site, int nargs, const char *fmt,
                                const uint64_t *words, int err)
 {
-    return formatted(r, level, flags, rc, nargs, fmt, NULL, words, err);
+    return formatted(r, level, flags, rc, site, -1, nargs, fmt, NULL, words, err);
 }
 
-/* ap: the caller's own list, taken in place (format.h nblog__vformatp). */
-static int vlog(int level, int nargs, const char *fmt, va_list *ap)
+uint32_t nblog__site_slow(struct nblog__ring_hdr *r, nblog__where_t *where)
+{
+    uint32_t gen = r->site_gen, site = 0;
+    if (where->file || where->func) {
+        site = nblog__ring_site_register(r, where->file, where->line, where->func);
+        if (site == NBLOG__SITE_BUSY)
+            return 0; /* another writer is making it: ask again next call */
+        if (site == NBLOG__SITE_FULL)
+            site = 0;
+    }
+    /* C2, release: pairs with C3 (log.h nblog__site_of); after S1, so a
+     * call that takes the site from the cache stores its record after
+     * the entry is ready. Racing calls store the same value. */
+    __atomic_store_n(&where->cache, (uint64_t)gen << 32 | site, __ATOMIC_RELEASE);
+    return site;
+}
+
+/* ap: the caller's own list, taken in place (format.h nblog__vformatp).
+ * where: the call site, or NULL; facility -1: the process's. */
+static int vlog(nblog__where_t *where, int facility, int level, int nargs,
+                const char *fmt, va_list *ap)
 {
     int err = errno; /* %m shows it as it was at the call; kept for the caller */
     uint8_t flags;
     struct nblog__ring_hdr *r;
     int rc;
     if (nblog__log_enter(&level, &flags, &r, &rc)) {
+        uint32_t site = where ? nblog__site_of(r, where) : 0;
         errno = err;
-        rc = formatted(r, level, flags, rc, nargs, fmt, ap, NULL, 0);
+        rc = formatted(r, level, flags, rc, site, facility, nargs, fmt, ap, NULL, 0);
     }
     errno = err;
     return rc;
@@ -225,7 +245,19 @@ int nblog_vprintf(int level, const char *fmt, va_list ap)
 {
     va_list copy;
     va_copy(copy, ap);
-    int rc = vlog(level, -1, fmt, &copy);
+    int rc = vlog(NULL, -1, level, -1, fmt, &copy);
+    va_end(copy);
+    return rc;
+}
+
+int nblog_vsyslog(int priority, const char *fmt, va_list ap)
+{
+    /* As glibc: facility bits 0 mean the process's; bits past LOG_LOCAL7
+     * (23) are not a facility either. */
+    int fac = (int)(((unsigned)priority >> 3) & 0x7f);
+    va_list copy;
+    va_copy(copy, ap);
+    int rc = vlog(NULL, fac >= 1 && fac <= 23 ? fac : -1, priority & 7, -1, fmt, &copy);
     va_end(copy);
     return rc;
 }
@@ -234,7 +266,7 @@ int(nblog_printf)(int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vlog(level, -1, fmt, &ap);
+    int rc = vlog(NULL, -1, level, -1, fmt, &ap);
     va_end(ap);
     return rc;
 }
@@ -243,7 +275,16 @@ int nblog__printf_n(int level, int nargs, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = vlog(level, nargs, fmt, &ap);
+    int rc = vlog(NULL, -1, level, nargs, fmt, &ap);
+    va_end(ap);
+    return rc;
+}
+
+int nblog__printf_at(nblog__where_t *where, int level, int nargs, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vlog(where, -1, level, nargs, fmt, &ap);
     va_end(ap);
     return rc;
 }
@@ -278,7 +319,7 @@ int nblog_write(int level, const void *bytes, size_t len)
         }
         assert(n <= max);
         memset(text + n, 0, 8); /* the pad: zeros (log.h) */
-        rc = nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, text, (uint32_t)n, rc);
+        rc = nblog__log_commit(r, level, flags, NBLOG_KIND_TEXT, text, (uint32_t)n, rc, 0, -1);
     }
     errno = err;
     return rc;
@@ -420,6 +461,10 @@ int nblog_reader_open(nblog_reader_t *r, int from)
     return NBLOG_OK;
 }
 
+_Static_assert(NBLOG__SITE_TEXT == NBLOG_SITE_FILE_MAX &&
+                   NBLOG__SITE_FUNC_MAX == NBLOG_SITE_FUNC_MAX,
+               "nblog.h's record holds what a site entry holds");
+
 int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
                       size_t bufsize)
 {
@@ -444,6 +489,8 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
         }
         uint8_t flags = m.flags;
         size_t len = nblog__render_record(ring, &m, payload, buf, bufsize, &flags);
+        struct nblog__loc loc;
+        int has_loc = nblog__ring_site_get(ring, m.site, &loc);
         *rec = (nblog_record_t){
             .seq = m.seq,
             .ts_ns = m.ts_ns,
@@ -455,8 +502,13 @@ int nblog_reader_next(nblog_reader_t *r, nblog_record_t *rec, char *buf,
             .flags = flags,
             .kind = m.kind,
             .len = (uint32_t)len,
+            .line = has_loc ? loc.line : 0,
             .text = buf,
         };
+        if (has_loc) {
+            memcpy(rec->file, loc.file, sizeof rec->file);
+            memcpy(rec->func, loc.func, sizeof rec->func);
+        }
         r->missed_unreported = 0;
         r->next_seq++;
         r->read++;

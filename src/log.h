@@ -85,7 +85,8 @@ static inline int nblog__pad_zero(const char *payload, uint32_t len)
     return (w & ~text) == 0;
 }
 
-/* Stores payload as one record; returns rc, or NBLOG_ELOST if the store
+/* Stores payload as one record (site: its call site, nblog__site_of, or
+ * 0; facility: 0..23, or -1 for the process's); returns rc, or NBLOG_ELOST if the store
  * could not take it. Ends what nblog__log_begin started. payload must be
  * readable up to len rounded up to 8 bytes, the bytes past len zero: the
  * store copies whole words, and no stack byte may reach the shared ring.
@@ -93,14 +94,15 @@ static inline int nblog__pad_zero(const char *payload, uint32_t len)
  * the consoles only when they need it (nblog__consoles_notify_needed). */
 static inline int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_t flags,
                                     uint8_t kind, const char *payload, uint32_t len,
-                                    int rc)
+                                    int rc, uint32_t site, int facility)
 {
     struct nblog__rec_meta m = {
         .ts_ns = nblog__now_ns(),
         .tid = nblog__tid(),
         .len = len,
         .level = (uint8_t)level,
-        .facility = (uint8_t)nblog__log.facility,
+        .facility = (uint8_t)(facility >= 0 ? facility : nblog__log.facility),
+        .site = site,
         .flags = flags,
         .kind = kind,
     };
@@ -114,12 +116,26 @@ static inline int nblog__log_commit(struct nblog__ring_hdr *r, int level, uint8_
 
 /* Formats fmt/ap in the caller and commits it (nargs: -1 if unknown). */
 int nblog__log_formatted(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                         int rc, int nargs, const char *fmt, va_list ap);
+                         int rc, uint32_t site, int nargs, const char *fmt, va_list ap);
 /* Same, with the nargs words of a deferred call site (format.h
  * nblog__wformat); err: errno at the call, for %m. */
 int nblog__log_formatted_words(struct nblog__ring_hdr *r, int level, uint8_t flags,
-                               int rc, int nargs, const char *fmt,
+                               int rc, uint32_t site, int nargs, const char *fmt,
                                const uint64_t *words, int err);
+
+/* A call site's site in ring r (ring.h's table): its cached one when the
+ * cache is r's (C3), else nblog__site_slow finds or makes the entry.
+ * NULL where: none (0). [signal-safe] */
+uint32_t nblog__site_slow(struct nblog__ring_hdr *r, nblog__where_t *where);
+static inline uint32_t nblog__site_of(struct nblog__ring_hdr *r, nblog__where_t *where)
+{
+    /* C3, acquire: pairs with C2 in nblog__site_slow, so the entry the
+     * cache names is ready before this call's record is stored. */
+    uint64_t c = __atomic_load_n(&where->cache, __ATOMIC_ACQUIRE);
+    if (__builtin_expect((uint32_t)(c >> 32) == r->site_gen, 1))
+        return (uint32_t)c;
+    return nblog__site_slow(r, where);
+}
 
 /* The facility and emergency level the logging calls stamp (the
  * lifecycle's init sets them, from nblog_options_t, in MAPPING). */

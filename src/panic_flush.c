@@ -73,7 +73,7 @@
 /* Only the thread that won the panic gate (panic.c) runs this section, so
  * its buffers are static: that keeps ~80 KiB off an alternate signal stack. */
 static char panic_batch[BATCH_BYTES];
-static char panic_scratch[SCRATCH_BYTES]; /* the emit step's (struct emit) */
+static _Alignas(8) char panic_scratch[SCRATCH_BYTES]; /* the emit step's (struct emit) */
 
 #define PANIC_PENDING_WAIT_NS 20000000u /* grace for an unfinished record */
 
@@ -225,6 +225,7 @@ static void panic_fill(struct nblog_console *c, const struct nblog__ring_hdr *r,
                      .level = atomic_load_explicit(&c->level, memory_order_relaxed),
                      .replay_end = p->replay_end, .seq = &p->seq, .buf = panic_batch,
                      .used = used, .scratch = panic_scratch, .b = b};
+    emit_loc_of(e.scratch, 1);
     uint64_t waiting_since = 0;
     for (;;) {
         if (p->seq >= upto) {

@@ -396,6 +396,8 @@ int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *
     }
     f->color = o->color == NBLOG_COLOR_ALWAYS;
     f->local = o->local_time;
+    f->wants_loc = o->format == NBLOG_FORMAT_JSON || o->format == NBLOG_FORMAT_JOURNAL ||
+                   o->format == NBLOG_FORMAT_RFC5424;
     pthread_once(&pid_once, pid_setup);
     if (o->format == NBLOG_FORMAT_PATTERN || o->format == NBLOG_FORMAT_HUMAN) {
         char human[128];

@@ -195,6 +195,16 @@ enum emit_step nblog__emit_next_line(struct emit *e)
     }
     if (*e->seq < e->replay_end)
         m.flags |= NBLOG_F_REPLAYED;
+    if (m.site && e->c->lf.wants_loc) {
+        /* Records from one site come in runs: one lookup per run. */
+        struct emit_loc *el = emit_loc_of(e->scratch, 0);
+        if (m.site != el->site) {
+            el->ok = nblog__ring_site_get(e->r, m.site, &el->loc);
+            el->site = m.site;
+        }
+        if (el->ok)
+            m.loc = &el->loc;
+    }
     size_t len;
     const char *t = record_text(e->r, &m, payload, text, NBLOG__PAYLOAD_MAX + 1, &len);
     if (!append_after_gap(e, &m, t, len))
@@ -243,6 +253,7 @@ static void fill_batch(struct nblog_console *c, const struct nblog__ring_hdr *r,
     struct emit e = {.c = c, .r = r, .level = level, .replay_end = replay_end,
                      .seq = &seq, .buf = c->batch, .used = &c->batch_len,
                      .scratch = c->batch + BATCH_BYTES, .b = &c->batch_books};
+    emit_loc_of(e.scratch, 1);
     int i = 0;
     for (; i < max && seq < upto; i++) {
         if (!still_own(c, word))

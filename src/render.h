@@ -127,6 +127,7 @@ struct nblog__line_fmt {
     const struct nblog__line_id *id;
     int color;  /* 1: colour codes at %^ and %$ */
     int local;  /* 1: local time */
+    int wants_loc; /* 1: its lines show the call site (m->loc): readers look it up */
     unsigned n_items;
     struct nblog__pat_item item[NBLOG__PATTERN_ITEMS];
     char lit[NBLOG__PATTERN_MAX + 1];

@@ -329,12 +329,14 @@ void nblog__ring_geom_of(const struct nblog__ring_hdr *r, struct nblog__ring_geo
 size_t nblog__ring_bytes_geom(const struct nblog__ring_geom *g)
 {
     return nblog__ring_slots_offset() + (size_t)g->records * g->record_size +
-           (size_t)g->granules * NBLOG__GRANULE;
+           (size_t)g->granules * NBLOG__GRANULE +
+           (size_t)nblog__ring_sites_for(g->records) * NBLOG__SITE_ENTRY;
 }
 
 size_t nblog__ring_bytes(uint64_t records, uint32_t record_size)
 {
-    return nblog__ring_slots_offset() + (size_t)records * record_size;
+    struct nblog__ring_geom g = {records, record_size, 0, 0};
+    return nblog__ring_bytes_geom(&g);
 }
 
 /* Where the data area starts: after the slots. */
@@ -382,6 +384,8 @@ void nblog__ring_format_geom(void *mem, const struct nblog__ring_geom *g,
     r->text_max = g->text_max;
     r->granule_size = NBLOG__GRANULE;
     r->data_granules = g->granules;
+    r->sites = nblog__ring_sites_for(records);
+    r->site_gen = nblog__ring_site_gen_next();
     r->total_size = nblog__ring_bytes_geom(g);
     r->epochs_count = NBLOG__EPOCHS;
     r->epoch_entry_size = sizeof(struct nblog__wall_epoch);
@@ -433,6 +437,8 @@ int nblog__ring_validate(const void *mem, size_t bytes)
         return NBLOG_ECORRUPT;
     struct nblog__ring_geom g;
     nblog__ring_geom_of(r, &g);
+    if (r->sites != nblog__ring_sites_for(r->records))
+        return NBLOG_ECORRUPT;
     if (r->slots_offset != nblog__ring_slots_offset() ||
         r->total_size != nblog__ring_bytes_geom(&g) || r->total_size > bytes)
         return NBLOG_ECORRUPT;
@@ -539,7 +545,9 @@ int nblog__ring_resume(struct nblog__ring_hdr *r)
     }
     atomic_store_explicit(&r->head, head, memory_order_relaxed);
     resume_data(r, head);
+    nblog__ring_sites_resume(r);
     r->writer_pid = (uint32_t)getpid();
+    r->site_gen = nblog__ring_site_gen_next();
     /* An epoch entry no publisher could have left (its gen does not
      * belong in its place) is forgotten; then this writer's epoch starts:
      * CLOCK_MONOTONIC may have started again (a reboot), so the old
@@ -769,9 +777,10 @@ int nblog__ring_write(struct nblog__ring_hdr *r, struct nblog__rec_meta *m,
                      (uint64_t)m->tid << 32 | (uint64_t)m->len << 16 |
                          (uint64_t)m->level << 8 | m->facility,
                      __ATOMIC_RELAXED);
+    assert(m->site <= r->sites);
     __atomic_store_n(&s->meta2,
                      (uint64_t)m->flags << 56 | (uint64_t)m->kind << 48 |
-                         nblog__ring_epoch(r),
+                         (uint64_t)(m->site & 0xffff) << 32 | nblog__ring_epoch(r),
                      __ATOMIC_RELAXED);
     /* W3: pairs with R1; publishes W2 and the spilled text's G2. */
     atomic_store_explicit(&s->state, STATE(seq, NBLOG__SLOT_COMMITTED),
@@ -875,6 +884,8 @@ enum nblog__read_result nblog__ring_read(const struct nblog__ring_hdr *r,
     m->facility = (uint8_t)meta;
     m->flags = (uint8_t)(meta2 >> 56);
     m->kind = (uint8_t)(meta2 >> 48);
+    m->site = (uint32_t)(meta2 >> 32) & 0xffff; /* checked by nblog__ring_site_get */
+    m->loc = NULL;
     /* A torn or corrupted length is clamped here and caught below (torn) or
      * is harmless (a corrupted file cannot make us read out of the slot or
      * the data area: positions are masked, lengths at most text_max). */
@@ -1143,7 +1154,8 @@ int nblog__ring_check(const struct nblog__ring_hdr *r)
         (r->data_granules != 0 && !is_pow2(r->data_granules)) ||
         (r->data_granules == 0 && r->text_max > inl) ||
         2 * spill_granules(inl, r->text_max) > r->data_granules ||
-        r->total_size != data_offset(r) + r->data_granules * NBLOG__GRANULE)
+        r->sites != nblog__ring_sites_for(r->records) ||
+        r->total_size != nblog__ring_sites_offset(r) + (uint64_t)r->sites * NBLOG__SITE_ENTRY)
         return 0;
     _Atomic uint64_t *hp = (_Atomic uint64_t *)&r->head;
     uint64_t before = atomic_load_explicit(hp, memory_order_relaxed);

@@ -30,7 +30,11 @@
  * after the slots (text_max, data_granules, data_head, spill_cut). A
  * version 3 ring is refused by readers with NBLOG_EVERSION ("older than
  * this tool's"); a writer replaces it with a new file. */
-#define NBLOG__RING_VERSION 4u
+/* 5: call sites: a table of call-site locations (file, line, function)
+ * after the data area (sites, site_gen), each record's site
+ * in meta2 bits 32..47; the epoch gen a slot keeps is 32 bits (was 48).
+ * A version 4 ring is refused as version 3 was. */
+#define NBLOG__RING_VERSION 5u
 
 #define NBLOG__RECORD_SIZE_MIN 128u
 #define NBLOG__RECORD_SIZE_MAX 4096u
@@ -39,9 +43,19 @@
 #define NBLOG__STATS_SLOTS 32u /* console stats entries in the table */
 #define NBLOG__STATS_ENTRY_SIZE 192u /* bytes of one (what it holds: stats.h) */
 #define NBLOG__EPOCHS 32u      /* wall-clock epochs the header keeps */
-#define NBLOG__EPOCH_BITS 48   /* of an epoch's gen kept in a slot's meta2 */
+#define NBLOG__EPOCH_BITS 32   /* of an epoch's gen kept in a slot's meta2 */
 #define NBLOG__EPOCH_MASK (((uint64_t)1 << NBLOG__EPOCH_BITS) - 1)
 #define NBLOG__RING_PROGRAM_BYTES 64 /* writer_program, its NUL included */
+
+/* The call-site table (sites.c): entries of NBLOG__SITE_ENTRY bytes, one
+ * per distinct (file, line, function) the ring's writers logged from;
+ * records / 8 of them, within [NBLOG__SITES_MIN, NBLOG__SITES_MAX]. A
+ * record names its entry by index + 1 (0: no site), in 16 bits. */
+#define NBLOG__SITE_ENTRY 128u
+#define NBLOG__SITES_MIN 64u
+#define NBLOG__SITES_MAX 8192u
+#define NBLOG__SITE_TEXT 112u    /* an entry's bytes of file and function */
+#define NBLOG__SITE_FUNC_MAX 47u /* of them, at most this many the function's */
 
 /* The data area (ring.c, SPILLED TEXT): granules of NBLOG__GRANULE bytes,
  * an owner word and NBLOG__GRANULE_DATA bytes of text each. */
@@ -131,7 +145,10 @@ struct nblog__ring_hdr {
     _Atomic uint64_t wall_epoch;
     uint64_t first_seq;     /* seq of the first record this ring held */
     uint32_t writer_pid;    /* rewritten when a writer reopens the file */
-    uint32_t pad0;
+    /* Which of this process's rings it is, as the call sites' caches
+     * (nblog.h nblog__where_t) name it: a process-wide counter's next
+     * value, written with writer_pid, never 0 (sites.c). */
+    uint32_t site_gen;
     uint64_t stats_offset;  /* from the header to the console stats table */
     uint32_t stats_slots;   /* NBLOG__STATS_SLOTS */
     uint32_t stats_entry_size; /* NBLOG__STATS_ENTRY_SIZE (stats.h) */
@@ -140,7 +157,9 @@ struct nblog__ring_hdr {
      * wakes them (at most every 100 ms) when head moved. Logging calls never
      * touch it, so they make no system call for followers. */
     _Atomic uint32_t follow_word;
-    uint32_t pad1;
+    /* Entries of the call-site table (nblog__ring_sites_for(records), of
+     * NBLOG__SITE_ENTRY bytes), right after the data area. */
+    uint32_t sites;
     _Atomic uint64_t stats_published_ns; /* CLOCK_MONOTONIC of the last publish */
     uint32_t epochs_count;  /* NBLOG__EPOCHS */
     uint32_t epoch_entry_size; /* sizeof(struct nblog__wall_epoch) */
@@ -185,7 +204,7 @@ struct nblog__slot {
     _Atomic uint64_t skip;  /* 1 + highest seq that found this slot pinned */
     uint64_t ts_ns;         /* CLOCK_MONOTONIC ns */
     uint64_t meta;          /* tid:32 | len:16 | level:8 | facility:8 */
-    uint64_t meta2;         /* flags:8 | kind:8 | epoch gen:48 */
+    uint64_t meta2;         /* flags:8 | kind:8 | site:16 | epoch gen:32 */
     char text[];            /* len bytes, not NUL-terminated; spilled
                                (len > inline room): a data position word,
                                then the text's first inline room - 8 bytes,
@@ -224,6 +243,12 @@ struct nblog__rec_meta {
     uint8_t facility;
     uint8_t flags;
     uint8_t kind;
+    uint32_t site;    /* its call site: index + 1 in the ring's site table,
+                         0: none (sites.c) */
+    /* Where it was logged from, for renderers: set by a reader that
+     * looked the site up (nblog__ring_site_get); NULL (as nblog__ring_read
+     * leaves it): not shown. */
+    const struct nblog__loc *loc;
 };
 
 /* Results of nblog__ring_read. */
@@ -253,6 +278,18 @@ size_t nblog__ring_bytes_geom(const struct nblog__ring_geom *g);
 size_t nblog__ring_bytes(uint64_t records, uint32_t record_size);
 /* Where slot 0 starts: after the header and the console stats table. */
 size_t nblog__ring_slots_offset(void);
+/* Where the call-site table starts: after the data area. */
+static inline uint64_t nblog__ring_sites_offset(const struct nblog__ring_hdr *r)
+{
+    return r->slots_offset + r->records * r->record_size + r->data_granules * NBLOG__GRANULE;
+}
+/* Entries of the call-site table of a ring of `records` slots. */
+static inline uint32_t nblog__ring_sites_for(uint64_t records)
+{
+    uint64_t n = records / 8;
+    return (uint32_t)(n < NBLOG__SITES_MIN ? NBLOG__SITES_MIN
+                      : n > NBLOG__SITES_MAX ? NBLOG__SITES_MAX : n);
+}
 
 /* Longest text one record holds (the limit callers cut to): inline or
  * spilled. */
@@ -395,6 +432,53 @@ uint64_t nblog__ring_oldest(const struct nblog__ring_hdr *r);
 enum nblog__read_result nblog__ring_next(const struct nblog__ring_hdr *r, uint64_t *seq,
                                          uint64_t *gone, struct nblog__rec_meta *m,
                                          char *text, size_t cap);
+
+/*
+ * The call-site table (sites.c has its design and ordering).
+ *
+ * An entry: state is hash << 2 | NBLOG__SITE_*, the hash of its location
+ * (never 0 with READY). text holds the file's last file_len bytes, then
+ * the function's first func_len bytes; no NULs.
+ */
+struct nblog__site_entry {
+    _Atomic uint64_t state;
+    uint32_t line;
+    uint8_t file_len;
+    uint8_t func_len;
+    uint16_t pad;
+    char text[NBLOG__SITE_TEXT];
+};
+_Static_assert(sizeof(struct nblog__site_entry) == NBLOG__SITE_ENTRY, "site entry size");
+#define NBLOG__SITE_EMPTY 0u
+#define NBLOG__SITE_WRITING 1u
+#define NBLOG__SITE_READY 2u
+
+/* A location as readers get it: copied out of the table, checked,
+ * NUL-terminated. file is its last bytes when it was longer. */
+struct nblog__loc {
+    uint32_t line;
+    char file[NBLOG__SITE_TEXT + 1];
+    char func[NBLOG__SITE_FUNC_MAX + 1];
+};
+
+/* What nblog__ring_site_register returns besides an entry (index + 1). */
+#define NBLOG__SITE_BUSY 0u          /* not now: another writer is making it */
+#define NBLOG__SITE_FULL 0xffffffffu /* no room: the table is full */
+
+/* Finds or makes the entry of (file, line, func) in r's table. Writers of
+ * the ring's own process; the first call of a site (nblog.h's macros
+ * cache what it returns). [signal-safe] [non-blocking] */
+uint32_t nblog__ring_site_register(struct nblog__ring_hdr *r, const char *file,
+                                   unsigned line, const char *func);
+/* Copies site (index + 1) of r's table into *out, checked: 1, or 0 if r
+ * has no such entry ready or it is not one a writer could have made (a
+ * hostile file). [signal-safe] */
+int nblog__ring_site_get(const struct nblog__ring_hdr *r, uint32_t site,
+                         struct nblog__loc *out);
+/* A new site_gen for a ring this process formats or resumes: never 0. */
+uint32_t nblog__ring_site_gen_next(void);
+/* Resume: entries left WRITING by a dead writer become EMPTY. */
+void nblog__ring_sites_resume(struct nblog__ring_hdr *r);
 
 /*
  * Debug checkers (ring.c says what each checks and who may call it): 1

@@ -198,7 +198,9 @@ static int renderable(int format)
 _Static_assert(NBLOG_FORMAT_JSON == NBLOG_FORMAT_PATTERN - 1,
                "renderable(): PATTERN is the one format after JSON");
 
-static struct nblog__rec_meta meta_of(const nblog_record_t *rec)
+/* rec's metadata; its call site into *loc (a caller's record: bounded,
+ * NUL-terminated here), named by the meta if it has one. */
+static struct nblog__rec_meta meta_of(const nblog_record_t *rec, struct nblog__loc *loc)
 {
     struct nblog__rec_meta m = {
         .seq = rec->seq,
@@ -211,6 +213,13 @@ static struct nblog__rec_meta meta_of(const nblog_record_t *rec)
         .flags = rec->flags,
         .kind = rec->kind,
     };
+    memcpy(loc->file, rec->file, sizeof loc->file);
+    loc->file[sizeof loc->file - 1] = '\0';
+    memcpy(loc->func, rec->func, sizeof loc->func);
+    loc->func[sizeof loc->func - 1] = '\0';
+    loc->line = rec->line;
+    if (loc->line || loc->file[0] || loc->func[0])
+        m.loc = loc;
     return m;
 }
 
@@ -218,7 +227,8 @@ size_t nblog_render_line(char *line, size_t cap, int format, const nblog_record_
 {
     if (!line || !rec || cap < 2 || !renderable(format))
         return 0; /* a journal entry needs two bytes of '\n' */
-    struct nblog__rec_meta m = meta_of(rec);
+    struct nblog__loc loc;
+    struct nblog__rec_meta m = meta_of(rec, &loc);
     return nblog__render_line(line, cap, format, NULL, &m, rec->text ? rec->text : "",
                               rec->text ? rec->len : 0);
 }
@@ -229,7 +239,8 @@ size_t nblog_ringfile_render_line(nblog_ringfile_t *f, char *line, size_t cap, i
     if (!f || !line || !rec || cap < 2 || !renderable(format))
         return 0;
     const struct nblog__ring_hdr *r = f->v.ring;
-    struct nblog__rec_meta m = meta_of(rec);
+    struct nblog__loc loc;
+    struct nblog__rec_meta m = meta_of(rec, &loc);
     const char *text = rec->text ? rec->text : "";
     size_t len = rec->text ? rec->len : 0;
     /* The file's word for whose records these are (a live view's as of its

@@ -41,7 +41,7 @@ echo "cmake package consumers (shared, static, C++): ok"
 # the public macros call, each in version node NBLOG_1 (src/libnblog.map;
 # the node itself is an absolute symbol, type A).
 bad=$(nm -D --defined-only "$libdir/libnblog.so" | awk '$2 != "A" {print $3}' |
-  grep -v -x -E '(nblog_[a-z][a-z0-9_]*|nblog__printf_n|nblog__defer|nblog__defer_words)@@NBLOG_1' || true)
+  grep -v -x -E '(nblog_[a-z][a-z0-9_]*|nblog__printf_n|nblog__printf_at|nblog__defer|nblog__defer_words)@@NBLOG_1' || true)
 if [ -n "$bad" ]; then
   echo "unexpected exported symbols:"; echo "$bad"; exit 1
 fi
