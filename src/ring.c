@@ -10,12 +10,16 @@
  * slot `seq & (records - 1)`. A slot starts with two atomic words, then the
  * record (timestamp, metadata, text):
  *
- *     header | console stats table | slot 0 | ... | slot N-1 | granule 0 | ... | granule G-1
+ *     header | console stats table | slot 0 | ... | slot N-1 | granule 0 | ... | granule G-1 | site table
  *              state: seq << 2 | EMPTY / RESERVED / COMMITTED
  *              skip:  1 + highest seq that found the slot pinned (0: none)
  *              ts_ns, meta, meta2, text[inline room]
  *                                                 owner: seq << 2 | FREE / WRITING / DONE
  *                                                 data[56]
+ *
+ * The site table (sites.c: where records were logged from, N / 8 entries
+ * of 128 bytes, 64 to 8192) ends the block; a slot's meta2 names its
+ * record's entry.
  *
  * Slots are fixed-size, as the kernel's descriptor ring is: one fetch_add
  * and one CAS per record, no tail chasing, and a slot is found from a seq
