@@ -4,8 +4,9 @@
  *
  *   - which calls carry a location (nblog_printf, nblog_info, NBLOG_INFO,
  *     NBLOG_LOG) and which none (nblog_write, nblog_vprintf, nblog_vsyslog,
- *     the "N messages suppressed" notice, NBLOG_NO_LOCATION: the second
- *     unit, test-sites-noloc.c); entries shared by one file+line+func,
+ *     the "N messages suppressed" notice, a console's dropped notice,
+ *     NBLOG_NO_LOCATION: the second unit, test-sites-noloc.c); entries
+ *     shared by one file+line+func,
  *     distinct for another function on the same line;
  *   - the stored form: a long __FILE__ keeps its last bytes, a long
  *     function its first NBLOG_SITE_FUNC_MAX;
@@ -24,6 +25,7 @@
  * test-sites-stress.c.
  */
 #include "testutil.h"
+#include "capture.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -306,6 +308,43 @@ static void test_suppressed_notice_has_none(void **state)
     next_none(&r, "2 messages suppressed");
     next_at(&r, "macro 99", __FILE__, LIMITED_LINE, "limited");
     atomic_store(&nblog__ratelimit_clock_hook, NULL);
+    nblog_shutdown();
+}
+
+/* A console's "** N messages dropped **" is nblog's line, not a record:
+ * in a format that shows locations (json: wants_loc), it has none,
+ * although the records around it have theirs. */
+static int dropping(int i) { return nblog_info("r%d", i); }
+
+static void test_dropped_notice_has_none(void **state)
+{
+    (void)state;
+    assert_int_equal(init_ring(16), NBLOG_OK);
+    TU_CAPTURE(cap, 1 << 16);
+    nblog_console_opts_t co;
+    nblog_console_opts_init(&co);
+    co.format = NBLOG_FORMAT_JSON;
+    nblog_console_t *con;
+    assert_int_equal(nblog_console_callback(tu_capture_lines, &cap, &co, &con), NBLOG_OK);
+    assert_int_equal(nblog_console_suspend(con), NBLOG_OK);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(dropping(i), NBLOG_OK);
+    assert_int_equal(nblog_console_resume(con), NBLOG_OK);
+    assert_int_equal(nblog_flush(10000, NULL, 0), NBLOG_OK);
+    const char *out = tu_captured(&cap);
+    const char *nl = strchr(out, '\n');
+    assert_non_null(nl);
+    char first[512];
+    assert_true((size_t)(nl - out) < sizeof first);
+    memcpy(first, out, (size_t)(nl - out));
+    first[nl - out] = '\0';
+    assert_non_null(strstr(first, "84 messages dropped"));
+    assert_null(strstr(first, "\"file\""));
+    assert_null(strstr(first, "\"line\""));
+    assert_null(strstr(first, "\"func\""));
+    assert_null(strstr(first, "dropping"));
+    assert_int_equal(tu_capture_count(&cap, "\"message\":\"r", NULL), 16);
+    nblog_console_unregister(con);
     nblog_shutdown();
 }
 
@@ -866,6 +905,7 @@ int main(void)
         cmocka_unit_test_teardown(test_which_calls_carry_one, tu_shutdown),
         cmocka_unit_test_teardown(test_shared_and_distinct_entries, tu_shutdown),
         cmocka_unit_test_teardown(test_suppressed_notice_has_none, tu_shutdown),
+        cmocka_unit_test_teardown(test_dropped_notice_has_none, tu_shutdown),
         cmocka_unit_test_teardown(test_long_file_and_function, tu_shutdown),
         cmocka_unit_test_teardown(test_full_table, tu_shutdown),
         cmocka_unit_test(test_full_table_register),
