@@ -74,6 +74,14 @@ static struct nblog__ring_hdr *live_ring(void)
     return (struct nblog__ring_hdr *)(uintptr_t)mem;
 }
 
+/* A new ring of records slots and a reader at its head: the ring. */
+static struct nblog__ring_hdr *start(size_t records, nblog_reader_t *r)
+{
+    assert_int_equal(init_ring(records), NBLOG_OK);
+    assert_int_equal(nblog_reader_open(r, NBLOG_FROM_NEXT), NBLOG_OK);
+    return live_ring();
+}
+
 static struct nblog__site_entry *entry(struct nblog__ring_hdr *r, uint32_t site)
 {
     assert_true(site >= 1 && site <= r->sites);
@@ -187,9 +195,8 @@ static int two_a(void) { return nblog_info("two a"); } static int two_b(void) { 
 static void test_which_calls_carry_one(void **state)
 {
     (void)state;
-    assert_int_equal(init_ring(1024), NBLOG_OK);
     nblog_reader_t r;
-    assert_int_equal(nblog_reader_open(&r, NBLOG_FROM_NEXT), NBLOG_OK);
+    start(1024, &r);
 
     assert_int_equal(AT(NBLOG_INFO("deferred %d", 1)), NBLOG_OK);
     next_at(&r, "deferred 1", __FILE__, here_line, __func__);
@@ -236,10 +243,8 @@ static void test_which_calls_carry_one(void **state)
 static void test_shared_and_distinct_entries(void **state)
 {
     (void)state;
-    assert_int_equal(init_ring(1024), NBLOG_OK);
-    struct nblog__ring_hdr *ring = live_ring();
     nblog_reader_t r;
-    assert_int_equal(nblog_reader_open(&r, NBLOG_FROM_NEXT), NBLOG_OK);
+    struct nblog__ring_hdr *ring = start(1024, &r);
     assert_int_equal(ready_entries(ring), 0);
 
     assert_int_equal(two_a(), NBLOG_OK);
@@ -272,9 +277,8 @@ static int limited(int i) { return nblog_printf_ratelimited(NBLOG_LEVEL_INFO, "m
 static void test_suppressed_notice_has_none(void **state)
 {
     (void)state;
-    assert_int_equal(init_ring(1024), NBLOG_OK);
     nblog_reader_t r;
-    assert_int_equal(nblog_reader_open(&r, NBLOG_FROM_NEXT), NBLOG_OK);
+    start(1024, &r);
     fake_now = (uint64_t)1 << 40;
     atomic_store(&nblog__ratelimit_clock_hook, fake_clock);
     static nblog_ratelimit_t rs = NBLOG_RATELIMIT_INIT(1000, 1);
@@ -354,9 +358,8 @@ static void test_long_file_and_function(void **state)
 {
     (void)state;
     assert_true(strlen(long_file_name) > NBLOG_SITE_FILE_MAX + 10);
-    assert_int_equal(init_ring(1024), NBLOG_OK);
     nblog_reader_t r;
-    assert_int_equal(nblog_reader_open(&r, NBLOG_FROM_NEXT), NBLOG_OK);
+    start(1024, &r);
 
     assert_int_equal(long_file_call(), NBLOG_OK);
     next(&r, "long file");
@@ -488,10 +491,8 @@ static int busy_call(int i) { return nblog_info("busy %d", i); } enum { BUSY_LIN
 static void test_busy_entry(void **state)
 {
     (void)state;
-    assert_int_equal(init_ring(1024), NBLOG_OK);
-    struct nblog__ring_hdr *ring = live_ring();
     nblog_reader_t r;
-    assert_int_equal(nblog_reader_open(&r, NBLOG_FROM_NEXT), NBLOG_OK);
+    struct nblog__ring_hdr *ring = start(1024, &r);
     /* The entry busy_call's first call would make, made here and then
      * forged back to WRITING: as if another thread (or the code this
      * call's signal handler interrupted) were making it. */

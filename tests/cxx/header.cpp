@@ -4,22 +4,14 @@
 // each call below must store a record that reads back as the text expected.
 #include <nblog.h>
 
+#include "expect.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 namespace {
-
-int failures;
-
-void expect(bool ok, const char *what)
-{
-    if (!ok) {
-        std::fprintf(stderr, "FAIL: %s\n", what);
-        failures++;
-    }
-}
 
 // The next record's text, or "" when there is none.
 std::string next_text(nblog_reader_t &r)

@@ -5,22 +5,14 @@
 #define NBLOG_NO_LOCATION
 #include <nblog.h>
 
+#include "expect.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 namespace {
-
-int failures;
-
-void expect(bool ok, const char *what)
-{
-    if (!ok) {
-        std::fprintf(stderr, "FAIL: %s\n", what);
-        failures++;
-    }
-}
 
 // Initialised in order, before main: no console for the lazy init the
 // next one makes.
