@@ -406,8 +406,8 @@ int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level)
                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
             continue;
         uint32_t n = __atomic_exchange_n(&rs->suppressed, 0, __ATOMIC_RELAXED);
-        if (n)
-            nblog_printf(level, "%u messages suppressed", n);
+        if (n) /* the function, not the macro: nblog's notice has no call site */
+            (nblog_printf)(level, "%u messages suppressed", n);
         if (burst)
             return 1;
         break; /* burst 0: the window opens for its notice only */

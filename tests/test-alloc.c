@@ -20,7 +20,10 @@
  *     truncated) on one thread and 10,000 on another, then reading them all
  *     back, allocate nothing; every record is checked against snprintf;
  *   - with malloc failing, logging and reading still work (and shutdown +
- *     init of a new ring too).
+ *     init of a new ring too);
+ *   - the first call of a call site (its location written into the
+ *     ring's site table, or the table found full) allocates nothing, and
+ *     works with malloc failing.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -661,6 +664,81 @@ static void test_log_while_malloc_fails(void **state)
     nblog_shutdown();
 }
 
+/* ------------------------------------------ a call site's first use */
+
+/* Sites, each its own function (all on one line: distinct __func__, so
+ * distinct locations), half formatting in the caller, half deferred. */
+#define REG_FN(n)                                                              \
+    static int reg_fn_##n(int i)                                               \
+    {                                                                          \
+        return (n) % 2 ? NBLOG_INFO("reg %d %d", n, i) : nblog_info("reg %d %d", n, i); \
+    }
+#define REG_FN8(a) REG_FN(a##0) REG_FN(a##1) REG_FN(a##2) REG_FN(a##3) REG_FN(a##4) \
+    REG_FN(a##5) REG_FN(a##6) REG_FN(a##7)
+REG_FN8(1) REG_FN8(2) REG_FN8(3) REG_FN8(4) REG_FN8(5) REG_FN8(6) REG_FN8(7) REG_FN8(8) REG_FN8(9)
+#define REG_FP(n) reg_fn_##n,
+#define REG_FP8(a) REG_FP(a##0) REG_FP(a##1) REG_FP(a##2) REG_FP(a##3) REG_FP(a##4) \
+    REG_FP(a##5) REG_FP(a##6) REG_FP(a##7)
+static int (*const reg_fns[])(int) = {REG_FP8(1) REG_FP8(2) REG_FP8(3) REG_FP8(4) REG_FP8(5)
+                                          REG_FP8(6) REG_FP8(7) REG_FP8(8) REG_FP8(9)};
+#define N_REG (int)(sizeof reg_fns / sizeof reg_fns[0])
+
+/* The first call of each of 72 sites in a new ring writes its location
+ * into the ring's call-site table (64 entries for 16 records, one of them
+ * the warm-up's: the last 9 find it full and go without one): counted,
+ * none allocates, and (plain builds) all work with malloc failing. */
+static void test_first_use_of_sites(void **state)
+{
+    (void)state;
+    nblog_options_t opt;
+    nblog_options_init(&opt);
+    opt.ring_records = 16;
+#ifdef COUNT_WITH_HOOKS
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE; /* see lazy_child */
+#endif
+    static nblog_record_t rec;
+    static char buf[256];
+    for (int failing = 0; failing < 2; failing++) {
+        if (failing && !can_fail_malloc())
+            break;
+        assert_int_equal(nblog_init(&opt), NBLOG_OK);
+        nblog_reader_t r;
+        assert_int_equal(nblog_reader_open(&r, NBLOG_FROM_NEXT), NBLOG_OK);
+        assert_int_equal(nblog_printf(NBLOG_LEVEL_INFO, "warm-up"), NBLOG_OK);
+        assert_int_equal(nblog_reader_next(&r, &rec, buf, sizeof buf), NBLOG_OK);
+        assert_true(rec.line != 0); /* its site has the table's first entry */
+        int rcs[N_REG], read_rc[N_REG], located[N_REG], text_ok[N_REG];
+
+        /* ---- counted from here ---- */
+        atomic_store(&fail_alloc, failing);
+        uint64_t a0 = allocs(), f0 = frees();
+        for (int i = 0; i < N_REG; i++) {
+            rcs[i] = reg_fns[i](failing);
+            read_rc[i] = nblog_reader_next(&r, &rec, buf, sizeof buf);
+            located[i] = rec.line != 0 && strncmp(rec.func, "reg_fn_", 7) == 0;
+            int n = (i / 8 + 1) * 10 + i % 8, a = -1, b = -1;
+            quiet++;
+            text_ok[i] = sscanf(rec.text, "reg %d %d", &a, &b) == 2 && a == n && b == failing;
+            quiet--;
+        }
+        uint64_t a1 = allocs(), f1 = frees();
+        atomic_store(&fail_alloc, 0);
+        /* ---- counted until here ---- */
+
+        print_message("  %d sites' first calls%s: %" PRIu64 " allocation(s)\n", N_REG,
+                      failing ? " (malloc failing)" : "", a1 - a0);
+        assert_int_equal(a1 - a0, 0);
+        assert_int_equal(f1 - f0, 0);
+        for (int i = 0; i < N_REG; i++) {
+            assert_int_equal(rcs[i], NBLOG_OK);
+            assert_int_equal(read_rc[i], NBLOG_OK);
+            assert_true(text_ok[i]);
+            assert_int_equal(located[i], i < 63);
+        }
+        nblog_shutdown();
+    }
+}
+
 /* Runs after each case, passed or failed, so the next starts from a
  * shut-down library (nblog_init works again after nblog_shutdown). */
 static int teardown(void **state)
@@ -689,6 +767,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_lazy_init_malloc_fails, teardown),
         cmocka_unit_test_teardown(test_no_alloc_after_init, teardown),
         cmocka_unit_test_teardown(test_log_while_malloc_fails, teardown),
+        cmocka_unit_test_teardown(test_first_use_of_sites, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,20 +22,32 @@ for cxx in g++ clang++; do
   fi
   ran=$((ran + 1))
   for std in c++11 c++14 c++17 c++20; do
-    if [ -n "$lib" ]; then
-      # shellcheck disable=SC2086 # a list of flags
-      if "$cxx" -std=$std "${flags[@]}" "$src/tests/cxx/header.cpp" "$lib" \
-           ${NBLOG_LIBS_PRIVATE:-} -pthread \
-           -o "$work/header" && "$work/header" >/dev/null; then
-        echo "ok: $cxx -std=$std (built and ran)"
-      else
-        echo "FAIL: $cxx -std=$std"; fail=1
+    # header.cpp (every macro, with locations) and noloc.cpp
+    # (NBLOG_NO_LOCATION: nblog_printf at file scope). A file-scope
+    # initializer runs before main, and in a static link before the
+    # constructors of the objects linked after it: noloc.cpp's logs only
+    # once libnblog.a's (pthread_atfork) ran, as with libnblog.so, so the
+    # library's objects go first.
+    for prog in header noloc; do
+      before=() after=("$lib")
+      if [ $prog = noloc ]; then
+        before=(-Wl,--whole-archive "$lib" -Wl,--no-whole-archive) after=()
       fi
-    elif "$cxx" -std=$std "${flags[@]}" -c "$src/tests/cxx/header.cpp" -o "$work/header.o"; then
-      echo "ok: $cxx -std=$std (compiled)"
-    else
-      echo "FAIL: $cxx -std=$std"; fail=1
-    fi
+      if [ -n "$lib" ]; then
+        # shellcheck disable=SC2086 # a list of flags
+        if "$cxx" -std=$std "${flags[@]}" "${before[@]}" "$src/tests/cxx/$prog.cpp" "${after[@]}" \
+             ${NBLOG_LIBS_PRIVATE:-} -pthread \
+             -o "$work/$prog" && "$work/$prog" >/dev/null; then
+          echo "ok: $cxx -std=$std $prog.cpp (built and ran)"
+        else
+          echo "FAIL: $cxx -std=$std $prog.cpp"; fail=1
+        fi
+      elif "$cxx" -std=$std "${flags[@]}" -c "$src/tests/cxx/$prog.cpp" -o "$work/$prog.o"; then
+        echo "ok: $cxx -std=$std $prog.cpp (compiled)"
+      else
+        echo "FAIL: $cxx -std=$std $prog.cpp"; fail=1
+      fi
+    done
     # Compile-time stripping takes the other branch of every macro.
     "$cxx" -std=$std "${flags[@]}" -DNBLOG_COMPILE_LEVEL=NBLOG_LEVEL_EMERG -fsyntax-only \
       "$src/tests/cxx/header.cpp" || { echo "FAIL: $cxx -std=$std, compile level EMERG"; fail=1; }

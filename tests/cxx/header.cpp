@@ -4,22 +4,14 @@
 // each call below must store a record that reads back as the text expected.
 #include <nblog.h>
 
+#include "expect.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 namespace {
-
-int failures;
-
-void expect(bool ok, const char *what)
-{
-    if (!ok) {
-        std::fprintf(stderr, "FAIL: %s\n", what);
-        failures++;
-    }
-}
 
 // The next record's text, or "" when there is none.
 std::string next_text(nblog_reader_t &r)
@@ -68,6 +60,23 @@ int main()
     expect(nblog_printf(NBLOG_LEVEL_INFO, "printf %d %s %.2f", 1, "two", 3.0) == NBLOG_OK,
            "nblog_printf");
     expect(next_text(r) == "printf 1 two 3.00", "nblog_printf text");
+    // Call sites: the macros' records carry where they were called from.
+    {
+        const unsigned line = __LINE__ + 1;
+        nblog_info("where %d", 1);
+        NBLOG_INFO("where %d", 2);
+        for (int i = 1; i <= 2; i++) {
+            nblog_record_t rec;
+            char buf[128];
+            expect(nblog_reader_next(&r, &rec, buf, sizeof buf) == NBLOG_OK, "where record");
+            std::string file = rec.file;
+            expect(rec.text == "where " + std::to_string(i), "where text");
+            expect(file.size() >= 10 && file.compare(file.size() - 10, 10, "header.cpp") == 0,
+                   "record's file");
+            expect(rec.line == line + static_cast<unsigned>(i) - 1, "record's line");
+            expect(std::strcmp(rec.func, "main") == 0, "record's func");
+        }
+    }
     expect((nblog_printf)(NBLOG_LEVEL_INFO, "plain function %u", 5u) == NBLOG_OK,
            "(nblog_printf)");
     expect(next_text(r) == "plain function 5", "(nblog_printf) text");
