@@ -780,8 +780,10 @@ NBLOG_API int nblog_ratelimit_pass(nblog_ratelimit_t *rs, int level);
  * steps again from its first logging call on (if its parent had
  * registered a console; else from its own nblog_init).
  */
-/* Bytes of a call site's file a record keeps (its last ones: the end of
- * a long path) and of its function (its first ones). */
+/* What a record keeps of its call site: the function's first bytes, at
+ * most NBLOG_SITE_FUNC_MAX, and the file's last ones (the end of a long
+ * path) in the rest of NBLOG_SITE_FILE_MAX: all of it when the function
+ * is empty, 112 - strlen(func) bytes otherwise. */
 #define NBLOG_SITE_FILE_MAX 112
 #define NBLOG_SITE_FUNC_MAX 47
 

@@ -78,7 +78,8 @@
  *
  * Fork (fork_prepare, fork_parent, fork_child): the library's one
  * pthread_atfork registration, made when the library loads
- * (register_fork). It calls each layer's named fork hook (declared in
+ * (register_fork), or by the first init if a program's own constructor
+ * logs before that. It calls each layer's named fork hook (declared in
  * that layer's header) in layer order, bottom first in the child, so a
  * hook may rely on the layers below it being in order already:
  *
@@ -632,18 +633,37 @@ const struct nblog__console_env nblog__console_env = {
  * MAPPING: no fork can see an init in progress without it (registering at
  * the first init would leave a window between two initialisers), and
  * before anything a hook resets exists. */
-static int fork_handled; /* written before main, read-only after */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+/* 0: not yet, 1: registered, -1: pthread_atfork failed. Release/acquire
+ * (LF1): the once routine's store, init_from's load. */
+static _Atomic int fork_handled;
+
+static void register_fork_once(void)
+{
+    int ok = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    /* LF1: pairs with the acquire load in init_from. */
+    atomic_store_explicit(&fork_handled, ok ? 1 : -1, memory_order_release);
+}
 
 __attribute__((constructor)) static void register_fork(void)
 {
-    fork_handled = pthread_atfork(fork_prepare, fork_parent, fork_child) == 0;
+    pthread_once(&fork_once, register_fork_once);
 }
 
 /* for_console: see nblog__init_lazily. */
 static int init_from(int from, const nblog_options_t *o, int for_console)
 {
-    if (!fork_handled)
-        return NBLOG_ENOMEM; /* pthread_atfork failed at load: ENOMEM */
+    /* LF1: pairs with register_fork_once's release store. A program's own
+     * constructors (a C++ file-scope initializer that logs) may run before
+     * this library's when it is linked statically: the first init
+     * registers then, before main, single-threaded in practice. */
+    int fh = atomic_load_explicit(&fork_handled, memory_order_acquire);
+    if (fh == 0) {
+        pthread_once(&fork_once, register_fork_once);
+        fh = atomic_load_explicit(&fork_handled, memory_order_acquire);
+    }
+    if (fh < 0)
+        return NBLOG_ENOMEM; /* pthread_atfork failed: ENOMEM */
     /* Before the CAS: a signal handler that interrupts this thread once it
      * owns the init must see it (a nested init_from restores it). */
     int was_here = init_here;
