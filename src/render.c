@@ -399,12 +399,12 @@ void nblog__civil_from_ns(int64_t unix_ns, long offset_s, struct nblog__civil *c
 }
 
 /* One SD-PARAM ' name="value"' (value escaped: nblog__sd_escape) at
- * out, room bytes; 0 if it may not fit whole (its worst case: four bytes
- * a value byte). */
+ * out, room bytes; 0 for an empty value, or if it may not fit whole (its
+ * worst case: four bytes a value byte). */
 static size_t sd_param(char *out, size_t room, const char *name, const char *val, size_t len)
 {
     size_t nl = strlen(name);
-    if (4 * len + nl + 4 > room)
+    if (len == 0 || 4 * len + nl + 4 > room)
         return 0;
     size_t n = 0;
     out[n++] = ' ';
