@@ -1487,7 +1487,8 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *                 syslog kinds, the journal's own for journald
  *             | "color=" ("auto" | "always" | "never")
  *             | "time=" ("utc" | "local")
- *             | "show=" FIELD *("+" FIELD)  FIELD: program, pid, tid (human)
+ *             | "show=" FIELD *("+" FIELD)  FIELD: program, pid, tid,
+ *                                      location (human: NBLOG_SHOW_*)
  *             | "mode=" ("threaded" | "direct")
  *             | "name=" NAME          (1 to 31 bytes of printable ASCII;
  *                                      default: the console's kind and
