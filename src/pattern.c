@@ -23,6 +23,11 @@
  *   kept back, so a line is always whole and never leaves a terminal
  *   coloured. The message and program name are escaped as every line is
  *   (render.c escape); a replayed record's message starts "[replayed] ".
+ *   The call site's items (%s %g %# %! %@, and the human format's
+ *   "[base:line func] ", loc_item) read m->loc, which a reader sets only
+ *   for a format that has one (line_fmt.wants_loc); they are escaped as
+ *   the message, show nothing without a location, and go in whole or end
+ *   the line.
  *
  * UTC OFFSET (local time)
  *   Taken outside rendering: at registration and, once a minute, by the

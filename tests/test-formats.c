@@ -677,15 +677,8 @@ static void test_sentinel_times(void **state)
 
 /* ---------------------------------------------------------- call sites */
 
-static struct nblog__loc make_loc(const char *file, unsigned line_no, const char *func)
-{
-    struct nblog__loc l;
-    memset(&l, 0, sizeof l);
-    l.line = line_no;
-    snprintf(l.file, sizeof l.file, "%s", file);
-    snprintf(l.func, sizeof l.func, "%s", func);
-    return l;
-}
+/* A call site as a reader hands it to renderers. */
+#define LOC(f, l, fn) ((struct nblog__loc){.line = (l), .file = f, .func = fn})
 
 /* A record's line in fmt with call site l (NULL: none). */
 static const char *render_at(const struct nblog__loc *l, int level, const char *text)
@@ -700,16 +693,16 @@ static const char *render_at(const struct nblog__loc *l, int level, const char *
 static void test_pattern_location(void **state)
 {
     (void)state;
-    struct nblog__loc l = make_loc("src/dir/main.c", 42, "main");
+    struct nblog__loc l = LOC("src/dir/main.c", 42, "main");
     compile_ok(NBLOG_FORMAT_PATTERN, "%s|%g|%#|%!|%@|%v", 0, 0, 0);
     assert_true(fmt.wants_loc);
     assert_string_equal(render_at(&l, NBLOG_LEVEL_INFO, "m"),
                         "main.c|src/dir/main.c|42|main|main.c:42|m\n");
     assert_string_equal(render_at(NULL, NBLOG_LEVEL_INFO, "m"), "|||||m\n");
     /* Each part only when the record has it. */
-    struct nblog__loc part = make_loc("main.c", 0, "");
+    struct nblog__loc part = LOC("main.c", 0, "");
     assert_string_equal(render_at(&part, NBLOG_LEVEL_INFO, "m"), "main.c|main.c|||main.c|m\n");
-    part = make_loc("", 7, "f");
+    part = LOC("", 7, "f");
     assert_string_equal(render_at(&part, NBLOG_LEVEL_INFO, "m"), "||7|f|7|m\n");
     /* Widths, on either side; padded when there is none too. */
     compile_ok(NBLOG_FORMAT_PATTERN, "[%10s][%-5#][%3!][%-12@][%2s] %v", 0, 0, 0);
@@ -718,13 +711,13 @@ static void test_pattern_location(void **state)
     assert_string_equal(render_at(NULL, NBLOG_LEVEL_INFO, "m"),
                         "[          ][     ][   ][            ][  ] m\n");
     /* Escaped as the message is (a caller's record may hold any bytes). */
-    struct nblog__loc bad = make_loc("d\\x/a\033[2J\xff.c", 3, "f\xc2\x9bg");
+    struct nblog__loc bad = LOC("d\\x/a\033[2J\xff.c", 3, "f\xc2\x9bg");
     compile_ok(NBLOG_FORMAT_PATTERN, "%g %s %! %@ %v", 0, 0, 0);
     assert_string_equal(render_at(&bad, NBLOG_LEVEL_INFO, "m"),
                         "d\\x5cx/a\\x1b[2J\\xff.c a\\x1b[2J\\xff.c f\\xc2\\x9bg "
                         "a\\x1b[2J\\xff.c:3 m\n");
     /* No '/' : the base name is the file. */
-    struct nblog__loc flat = make_loc("x.c", 1, "g");
+    struct nblog__loc flat = LOC("x.c", 1, "g");
     compile_ok(NBLOG_FORMAT_PATTERN, "%s %@ %v", 0, 0, 0);
     assert_string_equal(render_at(&flat, NBLOG_LEVEL_INFO, "m"), "x.c x.c:1 m\n");
     /* Without a location item, the console never looks sites up. */
@@ -744,17 +737,17 @@ static void test_human_location(void **state)
 {
     (void)state;
     char want[256];
-    struct nblog__loc l = make_loc("/abs/src/main.c", 42, "main");
+    struct nblog__loc l = LOC("/abs/src/main.c", 42, "main");
     compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_NEVER, 0, NBLOG_SHOW_LOCATION);
     assert_true(fmt.wants_loc);
     assert_string_equal(render_at(&l, NBLOG_LEVEL_WARNING, "x"),
                         "2026-12-02 03:04:39.123456 [warning] [main.c:42 main] x\n");
     assert_string_equal(render_at(NULL, NBLOG_LEVEL_WARNING, "x"),
                         "2026-12-02 03:04:39.123456 [warning] x\n");
-    struct nblog__loc nofunc = make_loc("a.c", 9, "");
+    struct nblog__loc nofunc = LOC("a.c", 9, "");
     assert_string_equal(render_at(&nofunc, NBLOG_LEVEL_INFO, "x"),
                         "2026-12-02 03:04:39.123456 [info] [a.c:9] x\n");
-    struct nblog__loc bad = make_loc("]\n.c", 1, "f ]");
+    struct nblog__loc bad = LOC("]\n.c", 1, "f ]");
     assert_string_equal(render_at(&bad, NBLOG_LEVEL_INFO, "x"),
                         "2026-12-02 03:04:39.123456 [info] []\\x0a.c:1 f ]] x\n");
     compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_ALWAYS, 0,
@@ -783,7 +776,7 @@ static void test_json_location(void **state)
     struct jrec *r = malloc(sizeof *r);
     compile_ok(NBLOG_FORMAT_JSON, NULL, 0, 0, 0);
     assert_true(fmt.wants_loc);
-    struct nblog__loc l = make_loc("src/\"q\"\\main.c", 42, "main");
+    struct nblog__loc l = LOC("src/\"q\"\\main.c", 42, "main");
     const char *s = render_at(&l, NBLOG_LEVEL_INFO, "hi");
     char want[512];
     snprintf(want, sizeof want,
@@ -798,7 +791,7 @@ static void test_json_location(void **state)
     assert_int_equal(r->line, 42);
     assert_string_equal(r->func, "main");
     /* Only what it has. */
-    struct nblog__loc part = make_loc("", 5, "");
+    struct nblog__loc part = LOC("", 5, "");
     s = render_at(&part, NBLOG_LEVEL_INFO, "hi");
     parse_json(s, strlen(s), r);
     assert_string_equal(r->keys, "time,level,seq,tid,pid,program,line,message,");
@@ -806,7 +799,7 @@ static void test_json_location(void **state)
     parse_json(s, strlen(s), r);
     assert_string_equal(r->keys, "time,level,seq,tid,pid,program,message,");
     /* Hostile bytes stay valid JSON: controls escaped, not UTF-8 U+FFFD. */
-    struct nblog__loc bad = make_loc("a\n\xff\xc2\x9b", 1, "\x01");
+    struct nblog__loc bad = LOC("a\n\xff\xc2\x9b", 1, "\x01");
     s = render_at(&bad, NBLOG_LEVEL_INFO, "hi");
     parse_json(s, strlen(s), r);
     assert_string_equal(r->file, "a\n\xef\xbf\xbd\xc2\x9b");
@@ -1101,25 +1094,24 @@ static void test_spec_location(void **state)
     /* json */
     assert_true(tu_read_file(path[0], out, sizeof out) > 0);
     struct jrec *r = malloc(sizeof *r);
-    char *l = out, *nl = strchr(l, '\n');
-    assert_non_null(nl);
-    parse_json(l, (size_t)(nl - l + 1), r);
-    assert_memory_equal(r->message, "deferred 1", 10);
-    assert_string_equal(r->file, __FILE__);
-    assert_int_equal(r->line, line1);
-    assert_string_equal(r->func, __func__);
-    l = nl + 1;
-    nl = strchr(l, '\n');
-    parse_json(l, (size_t)(nl - l + 1), r);
-    assert_memory_equal(r->message, "formatted two", 13);
-    assert_string_equal(r->file, __FILE__);
-    assert_int_equal(r->line, line2);
-    assert_string_equal(r->func, __func__);
-    l = nl + 1;
-    nl = strchr(l, '\n');
-    parse_json(l, (size_t)(nl - l + 1), r);
-    assert_memory_equal(r->message, "written", 7);
-    assert_false(r->has_file || r->has_line || r->has_func);
+    static const char *const msgs[3] = {"deferred 1", "formatted two", "written"};
+    const unsigned lines[2] = {line1, line2};
+    char *l = out;
+    for (int i = 0; i < 3; i++) {
+        char *nl = strchr(l, '\n');
+        assert_non_null(nl);
+        parse_json(l, (size_t)(nl - l + 1), r);
+        l = nl + 1;
+        assert_int_equal(r->message_len, strlen(msgs[i]));
+        assert_memory_equal(r->message, msgs[i], r->message_len);
+        if (i == 2) { /* nblog_write: no call site */
+            assert_false(r->has_file || r->has_line || r->has_func);
+            break;
+        }
+        assert_string_equal(r->file, __FILE__);
+        assert_int_equal(r->line, lines[i]);
+        assert_string_equal(r->func, __func__);
+    }
     free(r);
 
     /* human, show=location */

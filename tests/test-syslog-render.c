@@ -219,15 +219,8 @@ static void test_terminal_controls(void **state)
     assert_memory_equal(line, "a\n", 2);
 }
 
-static struct nblog__loc make_loc(const char *file, unsigned line_no, const char *func)
-{
-    struct nblog__loc l;
-    memset(&l, 0, sizeof l);
-    l.line = line_no;
-    snprintf(l.file, sizeof l.file, "%s", file);
-    snprintf(l.func, sizeof l.func, "%s", func);
-    return l;
-}
+/* A call site as a reader hands it to renderers. */
+#define LOC(f, l, fn) ((struct nblog__loc){.line = (l), .file = f, .func = fn})
 
 /* A record's call site: RFC 5424 SD-PARAMs file, line, func after seq and
  * tid (and the flags' params), before the console's own, escaped as
@@ -237,7 +230,7 @@ static void test_rfc5424_location(void **state)
 {
     (void)state;
     struct nblog__line_id p = params();
-    struct nblog__loc l = make_loc("src/main.c", 42, "main");
+    struct nblog__loc l = LOC("src/main.c", 42, "main");
     render_loc = &l;
     assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
                         "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
@@ -253,13 +246,13 @@ static void test_rfc5424_location(void **state)
     p.sd_extra[0] = '\0';
     /* '"', '\\' and ']' escaped with a backslash, controls as \xNN: the
      * element cannot be closed nor a param forged from a file name. */
-    struct nblog__loc bad = make_loc("a\"] x=\"1\\\n.c", 3, "f]");
+    struct nblog__loc bad = LOC("a\"] x=\"1\\\n.c", 3, "f]");
     render_loc = &bad;
     assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
                         "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
                         "[nblog@32473 seq=\"42\" tid=\"7\" file=\"a\\\"\\] x=\\\"1\\\\\\x0a.c\" "
                         "line=\"3\" func=\"f\\]\"] hi\n");
-    struct nblog__loc part = make_loc("", 9, "");
+    struct nblog__loc part = LOC("", 9, "");
     render_loc = &part;
     assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
                         "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
@@ -284,7 +277,7 @@ static void test_journal_location(void **state)
 {
     (void)state;
     struct nblog__line_id p = params();
-    struct nblog__loc l = make_loc("src/a\\b.c", 42, "main");
+    struct nblog__loc l = LOC("src/a\\b.c", 42, "main");
     render_loc = &l;
     static const char head[] = "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
                                "SYSLOG_TIMESTAMP=Jan  1 00:00:00\nNBLOG_REALTIME_USEC=0\n"
@@ -297,7 +290,7 @@ static void test_journal_location(void **state)
     snprintf(want, sizeof want, "%sCODE_FILE=src/a\\b.c\nCODE_LINE=42\nCODE_FUNC=main\n"
                                 "MESSAGE=m\n\n", head);
     assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m"), want);
-    struct nblog__loc bad = make_loc("x\nMESSAGE=forged", 0, "f\x7f");
+    struct nblog__loc bad = LOC("x\nMESSAGE=forged", 0, "f\x7f");
     render_loc = &bad;
     snprintf(want, sizeof want, "%sCODE_FILE=x\\x0aMESSAGE=forged\nCODE_FUNC=f\\x7f\n"
                                 "MESSAGE=m\n\n", head);
