@@ -942,10 +942,17 @@ typedef struct nblog_console_ops {
  * character boundary (JSON stays valid and says "truncated":true).
  *
  * human   "%Y-%m-%d %H:%M:%S.%f %^[%l]%$ " then, as opts.show asks,
+ *         "[BASE:LINE FUNC] " (NBLOG_SHOW_LOCATION: the call site, its
+ *         file's base name; left out for a record without one), then
  *         "PROGRAM[PID] tid TID: " (each part only if shown), then the
- *         message: "2026-12-02 03:04:39.123456 [warning] app[42] tid 43: text".
+ *         message: "2026-12-02 03:04:39.123456 [warning] app[42] tid 43: text",
+ *         "2026-12-02 03:04:39.123456 [info] [main.c:42 main] app: text".
  * json    {"time":"2026-12-02T03:04:39.123456Z","level":"info","seq":7,
- *         "tid":43,"pid":42,"program":"app","message":"text"} per line,
+ *         "tid":43,"pid":42,"program":"app","message":"text"} per line;
+ *         a record with a call site has ,"file":"src/main.c","line":42,
+ *         "func":"main" after "program" (the file as recorded; each key
+ *         only when the record has it: a file, a line other than 0, a
+ *         function; JSON strings, a byte that is not UTF-8 as U+FFFD),
  *         then ,"message_bytes":[N,...] when the text is not UTF-8 (the
  *         message then holds U+FFFD for each such byte; the array is its
  *         exact bytes, as journalctl -o json gives them), ,"truncated":true
@@ -963,8 +970,21 @@ typedef struct nblog_console_ops {
  *           %P process id   %n program name (the executable's short name)
  *           %v the message (required: once or more)   %% a '%'
  *           %^ ... %$ coloured by level (when colour is on; else nothing)
+ *           the call site (spdlog's letters): %s its file's base name
+ *           ("main.c")   %g the file as recorded (__FILE__'s last
+ *           NBLOG_SITE_FILE_MAX bytes)   %# the line   %! the function
+ *           %@ "main.c:42" (base name); each shows nothing for a record
+ *           without one (nblog_write, nblog_vprintf, ...; %# for line 0)
  *         Other bytes are copied; a control byte, an unknown item, a
  *         pattern over 255 bytes or 64 items is refused.
+ * syslog  RFC 5424 with structured data on: a record's call site as
+ *         file="src/main.c" line="42" func="main" in [nblog@32473 ...],
+ *         after seq and tid (SD-PARAM escaping: '"', '\\', ']').
+ * journal CODE_FILE, CODE_LINE, CODE_FUNC (journald's names) before
+ *         MESSAGE, each when the record has it.
+ * A console looks a record's call site up only when its format shows it
+ * (json, journal, RFC 5424 with structured data, human with
+ * NBLOG_SHOW_LOCATION, a pattern with a location item).
  *
  * Time: the record's own wall time (nblog_record_t.wall_ns), UTC unless
  * opts.local_time. Local time never calls localtime_r while rendering
@@ -989,6 +1009,7 @@ typedef struct nblog_console_ops {
 #define NBLOG_SHOW_PROGRAM 1u
 #define NBLOG_SHOW_PID 2u
 #define NBLOG_SHOW_TID 4u
+#define NBLOG_SHOW_LOCATION 8u /* the call site: "[main.c:42 main] " */
 
 #define NBLOG_MODE_THREADED 0 /* its own printer thread prints */
 #define NBLOG_MODE_DIRECT 1   /* the logging caller prints through write_atomic
@@ -1025,12 +1046,12 @@ typedef struct nblog_console_opts {
                             only during registration */
     int color;           /* NBLOG_COLOR_*: human and pattern formats */
     int local_time;      /* 1: human, pattern and json in local time */
-    unsigned show;       /* human: NBLOG_SHOW_* bits */
+    unsigned show;       /* human: NBLOG_SHOW_* bits (see LINE FORMATS) */
 } nblog_console_opts_t;
 
 /* Defaults: no name (the output's own, see name), level DEBUG, plain,
  * threaded, from the next record; colour auto, UTC, human shows no
- * program, pid or tid. */
+ * program, pid, tid or location. */
 NBLOG_API void nblog_console_opts_init(nblog_console_opts_t *o);
 
 /*
@@ -1468,7 +1489,8 @@ NBLOG_API int nblog_console_reopen_on_sighup(void);
  *                 syslog kinds, the journal's own for journald
  *             | "color=" ("auto" | "always" | "never")
  *             | "time=" ("utc" | "local")
- *             | "show=" FIELD *("+" FIELD)  FIELD: program, pid, tid (human)
+ *             | "show=" FIELD *("+" FIELD)  FIELD: program, pid, tid,
+ *                                      location (human: NBLOG_SHOW_*)
  *             | "mode=" ("threaded" | "direct")
  *             | "name=" NAME          (1 to 31 bytes of printable ASCII;
  *                                      default: the console's kind and

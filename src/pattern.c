@@ -23,6 +23,11 @@
  *   kept back, so a line is always whole and never leaves a terminal
  *   coloured. The message and program name are escaped as every line is
  *   (render.c escape); a replayed record's message starts "[replayed] ".
+ *   The call site's items (%s %g %# %! %@, and the human format's
+ *   "[base:line func] ", loc_item) read m->loc, which a reader sets only
+ *   for a format that has one (line_fmt.wants_loc); they are escaped as
+ *   the message, show nothing without a location, and go in whole or end
+ *   the line.
  *
  * UTC OFFSET (local time)
  *   Taken outside rendering: at registration and, once a minute, by the
@@ -92,7 +97,12 @@ enum {
     OP_LIT, OP_YEAR, OP_MON, OP_DAY, OP_HOUR, OP_MIN, OP_SEC, OP_MSEC, OP_USEC,
     OP_NSEC, OP_ZONE, OP_LEVEL, OP_LEVEL_UP, OP_SEQ, OP_TID, OP_PID, OP_PROG,
     OP_MSG, OP_COLOR_ON, OP_COLOR_OFF,
+    /* The call site (m->loc): OP_FILE_BASE to OP_HUMAN_LOC, none shown
+     * when the record has none (loc_item). */
+    OP_FILE_BASE, OP_FILE, OP_LINE, OP_FUNC, OP_FILE_LINE,
+    OP_HUMAN_LOC, /* the human format's "[base:line func] "; no letter */
 };
+#define IS_LOC_OP(op) ((op) >= OP_FILE_BASE && (op) <= OP_HUMAN_LOC)
 
 static const struct {
     char ch;
@@ -103,6 +113,8 @@ static const struct {
     {'F', OP_NSEC}, {'z', OP_ZONE},     {'l', OP_LEVEL}, {'L', OP_LEVEL_UP},
     {'q', OP_SEQ},  {'t', OP_TID},      {'P', OP_PID},  {'n', OP_PROG},
     {'v', OP_MSG},  {'^', OP_COLOR_ON}, {'$', OP_COLOR_OFF},
+    {'s', OP_FILE_BASE}, {'g', OP_FILE}, {'#', OP_LINE}, {'!', OP_FUNC},
+    {'@', OP_FILE_LINE},
 };
 
 #define COLOR_RESET "\033[0m"
@@ -277,11 +289,15 @@ static unsigned sec_items(const struct nblog__pat_item *item, unsigned n)
     return k;
 }
 
-static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t cap)
+/* human: the pattern is the human format's (human_pattern), where "%~" is
+ * its location item (OP_HUMAN_LOC), which user patterns do not have. */
+static int compile(struct nblog__line_fmt *f, const char *pat, int human, char *err,
+                   size_t cap)
 {
     size_t plen = strlen(pat), lit = 0;
     int has_msg = 0;
     f->n_items = 0;
+    f->loc_items = 0;
     if (plen == 0)
         return fail(err, cap, pat, 0, "empty pattern");
     if (plen > NBLOG__PATTERN_MAX)
@@ -335,6 +351,14 @@ static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t
                 i++;
                 continue;
             }
+            if (human && pat[i] == '~' && !width) {
+                if (f->n_items == NBLOG__PATTERN_ITEMS)
+                    return fail(err, cap, pat, at, "more than 64 items");
+                f->item[f->n_items++] = (struct nblog__pat_item){.op = OP_HUMAN_LOC};
+                f->loc_items++;
+                i++;
+                continue;
+            }
             size_t k = 0, nconv = sizeof conversions / sizeof conversions[0];
             while (k < nconv && conversions[k].ch != pat[i])
                 k++;
@@ -351,6 +375,7 @@ static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t
             if (width && (it.op == OP_COLOR_ON || it.op == OP_COLOR_OFF))
                 return fail(err, cap, pat, at, "%^ and %$ take no width");
             has_msg |= it.op == OP_MSG;
+            f->loc_items += IS_LOC_OP(it.op);
             i++;
         }
         if (f->n_items == NBLOG__PATTERN_ITEMS)
@@ -366,14 +391,16 @@ static int compile(struct nblog__line_fmt *f, const char *pat, char *err, size_t
     return NBLOG_OK;
 }
 
-/* The human format as a pattern, from opts.show. */
+/* The human format as a pattern, from opts.show ("%~": the location,
+ * "[base:line func] " or nothing, see loc_item). */
 static void human_pattern(char *out, size_t cap, unsigned show)
 {
     int prog = (show & NBLOG_SHOW_PROGRAM) != 0, pid = (show & NBLOG_SHOW_PID) != 0,
-        tid = (show & NBLOG_SHOW_TID) != 0;
-    nblog__format(out, cap, "%%Y-%%m-%%d %%H:%%M:%%S.%%f %%^[%%l]%%$ %s%s%s%s%s%%v",
-                  prog ? "%n" : "", pid ? "[%P]" : "", tid && (prog || pid) ? " " : "",
-                  tid ? "tid %t" : "", prog || pid || tid ? ": " : "");
+        tid = (show & NBLOG_SHOW_TID) != 0, loc = (show & NBLOG_SHOW_LOCATION) != 0;
+    nblog__format(out, cap, "%%Y-%%m-%%d %%H:%%M:%%S.%%f %%^[%%l]%%$ %s%s%s%s%s%s%%v",
+                  loc ? "%~" : "", prog ? "%n" : "", pid ? "[%P]" : "",
+                  tid && (prog || pid) ? " " : "", tid ? "tid %t" : "",
+                  prog || pid || tid ? ": " : "");
 }
 
 int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *o,
@@ -390,14 +417,17 @@ int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *
     }
     if (o->color < NBLOG_COLOR_AUTO || o->color > NBLOG_COLOR_ALWAYS ||
         (o->local_time != 0 && o->local_time != 1) ||
-        (o->show & ~(NBLOG_SHOW_PROGRAM | NBLOG_SHOW_PID | NBLOG_SHOW_TID))) {
+        (o->show & ~(NBLOG_SHOW_PROGRAM | NBLOG_SHOW_PID | NBLOG_SHOW_TID |
+                     NBLOG_SHOW_LOCATION))) {
         nblog__format(err, errcap, "console options: color, local_time or show out of range");
         return NBLOG_EINVAL;
     }
     f->color = o->color == NBLOG_COLOR_ALWAYS;
     f->local = o->local_time;
+    /* RFC 5424 shows it in its structured data, when that is on. */
+    const struct nblog__line_id *sd_id = id ? id : &nblog__line_id_defaults;
     f->wants_loc = o->format == NBLOG_FORMAT_JSON || o->format == NBLOG_FORMAT_JOURNAL ||
-                   o->format == NBLOG_FORMAT_RFC5424;
+                   (o->format == NBLOG_FORMAT_RFC5424 && sd_id->sd);
     pthread_once(&pid_once, pid_setup);
     if (o->format == NBLOG_FORMAT_PATTERN || o->format == NBLOG_FORMAT_HUMAN) {
         char human[128];
@@ -409,9 +439,10 @@ int nblog__line_fmt_init(struct nblog__line_fmt *f, const nblog_console_opts_t *
             nblog__format(err, errcap, "format pattern without a pattern (opts.pattern NULL)");
             return NBLOG_EINVAL;
         }
-        int rc = compile(f, pat, err, errcap);
+        int rc = compile(f, pat, o->format == NBLOG_FORMAT_HUMAN, err, errcap);
         if (rc != NBLOG_OK)
             return rc;
+        f->wants_loc = f->loc_items > 0;
     }
     if (f->local)
         tz_take(f, time(NULL));
@@ -539,6 +570,77 @@ static const char *level_text(int level, size_t *n)
     return s;
 }
 
+/* ------------------------------------------------------------- call site */
+
+/* Bytes s[0..n) takes escaped (nblog__escape: \xNN for each byte of a
+ * unit a line may not keep). */
+static size_t escaped_len(const char *s, size_t n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        int keep;
+        size_t u = nblog__text_unit((const unsigned char *)s + i, n - i, &keep);
+        out += keep ? u : 4 * u;
+        i += u;
+    }
+    return out;
+}
+
+/* A path's last component ("src/main.c": "main.c"). */
+static const char *base_name(const char *file)
+{
+    const char *slash = strrchr(file, '/');
+    return slash ? slash + 1 : file;
+}
+
+/* A location item (OP_FILE_BASE .. OP_HUMAN_LOC) of l into out (room
+ * bytes), escaped as every text item; returns its bytes, or SIZE_MAX if
+ * it does not fit whole. Each part only when the record has it (a file,
+ * a line other than 0, a function); no location at all (l NULL, or
+ * nothing in it): nothing, as spdlog shows nothing without one.
+ *   %s base name  %g file as recorded  %# line  %! function
+ *   %@ "base:line"  human: "[base:line func] "
+ * [signal-safe] */
+static size_t loc_item(char *out, size_t room, unsigned op, const struct nblog__loc *l)
+{
+    assert(IS_LOC_OP(op));
+    if (!l)
+        return 0;
+    const int human = op == OP_HUMAN_LOC;
+    const char *file = op == OP_FILE ? l->file : base_name(l->file);
+    size_t fl = op == OP_LINE || op == OP_FUNC ? 0 : strnlen(file, sizeof l->file);
+    size_t fnl = op == OP_FUNC || human ? strnlen(l->func, sizeof l->func) : 0;
+    char num[12]; /* ':' and 10 digits */
+    size_t nn = 0;
+    if ((op == OP_LINE || op == OP_FILE_LINE || human) && l->line) {
+        if (op != OP_LINE && fl)
+            num[nn++] = ':';
+        nn += digits_u64(num + nn, l->line);
+    }
+    if (!fl && !nn && !fnl)
+        return 0;
+    const size_t sep = human && fnl && (fl || nn); /* the ' ' before the function */
+    const size_t efl = escaped_len(file, fl), efnl = escaped_len(l->func, fnl);
+    const size_t need = (human ? 3 : 0) + efl + nn + sep + efnl;
+    if (need > room)
+        return SIZE_MAX;
+    size_t n = 0;
+    if (human)
+        out[n++] = '[';
+    n += nblog__escape(out + n, room - n, file, fl);
+    memcpy(out + n, num, nn);
+    n += nn;
+    if (sep)
+        out[n++] = ' ';
+    n += nblog__escape(out + n, room - n, l->func, fnl);
+    if (human) {
+        out[n++] = ']';
+        out[n++] = ' ';
+    }
+    assert(n == need && need <= NBLOG__LOC_ITEM_MAX);
+    return n;
+}
+
 /* ------------------------------------------------------------- second cache */
 
 /* The cached text for second sec at offset into out (NBLOG__SEC_TEXT
@@ -622,7 +724,7 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
     struct nblog__who who; /* taken when an item shows it */
     int have_t = 0, have_who = 0;
     size_t at = 0;
-    int colored = 0;
+    int colored = 0, full = 0;
     const int time_ok = nblog__wall_valid(m->wall_ns);
     /* The second's items from the cache, when it holds this second. */
     unsigned i = 0;
@@ -712,8 +814,24 @@ static size_t pattern_line(char *line, size_t cap, const struct nblog__line_fmt 
             if (n && at + n <= room)
                 colored = 0;
             break;
+        case OP_FILE_BASE:
+        case OP_FILE:
+        case OP_LINE:
+        case OP_FUNC:
+        case OP_FILE_LINE:
+        case OP_HUMAN_LOC: {
+            size_t k = loc_item(line + at, room - at, it->op, m->loc);
+            if (k == SIZE_MAX)
+                full = 1; /* it does not fit: it ends the line */
+            else
+                at += k;
+            s = NULL;
+            break;
+        }
         default: assert(0 && "unknown pattern op"); break;
         }
+        if (full)
+            break;
         /* A time that cannot be told (ring.h nblog__wall_valid): each time
          * field as dashes of its width, so columns stay where they were. */
         if (!time_ok && it->op >= OP_YEAR && it->op <= OP_ZONE && s == d)
@@ -749,6 +867,7 @@ size_t nblog__line_room(const struct nblog__line_fmt *f, size_t len)
         room = nblog__json_line_worst(len);
     else if (f->format == NBLOG_FORMAT_PATTERN)
         room = sizeof f->lit + f->n_items * (4 * len + 128) + 2048;
+    room += (size_t)f->loc_items * NBLOG__LOC_ITEM_MAX; /* human, pattern */
     return room < NBLOG_LINE_MAX ? room : NBLOG_LINE_MAX;
 }
 

@@ -11,7 +11,9 @@
  * SYSLOG LINES
  *
  *   RFC 5424:  <PRI>1 2026-11-25T02:23:07.123456Z HOST APP PROCID MSGID SD MSG
- *              SD = [nblog@32473 seq="N" tid="T"] or "-" when turned off
+ *              SD = [nblog@32473 seq="N" tid="T"] or "-" when turned off;
+ *              a record with a call site adds file="F" line="L" func="FN"
+ *              after tid (and truncated, replayed; each when it has it)
  *   RFC 3164:  <PRI>Nov 25 02:23:07 HOST APP[PROCID]: MSG   (local time;
  *              HOST left out for a local socket, as syslog(3) does)
  *
@@ -33,17 +35,20 @@
  *
  *   PRIORITY=6 / SYSLOG_FACILITY=1 / SYSLOG_IDENTIFIER=app /
  *   SYSLOG_TIMESTAMP=Dec  2 13:43:54 / NBLOG_REALTIME_USEC=N (the record's
- *   own time, when it has one) / NBLOG_SEQ=N / TID=T / MESSAGE=text, each
- *   a "KEY=value\n" line, then an empty line
+ *   own time, when it has one) / NBLOG_SEQ=N / TID=T / CODE_FILE=src/a.c /
+ *   CODE_LINE=42 / CODE_FUNC=main (its call site, each when it has it) /
+ *   MESSAGE=text, each a "KEY=value\n" line, then an empty line
  *
  * which is systemd's native protocol (one datagram per entry, the empty
  * line stripped) and its export format. For journald itself (the line's
  * identity says journal_native) MESSAGE carries the text's exact bytes:
  * as they are, or in the binary field form (KEY\n, 64-bit little-endian
  * length, the bytes, \n) when they hold a newline or another control;
- * every other field is a number or an identifier, so the entry's end is
- * found by walking its fields (consoles/journald.c) and no record can end
- * it or add a field. For anyone else (a reader printing entries to a
+ * every other field is a number, an identifier or a call site's file or
+ * function (as they are when they hold no control, which the ring's site
+ * table never keeps; escaped otherwise), so the entry's end is found by
+ * walking its fields (consoles/journald.c) and no record can end it or
+ * add a field. For anyone else (a reader printing entries to a
  * terminal) MESSAGE is escaped as above and the simple form is always
  * the right one.
  */
@@ -393,6 +398,52 @@ void nblog__civil_from_ns(int64_t unix_ns, long offset_s, struct nblog__civil *c
     c->year = (long)(yoe + era * 400 + (c->mon <= 2));
 }
 
+/* One SD-PARAM ' name="value"' (value escaped: nblog__sd_escape) at
+ * out, room bytes; 0 for an empty value, or if it may not fit whole (its
+ * worst case: four bytes a value byte). */
+static size_t sd_param(char *out, size_t room, const char *name, const char *val, size_t len)
+{
+    size_t nl = strlen(name);
+    if (len == 0 || 4 * len + nl + 4 > room)
+        return 0;
+    size_t n = 0;
+    out[n++] = ' ';
+    memcpy(out + n, name, nl);
+    n += nl;
+    out[n++] = '=';
+    out[n++] = '"';
+    n += nblog__sd_escape(out + n, room - n - 1, val, len);
+    out[n++] = '"';
+    assert(n <= room);
+    return n;
+}
+
+/* The call site's SD-PARAMs (file, line, func: each when the record has
+ * it) at out, room bytes. */
+static size_t sd_loc(char *out, size_t room, const struct nblog__loc *l)
+{
+    char num[12];
+    size_t n = sd_param(out, room, "file", l->file, strnlen(l->file, sizeof l->file));
+    if (l->line) {
+        size_t k = nblog__format(num, sizeof num, "%u", (unsigned)l->line);
+        n += sd_param(out + n, room - n, "line", num, k);
+    }
+    return n + sd_param(out + n, room - n, "func", l->func, strnlen(l->func, sizeof l->func));
+}
+
+/* The longest RFC 5424 header (all but MSG): the identity's fields at
+ * their longest, the SD element with every param ours and the
+ * console's. Within the 2048 bytes every format but json has for its
+ * fields (the _Static_assert above). */
+#define SD_LOC_MAX (4 * (NBLOG__SITE_TEXT + 10 + NBLOG__SITE_FUNC_MAX) + 3 * 8)
+#define RFC5424_HEAD_MAX                                                                 \
+    (sizeof "<191>1 " + sizeof "2026-12-02T03:04:39.123456Z " + 20 +                     \
+     sizeof((struct nblog__line_id *)0)->hostname + sizeof((struct nblog__line_id *)0)->app + \
+     sizeof((struct nblog__line_id *)0)->procid + sizeof((struct nblog__line_id *)0)->msgid + \
+     sizeof "[nblog@32473 seq=\"\" tid=\"\" truncated=\"1\" replayed=\"1\"] " + 20 + 10 + \
+     SD_LOC_MAX + sizeof((struct nblog__line_id *)0)->sd_extra)
+_Static_assert(RFC5424_HEAD_MAX <= 2048, "an RFC 5424 header must fit its 2048 bytes");
+
 static size_t syslog_header(char *line, size_t cap, int format,
                             const struct nblog__line_id *p,
                             const struct nblog__rec_meta *m)
@@ -429,14 +480,18 @@ static size_t syslog_header(char *line, size_t cap, int format,
                       p->procid, p->msgid);
     if (n >= cap)
         return cap - 1;
-    if (!p->sd)
+    if (!p->sd) {
         n += nblog__format(line + n, cap - n, "- ");
-    else
-        n += nblog__format(line + n, cap - n, "[nblog@32473 seq=\"%llu\" tid=\"%u\"%s%s%s] ",
-                           (unsigned long long)m->seq, (unsigned)m->tid,
-                           (m->flags & NBLOG_F_TRUNCATED) ? " truncated=\"1\"" : "",
-                           (m->flags & NBLOG_F_REPLAYED) ? " replayed=\"1\"" : "",
-                           p->sd_extra);
+        return n < cap ? n : cap - 1;
+    }
+    n += nblog__format(line + n, cap - n, "[nblog@32473 seq=\"%llu\" tid=\"%u\"%s%s",
+                       (unsigned long long)m->seq, (unsigned)m->tid,
+                       (m->flags & NBLOG_F_TRUNCATED) ? " truncated=\"1\"" : "",
+                       (m->flags & NBLOG_F_REPLAYED) ? " replayed=\"1\"" : "");
+    if (m->loc && n < cap)
+        n += sd_loc(line + n, cap - n, m->loc);
+    if (n < cap)
+        n += nblog__format(line + n, cap - n, "%s] ", p->sd_extra);
     return n < cap ? n : cap - 1;
 }
 
@@ -485,6 +540,43 @@ static size_t journal_message_native(char *out, size_t room, const char *text, s
     return n;
 }
 
+/* One "KEY=value\n" of a call site's file or function at out (room
+ * bytes), whole or not at all (0): for journald itself (native) the bytes
+ * as they are unless they hold a control (never from the ring's site
+ * table, which keeps none), escaped as every line otherwise. */
+static size_t journal_text_field(char *out, size_t room, const char *key, const char *val,
+                                 size_t len, int native)
+{
+    size_t kl = strlen(key);
+    int raw = native && !journal_binary(val, len);
+    if (len == 0 || kl + 2 + (raw ? len : 4 * len) > room)
+        return 0;
+    memcpy(out, key, kl);
+    out[kl] = '=';
+    size_t n = kl + 1;
+    if (raw) {
+        memcpy(out + n, val, len);
+        n += len;
+    } else {
+        n += escape(out + n, room - n - 1, val, len);
+    }
+    out[n++] = '\n';
+    assert(n <= room);
+    return n;
+}
+
+/* CODE_FILE, CODE_LINE, CODE_FUNC (journald's names for where an entry
+ * was logged from), each when the record has it. */
+static size_t journal_loc(char *out, size_t room, const struct nblog__loc *l, int native)
+{
+    size_t n = journal_text_field(out, room, "CODE_FILE", l->file,
+                                  strnlen(l->file, sizeof l->file), native);
+    if (l->line && room - n > sizeof "CODE_LINE=4294967295\n") /* room for the digits */
+        n += nblog__format(out + n, room - n, "CODE_LINE=%u\n", (unsigned)l->line);
+    return n + journal_text_field(out + n, room - n, "CODE_FUNC", l->func,
+                                  strnlen(l->func, sizeof l->func), native);
+}
+
 static size_t journal_entry(char *line, size_t cap, const struct nblog__line_id *p,
                             const struct nblog__rec_meta *m, const char *text,
                             size_t len)
@@ -515,10 +607,8 @@ static size_t journal_entry(char *line, size_t cap, const struct nblog__line_id 
         n += nblog__format(line + n, cap - n, "NBLOG_SEQ=%llu\nTID=%u\n%s",
                            (unsigned long long)m->seq, (unsigned)m->tid,
                            (m->flags & NBLOG_F_REPLAYED) ? "NBLOG_REPLAYED=1\n" : "");
-    /* CODE_FILE, CODE_LINE, CODE_FUNC go here, "KEY=value\n" each, once a
-     * record can name its call site (issue 17 item 2: the NBLOG_* macros'
-     * site descriptor learns file, line and function). No record names
-     * one today, so there is nothing to write. */
+    if (m->loc && n < cap)
+        n += journal_loc(line + n, cap - n, m->loc, p->journal_native);
     if (p->journal_native) {
         if (n + 18 > cap)
             n = cap > 18 ? cap - 18 : 0;

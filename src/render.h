@@ -127,7 +127,12 @@ struct nblog__line_fmt {
     const struct nblog__line_id *id;
     int color;  /* 1: colour codes at %^ and %$ */
     int local;  /* 1: local time */
-    int wants_loc; /* 1: its lines show the call site (m->loc): readers look it up */
+    /* 1: its lines show the call site (m->loc), so readers look it up:
+     * json, journal, RFC 5424 with structured data, and a human or pattern
+     * format with a location item (loc_items > 0); 0: m->loc is never
+     * read, and readers pay nothing for it. */
+    int wants_loc;
+    unsigned loc_items; /* items showing the call site (pattern.c) */
     unsigned n_items;
     struct nblog__pat_item item[NBLOG__PATTERN_ITEMS];
     char lit[NBLOG__PATTERN_MAX + 1];
@@ -174,8 +179,10 @@ size_t nblog__render_fmt(char *line, size_t cap, const struct nblog__line_fmt *f
 /* Room enough for the line of a len-byte text in f's format, never more
  * than NBLOG_LINE_MAX: json's worst case for json, four bytes a text byte
  * and the fields around them for the others (a pattern: every item may
- * hold the text). A console reserves this, not NBLOG_LINE_MAX, per line, so
- * a batch of short lines fills its buffer. [signal-safe] */
+ * hold the text; each location item its escaped worst,
+ * NBLOG__LOC_ITEM_MAX). A console reserves this, not NBLOG_LINE_MAX, per
+ * line, so a batch of short lines fills its buffer. [signal-safe] */
+#define NBLOG__LOC_ITEM_MAX (4 * (NBLOG__SITE_TEXT + NBLOG__SITE_FUNC_MAX) + 16)
 size_t nblog__line_room(const struct nblog__line_fmt *f, size_t len);
 /* JSON_LINE_WORST (render_json.c): json's longest line for len bytes. */
 size_t nblog__json_line_worst(size_t len);

@@ -11,6 +11,13 @@
  * "time" is null when the record's time cannot be told (INT64_MIN or
  * INT64_MAX wall_ns: ring.h nblog__wall_valid).
  *
+ * A record with a call site (m->loc) has, between "program" and
+ * "message", ,"file":"src/main.c","line":42,"func":"main": each key only
+ * when it has a value (a file, a line other than 0, a function), the file
+ * as recorded (its last NBLOG_SITE_FILE_MAX bytes). A line too short for
+ * them (a reader's small buffer) leaves all three out and says
+ * "truncated":true.
+ *
  * then, only when so: "message_bytes":[N,...] (the text held bytes that
  * are not UTF-8: message has U+FFFD for each, the array the exact bytes,
  * as journalctl -o json does), "truncated":true (the record was cut at its
@@ -140,6 +147,14 @@ static int put(char *line, size_t cap, size_t *at, const char *s, size_t n)
 #define REPL_FIELD ",\"replayed\":true"
 #define HEAD_MAX 160   /* {"time":...,"program": */
 #define PROGRAM_MAX 64 /* the program's JSON string, quotes included */
+#define FILE_KEY ",\"file\":"
+#define LINE_KEY ",\"line\":"
+#define FUNC_KEY ",\"func\":"
+/* The call site's keys at most: six bytes a byte of file and function
+ * (\ufffd, \u00XX), their quotes, ten digits of line. */
+#define LOC_MAX                                                                        \
+    (sizeof FILE_KEY - 1 + 2 + 6 * (size_t)NBLOG__SITE_TEXT + sizeof LINE_KEY - 1 + 10 + \
+     sizeof FUNC_KEY - 1 + 2 + 6 * (size_t)NBLOG__SITE_FUNC_MAX)
 
 /* The longest line: each text byte at most ten (a byte that is not UTF-8
  * is \ufffd, six, and up to "255," in message_bytes; a control is six
@@ -147,14 +162,51 @@ static int put(char *line, size_t cap, size_t *at, const char *s, size_t n)
  * and a reader's NBLOG_LINE_MAX buffer hold it, so no record of a ring is
  * cut. */
 #define JSON_LINE_WORST(text_bytes)                                                      \
-    (10 * (size_t)(text_bytes) + HEAD_MAX + PROGRAM_MAX + sizeof ",\"message\":" - 1 + \
-     2 + sizeof BYTES_KEY - 1 + 2 + sizeof TRUNC_FIELD - 1 + sizeof REPL_FIELD - 1 + 2)
+    (10 * (size_t)(text_bytes) + HEAD_MAX + PROGRAM_MAX + LOC_MAX +                     \
+     sizeof ",\"message\":" - 1 + 2 + sizeof BYTES_KEY - 1 + 2 + sizeof TRUNC_FIELD - 1 + \
+     sizeof REPL_FIELD - 1 + 2)
 _Static_assert(JSON_LINE_WORST(NBLOG__PAYLOAD_MAX) <= NBLOG_LINE_MAX,
                "NBLOG_LINE_MAX must hold json's longest line");
 
 size_t nblog__json_line_worst(size_t len)
 {
     return JSON_LINE_WORST(len);
+}
+
+/* A JSON string value of s (n bytes) after key, whole, at *at below cap;
+ * 0 if it does not fit. */
+static int put_string(char *line, size_t cap, size_t *at, const char *key, size_t klen,
+                      const char *s, size_t n)
+{
+    size_t used, replaced, a = *at;
+    if (!put(line, cap, &a, key, klen))
+        return 0;
+    a += nblog__json_string(line + a, cap - a, s, n, &used, &replaced);
+    if (used < n || a - *at < klen + 2)
+        return 0; /* cut, or no room for its quotes */
+    *at = a;
+    return 1;
+}
+
+/* The call site's keys (see the top) at *at, below cap; 0 (*at as it
+ * was) if they do not all fit. [signal-safe] */
+static int put_loc(char *line, size_t cap, size_t *at, const struct nblog__loc *l)
+{
+    size_t a = *at;
+    size_t fl = strnlen(l->file, sizeof l->file), fnl = strnlen(l->func, sizeof l->func);
+    if (fl && !put_string(line, cap, &a, FILE_KEY, sizeof FILE_KEY - 1, l->file, fl))
+        return 0;
+    if (l->line) {
+        char num[sizeof LINE_KEY + 10];
+        size_t k = nblog__format(num, sizeof num, LINE_KEY "%u", (unsigned)l->line);
+        if (!put(line, cap, &a, num, k))
+            return 0;
+    }
+    if (fnl && !put_string(line, cap, &a, FUNC_KEY, sizeof FUNC_KEY - 1, l->func, fnl))
+        return 0;
+    assert(a - *at <= LOC_MAX);
+    *at = a;
+    return 1;
 }
 
 /* The longest prefix of text (whole units) whose JSON string, and its
@@ -227,6 +279,8 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
     put(line, cap, &at, head, n);
     const char *prog = who->program;
     at += nblog__json_string(line + at, PROGRAM_MAX, prog, strlen(prog), &used, &replaced);
+    /* The call site, with room kept for ,"message":"" and the tail. */
+    int loc_cut = m->loc && !put_loc(line, cap - tail - 11 - 2, &at, m->loc);
     put(line, cap, &at, ",\"message\":", 11);
     int bad;
     size_t keep_len = fit_prefix(text, len, cap - tail - at, &bad);
@@ -238,7 +292,7 @@ size_t nblog__json_line(char *line, size_t cap, const struct nblog__rec_meta *m,
         assert(b > 0);
         at += b;
     }
-    if (keep_len < len || (m->flags & NBLOG_F_TRUNCATED))
+    if (keep_len < len || loc_cut || (m->flags & NBLOG_F_TRUNCATED))
         put(line, cap, &at, trunc_field, sizeof trunc_field - 1);
     if (m->flags & NBLOG_F_REPLAYED)
         put(line, cap, &at, repl_field, sizeof repl_field - 1);

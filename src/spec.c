@@ -342,22 +342,26 @@ static int parse_format(const char *val, nblog_console_opts_t *o)
 
 _Static_assert(NBLOG_COLOR_AUTO == 0 && NBLOG_COLOR_NEVER == 1 && NBLOG_COLOR_ALWAYS == 2,
                "color= maps names to values by their index");
-_Static_assert(NBLOG_SHOW_PROGRAM == 1u && NBLOG_SHOW_PID == 2u && NBLOG_SHOW_TID == 4u,
+_Static_assert(NBLOG_SHOW_PROGRAM == 1u && NBLOG_SHOW_PID == 2u && NBLOG_SHOW_TID == 4u &&
+                   NBLOG_SHOW_LOCATION == 8u,
                "show= maps names to bits by their index");
 
-/* show=: '+'-separated program, pid, tid (what the human format shows). */
+/* show=: '+'-separated program, pid, tid, location (what the human format
+ * shows). */
 static int parse_show(const char *val, nblog_console_opts_t *o)
 {
-    static const char *const fields[] = {"program", "pid", "tid"};
+    static const char *const fields[] = {"program", "pid", "tid", "location"};
+    const size_t nfields = sizeof fields / sizeof fields[0];
     unsigned show = 0;
     for (const char *p = val;;) {
         size_t n = strcspn(p, "+"), i = 0;
-        while (i < 3 && !(strlen(fields[i]) == n && strncmp(p, fields[i], n) == 0))
+        while (i < nfields && !(strlen(fields[i]) == n && strncmp(p, fields[i], n) == 0))
             i++;
-        if (i == 3)
-            return spec_fail("option show=%s: expected program, pid and tid joined by '+'",
+        if (i == nfields)
+            return spec_fail("option show=%s: expected program, pid, tid and location "
+                             "joined by '+'",
                              val);
-        show |= 1u << i; /* NBLOG_SHOW_PROGRAM, PID, TID */
+        show |= 1u << i; /* NBLOG_SHOW_PROGRAM, PID, TID, LOCATION */
         if (!p[n])
             break;
         p += n + 1;

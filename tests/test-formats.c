@@ -453,6 +453,10 @@ static size_t jp_string(struct jp *p, char *out, size_t cap)
 
 struct jrec {
     char time[64], level[16], program[64];
+    char file[512], func[256]; /* the call site, when the line has it */
+    long long line;
+    int has_file, has_line, has_func;
+    char keys[256]; /* the keys in their order, ',' after each */
     char message[LINE_CAP];
     size_t message_len;
     unsigned char bytes[8192];
@@ -485,6 +489,8 @@ static void parse_json(const char *s, size_t len, struct jrec *r)
         size_t kn = jp_string(&p, key, sizeof key);
         key[kn] = '\0';
         jp_expect(&p, ':');
+        assert_true(strlen(r->keys) + kn + 2 <= sizeof r->keys);
+        strcat(strcat(r->keys, key), ",");
         if (!strcmp(key, "time") && !strncmp(s + p.at, "null", 4)) {
             p.at += 4; /* no time to tell: r->time stays "" */
         } else if (!strcmp(key, "time") || !strcmp(key, "level") || !strcmp(key, "program")) {
@@ -492,6 +498,15 @@ static void parse_json(const char *s, size_t len, struct jrec *r)
             dst[jp_string(&p, dst, 64)] = '\0';
         } else if (!strcmp(key, "message")) {
             r->message_len = jp_string(&p, r->message, sizeof r->message);
+        } else if (!strcmp(key, "file") || !strcmp(key, "func")) {
+            int f = key[1] == 'i';
+            char *dst = f ? r->file : r->func;
+            size_t cap = f ? sizeof r->file : sizeof r->func;
+            dst[jp_string(&p, dst, cap - 1)] = '\0';
+            *(f ? &r->has_file : &r->has_func) = 1;
+        } else if (!strcmp(key, "line")) {
+            r->line = jp_number(&p);
+            r->has_line = 1;
         } else if (!strcmp(key, "seq") || !strcmp(key, "tid") || !strcmp(key, "pid")) {
             long long v = jp_number(&p);
             *(key[0] == 's' ? &r->seq : key[0] == 't' ? &r->tid : &r->pid) = v;
@@ -659,6 +674,251 @@ static void test_sentinel_times(void **state)
     }
 }
 
+
+/* ---------------------------------------------------------- call sites */
+
+/* A call site as a reader hands it to renderers. */
+#define LOC(f, l, fn) ((struct nblog__loc){.line = (l), .file = f, .func = fn})
+
+/* A record's line in fmt with call site l (NULL: none). */
+static const char *render_at(const struct nblog__loc *l, int level, const char *text)
+{
+    struct nblog__rec_meta m = meta(T_2026_12_02, 123456789, level);
+    m.loc = l;
+    return render_m(&m, text, strlen(text), LINE_CAP);
+}
+
+/* %s %g %# %! %@: the call site, spdlog's letters; nothing without one;
+ * widths as every item; escaped as every text item. */
+static void test_pattern_location(void **state)
+{
+    (void)state;
+    struct nblog__loc l = LOC("src/dir/main.c", 42, "main");
+    compile_ok(NBLOG_FORMAT_PATTERN, "%s|%g|%#|%!|%@|%v", 0, 0, 0);
+    assert_true(fmt.wants_loc);
+    assert_string_equal(render_at(&l, NBLOG_LEVEL_INFO, "m"),
+                        "main.c|src/dir/main.c|42|main|main.c:42|m\n");
+    assert_string_equal(render_at(NULL, NBLOG_LEVEL_INFO, "m"), "|||||m\n");
+    /* Each part only when the record has it. */
+    struct nblog__loc part = LOC("main.c", 0, "");
+    assert_string_equal(render_at(&part, NBLOG_LEVEL_INFO, "m"), "main.c|main.c|||main.c|m\n");
+    part = LOC("", 7, "f");
+    assert_string_equal(render_at(&part, NBLOG_LEVEL_INFO, "m"), "||7|f|7|m\n");
+    /* Widths, on either side; padded when there is none too. */
+    compile_ok(NBLOG_FORMAT_PATTERN, "[%10s][%-5#][%3!][%-12@][%2s] %v", 0, 0, 0);
+    assert_string_equal(render_at(&l, NBLOG_LEVEL_INFO, "m"),
+                        "[    main.c][42   ][main][main.c:42   ][main.c] m\n");
+    assert_string_equal(render_at(NULL, NBLOG_LEVEL_INFO, "m"),
+                        "[          ][     ][   ][            ][  ] m\n");
+    /* Escaped as the message is (a caller's record may hold any bytes). */
+    struct nblog__loc bad = LOC("d\\x/a\033[2J\xff.c", 3, "f\xc2\x9bg");
+    compile_ok(NBLOG_FORMAT_PATTERN, "%g %s %! %@ %v", 0, 0, 0);
+    assert_string_equal(render_at(&bad, NBLOG_LEVEL_INFO, "m"),
+                        "d\\x5cx/a\\x1b[2J\\xff.c a\\x1b[2J\\xff.c f\\xc2\\x9bg "
+                        "a\\x1b[2J\\xff.c:3 m\n");
+    /* No '/' : the base name is the file. */
+    struct nblog__loc flat = LOC("x.c", 1, "g");
+    compile_ok(NBLOG_FORMAT_PATTERN, "%s %@ %v", 0, 0, 0);
+    assert_string_equal(render_at(&flat, NBLOG_LEVEL_INFO, "m"), "x.c x.c:1 m\n");
+    /* Without a location item, the console never looks sites up. */
+    compile_ok(NBLOG_FORMAT_PATTERN, "%l %v", 0, 0, 0);
+    assert_false(fmt.wants_loc);
+    assert_string_equal(render_at(&l, NBLOG_LEVEL_INFO, "m"), "info m\n");
+    /* "%~" is the human format's own item, not a pattern's. */
+    char err[256];
+    assert_int_equal(compile(NBLOG_FORMAT_PATTERN, "%~ %v", 0, 0, 0, err, sizeof err),
+                     NBLOG_EINVAL);
+    assert_non_null(strstr(err, "unknown item %~"));
+}
+
+/* show=location: "[base:line func] " after the level, left out for a
+ * record without a call site. */
+static void test_human_location(void **state)
+{
+    (void)state;
+    char want[256];
+    struct nblog__loc l = LOC("/abs/src/main.c", 42, "main");
+    compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_NEVER, 0, NBLOG_SHOW_LOCATION);
+    assert_true(fmt.wants_loc);
+    assert_string_equal(render_at(&l, NBLOG_LEVEL_WARNING, "x"),
+                        "2026-12-02 03:04:39.123456 [warning] [main.c:42 main] x\n");
+    assert_string_equal(render_at(NULL, NBLOG_LEVEL_WARNING, "x"),
+                        "2026-12-02 03:04:39.123456 [warning] x\n");
+    struct nblog__loc nofunc = LOC("a.c", 9, "");
+    assert_string_equal(render_at(&nofunc, NBLOG_LEVEL_INFO, "x"),
+                        "2026-12-02 03:04:39.123456 [info] [a.c:9] x\n");
+    struct nblog__loc bad = LOC("]\n.c", 1, "f ]");
+    assert_string_equal(render_at(&bad, NBLOG_LEVEL_INFO, "x"),
+                        "2026-12-02 03:04:39.123456 [info] []\\x0a.c:1 f ]] x\n");
+    compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_ALWAYS, 0,
+               NBLOG_SHOW_LOCATION | NBLOG_SHOW_PROGRAM | NBLOG_SHOW_PID | NBLOG_SHOW_TID);
+    snprintf(want, sizeof want,
+             "2026-12-02 03:04:39.123456 \033[1;31m[err]\033[0m [main.c:42 main] %s[%d] tid 7: x\n",
+             nblog__program_name(), (int)getpid());
+    assert_string_equal(render_at(&l, NBLOG_LEVEL_ERR, "x"), want);
+    /* Without show=location, never looked up and never shown. */
+    compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_NEVER, 0, NBLOG_SHOW_TID);
+    assert_false(fmt.wants_loc);
+    assert_string_equal(render_at(&l, NBLOG_LEVEL_INFO, "x"),
+                        "2026-12-02 03:04:39.123456 [info] tid 7: x\n");
+    /* Out of range show bits are still refused. */
+    char err[256];
+    assert_int_equal(compile(NBLOG_FORMAT_HUMAN, NULL, 0, 0, 16u, err, sizeof err),
+                     NBLOG_EINVAL);
+}
+
+/* json: "file", "line", "func" between "program" and "message", each
+ * when the record has it, JSON-escaped; a line too short for them leaves
+ * them out and says truncated, still one valid object. */
+static void test_json_location(void **state)
+{
+    (void)state;
+    struct jrec *r = malloc(sizeof *r);
+    compile_ok(NBLOG_FORMAT_JSON, NULL, 0, 0, 0);
+    assert_true(fmt.wants_loc);
+    struct nblog__loc l = LOC("src/\"q\"\\main.c", 42, "main");
+    const char *s = render_at(&l, NBLOG_LEVEL_INFO, "hi");
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"time\":\"2026-12-02T03:04:39.123456Z\",\"level\":\"info\",\"seq\":42,"
+             "\"tid\":7,\"pid\":%d,\"program\":\"%s\",\"file\":\"src/\\\"q\\\"\\\\main.c\","
+             "\"line\":42,\"func\":\"main\",\"message\":\"hi\"}\n",
+             (int)getpid(), nblog__program_name());
+    assert_string_equal(s, want);
+    parse_json(s, strlen(s), r);
+    assert_string_equal(r->keys, "time,level,seq,tid,pid,program,file,line,func,message,");
+    assert_string_equal(r->file, l.file);
+    assert_int_equal(r->line, 42);
+    assert_string_equal(r->func, "main");
+    /* Only what it has. */
+    struct nblog__loc part = LOC("", 5, "");
+    s = render_at(&part, NBLOG_LEVEL_INFO, "hi");
+    parse_json(s, strlen(s), r);
+    assert_string_equal(r->keys, "time,level,seq,tid,pid,program,line,message,");
+    s = render_at(NULL, NBLOG_LEVEL_INFO, "hi");
+    parse_json(s, strlen(s), r);
+    assert_string_equal(r->keys, "time,level,seq,tid,pid,program,message,");
+    /* Hostile bytes stay valid JSON: controls escaped, not UTF-8 U+FFFD. */
+    struct nblog__loc bad = LOC("a\n\xff\xc2\x9b", 1, "\x01");
+    s = render_at(&bad, NBLOG_LEVEL_INFO, "hi");
+    parse_json(s, strlen(s), r);
+    assert_string_equal(r->file, "a\n\xef\xbf\xbd\xc2\x9b");
+    assert_string_equal(r->func, "\x01");
+    assert_false(r->truncated);
+    /* The longest location: a small buffer leaves it out, truncated. */
+    struct nblog__loc big;
+    memset(&big, 0, sizeof big);
+    memset(big.file, 0xff, sizeof big.file - 1);
+    memset(big.func, 0x01, sizeof big.func - 1);
+    big.line = 4294967295u;
+    struct nblog__rec_meta m = meta(T_2026_12_02, 0, NBLOG_LEVEL_INFO);
+    m.loc = &big;
+    size_t n = nblog__render_fmt(line, 512, &fmt, &m, "hi", 2);
+    line[n] = '\0';
+    parse_json(line, n, r);
+    assert_true(r->truncated);
+    assert_false(r->has_file || r->has_line || r->has_func);
+    assert_int_equal(r->message_len, 2);
+    /* A console's room for the longest text holds it all, untruncated. */
+    static char text[NBLOG__RECORD_SIZE_MAX];
+    memset(text, 0xff, sizeof text - 1);
+    size_t room = nblog__line_room(&fmt, sizeof text - 1);
+    n = nblog__render_fmt(line, room, &fmt, &m, text, sizeof text - 1);
+    parse_json(line, n, r);
+    assert_false(r->truncated);
+    assert_true(r->has_file && r->has_line && r->has_func);
+    assert_int_equal(r->n_bytes, sizeof text - 1);
+    free(r);
+}
+
+/* The line room a console reserves holds location items at their
+ * longest (every byte escaped) and the message whole. */
+static void test_location_room(void **state)
+{
+    (void)state;
+    struct nblog__loc big;
+    memset(&big, 0, sizeof big);
+    memset(big.file, 0xff, sizeof big.file - 1);
+    memset(big.func, 0x01, sizeof big.func - 1);
+    big.line = 4294967295u;
+    const size_t efile = 4 * (sizeof big.file - 1); /* every byte \xNN */
+    static const char text[] = "the message, whole";
+    struct nblog__rec_meta m = meta(T_2026_12_02, 0, NBLOG_LEVEL_INFO);
+    m.loc = &big;
+    char pat[128] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(pat, "%g");
+    strcat(pat, "%@%!%v");
+    compile_ok(NBLOG_FORMAT_PATTERN, pat, 0, 0, 0);
+    size_t n = nblog__render_fmt(line, nblog__line_room(&fmt, sizeof text - 1), &fmt, &m, text,
+                                 sizeof text - 1);
+    assert_int_equal(n, 31 * efile + sizeof ":4294967295" - 1 + 4 * (sizeof big.func - 1) +
+                            sizeof text - 1 + 1);
+    assert_memory_equal(line + n - sizeof text, text, sizeof text - 1);
+    compile_ok(NBLOG_FORMAT_HUMAN, NULL, NBLOG_COLOR_ALWAYS, 0,
+               NBLOG_SHOW_LOCATION | NBLOG_SHOW_PROGRAM | NBLOG_SHOW_PID | NBLOG_SHOW_TID);
+    n = nblog__render_fmt(line, nblog__line_room(&fmt, sizeof text - 1), &fmt, &m, text,
+                          sizeof text - 1);
+    assert_memory_equal(line + n - sizeof text, text, sizeof text - 1);
+    /* A location item that does not fit whole ends the line there. */
+    compile_ok(NBLOG_FORMAT_PATTERN, "%l %g%g %v", 0, 0, 0);
+    n = nblog__render_fmt(line, 512, &fmt, &m, text, sizeof text - 1);
+    assert_int_equal(n, 5 + efile + 1);
+    assert_memory_equal(line, "info \\xff", 9);
+    assert_int_equal(line[n - 1], '\n');
+}
+
+/* wants_loc, exactly: the formats that show a call site, and no other. */
+static void test_wants_loc(void **state)
+{
+    (void)state;
+    static const struct {
+        int format;
+        const char *pattern;
+        unsigned show;
+        int sd, want;
+    } cases[] = {
+        {NBLOG_FORMAT_PLAIN, NULL, 0, 1, 0},
+        {NBLOG_FORMAT_KMSG, NULL, 0, 1, 0},
+        {NBLOG_FORMAT_RFC3164, NULL, 0, 1, 0},
+        {NBLOG_FORMAT_RFC5424, NULL, 0, 1, 1},
+        {NBLOG_FORMAT_RFC5424, NULL, 0, 0, 0},
+        {NBLOG_FORMAT_JOURNAL, NULL, 0, 1, 1},
+        {NBLOG_FORMAT_JSON, NULL, 0, 1, 1},
+        {NBLOG_FORMAT_HUMAN, NULL, 0, 1, 0},
+        {NBLOG_FORMAT_HUMAN, NULL, NBLOG_SHOW_PROGRAM | NBLOG_SHOW_PID | NBLOG_SHOW_TID, 1, 0},
+        {NBLOG_FORMAT_HUMAN, NULL, NBLOG_SHOW_LOCATION, 1, 1},
+        {NBLOG_FORMAT_PATTERN, "%Y %l %n %P %t %q %v", 0, 1, 0},
+        {NBLOG_FORMAT_PATTERN, "%v %s", 0, 1, 1},
+        {NBLOG_FORMAT_PATTERN, "%v %g", 0, 1, 1},
+        {NBLOG_FORMAT_PATTERN, "%v %#", 0, 1, 1},
+        {NBLOG_FORMAT_PATTERN, "%v %!", 0, 1, 1},
+        {NBLOG_FORMAT_PATTERN, "%v %@", 0, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nblog_console_opts_t o;
+        nblog_console_opts_init(&o);
+        o.format = cases[i].format;
+        o.pattern = cases[i].pattern;
+        o.show = cases[i].show;
+        struct nblog__line_id id = nblog__line_id_defaults;
+        id.sd = cases[i].sd;
+        char err[256];
+        assert_int_equal(nblog__line_fmt_init(&fmt, &o, &id, err, sizeof err), NBLOG_OK);
+        if (fmt.wants_loc != cases[i].want)
+            fail_msg("case %zu (format %d, pattern %s, show %u, sd %d): wants_loc %d", i,
+                     cases[i].format, cases[i].pattern ? cases[i].pattern : "-",
+                     cases[i].show, cases[i].sd, fmt.wants_loc);
+    }
+    /* No identity: the defaults' structured data, which is on. */
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.format = NBLOG_FORMAT_RFC5424;
+    char err[256];
+    assert_int_equal(nblog__line_fmt_init(&fmt, &o, NULL, err, sizeof err), NBLOG_OK);
+    assert_true(fmt.wants_loc);
+}
+
 /* ---------------------------------------------------------- consoles */
 
 /* Reads what fd holds now (non-blocking) into buf. */
@@ -789,7 +1049,8 @@ static void test_spec_formats(void **state)
         {"stderr,format=pattern:", "empty pattern"},
         {"stderr,color=blue", "color=blue: expected auto, always or never"},
         {"stderr,time=mars", "time=mars: expected utc or local"},
-        {"stderr,show=pid+uid", "show=pid+uid: expected program, pid and tid"},
+        {"stderr,show=pid+uid", "show=pid+uid: expected program, pid, tid and location"},
+        {"stderr,show=locations", "expected program, pid, tid and location"},
         {"stderr,show=", "show=: expected"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -799,6 +1060,79 @@ static void test_spec_formats(void **state)
             fail_msg("%s: \"%s\" does not say \"%s\"", bad[i].spec, nblog_spec_error(),
                      bad[i].why);
     }
+}
+
+/* End to end: consoles made from specs show the call sites of the
+ * logging macros (NBLOG_INFO, deferred; nblog_info, formatted), looked up
+ * in the ring by the printer; a plain console's line is as it was. */
+static void test_spec_location(void **state)
+{
+    (void)state;
+    char dir[64], spec[512], path[4][256];
+    assert_non_null(tu_temp_dir(dir, sizeof dir, "formats-loc"));
+    static const char *const opts[4] = {"format=json", "format=human,show=location,color=never",
+                                        "format=pattern:%s:%# %! %g|%@|%v", "format=plain"};
+    nblog_console_t *con[4];
+    for (int i = 0; i < 4; i++) {
+        snprintf(path[i], sizeof path[i], "%s/%d.log", dir, i);
+        snprintf(spec, sizeof spec, "file:%s,name=loc%d,%s", path[i], i, opts[i]);
+        if (nblog_console_from_spec(spec, &con[i]) != NBLOG_OK)
+            fail_msg("%s: %s", spec, nblog_spec_error());
+    }
+    const unsigned line1 = __LINE__ + 1;
+    NBLOG_INFO("deferred %d", 1);
+    const unsigned line2 = __LINE__ + 1;
+    nblog_info("formatted %s", "two");
+    nblog_write(NBLOG_LEVEL_INFO, "written", 7); /* no call site */
+    assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(nblog_console_unregister(con[i]), NBLOG_OK);
+    const char *base = strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') + 1 : __FILE__;
+    static char out[8192];
+    char want[1024];
+
+    /* json */
+    assert_true(tu_read_file(path[0], out, sizeof out) > 0);
+    struct jrec *r = malloc(sizeof *r);
+    static const char *const msgs[3] = {"deferred 1", "formatted two", "written"};
+    const unsigned lines[2] = {line1, line2};
+    char *l = out;
+    for (int i = 0; i < 3; i++) {
+        char *nl = strchr(l, '\n');
+        assert_non_null(nl);
+        parse_json(l, (size_t)(nl - l + 1), r);
+        l = nl + 1;
+        assert_int_equal(r->message_len, strlen(msgs[i]));
+        assert_memory_equal(r->message, msgs[i], r->message_len);
+        if (i == 2) { /* nblog_write: no call site */
+            assert_false(r->has_file || r->has_line || r->has_func);
+            break;
+        }
+        assert_string_equal(r->file, __FILE__);
+        assert_int_equal(r->line, lines[i]);
+        assert_string_equal(r->func, __func__);
+    }
+    free(r);
+
+    /* human, show=location */
+    assert_true(tu_read_file(path[1], out, sizeof out) > 0);
+    snprintf(want, sizeof want, " [info] [%s:%u %s] deferred 1\n", base, line1, __func__);
+    assert_non_null(strstr(out, want));
+    snprintf(want, sizeof want, " [info] [%s:%u %s] formatted two\n", base, line2, __func__);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, " [info] written\n"));
+
+    /* pattern */
+    assert_true(tu_read_file(path[2], out, sizeof out) > 0);
+    snprintf(want, sizeof want,
+             "%s:%u %s %s|%s:%u|deferred 1\n%s:%u %s %s|%s:%u|formatted two\n:  ||written\n", base,
+             line1, __func__, __FILE__, base, line1, base, line2, __func__, __FILE__, base, line2);
+    assert_string_equal(out, want);
+
+    /* plain: as it was */
+    assert_true(tu_read_file(path[3], out, sizeof out) > 0);
+    assert_string_equal(out, "deferred 1\nformatted two\nwritten\n");
+    assert_int_equal(tu_remove_dir(dir), 0);
 }
 
 /* Without format=, a "stderr" spec prints as the default console does
@@ -910,9 +1244,15 @@ int main(void)
         cmocka_unit_test(test_json_hostile_bytes),
         cmocka_unit_test(test_long_messages),
         cmocka_unit_test(test_sentinel_times),
+        cmocka_unit_test(test_pattern_location),
+        cmocka_unit_test(test_human_location),
+        cmocka_unit_test(test_json_location),
+        cmocka_unit_test(test_location_room),
+        cmocka_unit_test(test_wants_loc),
         cmocka_unit_test(test_colour_auto_on_pty),
         cmocka_unit_test(test_spec_formats),
         cmocka_unit_test(test_spec_default_formats),
+        cmocka_unit_test(test_spec_location),
         cmocka_unit_test(test_pipe_format),
         cmocka_unit_test(test_pid_after_fork),
     };

@@ -11,6 +11,8 @@
  * escaped), so MESSAGE and the custom fields are compared byte for byte.
  *
  * Checked: PRIORITY, SYSLOG_IDENTIFIER, SYSLOG_FACILITY, custom fields,
+ * the call site (CODE_FILE, CODE_LINE, CODE_FUNC, also as journalctl
+ * -o json shows them; a custom field cannot forge them),
  * MESSAGE exact (newlines, controls, nothing forged), the record's own
  * time (NBLOG_REALTIME_USEC is the call's, before a suspended console was
  * resumed; __REALTIME_TIMESTAMP, journald's arrival stamp, after), large
@@ -516,6 +518,84 @@ static void test_journald_restart(void **state)
     free(j.text);
 }
 
+/* The call site of the logging macros, in journald's own fields
+ * (CODE_FILE, CODE_LINE, CODE_FUNC, as sd_journal_print writes them): as
+ * the export format and journalctl -o json give them back; none for a
+ * record without one (nblog_write); a custom field cannot forge them. */
+static void test_location(void **state)
+{
+    (void)state;
+    static const char *const forged[] = {"CODE_FILE", "forged.c", NULL};
+    nblog_syslog_opts_t so;
+    nblog_syslog_opts_init(&so);
+    so.sd_params = forged;
+    nblog_console_t *bad = NULL;
+    assert_int_equal(nblog_console_journald(sock_path, &so, NULL, &bad), NBLOG_EINVAL);
+    assert_non_null(strstr(nblog_spec_error(), "CODE_FILE"));
+    static const char *const fields[] = {"DEPLOYMENT", "blue", NULL};
+    journal_console(fields, 0);
+    const unsigned line1 = __LINE__ + 1;
+    NBLOG_INFO("deferred %d", 1);
+    const unsigned line2 = __LINE__ + 1;
+    nblog_info("formatted %s", "two");
+    nblog_write(NBLOG_LEVEL_INFO, "written", 7);
+    tu_assert_flushed_within(10000);
+
+    struct journal j;
+    read_journal(&j, 3);
+    assert_int_equal(j.n, 3);
+    const unsigned lines[2] = {line1, line2};
+    const char *const msgs[2] = {"deferred 1", "formatted two"};
+    for (int i = 0; i < 2; i++) {
+        const struct entry *e = find(&j, msgs[i]);
+        assert_string_equal(str(e, "CODE_FILE"), __FILE__);
+        assert_int_equal(strtoul(str(e, "CODE_LINE"), NULL, 10), lines[i]);
+        assert_string_equal(str(e, "CODE_FUNC"), __func__);
+        assert_int_equal(count(e, "CODE_FILE"), 1);
+        assert_int_equal(count(e, "CODE_LINE"), 1);
+        assert_int_equal(count(e, "CODE_FUNC"), 1);
+        assert_string_equal(str(e, "DEPLOYMENT"), "blue");
+        assert_message(e, msgs[i], strlen(msgs[i]));
+    }
+    const struct entry *e = find(&j, "written");
+    assert_null(get(e, "CODE_FILE"));
+    assert_null(get(e, "CODE_LINE"));
+    assert_null(get(e, "CODE_FUNC"));
+    free(j.text);
+
+    /* journalctl -o json: one object a line, our fields as strings. */
+    char ns[96], out[192], match[96], want[512];
+    snprintf(ns, sizeof ns, "--namespace=%s", name);
+    snprintf(out, sizeof out, "/tmp/nblog-test-%s.json", name);
+    snprintf(match, sizeof match, "SYSLOG_IDENTIFIER=%s", app);
+    char *argv[] = {JOURNALCTL, ns, "-o", "json", "--no-pager", match, NULL};
+    assert_int_equal(run_journalctl(argv, out), 0);
+    size_t len;
+    char *text = tu_slurp(out, &len);
+    unlink(out);
+    assert_non_null(text);
+    int found = 0;
+    for (char *l = text, *nl; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+        *nl = '\0';
+        for (int i = 0; i < 2; i++) {
+            snprintf(want, sizeof want, "\"MESSAGE\":\"%s\"", msgs[i]);
+            if (!strstr(l, want))
+                continue;
+            found++;
+            snprintf(want, sizeof want, "\"CODE_FILE\":\"%s\"", __FILE__);
+            assert_non_null(strstr(l, want));
+            snprintf(want, sizeof want, "\"CODE_LINE\":\"%u\"", lines[i]);
+            assert_non_null(strstr(l, want));
+            snprintf(want, sizeof want, "\"CODE_FUNC\":\"%s\"", __func__);
+            assert_non_null(strstr(l, want));
+        }
+        if (strstr(l, "\"MESSAGE\":\"written\""))
+            assert_null(strstr(l, "\"CODE_FILE\""));
+    }
+    assert_int_equal(found, 2);
+    free(text);
+}
+
 int main(void)
 {
     if (geteuid() != 0) {
@@ -533,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fields_and_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journald_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_location, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

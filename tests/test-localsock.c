@@ -214,8 +214,10 @@ static void test_journal_fields(void **state)
     char buf[65536];
     struct entry e;
     ssize_t n = recv_parsed(fd, buf, sizeof buf, &e);
-    assert_int_equal(e.n, 8);
+    assert_int_equal(e.n, 11); /* with the call site's CODE_FILE, CODE_LINE, CODE_FUNC */
     assert_string_equal(get(&e, "MESSAGE"), "plain");
+    assert_string_equal(get(&e, "CODE_FILE"), __FILE__);
+    assert_string_equal(get(&e, "CODE_FUNC"), __func__);
     /* The record's own time, to the microsecond. */
     assert_non_null(get(&e, "SYSLOG_TIMESTAMP"));
     long long us = strtoll(get(&e, "NBLOG_REALTIME_USEC"), NULL, 10);
@@ -228,7 +230,7 @@ static void test_journal_fields(void **state)
     assert_non_null(get(&e, "TID"));
     uint64_t seq = strtoull(get(&e, "NBLOG_SEQ"), NULL, 10);
     n = recv_parsed(fd, buf, sizeof buf, &e);
-    assert_int_equal(e.n, 8); /* no field forged */
+    assert_int_equal(e.n, 11); /* no field forged */
     assert_string_equal(get(&e, "PRIORITY"), "3");
     /* The exact bytes, in the binary field form. */
     assert_string_equal(get(&e, "MESSAGE"), "evil\nPRIORITY=0\n\nMESSAGE=forged\\ \x01");
@@ -340,7 +342,7 @@ static void test_journal_custom_fields(void **state)
     assert_string_equal(get(&e, "DEPLOYMENT"), "blue");
     assert_string_equal(get(&e, "NOTE"), "two\nlines"); /* binary form */
     assert_string_equal(get(&e, "MESSAGE"), "with fields");
-    assert_int_equal(e.n, 10); /* after the entry's own 8 */
+    assert_int_equal(e.n, 13); /* after the entry's own 11 */
     close(fd);
     nblog_syslog_opts_t so;
     nblog_syslog_opts_init(&so);

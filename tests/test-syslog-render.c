@@ -28,6 +28,7 @@ static struct nblog__line_id params(void)
 }
 
 static uint8_t render_flags; /* flags of the record render() makes */
+static const struct nblog__loc *render_loc; /* and its call site */
 
 static const char *render(int format, const struct nblog__line_id *p,
                           uint64_t unix_s, uint32_t usec, const char *text)
@@ -36,7 +37,7 @@ static const char *render(int format, const struct nblog__line_id *p,
     uint64_t ns = unix_s * 1000000000ull + usec * 1000ull;
     struct nblog__rec_meta m = {.seq = 42, .ts_ns = ns, .wall_ns = (int64_t)ns,
                                 .tid = 7, .level = NBLOG_LEVEL_INFO, .facility = 1,
-                                .flags = render_flags};
+                                .flags = render_flags, .loc = render_loc};
     size_t n = nblog__render_line(line, sizeof line, format, p, &m, text, strlen(text));
     line[n] = '\0';
     return line;
@@ -218,6 +219,145 @@ static void test_terminal_controls(void **state)
     assert_memory_equal(line, "a\n", 2);
 }
 
+/* A call site as a reader hands it to renderers. */
+#define LOC(f, l, fn) ((struct nblog__loc){.line = (l), .file = f, .func = fn})
+
+/* A record's call site: RFC 5424 SD-PARAMs file, line, func after seq and
+ * tid (and the flags' params), before the console's own, escaped as
+ * SD-PARAM values are (RFC 5424 6.3.3); none with structured data off.
+ * Each only when the record has it. */
+static void test_rfc5424_location(void **state)
+{
+    (void)state;
+    struct nblog__line_id p = params();
+    struct nblog__loc l = LOC("src/main.c", 42, "main");
+    render_loc = &l;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
+                        "[nblog@32473 seq=\"42\" tid=\"7\" file=\"src/main.c\" line=\"42\" "
+                        "func=\"main\"] hi\n");
+    strcpy(p.sd_extra, " env=\"prod\"");
+    render_flags = NBLOG_F_REPLAYED | NBLOG_F_TRUNCATED;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
+                        "[nblog@32473 seq=\"42\" tid=\"7\" truncated=\"1\" replayed=\"1\" "
+                        "file=\"src/main.c\" line=\"42\" func=\"main\" env=\"prod\"] hi\n");
+    render_flags = 0;
+    p.sd_extra[0] = '\0';
+    /* '"', '\\' and ']' escaped with a backslash, controls as \xNN: the
+     * element cannot be closed nor a param forged from a file name. */
+    struct nblog__loc bad = LOC("a\"] x=\"1\\\n.c", 3, "f]");
+    render_loc = &bad;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
+                        "[nblog@32473 seq=\"42\" tid=\"7\" file=\"a\\\"\\] x=\\\"1\\\\\\x0a.c\" "
+                        "line=\"3\" func=\"f\\]\"] hi\n");
+    struct nblog__loc part = LOC("", 9, "");
+    render_loc = &part;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - "
+                        "[nblog@32473 seq=\"42\" tid=\"7\" line=\"9\"] hi\n");
+    render_loc = &l;
+    p.sd = 0;
+    assert_string_equal(render(NBLOG_FORMAT_RFC5424, &p, 0, 0, "hi"),
+                        "<14>1 1970-01-01T00:00:00.000000Z host app 123 - - hi\n");
+    /* RFC 3164, plain and kmsg have no place for it. */
+    assert_string_equal(render(NBLOG_FORMAT_RFC3164, &p, 0, 0, "hi"),
+                        "<14>Jan  1 00:00:00 host app[123]: hi\n");
+    assert_string_equal(render(NBLOG_FORMAT_PLAIN, &p, 0, 0, "hi"), "hi\n");
+    assert_string_equal(render(NBLOG_FORMAT_KMSG, &p, 0, 0, "hi"), "14,42,0,-;hi\n");
+    render_loc = NULL;
+}
+
+/* Journal entries: CODE_FILE, CODE_LINE, CODE_FUNC before MESSAGE, each
+ * when the record has it; for journald (native) the bytes as they are,
+ * for readers escaped as MESSAGE is; a control never reaches an entry
+ * as it is, so no file name can end a field or add one. */
+static void test_journal_location(void **state)
+{
+    (void)state;
+    struct nblog__line_id p = params();
+    struct nblog__loc l = LOC("src/a\\b.c", 42, "main");
+    render_loc = &l;
+    static const char head[] = "PRIORITY=6\nSYSLOG_FACILITY=1\nSYSLOG_IDENTIFIER=app\n"
+                               "SYSLOG_TIMESTAMP=Jan  1 00:00:00\nNBLOG_REALTIME_USEC=0\n"
+                               "NBLOG_SEQ=42\nTID=7\n";
+    char want[512];
+    snprintf(want, sizeof want, "%sCODE_FILE=src/a\\x5cb.c\nCODE_LINE=42\nCODE_FUNC=main\n"
+                                "MESSAGE=m\n\n", head);
+    assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m"), want);
+    p.journal_native = 1;
+    snprintf(want, sizeof want, "%sCODE_FILE=src/a\\b.c\nCODE_LINE=42\nCODE_FUNC=main\n"
+                                "MESSAGE=m\n\n", head);
+    assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m"), want);
+    struct nblog__loc bad = LOC("x\nMESSAGE=forged", 0, "f\x7f");
+    render_loc = &bad;
+    snprintf(want, sizeof want, "%sCODE_FILE=x\\x0aMESSAGE=forged\nCODE_FUNC=f\\x7f\n"
+                                "MESSAGE=m\n\n", head);
+    assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m"), want);
+    p.journal_native = 0;
+    render_loc = NULL;
+    snprintf(want, sizeof want, "%sMESSAGE=m\n\n", head);
+    assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m"), want);
+}
+
+/* The public renderers take the location from the record
+ * (nblog_record_t file, line, func): json, journal and RFC 5424 show it,
+ * bounded and escaped whatever a caller's record holds. */
+static void test_render_line_location(void **state)
+{
+    (void)state;
+    nblog_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.seq = 5;
+    rec.level = NBLOG_LEVEL_INFO;
+    rec.facility = 1;
+    rec.text = "t";
+    rec.len = 1;
+    strcpy(rec.file, "dir/f.c");
+    rec.line = 12;
+    strcpy(rec.func, "fn");
+    static char line[NBLOG_LINE_MAX];
+    size_t n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JSON, &rec);
+    line[n] = '\0';
+    assert_non_null(strstr(line, ",\"file\":\"dir/f.c\",\"line\":12,\"func\":\"fn\","
+                                 "\"message\":\"t\"}\n"));
+    n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JOURNAL, &rec);
+    line[n] = '\0';
+    assert_non_null(strstr(line, "\nCODE_FILE=dir/f.c\nCODE_LINE=12\nCODE_FUNC=fn\nMESSAGE=t\n\n"));
+    n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_RFC5424, &rec);
+    line[n] = '\0';
+    assert_non_null(strstr(line, " file=\"dir/f.c\" line=\"12\" func=\"fn\"] t\n"));
+    n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_HUMAN, &rec);
+    line[n] = '\0';
+    assert_null(strstr(line, "f.c")); /* the default human shows none */
+    /* Not NUL-terminated, controls: bounded, escaped. */
+    memset(rec.file, '\n', sizeof rec.file);
+    memset(rec.func, 'z', sizeof rec.func);
+    n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JOURNAL, &rec);
+    line[n] = '\0';
+    char want[1024] = "\nCODE_FILE=";
+    for (size_t i = 0; i < NBLOG_SITE_FILE_MAX; i++)
+        strcat(want, "\\x0a");
+    strcat(want, "\nCODE_LINE=12\nCODE_FUNC=");
+    memset(want + strlen(want), 'z', NBLOG_SITE_FUNC_MAX);
+    want[sizeof "\nCODE_FILE=" - 1 + 4 * NBLOG_SITE_FILE_MAX + sizeof "\nCODE_LINE=12\nCODE_FUNC=" - 1 +
+         NBLOG_SITE_FUNC_MAX] = '\0';
+    strcat(want, "\nMESSAGE=t\n\n");
+    assert_non_null(strstr(line, want));
+    /* No location: no keys. */
+    memset(rec.file, 0, sizeof rec.file);
+    memset(rec.func, 0, sizeof rec.func);
+    rec.line = 0;
+    n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JSON, &rec);
+    line[n] = '\0';
+    assert_null(strstr(line, "\"file\""));
+    assert_null(strstr(line, "\"line\""));
+    n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JOURNAL, &rec);
+    line[n] = '\0';
+    assert_null(strstr(line, "CODE_"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +368,9 @@ int main(void)
         cmocka_unit_test(test_rfc3164_and_journal),
         cmocka_unit_test(test_replayed_mark),
         cmocka_unit_test(test_terminal_controls),
+        cmocka_unit_test(test_rfc5424_location),
+        cmocka_unit_test(test_journal_location),
+        cmocka_unit_test(test_render_line_location),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,15 +12,18 @@
  * journal_native): PRIORITY, SYSLOG_FACILITY, SYSLOG_IDENTIFIER, the
  * record's own time (SYSLOG_TIMESTAMP, NBLOG_REALTIME_USEC: journald's
  * __REALTIME_TIMESTAMP is when the entry arrived, later than the call
- * when the console was suspended or behind), NBLOG_SEQ, TID, then
+ * when the console was suspended or behind), NBLOG_SEQ, TID, the call
+ * site when the record has one (CODE_FILE, CODE_LINE, CODE_FUNC:
+ * journald's names, which journalctl and sd_journal_print use), then
  * MESSAGE with the text's exact bytes (binary form when they hold a
  * newline or another control), then an empty line. consoles/net.c sends
  * each entry as one datagram without that empty line, and after it the
  * console's custom fields (sd_params), made once at creation.
  *
  * FRAMING. A batch is entries back to back. Every field but MESSAGE is a
- * number or an identifier, and MESSAGE in the simple form holds no
- * newline, so walking the fields (entry_frame: a simple field ends at its
+ * number, an identifier or a call site's file or function (which hold no
+ * control: the ring's site table keeps none, and render.c escapes one),
+ * and MESSAGE in the simple form holds no newline, so walking the fields (entry_frame: a simple field ends at its
  * newline, a binary one after its length) finds each entry's empty line
  * exactly: no record can end its entry or add a field.
  *
@@ -176,16 +179,22 @@ static size_t kernel_max(const struct nblog__dgram *d)
 
 /* The entry cut to fit limit bytes: its fields before MESSAGE (rendered
  * last), MESSAGE in the binary form with as much of its value as fits
- * (at a UTF-8 boundary) and the marker, then the custom fields.
- * [signal-safe] */
+ * (at a UTF-8 boundary) and the marker, then the custom fields. When the
+ * fields before MESSAGE do not fit with those, the call site's
+ * (CODE_FILE, CODE_LINE, CODE_FUNC, rendered just before MESSAGE) are
+ * left out. [signal-safe] */
 static int send_cut(struct nblog__dgram *d, const char *rec, size_t len, size_t limit,
                     _Atomic uint64_t *truncated)
 {
     static const char marker[] = NBLOG_TRUNC_MARKER;
     const size_t mlen = sizeof marker - 1;
-    size_t msg = 0; /* where the last field, MESSAGE, starts */
-    for (size_t i = 0, end; i < len && (end = field_end(rec, len, i)) != 0; i = end)
+    size_t msg = 0;  /* where the last field, MESSAGE, starts */
+    size_t code = 0; /* where the call site's fields start (0: none) */
+    for (size_t i = 0, end; i < len && (end = field_end(rec, len, i)) != 0; i = end) {
         msg = i;
+        if (!code && end - i > 5 && memcmp(rec + i, "CODE_", 5) == 0)
+            code = i;
+    }
     const char *val;
     size_t vlen;
     if (len - msg > 8 && memcmp(rec + msg, "MESSAGE=", 8) == 0) {
@@ -197,7 +206,12 @@ static int send_cut(struct nblog__dgram *d, const char *rec, size_t len, size_t 
     } else {
         return -EMSGSIZE; /* no MESSAGE to cut (never rendered so) */
     }
-    size_t fixed = msg + 16 + mlen + 1 + d->extra_len;
+    size_t keep = msg; /* the fields sent before MESSAGE */
+    size_t fixed = keep + 16 + mlen + 1 + d->extra_len;
+    if (fixed >= limit && code) {
+        keep = code; /* without the call site */
+        fixed = keep + 16 + mlen + 1 + d->extra_len;
+    }
     if (fixed >= limit)
         return -EMSGSIZE; /* the custom fields alone do not fit */
     size_t head = limit - fixed < vlen ? limit - fixed : vlen;
@@ -208,7 +222,7 @@ static int send_cut(struct nblog__dgram *d, const char *rec, size_t len, size_t 
     for (int b = 0; b < 8; b++)
         hdr[8 + b] = (char)(((uint64_t)(head + mlen) >> (8 * b)) & 0xffu);
     struct iovec iov[6] = {
-        {(void *)rec, msg},         {hdr, sizeof hdr},
+        {(void *)rec, keep},        {hdr, sizeof hdr},
         {(void *)val, head},        {(void *)marker, mlen},
         {(void *)(rec + len - 1), 1}, /* the field's '\n' */
         {(void *)d->extra, d->extra_len},
@@ -248,7 +262,9 @@ static const struct nblog__dgram_proto journal_proto = {
 
 /* Why key cannot be a custom field's name, or NULL if it can: journald's
  * rule (1..64 of A-Z, 0-9, '_', not starting with a digit or '_': those
- * are the journal's trusted fields) and none of the fields nblog writes. */
+ * are the journal's trusted fields) and none of the fields nblog writes
+ * (CODE_* too: a record's call site cannot be forged by a console's
+ * fields, which go after the entry's own). */
 static const char *key_refused(const char *key)
 {
     static const char *const ours[] = {"MESSAGE",          "PRIORITY",  "SYSLOG_FACILITY",
