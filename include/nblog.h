@@ -1589,7 +1589,9 @@ typedef struct nblog_syslog_opts {
     int structured_data;  /* 1: [nblog@32473 seq="N" tid="T" ...]; 0: "-" */
     int rfc3164;          /* 1: the old BSD format, for old receivers */
     /* NULL, or {"name", "value", ..., NULL}: extra SD-PARAMs in every
-     * record's SD element (values escaped; names must be SD-NAMEs).
+     * record's SD element (values escaped; names must be SD-NAMEs and
+     * none nblog writes there: seq, tid, truncated, replayed, file, line,
+     * func; others are refused with NBLOG_EINVAL).
      * journald: custom fields of every entry, values' bytes as they are
      * (up to 1 MiB in all); names as journald takes them (1..64 of A-Z,
      * 0-9, '_', not starting with '_' or a digit) and none the console

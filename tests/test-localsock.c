@@ -512,6 +512,19 @@ static void test_bad_urls_and_options(void **state)
     static const char *const bad_name[] = {"a b", "v", NULL};
     so.sd_params = bad_name;
     assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:9", &so, NULL, &con), NBLOG_EINVAL);
+    /* Names nblog writes in its own SD element are not the program's. */
+    static const char *const ours[][3] = {{"seq", "1", NULL},  {"tid", "1", NULL},
+                                          {"file", "x", NULL}, {"line", "1", NULL},
+                                          {"func", "f", NULL}, {"replayed", "1", NULL}};
+    for (size_t i = 0; i < sizeof ours / sizeof ours[0]; i++) {
+        so.sd_params = ours[i];
+        assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:9", &so, NULL, &con),
+                         NBLOG_EINVAL);
+    }
+    static const char *const fine[] = {"filename", "x", NULL};
+    so.sd_params = fine;
+    assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:9", &so, NULL, &con), NBLOG_OK);
+    assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
     nblog_syslog_opts_init(&so);
     so.max_datagram = 10;
     assert_int_equal(nblog_console_syslog("syslog+udp://127.0.0.1:9", &so, NULL, &con), NBLOG_EINVAL);

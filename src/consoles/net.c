@@ -141,11 +141,19 @@ static void field(char *dst, size_t cap, const char *src)
 }
 
 /* An SD-NAME: printable ASCII but '=', ' ', ']', '"'; 1..32 bytes. */
+/* The SD-PARAM names render.c writes itself in the [nblog@32473] element:
+ * a custom one of these would stand beside ours and could be read for it. */
+static const char *const sd_reserved[] = {"seq",  "tid",  "truncated", "replayed",
+                                          "file", "line", "func"};
+
 static int sd_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 32)
         return 0;
+    for (size_t i = 0; i < sizeof sd_reserved / sizeof sd_reserved[0]; i++)
+        if (strcmp(s, sd_reserved[i]) == 0)
+            return 0;
     for (; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch <= 32 || ch >= 127 || ch == '=' || ch == ']' || ch == '"')
