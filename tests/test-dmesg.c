@@ -1351,11 +1351,13 @@ static int run_sites(char **argv)
         pause();
 }
 
-/* The file as a record keeps it: __FILE__'s last NBLOG_SITE_FILE_MAX bytes. */
-static const char *site_file(void)
+/* The file as site k's records keep it: __FILE__'s last bytes, as many as
+ * an entry has room for beside the function (sites.c). */
+static const char *site_file(int k)
 {
-    size_t n = strlen(__FILE__);
-    return n > NBLOG_SITE_FILE_MAX ? __FILE__ + n - NBLOG_SITE_FILE_MAX : __FILE__;
+    static const char file[] = __FILE__;
+    size_t n = strlen(file), room = NBLOG_SITE_FILE_MAX - strlen(site_func[k]);
+    return n > room ? &file[n - room] : file;
 }
 
 /* Starts the sites child for run on the file, waits for its "ready",
@@ -1438,7 +1440,7 @@ static int check_site_json(const char *file, int runs)
             assert_true(run >= 1 && run <= runs);
             int k = !strcmp(kind, "deferred") ? 0 : !strcmp(kind, "formatted") ? 1 : 2;
             assert_true(has);
-            assert_string_equal(f, site_file());
+            assert_string_equal(f, site_file(k));
             assert_int_equal(strtoul(ln, NULL, 10), site_line[k]);
             assert_string_equal(fn, site_func[k]);
             with_site++;
@@ -1480,7 +1482,7 @@ static void test_sites_survive_kill(void **state)
             for (int j = 0; j < (run == 1 ? 2 : 3); j++) {
                 int k = run == 1 ? j : j == 0 ? 1 : j == 1 ? 0 : 2;
                 n += (size_t)snprintf(want + n, sizeof want - n, "%s:%u %s(): run %d %s %d%s\n",
-                                      site_file(), site_line[k], site_func[k], run,
+                                      site_file(k), site_line[k], site_func[k], run,
                                       k == 0 ? "deferred" : k == 1 ? "formatted" : "later", i,
                                       k == 1 ? " text" : "");
             }
@@ -1510,7 +1512,7 @@ static void test_sites_survive_kill(void **state)
     const char *sp = strstr(out, " tid ");
     assert_non_null(sp);
     assert_int_equal(sscanf(sp, " tid %u: %1023[^\n]", &tid, tail), 2);
-    snprintf(want, sizeof want, "%s:%u sites_deferred(): run 1 deferred 0", site_file(),
+    snprintf(want, sizeof want, "%s:%u sites_deferred(): run 1 deferred 0", site_file(0),
              site_line[0]);
     assert_string_equal(tail, want);
     free(out);
@@ -1521,7 +1523,7 @@ static void test_sites_survive_kill(void **state)
     free(out);
     assert_int_equal(dmesg(&out, "--format", "json", "--until-seq", "0", file, NULL), 0);
     snprintf(want, sizeof want, ",\"file\":\"%s\",\"line\":%u,\"func\":\"sites_deferred\",\"text\":",
-             site_file(), site_line[0]);
+             site_file(0), site_line[0]);
     assert_non_null(strstr(out, want));
     free(out);
     /* Bad values. */
