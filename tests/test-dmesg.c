@@ -1321,6 +1321,14 @@ static void sites_later(int run, int i, int dry)
     site_line[2] = __LINE__; if (!dry) nblog_printf(NBLOG_LEVEL_WARNING, "run %d later %d", run, i);
 }
 
+/* The sites' lines, called dry. */
+static void sites_learn_lines(void)
+{
+    sites_deferred(0, 0, 1);
+    sites_formatted(0, 0, 1);
+    sites_later(0, 0, 1);
+}
+
 /* "--sites FILE RUN": logs from the sites above (run 1: the first two;
  * run 2: the other way round, then a third), and a record without one
  * (nblog_write); says "ready" on stdout and waits to be SIGKILLed. */
@@ -1464,8 +1472,7 @@ static void test_sites_survive_kill(void **state)
     (void)state;
     char file[128];
     tu_ring_name(file, sizeof file, "dmesg-sites");
-    for (int k = 0; k < 3; k++)
-        (k == 0 ? sites_deferred : k == 1 ? sites_formatted : sites_later)(0, 0, 1);
+    sites_learn_lines();
     sites_child(file, 1);
     assert_int_equal(check_site_json(file, 1), 5);
     assert_int_equal(sites_used(file), 2);
@@ -1583,8 +1590,7 @@ static void test_sites_hostile(void **state)
     (void)state;
     char file[128];
     tu_ring_name(file, sizeof file, "dmesg-hostile");
-    for (int k = 0; k < 3; k++)
-        (k == 0 ? sites_deferred : k == 1 ? sites_formatted : sites_later)(0, 0, 1);
+    sites_learn_lines();
     sites_child(file, 1);
     forge_site(file, site_line[0], "dir/\xc2\x9b[31m\"q\\.c", "f\xff");
     forge_site(file, site_line[1], "ctl\x1b.c", "g");
