@@ -41,6 +41,8 @@
  *                       reuses the same sites' entries (the table, read
  *                       from the file, grows by the new site only);
  *                       --location, --code-file, --code-func, --format json
+ *   sites_followed      --follow --location: sites first logged after the
+ *                       follower opened the file
  *   sites_hostile       forged call-site entries (hash right): escaped in
  *                       json and the text formats; a control byte refused
  */
@@ -1329,10 +1331,12 @@ static void sites_learn_lines(void)
     sites_later(0, 0, 1);
 }
 
-/* "--sites FILE RUN": logs from the sites above (run 1: the first two;
- * run 2: the other way round, then a third), and a record without one
- * (nblog_write); says "ready" on stdout and waits to be SIGKILLed. */
-static int run_sites(char **argv)
+/* "--sites FILE RUN [wait]": logs from the sites above (run 1: the first
+ * two; run 2: the other way round, then a third), and a record without one
+ * (nblog_write); says "ready" on stdout and waits to be SIGKILLed. With
+ * "wait", first logs "waiting" (no site), says "inited" and waits for a
+ * byte on stdin. */
+static int run_sites(int argc, char **argv)
 {
     int run = atoi(argv[3]);
     nblog_options_t opt;
@@ -1341,6 +1345,12 @@ static int run_sites(char **argv)
     opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
     if (nblog_init(&opt) != NBLOG_OK)
         return 4;
+    if (argc == 5) {
+        char c;
+        nblog_write(NBLOG_LEVEL_INFO, "waiting", 7);
+        if (write(STDOUT_FILENO, "inited\n", 7) != 7 || read(STDIN_FILENO, &c, 1) != 1)
+            return 5;
+    }
     for (int i = 0; i < 2; i++) {
         if (run == 1) {
             sites_deferred(run, i, 0);
@@ -1539,6 +1549,54 @@ static void test_sites_survive_kill(void **state)
     unlink(file);
 }
 
+/* A follower that opened the file before the sites were first logged
+ * (their entries made after it mapped the table) shows them. */
+static void test_sites_followed(void **state)
+{
+    (void)state;
+    char file[128];
+    tu_ring_name(file, sizeof file, "dmesg-sites-follow");
+    sites_learn_lines();
+    int in[2], wp[2], fp[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(wp, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(fp, O_CLOEXEC), 0);
+    char *wargs[] = {self, "--sites", file, "1", "wait", NULL};
+    pid_t w = spawn_child(wargs, in[0], wp[1]);
+    close(in[0]);
+    close(wp[1]);
+    struct line_reader wl = {.fd = wp[0]};
+    char line[512], want[512];
+    assert_int_equal(read_line(&wl, line, sizeof line, HANG_GUARD_MS), 1);
+    assert_string_equal(line, "inited");
+    char *fargs[] = {tool, "dmesg", "-f", "--location", "-o", "cat", file, NULL};
+    pid_t f = spawn_child(fargs, -1, fp[1]);
+    close(fp[1]);
+    static struct line_reader fl;
+    fl.fd = fp[0];
+    fl.len = 0;
+    assert_int_equal(read_line(&fl, line, sizeof line, HANG_GUARD_MS), 1);
+    assert_string_equal(line, "waiting"); /* the follower has the file */
+    assert_int_equal(write(in[1], "x", 1), 1);
+    for (int i = 0; i < 4; i++) {
+        int k = i % 2;
+        assert_int_equal(read_line(&fl, line, sizeof line, HANG_GUARD_MS), 1);
+        snprintf(want, sizeof want, "%s:%u %s(): run 1 %s %d%s", site_file(k), site_line[k],
+                 site_func[k], k ? "formatted" : "deferred", i / 2, k ? " text" : "");
+        assert_string_equal(line, want);
+    }
+    assert_int_equal(read_line(&fl, line, sizeof line, HANG_GUARD_MS), 1);
+    assert_string_equal(line, "no site");
+    kill(f, SIGTERM);
+    assert_int_equal(wait_child(f), 0);
+    kill(w, SIGKILL);
+    assert_int_equal(wait_child(w), 128 + SIGKILL);
+    close(fp[0]);
+    close(wp[0]);
+    close(in[1]);
+    unlink(file);
+}
+
 /* Copies into the file's entry for line (a READY one) an entry of
  * (file, line, func) made by the table's own writer code, in a scratch
  * ring: its hash is right for bytes a reader must not trust. */
@@ -1618,8 +1676,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "--writer"))
         return run_writer(argc, argv);
-    if (argc == 4 && !strcmp(argv[1], "--sites"))
-        return run_sites(argv);
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--sites"))
+        return run_sites(argc, argv);
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0)
         return 1;
@@ -1631,7 +1689,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_formats_exact),   cmocka_unit_test(test_json_lossless),
         cmocka_unit_test(test_dmesg_reads_raw), cmocka_unit_test(test_follow_filtered),
         cmocka_unit_test(test_pager),           cmocka_unit_test(test_color),
-        cmocka_unit_test(test_sites_survive_kill), cmocka_unit_test(test_sites_hostile),
+        cmocka_unit_test(test_sites_survive_kill), cmocka_unit_test(test_sites_followed),
+        cmocka_unit_test(test_sites_hostile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
