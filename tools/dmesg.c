@@ -108,7 +108,8 @@
 #define TEXT_CAP (NBLOG_TEXT_MAX_LIMIT + 1)
 #define LINE_CAP_PLAIN (NBLOG_TEXT_MAX_LIMIT * 4 + 64) /* text escaped */
 /* json: a text byte is at most 6 ("\u00XX") or 4 ("255,") bytes, then
- * the other fields (a program name of 63 bytes escaped at most 6 each). */
+ * the other fields (a program name of 63 bytes and the call site's file
+ * and function, 112 bytes together, escaped at most 6 each). */
 #define LINE_CAP_JSON (TEXT_CAP * 6 + 4096)
 /* --location's prefix: file and function escaped (at most 4 bytes a byte:
  * "\xNN"), the line, the punctuation. */
