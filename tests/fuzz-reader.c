@@ -25,6 +25,15 @@
  * reader stopped at an unfinished record gives up on it
  * (nblog_reader_skip), as `nblog dmesg` does.
  *
+ * Call sites (layout 5): the public reader looks each record's site up in
+ * the file's table (nblog__ring_site_get, which trusts nothing of an
+ * entry); every record read is checked to carry a bounded, NUL-terminated
+ * location of printable bytes (check_site), and is rendered a second time
+ * with a forged location, bytes of the input not NUL-terminated, so the
+ * renderers' own bounds and escaping of file and function (json, journal,
+ * rfc5424) meet hostile bytes too. The first input also checks that the
+ * template's records read back with its sites (the lookup runs at all).
+ *
  * Mode bit 4 (data[0] & 4) is the follow path with the file changing
  * under the reader: a valid ring is written to a memfd and opened live;
  * the rest of the input is a sequence of mutations, each 2 bytes of
@@ -202,6 +211,8 @@ static void check_json(const char *line, size_t n)
 /* Caps for this input's short renders (set from the input's bytes, so a
  * run is repeatable). */
 static uint32_t cap_seed;
+/* The forged location's bytes: the input's last ones (set per input). */
+static char forge[NBLOG_SITE_FILE_MAX + 1 + NBLOG_SITE_FUNC_MAX + 1 + 4];
 
 static void render_one(nblog_ringfile_t *f, char *line, size_t cap, int format,
                        const nblog_record_t *rec)
@@ -223,7 +234,15 @@ static void render_one(nblog_ringfile_t *f, char *line, size_t cap, int format,
 static void render_all(nblog_ringfile_t *f, const nblog_record_t *rec)
 {
     static char line[NBLOG_LINE_MAX + 1];
+    /* The record again with a location of the input's bytes, neither
+     * string NUL-terminated: what a caller may hand nblog_render_line. */
+    nblog_record_t forged = *rec;
+    memcpy(forged.file, forge, sizeof forged.file);
+    memcpy(forged.func, forge + sizeof forged.file, sizeof forged.func);
+    memcpy(&forged.line, forge + sizeof forged.file + sizeof forged.func, sizeof forged.line);
     for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_JSON; format++) {
+        render_one(NULL, line, NBLOG_LINE_MAX, format, &forged);
+        render_one(f, line, 2 + (cap_seed >> 8) % 400, format, &forged);
         cap_seed = cap_seed * 1103515245u + 12345u;
         size_t small = 2 + (cap_seed >> 16) % 600;
         for (int who = 0; who < 1 + (f != NULL); who++) {
@@ -234,6 +253,21 @@ static void render_all(nblog_ringfile_t *f, const nblog_record_t *rec)
     }
     assert(nblog_render_line(line, NBLOG_LINE_MAX, NBLOG_FORMAT_PATTERN, rec) == 0);
     assert(nblog_render_line(line, NBLOG_LINE_MAX, NBLOG_FORMAT_PATTERN + 1, rec) == 0);
+}
+
+/* A record's location as the reader gives it: both strings NUL-terminated
+ * in their arrays, within what an entry holds, printable bytes only (a
+ * control or DEL is refused by the lookup); none is "", "", 0. */
+static void check_site(const nblog_record_t *rec)
+{
+    size_t fl = strnlen(rec->file, sizeof rec->file), fnl = strnlen(rec->func, sizeof rec->func);
+    assert(fl < sizeof rec->file && fnl < sizeof rec->func);
+    assert(fl <= NBLOG_SITE_FILE_MAX && fnl <= NBLOG_SITE_FUNC_MAX);
+    assert(fl + fnl <= NBLOG__SITE_TEXT); /* one entry's room, both together */
+    for (size_t i = 0; i < fl + fnl; i++) {
+        unsigned char c = (unsigned char)(i < fl ? rec->file[i] : rec->func[i - fl]);
+        assert(c >= 0x20 && c != 0x7f);
+    }
 }
 
 /* Reads every record readable now; the count is bounded by the ring. As
@@ -260,6 +294,7 @@ static void read_available(nblog_ringfile_t *f, nblog_reader_t *rd, uint64_t rec
         assert(rc == NBLOG_OK);
         assert(rec.level <= 7 && rec.len <= NBLOG_TEXT_MAX_LIMIT);
         assert(++steps <= 2 * (records + 1));
+        check_site(&rec);
         if (as_public)
             render_all(f, &rec);
     }
@@ -381,12 +416,57 @@ static void follow_changing(const uint8_t *data, size_t size)
     close(fd);
 }
 
+/* Once: the template's records read back through the public reader with
+ * the locations of their sites (record i: template_sites[i % 4], the
+ * fourth none), a long file as its last NBLOG_SITE_FILE_MAX bytes, a long
+ * function as its first NBLOG_SITE_FUNC_MAX. */
+static void check_template_sites(void)
+{
+    void *mem;
+    size_t bytes = template_ring(&mem);
+    nblog_reader_t rd;
+    int rc = nblog__reader_open_memory(&rd, mem, bytes, NBLOG_FROM_OLDEST);
+    assert(rc == NBLOG_OK);
+    nblog_record_t rec;
+    static char buf[NBLOG_TEXT_MAX_LIMIT + 1];
+    int located = 0;
+    while (nblog_reader_next(&rd, &rec, buf, sizeof buf) == NBLOG_OK) {
+        int k = (int)(rec.seq % 4);
+        if (rec.missed || k == 3) {
+            assert(k != 3 || (!rec.file[0] && !rec.func[0] && !rec.line));
+            continue;
+        }
+        size_t fl = strlen(template_sites[k].file);
+        const char *tail = fl > NBLOG_SITE_FILE_MAX ? template_sites[k].file + fl -
+                                                          NBLOG_SITE_FILE_MAX
+                                                    : template_sites[k].file;
+        size_t room = NBLOG_SITE_FILE_MAX - strnlen(template_sites[k].func, NBLOG_SITE_FUNC_MAX);
+        if (strlen(tail) > room)
+            tail += strlen(tail) - room; /* the function's bytes take the rest */
+        assert(rec.line == template_sites[k].line && !strcmp(rec.file, tail));
+        assert(!strncmp(rec.func, template_sites[k].func, NBLOG_SITE_FUNC_MAX) &&
+               strlen(rec.func) == strnlen(template_sites[k].func, NBLOG_SITE_FUNC_MAX));
+        located++;
+    }
+    assert(located >= 3);
+    free(mem);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static int checked;
+    if (!checked) {
+        check_template_sites();
+        checked = 1;
+    }
     cap_seed = 0;
     for (size_t i = 0; i < size; i++)
         cap_seed = cap_seed * 31u + data[i];
+    memset(forge, 'a', sizeof forge);
+    size_t take = size < sizeof forge ? size : sizeof forge;
+    if (take)
+        memcpy(forge, data + size - take, take);
     if (size > 0 && (data[0] & 4)) {
         follow_changing(data, size);
         return 0;

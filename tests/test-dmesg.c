@@ -34,6 +34,17 @@
  *   pager               on a terminal: $SYSTEMD_PAGER / $PAGER runs (LESS
  *                       set), not with --no-pager, not into a file
  *   color               --color always / never / auto (terminal, NO_COLOR)
+ *   sites_survive_kill  a child logging with NBLOG_INFO and nblog_info into
+ *                       a ring file is SIGKILLed: -o json shows each
+ *                       record's CODE_FILE, CODE_LINE, CODE_FUNC (the table
+ *                       is in the file); a second run resuming the file
+ *                       reuses the same sites' entries (the table, read
+ *                       from the file, grows by the new site only);
+ *                       --location, --code-file, --code-func, --format json
+ *   sites_followed      --follow --location: sites first logged after the
+ *                       follower opened the file
+ *   sites_hostile       forged call-site entries (hash right): escaped in
+ *                       json and the text formats; a control byte refused
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,6 +67,7 @@
 #include "nblog.h"
 #include "platform.h"
 #include "proc.h"
+#include "ring.h"
 #include "testutil.h"
 #include "tool.h"
 #include "wallclock.h"
@@ -1288,10 +1300,384 @@ static void test_parse_levels(void **state)
     }
 }
 
+/* ------------------------------------------------------ call sites */
+
+/* The call sites of the sites child: each one's line is taken on the
+ * call's own line, so the test, calling them dry, knows the lines
+ * without logging. */
+static unsigned site_line[3];
+static const char *const site_func[3] = {"sites_deferred", "sites_formatted", "sites_later"};
+
+static void sites_deferred(int run, int i, int dry)
+{
+    site_line[0] = __LINE__; if (!dry) NBLOG_INFO("run %d deferred %d", run, i);
+}
+
+static void sites_formatted(int run, int i, int dry)
+{
+    site_line[1] = __LINE__; if (!dry) nblog_info("run %d formatted %d %s", run, i, "text");
+}
+
+static void sites_later(int run, int i, int dry)
+{
+    site_line[2] = __LINE__; if (!dry) nblog_printf(NBLOG_LEVEL_WARNING, "run %d later %d", run, i);
+}
+
+/* The sites' lines, called dry. */
+static void sites_learn_lines(void)
+{
+    sites_deferred(0, 0, 1);
+    sites_formatted(0, 0, 1);
+    sites_later(0, 0, 1);
+}
+
+/* "--sites FILE RUN [wait]": logs from the sites above (run 1: the first
+ * two; run 2: the other way round, then a third), and a record without one
+ * (nblog_write); says "ready" on stdout and waits to be SIGKILLed. With
+ * "wait", first logs "waiting" (no site), says "inited" and waits for a
+ * byte on stdin. */
+static int run_sites(int argc, char **argv)
+{
+    int run = atoi(argv[3]);
+    nblog_options_t opt;
+    tu_ring_options(&opt, argv[2], 64, 0);
+    opt.program = "sites";
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
+    if (nblog_init(&opt) != NBLOG_OK)
+        return 4;
+    if (argc == 5) {
+        char c;
+        nblog_write(NBLOG_LEVEL_INFO, "waiting", 7);
+        if (write(STDOUT_FILENO, "inited\n", 7) != 7 || read(STDIN_FILENO, &c, 1) != 1)
+            return 5;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (run == 1) {
+            sites_deferred(run, i, 0);
+            sites_formatted(run, i, 0);
+        } else {
+            sites_formatted(run, i, 0);
+            sites_deferred(run, i, 0);
+            sites_later(run, i, 0);
+        }
+    }
+    nblog_write(NBLOG_LEVEL_INFO, "no site", 7);
+    if (write(STDOUT_FILENO, "ready\n", 6) != 6)
+        return 5;
+    alarm(60); /* in case the test died */
+    for (;;)
+        pause();
+}
+
+/* The file as site k's records keep it: __FILE__'s last bytes, as many as
+ * an entry has room for beside the function (sites.c). */
+static const char *site_file(int k)
+{
+    static const char file[] = __FILE__;
+    size_t n = strlen(file), room = NBLOG_SITE_FILE_MAX - strlen(site_func[k]);
+    return n > room ? &file[n - room] : file;
+}
+
+/* Starts the sites child for run on the file, waits for its "ready",
+ * SIGKILLs it. */
+static void sites_child(const char *file, int run)
+{
+    char runs[8];
+    snprintf(runs, sizeof runs, "%d", run);
+    char *args[] = {self, "--sites", (char *)file, runs, NULL};
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+    pid_t pid = spawn_child(args, -1, p[1]);
+    close(p[1]);
+    static struct line_reader lr;
+    lr.fd = p[0];
+    lr.len = 0;
+    char line[64];
+    assert_int_equal(read_line(&lr, line, sizeof line, HANG_GUARD_MS), 1);
+    assert_string_equal(line, "ready");
+    close(p[0]);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(wait_child(pid), 128 + SIGKILL);
+}
+
+/* Entries of the file's call-site table in use (READY), read from the
+ * file itself: what no public interface says. */
+static int sites_used(const char *file)
+{
+    size_t len;
+    char *mem = tu_slurp(file, &len);
+    assert_non_null(mem);
+    const struct nblog__ring_hdr *r = (const void *)mem;
+    assert_true(len >= sizeof *r && r->total_size <= len && r->sites > 0);
+    uint64_t at = nblog__ring_sites_offset(r);
+    assert_true(at + (uint64_t)r->sites * NBLOG__SITE_ENTRY <= len);
+    int used = 0;
+    for (uint32_t i = 0; i < r->sites; i++) {
+        uint64_t st;
+        memcpy(&st, mem + at + (size_t)i * NBLOG__SITE_ENTRY, sizeof st);
+        used += (st & 3) == NBLOG__SITE_READY;
+    }
+    free(mem);
+    return used;
+}
+
+/* The value of "KEY":"..." or "KEY":[...] in a json line (up to its
+ * '\n'), decoded into out (NUL-terminated); 0 if the line has no KEY. */
+static int json_field(const char *line, const char *key, char *out)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *nl = strchr(line, '\n');
+    const char *p = strstr(line, pat);
+    if (!p || (nl && p > nl))
+        return 0;
+    p += strlen(pat);
+    out[json_value(&p, out)] = '\0';
+    return 1;
+}
+
+/* -o json of the file: each line's MESSAGE and call site against what the
+ * child logged ("run R KIND I": the site KIND names). Returns the lines. */
+static int check_site_json(const char *file, int runs)
+{
+    char *out;
+    assert_int_equal(dmesg(&out, "-o", "json", file, NULL), 0);
+    int lines = 0, with_site = 0;
+    for (const char *l = out; *l; lines++) {
+        char msg[256], f[256], ln[32], fn[128];
+        assert_true(json_field(l, "MESSAGE", msg));
+        int has = json_field(l, "CODE_FILE", f);
+        assert_int_equal(json_field(l, "CODE_LINE", ln), has);
+        assert_int_equal(json_field(l, "CODE_FUNC", fn), has);
+        if (!strcmp(msg, "no site")) {
+            assert_false(has);
+        } else {
+            int run, i;
+            char kind[16];
+            assert_int_equal(sscanf(msg, "run %d %15s %d", &run, kind, &i), 3);
+            assert_true(run >= 1 && run <= runs);
+            int k = !strcmp(kind, "deferred") ? 0 : !strcmp(kind, "formatted") ? 1 : 2;
+            assert_true(has);
+            assert_string_equal(f, site_file(k));
+            assert_int_equal(strtoul(ln, NULL, 10), site_line[k]);
+            assert_string_equal(fn, site_func[k]);
+            with_site++;
+        }
+        const char *nl = strchr(l, '\n');
+        assert_non_null(nl);
+        l = nl + 1;
+    }
+    free(out);
+    assert_int_equal(with_site, runs == 1 ? 4 : 4 + 6);
+    return lines;
+}
+
+/* A child logging with NBLOG_INFO and nblog_info into a ring file is
+ * SIGKILLed: another process (nblog dmesg) shows each record's file, line
+ * and function from the table in the file. A second run on the same file
+ * (resumed) reuses the entries of the same sites: both runs' records show
+ * the same location, and the table grows by the new site only. */
+static void test_sites_survive_kill(void **state)
+{
+    (void)state;
+    char file[128];
+    tu_ring_name(file, sizeof file, "dmesg-sites");
+    sites_learn_lines();
+    sites_child(file, 1);
+    assert_int_equal(check_site_json(file, 1), 5);
+    assert_int_equal(sites_used(file), 2);
+    sites_child(file, 2);
+    assert_int_equal(check_site_json(file, 2), 5 + 7);
+    assert_int_equal(sites_used(file), 3);
+
+    /* --location: "FILE:LINE FUNC(): " before the text, none without a
+     * site; --code-file and --code-func select by it. */
+    char want[4096];
+    size_t n = 0;
+    for (int run = 1; run <= 2; run++) {
+        for (int i = 0; i < 2; i++) {
+            for (int j = 0; j < (run == 1 ? 2 : 3); j++) {
+                int k = run == 1 ? j : j == 0 ? 1 : j == 1 ? 0 : 2;
+                n += (size_t)snprintf(want + n, sizeof want - n, "%s:%u %s(): run %d %s %d%s\n",
+                                      site_file(k), site_line[k], site_func[k], run,
+                                      k == 0 ? "deferred" : k == 1 ? "formatted" : "later", i,
+                                      k == 1 ? " text" : "");
+            }
+        }
+        n += (size_t)snprintf(want + n, sizeof want - n, "no site\n");
+    }
+    expect_output(want, "-o", "cat", "--location", file, NULL);
+    expect_output("run 1 formatted 0 text\nrun 1 formatted 1 text\n"
+                  "run 2 formatted 0 text\nrun 2 formatted 1 text\n",
+                  "-o", "cat", "--code-func", "sites_form*", file, NULL);
+    char at[64];
+    snprintf(at, sizeof at, "test-dmesg.c:%u", site_line[2]);
+    expect_output("run 2 later 0\nrun 2 later 1\n", "-o", "cat", "--code-file", at, file, NULL);
+    snprintf(at, sizeof at, ":%u", site_line[0]);
+    expect_output("run 1 deferred 0\nrun 1 deferred 1\nrun 2 deferred 0\nrun 2 deferred 1\n", "-o",
+                  "cat", "--code-file", at, "--code-func", "nothing", "--code-func", "*deferred",
+                  file, NULL);
+    expect_output("", "-o", "cat", "--code-file", "other.c", file, NULL);
+    expect_output("", "-o", "cat", "--code-file", "tests/test-dmesg.c", file, NULL);
+    snprintf(at, sizeof at, "*/test-dmesg.c:%u", site_line[2]);
+    expect_output("run 2 later 0\nrun 2 later 1\n", "-o", "cat", "--code-file", at, file, NULL);
+    /* The other text formats put it where the text starts. */
+    char *out;
+    assert_int_equal(dmesg(&out, "--location", "--until-seq", "0", file, NULL), 0);
+    unsigned tid;
+    char tail[1024];
+    const char *sp = strstr(out, " tid ");
+    assert_non_null(sp);
+    assert_int_equal(sscanf(sp, " tid %u: %1023[^\n]", &tid, tail), 2);
+    snprintf(want, sizeof want, "%s:%u sites_deferred(): run 1 deferred 0", site_file(0),
+             site_line[0]);
+    assert_string_equal(tail, want);
+    free(out);
+    assert_int_equal(dmesg(&out, "--location", "--format", "kmsg", "--until-seq", "0", file, NULL),
+                     0);
+    assert_non_null(strstr(out, ",-;"));
+    assert_string_equal(strstr(out, ",-;") + 3, strcat(want, "\n"));
+    free(out);
+    assert_int_equal(dmesg(&out, "--format", "json", "--until-seq", "0", file, NULL), 0);
+    snprintf(want, sizeof want, ",\"file\":\"%s\",\"line\":%u,\"func\":\"sites_deferred\",\"text\":",
+             site_file(0), site_line[0]);
+    assert_non_null(strstr(out, want));
+    free(out);
+    /* Bad values. */
+    assert_int_equal(dmesg(NULL, "--code-file", "x.c:0", file, NULL), EXIT_USAGE);
+    assert_int_equal(dmesg(NULL, "--code-func", "", file, NULL), EXIT_USAGE);
+    unlink(file);
+}
+
+/* A follower that opened the file before the sites were first logged
+ * (their entries made after it mapped the table) shows them. */
+static void test_sites_followed(void **state)
+{
+    (void)state;
+    char file[128];
+    tu_ring_name(file, sizeof file, "dmesg-sites-follow");
+    sites_learn_lines();
+    int in[2], wp[2], fp[2];
+    assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(wp, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(fp, O_CLOEXEC), 0);
+    char *wargs[] = {self, "--sites", file, "1", "wait", NULL};
+    pid_t w = spawn_child(wargs, in[0], wp[1]);
+    close(in[0]);
+    close(wp[1]);
+    struct line_reader wl = {.fd = wp[0]};
+    char line[512], want[512];
+    assert_int_equal(read_line(&wl, line, sizeof line, HANG_GUARD_MS), 1);
+    assert_string_equal(line, "inited");
+    char *fargs[] = {tool, "dmesg", "-f", "--location", "-o", "cat", file, NULL};
+    pid_t f = spawn_child(fargs, -1, fp[1]);
+    close(fp[1]);
+    static struct line_reader fl;
+    fl.fd = fp[0];
+    fl.len = 0;
+    assert_int_equal(read_line(&fl, line, sizeof line, HANG_GUARD_MS), 1);
+    assert_string_equal(line, "waiting"); /* the follower has the file */
+    assert_int_equal(write(in[1], "x", 1), 1);
+    for (int i = 0; i < 4; i++) {
+        int k = i % 2;
+        assert_int_equal(read_line(&fl, line, sizeof line, HANG_GUARD_MS), 1);
+        snprintf(want, sizeof want, "%s:%u %s(): run 1 %s %d%s", site_file(k), site_line[k],
+                 site_func[k], k ? "formatted" : "deferred", i / 2, k ? " text" : "");
+        assert_string_equal(line, want);
+    }
+    assert_int_equal(read_line(&fl, line, sizeof line, HANG_GUARD_MS), 1);
+    assert_string_equal(line, "no site");
+    kill(f, SIGTERM);
+    assert_int_equal(wait_child(f), 0);
+    kill(w, SIGKILL);
+    assert_int_equal(wait_child(w), 128 + SIGKILL);
+    close(fp[0]);
+    close(wp[0]);
+    close(in[1]);
+    unlink(file);
+}
+
+/* Copies into the file's entry for line (a READY one) an entry of
+ * (file, line, func) made by the table's own writer code, in a scratch
+ * ring: its hash is right for bytes a reader must not trust. */
+static void forge_site(const char *path, unsigned line, const char *file, const char *func)
+{
+    struct nblog__ring_geom g;
+    nblog__ring_geom_make(&g, 16, 128, 0, 0);
+    size_t bytes = nblog__ring_bytes_geom(&g);
+    void *mem = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    assert_non_null(mem);
+    memset(mem, 0, bytes);
+    nblog__ring_format_geom(mem, &g, 0);
+    uint32_t idx = nblog__ring_site_register(mem, file, line, func);
+    assert_true(idx >= 1 && idx <= ((struct nblog__ring_hdr *)mem)->sites);
+    const char *made = (const char *)mem + nblog__ring_sites_offset(mem) +
+                       (size_t)(idx - 1) * NBLOG__SITE_ENTRY;
+    size_t len;
+    char *img = tu_slurp(path, &len);
+    assert_non_null(img);
+    const struct nblog__ring_hdr *r = (const void *)img;
+    uint64_t at = nblog__ring_sites_offset(r);
+    int done = 0;
+    for (uint32_t i = 0; i < r->sites && !done; i++) {
+        const struct nblog__site_entry *e =
+            (const void *)(img + at + (size_t)i * NBLOG__SITE_ENTRY);
+        uint64_t st;
+        memcpy(&st, (const void *)&e->state, sizeof st);
+        if ((st & 3) != NBLOG__SITE_READY || e->line != line)
+            continue;
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        off_t off = (off_t)(at + (uint64_t)i * NBLOG__SITE_ENTRY);
+        assert_int_equal(pwrite(fd, made, NBLOG__SITE_ENTRY, off), NBLOG__SITE_ENTRY);
+        close(fd);
+        done = 1;
+    }
+    assert_true(done);
+    free(img);
+    free(mem);
+}
+
+/* A hostile file's call sites: an entry whose bytes a terminal would act
+ * on or are not UTF-8 (C1 CSI as UTF-8, '"', '\\', 0xff), its hash right,
+ * is shown escaped (json: CODE_FUNC as its bytes, journald's way; the text
+ * formats as they escape text); one with a control byte is refused (its
+ * records show none). */
+static void test_sites_hostile(void **state)
+{
+    (void)state;
+    char file[128];
+    tu_ring_name(file, sizeof file, "dmesg-hostile");
+    sites_learn_lines();
+    sites_child(file, 1);
+    forge_site(file, site_line[0], "dir/\xc2\x9b[31m\"q\\.c", "f\xff");
+    forge_site(file, site_line[1], "ctl\x1b.c", "g");
+    char *out, want[512];
+    assert_int_equal(dmesg(&out, "-o", "json", file, NULL), 0);
+    snprintf(want, sizeof want,
+             "\"CODE_FILE\":\"dir/\\u009b[31m\\\"q\\\\.c\",\"CODE_LINE\":\"%u\","
+             "\"CODE_FUNC\":[102,255],\"MESSAGE\":\"run 1 deferred 0\"}\n",
+             site_line[0]);
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "\"NBLOG_SEQ\":\"1\",\"MESSAGE\":\"run 1 formatted 0 text\"}\n"));
+    assert_null(strstr(out, "ctl"));
+    free(out);
+    snprintf(want, sizeof want,
+             "dir/\\xc2\\x9b[31m\"q\\x5c.c:%u f\\xff(): run 1 deferred 0\n"
+             "run 1 formatted 0 text\n"
+             "dir/\\xc2\\x9b[31m\"q\\x5c.c:%u f\\xff(): run 1 deferred 1\n"
+             "run 1 formatted 1 text\nno site\n",
+             site_line[0], site_line[0]);
+    expect_output(want, "-o", "cat", "--location", file, NULL);
+    unlink(file);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "--writer"))
         return run_writer(argc, argv);
+    if ((argc == 4 || argc == 5) && !strcmp(argv[1], "--sites"))
+        return run_sites(argc, argv);
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0)
         return 1;
@@ -1303,6 +1689,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_formats_exact),   cmocka_unit_test(test_json_lossless),
         cmocka_unit_test(test_dmesg_reads_raw), cmocka_unit_test(test_follow_filtered),
         cmocka_unit_test(test_pager),           cmocka_unit_test(test_color),
+        cmocka_unit_test(test_sites_survive_kill), cmocka_unit_test(test_sites_followed),
+        cmocka_unit_test(test_sites_hostile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -21,14 +21,23 @@
  *          PRIORITY, SYSLOG_FACILITY, SYSLOG_IDENTIFIER and _COMM (the
  *          writer's program name), _PID (its pid), TID, NBLOG_SEQ, the
  *          flags as NBLOG_SIGNAL, NBLOG_EMERGENCY, NBLOG_TRUNCATED,
- *          NBLOG_BADINPUT ("1" when set), MESSAGE; every value a string,
+ *          NBLOG_BADINPUT ("1" when set), the call site as journald's
+ *          CODE_FILE, CODE_LINE, CODE_FUNC (when the record has one),
+ *          MESSAGE; every value a string,
  *          as journald gives them, but MESSAGE when its bytes are not
  *          UTF-8: then an array of its byte values (journald's way; the
- *          bytes come back exactly). -o json-pretty: the same, one field
- *          a line, tab-indented, as journalctl's json-pretty.
+ *          bytes come back exactly; CODE_FILE and CODE_FUNC too). -o
+ *          json-pretty: the same, one field a line, tab-indented, as
+ *          journalctl's json-pretty.
  *   --format json (kept as it was): {"seq":N,"level":"warning",
  *          "ts":"ISO 8601 UTC","tid":N,"text":"..."}; bytes that are not
- *          UTF-8 as U+FFFD, and then "text_bytes":[N,...].
+ *          UTF-8 as U+FFFD, and then "text_bytes":[N,...]; a record with
+ *          a call site has "file", "line", "func" after "tid".
+ *   --location: the text formats (plain, short, cat, raw, --format kmsg)
+ *          put the call site before the text: "src/main.c:42 main(): "
+ *          (the file as the record keeps it, NBLOG_SITE_FILE_MAX bytes at
+ *          most; nothing for a record without one), escaped as the text
+ *          is (the library's plain line of it).
  *   --format kmsg (kept as it was): the library's /dev/kmsg-like console
  *          line "facility*8+level,seq,usec,-;text".
  * No output holds a byte of a record or a file as it is if a terminal or a
@@ -44,7 +53,10 @@
  * range or a threshold: a bit mask), seqs [since_seq, until_seq], wall
  * times [since, until] (a record whose time cannot be told matches no time
  * filter), thread ids, the writer's pid (the ring header holds one writer
- * process: the file's last writer), and --grep: POSIX ERE over the raw
+ * process: the file's last writer), the call site (--code-file GLOB[:LINE],
+ * --code-func GLOB: fnmatch(3) in the C locale, on bytes; a GLOB without
+ * '/' is matched against the file's base name; a record without a call
+ * site matches neither), and --grep: POSIX ERE over the raw
  * text (REG_STARTEND, so NUL bytes are text), a literal pattern by memmem
  * or an ASCII case-folding scan instead of regexec. -n N keeps the last N
  * matches: a walk down from the newest finds where they start, then the
@@ -73,6 +85,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <langinfo.h>
 #include <locale.h>
@@ -95,8 +108,12 @@
 #define TEXT_CAP (NBLOG_TEXT_MAX_LIMIT + 1)
 #define LINE_CAP_PLAIN (NBLOG_TEXT_MAX_LIMIT * 4 + 64) /* text escaped */
 /* json: a text byte is at most 6 ("\u00XX") or 4 ("255,") bytes, then
- * the other fields (a program name of 63 bytes escaped at most 6 each). */
-#define LINE_CAP_JSON (TEXT_CAP * 6 + 2048)
+ * the other fields (a program name of 63 bytes and the call site's file
+ * and function, 112 bytes together, escaped at most 6 each). */
+#define LINE_CAP_JSON (TEXT_CAP * 6 + 4096)
+/* --location's prefix: file and function escaped (at most 4 bytes a byte:
+ * "\xNN"), the line, the punctuation. */
+#define LOC_CAP ((NBLOG_SITE_FILE_MAX + NBLOG_SITE_FUNC_MAX) * 4 + 32)
 #define FOLLOW_WAIT_MS 1000 /* longest sleep on the follow futex */
 #define PENDING_NAP_NS 10000000L
 #define PENDING_GIVE_UP_NAPS 200 /* 2 s on one unfinished record */
@@ -104,6 +121,8 @@
 #define ID_LIST_MAX 32
 #define DEBUG_DIRS_MAX 16 /* --debug-dir */
 #define PROGRAM_CAP 64
+#define CODE_MATCH_MAX 16 /* --code-file, --code-func: each */
+#define CODE_GLOB_MAX 256
 
 static volatile sig_atomic_t stop_requested;
 
@@ -138,6 +157,14 @@ enum {
 
 enum { COLOR_AUTO, COLOR_NEVER, COLOR_ALWAYS };
 
+/* A --code-file or --code-func match: a glob, and for a file a line
+ * (0: any) from a ":LINE" suffix. */
+struct code_match {
+    char glob[CODE_GLOB_MAX];
+    uint32_t line;
+    int base; /* file: no '/' in glob, matched against the base name */
+};
+
 struct dmesg_opts {
     int follow, format, iso, color, reverse, no_pager, pager;
     unsigned level_mask; /* bit L: show level L */
@@ -159,6 +186,9 @@ struct dmesg_opts {
     int symbolize;                         /* --symbolize */
     const char *debug_dirs[DEBUG_DIRS_MAX]; /* --debug-dir, in order */
     size_t ndebug_dirs;
+    int location; /* --location */
+    struct code_match files[CODE_MATCH_MAX], funcs[CODE_MATCH_MAX];
+    int nfiles, nfuncs;
 };
 
 /* What the file says of its writer, brought in once per batch. */
@@ -326,12 +356,60 @@ static size_t render(const struct view *v, char *line, size_t cap, int format,
     return nblog_ringfile_render_line(v->f, line, cap, format, &shown);
 }
 
+/* Whether rec has a call site (nblog_record_t: "" and 0 when none). */
+static int has_site(const nblog_record_t *rec)
+{
+    return rec->line || rec->file[0] || rec->func[0];
+}
+
+/* --location: "FILE:LINE FUNC(): " of rec into out (LOC_CAP bytes) as the
+ * text formats escape text (the library's plain line of it, without its
+ * '\n'); nothing without --location or for a record without a call site.
+ * The last one is kept: a site's records come in runs. */
+static size_t location_prefix(const struct dmesg_opts *o, const nblog_record_t *rec, char *out)
+{
+    static char last_file[NBLOG_SITE_FILE_MAX + 1], last_func[NBLOG_SITE_FUNC_MAX + 1];
+    static char last[LOC_CAP];
+    static uint32_t last_line;
+    static size_t last_n;
+    if (!o->location || !has_site(rec))
+        return 0;
+    size_t fl = strnlen(rec->file, sizeof rec->file), fnl = strnlen(rec->func, sizeof rec->func);
+    if (fl == sizeof rec->file || fnl == sizeof rec->func)
+        return 0; /* not a record the reader made */
+    if (last_n == 0 || last_line != rec->line || strcmp(last_file, rec->file) ||
+        strcmp(last_func, rec->func)) {
+        char raw[sizeof rec->file + sizeof rec->func + 32];
+        struct sb b = {raw, 0};
+        sb_put(&b, fl ? rec->file : "?", fl ? fl : 1);
+        if (rec->line) {
+            sb_put(&b, ":", 1);
+            sb_u64(&b, rec->line);
+        }
+        if (fnl) {
+            sb_put(&b, " ", 1);
+            sb_put(&b, rec->func, fnl);
+            sb_put(&b, "()", 2);
+        }
+        sb_put(&b, ": ", 2);
+        nblog_record_t shown = {.text = raw, .len = (uint32_t)b.n, .wall_ns = INT64_MIN};
+        size_t n = nblog_render_line(last, sizeof last, NBLOG_FORMAT_PLAIN, &shown);
+        last_n = n && last[n - 1] == '\n' ? n - 1 : n;
+        memcpy(last_file, rec->file, fl + 1);
+        memcpy(last_func, rec->func, fnl + 1);
+        last_line = rec->line;
+    }
+    memcpy(out, last, last_n);
+    return last_n;
+}
+
 /* -o short: the human line, "TIME [level] " then "prog[pid] tid T: "
- * (the human format's show=program+pid+tid), then the text. */
+ * (the human format's show=program+pid+tid), then the text (after
+ * --location's prefix). */
 static void print_short(const struct dmesg_opts *o, const struct view *v,
                         const nblog_record_t *rec)
 {
-    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + 256];
+    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + 256 + LOC_CAP];
     size_t n = render(v, line, sizeof line, NBLOG_FORMAT_HUMAN, rec);
     /* "TIME [level] text\n": the time holds no '[', a level name no ']'. */
     const char *open = memchr(line, '[', n);
@@ -354,6 +432,7 @@ static void print_short(const struct dmesg_opts *o, const struct view *v,
     sb_put(&b, "] tid ", 6);
     sb_u64(&b, rec->tid);
     sb_put(&b, ": ", 2);
+    b.n += location_prefix(o, rec, b.p + b.n);
     size_t rest = (size_t)(close - line) + 2;
     sb_put(&b, line + rest, n - rest);
     out(full, b.n);
@@ -386,7 +465,7 @@ static void sb_uptime(struct sb *b, uint64_t ts_ns)
 static void print_plain(const struct dmesg_opts *o, const struct view *v,
                         const nblog_record_t *rec)
 {
-    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + 192];
+    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + 192 + LOC_CAP];
     struct sb b = {full, 0};
     if (o->iso) {
         char when[64];
@@ -412,14 +491,16 @@ static void print_plain(const struct dmesg_opts *o, const struct view *v,
     sb_put(&b, " tid ", 5);
     sb_u64(&b, rec->tid);
     sb_put(&b, ": ", 2);
+    b.n += location_prefix(o, rec, b.p + b.n);
     sb_put(&b, line, render(v, line, sizeof line, NBLOG_FORMAT_PLAIN, rec));
     out(full, b.n);
 }
 
 /* -o raw: "<PRI>[    1.234567] text", the kernel's syslog buffer line. */
-static void print_raw(const struct view *v, const nblog_record_t *rec)
+static void print_raw(const struct dmesg_opts *o, const struct view *v,
+                      const nblog_record_t *rec)
 {
-    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + 64];
+    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + 64 + LOC_CAP];
     size_t n = render(v, line, sizeof line, NBLOG_FORMAT_PLAIN, rec);
     struct sb b = {full, 0};
     sb_put(&b, "<", 1);
@@ -427,7 +508,24 @@ static void print_raw(const struct view *v, const nblog_record_t *rec)
     sb_put(&b, ">", 1);
     sb_uptime(&b, rec->ts_ns);
     sb_put(&b, " ", 1);
+    b.n += location_prefix(o, rec, b.p + b.n);
     sb_put(&b, line, n);
+    out(full, b.n);
+}
+
+/* -o cat, --format kmsg: the library's line of rec in format, with
+ * --location's prefix where the text starts (kmsg: after the first ';'). */
+static void print_text(const struct dmesg_opts *o, const struct view *v,
+                       const nblog_record_t *rec, int format)
+{
+    static char line[LINE_CAP_PLAIN], full[LINE_CAP_PLAIN + LOC_CAP];
+    size_t n = render(v, line, sizeof line, format, rec);
+    const char *text = format == NBLOG_FORMAT_KMSG ? memchr(line, ';', n) : line;
+    struct sb b = {full, 0};
+    text = text && text != line ? text + 1 : line;
+    sb_put(&b, line, (size_t)(text - line));
+    b.n += location_prefix(o, rec, b.p + b.n);
+    sb_put(&b, text, n - (size_t)(text - line));
     out(full, b.n);
 }
 
@@ -512,10 +610,12 @@ static void sb_end(struct sb *b, int pretty)
     sb_puts(b, pretty ? "\n}\n" : "}\n");
 }
 
-/* MESSAGE: a string, or its bytes as numbers when they are not UTF-8. */
-static void sb_message(struct sb *b, int pretty, int *first, const char *text, size_t len)
+/* A field of text (MESSAGE, CODE_FILE, CODE_FUNC): a string, or its bytes
+ * as numbers when they are not UTF-8. */
+static void sb_text_field(struct sb *b, int pretty, int *first, const char *key,
+                          const char *text, size_t len)
 {
-    sb_key(b, pretty, first, "MESSAGE");
+    sb_key(b, pretty, first, key);
     size_t at = b->n;
     sb_put(b, "\"", 1);
     if (sb_json_text(b, text, len) == 0) {
@@ -569,7 +669,16 @@ static void print_journal(const struct dmesg_opts *o, const struct view *v,
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (rec->flags & flags[i].flag)
             sb_field_u64(&b, pretty, &first, flags[i].key, 1);
-    sb_message(&b, pretty, &first, rec->text, rec->len);
+    /* The call site, as sd_journal_print(3) sends it: before MESSAGE. */
+    if (rec->file[0])
+        sb_text_field(&b, pretty, &first, "CODE_FILE", rec->file,
+                      strnlen(rec->file, sizeof rec->file));
+    if (rec->line)
+        sb_field_u64(&b, pretty, &first, "CODE_LINE", rec->line);
+    if (rec->func[0])
+        sb_text_field(&b, pretty, &first, "CODE_FUNC", rec->func,
+                      strnlen(rec->func, sizeof rec->func));
+    sb_text_field(&b, pretty, &first, "MESSAGE", rec->text, rec->len);
     sb_end(&b, pretty);
     out(line, b.n);
 }
@@ -613,25 +722,29 @@ static void print_gap(const struct dmesg_opts *o, struct view *v, uint64_t n)
 static void print_record(const struct dmesg_opts *o, struct view *v,
                          const nblog_record_t *rec)
 {
-    static char line[LINE_CAP_PLAIN];
     switch (o->format) {
     case FMT_PLAIN: print_plain(o, v, rec); break;
     case FMT_SHORT: print_short(o, v, rec); break;
-    case FMT_RAW: print_raw(v, rec); break;
+    case FMT_RAW: print_raw(o, v, rec); break;
     case FMT_JOURNAL:
     case FMT_PRETTY: print_journal(o, v, rec); break;
-    case FMT_KMSG:
-        out(line, render(v, line, sizeof line, NBLOG_FORMAT_KMSG, rec));
-        break;
-    case FMT_CAT:
-        out(line, render(v, line, sizeof line, NBLOG_FORMAT_PLAIN, rec));
-        break;
+    case FMT_KMSG: print_text(o, v, rec, NBLOG_FORMAT_KMSG); break;
+    case FMT_CAT: print_text(o, v, rec, NBLOG_FORMAT_PLAIN); break;
     default: { /* FMT_JSON */
         char when[64];
         iso_time(when, sizeof when, rec->wall_ns);
-        printf("{\"seq\":%llu,\"level\":\"%s\",\"ts\":\"%s\",\"tid\":%u,\"text\":",
+        printf("{\"seq\":%llu,\"level\":\"%s\",\"ts\":\"%s\",\"tid\":%u,",
                (unsigned long long)rec->seq, nblog_level_name(rec->level), when,
                (unsigned)rec->tid);
+        if (has_site(rec)) {
+            fputs("\"file\":", stdout);
+            json_string(stdout, rec->file, strnlen(rec->file, sizeof rec->file));
+            printf(",\"line\":%u,\"func\":", (unsigned)rec->line);
+            json_string(stdout, rec->func, strnlen(rec->func, sizeof rec->func));
+            fputs(",\"text\":", stdout);
+        } else {
+            fputs("\"text\":", stdout);
+        }
         if (json_string(stdout, rec->text, rec->len)) {
             fputs(",\"text_bytes\":", stdout);
             json_bytes(stdout, rec->text, rec->len);
@@ -733,6 +846,20 @@ static int grep_matches(const struct dmesg_opts *o, const nblog_record_t *rec)
     return regexec(&o->re, rec->text, 1, m, REG_STARTEND) == 0;
 }
 
+/* Whether s (a record's file or function, "" for none: no match) passes
+ * one of the n --code-file / --code-func matches; line: the record's. */
+static int code_matches(const struct code_match *m, int n, const char *s, uint32_t line)
+{
+    if (!*s)
+        return 0;
+    const char *slash = strrchr(s, '/');
+    for (int i = 0; i < n; i++)
+        if ((!m[i].line || m[i].line == line) &&
+            fnmatch(m[i].glob, m[i].base && slash ? slash + 1 : s, 0) == 0)
+            return 1;
+    return 0;
+}
+
 static int matches(const struct dmesg_opts *o, const struct view *v, const nblog_record_t *rec)
 {
     if (!(o->level_mask >> rec->level & 1u))
@@ -747,6 +874,10 @@ static int matches(const struct dmesg_opts *o, const struct view *v, const nblog
     if (o->ntids && !id_in(o->tids, o->ntids, rec->tid))
         return 0;
     if (o->npids && !id_in(o->pids, o->npids, v->pid))
+        return 0;
+    if (o->nfiles && !code_matches(o->files, o->nfiles, rec->file, rec->line))
+        return 0;
+    if (o->nfuncs && !code_matches(o->funcs, o->nfuncs, rec->func, 0))
         return 0;
     return !o->grep || grep_matches(o, rec);
 }
@@ -1010,6 +1141,13 @@ static const char dmesg_usage[] =
     "      --thread TID[,TID...]  records of these thread ids\n"
     "      --pid PID[,PID...]     records of these writer pids (a ring has one\n"
     "                       writer process: the file header's)\n"
+    "      --code-file GLOB[:LINE]  records logged from a file matching GLOB\n"
+    "                       (shell wildcards; without a '/', the file's base name)\n"
+    "                       and at LINE if given; repeatable (any of them)\n"
+    "      --code-func GLOB records logged from a function matching GLOB\n"
+    "      --location       text formats: the call site before the text,\n"
+    "                       \"src/main.c:42 main(): text\" (json always has it:\n"
+    "                       CODE_FILE, CODE_LINE, CODE_FUNC)\n"
     "  -o, --output FMT     plain (default): \"[seconds.micros] level #seq tid T: text\";\n"
     "                       short: \"2026-12-02 03:04:39.123456 [info] app[42] tid 43:\n"
     "                       text\" (UTC); cat: the text; raw (or kmsg): \"<PRI>[secs]\n"
@@ -1042,7 +1180,35 @@ enum {
     OPT_NO_PAGER,
     OPT_SYMBOLIZE,
     OPT_DEBUG_DIR,
+    OPT_LOCATION,
+    OPT_CODE_FILE,
+    OPT_CODE_FUNC,
 };
+
+/* --code-file GLOB[:LINE] (file: 1), --code-func GLOB into m; -1 if bad. */
+static int parse_code_match(const char *text, int file, struct code_match *m)
+{
+    size_t n = strlen(text);
+    if (n == 0 || n >= sizeof m->glob)
+        return -1;
+    memcpy(m->glob, text, n + 1);
+    m->line = 0;
+    m->base = 0;
+    if (!file)
+        return 0;
+    char *colon = strrchr(m->glob, ':');
+    unsigned long long line;
+    if (colon && tool_parse_u64(colon + 1, &line) == 0) {
+        if (line == 0 || line > UINT32_MAX)
+            return -1;
+        m->line = (uint32_t)line;
+        *colon = '\0';
+        if (colon == m->glob) /* ":LINE": that line of any file */
+            memcpy(m->glob, "*", 2);
+    }
+    m->base = strchr(m->glob, '/') == NULL;
+    return 0;
+}
 
 /* "N[,N...]" of ids 1..UINT32_MAX. */
 static int parse_ids(const char *text, uint32_t *ids, int *n)
@@ -1228,6 +1394,9 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
         {"no-pager", no_argument, NULL, OPT_NO_PAGER},
         {"symbolize", no_argument, NULL, OPT_SYMBOLIZE},
         {"debug-dir", required_argument, NULL, OPT_DEBUG_DIR},
+        {"location", no_argument, NULL, OPT_LOCATION},
+        {"code-file", required_argument, NULL, OPT_CODE_FILE},
+        {"code-func", required_argument, NULL, OPT_CODE_FUNC},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     *o = (struct dmesg_opts){.level_mask = 0xff, .case_sensitive = -1};
@@ -1318,6 +1487,22 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
             o->debug_dirs[o->ndebug_dirs++] = optarg;
             o->symbolize = 1;
             break;
+        case OPT_LOCATION: o->location = 1; break;
+        case OPT_CODE_FILE:
+        case OPT_CODE_FUNC: {
+            int is_file = c == OPT_CODE_FILE;
+            int *n = is_file ? &o->nfiles : &o->nfuncs;
+            if (*n == CODE_MATCH_MAX ||
+                parse_code_match(optarg, is_file, (is_file ? o->files : o->funcs) + *n) != 0)
+                return tool_fail(EXIT_USAGE, "%s %s: %s (1..%d bytes; at most %d)",
+                                 is_file ? "--code-file" : "--code-func", optarg,
+                                 is_file ? "not a pattern, or pattern:LINE with LINE 1.."
+                                           "4294967295"
+                                         : "not a pattern",
+                                 CODE_GLOB_MAX - 1, CODE_MATCH_MAX);
+            (*n)++;
+            break;
+        }
         case 'h': return fputs(dmesg_usage, stdout), TOOL_HELP;
         default: return EXIT_USAGE;
         }
