@@ -4,7 +4,7 @@
 # changes (it uses include/nblog.h alone). No figure is judged (speed is
 # not tested here); what is checked does not depend on timing: the printer
 # alone loses nothing (its ring holds every record), in every burst
-# the file and the logger agree on what was lost, and `nblog dmesg` prints
+# the file and nblog agree on what was lost, and `nblog dmesg` prints
 # every record of the reader's ring file (journald is left out).
 set -u
 bench=$1
@@ -43,7 +43,10 @@ if run throughput --threads 1 --count 2000 --runs 1; then
     done
 fi
 if run burst --size 2000 --size 20000 --runs 1; then
-    if tail -n1 "$tmp" | grep -q '"books_agree":false'; then
+    # nblog's columns only: spdlog's overrun counter is read beside its
+    # file and was seen one off under load (3,617 lines gone, 3,616
+    # counted); that is spdlog's book, not ours.
+    if tail -n1 "$tmp" | grep -Eq '"nblog_(info|printf)":\{[^}]*"books_agree":false'; then
         echo "nblog-bench burst: file and logger disagree:" >&2
         tail -n1 "$tmp" >&2
         status=1
