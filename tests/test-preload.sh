@@ -268,12 +268,19 @@ if [ "$(id -u)" = 0 ] && command -v su >/dev/null && id nobody >/dev/null 2>&1; 
         fail "su: its record is not in the ring: $(cat "$work/su.json")"
     "$tool" dmesg -o json "$ring" | grep -q '"SYSLOG_FACILITY":"4".*"MESSAGE":"(to nobody) root on none"' ||
         fail "su: its record's facility is not auth: $("$tool" dmesg -o json "$ring")"
+    # Its PAM modules' records: syslog(LOG_AUTHPRIV | level, ...) (pam_vsyslog)
+    "$tool" dmesg -o json "$ring" |
+        grep -q '"PRIORITY":"6","SYSLOG_FACILITY":"10","SYSLOG_IDENTIFIER":"su".*"MESSAGE":"pam_unix(su:session): session opened' ||
+        fail "su: pam_unix's record is not authpriv.info: $("$tool" dmesg -o json "$ring")"
     end_sink "$work/su.sock" "$work/su.out"
     stop_sink "$s1"
     # LOG_AUTH (4) * 8 + LOG_NOTICE (5) = 37, ident su
     grep -q -E "^b'<37>.* su\[[0-9]+\]: \(to nobody\) root on none'" "$work/su.out" ||
         fail "su: datagram wrong: $(cat "$work/su.out")"
-    echo "su (Debian, fortified, PAM): ring and datagram ok"
+    # LOG_AUTHPRIV (10) * 8 + LOG_INFO (6) = 86
+    grep -q -E "^b'<86>.* su\[[0-9]+\]: pam_unix\(su:session\): session opened" "$work/su.out" ||
+        fail "su: pam_unix's datagram wrong: $(cat "$work/su.out")"
+    echo "su (Debian, fortified, PAM): ring and datagrams ok (auth, PAM's authpriv)"
 else
     echo "su: skipped (not root, or no su or nobody)"
 fi
