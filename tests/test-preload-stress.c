@@ -8,6 +8,11 @@
  * against libnblog-syslog.so directly (the test's own nblog copy is
  * separate: the drop-in keeps its nblog hidden), so it runs under TSan
  * too (label stress).
+ *
+ * Then, on the same ring: what a record carries as glibc's syslog(3)
+ * sends it: the call's facility, openlog's (also a later openlog's) when
+ * it gives none, glibc's report of bits outside LOG_PRIMASK|LOG_FACMASK,
+ * the mask applied to the level.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -100,11 +105,93 @@ static void test_concurrent_first_calls(void **state)
     assert_true(handler <= THREADS * IN_HANDLER && handler >= THREADS * IN_HANDLER - THREADS);
     assert_int_equal(other, 0);
     nblog_ringfile_close(f);
+}
+
+static void ring_name(char *path, size_t size)
+{
+    snprintf(path, size, "/dev/shm/nblog-test-preload-stress-%d", (int)getpid());
+}
+
+static void test_facilities(void **state)
+{
+    (void)state;
+    /* Set up by the test above (process facility LOG_USER, no openlog). */
+    static const struct {
+        int pri;
+        const char *text;
+        int level, facility; /* what the record must carry; -1: not stored */
+    } calls[] = {
+        {LOG_INFO, "fac: none given", LOG_INFO, 18},          /* openlog's below: local2 */
+        {LOG_LOCAL3 | LOG_ERR, "fac: local3", LOG_ERR, 19},
+        {LOG_AUTHPRIV | LOG_NOTICE, "fac: authpriv", LOG_NOTICE, 10},
+        {LOG_KERN | LOG_WARNING, "fac: kern is none", LOG_WARNING, 18}, /* 0: as glibc */
+        {LOG_LOCAL3 | LOG_DEBUG, "fac: masked", 0, -1},      /* the mask is on the level */
+        {0x10000 | LOG_LOCAL4 | LOG_INFO, "fac: bad bits", LOG_INFO, 20},
+        {(24 << 3) | LOG_INFO, "fac: past local7", LOG_INFO, 1}, /* the process's */
+    };
+    openlog("stressid", 0, LOG_LOCAL2); /* after setup: its facility applies */
+    int old = setlogmask(LOG_UPTO(LOG_INFO));
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++)
+        syslog(calls[i].pri, "%s", calls[i].text);
+    openlog("stressid", 0, 0);        /* 0: unchanged */
+    openlog("stressid", 0, 0x10000);  /* not a facility: unchanged */
+    syslog(LOG_INFO, "fac: still local2");
+    openlog("stressid", 0, LOG_DAEMON);
+    syslog(LOG_INFO, "fac: daemon now");
+    setlogmask(old);
+    closelog();
+
+    char path[96];
+    ring_name(path, sizeof path);
+    nblog_ringfile_t *f;
+    char why[128];
+    assert_int_equal(nblog_ringfile_open(path, NBLOG_RINGFILE_COPY, &f, why, sizeof why), NBLOG_OK);
+    nblog_reader_t r;
+    assert_int_equal(nblog_ringfile_reader(f, NBLOG_FROM_OLDEST, &r), NBLOG_OK);
+    nblog_record_t rec;
+    char buf[256];
+    int seen = 0, report = 0;
+    while (nblog_reader_next(&r, &rec, buf, sizeof buf) == NBLOG_OK) {
+        if (strcmp(buf, "syslog: unknown facility/priority: 100a6") == 0) {
+            /* glibc's INTERNALLOG: LOG_ERR|LOG_CONS|LOG_PERROR|LOG_PID, auth.err */
+            assert_int_equal(rec.level, LOG_ERR);
+            assert_int_equal(rec.facility, 4);
+            assert_int_equal(seen, 4); /* before the record it is about */
+            report++;
+            continue;
+        }
+        if (strncmp(buf, "fac: ", 5) != 0)
+            continue;
+        if (strcmp(buf, "fac: still local2") == 0) {
+            assert_int_equal(rec.facility, 18);
+            seen++;
+            continue;
+        }
+        if (strcmp(buf, "fac: daemon now") == 0) {
+            assert_int_equal(rec.facility, 3);
+            seen++;
+            continue;
+        }
+        size_t i = 0;
+        while (i < sizeof calls / sizeof calls[0] && strcmp(buf, calls[i].text) != 0)
+            i++;
+        if (i == sizeof calls / sizeof calls[0] || calls[i].facility < 0)
+            fail_msg("unexpected record \"%s\"", buf);
+        assert_int_equal(rec.level, calls[i].level);
+        if (rec.facility != calls[i].facility)
+            fail_msg("\"%s\": facility %d, want %d", buf, rec.facility, calls[i].facility);
+        seen++;
+    }
+    assert_int_equal(seen, 8);
+    assert_int_equal(report, 1);
+    nblog_ringfile_close(f);
     unlink(path);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_concurrent_first_calls)};
+    /* In this order: the first makes the drop-in's setup race. */
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_concurrent_first_calls),
+                                       cmocka_unit_test(test_facilities)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
