@@ -50,6 +50,15 @@ nrun "$r-py" -- python3 -c 'import syslog; syslog.openlog("pyid", 0, syslog.LOG_
 rings+=("$r-py")
 json "$r-py" | grep -q '"level":"crit".*"text":"py crit \\\\ back\\u0001slash"' ||
     fail "python syslog record via run: $(json "$r-py")"
+# The call's facility survives run's datagram: openlog's (daemon, 3) and a
+# per-call one (local3, 19), each record its own.
+nrun "$r-fac" -- python3 -c 'import syslog; syslog.openlog("pyid", 0, syslog.LOG_DAEMON); syslog.syslog(syslog.LOG_CRIT, "fac daemon"); syslog.syslog(syslog.LOG_LOCAL3 | syslog.LOG_ERR, "fac local3")'
+rings+=("$r-fac")
+"$tool" dmesg -o json "$r-fac" > "$work/fac.json"
+grep -q '"PRIORITY":"2","SYSLOG_FACILITY":"3",.*"MESSAGE":"fac daemon"' "$work/fac.json" ||
+    fail "openlog's facility through run: $(cat "$work/fac.json")"
+grep -q '"PRIORITY":"3","SYSLOG_FACILITY":"19",.*"MESSAGE":"fac local3"' "$work/fac.json" ||
+    fail "per-call facility through run: $(cat "$work/fac.json")"
 echo "syslog(3) of the child (C fortified, python3) in run's ring: ok"
 
 # A signal sent to run reaches the child; run exits 128+N.

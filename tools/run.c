@@ -37,6 +37,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,14 +201,17 @@ static char **child_env(const char *lib, const char *sock)
 }
 
 /* A datagram "<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG" (RFC 3164 as the drop-in
- * sends it): its level, and MSG with the \xNN escapes render made undone
+ * sends it): its PRI (facility * 8 + level; one that is not, 0..191, is
+ * left as *pri was), and MSG with the \xNN escapes render made undone
  * (they are made again when printed). Returns the message length. */
-static size_t parse_dgram(char *d, size_t len, int *level)
+static size_t parse_dgram(char *d, size_t len, int *pri)
 {
     d[len] = '\0';
     char *p = d;
     if (*p == '<') {
-        *level = (int)(strtol(p + 1, &p, 10) & 7);
+        long v = strtol(p + 1, &p, 10);
+        if (v >= 0 && v <= 191)
+            *pri = (int)v;
         p = strchr(p, '>') ? strchr(p, '>') + 1 : p;
     }
     char *msg = strstr(p, "]: ");
@@ -225,13 +229,22 @@ static size_t parse_dgram(char *d, size_t len, int *level)
     return out;
 }
 
+/* Stores one record at syslog priority pri (its facility kept). */
+static void store_pri(int pri, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)nblog_vsyslog(pri, fmt, ap);
+    va_end(ap);
+}
+
 /* Stores in's complete lines (all of it when at_end); a datagram is one. */
 static void store_lines(struct run_in *in, int at_end)
 {
     if (in->dgram) {
-        int level = NBLOG_LEVEL_INFO;
-        size_t n = parse_dgram(in->buf, in->len, &level);
-        nblog_printf(level, "%.*s", (int)n, in->buf);
+        int pri = NBLOG_LEVEL_INFO; /* facility 0: run's own */
+        size_t n = parse_dgram(in->buf, in->len, &pri);
+        store_pri(pri, "%.*s", (int)n, in->buf);
         in->len = 0;
         return;
     }
