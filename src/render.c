@@ -455,19 +455,25 @@ static size_t syslog_header(char *line, size_t cap, int format,
     struct nblog__civil t;
     size_t n;
     int valid = nblog__wall_valid(m->wall_ns);
+    char own[16]; /* PROCID "": this process's pid now (render.h) */
+    const char *procid = p->procid;
+    if (!procid[0]) {
+        nblog__format(own, sizeof own, "%d", nblog__pid());
+        procid = own;
+    }
     if (format == NBLOG_FORMAT_RFC3164) {
         /* No time to tell: no TIMESTAMP, and then no HOSTNAME either (a
          * receiver could not tell it from the TAG); RFC 3164 4.3.2: the
          * receiver puts its own time. */
         if (!valid) {
-            n = nblog__format(line, cap, "<%u>%s[%s]: ", pri, p->app, p->procid);
+            n = nblog__format(line, cap, "<%u>%s[%s]: ", pri, p->app, procid);
             return n < cap ? n : cap - 1;
         }
         nblog__civil_from_ns(m->wall_ns, p->utc_offset_s, &t);
         n = nblog__format(line, cap, "<%u>%s %2u %02u:%02u:%02u %s%s%s[%s]: ", pri,
                           months[(t.mon - 1) % 12], t.day, t.hour, t.min, t.sec,
                           p->hostname_3164 ? p->hostname : "",
-                          p->hostname_3164 ? " " : "", p->app, p->procid);
+                          p->hostname_3164 ? " " : "", p->app, procid);
         return n < cap ? n : cap - 1;
     }
     char when[40] = "-"; /* RFC 5424's NILVALUE when there is no time */
@@ -477,7 +483,7 @@ static size_t syslog_header(char *line, size_t cap, int format,
                       t.mon, t.day, t.hour, t.min, t.sec, t.nsec / 1000);
     }
     n = nblog__format(line, cap, "<%u>1 %s %s %s %s %s ", pri, when, p->hostname, p->app,
-                      p->procid, p->msgid);
+                      procid, p->msgid);
     if (n >= cap)
         return cap - 1;
     if (!p->sd) {

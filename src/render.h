@@ -55,7 +55,8 @@ uint32_t nblog__truncate_text(char *text, uint32_t max);
 struct nblog__line_id {
     char hostname[256]; /* RFC 5424 HOSTNAME; "-" if unknown */
     char app[49];       /* APP-NAME / RFC 3164 TAG / SYSLOG_IDENTIFIER */
-    char procid[129];   /* PROCID; the pid at setup */
+    char procid[129];   /* PROCID; "": this process's pid when the line is
+                           rendered (nblog__pid: a forked child's own) */
     char msgid[33];     /* MSGID; "-" by default */
     char sd_extra[512]; /* ' name="value"' pairs, escaped, added to the SD element */
     int facility;       /* 0..23, or -1: the record's own */

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -449,6 +450,55 @@ static void test_unix_syslog_3164_and_receiver_restart(void **state)
     close(fd);
 }
 
+/* A forked child's lines carry its own pid (RFC 3164 TAG[PID], RFC 5424
+ * PROCID), not the pid the console was made in. */
+static void test_forked_child_own_pid(void **state)
+{
+    (void)state;
+    int fd = bind_dgram();
+    char url[160];
+    snprintf(url, sizeof url, "unix:%s", path);
+    for (int rfc3164 = 0; rfc3164 <= 1; rfc3164++) {
+        nblog_syslog_opts_t so;
+        nblog_syslog_opts_init(&so);
+        so.app_name = "forker";
+        so.rfc3164 = rfc3164;
+        nblog_console_t *con = NULL;
+        assert_int_equal(nblog_console_syslog(url, &so, NULL, &con), NBLOG_OK);
+        nblog_printf(NBLOG_LEVEL_ERR, "from the parent");
+        assert_int_equal(nblog_flush(10000, NULL, 0), 0);
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+            nblog_printf(NBLOG_LEVEL_ERR, "from the child");
+            _exit(nblog_flush(10000, NULL, 0) == 0 ? 0 : 1);
+        }
+        int status;
+        assert_int_equal(waitpid(child, &status, 0), child);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        char buf[8192];
+        int got_parent = 0, got_child = 0;
+        for (int i = 0; i < 2; i++) {
+            assert_true(recv_one(fd, buf, sizeof buf, 10000) > 0);
+            const char *at = rfc3164 ? strstr(buf, "forker[") : strstr(buf, " forker ");
+            assert_non_null(at);
+            long pid = strtol(at + 7, NULL, 10);
+            if (strstr(buf, "from the parent")) {
+                assert_int_equal(pid, getpid());
+                got_parent++;
+            } else {
+                assert_non_null(strstr(buf, "from the child"));
+                assert_int_equal(pid, child);
+                got_child++;
+            }
+        }
+        assert_int_equal(got_parent, 1);
+        assert_int_equal(got_child, 1);
+        assert_int_equal(nblog_console_unregister(con), NBLOG_OK);
+    }
+    close(fd);
+}
+
 /* Direct mode (logging calls send through write_atomic), the receiver
  * goes away and comes back (journald restarted): records logged while it
  * is gone are counted failed, never printed; once it is back they arrive
@@ -595,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_journal_custom_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_direct_never_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unix_syslog_3164_and_receiver_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forked_child_own_pid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_direct_receiver_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_urls_and_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_specs, setup, teardown),

@@ -181,9 +181,10 @@ int nblog__net_line_id(struct nblog__line_id *p, const nblog_syslog_opts_t *sopt
     struct nblog__who self;
     nblog__who(NULL, &self);
     field(p->app, sizeof p->app, sopts->app_name ? sopts->app_name : self.program);
-    char pid[24];
-    snprintf(pid, sizeof pid, "%d", (int)getpid());
-    field(p->procid, sizeof p->procid, pid);
+    /* PROCID: the pid when each line is rendered, so a forked child's
+     * lines carry its own (render.c; the cached pid is the child's once
+     * the fork hooks ran). */
+    p->procid[0] = '\0';
     field(p->msgid, sizeof p->msgid, sopts->msgid);
     p->facility = sopts->facility;
     p->sd = sopts->structured_data != 0;
