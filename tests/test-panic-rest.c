@@ -133,10 +133,52 @@ static void test_rest_of_cut_line_goes_out(void **state)
     nblog_shutdown();
 }
 
+/* The rest of a cut line goes out even when nothing is logged after the
+ * panic: the panic's own records are still pending (its write stopped in
+ * the first), so the printer thread gets to the rest by itself. */
+static void test_rest_goes_out_without_later_records(void **state)
+{
+    (void)state;
+    nblog_options_t opt;
+    nblog_options_init(&opt);
+    opt.panic_timeout_ms = 20;
+    opt.crash_handlers = NBLOG_CRASH_NONE;
+    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
+    assert_int_equal(nblog_init(&opt), NBLOG_OK);
+    tu_capture_reset(&cap);
+    cap.must_fit = 1;
+    atomic_store(&nblog__printers_paused, 1);
+    nblog_console_opts_t o;
+    nblog_console_opts_init(&o);
+    o.name = "rest2";
+    o.format = NBLOG_FORMAT_KMSG;
+    o.mode = NBLOG_MODE_DIRECT;
+    nblog_console_ops_t ops = {.write = whole_write, .write_atomic = metered_write_atomic};
+    nblog_console_t *c;
+    assert_int_equal(nblog_console_register(&ops, NULL, &o, &c), NBLOG_OK);
+    atomic_store(&allowance, -1);
+    nblog_info("before");
+    atomic_store(&allowance, 5);
+    assert_true(nblog_panic_flush("only") > 0);
+    atomic_store(&allowance, -1);
+    atomic_store(&nblog__printers_paused, 0);
+    assert_int_equal(nblog_flush(5000, NULL, 0), 0);
+    size_t len = tu_capture_len(&cap);
+    assert_true(len > 0 && cap.buf[len - 1] == '\n');
+    int replayed;
+    assert_int_equal(lines_with("before", &replayed), 1);
+    assert_true(lines_with("panic: only", &replayed) >= 1);
+    nblog_console_stats_t st;
+    assert_int_equal(nblog_console_stats(c, &st), NBLOG_OK);
+    tu_assert_stats_books(&st);
+    nblog_shutdown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rest_of_cut_line_goes_out),
+        cmocka_unit_test(test_rest_goes_out_without_later_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
