@@ -79,25 +79,37 @@ static int lines_with(const char *text, int *replayed)
     return n;
 }
 
-static void test_rest_of_cut_line_goes_out(void **state)
+/* nblog with a 20 ms panic deadline (each flush waits out its EAGAINs),
+ * printer threads paused, and one direct kmsg console on the metered
+ * write_atomic, capturing afresh. */
+static nblog_console_t *start(const char *name)
 {
-    (void)state;
     nblog_options_t opt;
     nblog_options_init(&opt);
-    opt.panic_timeout_ms = 20; /* each flush below waits out its EAGAINs */
+    opt.panic_timeout_ms = 20;
     opt.crash_handlers = NBLOG_CRASH_NONE;
     opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
     assert_int_equal(nblog_init(&opt), NBLOG_OK);
+    tu_capture_reset(&cap);
     cap.must_fit = 1;
+    atomic_store(&allowance, -1);
     atomic_store(&nblog__printers_paused, 1);
     nblog_console_opts_t o;
     nblog_console_opts_init(&o);
-    o.name = "rest";
+    o.name = name;
     o.format = NBLOG_FORMAT_KMSG;
     o.mode = NBLOG_MODE_DIRECT;
-    nblog_console_ops_t ops = {.write = whole_write, .write_atomic = metered_write_atomic};
+    static const nblog_console_ops_t ops = {.write = whole_write,
+                                            .write_atomic = metered_write_atomic};
     nblog_console_t *c;
     assert_int_equal(nblog_console_register(&ops, NULL, &o, &c), NBLOG_OK);
+    return c;
+}
+
+static void test_rest_of_cut_line_goes_out(void **state)
+{
+    (void)state;
+    nblog_console_t *c = start("rest");
     nblog_info("before");
 
     /* 1. Its write stops 5 bytes into "panic: first": the rest of that
@@ -139,24 +151,7 @@ static void test_rest_of_cut_line_goes_out(void **state)
 static void test_rest_goes_out_without_later_records(void **state)
 {
     (void)state;
-    nblog_options_t opt;
-    nblog_options_init(&opt);
-    opt.panic_timeout_ms = 20;
-    opt.crash_handlers = NBLOG_CRASH_NONE;
-    opt.console_defaults = NBLOG_NO_DEFAULT_CONSOLE;
-    assert_int_equal(nblog_init(&opt), NBLOG_OK);
-    tu_capture_reset(&cap);
-    cap.must_fit = 1;
-    atomic_store(&nblog__printers_paused, 1);
-    nblog_console_opts_t o;
-    nblog_console_opts_init(&o);
-    o.name = "rest2";
-    o.format = NBLOG_FORMAT_KMSG;
-    o.mode = NBLOG_MODE_DIRECT;
-    nblog_console_ops_t ops = {.write = whole_write, .write_atomic = metered_write_atomic};
-    nblog_console_t *c;
-    assert_int_equal(nblog_console_register(&ops, NULL, &o, &c), NBLOG_OK);
-    atomic_store(&allowance, -1);
+    nblog_console_t *c = start("rest2");
     nblog_info("before");
     atomic_store(&allowance, 5);
     assert_true(nblog_panic_flush("only") > 0);
