@@ -514,9 +514,19 @@ NBLOG_API int nblog__printf_at(nblog__where_t *where, int level, int nargs,
 #define NBLOG_COMPILE_LEVEL NBLOG_LEVEL_DEBUG
 #endif
 
+#ifdef NBLOG_NO_LOCATION
 #define NBLOG__AT(level, ...)                                                  \
     ((level) <= NBLOG_COMPILE_LEVEL ? nblog_printf((level), __VA_ARGS__)       \
                                     : NBLOG_FILTERED)
+#else
+/* A statement expression (as nblog_printf is here): a stripped call used as
+ * a statement is then no "statement with no effect" for gcc -Wall. */
+#define NBLOG__AT(level, ...)                                                  \
+    __extension__({                                                            \
+        (level) <= NBLOG_COMPILE_LEVEL ? nblog_printf((level), __VA_ARGS__)    \
+                                       : NBLOG_FILTERED;                       \
+    })
+#endif
 
 #define nblog_emerg(...) NBLOG__AT(NBLOG_LEVEL_EMERG, __VA_ARGS__)
 #define nblog_alert(...) NBLOG__AT(NBLOG_LEVEL_ALERT, __VA_ARGS__)

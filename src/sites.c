@@ -29,6 +29,7 @@
  * (NBLOG__SITE_TEXT in all, the function at most NBLOG__SITE_FUNC_MAX),
  * compared as stored: two files whose names end alike past the entry's
  * room, at the same line in functions of the same name, share an entry.
+ * A C0 control or DEL in a name is stored as '?'.
  *
  *   state EMPTY --CAS by the writer making it--> hash << 2 | WRITING
  *               --S1, after line, lengths, text--> hash << 2 | READY
@@ -110,6 +111,11 @@ static void stored_form(const char *file, const char *func, char *text, unsigned
         memcpy(text, ftail, fl);
     if (fn)
         memcpy(text + fl, func, fn);
+    /* A C0 control or DEL (a #line "tab\t.c") becomes '?': readers refuse
+     * an entry holding one (a hostile file's), not a program's odd name. */
+    for (size_t i = 0; i < fl + fn; i++)
+        if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+            text[i] = '?';
     *flen = (unsigned)fl;
     *fnlen = (unsigned)fn;
 }

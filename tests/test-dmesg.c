@@ -1599,8 +1599,11 @@ static void test_sites_followed(void **state)
 
 /* Copies into the file's entry for line (a READY one) an entry of
  * (file, line, func) made by the table's own writer code, in a scratch
- * ring: its hash is right for bytes a reader must not trust. */
-static void forge_site(const char *path, unsigned line, const char *file, const char *func)
+ * ring: its hash is right for bytes a reader must not trust. The writer
+ * stores a control byte as '?'; poison puts ESC back in its place after
+ * the hash was taken (what only a hostile file holds). */
+static void forge_site(const char *path, unsigned line, const char *file, const char *func,
+                       int poison)
 {
     struct nblog__ring_geom g;
     nblog__ring_geom_make(&g, 16, 128, 0, 0);
@@ -1611,8 +1614,14 @@ static void forge_site(const char *path, unsigned line, const char *file, const 
     nblog__ring_format_geom(mem, &g, 0);
     uint32_t idx = nblog__ring_site_register(mem, file, line, func);
     assert_true(idx >= 1 && idx <= ((struct nblog__ring_hdr *)mem)->sites);
-    const char *made = (const char *)mem + nblog__ring_sites_offset(mem) +
-                       (size_t)(idx - 1) * NBLOG__SITE_ENTRY;
+    char *made = (char *)mem + nblog__ring_sites_offset(mem) +
+                 (size_t)(idx - 1) * NBLOG__SITE_ENTRY;
+    if (poison) {
+        char *q = memchr(made + offsetof(struct nblog__site_entry, text), '?',
+                         NBLOG__SITE_TEXT);
+        assert_non_null(q);
+        *q = '\x1b';
+    }
     size_t len;
     char *img = tu_slurp(path, &len);
     assert_non_null(img);
@@ -1641,7 +1650,7 @@ static void forge_site(const char *path, unsigned line, const char *file, const 
 /* A hostile file's call sites: an entry whose bytes a terminal would act
  * on or are not UTF-8 (C1 CSI as UTF-8, '"', '\\', 0xff), its hash right,
  * is shown escaped (json: CODE_FUNC as its bytes, journald's way; the text
- * formats as they escape text); one with a control byte is refused (its
+ * formats as they escape text); one holding a control byte is refused (its
  * records show none). */
 static void test_sites_hostile(void **state)
 {
@@ -1650,8 +1659,8 @@ static void test_sites_hostile(void **state)
     tu_ring_name(file, sizeof file, "dmesg-hostile");
     sites_learn_lines();
     sites_child(file, 1);
-    forge_site(file, site_line[0], "dir/\xc2\x9b[31m\"q\\.c", "f\xff");
-    forge_site(file, site_line[1], "ctl\x1b.c", "g");
+    forge_site(file, site_line[0], "dir/\xc2\x9b[31m\"q\\.c", "f\xff", 0);
+    forge_site(file, site_line[1], "ctl\x1b.c", "g", 1);
     char *out, want[512];
     assert_int_equal(dmesg(&out, "-o", "json", file, NULL), 0);
     snprintf(want, sizeof want,

@@ -656,18 +656,34 @@ static void test_hostile_entries(void **state)
                                 NBLOG__SITE_READY);
     assert_int_equal(nblog__ring_site_get(t, s, &loc), 1);
     assert_int_equal(strlen(loc.file), NBLOG__SITE_TEXT);
-    /* Control bytes and DEL, with the right hash (made by a writer that
-     * was given them: register does not look). */
+    /* Control bytes and DEL in an entry, with the right hash (a hostile
+     * file's): refused. */
+    memcpy(c->text, "a\nb.c", 5);
+    c->file_len = 5;
+    c->func_len = 0;
+    atomic_store(&c->state,
+                 (uint64_t)hash_of(42, c->text, 5, 0) << 2 | NBLOG__SITE_READY);
+    assert_int_equal(nblog__ring_site_get(t, s, &loc), 0);
+    memcpy(c->text, "del\x7f.c", 6);
+    c->file_len = 6;
+    atomic_store(&c->state,
+                 (uint64_t)hash_of(42, c->text, 6, 0) << 2 | NBLOG__SITE_READY);
+    assert_int_equal(nblog__ring_site_get(t, s, &loc), 0);
+    /* The same bytes given by a program (a #line name) are stored as '?',
+     * the location kept. */
     static const char *const bad_files[] = {"a\nb.c", "tab\t.c", "\x1b[31m.c", "del\x7f.c"};
+    static const char *const shown[] = {"a?b.c", "tab?.c", "?[31m.c", "del?.c"};
     static const char *const bad_funcs[] = {"f\rn", "\x01", "ok"};
     for (unsigned i = 0; i < 4; i++) {
         uint32_t b = nblog__ring_site_register(m, bad_files[i], 5, "fn");
         assert_true(b >= 1 && b <= 64);
-        assert_int_equal(nblog__ring_site_get(m, b, &loc), 0);
+        assert_int_equal(nblog__ring_site_get(m, b, &loc), 1);
+        assert_string_equal(loc.file, shown[i]);
     }
     for (unsigned i = 0; i < 2; i++) {
         uint32_t b = nblog__ring_site_register(m, "x.c", 6, bad_funcs[i]);
-        assert_int_equal(nblog__ring_site_get(m, b, &loc), 0);
+        assert_int_equal(nblog__ring_site_get(m, b, &loc), 1);
+        assert_string_equal(loc.func, i == 0 ? "f?n" : "?");
     }
     uint32_t ok = nblog__ring_site_register(m, "x.c", 6, bad_funcs[2]);
     assert_int_equal(nblog__ring_site_get(m, ok, &loc), 1);
@@ -900,9 +916,12 @@ static void test_vsyslog_facility_and_level(void **state)
     nblog_shutdown();
 }
 
+static void test_control_bytes_in_file(void **state);
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_control_bytes_in_file, tu_shutdown),
         cmocka_unit_test_teardown(test_which_calls_carry_one, tu_shutdown),
         cmocka_unit_test_teardown(test_shared_and_distinct_entries, tu_shutdown),
         cmocka_unit_test_teardown(test_suppressed_notice_has_none, tu_shutdown),
@@ -929,3 +948,18 @@ const unsigned long_file_line = 9000;
 #line 9000 "very/long/path/to/a/source/tree/with/many/directories/in/it/src/subsystem/component/module/implementation/of/something/name.c"
 int long_file_call(void) { return nblog_info("long file"); }
 int a_function_with_a_name_much_longer_than_forty_seven_bytes_kept(void) { return nblog_info("long function"); }
+
+/* Last in the file: the #line below renames the rest of it. A control
+ * byte in __FILE__ is stored as '?', the location kept (readers refuse an
+ * entry holding a control, as a hostile file's). */
+static void test_control_bytes_in_file(void **state)
+{
+    (void)state;
+    nblog_reader_t r;
+    start(1024, &r);
+#line 7 "tab\there\x1b.c"
+    assert_int_equal(NBLOG_INFO("odd %d", 1), NBLOG_OK);
+    assert_int_equal(nblog_info("odd %d", 2), NBLOG_OK);
+    next_at(&r, "odd 1", "tab?here?.c", 7, __func__);
+    next_at(&r, "odd 2", "tab?here?.c", 8, __func__);
+}
