@@ -1185,29 +1185,32 @@ enum {
     OPT_CODE_FUNC,
 };
 
-/* --code-file GLOB[:LINE] (file: 1), --code-func GLOB into m; -1 if bad. */
-static int parse_code_match(const char *text, int file, struct code_match *m)
+/* --code-file GLOB[:LINE] (file: 1), --code-func GLOB into m; NULL, or
+ * what is wrong with it. */
+static const char *parse_code_match(const char *text, int file, struct code_match *m)
 {
     size_t n = strlen(text);
-    if (n == 0 || n >= sizeof m->glob)
-        return -1;
+    if (n == 0)
+        return "an empty pattern";
+    if (n >= sizeof m->glob)
+        return "a pattern longer than 255 bytes";
     memcpy(m->glob, text, n + 1);
     m->line = 0;
     m->base = 0;
     if (!file)
-        return 0;
+        return NULL;
     char *colon = strrchr(m->glob, ':');
     unsigned long long line;
     if (colon && tool_parse_u64(colon + 1, &line) == 0) {
         if (line == 0 || line > UINT32_MAX)
-            return -1;
+            return "LINE (after the last ':') is not 1..4294967295";
         m->line = (uint32_t)line;
         *colon = '\0';
         if (colon == m->glob) /* ":LINE": that line of any file */
             memcpy(m->glob, "*", 2);
     }
     m->base = strchr(m->glob, '/') == NULL;
-    return 0;
+    return NULL;
 }
 
 /* "N[,N...]" of ids 1..UINT32_MAX. */
@@ -1492,14 +1495,14 @@ static int parse_dmesg(int argc, char **argv, struct dmesg_opts *o, const char *
         case OPT_CODE_FUNC: {
             int is_file = c == OPT_CODE_FILE;
             int *n = is_file ? &o->nfiles : &o->nfuncs;
-            if (*n == CODE_MATCH_MAX ||
-                parse_code_match(optarg, is_file, (is_file ? o->files : o->funcs) + *n) != 0)
-                return tool_fail(EXIT_USAGE, "%s %s: %s (1..%d bytes; at most %d)",
-                                 is_file ? "--code-file" : "--code-func", optarg,
-                                 is_file ? "not a pattern, or pattern:LINE with LINE 1.."
-                                           "4294967295"
-                                         : "not a pattern",
-                                 CODE_GLOB_MAX - 1, CODE_MATCH_MAX);
+            const char *opt = is_file ? "--code-file" : "--code-func";
+            if (*n == CODE_MATCH_MAX)
+                return tool_fail(EXIT_USAGE, "%s given more than %d times", opt,
+                                 CODE_MATCH_MAX);
+            const char *bad =
+                parse_code_match(optarg, is_file, (is_file ? o->files : o->funcs) + *n);
+            if (bad)
+                return tool_fail(EXIT_USAGE, "%s %s: %s", opt, optarg, bad);
             (*n)++;
             break;
         }
