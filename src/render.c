@@ -613,8 +613,12 @@ static size_t journal_entry(char *line, size_t cap, const struct nblog__line_id 
         n += nblog__format(line + n, cap - n, "NBLOG_SEQ=%llu\nTID=%u\n%s",
                            (unsigned long long)m->seq, (unsigned)m->tid,
                            (m->flags & NBLOG_F_REPLAYED) ? "NBLOG_REPLAYED=1\n" : "");
-    if (m->loc && n < cap)
-        n += journal_loc(line + n, cap - n, m->loc, p->journal_native);
+    /* The location only in what MESSAGE leaves (18 bytes native, 10
+     * escaped: below, a line that is short of them backs n up over what
+     * came before, which must then be ASCII, never a cut character). */
+    size_t keep = p->journal_native ? 18 : 10;
+    if (m->loc && n + keep < cap)
+        n += journal_loc(line + n, cap - n - keep, m->loc, p->journal_native);
     if (p->journal_native) {
         if (n + 18 > cap)
             n = cap > 18 ? cap - 18 : 0;

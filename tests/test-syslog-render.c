@@ -358,6 +358,59 @@ static void test_render_line_location(void **state)
     assert_null(strstr(line, "CODE_"));
 }
 
+/* 1 if s[0..n) is well-formed UTF-8. */
+static int utf8_ok(const char *line, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)line;
+    for (size_t i = 0; i < n;) {
+        size_t len = s[i] < 0x80 ? 1 : s[i] >= 0xc2 && s[i] <= 0xdf ? 2
+                     : s[i] >= 0xe0 && s[i] <= 0xef ? 3 : s[i] >= 0xf0 && s[i] <= 0xf4 ? 4 : 0;
+        if (len == 0 || i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/* A location of multi-byte characters, rendered at every small cap in
+ * every format: a line cut short is never cut inside a character (the
+ * journal format once backed its MESSAGE= over the end of CODE_FUNC). */
+static void test_location_cut_on_characters(void **state)
+{
+    (void)state;
+    nblog_record_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.seq = 5;
+    rec.level = NBLOG_LEVEL_INFO;
+    rec.wall_ns = 1709164800000001000;
+    rec.text = "\xd0\x80\xd0\x80 text";
+    rec.len = (uint32_t)strlen(rec.text);
+    rec.line = 12;
+    static char line[NBLOG_LINE_MAX];
+    /* Files of characters, or of bytes escaped whole (so a field takes all
+     * the room it asked for); functions of one character, or many. */
+    for (int v = 0; v < 4; v++) {
+        memset(rec.file, 0, sizeof rec.file);
+        memset(rec.func, 0, sizeof rec.func);
+        for (size_t i = 0; i + 2 <= (v & 1 ? 20 : NBLOG_SITE_FILE_MAX - 4); i += 2)
+            memcpy(rec.file + i, v & 2 ? "\xff\xff" : "\xd0\x80", 2);
+        for (size_t i = 0; i + 2 <= (v & 1 ? 2 : NBLOG_SITE_FUNC_MAX); i += 2)
+            memcpy(rec.func + i, "\xd0\x80", 2);
+        for (int format = NBLOG_FORMAT_PLAIN; format <= NBLOG_FORMAT_JSON; format++) {
+            for (size_t cap = 2; cap < 900; cap++) {
+                size_t n = nblog_render_line(line, cap, format, &rec);
+                assert_true(n >= 1 && n <= cap && line[n - 1] == '\n');
+                if (!utf8_ok(line, n))
+                    fail_msg("variant %d, format %d, cap %zu: a character cut: %.*s", v,
+                             format, cap, (int)n, line);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_rfc5424_location),
         cmocka_unit_test(test_journal_location),
         cmocka_unit_test(test_render_line_location),
+        cmocka_unit_test(test_location_cut_on_characters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
