@@ -301,6 +301,18 @@ static void test_journal_location(void **state)
     assert_string_equal(render(NBLOG_FORMAT_JOURNAL, &p, 0, 0, "m"), want);
 }
 
+/* A caller's record of seq 5 at INFO with text, from line 12 (file and
+ * function left empty). */
+static void loc_record(nblog_record_t *rec, const char *text)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->seq = 5;
+    rec->level = NBLOG_LEVEL_INFO;
+    rec->text = text;
+    rec->len = (uint32_t)strlen(text);
+    rec->line = 12;
+}
+
 /* The public renderers take the location from the record
  * (nblog_record_t file, line, func): json, journal and RFC 5424 show it,
  * bounded and escaped whatever a caller's record holds. */
@@ -308,14 +320,9 @@ static void test_render_line_location(void **state)
 {
     (void)state;
     nblog_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.seq = 5;
-    rec.level = NBLOG_LEVEL_INFO;
+    loc_record(&rec, "t");
     rec.facility = 1;
-    rec.text = "t";
-    rec.len = 1;
     strcpy(rec.file, "dir/f.c");
-    rec.line = 12;
     strcpy(rec.func, "fn");
     static char line[NBLOG_LINE_MAX];
     size_t n = nblog_render_line(line, sizeof line, NBLOG_FORMAT_JSON, &rec);
@@ -382,13 +389,8 @@ static void test_location_cut_on_characters(void **state)
 {
     (void)state;
     nblog_record_t rec;
-    memset(&rec, 0, sizeof rec);
-    rec.seq = 5;
-    rec.level = NBLOG_LEVEL_INFO;
+    loc_record(&rec, "\xd0\x80\xd0\x80 text");
     rec.wall_ns = 1709164800000001000;
-    rec.text = "\xd0\x80\xd0\x80 text";
-    rec.len = (uint32_t)strlen(rec.text);
-    rec.line = 12;
     static char line[NBLOG_LINE_MAX];
     /* Files of characters, or of bytes escaped whole (so a field takes all
      * the room it asked for); functions of one character, or many. */
